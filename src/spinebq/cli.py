@@ -1,0 +1,73 @@
+"""The ``spinebq`` command: one entry point, one subcommand per module in :mod:`spinebq.commands`.
+
+Exit codes: 0 success, 1 unexpected internal error, 2 unusable input (one sentence on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+import traceback
+from collections.abc import Sequence
+
+import spinebq.commands
+from spinebq import __version__
+from spinebq.errors import SpinebqError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+
+def _command_modules() -> list:
+    names = sorted(m.name for m in pkgutil.iter_modules(spinebq.commands.__path__) if not m.name.startswith("_"))
+    return [importlib.import_module(f"spinebq.commands.{name}") for name in names]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="spinebq",
+        description="Spine bone quality from routine CT and MRI. Research use only, not a medical device.",
+    )
+    parser.add_argument("--version", action="version", version=f"spinebq {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _command_modules():
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``spinebq`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    try:
+        return int(args._run(args) or EXIT_OK)
+    except SpinebqError as exc:
+        print(f"spinebq {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"spinebq {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: one line, the traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"spinebq {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(run again with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
