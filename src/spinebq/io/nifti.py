@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import RAS_TO_LPS, Volume, to_canonical
+from spinebq.io.volume import CANONICAL_ORNT, RAS_TO_LPS, Volume, to_canonical
 
 
 def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
@@ -34,7 +34,10 @@ def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
         if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
             bad = int((~np.isfinite(data)).sum())
             raise SpinebqError(f"{path}: {bad} voxels are NaN or infinite; the image cannot be measured")
-    array, affine = to_canonical(data, RAS_TO_LPS @ image.affine)
+    affine_lps = RAS_TO_LPS @ image.affine
+    array, affine = to_canonical(data, affine_lps)
+    source_axes = nib.orientations.ornt_transform(nib.orientations.io_orientation(affine_lps), CANONICAL_ORNT)
     zooms = [float(z) for z in image.header.get_zooms()[:3]]
-    metadata = {"source": str(path), "format": "NIfTI", "slice_thickness_mm": None, "voxel_size_mm": zooms}
+    metadata = {"source": str(path), "format": "NIfTI", "slice_thickness_mm": None, "voxel_size_mm": zooms,
+                "source_axes": source_axes.astype(int).tolist()}
     return Volume(array, affine, metadata)

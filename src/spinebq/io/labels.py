@@ -1,0 +1,232 @@
+"""Vertebra label maps from other tools, translated at the edge into VerSe ids on the CT's grid.
+
+Supported schemes (``scheme=``):
+
+``verse``         VerSe ids (1-7 C, 8-19 T, 20-24 L1-L5, 25 L6, 26 sacrum/S1, 28 T13); also
+                  TotalSegmentator ``vertebrae_pp`` (same ids, bodies only).
+``total``         TotalSegmentator v2 ``total`` task (26=S1, 27=L5 ... 31=L1, 32=T12 ..., 25 sacrum).
+``total_v1``      TotalSegmentator v1 ``total`` task (18=L5 ... 22=L1, 23=T12 ..., 92 sacrum).
+``vertebrae_pp``  TotalSegmentator per-vertebra bodies (VerSe ids, posterior elements removed).
+``folder``        a folder of per-structure masks ``vertebrae_L1.nii.gz`` ... ``sacrum.nii.gz``.
+``json``          a user map ``{"label id": "L1", ...}`` given with ``mapping=``.
+
+The returned label map is a :class:`~spinebq.io.volume.Volume` of int16 VerSe ids with
+``metadata["label_scheme"]`` and ``metadata["content"]`` (``"whole"`` vertebra or ``"body"`` only).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
+from spinebq.errors import SpinebqError
+from spinebq.io.nifti import load_nifti
+from spinebq.io.volume import Volume
+
+TOTAL_V2 = {25: "S1", 26: "S1", **{27 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
+            **{32 + i: f"T{12 - i}" for i in range(12)}, **{44 + i: f"C{7 - i}" for i in range(7)}}
+TOTAL_V1 = {92: "S1", **{18 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
+            **{23 + i: f"T{12 - i}" for i in range(12)}, **{35 + i: f"C{7 - i}" for i in range(7)}}
+#: Schemes whose labels hold only the vertebral body.
+BODY_SCHEMES = {"vertebrae_pp"}
+SCHEMES = ("auto", "verse", "total", "total_v1", "vertebrae_pp", "folder", "json")
+
+
+def load_labels(
+    path: str | Path,
+    reference: Volume,
+    *,
+    scheme: str = "auto",
+    mapping: dict | str | Path | None = None,
+    bodies: str | Path | None = None,
+) -> Volume:
+    """Load a vertebra label map and translate it to VerSe ids on ``reference``'s grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        A multilabel NIfTI file, or a folder of per-structure NIfTI masks.
+    reference : Volume
+        The CT the labels belong to; a label map on another grid covering the same space is
+        resampled (nearest neighbour), anything else is refused.
+    scheme : str
+        One of :data:`SCHEMES`; ``"auto"`` decides from the file name and the ids present and
+        records its decision in ``metadata["label_scheme_note"]``.
+    mapping : dict or path, optional
+        User map from label id to vertebra name (``{"5": "L1"}``); implies ``scheme="json"``.
+    bodies : str or Path, optional
+        A TotalSegmentator ``vertebrae_body`` map (1 = bodies, 2 = discs): each level keeps only
+        its voxels inside label 1, so the measured region is the body without posterior elements.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SpinebqError(f"{path}: no such label file or folder")
+    if scheme not in SCHEMES:
+        raise SpinebqError(f"unknown label scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if mapping is not None:
+        scheme = "json"
+    if path.is_dir():
+        ids, note = _load_folder(path, reference), "per-structure files"
+        scheme = "folder"
+    else:
+        raw = _on_reference_grid(load_nifti(path, dtype=None), reference, path)
+        if not np.issubdtype(raw.dtype, np.integer):
+            if not np.allclose(raw, np.round(raw)):
+                raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
+            raw = np.round(raw).astype(np.int32)
+        if scheme == "auto":
+            scheme, note = _guess_scheme(path, raw)
+        else:
+            note = f"{scheme} as requested"
+        table = _table(scheme, mapping, path)
+        ids = _translate(raw, table)
+    if not np.any(ids):
+        raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check --label-scheme")
+    content = "body" if scheme in BODY_SCHEMES else "whole"
+    if bodies is not None:
+        body_mask = _on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
+        if not body_mask.any():
+            raise SpinebqError(f"{bodies}: no vertebral body (label 1) in this vertebrae_body map")
+        ids = np.where(body_mask, ids, 0).astype(np.int16)
+        content = "body"
+    labels = reference.with_array(ids)
+    labels.metadata = {"source": str(path), "label_scheme": scheme, "label_scheme_note": note, "content": content}
+    return labels
+
+
+def present_levels(labels: Volume) -> list[str]:
+    """Names of the vertebrae present in a VerSe label map, cranial to caudal."""
+    from spinebq.anatomy import sort_levels
+
+    return sort_levels(VERSE_NAMES[int(i)] for i in np.unique(labels.array) if int(i) in VERSE_NAMES)
+
+
+def _table(scheme: str, mapping, path: Path) -> dict[int, str]:
+    if scheme in ("verse", "vertebrae_pp"):
+        return dict(VERSE_NAMES)
+    if scheme == "total":
+        return TOTAL_V2
+    if scheme == "total_v1":
+        return TOTAL_V1
+    if scheme == "json":
+        return _user_mapping(mapping, path)
+    raise SpinebqError(f"{path}: scheme {scheme!r} needs a folder of per-structure files")
+
+
+def _user_mapping(mapping, path: Path) -> dict[int, str]:
+    if mapping is None:
+        raise SpinebqError(f"{path}: --label-scheme json needs a mapping file (--label-map)")
+    if not isinstance(mapping, dict):
+        try:
+            mapping = json.loads(Path(mapping).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SpinebqError(f"{mapping}: cannot be read as a JSON label map ({exc})") from None
+    table = {}
+    for key, value in mapping.items():
+        # accept {"5": "L1"} and {"L1": 5}
+        label_id, name = (value, key) if str(key).upper() in VERSE_IDS else (key, value)
+        name = str(name).upper().replace("VERTEBRAE_", "")
+        if name == "SACRUM":
+            name = "S1"
+        if name not in VERSE_IDS:
+            raise SpinebqError(f"{path}: label map entry {key!r}: {value!r} names no vertebra (use T11, L1, S1 ...)")
+        try:
+            table[int(label_id)] = name
+        except (TypeError, ValueError):
+            raise SpinebqError(f"{path}: label map entry {key!r}: {value!r} has no integer label id") from None
+    return table
+
+
+def _translate(raw: np.ndarray, table: dict[int, str]) -> np.ndarray:
+    out = np.zeros(raw.shape, dtype=np.int16)
+    present = set(int(i) for i in np.unique(raw)) - {0}
+    names_present = {table[i] for i in present if i in table and i not in _sacrum_fallback_ids(table)}
+    for label_id in sorted(present):
+        name = table.get(label_id)
+        if name is None:
+            continue
+        if label_id in _sacrum_fallback_ids(table) and name in names_present:
+            continue  # a whole-sacrum label only stands in for S1 when S1 itself is absent
+        out[raw == label_id] = VERSE_IDS[name]
+    return out
+
+
+def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
+    if table is TOTAL_V2:
+        return {25}
+    if table is TOTAL_V1:
+        return {92}
+    return set()
+
+
+def _guess_scheme(path: Path, raw: np.ndarray) -> tuple[str, str]:
+    name = path.name.lower()
+    ids = set(int(i) for i in np.unique(raw)) - {0}
+    if "total_v1" in name or "v1" in path.parent.name.lower() and "total" in name:
+        return "total_v1", f"TotalSegmentator v1 'total' (from the file name {path.name})"
+    if "vertebrae_pp" in name:
+        return "vertebrae_pp", f"TotalSegmentator vertebrae_pp bodies (from the file name {path.name})"
+    if "total" in name:
+        return "total", f"TotalSegmentator v2 'total' (from the file name {path.name})"
+    if ids and max(ids) > 28:
+        return "total", "TotalSegmentator v2 'total' (ids above 28 present); use --label-scheme to override"
+    return "verse", "VerSe ids (ids 1-28); use --label-scheme to override"
+
+
+_STRUCTURE = re.compile(r"^vertebrae_([CTLS]\d+)\.nii(\.gz)?$|^(sacrum)\.nii(\.gz)?$", re.IGNORECASE)
+
+
+def _load_folder(folder: Path, reference: Volume) -> np.ndarray:
+    out = np.zeros(reference.shape, dtype=np.int16)
+    found = []
+    files = sorted(folder.iterdir())
+    names = {m.group(1).upper() if m.group(1) else "SACRUM": f for f in files if (m := _STRUCTURE.match(f.name))}
+    for name, file in names.items():
+        level = "S1" if name == "SACRUM" else name
+        if name == "SACRUM" and "S1" in names:
+            continue
+        if level not in VERSE_IDS:
+            continue
+        mask = _on_reference_grid(load_nifti(file, dtype=None), reference, file) > 0
+        out[mask & (out == 0)] = VERSE_IDS[level]
+        found.append(level)
+    if not found:
+        raise SpinebqError(f"{folder}: no per-structure vertebra files (vertebrae_L1.nii.gz ...) in this folder")
+    return out
+
+
+def _on_reference_grid(labels: Volume, reference: Volume, path: Path) -> np.ndarray:
+    """Return the label array on the reference grid, resampling (nearest) when the grids differ."""
+    same_shape = labels.shape == reference.shape
+    tol = 1e-3 * max(reference.spacing_mm)
+    if same_shape and np.allclose(labels.affine, reference.affine, atol=tol):
+        return labels.array
+    lab_lo, lab_hi = _extent_mm(labels)
+    ref_lo, ref_hi = _extent_mm(reference)
+    slack = max(max(labels.spacing_mm), max(reference.spacing_mm))
+    if np.any(np.abs(lab_lo - ref_lo) > slack) or np.any(np.abs(lab_hi - ref_hi) > slack):
+        raise SpinebqError(
+            f"{path}: the label map (shape {labels.shape}, spacing {_fmt(labels.spacing_mm)} mm) does not cover the "
+            f"same space as the image (shape {reference.shape}, spacing {_fmt(reference.spacing_mm)} mm); "
+            "was it made from another scan?"
+        )
+    matrix = np.linalg.inv(labels.affine) @ reference.affine
+    return ndimage.affine_transform(
+        labels.array, matrix[:3, :3], offset=matrix[:3, 3], output_shape=reference.shape, order=0, mode="constant"
+    )
+
+
+def _extent_mm(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """World bounding box of the voxel-edge corners of ``volume``."""
+    n = np.array(volume.shape)
+    corners = np.array([[a, b, c] for a in (-0.5, n[0] - 0.5) for b in (-0.5, n[1] - 0.5) for c in (-0.5, n[2] - 0.5)])
+    world = volume.index_to_mm(corners)
+    return world.min(axis=0), world.max(axis=0)
+
+
+def _fmt(values) -> str:
+    return " x ".join(f"{v:.3g}" for v in values)

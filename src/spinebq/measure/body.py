@@ -1,0 +1,89 @@
+"""Separate the vertebral body from the posterior elements of a whole-vertebra mask.
+
+The spinal canal is the hole that the vertebral ring (body, pedicles, laminae) encloses in an axial
+slice. Everything anterior to the canal's anterior edge, the posterior wall of the body, is body.
+Slices where the ring is open use the cut of the nearest slice where it was closed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+#: Smallest cross-section (mm^2) of a hole that counts as the spinal canal.
+MIN_CANAL_AREA_MM2 = 25.0
+
+
+@dataclass
+class BodySeparation:
+    """Result of :func:`separate_body`.
+
+    Attributes
+    ----------
+    body : numpy.ndarray
+        Boolean mask of the vertebral body on the input grid.
+    canal_slices : int
+        Axial slices in which an enclosed spinal canal was found.
+    method : str
+        ``"canal"`` (posterior wall from the enclosed canal) or ``"none"`` (no canal found;
+        the mask is returned unchanged and flagged).
+    """
+
+    body: np.ndarray
+    canal_slices: int
+    method: str
+
+
+def separate_body(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> BodySeparation:
+    """Cut the posterior elements off a whole-vertebra mask in canonical LPS orientation.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        Boolean 3D mask of one vertebra; axis 1 runs anterior -> posterior, axis 2 is the slice axis.
+    spacing_mm : tuple of float
+        Voxel size along each axis, mm.
+    """
+    pixel_area = spacing_mm[0] * spacing_mm[1]
+    cuts = np.full(mask.shape[2], np.nan)
+    slices = np.flatnonzero(mask.any(axis=(0, 1)))
+    for k in slices:
+        front = _canal_front(mask[:, :, k], pixel_area)
+        if front is not None:
+            cuts[k] = front
+    found = np.isfinite(cuts)
+    method = "canal"
+    if found.any():
+        # slices without a closed ring take the cut of the nearest slice with one
+        known = np.flatnonzero(found)
+        nearest = known[np.abs(slices[:, None] - known[None, :]).argmin(axis=1)]
+        cuts[slices] = cuts[nearest]
+    else:
+        # the ring closes over the height of the vertebra even when no single slice shows it closed
+        projected_cut = _canal_front(mask.any(axis=2), pixel_area)
+        if projected_cut is None:
+            return BodySeparation(mask.copy(), 0, "none")
+        cuts[slices] = projected_cut
+        method = "projected_canal"
+    rows = np.arange(mask.shape[1])[None, :, None]
+    cut = np.where(np.isfinite(cuts), cuts, -1)[None, None, :]
+    body = mask & (rows < cut)
+    labelled, n = ndimage.label(body)
+    if n > 1:
+        sizes = ndimage.sum_labels(body, labelled, index=np.arange(1, n + 1))
+        body = labelled == (int(np.argmax(sizes)) + 1)
+    return BodySeparation(body, int(found.sum()), method)
+
+
+def _canal_front(ring: np.ndarray, pixel_area_mm2: float) -> int | None:
+    """Row of the anterior edge of the largest enclosed hole of a 2D ring, or None."""
+    holes = ndimage.binary_fill_holes(ring) & ~ring
+    labelled, n = ndimage.label(holes)
+    if n == 0:
+        return None
+    areas = ndimage.sum_labels(holes, labelled, index=np.arange(1, n + 1))
+    biggest = int(np.argmax(areas)) + 1
+    if areas[biggest - 1] * pixel_area_mm2 < MIN_CANAL_AREA_MM2:
+        return None
+    return int(np.flatnonzero((labelled == biggest).any(axis=0)).min())

@@ -1,0 +1,140 @@
+"""The 3D trabecular ROI of a vertebral body and its HU statistics (``hu_3d``)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from spinebq.measure.presets import Erosion, Preset
+
+#: Voxels above this value are metal (screws, cement) and never enter a bone ROI.
+METAL_HU = 1400.0
+
+
+def trabecular_roi(
+    body: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    preset: Preset,
+    *,
+    source_axes: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return the trabecular ROI inside a body mask, as the preset defines it.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        Boolean mask of one vertebral body, canonical LPS axes.
+    spacing_mm : tuple of float
+        Voxel size per axis, mm.
+    preset : Preset
+        ROI definition (see :mod:`spinebq.measure.presets`).
+    source_axes : numpy.ndarray, optional
+        nibabel orientation transform from the file's voxel axes to the canonical ones. Only the
+        ``totalsegmentator`` kernel needs it: that kernel is not symmetric, so reproducing
+        TotalSegmentator exactly means applying it along the file's own axes.
+    """
+    if preset.erosion is Erosion.DISTANCE:
+        return distance_erosion(body, spacing_mm, preset.erosion_mm)
+    if preset.erosion is Erosion.TOTALSEGMENTATOR_KERNEL:
+        kernel = totalsegmentator_kernel(spacing_mm, preset.erosion_mm, source_axes)
+        return ndimage.binary_erosion(body, structure=kernel)
+    return comp2comp_roi(body, spacing_mm)
+
+
+def distance_erosion(mask: np.ndarray, spacing_mm: tuple[float, float, float], depth_mm: float) -> np.ndarray:
+    """Keep the voxels whose centre is farther than ``depth_mm`` from the outside of ``mask``.
+
+    A Euclidean erosion by a ball of radius ``depth_mm`` that is the same on any voxel size.
+    """
+    if not mask.any():
+        return mask.copy()
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    padded = np.pad(mask[box], 1)
+    distance = ndimage.distance_transform_edt(padded, sampling=spacing_mm)[1:-1, 1:-1, 1:-1]
+    out = np.zeros_like(mask)
+    out[box] = distance > depth_mm
+    return out
+
+
+def totalsegmentator_kernel(
+    spacing_mm: tuple[float, float, float], erosion_mm: float, source_axes: np.ndarray | None = None
+) -> np.ndarray:
+    """TotalSegmentator's "ellipsoid" erosion element, rebuilt and mapped onto canonical axes.
+
+    TotalSegmentator evaluates the ellipsoid x^2/r^2 + ... <= 1 (r = erosion_mm / spacing per axis)
+    on offsets -r, -r + 1, ..., which are not integers unless r is. On 3 mm voxels with a 4 mm
+    radius the offsets are -1.33, -0.33, 0.67, 1.67 and only a 2 x 2 x 2 block is inside, i.e. a
+    one-sided one-voxel peel (METHODS.md §1.3). SciPy places the origin of an even-sized element at
+    its index ``size // 2``. This function returns the same set of integer voxel offsets as an
+    odd-sized, centred element, expressed along the canonical axes.
+    """
+    radii = [erosion_mm / s for s in spacing_mm]
+    if source_axes is None:
+        source_axes = np.array([[0, 1], [1, 1], [2, 1]])
+    # the kernel is defined on the file's axes: row i of source_axes is (canonical axis, sign) of file axis i
+    radii_src = [radii[int(source_axes[i, 0])] for i in range(3)]
+    grids = [np.arange(-r, r + 1) for r in radii_src]
+    inside = (
+        grids[0][:, None, None] ** 2 / radii_src[0] ** 2
+        + grids[1][None, :, None] ** 2 / radii_src[1] ** 2
+        + grids[2][None, None, :] ** 2 / radii_src[2] ** 2
+    ) <= 1
+    offsets = np.argwhere(inside) - np.array([g.size // 2 for g in grids])  # scipy's origin convention
+    canonical = np.zeros_like(offsets)
+    for src_axis in range(3):
+        axis, sign = int(source_axes[src_axis, 0]), int(source_axes[src_axis, 1])
+        canonical[:, axis] = sign * offsets[:, src_axis]
+    offsets = canonical
+    half = np.abs(offsets).max(axis=0)
+    kernel = np.zeros(tuple(2 * half + 1), dtype=bool)
+    kernel[tuple((offsets + half).T)] = True
+    return kernel
+
+
+def comp2comp_roi(body: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    """Comp2Comp's elliptical sub-ROI of a body mask, in canonical LPS axes.
+
+    In a slab of +-3.75 mm around the body's craniocaudal middle, each axial slice gets an ellipse
+    centred at the left-right middle and at 42 % of the anteroposterior depth from the anterior edge
+    (58 % from the posterior edge), with semi-axes of 32.5 % of the width and 25 % of the depth; the
+    ellipse is intersected with the body eroded by two 6-connected iterations (one when slices are
+    3 mm or thicker).
+    """
+    iterations = 1 if spacing_mm[2] >= 3.0 else 2
+    eroded = ndimage.binary_erosion(body, structure=ndimage.generate_binary_structure(3, 1), iterations=iterations)
+    slices = np.flatnonzero(body.any(axis=(0, 1)))
+    roi = np.zeros_like(body)
+    if slices.size == 0:
+        return roi
+    middle_mm = 0.5 * (slices[0] + slices[-1]) * spacing_mm[2]
+    for k in slices:
+        if abs(k * spacing_mm[2] - middle_mm) > 3.75 + 1e-6:
+            continue
+        cols = np.flatnonzero(body[:, :, k].any(axis=1))
+        rows = np.flatnonzero(body[:, :, k].any(axis=0))
+        width, depth = cols[-1] - cols[0] + 1, rows[-1] - rows[0] + 1
+        centre_i = 0.5 * (cols[0] + cols[-1])
+        centre_j = rows[0] + 0.42 * depth
+        i = np.arange(body.shape[0])[:, None]
+        j = np.arange(body.shape[1])[None, :]
+        ellipse = ((i - centre_i) / (0.325 * width)) ** 2 + ((j - centre_j) / (0.25 * depth)) ** 2 <= 1
+        roi[:, :, k] = ellipse & eroded[:, :, k]
+    return roi
+
+
+def roi_statistics(ct: np.ndarray, roi: np.ndarray, *, metal_hu: float = METAL_HU) -> dict:
+    """Mean, median, SD and voxel count of ``ct`` inside ``roi``, metal excluded.
+
+    Returns NaN statistics (never 0) when no voxel remains.
+    """
+    values = ct[roi]
+    metal = values > metal_hu
+    values = values[~metal].astype(np.float64)
+    if values.size == 0:
+        return {"mean": float("nan"), "median": float("nan"), "sd": float("nan"), "voxels": 0, "metal_voxels": int(metal.sum())}
+    return {
+        "mean": float(values.mean()),
+        "median": float(np.median(values)),
+        "sd": float(values.std(ddof=1)) if values.size > 1 else float("nan"),
+        "voxels": int(values.size),
+        "metal_voxels": int(metal.sum()),
+    }

@@ -1,0 +1,1 @@
+"""Synthetic images with known ground truth, for the demo and for tests."""
