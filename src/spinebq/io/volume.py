@@ -140,7 +140,7 @@ def load_volume(path: str | Path, *, series_uid: str | None = None, expect_modal
     else:
         from spinebq.io.dicom import load_dicom
 
-        volume = load_dicom(path, series_uid=series_uid)
+        volume = load_dicom(path, series_uid=series_uid, modality=expect_modality)
     if expect_modality is not None:
         check_modality(volume, expect_modality, path)
     return volume

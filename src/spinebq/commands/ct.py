@@ -1,0 +1,123 @@
+"""``spinebq ct``: measure the trabecular bone of every vertebra of a CT."""
+from __future__ import annotations
+
+import argparse
+import math
+
+NAME = "ct"
+HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD, write measurements.json/csv and pictures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from spinebq.io.labels import SCHEMES
+    from spinebq.measure.presets import DEFAULT_PRESET, PRESETS
+
+    parser.add_argument("ct", help="CT as a NIfTI file or a DICOM folder")
+    parser.add_argument("--labels", help="vertebra label map (NIfTI) or folder of per-structure masks; "
+                        "without it the built-in segmentation runs first")
+    parser.add_argument("--label-scheme", default="auto", choices=SCHEMES, help="id convention of --labels (default: auto)")
+    parser.add_argument("--label-map", help="JSON map from label id to vertebra name, e.g. {\"5\": \"L1\"}")
+    parser.add_argument("--bodies", help="TotalSegmentator vertebrae_body map: keeps only the bodies of --labels")
+    parser.add_argument("--out", default="spinebq_ct", help="output folder (default: ./spinebq_ct)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help=f"3D ROI definition (default: {DEFAULT_PRESET})")
+    parser.add_argument("--calibration", help="'phantom' (with --phantom FILE) or a file of scanner equations (JSON/CSV)")
+    parser.add_argument("--phantom", help="phantom inserts file (JSON) for --calibration phantom")
+    parser.add_argument("--series", help="SeriesInstanceUID to load from a DICOM folder with several series")
+    parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary (default: L1,L2,L3,L4)")
+    parser.add_argument("--metal-hu", type=float, default=1400.0, help="voxels above this HU are metal (default: 1400)")
+    parser.add_argument("--include-phi", action="store_true", help="copy patient name/ID/birth date into the outputs")
+    parser.add_argument("--no-pictures", action="store_true", help="skip the overlay PNGs")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spinebq.anatomy import VERSE_IDS
+    from spinebq.calibrate.core import no_calibration
+    from spinebq.errors import SpinebqError
+    from spinebq.io.labels import load_labels
+    from spinebq.io.volume import load_volume
+    from spinebq.measure.ct import measure_ct
+    from spinebq.report.ct_outputs import write_ct_outputs
+    from spinebq.report.files import RESEARCH_NOTICE
+
+    summary_levels = tuple(level.strip().upper() for level in args.levels.split(",") if level.strip())
+    unknown = [level for level in summary_levels if level not in VERSE_IDS]
+    if unknown:
+        raise SpinebqError(f"--levels: {', '.join(unknown)} is not a vertebra name (use e.g. L1,L2,L3,L4)")
+    ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
+    print(f"loaded {args.ct}: {ct!r}")
+    for warning in ct.metadata.get("warnings") or []:
+        print(f"warning: {warning}")
+    if ct.metadata.get("series_choice") and "as requested" not in ct.metadata["series_choice"] and "only" not in ct.metadata["series_choice"]:
+        print(ct.metadata["series_choice"])
+    if args.labels:
+        labels = load_labels(args.labels, ct, scheme=args.label_scheme, mapping=args.label_map, bodies=args.bodies)
+    else:
+        labels = _segment(ct)
+    calibration = _calibration(args, ct) if args.calibration else no_calibration()
+    result = measure_ct(ct, labels, preset=args.preset, calibration=calibration, summary_levels=summary_levels,
+                        metal_hu=args.metal_hu, progress=lambda message: print(f"  {message}", flush=True))
+    if not result.vertebrae:
+        raise SpinebqError(f"{args.labels or args.ct}: no vertebra between T11 and S1 is labelled; nothing to measure")
+    write_ct_outputs(args.out, ct, labels, result, calibration, include_phi=args.include_phi, pictures=not args.no_pictures)
+    _print_summary(result, calibration)
+    print(RESEARCH_NOTICE)
+    print(f"results: {args.out}/measurements.json, {args.out}/measurements.csv and overlay PNGs")
+    return 0
+
+
+def _segment(ct):
+    from spinebq.errors import SpinebqError
+
+    try:
+        from spinebq.segment.core import segment_ct
+    except ImportError:
+        raise SpinebqError("no --labels given and the built-in segmentation is not available in this installation") from None
+    print("no --labels: running the built-in segmentation first")
+    result = segment_ct(ct)
+    labels = result.vertebrae
+    labels.metadata.setdefault("label_scheme", "spinebq built-in segmentation")
+    labels.metadata.setdefault("content", "whole")
+    labels.metadata.setdefault("source", "spinebq segment")
+    return labels
+
+
+def _calibration(args, ct):
+    from spinebq.calibrate.equations import calibration_for_scan, read_equations
+    from spinebq.calibrate.phantom import calibrate_from_file
+    from spinebq.errors import SpinebqError
+
+    if args.calibration == "phantom":
+        if not args.phantom:
+            raise SpinebqError("--calibration phantom needs --phantom FILE describing the inserts or rods")
+        calibration = calibrate_from_file(args.phantom, ct)
+    else:
+        calibration = calibration_for_scan(read_equations(args.calibration), ct.metadata, source=str(args.calibration))
+    if calibration.calibrated:
+        r2 = calibration.details.get("r2")
+        print(f"calibration ({calibration.method}): {calibration.to_dict()['equation']}" + (f", R^2 = {r2}" if r2 is not None else ""))
+    else:
+        print(f"calibration: {calibration.details.get('reason')}")
+    if calibration.details.get("warning"):
+        print(f"warning: {calibration.details['warning']}")
+    return calibration
+
+
+def _print_summary(result, calibration) -> None:
+    method = result.method
+    key = method["headline_key"]
+    print(f"method: preset {method['preset']} ({method['statistic']} HU; {method['reference']})")
+    print(f"{'level':<6}{key:>14}{'hu_2d':>9}{'vBMD mg/cm3':>13}  qc")
+    for name, entry in result.vertebrae.items():
+        hu, hu2, vbmd = entry[key], entry.get("hu_2d", float("nan")), entry["vbmd_mg_cm3"]
+        print(f"{name:<6}{_fmt(hu):>14}{_fmt(hu2):>9}{_fmt(vbmd):>13}  {', '.join(entry['qc']) or 'ok'}")
+    s = result.summary
+    line = f"summary {'-'.join(s['levels_used']) or 'none'}: {_fmt(s['hu'])} HU"
+    if calibration.calibrated:
+        line += f", {_fmt(s['vbmd_mg_cm3'])} mg/cm3, ACR {s['acr_category']}"
+    if s["levels_skipped"]:
+        line += "; skipped " + ", ".join(f"{k} ({v})" for k, v in s["levels_skipped"].items())
+    print(line)
+
+
+def _fmt(value) -> str:
+    return f"{value:.1f}" if value is not None and math.isfinite(value) else "n/a"

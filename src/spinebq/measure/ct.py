@@ -1,0 +1,254 @@
+"""Measure every vertebra of a CT from a label map: body, ``hu_3d``, ``hu_2d``, vBMD, QC and summary."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from spinebq.anatomy import MEASURED_LEVELS, SUMMARY_LEVELS, VERSE_IDS, sort_levels
+from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_calibration
+from spinebq.io.labels import present_levels
+from spinebq.io.volume import Volume
+from spinebq.measure.body import separate_body
+from spinebq.measure.ellipse import three_slice_rois
+from spinebq.measure.frame import spine_frames
+from spinebq.measure.presets import DEFAULT_PRESET, get_preset
+from spinebq.measure.trabecular import METAL_HU, roi_statistics, trabecular_roi
+
+#: An ROI smaller than this (ml) is too small to trust: its value is reported as missing.
+MIN_ROI_ML = 0.3
+#: Mean trabecular HU above this suggests sclerosis, cement or a wrong label.
+DENSE_HU = 350.0
+#: SD of the ROI above this (HU) marks a heterogeneous ROI (focal lesion, cement, mislabelled cortex).
+HETEROGENEOUS_SD_HU = 130.0
+#: QC flags that keep a level out of the summary.
+EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices")
+
+
+@dataclass
+class CtResult:
+    """What :func:`measure_ct` returns.
+
+    Attributes
+    ----------
+    vertebrae : dict
+        Per level (cranial to caudal) the measurements, with ``qc`` flags and ``excluded_reason``.
+    summary : dict
+        The mean over the summary levels that passed QC, naming the levels used and skipped.
+    method : dict
+        Preset, erosion, statistic, metal threshold and references.
+    bodies, trabecular : numpy.ndarray
+        Label arrays (VerSe ids) of the body masks and of the 3D ROIs, for pictures.
+    ellipses : dict
+        Per level the three ``EllipseRoi`` objects, for pictures.
+    frames : dict
+        Per level the :class:`~spinebq.measure.frame.VertebraFrame` the ellipses were placed in.
+    """
+
+    vertebrae: dict
+    summary: dict
+    method: dict
+    bodies: np.ndarray
+    trabecular: np.ndarray
+    ellipses: dict = field(default_factory=dict)
+    frames: dict = field(default_factory=dict)
+
+
+def measure_ct(
+    ct: Volume,
+    labels: Volume,
+    *,
+    preset: str = DEFAULT_PRESET,
+    calibration: Calibration | None = None,
+    levels: tuple[str, ...] = MEASURED_LEVELS,
+    summary_levels: tuple[str, ...] = SUMMARY_LEVELS,
+    metal_hu: float = METAL_HU,
+    progress: Callable[[str], None] | None = None,
+) -> CtResult:
+    """Measure the trabecular bone of every labelled vertebra.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU.
+    labels : Volume
+        VerSe ids on the CT's grid (see :func:`spinebq.io.labels.load_labels`); whole vertebrae are
+        cut to their bodies first unless ``labels.metadata["content"] == "body"``.
+    preset : str
+        3D ROI definition, see :mod:`spinebq.measure.presets`.
+    calibration : Calibration, optional
+        HU -> vBMD; without it values stay in HU and no ACR category is given.
+    levels : tuple of str
+        Levels to measure when present.
+    summary_levels : tuple of str
+        Levels averaged in the summary (default L1-L4).
+    metal_hu : float
+        Voxels above this HU never enter an ROI.
+    progress : callable, optional
+        Called with a short message per level.
+    """
+    preset_def = get_preset(preset)
+    calibration = calibration or no_calibration()
+    spacing = ct.spacing_mm
+    body_content = labels.metadata.get("content") == "body"
+    names = [n for n in present_levels(labels) if n in levels]
+    bodies = np.zeros(ct.shape, dtype=np.int16)
+    trabecular = np.zeros(ct.shape, dtype=np.int16)
+    gaps = ct.metadata.get("slice_gaps_mm") or []
+    source_axes = np.asarray(ct.metadata["source_axes"]) if ct.metadata.get("source_axes") is not None else None
+
+    vertebrae: dict[str, dict] = {}
+    body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
+    centroids: dict[str, np.ndarray] = {}
+    for name in names:
+        if progress:
+            progress(f"{name}: body and 3D ROI")
+        vid = VERSE_IDS[name]
+        box = _padded_box(labels.array == vid, pad=3)
+        mask = labels.array[box] == vid
+        qc: list[str] = []
+        if body_content:
+            body, body_method = mask, "label is the body"
+        else:
+            separation = separate_body(mask, spacing)
+            body = separation.body
+            body_method = {"canal": "posterior elements cut at the spinal canal",
+                           "projected_canal": "posterior elements cut at the spinal canal (projected)",
+                           "none": "no spinal canal found: whole label used"}[separation.method]
+            if separation.method == "none":
+                qc.append("posterior_elements_not_removed")
+        if _touches_border(labels.array == vid):
+            qc.append("cut_by_field_of_view")
+        if gaps and _overlaps_gap(ct, box, body, gaps):
+            qc.append("missing_slices")
+        roi = trabecular_roi(body, spacing, preset_def, source_axes=source_axes)
+        stats = roi_statistics(ct.array[box], roi, metal_hu=metal_hu)
+        metal_in_body = int((ct.array[box][body] > metal_hu).sum())
+        if metal_in_body:
+            qc.append("metal_in_body")
+        roi_ml = stats["voxels"] * ct.voxel_volume_ml
+        if roi_ml < MIN_ROI_ML:
+            qc.append("roi_too_small")
+        if math.isfinite(stats["mean"]) and stats["mean"] > DENSE_HU:
+            qc.append("dense_roi")
+        if math.isfinite(stats["sd"]) and stats["sd"] > HETEROGENEOUS_SD_HU:
+            qc.append("heterogeneous_roi")
+        excluded = _exclusion_reason(qc)
+        # a partial vertebra or an untrustworthy ROI is never averaged: its numbers are missing
+        invalid = "cut_by_field_of_view" in qc or "roi_too_small" in qc
+        bodies[box][body] = vid
+        trabecular[box][roi] = vid
+        body_masks[name] = (box, body)
+        if body.any():
+            centroids[name] = ct.index_to_mm(np.array(ndimage.center_of_mass(body)) + [b.start for b in box])
+        vertebrae[name] = {
+            "hu_3d": _nan_if(invalid, stats["mean"]),
+            "hu_3d_median": _nan_if(invalid, stats["median"]),
+            "hu_3d_sd": _nan_if(invalid, stats["sd"]),
+            "hu_3d_voxels": stats["voxels"],
+            "hu_3d_volume_ml": round(roi_ml, 3),
+            "metal_voxels_excluded": stats["metal_voxels"],
+            "body_volume_ml": _nan_if("cut_by_field_of_view" in qc, float(body.sum()) * ct.voxel_volume_ml),
+            "body_method": body_method,
+            "qc": qc,
+            "excluded_reason": excluded,
+        }
+
+    order = sort_levels(centroids)
+    frames = spine_frames(centroids, order)
+    ellipses = {}
+    for name in names:
+        entry = vertebrae[name]
+        if progress:
+            progress(f"{name}: three-slice ellipses")
+        if name not in frames or "cut_by_field_of_view" in entry["qc"]:
+            entry.update({"hu_2d": float("nan"), "hu_2d_slices": [float("nan")] * 3, "hu_2d_areas_mm2": [0.0] * 3})
+            continue
+        box, body = body_masks[name]
+        sub_affine = ct.affine.copy()
+        sub_affine[:3, 3] = ct.index_to_mm([b.start for b in box])
+        rois = three_slice_rois(ct.array[box], body, sub_affine, frames[name], metal_hu=metal_hu)
+        ellipses[name] = rois
+        values = [r.mean_hu for r in rois]
+        entry["hu_2d"] = float(np.mean(values)) if all(math.isfinite(v) for v in values) else float("nan")
+        entry["hu_2d_slices"] = values
+        entry["hu_2d_areas_mm2"] = [round(r.area_mm2, 1) for r in rois]
+        entry["axis_superior"] = [round(float(v), 4) for v in frames[name].superior]
+
+    statistic_key = "hu_3d" if preset_def.statistic == "mean" else "hu_3d_median"
+    for name, entry in vertebrae.items():
+        entry["hu"] = entry[statistic_key]
+        entry["vbmd_mg_cm3"] = calibration.vbmd_mg_cm3(entry[statistic_key])
+        entry["acr_category"] = None  # a category belongs to the summary of several levels (ACR), set below
+    summary = _summary(vertebrae, summary_levels, statistic_key, calibration)
+    method = {
+        "preset": preset_def.name,
+        "erosion": preset_def.erosion.value,
+        "erosion_mm": preset_def.erosion_mm,
+        "statistic": preset_def.statistic,
+        "headline_key": statistic_key,
+        "reference": preset_def.reference,
+        "metal_threshold_hu": metal_hu,
+        "hu_2d": "three elliptical ROIs perpendicular to each vertebra's own axis at 80/50/20 % of body height, "
+                 "2 mm cortex and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
+    }
+    return CtResult(vertebrae, summary, method, bodies, trabecular, ellipses, frames)
+
+
+def _summary(vertebrae: dict, levels: tuple[str, ...], key: str, calibration: Calibration) -> dict:
+    used, skipped = [], {}
+    for name in levels:
+        entry = vertebrae.get(name)
+        if entry is None:
+            skipped[name] = "not labelled"
+        elif entry["excluded_reason"]:
+            skipped[name] = entry["excluded_reason"]
+        elif not math.isfinite(entry[key]):
+            skipped[name] = "no value"
+        else:
+            used.append(name)
+    hu = float(np.mean([vertebrae[n][key] for n in used])) if used else float("nan")
+    hu_2d_values = [vertebrae[n]["hu_2d"] for n in used if math.isfinite(vertebrae[n].get("hu_2d", float("nan")))]
+    vbmd = calibration.vbmd_mg_cm3(hu)
+    return {
+        "levels_requested": list(levels),
+        "levels_used": used,
+        "levels_skipped": skipped,
+        "hu": hu,
+        "hu_key": key,
+        "hu_2d": float(np.mean(hu_2d_values)) if hu_2d_values and len(hu_2d_values) == len(used) else float("nan"),
+        "vbmd_mg_cm3": vbmd,
+        "acr_category": acr_category(vbmd),
+        "acr_reference": ACR_REFERENCE if calibration.calibrated else "no ACR category: the scan is not calibrated to vBMD",
+    }
+
+
+def _exclusion_reason(qc: list[str]) -> str | None:
+    reasons = [flag for flag in qc if flag in EXCLUDING_FLAGS]
+    return ", ".join(reasons) if reasons else None
+
+
+def _nan_if(condition: bool, value: float) -> float:
+    return float("nan") if condition else float(value)
+
+
+def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
+    box = ndimage.find_objects(mask.astype(np.uint8))[0]
+    return tuple(slice(max(b.start - pad, 0), min(b.stop + pad, n)) for b, n in zip(box, mask.shape))
+
+
+def _touches_border(mask: np.ndarray) -> bool:
+    """True when the mask reaches the first or last slice of the image (cut by the field of view)."""
+    return bool(mask[:, :, 0].any() or mask[:, :, -1].any() or mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
+def _overlaps_gap(ct: Volume, box, body: np.ndarray, gaps: list) -> bool:
+    k = np.flatnonzero(body.any(axis=(0, 1))) + box[2].start
+    if k.size == 0:
+        return False
+    z = ct.index_to_mm(np.array([[0, 0, k.min()], [0, 0, k.max()]]))[:, 2]
+    lo, hi = z.min(), z.max()
+    return any(b > lo and a < hi for a, b in gaps)

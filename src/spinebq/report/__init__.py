@@ -1,0 +1,1 @@
+"""Writers of results: JSON/CSV files and pictures."""

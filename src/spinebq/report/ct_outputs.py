@@ -1,0 +1,128 @@
+"""The outputs of ``spinebq ct``: measurements.json (schema ``spinebq.ct/1``), measurements.csv, pictures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Ellipse  # noqa: E402
+
+from spinebq import __version__  # noqa: E402
+from spinebq.anatomy import VERSE_IDS  # noqa: E402
+from spinebq.calibrate.core import Calibration  # noqa: E402
+from spinebq.io.volume import Volume  # noqa: E402
+from spinebq.measure.ct import CtResult  # noqa: E402
+from spinebq.measure.ellipse import sample_plane  # noqa: E402
+from spinebq.report.files import RESEARCH_NOTICE, write_csv, write_json  # noqa: E402
+
+SCHEMA = "spinebq.ct/1"
+INPUT_KEYS = ("modality", "manufacturer", "model", "kvp", "kernel", "contrast_agent", "contrast_route",
+              "slice_thickness_mm", "series_uid", "series_description", "format", "transfer_syntax",
+              "gantry_tilt_deg", "slice_spacing_mm", "series_choice", "warnings")
+CSV_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
+            "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason")
+WINDOW_HU = (-250.0, 1250.0)
+
+
+def measurements_document(ct: Volume, labels: Volume, result: CtResult, calibration: Calibration, *, include_phi: bool = False) -> dict:
+    """Assemble the ``measurements.json`` document (schema ``spinebq.ct/1``)."""
+    meta = ct.metadata
+    inputs = {key: meta.get(key) for key in INPUT_KEYS if key in meta}
+    inputs.update({"spacing_mm": list(ct.spacing_mm), "shape": list(ct.shape), "orientation_of_array": ct.orientation,
+                   "labels": {k: labels.metadata.get(k) for k in ("source", "label_scheme", "label_scheme_note", "content")}})
+    if include_phi and meta.get("phi"):
+        inputs["patient"] = meta["phi"]
+    if meta.get("contrast_agent"):
+        inputs["contrast_note"] = ("the header names a contrast agent: trabecular HU is raised by enhancement "
+                                   "(METHODS.md §3); published HU cutoffs assume unenhanced scans")
+    return {
+        "schema": SCHEMA,
+        "spinebq_version": __version__,
+        "notice": RESEARCH_NOTICE,
+        "input": inputs,
+        "method": result.method,
+        "calibration": calibration.to_dict(),
+        "vertebrae": result.vertebrae,
+        "summary": result.summary,
+    }
+
+
+def write_ct_outputs(out_dir: str | Path, ct: Volume, labels: Volume, result: CtResult, calibration: Calibration,
+                     *, include_phi: bool = False, pictures: bool = True) -> list[Path]:
+    """Write measurements.json, measurements.csv and the overlay PNGs into ``out_dir``; return the paths.
+
+    The JSON is written last, so its presence means the run completed.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    rows = [{"level": name, **{k: entry.get(k) for k in CSV_KEYS}} for name, entry in result.vertebrae.items()]
+    written.append(write_csv(out / "measurements.csv", rows))
+    if pictures:
+        written.append(sagittal_overview(ct, result, out / "overlay_sagittal.png"))
+        for name in result.ellipses:
+            written.append(ellipse_panels(ct, result, name, out / f"overlay_{name}_ellipses.png"))
+    document = measurements_document(ct, labels, result, calibration, include_phi=include_phi)
+    document["outputs"] = sorted(p.name for p in written)
+    written.append(write_json(out / "measurements.json", document))
+    return written
+
+
+def sagittal_overview(ct: Volume, result: CtResult, path: Path) -> Path:
+    """Mid-sagittal CT with body outlines, 3D ROIs (filled) and level names with their HU."""
+    present = result.bodies > 0
+    if present.any():
+        column = int(np.round(np.median(np.nonzero(present)[0])))
+    else:
+        column = ct.shape[0] // 2
+    image = ct.array[column].T  # rows: superior-inferior (axis 2), columns: anterior-posterior (axis 1)
+    sp = ct.spacing_mm
+    extent = (0, ct.shape[1] * sp[1], 0, ct.shape[2] * sp[2])
+    fig, ax = plt.subplots(figsize=(6, 8), dpi=110)
+    ax.imshow(image, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent)
+    bodies, rois = result.bodies[column].T, result.trabecular[column].T
+    ax.contour(bodies > 0, levels=[0.5], colors="deepskyblue", linewidths=0.8, origin="lower", extent=extent)
+    ax.imshow(np.ma.masked_where(rois == 0, rois), cmap="autumn", alpha=0.45, origin="lower", extent=extent, interpolation="nearest")
+    key = result.method["headline_key"]
+    for name, entry in result.vertebrae.items():
+        rows = np.nonzero(result.bodies[column] == VERSE_IDS[name])
+        if rows[0].size == 0:
+            continue
+        y_mm, z_mm = rows[0].min() * sp[1], rows[1].mean() * sp[2]
+        value = entry.get(key)
+        text = f"{name} {value:.0f} HU" if value is not None and np.isfinite(value) else f"{name} n/a"
+        ax.text(y_mm - 4, z_mm, text, color="yellow", fontsize=8, ha="right", va="center")
+    ax.set_title(f"spinebq {result.method['preset']}: {key} per level (research use only)", fontsize=9)
+    ax.set_xlabel("anterior -> posterior (mm)")
+    ax.set_ylabel("inferior -> superior (mm)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def ellipse_panels(ct: Volume, result: CtResult, name: str, path: Path) -> Path:
+    """The three planes of the three-slice method for one level, each with its ellipse and mean HU."""
+    frame = result.frames[name]
+    step = 0.5
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.8), dpi=110)
+    for ax, roi in zip(axes, result.ellipses[name]):
+        plane, offsets = sample_plane(ct.array, ct.affine, frame, roi.height_mm, step, order=1)
+        half = offsets[-1]
+        ax.imshow(plane, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], extent=(-half, half, half, -half))
+        if roi.centre_mm:
+            rel = np.asarray(roi.centre_mm) - frame.centre_mm
+            centre = (rel @ frame.left, rel @ frame.posterior)
+            ax.add_patch(Ellipse(centre, 2 * roi.semi_axis_left_mm, 2 * roi.semi_axis_posterior_mm, fill=False, color="orange", lw=1.2))
+        value = f"{roi.mean_hu:.1f} HU" if np.isfinite(roi.mean_hu) else "n/a"
+        ax.set_title(f"{name} {roi.position}: {value}", fontsize=9)
+        ax.set_xlabel("right <- -> left (mm)", fontsize=8)
+        ax.set_ylabel("anterior (top) / posterior (bottom), mm", fontsize=7)
+    fig.suptitle("three-slice elliptical ROIs in the vertebra's own plane (research use only)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

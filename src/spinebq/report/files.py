@@ -1,0 +1,59 @@
+"""JSON and CSV writers shared by every command: deterministic, NaN as null, written atomically."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RESEARCH_NOTICE = "spinebq is a research tool, not a medical device: results are not for clinical decisions on their own."
+
+
+def to_jsonable(value: Any, *, digits: int = 4) -> Any:
+    """Plain JSON types: NaN/inf -> None, numpy scalars/arrays -> Python, floats rounded to ``digits``."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v, digits=digits) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v, digits=digits) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist(), digits=digits)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return round(value, digits) if math.isfinite(value) else None
+    return value
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, data: dict) -> Path:
+    """Write ``data`` as indented, deterministic JSON (NaN -> null)."""
+    return write_atomic(path, json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
+
+
+def write_csv(path: str | Path, rows: list[dict]) -> Path:
+    """Write one row per dict; lists become ';'-joined text, missing values stay empty."""
+    flat = [{k: (";".join("" if x is None else str(x) for x in to_jsonable(v)) if isinstance(v, (list, tuple)) else to_jsonable(v))
+             for k, v in row.items()} for row in rows]
+    return write_atomic(path, pd.DataFrame(flat).to_csv(index=False, lineterminator="\n"))

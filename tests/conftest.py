@@ -1,0 +1,29 @@
+"""Shared fixtures: paths to ../shared/data (skipped with a reason when absent) and the synthetic phantom."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+TS = DATA / "totalsegmentator_example"
+
+
+def need(path: Path) -> Path:
+    """Return ``path`` or skip the test, saying which shared data file is missing."""
+    if not path.exists():
+        pytest.skip(f"shared test data {path} is not present (expected beside the repository in ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ts_dir() -> Path:
+    return need(TS)
+
+
+@pytest.fixture(scope="session")
+def phantom():
+    from spinebq.phantom.ct import make_ct_phantom
+
+    return make_ct_phantom(rods=True)

@@ -1,0 +1,119 @@
+"""Loading: DICOM series (real and synthetic quirks) and NIfTI in any orientation."""
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+from pydicom.uid import JPEGLSLossless, RLELossless
+
+from spinebq.errors import SpinebqError
+from spinebq.io.labels import load_labels
+from spinebq.io.volume import RAS_TO_LPS, load_volume
+
+from tests.conftest import DATA, need
+from tests.dicom_writer import cylinder_ct, write_ct_series
+
+
+def test_real_dicom_series_geometry_and_metadata(ts_dir):
+    ct = load_volume(ts_dir / "ct_dicom", expect_modality="CT")
+    assert ct.shape == (512, 512, 20)
+    np.testing.assert_allclose(ct.spacing_mm, (0.9765625, 0.9765625, 2.0))
+    assert ct.orientation == "LPS"
+    meta = ct.metadata
+    assert meta["kvp"] == 120.0 and meta["manufacturer"] == "SIEMENS"
+    assert meta["kernel"].startswith("Br38f") and meta["contrast_agent"] == "APPLIED"
+    assert "JPEG 2000" in meta["transfer_syntax"]
+    # air outside the patient, bone in the vertebra: the values are HU after rescale
+    assert ct.array.min() <= -1000 and ct.array.max() > 1000
+
+
+def test_real_dicom_labels_line_up_voxel_for_voxel(ts_dir):
+    ct = load_volume(ts_dir / "ct_dicom")
+    seg = nib.load(str(ts_dir / "ct_dicom_seg.nii.gz"))
+    # the label file's own grid, converted to LPS, is the DICOM grid up to axis order/flips
+    lps = RAS_TO_LPS @ seg.affine
+    corner_seg = lps[:3, 3]
+    corners_ct = ct.index_to_mm(np.array([[i, j, k] for i in (0, 511) for j in (0, 511) for k in (0, 19)]))
+    assert np.min(np.linalg.norm(corners_ct - corner_seg, axis=1)) < 1e-3
+    labels = load_labels(ts_dir / "ct_dicom_seg.nii.gz", ct)
+    t12 = labels.array == 19
+    mean_on = ct.array[t12].mean()
+    mean_shifted = ct.array[np.roll(t12, 6, axis=1)].mean()
+    assert mean_on > 200  # bone
+    assert mean_shifted < mean_on - 50  # a misregistration of 6 mm would show
+
+
+def test_nifti_any_orientation_gives_the_same_canonical_array(ts_dir, tmp_path):
+    image = nib.load(str(ts_dir / "ct.nii.gz"))
+    data = np.asanyarray(image.dataobj)
+    reference = load_volume(ts_dir / "ct.nii.gz")
+    flipped = data[::-1, :, ::-1]
+    flip_affine = image.affine @ np.array([[-1, 0, 0, data.shape[0] - 1], [0, 1, 0, 0], [0, 0, -1, data.shape[2] - 1], [0, 0, 0, 1]])
+    permuted = np.transpose(data, (2, 0, 1))
+    perm_affine = image.affine[:, [2, 0, 1, 3]]
+    for n, (arr, aff) in enumerate([(flipped, flip_affine), (permuted, perm_affine)]):
+        path = tmp_path / f"v{n}.nii.gz"
+        nib.save(nib.Nifti1Image(arr, aff), str(path))
+        volume = load_volume(path)
+        np.testing.assert_array_equal(volume.array, reference.array)
+        np.testing.assert_allclose(volume.affine, reference.affine, atol=1e-4)
+
+
+def test_synthetic_series_rle_and_jpegls_decode_to_the_same_hu(tmp_path):
+    hu = cylinder_ct()
+    for name, syntax in [("plain", None), ("rle", RLELossless), ("jpegls", JPEGLSLossless)]:
+        write_ct_series(tmp_path / name, hu, transfer_syntax=syntax)
+        volume = load_volume(tmp_path / name)
+        # canonical axes: columns -> axis 0, rows -> axis 1
+        np.testing.assert_array_equal(volume.array, np.transpose(hu, (1, 0, 2)).astype(np.float32))
+
+
+def test_spacing_comes_from_positions_and_gaps_are_reported(tmp_path):
+    hu = cylinder_ct(slices=10)
+    z = [0, 2, 4, 6, 10, 12, 14, 16, 18, 20]  # one slice missing between 6 and 10
+    write_ct_series(tmp_path / "gap", hu, z_positions_mm=z)
+    volume = load_volume(tmp_path / "gap")
+    assert volume.spacing_mm[2] == pytest.approx(2.0)
+    assert volume.shape[2] == 11  # regular grid through the gap
+    assert any("missing" in w for w in volume.metadata["warnings"])
+    assert volume.metadata["slice_gaps_mm"] == [[6.0, 10.0]]
+
+
+def test_gantry_tilt_is_resampled_onto_an_orthogonal_grid(tmp_path):
+    hu = cylinder_ct(slices=12)
+    write_ct_series(tmp_path / "tilt", hu, tilt_deg=15.0)
+    volume = load_volume(tmp_path / "tilt")
+    assert volume.metadata["gantry_tilt_deg"] == pytest.approx(15.0, abs=0.1)
+    assert any("tilt" in w for w in volume.metadata["warnings"])
+    np.testing.assert_allclose(np.abs(volume.affine[:3, :3]), np.diag(volume.spacing_mm), atol=1e-6)
+    # each written slice was shifted by z * tan(15 deg) along y: the resampled cylinder sits where the
+    # slices put it in patient space
+    ks = range(2, volume.shape[2] - 2)
+    centres_mm = [volume.index_to_mm([0, np.argwhere(volume.array[:, :, k] > 150)[:, 1].mean(), k]) for k in ks]
+    z = np.array([c[2] for c in centres_mm])
+    y = np.array([c[1] for c in centres_mm])
+    slope = np.polyfit(z - z[0], y, 1)[0]
+    assert slope == pytest.approx(np.tan(np.radians(15.0)), abs=0.03)
+
+
+def test_several_series_most_slices_wins_localizer_ignored(tmp_path):
+    hu = cylinder_ct(slices=12)
+    big = write_ct_series(tmp_path, hu, prefix="big")
+    write_ct_series(tmp_path, hu[:, :, :5], prefix="small")
+    write_ct_series(tmp_path, hu[:, :, :20], prefix="loc", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    (tmp_path / "notes.txt").write_text("not dicom")
+    volume = load_volume(tmp_path, expect_modality="CT")
+    assert volume.metadata["series_uid"] == big
+    assert "chose" in volume.metadata["series_choice"]
+    other = write_ct_series(tmp_path / "x", hu[:, :, :4])
+    with pytest.raises(SpinebqError, match="no image series"):
+        load_volume(tmp_path, series_uid="1.2.3.4")
+    assert load_volume(tmp_path / "x", series_uid=other).shape[2] == 4
+
+
+def test_qrm_phantom_other_vendor_loads():
+    folder = need(DATA / "qrm_phantom_ct" / "dicom")
+    ct = load_volume(folder, expect_modality="CT")
+    assert ct.shape == (512, 512, 47)
+    assert ct.metadata["manufacturer"] == "TOSHIBA" and ct.metadata["kernel"] == "FC12"
+    np.testing.assert_allclose(ct.spacing_mm[2], 3.0)
