@@ -252,7 +252,7 @@ def _resample_stack(array: np.ndarray, positions: np.ndarray, affine: np.ndarray
         for idx, weight in ((lo, 1 - w), (hi, w)):
             if weight == 0:
                 continue
-            shifted = ndimage.shift(array[:, :, idx], -shift_vox[idx], order=1, mode="nearest")
+            shifted = ndimage.shift(array[:, :, idx], shift_vox[idx], order=1, mode="nearest")
             blended += np.float32(weight) * shifted
         out[:, :, k] = blended
     return out
