@@ -193,7 +193,7 @@ def measure_ct(
         "reference": preset_def.reference,
         "metal_threshold_hu": metal_hu,
         "hu_2d": "three elliptical ROIs perpendicular to each vertebra's own axis at 80/50/20 % of body height, "
-                 "2 mm cortex and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
+                 "3 mm cortical rim and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
     }
     return CtResult(vertebrae, summary, method, bodies, trabecular, ellipses, frames)
 

@@ -19,7 +19,7 @@ from spinebq.measure.trabecular import METAL_HU
 #: Positions of the three planes as fractions of the body height from the inferior endplate,
 #: in reporting order: below the superior endplate, mid-body, above the inferior endplate.
 SLICE_FRACTIONS = (0.8, 0.5, 0.2)
-CORTEX_MM = 2.0
+CORTEX_MM = 3.0
 POSTERIOR_CLIP_FRACTION = 0.2
 MIN_ELLIPSE_AREA_MM2 = 50.0
 PLANE_HALF_WIDTH_MM = 45.0
