@@ -1,0 +1,114 @@
+"""``spinebq ct`` and ``spinebq phantom`` end to end, and every bad input ending in one clear sentence."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from spinebq.cli import main
+from tests.dicom_writer import cylinder_ct, write_ct_series
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["phantom", "--out", str(out), "--rods"]) == 0
+    return out
+
+
+def test_demo_run_writes_complete_outputs_and_is_deterministic(demo, capsys):
+    args = ["ct", str(demo / "ct.nii.gz"), "--labels", str(demo / "labels.nii.gz"),
+            "--calibration", "phantom", "--phantom", str(demo / "phantom_rods.json")]
+    assert main(args + ["--out", str(demo / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert "research tool" in printed and "measurements.json" in printed
+    assert main(args + ["--out", str(demo / "b"), "--no-pictures"]) == 0
+    a = json.loads((demo / "a" / "measurements.json").read_text())
+    b = json.loads((demo / "b" / "measurements.json").read_text())
+    assert a["schema"] == "spinebq.ct/1" and a["calibration"]["method"] == "phantom"
+    assert a["vertebrae"] == b["vertebrae"] and a["summary"] == b["summary"]
+    truth = json.loads((demo / "truth.json").read_text())["levels"]
+    for level in ("L1", "L2", "L3", "L4"):
+        entry = a["vertebrae"][level]
+        assert abs(entry["hu_3d"] - truth[level]["trabecular_hu"]) < 2
+        assert abs(entry["vbmd_mg_cm3"] - truth[level]["vbmd_mg_cm3"]) < 3
+        assert len(entry["hu_2d_slices"]) == 3
+    assert a["summary"]["acr_category"] in ("normal", "low_bone_mass", "osteoporosis")
+    assert (demo / "a" / "overlay_sagittal.png").stat().st_size > 10_000
+    assert (demo / "a" / "overlay_L1_ellipses.png").exists()
+    csv = (demo / "a" / "measurements.csv").read_text().splitlines()
+    assert csv[0].startswith("level,hu,hu_3d") and len(csv) == 1 + len(a["vertebrae"])
+
+
+def test_no_phi_in_outputs_unless_asked(tmp_path, capsys):
+    hu = cylinder_ct(slices=8)
+    write_ct_series(tmp_path / "dcm", hu)
+    labels = np.zeros((64, 64, 8), dtype=np.int16)
+    labels[25:40, 20:45, 2:6] = 20
+    affine = np.diag([-1.0, -1.0, 2.0, 1.0])
+    affine[:3, 3] = [50.0, 50.0, 0.0]
+    nib.save(nib.Nifti1Image(labels, affine), str(tmp_path / "labels.nii.gz"))
+    assert main(["ct", str(tmp_path / "dcm"), "--labels", str(tmp_path / "labels.nii.gz"), "--label-scheme", "verse",
+                 "--out", str(tmp_path / "out"), "--no-pictures"]) == 0
+    text = (tmp_path / "out" / "measurements.json").read_text()
+    assert "Doe" not in text and "PID-12345" not in text and "19500101" not in text
+    assert main(["ct", str(tmp_path / "dcm"), "--labels", str(tmp_path / "labels.nii.gz"), "--label-scheme", "verse",
+                 "--out", str(tmp_path / "phi"), "--no-pictures", "--include-phi"]) == 0
+    assert "PID-12345" in (tmp_path / "phi" / "measurements.json").read_text()
+
+
+def _fails(args, capsys, *fragments):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_bad_inputs_end_in_one_sentence(demo, ts_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    ct = str(demo / "ct.nii.gz")
+    # a non-image file
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    _fails(["ct", str(text), "--out", str(out)], capsys, "notes.txt", "not a DICOM file")
+    # an empty folder
+    (tmp_path / "empty").mkdir()
+    _fails(["ct", str(tmp_path / "empty"), "--out", str(out)], capsys, "empty")
+    # a mixed folder with no CT series (an MR series and a text file)
+    write_ct_series(tmp_path / "mixed", cylinder_ct(slices=4), modality="MR")
+    (tmp_path / "mixed" / "readme.txt").write_text("x")
+    _fails(["ct", str(tmp_path / "mixed"), "--out", str(out)], capsys, "no CT image series", "MR")
+    # a truncated DICOM file
+    write_ct_series(tmp_path / "trunc", cylinder_ct(slices=4))
+    victim = sorted((tmp_path / "trunc").iterdir())[1]
+    victim.write_bytes(victim.read_bytes()[:3000])
+    _fails(["ct", str(tmp_path / "trunc"), "--out", str(out)], capsys, victim.name, "cannot be decoded")
+    # NaNs in the image
+    img = nib.load(ct)
+    data = np.asanyarray(img.dataobj).astype(np.float32)
+    data[5, 5, 5] = np.nan
+    nib.save(nib.Nifti1Image(data, img.affine), str(tmp_path / "nan.nii.gz"))
+    _fails(["ct", str(tmp_path / "nan.nii.gz"), "--labels", str(demo / "labels.nii.gz"), "--out", str(out)], capsys, "NaN")
+    # a label map of the wrong shape
+    lab = nib.load(str(demo / "labels.nii.gz"))
+    nib.save(nib.Nifti1Image(np.asanyarray(lab.dataobj)[:, :, :100], lab.affine), str(tmp_path / "short.nii.gz"))
+    _fails(["ct", ct, "--labels", str(tmp_path / "short.nii.gz"), "--out", str(out)], capsys, "short.nii.gz", "same space")
+    # a label map with no lumbar vertebra (only C3)
+    only_c3 = np.where(np.asanyarray(lab.dataobj) == 20, 3, 0).astype(np.int16)
+    nib.save(nib.Nifti1Image(only_c3, lab.affine), str(tmp_path / "c3.nii.gz"))
+    _fails(["ct", ct, "--labels", str(tmp_path / "c3.nii.gz"), "--label-scheme", "verse", "--out", str(out)], capsys, "no vertebra between T11 and S1")
+    # an MR passed as CT
+    _fails(["ct", str(ts_dir / "mr_small.nii.gz"), "--out", str(out)], capsys, "mr_small.nii.gz", "MR image")
+    # an unreadable path
+    _fails(["ct", str(tmp_path / "nope.nii.gz"), "--out", str(out)], capsys, "nope.nii.gz", "no such file")
+    # a damaged NIfTI
+    (tmp_path / "bad.nii.gz").write_bytes(b"\x1f\x8b garbage")
+    _fails(["ct", str(tmp_path / "bad.nii.gz"), "--out", str(out)], capsys, "bad.nii.gz", "cannot be read as NIfTI")
+    # nothing was written as if complete
+    assert not (out / "measurements.json").exists()
