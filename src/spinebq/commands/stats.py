@@ -1,0 +1,132 @@
+"""``spinebq stats``: the cohort analysis of a spreadsheet (ROC/DeLong, logistic, calibration, validation,
+decision curves, nomogram, ICC, imputation), written to ``--out`` as stats.json, tables and figures."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "stats"
+HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-off, logistic regression, "
+        "calibration, bootstrap validation, decision curves, nomogram, ICC); research use only")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``spinebq stats``."""
+    parser.add_argument("data", nargs="?", help="cohort table: .csv or .xlsx, one row per patient")
+    parser.add_argument("--outcome", help="binary outcome column (1 = event, 0 = no event)")
+    parser.add_argument("--predictors", help="comma-separated predictor columns, each optionally with ':lower' "
+                        "(lower values go with the event, e.g. HU) or ':higher' (e.g. VBQ); without a suffix the "
+                        "direction is taken from the data and reported with a warning")
+    parser.add_argument("--model", help="comma-separated terms of the multivariable model whose calibration, "
+                        "validation, decision curve and nomogram are computed (default: all predictors)")
+    parser.add_argument("--out", default="spinebq_stats", help="output directory (default: %(default)s)")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                        help="bootstrap samples for the optimism correction (default: %(default)s; 0 skips)")
+    parser.add_argument("--seed", type=int, default=20240101, help="random seed (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes for the bootstrap (default: %(default)s)")
+    parser.add_argument("--impute", action="store_true",
+                        help="also pool the model over 5 MICE imputations (10 iterations, Rubin's rules)")
+    parser.add_argument("--icc", action="append", default=[], metavar="COL1,COL2[,...]",
+                        help="columns holding the same measurement by different readers: ICC (repeatable)")
+    parser.add_argument("--roc-bootstrap", type=int, default=None, metavar="N",
+                        help="also give stratified bootstrap CIs of each AUC with N resamples")
+    parser.add_argument("--per", default=None, metavar="COL:K,...",
+                        help="extra odds ratios per K units or per SD, e.g. st_hu:10,age:sd")
+    parser.add_argument("--categorical", default="", help="comma-separated columns shown as categories in the "
+                        "baseline table (two-valued columns always are)")
+    parser.add_argument("--excel", action="store_true", help="also write tables.xlsx")
+    parser.add_argument("--figure-format", choices=("png", "svg", "pdf"), default="png")
+    parser.add_argument("--no-figures", action="store_true", help="do not draw figures")
+    parser.add_argument("--example", metavar="ID", help="run a shipped simulated cohort shaped like paper ID "
+                        "(001) instead of DATA")
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the analysis, print a short summary and write the outputs."""
+    import warnings
+
+    import pandas as pd
+
+    from spinebq.errors import SpinebqError
+    from spinebq.stats.analysis import MODEL, run_analysis
+    from spinebq.stats.data import parse_predictors, read_table
+
+    if args.example:
+        from spinebq.stats.examples import EXAMPLES
+
+        if args.example not in EXAMPLES:
+            raise SpinebqError(f"--example {args.example}: no such example (available: {', '.join(EXAMPLES)}).")
+        sim, outcome, pred_spec, model_spec = EXAMPLES[args.example]
+        df = sim()
+        source = f"example {args.example} (simulated)"
+        outcome = args.outcome or outcome
+        pred_spec = args.predictors or pred_spec
+        model_spec = args.model or model_spec
+    else:
+        if not args.data:
+            raise SpinebqError("give a DATA file (.csv or .xlsx) or --example 001.")
+        if not args.outcome:
+            raise SpinebqError("--outcome is required: the name of the 0/1 outcome column.")
+        if not args.predictors:
+            raise SpinebqError("--predictors is required, e.g. --predictors hu:lower,vbq:higher.")
+        df = read_table(args.data)
+        source = Path(args.data).name
+        outcome, pred_spec, model_spec = args.outcome, args.predictors, args.model
+    if args.bootstrap < 0:
+        raise SpinebqError(f"--bootstrap must be 0 or more, not {args.bootstrap}.")
+    predictors = parse_predictors(pred_spec)
+    model = _split(model_spec) or None
+    per = {}
+    for item in _split(args.per):
+        col, _, k = item.partition(":")
+        try:
+            per[col] = "sd" if k.lower() == "sd" else float(k)
+        except ValueError:
+            raise SpinebqError(f"--per {item}: give COLUMN:NUMBER or COLUMN:sd.") from None
+    icc_groups = [tuple(_split(g)) for g in args.icc]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # they are collected in the result and printed below
+        result = run_analysis(df, outcome, predictors, model=model, bootstrap=args.bootstrap, seed=args.seed,
+                              n_jobs=args.jobs, impute=args.impute, icc_pairs=icc_groups,
+                              roc_bootstrap=args.roc_bootstrap, per=per or None,
+                              categorical=_split(args.categorical), source=source)
+    out = Path(args.out)
+    files = result.write(out, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
+
+    w = sys.stdout.write
+    w(f"spinebq stats: {source}: n = {result.n}, events = {result.n_events} "
+      f"({100 * result.n_events / result.n:.1f} %). Research use only; not a medical device.\n")
+    w("ROC (AUC, DeLong 95 % CI; Youden cut-off -> sensitivity / specificity):\n")
+    for k, r in result.roc.items():
+        yd = r.youden
+        side = ">" if r.direction == "<" else "<"
+        label = "model probability" if k == MODEL else k
+        w(f"  {label:<20s} {r.auc:.3f} ({r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f})  event if {side} {yd['threshold']:.4g}"
+          f" -> {yd['sensitivity']:.3f} / {yd['specificity']:.3f}"
+          f"{'  [direction inferred]' if r.direction_inferred else ''}\n")
+    w(f"Multivariable model ({', '.join(result.model_terms)}; n = {result.multivariable.n}):\n")
+    for term, row in result.multivariable.table.iterrows():
+        if term == "(Intercept)":
+            continue
+        w(f"  {term:<20s} OR {row['or']:.4g} ({row['or_ci_low']:.4g}-{row['or_ci_high']:.4g}), p = {row['p']:.3g}\n")
+    hl = result.hosmer_lemeshow
+    w(f"Hosmer-Lemeshow chi2 = {hl.chi2:.3f}, df = {hl.df}, p = {hl.p:.3f}; Brier = {result.calibration.brier:.4f}\n")
+    if result.validation is not None:
+        t = result.validation.table
+        w(f"Bootstrap validation (B = {result.validation.B}, seed {args.seed}): AUC apparent "
+          f"{t.loc['auc', 'apparent']:.3f}, optimism {t.loc['auc', 'optimism']:.3f}, corrected "
+          f"{t.loc['auc', 'corrected']:.3f}; slope corrected {t.loc['slope', 'corrected']:.3f}; "
+          f"calibration MAE {result.validation.mae:.3f}\n")
+    rng = result.dca.useful_range()
+    if rng:
+        w(f"Decision curve: the model beats treat-all and treat-none between thresholds {rng[0]:.2f} and {rng[1]:.2f}\n")
+    for msg in result.warnings:
+        w(f"warning: {msg}\n")
+    w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
+    return 0

@@ -1,0 +1,350 @@
+"""The whole cohort study from one DataFrame: what ``spinebq stats`` runs.
+
+:func:`run_analysis` validates the data, then computes the baseline table, ROC per predictor (explicit
+directions), paired DeLong tests of the model against each predictor, univariable and multivariable
+logistic regression with collinearity diagnostics, the model's calibration, Hosmer-Lemeshow test, bootstrap
+validation with calibration curve, decision and clinical impact curves, the nomogram, correlations, ICCs
+and (optionally) multiple imputation. The :class:`StudyResult` writes ``stats.json``, tables and figures.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from spinebq.errors import SpinebqError
+from spinebq.stats._result import StatsWarning, frame_to_markdown, jsonable
+from spinebq.stats.agreement import CorrelationResult, IccResult, correlation, icc
+from spinebq.stats.baseline import BaselineResult, baseline_table
+from spinebq.stats.data import validate_cohort
+from spinebq.stats.decision import ClinicalImpactResult, DecisionCurveResult, clinical_impact, decision_curve
+from spinebq.stats.imputation import PooledResult, mice_pmm, pool_logistic
+from spinebq.stats.logistic import LogisticResult, collinearity, fit_logistic
+from spinebq.stats.nomogram import Nomogram, nomogram_from_fit
+from spinebq.stats.performance import (CalibrationResult, HosmerLemeshowResult, ValidationResult,
+                                       bootstrap_validation, calibration_stats, hosmer_lemeshow)
+from spinebq.stats.roc import DelongTestResult, RocResult, paired_delong_test, roc_analysis
+
+__all__ = ["run_analysis", "StudyResult", "SCHEMA"]
+
+SCHEMA = "spinebq.stats/1"
+MODEL = "model"
+
+
+@dataclass
+class StudyResult:
+    """Everything :func:`run_analysis` computed. ``to_dict()`` is the ``stats.json`` content."""
+
+    source: str
+    outcome: str
+    n: int
+    n_events: int
+    predictors: dict[str, str]
+    model_terms: list[str]
+    baseline: BaselineResult
+    roc: dict[str, RocResult]
+    delong_tests: dict[str, DelongTestResult]
+    univariable: dict[str, LogisticResult]
+    multivariable: LogisticResult
+    vif: pd.DataFrame
+    condition: pd.DataFrame
+    calibration: CalibrationResult
+    hosmer_lemeshow: HosmerLemeshowResult
+    validation: ValidationResult | None
+    dca: DecisionCurveResult
+    clinical_impact: ClinicalImpactResult
+    nomogram: Nomogram
+    correlations: dict[str, CorrelationResult]
+    icc: dict[str, IccResult]
+    imputation: PooledResult | None
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ tables
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All result tables by file stem (``baseline``, ``roc``, ``logistic_univariable``, ...)."""
+        uni = pd.concat({k: v.table.drop(index="(Intercept)") for k, v in self.univariable.items()})
+        uni.index = uni.index.droplevel(1)
+        uni.index.name = "predictor"
+        uni.insert(0, "n", [self.univariable[k].n for k in uni.index])
+        multi = self.multivariable.table.copy()
+        out = {
+            "baseline": self.baseline.table,
+            "roc": pd.concat([r.summary for r in self.roc.values()]),
+            "delong_tests": pd.concat([t.summary for t in self.delong_tests.values()]) if self.delong_tests
+            else pd.DataFrame(),
+            "logistic_univariable": uni,
+            "logistic_multivariable": multi,
+            "collinearity": self.vif.join(pd.Series(dtype=float, name="_"), how="left").drop(columns="_"),
+            "condition_index": self.condition,
+            "calibration": self.calibration.summary,
+            "hosmer_lemeshow_groups": self.hosmer_lemeshow.groups,
+            "decision_curve": self.dca.table,
+            "clinical_impact": self.clinical_impact.table,
+            "nomogram_points": self.nomogram.points_table(),
+            "nomogram_risk": self.nomogram.risk_table(),
+        }
+        if self.multivariable.extra_or is not None:
+            out["logistic_multivariable_scaled"] = self.multivariable.extra_or
+        if self.validation is not None:
+            out["validation"] = self.validation.table
+            if self.validation.calibration_curve is not None:
+                out["calibration_curve"] = self.validation.calibration_curve
+        if self.correlations:
+            out["correlations"] = pd.concat({k: v.summary for k, v in self.correlations.items()})
+        if self.icc:
+            out["icc"] = pd.concat({k: v.table for k, v in self.icc.items()})
+        if self.imputation is not None:
+            out["logistic_multivariable_pooled"] = self.imputation.table
+        return out
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict:
+        """The ``stats.json`` document (schema ``spinebq.stats/1``); NaN and inf become ``null``."""
+        v = self.validation
+        d = {
+            "schema": SCHEMA,
+            "research_use_only": True,
+            "source": self.source,
+            "outcome": self.outcome,
+            "n": self.n,
+            "n_events": self.n_events,
+            "predictors": {k: {"direction": r.direction, "direction_inferred": r.direction_inferred}
+                           for k, r in self.roc.items() if k != MODEL},
+            "model": self.model_terms,
+            "roc": {k: r.to_dict() for k, r in self.roc.items()},
+            "delong_tests": {k: t.to_dict() for k, t in self.delong_tests.items()},
+            "baseline": self.baseline.to_dict(),
+            "logistic": {
+                "univariable": {k: f.to_dict()[k] | {"n": f.n, "n_events": f.n_events}
+                                for k, f in self.univariable.items()},
+                "multivariable": self.multivariable.to_dict(),
+                "multivariable_fit": {"n": self.multivariable.n, "n_events": self.multivariable.n_events,
+                                      "n_dropped": self.multivariable.n_dropped,
+                                      "converged": self.multivariable.converged,
+                                      "separation": self.multivariable.separation,
+                                      "intercept": float(self.multivariable.table.loc["(Intercept)", "coef"]),
+                                      "loglik": self.multivariable.loglik, "aic": self.multivariable.aic},
+                "collinearity": {"vif": self.vif["vif"].to_dict(), "tolerance": self.vif["tolerance"].to_dict(),
+                                 "max_condition_index": float(self.condition["condition_index"].max())},
+            },
+            "hosmer_lemeshow": self.hosmer_lemeshow.to_dict(),
+            "calibration": self.calibration.to_dict(),
+            "validation": v.to_dict() if v is not None else {"B": 0},
+            "dca": self.dca.to_dict(),
+            "clinical_impact": self.clinical_impact.to_dict(),
+            "nomogram": self.nomogram.to_dict(),
+            "correlations": {k: c.to_dict() for k, c in self.correlations.items()},
+            "icc": {k: i.to_dict() for k, i in self.icc.items()},
+            "imputation": self.imputation.to_dict() if self.imputation is not None else None,
+            "warnings": self.warnings,
+            "notes": self.notes,
+            "settings": self.settings,
+        }
+        if v is not None:
+            d["calibration"]["intercept_corrected"] = float(v.table.loc["citl", "corrected"])
+            d["calibration"]["slope_corrected"] = float(v.table.loc["slope", "corrected"])
+            d["calibration"]["brier_corrected"] = float(v.table.loc["brier", "corrected"])
+        return jsonable(d)
+
+    def to_json(self) -> str:
+        """``stats.json`` text (sorted keys are *not* used: the order follows the study)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False)
+
+    # ------------------------------------------------------------------ files
+    def write(self, out_dir: str | Path, *, excel: bool = False, figures: bool = True,
+              figure_format: str = "png") -> list[Path]:
+        """Write ``stats.json``, ``tables/*.csv`` + ``tables.md`` (+ ``tables.xlsx``) and figures into ``out_dir``.
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        out = Path(out_dir)
+        (out / "tables").mkdir(parents=True, exist_ok=True)
+        written = []
+        p = out / "stats.json"
+        p.write_text(self.to_json() + "\n", encoding="utf-8")
+        written.append(p)
+        tables = self.tables()
+        md = [f"# spinebq stats: {self.source}\n", "Research use only; not a medical device.\n"]
+        for name, t in tables.items():
+            if t is None or t.empty:
+                continue
+            p = out / "tables" / f"{name}.csv"
+            t.to_csv(p, float_format="%.10g")
+            written.append(p)
+            md.append(f"\n## {name.replace('_', ' ')}\n\n" + frame_to_markdown(t, decimals=4))
+        p = out / "tables.md"
+        p.write_text("".join(md), encoding="utf-8")
+        written.append(p)
+        if excel:
+            p = out / "tables.xlsx"
+            with pd.ExcelWriter(p, engine="openpyxl") as xw:
+                for name, t in tables.items():
+                    if t is not None and not t.empty:
+                        t.to_excel(xw, sheet_name=name[:31])
+            written.append(p)
+        if figures:
+            written += self.write_figures(out / "figures", fmt=figure_format)
+        return written
+
+    def write_figures(self, fig_dir: str | Path, *, fmt: str = "png") -> list[Path]:
+        """Write the ROC, calibration, decision curve, clinical impact and nomogram figures."""
+        from spinebq.stats import figures as F
+
+        d = Path(fig_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        paths = [F.save_figure(F.roc_figure(list(self.roc.values())), d / f"roc.{fmt}")]
+        if self.validation is not None and self.validation.calibration_curve is not None:
+            paths.append(F.save_figure(F.calibration_figure(self.validation), d / f"calibration.{fmt}"))
+        paths.append(F.save_figure(F.dca_figure(self.dca), d / f"decision_curve.{fmt}"))
+        paths.append(F.save_figure(F.clinical_impact_figure(self.clinical_impact), d / f"clinical_impact.{fmt}"))
+        paths.append(F.save_figure(F.nomogram_figure(self.nomogram), d / f"nomogram.{fmt}"))
+        return paths
+
+
+def run_analysis(
+    data: pd.DataFrame,
+    outcome: str,
+    predictors: Mapping[str, str],
+    *,
+    model: Sequence[str] | None = None,
+    bootstrap: int = 1000,
+    seed: int = 20240101,
+    n_jobs: int = 2,
+    impute: bool = False,
+    icc_pairs: Sequence[Sequence[str]] = (),
+    roc_bootstrap: int | None = None,
+    per: Mapping[str, float | str] | None = None,
+    categorical: Sequence[str] = (),
+    source: str = "the data",
+    min_events: int = 10,
+) -> StudyResult:
+    """Run the whole study on a table.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The cohort, one row per patient.
+    outcome : str
+        Binary outcome column (1 = event).
+    predictors : mapping
+        ``{column: direction}``; direction ``">"``/``"lower"`` (lower values go with the event),
+        ``"<"``/``"higher"``, or ``"auto"`` (inferred, reported with a warning).
+    model : sequence of str, optional
+        Terms of the multivariable model (default: all predictors).
+    bootstrap : int
+        Bootstrap samples for the optimism correction (0 skips it).
+    seed : int
+        Seed of every random step.
+    n_jobs : int
+        Processes for the bootstrap.
+    impute : bool
+        Also pool the multivariable model over m = 5 MICE imputations (maxit = 10).
+    icc_pairs : sequence of column groups
+        Each group (two or more columns: readers or repeated readings) gets an ICC.
+    roc_bootstrap : int, optional
+        Also give stratified bootstrap CIs of each AUC with this many resamples.
+    per : mapping, optional
+        Scaled ORs, e.g. ``{"st_hu": 10, "age": "sd"}``.
+    categorical : sequence of str
+        Columns shown as categories in the baseline table.
+    source : str
+        Name of the data used in messages and outputs.
+    min_events : int
+        Fewest events accepted.
+
+    Returns
+    -------
+    StudyResult
+    """
+    from spinebq.stats.roc import normalize_direction
+
+    t0 = time.perf_counter()
+    preds = {k: normalize_direction(v) for k, v in predictors.items()}
+    model_terms = list(model) if model else list(preds)
+    icc_cols = [c for grp in icc_pairs for c in grp]
+    cohort = validate_cohort(data, outcome, list(preds) + model_terms + icc_cols, source=source,
+                             min_events=min_events)
+    df = cohort.data
+    y = df[outcome].to_numpy(float)
+    caught_msgs: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StatsWarning)
+        base = baseline_table(df, outcome, list(dict.fromkeys(list(preds) + model_terms)), categorical=categorical)
+        roc = {k: roc_analysis(y, df[k].to_numpy(float), d, name=k, bootstrap=roc_bootstrap, seed=seed)
+               for k, d in preds.items()}
+        uni = {k: fit_logistic(df, outcome, [k], per=per) for k in dict.fromkeys(list(preds) + model_terms)}
+        multi = fit_logistic(df, outcome, model_terms, per=per)
+        vif, cond = collinearity(df, model_terms)
+        cc = df[[outcome] + model_terms].dropna()
+        yc = cc[outcome].to_numpy(float)
+        p = multi.predict(cc)
+        roc[MODEL] = roc_analysis(yc, p, "<", name=MODEL, bootstrap=roc_bootstrap, seed=seed)
+        tests = {}
+        for k, d in preds.items():
+            if k in cc.columns:
+                tests[f"{MODEL}_vs_{k}"] = paired_delong_test(yc, p, cc[k].to_numpy(float), "<", roc[k].direction,
+                                                              names=(MODEL, k))
+            else:
+                full = df[[outcome] + model_terms + [k]]
+                ok = full[model_terms].notna().all(axis=1).to_numpy()
+                pk = np.full(len(full), np.nan)
+                pk[ok] = multi.predict(full[ok])
+                tests[f"{MODEL}_vs_{k}"] = paired_delong_test(y, pk, df[k].to_numpy(float), "<", roc[k].direction,
+                                                              names=(MODEL, k))
+        cal = calibration_stats(yc, p)
+        hl = hosmer_lemeshow(yc, p, g=10)
+        val = None
+        if bootstrap and bootstrap > 0:
+            X = np.column_stack([np.ones(len(cc))] + [cc[t].to_numpy(float) for t in model_terms])
+            val = bootstrap_validation(X, yc, B=int(bootstrap), seed=seed, n_jobs=n_jobs)
+        dca = decision_curve(yc, p)
+        cic = clinical_impact(yc, p)
+        nomo = nomogram_from_fit(multi, cc)
+        cors = {}
+        cont = [k for k in preds if np.unique(df[k].dropna()).size > 2]
+        for a, b in itertools.combinations(cont, 2):
+            cors[f"{a}~{b}"] = correlation(df[a].to_numpy(float), df[b].to_numpy(float), names=(a, b))
+        iccs = {}
+        for grp in icc_pairs:
+            if len(grp) < 2:
+                raise SpinebqError(f"--icc group '{','.join(grp)}' needs at least two columns (one per reader).")
+            iccs["+".join(grp)] = icc(df[list(grp)])
+        pooled = None
+        if impute:
+            imp_cols = [outcome] + model_terms
+            sets = mice_pmm(df[imp_cols], m=5, maxit=10, seed=seed)
+            pooled = pool_logistic(sets, outcome, model_terms)
+    for w in caught:
+        caught_msgs.append(str(w.message))
+    for w in caught:  # pass them on to the caller, too
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    notes = list(cohort.notes)
+    for r in roc.values():
+        notes += [n for n in r.notes if n not in caught_msgs]
+    if val is not None:
+        notes += val.notes
+    notes.append("pooled AUC over imputations is not computed; the apparent AUC is from complete cases")
+    settings = {"bootstrap": int(bootstrap or 0), "seed": int(seed), "n_jobs": int(n_jobs), "impute": bool(impute),
+                "mice": {"m": 5, "maxit": 10, "method": "pmm"} if impute else None,
+                "roc_bootstrap": roc_bootstrap, "youden_ties": "lowest threshold",
+                "hosmer_lemeshow_groups": 10, "dca_positive_rule": "p >= threshold",
+                "baseline_levene_center": "mean"}
+    return StudyResult(
+        source=source, outcome=outcome, n=len(df), n_events=int(y.sum()), predictors=preds,
+        model_terms=model_terms, baseline=base, roc=roc, delong_tests=tests, univariable=uni, multivariable=multi,
+        vif=vif, condition=cond, calibration=cal, hosmer_lemeshow=hl, validation=val, dca=dca,
+        clinical_impact=cic, nomogram=nomo, correlations=cors, icc=iccs, imputation=pooled,
+        warnings=caught_msgs, notes=notes, seconds=time.perf_counter() - t0, settings=settings)

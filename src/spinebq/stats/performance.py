@@ -1,0 +1,346 @@
+"""Model performance: calibration, Brier, Hosmer-Lemeshow, Harrell bootstrap optimism, calibration curve.
+
+References: Harrell, *Regression Modeling Strategies* (2015) §5.3; Steyerberg, *Clinical Prediction
+Models* (2019) ch. 15; Hosmer & Lemeshow (2013). Conventions: METHODS.md §7 and §7.1 (items 7, 9, 10).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from spinebq.stats._result import Result
+from spinebq.stats.logistic import expit, logit, newton_logit
+from spinebq.stats.roc import _auc_fast
+
+__all__ = [
+    "brier_score",
+    "calibration_stats",
+    "hosmer_lemeshow",
+    "bootstrap_validation",
+    "CalibrationResult",
+    "HosmerLemeshowResult",
+    "ValidationResult",
+]
+
+
+def brier_score(y: np.ndarray, p: np.ndarray) -> float:
+    """Brier score ``mean((p - y)^2)``."""
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    return float(np.mean((p - y) ** 2))
+
+
+@dataclass
+class CalibrationResult(Result):
+    """Logistic recalibration of predicted probabilities.
+
+    ``intercept`` is calibration-in-the-large, the intercept of ``glm(y ~ offset(logit p), binomial)``;
+    ``slope`` is the coefficient of ``glm(y ~ logit p, binomial)``; ``recal_intercept`` is that model's
+    intercept (what ``rms::val.prob``/``validate`` call *Intercept*). CIs are Wald 95 %.
+    """
+
+    intercept: float
+    intercept_ci: tuple[float, float]
+    slope: float
+    slope_ci: tuple[float, float]
+    recal_intercept: float
+    brier: float
+    n: int
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Rows: calibration intercept, slope, Brier score."""
+        return pd.DataFrame(
+            {"estimate": [self.intercept, self.slope, self.brier],
+             "ci_low": [self.intercept_ci[0], self.slope_ci[0], np.nan],
+             "ci_high": [self.intercept_ci[1], self.slope_ci[1], np.nan]},
+            index=pd.Index(["calibration intercept (CITL)", "calibration slope", "Brier score"], name="measure"))
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict with ``intercept``, ``slope``, ``brier`` and their CIs."""
+        return {"intercept": self.intercept, "intercept_ci": list(self.intercept_ci), "slope": self.slope,
+                "slope_ci": list(self.slope_ci), "recalibration_intercept": self.recal_intercept,
+                "brier": self.brier, "n": self.n}
+
+
+def _recalibration(y: np.ndarray, lp: np.ndarray) -> tuple[float, float, float, np.ndarray, np.ndarray]:
+    """Return CITL, its SE, recalibration intercept and slope (and covariance)."""
+    n = y.size
+    b_off, cov_off, _ = newton_logit(np.ones((n, 1)), y, offset=lp)
+    X = np.column_stack([np.ones(n), lp])
+    b, cov, _ = newton_logit(X, y)
+    return float(b_off[0]), float(np.sqrt(cov_off[0, 0])), float(b[0]), b, cov
+
+
+def calibration_stats(y: np.ndarray, p: np.ndarray, *, conf_level: float = 0.95) -> CalibrationResult:
+    """Calibration intercept (in the large), slope and Brier score of predictions ``p`` for outcomes ``y``.
+
+    Parameters
+    ----------
+    y : array of {0, 1}
+    p : array of float in (0, 1)
+        Predicted probabilities. Missing pairs are dropped.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    ok = ~(np.isnan(y) | np.isnan(p))
+    y, p = y[ok], p[ok]
+    lp = logit(np.clip(p, 1e-15, 1 - 1e-15))
+    citl, citl_se, recal_int, b, cov = _recalibration(y, lp)
+    z = float(sps.norm.ppf(1 - (1 - conf_level) / 2))
+    slope_se = float(np.sqrt(cov[1, 1]))
+    return CalibrationResult(
+        intercept=citl, intercept_ci=(citl - z * citl_se, citl + z * citl_se), slope=float(b[1]),
+        slope_ci=(float(b[1]) - z * slope_se, float(b[1]) + z * slope_se), recal_intercept=recal_int,
+        brier=brier_score(y, p), n=int(y.size))
+
+
+@dataclass
+class HosmerLemeshowResult(Result):
+    """Hosmer-Lemeshow goodness-of-fit test (``ResourceSelection::hoslem.test``)."""
+
+    chi2: float
+    df: int
+    p: float
+    groups: pd.DataFrame
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The observed and expected counts per risk group."""
+        return self.groups
+
+    def to_dict(self) -> dict:
+        """``{"chi2", "df", "p", "groups": n}``."""
+        return {"chi2": self.chi2, "df": self.df, "p": self.p, "n_groups": int(len(self.groups))}
+
+
+def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, *, g: int = 10) -> HosmerLemeshowResult:
+    """Hosmer-Lemeshow test as ``ResourceSelection::hoslem.test(y, p, g = 10)``.
+
+    Groups: breaks at the *unique* type-7 quantiles of ``p`` at ``seq(0, 1, 1/g)``, right-closed with the
+    lowest value included. The statistic sums (O - E)²/E over both outcome columns; ``df = g - 2`` (as
+    hoslem.test, even when ties merge groups).
+
+    Returns
+    -------
+    HosmerLemeshowResult
+    """
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    ok = ~(np.isnan(y) | np.isnan(p))
+    y, p = y[ok], p[ok]
+    breaks = np.unique(np.quantile(p, np.linspace(0, 1, g + 1)))
+    # right-closed intervals (b[i-1], b[i]], first interval includes its lower end
+    grp = np.searchsorted(breaks, p, side="left") - 1
+    grp[grp < 0] = 0
+    ng = len(breaks) - 1
+    rows = []
+    chi2 = 0.0
+    for k in range(ng):
+        m = grp == k
+        o1, o0 = y[m].sum(), (1 - y[m]).sum()
+        e1, e0 = p[m].sum(), (1 - p[m]).sum()
+        chi2 += (o1 - e1) ** 2 / e1 + (o0 - e0) ** 2 / e0 if m.any() else 0.0
+        rows.append({"group": k + 1, "p_low": breaks[k], "p_high": breaks[k + 1], "n": int(m.sum()),
+                     "observed_events": o1, "expected_events": e1, "observed_nonevents": o0,
+                     "expected_nonevents": e0})
+    df = g - 2
+    return HosmerLemeshowResult(chi2=float(chi2), df=df, p=float(sps.chi2.sf(chi2, df)),
+                                groups=pd.DataFrame(rows).set_index("group"))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Bootstrap validation
+
+
+def _lowess_calibration(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``approx(lowess(p, y, iter=0), xout=grid, ties=first)$y`` as in ``rms::calibrate``."""
+    from statsmodels.nonparametric.smoothers_lowess import lowess
+
+    delta = 0.01 * (p.max() - p.min())
+    sm = lowess(y, p, frac=2.0 / 3.0, it=0, delta=delta, return_sorted=True)
+    xs, ys = sm[:, 0], sm[:, 1]
+    xu, first = np.unique(xs, return_index=True)
+    return np.interp(grid, xu, ys[first], left=np.nan, right=np.nan)
+
+
+def _indices(y: np.ndarray, lp: np.ndarray, recalibrate: bool = True) -> np.ndarray:
+    """AUC, Brier, recalibration intercept, slope and CITL of linear predictor ``lp`` on outcome ``y``.
+
+    Without ``recalibrate`` the last three are 0, 1 and 0 (their value on a model's own fitting sample).
+    """
+    p = expit(lp)
+    auc = _auc_fast(y.astype(bool), lp)
+    brier = float(np.mean((p - y) ** 2))
+    if not recalibrate:
+        return np.array([auc, brier, 0.0, 1.0, 0.0])
+    n = y.size
+    b, _, ok = newton_logit(np.column_stack([np.ones(n), lp]), y)
+    c, _, _ = newton_logit(np.ones((n, 1)), y, offset=lp)
+    return np.array([auc, brier, b[0], b[1], c[0]])
+
+
+def _boot_chunk(X: np.ndarray, y: np.ndarray, idx: np.ndarray, grid: np.ndarray | None) -> tuple:
+    """Worker: evaluate one chunk of bootstrap samples. Returns (train, test, cal_opt, failed)."""
+    import warnings
+
+    train = np.full((len(idx), 5), np.nan)
+    test = np.full((len(idx), 5), np.nan)
+    cal = np.full((len(idx), 0 if grid is None else grid.size), np.nan)
+    failed = np.zeros(len(idx), bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with np.errstate(all="ignore"):
+            for i, ix in enumerate(idx):
+                Xb, yb = X[ix], y[ix]
+                if yb.min() == yb.max():
+                    failed[i] = True
+                    continue
+                beta, cov, conv = newton_logit(Xb, yb)
+                if not conv or not np.all(np.isfinite(beta)):
+                    failed[i] = True
+                    continue
+                lp_b = Xb @ beta
+                lp_o = X @ beta
+                train[i] = _indices(yb, lp_b, recalibrate=False)  # 0, 1, 0 on the training sample (as rms)
+                test[i] = _indices(y, lp_o)
+                if grid is not None:
+                    cal[i] = _lowess_calibration(expit(lp_b), yb, grid) - _lowess_calibration(expit(lp_o), y, grid)
+    return train, test, cal, failed
+
+
+@dataclass
+class ValidationResult(Result):
+    """Harrell's bootstrap optimism correction of a logistic model's performance.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Index ``auc, brier, intercept, slope, citl``; columns ``apparent, train, test, optimism, corrected``
+        (``train``/``test`` are the bootstrap means, as ``rms::validate`` prints them).
+    B, B_used : int
+        Requested and successful bootstrap fits (fits that fail are skipped, as rms does).
+    calibration_curve : DataFrame or None
+        ``predicted, apparent, bias_corrected`` (lowess, ``rms::calibrate``) on 50 grid points.
+    mae : float
+        Mean |predicted - bias-corrected| over the observed predictions (``print.calibrate``).
+    """
+
+    table: pd.DataFrame
+    B: int
+    B_used: int
+    seed: int
+    calibration_curve: pd.DataFrame | None = None
+    mae: float = float("nan")
+    mae_q90: float = float("nan")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The index table (apparent, optimism, corrected)."""
+        return self.table
+
+    def to_dict(self) -> dict:
+        """``{"B", "auc_apparent", "auc_optimism", "auc_corrected", ...}`` for every index."""
+        out: dict = {"B": self.B, "B_used": self.B_used, "seed": self.seed, "method": "Harrell bootstrap optimism"}
+        for name, row in self.table.iterrows():
+            out[f"{name}_apparent"] = row["apparent"]
+            out[f"{name}_optimism"] = row["optimism"]
+            out[f"{name}_corrected"] = row["corrected"]
+        out["calibration_mae"] = self.mae
+        return out
+
+
+def bootstrap_validation(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    B: int = 1000,
+    seed: int = 20240101,
+    n_jobs: int = 2,
+    calibration_curve: bool = True,
+) -> ValidationResult:
+    """Bootstrap optimism correction (``rms::validate`` / ``rms::calibrate``, method ``"boot"``).
+
+    For each of ``B`` samples drawn with replacement the model is refitted; its AUC, Brier score,
+    recalibration intercept and slope and CITL are computed on the bootstrap sample and on the original
+    data; optimism = mean(bootstrap - original); corrected = apparent - optimism.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+        Design matrix *with* the intercept column (complete cases).
+    y : ndarray, shape (n,)
+        0/1 outcome.
+    B : int
+        Number of bootstrap samples.
+    seed : int
+        Seed of :func:`numpy.random.default_rng`; all resample indices are drawn up front, so the result
+        does not depend on ``n_jobs``.
+    n_jobs : int
+        Worker processes (joblib); 1 runs in-process.
+    calibration_curve : bool
+        Also compute the lowess calibration curve (apparent and bias-corrected) and its MAE.
+
+    Returns
+    -------
+    ValidationResult
+    """
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    n = y.size
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(B, n))
+    beta, _, _ = newton_logit(X, y)
+    lp = X @ beta
+    p = expit(lp)
+    grid = None
+    if calibration_curve:
+        ps = np.sort(p)
+        grid = np.linspace(ps[4], ps[n - 5], 50)
+    apparent = _indices(y, lp, recalibrate=False)
+    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1))
+    if n_jobs == 1 or B < 50:
+        parts = [_boot_chunk(X, y, idx, grid)]
+    else:
+        from joblib import Parallel, delayed
+
+        chunks = np.array_split(idx, n_jobs)
+        parts = Parallel(n_jobs=n_jobs)(delayed(_boot_chunk)(X, y, c, grid) for c in chunks)
+    train = np.vstack([q[0] for q in parts])
+    test = np.vstack([q[1] for q in parts])
+    failed = np.concatenate([q[3] for q in parts])
+    ok = ~failed
+    opt = np.nanmean(train[ok] - test[ok], axis=0)
+    names = ["auc", "brier", "intercept", "slope", "citl"]
+    table = pd.DataFrame({"apparent": apparent, "train": np.nanmean(train[ok], axis=0),
+                          "test": np.nanmean(test[ok], axis=0), "optimism": opt, "corrected": apparent - opt},
+                         index=pd.Index(names, name="index"))
+    res = ValidationResult(table=table, B=int(B), B_used=int(ok.sum()), seed=int(seed))
+    if int(failed.sum()):
+        res.notes.append(f"{int(failed.sum())} of {B} bootstrap fits failed (one class or no convergence) "
+                         "and were skipped")
+    if calibration_curve:
+        cal = np.vstack([q[2] for q in parts])[ok]
+        orig = _lowess_calibration(p, y, grid)
+        corrected = orig - np.nanmean(cal, axis=0)
+        res.calibration_curve = pd.DataFrame({"predicted": grid, "apparent": orig, "bias_corrected": corrected})
+        s = ~np.isnan(corrected)
+        # approxExtrap: linear interpolation with linear extrapolation at both ends
+        gx, gy = grid[s], corrected[s]
+        interp = np.interp(p, gx, gy)
+        lo, hi = p < gx[0], p > gx[-1]
+        interp[lo] = gy[0] + (p[lo] - gx[0]) * (gy[1] - gy[0]) / (gx[1] - gx[0])
+        interp[hi] = gy[-1] + (p[hi] - gx[-1]) * (gy[-1] - gy[-2]) / (gx[-1] - gx[-2])
+        err = p - interp
+        res.mae = float(np.mean(np.abs(err)))
+        res.mae_q90 = float(np.quantile(err, 0.9))
+    return res
