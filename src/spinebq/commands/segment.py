@@ -1,0 +1,107 @@
+"""``spinebq segment CT --out DIR``: built-in vertebra segmentation and labelling (no model download)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from spinebq.errors import SpinebqError
+
+NAME = "segment"
+HELP = ("segment and name the vertebrae of a CT (T11-S1) with image analysis only; writes vertebrae.nii.gz, "
+        "subregions.nii.gz, labels.json, preview.png (and vertebrae_seg.dcm for DICOM input)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ct", help="CT as NIfTI file or DICOM folder")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--level-at", action="append", default=[], metavar="X,Y,Z=L3",
+                        help="pin a level: the vertebra at this point (patient LPS mm, as in DICOM) is L3; repeatable")
+    parser.add_argument("--segmenter", choices=("builtin", "totalsegmentator"), default="builtin",
+                        help="builtin image analysis (default) or TotalSegmentator when installed with its weights")
+    parser.add_argument("--series", default=None, metavar="UID", help="SeriesInstanceUID when the folder holds several")
+    parser.add_argument("--no-preview", action="store_true", help="do not write preview.png")
+
+
+def parse_level_at(values: list[str]) -> dict:
+    """``["10,-20,30=L3"]`` -> ``{(10.0, -20.0, 30.0): "L3"}``; a bad value raises SpinebqError."""
+    out = {}
+    for value in values:
+        try:
+            point, name = value.split("=")
+            xyz = tuple(float(v) for v in point.split(","))
+            if len(xyz) != 3:
+                raise ValueError
+        except ValueError:
+            raise SpinebqError(f"--level-at {value!r}: expected X,Y,Z=NAME in mm, e.g. 12.5,-30,105=L3") from None
+        out[xyz] = name.strip().upper()
+    return out
+
+
+def to_source_orientation(volume, ct):
+    """The label map in the stored axis order of the input NIfTI (same voxels, same world space)."""
+    import nibabel as nib
+
+    from spinebq.io.volume import Volume
+
+    axes = ct.metadata.get("source_axes")
+    if not axes:
+        return volume
+    forward = np.asarray(axes, dtype=float)
+    inverse = np.zeros_like(forward)
+    for i, (target, flip) in enumerate(forward):
+        inverse[int(target)] = (i, flip)
+    array = nib.orientations.apply_orientation(volume.array, inverse)
+    affine = volume.affine @ nib.orientations.inv_ornt_aff(inverse, volume.array.shape)
+    return Volume(np.ascontiguousarray(array), affine, dict(volume.metadata))
+
+
+def run(args: argparse.Namespace) -> int:
+    from spinebq.io.volume import load_volume, save_nifti
+    from spinebq.segment.core import segment_ct
+    from spinebq.segment.preview import write_preview
+
+    import logging
+
+    logging.getLogger("highdicom").setLevel(logging.WARNING)
+    out = Path(args.out)
+    level_at = parse_level_at(args.level_at)
+    ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
+    if args.segmenter == "totalsegmentator":
+        from spinebq.segment.totalsegmentator import check_available
+
+        check_available()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.segmenter == "totalsegmentator":
+        from spinebq.segment.result import result_from_labels
+        from spinebq.segment.totalsegmentator import segment_with_totalsegmentator
+
+        result = result_from_labels(ct, segment_with_totalsegmentator(ct), segmenter="totalsegmentator")
+    else:
+        result = segment_ct(ct, level_at=level_at or None)
+    save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
+    save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
+    doc = result.to_json()
+    doc["input"] = {"path": str(args.ct), "shape": list(ct.shape), "spacing_mm": [round(s, 4) for s in ct.spacing_mm]}
+    written = ["vertebrae.nii.gz", "subregions.nii.gz", "labels.json"]
+    if not args.no_preview:
+        write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
+        written.append("preview.png")
+    if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
+        from spinebq.segment.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
+        written.append("vertebrae_seg.dcm")
+    doc["files"] = written
+    (out / "labels.json").write_text(json.dumps(doc, indent=2, sort_keys=False))
+    print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "
+          f"{result.info.get('method', '')}")
+    for name, level in result.levels.items():
+        qc = "; ".join(level["qc"]) if level["qc"] else "ok"
+        print(f"  {name:4s} confidence {level['confidence']:.2f}  body {level['body_volume_ml']:.1f} ml  {qc}")
+    for flag in result.info.get("qc", []):
+        print(f"  note: {flag}")
+    print(f"  wrote {', '.join(written)} to {out}")
+    return 0

@@ -1,0 +1,225 @@
+"""``segment_ct``: the built-in vertebra segmentation and labelling, from CT to named label maps.
+
+Steps (each in its own module): working grid and thresholds (:mod:`.bone`), the spine's axis and
+spinal canal (:mod:`.canal`), discs (:mod:`.discs`), bodies and whole vertebrae (:mod:`.vertebrae`),
+sub-regions (:mod:`.subregions`), naming and confidence (:mod:`.labelling`). Nothing is downloaded;
+no model weights are used.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from spinebq.anatomy import VERSE_IDS, sort_levels
+from spinebq.errors import SpinebqError
+from spinebq.io.volume import Volume
+from spinebq.segment import labelling
+from spinebq.segment.bone import METAL_HU, patient_mask, to_native, to_working_grid
+from spinebq.segment.canal import find_axis
+from spinebq.segment.discs import build_curve, find_discs
+from spinebq.segment.subregions import SUBREGION_NAMES, split_subregions
+from spinebq.segment.vertebrae import segment_vertebrae
+
+SCHEMA = "spinebq.segment/1"
+#: Smallest body volume (ml) of a segment that is reported as a vertebra.
+MIN_BODY_ML = 2.0
+
+
+@dataclass
+class SegmentationResult:
+    """What :func:`segment_ct` returns.
+
+    Attributes
+    ----------
+    vertebrae : Volume
+        int16 VerSe ids (whole vertebrae: body and posterior elements) on the CT's grid.
+    subregions : Volume
+        uint8 sub-regions on the CT's grid: 1 body, 2 left pedicle, 3 right pedicle, 4 posterior
+        arch, 5 spinal canal.
+    levels : dict
+        Name -> ``{"verse_id", "confidence", "qc", "centroid_mm" (LPS, body), "body_volume_ml",
+        "vertebra_volume_ml"}``, cranial to caudal.
+    info : dict
+        Method, global QC flags, landmarks, timings (s).
+    """
+
+    vertebrae: Volume
+    subregions: Volume
+    levels: dict[str, dict]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """The content of ``labels.json``: names travel with the label ids."""
+        return {
+            "schema": SCHEMA,
+            "segmenter": self.info.get("segmenter", "builtin"),
+            "label_scheme": "verse",
+            "labels": {str(v["verse_id"]): name for name, v in self.levels.items()},
+            "subregions": {str(k): v for k, v in SUBREGION_NAMES.items()},
+            "levels": self.levels,
+            "qc": list(self.info.get("qc", [])),
+            "method": self.info.get("method"),
+            "landmarks": self.info.get("landmarks", {}),
+        }
+
+
+def _progress(progress: Callable | None, step: str, fraction: float) -> None:
+    if progress is not None:
+        progress(step, fraction)
+
+
+def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable | None = None) -> SegmentationResult:
+    """Segment and name the vertebrae of a CT with image analysis only (no model, no download).
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, canonical orientation (as :func:`spinebq.io.volume.load_volume` returns it).
+    level_at : dict, optional
+        ``{(x_mm, y_mm, z_mm): "L3"}`` in patient LPS mm: the vertebra at that point is named so and
+        the others follow in order.
+    progress : callable, optional
+        Called as ``progress(step: str, fraction: float)``.
+
+    Returns
+    -------
+    SegmentationResult
+
+    Raises
+    ------
+    SpinebqError
+        When no spine can be found in the image.
+    """
+    t0 = time.perf_counter()
+    timings = {}
+    hu = ct.array
+    if min(hu.shape) < 8:
+        raise SpinebqError(f"{ct.metadata.get('source', 'the CT')}: the image ({hu.shape}) is too small to hold a spine")
+    _progress(progress, "working grid", 0.0)
+    grid = to_working_grid(hu, ct.spacing_mm)
+    work = grid.hu
+    np.minimum(work, METAL_HU, out=work)  # metal: keep it as very dense, never brighter
+    sp = grid.spacing_mm
+    timings["grid_s"] = time.perf_counter() - t0
+    _progress(progress, "spine axis", 0.15)
+    body_mask = patient_mask(work)
+    axis = find_axis(work, body_mask, sp)
+    del body_mask
+    timings["axis_s"] = time.perf_counter() - t0
+    _progress(progress, "discs", 0.4)
+    nz = work.shape[2]
+    curve = build_curve(axis.body, sp, (0, nz - 1))
+    planes, prof, (lo, hi) = find_discs(work, sp, curve)
+    z_lo = int(np.clip(np.floor(curve.points_mm[lo, 2] / sp[2]), 0, nz - 1))
+    z_hi = int(np.clip(np.ceil(curve.points_mm[hi, 2] / sp[2]), 0, nz - 1))
+    timings["discs_s"] = time.perf_counter() - t0
+    _progress(progress, "vertebrae", 0.55)
+    seg = segment_vertebrae(work, sp, axis, planes, (z_lo, z_hi))
+    voxel_ml = float(np.prod(sp)) / 1000.0
+    body_ml = {s: float((seg.bodies == s).sum()) * voxel_ml for s in range(1, seg.n + 1)}
+    present = [s for s in range(1, seg.n + 1) if body_ml[s] >= MIN_BODY_ML]
+    if not present:
+        raise SpinebqError(f"{ct.metadata.get('source', 'the CT')}: no vertebra found; is the spine in the field of view?")
+    for s in range(1, seg.n + 1):
+        if s not in present:
+            seg.bodies[seg.bodies == s] = 0
+            seg.whole[seg.whole == s] = 0
+    timings["vertebrae_s"] = time.perf_counter() - t0
+    _progress(progress, "naming", 0.75)
+    cut = {}
+    for s in present:
+        ks = np.flatnonzero((seg.whole == s).any(axis=(0, 1)))
+        if ks[0] == 0 or ks[-1] == nz - 1:
+            cut[s] = "cut by the field of view (touches the first or last slice)"
+        elif (s == present[-1] and s == seg.n) or (s == present[0] and s == 1):
+            cut[s] = "no disc found on one side: may be incomplete"
+    landmarks = labelling.Landmarks()
+    for s in present:
+        frac = labelling.sacral_side_fraction(work, sp, seg.bodies, s, axis.canal_front)
+        landmarks.sacral_fraction[s] = round(frac, 3)
+        if frac >= labelling.SACRAL_SIDE_FRACTION:
+            landmarks.sacral.append(s)
+    canal_x = np.where(np.isfinite(axis.canal_centre[:, 0]), axis.canal_centre[:, 0], axis.body[:, 0])
+    landmarks.rib_count = labelling.find_ribs(work, sp, seg.whole, seg.bodies, canal_x, (z_lo, z_hi))
+    landmarks.rib_bearing = sorted(s for s, c in landmarks.rib_count.items() if c > 0)
+    # the sacrum below the lowest lumbar vertebra is one segment; the sacral "cut" is expected
+    naming = labelling.name_segments(present, landmarks, {s: r for s, r in cut.items()})
+    if level_at:
+        for point_mm, name in level_at.items():
+            seg_id = _segment_at(seg.whole, grid, ct, point_mm)
+            if seg_id is None:
+                raise SpinebqError(f"--level-at {name}: no vertebra within 15 mm of the point {tuple(point_mm)} mm")
+            name = str(name).upper()
+            if name not in VERSE_IDS:
+                raise SpinebqError(f"--level-at: {name!r} names no vertebra (use T11, L1 ... L5, S1)")
+            naming = labelling.relabel_at(naming, present, seg_id, name)
+            break
+    timings["naming_s"] = time.perf_counter() - t0
+    _progress(progress, "sub-regions", 0.85)
+    sub = split_subregions(work, sp, seg.bodies, seg.whole, axis)
+    lut = np.zeros(seg.n + 1, np.int16)
+    for s, name in naming.names.items():
+        lut[s] = VERSE_IDS[name]
+    ids_work = lut[seg.whole]
+    sub[(ids_work == 0) & (sub != 5)] = 0
+    vertebrae = ct.with_array(to_native(ids_work, grid))
+    vertebrae.metadata = {"source": ct.metadata.get("source"), "label_scheme": "verse", "content": "whole",
+                          "segmenter": "builtin"}
+    subregions = ct.with_array(to_native(sub, grid))
+    subregions.metadata = {"source": ct.metadata.get("source"), "content": "subregions", "names": SUBREGION_NAMES}
+    timings["total_s"] = time.perf_counter() - t0
+    levels = {}
+    for s in present:
+        name = naming.names.get(s)
+        if name is None:
+            continue
+        idx = np.argwhere(seg.bodies == s)
+        centre_native = (idx.mean(axis=0) + 0.5) * np.array(grid.factors) - 0.5
+        levels[name] = {
+            "verse_id": VERSE_IDS[name],
+            "confidence": naming.confidence.get(s, 0.0),
+            "qc": naming.flags.get(s, []),
+            "centroid_mm": [round(float(v), 1) for v in ct.index_to_mm(centre_native)],
+            "body_volume_ml": round(body_ml[s], 2),
+            "vertebra_volume_ml": round(float((seg.whole == s).sum()) * voxel_ml, 2),
+            "sacral_side_fraction": landmarks.sacral_fraction.get(s),
+            "ribs": landmarks.rib_count.get(s, 0),
+        }
+    levels = {n: levels[n] for n in sort_levels(levels)}
+    info = {
+        "segmenter": "builtin",
+        "method": naming.method,
+        "qc": naming.global_flags,
+        "landmarks": {"sacrum": [naming.names.get(s) for s in landmarks.sacral if s in naming.names],
+                      "rib_bearing": [naming.names.get(s) for s in landmarks.rib_bearing if s in naming.names]},
+        "discs": len(planes),
+        "working_spacing_mm": [round(s, 3) for s in sp],
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+    }
+    _progress(progress, "done", 1.0)
+    return SegmentationResult(vertebrae=vertebrae, subregions=subregions, levels=levels, info=info)
+
+
+def _segment_at(whole: np.ndarray, grid, ct: Volume, point_mm) -> int | None:
+    native = ct.mm_to_index(np.asarray(point_mm, float))
+    work = (native + 0.5) / np.array(grid.factors) - 0.5
+    ijk = np.round(work).astype(int)
+    if np.any(ijk < 0) or np.any(ijk >= np.array(whole.shape)):
+        return None
+    r = [int(np.ceil(15.0 / s)) for s in grid.spacing_mm]
+    sl = tuple(slice(max(0, c - n), c + n + 1) for c, n in zip(ijk, r))
+    box = whole[sl]
+    if not box.any():
+        return None
+    pts = np.argwhere(box > 0)
+    offs = np.array([s.start for s in sl])
+    d = np.linalg.norm((pts + offs - ijk) * np.array(grid.spacing_mm), axis=1)
+    i = int(np.argmin(d))
+    if d[i] > 15.0:
+        return None
+    return int(box[tuple(pts[i])])

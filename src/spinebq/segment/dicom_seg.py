@@ -1,0 +1,117 @@
+"""DICOM SEG output (highdicom) for a DICOM input: one segment per vertebra, on the source series.
+
+The label map is on the canonical grid of the loaded series; it is mapped back onto the source
+slices by their ImagePositionPatient, so the SEG references and overlays the original images.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from spinebq.anatomy import VERSE_NAMES
+from spinebq.errors import SpinebqError
+from spinebq.io.volume import Volume
+
+#: SOP Class UID of CT Image Storage.
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def _source_datasets(folder: Path, series_uid: str | None):
+    import pydicom
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
+    out = []
+    for p in files:
+        try:
+            ds = pydicom.dcmread(p)
+        except Exception:
+            continue
+        if "ImagePositionPatient" not in ds or "PixelData" not in ds:
+            continue
+        if series_uid and str(ds.SeriesInstanceUID) != series_uid:
+            continue
+        if not str(ds.get("SOPClassUID", "")):
+            # some anonymisers blank it; the series is a CT image series (in memory only, the file is untouched)
+            ds.SOPClassUID = CT_IMAGE_STORAGE
+        out.append(ds)
+    return out
+
+
+def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *, series_uid: str | None = None,
+                    levels: dict | None = None) -> Path:
+    """Write ``labels`` (VerSe ids on the loaded series' grid) as a DICOM SEG referencing ``source``."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    source = Path(source)
+    datasets = _source_datasets(source, series_uid or labels.metadata.get("series_uid"))
+    if not datasets:
+        raise SpinebqError(f"{source}: no DICOM image slices to reference in the SEG")
+    uid = series_uid or str(datasets[0].SeriesInstanceUID)
+    datasets = [d for d in datasets if str(d.SeriesInstanceUID) == uid]
+    # one frame per source slice, each sampled from the label map at that slice's pixels
+    inv = np.linalg.inv(labels.affine)
+    ids = [int(i) for i in np.unique(labels.array) if i > 0]
+    if not ids:
+        raise SpinebqError("no vertebra labelled: nothing to write as DICOM SEG")
+    frames = np.zeros((len(datasets), int(datasets[0].Rows), int(datasets[0].Columns), len(ids)), dtype=bool)
+    for f, ds in enumerate(datasets):
+        ipp = np.array(ds.ImagePositionPatient, float)
+        iop = np.array(ds.ImageOrientationPatient, float)
+        dr, dc = (float(v) for v in ds.PixelSpacing)
+        r, c = np.mgrid[0:int(ds.Rows), 0:int(ds.Columns)]
+        world = ipp[None, None, :] + c[..., None] * dc * iop[None, None, :3] + r[..., None] * dr * iop[None, None, 3:]
+        ijk = np.rint(world @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+        inside = np.all((ijk >= 0) & (ijk < np.array(labels.shape)), axis=-1)
+        vals = np.zeros(inside.shape, np.int16)
+        vals[inside] = labels.array[ijk[inside, 0], ijk[inside, 1], ijk[inside, 2]]
+        for j, v in enumerate(ids):
+            frames[f, :, :, j] = vals == v
+    descriptions = []
+    for j, v in enumerate(ids):
+        name = VERSE_NAMES.get(v, str(v))
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=j + 1,
+            segment_label=f"vertebra {name}",
+            segmented_property_category=codes.SCT.Tissue if hasattr(codes.SCT, "Tissue") else codes.cid7150.Tissue,
+            segmented_property_type=codes.SCT.Vertebra if hasattr(codes.SCT, "Vertebra") else codes.SCT.Bone,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=hd.AlgorithmIdentificationSequence(
+                name="spinebq builtin", version="0.1", family=codes.cid7162.ArtificialIntelligence),
+        ))
+    seg = hd.seg.Segmentation(
+        source_images=datasets, pixel_array=frames, segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=901,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="spinebq",
+        manufacturer_model_name="spinebq segment", software_versions="0.1", device_serial_number="none",
+        series_description="spinebq vertebrae (research use only)",
+    )
+    path = Path(path)
+    seg.save_as(str(path))
+    return path
+
+
+def read_dicom_seg(path: str | Path, reference: Volume) -> np.ndarray:
+    """Read a SEG written by :func:`write_dicom_seg` back onto ``reference``'s grid as VerSe ids."""
+    import pydicom
+
+    ds = pydicom.dcmread(str(path))
+    names = {int(s.SegmentNumber): str(s.SegmentLabel).replace("vertebra ", "") for s in ds.SegmentSequence}
+    from spinebq.anatomy import VERSE_IDS
+
+    out = np.zeros(reference.shape, np.int16)
+    pixels = ds.pixel_array.reshape(-1, int(ds.Rows), int(ds.Columns))
+    inv = np.linalg.inv(reference.affine)
+    for f, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+        seg_no = int(frame.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        ipp = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, float)
+        shared = ds.SharedFunctionalGroupsSequence[0]
+        iop = np.array(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
+        dr, dc = (float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)
+        r, c = np.nonzero(pixels[f])
+        world = ipp[None, :] + c[:, None] * dc * iop[None, :3] + r[:, None] * dr * iop[None, 3:]
+        ijk = np.rint(world @ inv[:3, :3].T + inv[:3, 3]).astype(int)
+        ok = np.all((ijk >= 0) & (ijk < np.array(reference.shape)), axis=1)
+        out[ijk[ok, 0], ijk[ok, 1], ijk[ok, 2]] = VERSE_IDS.get(names[seg_no], 0)
+    return out

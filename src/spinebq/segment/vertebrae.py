@@ -1,0 +1,128 @@
+"""Vertebral bodies between the disc planes, grown into their posterior elements.
+
+* Bone-edge material (HU above :data:`~spinebq.segment.bone.BONE_EDGE_HU`, filled per axial slice
+  because an osteoporotic body's core can be as dark as soft tissue) in front of the spinal canal
+  and near the body curve is the body column.
+* The disc planes cut the column into bodies; each keeps its largest piece after a light opening.
+* A watershed on the HU image, seeded with the bodies and confined to bone near the canal, gives
+  every pedicle, lamina and process to the body it is attached to; the joint gaps between facets
+  and the discs are where the floods meet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from skimage.segmentation import watershed
+
+from spinebq.segment.bone import BONE_EDGE_HU, ball, fill_holes_axial
+from spinebq.segment.canal import SpineAxis
+from spinebq.segment.discs import DiscPlane
+
+#: Largest distance (mm) from the body curve, left-right, of a vertebral body voxel.
+BODY_HALF_WIDTH_MM = 34.0
+#: Largest distance (mm) in front of the body curve of a vertebral body voxel.
+BODY_FRONT_MM = 34.0
+#: Half-width (mm) of the box around the canal that holds a vertebra's posterior elements.
+ARCH_HALF_WIDTH_MM = 48.0
+#: How far (mm) behind the canal front posterior elements reach (spinous process tips).
+ARCH_DEPTH_MM = 75.0
+
+
+@dataclass
+class Segments:
+    """Working-grid segmentation before naming.
+
+    Attributes
+    ----------
+    bodies : numpy.ndarray
+        int16, 1..n per segment caudal to cranial (0 background).
+    whole : numpy.ndarray
+        int16, same ids, whole vertebrae (body and posterior elements).
+    n : int
+        Number of segments.
+    """
+
+    bodies: np.ndarray
+    whole: np.ndarray
+    n: int
+
+
+def _grid_mm(shape, spacing_mm):
+    return [np.arange(n, dtype=np.float32)[tuple(slice(None) if a == i else None for a in range(3))] * s
+            for i, (n, s) in enumerate(zip(shape, spacing_mm))]
+
+
+def segment_index(shape, spacing_mm, planes: list[DiscPlane]) -> np.ndarray:
+    """For every voxel, the number of disc planes it lies above (0 = below the lowest disc)."""
+    x, y, z = _grid_mm(shape, spacing_mm)
+    index = np.zeros(shape, dtype=np.int16)
+    for p in planes:
+        d = (x - p.centre_mm[0]) * p.normal[0] + (y - p.centre_mm[1]) * p.normal[1] + (z - p.centre_mm[2]) * p.normal[2]
+        index += (d > 0).astype(np.int16)
+    return index
+
+
+def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[DiscPlane],
+                      z_range: tuple[int, int]) -> Segments:
+    """Bodies and whole vertebrae on the working grid; segment ids count up from the caudal end.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        Working-grid HU.
+    spacing_mm : sequence of float
+        Working voxel size, mm.
+    axis : SpineAxis
+        Output of :func:`spinebq.segment.canal.find_axis`.
+    planes : list of DiscPlane
+        Discs, caudal to cranial.
+    z_range : tuple of int
+        First and last axial slice holding the spine.
+    """
+    sx, sy, sz = spacing_mm
+    nx, ny, nz = hu.shape
+    k0, k1 = z_range
+    xs = np.arange(nx)[:, None]
+    ys = np.arange(ny)[None, :]
+    bone = hu > BONE_EDGE_HU
+    filled = fill_holes_axial(bone)
+    zone = np.zeros(hu.shape, bool)
+    arch_zone = np.zeros(hu.shape, bool)
+    for k in range(k0, k1 + 1):
+        bx, by = axis.body[k]
+        front = axis.canal_front[k] if np.isfinite(axis.canal_front[k]) else by + 15.0 / sy
+        cx = axis.canal_centre[k, 0] if np.isfinite(axis.canal_centre[k, 0]) else bx
+        zone[:, :, k] = (np.abs(xs - bx) * sx <= BODY_HALF_WIDTH_MM) & (ys >= by - BODY_FRONT_MM / sy) & (ys < front)
+        arch_zone[:, :, k] = (np.abs(xs - cx) * sx <= ARCH_HALF_WIDTH_MM) & (ys >= by - BODY_FRONT_MM / sy) & (
+            ys <= front + ARCH_DEPTH_MM / sy)
+    column = filled & zone
+    column = ndimage.binary_opening(column, structure=ball(2.0, spacing_mm))
+    index = segment_index(hu.shape, spacing_mm, planes)
+    n = len(planes) + 1
+    bodies = np.zeros(hu.shape, np.int16)
+    for s in range(n):
+        piece = column & (index == s)
+        labelled, m = ndimage.label(piece)
+        if m == 0:
+            continue
+        sizes = np.bincount(labelled.ravel())
+        sizes[0] = 0
+        bodies[labelled == int(np.argmax(sizes))] = s + 1
+    # whole vertebrae: grow the bodies through bone near the canal
+    region = bone & arch_zone
+    region |= bodies > 0
+    smooth = ndimage.gaussian_filter(hu, 0.6)
+    whole = watershed(-smooth, markers=bodies, mask=region).astype(np.int16)
+    # keep only the part of each label connected to its body
+    for s in range(1, n + 1):
+        lab = whole == s
+        if not lab.any():
+            continue
+        labelled, m = ndimage.label(lab)
+        if m > 1:
+            keep = np.unique(labelled[(bodies == s) & lab])
+            keep = keep[keep > 0]
+            whole[lab & ~np.isin(labelled, keep)] = 0
+    return Segments(bodies=bodies, whole=whole, n=n)
