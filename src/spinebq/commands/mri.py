@@ -1,0 +1,109 @@
+"""``spinebq mri``: VBQ, S1-VBQ, PBQ and paraspinal muscle fat from a sagittal T1 lumbar MRI.
+
+Writes ``DIR/mri.json`` (schema ``spinebq.mri/1``), ``DIR/mri.csv`` (one row per level), the ROI
+pictures ``DIR/mri_*.png`` and, in automatic mode, ``DIR/vertebrae.nii.gz`` (VerSe ids on the MR grid).
+Research use only, not a medical device.
+"""
+from __future__ import annotations
+
+import argparse
+
+NAME = "mri"
+HELP = ("VBQ, PBQ and paraspinal muscle fat from a sagittal T1-weighted lumbar MRI (DICOM folder or NIfTI); "
+        "research use only")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", metavar="MR", help="sagittal T1-weighted lumbar MRI: a DICOM folder or a .nii/.nii.gz file")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--labels", metavar="L", help="vertebra label map on the MR (VerSe ids, TotalSegmentator "
+                        "vertebrae_mr/total_mr, TotalSpineSeg or SPINEPS); without --labels or --points the "
+                        "vertebrae are found automatically")
+    source.add_argument("--points", metavar="P", help='JSON of reader clicks {"L1": [x, y, z], ..., "CSF": [x, y, z]} in LPS mm')
+    parser.add_argument("--label-scheme", default="auto",
+                        choices=("auto", "verse", "vertebrae_mr", "totalspineseg", "total_mr"),
+                        help="label scheme of --labels (default: decided from the file name and ids)")
+    parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID when the DICOM folder holds several series")
+    parser.add_argument("--out", metavar="DIR", default="spinebq_mri", help="output folder (default: spinebq_mri)")
+    parser.add_argument("--no-figures", action="store_true", help="do not draw the ROI pictures")
+    parser.add_argument("--no-muscle", action="store_true", help="skip the paraspinal muscle fat estimate")
+
+
+def run(args: argparse.Namespace) -> int:
+    import csv
+    import json
+    import warnings
+    from pathlib import Path
+
+    import numpy as np
+
+    from spinebq.errors import SpinebqWarning
+    from spinebq.io.volume import load_volume, save_nifti
+    from spinebq.mri.header import read_mr_header
+    from spinebq.mri.labels import load_mr_labels
+    from spinebq.mri.measure import load_points, measure_mri
+
+    path = Path(args.image)
+    image = load_volume(path, series_uid=args.series)
+    header = read_mr_header(path)
+    labels = load_mr_labels(args.labels, image, scheme=args.label_scheme) if args.labels else None
+    points = load_points(args.points, image) if args.points else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpinebqWarning)
+        result = measure_mri(image, labels=labels, points=points, header=header, path=path,
+                             measure_muscle=not args.no_muscle)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = result.data
+    data["warnings"] = [str(w.message) for w in caught if issubclass(w.category, SpinebqWarning)]
+    written = []
+    if data["roi_source"]["method"] == "automatic" and result.labels is not None:
+        save_nifti(result.labels, out / "vertebrae.nii.gz", dtype=np.int16)
+        written.append(out / "vertebrae.nii.gz")
+    if not args.no_figures:
+        from spinebq.mri.figures import save_figures
+
+        written += save_figures(image.array, image.spacing_mm, data, result.rois, out, title=path.name)
+    data["outputs"] = sorted(p.name for p in written) + ["mri.csv", "mri.json"]
+    (out / "mri.json").write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    columns = ["level", "body_signal", "body_voxels", "body_slice", "pedicle_signal_left", "pedicle_signal_right",
+               "signal_csf", "csf_level", "vbq", "pbq", "qc"]
+    with open(out / "mri.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for lv, e in data["levels"].items():
+            writer.writerow([lv, e["body_signal"], e["body_voxels"], e["body_slice"], e["pedicle_signal_left"],
+                             e["pedicle_signal_right"], data["csf"]["signal"], data["csf"]["level"], data["vbq"],
+                             data["pbq"], "; ".join(e["qc"])])
+    print(_summary(data, out))
+    return 0
+
+
+def _summary(data: dict, out) -> str:
+    src = data["roi_source"]["method"]
+    lines = [f"spinebq mri: {data['input']['source']} (ROIs from {src}) - research use only, not a medical device"]
+    vbq = data["vbq"]
+    if vbq is None:
+        lines.append(f"  VBQ: not measurable ({data['vbq_reason']})")
+    else:
+        cut = next((c for c in data["vbq_cutoffs"] if c["cutoff"] == 3.3), None)
+        where = "" if cut is None else (f"; {'at or above' if cut['at_or_above'] else 'below'} 3.3, the implant-failure "
+                                        "cutoff of paper 004 (Wu 2025)")
+        lines.append(f"  VBQ {vbq:.2f} (median L1-L4 body SI / CSF SI at {data['csf']['level']}; Ehresman method){where}")
+    if data["s1_vbq"] is not None:
+        lines.append(f"  S1-VBQ {data['s1_vbq']:.2f} (S1 body SI / CSF SI)")
+    pbq = data["pbq"]
+    lines.append(f"  PBQ {pbq:.2f} (mean L1-L4 pedicle SI / CSF SI; paper 001 definition, no published cutoff)"
+                 if pbq is not None else f"  PBQ: not measurable ({data['pbq_reason']})")
+    lines.append(f"  CSF signal {data['csf']['signal']} at {data['csf']['level']} ({data['csf']['voxels']} voxels, slice {data['csf']['slice']})")
+    for lv, e in data["levels"].items():
+        flags = [q for q in e["qc"] if not q.startswith("pedicle_estimated")]
+        lines.append(f"  {lv}: body SI {e['body_signal']}, pedicles {e['pedicle_signal_left']} / {e['pedicle_signal_right']}"
+                     + (f"  [{'; '.join(flags)}]" if flags else ""))
+    if data["muscle"]:
+        grades = ", ".join(f"{k} {v['goutallier']}" for k, v in data["muscle"].items())
+        lines.append(f"  Goutallier (from T1 fat fraction, sagittal approximation): {grades}")
+    for flag in data["input"]["flags"]:
+        lines.append(f"  note: {flag}")
+    lines.append(f"  written to {out}/ (mri.json, mri.csv, pictures)")
+    return "\n".join(lines)

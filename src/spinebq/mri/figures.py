@@ -1,0 +1,188 @@
+"""Pictures of every MRI ROI on the image, as a reader would check them (matplotlib, Agg backend).
+
+* ``mri_sagittal.png``: the sagittal slice the CSF ROI lies on, with each level's body ROI
+  (outlined, drawn on its own slice and named with that slice), the CSF ROI, level names and signals,
+  and the VBQ with its method;
+* ``mri_pedicles.png``: the left and right parasagittal slices through the L3 pedicles with every pedicle ROI;
+* ``mri_muscle.png``: the parasagittal slices through the paraspinal muscle ROIs with their fat fractions.
+
+Images are shown as radiologists read a sagittal: anterior to the left, superior up.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+COLOURS = {"T12": "#8c564b", "L1": "#1f77b4", "L2": "#2ca02c", "L3": "#d62728", "L4": "#9467bd",
+           "L5": "#ff7f0e", "S1": "#e377c2"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _window(image2d: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(image2d, [1, 99.5])
+    return float(lo), float(hi if hi > lo else lo + 1)
+
+
+def _crop(masks: list[np.ndarray], shape: tuple[int, int], margin: int = 40) -> tuple[slice, slice]:
+    any2d = np.zeros(shape, bool)
+    for m in masks:
+        any2d |= m
+    if not any2d.any():
+        return slice(0, shape[0]), slice(0, shape[1])
+    ys, zs = np.nonzero(any2d)
+    return (slice(max(0, ys.min() - margin), min(shape[0], ys.max() + margin + 30)),
+            slice(max(0, zs.min() - margin), min(shape[1], zs.max() + margin)))
+
+
+def _show(ax, image2d, spacing_yz, ys: slice, zs: slice):
+    lo, hi = _window(image2d)
+    sub = image2d[ys, zs]
+    extent = (ys.start * spacing_yz[0], ys.stop * spacing_yz[0], zs.start * spacing_yz[1], zs.stop * spacing_yz[1])
+    ax.imshow(sub.T, cmap="gray", origin="lower", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
+    ax.set_xlabel("anterior -> posterior (mm)")
+    ax.set_ylabel("inferior -> superior (mm)")
+    return extent
+
+
+def _contour(ax, mask2d, spacing_yz, colour, lw=1.2):
+    if not mask2d.any():
+        return
+    ny, nz = mask2d.shape
+    yy = (np.arange(ny) + 0.5) * spacing_yz[0]
+    zz = (np.arange(nz) + 0.5) * spacing_yz[1]
+    ax.contour(yy, zz, mask2d.T.astype(float), levels=[0.5], colors=[colour], linewidths=lw)
+
+
+def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict, rois: dict[str, np.ndarray],
+                 out_dir: str | Path, *, title: str = "") -> list[Path]:
+    """Write the ROI pictures into ``out_dir``; return their paths.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The MR array (canonical: axis 0 sagittal slice index).
+    spacing_mm : tuple of float
+        Voxel size.
+    data : dict
+        The ``spinebq.mri/1`` document (values printed on the pictures).
+    rois : dict
+        ROI masks from :class:`~spinebq.mri.measure.MriMeasurement`.
+    out_dir : str or Path
+        Folder for the PNG files.
+    """
+    plt = _plt()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sp = (spacing_mm[1], spacing_mm[2])
+    paths = []
+    levels = data.get("levels", {})
+    csf = data.get("csf", {})
+    x_show = csf.get("slice")
+    if x_show is None:
+        x_show = levels.get("L3", {}).get("body_slice") or image.shape[0] // 2
+    body_masks = {lv: rois[f"body_{lv}"] for lv in levels if f"body_{lv}" in rois}
+    proj = {lv: m.any(axis=0) for lv, m in body_masks.items()}
+    ys, zs = _crop(list(proj.values()), image.shape[1:])
+
+    fig, ax = plt.subplots(figsize=(7.5, 9.5))
+    _show(ax, image[x_show], sp, ys, zs)
+    for lv, m2d in proj.items():
+        colour = COLOURS.get(lv, "yellow")
+        _contour(ax, m2d, sp, colour)
+        e = levels[lv]
+        yz = np.argwhere(m2d)
+        if yz.size:
+            y_text = (yz[:, 0].min() - 2) * sp[0]
+            z_text = yz[:, 1].mean() * sp[1]
+            sig = e.get("body_signal")
+            flag = " !" if e.get("qc") and any(not q.startswith("pedicle") for q in e["qc"]) else ""
+            ax.text(y_text, z_text, f"{lv} {sig:.1f}{flag}\nslice {e.get('body_slice')}" if sig is not None else f"{lv} n/a",
+                    color=colour, fontsize=8, ha="right", va="center",
+                    bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
+    if "csf" in rois:
+        c2d = rois["csf"].any(axis=0)
+        _contour(ax, c2d, sp, "cyan", lw=1.5)
+        yz = np.argwhere(c2d)
+        if yz.size and csf.get("signal") is not None:
+            ax.text((yz[:, 0].max() + 3) * sp[0], yz[:, 1].mean() * sp[1],
+                    f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox)", color="cyan", fontsize=8,
+                    va="center", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
+    vbq = data.get("vbq")
+    ax.set_title(
+        f"{title}\nVBQ {vbq if vbq is not None else 'n/a'} (median L1-L4 / CSF {csf.get('level')}), "
+        f"S1-VBQ {data.get('s1_vbq')}\nsagittal slice {x_show} (CSF); each body ROI drawn from its own slice. "
+        "Research use only", fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "mri_sagittal.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+
+    ped = {k: v for k, v in rois.items() if k.startswith("pedicle_")}
+    if ped:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 8))
+        for ax, side in zip(axes, ("right", "left")):
+            masks = {k.split("_")[-1]: v for k, v in ped.items() if f"_{side}_" in k}
+            if not masks:
+                ax.set_axis_off()
+                continue
+            ref = masks.get("L3", next(iter(masks.values())))
+            x = int(np.round(np.median(np.nonzero(ref)[0])))
+            _show(ax, image[x], sp, ys, zs)
+            for lv, m in masks.items():
+                m2d = m.any(axis=0)
+                _contour(ax, m2d, sp, COLOURS.get(lv, "yellow"), lw=1.5)
+                yz = np.argwhere(m2d)
+                sig = levels.get(lv, {}).get(f"pedicle_signal_{side}")
+                ax.text((yz[:, 0].max() + 3) * sp[0], yz[:, 1].mean() * sp[1],
+                        f"{lv} {sig:.1f}" if sig is not None else f"{lv} n/a", color=COLOURS.get(lv, "yellow"),
+                        fontsize=8, bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
+            ax.set_title(f"{side} pedicles (slice {x} shown; each ROI from its own slice)", fontsize=9)
+        fig.suptitle(f"{title} PBQ {data.get('pbq')} (mean L1-L4 pedicles / CSF). Research use only", fontsize=9)
+        fig.tight_layout()
+        path = out_dir / "mri_pedicles.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+
+    mus = {k: v for k, v in rois.items() if k.startswith("muscle_")}
+    if mus:
+        fig, axes = plt.subplots(1, 2, figsize=(12, 8))
+        for ax, side in zip(axes, ("right", "left")):
+            masks = {k.split("_", 2)[2]: v for k, v in mus.items() if k.startswith(f"muscle_{side}_")}
+            if not masks:
+                ax.set_axis_off()
+                continue
+            allm = np.zeros(image.shape, bool)
+            for m in masks.values():
+                allm |= m
+            x = int(np.round(np.median(np.nonzero(allm)[0])))
+            yz_all = np.argwhere(allm.any(axis=0))
+            ys_m = slice(max(0, yz_all[:, 0].min() - 60), min(image.shape[1], yz_all[:, 0].max() + 25))
+            _show(ax, image[x], sp, ys_m, zs)
+            for disc, m in masks.items():
+                m2d = m.any(axis=0)
+                _contour(ax, m2d, sp, "yellow", lw=1.0)
+                yz = np.argwhere(m2d)
+                e = data.get("muscle", {}).get(disc, {})
+                ff = e.get(f"fat_fraction_{side}")
+                ax.text((yz[:, 0].min() - 2) * sp[0], yz[:, 1].mean() * sp[1],
+                        f"{disc} FF {ff:.2f}" if ff is not None else f"{disc} n/a", color="yellow", fontsize=7,
+                        ha="right", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
+            ax.set_title(f"{side} paraspinal ROIs (slice {x})", fontsize=9)
+        fig.suptitle(f"{title} multifidus/erector fat fraction (sagittal approximation). Research use only", fontsize=9)
+        fig.tight_layout()
+        path = out_dir / "mri_muscle.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,228 @@
+"""MR sequence checks: is this a non-contrast T1-weighted sagittal image, and what shifts VBQ.
+
+The DICOM attributes read here (all optional in practice):
+MagneticFieldStrength (0018,0087), RepetitionTime (0018,0080), EchoTime (0018,0081),
+InversionTime (0018,0082), SequenceName (0018,0024), ScanningSequence (0018,0020),
+SequenceVariant (0018,0021), ScanOptions (0018,0022), PixelBandwidth (0018,0095),
+ContrastBolusAgent (0018,0010), SeriesDescription (0008,103E), Manufacturer (0008,0070).
+
+The sequence range recommended for marrow signal (TR 400-850 ms, TE 8-20 ms) and the field
+strength dependence of VBQ are summarised in METHODS.md section 5.1.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinebq.errors import SpinebqError, SpinebqWarning
+from spinebq.io.volume import Volume
+
+logger = logging.getLogger("spinebq")
+
+#: Recommended T1 spin-echo range for marrow signal (METHODS.md 5.1).
+T1_TR_MS = (300.0, 1000.0)
+T1_TE_MS = (5.0, 30.0)
+#: Field strength at which the VBQ cutoffs in use were derived (paper 001: Philips Achieva 3.0 T; paper 004 does not say).
+CUTOFF_FIELD_STRENGTH_T = 3.0
+
+_T2_WORDS = re.compile(r"\b(t2|stir|tirm|flair|pd|proton|dwi|diffusion|adc|t2\*|me?dic|swi)", re.IGNORECASE)
+_T1_WORDS = re.compile(r"t1", re.IGNORECASE)
+_FATSAT_WORDS = re.compile(r"(fat ?sat|\bfs\b|_fs|fs_|spir|spair|chess|\bfatsat|water|dixon|\bw\b)", re.IGNORECASE)
+_CONTRAST_WORDS = re.compile(r"(\+c\b|\bpost\b|gd|gad|contrast|\bce\b|kontrast)", re.IGNORECASE)
+
+
+def read_mr_header(path: str | Path) -> dict[str, Any] | None:
+    """Read the MR acquisition attributes of the first DICOM file under ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A DICOM folder or file. NIfTI files carry no acquisition header: ``None`` is returned.
+
+    Returns
+    -------
+    dict or None
+        ``field_strength_t``, ``tr_ms``, ``te_ms``, ``ti_ms``, ``flip_angle_deg``, ``pixel_bandwidth_hz``,
+        ``sequence_name``, ``scanning_sequence``, ``sequence_variant``, ``scan_options``,
+        ``series_description``, ``manufacturer``, ``model``, ``contrast_agent``, ``modality``;
+        absent attributes are ``None``.
+    """
+    import pydicom
+
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_file() and (name.endswith(".nii") or name.endswith(".nii.gz")):
+        return None
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        try:
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+        except Exception:  # not DICOM: try the next file
+            continue
+        if "Modality" not in ds and "SeriesInstanceUID" not in ds:
+            continue
+        return {
+            "modality": _text(ds, "Modality"),
+            "manufacturer": _text(ds, "Manufacturer"),
+            "model": _text(ds, "ManufacturerModelName"),
+            "field_strength_t": _number(ds, "MagneticFieldStrength"),
+            "tr_ms": _number(ds, "RepetitionTime"),
+            "te_ms": _number(ds, "EchoTime"),
+            "ti_ms": _number(ds, "InversionTime"),
+            "flip_angle_deg": _number(ds, "FlipAngle"),
+            "pixel_bandwidth_hz": _number(ds, "PixelBandwidth"),
+            "sequence_name": _text(ds, "SequenceName"),
+            "scanning_sequence": _text(ds, "ScanningSequence"),
+            "sequence_variant": _text(ds, "SequenceVariant"),
+            "scan_options": _text(ds, "ScanOptions"),
+            "series_description": _text(ds, "SeriesDescription"),
+            "contrast_agent": _text(ds, "ContrastBolusAgent"),
+        }
+    return None
+
+
+def _text(ds, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    if hasattr(value, "__iter__") and not isinstance(value, (str, bytes)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _number(ds, keyword: str) -> float | None:
+    value = ds.get(keyword)
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Path) -> dict[str, Any]:
+    """Refuse what is not a sagittal T1-weighted MR image and describe the sequence.
+
+    Parameters
+    ----------
+    volume : Volume
+        The loaded image (canonical LPS array).
+    header : dict or None
+        MR attributes from :func:`read_mr_header` (``None`` for NIfTI input).
+    path : str or Path
+        The input, named in error messages.
+
+    Returns
+    -------
+    dict
+        The ``input`` section of ``mri.json``: weighting decision and how it was made, field strength,
+        TR/TE, vendor, fat suppression, contrast and the ``flags`` that the literature says shift VBQ.
+
+    Raises
+    ------
+    SpinebqError
+        For a CT, a sequence the header names as T2/STIR/PD/diffusion, TR/TE of a T2-weighted
+        acquisition, a single slice, or an image too small to hold a lumbar spine.
+    """
+    header = dict(header or {})
+    modality = header.get("modality") or volume.metadata.get("modality")
+    if modality and str(modality).upper() != "MR":
+        raise SpinebqError(f"{path}: the image is {modality}, but a sagittal T1-weighted MR image is needed")
+    low = float(np.percentile(volume.array, 0.5))
+    if modality is None and low < -500:
+        raise SpinebqError(
+            f"{path}: this looks like a CT in Hounsfield units (values down to {low:.0f}), "
+            "but a sagittal T1-weighted MR image is needed"
+        )
+    shape = volume.shape
+    spacing = volume.spacing_mm
+    if min(shape) < 2:
+        raise SpinebqError(f"{path}: a single slice (shape {shape}) is not enough; a sagittal series of several slices is needed")
+    extent_mm = [n * s for n, s in zip(shape, spacing)]
+    if extent_mm[2] < 100 or extent_mm[1] < 60:
+        raise SpinebqError(
+            f"{path}: the image covers only {extent_mm[1]:.0f} mm front-to-back and {extent_mm[2]:.0f} mm head-to-foot, "
+            "too little for a lumbar spine (L1 to S1 needs about 180 mm)"
+        )
+    flags: list[str] = []
+    words = " ".join(str(header.get(k) or "") for k in ("series_description", "sequence_name", "scan_options"))
+    tr, te, ti = header.get("tr_ms"), header.get("te_ms"), header.get("ti_ms")
+    weighting, how = "unknown", "no acquisition header (NIfTI input)"
+    if header:
+        named_t2 = bool(_T2_WORDS.search(words)) and not _T1_WORDS.search(words)
+        if named_t2:
+            raise SpinebqError(
+                f"{path}: the series is described as {words.strip()!r}, not a T1-weighted sequence; "
+                "VBQ and PBQ are defined on non-contrast sagittal T1"
+            )
+        if te is not None and te > 40:
+            raise SpinebqError(
+                f"{path}: echo time {te:g} ms is that of a T2-weighted sequence (T1 uses about 8-20 ms); "
+                "VBQ and PBQ are defined on non-contrast sagittal T1"
+            )
+        if tr is not None and tr > 2000 and not (ti is not None and ti > 0):
+            raise SpinebqError(
+                f"{path}: repetition time {tr:g} ms is that of a T2- or PD-weighted sequence (T1 uses about 400-850 ms); "
+                "VBQ and PBQ are defined on non-contrast sagittal T1"
+            )
+        if ti is not None and 100 < ti < 250:
+            raise SpinebqError(f"{path}: inversion time {ti:g} ms is that of a STIR sequence, not a T1-weighted one")
+        if _T1_WORDS.search(words) or (tr is not None and te is not None):
+            weighting, how = "T1", "from the header (" + ", ".join(
+                p for p in (f"description {words.strip()!r}" if words.strip() else "",
+                            f"TR {tr:g} ms" if tr is not None else "", f"TE {te:g} ms" if te is not None else "") if p) + ")"
+        else:
+            how = "the header names no weighting and no TR/TE"
+        if tr is not None and not (T1_TR_MS[0] <= tr <= T1_TR_MS[1]):
+            flags.append(f"tr_outside_recommended_range: TR {tr:g} ms outside 400-850 ms (METHODS 5.1)")
+        if te is not None and not (T1_TE_MS[0] <= te <= T1_TE_MS[1]):
+            flags.append(f"te_outside_recommended_range: TE {te:g} ms outside 8-20 ms (METHODS 5.1)")
+    if weighting == "unknown":
+        warnings.warn(
+            f"{path}: the weighting cannot be read from the file ({how}); it is assumed to be T1 and checked on the image "
+            "(CSF must be darker than marrow)",
+            SpinebqWarning,
+            stacklevel=2,
+        )
+        flags.append("weighting_not_in_header: T1 assumed, checked on the image (CSF darker than marrow)")
+    fat_suppressed = bool(_FATSAT_WORDS.search(words)) or "FS" in str(header.get("scan_options") or "").upper().split("\\")
+    if fat_suppressed:
+        flags.append("fat_suppressed: VBQ is defined without fat suppression; marrow signal is not comparable")
+    contrast = header.get("contrast_agent") or (words if _CONTRAST_WORDS.search(words) else None)
+    if contrast:
+        flags.append("contrast_enhanced: VBQ is defined on non-contrast T1; gadolinium raises marrow signal")
+    field = header.get("field_strength_t")
+    if field is None:
+        flags.append("field_strength_unknown: VBQ at 1.5 T reads higher than at 3.0 T in some studies (METHODS 5.1)")
+    elif abs(field - CUTOFF_FIELD_STRENGTH_T) > 0.25:
+        flags.append(
+            f"field_strength_{field:g}T: published cutoffs come from other field strengths; "
+            "1.5 T VBQ reads higher than 3.0 T in some studies (METHODS 5.1)"
+        )
+    orientation = "sagittal" if spacing[0] >= max(spacing[1], spacing[2]) - 1e-6 else "not_sagittal"
+    if orientation != "sagittal":
+        flags.append("not_sagittal: the thickest voxel axis is not left-right; ROIs are placed on reformatted sagittal slices")
+    return {
+        "modality": "MR",
+        "weighting": weighting,
+        "weighting_source": how,
+        "field_strength_t": field,
+        "tr_ms": tr,
+        "te_ms": te,
+        "ti_ms": ti,
+        "pixel_bandwidth_hz": header.get("pixel_bandwidth_hz"),
+        "manufacturer": header.get("manufacturer") or volume.metadata.get("manufacturer"),
+        "model": header.get("model") or volume.metadata.get("model"),
+        "sequence_name": header.get("sequence_name"),
+        "series_description": header.get("series_description") or volume.metadata.get("series_description"),
+        "fat_suppressed": fat_suppressed if header else None,
+        "contrast_agent": contrast,
+        "format": volume.metadata.get("format"),
+        "shape": list(shape),
+        "spacing_mm": [round(s, 4) for s in spacing],
+        "orientation": orientation,
+        "flags": flags,
+    }

@@ -1,0 +1,120 @@
+"""MR vertebra label maps translated at the edge into VerSe ids on the MR's grid.
+
+Schemes (``scheme=``):
+
+``verse``          VerSe ids (20-24 L1-L5, 26 S1 ...): manual masks, SPINEPS ``vert`` instance masks
+                   (SPINEPS uses VerSe ids for vertebrae; its 100+id discs and 200+id endplates are dropped).
+``vertebrae_mr``   TotalSegmentator ``vertebrae_mr`` (1 sacrum, 2 L5 ... 6 L1, 7 T12 ... 25 C1).
+``totalspineseg``  TotalSpineSeg (README at commit 0284d94: 18 L5 ... 22 L1, 23 T12 ..., 92 sacrum,
+                   201 spinal canal, 202.. discs), i.e. the TotalSegmentator v1 vertebra ids.
+``total_mr``       TotalSegmentator ``total_mr`` (18 sacrum, 19 all vertebrae in ONE label): the vertebrae are
+                   split into connected components and numbered upwards from the sacrum (L5 is the first
+                   above it); ``metadata["label_scheme_note"]`` says so and the level QC carries it.
+
+Ids are checked against the class map stored with the TotalSegmentator example
+(``totalseg_class_map.json``, tasks ``total_mr`` and ``vertebrae_mr``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
+from spinebq.errors import SpinebqError
+from spinebq.io.nifti import load_nifti
+from spinebq.io.volume import Volume
+
+VERTEBRAE_MR = {1: "S1", **{2 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
+                **{7 + i: f"T{12 - i}" for i in range(12)}, **{19 + i: f"C{7 - i}" for i in range(7)}}
+TOTALSPINESEG = {92: "S1", **{18 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
+                 **{23 + i: f"T{12 - i}" for i in range(12)}, **{35 + i: f"C{7 - i}" for i in range(7)}}
+TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE = 18, 19
+MR_SCHEMES = ("auto", "verse", "vertebrae_mr", "totalspineseg", "total_mr")
+
+
+def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str = "auto") -> Volume:
+    """Load a vertebra label map made on (or covering) the MR image and return VerSe ids on its grid.
+
+    Parameters
+    ----------
+    path : str or Path
+        A NIfTI label map.
+    reference : Volume
+        The MR image the labels belong to.
+    scheme : str
+        One of :data:`MR_SCHEMES`; ``"auto"`` decides from the file name and the ids present.
+
+    Returns
+    -------
+    Volume
+        int16 VerSe ids; ``metadata`` holds ``label_scheme`` and ``label_scheme_note``.
+    """
+    from spinebq.io.labels import _on_reference_grid
+
+    path = Path(path)
+    if not path.exists():
+        raise SpinebqError(f"{path}: no such label file")
+    if scheme not in MR_SCHEMES:
+        raise SpinebqError(f"unknown MR label scheme {scheme!r}; choose one of {', '.join(MR_SCHEMES)}")
+    raw = _on_reference_grid(load_nifti(path, dtype=None), reference, path)
+    if not np.issubdtype(raw.dtype, np.integer):
+        if not np.allclose(raw, np.round(raw)):
+            raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
+        raw = np.round(raw).astype(np.int32)
+    ids = set(int(i) for i in np.unique(raw)) - {0}
+    note = f"{scheme} as requested"
+    if scheme == "auto":
+        scheme, note = guess_mr_scheme(path, ids)
+    if scheme == "total_mr":
+        out = _split_total_mr(raw, reference.spacing_mm)
+        note += "; total_mr holds all vertebrae in one label: levels numbered upwards from the sacrum by connected component"
+    else:
+        table = {"verse": VERSE_NAMES, "vertebrae_mr": VERTEBRAE_MR, "totalspineseg": TOTALSPINESEG}[scheme]
+        out = np.zeros(raw.shape, np.int16)
+        for label_id in sorted(ids):
+            name = table.get(label_id)
+            if name is not None:
+                out[raw == label_id] = VERSE_IDS[name]
+    if not out.any():
+        raise SpinebqError(f"{path}: no vertebra label found with scheme {scheme}; use --label-scheme to choose another")
+    labels = reference.with_array(out)
+    labels.metadata = {"source": str(path), "label_scheme": scheme, "label_scheme_note": note}
+    return labels
+
+
+def guess_mr_scheme(path: Path, ids: set[int]) -> tuple[str, str]:
+    """Pick the label scheme from the file name, else from the ids present."""
+    name = path.name.lower()
+    for scheme in ("vertebrae_mr", "totalspineseg", "total_mr"):
+        if scheme in name:
+            return scheme, f"{scheme} (from the file name {path.name})"
+    if ids and ids <= {TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE} | set(range(1, 18)) | set(range(20, 51)) and TOTAL_MR_VERTEBRAE in ids \
+            and not ids & {20, 21, 22, 23, 24} and TOTAL_MR_SACRUM in ids:
+        return "total_mr", "total_mr (labels 18 sacrum and 19 vertebrae present, no VerSe lumbar ids)"
+    if ids & {92} or ids & set(range(200, 225)):
+        return "totalspineseg", "TotalSpineSeg (ids 92 or 200+ present); use --label-scheme to override"
+    if ids and max(ids) <= 28 and ids & {20, 21, 22, 23, 24}:
+        return "verse", "VerSe ids (lumbar ids 20-24 present); use --label-scheme to override"
+    if ids and max(ids) <= 25:
+        return "vertebrae_mr", "TotalSegmentator vertebrae_mr (ids 1-25 without VerSe lumbar ids); use --label-scheme to override"
+    return "verse", "VerSe ids (default); use --label-scheme to override"
+
+
+def _split_total_mr(raw: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
+    out = np.zeros(raw.shape, np.int16)
+    sacrum = raw == TOTAL_MR_SACRUM
+    vert = raw == TOTAL_MR_VERTEBRAE
+    if not sacrum.any() or not vert.any():
+        return out
+    out[sacrum] = VERSE_IDS["S1"]
+    lab, n = ndimage.label(vert)
+    sizes = ndimage.sum(vert, lab, range(1, n + 1))
+    keep = [i + 1 for i in range(n) if sizes[i] >= 0.2 * sizes.max()]
+    centres = {i: float(np.nonzero(lab == i)[2].mean()) for i in keep}
+    order = sorted(keep, key=lambda i: centres[i])  # inferior first
+    names = ["L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8"]
+    for name, comp in zip(names, order):
+        out[lab == comp] = VERSE_IDS[name]
+    return out

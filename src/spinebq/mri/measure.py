@@ -1,0 +1,433 @@
+"""The MRI pipeline: ROIs from labels, points or automatic detection -> VBQ, PBQ, muscle fat.
+
+:func:`measure_mri` returns an :class:`MriMeasurement` whose ``data`` is the JSON-ready
+``spinebq.mri/1`` dictionary and whose ``rois`` hold the masks the pictures are drawn from.
+Research use only, not a medical device.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinebq import __version__
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
+from spinebq.errors import SpinebqError
+from spinebq.io.volume import Volume
+from spinebq.mri import rois as R
+from spinebq.mri.vbq import VBQ_LEVELS, cutoff_assessment, pbq_score, vbq_score
+
+logger = logging.getLogger("spinebq")
+
+SCHEMA = "spinebq.mri/1"
+RESEARCH_NOTE = "Research use only, not a medical device."
+MEASURED = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
+CSF_LEVELS = ("L3", "L2", "L4")
+
+VBQ_METHOD = (
+    "VBQ (Ehresman 2020; paper 004 Wu 2025): median of the L1-L4 trabecular body ROI mean signals on the "
+    "mid-sagittal slices / CSF ROI mean signal posterior to L3 (L2 or L4 if L3 is blocked)"
+)
+S1_VBQ_METHOD = "S1-VBQ (Spine J 2024;24:1443-50): S1 body ROI mean signal / the same CSF signal"
+PBQ_METHOD = (
+    "PBQ (paper 001 Yang, citing the 2024 PBQ paper): mean of the L1-L4 segmental pedicle signals "
+    "(mean of left and right pedicle ROIs about 1 mm inside the cortex, parasagittal slices) / the same CSF signal"
+)
+#: Endplate-band signal differing from the central ROI by more than this fraction flags a Modic-like change.
+MODIC_FRACTION = 0.35
+#: Body height below this fraction of its neighbours' mean flags a possible fracture.
+FRACTURE_HEIGHT_RATIO = 0.8
+
+
+@dataclass
+class MriMeasurement:
+    """Result of :func:`measure_mri`.
+
+    Attributes
+    ----------
+    data : dict
+        The ``spinebq.mri/1`` document (JSON-ready: NaN already turned into ``None``).
+    rois : dict
+        Name -> boolean mask on the image grid (``body_L1``, ``pedicle_left_L1``, ``csf``, ``muscle_left_L4/L5``...).
+    labels : Volume or None
+        The vertebra labels used (VerSe ids); in automatic mode the ones found.
+    """
+
+    data: dict
+    rois: dict[str, np.ndarray] = field(default_factory=dict)
+    labels: Volume | None = None
+
+
+def _num(value: float | None, digits: int = 4) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def load_points(path: str | Path, image: Volume) -> dict[str, np.ndarray]:
+    """Read a reader's clicks: JSON ``{"L1": [x, y, z], ..., "CSF": [x, y, z]}`` in LPS mm.
+
+    Optional keys ``"L1_pedicle_left"``/``"L1_pedicle_right"`` place pedicle ROIs; ``"space": "voxel"``
+    gives the points as voxel indices of the canonical image instead of millimetres.
+    Returns level/CSF name -> voxel index (float, 3).
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpinebqError(f"{path}: cannot be read as a JSON file of points ({exc})") from None
+    if not isinstance(raw, dict):
+        raise SpinebqError(f"{path}: the points file must hold a JSON object of name -> [x, y, z]")
+    space = str(raw.pop("space", "mm")).lower()
+    out = {}
+    for key, value in raw.items():
+        try:
+            xyz = np.asarray(value, float).reshape(3)
+        except (TypeError, ValueError):
+            raise SpinebqError(f"{path}: point {key!r} is not three numbers [x, y, z]") from None
+        out[str(key).upper().replace("PEDICLE", "pedicle").replace("LEFT", "left").replace("RIGHT", "right")] = (
+            xyz if space == "voxel" else image.mm_to_index(xyz))
+    if "CSF" not in out:
+        raise SpinebqError(f"{path}: the points file has no \"CSF\" point (the CSF ROI behind L3 is needed for VBQ)")
+    if not any(k in out for k in VBQ_LEVELS):
+        raise SpinebqError(f"{path}: the points file names none of L1, L2, L3, L4")
+    for key, ijk in out.items():
+        if np.any(ijk < -0.5) or np.any(ijk > np.array(image.shape) - 0.5):
+            raise SpinebqError(f"{path}: point {key!r} lies outside the image")
+    return out
+
+
+def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str, np.ndarray] | None = None,
+                header: dict[str, Any] | None = None, path: str | Path = "image", body_slab_mm: float = 3.0,
+                body_erosion_mm: float = 3.0, point_radius_mm: float = 6.0, csf_point_radius_mm: float = 2.5,
+                measure_muscle: bool = True) -> MriMeasurement:
+    """Measure VBQ, S1-VBQ, PBQ and paraspinal muscle fat on a sagittal T1-weighted lumbar MRI.
+
+    Parameters
+    ----------
+    image : Volume
+        The MR image (canonical LPS array: axis 0 is the sagittal slice index).
+    labels : Volume, optional
+        VerSe-id label map on the image grid (bodies only or whole vertebrae).
+    points : dict, optional
+        Reader clicks from :func:`load_points` (voxel indices); used when ``labels`` is None.
+    header : dict, optional
+        MR header attributes (:func:`spinebq.mri.header.read_mr_header`).
+    path : str or Path
+        The input, named in messages and in the output.
+    body_slab_mm, body_erosion_mm : float
+        Body ROI slab width around the mid-sagittal slice and distance kept from the body outline.
+    point_radius_mm, csf_point_radius_mm : float
+        Radii of the circular ROIs drawn around clicked body and CSF points.
+    measure_muscle : bool
+        Also estimate paraspinal muscle fat (sagittal approximation).
+
+    Returns
+    -------
+    MriMeasurement
+
+    Raises
+    ------
+    SpinebqError
+        Wrong kind of image (CT, T2, one slice), no lumbar level found, or no CSF visible behind L2-L4.
+    """
+    from spinebq.mri.header import check_sequence
+
+    input_info = check_sequence(image, header, path)
+    input_info["source"] = str(path)
+    spacing = image.spacing_mm
+    img = image.array.astype(np.float32, copy=False)
+    rois: dict[str, np.ndarray] = {}
+    source: dict[str, Any]
+    auto_info = None
+    if labels is None and points is None:
+        from spinebq.mri.auto import detect_vertebrae
+
+        labels, auto_info = detect_vertebrae(image, path=path)
+        source = {"method": "automatic", "note": auto_info.get("method"), "details": auto_info}
+    elif labels is not None:
+        source = {"method": "labels", "label_scheme": labels.metadata.get("label_scheme"),
+                  "label_scheme_note": labels.metadata.get("label_scheme_note"), "labels": labels.metadata.get("source")}
+    else:
+        source = {"method": "points", "body_radius_mm": point_radius_mm, "csf_radius_mm": csf_point_radius_mm}
+
+    levels: dict[str, dict] = {}
+    geometry: dict[str, dict] = {}
+    body_signals: dict[str, float] = {}
+    if labels is not None:
+        present = sort_levels(VERSE_NAMES[int(i)] for i in np.unique(labels.array) if int(i) in VERSE_NAMES)
+        todo = [lv for lv in present if lv in MEASURED]
+        if not any(lv in VBQ_LEVELS for lv in todo):
+            raise SpinebqError(f"{path}: none of L1-L4 is present in the vertebra labels (found {', '.join(present) or 'none'})")
+        for lv in todo:
+            mask = labels.array == VERSE_IDS[lv]
+            roi, geom = R.body_roi_mask(mask, spacing, slab_mm=body_slab_mm, erosion_mm=body_erosion_mm)
+            stats = R.roi_statistics(img, roi)
+            rois[f"body_{lv}"] = roi
+            geometry[lv] = {**geom, "mask": mask}
+            levels[lv] = _level_entry(stats, geom, spacing)
+            body_signals[lv] = stats.signal_mean
+        _qc_levels(img, labels, levels, geometry, spacing)
+    else:
+        for lv in sort_levels(k for k in points if k in MEASURED):
+            roi = R.circle_roi(img.shape, points[lv], point_radius_mm, spacing)
+            stats = R.roi_statistics(img, roi)
+            rois[f"body_{lv}"] = roi
+            geom = {"slice": int(round(points[lv][0])), "slices": stats.slices, "point": [float(v) for v in points[lv]]}
+            geometry[lv] = geom
+            levels[lv] = _level_entry(stats, geom, spacing)
+            body_signals[lv] = stats.signal_mean
+    # a level flagged unreliable (fracture, Modic-like endplate change) leaves the VBQ median
+    vbq_inputs = {lv: s for lv, s in body_signals.items() if not levels[lv].get("excluded_from_vbq")}
+
+    csf = _measure_csf(img, labels, points, geometry, body_signals, spacing, path, csf_point_radius_mm, rois)
+
+    # pedicles
+    pedicle_signals: dict[str, tuple[float, float]] = {}
+    for lv in levels:
+        sides = []
+        for side in ("left", "right"):
+            key = f"{lv}_pedicle_{side}"
+            if labels is None:
+                if points is not None and key in points:
+                    roi = R.circle_roi(img.shape, points[key], 2.5, spacing)
+                    info = {"source": "point"}
+                else:
+                    roi, info = np.zeros(img.shape, bool), {"reason": "no_pedicle_point"}
+            else:
+                geom = geometry[lv]
+                if _has_posterior_elements(geom["mask"], geom, spacing):
+                    roi, info = R.pedicle_roi_from_labels(geom["mask"], geom, rois.get("csf"), spacing, side=side)
+                else:
+                    roi, info = R.pedicle_roi_geometric(img, geom["mask"], geom, body_signals[lv], spacing, side=side)
+            stats = R.roi_statistics(img, roi, min_voxels=8)
+            if roi.any():
+                rois[f"pedicle_{side}_{lv}"] = roi
+            levels[lv][f"pedicle_signal_{side}"] = _num(stats.signal_mean, 3)
+            levels[lv][f"pedicle_voxels_{side}"] = stats.voxels
+            levels[lv][f"pedicle_slice_{side}"] = info.get("slice")
+            levels[lv][f"pedicle_source_{side}"] = info.get("source")
+            if not math.isfinite(stats.signal_mean):
+                levels[lv]["qc"].append(f"pedicle_{side}_missing: {info.get('reason') or stats.reason}")
+            elif info.get("source") == "image_near_body_geometry":
+                if "pedicle_estimated_from_body_geometry" not in levels[lv]["qc"]:
+                    levels[lv]["qc"].append("pedicle_estimated_from_body_geometry")
+            sides.append(stats.signal_mean)
+        pedicle_signals[lv] = tuple(sides)
+
+    signal_csf = csf["signal"] if csf["signal"] is not None else float("nan")
+    vbq, vbq_reason, vbq_used = vbq_score(vbq_inputs, signal_csf)
+    s1 = body_signals.get("S1", float("nan"))
+    s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) else float("nan")
+    pbq, pbq_reason, pbq_used = pbq_score(pedicle_signals, signal_csf)
+
+    muscle: dict = {}
+    muscle_info: dict = {}
+    if measure_muscle and labels is not None:
+        from spinebq.mri.muscle import measure_paraspinal
+
+        muscle, muscle_info, muscle_rois = measure_paraspinal(img, labels, geometry, rois.get("csf"), spacing)
+        rois.update(muscle_rois)
+    elif measure_muscle:
+        muscle_info = {"reason": "muscle fat needs vertebra labels or automatic mode (points give no level geometry)"}
+
+    field_strength = input_info.get("field_strength_t")
+    data = {
+        "schema": SCHEMA,
+        "research_use_only": RESEARCH_NOTE,
+        "software": {"name": "spinebq", "version": __version__},
+        "input": input_info,
+        "roi_source": source,
+        "vbq": _num(vbq),
+        "vbq_method": VBQ_METHOD,
+        "vbq_reason": vbq_reason,
+        "vbq_levels_used": vbq_used,
+        "vbq_cutoffs": [{**c, "note": _field_note(field_strength)} for c in cutoff_assessment("vbq", vbq)],
+        "s1_vbq": _num(s1_vbq),
+        "s1_vbq_method": S1_VBQ_METHOD,
+        "s1_vbq_reason": None if math.isfinite(s1_vbq) else ("no_S1_body" if "S1" not in levels else "no_signal"),
+        "pbq": _num(pbq),
+        "pbq_method": PBQ_METHOD,
+        "pbq_reason": pbq_reason,
+        "pbq_levels_used": pbq_used,
+        "pbq_cutoffs": [],
+        "pbq_cutoff_note": "no published PBQ cutoff in the stored texts (paper 001 uses PBQ inside its nomogram)",
+        "csf": {k: v for k, v in csf.items() if k != "mask"},
+        "levels": levels,
+        "muscle": muscle,
+        "muscle_method": muscle_info,
+    }
+    if auto_info is not None:
+        data["roi_source"]["details"] = auto_info
+    return MriMeasurement(data=_clean(data), rois=rois, labels=labels)
+
+
+def _field_note(field_strength: float | None) -> str:
+    if field_strength is None:
+        return "field strength unknown; the cutoff's field strength (paper 004: not stated) may differ"
+    return f"measured at {field_strength:g} T; VBQ differs between 1.5 T and 3.0 T in some studies (METHODS 5.1)"
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        return _num(float(obj), 6)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _level_entry(stats: R.RoiResult, geom: dict, spacing) -> dict:
+    qc = []
+    if stats.reason:
+        qc.append(stats.reason)
+    if stats.excluded_high_voxels >= 10 and stats.excluded_high_voxels > 0.01 * max(stats.voxels, 1):
+        qc.append(f"bright_focus_excluded: {stats.excluded_high_voxels} voxels (haemangioma-like focus or fat) left out of the ROI mean")
+    return {
+        "body_signal": _num(stats.signal_mean, 3),
+        "body_signal_reason": stats.reason,
+        "body_signal_median": _num(stats.signal_median, 3),
+        "body_signal_sd": _num(stats.signal_sd, 3),
+        "body_voxels": stats.voxels,
+        "body_excluded_voxels": stats.excluded_voxels,
+        "body_slice": geom.get("slice"),
+        "body_slices": geom.get("slices", stats.slices),
+        "body_height_mm": _num(geom.get("height_mm"), 2),
+        "body_depth_mm": _num(geom.get("depth_mm"), 2),
+        "pedicle_signal_left": None,
+        "pedicle_signal_right": None,
+        "qc": qc,
+        "excluded_from_vbq": None,
+    }
+
+
+def _qc_levels(img: np.ndarray, labels: Volume, levels: dict, geometry: dict, spacing) -> None:
+    """Flag Modic-like endplate signal change, possible fracture and bodies cut by the field of view."""
+    names = [lv for lv in MEASURED if lv in levels]
+    heights = {lv: geometry[lv].get("height_mm") for lv in names}
+    for i, lv in enumerate(names):
+        entry, geom = levels[lv], geometry[lv]
+        central = entry["body_signal"]
+        if central is None:
+            entry["excluded_from_vbq"] = entry["body_signal_reason"]
+            continue
+        bands = R.body_endplate_bands(geom["mask"], geom, spacing)
+        if bands.sum() >= 20:
+            band_signal = float(np.median(img[bands]))
+            change = band_signal / central - 1.0
+            entry["endplate_signal_ratio"] = _num(band_signal / central, 3)
+            if abs(change) > MODIC_FRACTION:
+                kind = "low (Modic type 1-like)" if change < 0 else "high (Modic type 2-like)"
+                entry["qc"].append(f"endplate_signal_change: marrow next to the endplates is {kind}, {change:+.0%} vs centre; ROI kept central")
+        neighbours = [heights[n] for n in names[max(0, i - 1):i + 2] if n != lv and n != "S1" and heights.get(n)]
+        if lv != "S1" and heights.get(lv) and neighbours:
+            ratio = heights[lv] / float(np.mean(neighbours))
+            entry["height_ratio_to_neighbours"] = _num(ratio, 3)
+            if ratio < FRACTURE_HEIGHT_RATIO:
+                entry["qc"].append(f"height_loss: body height {ratio:.0%} of its neighbours', possible fracture; left out of VBQ")
+                entry["excluded_from_vbq"] = "height_loss_possible_fracture"
+        mask = geom["mask"]
+        if mask[:, :, 0].any() or mask[:, :, -1].any() or mask[:, 0, :].any() or mask[:, -1, :].any():
+            entry["qc"].append("touches_field_of_view_edge")
+
+
+def _has_posterior_elements(mask: np.ndarray, geom: dict, spacing) -> bool:
+    if "posterior" not in geom:
+        return False
+    y_cut = geom["posterior"] + int(round(5 / spacing[1]))
+    return int(mask[:, y_cut:, :].sum()) > 50
+
+
+def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, radius_mm, rois) -> dict:
+    """CSF ROI behind L3 (then L2, L4) on the sagittal slice with the widest canal."""
+    method = ("CSF ROI: dark subarachnoid space directly behind the body, central 60 % of the body height, "
+              "on the sagittal slice (within 5 mm of the body centre) with the largest dark canal area, eroded 1 mm, "
+              "outliers (roots, dura, cortex) excluded by robust z > 3.5")
+    if labels is None:
+        roi = R.circle_roi(img.shape, points["CSF"], radius_mm, spacing)
+        stats = R.roi_statistics(img, roi, min_voxels=8)
+        rois["csf"] = roi
+        level = _nearest_level(points["CSF"], points)
+        _check_csf_darker(stats.signal_mean, body_signals, path, level)
+        return {"signal": _num(stats.signal_mean, 3), "level": level, "voxels": stats.voxels,
+                "slice": int(round(points["CSF"][0])), "signal_sd": _num(stats.signal_sd, 3),
+                "excluded_voxels": stats.excluded_voxels, "method": f"CSF ROI: circle of {radius_mm} mm around the reader's point",
+                "reason": stats.reason}
+    tried = []
+    for lv in CSF_LEVELS:
+        if lv not in geometry or not math.isfinite(body_signals.get(lv, float("nan"))):
+            continue
+        geom = geometry[lv]
+        x0 = geom["slice"]
+        reach = int(round(5 / spacing[0]))
+        best = None
+        # the wall positions come from the mid-sagittal body outline; the canal is searched on nearby slices
+        body2d = R.body_only_2d(geom["mask"][x0])
+        for x in range(max(0, x0 - reach), min(img.shape[0], x0 + reach + 1)):
+            m2d, info = R.canal_roi_2d(img[x], body2d, (spacing[1], spacing[2]), body_signal=body_signals[lv])
+            if math.isfinite(info["strip_median"]) and info["strip_median"] > 1.1 * body_signals[lv] and x == x0:
+                raise SpinebqError(
+                    f"{path}: the spinal canal behind {lv} is brighter than the vertebral marrow "
+                    f"({info['strip_median']:.0f} vs {body_signals[lv]:.0f}), as on a T2-weighted image; "
+                    "VBQ needs a T1-weighted image with dark CSF"
+                )
+            n = int(m2d.sum())
+            if n == 0:
+                continue
+            # largest canal area, weighted by its darkness against the marrow (a run through grey tissue scores low)
+            contrast = max(0.0, 1.0 - float(np.median(img[x][m2d])) / body_signals[lv])
+            score = n * contrast
+            if best is None or score > best[4] + 1e-9:
+                best = (x, m2d, info["width_mm"], n, score)
+        if best is None:
+            tried.append(f"{lv}: no dark canal behind the body")
+            continue
+        x, m2d, width, n, _ = best
+        roi = np.zeros(img.shape, bool)
+        roi[x] = m2d
+        stats = R.roi_statistics(img, roi)
+        if not math.isfinite(stats.signal_mean):
+            tried.append(f"{lv}: {stats.reason}")
+            continue
+        if stats.signal_mean > 0.85 * body_signals[lv]:
+            tried.append(f"{lv}: canal signal {stats.signal_mean:.0f} not darker than marrow {body_signals[lv]:.0f}")
+            continue
+        rois["csf"] = roi
+        return {"signal": _num(stats.signal_mean, 3), "level": lv, "voxels": stats.voxels, "slice": int(x),
+                "signal_sd": _num(stats.signal_sd, 3), "excluded_voxels": stats.excluded_voxels,
+                "canal_width_mm": _num(width, 1), "method": method,
+                "reason": None if lv == "L3" else f"L3 unusable ({'; '.join(tried) or 'no L3 label'}): CSF measured at {lv}"}
+    raise SpinebqError(
+        f"{path}: no CSF visible behind L3, L2 or L4 ({'; '.join(tried) or 'those levels are not labelled'}); "
+        "VBQ needs dark CSF on a T1-weighted image"
+    )
+
+
+def _nearest_level(ijk: np.ndarray, points: dict) -> str | None:
+    best, dist = None, float("inf")
+    for lv in VBQ_LEVELS:
+        if lv in points:
+            d = abs(points[lv][2] - ijk[2])
+            if d < dist:
+                best, dist = lv, d
+    return best
+
+
+def _check_csf_darker(signal: float, body_signals: dict, path, level) -> None:
+    finite = [v for v in body_signals.values() if math.isfinite(v)]
+    if math.isfinite(signal) and finite and signal > float(np.median(finite)):
+        raise SpinebqError(
+            f"{path}: the CSF point is brighter than the vertebral marrow ({signal:.0f} vs {np.median(finite):.0f}), "
+            "as on a T2-weighted image; VBQ needs a T1-weighted image with dark CSF"
+        )

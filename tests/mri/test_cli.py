@@ -1,0 +1,147 @@
+"""``spinebq mri`` end to end: outputs, summary, and wrong-kind inputs ending in one sentence and exit 2."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spinebq.cli import main
+from spinebq.io.volume import save_nifti
+
+from .conftest import TS_DIR, need_ts_data
+
+
+@pytest.fixture(scope="module")
+def phantom_files(phantom, tmp_path_factory):
+    image, labels, truth = phantom
+    folder = tmp_path_factory.mktemp("mri_phantom")
+    save_nifti(image, folder / "t1.nii.gz")
+    save_nifti(labels, folder / "vertebrae.nii.gz", dtype=np.int16)
+    return folder, truth
+
+
+def test_cli_with_labels(phantom_files, tmp_path, capsys):
+    folder, truth = phantom_files
+    out = tmp_path / "out"
+    code = main(["mri", str(folder / "t1.nii.gz"), "--labels", str(folder / "vertebrae.nii.gz"), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "research use only" in captured.out.lower()
+    assert "paper 004" in captured.out and "Ehresman" in captured.out
+    data = json.loads((out / "mri.json").read_text())
+    assert data["schema"] == "spinebq.mri/1"
+    assert data["vbq"] == pytest.approx(truth["vbq"], rel=0.01)
+    assert (out / "mri.csv").read_text().count("\n") == 1 + len(data["levels"])
+    for name in ("mri_sagittal.png", "mri_pedicles.png", "mri_muscle.png"):
+        assert (out / name).stat().st_size > 10_000
+    # determinism: the same input gives byte-identical JSON
+    out2 = tmp_path / "out2"
+    assert main(["mri", str(folder / "t1.nii.gz"), "--labels", str(folder / "vertebrae.nii.gz"), "--out", str(out2),
+                 "--no-figures"]) == 0
+    a, b = json.loads((out / "mri.json").read_text()), json.loads((out2 / "mri.json").read_text())
+    a.pop("outputs"), b.pop("outputs")
+    assert a == b
+
+
+def test_cli_points(phantom, phantom_files, tmp_path, capsys):
+    image, labels, truth = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    pts = {}
+    for lv in ("L1", "L2", "L3", "L4", "S1"):
+        ijk = np.argwhere(labels.array == VERSE_IDS[lv])
+        c = ijk.mean(axis=0)
+        c[1] = ijk[ijk[:, 0] == round(c[0])][:, 1].min() + 12  # centre of the body depth, in front of the vein
+        pts[lv] = [float(v) for v in image.index_to_mm(c)]
+    l3 = np.argwhere(labels.array == VERSE_IDS["L3"])
+    pts["CSF"] = [float(v) for v in image.index_to_mm([45, 102, l3[:, 2].mean()])]
+    (tmp_path / "p.json").write_text(json.dumps(pts))
+    code = main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")])
+    assert code == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "o" / "mri.json").read_text())
+    assert data["roi_source"]["method"] == "points"
+    assert data["vbq"] == pytest.approx(truth["vbq"], rel=0.01)
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+def test_refuses_ct(tmp_path, capsys):
+    need_ts_data()
+    code = main(["mri", str(TS_DIR / "ct.nii.gz"), "--out", str(tmp_path)])
+    assert code == 2
+    assert "CT" in _error(capsys)
+
+
+def test_refuses_t2_by_header(tmp_path, capsys):
+    from spinebq.phantom.mri import make_mri_phantom, write_dicom_series
+
+    image, labels, _ = make_mri_phantom(weighting="T2", noise_sd=0, lesion_level=None, spacing_mm=(3.0, 1.0, 1.0))
+    folder = write_dicom_series(image, tmp_path / "t2", series_description="T2 TSE SAG", tr_ms=3500.0, te_ms=100.0)
+    code = main(["mri", str(folder), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = _error(capsys)
+    assert "T1" in err and "T2" in err
+
+
+def test_refuses_t2_by_image(tmp_path, capsys):
+    from spinebq.phantom.mri import make_mri_phantom
+
+    image, labels, _ = make_mri_phantom(weighting="T2", noise_sd=0, lesion_level=None)
+    save_nifti(image, tmp_path / "t2.nii.gz")
+    save_nifti(labels, tmp_path / "lab.nii.gz", dtype=np.int16)
+    code = main(["mri", str(tmp_path / "t2.nii.gz"), "--labels", str(tmp_path / "lab.nii.gz"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "T2-weighted" in _error(capsys)
+
+
+def test_refuses_no_csf(tmp_path, capsys):
+    from spinebq.phantom.mri import make_mri_phantom
+
+    image, labels, _ = make_mri_phantom(csf_visible=False, noise_sd=0, lesion_level=None)
+    save_nifti(image, tmp_path / "nocsf.nii.gz")
+    save_nifti(labels, tmp_path / "lab.nii.gz", dtype=np.int16)
+    code = main(["mri", str(tmp_path / "nocsf.nii.gz"), "--labels", str(tmp_path / "lab.nii.gz"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "no CSF visible" in _error(capsys)
+
+
+def test_refuses_single_slice(phantom, tmp_path, capsys):
+    image = phantom[0]
+    one = image.with_array(image.array[:, :, :])
+    one = type(image)(image.array[45:46].copy(), image.affine.copy(), {})
+    save_nifti(one, tmp_path / "one.nii.gz")
+    code = main(["mri", str(tmp_path / "one.nii.gz"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "single slice" in _error(capsys)
+
+
+def test_refuses_abdominal_mr(tmp_path, capsys):
+    need_ts_data()
+    code = main(["mri", str(TS_DIR / "mr_small.nii.gz"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    _error(capsys)
+
+
+def test_header_reading_and_flags(phantom, tmp_path):
+    from spinebq.io.volume import load_volume
+    from spinebq.mri.header import check_sequence, read_mr_header
+    from spinebq.phantom.mri import write_dicom_series
+
+    image = phantom[0]
+    small = type(image)(image.array[30:60].copy(), image.affine.copy(), {})
+    folder = write_dicom_series(small, tmp_path / "t1fs", series_description="T1 TSE SAG FS", tr_ms=600.0, te_ms=10.0,
+                                field_strength_t=1.5, ContrastBolusAgent="Gadovist")
+    vol = load_volume(folder)
+    assert np.allclose(vol.array, np.round(np.clip(small.array, 0, None)), atol=0.5)
+    header = read_mr_header(folder)
+    assert header["field_strength_t"] == 1.5 and header["tr_ms"] == 600.0 and header["te_ms"] == 10.0
+    info = check_sequence(vol, header, folder)
+    assert info["weighting"] == "T1"
+    flags = " ".join(info["flags"])
+    assert "fat_suppressed" in flags and "contrast_enhanced" in flags and "field_strength_1.5T" in flags

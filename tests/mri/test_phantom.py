@@ -1,0 +1,63 @@
+"""The MR phantom: VBQ, S1-VBQ and PBQ within 1 % of the truth, Goutallier grades right, QC flags."""
+from __future__ import annotations
+
+import pytest
+
+
+def test_vbq_within_one_percent(phantom, phantom_result):
+    truth = phantom[2]
+    d = phantom_result.data
+    assert d["vbq"] == pytest.approx(truth["vbq"], rel=0.01)
+    assert d["s1_vbq"] == pytest.approx(truth["s1_vbq"], rel=0.01)
+    assert d["csf"]["signal"] == pytest.approx(truth["signal_csf"], rel=0.01)
+    assert d["csf"]["level"] == "L3"
+    assert d["vbq_levels_used"] == ["L1", "L2", "L3", "L4"]
+
+
+def test_pbq_within_one_percent(phantom, phantom_result):
+    truth = phantom[2]
+    d = phantom_result.data
+    assert d["pbq"] == pytest.approx(truth["pbq"], rel=0.01)
+    for lv in ("L1", "L2", "L3", "L4"):
+        for side in ("left", "right"):
+            assert d["levels"][lv][f"pedicle_signal_{side}"] == pytest.approx(truth["pedicle_signal"][lv], rel=0.01)
+
+
+def test_body_signals_and_lesion_flag(phantom, phantom_result):
+    truth = phantom[2]
+    d = phantom_result.data
+    for lv in ("L1", "L2", "L3", "L4", "L5", "S1"):
+        assert d["levels"][lv]["body_signal"] == pytest.approx(truth["body_signal"][lv], rel=0.01)
+    assert any(q.startswith("bright_focus_excluded") for q in d["levels"][truth["lesion_level"]]["qc"])
+    assert not any(q.startswith("bright_focus_excluded") for q in d["levels"]["L3"]["qc"])
+
+
+def test_goutallier_grades_right(phantom, phantom_result):
+    truth = phantom[2]["muscle"]
+    muscle = phantom_result.data["muscle"]
+    assert set(muscle) == set(truth)
+    for disc, t in truth.items():
+        assert muscle[disc]["goutallier"] == t["goutallier"], disc
+        for side in ("left", "right"):
+            assert muscle[disc][f"fat_fraction_{side}"] == pytest.approx(t[f"fat_fraction_{side}"], abs=0.03)
+
+
+def test_json_shape(phantom_result):
+    d = phantom_result.data
+    assert d["schema"] == "spinebq.mri/1"
+    assert "research use only" in d["research_use_only"].lower()
+    assert set(d["csf"]) >= {"signal", "level", "voxels"}
+    for e in d["levels"].values():
+        assert set(e) >= {"body_signal", "pedicle_signal_left", "pedicle_signal_right", "qc"}
+    for e in d["muscle"].values():
+        assert set(e) >= {"fat_fraction_left", "fat_fraction_right", "goutallier"}
+    assert "paper 004" in d["vbq_cutoffs"][0]["source"]
+
+
+def test_vbq_helpers():
+    from spinebq.mri.vbq import pbq_score, vbq_score
+
+    assert vbq_score({"L1": 300, "L2": 320, "L3": 310, "L4": 330}, 100.0)[0] == pytest.approx(3.15)
+    value, reason, used = vbq_score({"L1": 300, "L2": float("nan")}, 100.0)
+    assert value != value and reason.startswith("too_few_levels")
+    assert pbq_score({"L1": (300, float("nan")), "L2": (320, 320)}, 100.0)[0] == pytest.approx(3.1)
