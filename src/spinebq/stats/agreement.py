@@ -147,7 +147,7 @@ def _prho(n: int, s: float, lower_tail: bool) -> float:
     u = x * b * (c1 + b * (c2 + c3 * b) + y * (-c4 + b * (c5 + c6 * b) - y * b * (
         c7 + c8 * b - y * (c9 - c10 * b + y * b * (c11 - c12 * y)))))
     y = u / np.exp(y / 2)
-    pv = y + (sps.norm.cdf(x) if lower_tail else sps.norm.sf(x))
+    pv = (sps.norm.cdf(x) - y) if lower_tail else (sps.norm.sf(x) + y)
     return float(min(max(pv, 0.0), 1.0))
 
 

@@ -1,0 +1,133 @@
+"""``spinebq stats`` through spinebq.cli.main: outputs, stats.json shape, and one sentence per bad spreadsheet."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spinebq.cli import main
+from tests.stats import cohorts
+from tests.stats import r_reference as R
+
+PRED = "age:higher,pbq:higher,hu_ratio:lower,goutallier:higher,vbq"
+MODEL = "age,pbq,hu_ratio,goutallier"
+
+
+@pytest.fixture(scope="module")
+def run_ok(csv_dir, tmp_path_factory, capsys_module=None):
+    out = tmp_path_factory.mktemp("stats_out")
+    return out
+
+
+def _run(capsys, *argv):
+    code = main(["stats", *map(str, argv)])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_full_run_writes_everything(csv_dir, tmp_path, capsys):
+    out = tmp_path / "o"
+    code, so, se = _run(capsys, csv_dir / "c001.csv", "--outcome", "loosening", "--predictors", PRED, "--model", MODEL,
+                        "--out", out, "--bootstrap", "40", "--excel", "--icc", "pbq,pbq_reader2", "--per", "st_hu:10",
+                        "--jobs", "1")
+    assert code == 0, se
+    assert "research use only" in so.lower()
+    assert "warning: direction of 'vbq' was not given" in so
+    d = json.loads((out / "stats.json").read_text())
+    for k in ("age", "pbq", "hu_ratio", "goutallier", "vbq", "model"):
+        assert set(d["roc"][k]) >= {"auc", "auc_ci", "direction", "youden"}
+        assert set(d["roc"][k]["youden"]) >= {"threshold", "sensitivity", "specificity", "ppv", "npv"}
+    assert d["roc"]["hu_ratio"]["direction"] == ">" and d["roc"]["vbq"]["direction_inferred"] is True
+    np.testing.assert_allclose(d["roc"]["pbq"]["auc_ci"], [R.ROC_PBQ_AUC_CI[0], R.ROC_PBQ_AUC_CI[2]], rtol=1e-9)
+    for k in ("age", "pbq", "hu_ratio", "goutallier", "vbq"):
+        assert set(d["logistic"]["univariable"][k]) >= {"or", "or_ci", "p"}
+    for k in MODEL.split(","):
+        assert set(d["logistic"]["multivariable"][k]) >= {"or", "or_ci", "p"}
+    np.testing.assert_allclose(d["logistic"]["multivariable"]["pbq"]["or"], R.MULTI["or"][2], rtol=1e-6)
+    assert set(d["hosmer_lemeshow"]) >= {"chi2", "df", "p"}
+    np.testing.assert_allclose([d["hosmer_lemeshow"][k] for k in ("chi2", "df", "p")], R.HOSMER_LEMESHOW, rtol=1e-6)
+    assert set(d["calibration"]) >= {"intercept", "slope", "brier"}
+    assert set(d["validation"]) >= {"B", "auc_apparent", "auc_optimism", "auc_corrected"} and d["validation"]["B"] == 40
+    assert set(d["dca"]) >= {"thresholds", "model", "treat_all"}
+    np.testing.assert_allclose(d["dca"]["model"], R.DCA_MODEL, rtol=1e-6, atol=1e-12)
+    assert "ICC2" in d["icc"]["pbq+pbq_reader2"]
+    for f in ("tables/roc.csv", "tables/logistic_multivariable.csv", "tables/baseline.csv", "tables.md",
+              "tables.xlsx", "figures/roc.png", "figures/calibration.png", "figures/decision_curve.png",
+              "figures/clinical_impact.png", "figures/nomogram.png"):
+        assert (out / f).exists(), f
+    assert "NaN" not in (out / "stats.json").read_text()
+
+
+def test_xlsx_input_and_impute(c001, tmp_path, capsys):
+    x = tmp_path / "cohort.xlsx"
+    c001.to_excel(x, index=False)
+    code, so, se = _run(capsys, x, "--outcome", "loosening", "--predictors", "pbq:higher,st_hu:lower",
+                        "--out", tmp_path / "o", "--bootstrap", "0", "--impute", "--no-figures")
+    assert code == 0, se
+    d = json.loads((tmp_path / "o" / "stats.json").read_text())
+    assert d["imputation"]["m"] == 5 and "pbq" in d["imputation"]
+    assert d["validation"] == {"B": 0}
+
+
+def test_example_001(tmp_path, capsys):
+    code, so, se = _run(capsys, "--example", "001", "--out", tmp_path / "o", "--bootstrap", "20", "--no-figures",
+                        "--jobs", "1")
+    assert code == 0, se
+    assert "example 001 (simulated)" in so
+
+
+def _bad(tmp_path, df, name="bad.csv"):
+    p = tmp_path / name
+    df.to_csv(p, index=False)
+    return p
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("missing_outcome", "bad.csv has no outcome column 'loosening'"),
+    ("non_binary", "outcome column 'loosening' in bad.csv must be binary (0 = no event, 1 = event) but holds 3"),
+    ("text_value", "column 'pbq' in bad.csv has a text value 'n/a?' in row 7"),
+    ("one_class", "outcome column 'loosening' in bad.csv has only one class: all rows are non-events (0)."),
+    ("few_events", "outcome column 'loosening' in bad.csv has only 7 events (value 1); at least 10 are needed"),
+    ("text_outcome", "outcome column 'loosening' in bad.csv must be binary (0/1 or yes/no)"),
+    ("missing_predictor", "bad.csv has no column 'pbq' named in the predictors or model"),
+])
+def test_bad_spreadsheets_end_in_one_sentence(c001, tmp_path, capsys, case, expected):
+    df = c001[["loosening", "pbq", "age"]].copy()
+    if case == "missing_outcome":
+        df = df.drop(columns="loosening")
+    elif case == "non_binary":
+        df.loc[0, "loosening"] = 2
+    elif case == "text_value":
+        df["pbq"] = df["pbq"].astype(object)
+        df.loc[5, "pbq"] = "n/a?"
+    elif case == "one_class":
+        df["loosening"] = 0
+    elif case == "few_events":
+        ev = np.flatnonzero(df["loosening"].to_numpy() == 1)
+        df.loc[ev[7:], "loosening"] = 0
+    elif case == "text_outcome":
+        df["loosening"] = df["loosening"].map({0: "no", 1: "loose"})
+    elif case == "missing_predictor":
+        df = df.drop(columns="pbq")
+    p = _bad(tmp_path, df)
+    code, so, se = _run(capsys, p, "--outcome", "loosening", "--predictors", "pbq:higher,age:higher",
+                        "--out", tmp_path / "o", "--bootstrap", "0", "--no-figures")
+    assert code == 2
+    assert expected in se
+    lines = se.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spinebq stats: error: ") and lines[0].endswith(".")
+    assert not (tmp_path / "o" / "stats.json").exists()
+
+
+def test_usage_errors(tmp_path, capsys):
+    code, _, se = _run(capsys, tmp_path / "nope.csv", "--outcome", "y", "--predictors", "x")
+    assert code == 2 and "no such file" in se
+    (tmp_path / "a.txt").write_text("")
+    code, _, se = _run(capsys, tmp_path / "a.json", "--outcome", "y", "--predictors", "x")
+    assert code == 2
+    p = tmp_path / "ok.csv"
+    pd.DataFrame({"y": [0, 1] * 20, "x": range(40)}).to_csv(p, index=False)
+    code, _, se = _run(capsys, p, "--outcome", "y", "--predictors", "x:sideways")
+    assert code == 2 and "must be 'lower' or 'higher'" in se
+    code, _, se = _run(capsys, p, "--predictors", "x")
+    assert code == 2 and "--outcome is required" in se
