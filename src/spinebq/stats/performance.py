@@ -162,15 +162,117 @@ def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, *, g: int = 10) -> HosmerLemes
 # Bootstrap validation
 
 
-def _lowess_calibration(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """``approx(lowess(p, y, iter=0), xout=grid, ties=first)$y`` as in ``rms::calibrate``."""
-    from statsmodels.nonparametric.smoothers_lowess import lowess
+def lowess_r(x: np.ndarray, y: np.ndarray, *, f: float = 2.0 / 3.0, delta: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """R's ``lowess(x, y, f, iter = 0)`` (the ``clowess`` algorithm), vectorised over the fitted points.
 
-    delta = 0.01 * (p.max() - p.min())
-    sm = lowess(y, p, frac=2.0 / 3.0, it=0, delta=delta, return_sorted=True)
-    xs, ys = sm[:, 0], sm[:, 1]
+    Points are sorted by ``x`` (stably); local linear fits with tricube weights over the ``floor(f n)``
+    nearest points are made at a subset of points (skipping those within ``delta`` of the last fit, default
+    1 % of the range) and linearly interpolated in between, exactly as R does.
+
+    Returns
+    -------
+    xs, ys : ndarray
+        Sorted ``x`` and the smoothed values.
+    """
+    import bisect
+
+    order = np.argsort(x, kind="stable")
+    xs = np.asarray(x, float)[order]
+    yv = np.asarray(y, float)[order]
+    n = xs.size
+    if delta is None:
+        delta = 0.01 * (xs[-1] - xs[0])
+    ns = max(2, min(n, int(f * n + 1e-7)))
+    xl = xs.tolist()
+    # the points where a local fit is made (the delta rule of clowess)
+    fit_idx = []
+    i, last = 0, -1
+    while True:
+        fit_idx.append(i)
+        last = i
+        cut = xl[last] + delta
+        j = bisect.bisect_right(xl, cut, lo=last + 1)  # first index with x > cut
+        # points tied with x[last] take its value; the last of them becomes "last"
+        k = bisect.bisect_right(xl, xl[last], lo=last + 1) - 1
+        last = max(last, k)
+        i = max(last + 1, j - 1)
+        if last >= n - 1:
+            break
+    fi = np.asarray(fit_idx)
+    x0 = xs[fi]
+    # window [nleft, nleft + ns - 1]: clowess slides right while x[i] - x[nleft] > x[nright + 1] - x[i]
+    if ns < n:
+        s_left = xs[: n - ns]
+        s_right = xs[ns:]
+        adv = (x0[:, None] - s_left[None, :]) > (s_right[None, :] - x0[:, None])
+        nleft = adv.sum(axis=1)  # monotone condition: count of advances
+    else:
+        nleft = np.zeros(fi.size, int)
+    nright = nleft + ns - 1
+    h = np.maximum(x0 - xs[nleft], xs[nright] - x0)
+    lo = int(nleft.min())
+    xw, yw = xs[lo:], yv[lo:]  # no window reaches left of the smallest nleft
+    d = xw[None, :] - x0[:, None]
+    r = np.abs(d)
+    hh = h[:, None]
+    inwin = (np.arange(lo, n)[None, :] >= nleft[:, None]) & (r <= 0.999 * hh)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = r / hh
+        t = 1.0 - u * u * u
+        w = t * t * t
+    w[r <= 0.001 * hh] = 1.0
+    w[~inwin] = 0.0
+    a = w.sum(axis=1)
+    ok = a > 0
+    w /= np.where(ok, a, 1.0)[:, None]
+    rng = xs[-1] - xs[0]
+    ctr = w @ xw
+    dc = xw[None, :] - ctr[:, None]
+    c = np.einsum("ij,ij->i", w * dc, dc)
+    b = x0 - ctr
+    slope_ok = (h > 0) & (np.sqrt(c) > 0.001 * rng)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bb = np.where(slope_ok, b / c, 0.0)
+    y0 = w @ yw + bb * ((w * dc) @ yw)
+    y0 = np.where(ok, y0, yv[fi])
+    ys = np.interp(xs, x0, y0)
+    return xs, ys
+
+
+def _lowess_calibration(p: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``approx(lowess(p, y, iter=0), xout=grid, ties=first)$y`` as in ``rms::calibrate`` (NaN outside)."""
+    xs, ys = lowess_r(p, y)
     xu, first = np.unique(xs, return_index=True)
     return np.interp(grid, xu, ys[first], left=np.nan, right=np.nan)
+
+
+def _recalibrate_fast(y: np.ndarray, lp: np.ndarray, maxiter: int = 30, tol: float = 1e-10) -> tuple[float, float, float]:
+    """Newton fits of ``glm(y ~ lp)`` (intercept, slope) and ``glm(y ~ offset(lp))`` (CITL) with 2x2 algebra."""
+    from scipy.special import expit as _ex
+
+    a, b = 0.0, 1.0
+    for _ in range(maxiter):
+        p = _ex(a + b * lp)
+        w = p * (1 - p)
+        r = y - p
+        s0, s1, s2 = w.sum(), (w * lp).sum(), (w * lp * lp).sum()
+        g0, g1 = r.sum(), (r * lp).sum()
+        det = s0 * s2 - s1 * s1
+        if not det > 0:
+            return float("nan"), float("nan"), float("nan")
+        da = (s2 * g0 - s1 * g1) / det
+        db = (s0 * g1 - s1 * g0) / det
+        a, b = a + da, b + db
+        if max(abs(da), abs(db)) < tol * (1 + abs(a) + abs(b)):
+            break
+    c = 0.0
+    for _ in range(maxiter):
+        p = _ex(c + lp)
+        dc = (y - p).sum() / (p * (1 - p)).sum()
+        c += dc
+        if abs(dc) < tol * (1 + abs(c)):
+            break
+    return float(a), float(b), float(c)
 
 
 def _indices(y: np.ndarray, lp: np.ndarray, recalibrate: bool = True) -> np.ndarray:
@@ -183,10 +285,8 @@ def _indices(y: np.ndarray, lp: np.ndarray, recalibrate: bool = True) -> np.ndar
     brier = float(np.mean((p - y) ** 2))
     if not recalibrate:
         return np.array([auc, brier, 0.0, 1.0, 0.0])
-    n = y.size
-    b, _, ok = newton_logit(np.column_stack([np.ones(n), lp]), y)
-    c, _, _ = newton_logit(np.ones((n, 1)), y, offset=lp)
-    return np.array([auc, brier, b[0], b[1], c[0]])
+    a, b, c = _recalibrate_fast(y, lp)
+    return np.array([auc, brier, a, b, c])
 
 
 def _boot_chunk(X: np.ndarray, y: np.ndarray, idx: np.ndarray, grid: np.ndarray | None) -> tuple:
