@@ -1,0 +1,93 @@
+"""The four real sagittal T1 exams (../shared/data/lumbar_mri_t1) with their manual body masks.
+
+Expected values are this implementation's own results (benchmarks/mri.md), kept to catch regressions;
+no reference reading of these 8-bit rescaled images exists.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from .conftest import CASES, T1_DIR, need_t1_data
+
+#: VBQ with the manual masks, as measured when the method was fixed (benchmarks/mri.md).
+EXPECTED_VBQ = {"02": 1.760, "06": 2.232, "08": 2.685, "10": 2.823}
+
+
+@pytest.fixture(scope="module")
+def mask_results():
+    need_t1_data()
+    from spinebq.io.volume import load_volume
+    from spinebq.mri.labels import load_mr_labels
+    from spinebq.mri.measure import measure_mri
+
+    out = {}
+    for case in CASES:
+        image = load_volume(T1_DIR / f"case{case}_t1.nii.gz")
+        labels = load_mr_labels(T1_DIR / f"case{case}_bodies_verse.nii.gz", image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[case] = (image, labels, measure_mri(image, labels=labels, path=f"case{case}"))
+    return out
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vbq_with_masks(mask_results, case):
+    image, labels, result = mask_results[case]
+    d = result.data
+    assert d["vbq"] == pytest.approx(EXPECTED_VBQ[case], abs=0.01)
+    assert 1.0 < d["vbq"] < 4.5
+    assert d["csf"]["level"] == "L3" and d["csf"]["voxels"] >= 30
+    # the CSF is darker than every lumbar body, and its ROI lies behind L3
+    for lv in ("L1", "L2", "L3", "L4"):
+        assert d["levels"][lv]["body_signal"] > d["csf"]["signal"]
+        assert d["levels"][lv]["body_voxels"] > 300
+    csf = result.rois["csf"]
+    l3 = labels.array == 22
+    assert np.nonzero(csf)[1].mean() > np.nonzero(l3[d["csf"]["slice"]])[0].max()
+    assert d["pbq"] is not None and d["s1_vbq"] is not None
+
+
+def test_pictures(mask_results, tmp_path):
+    from spinebq.mri.figures import save_figures
+
+    image, labels, result = mask_results["10"]
+    paths = save_figures(image.array, image.spacing_mm, result.data, result.rois, tmp_path, title="case10")
+    assert {p.name for p in paths} >= {"mri_sagittal.png", "mri_pedicles.png"}
+
+
+def test_label_scheme_translation(mask_results):
+    """The VerSe body masks re-coded as TotalSegmentator vertebrae_mr come back as the same levels."""
+    import nibabel as nib
+
+    from spinebq.io.volume import save_nifti
+    from spinebq.mri.labels import VERTEBRAE_MR, load_mr_labels
+    from spinebq.anatomy import VERSE_IDS
+
+    image, labels, _ = mask_results["02"]
+    recoded = np.zeros(labels.shape, np.int16)
+    for mr_id, name in VERTEBRAE_MR.items():
+        recoded[labels.array == VERSE_IDS[name]] = mr_id
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = save_nifti(labels.with_array(recoded), Path(tmp) / "case02_vertebrae_mr.nii.gz")
+        back = load_mr_labels(p, image)
+    assert back.metadata["label_scheme"] == "vertebrae_mr"
+    keep = np.isin(labels.array, [VERSE_IDS[n] for n in VERTEBRAE_MR.values()])
+    assert np.array_equal(back.array[keep], labels.array[keep])
+
+
+@pytest.mark.xfail(reason="automatic body detection/labelling does not yet reach Dice 0.85 on the real exams "
+                          "(level counting from the sacrum fails; see benchmarks/mri.md)", strict=False)
+def test_automatic_mode_dice(mask_results):
+    from spinebq.mri.auto import detect_vertebrae
+
+    image, labels, result = mask_results["06"]
+    auto, info = detect_vertebrae(image)
+    for vid in (20, 21, 22, 23):
+        a, b = auto.array == vid, labels.array == vid
+        assert 2 * (a & b).sum() / (a.sum() + b.sum()) >= 0.85
