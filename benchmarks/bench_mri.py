@@ -1,0 +1,77 @@
+"""Time per exam and the per-exam VBQ / per-level signals / CSF values of `spinebq mri` on the four real T1 exams.
+
+Run from the repository root: ``python benchmarks/bench_mri.py`` (reads ../shared/data/lumbar_mri_t1).
+Prints a Markdown table (copied into benchmarks/mri.md).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from spinebq.anatomy import VERSE_IDS
+from spinebq.io.volume import load_volume
+from spinebq.mri.auto import detect_vertebrae
+from spinebq.mri.labels import load_mr_labels
+from spinebq.mri.measure import measure_mri
+from spinebq.phantom.mri import make_mri_phantom
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lumbar_mri_t1"
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    t = time.perf_counter()
+    image, labels, truth = make_mri_phantom()
+    t_make = time.perf_counter() - t
+    t = time.perf_counter()
+    d = measure_mri(image, labels=labels).data
+    t_ph = time.perf_counter() - t
+    print(f"## Phantom (build {t_make:.1f} s, measure {t_ph:.1f} s)\n")
+    print("| quantity | truth | measured | error |\n|---|---|---|---|")
+    for key in ("vbq", "s1_vbq", "pbq"):
+        print(f"| {key} | {truth[key]:.4f} | {d[key]:.4f} | {100 * (d[key] / truth[key] - 1):+.2f} % |")
+    for disc, e in d["muscle"].items():
+        t_ = truth["muscle"][disc]
+        print(f"| FF {disc} L/R, Goutallier | {t_['fat_fraction_left']:.2f}/{t_['fat_fraction_right']:.2f}, {t_['goutallier']} "
+              f"| {e['fat_fraction_left']:.3f}/{e['fat_fraction_right']:.3f}, {e['goutallier']} | |")
+    print("\n## Real exams with manual body masks\n")
+    print("| exam | time s | VBQ | S1-VBQ | PBQ | CSF signal (level, voxels, slice) | L1 | L2 | L3 | L4 | L5 | S1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows_auto = []
+    for case in ("02", "06", "08", "10"):
+        img = load_volume(DATA / f"case{case}_t1.nii.gz")
+        lab = load_mr_labels(DATA / f"case{case}_bodies_verse.nii.gz", img)
+        t = time.perf_counter()
+        d = measure_mri(img, labels=lab).data
+        dt = time.perf_counter() - t
+        c = d["csf"]
+        sig = " | ".join(f"{d['levels'][lv]['body_signal']:.1f}" for lv in ("L1", "L2", "L3", "L4", "L5", "S1"))
+        print(f"| case{case} | {dt:.1f} | {d['vbq']:.3f} | {d['s1_vbq']:.3f} | {d['pbq']:.3f} | "
+              f"{c['signal']:.1f} ({c['level']}, {c['voxels']}, {c['slice']}) | {sig} |")
+        t = time.perf_counter()
+        try:
+            auto, info = detect_vertebrae(img)
+            dice = []
+            for lv in ("L1", "L2", "L3", "L4"):
+                a, b = auto.array == VERSE_IDS[lv], lab.array == VERSE_IDS[lv]
+                dice.append(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+            try:
+                va = measure_mri(img, labels=auto, measure_muscle=False).data["vbq"]
+            except Exception as exc:  # noqa: BLE001 - reported in the table
+                va = f"error: {exc}"
+            rows_auto.append((case, time.perf_counter() - t, dice, va, d["vbq"]))
+        except Exception as exc:  # noqa: BLE001
+            rows_auto.append((case, time.perf_counter() - t, None, f"error: {exc}", d["vbq"]))
+    print("\n## Automatic mode (no masks) against the manual masks\n")
+    print("| exam | time s | Dice L1 | Dice L2 | Dice L3 | Dice L4 | VBQ auto | VBQ masks |\n|---|---|---|---|---|---|---|---|")
+    for case, dt, dice, va, vm in rows_auto:
+        ds = " | ".join(f"{x:.2f}" for x in dice) if dice else "- | - | - | -"
+        vs = f"{va:.3f}" if isinstance(va, float) else str(va)[:80]
+        print(f"| case{case} | {dt:.1f} | {ds} | {vs} | {vm:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
