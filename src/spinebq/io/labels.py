@@ -102,7 +102,7 @@ def present_levels(labels: Volume) -> list[str]:
     """Names of the vertebrae present in a VerSe label map, cranial to caudal."""
     from spinebq.anatomy import sort_levels
 
-    return sort_levels(VERSE_NAMES[int(i)] for i in np.unique(labels.array) if int(i) in VERSE_NAMES)
+    return sort_levels(VERSE_NAMES[i] for i in _ids_present(labels.array) if i in VERSE_NAMES)
 
 
 def _table(scheme: str, mapping, path: Path) -> dict[int, str]:
@@ -141,18 +141,38 @@ def _user_mapping(mapping, path: Path) -> dict[int, str]:
     return table
 
 
+def _ids_present(raw: np.ndarray) -> set[int]:
+    """Non-zero ids of an integer label array (one pass without a copy, unlike np.unique)."""
+    if raw.size == 0 or raw.min() < 0 or raw.max() > 10_000:
+        return set(int(i) for i in np.unique(raw)) - {0}
+    return {n + 1 for n, box in enumerate(label_boxes(raw)) if box is not None}
+
+
+def label_boxes(labels: np.ndarray) -> list[tuple[slice, ...] | None]:
+    """Bounding box of every id (index id - 1), as ``scipy.ndimage.find_objects``, in memory order.
+
+    find_objects walks the array in C order; on a Fortran-ordered array (as NIfTI data is) that is
+    many times slower, so such an array is passed transposed and the boxes turned back.
+    """
+    if labels.flags["F_CONTIGUOUS"] and not labels.flags["C_CONTIGUOUS"]:
+        return [None if box is None else box[::-1] for box in ndimage.find_objects(labels.T)]
+    return ndimage.find_objects(labels)
+
+
 def _translate(raw: np.ndarray, table: dict[int, str]) -> np.ndarray:
-    out = np.zeros(raw.shape, dtype=np.int16)
-    present = set(int(i) for i in np.unique(raw)) - {0}
+    present = _ids_present(raw)
     names_present = {table[i] for i in present if i in table and i not in _sacrum_fallback_ids(table)}
+    lookup = np.zeros(max(present | {0}) + 1, dtype=np.int16)
     for label_id in sorted(present):
         name = table.get(label_id)
         if name is None:
             continue
         if label_id in _sacrum_fallback_ids(table) and name in names_present:
             continue  # a whole-sacrum label only stands in for S1 when S1 itself is absent
-        out[raw == label_id] = VERSE_IDS[name]
-    return out
+        lookup[label_id] = VERSE_IDS[name]
+    if raw.min() < 0:
+        raise SpinebqError("label maps cannot hold negative ids")
+    return lookup[raw]
 
 
 def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
@@ -165,7 +185,7 @@ def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
 
 def _guess_scheme(path: Path, raw: np.ndarray) -> tuple[str, str]:
     name = path.name.lower()
-    ids = set(int(i) for i in np.unique(raw)) - {0}
+    ids = _ids_present(raw)
     if "total_v1" in name or "v1" in path.parent.name.lower() and "total" in name:
         return "total_v1", f"TotalSegmentator v1 'total' (from the file name {path.name})"
     if "vertebrae_pp" in name:

@@ -97,7 +97,8 @@ def to_canonical(array: np.ndarray, affine_lps: np.ndarray) -> tuple[np.ndarray,
     transform = nib.orientations.ornt_transform(current, CANONICAL_ORNT)
     new_array = nib.orientations.apply_orientation(array, transform)
     new_affine = affine_lps @ nib.orientations.inv_ornt_aff(transform, array.shape)
-    return np.ascontiguousarray(new_array), new_affine
+    # copy in the source's memory order: far faster than forcing C order on a Fortran-ordered NIfTI
+    return np.array(new_array, order="K"), new_affine
 
 
 def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
@@ -156,7 +157,7 @@ def check_modality(volume: Volume, expected: str, path: str | Path) -> None:
     if modality and modality != expected:
         raise SpinebqError(f"{path}: the image is {modality}, but a {expected} is needed here")
     if modality is None and expected == "CT":
-        low = float(np.percentile(volume.array, 1))
+        low = float(np.percentile(volume.array.ravel(order="K")[::7], 1))
         if low > -500:
             raise SpinebqError(
                 f"{path}: this does not look like a CT in Hounsfield units (1st percentile {low:.0f}, "

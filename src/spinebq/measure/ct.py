@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from spinebq.anatomy import MEASURED_LEVELS, SUMMARY_LEVELS, VERSE_IDS, sort_levels
 from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_calibration
-from spinebq.io.labels import present_levels
+from spinebq.io.labels import label_boxes, present_levels
 from spinebq.io.volume import Volume
 from spinebq.measure.body import separate_body
 from spinebq.measure.ellipse import three_slice_rois
@@ -100,6 +100,7 @@ def measure_ct(
     gaps = ct.metadata.get("slice_gaps_mm") or []
     source_axes = np.asarray(ct.metadata["source_axes"]) if ct.metadata.get("source_axes") is not None else None
 
+    boxes = label_boxes(labels.array)
     vertebrae: dict[str, dict] = {}
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
     centroids: dict[str, np.ndarray] = {}
@@ -107,7 +108,7 @@ def measure_ct(
         if progress:
             progress(f"{name}: body and 3D ROI")
         vid = VERSE_IDS[name]
-        box = _padded_box(labels.array == vid, pad=3)
+        box = _padded(boxes[vid - 1], ct.shape, pad=3)
         mask = labels.array[box] == vid
         qc: list[str] = []
         if body_content:
@@ -120,7 +121,7 @@ def measure_ct(
                            "none": "no spinal canal found: whole label used"}[separation.method]
             if separation.method == "none":
                 qc.append("posterior_elements_not_removed")
-        if _touches_border(labels.array == vid):
+        if _touches_border(boxes[vid - 1], ct.shape):
             qc.append("cut_by_field_of_view")
         if gaps and _overlaps_gap(ct, box, body, gaps):
             qc.append("missing_slices")
@@ -235,14 +236,13 @@ def _nan_if(condition: bool, value: float) -> float:
     return float("nan") if condition else float(value)
 
 
-def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
-    box = ndimage.find_objects(mask.astype(np.uint8))[0]
-    return tuple(slice(max(b.start - pad, 0), min(b.stop + pad, n)) for b, n in zip(box, mask.shape))
+def _padded(box: tuple[slice, ...], shape: tuple[int, ...], pad: int) -> tuple[slice, ...]:
+    return tuple(slice(max(b.start - pad, 0), min(b.stop + pad, n)) for b, n in zip(box, shape))
 
 
-def _touches_border(mask: np.ndarray) -> bool:
-    """True when the mask reaches the first or last slice of the image (cut by the field of view)."""
-    return bool(mask[:, :, 0].any() or mask[:, :, -1].any() or mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+def _touches_border(box: tuple[slice, ...], shape: tuple[int, ...]) -> bool:
+    """True when a label's bounding box reaches a face of the image (cut by the field of view)."""
+    return any(b.start == 0 or b.stop == n for b, n in zip(box, shape))
 
 
 def _overlaps_gap(ct: Volume, box, body: np.ndarray, gaps: list) -> bool:
