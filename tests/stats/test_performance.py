@@ -73,7 +73,9 @@ def test_bootstrap_validation_within_monte_carlo_error(validation):
 
     Measured over 10 seeds (B = 1000, these data), the SD of the optimism is 0.0011 (AUC), 0.00025 (Brier),
     0.0055 (slope), 0.008 (intercept) and 0.00036 (calibration MAE); the bounds are 4 SDs (the difference of
-    two independent runs has SD sqrt(2) times larger, so about 2.8 SDs of that difference).
+    two independent runs has SD sqrt(2) times larger, so about 2.8 SDs of that difference). Means over
+    seeds agree closely: AUC optimism 0.0084 (spinebq, 10 seeds) vs 0.0090 (rms, 8 seeds), Brier -0.0047 vs
+    -0.0049, recalibration intercept 0.058 vs 0.058, slope 0.067 vs 0.068.
     """
     t = validation.table
     assert validation.B == 1000 and validation.B_used == 1000
@@ -96,3 +98,18 @@ def test_bootstrap_is_seeded_and_independent_of_jobs(model_fit):
     b = bootstrap_validation(X, y, B=60, seed=7, n_jobs=2, calibration_curve=False)
     assert_allclose(a.table.to_numpy(), b.table.to_numpy(), rtol=1e-12)
     assert set(a.to_dict()) >= {"B", "auc_apparent", "auc_optimism", "auc_corrected"}
+
+
+def test_recalibration_fit_survives_extreme_linear_predictors():
+    """A bootstrap model with huge coefficients gives |lp| ~ 50; the recalibration must still converge."""
+    from spinebq.stats.logistic import newton_logit
+    from spinebq.stats.performance import _recalibrate_fast
+
+    rng = np.random.default_rng(0)
+    lp = rng.normal(0, 20, 300)
+    y = (rng.random(300) < 1 / (1 + np.exp(-0.4 * lp))).astype(float)
+    a, b, c = _recalibrate_fast(y, lp)
+    ref, _, ok = newton_logit(np.column_stack([np.ones(300), lp]), y)
+    assert ok and np.allclose([a, b], ref, rtol=1e-8)
+    cref, _, _ = newton_logit(np.ones((300, 1)), y, offset=lp)
+    assert np.isclose(c, cref[0], rtol=1e-8)

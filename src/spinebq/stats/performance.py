@@ -250,7 +250,7 @@ def _recalibrate_fast(y: np.ndarray, lp: np.ndarray, maxiter: int = 30, tol: flo
     """Newton fits of ``glm(y ~ lp)`` (intercept, slope) and ``glm(y ~ offset(lp))`` (CITL) with 2x2 algebra."""
     from scipy.special import expit as _ex
 
-    a, b = 0.0, 1.0
+    a, b = 0.0, 0.0  # start at p = 1/2 everywhere, as glm/lrm do (robust for extreme lp)
     for _ in range(maxiter):
         p = _ex(a + b * lp)
         w = p * (1 - p)
@@ -268,7 +268,10 @@ def _recalibrate_fast(y: np.ndarray, lp: np.ndarray, maxiter: int = 30, tol: flo
     c = 0.0
     for _ in range(maxiter):
         p = _ex(c + lp)
-        dc = (y - p).sum() / (p * (1 - p)).sum()
+        info = (p * (1 - p)).sum()
+        if not info > 0:
+            return float(a), float(b), float("nan")
+        dc = (y - p).sum() / info
         c += dc
         if abs(dc) < tol * (1 + abs(c)):
             break
