@@ -61,7 +61,8 @@ def raters3() -> pd.DataFrame:
 
 
 DATASETS = {"c001": cohort, "external": external, "ties": ties, "perfect": perfect, "noties24": noties,
-            "noties8": lambda: noties(8, 7), "raters3": raters3}
+            "noties8": lambda: noties(8, 7), "noties30neg": lambda: noties(30, 9).assign(b=lambda d: -d["b"]),
+            "raters3": raters3}
 
 #: column sums (NaN skipped) that fingerprint the simulated data used for r_reference.py
 FINGERPRINT = {"c001": {"age": 18967.0, "pbq": 1001.2, "st_hu": 43330.0}}

@@ -197,7 +197,7 @@ ct <- cor.test(d$pbq, d$hu_ratio, method = "pearson")
 emit("PEARSON_PBQ_HU_RATIO", c(ct$estimate, ct$statistic, ct$p.value, ct$conf.int), 'cor.test(d$pbq, d$hu_ratio, method="pearson") # r, t, p, conf.int')
 ct <- suppressWarnings(cor.test(d$pbq, d$hu_ratio, method = "spearman"))
 emit("SPEARMAN_PBQ_HU_RATIO", c(ct$estimate, ct$p.value), 'cor.test(d$pbq, d$hu_ratio, method="spearman") # rho, p (ties: t approximation)')
-for (nm in c("noties24", "noties8")) {
+for (nm in c("noties24", "noties8", "noties30neg")) {
   z <- rd(nm)
   ct <- cor.test(z$a, z$b, method = "spearman")
   emit(sprintf("SPEARMAN_%s", toupper(nm)), c(ct$estimate, ct$p.value), sprintf('z <- %s.csv; cor.test(z$a, z$b, method="spearman") # rho, p (AS 89)', nm))

@@ -181,6 +181,8 @@ SPEARMAN_PBQ_HU_RATIO = [-0.094871534267069749, 0.097066025513031076]
 SPEARMAN_NOTIES24 = [0.32260869565217387, 0.12431325619109368]
 # R: z <- noties8.csv; cor.test(z$a, z$b, method="spearman") # rho, p (AS 89)
 SPEARMAN_NOTIES8 = [0.33333333333333337, 0.42787698412698411]
+# R: z <- noties30neg.csv; cor.test(z$a, z$b, method="spearman") # rho, p (AS 89)
+SPEARMAN_NOTIES30NEG = [-0.57508342602892104, 0.001085808387463376]
 
 # ---- baseline tests ----
 # R: shapiro.test(d$hu_ratio[y==0])$p.value, shapiro.test(d$hu_ratio[y==1])$p.value

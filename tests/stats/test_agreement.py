@@ -33,7 +33,7 @@ def test_spearman_with_ties_uses_t_approximation(c001):
     assert "ties" in c.spearman_method
 
 
-@pytest.mark.parametrize("name", ["noties24", "noties8"])
+@pytest.mark.parametrize("name", ["noties24", "noties8", "noties30neg"])
 def test_spearman_without_ties_uses_as89(read, name):
     z = read(name)
     c = correlation(z["a"], z["b"])

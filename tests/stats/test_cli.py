@@ -13,12 +13,6 @@ PRED = "age:higher,pbq:higher,hu_ratio:lower,goutallier:higher,vbq"
 MODEL = "age,pbq,hu_ratio,goutallier"
 
 
-@pytest.fixture(scope="module")
-def run_ok(csv_dir, tmp_path_factory, capsys_module=None):
-    out = tmp_path_factory.mktemp("stats_out")
-    return out
-
-
 def _run(capsys, *argv):
     code = main(["stats", *map(str, argv)])
     cap = capsys.readouterr()

@@ -84,7 +84,7 @@ class StudyResult:
             else pd.DataFrame(),
             "logistic_univariable": uni,
             "logistic_multivariable": multi,
-            "collinearity": self.vif.join(pd.Series(dtype=float, name="_"), how="left").drop(columns="_"),
+            "collinearity": self.vif,
             "condition_index": self.condition,
             "calibration": self.calibration.summary,
             "hosmer_lemeshow_groups": self.hosmer_lemeshow.groups,
