@@ -73,11 +73,14 @@ def _segment(ct):
     except ImportError:
         raise SpinebqError("no --labels given and the built-in segmentation is not available in this installation") from None
     print("no --labels: running the built-in segmentation first")
+    import numpy as np
+
     result = segment_ct(ct)
-    labels = result.vertebrae
-    labels.metadata.setdefault("label_scheme", "spinebq built-in segmentation")
-    labels.metadata.setdefault("content", "whole")
-    labels.metadata.setdefault("source", "spinebq segment")
+    # the segmentation's own body sub-region (label 1) replaces the canal-based cut of the posterior elements
+    bodies = np.where(result.subregions.array == 1, result.vertebrae.array, 0).astype(np.int16)
+    labels = ct.with_array(bodies)
+    labels.metadata = {"source": "spinebq segment (built-in)", "label_scheme": "verse", "content": "body",
+                       "label_scheme_note": "built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids"}
     return labels
 
 
