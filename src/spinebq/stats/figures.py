@@ -44,7 +44,7 @@ def roc_figure(results: Sequence[RocResult], *, title: str = "ROC curves") -> ob
     for r in results:
         c = r.curve.sort_values(["specificity", "sensitivity"], ascending=[False, True])
         line, = ax.plot(1 - c["specificity"], c["sensitivity"], drawstyle="default", lw=1.6,
-                        label=f"{r.name} ({r.direction}) AUC {r.auc:.3f} [{r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f}]")
+                        label=f"{r.name} ({'higher' if r.direction == '<' else 'lower'}) AUC {r.auc:.3f} [{r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f}]")
         ax.plot(1 - r.youden["specificity"], r.youden["sensitivity"], "o", color=line.get_color(), ms=4)
     ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
     ax.set_xlabel("1 - specificity")

@@ -135,7 +135,7 @@ class Nomogram(Result):
             fig, ax = plt.subplots(figsize=(9, 0.75 * len(rows) + 1.2))
         else:
             fig = ax.figure
-        pt = self.risk_table((0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99))
+        pt = self.risk_table((0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999))
         max_pts = 100.0
         totals_max = sum(float(np.max(self.points(k, np.array(self.ranges[k])))) for k in names)
         tick_total = _nice_ticks(0, totals_max, 8)
@@ -156,9 +156,15 @@ class Nomogram(Result):
             vals = _nice_ticks(*self.ranges[k])
             axis(y - i, self.points(k, vals), [f"{v:g}" for v in vals], self.labels.get(k, k))
         yt = y - len(names) - 1
-        axis(yt, tick_total * f, [f"{v:g}" for v in tick_total], "Total points")
+        axis(yt, tick_total * f, [f"{v + 0.0:g}" for v in tick_total], "Total points")
         pr = pt[(pt["total_points"] >= 0) & (pt["total_points"] <= totals_max)]
-        axis(yt - 1, pr["total_points"].to_numpy() * f, [f"{v:g}" for v in pr["probability"]], "Risk")
+        xs_r, labs_r = [], []
+        for xv, pv in zip(pr["total_points"].to_numpy() * f, pr["probability"]):
+            if not xs_r or xv - xs_r[-1] >= 5.5:  # keep labels apart
+                xs_r.append(xv)
+                labs_r.append(f"{pv:g}")
+        if xs_r:
+            axis(yt - 1, np.array(xs_r), labs_r, "Risk")
         ax.set_xlim(-40, 105)
         ax.set_ylim(yt - 1.6, y + 0.8)
         ax.axis("off")
