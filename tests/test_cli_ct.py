@@ -112,3 +112,14 @@ def test_bad_inputs_end_in_one_sentence(demo, ts_dir, tmp_path, capsys):
     _fails(["ct", str(tmp_path / "bad.nii.gz"), "--out", str(out)], capsys, "bad.nii.gz", "cannot be read as NIfTI")
     # nothing was written as if complete
     assert not (out / "measurements.json").exists()
+
+
+def test_ct_without_labels_runs_the_builtin_segmentation(ts_dir, tmp_path, capsys):
+    out = tmp_path / "auto"
+    assert main(["ct", str(ts_dir / "ct.nii.gz"), "--out", str(out), "--no-pictures"]) == 0
+    assert "built-in segmentation" in capsys.readouterr().out
+    document = json.loads((out / "measurements.json").read_text())
+    assert document["input"]["labels"]["label_scheme"] == "verse"
+    assert document["input"]["labels"]["content"] == "body"
+    for level in ("L2", "L3", "L4", "L5"):
+        assert 80 < document["vertebrae"][level]["hu_3d"] < 250
