@@ -63,14 +63,6 @@ def _normal(ds: pydicom.Dataset) -> np.ndarray:
     return np.cross(iop[:3], iop[3:])
 
 
-def list_series(folder: str | Path) -> list[dict]:
-    """Describe every image series under ``folder`` (uid, modality, slice count, axial or not, description)."""
-    folder = Path(folder)
-    paths = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
-    headers, _ = _read_headers(paths)
-    return [_describe(uid, group) for uid, group in _group_series(headers).items()]
-
-
 def _group_series(headers: list[_Header]) -> dict[str, list[_Header]]:
     groups: dict[str, list[_Header]] = defaultdict(list)
     for h in headers:

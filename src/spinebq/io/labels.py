@@ -160,6 +160,8 @@ def label_boxes(labels: np.ndarray) -> list[tuple[slice, ...] | None]:
 
 
 def _translate(raw: np.ndarray, table: dict[int, str]) -> np.ndarray:
+    if raw.size and raw.min() < 0:
+        raise SpinebqError("label maps cannot hold negative ids")
     present = _ids_present(raw)
     names_present = {table[i] for i in present if i in table and i not in _sacrum_fallback_ids(table)}
     lookup = np.zeros(max(present | {0}) + 1, dtype=np.int16)
@@ -170,8 +172,6 @@ def _translate(raw: np.ndarray, table: dict[int, str]) -> np.ndarray:
         if label_id in _sacrum_fallback_ids(table) and name in names_present:
             continue  # a whole-sacrum label only stands in for S1 when S1 itself is absent
         lookup[label_id] = VERSE_IDS[name]
-    if raw.min() < 0:
-        raise SpinebqError("label maps cannot hold negative ids")
     return lookup[raw]
 
 
