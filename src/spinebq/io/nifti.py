@@ -23,7 +23,8 @@ def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
     path = Path(path)
     try:
         image = nib.load(str(path))
-        data = np.array(image.dataobj)  # read into memory in file order (a flipped memmap copy is slow)
+        # read into memory in file order first: copying a flipped memmap is very slow
+        data = np.array(np.asanyarray(image.dataobj))
     except Exception as exc:  # nibabel raises many types for damaged files
         raise SpinebqError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})") from None
     data = np.squeeze(data) if data.ndim > 3 else data
