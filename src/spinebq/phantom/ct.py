@@ -216,8 +216,6 @@ def _draw_vertebra(name, centre, axis, x, y, z, hu, labels, sub) -> None:
     whole = body_shape | pedicle | arch
 
     hu[whole] = ARCH_HU
-    if name == "S1":  # the alae are cancellous bone like the body
-        hu[transverse & ~body_shape] = TRABECULAR_HU[name]
     hu[body_shape] = CORTEX_HU
     hu[inside] = TRABECULAR_HU[name]
     labels[whole] = vid
