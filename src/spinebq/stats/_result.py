@@ -16,6 +16,7 @@ __all__ = [
     "ConvergenceWarning",
     "DirectionWarning",
     "Result",
+    "complete_pairs",
     "frame_to_markdown",
     "frame_to_latex",
     "jsonable",
@@ -135,3 +136,11 @@ class Result:
 
     def __str__(self) -> str:
         return f"{type(self).__name__}\n{self.summary.to_string()}"
+
+
+def complete_pairs(y, p) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes and predictions as float arrays, dropping every pair where either is missing."""
+    y = np.asarray(y, float)
+    p = np.asarray(p, float)
+    ok = ~(np.isnan(y) | np.isnan(p))
+    return y[ok], p[ok]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spinebq.stats._result import Result
+from spinebq.stats._result import Result, complete_pairs
 
 __all__ = ["decision_curve", "clinical_impact", "DecisionCurveResult", "ClinicalImpactResult", "DEFAULT_THRESHOLDS"]
 
@@ -73,10 +73,7 @@ def decision_curve(y: np.ndarray, p: np.ndarray, thresholds: np.ndarray | None =
     >>> float(r.table["model"].iloc[0])
     0.5
     """
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    ok = ~(np.isnan(y) | np.isnan(p))
-    y, p = y[ok], p[ok]
+    y, p = complete_pairs(y, p)
     t = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, float)
     n = y.size
     pos = p[None, :] >= t[:, None]
@@ -117,10 +114,7 @@ def clinical_impact(
     ClinicalImpactResult
         ``cost_benefit`` is the ratio t : (1 - t) written as a string ``"1:k"``.
     """
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    ok = ~(np.isnan(y) | np.isnan(p))
-    y, p = y[ok], p[ok]
+    y, p = complete_pairs(y, p)
     t = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, float)
     pos = p[None, :] >= t[:, None]
     high = population * pos.mean(axis=1)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from spinebq.stats._result import Result
+from spinebq.stats._result import Result, complete_pairs
 from spinebq.stats.logistic import expit, logit, newton_logit
 from spinebq.stats.roc import _auc_fast
 
@@ -90,10 +90,7 @@ def calibration_stats(y: np.ndarray, p: np.ndarray, *, conf_level: float = 0.95)
     -------
     CalibrationResult
     """
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    ok = ~(np.isnan(y) | np.isnan(p))
-    y, p = y[ok], p[ok]
+    y, p = complete_pairs(y, p)
     lp = logit(np.clip(p, 1e-15, 1 - 1e-15))
     citl, citl_se, recal_int, b, cov = _recalibration(y, lp)
     z = float(sps.norm.ppf(1 - (1 - conf_level) / 2))
@@ -134,10 +131,7 @@ def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, *, g: int = 10) -> HosmerLemes
     -------
     HosmerLemeshowResult
     """
-    y = np.asarray(y, float)
-    p = np.asarray(p, float)
-    ok = ~(np.isnan(y) | np.isnan(p))
-    y, p = y[ok], p[ok]
+    y, p = complete_pairs(y, p)
     breaks = np.unique(np.quantile(p, np.linspace(0, 1, g + 1)))
     # right-closed intervals (b[i-1], b[i]], first interval includes its lower end
     grp = np.searchsorted(breaks, p, side="left") - 1
