@@ -1,0 +1,83 @@
+"""``spinebq assess``: one patient's CT and/or MRI results and clinical data against the published models."""
+from __future__ import annotations
+
+import argparse
+
+NAME = "assess"
+HELP = ("place one patient's measurements against every published model (value, cutoff, side, AUC; nomogram "
+        "points with user-supplied coefficients; what is not applicable and why); research use only")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json)")
+    parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json)")
+    parser.add_argument("--clinical", metavar="FILE", help="clinical data: JSON object or field,value CSV "
+                        "(age, sex, bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier)")
+    parser.add_argument("--age", type=float, help="age in years (overrides --clinical)")
+    parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
+    parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5 (overrides --clinical)")
+    parser.add_argument("--procedure", help="planned procedure, e.g. fusion, 'semi-rigid instrumentation', 'vertebral augmentation'")
+    parser.add_argument("--nomogram", metavar="FILE", help="nomogram coefficients: stats.json of spinebq stats or "
+                        "{\"intercept\": b0, \"coefficients\": {...}, \"ranges\": {...}, \"cutoff\": p}")
+    parser.add_argument("--id", default="patient", help="identifier written into the outputs (default: patient)")
+    parser.add_argument("--out", metavar="DIR", help="write DIR/assessment.json")
+    parser.add_argument("--json", action="store_true", help="print the assessment as JSON instead of a table")
+
+
+def clinical_from_args(args: argparse.Namespace) -> dict:
+    """Clinical data from ``--clinical`` with the single-value options on top."""
+    from spinebq.risk.assess import read_clinical
+
+    clinical = read_clinical(args.clinical) if getattr(args, "clinical", None) else {}
+    for key, attr in (("age", "age"), ("sex", "sex"), ("planned_levels", "planned_levels"), ("procedure", "procedure")):
+        if getattr(args, attr, None) is not None:
+            clinical[key] = getattr(args, attr)
+    return clinical
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from spinebq.errors import SpinebqError
+    from spinebq.report.files import to_jsonable, write_json
+    from spinebq.risk.assess import assess_patient, read_document, read_nomogram
+
+    ct = read_document(args.ct, "measurements.json") if args.ct else None
+    mri = read_document(args.mri, "mri.json") if args.mri else None
+    try:
+        clinical = clinical_from_args(args)
+        nomogram = read_nomogram(args.nomogram) if args.nomogram else None
+        result = assess_patient(ct, mri, clinical, nomogram=nomogram, patient_id=args.id)
+    except ValueError as exc:
+        raise SpinebqError(str(exc)) from None
+    if args.out:
+        write_json(Path(args.out) / "assessment.json", result)
+    if args.json:
+        print(json.dumps(to_jsonable(result), indent=2))
+        return 0
+    print(format_assessment(result))
+    if args.out:
+        print(f"written: {args.out}/assessment.json")
+    return 0
+
+
+def format_assessment(result: dict) -> str:
+    """The assessment as text: applied models first, then values without cutoff, then not applicable."""
+    lines = [f"spinebq assess: {result['patient']['id']} - {result['notice']}",
+             "Each published model on its own (no pooled score):"]
+    order = {"applied": 0, "no_cutoff": 1, "not_applicable": 2}
+    for row in sorted(result["models"], key=lambda r: order[r["status"]]):
+        head = f"  {row['key']:<15} {row['level'] or '':<12}"
+        if row["status"] == "not_applicable":
+            lines.append(f"{head} not applicable: {row['reason']}")
+            continue
+        value = f"{row['value']:.3g}" if row["unit"] in ("ratio", "probability") else f"{row['value']:.1f} {row['unit']}"
+        auc = "" if row["auc"] is None else f"; AUC {row['auc']:.3f} in paper {row['paper']}"
+        lines.append(f"{head} {value} vs {row['cutoff_text']}: {row['side_text']}{auc}")
+        if row.get("points"):
+            pts = ", ".join(f"{k} {v:.0f}" for k, v in row["points"].items())
+            lines.append(f"{'':<30} points {pts}; total {row['total_points']:.0f}")
+        for caveat in row["caveats"]:
+            lines.append(f"{'':<30} caveat: {caveat}")
+    return "\n".join(lines)

@@ -1,0 +1,333 @@
+"""One patient against every published model of the registry.
+
+For each model: the patient's value (with where it came from), the cutoff, which side of it the patient
+falls on and how well the model discriminated in its paper; for a nomogram whose coefficients the user
+supplies, the points and the probability; and for a model that cannot be applied, why. Conditions that make
+applying a model questionable (other kVp, contrast, method, level, field strength, population) are listed as
+caveats. Nothing is pooled: spinebq does not invent a combined risk score.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from spinebq import __version__
+from spinebq.errors import SpinebqError
+from spinebq.report.files import RESEARCH_NOTICE
+from spinebq.risk.registry import cutoff_text, load_models
+from spinebq.risk.values import normalise_clinical, patient_values
+
+SCHEMA = "spinebq.assess/1"
+#: The paper's substitute levels when the model's level is not measurable (paper 001: L2/L4 for L3).
+SUBSTITUTES = {"L3": ("L2", "L4")}
+LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "b_hu", "hu_ratio")
+CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
+                   "venous phase, METHODS.md section 3) and the published CT cutoffs assume unenhanced scans")
+
+
+def read_document(path: str | Path, name: str) -> dict:
+    """Read ``measurements.json`` / ``mri.json`` from a folder (or the file itself); SpinebqError if unusable."""
+    path = Path(path)
+    file = path / name if path.is_dir() else path
+    if not file.is_file():
+        raise SpinebqError(f"{path}: no {name} there (give the folder written by spinebq {'ct' if 'measure' in name else 'mri'})")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpinebqError(f"{file}: not a readable JSON file ({exc})") from None
+
+
+def read_clinical(path: str | Path) -> dict:
+    """Clinical data from a JSON object or a two-column CSV (``field,value``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpinebqError(f"{path}: clinical data file not found")
+    try:
+        if path.suffix.lower() == ".csv":
+            import csv
+
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
+            if rows and [c.strip().lower() for c in rows[0][:2]] == ["field", "value"]:
+                rows = rows[1:]
+            return {r[0].strip(): (r[1].strip() if len(r) > 1 else None) for r in rows}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpinebqError(f"{path}: clinical data is neither a JSON object nor a field,value CSV ({exc})") from None
+    if not isinstance(data, dict):
+        raise SpinebqError(f"{path}: clinical data must be a JSON object such as {{\"age\": 70, \"sex\": \"F\"}}")
+    return data
+
+
+def read_nomogram(path: str | Path) -> dict:
+    """Nomogram coefficients: a ``stats.json`` of ``spinebq stats`` or a JSON with intercept and coefficients.
+
+    The JSON may also give ``ranges`` ({variable: [low, high]}, needed for points), ``cutoff`` (probability) and
+    ``source`` (where the coefficients come from).
+    """
+    path = Path(path)
+    file = path / "stats.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SpinebqError(f"{file}: cannot read nomogram coefficients ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("nomogram"), dict):
+        spec = dict(data["nomogram"])
+        spec.setdefault("source", f"spinebq stats on {data.get('source', file.name)}")
+        data = spec
+    if not isinstance(data, dict) or "intercept" not in data or not isinstance(data.get("coefficients"), dict):
+        raise SpinebqError(f"{file}: a nomogram needs 'intercept' and 'coefficients' ({{variable: log-odds per unit}})")
+    data.setdefault("source", f"user-supplied coefficients ({file.name})")
+    return data
+
+
+def _side(value: float, cutoff: float, direction: str) -> bool:
+    """True when ``value`` is on the side of ``cutoff`` that went with the endpoint."""
+    return value < cutoff if direction == "<" else value >= cutoff
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _condition_caveats(model: dict, ct: Mapping | None, mri: Mapping | None, clinical: dict) -> tuple[list[str], str | None]:
+    """(caveats, reason not applicable or None) from the model's conditions and the patient's data."""
+    cond = model.get("conditions") or {}
+    caveats: list[str] = []
+    modality = model.get("modality", "")
+    if "CT" in modality and ct:
+        inputs = ct.get("input") or {}
+        kvp = inputs.get("kvp")
+        if cond.get("kvp"):
+            wanted = "/".join(f"{k:g}" for k in cond["kvp"])
+            if kvp is None:
+                caveats.append(f"tube voltage not recorded in the CT input; the paper used {wanted} kVp (HU falls as kVp rises)")
+            elif float(kvp) not in [float(k) for k in cond["kvp"]]:
+                caveats.append(f"CT at {kvp:g} kVp; the paper used {wanted} kVp (HU and calibrations are kVp-specific)")
+        if inputs.get("contrast_agent"):
+            caveats.append(CONTRAST_CAVEAT)
+        preset = (ct.get("method") or {}).get("preset")
+        if cond.get("ct_preset") and preset and preset != cond["ct_preset"]:
+            caveats.append(f"3D ROI preset {preset}; the paper's ROI corresponds to preset {cond['ct_preset']}")
+    if "MRI" in modality and mri:
+        field = (mri.get("input") or {}).get("field_strength_t")
+        wanted = cond.get("field_strength_t")
+        if field is None:
+            caveats.append("MRI field strength unknown" + (f"; the paper used {wanted:g} T" if wanted else "; the paper did not state it")
+                           + " (VBQ/PBQ read higher at 1.5 T than at 3.0 T in some studies)")
+        elif wanted and abs(float(field) - wanted) > 0.1:
+            caveats.append(f"MRI at {field:g} T; the paper used {wanted:g} T")
+    reason = None
+    sex = clinical.get("sex")
+    if cond.get("sex") == "F":
+        if sex == "M":
+            reason = "the paper's cohort was women only (not applied to a man)"
+        elif sex is None:
+            caveats.append("sex not given; the paper's cohort was women only")
+    if cond.get("age_min") is not None and clinical.get("age") is not None and clinical["age"] < cond["age_min"]:
+        caveats.append(f"age {clinical['age']:g} is below the paper's minimum of {cond['age_min']}")
+    wanted = cond.get("procedure")
+    if wanted:
+        got = clinical.get("procedure")
+        if got is None:
+            caveats.append(f"planned procedure not given; the paper's patients had {wanted}")
+        elif got != wanted:
+            caveats.append(f"procedure '{got}' differs from the paper's ({wanted}): its endpoint may not transfer")
+    return caveats, reason
+
+
+def _base_row(model: dict) -> dict:
+    return {key: model.get(key) for key in ("key", "paper", "citation", "kind", "predictor", "endpoint", "population",
+                                             "method", "unit", "cutoff", "direction", "auc", "auc_ci", "sensitivity",
+                                             "specificity", "corrections")} | {
+        "cutoff_text": cutoff_text(model), "secondary": bool(model.get("secondary")), "level": model.get("level"),
+        "value": None, "status": "not_applicable", "at_risk_side": None, "side_text": None, "value_source": None,
+        "caveats": [], "reason": None}
+
+
+def _levels_for(model: dict, clinical: dict) -> list[tuple[str, list[str]]]:
+    """The levels at which a per-level model is evaluated, each with its own caveats."""
+    level = model.get("level")
+    if level == "planned levels":
+        return [(lv, []) for lv in clinical.get("planned_levels") or []]
+    return [(level, [])]
+
+
+def _assess_level_model(model: dict, values: dict, clinical: dict) -> list[dict]:
+    rows = []
+    levels = _levels_for(model, clinical)
+    if not levels:
+        row = _base_row(model)
+        row["reason"] = "no planned levels given (clinical 'planned_levels', e.g. L4-L5)"
+        return [row]
+    for level, extra in levels:
+        row = _base_row(model)
+        row["level"] = level
+        value = (values.get("levels") or {}).get(level, {}).get(model["variable"])
+        if (value is None or value["value"] is None) and level in SUBSTITUTES and model["paper"] == "001":
+            for sub in SUBSTITUTES[level]:
+                alt = (values.get("levels") or {}).get(sub, {}).get(model["variable"])
+                if alt and alt["value"] is not None:
+                    extra = extra + [f"{level} not measurable: {sub} used, the paper's substitute level"]
+                    row["level"], value = sub, alt
+                    break
+        row["caveats"] = list(extra)
+        rows.append((row, value))
+    out = []
+    for row, value in rows:
+        if value is None:
+            row["reason"] = f"{row['level']} is not in measurements.json"
+        else:
+            row["value"], row["value_source"] = value["value"], value["source"]
+            row["caveats"] += value["caveats"]
+            if value["value"] is None:
+                row["reason"] = value["reason"]
+        out.append(row)
+    return out
+
+
+def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
+    from spinebq.stats.nomogram import Nomogram
+
+    row = _base_row(model)
+    if nomogram is None:
+        row["reason"] = ("paper 001 did not publish its coefficients; give them with --nomogram FILE "
+                         "(a stats.json of spinebq stats, or {\"intercept\": ..., \"coefficients\": {...}})")
+        return row
+    coefs = {str(k): float(v) for k, v in nomogram["coefficients"].items()}
+    patient, missing, sources, caveats = {}, [], {}, []
+    for name in coefs:
+        value = values.get(name)
+        if name in LEVEL_VARIABLES:
+            level_values = values.get("levels") or {}
+            value = level_values.get("L3", {}).get(name)
+            if value is None or value["value"] is None:
+                for sub in SUBSTITUTES["L3"]:
+                    alt = level_values.get(sub, {}).get(name)
+                    if alt and alt["value"] is not None:
+                        value = alt
+                        caveats.append(f"{name}: L3 not measurable, {sub} used (the paper's substitute)")
+                        break
+        if not value or value.get("value") is None:
+            missing.append(f"{name} ({value['reason'] if value else 'not a variable spinebq knows'})")
+            continue
+        patient[name] = value["value"]
+        sources[name] = value["source"] + (f" at {value['level']}" if value.get("level") else "")
+        caveats += value.get("caveats") or []
+    row["nomogram_source"] = nomogram.get("source")
+    row["inputs"] = {k: {"value": patient.get(k), "source": sources.get(k)} for k in coefs}
+    if missing:
+        row["reason"] = "missing nomogram inputs: " + "; ".join(missing)
+        return row
+    ranges = nomogram.get("ranges") or {}
+    has_ranges = all(k in ranges for k in coefs)
+    nomo = Nomogram(intercept=float(nomogram["intercept"]), coefs=coefs,
+                    ranges={k: tuple(map(float, ranges[k])) if k in ranges else (patient[k], patient[k] + 1.0) for k in coefs})
+    score = nomo.score(patient)
+    row["value"] = score["probability"]
+    row["linear_predictor"] = score["linear_predictor"]
+    if has_ranges:
+        row["points"] = score["points"]
+        row["total_points"] = score["total_points"]
+        if score["outside_range"]:
+            caveats.append("outside the nomogram's axis range (extrapolated): " + ", ".join(score["outside_range"]))
+    else:
+        row["points"], row["total_points"] = None, None
+        caveats.append("no axis ranges given with the coefficients: probability only, no points")
+    cutoff = nomogram.get("cutoff")
+    if cutoff is not None:
+        row["cutoff"] = float(cutoff)
+        row["cutoff_text"] = f">= {float(cutoff):g}"
+        caveats.append(f"cutoff {float(cutoff):g} from the coefficients' source; the AUC shown is paper 001's")
+    else:
+        caveats.append("coefficients not from paper 001's publication: its cutoff 0.212, AUC and Se/Sp belong to the "
+                       "paper's own fit, not to these coefficients")
+    row["caveats"] = caveats
+    row["value_source"] = f"nomogram ({nomogram.get('source')})"
+    return row
+
+
+def assess_model(model: dict, values: dict, *, ct: Mapping | None, mri: Mapping | None, clinical: dict,
+                 nomogram: dict | None = None) -> list[dict]:
+    """Assess one registry model; one row per evaluated level (usually one)."""
+    modality = model.get("modality", "")
+    if model["kind"] == "nomogram":
+        rows = [_assess_nomogram(model, values, nomogram)]
+    elif model["variable"] in LEVEL_VARIABLES:
+        rows = _assess_level_model(model, values, clinical) if ct else [_base_row(model) | {"reason": "no CT results given"}]
+    else:
+        row = _base_row(model)
+        value = values.get(model["variable"])
+        if value is None:
+            row["reason"] = {"CT": "no CT results given", "MRI": "no MRI results given"}.get(modality, "not available")
+        else:
+            row["value"], row["value_source"], row["caveats"] = value["value"], value["source"], list(value["caveats"])
+            row["level"] = value.get("level") or row["level"]
+            if value["value"] is None:
+                row["reason"] = value["reason"]
+        rows = [row]
+    caveats, reason = _condition_caveats(model, ct, mri, clinical)
+    for row in rows:
+        row["caveats"] = caveats + row["caveats"]
+        if reason and row["value"] is not None:
+            row["reason"], row["value"] = reason, None
+        if row["value"] is None:
+            row["status"] = "not_applicable"
+            continue
+        row["reason"] = None
+        if row["cutoff"] is None:
+            row["status"] = "no_cutoff"
+            row["side_text"] = f"no published cutoff ({'higher' if model['direction'] == '>' else 'lower'} values went with the endpoint)"
+            continue
+        row["status"] = "applied"
+        risk = _side(row["value"], row["cutoff"], row["direction"])
+        row["at_risk_side"] = risk
+        below = row["value"] < row["cutoff"]
+        where = f"{'below' if below else 'at or above'} {row['cutoff']:g}"
+        row["side_text"] = (f"risk side ({where}: the side that went with the endpoint in paper {model['paper']})" if risk
+                            else f"not on the risk side ({where})")
+    return rows
+
+
+def assess_patient(ct: Mapping | None = None, mri: Mapping | None = None, clinical: Mapping | None = None, *,
+                   nomogram: Mapping | None = None, patient_id: str = "patient", models: list[dict] | None = None) -> dict:
+    """Assess one patient against every model of the registry.
+
+    Parameters
+    ----------
+    ct, mri : dict, optional
+        ``measurements.json`` (``spinebq.ct/1``) and ``mri.json`` (``spinebq.mri/1``) documents.
+    clinical : dict, optional
+        ``age``, ``sex``, ``bmi_kg_m2``, ``planned_levels``, ``procedure``, ``hip_t_score``, ``goutallier``...
+        Other fields (names, dates) are ignored.
+    nomogram : dict, optional
+        User-supplied coefficients (see :func:`read_nomogram`).
+    patient_id : str
+        The identifier the user chose; it is the only identifier in the result.
+
+    Returns
+    -------
+    dict
+        ``schema`` ``spinebq.assess/1``: ``patient`` (id and the clinical fields used), ``values`` (every predictor
+        value with its source), ``models`` (one row per model and level: value, cutoff, side, AUC, caveats or the
+        reason it was not applied) and ``notice``.
+    """
+    if ct is None and mri is None and not clinical:
+        raise SpinebqError("nothing to assess: give CT results, MRI results or clinical data")
+    clinical_n = normalise_clinical(clinical)
+    values = patient_values(ct, mri, clinical_n)
+    rows = []
+    for model in models or load_models():
+        rows += assess_model(model, values, ct=ct, mri=mri, clinical=clinical_n, nomogram=dict(nomogram) if nomogram else None)
+    return {
+        "schema": SCHEMA,
+        "spinebq_version": __version__,
+        "notice": RESEARCH_NOTICE,
+        "no_pooled_score": "each model is shown on its own; spinebq does not combine them into a risk score",
+        "patient": {"id": patient_id, **clinical_n},
+        "inputs": {"ct": bool(ct), "mri": bool(mri), "nomogram": (nomogram or {}).get("source")},
+        "values": values,
+        "models": rows,
+    }
