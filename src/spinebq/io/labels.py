@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.errors import SpinebqError
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
@@ -78,12 +78,13 @@ def load_labels(
             if not np.allclose(raw, np.round(raw)):
                 raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
             raw = np.round(raw).astype(np.int32)
+        boxes = _boxes_by_id(raw)
         if scheme == "auto":
-            scheme, note = _guess_scheme(path, raw)
+            scheme, note = _guess_scheme(path, set(boxes))
         else:
             note = f"{scheme} as requested"
         table = _table(scheme, mapping, path)
-        ids = _translate(raw, table)
+        ids = _translate(raw, boxes, table)
     if not np.any(ids):
         raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check --label-scheme")
     content = "body" if scheme in BODY_SCHEMES else "whole"
@@ -100,9 +101,13 @@ def load_labels(
 
 def present_levels(labels: Volume) -> list[str]:
     """Names of the vertebrae present in a VerSe label map, cranial to caudal."""
-    from spinebq.anatomy import sort_levels
+    return list(level_boxes(labels))
 
-    return sort_levels(VERSE_NAMES[i] for i in _ids_present(labels.array) if i in VERSE_NAMES)
+
+def level_boxes(labels: Volume) -> dict[str, tuple[slice, ...]]:
+    """Bounding box (array slices) of every vertebra in a VerSe label map, cranial to caudal."""
+    boxes = {VERSE_NAMES[i]: box for i, box in _boxes_by_id(labels.array).items() if i in VERSE_NAMES}
+    return {name: boxes[name] for name in sort_levels(boxes)}
 
 
 def _table(scheme: str, mapping, path: Path) -> dict[int, str]:
@@ -141,38 +146,55 @@ def _user_mapping(mapping, path: Path) -> dict[int, str]:
     return table
 
 
-def _ids_present(raw: np.ndarray) -> set[int]:
-    """Non-zero ids of an integer label array (one pass without a copy, unlike np.unique)."""
-    if raw.size == 0 or raw.min() < 0 or raw.max() > 10_000:
-        return set(int(i) for i in np.unique(raw)) - {0}
-    return {n + 1 for n, box in enumerate(label_boxes(raw)) if box is not None}
+def _boxes_by_id(raw: np.ndarray) -> dict[int, tuple[slice, ...]]:
+    """Bounding box of every non-zero id of an integer label array, in one pass for usual ids."""
+    if raw.size and raw.min() < 0:
+        raise SpinebqError("label maps cannot hold negative ids")
+    if raw.size == 0 or raw.max() > 10_000:
+        return {int(i): ndimage.find_objects((raw == i).view(np.uint8))[0] for i in np.unique(raw) if i != 0}
+    return {n + 1: box for n, box in enumerate(label_boxes(raw)) if box is not None}
 
 
 def label_boxes(labels: np.ndarray) -> list[tuple[slice, ...] | None]:
     """Bounding box of every id (index id - 1), as ``scipy.ndimage.find_objects``, in memory order.
 
-    find_objects walks the array in C order; on a Fortran-ordered array (as NIfTI data is) that is
-    many times slower, so such an array is passed transposed and the boxes turned back.
+    find_objects walks every voxel in C order, slowly; it is run only on the box around all non-zero
+    voxels (found with fast reductions), and on a Fortran-ordered array (as NIfTI data is) transposed.
     """
-    if labels.flags["F_CONTIGUOUS"] and not labels.flags["C_CONTIGUOUS"]:
-        return [None if box is None else box[::-1] for box in ndimage.find_objects(labels.T)]
-    return ndimage.find_objects(labels)
+    outer = _nonzero_box(labels)
+    if outer is None:
+        return []
+    crop = labels[outer]
+    if crop.strides[0] < crop.strides[-1]:  # Fortran-ordered memory
+        boxes = [None if box is None else box[::-1] for box in ndimage.find_objects(crop.T)]
+    else:
+        boxes = ndimage.find_objects(crop)
+    return [None if box is None else tuple(slice(b.start + o.start, b.stop + o.start) for b, o in zip(box, outer))
+            for box in boxes]
 
 
-def _translate(raw: np.ndarray, table: dict[int, str]) -> np.ndarray:
-    if raw.size and raw.min() < 0:
-        raise SpinebqError("label maps cannot hold negative ids")
-    present = _ids_present(raw)
-    names_present = {table[i] for i in present if i in table and i not in _sacrum_fallback_ids(table)}
-    lookup = np.zeros(max(present | {0}) + 1, dtype=np.int16)
-    for label_id in sorted(present):
+def _nonzero_box(array: np.ndarray) -> tuple[slice, ...] | None:
+    """Slices of the smallest box holding every non-zero voxel of a 3D array, or None when all are zero."""
+    in_plane = array.any(axis=2)
+    if not in_plane.any():
+        return None
+    rows, cols = (np.flatnonzero(in_plane.any(axis=axis)) for axis in (1, 0))
+    first_two = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    planes = np.flatnonzero(array[first_two].any(axis=(0, 1)))
+    return (*first_two, slice(planes[0], planes[-1] + 1))
+
+
+def _translate(raw: np.ndarray, boxes: dict[int, tuple[slice, ...]], table: dict[int, str]) -> np.ndarray:
+    """VerSe ids for the ids of ``raw`` that ``table`` names; each id is copied within its bounding box only."""
+    fallback = _sacrum_fallback_ids(table)
+    names_present = {table[i] for i in boxes if i in table and i not in fallback}
+    out = np.zeros(raw.shape, dtype=np.int16, order="F" if raw.flags["F_CONTIGUOUS"] else "C")
+    for label_id, box in sorted(boxes.items()):
         name = table.get(label_id)
-        if name is None:
-            continue
-        if label_id in _sacrum_fallback_ids(table) and name in names_present:
+        if name is None or (label_id in fallback and name in names_present):
             continue  # a whole-sacrum label only stands in for S1 when S1 itself is absent
-        lookup[label_id] = VERSE_IDS[name]
-    return lookup[raw]
+        out[box][raw[box] == label_id] = VERSE_IDS[name]
+    return out
 
 
 def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
@@ -183,9 +205,8 @@ def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
     return set()
 
 
-def _guess_scheme(path: Path, raw: np.ndarray) -> tuple[str, str]:
+def _guess_scheme(path: Path, ids: set[int]) -> tuple[str, str]:
     name = path.name.lower()
-    ids = _ids_present(raw)
     if "total_v1" in name or "v1" in path.parent.name.lower() and "total" in name:
         return "total_v1", f"TotalSegmentator v1 'total' (from the file name {path.name})"
     if "vertebrae_pp" in name:

@@ -23,16 +23,19 @@ def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
     path = Path(path)
     try:
         image = nib.load(str(path))
-        # read into memory in file order first: copying a flipped memmap is very slow
-        data = np.array(np.asanyarray(image.dataobj))
+        # read into memory in file order first (copying a flipped memmap is very slow), straight
+        # into the wanted type: no float64 intermediate for an int16 file
+        data = np.asanyarray(image.dataobj, dtype=dtype)
+        if isinstance(data, np.memmap):
+            data = np.array(data)
+        stored_float = np.issubdtype(image.get_data_dtype(), np.floating)
     except Exception as exc:  # nibabel raises many types for damaged files
         raise SpinebqError(f"{path}: cannot be read as NIfTI ({type(exc).__name__}: {exc})") from None
     data = np.squeeze(data) if data.ndim > 3 else data
     if data.ndim != 3:
         raise SpinebqError(f"{path}: a 3D image is needed, this one has shape {data.shape}")
-    if dtype is not None:
-        data = data.astype(dtype, copy=False)
-        if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+    if stored_float and np.issubdtype(data.dtype, np.floating):
+        if not np.isfinite(data).all():
             bad = int((~np.isfinite(data)).sum())
             raise SpinebqError(f"{path}: {bad} voxels are NaN or infinite; the image cannot be measured")
     affine_lps = RAS_TO_LPS @ image.affine

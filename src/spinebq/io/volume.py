@@ -95,6 +95,8 @@ def to_canonical(array: np.ndarray, affine_lps: np.ndarray) -> tuple[np.ndarray,
     """Reorder and flip array axes so they run closest to L, P, S; return the array and its new affine."""
     current = nib.orientations.io_orientation(affine_lps)
     transform = nib.orientations.ornt_transform(current, CANONICAL_ORNT)
+    if np.array_equal(transform, CANONICAL_ORNT):
+        return array, affine_lps
     new_array = nib.orientations.apply_orientation(array, transform)
     new_affine = affine_lps @ nib.orientations.inv_ornt_aff(transform, array.shape)
     # copy in the source's memory order: far faster than forcing C order on a Fortran-ordered NIfTI
@@ -157,7 +159,7 @@ def check_modality(volume: Volume, expected: str, path: str | Path) -> None:
     if modality and modality != expected:
         raise SpinebqError(f"{path}: the image is {modality}, but a {expected} is needed here")
     if modality is None and expected == "CT":
-        low = float(np.percentile(volume.array.ravel(order="K")[::7], 1))
+        low = float(np.percentile(volume.array.ravel(order="K")[::31], 1))
         if low > -500:
             raise SpinebqError(
                 f"{path}: this does not look like a CT in Hounsfield units (1st percentile {low:.0f}, "

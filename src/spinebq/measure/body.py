@@ -46,12 +46,8 @@ def separate_body(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> B
         Voxel size along each axis, mm.
     """
     pixel_area = spacing_mm[0] * spacing_mm[1]
-    cuts = np.full(mask.shape[2], np.nan)
+    cuts = _canal_fronts(mask, pixel_area)
     slices = np.flatnonzero(mask.any(axis=(0, 1)))
-    for k in slices:
-        front = _canal_front(mask[:, :, k], pixel_area)
-        if front is not None:
-            cuts[k] = front
     found = np.isfinite(cuts)
     method = "canal"
     if found.any():
@@ -61,8 +57,8 @@ def separate_body(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> B
         cuts[slices] = cuts[nearest]
     else:
         # the ring closes over the height of the vertebra even when no single slice shows it closed
-        projected_cut = _canal_front(mask.any(axis=2), pixel_area)
-        if projected_cut is None:
+        projected_cut = _canal_fronts(mask.any(axis=2)[:, :, None], pixel_area)[0]
+        if np.isnan(projected_cut):
             return BodySeparation(mask.copy(), 0, "none")
         cuts[slices] = projected_cut
         method = "projected_canal"
@@ -76,14 +72,24 @@ def separate_body(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> B
     return BodySeparation(body, int(found.sum()), method)
 
 
-def _canal_front(ring: np.ndarray, pixel_area_mm2: float) -> int | None:
-    """Row of the anterior edge of the largest enclosed hole of a 2D ring, or None."""
-    holes = ndimage.binary_fill_holes(ring) & ~ring
-    labelled, n = ndimage.label(holes)
+#: In-plane (4-connected) neighbours only: holes are filled and labelled slice by slice.
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
+
+
+def _canal_fronts(mask: np.ndarray, pixel_area_mm2: float) -> np.ndarray:
+    """Per slice (axis 2), the row of the anterior edge of the largest enclosed hole of the ring; NaN where none."""
+    holes = ndimage.binary_fill_holes(mask, structure=_IN_PLANE) & ~mask
+    labelled, n = ndimage.label(holes, structure=_IN_PLANE)
+    fronts = np.full(mask.shape[2], np.nan)
     if n == 0:
-        return None
-    areas = ndimage.sum_labels(holes, labelled, index=np.arange(1, n + 1))
-    biggest = int(np.argmax(areas)) + 1
-    if areas[biggest - 1] * pixel_area_mm2 < MIN_CANAL_AREA_MM2:
-        return None
-    return int(np.flatnonzero((labelled == biggest).any(axis=0)).min())
+        return fronts
+    areas_mm2 = ndimage.sum_labels(holes, labelled, index=np.arange(1, n + 1)) * pixel_area_mm2
+    biggest = np.zeros(mask.shape[2])
+    for area_mm2, box in zip(areas_mm2, ndimage.find_objects(labelled)):
+        k = box[2].start
+        if area_mm2 > biggest[k]:
+            biggest[k] = area_mm2
+            fronts[k] = box[1].start
+    fronts[biggest < MIN_CANAL_AREA_MM2] = np.nan
+    return fronts

@@ -10,7 +10,7 @@ from scipy import ndimage
 
 from spinebq.anatomy import MEASURED_LEVELS, SUMMARY_LEVELS, VERSE_IDS, sort_levels
 from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_calibration
-from spinebq.io.labels import label_boxes, present_levels
+from spinebq.io.labels import level_boxes
 from spinebq.io.volume import Volume
 from spinebq.measure.body import separate_body
 from spinebq.measure.ellipse import three_slice_rois
@@ -94,13 +94,13 @@ def measure_ct(
     calibration = calibration or no_calibration()
     spacing = ct.spacing_mm
     body_content = labels.metadata.get("content") == "body"
-    names = [n for n in present_levels(labels) if n in levels]
+    boxes = level_boxes(labels)
+    names = [n for n in boxes if n in levels]
     bodies = np.zeros(ct.shape, dtype=np.int16)
     trabecular = np.zeros(ct.shape, dtype=np.int16)
     gaps = ct.metadata.get("slice_gaps_mm") or []
     source_axes = np.asarray(ct.metadata["source_axes"]) if ct.metadata.get("source_axes") is not None else None
 
-    boxes = label_boxes(labels.array)
     vertebrae: dict[str, dict] = {}
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
     centroids: dict[str, np.ndarray] = {}
@@ -108,7 +108,7 @@ def measure_ct(
         if progress:
             progress(f"{name}: body and 3D ROI")
         vid = VERSE_IDS[name]
-        box = _padded(boxes[vid - 1], ct.shape, pad=3)
+        box = _padded(boxes[name], ct.shape, pad=3)
         mask = labels.array[box] == vid
         qc: list[str] = []
         if body_content:
@@ -121,7 +121,7 @@ def measure_ct(
                            "none": "no spinal canal found: whole label used"}[separation.method]
             if separation.method == "none":
                 qc.append("posterior_elements_not_removed")
-        if _touches_border(boxes[vid - 1], ct.shape):
+        if _touches_border(boxes[name], ct.shape):
             qc.append("cut_by_field_of_view")
         if gaps and _overlaps_gap(ct, box, body, gaps):
             qc.append("missing_slices")

@@ -117,10 +117,13 @@ def three_slice_rois(
     step = float(min(0.5, spacing.min()))
     points = np.argwhere(body) @ affine[:3, :3].T + affine[:3, 3]
     low, high = body_height_range(points, frame)
+    # contiguous copies once, not one per resampled plane
+    body_float = body.astype(np.float32)
+    ct_array = np.ascontiguousarray(ct_array)
     rois = []
     for name, fraction in zip(("superior", "middle", "inferior"), SLICE_FRACTIONS):
         height = low + fraction * (high - low)
-        section, offsets = sample_plane(body.astype(np.float32), affine, frame, height, step, order=1)
+        section, offsets = sample_plane(body_float, affine, frame, height, step, order=1)
         section = section >= 0.5
         labelled, n = ndimage.label(section)
         if n == 0:
