@@ -19,6 +19,8 @@ from spinebq.segment.bone import BONE_EDGE_HU, DENSE_BONE_HU, fill_holes_axial
 MAX_SLOPE = 0.7
 #: Typical distance (mm) from the middle of the posterior bone column to the body centre.
 BODY_OFFSET_MM = (8.0, 55.0)
+#: Half-height (mm) of the window over which the canal front takes its most posterior position.
+FRONT_WINDOW_MM = 5.0
 
 
 @dataclass
@@ -193,5 +195,7 @@ def find_canal(hu: np.ndarray, body: np.ndarray, column: np.ndarray, spacing_mm)
         found = np.zeros(nz, bool)
         found[known] = True
         front = np.interp(ks, known, front[known])
+        # the basivertebral foramen notches the posterior wall at mid-body: keep the wall, not the notch
+        front = ndimage.maximum_filter1d(front, 2 * max(1, int(round(FRONT_WINDOW_MM / sz))) + 1, mode="nearest")
         centre = np.stack([np.interp(ks, known, centre[known, i]) for i in range(2)], axis=1)
     return front, centre, found

@@ -22,6 +22,7 @@ from spinebq.segment import labelling
 from spinebq.segment.bone import METAL_HU, patient_mask, to_native, to_working_grid
 from spinebq.segment.canal import find_axis
 from spinebq.segment.discs import build_curve, find_discs
+from spinebq.segment.refine import refine_bodies
 from spinebq.segment.subregions import SUBREGION_NAMES, split_subregions
 from spinebq.segment.vertebrae import segment_vertebrae
 
@@ -167,26 +168,46 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
         lut[s] = VERSE_IDS[name]
     ids_work = lut[seg.whole]
     sub[(ids_work == 0) & (sub != 5)] = 0
-    vertebrae = ct.with_array(to_native(ids_work, grid))
+    vertebrae_native = to_native(ids_work, grid)
+    sub_native = to_native(sub, grid)
+    del ids_work, sub
+    _progress(progress, "body surfaces", 0.9)
+    named = np.zeros(seg.n + 1, bool)
+    named[[s for s in naming.names]] = True
+    refined = refine_bodies(ct.array, ct.spacing_mm, grid, np.where(named[seg.bodies], seg.bodies, 0),
+                            lambda s, box: seg.body_zone[box] & (seg.index[box] == s - 1) & np.isin(seg.bodies[box], (0, s)))
+    for s, (box, mask, _threshold) in refined.items():
+        vid = lut[s]
+        v_box, s_box = vertebrae_native[box], sub_native[box]
+        old = (v_box == vid) & (s_box == 1)
+        v_box[old & ~mask] = 0
+        s_box[old & ~mask] = 0
+        v_box[mask] = vid
+        s_box[mask] = 1
+    timings["surfaces_s"] = time.perf_counter() - t0
+    vertebrae = ct.with_array(vertebrae_native)
     vertebrae.metadata = {"source": ct.metadata.get("source"), "label_scheme": "verse", "content": "whole",
                           "segmenter": "builtin"}
-    subregions = ct.with_array(to_native(sub, grid))
+    subregions = ct.with_array(sub_native)
     subregions.metadata = {"source": ct.metadata.get("source"), "content": "subregions", "names": SUBREGION_NAMES}
     timings["total_s"] = time.perf_counter() - t0
+    native_ml = ct.voxel_volume_ml
+    native_counts = np.bincount(vertebrae_native.ravel(), minlength=max(VERSE_IDS.values()) + 1)
     levels = {}
     for s in present:
         name = naming.names.get(s)
         if name is None:
             continue
-        idx = np.argwhere(seg.bodies == s)
-        centre_native = (idx.mean(axis=0) + 0.5) * np.array(grid.factors) - 0.5
+        box, mask, threshold = refined[s]
+        centre_native = np.argwhere(mask).mean(axis=0) + [b.start for b in box]
         levels[name] = {
             "verse_id": VERSE_IDS[name],
             "confidence": naming.confidence.get(s, 0.0),
             "qc": naming.flags.get(s, []),
             "centroid_mm": [round(float(v), 1) for v in ct.index_to_mm(centre_native)],
-            "body_volume_ml": round(body_ml[s], 2),
-            "vertebra_volume_ml": round(float((seg.whole == s).sum()) * voxel_ml, 2),
+            "body_volume_ml": round(float(mask.sum()) * native_ml, 2),
+            "vertebra_volume_ml": round(float(native_counts[VERSE_IDS[name]]) * native_ml, 2),
+            "body_surface_hu": round(threshold, 1),
             "sacral_side_fraction": landmarks.sacral_fraction.get(s),
             "ribs": landmarks.rib_count.get(s, 0),
         }

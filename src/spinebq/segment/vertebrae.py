@@ -42,11 +42,17 @@ class Segments:
         int16, same ids, whole vertebrae (body and posterior elements).
     n : int
         Number of segments.
+    body_zone : numpy.ndarray
+        bool, where a vertebral body may lie (in front of the canal, near the body curve).
+    index : numpy.ndarray
+        int16, number of disc planes below each voxel (segment id - 1 between two discs).
     """
 
     bodies: np.ndarray
     whole: np.ndarray
     n: int
+    body_zone: np.ndarray | None = None
+    index: np.ndarray | None = None
 
 
 def _grid_mm(shape, spacing_mm):
@@ -125,4 +131,4 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
             keep = np.unique(labelled[(bodies == s) & lab])
             keep = keep[keep > 0]
             whole[lab & ~np.isin(labelled, keep)] = 0
-    return Segments(bodies=bodies, whole=whole, n=n)
+    return Segments(bodies=bodies, whole=whole, n=n, body_zone=zone, index=index)

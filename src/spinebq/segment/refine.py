@@ -1,0 +1,187 @@
+"""Vertebral body surfaces refined on the CT's own grid.
+
+The bodies are found on the coarse working grid (:mod:`spinebq.segment.bone`), where a surface
+voxel is a mix of cortex and the tissue around it. Here each body's surface is moved, on the CT's
+own voxels, to the *half maximum* between its cortical shell and that tissue (the usual edge
+criterion of CT morphometry): voxels within one working voxel of the surface are kept when their
+HU is at least the threshold and dropped otherwise; the interior is kept whatever its HU (an
+osteoporotic core can be darker than muscle): each axial section is first closed to its convex hull
+(within the zone in front of the canal), and holes are filled on axial, coronal and sagittal planes,
+so that a dark core open towards the basivertebral foramen still counts as body.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.morphology import convex_hull_image
+
+from spinebq.segment.bone import BONE_EDGE_HU, METAL_HU, WorkGrid, ball
+
+#: Percentile of the HU in a body's outer layer taken as its cortical shell value.
+SHELL_PERCENTILE = 90.0
+#: Bounds (HU) of the surface threshold, whatever the shell and the tissue around it give.
+THRESHOLD_RANGE_HU = (BONE_EDGE_HU, 450.0)
+#: Axial holes up to this fraction of the slice's area are filled whatever lies above and below (veins).
+SMALL_HOLE_FRACTION = 0.15
+#: Smoothing (Gaussian sigma, mm) of the CT before the threshold: noise of thin-slice kernels.
+SMOOTH_MM = 0.6
+
+
+def fill_holes_along(mask: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
+    """Fill holes in every 2D slice perpendicular to each of ``axes`` in turn."""
+    out = mask.copy()
+    for axis in axes:
+        view = np.moveaxis(out, axis, 0)
+        for i in range(view.shape[0]):
+            if view[i].any():
+                view[i] = ndimage.binary_fill_holes(view[i])
+    return out
+
+
+def axial_hulls(mask: np.ndarray) -> np.ndarray:
+    """The convex hull of every axial slice (axis 2) of ``mask``.
+
+    A vertebral body's cross-section is convex but for its posterior wall, which the caller's
+    allowed zone (in front of the spinal canal) cuts; the hull brings in a dark core that neither
+    threshold nor hole filling reaches because the cortex is open (basivertebral foramen, thin shell).
+    """
+    out = mask.copy()
+    for k in range(mask.shape[2]):
+        if mask[:, :, k].sum() >= 3:
+            out[:, :, k] = convex_hull_image(mask[:, :, k])
+    return out
+
+
+def fill_enclosed(mask: np.ndarray) -> np.ndarray:
+    """Fill holes on sagittal and coronal planes, and axial holes that are small or have body above and below.
+
+    The axial condition keeps the concave endplate's rim from being filled with disc: on the slice
+    through an endplate the body is a ring around the nucleus, which is not body.
+    """
+    out = fill_holes_along(mask, (0, 1))
+    column = out.any(axis=2)
+    if not column.any():
+        return out
+    below = np.logical_or.accumulate(out, axis=2)
+    above = np.logical_or.accumulate(out[:, :, ::-1], axis=2)[:, :, ::-1]
+    filled = fill_holes_along(out, (2,))
+    holes = filled & ~out
+    keep = holes & below & above
+    for k in np.flatnonzero(holes.any(axis=(0, 1))):
+        labelled, n = ndimage.label(holes[:, :, k])
+        sizes = np.bincount(labelled.ravel())
+        small = np.flatnonzero(sizes <= SMALL_HOLE_FRACTION * filled[:, :, k].sum())
+        keep[:, :, k] |= np.isin(labelled, small[small > 0])
+    return out | keep
+
+
+def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray) -> float:
+    """Half maximum between the body's cortical shell and the tissue just outside it, HU.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        CT values around the body (HU).
+    body : numpy.ndarray
+        bool, the body as found so far.
+    allowed : numpy.ndarray
+        bool, where this body may lie (its voxels outside it are the surrounding tissue).
+    """
+    shell = body & ~ndimage.binary_erosion(body, border_value=1)
+    outside = ndimage.binary_dilation(body) & ~body & allowed
+    if not shell.any() or not outside.any():
+        return float(np.mean(THRESHOLD_RANGE_HU))
+    shell_hu = float(np.percentile(hu[shell], SHELL_PERCENTILE))
+    outside_hu = float(np.clip(np.median(hu[outside]), -100.0, BONE_EDGE_HU))
+    return float(np.clip(0.5 * (shell_hu + outside_hu), *THRESHOLD_RANGE_HU))
+
+
+def refine_body(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm, band_mm: float) -> tuple[np.ndarray, float]:
+    """Move a body's surface to the half-maximum threshold, within ``band_mm`` of where it is.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray
+        CT values around the body, HU (already smoothed if wanted).
+    body : numpy.ndarray
+        bool, the body on the same grid (for instance a coarse mask repeated onto fine voxels).
+    allowed : numpy.ndarray
+        bool, where the body may lie: in front of the spinal canal, between its two disc planes,
+        not in another body.
+    spacing_mm : sequence of float
+        Voxel size of ``hu``, mm.
+    band_mm : float
+        Half-width of the band around the surface that is decided by the threshold, mm.
+
+    Returns
+    -------
+    mask : numpy.ndarray
+        bool, the refined body (the largest connected piece).
+    threshold_hu : float
+        The surface threshold used.
+    """
+    threshold = surface_threshold_hu(hu, body, allowed)
+    # body = axial_hulls(body) & (allowed | body)
+    element = ball(band_mm, spacing_mm)
+    if element.size == 1:
+        element = ndimage.generate_binary_structure(3, 1)
+    core = ndimage.binary_erosion(body, structure=element, border_value=1)
+    band = ndimage.binary_dilation(body, structure=element) & ~core
+    mask = core | (band & allowed & (hu >= threshold))
+    mask = fill_enclosed(mask) & (allowed | core)
+    labelled, n = ndimage.label(mask)
+    if n > 1:
+        sizes = np.bincount(labelled.ravel())
+        sizes[0] = 0
+        mask = labelled == int(np.argmax(sizes))
+    return mask, threshold
+
+
+def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.ndarray, allowed_of) -> dict:
+    """Refine every body of the working-grid label map ``bodies`` on the CT's own grid.
+
+    Parameters
+    ----------
+    ct_hu : numpy.ndarray
+        The CT (HU) on its own grid.
+    ct_spacing_mm : sequence of float
+        Its voxel size, mm.
+    grid : WorkGrid
+        The working grid ``bodies`` lives on.
+    bodies : numpy.ndarray
+        int, working-grid body labels (0 background).
+    allowed_of : callable
+        ``allowed_of(label, box)`` returns the bool working-grid mask, within the slices ``box``,
+        where that body may lie.
+
+    Returns
+    -------
+    dict
+        ``{label: (native_box, mask, threshold_hu)}``: the refined body as a bool mask within the
+        slices ``native_box`` of the CT grid.
+    """
+    factors = np.array(grid.factors)
+    band_mm = float(max(grid.spacing_mm))
+    sigma = [SMOOTH_MM / float(s) for s in ct_spacing_mm]
+    out = {}
+    for label, box in enumerate(ndimage.find_objects(bodies), start=1):
+        if box is None:
+            continue
+        box = tuple(slice(max(0, b.start - 2), min(n, b.stop + 2)) for b, n in zip(box, bodies.shape))
+        native = tuple(slice(b.start * f, min(b.stop * f, n)) for b, f, n in zip(box, factors, grid.native_shape))
+        body = _repeat(bodies[box] == label, factors, ct_hu[native].shape)
+        allowed = _repeat(allowed_of(label, box), factors, ct_hu[native].shape)
+        hu = np.minimum(np.asarray(ct_hu[native], dtype=np.float32), METAL_HU)
+        if max(sigma) > 0.25:
+            hu = ndimage.gaussian_filter(hu, sigma, mode="nearest")
+        mask, threshold = refine_body(hu, body, allowed, ct_spacing_mm, band_mm)
+        out[label] = (native, mask, threshold)
+    return out
+
+
+def _repeat(mask: np.ndarray, factors, shape) -> np.ndarray:
+    out = mask
+    for axis, f in enumerate(factors):
+        if f > 1:
+            out = np.repeat(out, int(f), axis=axis)
+    return np.ascontiguousarray(out[: shape[0], : shape[1], : shape[2]])
