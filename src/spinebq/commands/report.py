@@ -1,0 +1,84 @@
+"""``spinebq report``: a per-patient report (HTML + PDF, optional DICOM SR) or a cohort report."""
+from __future__ import annotations
+
+import argparse
+
+NAME = "report"
+HELP = ("per-patient report from spinebq ct / mri folders (self-contained report.html, report.pdf, DICOM SR with "
+        "--dicom), or a cohort report from a spinebq stats folder (--stats); research use only")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json and pictures)")
+    parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json and pictures)")
+    parser.add_argument("--clinical", metavar="FILE", help="clinical data (JSON or field,value CSV): age, sex, "
+                        "bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier")
+    parser.add_argument("--age", type=float, help="age in years (overrides --clinical)")
+    parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
+    parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5")
+    parser.add_argument("--procedure", help="planned procedure (fusion, 'semi-rigid instrumentation', 'vertebral augmentation')")
+    parser.add_argument("--nomogram", metavar="FILE", help="nomogram coefficients (stats.json or JSON with intercept/coefficients)")
+    parser.add_argument("--dicom", metavar="CT", help="the source DICOM CT folder: also write measurements_sr.dcm "
+                        "(DICOM SR, TID 1500) referencing it")
+    parser.add_argument("--stats", metavar="DIR", help="folder written by spinebq stats: write a cohort report instead")
+    parser.add_argument("--id", default="patient", help="identifier shown in the report (default: patient)")
+    parser.add_argument("--include-phi", action="store_true", help="show patient name, ID and birth date when the "
+                        "inputs carry them (spinebq ct --include-phi) and keep them in the DICOM SR")
+    parser.add_argument("--no-pdf", action="store_true", help="write only the HTML")
+    parser.add_argument("--out", metavar="DIR", default="spinebq_report", help="output folder (default: spinebq_report)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from spinebq.commands.assess import clinical_from_args
+    from spinebq.errors import SpinebqError
+    from spinebq.report.files import RESEARCH_NOTICE, write_json
+
+    out = Path(args.out)
+    if args.stats:
+        from spinebq.report.cohort import write_cohort_report
+
+        written = write_cohort_report(args.stats, out)
+        print(f"cohort report: {', '.join(str(p) for p in written)}")
+        print(RESEARCH_NOTICE)
+        return 0
+    if not args.ct and not args.mri:
+        raise SpinebqError("give --ct DIR and/or --mri DIR (folders written by spinebq ct / spinebq mri), or --stats DIR")
+    from spinebq.report.html import write_patient_html
+    from spinebq.report.patient import patient_report
+    from spinebq.risk.assess import assess_patient, read_document, read_nomogram
+
+    ct = read_document(args.ct, "measurements.json") if args.ct else None
+    mri = read_document(args.mri, "mri.json") if args.mri else None
+    try:
+        clinical = clinical_from_args(args)
+        nomogram = read_nomogram(args.nomogram) if args.nomogram else None
+        assessment = assess_patient(ct, mri, clinical, nomogram=nomogram, patient_id=args.id)
+    except ValueError as exc:
+        raise SpinebqError(str(exc)) from None
+    ct_dir = (Path(args.ct) if Path(args.ct).is_dir() else Path(args.ct).parent) if args.ct else None
+    mri_dir = (Path(args.mri) if Path(args.mri).is_dir() else Path(args.mri).parent) if args.mri else None
+    report = patient_report(ct, mri, assessment, patient_id=args.id, ct_dir=ct_dir, mri_dir=mri_dir,
+                            include_phi=args.include_phi)
+    written = [write_patient_html(report, out / "report.html")]
+    if not args.no_pdf:
+        from spinebq.report.pdf import write_patient_pdf
+
+        written.append(write_patient_pdf(report, out / "report.pdf"))
+    written.append(write_json(out / "assessment.json", assessment))
+    if args.dicom:
+        if ct is None:
+            raise SpinebqError("--dicom needs --ct: the SR carries the CT measurements")
+        from spinebq.report.sr import write_measurement_sr
+
+        written.append(write_measurement_sr(ct, args.dicom, out / "measurements_sr.dcm", patient_id=args.id,
+                                            include_phi=args.include_phi))
+    applied = [r for r in assessment["models"] if r["status"] == "applied"]
+    print(f"spinebq report {args.id}: {len(applied)} published model(s) applied, "
+          f"{sum(r['status'] == 'not_applicable' for r in assessment['models'])} not applicable")
+    for r in applied:
+        print(f"  {r['key']:<15} {r['value']:.3g} vs {r['cutoff_text']}: {r['side_text']}")
+    print("written: " + ", ".join(str(p) for p in written))
+    print(RESEARCH_NOTICE)
+    return 0

@@ -1,0 +1,115 @@
+"""Cohort report from the output folder of ``spinebq stats``: tables (ROC, logistic model, calibration,
+validation) and its figures (ROC, calibration, decision curve, clinical impact, nomogram), as HTML and PDF."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from spinebq.errors import SpinebqError
+from spinebq.report.files import RESEARCH_NOTICE, write_atomic
+from spinebq.report.html import CSS, _e, data_uri
+
+FIGURE_ORDER = ("roc", "calibration", "decision_curve", "clinical_impact", "nomogram")
+
+
+def _f(x, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.{digits}g}" if abs(x) < 1e-3 else f"{x:.{digits}f}"
+
+
+def cohort_report(stats_dir: str | Path) -> dict:
+    """Tables and figures of a ``spinebq stats`` folder as plain data (``title``, ``lines``, ``tables``, ``figures``)."""
+    stats_dir = Path(stats_dir)
+    file = stats_dir / "stats.json"
+    if not file.is_file():
+        raise SpinebqError(f"{stats_dir}: no stats.json there (give the folder written by spinebq stats)")
+    s = json.loads(file.read_text(encoding="utf-8"))
+    lines = [f"source: {s.get('source')}; outcome {s.get('outcome')}: n = {s.get('n')}, events = {s.get('n_events')}"]
+    tables = []
+    roc = [[name, _f(r["auc"]), f"{_f(r['auc_ci'][0])}-{_f(r['auc_ci'][1])}", r.get("direction_meaning", ""),
+            _f((r.get("youden") or {}).get("threshold"), 4), _f((r.get("youden") or {}).get("sensitivity")),
+            _f((r.get("youden") or {}).get("specificity"))] for name, r in (s.get("roc") or {}).items()]
+    tables.append({"title": "ROC (DeLong 95 % CI, Youden cutoff)", "header": ["predictor", "AUC", "95% CI", "direction",
+                   "cutoff", "sensitivity", "specificity"], "rows": roc})
+    multi = (s.get("logistic") or {}).get("multivariable") or {}
+    terms = multi.get("terms") if isinstance(multi.get("terms"), dict) else {k: v for k, v in multi.items() if isinstance(v, dict) and "or" in v}
+    if terms:
+        tables.append({"title": f"Multivariable logistic model ({', '.join(s.get('model') or [])})",
+                       "header": ["term", "OR", "95% CI", "p"],
+                       "rows": [[k, _f(v.get("or")), f"{_f(v['or_ci'][0])}-{_f(v['or_ci'][1])}" if v.get("or_ci") else "",
+                                 _f(v.get("p"))] for k, v in terms.items()]})
+    val = s.get("validation") or {}
+    cal = s.get("calibration") or {}
+    hl = s.get("hosmer_lemeshow") or {}
+    perf = [["AUC apparent / optimism-corrected", f"{_f(val.get('auc_apparent'))} / {_f(val.get('auc_corrected'))}"],
+            ["calibration slope (corrected)", _f(cal.get("slope_corrected", val.get("slope_corrected")))],
+            ["Brier (apparent / corrected)", f"{_f(cal.get('brier'))} / {_f(cal.get('brier_corrected'))}"],
+            ["Hosmer-Lemeshow", f"chi2 {_f(hl.get('chi2'))}, df {hl.get('df')}, p {_f(hl.get('p'))}"],
+            ["bootstrap", f"B = {val.get('B')}, seed {val.get('seed')} ({val.get('method')})"]]
+    tables.append({"title": "Model performance", "header": ["measure", "value"], "rows": perf})
+    figures = []
+    fig_dir = stats_dir / "figures"
+    for name in FIGURE_ORDER:
+        p = fig_dir / f"{name}.png"
+        if p.is_file():
+            figures.append({"path": p, "title": name.replace("_", " ")})
+    notes = list(s.get("warnings") or []) + list(s.get("notes") or [])
+    return {"title": f"spinebq cohort report: {s.get('outcome')}", "lines": lines, "tables": tables,
+            "figures": figures, "notes": notes, "notice": RESEARCH_NOTICE}
+
+
+def render_cohort_html(report: dict) -> str:
+    """Self-contained HTML of a cohort report (figures as data URIs)."""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; style-src \'unsafe-inline\'">',
+             f"<title>{_e(report['title'])}</title><style>{CSS}</style></head><body>", f"<h1>{_e(report['title'])}</h1>",
+             f"<div class='notice' id='research-notice'>Research use only, not a medical device. {_e(report['notice'])}</div>"]
+    parts += [f"<p>{_e(line)}</p>" for line in report["lines"]]
+    for t in report["tables"]:
+        parts.append(f"<h2>{_e(t['title'])}</h2><table><tr>" + "".join(f"<th class='l'>{_e(h)}</th>" for h in t["header"]) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td class='l'>{_e(c)}</td>" for c in row) + "</tr>" for row in t["rows"]]
+        parts.append("</table>")
+    if report["figures"]:
+        parts.append("<h2>Figures</h2>")
+        parts += [f"<figure><img src='{data_uri(f['path'])}' alt='{_e(f['title'])}'><figcaption>{_e(f['title'])}</figcaption></figure>"
+                  for f in report["figures"]]
+    if report["notes"]:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in report["notes"]) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_cohort_report(stats_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """Write ``cohort_report.html`` and ``cohort_report.pdf`` into ``out_dir``."""
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from spinebq.report.pdf import _page, _table
+
+    report = cohort_report(stats_dir)
+    out = Path(out_dir)
+    html_path = write_atomic(out / "cohort_report.html", render_cohort_html(report))
+    pdf_path = out / "cohort_report.pdf"
+    notice = "Research use only, not a medical device. " + report["notice"]
+    with PdfPages(pdf_path) as pdf:
+        fig = _page(pdf, report["title"], notice)
+        fig.text(0.06, 0.91, "\n".join(report["lines"]), fontsize=8, va="top")
+        y = 0.87
+        for t in report["tables"]:
+            fig.text(0.06, y, t["title"], fontsize=9, weight="bold", va="top")
+            n = len(t["header"])
+            y = _table(fig, y - 0.02, t["header"], t["rows"], [1.0 / n] * n, size=6) - 0.03
+        pdf.savefig(fig)
+        plt.close(fig)
+        for f in report["figures"]:
+            fig = _page(pdf, report["title"], notice)
+            ax = fig.add_axes([0.05, 0.1, 0.9, 0.8])
+            ax.imshow(mpimg.imread(str(f["path"])))
+            ax.set_title(f["title"], fontsize=10)
+            ax.axis("off")
+            pdf.savefig(fig)
+            plt.close(fig)
+    return [html_path, pdf_path]

@@ -1,0 +1,185 @@
+"""DICOM Structured Report (TID 1500 Measurement Report, highdicom) of the per-level CT measurements.
+
+One measurement group per vertebra (finding site: the SNOMED code of the vertebra), one numeric
+measurement per quantity with its UCUM unit. The concepts are spinebq's own codes (coding scheme
+``99SPINEBQ``, the meaning names the method), because no standard code names e.g. "3D trabecular mean HU,
+preset 3dhu". The SR references the source CT series as its evidence. Without ``include_phi`` the patient's
+name, ID and birth date are replaced by the chosen identifier (empty birth date).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from spinebq import __version__
+from spinebq.errors import SpinebqError
+from spinebq.report.patient import get_path
+
+SCHEME = "99SPINEBQ"
+#: (JSON path in a vertebra, code meaning, UCUM unit code, unit meaning)
+QUANTITIES = (
+    ("hu_3d", "3D trabecular ROI mean attenuation", "[hnsf'U]", "Hounsfield unit"),
+    ("hu_3d_median", "3D trabecular ROI median attenuation", "[hnsf'U]", "Hounsfield unit"),
+    ("hu_3d_sd", "3D trabecular ROI attenuation standard deviation", "[hnsf'U]", "Hounsfield unit"),
+    ("hu_3d_voxels", "3D trabecular ROI voxel count", "{voxels}", "voxels"),
+    ("hu_2d", "Three-slice elliptical ROI mean attenuation", "[hnsf'U]", "Hounsfield unit"),
+    ("vbmd_mg_cm3", "Trabecular volumetric bone mineral density", "mg/cm3", "milligram per cubic centimeter"),
+    ("body_volume_ml", "Vertebral body volume", "ml", "milliliter"),
+    ("b_hu", "Vertebral body HU (B-HU)", "[hnsf'U]", "Hounsfield unit"),
+    ("st_hu", "Screw trajectory HU (ST-HU)", "[hnsf'U]", "Hounsfield unit"),
+    ("hu_ratio", "Screw trajectory to body HU ratio", "1", "ratio"),
+    ("trajectories.left.hu_mean", "Left virtual screw trajectory mean attenuation", "[hnsf'U]", "Hounsfield unit"),
+    ("trajectories.right.hu_mean", "Right virtual screw trajectory mean attenuation", "[hnsf'U]", "Hounsfield unit"),
+    ("heights_mm.anterior", "Anterior vertebral body height", "mm", "millimeter"),
+    ("heights_mm.middle", "Middle vertebral body height", "mm", "millimeter"),
+    ("heights_mm.posterior", "Posterior vertebral body height", "mm", "millimeter"),
+    ("genant_grade", "Genant semiquantitative fracture grade", "{grade}", "grade"),
+)
+PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
+
+
+def vertebra_code(level: str):
+    """SNOMED CT code of a vertebra (S1 -> sacrum); None for names without a code (L6, T13)."""
+    from pydicom.sr.codedict import codes
+
+    if level == "S1":
+        return codes.SCT.Sacrum
+    return getattr(codes.SCT, f"{level}Vertebra", None)
+
+
+def _evidence(source: Path, series_uid: str | None) -> list:
+    import pydicom
+
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    out = []
+    for p in files:
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+        except Exception:
+            continue
+        if "ImagePositionPatient" not in ds:
+            continue
+        # anonymised series may carry blank UIDs in the data set; the file meta keeps the instance's own
+        if not str(ds.get("SOPInstanceUID", "")) and "MediaStorageSOPInstanceUID" in ds.file_meta:
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        if not str(ds.get("SOPClassUID", "")) and "MediaStorageSOPClassUID" in ds.file_meta:
+            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        if series_uid and str(ds.get("SeriesInstanceUID", "")) not in ("", series_uid):
+            continue
+        out.append(ds)
+    return out
+
+
+def _fill_missing_uids(datasets: list) -> list[str]:
+    """Blank Study/Series UIDs (anonymisers) get one derived UID per series, so the SR can reference it."""
+    from pydicom.uid import generate_uid
+
+    notes = []
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        if any(not str(ds.get(keyword, "")) for ds in datasets):
+            uid = generate_uid(entropy_srcs=[keyword] + sorted(str(ds.SOPInstanceUID) for ds in datasets))
+            for ds in datasets:
+                if not str(ds.get(keyword, "")):
+                    setattr(ds, keyword, uid)
+            notes.append(f"the source images have no {keyword}: a UID derived from their SOP Instance UIDs is used ({uid})")
+    return notes
+
+
+def measurement_groups(ct: Mapping) -> dict:
+    """``{level: {json_path: value}}`` of the finite quantities the SR carries (what a reader gets back)."""
+    out = {}
+    for level, entry in (ct.get("vertebrae") or {}).items():
+        values = {}
+        for path, *_ in QUANTITIES:
+            v = get_path(entry, path)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                values[path] = float(v)
+        if values:
+            out[level] = values
+    return out
+
+
+def write_measurement_sr(ct: Mapping, source: str | Path, path: str | Path, *, patient_id: str = "patient",
+                         include_phi: bool = False) -> Path:
+    """Write the CT measurements of ``ct`` (a measurements.json document) as a TID 1500 SR referencing ``source``.
+
+    Parameters
+    ----------
+    ct : dict
+        ``measurements.json`` document of ``spinebq ct`` run on the DICOM series ``source``.
+    source : path
+        The DICOM folder (or file) of the source CT series.
+    path : path
+        Output ``.dcm`` file.
+    patient_id : str
+        Identifier written as Patient's Name and Patient ID unless ``include_phi``.
+    include_phi : bool
+        Keep the source's patient name, ID and birth date.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    source = Path(source)
+    series_uid = (ct.get("input") or {}).get("series_uid")
+    datasets = _evidence(source, series_uid)
+    if not datasets:
+        raise SpinebqError(f"{source}: no DICOM image slices to reference in the SR")
+    notes = _fill_missing_uids(datasets)
+    if not include_phi:
+        for ds in datasets:
+            ds.PatientName = f"{patient_id}^"
+            ds.PatientID = patient_id
+            ds.PatientBirthDate = ""
+            ds.AccessionNumber = ""
+            for keyword in ("OtherPatientIDs", "OtherPatientNames", "PatientAddress"):
+                if keyword in ds:
+                    delattr(ds, keyword)
+    method = ct.get("method") or {}
+    algorithm = hd.sr.AlgorithmIdentification(name=f"spinebq ct preset {method.get('preset')}", version=__version__)
+    groups = []
+    for level, values in measurement_groups(ct).items():
+        site = vertebra_code(level)
+        measurements = []
+        for key, meaning, unit, unit_meaning in QUANTITIES:
+            if key not in values:
+                continue
+            measurements.append(hd.sr.Measurement(
+                name=hd.sr.CodedConcept(key, SCHEME, meaning), value=values[key],
+                unit=hd.sr.CodedConcept(unit, "UCUM", unit_meaning), algorithm_id=algorithm))
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(identifier=f"vertebra {level}", uid=hd.UID()),
+            finding_type=codes.SCT.Bone if hasattr(codes.SCT, "Bone") else None,
+            finding_sites=[hd.sr.FindingSite(site)] if site is not None else None,
+            algorithm_id=algorithm, measurements=measurements))
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=hd.UID(), name="spinebq", manufacturer_name="spinebq", model_name=f"spinebq {__version__}"))
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=codes.LN.CTUnspecifiedBodyRegion if hasattr(codes.LN, "CTUnspecifiedBodyRegion") else codes.DCM.Imaging,
+        imaging_measurements=groups)
+    sr = hd.sr.Comprehensive3DSR(
+        evidence=datasets, content=report[0], series_instance_uid=hd.UID(), series_number=902,
+        sop_instance_uid=hd.UID(), instance_number=1, manufacturer="spinebq",
+        series_description="spinebq vertebral measurements (research use only)")
+    if notes:
+        sr.ContentDescription = "; ".join(notes)[:64]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sr.save_as(str(path))
+    return path
+
+
+def read_measurement_sr(path: str | Path) -> dict:
+    """Read an SR written by :func:`write_measurement_sr`: ``{level: {json_path: value}}`` plus nothing else."""
+    import highdicom as hd
+    import pydicom
+
+    sr = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(str(path)))
+    out: dict = {}
+    for group in sr.content.get_image_measurement_groups():
+        level = str(group.tracking_identifier).replace("vertebra ", "")
+        out[level] = {m.name.value: float(m.value) for m in group.get_measurements()}
+    return out
