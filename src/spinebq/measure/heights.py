@@ -1,0 +1,165 @@
+"""Vertebral body heights and the Genant semiquantitative fracture grade (METHODS.md §6).
+
+Heights are measured on the body mask along the vertebra's own height axis, in sagittal planes of
+its frame across the central half of the body's width (as TotalSegmentator's spine report does):
+in each plane the body's depth is found along the posterior axis through the centroid height, and the
+anterior, middle and posterior heights are the body's extent along the height axis at 85 %, 50 % and
+15 % of that depth from the back. The median over the planes is reported (the spine report keeps the
+plane with the largest spread instead; both agree within a voxel on the shared CT).
+
+Genant grade (Genant et al., JBMR 1993): the largest height reduction of
+
+* wedge: ``1 - Ha / Hp`` (anterior height lost),
+* biconcave: ``1 - Hm / max(Ha, Hp)`` (middle height lost),
+* crush: ``1 - Hp / mean(Hp of the neighbours)`` (the whole body lower than the levels beside it),
+
+graded 0 (< 20 %), 1 (20-25 %), 2 (25-40 %), 3 (> 40 %). A posterior height lower than the anterior
+one is normal lordotic shape at L4-L5 and is not counted.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from spinebq.measure.frame import VertebraFrame
+from spinebq.measure.sampling import sample_mask
+
+#: Positions of the three heights as fractions of the body depth from the posterior wall.
+POSITIONS = {"posterior": 0.15, "middle": 0.5, "anterior": 0.85}
+#: Genant grade thresholds on the height reduction: grade n when the reduction is >= THRESHOLDS[n - 1].
+GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
+GENANT_REFERENCE = "Genant et al., J Bone Miner Res 1993;8:1137-48 (semiquantitative grades 0-3 by height reduction)"
+#: Sagittal planes are placed across this central fraction of the body's width.
+CENTRAL_WIDTH_FRACTION = 0.5
+PLANE_STEP_MM = 2.0
+STEP_MM = 0.25
+#: The depth is measured this far inside the body's front and back (the spine report's 3 mm smoothing), mm.
+DEPTH_INSET_MM = 3.0
+
+
+@dataclass
+class Heights:
+    """Anterior, middle and posterior body height of one vertebra (mm); NaN with a reason when unmeasurable."""
+
+    anterior: float
+    middle: float
+    posterior: float
+    planes: int
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"anterior": self.anterior, "middle": self.middle, "posterior": self.posterior}
+
+
+def _extent(mask: np.ndarray, affine: np.ndarray, origin: np.ndarray, direction: np.ndarray, half_range_mm: float) -> tuple[float, float] | None:
+    """The run of the mask along a line through ``origin`` that contains it (or the longest run), as (start, end) mm."""
+    t = np.arange(-half_range_mm, half_range_mm + STEP_MM / 2, STEP_MM)
+    inside = sample_mask(mask, affine, origin + t[:, None] * direction)
+    if not inside.any():
+        return None
+    edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    centre = len(t) // 2
+    for a, b in zip(starts, ends):
+        if a <= centre <= b:
+            return float(t[a]), float(t[b])
+    longest = int(np.argmax(ends - starts))
+    return float(t[starts[longest]]), float(t[ends[longest]])
+
+
+def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *, selection: str = "max_spread") -> Heights:
+    """Measure the anterior, middle and posterior heights of a body mask on its frame.
+
+    Parameters
+    ----------
+    body_mask : numpy.ndarray
+        Boolean mask of the vertebral body.
+    affine : numpy.ndarray
+        Voxel -> LPS mm of the mask's grid.
+    frame : VertebraFrame
+        The vertebra's frame: heights run along ``superior``, depth along ``posterior``.
+    selection : {"max_spread", "median"}
+        Which plane's heights are reported: the plane with the largest spread between the three
+        heights (TotalSegmentator's spine report), or the median of every plane.
+    """
+    points = np.argwhere(body_mask) @ affine[:3, :3].T + affine[:3, 3]
+    if len(points) < 10:
+        return Heights(math.nan, math.nan, math.nan, 0, "no body")
+    rel = points - frame.centre_mm
+    l = rel @ frame.left
+    s_centre = float(np.mean(rel @ frame.superior))
+    lo, hi = l.min(), l.max()
+    margin = (1 - CENTRAL_WIDTH_FRACTION) / 2 * (hi - lo)
+    planes = np.arange(lo + margin, hi - margin + 1e-6, PLANE_STEP_MM)
+    width_step = float(np.linalg.norm(affine[:3, 0]))
+    if abs(affine[:3, 0] @ frame.left) / width_step > math.cos(math.radians(10)):
+        # the image's own sagittal planes (voxel centres), as the spine report scans them
+        centres = np.unique(np.round(l / width_step))
+        planes = np.array([c * width_step for c in centres if lo + margin <= c * width_step <= hi - margin])
+        planes = planes[::max(1, int(round(PLANE_STEP_MM / width_step)))] if selection == "max_spread" else planes
+    results = []
+    for l_plane in planes:
+        origin = frame.to_mm(s_centre, 0.0, l_plane)
+        depth = _extent(body_mask, affine, origin, frame.posterior, 60.0)
+        if depth is None:
+            continue
+        front, back = depth[0] + DEPTH_INSET_MM, depth[1] - DEPTH_INSET_MM
+        heights = []
+        for name in ("anterior", "middle", "posterior"):
+            p = back - POSITIONS[name] * (back - front)
+            run = _extent(body_mask, affine, frame.to_mm(s_centre, p, l_plane), frame.superior, 40.0)
+            heights.append(run[1] - run[0] + STEP_MM if run else math.nan)
+        if all(math.isfinite(h) and h > 0 for h in heights):
+            results.append(heights)
+    if not results:
+        return Heights(math.nan, math.nan, math.nan, 0, "no sagittal plane crosses the body")
+    table = np.array(results)
+    if selection == "median":
+        chosen = np.median(table, axis=0)
+    else:
+        chosen = table[int(np.argmax(table.max(axis=1) - table.min(axis=1)))]
+    return Heights(float(chosen[0]), float(chosen[1]), float(chosen[2]), len(results))
+
+
+def genant_grade(heights: Heights, neighbour_posteriors_mm: list[float] | None = None, *,
+                 minimum_reduction: float = GENANT_THRESHOLDS[0]) -> dict:
+    """Genant grade 0-3 and deformity type of one vertebra from its heights and its neighbours'.
+
+    Parameters
+    ----------
+    heights : Heights
+        This vertebra's heights.
+    neighbour_posteriors_mm : list of float, optional
+        Posterior heights of the vertebrae above and below (those measured).
+    minimum_reduction : float
+        Reduction below which the grade is 0 (Genant: 0.20).
+
+    Returns
+    -------
+    dict
+        ``genant_grade`` (int or None), ``deformity_type`` (``wedge``/``biconcave``/``crush`` or None),
+        ``height_ratios`` (``anterior_posterior``, ``middle_posterior``, ``middle_anterior``),
+        ``reductions`` (each type's reduction), ``reference``.
+    """
+    ha, hm, hp = heights.anterior, heights.middle, heights.posterior
+    if not all(math.isfinite(v) and v > 0 for v in (ha, hm, hp)):
+        return {"genant_grade": None, "deformity_type": None, "height_ratios": None, "reductions": None,
+                "reason": heights.reason or "heights not measured", "reference": GENANT_REFERENCE}
+    reductions = {"wedge": max(0.0, 1 - ha / hp), "biconcave": max(0.0, 1 - hm / max(ha, hp))}
+    neighbours = [h for h in (neighbour_posteriors_mm or []) if h is not None and math.isfinite(h) and h > 0]
+    reductions["crush"] = max(0.0, 1 - hp / float(np.mean(neighbours))) if neighbours else math.nan
+    kind = max((k for k in reductions if math.isfinite(reductions[k])), key=lambda k: reductions[k])
+    worst = reductions[kind]
+    grade = 0
+    if worst >= minimum_reduction:
+        grade = 1 + sum(worst >= t for t in GENANT_THRESHOLDS[1:])
+    return {
+        "genant_grade": grade,
+        "deformity_type": kind if grade > 0 else None,
+        "height_ratios": {"anterior_posterior": ha / hp, "middle_posterior": hm / hp, "middle_anterior": hm / ha},
+        "reductions": reductions,
+        "compared_with_neighbours": len(neighbours),
+        "reference": GENANT_REFERENCE,
+    }

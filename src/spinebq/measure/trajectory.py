@@ -1,0 +1,421 @@
+"""Virtual pedicle screws: planned from the anatomy, read from a surgeon's file, and measured.
+
+A screw is a straight cylinder from an entry point to a tip (``target_mm``) with a diameter. Its bone
+is measured in the cylinder (ST-HU, 3D), in a shell around it (the bone-screw interface), split into
+the part inside the vertebral body and the part behind it (pedicle), and on the 2D rectangle that
+paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw.
+
+Automatic plans (METHODS.md §4.2; textbook geometry, marked [M] there):
+
+``traditional``  straight-forward pedicle screw: through the centre of the pedicle isthmus, parallel
+                 to the vertebra's transverse plane (the superior endplate), with the medial angle that
+                 keeps most bone around the screw within the published range of the level; entry where
+                 the line leaves the bone behind the pedicle; tip at 80 % of the body depth along the
+                 line and at least 5 mm short of the anterior cortex.
+``cortical``     cortical bone trajectory (Santoni et al., Spine J 2009): 9 degrees lateral
+                 divergence, 25 degrees cranial, through the inferomedial quarter of the isthmus;
+                 4.5-5.5 mm x 25-35 mm (default 5.0 x 35).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spinebq.errors import SpinebqError
+from spinebq.measure.frame import VertebraFrame
+from spinebq.measure.pedicles import Pedicle, best_medial_angle
+from spinebq.measure.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
+
+#: Published medial (convergence) angle per level, degrees: METHODS.md §4.2 textbook defaults
+#: (L1 5-10, L2 10, L3 10-15, L4 15, L5 20-30) widened by 5 degrees on each side for anatomical variation.
+MEDIAL_ANGLE_RANGE_DEG: dict[str, tuple[float, float]] = {
+    "T11": (0.0, 15.0), "T12": (0.0, 15.0), "T13": (0.0, 15.0), "L1": (0.0, 15.0), "L2": (5.0, 15.0),
+    "L3": (5.0, 20.0), "L4": (10.0, 20.0), "L5": (15.0, 35.0), "L6": (15.0, 35.0), "S1": (20.0, 35.0),
+}
+MEDIAL_ANGLE_SOURCE = ("METHODS.md §4.2 per-level convergence (textbook, [M]: L1 5-10, L2 10, L3 10-15, L4 15, "
+                       "L5 20-30 degrees) widened by 5 degrees on each side")
+#: Standard screw diameters (mm) a plan sized to the pedicle chooses from.
+STANDARD_DIAMETERS_MM = (4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5)
+DEFAULT_DIAMETER_MM = 6.5
+#: A screw wider than this fraction of the isthmus width is flagged (METHODS.md §4.2).
+MAX_ISTHMUS_FRACTION = 0.8
+#: Tip of a traditional screw: this fraction of the body depth along the line ...
+DEPTH_FRACTION = 0.8
+#: ... and at least this far short of the anterior cortex, mm.
+ANTERIOR_MARGIN_MM = 5.0
+CORTICAL_DIVERGENCE_DEG = 9.0
+CORTICAL_CRANIAL_DEG = 25.0
+CORTICAL_DIAMETER_MM = 5.0
+CORTICAL_LENGTH_MM = 35.0
+#: Shell around the screw (bone-screw interface), mm.
+SHELL_MM = 1.5
+#: Sampling step of screw ROIs, mm.
+STEP_MM = 0.5
+#: More than this fraction of the pedicle part outside the vertebra is a breach of the pedicle wall.
+BREACH_FRACTION = 0.05
+#: The first millimetres of a screw sit in the entry notch on an oblique bone surface: not a breach.
+HEAD_SEAT_MM = 5.0
+TRAJECTORY_SCHEMA = "spinebq.trajectories/1"
+
+
+@dataclass
+class Screw:
+    """A real or virtual screw.
+
+    Attributes
+    ----------
+    level, side : str
+        Vertebra name and ``"left"``/``"right"``.
+    entry_mm, target_mm : numpy.ndarray
+        Entry point and tip, LPS mm.
+    diameter_mm : float
+        Outer diameter, mm.
+    source : str
+        ``auto_traditional``, ``auto_cortical``, ``file`` or ``from_screws``.
+    notes : list of str
+        How the plan was made (or why parts of it fell back to defaults).
+    """
+
+    level: str
+    side: str
+    entry_mm: np.ndarray
+    target_mm: np.ndarray
+    diameter_mm: float
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def length_mm(self) -> float:
+        return float(np.linalg.norm(self.target_mm - self.entry_mm))
+
+    @property
+    def direction(self) -> np.ndarray:
+        return (self.target_mm - self.entry_mm) / max(self.length_mm, 1e-9)
+
+
+@dataclass
+class PlanOptions:
+    """Options of the automatic plans; ``None`` sizes to the anatomy."""
+
+    diameter_mm: float | None = None
+    length_mm: float | None = None
+    cortical_diameter_mm: float = CORTICAL_DIAMETER_MM
+    cortical_length_mm: float = CORTICAL_LENGTH_MM
+
+
+def angles_in_frame(direction: np.ndarray, frame: VertebraFrame, side: str) -> tuple[float, float]:
+    """Medial (convergence) and sagittal (cranial positive) angle of an anteriorly pointing direction, degrees."""
+    sign = 1.0 if side == "left" else -1.0
+    anterior = -(direction @ frame.posterior)
+    medial = math.degrees(math.atan2(-sign * (direction @ frame.left), anterior))
+    horizontal = math.hypot(direction @ frame.posterior, direction @ frame.left)
+    sagittal = math.degrees(math.atan2(direction @ frame.superior, horizontal))
+    return medial, sagittal
+
+
+def size_to_pedicle(width_mm: float) -> tuple[float, str | None]:
+    """Largest standard diameter within 80 % of the isthmus width; the smallest with a note if none fits."""
+    if not math.isfinite(width_mm):
+        return DEFAULT_DIAMETER_MM, f"isthmus width unknown: default diameter {DEFAULT_DIAMETER_MM} mm"
+    fitting = [d for d in STANDARD_DIAMETERS_MM if d <= MAX_ISTHMUS_FRACTION * width_mm]
+    if not fitting:
+        return STANDARD_DIAMETERS_MM[0], f"isthmus {width_mm:.1f} mm: even a {STANDARD_DIAMETERS_MM[0]} mm screw exceeds 80 % of it"
+    return fitting[-1], None
+
+
+def _line_exit(mask: np.ndarray, affine: np.ndarray, start: np.ndarray, direction: np.ndarray, *, max_mm: float = 80.0,
+               step_mm: float = 0.25) -> float:
+    """Distance from ``start`` along ``direction`` to the last point inside ``mask`` before it is left."""
+    t = np.arange(0.0, max_mm, step_mm)
+    inside = sample_mask(mask, affine, start + t[:, None] * direction)
+    if not inside[0]:
+        return 0.0
+    outside = np.flatnonzero(~inside)
+    return float(t[outside[0] - 1]) if outside.size else float(t[-1])
+
+
+def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
+                     affine: np.ndarray, grid, options: PlanOptions) -> Screw | str:
+    """Plan a straight-forward pedicle screw; return the :class:`Screw` or the reason there is none."""
+    if not pedicle.found:
+        return f"no {pedicle.side} pedicle: {pedicle.reason}"
+    sign = 1.0 if pedicle.side == "left" else -1.0
+    notes = []
+    low, high = MEDIAL_ANGLE_RANGE_DEG.get(level, (0.0, 35.0))
+    rel = pedicle.isthmus_mm - grid.frame.centre_mm
+    s0, p0, l0 = rel @ grid.frame.superior, rel @ grid.frame.posterior, rel @ grid.frame.left
+    medial = best_medial_angle(grid, sign, s0, p0, l0, (low, high), 0.0)
+    notes.append(f"medial angle {medial:.0f} deg: the most bone around the axis within the published range "
+                 f"{low:.0f}-{high:.0f} deg for {level} (measured pedicle axis {pedicle.medial_angle_deg:.0f} deg)")
+    direction = _direction(grid.frame, sign, medial, 0.0)
+    centre = pedicle.isthmus_mm
+    back = _line_exit(whole_mask, affine, centre, -direction)
+    entry = centre - back * direction
+    # body depth along the line: from where the line enters the body to where it leaves it
+    t = np.arange(0.0, 120.0, 0.25)
+    in_body = sample_mask(body_mask, affine, centre + t[:, None] * direction)
+    if not in_body.any():
+        return f"the {pedicle.side} pedicle axis does not reach the vertebral body"
+    first = int(np.flatnonzero(in_body)[0])
+    after = np.flatnonzero(~in_body[first:])
+    last = first + (int(after[0]) - 1 if after.size else len(t) - 1 - first)
+    t_wall, t_front = t[first], t[last]
+    if options.length_mm is not None:
+        length = float(options.length_mm)
+        notes.append(f"length {length:.0f} mm as requested")
+    else:
+        tip_t = min(t_wall + DEPTH_FRACTION * (t_front - t_wall), t_front - ANTERIOR_MARGIN_MM)
+        length = back + tip_t
+        notes.append(f"tip at {DEPTH_FRACTION:.0%} of the body depth along the axis, >= {ANTERIOR_MARGIN_MM:.0f} mm "
+                     "short of the anterior cortex")
+    if options.diameter_mm is not None:
+        diameter = float(options.diameter_mm)
+    else:
+        diameter, note = size_to_pedicle(pedicle.width_mm)
+        notes.append(note or f"diameter sized to the isthmus ({pedicle.width_mm:.1f} mm): largest standard size <= 80 %")
+    return Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_traditional", notes)
+
+
+def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
+                  affine: np.ndarray, grid, options: PlanOptions) -> Screw | str:
+    """Plan a cortical bone trajectory screw (Santoni 2009 geometry); return it or the reason there is none."""
+    if not pedicle.found:
+        return f"no {pedicle.side} pedicle: {pedicle.reason}"
+    sign = 1.0 if pedicle.side == "left" else -1.0
+    f = grid.frame
+    # through the inferomedial quarter of the isthmus: medial by a quarter width, caudal by a quarter height
+    through = pedicle.isthmus_mm - sign * 0.25 * pedicle.width_mm * f.left - 0.25 * pedicle.height_mm * f.superior
+    direction = _direction(f, sign, -CORTICAL_DIVERGENCE_DEG, CORTICAL_CRANIAL_DEG)
+    if not sample_mask(whole_mask, affine, through[None, :])[0]:
+        through = pedicle.isthmus_mm
+    back = _line_exit(whole_mask, affine, through, -direction)
+    entry = through - back * direction
+    ahead = _line_exit(whole_mask, affine, through, direction, max_mm=120.0)
+    length = min(float(options.length_mm) if options.length_mm is not None else options.cortical_length_mm,
+                 back + ahead - 2.0)
+    notes = [f"cortical bone trajectory: {CORTICAL_DIVERGENCE_DEG:.0f} deg lateral, {CORTICAL_CRANIAL_DEG:.0f} deg cranial "
+             "through the inferomedial quarter of the isthmus (Santoni et al., Spine J 2009)"]
+    diameter = options.cortical_diameter_mm if options.diameter_mm is None else float(options.diameter_mm)
+    return Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_cortical", notes)
+
+
+def _direction(frame: VertebraFrame, sign: float, medial_deg: float, sagittal_deg: float) -> np.ndarray:
+    from spinebq.measure.pedicles import axis_direction
+
+    return axis_direction(frame, sign, medial_deg, sagittal_deg)
+
+
+def measure_screw(
+    ct_array: np.ndarray,
+    ct_affine: np.ndarray,
+    screw: Screw,
+    whole_mask: np.ndarray,
+    body_mask: np.ndarray,
+    mask_affine: np.ndarray,
+    frame: VertebraFrame,
+    *,
+    pedicle: Pedicle | None = None,
+    metal_hu: float = 1400.0,
+    shell_mm: float = SHELL_MM,
+    exclude: tuple[np.ndarray, np.ndarray] | None = None,
+    shell_offset_mm: float = 0.0,
+    vbmd=None,
+    step_mm: float = STEP_MM,
+) -> dict:
+    """Measure the bone a screw holds in.
+
+    Parameters
+    ----------
+    ct_array, ct_affine : numpy.ndarray
+        CT in HU and its voxel -> LPS mm affine.
+    screw : Screw
+        The screw to measure.
+    whole_mask, body_mask, mask_affine : numpy.ndarray
+        The vertebra and its body (boolean) on the grid of ``mask_affine``.
+    frame : VertebraFrame
+        The vertebra's axes (angles are reported in it).
+    pedicle : Pedicle, optional
+        The pedicle on the screw's side: gives the isthmus checks and the 80 % warning.
+    metal_hu : float
+        Points whose nearest voxel is above this are never bone.
+    shell_mm : float
+        Thickness of the interface shell around the screw.
+    exclude : (mask, affine), optional
+        Points inside this mask are left out (a real screw's metal and its bloom).
+    shell_offset_mm : float
+        Gap between the screw surface and the shell (the bloom of a real screw).
+    vbmd : callable, optional
+        HU -> vBMD of the calibration.
+    """
+    radius = screw.diameter_mm / 2
+    up = frame.superior
+    points, t, _ = cylinder_points(screw.entry_mm, screw.target_mm, radius, step_mm=step_mm, up=up)
+    shell_points, _, _ = cylinder_points(screw.entry_mm, screw.target_mm, radius + shell_offset_mm + shell_mm,
+                                         radius_inner_mm=radius + shell_offset_mm, step_mm=step_mm, up=up)
+    inside_vertebra = sample_mask(whole_mask, mask_affine, points)
+    inside_body = sample_mask(body_mask, mask_affine, points)
+
+    def bone(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        hu = sample_values(ct_array, ct_affine, pts)
+        nearest = sample_values(ct_array, ct_affine, pts, order=0)
+        keep = np.isfinite(hu) & (nearest <= metal_hu)
+        metal = int((nearest > metal_hu).sum())
+        if exclude is not None and len(pts):
+            keep &= ~sample_mask(exclude[0], exclude[1], pts)
+        return hu, keep, metal
+
+    hu, keep, metal = bone(points)
+    stats = value_statistics(hu[keep])
+    shell_hu, shell_keep, _ = bone(shell_points)
+    shell_stats = value_statistics(shell_hu[shell_keep])
+    body_part = keep & inside_body
+    pedicle_part = keep & ~inside_body & inside_vertebra
+    # the pedicle segment: behind the body, past the screw head's seat on the bone surface
+    behind_body = ~inside_body & (t >= HEAD_SEAT_MM)
+    medial, sagittal = angles_in_frame(screw.direction, frame, screw.side)
+    result = {
+        "source": screw.source,
+        "entry_mm": [round(float(v), 2) for v in screw.entry_mm],
+        "target_mm": [round(float(v), 2) for v in screw.target_mm],
+        "diameter_mm": screw.diameter_mm,
+        "length_mm": round(screw.length_mm, 2),
+        "medial_angle_deg": round(medial, 1),
+        "sagittal_angle_deg": round(sagittal, 1),
+        "hu_mean": stats["mean"],
+        "hu_median": stats["median"],
+        "hu_sd": stats["sd"],
+        "voxels": voxel_count(ct_affine, points[keep]),
+        "points": stats["n"],
+        "metal_points_excluded": metal,
+        "vbmd_mg_cm3": vbmd(stats["mean"]) if vbmd else None,
+        "shell": {"inner_radius_mm": radius + shell_offset_mm, "outer_radius_mm": radius + shell_offset_mm + shell_mm,
+                  "hu_mean": shell_stats["mean"], "hu_median": shell_stats["median"],
+                  "voxels": voxel_count(ct_affine, shell_points[shell_keep])},
+        "pedicle_part": {"hu_mean": value_statistics(hu[pedicle_part])["mean"],
+                         "voxels": voxel_count(ct_affine, points[pedicle_part])},
+        "body_part": {"hu_mean": value_statistics(hu[body_part])["mean"], "voxels": voxel_count(ct_affine, points[body_part])},
+        "rectangle_2d": rectangle_2d(ct_array, ct_affine, screw, up, metal_hu=metal_hu, step_mm=step_mm, exclude=exclude),
+        "inside_vertebra_fraction": float(inside_vertebra.mean()) if len(points) else math.nan,
+        "inside_body_fraction": float(inside_body.mean()) if len(points) else math.nan,
+        "notes": list(screw.notes),
+        "warnings": [],
+    }
+    warnings = result["warnings"]
+    if behind_body.any() and (~inside_vertebra[behind_body]).mean() > BREACH_FRACTION:
+        warnings.append("pedicle_wall_breach")
+    tip_inside = sample_mask(whole_mask, mask_affine, screw.target_mm[None, :])[0]
+    if not tip_inside:
+        warnings.append("tip_outside_vertebra")
+    if pedicle is not None and pedicle.found:
+        result["isthmus_width_mm"] = pedicle.width_mm
+        offset = _distance_to_line(pedicle.isthmus_mm, screw.entry_mm, screw.direction)
+        result["isthmus_offset_mm"] = round(offset, 2)
+        result["passes_isthmus"] = bool(offset + radius <= max(pedicle.width_mm / 2, radius) + 0.5 * radius)
+        if screw.diameter_mm > MAX_ISTHMUS_FRACTION * pedicle.width_mm:
+            warnings.append("diameter_above_80pct_isthmus")
+    if stats["n"] == 0:
+        result["reason"] = "no bone left in the cylinder (metal or outside the image)"
+    return result
+
+
+def _distance_to_line(point: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> float:
+    v = point - origin
+    return float(np.linalg.norm(v - (v @ direction) * direction))
+
+
+def rectangle_2d(ct_array: np.ndarray, ct_affine: np.ndarray, screw: Screw, up: np.ndarray, *, metal_hu: float = 1400.0,
+                 step_mm: float = STEP_MM, exclude=None) -> dict:
+    """Paper 001's ST-HU ROI: a rectangle as wide as the screw along its axis, in the axial plane through it.
+
+    The plane contains the screw axis and is perpendicular to the vertebra's sagittal plane (for a
+    straight-forward screw it is the vertebra's own axial plane).
+    """
+    points = rectangle_points(screw, up, step_mm=step_mm)
+    hu = sample_values(ct_array, ct_affine, points)
+    nearest = sample_values(ct_array, ct_affine, points, order=0)
+    keep = np.isfinite(hu) & (nearest <= metal_hu)
+    if exclude is not None and len(points):
+        keep &= ~sample_mask(exclude[0], exclude[1], points)
+    stats = value_statistics(hu[keep])
+    return {"hu_mean": stats["mean"], "hu_median": stats["median"], "width_mm": screw.diameter_mm,
+            "length_mm": round(screw.length_mm, 2), "pixels": stats["n"], "pixel_mm": step_mm,
+            "method": "rectangle along the screw in the axial plane through its axis, as wide as the screw "
+                      "(Yang et al., Global Spine J 2026, paper 001)"}
+
+
+def rectangle_points(screw: Screw, up: np.ndarray, *, step_mm: float = STEP_MM) -> np.ndarray:
+    """Points of the 2D rectangle ROI along a screw (see :func:`rectangle_2d`)."""
+    d = screw.direction
+    u, w = orthonormal_pair(d, up)  # u: towards superior, w: across the screw in the axial plane
+    t = np.arange(step_mm / 2, screw.length_mm, step_mm)
+    half = screw.diameter_mm / 2
+    a = np.arange(-half + step_mm / 2, half, step_mm)
+    return (screw.entry_mm + t[:, None, None] * d + a[None, :, None] * w).reshape(-1, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# trajectory files
+
+
+def read_trajectory_file(path: str | Path, *, voxel_to_mm=None) -> list[Screw]:
+    """Read a surgeon's trajectory file.
+
+    The file is JSON: ``{"screws": [{"level": "L4", "side": "left", "entry": [x, y, z],
+    "target": [x, y, z], "diameter_mm": 6.5}, ...]}``, points in patient LPS mm (``"units": "mm"``, the
+    default; ``"coordinates": "RAS"`` flips x and y) or voxel indices (``"units": "voxel"`` or
+    ``voxel_to_mm`` given), which ``voxel_to_mm`` turns into LPS mm.
+
+    Raises
+    ------
+    SpinebqError
+        When the file cannot be read or a screw is incomplete; the message names the file and the screw.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpinebqError(f"{path}: cannot be read as a trajectory file ({exc})") from None
+    if isinstance(document, list):
+        document = {"screws": document}
+    screws = document.get("screws") if isinstance(document, dict) else None
+    if not isinstance(screws, list) or not screws:
+        raise SpinebqError(f"{path}: no 'screws' list in the trajectory file")
+    units = str(document.get("units", "voxel" if voxel_to_mm is not None else "mm")).lower()
+    if units not in ("mm", "voxel"):
+        raise SpinebqError(f"{path}: units must be 'mm' or 'voxel', not {units!r}")
+    if units == "voxel" and voxel_to_mm is None:
+        raise SpinebqError(f"{path}: voxel indices need the image they refer to")
+    ras = str(document.get("coordinates", "LPS")).upper() == "RAS"
+    out = []
+    for n, item in enumerate(screws, start=1):
+        try:
+            level, side = str(item["level"]).upper(), str(item["side"]).lower()
+            entry = np.asarray(item.get("entry", item.get("entry_mm")), dtype=float)
+            target = np.asarray(item.get("target", item.get("target_mm")), dtype=float)
+            diameter = float(item.get("diameter_mm", DEFAULT_DIAMETER_MM))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpinebqError(f"{path}: screw {n} needs level, side, entry, target ({exc})") from None
+        if entry.shape != (3,) or target.shape != (3,) or side not in ("left", "right"):
+            raise SpinebqError(f"{path}: screw {n} needs 3 coordinates for entry and target and side left or right")
+        if units == "voxel":
+            entry, target = voxel_to_mm(entry), voxel_to_mm(target)
+        elif ras:
+            entry, target = entry * [-1, -1, 1], target * [-1, -1, 1]
+        if np.linalg.norm(target - entry) < 1.0:
+            raise SpinebqError(f"{path}: screw {n} ({level} {side}) has entry and target less than 1 mm apart")
+        if "length_mm" in item:
+            target = entry + float(item["length_mm"]) * (target - entry) / np.linalg.norm(target - entry)
+        out.append(Screw(level, side, entry, target, diameter, "file", [f"from {path.name}, screw {n}"]))
+    return out
+
+
+def trajectory_document(screws: list[Screw]) -> dict:
+    """A trajectory file (schema ``spinebq.trajectories/1``, LPS mm) describing ``screws``."""
+    return {"schema": TRAJECTORY_SCHEMA, "units": "mm", "coordinates": "LPS",
+            "screws": [{"level": s.level, "side": s.side, "entry": [round(float(v), 3) for v in s.entry_mm],
+                        "target": [round(float(v), 3) for v in s.target_mm], "diameter_mm": s.diameter_mm,
+                        "source": s.source} for s in screws]}
