@@ -28,6 +28,12 @@ BODY_FRONT_MM = 34.0
 ARCH_HALF_WIDTH_MM = 48.0
 #: How far (mm) behind the canal front posterior elements reach (spinous process tips).
 ARCH_DEPTH_MM = 75.0
+#: Bone this far (mm) below the lowest disc plane seeds the lowest segment.
+LOWEST_SEED_DEPTH_MM = 15.0
+#: Fractions of a body's height (from its lower end) between which its ring around the canal seeds its arch.
+ARCH_SEED_HEIGHTS = (0.45, 0.75)
+#: Radius (mm) around the canal centre of the arch seeds (pedicles and laminae, not the processes).
+ARCH_SEED_RADIUS_MM = 22.0
 
 
 @dataclass
@@ -68,6 +74,36 @@ def segment_index(shape, spacing_mm, planes: list[DiscPlane]) -> np.ndarray:
         d = (x - p.centre_mm[0]) * p.normal[0] + (y - p.centre_mm[1]) * p.normal[1] + (z - p.centre_mm[2]) * p.normal[2]
         index += (d > 0).astype(np.int16)
     return index
+
+
+def arch_seeds(region: np.ndarray, bodies: np.ndarray, axis: SpineAxis, spacing_mm) -> np.ndarray:
+    """Seeds of each vertebra's bony ring: bone around the canal at the height of its pedicles.
+
+    The pedicles leave the body in its upper half, and there the ring around the canal (pedicles,
+    laminae) belongs to that vertebra alone; lower down the laminae and processes of the vertebra
+    above overlap it (the spinous process of T12 hangs over L1). Seeding the ring as well as the
+    body lets the watershed split the posterior elements at the joints between them instead of
+    giving them to whichever body reaches them first.
+    """
+    sx, sy, sz = spacing_mm
+    nx, ny, nz = region.shape
+    xs = np.arange(nx)[:, None]
+    ys = np.arange(ny)[None, :]
+    seeds = np.zeros(bodies.shape, np.int16)
+    for label, box in enumerate(ndimage.find_objects(bodies), start=1):
+        if box is None or box[2].stop - box[2].start < 3:
+            continue
+        k_first, k_last = box[2].start, box[2].stop - 1
+        lo = int(np.ceil(k_first + ARCH_SEED_HEIGHTS[0] * (k_last - k_first)))
+        hi = int(np.floor(k_first + ARCH_SEED_HEIGHTS[1] * (k_last - k_first)))
+        for k in range(lo, hi + 1):
+            if not np.isfinite(axis.canal_front[k]):
+                continue
+            cx, cy = axis.canal_centre[k]
+            near = ((xs - cx) * sx) ** 2 + ((ys - cy) * sy) ** 2 <= ARCH_SEED_RADIUS_MM**2
+            seed = region[:, :, k] & near & (ys >= axis.canal_front[k]) & (bodies[:, :, k] == 0)
+            seeds[:, :, k][seed] = label
+    return seeds
 
 
 def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[DiscPlane],
@@ -120,7 +156,18 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     region = bone & arch_zone
     region |= bodies > 0
     smooth = ndimage.gaussian_filter(hu, 0.6)
-    whole = watershed(-smooth, markers=bodies, mask=region).astype(np.int16)
+    markers = arch_seeds(region, bodies, axis, spacing_mm)
+    if planes:
+        # well below the lowest disc everything is the lowest segment (the sacrum when it is in view):
+        # the alae must not be flooded from L5's transverse processes along their cortex
+        x, y, z = _grid_mm(hu.shape, spacing_mm)
+        p = planes[0]
+        below = ((x - p.centre_mm[0]) * p.normal[0] + (y - p.centre_mm[1]) * p.normal[1]
+                 + (z - p.centre_mm[2]) * p.normal[2]) < -LOWEST_SEED_DEPTH_MM
+        markers[region & below & (markers == 0)] = 1
+        del below
+    markers[bodies > 0] = bodies[bodies > 0]
+    whole = watershed(-smooth, markers=markers, mask=region).astype(np.int16)
     # keep only the part of each label connected to its body
     for s in range(1, n + 1):
         lab = whole == s
