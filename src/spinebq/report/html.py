@@ -90,13 +90,13 @@ def _assessment_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def _level_table(table: dict, table_id: str) -> str:
+def _level_table(table: dict, table_id: str, prefix: str = "") -> str:
     cols = table["columns"]
     head = "".join(f"<th>{_e(c['header'])}" + (f"<br><span class='small'>{_e(c['unit'])}</span>" if c["unit"] else "") + "</th>"
                    for c in cols)
     out = [f'<table id="{table_id}"><tr><th class="l">level</th>{head}<th class="l">QC</th></tr>']
     for row in table["rows"]:
-        cells = "".join(_td(row["cells"][c["key"]], c["key"], row["level"]) for c in cols)
+        cells = "".join(_td(row["cells"][c["key"]], prefix + c["key"], row["level"]) for c in cols)
         qc = "; ".join(q.replace("_", " ") for q in row["qc"]) or "ok"
         out.append(f'<tr data-level="{_e(row["level"])}"><td class="l"><b>{_e(row["level"])}</b></td>{cells}'
                    f'<td class="l small">{_e(qc)}</td></tr>')
@@ -145,7 +145,7 @@ def render_patient_html(report: dict) -> str:
             parts.append(f"<tr><td class='l'>{_e(sc['label'])}</td>{_td(sc, 'mri.' + sc['key'])}"
                          f"<td class='l small'>{_e(sc['method'] or sc['reason'])}</td></tr>")
         parts.append("</table>")
-        parts.append(_level_table(m, "mri-levels"))
+        parts.append(_level_table(m, "mri-levels", prefix="mri."))
         if m["muscle"]:
             parts.append("<table id='mri-muscle'><tr><th class='l'>disc level</th><th>Goutallier (worse side)</th>"
                          "<th>fat fraction L</th><th>fat fraction R</th></tr>")

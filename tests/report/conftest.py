@@ -1,0 +1,41 @@
+"""Module-scoped report fixtures: spinebq ct on the real CT with TotalSegmentator labels, spinebq mri on a real
+T1 exam with its body masks, and the report built from both."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spinebq.cli import main
+from tests.conftest import DATA, TS, need
+
+
+@pytest.fixture(scope="module")
+def real_ct_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ct")
+    code = main(["ct", str(need(TS / "ct.nii.gz")), "--labels", str(need(TS / "seg_v2" / "total.nii.gz")), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_mri_dir(tmp_path_factory):
+    t1 = DATA / "lumbar_mri_t1"
+    out = tmp_path_factory.mktemp("mri")
+    code = main(["mri", str(need(t1 / "case02_t1.nii.gz")), "--labels", str(need(t1 / "case02_bodies_verse.nii.gz")),
+                 "--out", str(out)])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_report_dir(tmp_path_factory, real_ct_dir, real_mri_dir):
+    out = tmp_path_factory.mktemp("report")
+    code = main(["report", "--ct", str(real_ct_dir), "--mri", str(real_mri_dir), "--age", "71", "--sex", "F",
+                 "--planned-levels", "L4-L5", "--procedure", "fusion", "--id", "case-A", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def load(path):
+    return json.loads(path.read_text())
