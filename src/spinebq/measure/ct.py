@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,87 +94,52 @@ def measure_ct(
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
-    spacing = ct.spacing_mm
     body_content = labels.metadata.get("content") == "body"
     boxes = level_boxes(labels)
     names = [n for n in boxes if n in levels]
     bodies = np.zeros(ct.shape, dtype=np.int16)
     trabecular = np.zeros(ct.shape, dtype=np.int16)
-    gaps = ct.metadata.get("slice_gaps_mm") or []
     source_axes = np.asarray(ct.metadata["source_axes"]) if ct.metadata.get("source_axes") is not None else None
+
+    def level(name: str) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
+        return _measure_level(ct, labels, name, boxes[name], preset_def=preset_def, body_content=body_content,
+                              source_axes=source_axes, metal_hu=metal_hu)
 
     vertebrae: dict[str, dict] = {}
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
     centroids: dict[str, np.ndarray] = {}
-    for name in names:
-        if progress:
-            progress(f"{name}: body and 3D ROI")
-        vid = VERSE_IDS[name]
-        box = _padded(boxes[name], ct.shape, pad=3)
-        mask = labels.array[box] == vid
-        qc: list[str] = []
-        if body_content:
-            body, body_method = mask, "label is the body"
-        else:
-            separation = separate_body(mask, spacing)
-            body = separation.body
-            body_method = {"canal": "posterior elements cut at the spinal canal",
-                           "projected_canal": "posterior elements cut at the spinal canal (projected)",
-                           "none": "no spinal canal found: whole label used"}[separation.method]
-            if separation.method == "none":
-                qc.append("posterior_elements_not_removed")
-        if _touches_border(boxes[name], ct.shape):
-            qc.append("cut_by_field_of_view")
-        if gaps and _overlaps_gap(ct, box, body, gaps):
-            qc.append("missing_slices")
-        roi = trabecular_roi(body, spacing, preset_def, source_axes=source_axes)
-        stats = roi_statistics(ct.array[box], roi, metal_hu=metal_hu)
-        metal_in_body = int((ct.array[box][body] > metal_hu).sum())
-        if metal_in_body:
-            qc.append("metal_in_body")
-        roi_ml = stats["voxels"] * ct.voxel_volume_ml
-        if roi_ml < MIN_ROI_ML:
-            qc.append("roi_too_small")
-        if math.isfinite(stats["mean"]) and stats["mean"] > DENSE_HU:
-            qc.append("dense_roi")
-        if math.isfinite(stats["sd"]) and stats["sd"] > HETEROGENEOUS_SD_HU:
-            qc.append("heterogeneous_roi")
-        excluded = _exclusion_reason(qc)
-        # a partial vertebra or an untrustworthy ROI is never averaged: its numbers are missing
-        invalid = "cut_by_field_of_view" in qc or "roi_too_small" in qc
-        bodies[box][body] = vid
-        trabecular[box][roi] = vid
-        body_masks[name] = (box, body)
-        if body.any():
-            centroids[name] = ct.index_to_mm(np.array(ndimage.center_of_mass(body)) + [b.start for b in box])
-        vertebrae[name] = {
-            "hu_3d": _nan_if(invalid, stats["mean"]),
-            "hu_3d_median": _nan_if(invalid, stats["median"]),
-            "hu_3d_sd": _nan_if(invalid, stats["sd"]),
-            "hu_3d_voxels": stats["voxels"],
-            "hu_3d_volume_ml": round(roi_ml, 3),
-            "metal_voxels_excluded": stats["metal_voxels"],
-            "body_volume_ml": _nan_if("cut_by_field_of_view" in qc, float(body.sum()) * ct.voxel_volume_ml),
-            "body_method": body_method,
-            "qc": qc,
-            "excluded_reason": excluded,
-        }
+    # levels are independent and SciPy's image functions release the GIL: measure them side by side
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for name, (entry, box, body, roi) in zip(names, pool.map(level, names)):
+            if progress:
+                progress(f"{name}: body and 3D ROI")
+            vid = VERSE_IDS[name]
+            bodies[box][body] = vid
+            trabecular[box][roi] = vid
+            body_masks[name] = (box, body)
+            if body.any():
+                centroids[name] = ct.index_to_mm(np.array(ndimage.center_of_mass(body)) + [b.start for b in box])
+            vertebrae[name] = entry
 
-    order = sort_levels(centroids)
-    frames = spine_frames(centroids, order)
-    ellipses = {}
+        order = sort_levels(centroids)
+        frames = spine_frames(centroids, order)
+        measurable = [n for n in names if n in frames and "cut_by_field_of_view" not in vertebrae[n]["qc"]]
+
+        def ellipses_of(name: str) -> list:
+            box, body = body_masks[name]
+            sub_affine = ct.affine.copy()
+            sub_affine[:3, 3] = ct.index_to_mm([b.start for b in box])
+            return three_slice_rois(ct.array[box], body, sub_affine, frames[name], metal_hu=metal_hu)
+
+        ellipses = dict(zip(measurable, pool.map(ellipses_of, measurable)))
     for name in names:
         entry = vertebrae[name]
         if progress:
             progress(f"{name}: three-slice ellipses")
-        if name not in frames or "cut_by_field_of_view" in entry["qc"]:
+        if name not in ellipses:
             entry.update({"hu_2d": float("nan"), "hu_2d_slices": [float("nan")] * 3, "hu_2d_areas_mm2": [0.0] * 3})
             continue
-        box, body = body_masks[name]
-        sub_affine = ct.affine.copy()
-        sub_affine[:3, 3] = ct.index_to_mm([b.start for b in box])
-        rois = three_slice_rois(ct.array[box], body, sub_affine, frames[name], metal_hu=metal_hu)
-        ellipses[name] = rois
+        rois = ellipses[name]
         values = [r.mean_hu for r in rois]
         entry["hu_2d"] = float(np.mean(values)) if all(math.isfinite(v) for v in values) else float("nan")
         entry["hu_2d_slices"] = values
@@ -197,6 +164,66 @@ def measure_ct(
                  "3 mm cortical rim and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
     }
     return CtResult(vertebrae, summary, method, bodies, trabecular, ellipses, frames)
+
+
+def _measure_level(
+    ct: Volume,
+    labels: Volume,
+    name: str,
+    label_box: tuple[slice, ...],
+    *,
+    preset_def,
+    body_content: bool,
+    source_axes: np.ndarray | None,
+    metal_hu: float,
+) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
+    """Body, 3D ROI, statistics and QC of one level; returns (entry, box, body mask, ROI mask) in the box."""
+    spacing = ct.spacing_mm
+    box = _padded(label_box, ct.shape, pad=3)
+    mask = labels.array[box] == VERSE_IDS[name]
+    qc: list[str] = []
+    if body_content:
+        body, body_method = mask, "label is the body"
+    else:
+        separation = separate_body(mask, spacing)
+        body = separation.body
+        body_method = {"canal": "posterior elements cut at the spinal canal",
+                       "projected_canal": "posterior elements cut at the spinal canal (projected)",
+                       "none": "no spinal canal found: whole label used"}[separation.method]
+        if separation.method == "none":
+            qc.append("posterior_elements_not_removed")
+    if _touches_border(label_box, ct.shape):
+        qc.append("cut_by_field_of_view")
+    gaps = ct.metadata.get("slice_gaps_mm") or []
+    if gaps and _overlaps_gap(ct, box, body, gaps):
+        qc.append("missing_slices")
+    roi = trabecular_roi(body, spacing, preset_def, source_axes=source_axes)
+    stats = roi_statistics(ct.array[box], roi, metal_hu=metal_hu)
+    metal_in_body = int((ct.array[box][body] > metal_hu).sum())
+    if metal_in_body:
+        qc.append("metal_in_body")
+    roi_ml = stats["voxels"] * ct.voxel_volume_ml
+    if roi_ml < MIN_ROI_ML:
+        qc.append("roi_too_small")
+    if math.isfinite(stats["mean"]) and stats["mean"] > DENSE_HU:
+        qc.append("dense_roi")
+    if math.isfinite(stats["sd"]) and stats["sd"] > HETEROGENEOUS_SD_HU:
+        qc.append("heterogeneous_roi")
+    # a partial vertebra or an untrustworthy ROI is never averaged: its numbers are missing
+    invalid = "cut_by_field_of_view" in qc or "roi_too_small" in qc
+    entry = {
+        "hu_3d": _nan_if(invalid, stats["mean"]),
+        "hu_3d_median": _nan_if(invalid, stats["median"]),
+        "hu_3d_sd": _nan_if(invalid, stats["sd"]),
+        "hu_3d_voxels": stats["voxels"],
+        "hu_3d_volume_ml": round(roi_ml, 3),
+        "metal_voxels_excluded": stats["metal_voxels"],
+        "body_volume_ml": _nan_if("cut_by_field_of_view" in qc, float(body.sum()) * ct.voxel_volume_ml),
+        "body_method": body_method,
+        "qc": qc,
+        "excluded_reason": _exclusion_reason(qc),
+    }
+    return entry, box, body, roi
 
 
 def _summary(vertebrae: dict, levels: tuple[str, ...], key: str, calibration: Calibration) -> dict:
