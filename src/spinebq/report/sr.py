@@ -67,6 +67,10 @@ def _evidence(source: Path, series_uid: str | None) -> list:
             ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
         if series_uid and str(ds.get("SeriesInstanceUID", "")) not in ("", series_uid):
             continue
+        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                        "ReferringPhysicianName", "StudyID", "AccessionNumber"):
+            if keyword not in ds:  # type 2 attributes the SR copies from its evidence: present, possibly empty
+                setattr(ds, keyword, "")
         out.append(ds)
     return out
 
