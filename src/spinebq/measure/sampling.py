@@ -16,8 +16,15 @@ from scipy import ndimage
 
 def to_index(affine: np.ndarray, points_mm: np.ndarray) -> np.ndarray:
     """Fractional voxel indices (..., 3) of LPS points (..., 3) for a 4 x 4 voxel -> mm affine."""
+    return _to_index_rows(affine, points_mm).T.reshape(np.shape(points_mm))
+
+
+def _to_index_rows(affine: np.ndarray, points_mm: np.ndarray) -> np.ndarray:
+    """Voxel indices as a (3, n) array (what ``map_coordinates`` takes), computed row by row (fast)."""
     inverse = np.linalg.inv(affine)
-    return np.asarray(points_mm, dtype=float) @ inverse[:3, :3].T + inverse[:3, 3]
+    flat = np.asarray(points_mm, dtype=float).reshape(-1, 3)
+    x, y, z = flat[:, 0], flat[:, 1], flat[:, 2]
+    return np.stack([inverse[c, 0] * x + inverse[c, 1] * y + inverse[c, 2] * z + inverse[c, 3] for c in range(3)])
 
 
 def sample_values(array: np.ndarray, affine: np.ndarray, points_mm: np.ndarray, *, order: int = 1,
@@ -27,12 +34,12 @@ def sample_values(array: np.ndarray, affine: np.ndarray, points_mm: np.ndarray, 
     Points outside the array get ``outside``.
     """
     points_mm = np.asarray(points_mm, dtype=float)
-    flat = points_mm.reshape(-1, 3)
-    ijk = to_index(affine, flat)
-    values = ndimage.map_coordinates(np.asarray(array, dtype=np.float32), ijk.T, order=order, mode="constant", cval=0.0)
+    rows = _to_index_rows(affine, points_mm)
+    values = ndimage.map_coordinates(np.asarray(array, dtype=np.float32), rows, order=order, mode="constant", cval=0.0)
     values = values.astype(float)
-    shape = np.asarray(array.shape)
-    out = np.any((ijk < -0.5) | (ijk > shape - 0.5), axis=1)
+    out = np.zeros(values.shape, bool)
+    for c in range(3):
+        out |= (rows[c] < -0.5) | (rows[c] > array.shape[c] - 0.5)
     values[out] = outside
     return values.reshape(points_mm.shape[:-1])
 
@@ -47,7 +54,10 @@ def voxel_count(affine: np.ndarray, points_mm: np.ndarray) -> int:
     if len(points_mm) == 0:
         return 0
     ijk = np.round(to_index(affine, np.asarray(points_mm).reshape(-1, 3))).astype(np.int64)
-    return int(np.unique(ijk, axis=0).shape[0])
+    ijk -= ijk.min(axis=0)
+    span = ijk.max(axis=0) + 1
+    keys = (ijk[:, 0] * span[1] + ijk[:, 1]) * span[2] + ijk[:, 2]
+    return int(np.unique(keys).size)
 
 
 def orthonormal_pair(direction: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

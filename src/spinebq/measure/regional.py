@@ -1,0 +1,414 @@
+"""Regional density, virtual screws, heights and contrast for every vertebra of a measured CT.
+
+Runs after :func:`spinebq.measure.ct.measure_ct` on its :class:`~spinebq.measure.ct.CtResult` and adds,
+per vertebra (keys of ``measurements.json``; nothing existing is renamed):
+
+``regions``                 paper 000's regions: ``A`` central trabecular body (QCT-style elliptic slab),
+                            ``B.left|right`` cancellous pedicle around the isthmus, ``C.left|right`` the
+                            screw corridor (the traditional trajectory's cylinder); mean/median HU, voxels, vBMD
+``pedicles``                isthmus centre, width, height, measured axis angles per side
+``trajectories.left|right`` the screw of each side (planned, from a file or found in the image) and its bone
+``trajectories_cortical``   the cortical bone trajectory plans (``--trajectory auto`` only)
+``st_hu``, ``b_hu``, ``hu_ratio``  paper 001: mean ST-HU of both sides (2D rectangle), three-slice body HU
+                            (``hu_2d``), their ratio; ``st_hu_3d`` and ``hu_ratio_3d`` with the cylinders
+``heights_mm``, ``genant_grade``, ``deformity_type``, ``height_ratios``, ``fracture``
+``hu_contrast_corrected``   when a contrast correction is chosen: the corrected ``hu_3d``/``hu_2d`` beside raw
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from spinebq.anatomy import VERSE_IDS, sort_levels
+from spinebq.calibrate.core import Calibration, no_calibration
+from spinebq.errors import SpinebqError
+from spinebq.io.volume import Volume
+from spinebq.measure.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
+from spinebq.measure.frame import VertebraFrame
+from spinebq.measure.heights import body_heights, genant_grade
+from spinebq.measure.pedicles import VertebraPedicles, find_pedicles, own_frame, superior_axis
+from spinebq.measure.sampling import sample_values, value_statistics, voxel_count
+from spinebq.measure.trajectory import (
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
+    read_trajectory_file,
+)
+
+#: Half thickness of region A along the vertebra's axis, mm (QCT's 9 mm slab [M]).
+REGION_A_HALF_THICKNESS_MM = 4.5
+#: Trajectory modes besides a file path.
+TRAJECTORY_MODES = ("none", "auto", "from-screws")
+#: Levels that get automatic screws.
+AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6")
+STEP_MM = 0.5
+
+
+@dataclass
+class RegionalOptions:
+    """What :func:`measure_regional` does.
+
+    Attributes
+    ----------
+    trajectory : str
+        ``"none"``, ``"auto"``, ``"from-screws"`` or the path of a trajectory file.
+    trajectory_voxels : bool
+        The file's points are voxel indices of the input image.
+    plan : PlanOptions
+        Screw size options of the automatic plans.
+    shell_mm : float
+        Thickness of the bone-screw interface shell.
+    bloom_mm : float
+        Margin around real metal left out of every ROI (blooming), ``from-screws`` only.
+    contrast_phase : str
+        ``"auto"`` (header, else the vessels) or a phase name.
+    contrast_correction : str
+        One of :data:`spinebq.measure.contrast.CORRECTIONS`.
+    genant_minimum : float
+        Height reduction below which the Genant grade is 0.
+    """
+
+    trajectory: str = "auto"
+    trajectory_voxels: bool = False
+    plan: PlanOptions = field(default_factory=PlanOptions)
+    shell_mm: float = 1.5
+    bloom_mm: float = 2.0
+    contrast_phase: str = "auto"
+    contrast_correction: str = "none"
+    genant_minimum: float = 0.20
+
+
+@dataclass
+class RegionalResult:
+    """Objects behind the new keys, for pictures and for other tools."""
+
+    screws: dict = field(default_factory=dict)  # (level, side, kind) -> Screw
+    pedicles: dict = field(default_factory=dict)  # level -> VertebraPedicles
+    frames: dict = field(default_factory=dict)  # level -> own VertebraFrame
+    found_screws: list = field(default_factory=list)
+    method: dict = field(default_factory=dict)
+
+
+def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOptions | None = None, *,
+                     calibration: Calibration | None = None, metal_hu: float = 1400.0, progress=None) -> RegionalResult:
+    """Add regions, trajectories, heights and contrast to a :class:`~spinebq.measure.ct.CtResult` in place.
+
+    Parameters
+    ----------
+    ct : Volume
+        The CT in HU.
+    labels : Volume
+        The VerSe label map the CT was measured with (whole vertebrae, or bodies only).
+    result : CtResult
+        The result of :func:`~spinebq.measure.ct.measure_ct`; ``vertebrae``, ``summary`` and ``method`` gain keys.
+    options : RegionalOptions
+        Trajectory mode, sizes, contrast handling.
+    calibration : Calibration, optional
+        HU -> vBMD for the regions.
+    metal_hu : float
+        Metal threshold.
+    progress : callable, optional
+        Called with a short message per step.
+    """
+    options = options or RegionalOptions()
+    calibration = calibration or no_calibration()
+    vbmd = calibration.vbmd_mg_cm3 if calibration.calibrated else None
+    if options.contrast_correction not in CORRECTIONS:
+        raise SpinebqError(f"--contrast-correction: {options.contrast_correction!r} is not one of {', '.join(CORRECTIONS)}")
+    whole_content = labels.metadata.get("content") != "body"
+    out = RegionalResult()
+    names = [n for n in result.vertebrae if n in result.frames]
+    order = sort_levels(result.frames)
+    centroids = {n: result.frames[n].centre_mm for n in order}
+
+    # heights and fractures first: every density summary below carries the fracture flags
+    heights = {}
+    for name in names:
+        vid = VERSE_IDS[name]
+        box, body = _body_box(result.bodies, vid)
+        affine = _sub_affine(ct.affine, box)
+        whole = (labels.array[box] == vid) if whole_content else body
+        frame = own_frame(whole, body, affine, result.frames[name], superior=superior_axis(name, order, centroids))
+        out.frames[name] = frame
+        heights[name] = body_heights(body, affine, frame)
+    _add_heights(result, names, order, heights, options)
+
+    screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
+    if options.trajectory == "from-screws":
+        from spinebq.measure.screws import find_screws
+
+        if progress:
+            progress("finding metal screws")
+        out.found_screws = find_screws(ct, labels, result.bodies, out.frames, metal_hu=metal_hu)
+        screws = [f.screw for f in out.found_screws]
+    exclude = None
+    if options.trajectory == "from-screws":
+        from spinebq.measure.screws import metal_exclusion
+
+        exclude = metal_exclusion(ct, metal_hu, options.bloom_mm)
+
+    label_boxes = ndimage.find_objects(np.clip(labels.array, 0, None).astype(np.int32))
+    for name in names:
+        if progress:
+            progress(f"{name}: regions, pedicles and screws")
+        entry = result.vertebrae[name]
+        vid = VERSE_IDS[name]
+        box = label_boxes[vid - 1] if vid - 1 < len(label_boxes) and label_boxes[vid - 1] is not None else _body_box(result.bodies, vid)[0]
+        box = _grow(box, ct.shape, 10.0, ct.spacing_mm)
+        body = result.bodies[box] == vid
+        affine = _sub_affine(ct.affine, box)
+        whole = (labels.array[box] == vid) if whole_content else body
+        frame = out.frames[name]
+        invalid = "cut_by_field_of_view" in entry["qc"]
+        regions = {"A": _region_a(ct, result, name, vbmd, invalid), "B": {}, "C": {}}
+        entry["trajectories"] = {}
+        if whole_content and not invalid:
+            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior)
+            out.pedicles[name] = found
+            entry["pedicles"] = {side: ped.to_dict() for side, ped in found.pedicles.items()}
+            for side, ped in found.pedicles.items():
+                regions["B"][side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
+                                                    "no pedicle" if not ped.found else None)
+        else:
+            reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
+            entry["pedicles"] = None
+            for side in ("left", "right"):
+                regions["B"][side] = _missing(reason)
+
+        level_screws = {}
+        if options.trajectory == "auto":
+            if name not in AUTO_LEVELS:
+                reason = f"no automatic plan for {name}"
+            elif name not in out.pedicles:
+                reason = entry["pedicles"] is None and ("the vertebra is cut by the field of view" if invalid
+                                                        else "the labels hold only the vertebral bodies")
+            else:
+                reason = None
+            for side in ("left", "right"):
+                if reason:
+                    entry["trajectories"][side] = _missing(reason)
+                    continue
+                ped = out.pedicles[name].pedicles[side]
+                for kind, planner in (("traditional", plan_traditional), ("cortical", plan_cortical)):
+                    planned = planner(name, ped, out.pedicles[name].frame, whole, body, affine, out.pedicles[name].grid, options.plan)
+                    if isinstance(planned, str):
+                        measured = _missing(planned)
+                    else:
+                        out.screws[(name, side, kind)] = planned
+                        measured = measure_screw(ct.array, ct.affine, planned, whole, body, affine, out.pedicles[name].frame,
+                                                 pedicle=ped, metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd)
+                    if kind == "traditional":
+                        level_screws[side] = measured
+                    else:
+                        entry.setdefault("trajectories_cortical", {})[side] = measured
+        elif screws is not None:
+            for screw in (s for s in screws if s.level == name):
+                ped = out.pedicles[name].pedicles[screw.side] if name in out.pedicles else None
+                ped_frame = out.pedicles[name].frame if name in out.pedicles else frame
+                out.screws[(name, screw.side, screw.source)] = screw
+                level_screws[screw.side] = measure_screw(
+                    ct.array, ct.affine, screw, whole, body, affine, ped_frame, pedicle=ped, metal_hu=metal_hu,
+                    shell_mm=options.shell_mm, vbmd=vbmd, exclude=exclude,
+                    shell_offset_mm=options.bloom_mm if exclude is not None else 0.0)
+                if exclude is not None:
+                    level_screws[screw.side].update(_found_details(out.found_screws, screw))
+        for side in ("left", "right"):
+            if side not in entry["trajectories"]:
+                entry["trajectories"][side] = level_screws.get(side) or _missing(_no_screw_reason(options, name, side))
+            tr = entry["trajectories"][side]
+            regions["C"][side] = ({"hu_mean": tr.get("hu_mean"), "hu_median": tr.get("hu_median"), "voxels": tr.get("voxels"),
+                                   "vbmd_mg_cm3": tr.get("vbmd_mg_cm3")} if tr.get("entry_mm") else _missing(tr.get("reason")))
+        entry["regions"] = regions
+        _add_ratios(entry)
+
+    _add_summary(result, names, options, calibration)
+    _add_contrast(ct, result, names, options)
+    out.method = {
+        "regions": {"A": f"elliptic slab of the mid-body three-slice ellipse, {2 * REGION_A_HALF_THICKNESS_MM:.0f} mm thick "
+                         "along the vertebra's axis (QCT-style central region, paper 000 region A)",
+                    "B": "pedicle cross-sections within 4 mm of the isthmus, 1 mm cortex peeled (paper 000 region B)",
+                    "C": "the traditional screw's cylinder (paper 000 region C, the screw corridor)"},
+        "trajectory": options.trajectory if options.trajectory in TRAJECTORY_MODES else f"file {Path(options.trajectory).name}",
+        "st_hu": "mean of the left and right 2D rectangle ROIs along the screws in the axial plane (paper 001, Yang et al., "
+                 "Global Spine J 2026); st_hu_3d: mean of the cylinder means",
+        "b_hu": "three-slice elliptical body HU (hu_2d, paper 001's B-HU)",
+        "hu_ratio": "st_hu / b_hu (paper 001)",
+        "medial_angle_range_deg": MEDIAL_ANGLE_RANGE_DEG,
+        "medial_angle_source": MEDIAL_ANGLE_SOURCE,
+        "heights": "anterior/middle/posterior body heights along the vertebra's own axis at 85/50/15 % of its depth from "
+                   "the back, in the image's sagittal planes across the central half of the body, plane with the largest "
+                   "spread (as TotalSegmentator's spine report)",
+        "screw_roi": "points every 0.5 mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
+                     "trilinearly; voxels above the metal threshold never enter",
+    }
+    result.method["regional"] = out.method
+    return out
+
+
+def _no_screw_reason(options: RegionalOptions, name: str, side: str) -> str:
+    if options.trajectory == "none":
+        return "no trajectory requested (--trajectory auto, FILE or from-screws)"
+    if options.trajectory == "from-screws":
+        return f"no metal screw found in the {side} side of {name}"
+    return f"the trajectory file has no {side} screw for {name}"
+
+
+def _missing(reason: str | None) -> dict:
+    return {"hu_mean": None, "voxels": 0, "reason": reason or "not measured"}
+
+
+def _body_box(bodies: np.ndarray, vid: int) -> tuple[tuple[slice, ...], np.ndarray]:
+    found = ndimage.find_objects((bodies == vid).astype(np.uint8))
+    box = found[0] if found and found[0] is not None else tuple(slice(0, n) for n in bodies.shape)
+    return box, bodies[box] == vid
+
+
+def _grow(box, shape, margin_mm: float, spacing) -> tuple[slice, ...]:
+    pads = [int(math.ceil(margin_mm / s)) for s in spacing]
+    return tuple(slice(max(0, b.start - p), min(n, b.stop + p)) for b, n, p in zip(box, shape, pads))
+
+
+def _sub_affine(affine: np.ndarray, box) -> np.ndarray:
+    sub = affine.copy()
+    sub[:3, 3] = affine[:3, :3] @ np.array([b.start for b in box], dtype=float) + affine[:3, 3]
+    return sub
+
+
+def _region_a(ct: Volume, result, name: str, vbmd, invalid: bool) -> dict:
+    """Region A: the mid-body ellipse of the three-slice method extruded into a 9 mm slab."""
+    rois = result.ellipses.get(name)
+    if invalid or not rois or not rois[1].centre_mm or not math.isfinite(rois[1].mean_hu):
+        return _missing("no mid-body ellipse (vertebra cut by the field of view or too small)")
+    roi, frame = rois[1], result.frames[name]
+    a, b = roi.semi_axis_left_mm, roi.semi_axis_posterior_mm
+    grid = np.arange(-max(a, b), max(a, b) + STEP_MM / 2, STEP_MM)
+    heights = np.arange(-REGION_A_HALF_THICKNESS_MM, REGION_A_HALF_THICKNESS_MM + STEP_MM / 2, STEP_MM)
+    l, p = np.meshgrid(grid, grid, indexing="ij")
+    inside = (l / a) ** 2 + (p / b) ** 2 <= 1
+    l, p = l[inside], p[inside]
+    centre = np.asarray(roi.centre_mm)
+    points = (centre + heights[:, None, None] * frame.superior + p[None, :, None] * frame.posterior
+              + l[None, :, None] * frame.left).reshape(-1, 3)
+    region = _points_region(ct, points, 1400.0, vbmd, None)
+    region["method"] = "QCT-style elliptic slab, 9 mm thick, at mid-body"
+    return region
+
+
+def _points_region(ct: Volume, points: np.ndarray, metal_hu: float, vbmd, reason: str | None) -> dict:
+    if reason or len(points) == 0:
+        return _missing(reason or "empty region")
+    hu = sample_values(ct.array, ct.affine, points)
+    nearest = sample_values(ct.array, ct.affine, points, order=0)
+    keep = np.isfinite(hu) & (nearest <= metal_hu)
+    stats = value_statistics(hu[keep])
+    return {"hu_mean": stats["mean"], "hu_median": stats["median"], "hu_sd": stats["sd"],
+            "voxels": voxel_count(ct.affine, points[keep]), "points": stats["n"],
+            "vbmd_mg_cm3": vbmd(stats["mean"]) if vbmd else None}
+
+
+def _add_ratios(entry: dict) -> None:
+    """Per level: st_hu (mean of both sides' rectangles), b_hu (three-slice), hu_ratio (paper 001)."""
+    sides = [entry["trajectories"].get(s) or {} for s in ("left", "right")]
+    rect = [s.get("rectangle_2d", {}).get("hu_mean") for s in sides]
+    cyl = [s.get("hu_mean") for s in sides]
+    rect = [v for v in rect if v is not None and math.isfinite(v)]
+    cyl = [v for v in cyl if v is not None and math.isfinite(v)]
+    b_hu = entry.get("hu_2d", math.nan)
+    entry["st_hu"] = float(np.mean(rect)) if rect else math.nan
+    entry["st_hu_sides"] = len(rect)
+    entry["st_hu_3d"] = float(np.mean(cyl)) if cyl else math.nan
+    entry["b_hu"] = b_hu
+    ok = b_hu is not None and math.isfinite(b_hu) and b_hu > 0
+    entry["hu_ratio"] = entry["st_hu"] / b_hu if ok and math.isfinite(entry["st_hu"]) else math.nan
+    entry["hu_ratio_3d"] = entry["st_hu_3d"] / b_hu if ok and math.isfinite(entry["st_hu_3d"]) else math.nan
+
+
+def _add_heights(result, names, order, heights, options) -> None:
+    for name in names:
+        entry = result.vertebrae[name]
+        h = heights[name]
+        invalid = "cut_by_field_of_view" in entry["qc"]
+        if invalid:
+            entry["heights_mm"] = {"anterior": math.nan, "middle": math.nan, "posterior": math.nan}
+            entry.update({"genant_grade": None, "deformity_type": None, "height_ratios": None, "fracture": None,
+                          "genant": {"reason": "the vertebra is cut by the field of view"}})
+            continue
+        n = order.index(name)
+        neighbours = [heights[order[k]].posterior for k in (n - 1, n + 1)
+                      if 0 <= k < len(order) and order[k] in heights and order[k] != "S1"
+                      and "cut_by_field_of_view" not in result.vertebrae[order[k]]["qc"]]
+        grade = genant_grade(h, neighbours, minimum_reduction=options.genant_minimum)
+        entry["heights_mm"] = h.to_dict()
+        entry["height_ratios"] = grade.pop("height_ratios")
+        entry["genant_grade"] = grade.pop("genant_grade")
+        entry["deformity_type"] = grade.pop("deformity_type")
+        entry["fracture"] = None if entry["genant_grade"] is None else entry["genant_grade"] > 0
+        entry["genant"] = grade
+        if entry["fracture"] and name != "S1":
+            entry["qc"].append(f"fracture_genant_grade_{entry['genant_grade']}")
+
+
+def _add_summary(result, names, options, calibration) -> None:
+    s = result.summary
+    fractured = [n for n in names if result.vertebrae[n].get("fracture") and n != "S1"]
+    s["fractured_levels"] = fractured
+    s["fractured_levels_count"] = len(fractured)
+    s["fractured_levels_in_summary"] = [n for n in s.get("levels_used", []) if n in fractured]
+    if s["fractured_levels_in_summary"]:
+        s["fracture_note"] = ("levels " + ", ".join(s["fractured_levels_in_summary"]) + " have a Genant deformity and are in "
+                              "this average: a fractured body reads denser; check them")
+    levels = [n for n in s.get("levels_used", []) if math.isfinite(result.vertebrae[n].get("st_hu", math.nan))]
+    s["st_hu"] = float(np.mean([result.vertebrae[n]["st_hu"] for n in levels])) if levels else math.nan
+    s["hu_ratio"] = float(np.mean([result.vertebrae[n]["hu_ratio"] for n in levels
+                                   if math.isfinite(result.vertebrae[n]["hu_ratio"])])) if levels else math.nan
+    s["st_hu_levels"] = levels
+
+
+def _add_contrast(ct: Volume, result, names, options) -> None:
+    levels = {n: VERSE_IDS[n] for n in ("L1", "L2", "L3") if n in names} or {n: VERSE_IDS[n] for n in names[:3]}
+    phase = contrast_phase(ct.metadata, ct.array, ct.affine, result.bodies, levels, override=options.contrast_phase)
+    delta, note = correction_delta_hu(phase["phase"], options.contrast_correction)
+    phase.update({"correction": options.contrast_correction, "correction_delta_hu": delta, "correction_note": note,
+                  "correction_reference": CORRECTIONS[options.contrast_correction]["reference"]})
+    result.summary["contrast"] = phase
+    if options.contrast_correction == "none":
+        return
+    for name in names:
+        entry = result.vertebrae[name]
+        entry["hu_contrast_corrected"] = {k: entry.get(k, math.nan) - delta for k in ("hu", "hu_3d", "hu_3d_median", "hu_2d")}
+        entry["hu_contrast_corrected"]["correction"] = options.contrast_correction
+    result.summary["hu_contrast_corrected"] = result.summary["hu"] - delta
+
+
+def _screws_from_file(options: RegionalOptions, ct: Volume) -> list[Screw]:
+    voxel_to_mm = None
+    if options.trajectory_voxels:
+        voxel_to_mm = source_voxel_to_mm(ct)
+    return read_trajectory_file(options.trajectory, voxel_to_mm=voxel_to_mm)
+
+
+def source_voxel_to_mm(ct: Volume):
+    """Function turning voxel indices of the input file into LPS mm.
+
+    For NIfTI the file's own voxel grid (as stored, before spinebq reorders axes); for a DICOM series
+    (column, row, slice) of the loaded, LPS-ordered array.
+    """
+    source = ct.metadata.get("source")
+    if ct.metadata.get("format") == "NIfTI" and source and Path(source).exists():
+        import nibabel as nib
+
+        from spinebq.io.volume import RAS_TO_LPS
+
+        affine = RAS_TO_LPS @ nib.load(source).affine
+    else:
+        affine = ct.affine
+    return lambda ijk: np.asarray(ijk, dtype=float) @ affine[:3, :3].T + affine[:3, 3]
+
+
+def _found_details(found, screw: Screw) -> dict:
+    for f in found:
+        if f.screw is screw:
+            return {"found": f.details()}
+    return {}
