@@ -27,6 +27,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metal-hu", type=float, default=1400.0, help="voxels above this HU are metal (default: 1400)")
     parser.add_argument("--include-phi", action="store_true", help="copy patient name/ID/birth date into the outputs")
     parser.add_argument("--no-pictures", action="store_true", help="skip the overlay PNGs")
+    screws = parser.add_argument_group("screw trajectories, regions, heights and contrast")
+    screws.add_argument("--trajectory", default="auto", metavar="auto|from-screws|none|FILE",
+                        help="virtual screws: 'auto' plans traditional and cortical trajectories from the anatomy (default), "
+                        "'from-screws' finds the metal screws of a post-operative CT, FILE is a JSON of entry/target points "
+                        "(LPS mm), 'none' skips them")
+    screws.add_argument("--trajectory-voxels", action="store_true",
+                        help="the points of --trajectory FILE are voxel indices of the input image")
+    screws.add_argument("--screw-diameter", type=float, help="diameter (mm) of planned screws (default: sized to the pedicle)")
+    screws.add_argument("--screw-length", type=float, help="length (mm) of planned screws (default: 80 %% of the body depth)")
+    screws.add_argument("--shell-mm", type=float, default=1.5, help="bone-screw interface shell around each screw (default: 1.5)")
+    screws.add_argument("--bloom-mm", type=float, default=2.0, help="margin around real metal left out of every ROI (default: 2)")
+    screws.add_argument("--contrast-phase", default="auto",
+                        choices=("auto", "unenhanced", "arterial", "portal_venous", "delayed"),
+                        help="contrast phase (default: from the DICOM header, else estimated from the aorta and IVC)")
+    screws.add_argument("--contrast-correction", default="none", choices=("none", "totalsegmentator", "pickhardt"),
+                        help="subtract a published enhancement offset from trabecular HU (raw HU always reported too)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
                         metal_hu=args.metal_hu, progress=lambda message: print(f"  {message}", flush=True))
     if not result.vertebrae:
         raise SpinebqError(f"{args.labels or args.ct}: no vertebra between T11 and S1 is labelled; nothing to measure")
-    write_ct_outputs(args.out, ct, labels, result, calibration, include_phi=args.include_phi, pictures=not args.no_pictures)
+    regional = _regional(args, ct, labels, result, calibration)
+    write_ct_outputs(args.out, ct, labels, result, calibration, include_phi=args.include_phi, pictures=not args.no_pictures,
+                     regional=regional)
     _print_summary(result, calibration)
+    _print_regional(result)
     print(RESEARCH_NOTICE)
     print(f"results: {args.out}/measurements.json, {args.out}/measurements.csv and overlay PNGs")
     return 0
@@ -82,6 +101,46 @@ def _segment(ct):
     labels.metadata = {"source": "spinebq segment (built-in)", "label_scheme": "verse", "content": "body",
                        "label_scheme_note": "built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids"}
     return labels
+
+
+def _regional(args, ct, labels, result, calibration):
+    from pathlib import Path
+
+    from spinebq.errors import SpinebqError
+    from spinebq.measure.regional import TRAJECTORY_MODES, RegionalOptions, measure_regional
+    from spinebq.measure.trajectory import PlanOptions
+
+    if args.trajectory not in TRAJECTORY_MODES and not Path(args.trajectory).is_file():
+        raise SpinebqError(f"--trajectory {args.trajectory}: not auto, from-screws or none, and no such file")
+    options = RegionalOptions(trajectory=args.trajectory, trajectory_voxels=args.trajectory_voxels,
+                              plan=PlanOptions(diameter_mm=args.screw_diameter, length_mm=args.screw_length),
+                              shell_mm=args.shell_mm, bloom_mm=args.bloom_mm, contrast_phase=args.contrast_phase,
+                              contrast_correction=args.contrast_correction)
+    return measure_regional(ct, labels, result, options, calibration=calibration, metal_hu=args.metal_hu,
+                            progress=lambda message: print(f"  {message}", flush=True))
+
+
+def _print_regional(result) -> None:
+    print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside vertebra)")
+    for name, entry in result.vertebrae.items():
+        h = entry.get("heights_mm") or {}
+        heights = "/".join(_fmt(h.get(k)) for k in ("anterior", "middle", "posterior"))
+        grade = entry.get("genant_grade")
+        genant = "n/a" if grade is None else f"{grade}{' ' + entry['deformity_type'] if entry.get('deformity_type') else ''}"
+        sides = []
+        for side, tr in (entry.get("trajectories") or {}).items():
+            fraction = tr.get("inside_vertebra_fraction")
+            if tr.get("entry_mm"):
+                sides.append(f"{side[0].upper()} {tr['diameter_mm']:g}x{tr['length_mm']:.0f} mm {100 * fraction:.0f}%"
+                             + (f" [{', '.join(tr['warnings'])}]" if tr.get("warnings") else ""))
+        ratio = entry.get("hu_ratio")
+        ratio_text = f"{ratio:.2f}" if ratio is not None and math.isfinite(ratio) else "n/a"
+        print(f"{name:<6}{_fmt(entry.get('st_hu')):>8}{_fmt(entry.get('b_hu')):>8}{ratio_text:>7}{heights:>20}  {genant:<7} "
+              f"{'; '.join(sides) or '-'}")
+    s = result.summary
+    contrast = s.get("contrast") or {}
+    print(f"fractured levels (Genant >= 1): {', '.join(s.get('fractured_levels') or []) or 'none'}; "
+          f"contrast phase: {contrast.get('phase', 'n/a')} ({contrast.get('source', '')}), correction {contrast.get('correction', 'none')}")
 
 
 def _calibration(args, ct):
