@@ -23,7 +23,8 @@ INPUT_KEYS = ("modality", "manufacturer", "model", "kvp", "kernel", "contrast_ag
               "slice_thickness_mm", "series_uid", "series_description", "format", "transfer_syntax",
               "gantry_tilt_deg", "slice_spacing_mm", "series_choice", "warnings")
 CSV_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
-            "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason")
+            "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason",
+            "st_hu", "b_hu", "hu_ratio", "st_hu_3d", "genant_grade", "deformity_type")
 WINDOW_HU = (-250.0, 1250.0)
 
 
@@ -51,15 +52,28 @@ def measurements_document(ct: Volume, labels: Volume, result: CtResult, calibrat
 
 
 def write_ct_outputs(out_dir: str | Path, ct: Volume, labels: Volume, result: CtResult, calibration: Calibration,
-                     *, include_phi: bool = False, pictures: bool = True) -> list[Path]:
+                     *, include_phi: bool = False, pictures: bool = True, regional=None) -> list[Path]:
     """Write measurements.json, measurements.csv and the overlay PNGs into ``out_dir``; return the paths.
 
-    The JSON is written last, so its presence means the run completed.
+    With ``regional`` (:func:`spinebq.measure.regional.measure_regional`'s result) also the screws as a
+    trajectory file (``trajectories.json``) and a picture per level with screws. The JSON is written
+    last, so its presence means the run completed.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    rows = [{"level": name, **{k: entry.get(k) for k in CSV_KEYS}} for name, entry in result.vertebrae.items()]
+    rows = [{"level": name, **{k: entry.get(k) for k in CSV_KEYS},
+             **{f"height_{k}_mm": (entry.get("heights_mm") or {}).get(k) for k in ("anterior", "middle", "posterior")
+                if "heights_mm" in entry}}
+            for name, entry in result.vertebrae.items()]
+    if regional is not None and regional.screws:
+        from spinebq.measure.trajectory import trajectory_document
+
+        written.append(write_json(out / "trajectories.json", trajectory_document(list(regional.screws.values()))))
+        if pictures:
+            from spinebq.report.trajectory_figures import trajectory_figures
+
+            written.extend(trajectory_figures(ct, regional, result.vertebrae, out))
     written.append(write_csv(out / "measurements.csv", rows))
     if pictures:
         written.append(sagittal_overview(ct, result, out / "overlay_sagittal.png"))
