@@ -10,7 +10,7 @@ from spinebq.cli import main
 from tests.conftest import DATA, TS, need
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_ct_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("ct")
     code = main(["ct", str(need(TS / "ct.nii.gz")), "--labels", str(need(TS / "seg_v2" / "total.nii.gz")), "--out", str(out)])
@@ -18,7 +18,7 @@ def real_ct_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_mri_dir(tmp_path_factory):
     t1 = DATA / "lumbar_mri_t1"
     out = tmp_path_factory.mktemp("mri")
@@ -28,7 +28,7 @@ def real_mri_dir(tmp_path_factory):
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def real_report_dir(tmp_path_factory, real_ct_dir, real_mri_dir):
     out = tmp_path_factory.mktemp("report")
     code = main(["report", "--ct", str(real_ct_dir), "--mri", str(real_mri_dir), "--age", "71", "--sex", "F",

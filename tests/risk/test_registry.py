@@ -1,0 +1,56 @@
+"""The registry of published models: complete entries, citations, and sensitivities that reconcile with counts."""
+from __future__ import annotations
+
+import json
+
+from spinebq.cli import main
+from spinebq.risk.registry import REQUIRED_KEYS, load_models, load_registry
+
+
+def test_every_entry_is_complete_and_cites_its_paper():
+    registry = load_registry()
+    models = load_models()
+    assert len(models) >= 10
+    for m in models:
+        missing = [k for k in REQUIRED_KEYS if k not in m]
+        assert not missing, (m["key"], missing)
+        assert m["paper"] in registry["papers"] and registry["papers"][m["paper"]]["citation"]
+        assert m["direction"] in ("<", ">")
+        if m["auc"] is not None:
+            lo, hi = m["auc_ci"]
+            assert lo < m["auc"] < hi
+        assert m["questionable_when"], m["key"]
+    assert len({m["key"] for m in models}) == len(models)
+    for paper in ("000", "001", "002", "003", "004"):
+        assert any(m["paper"] == paper for m in models)
+
+
+def test_sensitivity_and_specificity_reconcile_with_whole_patient_counts():
+    """Se x events and Sp x non-events are whole numbers of patients (how the S000 swap was found)."""
+    for m in load_models():
+        if m["sensitivity"] is None or m.get("events") is None or m["kind"] != "cutoff":
+            continue
+        tp = m["sensitivity"] * m["events"]
+        tn = m["specificity"] * (m["n"] - m["events"])
+        assert abs(tp - round(tp)) < 0.1 and abs(tn - round(tn)) < 0.1, (m["key"], tp, tn)
+        printed = m["as_printed"]
+        if "sensitivity" in printed:  # the printed pair does not reconcile: that is why it was corrected
+            se = printed["sensitivity"] * m["events"]
+            sp = printed["specificity"] * (m["n"] - m["events"])
+            assert max(abs(se - round(se)), abs(sp - round(sp))) > 0.1 and m["corrections"]
+
+
+def test_models_command_table_and_json(capsys):
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    for m in load_models():
+        assert m["key"] in table
+    assert "research tool" in table
+    assert main(["models", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert isinstance(entries, list) and len(entries) == len(load_models())
+    for e in entries:
+        assert {"key", "paper", "predictor", "cutoff", "direction", "auc", "endpoint"} <= set(e)
+    assert main(["models", "--key", "S000_C"]) == 0
+    assert json.loads(capsys.readouterr().out)["cutoff"] == 119.5
+    assert main(["models", "--key", "nope"]) == 2
