@@ -28,6 +28,8 @@ from spinebq.anatomy import VERSE_IDS
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
 
+#: Depth of the spinal canal's CSF under the skin of the back, mm (adults, thin to obese).
+CANAL_FROM_SKIN_MM = (30.0, 130.0)
 NAMES_UP = ("S1", "L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9")
 
 
@@ -41,9 +43,13 @@ def _canal_path(img2d: np.ndarray, tissue: np.ndarray, spacing_yz: tuple[float, 
     anterior = ndimage.correlate1d(img2d, kernel, axis=0, mode="nearest")
     scale = float(np.median(img2d[tissue])) if tissue.any() else 1.0
     cost = (img2d - 0.6 * anterior) / max(scale, 1e-6)
-    # stay inside the patient with a margin
+    # stay inside the patient with a margin, and within the reach of the canal from the back's skin
     margin = int(round(25 / spacing_yz[0]))
     inside = ndimage.binary_erosion(tissue, structure=np.ones((2 * margin + 1, 1)))
+    rows = np.arange(ny)[:, None]
+    skin = np.where(tissue.any(axis=0), ny - 1 - np.argmax(tissue[::-1], axis=0), 0)[None, :]
+    from_skin_mm = (skin - rows) * spacing_yz[0]
+    inside &= (from_skin_mm >= CANAL_FROM_SKIN_MM[0]) & (from_skin_mm <= CANAL_FROM_SKIN_MM[1])
     cost = np.where(inside, cost, 10.0)
     step = max(1, int(round(1.0 * spacing_yz[1] / spacing_yz[0])))
     acc = cost[:, 0].copy()
