@@ -19,6 +19,9 @@ from spinebq.segment.bone import BONE_EDGE_HU, DENSE_BONE_HU, fill_holes_axial
 MAX_SLOPE = 0.7
 #: Typical distance (mm) from the middle of the posterior bone column to the body centre.
 BODY_OFFSET_MM = (8.0, 55.0)
+#: Left-right smoothing (mm) of the dense-bone column: wide enough that paired structures (facets,
+#: sacral alae) merge into one ridge on the midline instead of pulling the track to one side.
+COLUMN_SIGMA_X_MM = 20.0
 #: Half-height (mm) of the window over which the canal front takes its most posterior position.
 FRONT_WINDOW_MM = 5.0
 
@@ -96,7 +99,7 @@ def find_axis(hu: np.ndarray, body_mask: np.ndarray, spacing_mm) -> SpineAxis:
     step = _max_step(spacing_mm)
     # 1. column of dense bone, wide in left-right so both facet columns merge, near the patient's midline
     dense = (hu > DENSE_BONE_HU).astype(np.float32)
-    density = ndimage.gaussian_filter(dense, sigma=(12.0 / sx, 6.0 / sy, 6.0 / sz))
+    density = ndimage.gaussian_filter(dense, sigma=(COLUMN_SIGMA_X_MM / sx, 6.0 / sy, 6.0 / sz))
     xs = np.arange(nx)[:, None]
     ys = np.arange(ny)[None, :]
     score = np.empty_like(density)

@@ -19,6 +19,14 @@ PROFILE_RADIUS_MM = 11.0
 MIN_DISC_DISTANCE_MM = 17.0
 #: Smallest prominence (HU) of a profile minimum that counts as a disc.
 MIN_PROMINENCE_HU = 12.0
+#: Width (mm, at half depth) of the profile valley above which a minimum looks like a body's core, not a disc.
+MAX_DISC_WIDTH_MM = 14.0
+#: No disc is looked for this close (mm) to either end of the spine's extent (the curve bends there).
+END_MARGIN_MM = 10.0
+#: Largest angle (degrees) between a disc plane and at least one of its neighbours.
+MAX_NEIGHBOUR_ANGLE_DEG = 45.0
+#: HU from which a voxel counts as metal for the profile (left out, with its rim).
+METAL_PROFILE_HU = 1000.0
 
 
 @dataclass
@@ -100,9 +108,18 @@ def profile(hu: np.ndarray, spacing_mm, curve: Curve, radius_mm: float = PROFILE
         pts = curve.points_mm[i][None, :] + offsets[:, :1] * u[None, :] + offsets[:, 1:] * v[None, :]
         all_idx.append(pts / sp[None, :])
     idx = np.concatenate(all_idx).T
+    metal = hu >= METAL_PROFILE_HU
+    if metal.any():
+        # metal and its blurred rim are left out (NaN spreads to every sample that touches them)
+        hu = np.where(ndimage.binary_dilation(metal, iterations=1), np.float32(np.nan), hu)
     vals = ndimage.map_coordinates(hu, idx, order=1, mode="nearest").reshape(n, len(offsets))
-    # clip so that metal or a bright endplate spot does not dominate the mean
-    out = np.clip(vals, -200, 500).mean(axis=1)
+    # clip so that a bright endplate spot does not dominate the mean
+    vals = np.clip(vals, -200, 500)
+    counts = np.isfinite(vals).sum(axis=1)
+    out = np.where(counts > 0, np.nansum(vals, axis=1) / np.maximum(counts, 1), np.nan)
+    if not np.isfinite(out).all():
+        good = np.isfinite(out)
+        out = np.interp(np.arange(n), np.flatnonzero(good), out[good]) if good.any() else np.zeros(n)
     return out
 
 
@@ -135,8 +152,9 @@ def find_discs(hu: np.ndarray, spacing_mm, curve: Curve, *, min_gap_mm: float = 
                max_gap_mm: float = 60.0) -> tuple[list[DiscPlane], np.ndarray, tuple[int, int]]:
     """Find the discs along ``curve``.
 
-    Candidates are the minima of the core-HU profile. Each gets a score from its depth and from the
-    bright endplates that flank a real disc (a low-density middle of an osteoporotic body has none).
+    Candidates are the minima of the core-HU profile. Each gets a score from its depth, from the
+    bright endplates that flank a real disc (a low-density middle of an osteoporotic body has none)
+    and from its width: a disc's valley is a few mm wide, a body's dark core as wide as the body is tall.
     A chain of candidates with plausible spacing (``min_gap_mm`` to ``max_gap_mm``, changing slowly
     from level to level) and the highest total score is kept.
 
@@ -155,15 +173,21 @@ def find_discs(hu: np.ndarray, spacing_mm, curve: Curve, *, min_gap_mm: float = 
     lo, hi = spine_extent(prof, step)
     smooth = ndimage.gaussian_filter1d(prof, 1.5 / step, mode="nearest")
     peaks, props = signal.find_peaks(-smooth, distance=max(1, int(8.0 / step)), prominence=6.0)
-    margin = int(6.0 / step)
+    widths_mm = signal.peak_widths(-smooth, peaks, rel_height=0.5)[0] * step if len(peaks) else np.zeros(0)
+    margin = int(END_MARGIN_MM / step)
     cands = []
-    for p, prom in zip(peaks, props["prominences"]):
+    for p, prom, width_mm in zip(peaks, props["prominences"], widths_mm):
         if p < lo + margin or p > hi - margin:
             continue
         w = lambda a, b: slice(max(0, p + int(a / step)), max(0, p + int(b / step)) + 1)  # noqa: E731
-        depth = 0.5 * (smooth[w(-10, -4)].mean() + smooth[w(4, 10)].mean()) - smooth[p]
+        depth = min(0.5 * (smooth[w(-10, -4)].mean() + smooth[w(4, 10)].mean()) - smooth[p], prom)
         endplate = 0.5 * (dense[w(-9, -2)].max() + dense[w(2, 9)].max()) - dense[w(-1.5, 1.5)].min()
-        score = float(np.clip(depth / 25.0, -1, 2.5) + np.clip(endplate / 0.08, -1, 2.5))
+        # a disc is a narrow valley between two endplates; the dark core of a body between its own
+        # two endplates is as deep but as wide as the body is tall
+        too_wide = np.clip((width_mm - MAX_DISC_WIDTH_MM) / 3.0, 0, 3)
+        # bright endplates count only around a real dip (not a wiggle inside a body)
+        endplate_term = np.clip(endplate / 0.08, -1, 2.5) * min(1.0, prom / 30.0)
+        score = float(np.clip(depth / 25.0, -1, 2.5) + endplate_term - too_wide)
         cands.append((int(p), float(prom), score))
     chain = _best_chain(cands, step, min_gap_mm, max_gap_mm)
     offsets = _disc_offsets(14.0, 2.0)
@@ -173,7 +197,28 @@ def find_discs(hu: np.ndarray, spacing_mm, curve: Curve, *, min_gap_mm: float = 
         plane.prominence_hu = prom
         plane.score = score
         planes.append(plane)
-    return planes, prof, (lo, hi)
+    return drop_stray_planes(planes), prof, (lo, hi)
+
+
+def drop_stray_planes(planes: list[DiscPlane], max_angle_deg: float = MAX_NEIGHBOUR_ANGLE_DEG) -> list[DiscPlane]:
+    """Drop disc planes tilted more than ``max_angle_deg`` from every neighbouring disc.
+
+    Neighbouring lumbar discs differ by 25 degrees at most (L4-L5 to L5-S1); a plane far steeper
+    than its neighbours was fitted to something that is not a disc (usually where the axis curve
+    bends at the edge of the field of view), and it would cut through the bodies beside it.
+    """
+    planes = list(planes)
+    cos_max = np.cos(np.radians(max_angle_deg))
+    changed = True
+    while changed and len(planes) >= 2:
+        changed = False
+        for i, plane in enumerate(planes):
+            near = [planes[j] for j in (i - 1, i + 1) if 0 <= j < len(planes)]
+            if all(float(plane.normal @ q.normal) < cos_max for q in near):
+                del planes[i]
+                changed = True
+                break
+    return planes
 
 
 def _best_chain(cands: list, step: float, min_gap: float, max_gap: float, cost: float = 0.6,
