@@ -88,6 +88,7 @@ def make_ct_phantom(
     tilt_deg: float = 0.0,
     screw: bool = False,
     blur_mm: float = 0.6,
+    cancellous_alae: bool = False,
 ) -> PhantomCT:
     """Make the synthetic lumbar CT.
 
@@ -109,6 +110,9 @@ def make_ct_phantom(
         Add a 6 mm metal screw along the left pedicle axis of L4 (labels keep the bone).
     blur_mm : float
         Gaussian blur (sigma) for partial volume, mm.
+    cancellous_alae : bool
+        Draw the sacral alae as cancellous bone (the S1 trabecular HU) instead of dense arch bone,
+        as they are in most real CTs.
     """
     spacing = np.asarray(spacing_mm, dtype=float)
     shape = tuple(int(round(f / s)) for f, s in zip(fov_mm, spacing))
@@ -131,7 +135,7 @@ def make_ct_phantom(
     truth_levels = {}
     for n, name in enumerate(LEVELS):
         g = geometry[name]
-        _draw_vertebra(name, g["centre_mm"], g["axis"], x, y, z, hu, labels, sub)
+        _draw_vertebra(name, g["centre_mm"], g["axis"], x, y, z, hu, labels, sub, cancellous_alae=cancellous_alae)
         if n + 1 < len(LEVELS):
             _draw_disc(name, LEVELS[n + 1], geometry, x, y, z, hu)
     canal = sub == 5
@@ -193,7 +197,7 @@ def _frame(centre: np.ndarray, axis: np.ndarray, x, y, z):
     return s, p, dx
 
 
-def _draw_vertebra(name, centre, axis, x, y, z, hu, labels, sub) -> None:
+def _draw_vertebra(name, centre, axis, x, y, z, hu, labels, sub, *, cancellous_alae: bool = False) -> None:
     h, a, b = BODY_HEIGHT_MM[name], BODY_HALF_WIDTH_MM[name], BODY_HALF_DEPTH_MM[name]
     s, p, l = _frame(centre, axis, x, y, z)
     # a slab of the grid that can hold this vertebra (with the ribs of T12)
@@ -216,6 +220,8 @@ def _draw_vertebra(name, centre, axis, x, y, z, hu, labels, sub) -> None:
     whole = body_shape | pedicle | arch
 
     hu[whole] = ARCH_HU
+    if name == "S1" and cancellous_alae:
+        hu[transverse & ~body_shape] = TRABECULAR_HU[name]
     hu[body_shape] = CORTEX_HU
     hu[inside] = TRABECULAR_HU[name]
     labels[whole] = vid
