@@ -33,7 +33,7 @@ GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
 GENANT_REFERENCE = "Genant et al., J Bone Miner Res 1993;8:1137-48 (semiquantitative grades 0-3 by height reduction)"
 #: Sagittal planes are placed across this central fraction of the body's width.
 CENTRAL_WIDTH_FRACTION = 0.5
-PLANE_STEP_MM = 2.0
+PLANE_STEP_MM = 5.0
 STEP_MM = 0.25
 #: The depth is measured this far inside the body's front and back (the spine report's 3 mm smoothing), mm.
 DEPTH_INSET_MM = 3.0
@@ -53,9 +53,11 @@ class Heights:
         return {"anterior": self.anterior, "middle": self.middle, "posterior": self.posterior}
 
 
-def _extent(mask: np.ndarray, affine: np.ndarray, origin: np.ndarray, direction: np.ndarray, half_range_mm: float) -> tuple[float, float] | None:
+def _extent(mask: np.ndarray, affine: np.ndarray, origin: np.ndarray, direction: np.ndarray, half_range_mm: float,
+            step_mm: float = STEP_MM) -> tuple[float, float] | None:
     """The run of the mask along a line through ``origin`` that contains it (or the longest run), as (start, end) mm."""
-    t = np.arange(-half_range_mm, half_range_mm + STEP_MM / 2, STEP_MM)
+    n = int(half_range_mm / step_mm)
+    t = np.arange(-n, n + 1) * step_mm
     inside = sample_mask(mask, affine, origin + t[:, None] * direction)
     if not inside.any():
         return None
@@ -99,6 +101,9 @@ def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame
         centres = np.unique(np.round(l / width_step))
         planes = np.array([c * width_step for c in centres if lo + margin <= c * width_step <= hi - margin])
         planes = planes[::max(1, int(round(PLANE_STEP_MM / width_step)))] if selection == "max_spread" else planes
+    # heights as the spine report reads them: last point inside, every half voxel from the measuring point
+    along = np.linalg.solve(affine[:3, :3], frame.superior)
+    height_step = 0.5 / float(np.linalg.norm(along))
     results = []
     for l_plane in planes:
         origin = frame.to_mm(s_centre, 0.0, l_plane)
@@ -109,8 +114,8 @@ def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame
         heights = []
         for name in ("anterior", "middle", "posterior"):
             p = back - POSITIONS[name] * (back - front)
-            run = _extent(body_mask, affine, frame.to_mm(s_centre, p, l_plane), frame.superior, 40.0)
-            heights.append(run[1] - run[0] + STEP_MM if run else math.nan)
+            run = _extent(body_mask, affine, frame.to_mm(s_centre, p, l_plane), frame.superior, 40.0, height_step)
+            heights.append(run[1] - run[0] if run else math.nan)
         if all(math.isfinite(h) and h > 0 for h in heights):
             results.append(heights)
     if not results:
@@ -120,7 +125,7 @@ def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame
         chosen = np.median(table, axis=0)
     else:
         chosen = table[int(np.argmax(table.max(axis=1) - table.min(axis=1)))]
-    return Heights(float(chosen[0]), float(chosen[1]), float(chosen[2]), len(results))
+    return Heights(*(round(float(v), 2) for v in chosen), len(results))
 
 
 def genant_grade(heights: Heights, neighbour_posteriors_mm: list[float] | None = None, *,

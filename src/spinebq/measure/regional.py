@@ -383,10 +383,7 @@ def _add_contrast(ct: Volume, result, names, options) -> None:
 
 
 def _screws_from_file(options: RegionalOptions, ct: Volume) -> list[Screw]:
-    voxel_to_mm = None
-    if options.trajectory_voxels:
-        voxel_to_mm = source_voxel_to_mm(ct)
-    return read_trajectory_file(options.trajectory, voxel_to_mm=voxel_to_mm)
+    return read_trajectory_file(options.trajectory, voxel_to_mm=source_voxel_to_mm(ct), voxels=options.trajectory_voxels)
 
 
 def source_voxel_to_mm(ct: Volume):

@@ -50,12 +50,16 @@ class FoundScrew:
 
 
 def metal_exclusion(ct: Volume, metal_hu: float, bloom_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mask of metal and everything within ``bloom_mm`` of it, and its affine."""
+    """Mask of the voxels within ``bloom_mm`` of metal, and its affine (read with nearest-voxel lookup).
+
+    A metal voxel reaches up to half its diagonal beyond its centre, so the margin is counted from
+    there: on a 3 mm grid a 2 mm bloom takes the metal voxels and their face and edge neighbours.
+    """
     metal = ct.array > metal_hu
-    if not metal.any() or bloom_mm <= 0:
+    if not metal.any():
         return metal, ct.affine
     distance = ndimage.distance_transform_edt(~metal, sampling=ct.spacing_mm)
-    return distance <= bloom_mm, ct.affine
+    return distance <= bloom_mm + 0.5 * float(np.linalg.norm(ct.spacing_mm)), ct.affine
 
 
 def find_screws(ct: Volume, labels: Volume, bodies: np.ndarray, frames: dict[str, VertebraFrame], *,

@@ -245,7 +245,7 @@ def measure_screw(
     shell_mm : float
         Thickness of the interface shell around the screw.
     exclude : (mask, affine), optional
-        Points inside this mask are left out (a real screw's metal and its bloom).
+        Points whose nearest voxel is in this mask are left out (a real screw's metal and its bloom).
     shell_offset_mm : float
         Gap between the screw surface and the shell (the bloom of a real screw).
     vbmd : callable, optional
@@ -265,7 +265,7 @@ def measure_screw(
         keep = np.isfinite(hu) & (nearest <= metal_hu)
         metal = int((nearest > metal_hu).sum())
         if exclude is not None and len(pts):
-            keep &= ~sample_mask(exclude[0], exclude[1], pts)
+            keep &= sample_values(exclude[0], exclude[1], pts, order=0, outside=0.0) < 0.5
         return hu, keep, metal
 
     hu, keep, metal = bone(points)
@@ -339,7 +339,7 @@ def rectangle_2d(ct_array: np.ndarray, ct_affine: np.ndarray, screw: Screw, up: 
     nearest = sample_values(ct_array, ct_affine, points, order=0)
     keep = np.isfinite(hu) & (nearest <= metal_hu)
     if exclude is not None and len(points):
-        keep &= ~sample_mask(exclude[0], exclude[1], points)
+        keep &= sample_values(exclude[0], exclude[1], points, order=0, outside=0.0) < 0.5
     stats = value_statistics(hu[keep])
     return {"hu_mean": stats["mean"], "hu_median": stats["median"], "width_mm": screw.diameter_mm,
             "length_mm": round(screw.length_mm, 2), "pixels": stats["n"], "pixel_mm": step_mm,
@@ -361,13 +361,13 @@ def rectangle_points(screw: Screw, up: np.ndarray, *, step_mm: float = STEP_MM) 
 # trajectory files
 
 
-def read_trajectory_file(path: str | Path, *, voxel_to_mm=None) -> list[Screw]:
+def read_trajectory_file(path: str | Path, *, voxel_to_mm=None, voxels: bool = False) -> list[Screw]:
     """Read a surgeon's trajectory file.
 
     The file is JSON: ``{"screws": [{"level": "L4", "side": "left", "entry": [x, y, z],
     "target": [x, y, z], "diameter_mm": 6.5}, ...]}``, points in patient LPS mm (``"units": "mm"``, the
     default; ``"coordinates": "RAS"`` flips x and y) or voxel indices (``"units": "voxel"`` or
-    ``voxel_to_mm`` given), which ``voxel_to_mm`` turns into LPS mm.
+    ``voxels=True``), which ``voxel_to_mm`` turns into LPS mm.
 
     Raises
     ------
@@ -384,7 +384,7 @@ def read_trajectory_file(path: str | Path, *, voxel_to_mm=None) -> list[Screw]:
     screws = document.get("screws") if isinstance(document, dict) else None
     if not isinstance(screws, list) or not screws:
         raise SpinebqError(f"{path}: no 'screws' list in the trajectory file")
-    units = str(document.get("units", "voxel" if voxel_to_mm is not None else "mm")).lower()
+    units = "voxel" if voxels else str(document.get("units", "mm")).lower()
     if units not in ("mm", "voxel"):
         raise SpinebqError(f"{path}: units must be 'mm' or 'voxel', not {units!r}")
     if units == "voxel" and voxel_to_mm is None:

@@ -1,0 +1,82 @@
+"""Contrast phase from the header or from the aorta and IVC, and the named corrections with raw HU beside."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spinebq.anatomy import VERSE_IDS
+from spinebq.io.labels import load_labels
+from spinebq.io.volume import load_volume
+from spinebq.measure.contrast import contrast_phase, correction_delta_hu, phase_from_header
+from spinebq.measure.ct import measure_ct
+from spinebq.measure.regional import RegionalOptions, measure_regional
+
+UPPER_LUMBAR = {name: VERSE_IDS[name] for name in ("L1", "L2", "L3")}
+
+
+@pytest.fixture(scope="module")
+def measured_phantom(phantom):
+    return measure_ct(phantom.ct, phantom.labels)
+
+
+def _with_vessels(ct, aorta_hu: float, ivc_hu: float):
+    """The phantom with a 20 mm aorta left-anterior and a 22 mm IVC right-anterior of the spine (blood HU given)."""
+    x = ct.index_to_mm(np.stack(np.meshgrid(np.arange(ct.shape[0]), np.arange(ct.shape[1]), [0], indexing="ij"), -1))[..., 0, :]
+    array = ct.array.copy()
+    aorta = (x[..., 0] - 15.0) ** 2 + (x[..., 1] + 58.0) ** 2 <= 10.0**2
+    ivc = (x[..., 0] + 17.0) ** 2 + (x[..., 1] + 56.0) ** 2 <= 11.0**2
+    array[aorta] = aorta_hu
+    array[ivc] = ivc_hu
+    return ct.with_array(array)
+
+
+@pytest.mark.parametrize("aorta, ivc, phase", [(40.0, 38.0, "unenhanced"), (320.0, 70.0, "arterial"),
+                                               (170.0, 150.0, "portal_venous"), (110.0, 105.0, "delayed")])
+def test_phase_estimated_from_the_vessels_of_a_phantom(phantom, measured_phantom, aorta, ivc, phase):
+    ct = _with_vessels(phantom.ct, aorta, ivc)
+    result = contrast_phase({}, ct.array, ct.affine, measured_phantom.bodies, UPPER_LUMBAR)
+    assert result["phase"] == phase and result["source"] == "vessels"
+    if phase == "unenhanced":  # blood and muscle look alike without contrast: the brightest disc is 50-70 HU
+        assert result["aorta_hu"] < 90
+    else:
+        assert result["aorta_hu"] == pytest.approx(aorta, abs=15) and result["ivc_hu"] == pytest.approx(ivc, abs=15)
+
+
+def test_phase_from_the_header_wins_and_an_agent_without_phase_is_said():
+    assert phase_from_header({"series_description": "Abd PV 3.0 B30f"})[0] == "portal_venous"
+    assert phase_from_header({"series_description": "CTA arterial"})[0] == "arterial"
+    assert phase_from_header({"series_description": "Abdomen nativ"})[0] == "unenhanced"
+    phase, reason = phase_from_header({"series_description": "CT Body 3.0", "contrast_agent": "APPLIED"})
+    assert phase == "contrast_unknown_phase" and "APPLIED" in reason
+    assert phase_from_header({"series_description": "CT Body"})[0] is None
+
+
+def test_real_dicom_header_names_contrast_and_the_real_ct_reads_unenhanced(ts_dir):
+    dicom = load_volume(ts_dir / "ct_dicom", expect_modality="CT")
+    assert phase_from_header(dicom.metadata)[0] == "contrast_unknown_phase"
+    ct = load_volume(ts_dir / "ct.nii.gz", expect_modality="CT")
+    result = measure_ct(ct, load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct))
+    phase = contrast_phase(ct.metadata, ct.array, ct.affine, result.bodies, UPPER_LUMBAR)
+    # no header; aorta and IVC read as blood without contrast (30-70 HU)
+    assert phase["phase"] == "unenhanced" and phase["source"] == "vessels"
+    assert 20 < phase["aorta_hu"] < 80 and 20 < phase["ivc_hu"] < 80
+
+
+def test_named_corrections_keep_raw_hu_beside(phantom):
+    assert correction_delta_hu("portal_venous", "totalsegmentator")[0] == 14.75
+    assert correction_delta_hu("arterial", "totalsegmentator")[0] == 20.0
+    assert correction_delta_hu("portal_venous", "pickhardt")[0] == 11.2
+    assert math.isnan(correction_delta_hu("arterial", "pickhardt")[0])  # no published value: missing, not zero
+    assert correction_delta_hu("unenhanced", "pickhardt")[0] == 0.0
+    result = measure_ct(phantom.ct, phantom.labels)
+    raw = {name: entry["hu_3d"] for name, entry in result.vertebrae.items()}
+    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none", contrast_phase="portal_venous",
+                                                                          contrast_correction="totalsegmentator"))
+    assert result.summary["contrast"]["phase"] == "portal_venous" and result.summary["contrast"]["source"] == "option"
+    for name, entry in result.vertebrae.items():
+        assert entry["hu_3d"] == raw[name]  # raw values untouched
+        if math.isfinite(raw[name]):
+            assert entry["hu_contrast_corrected"]["hu_3d"] == pytest.approx(raw[name] - 14.75)
+    assert result.summary["hu_contrast_corrected"] == pytest.approx(result.summary["hu"] - 14.75)

@@ -1,0 +1,153 @@
+"""Pedicles and virtual screws: automatic plans on the real CT, the phantom's known pedicle axes, trajectory files."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from spinebq.anatomy import VERSE_IDS
+from spinebq.errors import SpinebqError
+from spinebq.io.labels import load_labels
+from spinebq.io.volume import load_volume, save_nifti
+from spinebq.measure.ct import measure_ct
+from spinebq.measure.pedicles import find_pedicles
+from spinebq.measure.regional import RegionalOptions, measure_regional
+from spinebq.measure.trajectory import MEDIAL_ANGLE_RANGE_DEG, Screw, read_trajectory_file, trajectory_document
+
+LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+
+
+@pytest.fixture(scope="module")
+def real(ts_dir):
+    ct = load_volume(ts_dir / "ct.nii.gz", expect_modality="CT")
+    labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)
+    result = measure_ct(ct, labels)
+    regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="auto"))
+    return ct, labels, result, regional
+
+
+def test_automatic_trajectories_stay_inside_pass_the_isthmus_and_converge_as_published(real):
+    """Done-when of issue 4: L1-L5, both sides, >= 95 % inside the vertebra, through the isthmus, angle in range."""
+    _, _, result, _ = real
+    for level in LUMBAR:
+        for side in ("left", "right"):
+            tr = result.vertebrae[level]["trajectories"][side]
+            assert tr["inside_vertebra_fraction"] >= 0.95, (level, side, tr["inside_vertebra_fraction"])
+            assert tr["passes_isthmus"] and tr["isthmus_offset_mm"] < 1.0, (level, side)
+            low, high = MEDIAL_ANGLE_RANGE_DEG[level]
+            assert low <= tr["medial_angle_deg"] <= high, (level, side, tr["medial_angle_deg"])
+            assert abs(tr["sagittal_angle_deg"]) < 1.0  # straight-forward: parallel to the endplate plane
+            assert 4.5 <= tr["diameter_mm"] <= 7.5 and tr["diameter_mm"] <= 0.8 * tr["isthmus_width_mm"]
+            assert 35 <= tr["length_mm"] <= 60
+            # the screw holds in bone: trabecular body and denser pedicle, never metal or soft tissue
+            assert 80 < tr["hu_mean"] < 400 and tr["voxels"] > 50
+            assert tr["body_part"]["voxels"] > 0 and tr["pedicle_part"]["voxels"] > 0
+            assert tr["shell"]["voxels"] > tr["voxels"] * 0.5
+        entry = result.vertebrae[level]
+        assert entry["st_hu"] == pytest.approx(np.mean([entry["trajectories"][s]["rectangle_2d"]["hu_mean"]
+                                                        for s in ("left", "right")]))
+        assert entry["hu_ratio"] == pytest.approx(entry["st_hu"] / entry["hu_2d"])
+        assert entry["b_hu"] == entry["hu_2d"]
+        assert entry["regions"]["C"]["left"]["hu_mean"] == entry["trajectories"]["left"]["hu_mean"]
+        for side in ("left", "right"):
+            assert entry["regions"]["B"][side]["voxels"] > 0
+        assert 60 < entry["regions"]["A"]["hu_mean"] < 200
+
+
+def test_cut_vertebra_gets_no_screw_and_says_why(real):
+    _, _, result, _ = real
+    tr = result.vertebrae["T12"]["trajectories"]["left"]
+    assert tr["hu_mean"] is None and "field of view" in tr["reason"]
+
+
+def test_phantom_isthmus_lies_on_the_true_pedicle_axis(phantom):
+    """The phantom's pedicle axes are known: every isthmus centre found lies within 1 mm of its axis line."""
+    result = measure_ct(phantom.ct, phantom.labels)
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        vid = VERSE_IDS[level]
+        found = find_pedicles(phantom.labels.array == vid, result.bodies == vid, phantom.ct.affine, result.frames[level])
+        for side, pedicle in found.pedicles.items():
+            truth = phantom.truth["levels"][level]["pedicles"][side]
+            entry, target = np.array(truth["entry_mm"]), np.array(truth["target_mm"])
+            d = (target - entry) / np.linalg.norm(target - entry)
+            v = pedicle.isthmus_mm - entry
+            assert np.linalg.norm(v - (v @ d) * d) < 1.0, (level, side)
+            # the phantom's pedicle is 6-7 mm wide at its narrowest (a ring segment beside the canal)
+            assert 4.5 < pedicle.width_mm < 9.0, (level, side, pedicle.width_mm)
+
+
+def _cylinder_mean_by_voxel_centres(ct, entry, target, radius):
+    """Reference: mean HU of the voxels whose centres lie in the cylinder (no interpolation, no sampling grid)."""
+    lo = np.floor(ct.mm_to_index(np.minimum(entry, target) - radius - 2)).astype(int).clip(0)
+    hi = np.ceil(ct.mm_to_index(np.maximum(entry, target) + radius + 2)).astype(int)
+    ii, jj, kk = np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)], indexing="ij")
+    points = ct.index_to_mm(np.stack([ii, jj, kk], -1))
+    d = (target - entry) / np.linalg.norm(target - entry)
+    v = points - entry
+    t = v @ d
+    inside = (t >= 0) & (t <= np.linalg.norm(target - entry)) & (np.linalg.norm(v - t[..., None] * d, axis=-1) <= radius)
+    return float(ct.array[ii[inside], jj[inside], kk[inside]].mean())
+
+
+@pytest.fixture(scope="module")
+def phantom_file(phantom, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("trajectory_file")
+    return save_nifti(phantom.ct, folder / "ct.nii.gz"), folder
+
+
+def test_a_surgeons_trajectory_file_round_trips(phantom, phantom_file):
+    """The corridor measured is the one drawn: same points, same mean HU as a voxel-centre reference, mm = voxels."""
+    path, folder = phantom_file
+    ct = load_volume(path, expect_modality="CT")
+    truth = phantom.truth["levels"]
+    # L3 left along the phantom's pedicle axis; L3 right wholly inside the trabecular bone of the body
+    centre = np.array(truth["L3"]["centre_mm"])
+    drawn = [Screw("L3", "left", np.array(truth["L3"]["pedicles"]["left"]["entry_mm"]),
+                   np.array(truth["L3"]["pedicles"]["left"]["target_mm"]), 6.0, "file"),
+             Screw("L3", "right", centre + [-6.0, 8.0, 0.0], centre + [-6.0, -8.0, 0.0], 5.0, "file")]
+    mm_file = folder / "plan_mm.json"
+    mm_file.write_text(json.dumps(trajectory_document(drawn)))
+    result = measure_ct(ct, phantom.labels)
+    measure_regional(ct, phantom.labels, result, RegionalOptions(trajectory=str(mm_file)))
+    measured = result.vertebrae["L3"]["trajectories"]
+    for screw in drawn:
+        got = measured[screw.side]
+        assert got["source"] == "file"
+        assert np.allclose(got["entry_mm"], screw.entry_mm, atol=0.01) and np.allclose(got["target_mm"], screw.target_mm, atol=0.01)
+        assert got["length_mm"] == pytest.approx(screw.length_mm, abs=0.01) and got["diameter_mm"] == screw.diameter_mm
+        reference = _cylinder_mean_by_voxel_centres(ct, screw.entry_mm, screw.target_mm, screw.diameter_mm / 2)
+        assert got["hu_mean"] == pytest.approx(reference, abs=4.0), screw.side
+    # inside the body the corridor reads the phantom's trabecular truth (128 HU at L3)
+    assert measured["right"]["hu_mean"] == pytest.approx(truth["L3"]["trabecular_hu"], abs=3.0)
+    assert measured["right"]["inside_body_fraction"] == 1.0
+
+    # the same screws given as voxel indices of the file give the same corridor
+    voxel_file = folder / "plan_voxels.json"
+    voxels = [{"level": s.level, "side": s.side, "entry": ct.mm_to_index(s.entry_mm).tolist(),
+               "target": ct.mm_to_index(s.target_mm).tolist(), "diameter_mm": s.diameter_mm} for s in drawn]
+    voxel_file.write_text(json.dumps({"units": "voxel", "screws": voxels}))
+    again = measure_ct(ct, phantom.labels)
+    measure_regional(ct, phantom.labels, again, RegionalOptions(trajectory=str(voxel_file)))
+    for side in ("left", "right"):
+        other = again.vertebrae["L3"]["trajectories"][side]
+        assert np.allclose(other["entry_mm"], measured[side]["entry_mm"], atol=0.01)
+        assert other["hu_mean"] == pytest.approx(measured[side]["hu_mean"], abs=1e-6)
+    assert again.vertebrae["L4"]["trajectories"]["left"]["hu_mean"] is None  # no screw drawn there, and it says so
+    assert "no left screw for L4" in again.vertebrae["L4"]["trajectories"]["left"]["reason"]
+
+
+def test_trajectory_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"screws": [{"level": "L3", "side": "middle", "entry": [0, 0, 0], "target": [0, 0, 9]}]}))
+    with pytest.raises(SpinebqError, match="bad.json"):
+        read_trajectory_file(bad)
+    bad.write_text("{not json")
+    with pytest.raises(SpinebqError, match="bad.json"):
+        read_trajectory_file(bad)
+    ras = tmp_path / "ras.json"
+    ras.write_text(json.dumps({"coordinates": "RAS", "screws": [{"level": "L3", "side": "left", "entry": [1, 2, 3],
+                                                                  "target": [1, 2, 43], "length_mm": 30}]}))
+    screw = read_trajectory_file(ras)[0]
+    assert np.allclose(screw.entry_mm, [-1, -2, 3]) and math.isclose(screw.length_mm, 30.0)
