@@ -72,7 +72,7 @@ def _assessment_table(rows: list[dict]) -> str:
         out.append(f'<tr class="{cls}" data-model="{_e(r["key"])}" data-status="{_e(r["status"])}">'
                    f'<td class="l">{_e(r["key"])}<br><span class="small">paper {_e(r["paper"])}</span></td>'
                    f'<td class="l">{_e(r["predictor"])}</td><td>{_e(r["level"])}</td>'
-                   + _td(value, "value", extra=f' data-model="{_e(r["key"])}"')
+                   + _td(value, "value", str(r["level"] or ""), extra=f' data-model="{_e(r["key"])}"')
                    + f'<td>{_e(r["cutoff_text"])}</td><td class="l"><b>{_e(r["side_text"])}</b></td><td>{_e(auc)}</td>'
                    f'<td>{_e(sesp)}</td><td class="l small">{_e(r["endpoint"])}</td>'
                    f'<td class="l small">{"<br>".join(notes) or "-"}</td></tr>')
@@ -137,7 +137,7 @@ def render_patient_html(report: dict) -> str:
     parts.append(_assessment_table(report["assessment"]))
     if report.get("ct_levels"):
         parts.append("<h2>CT: levels, cranial to caudal</h2>")
-        parts.append(_level_table(report["ct_levels"], "ct-levels"))
+        parts.append("<div style='overflow-x:auto'>" + _level_table(report["ct_levels"], "ct-levels") + "</div>")
     if report.get("mri"):
         m = report["mri"]
         parts.append("<h2>MRI</h2><table id='mri-scores'><tr><th class='l'>score</th><th>value</th><th class='l'>method</th></tr>")

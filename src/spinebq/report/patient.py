@@ -69,21 +69,22 @@ def _cell(value, decimals) -> dict:
 
 
 def region_columns(vertebrae: Mapping) -> list[tuple[str, str, str, int]]:
-    """Columns for the ``regions`` of issue 4: one per region name (its mean HU), whatever the names are."""
-    names = []
+    """Columns for ``regions`` (issue 4: A body, B pedicle, C trajectory; per side or not): their mean HU."""
+    out: list[tuple[str, str, str, int]] = []
     for entry in vertebrae.values():
         for name, region in (entry.get("regions") or {}).items():
-            if name not in names:
-                names.append(name)
-    out = []
-    for name in names:
-        sample = next((e["regions"][name] for e in vertebrae.values() if name in (e.get("regions") or {})), None)
-        if isinstance(sample, Mapping):
-            key = next((k for k in ("hu_mean", "hu", "hu_3d", "vbmd_mg_cm3") if k in sample), None)
-            if key:
-                out.append((f"regions.{name}.{key}", f"region {name}", "mg/cm3" if key == "vbmd_mg_cm3" else "HU", 1))
-        elif isinstance(sample, (int, float)):
-            out.append((f"regions.{name}", f"region {name}", "HU", 1))
+            if not isinstance(region, Mapping):
+                continue
+            sides = [k for k in ("left", "right") if isinstance(region.get(k), Mapping)]
+            for side in sides or [None]:
+                sub = region[side] if side else region
+                key = next((k for k in ("hu_mean", "hu", "hu_3d") if k in sub), None)
+                if key is None:
+                    continue
+                path = f"regions.{name}.{side}.{key}" if side else f"regions.{name}.{key}"
+                column = (path, f"region {name}" + (f" {side[0].upper()}" if side else ""), "HU", 1)
+                if column not in out:
+                    out.append(column)
     return out
 
 

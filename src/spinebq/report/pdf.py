@@ -14,6 +14,9 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from spinebq import __version__  # noqa: E402
 
 A4 = (8.27, 11.69)
+#: CT level columns that fit an A4 page (report.html shows them all).
+PDF_CT_KEYS = ("hu_3d", "hu_2d", "vbmd_mg_cm3", "acr_category", "st_hu", "hu_ratio", "regions.A.hu_mean", "genant_grade",
+               "body_volume_ml")
 
 
 def _page(pdf: PdfPages, title: str, notice: str):
@@ -97,8 +100,9 @@ def write_patient_pdf(report: dict, path: str | Path) -> Path:
             fig = _page(pdf, title, notice)
             y = 0.91
             if report.get("ct_levels"):
-                t = report["ct_levels"]
-                fig.text(0.06, y, "CT: levels, cranial to caudal", fontsize=10, weight="bold", va="top")
+                t = dict(report["ct_levels"])
+                t["columns"] = [c for c in t["columns"] if c["key"] in PDF_CT_KEYS]
+                fig.text(0.06, y, "CT: levels, cranial to caudal (all columns in report.html)", fontsize=10, weight="bold", va="top")
                 header = ["level"] + [c["header"] + (f" ({c['unit']})" if c["unit"] else "") for c in t["columns"]] + ["QC"]
                 rows = [[row["level"]] + [row["cells"][c["key"]]["text"] for c in t["columns"]]
                         + [_wrap("; ".join(row["qc"]) or "ok", 40)] for row in t["rows"]]

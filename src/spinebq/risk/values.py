@@ -92,23 +92,33 @@ def trajectory_hu(entry: Mapping) -> tuple[float | None, list[str]]:
     return sum(values) / len(values), ([] if len(values) == 2 else ["only one side's trajectory measured"])
 
 
-def pedicle_hu(entry: Mapping) -> tuple[float | None, float | None]:
-    """(HU, vBMD) of the pedicle regions of one vertebra (mean of left/right), from ``regions`` when present."""
+def _sides(region) -> list[Mapping]:
+    """A region given once (``{"hu_mean": ...}``) or per side (``{"left": {...}, "right": {...}}``) as a list."""
+    if not isinstance(region, Mapping):
+        return []
+    if any(k in region for k in ("left", "right")):
+        return [region[k] for k in ("left", "right") if isinstance(region.get(k), Mapping)]
+    return [region]
+
+
+def region_values(entry: Mapping, names: tuple[str, ...]) -> tuple[float | None, float | None]:
+    """(HU, vBMD) of a region of ``regions`` (paper 000: A body, B pedicle, C screw trajectory), mean of its sides."""
     regions = entry.get("regions") or {}
+    region = next((regions[n] for n in regions if str(n).lower() in names or any(w in str(n).lower() for w in names[1:])), None)
     hus, vbmds = [], []
-    for name, region in regions.items():
-        if "pedicle" not in str(name).lower():
-            continue
-        if _finite(region):
-            hus.append(float(region))
-        elif isinstance(region, Mapping):
-            hu = next((region[k] for k in ("hu_mean", "hu", "hu_3d") if _finite(region.get(k))), None)
-            if hu is not None:
-                hus.append(float(hu))
-            if _finite(region.get("vbmd_mg_cm3")):
-                vbmds.append(float(region["vbmd_mg_cm3"]))
+    for side in _sides(region):
+        hu = next((side[k] for k in ("hu_mean", "hu", "hu_3d") if _finite(side.get(k))), None)
+        if hu is not None:
+            hus.append(float(hu))
+        if _finite(side.get("vbmd_mg_cm3")):
+            vbmds.append(float(side["vbmd_mg_cm3"]))
     mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
     return mean(hus), mean(vbmds)
+
+
+def pedicle_hu(entry: Mapping) -> tuple[float | None, float | None]:
+    """(HU, vBMD) of the pedicle region (``regions.B`` or a region named pedicle), mean of left/right."""
+    return region_values(entry, ("b", "pedicle"))
 
 
 def ct_level_values(ct: Mapping, level: str) -> dict:
@@ -125,8 +135,11 @@ def ct_level_values(ct: Mapping, level: str) -> dict:
     qc = [f"{level} QC: {', '.join(entry['qc'])}"] if entry.get("qc") else []
     uncalibrated = "the scan is not calibrated to vBMD (HU is not vBMD; run spinebq ct with --calibration)"
     out = {}
-    body = entry.get("vbmd_mg_cm3")
-    out["body_vbmd_mg_cm3"] = _value(body, "mg/cm3", f"{source}.vbmd_mg_cm3", level=level, caveats=qc,
+    a_hu, a_vbmd = region_values(entry, ("a", "body"))
+    if a_vbmd is None:
+        a_vbmd = hu_to_vbmd(a_hu, calibration)
+    body, body_key = (a_vbmd, "regions.A (QCT-style central ROI)") if a_vbmd is not None else (entry.get("vbmd_mg_cm3"), "vbmd_mg_cm3")
+    out["body_vbmd_mg_cm3"] = _value(body, "mg/cm3", f"{source}.{body_key}", level=level, caveats=qc,
                                      reason=entry.get("excluded_reason") or (uncalibrated if calibration.get("method") == "none" else None))
     p_hu, p_vbmd = pedicle_hu(entry)
     if p_vbmd is None:
@@ -136,7 +149,10 @@ def ct_level_values(ct: Mapping, level: str) -> dict:
     st, st_caveats = trajectory_hu(entry)
     no_traj = "no screw trajectory in measurements.json (spinebq ct with trajectories)"
     out["st_hu"] = _value(st, "HU", f"{source}.st_hu / trajectories", level=level, caveats=qc + st_caveats, reason=no_traj)
-    out["trajectory_vbmd_mg_cm3"] = _value(hu_to_vbmd(st, calibration), "mg/cm3", f"{source}.trajectories + calibration",
+    c_hu, c_vbmd = region_values(entry, ("c", "trajectory"))
+    if c_vbmd is None:
+        c_vbmd = hu_to_vbmd(c_hu if c_hu is not None else st, calibration)
+    out["trajectory_vbmd_mg_cm3"] = _value(c_vbmd, "mg/cm3", f"{source}.regions.C / trajectories + calibration",
                                            level=level, caveats=qc + st_caveats, reason=no_traj if st is None else uncalibrated)
     b_hu = entry.get("b_hu") if _finite(entry.get("b_hu")) else entry.get("hu_2d")
     out["b_hu"] = _value(b_hu, "HU", f"{source}.{'b_hu' if _finite(entry.get('b_hu')) else 'hu_2d'}", level=level,
