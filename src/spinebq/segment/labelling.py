@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import ORDER, VERSE_IDS
+from spinebq.segment.bone import BONE_EDGE_HU
 
 #: Names above and below, used when counting from an anchor.
 _SEQUENCE = tuple(n for n in ORDER if n not in ("T13", "L6"))
@@ -44,7 +45,10 @@ class Landmarks:
 
 
 def sacral_side_fraction(hu: np.ndarray, spacing_mm, bodies: np.ndarray, seg: int, canal_front: np.ndarray) -> float:
-    """Fraction of bone (HU > :data:`SACRAL_BONE_HU`) 38-65 mm left and right of a segment's body, at its height."""
+    """Fraction of bone 38-65 mm left and right of a segment's body, at its height.
+
+    Bone is HU above :data:`SACRAL_BONE_HU`, or marrow enclosed by bone in the axial section.
+    """
     idx = np.argwhere(bodies == seg)
     if len(idx) == 0:
         return 0.0
@@ -58,9 +62,11 @@ def sacral_side_fraction(hu: np.ndarray, spacing_mm, bodies: np.ndarray, seg: in
         rows = idx[idx[:, 2] == k, 1]
         y0 = int(rows.min())
         y1 = int(min(hu.shape[1] - 1, rows.max() + 20.0 / sy))
-        block = hu[side, y0:y1 + 1, k]
+        # bone, or marrow enclosed by a cortical shell (an osteoporotic ala can be as dark as muscle)
+        section = ndimage.binary_fill_holes(hu[:, y0:y1 + 1, k] > BONE_EDGE_HU) | (hu[:, y0:y1 + 1, k] > SACRAL_BONE_HU)
+        block = section[side]
         total += block.size
-        dense += int((block > SACRAL_BONE_HU).sum())
+        dense += int(block.sum())
     return dense / total if total else 0.0
 
 
