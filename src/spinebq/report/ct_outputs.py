@@ -55,8 +55,8 @@ def write_ct_outputs(out_dir: str | Path, ct: Volume, labels: Volume, result: Ct
                      *, include_phi: bool = False, pictures: bool = True, regional=None) -> list[Path]:
     """Write measurements.json, measurements.csv and the overlay PNGs into ``out_dir``; return the paths.
 
-    With ``regional`` (:func:`spinebq.measure.regional.measure_regional`'s result) also the screws as a
-    trajectory file (``trajectories.json``) and a picture per level with screws. The JSON is written
+    With ``regional`` (:func:`spinebq.measure.regional.measure_regional`'s result) also the screws as
+    trajectory files (``trajectories.json``, ``trajectories_cortical.json``) and a picture per level. The JSON is written
     last, so its presence means the run completed.
     """
     out = Path(out_dir)
@@ -69,7 +69,13 @@ def write_ct_outputs(out_dir: str | Path, ct: Volume, labels: Volume, result: Ct
     if regional is not None and regional.screws:
         from spinebq.measure.trajectory import trajectory_document
 
-        written.append(write_json(out / "trajectories.json", trajectory_document(list(regional.screws.values()))))
+        primary = [s for s in regional.screws.values() if s.source != "auto_cortical"]
+        cortical = [s for s in regional.screws.values() if s.source == "auto_cortical"]
+        # a trajectory file per kind: each can be given back with --trajectory FILE
+        if primary:
+            written.append(write_json(out / "trajectories.json", trajectory_document(primary)))
+        if cortical:
+            written.append(write_json(out / "trajectories_cortical.json", trajectory_document(cortical)))
         if pictures:
             from spinebq.report.trajectory_figures import trajectory_figures
 

@@ -1,0 +1,62 @@
+"""``spinebq ct --trajectory``: the new keys in measurements.json and the plan given back as a file."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spinebq.cli import main
+
+
+@pytest.fixture(scope="module")
+def auto_run(ts_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("auto")
+    args = ["ct", str(ts_dir / "ct.nii.gz"), "--labels", str(ts_dir / "seg_v2" / "total.nii.gz"), "--out", str(out)]
+    assert main(args) == 0
+    return args, out
+
+
+def test_measurements_json_has_the_issue_keys_and_keeps_the_old_ones(auto_run):
+    _, out = auto_run
+    doc = json.loads((out / "measurements.json").read_text())
+    l3 = doc["vertebrae"]["L3"]
+    for key in ("hu_3d", "hu_2d", "vbmd_mg_cm3", "qc", "regions", "trajectories", "st_hu", "b_hu", "hu_ratio",
+                "heights_mm", "genant_grade"):
+        assert key in l3, key
+    for side in ("left", "right"):
+        tr = l3["trajectories"][side]
+        for key in ("entry_mm", "target_mm", "diameter_mm", "length_mm", "hu_mean", "voxels"):
+            assert tr[key] is not None, (side, key)
+        assert l3["trajectories_cortical"][side]["source"] == "auto_cortical"
+    assert set(l3["heights_mm"]) == {"anterior", "middle", "posterior"}
+    assert set(l3["regions"]) == {"A", "B", "C"}
+    assert doc["summary"]["contrast"]["phase"] == "unenhanced"
+    assert "regional" in doc["method"]
+    assert (out / "trajectory_L3.png").stat().st_size > 20_000
+    csv = (out / "measurements.csv").read_text().splitlines()
+    assert "hu_ratio" in csv[0] and "height_anterior_mm" in csv[0]
+
+
+def test_the_written_plan_given_back_measures_the_same_corridors(auto_run, tmp_path):
+    args, out = auto_run
+    plan = out / "trajectories.json"
+    again = tmp_path / "again"
+    assert main(args[:-2] + ["--out", str(again), "--trajectory", str(plan)]) == 0
+    first = json.loads((out / "measurements.json").read_text())["vertebrae"]
+    second = json.loads((again / "measurements.json").read_text())["vertebrae"]
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        for side in ("left", "right"):
+            a, b = first[level]["trajectories"][side], second[level]["trajectories"][side]
+            assert b["source"] == "file"
+            assert np.allclose(a["entry_mm"], b["entry_mm"], atol=0.01) and np.allclose(a["target_mm"], b["target_mm"], atol=0.01)
+            assert b["hu_mean"] == pytest.approx(a["hu_mean"], abs=0.05)
+            assert b["rectangle_2d"]["hu_mean"] == pytest.approx(a["rectangle_2d"]["hu_mean"], abs=0.05)
+        assert second[level]["hu_ratio"] == pytest.approx(first[level]["hu_ratio"], abs=1e-3)
+
+
+def test_bad_trajectory_argument_is_one_sentence(ts_dir, tmp_path, capsys):
+    code = main(["ct", str(ts_dir / "ct.nii.gz"), "--labels", str(ts_dir / "seg_v2" / "total.nii.gz"),
+                 "--out", str(tmp_path), "--trajectory", str(tmp_path / "missing.json")])
+    assert code == 2
+    assert "missing.json" in capsys.readouterr().err
