@@ -87,3 +87,28 @@ def test_bone_around_found_screws_excludes_metal_and_bloom(post_op):
         assert 0 < tr["shell"]["voxels"] and -200 < tr["shell"]["hu_mean"] < 700
     # a level without a screw says so
     assert "no metal screw found" in result.vertebrae["L5"]["trajectories"]["left"]["reason"]
+
+
+def test_screws_of_a_post_operative_ct_are_measured_on_the_pre_operative_one(post_op):
+    """The post-operative CT is the real CT moved rigidly (4 degrees, 9 mm) with screws and noise: registered back,
+    the screw axes land on the known pre-operative axes and the bone is measured where there is no metal yet."""
+    ct, labels, post, known = post_op
+    angle = np.radians(4.0)
+    rotation = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    moved = np.eye(4)
+    moved[:3, :3] = rotation
+    moved[:3, 3] = [5.0, -6.0, 4.5]
+    noisy = post.array + np.random.default_rng(1).normal(0, 8.0, post.shape).astype(np.float32)
+    post_moved = Volume(noisy, moved @ post.affine, dict(post.metadata))
+    result = measure_ct(ct, labels)
+    measure_regional(ct, labels, result, RegionalOptions(trajectory="from-screws", postop=post_moved))
+    registration = result.method["regional"]["registration"]
+    assert registration["rotation_deg"] == pytest.approx(4.0, abs=0.5)
+    for truth in known:
+        tr = result.vertebrae[truth.level]["trajectories"][truth.side]
+        entry, target = np.array(tr["entry_mm"]), np.array(tr["target_mm"])
+        direction = (target - entry) / np.linalg.norm(target - entry)
+        assert np.degrees(np.arccos(min(1.0, abs(float(direction @ truth.direction))))) <= 3.0
+        assert np.linalg.norm(entry - truth.entry_mm) <= 2.0, (truth.level, truth.side)
+        # pre-operative bone inside the corridor: the same as a virtual screw drawn along the known axis
+        assert 80 < tr["hu_mean"] < 400 and tr["metal_points_excluded"] == 0

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="virtual screws: 'auto' plans traditional and cortical trajectories from the anatomy (default), "
                         "'from-screws' finds the metal screws of a post-operative CT, FILE is a JSON of entry/target points "
                         "(LPS mm), 'none' skips them")
+    screws.add_argument("--postop", metavar="CT",
+                        help="with --trajectory from-screws: the post-operative CT holding the screws; it is registered "
+                        "rigidly onto CT (the pre-operative scan) and the screws are measured there (paper 001)")
     screws.add_argument("--trajectory-voxels", action="store_true",
                         help="the points of --trajectory FILE are voxel indices of the input image")
     screws.add_argument("--screw-diameter", type=float, help="diameter (mm) of planned screws (default: sized to the pedicle)")
@@ -112,10 +115,18 @@ def _regional(args, ct, labels, result, calibration):
 
     if args.trajectory not in TRAJECTORY_MODES and not Path(args.trajectory).is_file():
         raise SpinebqError(f"--trajectory {args.trajectory}: not auto, from-screws or none, and no such file")
+    postop = None
+    if args.postop:
+        if args.trajectory != "from-screws":
+            raise SpinebqError("--postop is used with --trajectory from-screws only")
+        from spinebq.io.volume import load_volume
+
+        postop = load_volume(args.postop, expect_modality="CT")
+        print(f"post-operative CT {args.postop}: {postop!r}")
     options = RegionalOptions(trajectory=args.trajectory, trajectory_voxels=args.trajectory_voxels,
                               plan=PlanOptions(diameter_mm=args.screw_diameter, length_mm=args.screw_length),
                               shell_mm=args.shell_mm, bloom_mm=args.bloom_mm, contrast_phase=args.contrast_phase,
-                              contrast_correction=args.contrast_correction)
+                              contrast_correction=args.contrast_correction, postop=postop)
     return measure_regional(ct, labels, result, options, calibration=calibration, metal_hu=args.metal_hu,
                             progress=lambda message: print(f"  {message}", flush=True))
 

@@ -68,6 +68,9 @@ class RegionalOptions:
         One of :data:`spinebq.measure.contrast.CORRECTIONS`.
     genant_minimum : float
         Height reduction below which the Genant grade is 0.
+    postop : Volume, optional
+        With ``from-screws``: the post-operative CT holding the screws. It is registered rigidly onto the
+        CT being measured (the pre-operative one) and the screws are measured there, as paper 001 did.
     """
 
     trajectory: str = "auto"
@@ -78,6 +81,7 @@ class RegionalOptions:
     contrast_phase: str = "auto"
     contrast_correction: str = "none"
     genant_minimum: float = 0.20
+    postop: Volume | None = None
 
 
 @dataclass
@@ -136,18 +140,26 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     _add_heights(result, names, order, heights, options)
 
     screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
-    if options.trajectory == "from-screws":
-        from spinebq.measure.screws import find_screws
-
-        if progress:
-            progress("finding metal screws")
-        out.found_screws = find_screws(ct, labels, result.bodies, out.frames, metal_hu=metal_hu)
-        screws = [f.screw for f in out.found_screws]
     exclude = None
     if options.trajectory == "from-screws":
-        from spinebq.measure.screws import metal_exclusion
+        from spinebq.measure.screws import assign_screws, find_metal_screws, metal_exclusion
 
-        exclude = metal_exclusion(ct, metal_hu, options.bloom_mm)
+        if progress:
+            progress("finding metal screws" + (" in the post-operative CT" if options.postop is not None else ""))
+        if options.postop is None:
+            out.found_screws = assign_screws(find_metal_screws(ct, metal_hu=metal_hu), labels, out.frames)
+            exclude = metal_exclusion(ct, metal_hu, options.bloom_mm)
+        else:
+            from spinebq.measure.registration import register_rigid
+
+            metal = find_metal_screws(options.postop, metal_hu=metal_hu)
+            if progress:
+                progress("registering the post-operative CT onto this one (rigid)")
+            registration = register_rigid(ct, options.postop, pre_labels=labels.array, metal_hu=metal_hu)
+            out.method["registration"] = registration.to_dict()
+            out.found_screws = assign_screws([m.moved(registration) for m in metal], labels, out.frames,
+                                             note=", mapped from the post-operative CT by rigid registration")
+        screws = [f.screw for f in out.found_screws]
 
     label_boxes = ndimage.find_objects(np.clip(labels.array, 0, None).astype(np.int32))
     for name in names:
@@ -225,7 +237,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
 
     _add_summary(result, names, options, calibration)
     _add_contrast(ct, result, names, options)
-    out.method = {
+    out.method.update({
         "regions": {"A": f"elliptic slab of the mid-body three-slice ellipse, {2 * REGION_A_HALF_THICKNESS_MM:.0f} mm thick "
                          "along the vertebra's axis (QCT-style central region, paper 000 region A)",
                     "B": "pedicle cross-sections within 4 mm of the isthmus, 1 mm cortex peeled (paper 000 region B)",
@@ -242,7 +254,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
                    "spread (as TotalSegmentator's spine report)",
         "screw_roi": "points every 0.5 mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
                      "trilinearly; voxels above the metal threshold never enter",
-    }
+    })
     result.method["regional"] = out.method
     return out
 

@@ -62,31 +62,31 @@ def metal_exclusion(ct: Volume, metal_hu: float, bloom_mm: float) -> tuple[np.nd
     return distance <= bloom_mm + 0.5 * float(np.linalg.norm(ct.spacing_mm)), ct.affine
 
 
-def find_screws(ct: Volume, labels: Volume, bodies: np.ndarray, frames: dict[str, VertebraFrame], *,
-                metal_hu: float = 1400.0) -> list[FoundScrew]:
-    """Find the metal screws of a post-operative CT.
+@dataclass
+class MetalScrew:
+    """A screw-shaped piece of metal before it is assigned to a vertebra (ends in the CT's LPS mm)."""
 
-    Parameters
-    ----------
-    ct : Volume
-        The CT in HU.
-    labels : Volume
-        VerSe label map (whole vertebrae preferred) on the CT's grid.
-    bodies : numpy.ndarray
-        Body label array (for the side decision when the labels are bodies only).
-    frames : dict
-        The vertebrae's own frames (:func:`spinebq.measure.pedicles.own_frame`).
-    metal_hu : float
-        Metal threshold, HU.
-    """
+    start_mm: np.ndarray
+    end_mm: np.ndarray
+    diameter_mm: float
+    metal_voxels: int
+    axis_rms_mm: float
+
+    def moved(self, transform) -> "MetalScrew":
+        """The same screw with its ends mapped by ``transform`` (LPS mm -> LPS mm), e.g. onto a pre-operative CT."""
+        return MetalScrew(np.asarray(transform(self.start_mm)), np.asarray(transform(self.end_mm)), self.diameter_mm,
+                          self.metal_voxels, self.axis_rms_mm)
+
+
+def find_metal_screws(ct: Volume, *, metal_hu: float = 1400.0) -> list[MetalScrew]:
+    """Every long, thin group of metal voxels of a CT, with its axis, ends and diameter."""
     metal = ct.array > metal_hu
-    groups, n = ndimage.label(metal, structure=np.ones((3, 3, 3), bool))
+    groups, _ = ndimage.label(metal, structure=np.ones((3, 3, 3), bool))
     found = []
     for index, box in enumerate(ndimage.find_objects(groups), start=1):
         if box is None:
             continue
-        local = groups[box] == index
-        ijk = np.argwhere(local) + [b.start for b in box]
+        ijk = np.argwhere(groups[box] == index) + [b.start for b in box]
         if len(ijk) < 3:
             continue
         points = ct.index_to_mm(ijk)
@@ -102,24 +102,56 @@ def find_screws(ct: Volume, labels: Volume, bodies: np.ndarray, frames: dict[str
         if extent < MIN_LENGTH_MM - 2 * max(ct.spacing_mm) or extent > MAX_LENGTH_MM or elongation < MIN_ELONGATION:
             continue
         start, end = _ends(ct, centre, axis, float(along.min()), float(along.max()))
-        diameter = _diameter(ct, start, end)
         radial = np.linalg.norm(centred - np.outer(along, axis), axis=1)
-        votes = _level_votes(labels.array, ct, start, end, diameter)
+        rms = float(np.sqrt(np.average(radial**2, weights=weights)))
+        found.append(MetalScrew(start, end, _diameter(ct, start, end), int(len(ijk)), rms))
+    return found
+
+
+def assign_screws(metal_screws: list[MetalScrew], labels: Volume, frames: dict[str, VertebraFrame], *,
+                  note: str = "") -> list[FoundScrew]:
+    """Give each metal screw its vertebra (label met most often around it), side and entry end.
+
+    The screws' coordinates must be in the space of ``labels``; the entry is the end nearer the back
+    of the vertebra, the side the side of its own midsagittal plane the screw's middle lies on.
+    """
+    found = []
+    for metal in metal_screws:
+        votes = _level_votes(labels.array, labels, metal.start_mm, metal.end_mm, metal.diameter_mm)
         if not votes:
             continue
         level = max(votes, key=votes.get)
         frame = frames.get(level)
         if frame is None:
             continue
-        middle = (start + end) / 2
-        side = "left" if (middle - frame.centre_mm) @ frame.left > 0 else "right"
+        start, end = metal.start_mm, metal.end_mm
+        side = "left" if ((start + end) / 2 - frame.centre_mm) @ frame.left > 0 else "right"
         if (start - frame.centre_mm) @ frame.posterior < (end - frame.centre_mm) @ frame.posterior:
             start, end = end, start
-        screw = Screw(level, side, start, end, round(diameter, 2), "from_screws",
-                      [f"metal screw found in the CT ({len(ijk)} voxels > {metal_hu:.0f} HU)"])
-        rms = float(np.sqrt(np.average(radial**2, weights=weights)))
-        found.append(FoundScrew(screw, int(len(ijk)), rms, votes))
+        screw = Screw(level, side, start, end, round(metal.diameter_mm, 2), "from_screws",
+                      [f"metal screw found in the CT ({metal.metal_voxels} metal voxels){note}"])
+        found.append(FoundScrew(screw, metal.metal_voxels, metal.axis_rms_mm, votes))
     return found
+
+
+def find_screws(ct: Volume, labels: Volume, bodies: np.ndarray, frames: dict[str, VertebraFrame], *,
+                metal_hu: float = 1400.0) -> list[FoundScrew]:
+    """Find the metal screws of a post-operative CT and assign them to level and side (labels on the CT's grid).
+
+    Parameters
+    ----------
+    ct : Volume
+        The CT in HU.
+    labels : Volume
+        VerSe label map on the CT's grid.
+    bodies : numpy.ndarray
+        Body label array (kept for callers measuring bodies-only label maps).
+    frames : dict
+        The vertebrae's own frames (:func:`spinebq.measure.pedicles.own_frame`).
+    metal_hu : float
+        Metal threshold, HU.
+    """
+    return assign_screws(find_metal_screws(ct, metal_hu=metal_hu), labels, frames)
 
 
 def _profile(ct: Volume, points: np.ndarray) -> np.ndarray:
@@ -170,9 +202,9 @@ def _diameter(ct: Volume, start: np.ndarray, end: np.ndarray) -> float:
     return 2 * _crossing(radii, profile, half, 1, 0.0)
 
 
-def _level_votes(label_array: np.ndarray, ct: Volume, start: np.ndarray, end: np.ndarray, diameter: float) -> dict:
+def _level_votes(label_array: np.ndarray, grid: Volume, start: np.ndarray, end: np.ndarray, diameter: float) -> dict:
     """How often each vertebra label occurs within 3 mm around the screw."""
     points, _, _ = cylinder_points(start, end, diameter / 2 + 3.0, step_mm=1.0)
-    ids = sample_values(label_array, ct.affine, points, order=0, outside=0).astype(int)
+    ids = sample_values(label_array, grid.affine, points, order=0, outside=0).astype(int)
     counts = np.bincount(ids[ids > 0])
     return {VERSE_NAMES[i]: int(c) for i, c in enumerate(counts) if c and i in VERSE_NAMES}
