@@ -112,3 +112,23 @@ def test_screws_of_a_post_operative_ct_are_measured_on_the_pre_operative_one(pos
         assert np.linalg.norm(entry - truth.entry_mm) <= 2.0, (truth.level, truth.side)
         # pre-operative bone inside the corridor: the same as a virtual screw drawn along the known axis
         assert 80 < tr["hu_mean"] < 400 and tr["metal_points_excluded"] == 0
+
+
+def test_the_phantom_screw_is_found_along_its_true_axis():
+    """``make_ct_phantom(screw=True)`` puts a 6 mm metal screw along the left L4 pedicle axis, from 10 mm behind
+    the axis entry to 5 mm beyond its target."""
+    from spinebq.phantom.ct import make_ct_phantom
+
+    phantom = make_ct_phantom(spacing_mm=(1.5, 1.5, 2.0), screw=True)
+    result = measure_ct(phantom.ct, phantom.labels)
+    regional = measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none"))
+    found = find_screws(phantom.ct, phantom.labels, result.bodies, regional.frames)
+    assert [(f.screw.level, f.screw.side) for f in found] == [("L4", "left")]
+    truth = phantom.truth["screw"]
+    entry, target = np.array(truth["entry_mm"]), np.array(truth["target_mm"])
+    d = (target - entry) / np.linalg.norm(target - entry)
+    screw = found[0].screw
+    assert np.degrees(np.arccos(min(1.0, float(screw.direction @ d)))) <= 3.0
+    assert np.linalg.norm(screw.entry_mm - (entry - 10.0 * d)) <= 2.0
+    assert np.linalg.norm(screw.target_mm - (target + 5.0 * d)) <= 2.0
+    assert screw.diameter_mm == pytest.approx(truth["diameter_mm"], abs=1.0)
