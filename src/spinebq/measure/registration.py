@@ -34,7 +34,7 @@ class RigidRegistration:
     offset: np.ndarray  # mm
     metric: float
     rotation_deg: float
-    translation_mm: float
+    centre_shift_mm: float  # how far the pre-operative CT's centre point moves under the map
 
     def __call__(self, points_mm) -> np.ndarray:
         """Map post-operative points (..., 3) into the pre-operative CT (LPS mm)."""
@@ -43,7 +43,7 @@ class RigidRegistration:
     def to_dict(self) -> dict:
         return {"method": "rigid (6 DOF), Mattes mutual information on the spine, metal masked (SimpleITK)",
                 "metric": round(self.metric, 4), "rotation_deg": round(self.rotation_deg, 2),
-                "translation_mm": round(self.translation_mm, 2),
+                "centre_shift_mm": round(self.centre_shift_mm, 2),
                 "matrix_post_to_pre": np.round(self.matrix, 6).tolist(), "offset_mm": np.round(self.offset, 3).tolist()}
 
 
