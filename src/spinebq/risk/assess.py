@@ -269,6 +269,8 @@ def assess_model(model: dict, values: dict, *, ct: Mapping | None, mri: Mapping 
                 row["reason"] = value["reason"]
         rows = [row]
     caveats, reason = _condition_caveats(model, ct, mri, clinical)
+    if model.get("secondary"):
+        caveats.append(model.get("note") or "secondary source, not checked against a stored full text")
     for row in rows:
         row["caveats"] = caveats + row["caveats"]
         if reason and row["value"] is not None:
