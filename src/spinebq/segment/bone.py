@@ -51,7 +51,7 @@ def block_factors(spacing_mm, target_mm: float = WORK_SPACING_MM) -> tuple[int, 
 
 
 def to_working_grid(hu: np.ndarray, spacing_mm, target_mm: float = WORK_SPACING_MM) -> WorkGrid:
-    """Block-average ``hu`` to about ``target_mm`` voxels (edges padded by repetition).
+    """Block-average ``hu`` to about ``target_mm`` voxels (a short last block averages the voxels it has).
 
     Parameters
     ----------
@@ -64,27 +64,48 @@ def to_working_grid(hu: np.ndarray, spacing_mm, target_mm: float = WORK_SPACING_
     """
     factors = block_factors(spacing_mm, target_mm)
     shape = hu.shape
-    out_shape = tuple(-(-n // f) for n, f in zip(shape, factors))
     if factors == (1, 1, 1):
         work = np.asarray(hu, dtype=np.float32).copy()
     else:
-        f0, f1, f2 = factors
+        # block sums by strided additions, a slab of rows at a time (a few copies of one slab in
+        # memory); the last block of an axis holds the remaining voxels and is averaged over those
+        out_shape = tuple(-(-n // f) for n, f in zip(shape, factors))
         work = np.empty(out_shape, dtype=np.float32)
-        # slab by slab along axis 2 to keep memory near one copy of the output
-        for k0 in range(out_shape[2]):
-            block = np.asarray(hu[:, :, k0 * f2:(k0 + 1) * f2], dtype=np.float32)
-            pad = [(0, out_shape[0] * f0 - shape[0]), (0, out_shape[1] * f1 - shape[1]), (0, f2 - block.shape[2])]
-            if any(p[1] for p in pad):
-                block = np.pad(block, pad, mode="edge")
-            work[:, :, k0] = block.reshape(out_shape[0], f0, out_shape[1], f1, f2).mean(axis=(1, 3, 4))
+        rows = factors[0] * 16
+        for i0 in range(0, shape[0], rows):
+            block = hu[i0:i0 + rows]
+            for axis, f in enumerate(factors):
+                block = _block_sum(block, f, axis)
+            work[i0 // factors[0]:i0 // factors[0] + block.shape[0]] = block
+        counts = np.ones(1, dtype=np.float32)
+        for axis, (n, f) in enumerate(zip(shape, factors)):
+            per_block = np.full(out_shape[axis], f, dtype=np.float32)
+            per_block[-1] = n - (out_shape[axis] - 1) * f
+            counts = counts * per_block.reshape([-1 if a == axis else 1 for a in range(3)])
+        work /= counts
     spacing = tuple(float(s) * f for s, f in zip(spacing_mm, factors))
     return WorkGrid(work, factors, spacing, tuple(int(n) for n in shape))
+
+
+def _block_sum(x: np.ndarray, f: int, axis: int) -> np.ndarray:
+    """Sums of consecutive blocks of ``f`` elements along ``axis`` (float32; the last block may be short)."""
+    if f == 1:
+        return np.asarray(x, dtype=np.float32)
+    n = x.shape[axis]
+    shape = list(x.shape)
+    shape[axis] = -(-n // f)
+    out = np.zeros(shape, dtype=np.float32)
+    for j in range(f):
+        part = x[(slice(None),) * axis + (slice(j, None, f),)]
+        out[(slice(None),) * axis + (slice(0, part.shape[axis]),)] += part
+    return out
 
 
 def to_native(labels: np.ndarray, grid: WorkGrid) -> np.ndarray:
     """Bring a working-grid label map back to the CT grid (each working voxel fills its block)."""
     out = labels
-    for axis, f in enumerate(grid.factors):
+    for axis in (2, 1, 0):
+        f = grid.factors[axis]
         if f > 1:
             out = np.repeat(out, f, axis=axis)
     return np.ascontiguousarray(out[: grid.native_shape[0], : grid.native_shape[1], : grid.native_shape[2]])
@@ -98,17 +119,45 @@ def patient_mask(hu: np.ndarray) -> np.ndarray:
         sizes = np.bincount(labelled.ravel())
         sizes[0] = 0
         mask = labelled == int(np.argmax(sizes))
-    for k in range(mask.shape[2]):
-        mask[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    return mask
+    return fill_holes_2d(mask, 2)
+
+
+def fill_holes_2d(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Fill holes in every 2D slice perpendicular to ``axis``, all slices in one labelling pass.
+
+    A hole is background that does not reach the edge of its slice (4-connected in the slice, as
+    :func:`scipy.ndimage.binary_fill_holes` does for a 2D image).
+    """
+    mask = np.asarray(mask, dtype=bool)
+    structure = np.zeros((3, 3, 3), bool)
+    plane = [1, 1, 1]
+    plane[axis] = slice(None)
+    cross = ndimage.generate_binary_structure(2, 1)
+    index = [slice(None)] * 3
+    index[axis] = 1
+    structure[tuple(index)] = cross
+    labelled, n = ndimage.label(~mask, structure=structure)
+    if n == 0:
+        return mask.copy()
+    edge = np.zeros(n + 1, bool)
+    for a in range(3):
+        if a == axis:
+            continue
+        for end in (0, -1):
+            face = np.take(labelled, end, axis=a)
+            edge[face] = True
+    edge[0] = True
+    return mask | ~edge[labelled]
+
+
+def fill_holes(mask2d: np.ndarray) -> np.ndarray:
+    """:func:`scipy.ndimage.binary_fill_holes` of a 2D image, by one labelling pass instead of iterated dilations."""
+    return fill_holes_2d(np.asarray(mask2d, dtype=bool)[:, :, None], 2)[:, :, 0]
 
 
 def fill_holes_axial(mask: np.ndarray) -> np.ndarray:
     """Fill holes slice by slice along axis 2 (axial slices of a canonical volume)."""
-    out = np.empty_like(mask)
-    for k in range(mask.shape[2]):
-        out[:, :, k] = ndimage.binary_fill_holes(mask[:, :, k])
-    return out
+    return fill_holes_2d(mask, 2)
 
 
 def ball(radius_mm: float, spacing_mm) -> np.ndarray:

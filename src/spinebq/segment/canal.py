@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from spinebq.segment.bone import BONE_EDGE_HU, DENSE_BONE_HU, fill_holes_axial
+from spinebq.segment.bone import BONE_EDGE_HU, DENSE_BONE_HU, fill_holes, fill_holes_axial
 
 #: How far (mm) the tracked column may move sideways per mm of height.
 MAX_SLOPE = 0.7
@@ -161,7 +161,7 @@ def find_canal(hu: np.ndarray, body: np.ndarray, column: np.ndarray, spacing_mm)
         x0, x1 = max(0, int(bx) - box), min(nx, int(bx) + box + 1)
         y0, y1 = max(0, int(by) - box), min(ny, int(by) + 2 * box + 1)
         ring = slab[x0:x1, y0:y1, k]
-        holes = ndimage.binary_fill_holes(ring) & ~ring
+        holes = fill_holes(ring) & ~ring
         labelled, n = ndimage.label(holes)
         if n == 0:
             continue

@@ -192,7 +192,7 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
     subregions.metadata = {"source": ct.metadata.get("source"), "content": "subregions", "names": SUBREGION_NAMES}
     timings["total_s"] = time.perf_counter() - t0
     native_ml = ct.voxel_volume_ml
-    native_counts = np.bincount(vertebrae_native.ravel(), minlength=max(VERSE_IDS.values()) + 1)
+    native_counts = _label_counts(vertebrae_native, seg.whole, grid, lut)
     levels = {}
     for s in present:
         name = naming.names.get(s)
@@ -206,7 +206,7 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
             "qc": naming.flags.get(s, []),
             "centroid_mm": [round(float(v), 1) for v in ct.index_to_mm(centre_native)],
             "body_volume_ml": round(float(mask.sum()) * native_ml, 2),
-            "vertebra_volume_ml": round(float(native_counts[VERSE_IDS[name]]) * native_ml, 2),
+            "vertebra_volume_ml": round(float(native_counts.get(VERSE_IDS[name], 0)) * native_ml, 2),
             "body_surface_hu": round(threshold, 1),
             "sacral_side_fraction": landmarks.sacral_fraction.get(s),
             "ribs": landmarks.rib_count.get(s, 0),
@@ -224,6 +224,18 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
     }
     _progress(progress, "done", 1.0)
     return SegmentationResult(vertebrae=vertebrae, subregions=subregions, levels=levels, info=info)
+
+
+def _label_counts(native: np.ndarray, whole: np.ndarray, grid, lut: np.ndarray) -> dict[int, int]:
+    """Voxel count of every label of the native map, counted within each segment's box only."""
+    counts = {}
+    for s, box in enumerate(ndimage.find_objects(whole), start=1):
+        if box is None or lut[s] == 0:
+            continue
+        native_box = tuple(slice(max(0, (b.start - 2) * f), min(n, (b.stop + 2) * f))
+                           for b, f, n in zip(box, grid.factors, native.shape))
+        counts[int(lut[s])] = int(np.count_nonzero(native[native_box] == lut[s]))
+    return counts
 
 
 def _segment_at(whole: np.ndarray, grid, ct: Volume, point_mm) -> int | None:

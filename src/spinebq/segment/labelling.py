@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import ORDER, VERSE_IDS
-from spinebq.segment.bone import BONE_EDGE_HU
+from spinebq.segment.bone import BONE_EDGE_HU, fill_holes
 
 #: Names above and below, used when counting from an anchor.
 _SEQUENCE = tuple(n for n in ORDER if n not in ("T13", "L6"))
@@ -63,7 +63,7 @@ def sacral_side_fraction(hu: np.ndarray, spacing_mm, bodies: np.ndarray, seg: in
         y0 = int(rows.min())
         y1 = int(min(hu.shape[1] - 1, rows.max() + 20.0 / sy))
         # bone, or marrow enclosed by a cortical shell (an osteoporotic ala can be as dark as muscle)
-        section = ndimage.binary_fill_holes(hu[:, y0:y1 + 1, k] > BONE_EDGE_HU) | (hu[:, y0:y1 + 1, k] > SACRAL_BONE_HU)
+        section = fill_holes(hu[:, y0:y1 + 1, k] > BONE_EDGE_HU) | (hu[:, y0:y1 + 1, k] > SACRAL_BONE_HU)
         block = section[side]
         total += block.size
         dense += int(block.sum())

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from spinebq.segment.bone import BONE_EDGE_HU, METAL_HU, WorkGrid, ball
+from spinebq.segment.bone import BONE_EDGE_HU, METAL_HU, WorkGrid, fill_holes_2d
 
 #: Percentile of the HU in a body's outer layer taken as its cortical shell value.
 SHELL_PERCENTILE = 90.0
@@ -31,10 +31,7 @@ def fill_holes_along(mask: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
     """Fill holes in every 2D slice perpendicular to each of ``axes`` in turn."""
     out = mask.copy()
     for axis in axes:
-        view = np.moveaxis(out, axis, 0)
-        for i in range(view.shape[0]):
-            if view[i].any():
-                view[i] = ndimage.binary_fill_holes(view[i])
+        out = fill_holes_2d(out, axis)
     return out
 
 
@@ -122,11 +119,10 @@ def refine_body(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_m
     """
     threshold = surface_threshold_hu(hu, body, allowed)
     # body = axial_hulls(body) & (allowed | body)
-    element = ball(band_mm, spacing_mm)
-    if element.size == 1:
-        element = ndimage.generate_binary_structure(3, 1)
-    core = ndimage.binary_erosion(body, structure=element, border_value=1)
-    band = ndimage.binary_dilation(body, structure=element) & ~core
+    # erosion and dilation by a ball of band_mm, as distances (the box edge counts as inside)
+    band_mm = max(band_mm, float(min(spacing_mm)))
+    core = ndimage.distance_transform_edt(body, sampling=spacing_mm) > band_mm + 1e-6
+    band = (ndimage.distance_transform_edt(~body, sampling=spacing_mm) <= band_mm + 1e-6) & ~core
     mask = core | (band & allowed & (hu >= threshold))
     mask = fill_enclosed(mask) & (allowed | core)
     labelled, n = ndimage.label(mask)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from spinebq.segment.bone import BONE_EDGE_HU
+from spinebq.segment.bone import BONE_EDGE_HU, fill_holes
 from spinebq.segment.canal import SpineAxis
 
 BODY, PEDICLE_LEFT, PEDICLE_RIGHT, ARCH, CANAL = 1, 2, 3, 4, 5
@@ -49,7 +49,7 @@ def split_subregions(hu: np.ndarray, spacing_mm, bodies: np.ndarray, whole: np.n
         out[:, :, k][r & ~ped] = ARCH
         # canal: the hole enclosed by the vertebrae (projected over a few mm), not bone
         ring = (whole[:, :, max(0, k - half):k + half + 1] > 0).any(axis=2)
-        holes = ndimage.binary_fill_holes(ring) & ~ring
+        holes = fill_holes(ring) & ~ring
         labelled, n = ndimage.label(holes)
         if n:
             i, j = int(round(cx)), int(round(cy))

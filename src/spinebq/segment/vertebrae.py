@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from skimage.measure import label as label_regions
 from skimage.segmentation import watershed
 
 from spinebq.segment.bone import BONE_EDGE_HU, ball, fill_holes_axial
@@ -64,6 +65,23 @@ class Segments:
 def _grid_mm(shape, spacing_mm):
     return [np.arange(n, dtype=np.float32)[tuple(slice(None) if a == i else None for a in range(3))] * s
             for i, (n, s) in enumerate(zip(shape, spacing_mm))]
+
+
+def _largest_piece_per_label(labels: np.ndarray, n: int) -> np.ndarray:
+    """Mask of the largest connected piece of each label 1..n of ``labels`` (one labelling pass)."""
+    pieces = label_regions(labels, background=0, connectivity=1)
+    sizes = np.bincount(pieces.ravel())
+    owner = np.zeros(len(sizes), np.int64)
+    owner[pieces.ravel()[np.flatnonzero(pieces.ravel())]] = labels.ravel()[np.flatnonzero(pieces.ravel())]
+    best = np.zeros(n + 2, np.int64)
+    best_size = np.zeros(n + 2, np.int64)
+    for piece in range(1, len(sizes)):
+        label = owner[piece]
+        if sizes[piece] > best_size[label]:
+            best[label], best_size[label] = piece, sizes[piece]
+    keep = np.zeros(len(sizes), bool)
+    keep[best[best > 0]] = True
+    return keep[pieces]
 
 
 def segment_index(shape, spacing_mm, planes: list[DiscPlane]) -> np.ndarray:
@@ -143,15 +161,10 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     column = ndimage.binary_opening(column, structure=ball(2.0, spacing_mm))
     index = segment_index(hu.shape, spacing_mm, planes)
     n = len(planes) + 1
-    bodies = np.zeros(hu.shape, np.int16)
-    for s in range(n):
-        piece = column & (index == s)
-        labelled, m = ndimage.label(piece)
-        if m == 0:
-            continue
-        sizes = np.bincount(labelled.ravel())
-        sizes[0] = 0
-        bodies[labelled == int(np.argmax(sizes))] = s + 1
+    # each segment keeps the largest connected piece of the column between its two discs
+    split = np.where(column, index + 1, 0).astype(np.int16)
+    bodies = np.where(_largest_piece_per_label(split, n), split, 0).astype(np.int16)
+    del split
     # whole vertebrae: grow the bodies through bone near the canal
     region = bone & arch_zone
     region |= bodies > 0
@@ -169,13 +182,10 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     markers[bodies > 0] = bodies[bodies > 0]
     whole = watershed(-smooth, markers=markers, mask=region).astype(np.int16)
     # keep only the part of each label connected to its body
-    for s in range(1, n + 1):
-        lab = whole == s
-        if not lab.any():
-            continue
-        labelled, m = ndimage.label(lab)
-        if m > 1:
-            keep = np.unique(labelled[(bodies == s) & lab])
-            keep = keep[keep > 0]
-            whole[lab & ~np.isin(labelled, keep)] = 0
+    pieces = label_regions(whole, background=0, connectivity=1)
+    keep = np.zeros(int(pieces.max()) + 1, bool)
+    keep[np.unique(pieces[(bodies > 0) & (whole == bodies)])] = True
+    keep[0] = True
+    whole[~keep[pieces]] = 0
+    del pieces
     return Segments(bodies=bodies, whole=whole, n=n, body_zone=zone, index=index)
