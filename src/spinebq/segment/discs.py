@@ -261,19 +261,28 @@ def refine_plane(hu: np.ndarray, spacing_mm, curve: Curve, index: int, offsets: 
     """Search tilt (+-30 degrees) and shift (+-4 mm) around the curve normal for the lowest-HU plane."""
     t = curve.tangents[index]
     u, v = _basis(t)
-    best = (np.inf, curve.points_mm[index], t, 0.0)
     angles = np.deg2rad(np.arange(-30, 31, 6))
+    ta, tb = np.meshgrid(np.tan(angles), np.tan(angles), indexing="ij")
+    normals = t[None, :] + ta.reshape(-1, 1) * u[None, :] + tb.reshape(-1, 1) * v[None, :]
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    # in-plane axes of every candidate plane (as _basis: the first closest to left-right)
+    first = np.array([1.0, 0.0, 0.0])[None, :] - normals * normals[:, :1]
+    first /= np.linalg.norm(first, axis=1, keepdims=True) + 1e-12
+    second = np.cross(normals, first)
+    aa, bb = np.meshgrid(angles, angles, indexing="ij")
+    # prefer small tilts a little, so flat profiles stay perpendicular to the axis
+    penalty = 2.0 * (aa**2 + bb**2).reshape(-1)
+    rel = offsets[None, :, :1] * first[:, None, :] + offsets[None, :, 1:] * second[:, None, :]
+    sp = np.asarray(spacing_mm, dtype=float)
+    best = (np.inf, curve.points_mm[index], t, 0.0)
     for shift in np.arange(-4.0, 4.01, 1.0):
         j = int(np.clip(index + round(shift / curve.step_mm), 0, len(curve.points_mm) - 1))
         c = curve.points_mm[j]
-        for a in angles:
-            for b in angles:
-                n = t + np.tan(a) * u + np.tan(b) * v
-                n /= np.linalg.norm(n)
-                m = plane_mean(hu, spacing_mm, c, n, offsets)
-                # prefer small tilts a little, so flat profiles stay perpendicular to the axis
-                m += 2.0 * (a**2 + b**2)
-                if m < best[0]:
-                    best = (m, c, n, j * curve.step_mm)
+        pts = (c[None, None, :] + rel) / sp
+        vals = ndimage.map_coordinates(hu, pts.reshape(-1, 3).T, order=1, mode="nearest").reshape(len(normals), -1)
+        means = vals.mean(axis=1) + penalty
+        i = int(np.argmin(means))
+        if means[i] < best[0]:
+            best = (float(means[i]), c, normals[i], j * curve.step_mm)
     return DiscPlane(centre_mm=np.array(best[1], float), normal=np.array(best[2], float), s_mm=float(best[3]),
                      depth_hu=float(best[0]), prominence_hu=0.0)

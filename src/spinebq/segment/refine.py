@@ -5,15 +5,14 @@ voxel is a mix of cortex and the tissue around it. Here each body's surface is m
 own voxels, to the *half maximum* between its cortical shell and that tissue (the usual edge
 criterion of CT morphometry): voxels within one working voxel of the surface are kept when their
 HU is at least the threshold and dropped otherwise; the interior is kept whatever its HU (an
-osteoporotic core can be darker than muscle): each axial section is first closed to its convex hull
-(within the zone in front of the canal), and holes are filled on axial, coronal and sagittal planes,
-so that a dark core open towards the basivertebral foramen still counts as body.
+osteoporotic core can be darker than muscle), and holes are filled on sagittal and coronal planes
+(and axial holes that are small or have body above and below), so that a dark core open towards the
+basivertebral foramen still counts as body while the disc inside a concave endplate's rim does not.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import convex_hull_image
 
 from spinebq.segment.bone import BONE_EDGE_HU, METAL_HU, WorkGrid, fill_holes_2d
 
@@ -32,20 +31,6 @@ def fill_holes_along(mask: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
     out = mask.copy()
     for axis in axes:
         out = fill_holes_2d(out, axis)
-    return out
-
-
-def axial_hulls(mask: np.ndarray) -> np.ndarray:
-    """The convex hull of every axial slice (axis 2) of ``mask``.
-
-    A vertebral body's cross-section is convex but for its posterior wall, which the caller's
-    allowed zone (in front of the spinal canal) cuts; the hull brings in a dark core that neither
-    threshold nor hole filling reaches because the cortex is open (basivertebral foramen, thin shell).
-    """
-    out = mask.copy()
-    for k in range(mask.shape[2]):
-        if mask[:, :, k].sum() >= 3:
-            out[:, :, k] = convex_hull_image(mask[:, :, k])
     return out
 
 
@@ -93,22 +78,23 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray) 
     return float(np.clip(0.5 * (shell_hu + outside_hu), *THRESHOLD_RANGE_HU))
 
 
-def refine_body(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm, band_mm: float) -> tuple[np.ndarray, float]:
-    """Move a body's surface to the half-maximum threshold, within ``band_mm`` of where it is.
+def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.ndarray,
+                allowed: np.ndarray) -> tuple[np.ndarray, float]:
+    """Move a body's surface to the half-maximum threshold within ``band``.
 
     Parameters
     ----------
     hu : numpy.ndarray
         CT values around the body, HU (already smoothed if wanted).
     body : numpy.ndarray
-        bool, the body on the same grid (for instance a coarse mask repeated onto fine voxels).
+        bool, the body as found so far (for instance a coarse mask repeated onto fine voxels).
+    core : numpy.ndarray
+        bool, the part of ``body`` kept whatever its HU (the body eroded by the band's width).
+    band : numpy.ndarray
+        bool, voxels around the surface decided by the threshold.
     allowed : numpy.ndarray
         bool, where the body may lie: in front of the spinal canal, between its two disc planes,
         not in another body.
-    spacing_mm : sequence of float
-        Voxel size of ``hu``, mm.
-    band_mm : float
-        Half-width of the band around the surface that is decided by the threshold, mm.
 
     Returns
     -------
@@ -118,11 +104,6 @@ def refine_body(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_m
         The surface threshold used.
     """
     threshold = surface_threshold_hu(hu, body, allowed)
-    # body = axial_hulls(body) & (allowed | body)
-    # erosion and dilation by a ball of band_mm, as distances (the box edge counts as inside)
-    band_mm = max(band_mm, float(min(spacing_mm)))
-    core = ndimage.distance_transform_edt(body, sampling=spacing_mm) > band_mm + 1e-6
-    band = (ndimage.distance_transform_edt(~body, sampling=spacing_mm) <= band_mm + 1e-6) & ~core
     mask = core | (band & allowed & (hu >= threshold))
     mask = fill_enclosed(mask) & (allowed | core)
     labelled, n = ndimage.label(mask)
@@ -157,7 +138,7 @@ def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.n
         slices ``native_box`` of the CT grid.
     """
     factors = np.array(grid.factors)
-    band_mm = float(max(grid.spacing_mm))
+    cross = ndimage.generate_binary_structure(3, 1)
     sigma = [SMOOTH_MM / float(s) for s in ct_spacing_mm]
     out = {}
     for label, box in enumerate(ndimage.find_objects(bodies), start=1):
@@ -165,12 +146,17 @@ def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.n
             continue
         box = tuple(slice(max(0, b.start - 2), min(n, b.stop + 2)) for b, n in zip(box, bodies.shape))
         native = tuple(slice(b.start * f, min(b.stop * f, n)) for b, f, n in zip(box, factors, grid.native_shape))
-        body = _repeat(bodies[box] == label, factors, ct_hu[native].shape)
-        allowed = _repeat(allowed_of(label, box), factors, ct_hu[native].shape)
+        shape = ct_hu[native].shape
+        # the band is one working voxel either side of the working-grid surface
+        body_work = bodies[box] == label
+        core_work = ndimage.binary_erosion(body_work, structure=cross, border_value=1)
+        band_work = ndimage.binary_dilation(body_work, structure=cross) & ~core_work
+        allowed = _repeat(allowed_of(label, box), factors, shape)
         hu = np.minimum(np.asarray(ct_hu[native], dtype=np.float32), METAL_HU)
         if max(sigma) > 0.25:
             hu = ndimage.gaussian_filter(hu, sigma, mode="nearest")
-        mask, threshold = refine_body(hu, body, allowed, ct_spacing_mm, band_mm)
+        mask, threshold = refine_body(hu, _repeat(body_work, factors, shape), _repeat(core_work, factors, shape),
+                                      _repeat(band_work, factors, shape), allowed)
         out[label] = (native, mask, threshold)
     return out
 
