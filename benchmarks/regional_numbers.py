@@ -56,7 +56,7 @@ def main() -> None:
 
     known = [Screw(lv, sd, np.array(a), np.array(b), d, "test") for lv, sd, a, b, d in KNOWN]
     post = insert_screws(ct, known)
-    found = find_screws(post, labels, result.bodies, regional.frames)
+    found = find_screws(post, labels, regional.frames)
     print("screws inserted into the real CT and found (from-screws)")
     for truth in known:
         s = next(f.screw for f in found if (f.screw.level, f.screw.side) == (truth.level, truth.side))

@@ -58,7 +58,7 @@ def test_inserted_screws_are_found_on_the_right_level_and_side(post_op):
     ct, labels, post, known = post_op
     result = measure_ct(ct, labels)
     regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="none"))
-    found = find_screws(post, labels, result.bodies, regional.frames)
+    found = find_screws(post, labels, regional.frames)
     assert len(found) == len(known)
     for truth in known:
         match = [f.screw for f in found if f.screw.level == truth.level and f.screw.side == truth.side]
@@ -122,7 +122,7 @@ def test_the_phantom_screw_is_found_along_its_true_axis():
     phantom = make_ct_phantom(spacing_mm=(1.5, 1.5, 2.0), screw=True)
     result = measure_ct(phantom.ct, phantom.labels)
     regional = measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none"))
-    found = find_screws(phantom.ct, phantom.labels, result.bodies, regional.frames)
+    found = find_screws(phantom.ct, phantom.labels, regional.frames)
     assert [(f.screw.level, f.screw.side) for f in found] == [("L4", "left")]
     truth = phantom.truth["screw"]
     entry, target = np.array(truth["entry_mm"]), np.array(truth["target_mm"])

@@ -28,9 +28,8 @@ from spinebq.calibrate.core import Calibration, no_calibration
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
 from spinebq.measure.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
-from spinebq.measure.frame import VertebraFrame
 from spinebq.measure.heights import body_heights, genant_grade
-from spinebq.measure.pedicles import VertebraPedicles, find_pedicles, own_frame, superior_axis
+from spinebq.measure.pedicles import find_pedicles, own_frame, superior_axis
 from spinebq.measure.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.trajectory import (
     MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
@@ -194,8 +193,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
             if name not in AUTO_LEVELS:
                 reason = f"no automatic plan for {name}"
             elif name not in out.pedicles:
-                reason = entry["pedicles"] is None and ("the vertebra is cut by the field of view" if invalid
-                                                        else "the labels hold only the vertebral bodies")
+                reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
             else:
                 reason = None
             for side in ("left", "right"):

@@ -134,8 +134,7 @@ def assign_screws(metal_screws: list[MetalScrew], labels: Volume, frames: dict[s
     return found
 
 
-def find_screws(ct: Volume, labels: Volume, bodies: np.ndarray, frames: dict[str, VertebraFrame], *,
-                metal_hu: float = 1400.0) -> list[FoundScrew]:
+def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = 1400.0) -> list[FoundScrew]:
     """Find the metal screws of a post-operative CT and assign them to level and side (labels on the CT's grid).
 
     Parameters
@@ -144,8 +143,6 @@ def find_screws(ct: Volume, labels: Volume, bodies: np.ndarray, frames: dict[str
         The CT in HU.
     labels : Volume
         VerSe label map on the CT's grid.
-    bodies : numpy.ndarray
-        Body label array (kept for callers measuring bodies-only label maps).
     frames : dict
         The vertebrae's own frames (:func:`spinebq.measure.pedicles.own_frame`).
     metal_hu : float
