@@ -102,3 +102,14 @@ def test_genant_grades_from_heights_computed_by_hand():
     assert lordotic["genant_grade"] == 0
     missing = genant_grade(Heights(math.nan, math.nan, math.nan, 0, "no body"))
     assert missing["genant_grade"] is None and missing["reason"] == "no body"
+
+
+def test_phantom_heights_match_the_drawn_bodies(phantom):
+    """The phantom's bodies are cylinders of known height: all three heights within 2 mm (read up to a voxel short)."""
+    result = _measure(phantom.ct, phantom.labels)
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        truth = phantom.truth["levels"][level]["height_mm"]
+        heights = result.vertebrae[level]["heights_mm"]
+        for position in ("anterior", "middle", "posterior"):
+            assert truth - 2.0 <= heights[position] <= truth + 0.5, (level, position, heights[position], truth)
+        assert result.vertebrae[level]["genant_grade"] == 0
