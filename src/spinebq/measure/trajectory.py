@@ -12,9 +12,10 @@ Automatic plans (METHODS.md §4.2; textbook geometry, marked [M] there):
                  keeps most bone around the screw within the published range of the level; entry where
                  the line leaves the bone behind the pedicle; tip at 80 % of the body depth along the
                  line and at least 5 mm short of the anterior cortex.
-``cortical``     cortical bone trajectory (Santoni et al., Spine J 2009): 9 degrees lateral
-                 divergence, 25 degrees cranial, through the inferomedial quarter of the isthmus;
-                 4.5-5.5 mm x 25-35 mm (default 5.0 x 35).
+``cortical``     cortical bone trajectory (Santoni et al., Spine J 2009): through the inferomedial
+                 quarter of the isthmus, 5-15 degrees lateral divergence and 20-30 degrees cranial
+                 (the pair keeping the screw most in bone; Santoni's 9 / 25 on ties); 4.5-5.5 mm x
+                 25-35 mm (default 5.0 x 35).
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ DEPTH_FRACTION = 0.8
 ANTERIOR_MARGIN_MM = 5.0
 CORTICAL_DIVERGENCE_DEG = 9.0
 CORTICAL_CRANIAL_DEG = 25.0
+#: Published ranges of the cortical trajectory's angles searched by the plan (Santoni 2009: 8-10 lateral, 25-26 cranial [M]).
+CORTICAL_DIVERGENCE_RANGE_DEG = (5.0, 15.0)
+CORTICAL_CRANIAL_RANGE_DEG = (20.0, 30.0)
 CORTICAL_DIAMETER_MM = 5.0
 CORTICAL_LENGTH_MM = 35.0
 #: Shell around the screw (bone-screw interface), mm.
@@ -189,18 +193,43 @@ def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask
     f = grid.frame
     # through the inferomedial quarter of the isthmus: medial by a quarter width, caudal by a quarter height
     through = pedicle.isthmus_mm - sign * 0.25 * pedicle.width_mm * f.left - 0.25 * pedicle.height_mm * f.superior
-    direction = _direction(f, sign, -CORTICAL_DIVERGENCE_DEG, CORTICAL_CRANIAL_DEG)
     if not sample_mask(whole_mask, affine, through[None, :])[0]:
         through = pedicle.isthmus_mm
+    diameter = options.cortical_diameter_mm if options.diameter_mm is None else float(options.diameter_mm)
+    divergence, cranial = _cortical_angles(grid, sign, through, diameter / 2)
+    direction = _direction(f, sign, -divergence, cranial)
     back = _line_exit(whole_mask, affine, through, -direction)
     entry = through - back * direction
     ahead = _line_exit(whole_mask, affine, through, direction, max_mm=120.0)
     length = min(float(options.length_mm) if options.length_mm is not None else options.cortical_length_mm,
                  back + ahead - 2.0)
-    notes = [f"cortical bone trajectory: {CORTICAL_DIVERGENCE_DEG:.0f} deg lateral, {CORTICAL_CRANIAL_DEG:.0f} deg cranial "
-             "through the inferomedial quarter of the isthmus (Santoni et al., Spine J 2009)"]
-    diameter = options.cortical_diameter_mm if options.diameter_mm is None else float(options.diameter_mm)
+    notes = [f"cortical bone trajectory: {divergence:.0f} deg lateral, {cranial:.0f} deg cranial through the "
+             "inferomedial quarter of the isthmus, the angles that keep the screw in bone within "
+             f"{CORTICAL_DIVERGENCE_RANGE_DEG[0]:.0f}-{CORTICAL_DIVERGENCE_RANGE_DEG[1]:.0f} deg lateral and "
+             f"{CORTICAL_CRANIAL_RANGE_DEG[0]:.0f}-{CORTICAL_CRANIAL_RANGE_DEG[1]:.0f} deg cranial (Santoni et al., Spine J 2009)"]
     return Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_cortical", notes)
+
+
+def _cortical_angles(grid, sign: float, through: np.ndarray, radius_mm: float) -> tuple[float, float]:
+    """Lateral divergence and cranial angle of the cortical trajectory through ``through`` that stays most in bone.
+
+    Every pair of whole degrees in the published ranges is scored by the fraction of the axis, from 12 mm
+    behind ``through`` to 28 mm in front of it, whose clearance to the outside of the vertebra is at least the
+    screw's radius; ties go to the mean clearance (capped at 4 mm), then to Santoni's 9 / 25 degrees.
+    """
+    f = grid.frame
+    rel = through - f.centre_mm
+    s0, p0, l0 = rel @ f.superior, rel @ f.posterior, rel @ f.left
+    divergences = np.arange(CORTICAL_DIVERGENCE_RANGE_DEG[0], CORTICAL_DIVERGENCE_RANGE_DEG[1] + 0.5, 1.0)
+    cranials = np.arange(CORTICAL_CRANIAL_RANGE_DEG[0], CORTICAL_CRANIAL_RANGE_DEG[1] + 0.5, 1.0)
+    dv, cr = np.meshgrid(np.radians(divergences), np.radians(cranials), indexing="ij")
+    t = np.arange(-12.0, 28.25, 0.5)
+    ds, dp, dl = np.sin(cr), -np.cos(dv) * np.cos(cr), sign * np.sin(dv) * np.cos(cr)
+    values = grid.clearance_at(s0 + ds[..., None] * t, p0 + dp[..., None] * t, l0 + dl[..., None] * t)
+    score = (values >= radius_mm).mean(axis=-1) + 1e-2 * np.minimum(values, 4.0).mean(axis=-1) / 4.0
+    score -= 1e-5 * (np.abs(np.degrees(dv) - CORTICAL_DIVERGENCE_DEG) + np.abs(np.degrees(cr) - CORTICAL_CRANIAL_DEG))
+    i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+    return float(divergences[i]), float(cranials[j])
 
 
 def _direction(frame: VertebraFrame, sign: float, medial_deg: float, sagittal_deg: float) -> np.ndarray:
