@@ -27,7 +27,8 @@ SEARCH_DEPTH_MM = 22.0
 MIN_OFFSET_MM = 6.0
 #: How far a pedicle blob may reach across the midline (partial volume of the body's posterior wall), mm.
 MAX_CROSSING_MM = 8.0
-#: Cortex left out of the cancellous pedicle region (region B), mm (METHODS.md §4.2: eroded 1 mm).
+#: Cortex left out of the cancellous pedicle region (region B), mm (METHODS.md §4.2: eroded 1 mm); at least half
+#: a voxel on coarse CT.
 PEDICLE_CORTEX_MM = 1.0
 #: Half-length along the pedicle of region B around the isthmus, mm.
 REGION_B_HALF_LENGTH_MM = 4.0
@@ -202,7 +203,9 @@ def find_pedicles(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndar
     column = np.ones((max(1, int(round(PEDICLE_MIN_HEIGHT_MM / grid_mm))), 1, 1), bool)
     opened = ndimage.binary_opening(bone, structure=column)
     clearance = ndimage.distance_transform_edt(np.pad(whole, 1), sampling=grid_mm)[1:-1, 1:-1, 1:-1]
-    grid = _Grid(s, p, l, clearance, frame)
+    # the cortex blurs over half a voxel of a coarse CT: peel at least that much for region B
+    peel = max(PEDICLE_CORTEX_MM, 0.5 * float(np.linalg.norm(affine[:3, :3], axis=0).max()))
+    grid = _Grid(s, p, l, clearance, frame, peel)
     pedicles = {side: _follow_pedicle(side, opened, bone, s, p[behind], l, wall, grid, grid_mm) for side in SIDES}
     return VertebraPedicles(pedicles, frame, grid)
 
@@ -216,6 +219,7 @@ class _Grid:
     l: np.ndarray
     clearance: np.ndarray
     frame: VertebraFrame
+    peel_mm: float = PEDICLE_CORTEX_MM
 
     def clearance_at(self, s_mm, p_mm, l_mm) -> np.ndarray:
         step = self.s[1] - self.s[0]
@@ -322,7 +326,7 @@ def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall:
     centre = frame.to_mm(s_isthmus, p_isthmus, l_isthmus)
     width = float(widths[k]) * math.cos(math.radians(medial))
 
-    cancellous = _cancellous_core([b for _, b in track], p[idx], p_isthmus, s, l, frame, grid_mm)
+    cancellous = _cancellous_core([b for _, b in track], p[idx], p_isthmus, s, l, frame, grid_mm, grid.peel_mm)
     return Pedicle(side, True, None, centre, width, float(heights[k]), direction, medial, sagittal, wall,
                    p_isthmus, cancellous)
 
@@ -357,14 +361,14 @@ def best_medial_angle(grid: "_Grid", sign: float, s0: float, p0: float, l0: floa
     return float(medials[int(np.argmax(score))])
 
 
-def _cancellous_core(blobs, p_values, p_isthmus, s, l, frame, grid_mm) -> np.ndarray:
-    """Grid points of the pedicle within ``REGION_B_HALF_LENGTH_MM`` of the isthmus, cortex peeled off."""
+def _cancellous_core(blobs, p_values, p_isthmus, s, l, frame, grid_mm, peel_mm: float) -> np.ndarray:
+    """Grid points of the pedicle within ``REGION_B_HALF_LENGTH_MM`` of the isthmus, ``peel_mm`` of cortex peeled off."""
     near = np.abs(p_values - p_isthmus) <= REGION_B_HALF_LENGTH_MM
     if not near.any():
         return np.zeros((0, 3))
     stack = np.stack([b for b, keep in zip(blobs, near) if keep], axis=1)  # (s, p, l)
     # the cortex is peeled in the cross-section only: the pedicle continues before and after the region
-    core = np.stack([ndimage.distance_transform_edt(np.pad(stack[:, j, :], 1), sampling=grid_mm)[1:-1, 1:-1] > PEDICLE_CORTEX_MM
+    core = np.stack([ndimage.distance_transform_edt(np.pad(stack[:, j, :], 1), sampling=grid_mm)[1:-1, 1:-1] > peel_mm
                      for j in range(stack.shape[1])], axis=1)
     si, pj, lk = np.nonzero(core)
     pv = p_values[near][pj]
