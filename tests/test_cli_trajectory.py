@@ -60,3 +60,10 @@ def test_bad_trajectory_argument_is_one_sentence(ts_dir, tmp_path, capsys):
                  "--out", str(tmp_path), "--trajectory", str(tmp_path / "missing.json")])
     assert code == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_postop_needs_from_screws(ts_dir, tmp_path, capsys):
+    code = main(["ct", str(ts_dir / "ct.nii.gz"), "--labels", str(ts_dir / "seg_v2" / "total.nii.gz"),
+                 "--out", str(tmp_path), "--postop", str(ts_dir / "ct.nii.gz")])
+    assert code == 2
+    assert "--postop" in capsys.readouterr().err

@@ -151,3 +151,17 @@ def test_trajectory_file_errors_name_the_file(tmp_path):
                                                                   "target": [1, 2, 43], "length_mm": 30}]}))
     screw = read_trajectory_file(ras)[0]
     assert np.allclose(screw.entry_mm, [-1, -2, 3]) and math.isclose(screw.length_mm, 30.0)
+
+
+def test_screw_size_options_are_used_and_a_too_wide_screw_is_flagged(phantom):
+    from spinebq.measure.trajectory import PlanOptions
+
+    result = measure_ct(phantom.ct, phantom.labels)
+    measure_regional(phantom.ct, phantom.labels, result,
+                     RegionalOptions(trajectory="auto", plan=PlanOptions(diameter_mm=7.5, length_mm=40.0)))
+    for level in ("L2", "L3", "L4"):
+        for side in ("left", "right"):
+            tr = result.vertebrae[level]["trajectories"][side]
+            assert tr["diameter_mm"] == 7.5 and tr["length_mm"] == pytest.approx(40.0, abs=0.01)
+            # the phantom's pedicles are 6-7 mm wide: a 7.5 mm screw is more than 80 % of the isthmus
+            assert "diameter_above_80pct_isthmus" in tr["warnings"]
