@@ -165,3 +165,17 @@ def test_screw_size_options_are_used_and_a_too_wide_screw_is_flagged(phantom):
             assert tr["diameter_mm"] == 7.5 and tr["length_mm"] == pytest.approx(40.0, abs=0.01)
             # the phantom's pedicles are 6-7 mm wide: a 7.5 mm screw is more than 80 % of the isthmus
             assert "diameter_above_80pct_isthmus" in tr["warnings"]
+
+
+def test_phantom_regions_read_the_drawn_densities(phantom):
+    """Region A (central body) reads the phantom's trabecular truth; region B its solid 420 HU pedicle bone."""
+    from spinebq.phantom.ct import ARCH_HU
+
+    result = measure_ct(phantom.ct, phantom.labels)
+    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none"))
+    for level in LUMBAR:
+        regions = result.vertebrae[level]["regions"]
+        assert regions["A"]["hu_mean"] == pytest.approx(phantom.truth["levels"][level]["trabecular_hu"], abs=3.0)
+        for side in ("left", "right"):
+            assert regions["B"][side]["hu_mean"] == pytest.approx(ARCH_HU, abs=20.0), (level, side)
+            assert regions["B"][side]["voxels"] > 20
