@@ -312,8 +312,8 @@ def measure_screw(
         "target_mm": [round(float(v), 2) for v in screw.target_mm],
         "diameter_mm": screw.diameter_mm,
         "length_mm": round(screw.length_mm, 2),
-        "medial_angle_deg": round(medial, 1),
-        "sagittal_angle_deg": round(sagittal, 1),
+        "medial_angle_deg": round(medial, 1) + 0.0,  # + 0.0: no "-0.0" in the JSON
+        "sagittal_angle_deg": round(sagittal, 1) + 0.0,
         "hu_mean": stats["mean"],
         "hu_median": stats["median"],
         "hu_sd": stats["sd"],
