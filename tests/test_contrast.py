@@ -56,6 +56,11 @@ def test_phase_from_the_header_wins_and_an_agent_without_phase_is_said():
 def test_real_dicom_header_names_contrast_and_the_real_ct_reads_unenhanced(ts_dir):
     dicom = load_volume(ts_dir / "ct_dicom", expect_modality="CT")
     assert phase_from_header(dicom.metadata)[0] == "contrast_unknown_phase"
+    # the header says contrast was applied without a phase; the vessels in front of T11-T12 say portal venous
+    bodies = measure_ct(dicom, load_labels(ts_dir / "ct_dicom_seg.nii.gz", dicom)).bodies
+    enhanced = contrast_phase(dicom.metadata, dicom.array, dicom.affine, bodies, {"T11": VERSE_IDS["T11"], "T12": VERSE_IDS["T12"]})
+    assert enhanced["phase"] == "portal_venous" and enhanced["source"] == "vessels" and "APPLIED" in enhanced["reason"]
+    assert enhanced["aorta_hu"] > 130 and enhanced["ivc_hu"] > 100
     ct = load_volume(ts_dir / "ct.nii.gz", expect_modality="CT")
     result = measure_ct(ct, load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct))
     phase = contrast_phase(ct.metadata, ct.array, ct.affine, result.bodies, UPPER_LUMBAR)

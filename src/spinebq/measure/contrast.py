@@ -143,7 +143,8 @@ def contrast_phase(metadata: dict, ct_array: np.ndarray, affine: np.ndarray, bod
     estimated = phase_from_vessels(vessels["aorta_hu"], vessels["ivc_hu"])
     result = {"aorta_hu": vessels["aorta_hu"], "ivc_hu": vessels["ivc_hu"], "vessel_levels": vessels["levels"],
               "estimated_phase": estimated,
-              "estimate_method": "brightest 5 mm disc left- (aorta) and right-anterior (IVC) of the L1-L3 bodies; "
+              "estimate_method": "brightest 5 mm disc left- (aorta) and right-anterior (IVC) of the vertebral bodies in "
+                                 "vessel_levels (L1-L3 when present); "
                                  f"unenhanced < {UNENHANCED_AORTA_HU:.0f} HU, arterial >= {ARTERIAL_AORTA_HU:.0f} HU and "
                                  f">= {ARTERIAL_GAP_HU:.0f} HU above the IVC, delayed < {DELAYED_AORTA_HU:.0f} HU, else "
                                  "portal venous (spinebq heuristic, unvalidated)"}
