@@ -24,7 +24,7 @@ from spinebq.segment.canal import find_axis
 from spinebq.segment.discs import build_curve, find_discs
 from spinebq.segment.refine import refine_bodies
 from spinebq.segment.subregions import SUBREGION_NAMES, split_subregions
-from spinebq.segment.vertebrae import segment_vertebrae
+from spinebq.segment.vertebrae import segment_vertebrae, trim_thoracic
 
 SCHEMA = "spinebq.segment/1"
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
@@ -162,6 +162,9 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
             break
     timings["naming_s"] = time.perf_counter() - t0
     _progress(progress, "sub-regions", 0.85)
+    thoracic = [s for s, name in naming.names.items() if name.startswith("T")]
+    if thoracic:
+        trim_thoracic(seg.whole, thoracic, axis, sp)
     sub = split_subregions(work, sp, seg.bodies, seg.whole, axis)
     lut = np.zeros(seg.n + 1, np.int16)
     for s, name in naming.names.items():

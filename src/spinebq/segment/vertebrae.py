@@ -29,6 +29,8 @@ BODY_FRONT_MM = 34.0
 ARCH_HALF_WIDTH_MM = 48.0
 #: How far (mm) behind the canal front posterior elements reach (spinous process tips).
 ARCH_DEPTH_MM = 75.0
+#: Half-width (mm) of a thoracic vertebra around its canal: beyond it lie the ribs (short transverse processes).
+THORACIC_HALF_WIDTH_MM = 35.0
 #: Bone this far (mm) below the lowest disc plane seeds the lowest segment.
 LOWEST_SEED_DEPTH_MM = 15.0
 #: Fractions of a body's height (from its lower end) between which its ring around the canal seeds its arch.
@@ -189,3 +191,23 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     whole[~keep[pieces]] = 0
     del pieces
     return Segments(bodies=bodies, whole=whole, n=n, body_zone=zone, index=index)
+
+
+def trim_thoracic(whole: np.ndarray, segments: list[int], axis: SpineAxis, spacing_mm) -> None:
+    """Clear, in place, the voxels of thoracic ``segments`` farther than :data:`THORACIC_HALF_WIDTH_MM` from the canal.
+
+    A thoracic vertebra's transverse processes are short and its ribs articulate with them and with
+    the body; at CT resolution the flood from the body runs on into the rib necks. Lumbar transverse
+    processes reach 50 mm and are left alone.
+    """
+    sx = spacing_mm[0]
+    xs = np.arange(whole.shape[0])[:, None]
+    for label in segments:
+        box = ndimage.find_objects((whole == label).astype(np.uint8))
+        if not box or box[0] is None:
+            continue
+        for k in range(box[0][2].start, box[0][2].stop):
+            cx = axis.canal_centre[k, 0] if np.isfinite(axis.canal_centre[k, 0]) else axis.body[k, 0]
+            far = np.abs(xs - cx) * sx > THORACIC_HALF_WIDTH_MM
+            plane = whole[:, :, k]
+            plane[far & (plane == label)] = 0
