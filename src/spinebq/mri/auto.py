@@ -173,8 +173,6 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     signal_csf = st["signal_csf"]
     # lumbosacral junction: going down, the column turns backwards at the sacrum (angle of the wall curve)
     angle = np.degrees(np.arctan2(-ty, tz))  # > 0 when the wall runs backwards going up
-    order = sorted(range(len(bodies2d)), key=lambda i: -np.mean(cz[bodies2d[i]["s"][0]:bodies2d[i]["s"][1]]))
-    # order: top (highest z) first; the curve runs from low z (s = 0) to high z
     s1_index = _find_s1(bodies2d, angle, cz, minima)
     names = {}
     for rank, i in enumerate(sorted(range(len(bodies2d)), key=lambda i: bodies2d[i]["s"][0])):
