@@ -2,7 +2,6 @@
 checked against the logistic formula; issue-4 keys used and shown when present; cohort report."""
 from __future__ import annotations
 
-import copy
 import json
 import math
 

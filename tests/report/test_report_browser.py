@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from spinebq.report.patient import get_path
 from tests.report.browser import chromium, need_tool, network_hosts
 
 
@@ -40,15 +41,6 @@ def parse(dom: str) -> list[dict]:
     parser = _Cells()
     parser.feed(dom)
     return parser.elements
-
-
-def json_path(doc, path):
-    value = doc
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +81,7 @@ def test_dom_has_every_level_and_numbers_equal_to_measurements_json(dom, real_ct
         level, key = cell["attrs"]["data-level"], cell["attrs"]["data-key"]
         if level not in doc["vertebrae"] or cell["attrs"].get("data-value") is None:
             continue
-        expected = json_path(doc["vertebrae"][level], key)
+        expected = get_path(doc["vertebrae"][level], key)
         shown = cell["attrs"]["data-value"]
         if expected is None:
             assert shown == "null" and cell["text"] == "n/a", (level, key)

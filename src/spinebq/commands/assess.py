@@ -9,6 +9,14 @@ HELP = ("place one patient's measurements against every published model (value, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_patient_arguments(parser)
+    parser.add_argument("--id", default="patient", help="identifier written into the outputs (default: patient)")
+    parser.add_argument("--out", metavar="DIR", help="write DIR/assessment.json")
+    parser.add_argument("--json", action="store_true", help="print the assessment as JSON instead of a table")
+
+
+def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inputs of one patient's assessment, shared by ``spinebq assess`` and ``spinebq report``."""
     parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json)")
     parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json)")
     parser.add_argument("--clinical", metavar="FILE", help="clinical data: JSON object or field,value CSV "
@@ -19,9 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--procedure", help="planned procedure, e.g. fusion, 'semi-rigid instrumentation', 'vertebral augmentation'")
     parser.add_argument("--nomogram", metavar="FILE", help="nomogram coefficients: stats.json of spinebq stats or "
                         "{\"intercept\": b0, \"coefficients\": {...}, \"ranges\": {...}, \"cutoff\": p}")
-    parser.add_argument("--id", default="patient", help="identifier written into the outputs (default: patient)")
-    parser.add_argument("--out", metavar="DIR", help="write DIR/assessment.json")
-    parser.add_argument("--json", action="store_true", help="print the assessment as JSON instead of a table")
 
 
 def clinical_from_args(args: argparse.Namespace) -> dict:
@@ -35,12 +40,9 @@ def clinical_from_args(args: argparse.Namespace) -> dict:
     return clinical
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
+def assessment_from_args(args: argparse.Namespace) -> tuple[dict | None, dict | None, dict]:
+    """Read the CT and MRI documents named by the options and assess them; returns (ct, mri, assessment)."""
     from spinebq.errors import SpinebqError
-    from spinebq.report.files import to_jsonable, write_json
     from spinebq.risk.assess import assess_patient, read_document, read_nomogram
 
     ct = read_document(args.ct, "measurements.json") if args.ct else None
@@ -48,9 +50,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         clinical = clinical_from_args(args)
         nomogram = read_nomogram(args.nomogram) if args.nomogram else None
-        result = assess_patient(ct, mri, clinical, nomogram=nomogram, patient_id=args.id)
+        assessment = assess_patient(ct, mri, clinical, nomogram=nomogram, patient_id=args.id)
     except ValueError as exc:
         raise SpinebqError(str(exc)) from None
+    return ct, mri, assessment
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from spinebq.report.files import to_jsonable, write_json
+
+    _, _, result = assessment_from_args(args)
     if args.out:
         write_json(Path(args.out) / "assessment.json", result)
     if args.json:

@@ -3,21 +3,15 @@ from __future__ import annotations
 
 import argparse
 
+from spinebq.commands.assess import add_patient_arguments
+
 NAME = "report"
 HELP = ("per-patient report from spinebq ct / mri folders (self-contained report.html, report.pdf, DICOM SR with "
         "--dicom), or a cohort report from a spinebq stats folder (--stats); research use only")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json and pictures)")
-    parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json and pictures)")
-    parser.add_argument("--clinical", metavar="FILE", help="clinical data (JSON or field,value CSV): age, sex, "
-                        "bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier")
-    parser.add_argument("--age", type=float, help="age in years (overrides --clinical)")
-    parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
-    parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5")
-    parser.add_argument("--procedure", help="planned procedure (fusion, 'semi-rigid instrumentation', 'vertebral augmentation')")
-    parser.add_argument("--nomogram", metavar="FILE", help="nomogram coefficients (stats.json or JSON with intercept/coefficients)")
+    add_patient_arguments(parser)
     parser.add_argument("--dicom", metavar="CT", help="the source DICOM CT folder: also write measurements_sr.dcm "
                         "(DICOM SR, TID 1500) referencing it")
     parser.add_argument("--stats", metavar="DIR", help="folder written by spinebq stats: write a cohort report instead")
@@ -31,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from spinebq.commands.assess import clinical_from_args
+    from spinebq.commands.assess import assessment_from_args
     from spinebq.errors import SpinebqError
     from spinebq.report.files import RESEARCH_NOTICE, write_json
 
@@ -47,16 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpinebqError("give --ct DIR and/or --mri DIR (folders written by spinebq ct / spinebq mri), or --stats DIR")
     from spinebq.report.html import write_patient_html
     from spinebq.report.patient import patient_report
-    from spinebq.risk.assess import assess_patient, read_document, read_nomogram
 
-    ct = read_document(args.ct, "measurements.json") if args.ct else None
-    mri = read_document(args.mri, "mri.json") if args.mri else None
-    try:
-        clinical = clinical_from_args(args)
-        nomogram = read_nomogram(args.nomogram) if args.nomogram else None
-        assessment = assess_patient(ct, mri, clinical, nomogram=nomogram, patient_id=args.id)
-    except ValueError as exc:
-        raise SpinebqError(str(exc)) from None
+    ct, mri, assessment = assessment_from_args(args)
     ct_dir = (Path(args.ct) if Path(args.ct).is_dir() else Path(args.ct).parent) if args.ct else None
     mri_dir = (Path(args.mri) if Path(args.mri).is_dir() else Path(args.mri).parent) if args.mri else None
     report = patient_report(ct, mri, assessment, patient_id=args.id, ct_dir=ct_dir, mri_dir=mri_dir,

@@ -50,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
     """Run the analysis, print a short summary and write the outputs."""
     import warnings
 
-    import pandas as pd
-
     from spinebq.errors import SpinebqError
     from spinebq.stats.analysis import MODEL, run_analysis
     from spinebq.stats.data import parse_predictors, read_table
