@@ -81,13 +81,39 @@ def test_label_scheme_translation(mask_results):
     assert np.array_equal(back.array[keep], labels.array[keep])
 
 
-@pytest.mark.xfail(reason="automatic mode labels L1-L4 right on all four exams but body Dice is 0.53-0.89 "
-                          "(3D lateral extent), not >= 0.85 everywhere; see benchmarks/mri.md", strict=False)
-def test_automatic_mode_dice(mask_results):
+@pytest.fixture(scope="module")
+def auto_results(mask_results):
     from spinebq.mri.auto import detect_vertebrae
+    from spinebq.mri.measure import measure_mri
 
-    image, labels, result = mask_results["06"]
-    auto, info = detect_vertebrae(image)
-    for vid in (20, 21, 22, 23):
-        a, b = auto.array == vid, labels.array == vid
-        assert 2 * (a & b).sum() / (a.sum() + b.sum()) >= 0.85
+    out = {}
+    for case, (image, labels, _) in mask_results.items():
+        auto, _info = detect_vertebrae(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out[case] = (auto, measure_mri(image, labels=auto, measure_muscle=False, path=f"case{case}"))
+    return out
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_automatic_mode_names_l1_l4_and_gives_vbq_within_5_percent(mask_results, auto_results, case):
+    _, labels, result = mask_results[case]
+    auto, auto_result = auto_results[case]
+    for vid in (20, 21, 22, 23):  # L1-L4: the automatic body overlaps the manual body of the same level most
+        found = labels.array[auto.array == vid]
+        assert found.size and np.bincount(found[found > 0]).argmax() == vid
+        assert _dice(auto.array == vid, labels.array == vid) >= 0.70
+    assert auto_result.data["vbq"] == pytest.approx(result.data["vbq"], rel=0.05)
+
+
+@pytest.mark.xfail(reason="automatic body Dice against the manual masks is 0.71-0.88 (lateral extent of the "
+                          "bodies), not >= 0.85 for every L1-L4 level; see benchmarks/mri.md", strict=False)
+@pytest.mark.parametrize("case", CASES)
+def test_automatic_mode_dice_target(mask_results, auto_results, case):
+    labels = mask_results[case][1]
+    auto = auto_results[case][0]
+    assert min(_dice(auto.array == vid, labels.array == vid) for vid in (20, 21, 22, 23)) >= 0.85
