@@ -59,7 +59,10 @@ def _contour(ax, mask2d, spacing_yz, colour, lw=1.2):
     ny, nz = mask2d.shape
     yy = (np.arange(ny) + 0.5) * spacing_yz[0]
     zz = (np.arange(nz) + 0.5) * spacing_yz[1]
+    limits = ax.get_xlim(), ax.get_ylim()  # keep the picture cropped to the image shown
     ax.contour(yy, zz, mask2d.T.astype(float), levels=[0.5], colors=[colour], linewidths=lw)
+    ax.set_xlim(limits[0])
+    ax.set_ylim(limits[1])
 
 
 def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict, rois: dict[str, np.ndarray],
