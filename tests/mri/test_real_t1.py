@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
+from tests.segment.conftest import dice
+
 from .conftest import CASES, T1_DIR, need_t1_data
 
 #: VBQ with the manual masks, as measured when the method was fixed (benchmarks/mri.md).
@@ -95,10 +97,6 @@ def auto_results(mask_results):
     return out
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    return 2 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_automatic_mode_names_l1_l4_and_gives_vbq_within_5_percent(mask_results, auto_results, case):
     _, labels, result = mask_results[case]
@@ -106,7 +104,7 @@ def test_automatic_mode_names_l1_l4_and_gives_vbq_within_5_percent(mask_results,
     for vid in (20, 21, 22, 23):  # L1-L4: the automatic body overlaps the manual body of the same level most
         found = labels.array[auto.array == vid]
         assert found.size and np.bincount(found[found > 0]).argmax() == vid
-        assert _dice(auto.array == vid, labels.array == vid) >= 0.70
+        assert dice(auto.array == vid, labels.array == vid) >= 0.70
     assert auto_result.data["vbq"] == pytest.approx(result.data["vbq"], rel=0.05)
 
 
@@ -116,4 +114,4 @@ def test_automatic_mode_names_l1_l4_and_gives_vbq_within_5_percent(mask_results,
 def test_automatic_mode_dice_target(mask_results, auto_results, case):
     labels = mask_results[case][1]
     auto = auto_results[case][0]
-    assert min(_dice(auto.array == vid, labels.array == vid) for vid in (20, 21, 22, 23)) >= 0.85
+    assert min(dice(auto.array == vid, labels.array == vid) for vid in (20, 21, 22, 23)) >= 0.85

@@ -326,14 +326,14 @@ def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int) -> np.nd
     inner = max(1, (b - a) // 5)
     rows = np.arange(a + inner, b - inner + 1)
     front = np.array([seed + _steepest_drop(img[r, seed:front_limit]) for r in rows])
-    back = np.array([seed - _steepest_drop(img[r, seed:back_limit - 1 if back_limit > 0 else None:-1]) for r in rows])
+    back = np.array([seed - _steepest_drop(img[r, back_limit:seed + 1][::-1]) for r in rows])
     front = ndimage.median_filter(front, size=width, mode="nearest")
     back = ndimage.median_filter(back, size=width, mode="nearest")
     cols = np.arange(int(np.median(back)) + 1, int(np.median(front)))
     if cols.size < 4:
         return np.zeros(straight.shape, bool)
     up = np.array([mid_row + _steepest_drop(img[mid_row:b + 1, c]) for c in cols])
-    down = np.array([mid_row - _steepest_drop(img[mid_row:a - 1 if a > 0 else None:-1, c]) for c in cols])
+    down = np.array([mid_row - _steepest_drop(img[a:mid_row + 1, c][::-1]) for c in cols])
     up = ndimage.median_filter(up, size=width, mode="nearest")
     down = ndimage.median_filter(down, size=width, mode="nearest")
     # rows near the endplates take the walls of the nearest inner row
