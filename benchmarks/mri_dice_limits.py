@@ -1,7 +1,7 @@
 """Where the automatic MRI body Dice is lost, and how far simple repairs could take it (issue 5).
 
 Run from the repository root: ``python benchmarks/mri_dice_limits.py`` (reads ../shared/data/lumbar_mri_t1;
-about a minute on 2 cores). Prints a Markdown table per level (copied into benchmarks/mri.md):
+about 30 s on 2 cores). Prints a Markdown table per level (copied into benchmarks/mri.md):
 
 * ``auto``: Dice of the automatic body against the manual mask (as in bench_mri.py);
 * ``2D``: the same on the manual mask's mid-sagittal slice only;
@@ -10,8 +10,8 @@ about a minute on 2 cores). Prints a Markdown table per level (copied into bench
 * ``man 2D x range``: the manual mask's own mid-sagittal slice repeated over its own left-right range
   (what any extrusion of a perfect mid-sagittal outline can reach);
 * ``+RW``, ``+GAC``: the automatic body refined in 3D by scikit-image's random walker (seeds: the body
-  eroded 3 voxels in-plane vs. everything beyond 4 voxels of it and the other bodies; beta 50) or by 5
-  iterations of its morphological geodesic active contour (balloon 0).
+  eroded 3 voxels in-plane vs. everything beyond 4 voxels of it and the other bodies; beta 50; image
+  smoothed by 0.7 voxel) or by 5 iterations of its morphological geodesic active contour (balloon 0).
 """
 from __future__ import annotations
 
