@@ -36,20 +36,21 @@ IN_PLANE = np.ones((1, 3, 3), bool)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two boolean masks (0 when both are empty)."""
     return 2.0 * (a & b).sum() / max(int(a.sum() + b.sum()), 1)
 
 
 def refined(image: np.ndarray, body: np.ndarray, others: np.ndarray, how: str) -> np.ndarray:
     """The body refined by random walker (``"rw"``) or geodesic active contour (``"gac"``) in a padded box."""
     box = tuple(slice(max(0, s.start - 8), s.stop + 8) for s in ndimage.find_objects(body.astype(np.uint8))[0])
-    img, b, o = ndimage.gaussian_filter(image[box], 0.7), body[box], others[box]
+    b, o = body[box], others[box]
     if how == "rw":
         markers = np.zeros(b.shape, np.int8)
         markers[~ndimage.binary_dilation(b, IN_PLANE, iterations=4) | o] = 2
         markers[ndimage.binary_erosion(b, IN_PLANE, iterations=3)] = 1
-        r = segmentation.random_walker(img, markers, beta=50, mode="cg_j", tol=1e-3) == 1
+        r = segmentation.random_walker(ndimage.gaussian_filter(image[box], 0.7), markers, beta=50, mode="cg_j", tol=1e-3) == 1
     else:
-        edges = segmentation.inverse_gaussian_gradient(image[box].astype(float), alpha=100, sigma=1.0)
+        edges = segmentation.inverse_gaussian_gradient(image[box], alpha=100, sigma=1.0)
         r = segmentation.morphological_geodesic_active_contour(edges, 5, init_level_set=b, smoothing=1, balloon=0) > 0
     out = np.zeros(body.shape, bool)
     out[box] = r & ~o
