@@ -370,6 +370,7 @@ def _find_s1(bodies2d: list[dict], angle: np.ndarray, cz: np.ndarray, minima: np
             return rank
     return 0
 
+
 def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: float, allowed: np.ndarray, *,
                spacing: tuple[float, float, float], t_frac: float = 0.7, half_width_mm: float = 21.0,
                min_area_frac: float = 0.45) -> np.ndarray:
