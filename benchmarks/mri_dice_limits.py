@@ -1,7 +1,7 @@
 """Where the automatic MRI body Dice is lost, and how far simple repairs could take it (issue 5).
 
 Run from the repository root: ``python benchmarks/mri_dice_limits.py`` (reads ../shared/data/lumbar_mri_t1;
-about 30 s on 2 cores). Prints a Markdown table per level (copied into benchmarks/mri.md):
+about 45 s on 2 cores). Prints a Markdown table per level (copied into benchmarks/mri.md):
 
 * ``auto``: Dice of the automatic body against the manual mask (as in bench_mri.py);
 * ``2D``: the same on the manual mask's mid-sagittal slice only;
@@ -9,6 +9,9 @@ about 30 s on 2 cores). Prints a Markdown table per level (copied into benchmark
 * ``shift x``: the automatic body moved sideways by the best whole number of slices (-10..10);
 * ``man 2D x range``: the manual mask's own mid-sagittal slice repeated over its own left-right range
   (what any extrusion of a perfect mid-sagittal outline can reach);
+* ``man area``: every automatic slice grown or shrunk along its own distance map to the manual mask's area on
+  that slice (slices without manual body dropped; a manual slice beyond the automatic body takes the nearest
+  automatic slice): a perfect area profile with the automatic shapes;
 * ``taper``: the automatic body cut on every slice to an elliptical axial cross-section (24 mm half-width,
   centred on the manual mask's mid-sagittal slice, front-to-back depth of the automatic mid-sagittal outline
   per row): the rounded shape of a real body, with a perfect centre;
@@ -57,6 +60,17 @@ def refined(image: np.ndarray, body: np.ndarray, others: np.ndarray, how: str) -
     return out
 
 
+def area_matched(body: np.ndarray, manual: np.ndarray) -> np.ndarray:
+    """``body`` with each sagittal slice grown or shrunk along its signed distance map to ``manual``'s area there."""
+    xs = np.nonzero(body.any(axis=(1, 2)))[0]
+    out = np.zeros_like(body)
+    for x in np.nonzero(manual.any(axis=(1, 2)))[0]:
+        ref = body[xs[np.argmin(np.abs(xs - x))]]
+        signed = ndimage.distance_transform_edt(~ref) - ndimage.distance_transform_edt(ref)
+        out[x] = signed <= np.sort(signed, axis=None)[int(manual[x].sum()) - 1]
+    return out
+
+
 def tapered(body: np.ndarray, x_centre: float, half_width_vox: float = 24.0) -> np.ndarray:
     """``body`` cut to an elliptical axial cross-section around the outline on its largest slice."""
     mid = body[int(np.argmax(body.sum(axis=(1, 2))))]
@@ -75,8 +89,8 @@ def tapered(body: np.ndarray, x_centre: float, half_width_vox: float = 24.0) -> 
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    print("| exam | level | auto | 2D | clip x | shift x | man 2D x range | taper | +RW | +GAC |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| exam | level | auto | 2D | clip x | shift x | man 2D x range | man area | taper | +RW | +GAC |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     columns = []
     for case in ("02", "06", "08", "10"):
         image = load_volume(DATA / f"case{case}_t1.nii.gz")
@@ -93,7 +107,7 @@ def main() -> None:
             extruded[xs[0]:xs[-1] + 1] = m[x_mid]
             others = (auto > 0) & ~a
             row = [dice(a, m), dice(a[x_mid], m[x_mid]), dice(clipped, m),
-                   max(dice(np.roll(a, k, axis=0), m) for k in range(-10, 11)), dice(extruded, m),
+                   max(dice(np.roll(a, k, axis=0), m) for k in range(-10, 11)), dice(extruded, m), dice(area_matched(a, m), m),
                    dice(tapered(a, x_mid), m),
                    dice(refined(values, a, others, "rw"), m), dice(refined(values, a, others, "gac"), m)]
             columns.append(row)
