@@ -107,8 +107,8 @@ def main() -> None:
             extruded[xs[0]:xs[-1] + 1] = m[x_mid]
             others = (auto > 0) & ~a
             row = [dice(a, m), dice(a[x_mid], m[x_mid]), dice(clipped, m),
-                   max(dice(np.roll(a, k, axis=0), m) for k in range(-10, 11)), dice(extruded, m), dice(area_matched(a, m), m),
-                   dice(tapered(a, x_mid), m),
+                   max(dice(np.roll(a, k, axis=0), m) for k in range(-10, 11)), dice(extruded, m),
+                   dice(area_matched(a, m), m), dice(tapered(a, x_mid), m),
                    dice(refined(values, a, others, "rw"), m), dice(refined(values, a, others, "gac"), m)]
             columns.append(row)
             print(f"| case{case} | {level} | " + " | ".join(f"{v:.3f}" for v in row) + " |", flush=True)
