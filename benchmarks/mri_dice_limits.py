@@ -51,7 +51,8 @@ def refined(image: np.ndarray, body: np.ndarray, others: np.ndarray, how: str) -
         markers = np.zeros(b.shape, np.int8)
         markers[~ndimage.binary_dilation(b, IN_PLANE, iterations=4) | o] = 2
         markers[ndimage.binary_erosion(b, IN_PLANE, iterations=3)] = 1
-        r = segmentation.random_walker(ndimage.gaussian_filter(image[box], 0.7), markers, beta=50, mode="cg_j", tol=1e-3) == 1
+        smoothed = ndimage.gaussian_filter(image[box], 0.7)
+        r = segmentation.random_walker(smoothed, markers, beta=50, mode="cg_j", tol=1e-3) == 1
     else:
         edges = segmentation.inverse_gaussian_gradient(image[box], alpha=100, sigma=1.0)
         r = segmentation.morphological_geodesic_active_contour(edges, 5, init_level_set=b, smoothing=1, balloon=0) > 0
