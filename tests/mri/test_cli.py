@@ -33,7 +33,7 @@ def test_cli_with_labels(phantom_files, tmp_path, capsys):
     assert data["schema"] == "spinebq.mri/1"
     assert data["vbq"] == pytest.approx(truth["vbq"], rel=0.01)
     assert (out / "mri.csv").read_text().count("\n") == 1 + len(data["levels"])
-    for name in ("mri_sagittal.png", "mri_pedicles.png", "mri_muscle.png"):
+    for name in ("mri_sagittal.png", "mri_levels.png", "mri_pedicles.png", "mri_muscle.png"):
         assert (out / name).stat().st_size > 10_000
     # determinism: the same input gives byte-identical JSON
     out2 = tmp_path / "out2"

@@ -56,8 +56,14 @@ def test_pictures(mask_results, tmp_path):
     from spinebq.mri.figures import save_figures
 
     image, labels, result = mask_results["10"]
-    paths = save_figures(image.array, image.spacing_mm, result.data, result.rois, tmp_path, title="case10")
-    assert {p.name for p in paths} >= {"mri_sagittal.png", "mri_pedicles.png"}
+    paths = save_figures(image.array, image.spacing_mm, result.data, result.rois, tmp_path, labels=labels.array,
+                         title="case10")
+    assert {p.name for p in paths} >= {"mri_sagittal.png", "mri_levels.png", "mri_pedicles.png"}
+    # the per-level sheet is one column (sagittal above axial) per level measured
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(tmp_path / "mri_levels.png").shape[:2]
+    assert width / height == pytest.approx(2.6 * len(result.data["levels"]) / 6.4, rel=0.02)
 
 
 def test_label_scheme_translation(mask_results):

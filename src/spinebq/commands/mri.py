@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_figures:
         from spinebq.mri.figures import save_figures
 
-        written += save_figures(image.array, image.spacing_mm, data, result.rois, out, title=path.name)
+        labels_array = None if result.labels is None else result.labels.array
+        written += save_figures(image.array, image.spacing_mm, data, result.rois, out, labels=labels_array,
+                                title=path.name)
     data["outputs"] = sorted(p.name for p in written) + ["mri.csv", "mri.json"]
     (out / "mri.json").write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
     columns = ["level", "body_signal", "body_voxels", "body_slice", "pedicle_signal_left", "pedicle_signal_right",

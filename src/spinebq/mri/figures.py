@@ -3,6 +3,9 @@
 * ``mri_sagittal.png``: the sagittal slice the CSF ROI lies on, with each level's body ROI
   (outlined, drawn on its own slice and named with that slice), the CSF ROI, level names and signals,
   and the VBQ with its method;
+* ``mri_levels.png``: per level, the body ROI on the very slice it was measured on, and an axial
+  reformat through the ROI's centre with the vertebra outline across the stack (checks how far to the
+  sides the labels, above all automatic ones, reach);
 * ``mri_pedicles.png``: the left and right parasagittal slices through the L3 pedicles with every pedicle ROI;
 * ``mri_muscle.png``: the parasagittal slices through the paraspinal muscle ROIs with their fat fractions.
 
@@ -66,7 +69,7 @@ def _contour(ax, mask2d, spacing_yz, colour, lw=1.2):
 
 
 def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict, rois: dict[str, np.ndarray],
-                 out_dir: str | Path, *, title: str = "") -> list[Path]:
+                 out_dir: str | Path, *, labels: np.ndarray | None = None, title: str = "") -> list[Path]:
     """Write the ROI pictures into ``out_dir``; return their paths.
 
     Parameters
@@ -81,6 +84,10 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
         ROI masks from :class:`~spinebq.mri.measure.MriMeasurement`.
     out_dir : str or Path
         Folder for the PNG files.
+    labels : numpy.ndarray, optional
+        VerSe-id label array on the image grid, outlined in ``mri_levels.png``.
+    title : str
+        First line of every picture's title (the input's name).
     """
     plt = _plt()
     out_dir = Path(out_dir)
@@ -129,6 +136,8 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
     fig.savefig(path, dpi=110)
     plt.close(fig)
     paths.append(path)
+    if body_masks:
+        paths.append(_levels_figure(plt, image, spacing_mm, data, body_masks, labels, out_dir, title))
 
     ped = {k: v for k, v in rois.items() if k.startswith("pedicle_")}
     if ped:
@@ -189,3 +198,55 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict,
+                   body_masks: dict[str, np.ndarray], labels: np.ndarray | None, out_dir: Path, title: str) -> Path:
+    """``mri_levels.png``: per level, the sagittal slice of its body ROI (top) and the axial reformat through it."""
+    from spinebq.anatomy import VERSE_IDS
+
+    sx, sy, sz = spacing_mm
+    levels = data["levels"]
+    fig, axes = plt.subplots(2, len(body_masks), figsize=(2.6 * len(body_masks), 6.4), squeeze=False)
+    for col, (lv, roi) in enumerate(body_masks.items()):
+        top, bottom = axes[0, col], axes[1, col]
+        colour = COLOURS.get(lv, "yellow")
+        vertebra = labels == VERSE_IDS[lv] if labels is not None else np.zeros(image.shape, bool)
+        if not roi.any():
+            top.set_axis_off()
+            bottom.set_axis_off()
+            continue
+        x, y, z = (int(round(float(np.median(i)))) for i in np.nonzero(roi))
+        x = int(levels[lv].get("body_slice") or x)
+        ys, zs = _crop([roi[x], vertebra[x]], image.shape[1:], margin=12)
+        _show(top, image[x], (sy, sz), ys, zs)
+        _contour(top, vertebra[x], (sy, sz), "yellow", lw=0.8)
+        _contour(top, roi[x], (sy, sz), colour, lw=1.4)
+        signal = levels[lv].get("body_signal")
+        top.set_title(f"{lv} slice {x}: SI {signal:.1f}" if signal is not None else f"{lv} slice {x}: n/a",
+                      fontsize=8, color=colour)
+        # axial reformat at the ROI's centre height: left-right across the stack, anterior up
+        axial = image[:, :, z]
+        lo, hi = _window(axial)
+        extent = (0, axial.shape[0] * sx, axial.shape[1] * sy, 0)
+        bottom.imshow(axial.T, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
+        xx = (np.arange(axial.shape[0]) + 0.5) * sx
+        yy = (np.arange(axial.shape[1]) + 0.5) * sy
+        for mask2d, c, lw in ((vertebra[:, :, z], "yellow", 0.8), (roi[:, :, z], colour, 1.4)):
+            if mask2d.any():
+                bottom.contour(xx, yy, mask2d.T.astype(float), levels=[0.5], colors=[c], linewidths=lw)
+        bottom.axvline((x + 0.5) * sx, color=colour, lw=0.6, ls="--")
+        bottom.set_ylim(min(ys.stop * sy, y * sy + 45), max(ys.start * sy, y * sy - 45))
+        bottom.set_title(f"axial at {z * sz:.0f} mm", fontsize=8)
+        bottom.set_xlabel("sagittal slice (mm)", fontsize=7)
+        for ax in (top, bottom):
+            ax.tick_params(labelsize=6)
+            ax.xaxis.label.set_size(7)
+            ax.yaxis.label.set_size(7)
+    fig.suptitle(f"{title}: body ROIs (level colour) on their own slices, vertebra labels (yellow), "
+                 f"ROI slice dashed on the axial view. Research use only", fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "mri_levels.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
