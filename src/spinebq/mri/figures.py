@@ -206,47 +206,44 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
     from spinebq.anatomy import VERSE_IDS
 
     sx, sy, sz = spacing_mm
-    levels = data["levels"]
-    fig, axes = plt.subplots(2, len(body_masks), figsize=(2.6 * len(body_masks), 6.4), squeeze=False)
-    for col, (lv, roi) in enumerate(body_masks.items()):
-        top, bottom = axes[0, col], axes[1, col]
-        colour = COLOURS.get(lv, "yellow")
-        vertebra = labels == VERSE_IDS[lv] if labels is not None else np.zeros(image.shape, bool)
-        if not roi.any():
-            top.set_axis_off()
-            bottom.set_axis_off()
-            continue
-        x, y, z = (int(round(float(np.median(i)))) for i in np.nonzero(roi))
-        x = int(levels[lv].get("body_slice") or x)
-        ys, zs = _crop([roi[x], vertebra[x]], image.shape[1:], margin=12)
-        _show(top, image[x], (sy, sz), ys, zs)
-        _contour(top, vertebra[x], (sy, sz), "yellow", lw=0.8)
-        _contour(top, roi[x], (sy, sz), colour, lw=1.4)
-        signal = levels[lv].get("body_signal")
-        top.set_title(f"{lv} slice {x}: SI {signal:.1f}" if signal is not None else f"{lv} slice {x}: n/a",
-                      fontsize=8, color=colour)
-        # axial reformat at the ROI's centre height: left-right across the stack, anterior up
-        axial = image[:, :, z]
-        lo, hi = _window(axial)
-        extent = (0, axial.shape[0] * sx, axial.shape[1] * sy, 0)
-        bottom.imshow(axial.T, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
-        xx = (np.arange(axial.shape[0]) + 0.5) * sx
-        yy = (np.arange(axial.shape[1]) + 0.5) * sy
-        for mask2d, c, lw in ((vertebra[:, :, z], "yellow", 0.8), (roi[:, :, z], colour, 1.4)):
-            if mask2d.any():
-                bottom.contour(xx, yy, mask2d.T.astype(float), levels=[0.5], colors=[c], linewidths=lw)
-        bottom.axvline((x + 0.5) * sx, color=colour, lw=0.6, ls="--")
-        bottom.set_ylim(min(ys.stop * sy, y * sy + 45), max(ys.start * sy, y * sy - 45))
-        bottom.set_title(f"axial at {z * sz:.0f} mm", fontsize=8)
-        bottom.set_xlabel("sagittal slice (mm)", fontsize=7)
-        for ax in (top, bottom):
-            ax.tick_params(labelsize=6)
-            ax.xaxis.label.set_size(7)
-            ax.yaxis.label.set_size(7)
-    fig.suptitle(f"{title}: body ROIs (level colour) on their own slices, vertebra labels (yellow), "
-                 f"ROI slice dashed on the axial view. Research use only", fontsize=8)
-    fig.tight_layout()
-    path = out_dir / "mri_levels.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with plt.rc_context({"font.size": 7}):
+        fig, axes = plt.subplots(2, len(body_masks), figsize=(2.6 * len(body_masks), 6.4), squeeze=False)
+        for (lv, roi), top, bottom in zip(body_masks.items(), axes[0], axes[1]):
+            if not roi.any():
+                top.set_axis_off()
+                bottom.set_axis_off()
+                continue
+            colour = COLOURS.get(lv, "yellow")
+            outlines = [(roi, colour, 1.4)]
+            if labels is not None:
+                outlines.insert(0, (labels == VERSE_IDS[lv], "yellow", 0.8))
+            x, y, z = (int(round(float(np.median(i)))) for i in np.nonzero(roi))
+            x = int(data["levels"][lv].get("body_slice") or x)
+            ys, zs = _crop([m[x] for m, _, _ in outlines], image.shape[1:], margin=12)
+            _show(top, image[x], (sy, sz), ys, zs)
+            for mask, c, lw in outlines:
+                _contour(top, mask[x], (sy, sz), c, lw=lw)
+            signal = data["levels"][lv].get("body_signal")
+            top.set_title(f"{lv} slice {x}: SI {signal:.1f}" if signal is not None else f"{lv} slice {x}: n/a",
+                          color=colour)
+            # axial reformat at the ROI's centre height: left-right across the stack, anterior up
+            axial = image[:, :, z]
+            lo, hi = _window(axial)
+            bottom.imshow(axial.T, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest",
+                          extent=(0, axial.shape[0] * sx, axial.shape[1] * sy, 0))
+            xx = (np.arange(axial.shape[0]) + 0.5) * sx
+            yy = (np.arange(axial.shape[1]) + 0.5) * sy
+            for mask, c, lw in outlines:
+                if mask[:, :, z].any():
+                    bottom.contour(xx, yy, mask[:, :, z].T.astype(float), levels=[0.5], colors=[c], linewidths=lw)
+            bottom.axvline((x + 0.5) * sx, color=colour, lw=0.6, ls="--")
+            bottom.set_ylim(min(ys.stop * sy, y * sy + 45), max(ys.start * sy, y * sy - 45))
+            bottom.set_title(f"axial at {z * sz:.0f} mm")
+            bottom.set_xlabel("sagittal slice (mm)")
+        fig.suptitle(f"{title}: body ROIs (level colour) on their own slices, vertebra labels (yellow), "
+                     "ROI slice dashed on the axial view. Research use only", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "mri_levels.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
     return path
