@@ -137,3 +137,12 @@ def test_cohort_report_from_stats_output(tmp_path):
     assert f"{doc['roc']['hu_ratio']['auc']:.3f}" in html and "Research use only" in html
     assert "http://" not in html and "https://" not in html and html.count("data:image/png;base64,") >= 4
     assert (tmp_path / "cohort" / "cohort_report.pdf").read_bytes().count(b"/Type /Page") >= 4
+
+
+def test_mri_sagittal_overview_comes_first(tmp_path):
+    from spinebq.report.patient import pictures
+
+    for name in ("mri_levels.png", "mri_muscle.png", "mri_pedicles.png", "mri_sagittal.png"):
+        (tmp_path / name).write_bytes(b"")
+    titles = [p["title"] for p in pictures(None, tmp_path)]
+    assert titles == ["MRI: sagittal", "MRI: levels", "MRI: muscle", "MRI: pedicles"]

@@ -191,7 +191,8 @@ def caveats(ct: Mapping | None, mri: Mapping | None, assessment: Mapping | None)
 
 
 def pictures(ct_dir: Path | None, mri_dir: Path | None) -> list[dict]:
-    """The PNG pictures of the input folders: CT sagittal overview first, then per level cranial to caudal, then MRI."""
+    """The PNG pictures of the input folders: CT sagittal overview first, then per level cranial to caudal, then
+    the MRI sagittal overview and the other MRI pictures."""
     out = []
     if ct_dir is not None:
         pngs = sorted(ct_dir.glob("*.png"))
@@ -203,7 +204,7 @@ def pictures(ct_dir: Path | None, mri_dir: Path | None) -> list[dict]:
         for p in sorted(pngs, key=rank):
             out.append({"path": p, "title": "CT: " + p.stem.replace("overlay_", "").replace("_", " ")})
     if mri_dir is not None:
-        for p in sorted(mri_dir.glob("*.png")):
+        for p in sorted(mri_dir.glob("*.png"), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
             out.append({"path": p, "title": "MRI: " + p.stem.replace("mri_", "").replace("_", " ")})
     return out
 
