@@ -63,6 +63,7 @@ def test_cli_points(phantom, phantom_files, tmp_path, capsys):
     data = json.loads((tmp_path / "o" / "mri.json").read_text())
     assert data["roi_source"]["method"] == "points"
     assert data["vbq"] == pytest.approx(truth["vbq"], rel=0.01)
+    assert "mri_levels.png" in data["outputs"]  # drawn without vertebra labels too
 
 
 def _error(capsys) -> str:
