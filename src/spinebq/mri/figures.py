@@ -217,8 +217,8 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
             outlines = [(roi, colour, 1.4)]
             if labels is not None:
                 outlines.insert(0, (labels == VERSE_IDS[lv], "yellow", 0.8))
-            x, y, z = (int(round(float(np.median(i)))) for i in np.nonzero(roi))
-            x = int(data["levels"][lv].get("body_slice") or x)
+            x = int(data["levels"][lv]["body_slice"])  # the ROI's centre slice, set whenever the ROI exists
+            _, y, z = (int(round(float(np.median(i)))) for i in np.nonzero(roi))
             ys, zs = _crop([m[x] for m, _, _ in outlines], image.shape[1:], margin=12)
             _show(top, image[x], (sy, sz), ys, zs)
             for mask, c, lw in outlines:
