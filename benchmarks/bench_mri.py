@@ -1,4 +1,5 @@
-"""Time per exam and the per-exam VBQ / per-level signals / CSF values of `spinebq mri` on the four real T1 exams.
+"""Time per exam and the per-exam VBQ / per-level signals / CSF values of `spinebq mri` on the four real T1 exams,
+and the phantom's VBQ, PBQ and muscle fat (sagittal, and on axial stacks re-sliced from it, straight and tilted).
 
 Run from the repository root: ``python benchmarks/bench_mri.py`` (reads ../shared/data/lumbar_mri_t1).
 Prints a Markdown table (copied into benchmarks/mri.md).
@@ -16,7 +17,7 @@ from spinebq.io.volume import load_volume
 from spinebq.mri.auto import detect_vertebrae
 from spinebq.mri.labels import load_mr_labels
 from spinebq.mri.measure import measure_mri
-from spinebq.phantom.mri import make_mri_phantom
+from spinebq.phantom.mri import axial_series, make_mri_phantom
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lumbar_mri_t1"
 
@@ -37,6 +38,22 @@ def main() -> None:
         t_ = truth["muscle"][disc]
         print(f"| FF {disc} L/R, Goutallier | {t_['fat_fraction_left']:.2f}/{t_['fat_fraction_right']:.2f}, {t_['goutallier']} "
               f"| {e['fat_fraction_left']:.3f}/{e['fat_fraction_right']:.3f}, {e['goutallier']} | |")
+    print("\n## Phantom muscle fat on axial stacks (0.8 x 0.8 mm pixels, 4 mm slices)\n")
+    print("| disc | truth FF L/R, Goutallier | axial 0 deg | axial 8 deg tilt |\n|---|---|---|---|")
+    cells, times = {}, []
+    for tilt in (0.0, 8.0):
+        axial = axial_series(image, tilt_deg=tilt)
+        t = time.perf_counter()
+        muscle = measure_mri(image, labels=labels, axial=axial).data["muscle"]
+        times.append(time.perf_counter() - t)
+        for disc, e in muscle.items():
+            cells.setdefault(disc, []).append(f"{e['fat_fraction_left']:.3f}/{e['fat_fraction_right']:.3f}, "
+                                              f"{e['goutallier']} ({e['plane']})")
+    for disc, measured in cells.items():
+        t_ = truth["muscle"][disc]
+        print(f"| {disc} | {t_['fat_fraction_left']:.2f}/{t_['fat_fraction_right']:.2f}, {t_['goutallier']} | "
+              + " | ".join(measured) + " |")
+    print(f"\nWhole measurement with the axial series: {times[0]:.1f} s (straight), {times[1]:.1f} s (tilted).")
     print("\n## Real exams with manual body masks\n")
     print("| exam | time s | VBQ | S1-VBQ | PBQ | CSF signal (level, voxels, slice) | L1 | L2 | L3 | L4 | L5 | S1 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -2,6 +2,7 @@
 
 Writes ``DIR/mri.json`` (schema ``spinebq.mri/1``), ``DIR/mri.csv`` (one row per level), the ROI
 pictures ``DIR/mri_*.png`` and, in automatic mode, ``DIR/vertebrae.nii.gz`` (VerSe ids on the MR grid).
+``--axial`` adds an axial T1 series of the same exam, on which the paraspinal muscle fat is measured.
 Research use only, not a medical device.
 """
 from __future__ import annotations
@@ -24,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=("auto", "verse", "vertebrae_mr", "totalspineseg", "total_mr"),
                         help="label scheme of --labels (default: decided from the file name and ids)")
     parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID when the DICOM folder holds several series")
+    parser.add_argument("--axial", metavar="AX", help="axial T1 series of the same exam (DICOM folder or NIfTI): the "
+                        "paraspinal muscle fat of the disc levels it reaches is measured on it (Goutallier is defined "
+                        "on axial images); without it the sagittal approximation is used")
     parser.add_argument("--out", metavar="DIR", default="spinebq_mri", help="output folder (default: spinebq_mri)")
     parser.add_argument("--no-figures", action="store_true", help="do not draw the ROI pictures")
     parser.add_argument("--no-muscle", action="store_true", help="skip the paraspinal muscle fat estimate")
@@ -48,10 +52,13 @@ def run(args: argparse.Namespace) -> int:
     header = read_mr_header(path)
     labels = load_mr_labels(args.labels, image, scheme=args.label_scheme) if args.labels else None
     points = load_points(args.points, image) if args.points else None
+    axial = load_volume(args.axial) if args.axial else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SpinebqWarning)
         result = measure_mri(image, labels=labels, points=points, header=header, path=path,
-                             measure_muscle=not args.no_muscle)
+                             measure_muscle=not args.no_muscle, axial=axial,
+                             axial_header=read_mr_header(args.axial) if args.axial else None,
+                             axial_path=args.axial or "axial")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = result.data
@@ -66,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
         labels_array = None if result.labels is None else result.labels.array
         written += save_figures(image.array, image.spacing_mm, data, result.rois, out, labels=labels_array,
                                 title=path.name)
+        if axial is not None and result.axial_rois:
+            from spinebq.mri.figures import save_axial_muscle_figure
+
+            written.append(save_axial_muscle_figure(axial.array, axial.spacing_mm, data, result.axial_rois, out,
+                                                    title=Path(args.axial).name))
     data["outputs"] = sorted(p.name for p in written) + ["mri.csv", "mri.json"]
     (out / "mri.json").write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
     columns = ["level", "body_signal", "body_voxels", "body_slice", "pedicle_signal_left", "pedicle_signal_right",
@@ -103,8 +115,8 @@ def _summary(data: dict, out) -> str:
         lines.append(f"  {lv}: body SI {e['body_signal']}, pedicles {e['pedicle_signal_left']} / {e['pedicle_signal_right']}"
                      + (f"  [{'; '.join(flags)}]" if flags else ""))
     if data["muscle"]:
-        grades = ", ".join(f"{k} {v['goutallier']}" for k, v in data["muscle"].items())
-        lines.append(f"  Goutallier (from T1 fat fraction, sagittal approximation): {grades}")
+        grades = ", ".join(f"{k} {v['goutallier']} ({v['plane']})" for k, v in data["muscle"].items())
+        lines.append(f"  Goutallier (from T1 fat fraction; plane measured on): {grades}")
     for flag in data["input"]["flags"]:
         lines.append(f"  note: {flag}")
     lines.append(f"  written to {out}/ (mri.json, mri.csv, pictures)")

@@ -7,9 +7,12 @@
   reformat through the ROI's centre with the vertebra outline across the stack (checks how far to the
   sides the labels, above all automatic ones, reach);
 * ``mri_pedicles.png``: the left and right parasagittal slices through the L3 pedicles with every pedicle ROI;
-* ``mri_muscle.png``: the parasagittal slices through the paraspinal muscle ROIs with their fat fractions.
+* ``mri_muscle.png``: the parasagittal slices through the paraspinal muscle ROIs with their fat fractions;
+* ``mri_muscle_axial.png`` (with an axial series): per disc level, the axial slice through the disc with
+  both ROIs outlined and the voxels counted as fat tinted.
 
-Images are shown as radiologists read a sagittal: anterior to the left, superior up.
+Images are shown as radiologists read them: a sagittal with anterior to the left and superior up, an axial
+with anterior up and the patient's right on the left.
 """
 from __future__ import annotations
 
@@ -191,7 +194,8 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
                         f"{disc} FF {ff:.2f}" if ff is not None else f"{disc} n/a", color="yellow", fontsize=7,
                         ha="right", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
             ax.set_title(f"{side} paraspinal ROIs (slice {x})", fontsize=9)
-        fig.suptitle(f"{title} multifidus/erector fat fraction (sagittal approximation). Research use only", fontsize=9)
+        fig.suptitle(f"{title} multifidus/erector fat fraction (sagittal approximation; levels measured on the axial "
+                     "series are in mri_muscle_axial.png). Research use only", fontsize=9)
         fig.tight_layout()
         path = out_dir / "mri_muscle.png"
         fig.savefig(path, dpi=100)
@@ -246,4 +250,68 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
         path = out_dir / "mri_levels.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
+    return path
+
+
+def save_axial_muscle_figure(axial: np.ndarray, spacing_mm: tuple[float, float, float], data: dict,
+                             axial_rois: dict[str, np.ndarray], out_dir: str | Path, *, title: str = "") -> Path | None:
+    """``mri_muscle_axial.png``: per disc level measured on the axial series, its middle slice with the ROIs.
+
+    Parameters
+    ----------
+    axial : numpy.ndarray
+        The axial MR array (canonical: axis 0 to the patient's left, 1 posterior, 2 the slice index).
+    spacing_mm : tuple of float
+        Its voxel size.
+    data : dict
+        The ``spinebq.mri/1`` document (fat fractions, grades and the fat threshold are printed).
+    axial_rois : dict
+        ``muscle_<side>_<disc>`` masks on the axial grid (:attr:`MriMeasurement.axial_rois`).
+    out_dir : str or Path
+        Folder for the PNG file.
+    title : str
+        First line of the picture's title.
+
+    Returns
+    -------
+    Path or None
+        The file written; None when no level was measured on the axial series.
+    """
+    discs = [d for d, e in data.get("muscle", {}).items() if e.get("plane") == "axial"]
+    if not discs:
+        return None
+    plt = _plt()
+    threshold = data["muscle_method"]["threshold"]
+    sx, sy = spacing_mm[0], spacing_mm[1]
+    fig, axes = plt.subplots(1, len(discs), figsize=(3.2 * len(discs), 3.8), squeeze=False)
+    for ax, disc in zip(axes[0], discs):
+        e = data["muscle"][disc]
+        k = e["axial_slices"][len(e["axial_slices"]) // 2]
+        masks = [axial_rois[f"muscle_{side}_{disc}"][:, :, k] for side in ("left", "right")
+                 if f"muscle_{side}_{disc}" in axial_rois]
+        both = np.any(masks, axis=0)
+        xs, ys = np.nonzero(both)
+        cx = slice(max(0, xs.min() - int(25 / sx)), min(axial.shape[0], xs.max() + int(25 / sx)))
+        cy = slice(max(0, ys.min() - int(60 / sy)), min(axial.shape[1], ys.max() + int(20 / sy)))
+        image2d = axial[cx, cy, k]
+        lo, hi = _window(image2d)
+        extent = (cx.start * sx, cx.stop * sx, cy.stop * sy, cy.start * sy)
+        ax.imshow(image2d.T, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
+        fat = np.where(both & (axial[:, :, k] > threshold), 1.0, np.nan)[cx, cy]
+        ax.imshow(fat.T, cmap="autumn", alpha=0.45, extent=extent, interpolation="nearest")
+        for m in masks:
+            ax.contour((np.arange(cx.start, cx.stop) + 0.5) * sx, (np.arange(cy.start, cy.stop) + 0.5) * sy,
+                       m[cx, cy].T.astype(float), levels=[0.5], colors=["yellow"], linewidths=0.8)
+        ff = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
+        ax.set_title(f"{disc} (slice {k})\nFF R {ff(e['fat_fraction_right'])}  L {ff(e['fat_fraction_left'])}; "
+                     f"Goutallier {e['goutallier']}", fontsize=8)
+        ax.set_xlabel("patient right -> left (mm)", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0][0].set_ylabel("anterior -> posterior (mm)", fontsize=7)
+    fig.suptitle(f"{title} multifidus/erector fat fraction on the axial series (tinted: voxels above the fat "
+                 f"threshold {threshold:g}). Research use only", fontsize=8)
+    fig.tight_layout()
+    path = Path(out_dir) / "mri_muscle_axial.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
     return path

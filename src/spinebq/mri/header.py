@@ -103,6 +103,43 @@ def _number(ds, keyword: str) -> float | None:
         return None
 
 
+def _words(header: dict[str, Any]) -> str:
+    """Series description, sequence name and scan options, joined (where sequences name their weighting)."""
+    return " ".join(str(header.get(k) or "") for k in ("series_description", "sequence_name", "scan_options"))
+
+
+def refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:
+    """Raise :class:`SpinebqError` when the MR header names or times a sequence that is not T1-weighted.
+
+    Parameters
+    ----------
+    header : dict
+        MR attributes from :func:`read_mr_header`.
+    path : str or Path
+        The input, named in the message.
+    needed : str
+        Why T1 is needed, ending the message (``"VBQ and PBQ are defined on non-contrast sagittal T1"``).
+    """
+    words = _words(header)
+    tr, te, ti = header.get("tr_ms"), header.get("te_ms"), header.get("ti_ms")
+    if _T2_WORDS.search(words) and not _T1_WORDS.search(words):
+        raise SpinebqError(f"{path}: the series is described as {words.strip()!r}, not a T1-weighted sequence; {needed}")
+    if te is not None and te > 40:
+        raise SpinebqError(f"{path}: echo time {te:g} ms is that of a T2-weighted sequence (T1 uses about 8-20 ms); {needed}")
+    if tr is not None and tr > 2000 and not (ti is not None and ti > 0):
+        raise SpinebqError(
+            f"{path}: repetition time {tr:g} ms is that of a T2- or PD-weighted sequence (T1 uses about 400-850 ms); {needed}"
+        )
+    if ti is not None and 100 < ti < 250:
+        raise SpinebqError(f"{path}: inversion time {ti:g} ms is that of a STIR sequence, not a T1-weighted one")
+
+
+def is_fat_suppressed(header: dict[str, Any]) -> bool:
+    """True when the series description, sequence name or scan options name a fat-suppression technique."""
+    words = _words(header)
+    return bool(_FATSAT_WORDS.search(words)) or "FS" in str(header.get("scan_options") or "").upper().split("\\")
+
+
 def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Path) -> dict[str, Any]:
     """Refuse what is not a sagittal T1-weighted MR image and describe the sequence.
 
@@ -148,28 +185,11 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             "too little for a lumbar spine (L1 to S1 needs about 180 mm)"
         )
     flags: list[str] = []
-    words = " ".join(str(header.get(k) or "") for k in ("series_description", "sequence_name", "scan_options"))
+    words = _words(header)
     tr, te, ti = header.get("tr_ms"), header.get("te_ms"), header.get("ti_ms")
     weighting, how = "unknown", "no acquisition header (NIfTI input)"
     if header:
-        named_t2 = bool(_T2_WORDS.search(words)) and not _T1_WORDS.search(words)
-        if named_t2:
-            raise SpinebqError(
-                f"{path}: the series is described as {words.strip()!r}, not a T1-weighted sequence; "
-                "VBQ and PBQ are defined on non-contrast sagittal T1"
-            )
-        if te is not None and te > 40:
-            raise SpinebqError(
-                f"{path}: echo time {te:g} ms is that of a T2-weighted sequence (T1 uses about 8-20 ms); "
-                "VBQ and PBQ are defined on non-contrast sagittal T1"
-            )
-        if tr is not None and tr > 2000 and not (ti is not None and ti > 0):
-            raise SpinebqError(
-                f"{path}: repetition time {tr:g} ms is that of a T2- or PD-weighted sequence (T1 uses about 400-850 ms); "
-                "VBQ and PBQ are defined on non-contrast sagittal T1"
-            )
-        if ti is not None and 100 < ti < 250:
-            raise SpinebqError(f"{path}: inversion time {ti:g} ms is that of a STIR sequence, not a T1-weighted one")
+        refuse_non_t1(header, path, needed="VBQ and PBQ are defined on non-contrast sagittal T1")
         if _T1_WORDS.search(words) or (tr is not None and te is not None):
             weighting, how = "T1", "from the header (" + ", ".join(
                 p for p in (f"description {words.strip()!r}" if words.strip() else "",
@@ -188,7 +208,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             stacklevel=2,
         )
         flags.append("weighting_not_in_header: T1 assumed, checked on the image (CSF darker than marrow)")
-    fat_suppressed = bool(_FATSAT_WORDS.search(words)) or "FS" in str(header.get("scan_options") or "").upper().split("\\")
+    fat_suppressed = is_fat_suppressed(header)
     if fat_suppressed:
         flags.append("fat_suppressed: VBQ is defined without fat suppression; marrow signal is not comparable")
     contrast = header.get("contrast_agent") or (words if _CONTRAST_WORDS.search(words) else None)
@@ -225,4 +245,52 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         "spacing_mm": [round(s, 4) for s in spacing],
         "orientation": orientation,
         "flags": flags,
+    }
+
+
+def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path) -> dict[str, Any]:
+    """Refuse what is not an axial T1-weighted MR series (for the paraspinal muscle fat) and describe it.
+
+    Parameters
+    ----------
+    volume : Volume
+        The loaded axial series (canonical LPS array).
+    header : dict or None
+        MR attributes from :func:`read_mr_header` (``None`` for NIfTI input).
+    path : str or Path
+        The input, named in error messages.
+
+    Returns
+    -------
+    dict
+        ``source``, ``weighting_source``, ``series_description``, ``shape``, ``spacing_mm``.
+
+    Raises
+    ------
+    SpinebqError
+        For a CT, a sequence that is not T1-weighted or is fat-suppressed, or slices that are not axial.
+    """
+    header = dict(header or {})
+    needed = "the muscle fat fraction is read from T1 signal"
+    modality = header.get("modality") or volume.metadata.get("modality")
+    if modality and str(modality).upper() != "MR":
+        raise SpinebqError(f"{path}: the axial image is {modality}, but an axial T1-weighted MR series is needed")
+    if modality is None and float(np.percentile(volume.array, 0.5)) < -500:
+        raise SpinebqError(f"{path}: this looks like a CT in Hounsfield units, but an axial T1-weighted MR series is needed")
+    if header:
+        refuse_non_t1(header, path, needed=needed)
+        if is_fat_suppressed(header):
+            raise SpinebqError(f"{path}: the axial series is fat-suppressed ({_words(header).strip()!r}); {needed}")
+    spacing = volume.spacing_mm
+    if spacing[2] < 0.9 * max(spacing[0], spacing[1]):
+        raise SpinebqError(
+            f"{path}: the image is not an axial series (its thickest voxel axis is not head-to-foot; voxel "
+            f"{' x '.join(f'{s:.2g}' for s in spacing)} mm); give the axial T1 series of the same exam"
+        )
+    return {
+        "source": str(path),
+        "weighting_source": "from the header" if header else "no acquisition header (NIfTI input): T1 assumed",
+        "series_description": header.get("series_description") or volume.metadata.get("series_description"),
+        "shape": list(volume.shape),
+        "spacing_mm": [round(s, 4) for s in spacing],
     }

@@ -56,11 +56,14 @@ class MriMeasurement:
         Name -> boolean mask on the image grid (``body_L1``, ``pedicle_left_L1``, ``csf``, ``muscle_left_L4/L5``...).
     labels : Volume or None
         The vertebra labels used (VerSe ids); in automatic mode the ones found.
+    axial_rois : dict
+        Name -> boolean mask on the grid of the axial series (``muscle_left_L4/L5``...), when one was given.
     """
 
     data: dict
     rois: dict[str, np.ndarray] = field(default_factory=dict)
     labels: Volume | None = None
+    axial_rois: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _num(value: float | None, digits: int = 4) -> float | None:
@@ -106,7 +109,8 @@ def load_points(path: str | Path, image: Volume) -> dict[str, np.ndarray]:
 def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str, np.ndarray] | None = None,
                 header: dict[str, Any] | None = None, path: str | Path = "image", body_slab_mm: float = 3.0,
                 body_erosion_mm: float = 3.0, point_radius_mm: float = 6.0, csf_point_radius_mm: float = 2.5,
-                measure_muscle: bool = True) -> MriMeasurement:
+                measure_muscle: bool = True, axial: Volume | None = None, axial_header: dict[str, Any] | None = None,
+                axial_path: str | Path = "axial") -> MriMeasurement:
     """Measure VBQ, S1-VBQ, PBQ and paraspinal muscle fat on a sagittal T1-weighted lumbar MRI.
 
     Parameters
@@ -126,7 +130,10 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     point_radius_mm, csf_point_radius_mm : float
         Radii of the circular ROIs drawn around clicked body and CSF points.
     measure_muscle : bool
-        Also estimate paraspinal muscle fat (sagittal approximation).
+        Also estimate paraspinal muscle fat.
+    axial, axial_header, axial_path : Volume, dict, str or Path, optional
+        An axial T1 series of the same exam, its MR header and its name: the muscle fat of every disc
+        level it reaches is measured on it; the other levels keep the sagittal approximation.
 
     Returns
     -------
@@ -135,12 +142,15 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     Raises
     ------
     SpinebqError
-        Wrong kind of image (CT, T2, one slice), no lumbar level found, or no CSF visible behind L2-L4.
+        Wrong kind of image (CT, T2, one slice), no lumbar level found, no CSF visible behind L2-L4, or
+        an axial series that is not T1, not axial or of another exam.
     """
-    from spinebq.mri.header import check_sequence
+    from spinebq.mri.header import check_axial, check_sequence
 
     input_info = check_sequence(image, header, path)
     input_info["source"] = str(path)
+    if axial is not None:
+        input_info["axial"] = check_axial(axial, axial_header, axial_path)
     spacing = image.spacing_mm
     img = image.array.astype(np.float32, copy=False)
     rois: dict[str, np.ndarray] = {}
@@ -229,10 +239,23 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
 
     muscle: dict = {}
     muscle_info: dict = {}
+    axial_rois: dict[str, np.ndarray] = {}
     if measure_muscle and labels is not None:
-        from spinebq.mri.muscle import measure_paraspinal
+        from spinebq.mri.muscle import DISC_NAMES, LIMITATION, measure_paraspinal, measure_paraspinal_axial
 
         muscle, muscle_info, muscle_rois = measure_paraspinal(img, labels, geometry, rois.get("csf"), spacing)
+        if axial is not None:
+            axial_muscle, axial_info, axial_rois = measure_paraspinal_axial(axial, image, labels, geometry,
+                                                                            rois.get("csf"), path=axial_path)
+            sagittal_only = [d for d in muscle if d not in axial_muscle]
+            muscle = {d: axial_muscle.get(d) or muscle[d] for d in DISC_NAMES if d in axial_muscle or d in muscle}
+            if sagittal_only:
+                axial_info["plane"] = "axial and sagittal"
+                axial_info["limitation"] += f"; {', '.join(sagittal_only)}: {LIMITATION}"
+            axial_info["sagittal_levels"] = sagittal_only
+            axial_info["sagittal_method"] = muscle_info if sagittal_only else None
+            muscle_info = axial_info
+            muscle_rois = {k: m for k, m in muscle_rois.items() if k.rsplit("_", 1)[1] in sagittal_only}
         rois.update(muscle_rois)
     elif measure_muscle:
         muscle_info = {"reason": "muscle fat needs vertebra labels or automatic mode (points give no level geometry)"}
@@ -265,7 +288,7 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     }
     if auto_info is not None:
         data["roi_source"]["details"] = auto_info
-    return MriMeasurement(data=_clean(data), rois=rois, labels=labels)
+    return MriMeasurement(data=_clean(data), rois=rois, labels=labels, axial_rois=axial_rois)
 
 
 def _field_note(field_strength: float | None) -> str:

@@ -214,6 +214,51 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     return image, labels, truth
 
 
+def axial_series(image: Volume, *, pixel_mm: float = 0.8, slice_mm: float = 4.0, tilt_deg: float = 0.0,
+                 z_range_mm: tuple[float, float] | None = None) -> Volume:
+    """The phantom re-sliced as an axial stack of the same exam (same patient coordinates).
+
+    Nearest-neighbour sampling: every axial voxel takes one phantom voxel's value, so the muscles keep
+    their fat fractions (an ideal thin-slice acquisition, no partial volume).
+
+    Parameters
+    ----------
+    image : Volume
+        A sagittal phantom from :func:`make_mri_phantom`.
+    pixel_mm, slice_mm : float
+        In-plane pixel size and slice spacing of the axial stack.
+    tilt_deg : float
+        Rotation of the stack about the left-right axis (an axial block angled along the discs).
+    z_range_mm : tuple of float, optional
+        Head-to-foot range (patient S coordinate, mm) the stack covers; default the whole phantom.
+
+    Returns
+    -------
+    Volume
+        float32, canonical axes (axis 2 is the slice index), ``metadata["modality"] = "MR"``.
+    """
+    from scipy import ndimage
+
+    t = np.radians(tilt_deg)
+    rotation = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(t), -np.sin(t)], [0.0, np.sin(t), np.cos(t)]])
+    corners = np.array([[i, j, k] for i in (0, image.shape[0] - 1) for j in (0, image.shape[1] - 1)
+                        for k in (0, image.shape[2] - 1)], float)
+    local = image.index_to_mm(corners) @ rotation  # corners in the stack's own axes
+    lo, hi = local.min(axis=0), local.max(axis=0)
+    if z_range_mm is not None:
+        lo[2], hi[2] = z_range_mm
+    steps = np.array([pixel_mm, pixel_mm, slice_mm])
+    shape = tuple(int(np.floor((h - l) / s)) + 1 for l, h, s in zip(lo, hi, steps))
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * steps
+    affine[:3, 3] = rotation @ lo
+    grid = np.stack(np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij"), axis=-1)
+    source = image.mm_to_index(grid.reshape(-1, 3) @ affine[:3, :3].T + affine[:3, 3])
+    values = ndimage.map_coordinates(image.array, source.T, order=0, mode="constant", cval=0.0)
+    meta = {**image.metadata, "source": "spinebq MRI phantom, axial stack"}
+    return Volume(values.reshape(shape).astype(np.float32), affine, meta)
+
+
 def write_dicom_series(image: Volume, folder: str | Path, *, series_description: str = "T1 TSE SAG",
                        tr_ms: float | None = 550.0, te_ms: float | None = 12.0, field_strength_t: float | None = 1.5,
                        manufacturer: str = "spinebq phantom", modality: str = "MR", **extra) -> Path:

@@ -148,11 +148,12 @@ def render_patient_html(report: dict) -> str:
         parts.append(_level_table(m, "mri-levels", prefix="mri."))
         if m["muscle"]:
             parts.append("<table id='mri-muscle'><tr><th class='l'>disc level</th><th>Goutallier (worse side)</th>"
-                         "<th>fat fraction L</th><th>fat fraction R</th></tr>")
+                         "<th>fat fraction L</th><th>fat fraction R</th><th class='l'>measured on</th></tr>")
             for mu in m["muscle"]:
                 ff = lambda v: "n/a" if v is None else f"{100 * v:.0f} %"  # noqa: E731
                 parts.append(f"<tr><td class='l'>{_e(mu['level'])}</td><td>{_e(mu['goutallier'])}</td>"
-                             f"<td>{ff(mu['fat_fraction_left'])}</td><td>{ff(mu['fat_fraction_right'])}</td></tr>")
+                             f"<td>{ff(mu['fat_fraction_left'])}</td><td>{ff(mu['fat_fraction_right'])}</td>"
+                             f"<td class='l'>{_e(mu['plane'])}</td></tr>")
             parts.append("</table>")
     if report["pictures"]:
         parts.append("<h2>Pictures</h2>")

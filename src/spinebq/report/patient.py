@@ -119,7 +119,7 @@ def mri_tables(mri: Mapping) -> dict:
     order = sorted(levels, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
     rows = [{"level": lv, "cells": {c[0]: _cell(levels[lv].get(c[0]), c[3]) for c in MRI_COLUMNS},
              "qc": list(levels[lv].get("qc") or [])} for lv in order]
-    muscle = [{"level": lv, "goutallier": m.get("goutallier"),
+    muscle = [{"level": lv, "goutallier": m.get("goutallier"), "plane": m.get("plane", "sagittal"),
                "fat_fraction_left": m.get("fat_fraction_left"), "fat_fraction_right": m.get("fat_fraction_right")}
               for lv, m in (mri.get("muscle") or {}).items()]
     return {"scores": scores, "columns": [{"key": k, "header": h, "unit": u, "decimals": d} for k, h, u, d in MRI_COLUMNS],

@@ -119,8 +119,9 @@ def write_patient_pdf(report: dict, path: str | Path) -> Path:
                 y = _table(fig, y - 0.02, ["level"] + [c["header"] for c in m["columns"]] + ["QC"], rows,
                            [0.08, 0.12, 0.12, 0.12, 0.56], size=6)
                 if m["muscle"]:
-                    rows = [[mu["level"], str(mu["goutallier"])] for mu in m["muscle"]]
-                    _table(fig, y - 0.02, ["disc level", "Goutallier (worse side, sagittal approximation)"], rows, [0.2, 0.8], size=6)
+                    rows = [[mu["level"], str(mu["goutallier"]), mu["plane"]] for mu in m["muscle"]]
+                    _table(fig, y - 0.02, ["disc level", "Goutallier (worse side)", "measured on"], rows,
+                           [0.2, 0.4, 0.4], size=6)
             pdf.savefig(fig)
             plt.close(fig)
 
