@@ -186,13 +186,7 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     for i, body in enumerate(bodies2d):
         if i not in names:
             continue
-        ss, dd = np.nonzero(body["mask"])
-        yy = np.round(py[ss, dd]).astype(int)
-        zz = np.round(pz[ss, dd]).astype(int)
-        keep = (yy >= 0) & (yy < arr.shape[1]) & (zz >= 0) & (zz < arr.shape[2])
-        m2 = np.zeros(arr.shape[1:], bool)
-        m2[yy[keep], zz[keep]] = True
-        mids[i] = ndimage.binary_fill_holes(ndimage.binary_closing(m2, structure=np.ones((3, 3))))
+        mids[i] = _outline_to_image(body["mask"], py, pz, arr.shape[1:])
     # each body may grow sideways only within its own share of the sagittal plane (nearest mid-sagittal body)
     seeds = np.zeros(arr.shape[1:], np.int32)
     for i, m2 in mids.items():
@@ -218,6 +212,23 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     out = image.with_array(labels)
     out.metadata = {"source": "automatic", "label_scheme": "verse", "label_scheme_note": info["method"], "content": "body"}
     return out, info
+
+
+def _outline_to_image(mask: np.ndarray, py: np.ndarray, pz: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A body mask of the straightened image on the image grid: its sub-pixel outline mapped and filled.
+
+    An image pixel belongs to the body when its centre lies inside the mapped outline (``py``, ``pz``: image
+    indices of every straightened pixel).
+    """
+    from skimage import draw, measure
+
+    out = np.zeros(shape, bool)
+    for contour in measure.find_contours(np.pad(mask.astype(float), 1), 0.5):
+        yy = ndimage.map_coordinates(py, (contour - 1).T, order=1, mode="nearest")
+        zz = ndimage.map_coordinates(pz, (contour - 1).T, order=1, mode="nearest")
+        rows, cols = draw.polygon(yy, zz, shape)
+        out[rows, cols] ^= True
+    return out
 
 
 def _straighten(mid: np.ndarray, canal: np.ndarray, tissue: np.ndarray, spacing_yz: tuple[float, float],
@@ -299,9 +310,36 @@ def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray, path) -> tup
             continue
         height_mm = (b - a) * 0.5
         bodies2d.append({"s": (int(a), int(b)), "mask": body, "height_mm": height_mm, "signal": m_b})
+    _limit_depths(straight, depths, bodies2d)
     if len(bodies2d) < 5:
         raise SpinebqError(f"{path}: fewer than five vertebral bodies were found along the canal; is this a sagittal lumbar T1?")
     return minima, bodies2d
+
+
+def _limit_depths(straight: np.ndarray, depths: np.ndarray, bodies2d: list[dict], tolerance_mm: float = 4.0) -> None:
+    """Find again the front wall of a body deeper than both its neighbours by more than ``tolerance_mm``.
+
+    Such a front wall lies on the soft tissue in front of the body; it is sought again no deeper than the
+    deeper neighbour plus half the tolerance (in place, on ``bodies2d``).
+    """
+    def back_and_front_mm(mask: np.ndarray) -> tuple[float, float]:
+        rows = np.nonzero(mask.any(axis=1))[0]
+        rows = rows[len(rows) // 4:3 * len(rows) // 4 + 1]
+        back = np.median([np.nonzero(mask[r])[0].min() for r in rows])
+        front = np.median([np.nonzero(mask[r])[0].max() for r in rows])
+        return float(depths[int(back)]), float(depths[int(front)])
+
+    if len(bodies2d) < 3:
+        return
+    walls = [back_and_front_mm(body["mask"]) for body in bodies2d]
+    depth = [front - back for back, front in walls]
+    for i, body in enumerate(bodies2d):
+        neighbours = max(depth[j] for j in (i - 1, i + 1) if 0 <= j < len(bodies2d))
+        if depth[i] > neighbours + tolerance_mm:
+            a, b = body["s"]
+            again = _body_box(straight, depths, a, b, max_depth_mm=walls[i][0] + neighbours + 0.5 * tolerance_mm)
+            if again.any():
+                body["mask"] = again
 
 
 def _steepest_drop(values: np.ndarray) -> int:
@@ -311,33 +349,81 @@ def _steepest_drop(values: np.ndarray) -> int:
     return int(np.argmin(np.diff(values))) + 1
 
 
-def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int) -> np.ndarray:
+def _first_valley(values: np.ndarray, prominence: float) -> int:
+    """Index of the first dark line of a profile (a valley the signal rises again after by ``prominence``),
+    or its length when there is none."""
+    valleys, _ = signal.find_peaks(-values, prominence=prominence)
+    valleys = valleys[valleys >= 2]
+    return int(valleys[0]) if valleys.size else len(values)
+
+
+def _best_line(edge: np.ndarray, lo: int, hi: int, *, max_tilt_px: int = 10, max_bend_px: int = 4,
+               refine_px: int = 3, smooth_px: int = 9) -> np.ndarray:
+    """Position (row of ``edge``, ``lo``..``hi``) per column of the strongest smooth edge across the columns.
+
+    ``edge`` holds the edge strength with rows running outwards from the body's centre and one column per
+    line across the body. Of the curves ``r + k u + q (u^2 - 1/3)`` (u from -1 to 1 across the columns; tilt
+    ``|k| <= max_tilt_px``, bend ``|q| <= max_bend_px``), the one of highest mean strength is kept: an edge
+    across the whole body (cortex, endplate) beats a dark patch of marrow that covers part of it. Each
+    column then moves to its own strongest edge within ``refine_px``, median-smoothed over ``smooth_px``.
+    """
+    n_rows, n_cols = edge.shape
+    u = np.linspace(-1.0, 1.0, n_cols)
+    columns = np.arange(n_cols)
+    starts = np.arange(lo, hi + 1)
+    best_score, best_rows = -np.inf, None
+    for k in range(-max_tilt_px, max_tilt_px + 1):
+        for q in range(-max_bend_px, max_bend_px + 1, 2):
+            rows = starts[:, None] + np.round(k * u + q * (u ** 2 - 1.0 / 3.0)).astype(int)[None, :]
+            inside = (rows >= lo) & (rows <= hi)
+            score = np.where(inside, edge[np.clip(rows, 0, n_rows - 1), columns], 0.0).mean(axis=1)
+            j = int(np.argmax(score))
+            if score[j] > best_score:
+                best_score, best_rows = score[j], np.clip(rows[j], lo, hi)
+    refined = best_rows.copy()
+    for c in columns:
+        r0, r1 = max(lo, best_rows[c] - refine_px), min(hi, best_rows[c] + refine_px)
+        refined[c] = r0 + int(np.argmax(edge[r0:r1 + 1, c]))
+    return ndimage.median_filter(refined, size=smooth_px, mode="nearest")
+
+
+def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int, *, max_depth_mm: float = 50.0,
+              edge_sigma_px: float = 2.0, dark_line: float = 0.15) -> np.ndarray:
     """Vertebral body between the disc minima ``a`` and ``b`` of the straightened image (0.5 mm pixels).
 
-    From the body's centre (10 mm in front of the posterior wall, halfway between the discs) each row is
-    followed forward and back, and each column up and down, to the steepest fall of signal: marrow meeting
-    the dark cortex, endplate or disc. Edges are smoothed over 4 mm (a dark spot of marrow, the
-    basivertebral vein or a Modic change does not cut the body); the body is the set of pixels inside both.
+    Seen from the body's centre (10 mm in front of the posterior wall, halfway between the discs):
+
+    * the front wall is the strongest smooth line of falling signal (:func:`_best_line`; derivative after
+      smoothing over ``edge_sigma_px``) in front of the centre, each row searched up to its first dark line
+      (a valley the signal rises again after by ``dark_line`` x the marrow signal: the cortex, with the
+      soft tissue in front of it);
+    * the back wall is, per row, the steepest fall of signal behind the centre, smoothed over 4 mm;
+    * the endplates are the strongest smooth lines of falling signal above and below the centre, so that a
+      dark patch of marrow, the basivertebral vein or a Modic change does not cut the body.
+
+    The body is the set of pixels inside the four walls.
     """
     img = ndimage.gaussian_filter(straight, 1.0)
     mid_row, seed = (a + b) // 2, int(np.searchsorted(depths, 10.0))
-    back_limit, front_limit = int(np.searchsorted(depths, -2.0)), int(np.searchsorted(depths, 50.0))
-    width = int(round(4 / 0.5)) | 1
+    back_limit, front_limit = int(np.searchsorted(depths, -2.0)), int(np.searchsorted(depths, max_depth_mm))
     inner = max(1, (b - a) // 5)
     rows = np.arange(a + inner, b - inner + 1)
-    front = np.array([seed + _steepest_drop(img[r, seed:front_limit]) for r in rows])
+    core = img[a + int(0.3 * (b - a)):b - int(0.3 * (b - a)), int(np.searchsorted(depths, 4.0)):int(np.searchsorted(depths, 20.0))]
+    prominence = dark_line * float(np.median(core))
+    fall_forward = -ndimage.gaussian_filter1d(straight, edge_sigma_px, axis=1, order=1)[rows, seed:front_limit].T
+    for j, r in enumerate(rows):
+        fall_forward[_first_valley(img[r, seed:front_limit], prominence) + 1:, j] = 0.0
+    front = seed + _best_line(fall_forward, 1, fall_forward.shape[0] - 1) + 1
     back = np.array([seed - _steepest_drop(img[r, back_limit:seed + 1][::-1]) for r in rows])
-    front = ndimage.median_filter(front, size=width, mode="nearest")
-    back = ndimage.median_filter(back, size=width, mode="nearest")
+    back = ndimage.median_filter(back, size=int(round(4 / 0.5)) | 1, mode="nearest")
     cols = np.arange(int(np.median(back)) + 1, int(np.median(front)))
     if cols.size < 4:
         return np.zeros(straight.shape, bool)
-    up = np.array([mid_row + _steepest_drop(img[mid_row:b + 1, c]) for c in cols])
-    down = np.array([mid_row - _steepest_drop(img[a:mid_row + 1, c][::-1]) for c in cols])
-    up = ndimage.median_filter(up, size=width, mode="nearest")
-    down = ndimage.median_filter(down, size=width, mode="nearest")
+    rise_up = ndimage.gaussian_filter1d(straight, edge_sigma_px, axis=0, order=1)[:, cols]
+    up = mid_row + _best_line(-rise_up[mid_row:b + 1], 1, b - mid_row) + 1
+    down = mid_row - _best_line(rise_up[a:mid_row + 1][::-1], 1, mid_row - a) - 1
     # rows near the endplates take the walls of the nearest inner row
-    all_rows = np.arange(a, b + 1)
+    all_rows = np.arange(max(0, min(a, down.min())), min(straight.shape[0] - 1, max(b, up.max())) + 1)
     front_all = np.interp(all_rows, rows, front)
     back_all = np.interp(all_rows, rows, back)
     box = np.zeros(straight.shape, bool)
