@@ -13,15 +13,20 @@ Steps (all on the canonical array: axis 0 sagittal slice, axis 1 anterior -> pos
 4. *Straightening*: the image is resampled along the wall curve (arc length s) and its anterior normal
    (depth d), so that bodies become stacked rectangles separated by darker discs.
 5. *Discs*: minima of the mean signal 5-22 mm in front of the wall; *bodies*: between consecutive discs,
-   a box-like region bounded by the steepest fall of signal from the body's centre forward, back, up and
-   down (cortex, endplates), edges smoothed over 4 mm.
+   bounded by four walls seen from the body's centre: the endplates and the front wall are the strongest
+   smooth edge lines across the body (a dark patch of marrow covers only part of it), the front wall
+   searched up to the first dark line (the cortex), the back wall at the steepest fall of signal; a front
+   wall deeper than both neighbours' is sought again within their depth.
 6. *Labelling*: counted upwards from S1, the body below the L5/S1 disc = the disc nearest to the sharpest
    backward bend of the wall in its lower half (a body is also sought below the lowest disc).
 7. *3D*: each mid-sagittal body is followed slice by slice to the sides, from the midline curve at its own
-   height, while its marrow continues, within its own share of the sagittal plane and at most 21 mm out.
+   height, while its marrow continues, within its own share of the sagittal plane and at most 21 mm out;
+   on every slice its four walls are found again near the previous slice's (strongest marrow -> cortex
+   edge within 1 mm), the front wall moving back where its edge fades (the rounded front of the body).
 
 Limits: constants tuned on all four 1 mm sagittal T1 exams of ../shared/data/lumbar_mri_t1 together
-(3D: marrow above 0.7 x the body signal, stop below 0.45 x the mid area); transitional vertebrae (L6, sacralised L5) and strong
+(3D: marrow above 0.7 x the body signal, stop below 0.45 x the mid area, front wall moving back 2 mm per mm
+where its edge falls below half its strength); transitional vertebrae (L6, sacralised L5) and strong
 scoliosis are not handled; every output says "automatic" and the level labels should be checked on the
 picture.
 """
@@ -457,42 +462,118 @@ def _find_s1(bodies2d: list[dict], angle: np.ndarray, cz: np.ndarray, minima: np
     return 0
 
 
+def _wall_positions(mask: np.ndarray, fallback: dict | None = None) -> dict:
+    """The four walls of a body outline on a sagittal slice (axis 0 front to back, axis 1 up).
+
+    ``front``/``back``: first and last axis-0 index per axis-1 row; ``down``/``up``: first and last axis-1
+    index per axis-0 column; where the mask has no pixel the ``fallback`` walls are taken.
+    """
+    rows, cols = mask.any(axis=0), mask.any(axis=1)
+    walls = {"front": np.argmax(mask, axis=0), "back": mask.shape[0] - 1 - np.argmax(mask[::-1], axis=0),
+             "down": np.argmax(mask, axis=1), "up": mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)}
+    if fallback is not None:
+        for key, present in (("front", rows), ("back", rows), ("down", cols), ("up", cols)):
+            walls[key] = np.where(present, walls[key], fallback[key])
+    return walls
+
+
+def _edge_track(strength: np.ndarray, previous: np.ndarray, active: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                step: int, smooth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move one wall, line by line, to the strongest edge within ``step`` of its previous position.
+
+    ``strength`` (lines x positions) is the edge strength of this wall; positions stay within ``lo``..``hi``
+    per line, ``active`` lines only. Returns the new positions (median-smoothed over ``smooth`` lines) and
+    the strength found on each line (0 on inactive lines).
+    """
+    n, m = strength.shape
+    candidates = previous[:, None].astype(int) + np.arange(-step, step + 1)[None, :]
+    allowed = (candidates >= np.maximum(lo, 0)[:, None]) & (candidates <= np.minimum(hi, m - 1)[:, None])
+    values = np.where(allowed, strength[np.arange(n)[:, None], np.clip(candidates, 0, m - 1)], -np.inf)
+    best = np.argmax(values, axis=1)
+    moved = active & allowed.any(axis=1)
+    new = previous.copy()
+    new[moved] = candidates[moved, best[moved]]
+    if moved.sum() >= 3:
+        new[moved] = ndimage.median_filter(new[moved], size=smooth, mode="nearest")
+    return new, np.where(moved, values[np.arange(n), best], 0.0)
+
+
 def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: float, allowed: np.ndarray, *,
                spacing: tuple[float, float, float], t_frac: float = 0.7, half_width_mm: float = 21.0,
-               min_area_frac: float = 0.45) -> np.ndarray:
-    """Follow a mid-sagittal body mask to the sides, slice by slice, while marrow-like signal continues.
+               min_area_frac: float = 0.45, edge_sigma_mm: float = 0.7, wall_step_mm: float = 1.0,
+               wall_smooth_mm: float = 5.0, weak_front: float = 0.5, retreat_mm_per_mm: float = 2.0) -> np.ndarray:
+    """Follow a mid-sagittal body to the sides, slice by slice, finding its walls again on every slice.
 
-    On each slice the body is the marrow-like region (``t_frac`` to 1.8 x the body signal) within 2 voxels
-    of the mid-sagittal outline and 1 voxel of the previous slice's body, inside ``allowed`` (the body's
-    share of the sagittal plane, so it never grows into a neighbour); it stops where that region falls
-    below ``min_area_frac`` of the mid-sagittal area or ``half_width_mm`` from the body's mid-sagittal
-    slice (lumbar bodies are 40-50 mm wide).
+    *Marrow*: on each slice, the marrow-like region (``t_frac`` to 1.8 x a reference signal, the mean of the
+    body signal and the previous slice's median) within 2 voxels of the mid-sagittal outline and 1 voxel of
+    the previous slice's marrow, inside ``allowed`` (the body's share of the sagittal plane, so it never
+    grows into a neighbour). The body ends where this region falls below ``min_area_frac`` of the
+    mid-sagittal area, or ``half_width_mm`` from its mid-sagittal slice (lumbar bodies are 40-50 mm wide).
+
+    *Walls*: the front and back walls and the two endplates start at the mid-sagittal outline; on each
+    further slice every wall moves, line by line, to the strongest marrow -> cortex edge (signal gradient
+    after smoothing over ``edge_sigma_mm``) within ``wall_step_mm`` of its place on the previous slice,
+    never beyond the grown outline, median-smoothed over ``wall_smooth_mm``. Where the front wall's edge
+    fades (median strength below ``weak_front`` x its strength next to the mid-sagittal slice), the slice
+    cuts the rounded front of the body obliquely, and the wall moves back ``retreat_mm_per_mm`` per mm.
+
+    The body on a slice is its marrow inside the four walls.
     """
     out = np.zeros(smooth3.shape, bool)
     if not mid2d.any():
         return out
-    sx = spacing[0]
-    area0 = mid2d.sum()
-    lo, hi = t_frac * body_signal, 1.8 * body_signal
-    near_mid = ndimage.binary_dilation(mid2d, iterations=2) & allowed
+    sx, sy, sz = spacing
     out[x_mid] = mid2d
+    grown = ndimage.binary_dilation(mid2d, iterations=2) & allowed
+    box = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in ndimage.find_objects(grown.astype(np.uint8))[0])
+    grown, mid = grown[box], mid2d[box]
+    area0 = mid.sum()
     reach = int(round(half_width_mm / sx))
+    x_lo, x_hi = max(0, x_mid - reach), min(smooth3.shape[0], x_mid + reach + 1)
+    chunk = smooth3[x_lo:x_hi, box[0], box[1]]
+    smoothed = ndimage.gaussian_filter(chunk, (0, edge_sigma_mm / sy, edge_sigma_mm / sz))
+    rise_back = np.gradient(smoothed, axis=1) / body_signal  # > 0 at the front wall, < 0 at the back wall
+    rise_up = np.gradient(smoothed, axis=2) / body_signal  # > 0 at the lower endplate, < 0 at the upper
+    limits = _wall_positions(grown)
+    start = _wall_positions(mid, fallback=limits)
+    rows_ok, cols_ok = grown.any(axis=0), grown.any(axis=1)
+    step_y, step_z = (max(1, int(round(wall_step_mm * sx / s))) for s in (sy, sz))
+    smooth_z, smooth_y = (max(1, int(round(wall_smooth_mm / s))) | 1 for s in (sz, sy))
+    retreat = max(1, int(round(retreat_mm_per_mm * sx / sy)))
+    yy, zz = np.arange(grown.shape[0])[:, None], np.arange(grown.shape[1])[None, :]
+    opening = np.ones((3, 3))
     for direction in (1, -1):
-        prev = mid2d
+        marrow, walls = mid, dict(start)
+        rows_on, cols_on = mid.any(axis=0), mid.any(axis=1)
+        front_reference = None
         for x in range(x_mid + direction, x_mid + direction * (reach + 1), direction):
-            if not 0 <= x < smooth3.shape[0]:
+            if not x_lo <= x < x_hi:
                 break
-            cand = (smooth3[x] > lo) & (smooth3[x] < hi) & near_mid
-            cand = ndimage.binary_opening(cand, structure=np.ones((3, 3)))
-            lab, n = ndimage.label(cand)
-            overlap = np.bincount(lab[prev], minlength=n + 1)
+            image2d = chunk[x - x_lo]
+            reference = 0.5 * (body_signal + float(np.median(image2d[marrow])))
+            candidates = (image2d > t_frac * reference) & (image2d < 1.8 * reference) & grown
+            lab, n = ndimage.label(ndimage.binary_opening(candidates, structure=opening))
+            overlap = np.bincount(lab[marrow], minlength=n + 1)
             overlap[0] = 0
-            k = int(np.argmax(overlap))
-            if overlap[k] == 0:
+            if overlap.max() == 0:
                 break
-            m = ndimage.binary_fill_holes(lab == k) & ndimage.binary_dilation(prev, iterations=1)
-            if m.sum() < min_area_frac * area0:
+            marrow = ndimage.binary_fill_holes(lab == np.argmax(overlap)) & ndimage.binary_dilation(marrow)
+            if marrow.sum() < min_area_frac * area0:
                 break
-            out[x] = m
-            prev = m
+            gy, gz = rise_back[x - x_lo].T, rise_up[x - x_lo]
+            walls["front"], front_strength = _edge_track(gy, walls["front"], rows_on, limits["front"], limits["back"],
+                                                         step_y, smooth_z)
+            walls["back"], _ = _edge_track(-gy, walls["back"], rows_on, limits["front"], limits["back"], step_y, smooth_z)
+            walls["down"], _ = _edge_track(gz, walls["down"], cols_on, limits["down"], limits["up"], step_z, smooth_y)
+            walls["up"], _ = _edge_track(-gz, walls["up"], cols_on, limits["down"], limits["up"], step_z, smooth_y)
+            if rows_on.any():
+                strength = float(np.median(front_strength[rows_on]))
+                front_reference = strength if front_reference is None else front_reference
+                if strength < weak_front * front_reference:
+                    walls["front"] = np.minimum(walls["front"] + retreat, limits["back"])
+            inside = ((yy >= walls["front"][None, :]) & (yy <= walls["back"][None, :]) & rows_on[None, :]
+                      & (zz >= walls["down"][:, None]) & (zz <= walls["up"][:, None]) & cols_on[:, None])
+            body = ndimage.binary_opening(ndimage.binary_fill_holes(marrow & inside), structure=opening)
+            out[x, box[0], box[1]] = body
+            rows_on, cols_on = body.any(axis=0) & rows_ok, body.any(axis=1) & cols_ok
     return out
