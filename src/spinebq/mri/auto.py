@@ -501,7 +501,8 @@ def _edge_track(strength: np.ndarray, previous: np.ndarray, active: np.ndarray, 
 def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: float, allowed: np.ndarray, *,
                spacing: tuple[float, float, float], t_frac: float = 0.7, half_width_mm: float = 21.0,
                min_area_frac: float = 0.45, edge_sigma_mm: float = 0.7, wall_step_mm: float = 1.0,
-               wall_smooth_mm: float = 5.0, weak_front: float = 0.5, retreat_mm_per_mm: float = 2.0) -> np.ndarray:
+               wall_smooth_mm: float = 5.0, weak_front: float = 0.5, retreat_mm_per_mm: float = 2.0,
+               fill_frac: float = 0.6) -> np.ndarray:
     """Follow a mid-sagittal body to the sides, slice by slice, finding its walls again on every slice.
 
     *Marrow*: on each slice, the marrow-like region (``t_frac`` to 1.8 x a reference signal, the mean of the
@@ -517,7 +518,8 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
     fades (median strength below ``weak_front`` x its strength next to the mid-sagittal slice), the slice
     cuts the rounded front of the body obliquely, and the wall moves back ``retreat_mm_per_mm`` per mm.
 
-    The body on a slice is its marrow inside the four walls.
+    The body on a slice is what lies inside the four walls and is brighter than ``fill_frac`` x the marrow
+    reference: the marrow test above only decides where the body ends sideways.
     """
     out = np.zeros(smooth3.shape, bool)
     if not mid2d.any():
@@ -573,7 +575,9 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
                     walls["front"] = np.minimum(walls["front"] + retreat, limits["back"])
             inside = ((yy >= walls["front"][None, :]) & (yy <= walls["back"][None, :]) & rows_on[None, :]
                       & (zz >= walls["down"][:, None]) & (zz <= walls["up"][:, None]) & cols_on[:, None])
-            body = ndimage.binary_opening(ndimage.binary_fill_holes(marrow & inside), structure=opening)
+            # the body fills its walls: a dark patch of marrow, the basivertebral vein or a Modic change does
+            # not cut it; only what is darker than fill_frac x the marrow (cortex, disc, vessel) is left out
+            body = ndimage.binary_opening(inside & (image2d > fill_frac * reference), structure=opening)
             out[x, box[0], box[1]] = body
             rows_on, cols_on = body.any(axis=0) & rows_ok, body.any(axis=1) & cols_ok
     return out
