@@ -108,6 +108,16 @@ def _words(header: dict[str, Any]) -> str:
     return " ".join(str(header.get(k) or "") for k in ("series_description", "sequence_name", "scan_options"))
 
 
+def _refuse_non_mr(volume: Volume, header: dict[str, Any], path: str | Path, *, needed: str) -> None:
+    """Raise :class:`SpinebqError` for an image whose header names another modality, or a CT told by its values."""
+    modality = header.get("modality") or volume.metadata.get("modality")
+    if modality and str(modality).upper() != "MR":
+        raise SpinebqError(f"{path}: the image is {modality}, but {needed} is needed")
+    low = float(np.percentile(volume.array, 0.5))
+    if modality is None and low < -500:
+        raise SpinebqError(f"{path}: this looks like a CT in Hounsfield units (values down to {low:.0f}), but {needed} is needed")
+
+
 def refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:
     """Raise :class:`SpinebqError` when the MR header names or times a sequence that is not T1-weighted.
 
@@ -165,15 +175,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         acquisition, a single slice, or an image too small to hold a lumbar spine.
     """
     header = dict(header or {})
-    modality = header.get("modality") or volume.metadata.get("modality")
-    if modality and str(modality).upper() != "MR":
-        raise SpinebqError(f"{path}: the image is {modality}, but a sagittal T1-weighted MR image is needed")
-    low = float(np.percentile(volume.array, 0.5))
-    if modality is None and low < -500:
-        raise SpinebqError(
-            f"{path}: this looks like a CT in Hounsfield units (values down to {low:.0f}), "
-            "but a sagittal T1-weighted MR image is needed"
-        )
+    _refuse_non_mr(volume, header, path, needed="a sagittal T1-weighted MR image")
     shape = volume.shape
     spacing = volume.spacing_mm
     if min(shape) < 2:
@@ -272,11 +274,7 @@ def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path)
     """
     header = dict(header or {})
     needed = "the muscle fat fraction is read from T1 signal"
-    modality = header.get("modality") or volume.metadata.get("modality")
-    if modality and str(modality).upper() != "MR":
-        raise SpinebqError(f"{path}: the axial image is {modality}, but an axial T1-weighted MR series is needed")
-    if modality is None and float(np.percentile(volume.array, 0.5)) < -500:
-        raise SpinebqError(f"{path}: this looks like a CT in Hounsfield units, but an axial T1-weighted MR series is needed")
+    _refuse_non_mr(volume, header, path, needed="an axial T1-weighted MR series")
     if header:
         refuse_non_t1(header, path, needed=needed)
         if is_fat_suppressed(header):
