@@ -22,7 +22,8 @@ Steps (all on the canonical array: axis 0 sagittal slice, axis 1 anterior -> pos
 7. *3D*: each mid-sagittal body is followed slice by slice to the sides, from the midline curve at its own
    height, while its marrow continues, within its own share of the sagittal plane and at most 21 mm out;
    on every slice its four walls are found again near the previous slice's (strongest marrow -> cortex
-   edge within 1 mm), the front wall moving back where its edge fades (the rounded front of the body).
+   edge within 1 mm), the front wall moving back where its edge fades (the rounded front of the body), and
+   the body fills them but for what is darker than 0.6 x the marrow (cortex, disc, vessel).
 
 Limits: constants tuned on all four 1 mm sagittal T1 exams of ../shared/data/lumbar_mri_t1 together
 (3D: marrow above 0.7 x the body signal, stop below 0.45 x the mid area, front wall moving back 2 mm per mm
