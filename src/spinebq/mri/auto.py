@@ -20,7 +20,9 @@ Steps (all on the canonical array: axis 0 sagittal slice, axis 1 anterior -> pos
 6. *Labelling*: counted upwards from S1, the body below the L5/S1 disc = the disc nearest to the sharpest
    backward bend of the wall in its lower half (a body is also sought below the lowest disc).
 7. *3D*: each mid-sagittal body is followed slice by slice to the sides, from the midline curve at its own
-   height, while its marrow continues, within its own share of the sagittal plane and at most 21 mm out;
+   height, while its marrow continues, within its own share of the sagittal plane, up to its lateral
+   cortex (a dip of the signal across the stack in the centre of the body; else 42 mm from the other
+   side's cortex or 21 mm from the midline, at most 30 mm out);
    on every slice its four walls are found again near the previous slice's (strongest marrow -> cortex
    edge within 1 mm), the front wall moving back where its edge fades (the rounded front of the body), and
    the body fills them but for what is darker than 0.6 x the marrow (cortex, disc, vessel).
@@ -499,18 +501,64 @@ def _edge_track(strength: np.ndarray, previous: np.ndarray, active: np.ndarray, 
     return new, np.where(moved, values[np.arange(n), best], 0.0)
 
 
+def _lateral_ends(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: float, sx: float, *,
+                  half_width_mm: float, max_half_width_mm: float, edge_min_mm: float, edge_dip: float) -> dict[int, int]:
+    """Last sagittal slice of a body on each side (``{1: higher slices, -1: lower}``), at its lateral cortex.
+
+    Across the sagittal stack, the mean signal in the centre of the body (the central half of its
+    mid-sagittal outline in depth and height, 3 mm inside the outline) stays that of marrow until the
+    slices reach the side of the body, where the lateral cortex (cut tangentially) and the psoas make it
+    dip. On each side, the first local minimum at least ``edge_min_mm`` from the mid-sagittal slice and
+    ``edge_dip`` x the body signal below the brightest slice between them is the lateral cortex. A side
+    without such a dip (the body runs off the stack, or shows no contrast) ends a body width
+    (2 ``half_width_mm``) from the other side's cortex, or ``half_width_mm`` from the mid-sagittal slice
+    when neither side shows one; never more than ``max_half_width_mm`` out. The two outermost slices of
+    the stack are never taken for a cortex (they are often partial or faulty).
+    """
+    nx = smooth3.shape[0]
+    ys, zs = np.nonzero(mid2d)
+    (y0, y1), (z0, z1) = np.percentile(ys, [25, 75]), np.percentile(zs, [25, 75])
+    yy, zz = np.indices(mid2d.shape)
+    core = ndimage.binary_erosion(mid2d, iterations=int(round(3 / sx))) & (yy >= y0) & (yy <= y1) & (zz >= z0) & (zz <= z1)
+    profile = smooth3[:, core if core.any() else mid2d].mean(axis=1) / body_signal
+    reach, half, near = (int(round(v / sx)) for v in (max_half_width_mm, half_width_mm, edge_min_mm))
+    cortex = {}
+    for direction in (1, -1):
+        top = profile[x_mid]
+        for x in range(x_mid + direction, x_mid + direction * reach, direction):
+            if not 2 < x < nx - 3:
+                break
+            top = max(top, profile[x])
+            if (abs(x - x_mid) >= near and profile[x] <= profile[x - direction] and profile[x] < profile[x + direction]
+                    and top - profile[x] >= edge_dip):
+                cortex[direction] = x
+                break
+    ends = {}
+    for direction in (1, -1):
+        if direction in cortex:
+            end = cortex[direction]
+        elif -direction in cortex:
+            end = cortex[-direction] + direction * 2 * half
+        else:
+            end = x_mid + direction * half
+        ends[direction] = x_mid + direction * min(reach, direction * (end - x_mid))
+    return ends
+
+
 def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: float, allowed: np.ndarray, *,
                spacing: tuple[float, float, float], t_frac: float = 0.7, half_width_mm: float = 21.0,
                min_area_frac: float = 0.45, edge_sigma_mm: float = 0.7, wall_step_mm: float = 1.0,
                wall_smooth_mm: float = 5.0, weak_front: float = 0.5, retreat_mm_per_mm: float = 2.0,
-               fill_frac: float = 0.6) -> np.ndarray:
+               fill_frac: float = 0.6, bright_front: float = 1.3, max_half_width_mm: float = 30.0,
+               edge_min_mm: float = 12.0, edge_dip: float = 0.14) -> np.ndarray:
     """Follow a mid-sagittal body to the sides, slice by slice, finding its walls again on every slice.
 
     *Marrow*: on each slice, the marrow-like region (``t_frac`` to 1.8 x a reference signal, the mean of the
     body signal and the previous slice's median) within 2 voxels of the mid-sagittal outline and 1 voxel of
     the previous slice's marrow, inside ``allowed`` (the body's share of the sagittal plane, so it never
     grows into a neighbour). The body ends where this region falls below ``min_area_frac`` of the
-    mid-sagittal area, or ``half_width_mm`` from its mid-sagittal slice (lumbar bodies are 40-50 mm wide).
+    mid-sagittal area, or at its lateral cortex (:func:`_lateral_ends`; lumbar bodies are 40-50 mm wide,
+    ``half_width_mm`` is half of that where no cortex is seen, ``max_half_width_mm`` the farthest reach).
 
     *Walls*: the front and back walls and the two endplates start at the mid-sagittal outline; on each
     further slice every wall moves, line by line, to the strongest marrow -> cortex edge (signal gradient
@@ -520,7 +568,9 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
     cuts the rounded front of the body obliquely, and the wall moves back ``retreat_mm_per_mm`` per mm.
 
     The body on a slice is what lies inside the four walls and is brighter than ``fill_frac`` x the marrow
-    reference: the marrow test above only decides where the body ends sideways.
+    reference: the marrow test above only decides where the body ends sideways. A region brighter than
+    ``bright_front`` x the reference that touches the front wall is the fat or muscle in front of the
+    body's rounded front (cut obliquely by a side slice), not marrow, and is left out.
     """
     out = np.zeros(smooth3.shape, bool)
     if not mid2d.any():
@@ -531,7 +581,9 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
     box = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in ndimage.find_objects(grown.astype(np.uint8))[0])
     grown, mid = grown[box], mid2d[box]
     area0 = mid.sum()
-    reach = int(round(half_width_mm / sx))
+    reach = int(round(max_half_width_mm / sx))
+    ends = _lateral_ends(smooth3, mid2d, x_mid, body_signal, sx, half_width_mm=half_width_mm,
+                         max_half_width_mm=max_half_width_mm, edge_min_mm=edge_min_mm, edge_dip=edge_dip)
     x_lo, x_hi = max(0, x_mid - reach), min(smooth3.shape[0], x_mid + reach + 1)
     chunk = smooth3[x_lo:x_hi, box[0], box[1]]
     smoothed = ndimage.gaussian_filter(chunk, (0, edge_sigma_mm / sy, edge_sigma_mm / sz))
@@ -550,7 +602,7 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
         rows_on, cols_on = mid.any(axis=0), mid.any(axis=1)
         front_reference = None
         for x in range(x_mid + direction, x_mid + direction * (reach + 1), direction):
-            if not x_lo <= x < x_hi:
+            if not x_lo <= x < x_hi or direction * (x - ends[direction]) > 0:
                 break
             image2d = chunk[x - x_lo]
             reference = 0.5 * (body_signal + float(np.median(image2d[marrow])))
@@ -576,6 +628,10 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
                     walls["front"] = np.minimum(walls["front"] + retreat, limits["back"])
             inside = ((yy >= walls["front"][None, :]) & (yy <= walls["back"][None, :]) & rows_on[None, :]
                       & (zz >= walls["down"][:, None]) & (zz <= walls["up"][:, None]) & cols_on[:, None])
+            # fat or muscle in front of the body's rounded front: brighter than marrow and touching the front wall
+            bright, _ = ndimage.label(inside & (image2d > bright_front * reference))
+            at_front = bright[inside & (yy <= walls["front"][None, :])]
+            inside &= ~np.isin(bright, at_front[at_front > 0])
             # the body fills its walls: a dark patch of marrow, the basivertebral vein or a Modic change does
             # not cut it; only what is darker than fill_frac x the marrow (cortex, disc, vessel) is left out
             body = ndimage.binary_opening(inside & (image2d > fill_frac * reference), structure=opening)
