@@ -104,13 +104,14 @@ def auto_results(mask_results):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_automatic_mode_names_l1_l4_and_gives_vbq_within_5_percent(mask_results, auto_results, case):
+def test_automatic_mode_names_l1_l4_and_gives_vbq_and_s1_vbq_within_5_percent(mask_results, auto_results, case):
     _, labels, result = mask_results[case]
     auto, auto_result = auto_results[case]
     for vid in (20, 21, 22, 23):  # L1-L4: the automatic body overlaps the manual body of the same level most
         found = labels.array[auto.array == vid]
         assert found.size and np.bincount(found[found > 0]).argmax() == vid
     assert auto_result.data["vbq"] == pytest.approx(result.data["vbq"], rel=0.05)
+    assert auto_result.data["s1_vbq"] == pytest.approx(result.data["s1_vbq"], rel=0.05)
 
 
 @pytest.mark.parametrize("case", CASES)

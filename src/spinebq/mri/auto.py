@@ -194,7 +194,7 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     for i, body in enumerate(bodies2d):
         if i not in names:
             continue
-        mids[i] = _outline_to_image(body["mask"], py, pz, arr.shape[1:])
+        mids[i] = _outline_to_image(body["mask"], py, pz, arr.shape[1:], pixelwise=body["open_below"])
     # each body may grow sideways only within its own share of the sagittal plane (nearest mid-sagittal body)
     seeds = np.zeros(arr.shape[1:], np.int32)
     for i, m2 in mids.items():
@@ -222,15 +222,24 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     return out, info
 
 
-def _outline_to_image(mask: np.ndarray, py: np.ndarray, pz: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A body mask of the straightened image on the image grid: its sub-pixel outline mapped and filled.
+def _outline_to_image(mask: np.ndarray, py: np.ndarray, pz: np.ndarray, shape: tuple[int, int], *,
+                      pixelwise: bool = False) -> np.ndarray:
+    """A body mask of the straightened image on the image grid (``py``, ``pz``: image indices of every
+    straightened pixel).
 
-    An image pixel belongs to the body when its centre lies inside the mapped outline (``py``, ``pz``: image
-    indices of every straightened pixel).
+    Its sub-pixel outline is mapped and filled: an image pixel belongs to the body when its centre lies
+    inside. ``pixelwise`` maps every pixel instead (rounded, then closed and filled), which stays whole
+    where the straightening folds, at the sharp bend of the lumbosacral junction.
     """
     from skimage import draw, measure
 
     out = np.zeros(shape, bool)
+    if pixelwise:
+        ss, dd = np.nonzero(mask)
+        yy, zz = np.round(py[ss, dd]).astype(int), np.round(pz[ss, dd]).astype(int)
+        keep = (yy >= 0) & (yy < shape[0]) & (zz >= 0) & (zz < shape[1])
+        out[yy[keep], zz[keep]] = True
+        return ndimage.binary_fill_holes(ndimage.binary_closing(out, structure=np.ones((3, 3))))
     for contour in measure.find_contours(np.pad(mask.astype(float), 1), 0.5):
         yy = ndimage.map_coordinates(py, (contour - 1).T, order=1, mode="nearest")
         zz = ndimage.map_coordinates(pz, (contour - 1).T, order=1, mode="nearest")
@@ -313,11 +322,13 @@ def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray, path) -> tup
             continue
         core = straight[a + int(0.3 * (b - a)):b - int(0.3 * (b - a)), (depths >= 4) & (depths <= 20)]
         m_b = float(np.median(core))
-        body = _body_box(straight, depths, a, b)
+        open_below = a == starts[0]
+        body = _body_box(straight, depths, a, b, edge_lines=not open_below)
         if not body.any():
             continue
         height_mm = (b - a) * 0.5
-        bodies2d.append({"s": (int(a), int(b)), "mask": body, "height_mm": height_mm, "signal": m_b})
+        bodies2d.append({"s": (int(a), int(b)), "mask": body, "height_mm": height_mm, "signal": m_b,
+                         "open_below": open_below})
     _limit_depths(straight, depths, bodies2d)
     if len(bodies2d) < 5:
         raise SpinebqError(f"{path}: fewer than five vertebral bodies were found along the canal; is this a sagittal lumbar T1?")
@@ -325,10 +336,11 @@ def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray, path) -> tup
 
 
 def _limit_depths(straight: np.ndarray, depths: np.ndarray, bodies2d: list[dict], tolerance_mm: float = 4.0) -> None:
-    """Find again the front wall of a body deeper than both its neighbours by more than ``tolerance_mm``.
+    """Find again the front wall of a body whose depth lies more than ``tolerance_mm`` outside its neighbours'.
 
-    Such a front wall lies on the soft tissue in front of the body; it is sought again no deeper than the
-    deeper neighbour plus half the tolerance (in place, on ``bodies2d``).
+    Too deep, the front wall lies on the soft tissue in front of the body; too shallow, on a dark line
+    inside it. It is sought again without the dark-line stop, no deeper than the deeper neighbour plus
+    half the tolerance (in place, on ``bodies2d``; the body below the lowest disc is left as found).
     """
     def back_and_front_mm(mask: np.ndarray) -> tuple[float, float]:
         rows = np.nonzero(mask.any(axis=1))[0]
@@ -342,12 +354,14 @@ def _limit_depths(straight: np.ndarray, depths: np.ndarray, bodies2d: list[dict]
     walls = [back_and_front_mm(body["mask"]) for body in bodies2d]
     depth = [front - back for back, front in walls]
     for i, body in enumerate(bodies2d):
-        neighbours = max(depth[j] for j in (i - 1, i + 1) if 0 <= j < len(bodies2d))
-        if depth[i] > neighbours + tolerance_mm:
-            a, b = body["s"]
-            again = _body_box(straight, depths, a, b, max_depth_mm=walls[i][0] + neighbours + 0.5 * tolerance_mm)
-            if again.any():
-                body["mask"] = again
+        neighbours = [depth[j] for j in (i - 1, i + 1) if 0 <= j < len(bodies2d)]
+        if body["open_below"] or abs(depth[i] - np.clip(depth[i], min(neighbours), max(neighbours))) <= tolerance_mm:
+            continue
+        a, b = body["s"]
+        again = _body_box(straight, depths, a, b, dark_line=np.inf,
+                          max_depth_mm=walls[i][0] + max(neighbours) + 0.5 * tolerance_mm)
+        if again.any():
+            body["mask"] = again
 
 
 def _steepest_drop(values: np.ndarray) -> int:
@@ -396,7 +410,7 @@ def _best_line(edge: np.ndarray, lo: int, hi: int, *, max_tilt_px: int = 10, max
 
 
 def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int, *, max_depth_mm: float = 50.0,
-              edge_sigma_px: float = 2.0, dark_line: float = 0.15) -> np.ndarray:
+              edge_sigma_px: float = 2.0, dark_line: float = 0.15, edge_lines: bool = True) -> np.ndarray:
     """Vertebral body between the disc minima ``a`` and ``b`` of the straightened image (0.5 mm pixels).
 
     Seen from the body's centre (10 mm in front of the posterior wall, halfway between the discs):
@@ -409,7 +423,9 @@ def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int, *, max_d
     * the endplates are the strongest smooth lines of falling signal above and below the centre, so that a
       dark patch of marrow, the basivertebral vein or a Modic change does not cut the body.
 
-    The body is the set of pixels inside the four walls.
+    The body is the set of pixels inside the four walls. Without ``edge_lines`` (the body below the lowest
+    disc: the sacrum, tilted at the lumbosacral bend, has no lower endplate) every wall is the steepest
+    fall of signal per row or column, smoothed over 4 mm.
     """
     img = ndimage.gaussian_filter(straight, 1.0)
     mid_row, seed = (a + b) // 2, int(np.searchsorted(depths, 10.0))
@@ -418,18 +434,29 @@ def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int, *, max_d
     rows = np.arange(a + inner, b - inner + 1)
     core = img[a + int(0.3 * (b - a)):b - int(0.3 * (b - a)), int(np.searchsorted(depths, 4.0)):int(np.searchsorted(depths, 20.0))]
     prominence = dark_line * float(np.median(core))
-    fall_forward = -ndimage.gaussian_filter1d(straight, edge_sigma_px, axis=1, order=1)[rows, seed:front_limit].T
-    for j, r in enumerate(rows):
-        fall_forward[_first_valley(img[r, seed:front_limit], prominence) + 1:, j] = 0.0
-    front = seed + _best_line(fall_forward, 1, fall_forward.shape[0] - 1) + 1
-    back = np.array([seed - _steepest_drop(img[r, back_limit:seed + 1][::-1]) for r in rows])
-    back = ndimage.median_filter(back, size=int(round(4 / 0.5)) | 1, mode="nearest")
+    width = int(round(4 / 0.5)) | 1
+
+    def steepest(profiles: list[np.ndarray]) -> np.ndarray:
+        return ndimage.median_filter(np.array([_steepest_drop(p) for p in profiles]), size=width, mode="nearest")
+
+    back = seed - steepest([img[r, back_limit:seed + 1][::-1] for r in rows])
+    if edge_lines:
+        fall_forward = -ndimage.gaussian_filter1d(straight, edge_sigma_px, axis=1, order=1)[rows, seed:front_limit].T
+        for j, r in enumerate(rows):
+            fall_forward[_first_valley(img[r, seed:front_limit], prominence) + 1:, j] = 0.0
+        front = seed + _best_line(fall_forward, 1, fall_forward.shape[0] - 1) + 1
+    else:
+        front = seed + steepest([img[r, seed:front_limit] for r in rows])
     cols = np.arange(int(np.median(back)) + 1, int(np.median(front)))
     if cols.size < 4:
         return np.zeros(straight.shape, bool)
-    rise_up = ndimage.gaussian_filter1d(straight, edge_sigma_px, axis=0, order=1)[:, cols]
-    up = mid_row + _best_line(-rise_up[mid_row:b + 1], 1, b - mid_row) + 1
-    down = mid_row - _best_line(rise_up[a:mid_row + 1][::-1], 1, mid_row - a) - 1
+    if edge_lines:
+        rise_up = ndimage.gaussian_filter1d(straight, edge_sigma_px, axis=0, order=1)[:, cols]
+        up = mid_row + _best_line(-rise_up[mid_row:b + 1], 1, b - mid_row) + 1
+        down = mid_row - _best_line(rise_up[a:mid_row + 1][::-1], 1, mid_row - a) - 1
+    else:
+        up = mid_row + steepest([img[mid_row:b + 1, c] for c in cols])
+        down = mid_row - steepest([img[a:mid_row + 1, c][::-1] for c in cols])
     # rows near the endplates take the walls of the nearest inner row
     all_rows = np.arange(max(0, min(a, down.min())), min(straight.shape[0] - 1, max(b, up.max())) + 1)
     front_all = np.interp(all_rows, rows, front)
