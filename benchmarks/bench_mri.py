@@ -19,6 +19,7 @@ from spinebq.mri.labels import load_mr_labels
 from spinebq.mri.measure import measure_mri
 from spinebq.phantom.mri import axial_series, make_mri_phantom
 
+LEVELS_AUTO = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lumbar_mri_t1"
 
 
@@ -72,22 +73,20 @@ def main() -> None:
         try:
             auto, info = detect_vertebrae(img)
             dice = []
-            for lv in ("L1", "L2", "L3", "L4"):
+            for lv in LEVELS_AUTO:
                 a, b = auto.array == VERSE_IDS[lv], lab.array == VERSE_IDS[lv]
-                dice.append(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
-            try:
-                va = measure_mri(img, labels=auto, measure_muscle=False).data["vbq"]
-            except Exception as exc:  # noqa: BLE001 - reported in the table
-                va = f"error: {exc}"
-            rows_auto.append((case, time.perf_counter() - t, dice, va, d["vbq"]))
-        except Exception as exc:  # noqa: BLE001
-            rows_auto.append((case, time.perf_counter() - t, None, f"error: {exc}", d["vbq"]))
+                dice.append(f"{2 * (a & b).sum() / (a.sum() + b.sum()):.3f}" if a.any() else "not found")
+            da = measure_mri(img, labels=auto, measure_muscle=False).data
+            scores = f"{da['vbq']:.3f} / {d['vbq']:.3f} | {da['s1_vbq']:.3f} / {d['s1_vbq']:.3f}"
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            dice, scores = None, f"error: {exc}"[:80]
+        rows_auto.append((case, time.perf_counter() - t, dice, scores))
     print("\n## Automatic mode (no masks) against the manual masks\n")
-    print("| exam | time s | Dice L1 | Dice L2 | Dice L3 | Dice L4 | VBQ auto | VBQ masks |\n|---|---|---|---|---|---|---|---|")
-    for case, dt, dice, va, vm in rows_auto:
-        ds = " | ".join(f"{x:.2f}" for x in dice) if dice else "- | - | - | -"
-        vs = f"{va:.3f}" if isinstance(va, float) else str(va)[:80]
-        print(f"| case{case} | {dt:.1f} | {ds} | {vs} | {vm:.3f} |")
+    print("| exam | time s | " + " | ".join(f"Dice {lv}" for lv in LEVELS_AUTO) + " | VBQ auto / masks | S1-VBQ auto / masks |")
+    print("|---" * (len(LEVELS_AUTO) + 4) + "|")
+    for case, dt, dice, scores in rows_auto:
+        ds = " | ".join(dice or ["-"] * len(LEVELS_AUTO))
+        print(f"| case{case} | {dt:.1f} | {ds} | {scores} |")
 
 
 if __name__ == "__main__":
