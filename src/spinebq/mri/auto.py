@@ -608,10 +608,9 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
     box = tuple(slice(max(0, s.start - 3), s.stop + 3) for s in ndimage.find_objects(grown.astype(np.uint8))[0])
     grown, mid = grown[box], mid2d[box]
     area0 = mid.sum()
-    reach = int(round(max_half_width_mm / sx))
     ends = _lateral_ends(smooth3, mid2d, x_mid, body_signal, sx, half_width_mm=half_width_mm,
                          max_half_width_mm=max_half_width_mm, edge_min_mm=edge_min_mm, edge_dip=edge_dip)
-    x_lo, x_hi = max(0, x_mid - reach), min(smooth3.shape[0], x_mid + reach + 1)
+    x_lo, x_hi = max(0, ends[-1]), min(smooth3.shape[0], ends[1] + 1)
     chunk = smooth3[x_lo:x_hi, box[0], box[1]]
     smoothed = ndimage.gaussian_filter(chunk, (0, edge_sigma_mm / sy, edge_sigma_mm / sz))
     rise_back = np.gradient(smoothed, axis=1) / body_signal  # > 0 at the front wall, < 0 at the back wall
@@ -628,9 +627,7 @@ def _extend_3d(smooth3: np.ndarray, mid2d: np.ndarray, x_mid: int, body_signal: 
         marrow, walls = mid, dict(start)
         rows_on, cols_on = mid.any(axis=0), mid.any(axis=1)
         front_reference = None
-        for x in range(x_mid + direction, x_mid + direction * (reach + 1), direction):
-            if not x_lo <= x < x_hi or direction * (x - ends[direction]) > 0:
-                break
+        for x in range(x_mid + direction, x_hi if direction > 0 else x_lo - 1, direction):
             image2d = chunk[x - x_lo]
             reference = 0.5 * (body_signal + float(np.median(image2d[marrow])))
             candidates = (image2d > t_frac * reference) & (image2d < 1.8 * reference) & grown
