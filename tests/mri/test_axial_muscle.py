@@ -71,6 +71,16 @@ def test_levels_outside_the_axial_stack_keep_the_sagittal_estimate(phantom):
     assert {k.rsplit("_", 1)[1] for k in result.rois if k.startswith("muscle_")} == {"L1/L2", "L5/S1"}
 
 
+def test_axial_field_of_view_short_of_the_muscles_keeps_the_sagittal_estimate(phantom):
+    axial = axial_series(phantom[0])
+    cropped = Volume(axial.array[:, :130], axial.affine, dict(axial.metadata))  # ends 30 mm before the muscles
+    result = _measure(phantom, cropped)
+    muscle, info = result.data["muscle"], result.data["muscle_method"]
+    assert {e["plane"] for e in muscle.values()} == {"sagittal"} and len(muscle) == 5
+    assert info["plane"] == "sagittal" and "not found" in info["axial_reason"]
+    assert result.axial_rois == {}
+
+
 def test_axial_series_of_another_exam_is_refused(phantom):
     axial = axial_series(phantom[0])
     moved = axial.affine.copy()

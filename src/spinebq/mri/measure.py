@@ -241,21 +241,13 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     muscle_info: dict = {}
     axial_rois: dict[str, np.ndarray] = {}
     if measure_muscle and labels is not None:
-        from spinebq.mri.muscle import DISC_NAMES, LIMITATION, measure_paraspinal, measure_paraspinal_axial
+        from spinebq.mri.muscle import combine_planes, measure_paraspinal, measure_paraspinal_axial
 
         muscle, muscle_info, muscle_rois = measure_paraspinal(img, labels, geometry, rois.get("csf"), spacing)
         if axial is not None:
-            axial_muscle, axial_info, axial_rois = measure_paraspinal_axial(axial, image, labels, geometry,
-                                                                            rois.get("csf"), path=axial_path)
-            sagittal_only = [d for d in muscle if d not in axial_muscle]
-            muscle = {d: axial_muscle.get(d) or muscle[d] for d in DISC_NAMES if d in axial_muscle or d in muscle}
-            if sagittal_only:
-                axial_info["plane"] = "axial and sagittal"
-                axial_info["limitation"] += f"; {', '.join(sagittal_only)}: {LIMITATION}"
-            axial_info["sagittal_levels"] = sagittal_only
-            axial_info["sagittal_method"] = muscle_info if sagittal_only else None
-            muscle_info = axial_info
-            muscle_rois = {k: m for k, m in muscle_rois.items() if k.rsplit("_", 1)[1] in sagittal_only}
+            axial_result = measure_paraspinal_axial(axial, image, labels, geometry, rois.get("csf"), path=axial_path)
+            muscle, muscle_info, muscle_rois, axial_rois = combine_planes((muscle, muscle_info, muscle_rois),
+                                                                          axial_result)
         rois.update(muscle_rois)
     elif measure_muscle:
         muscle_info = {"reason": "muscle fat needs vertebra labels or automatic mode (points give no level geometry)"}

@@ -238,6 +238,7 @@ def measure_paraspinal_axial(axial: Volume, sagittal: Volume, labels: Volume, ge
     ------
     SpinebqError
         When the axial series reaches no disc level of the sagittal one (another exam or frame of reference).
+        Muscles it reaches but cannot find give an empty result with the ``reason``.
     """
     sx, sy, sz = axial.spacing_mm
     img = axial.array.astype(np.float32, copy=False)
@@ -267,18 +268,50 @@ def measure_paraspinal_axial(axial: Volume, sagittal: Volume, labels: Volume, ge
             values[(disc, side)] = img[m]
             fat_samples.append(back[1])
         slices_used[disc] = [int(k) for k in ks]
-    if not values:
+    if len(not_covered) == len(discs):
         raise SpinebqError(
             f"{path}: the axial series reaches no disc level of the sagittal series ("
             + "; ".join(f"{d}: {r}" for d, r in not_covered.items())
             + "); both must be of the same exam, in one frame of reference"
         )
+    if not values:
+        return {}, {"reason": "paraspinal muscles not found between the spine and the subcutaneous fat on the axial "
+                              "series", "limitation": AXIAL_LIMITATION, "not_covered": not_covered}, {}
     muscle, info = _grade(values, fat_samples, fat_ref, "axial")
     for disc, ks in slices_used.items():
         if disc in muscle:
             muscle[disc]["axial_slices"] = ks
     info["not_covered"] = not_covered
     return muscle, info, rois
+
+
+def combine_planes(sagittal: tuple[dict, dict, dict], axial: tuple[dict, dict, dict]) -> tuple[dict, dict, dict, dict]:
+    """Each disc level from the axial series where it was measured there, from the sagittal one otherwise.
+
+    Parameters
+    ----------
+    sagittal, axial : tuple
+        ``(muscle, info, rois)`` of :func:`measure_paraspinal` and :func:`measure_paraspinal_axial`.
+
+    Returns
+    -------
+    muscle, info : dict
+        The levels (each names its ``plane``) and the method; ``info["sagittal_levels"]`` and
+        ``info["sagittal_method"]`` describe the levels the axial series did not reach.
+    sagittal_rois, axial_rois : dict
+        The ROIs of the levels taken from each series.
+    """
+    (sag_muscle, sag_info, sag_rois), (ax_muscle, ax_info, ax_rois) = sagittal, axial
+    if not ax_muscle:
+        return sag_muscle, {**sag_info, "axial_reason": ax_info["reason"]}, sag_rois, {}
+    sagittal_only = [d for d in sag_muscle if d not in ax_muscle]
+    muscle = {d: ax_muscle.get(d) or sag_muscle[d] for d in DISC_NAMES if d in ax_muscle or d in sag_muscle}
+    info = {**ax_info, "sagittal_levels": sagittal_only, "sagittal_method": sag_info if sagittal_only else None}
+    if sagittal_only:
+        info["plane"] = "axial and sagittal"
+        info["limitation"] += f"; {', '.join(sagittal_only)}: {LIMITATION}"
+    kept = {k: m for k, m in sag_rois.items() if k.rsplit("_", 1)[1] in sagittal_only}
+    return muscle, info, kept, ax_rois
 
 
 def _labelled(ijk: np.ndarray, axial: Volume, sagittal: Volume, labels: Volume) -> np.ndarray:
