@@ -118,7 +118,7 @@ def _refuse_non_mr(volume: Volume, header: dict[str, Any], path: str | Path, *, 
         raise SpinebqError(f"{path}: this looks like a CT in Hounsfield units (values down to {low:.0f}), but {needed} is needed")
 
 
-def refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:
+def _refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:
     """Raise :class:`SpinebqError` when the MR header names or times a sequence that is not T1-weighted.
 
     Parameters
@@ -144,7 +144,7 @@ def refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> N
         raise SpinebqError(f"{path}: inversion time {ti:g} ms is that of a STIR sequence, not a T1-weighted one")
 
 
-def is_fat_suppressed(header: dict[str, Any]) -> bool:
+def _is_fat_suppressed(header: dict[str, Any]) -> bool:
     """True when the series description, sequence name or scan options name a fat-suppression technique."""
     words = _words(header)
     return bool(_FATSAT_WORDS.search(words)) or "FS" in str(header.get("scan_options") or "").upper().split("\\")
@@ -191,7 +191,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     tr, te, ti = header.get("tr_ms"), header.get("te_ms"), header.get("ti_ms")
     weighting, how = "unknown", "no acquisition header (NIfTI input)"
     if header:
-        refuse_non_t1(header, path, needed="VBQ and PBQ are defined on non-contrast sagittal T1")
+        _refuse_non_t1(header, path, needed="VBQ and PBQ are defined on non-contrast sagittal T1")
         if _T1_WORDS.search(words) or (tr is not None and te is not None):
             weighting, how = "T1", "from the header (" + ", ".join(
                 p for p in (f"description {words.strip()!r}" if words.strip() else "",
@@ -210,7 +210,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             stacklevel=2,
         )
         flags.append("weighting_not_in_header: T1 assumed, checked on the image (CSF darker than marrow)")
-    fat_suppressed = is_fat_suppressed(header)
+    fat_suppressed = _is_fat_suppressed(header)
     if fat_suppressed:
         flags.append("fat_suppressed: VBQ is defined without fat suppression; marrow signal is not comparable")
     contrast = header.get("contrast_agent") or (words if _CONTRAST_WORDS.search(words) else None)
@@ -276,8 +276,8 @@ def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path)
     needed = "the muscle fat fraction is read from T1 signal"
     _refuse_non_mr(volume, header, path, needed="an axial T1-weighted MR series")
     if header:
-        refuse_non_t1(header, path, needed=needed)
-        if is_fat_suppressed(header):
+        _refuse_non_t1(header, path, needed=needed)
+        if _is_fat_suppressed(header):
             raise SpinebqError(f"{path}: the axial series is fat-suppressed ({_words(header).strip()!r}); {needed}")
     spacing = volume.spacing_mm
     if spacing[2] < 0.9 * max(spacing[0], spacing[1]):
