@@ -174,6 +174,8 @@ def measure_paraspinal(image: np.ndarray, labels: Volume, geometry: dict, csf_ma
     x_mid, discs = _midline_and_discs(geometry, csf_mask)
     if x_mid is None:
         return {}, {"reason": "no midline (no lumbar body and no CSF ROI)", "limitation": LIMITATION}, {}
+    if not discs:
+        return {}, {"reason": "no disc level with both neighbouring vertebrae", "limitation": LIMITATION}, {}
     bone = labels.array > 0
     fat_ref = float(np.percentile(image, 99.0))
     rois, values, fat_samples = {}, {}, []
