@@ -1,0 +1,104 @@
+"""What one study of a cohort is made of: the series chosen to measure, and why.
+
+Discovery (:mod:`spinebq.batch.discover`) returns these records; the pipeline
+(:func:`spinebq.pipeline.analyse_study`) and the batch engine take them. They are frozen and
+picklable, so they can be shipped to a Dask worker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One image series as read from its headers (no pixels).
+
+    Attributes
+    ----------
+    path : str
+        A NIfTI file, or the deepest folder holding every file of the DICOM series.
+    series_uid : str or None
+        SeriesInstanceUID (None for NIfTI).
+    modality : str or None
+        ``CT``, ``MR``, ... (None when a NIfTI file does not say).
+    description : str
+        SeriesDescription (may be empty).
+    n_images : int
+        Number of image files (slices) of the series.
+    slice_thickness_mm : float or None
+    kernel : str or None
+        ConvolutionKernel, for CT.
+    orientation : str
+        ``axial``, ``sagittal``, ``coronal`` or ``oblique`` from ImageOrientationPatient; ``unknown`` otherwise.
+    image_type : tuple of str
+        ImageType values (``LOCALIZER``, ``DERIVED`` ...).
+    contrast_agent : str or None
+        ContrastBolusAgent, when the header names one.
+    extent_mm : float
+        Length covered along the slice normal (mm).
+    """
+
+    path: str
+    series_uid: str | None = None
+    modality: str | None = None
+    description: str = ""
+    n_images: int = 0
+    slice_thickness_mm: float | None = None
+    kernel: str | None = None
+    orientation: str = "unknown"
+    image_type: tuple[str, ...] = ()
+    contrast_agent: str | None = None
+    extent_mm: float = 0.0
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A series discovery did not choose, with the reason."""
+
+    series: SeriesInfo
+    reason: str
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """One study to measure: its pseudonymous key and the series chosen for each role.
+
+    Attributes
+    ----------
+    key : str
+        Pseudonymous study key (never a PatientID or accession number); names ``DIR/studies/<key>/``.
+    patient_key : str
+        Pseudonymous patient key, shared by the studies of one patient (``--by patient`` joins on it).
+    ct : SeriesInfo or None
+        The CT series to measure.
+    mri : SeriesInfo or None
+        The sagittal T1 MR series to measure.
+    axial : SeriesInfo or None
+        An axial T1 MR series of the same exam (muscle fat).
+    labels : str or None
+        A vertebra label map for the CT (manifest input only).
+    clinical : tuple of (str, str) pairs
+        Clinical columns of a manifest row, in their order.
+    identifiers : tuple of (str, str) pairs
+        PatientID, AccessionNumber, StudyInstanceUID, StudyDate where known: used to join a clinical file and,
+        only with ``--include-phi``, written to the key map. Never written to any other output.
+    choice : tuple of str
+        Why each role's series was chosen (one sentence each).
+    passed_over : tuple of PassedOver
+        Every other series of the study, with the reason it was not chosen.
+    problem : str or None
+        Why this study cannot be measured at all (no CT and no MR, only localizers, unreadable files ...);
+        the batch records it as ``skipped`` with this reason.
+    """
+
+    key: str
+    patient_key: str
+    ct: SeriesInfo | None = None
+    mri: SeriesInfo | None = None
+    axial: SeriesInfo | None = None
+    labels: str | None = None
+    clinical: tuple[tuple[str, str], ...] = ()
+    identifiers: tuple[tuple[str, str], ...] = ()
+    choice: tuple[str, ...] = ()
+    passed_over: tuple[PassedOver, ...] = field(default=())
+    problem: str | None = None
