@@ -1,0 +1,163 @@
+"""A small mid-sagittal picture of one study for the cohort QC page.
+
+The picture is the project's usual sagittal view (:func:`spinebq.report.ct_outputs.sagittal_overview`):
+anterior to the left, superior up, physical aspect ratio, bone window. Each labelled vertebra is outlined
+and named beside its anterior edge, so a reviewer can see at a glance whether the labels sit on the right
+bones. It is small (about 220 px wide, a palette PNG of a few tens of kB), so a page of a thousand studies
+stays light.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.patheffects as path_effects  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from spinebq.anatomy import VERSE_NAMES  # noqa: E402
+from spinebq.io.volume import Volume  # noqa: E402
+from spinebq.report.ct_outputs import WINDOW_HU  # noqa: E402
+
+#: Width of the picture, pixels.
+WIDTH_PX = 220
+#: Tallest picture, pixels: a longer field of view is drawn narrower instead.
+MAX_HEIGHT_PX = 330
+#: Figure resolution; sizes in points (fonts, lines) follow from it.
+DPI = 100
+#: Margin around the labelled vertebrae, mm: (anterior, posterior, inferior/superior). The anterior one holds the names.
+MARGIN_MM = (55.0, 30.0, 20.0)
+#: Gap between a vertebra's anterior edge and its name, mm.
+TEXT_GAP_MM = 3.0
+#: The name is centred on the labelled voxels this deep behind the anterior edge (the body, not the spinous process), mm.
+BODY_DEPTH_MM = 15.0
+FONT_PT = 6.5
+#: Outline colours, alternating down the spine so that neighbouring vertebrae are told apart.
+OUTLINE_COLOURS = ("#37c8ff", "#ffb000")
+TEXT_COLOUR = "#ffff66"
+#: Grey levels of the saved palette PNG (the outline and text colours are added to them).
+GREY_LEVELS = 64
+NO_VERTEBRA_TEXT = "no vertebra found"
+
+
+def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *, levels: Mapping[str, str] | None = None) -> Path:
+    """Write the mid-sagittal QC picture of one study as a small PNG.
+
+    Parameters
+    ----------
+    ct : Volume
+        The CT, HU, canonical array axes (L, P, S).
+    bodies : numpy.ndarray
+        Vertebra labels in VerSe ids (:data:`spinebq.anatomy.VERSE_NAMES`) on the CT grid: whole vertebrae or
+        bodies only. Ids without a name are drawn as ``label <id>``.
+    path : str or Path
+        The PNG to write (its folder is created).
+    levels : Mapping of str to str, optional
+        A short text per vertebra name written after the name, e.g. ``{"L1": "142 HU"}`` gives ``L1 142 HU``.
+        Names that are not labelled in ``bodies`` are ignored.
+
+    Returns
+    -------
+    Path
+        ``path``. The output is deterministic: the same input gives the same bytes.
+
+    Notes
+    -----
+    The sagittal plane is the median left-right position of the labelled voxels (the middle of the image when
+    nothing is labelled, then the picture says ``no vertebra found``). A vertebra that does not reach that plane
+    is outlined dashed by its projection onto it.
+    """
+    path = Path(path)
+    fig = thumbnail_figure(ct, bodies, levels=levels)
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    finally:
+        plt.close(fig)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        palette = image.convert("RGB").quantize(palette=_palette(), dither=Image.Dither.NONE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        palette.save(tmp, format="PNG", optimize=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str] | None = None) -> Figure:
+    """The matplotlib figure of :func:`spine_thumbnail`, not yet saved; the caller closes it.
+
+    Its one axes holds a text per labelled vertebra (``L1`` or ``L1 142 HU``), cranial to caudal, or the single
+    text ``no vertebra found``.
+    """
+    bodies = np.asarray(bodies)
+    if bodies.shape != ct.shape:
+        raise ValueError(f"bodies has shape {bodies.shape}, not the CT's {ct.shape}; give the labels on the CT grid")
+    levels = levels or {}
+    spacing = ct.spacing_mm
+    ids = [int(i) for i in np.unique(bodies) if i > 0]
+    present = bodies > 0
+    column = int(np.round(np.median(np.nonzero(present.any(axis=(1, 2)))[0]))) if ids else ct.shape[0] // 2
+    # rows: inferior -> superior (axis 2); columns: anterior -> posterior (axis 1)
+    image = ct.array[column].T
+    extent = (0.0, ct.shape[1] * spacing[1], 0.0, ct.shape[2] * spacing[2])
+    x_lim, y_lim = _view_mm(present.any(axis=0), spacing, extent) if ids else (extent[:2], extent[2:])
+    width_mm, height_mm = x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]
+    px_per_mm = min(WIDTH_PX / width_mm, MAX_HEIGHT_PX / height_mm)
+    fig = plt.figure(figsize=(width_mm * px_per_mm / DPI, height_mm * px_per_mm / DPI), dpi=DPI)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_axis_off()
+    ax.imshow(image, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent,
+              interpolation="bilinear", aspect="auto")
+    outline = [path_effects.withStroke(linewidth=2.0, foreground="black")]
+    if not ids:
+        ax.text(0.5, 0.5, NO_VERTEBRA_TEXT, transform=ax.transAxes, ha="center", va="center", color=TEXT_COLOUR,
+                fontsize=FONT_PT + 2, path_effects=outline)
+    for n, label in enumerate(sorted(ids)):
+        mask = bodies == label
+        plane = mask[column].T
+        dashed = not plane.any()
+        if dashed:
+            plane = mask.any(axis=0).T
+        colour = OUTLINE_COLOURS[n % len(OUTLINE_COLOURS)]
+        ax.contour(plane, levels=[0.5], colors=colour, linewidths=0.9, origin="lower", extent=extent,
+                   linestyles="dashed" if dashed else "solid")
+        posterior, superior = np.nonzero(plane.T)
+        front = posterior.min()
+        body = posterior <= front + BODY_DEPTH_MM / spacing[1]
+        name = VERSE_NAMES.get(label, f"label {label}")
+        text = f"{name} {levels[name]}" if levels.get(name) else name
+        ax.text(max(front * spacing[1] - TEXT_GAP_MM, x_lim[0] + 1.0), (superior[body].mean() + 0.5) * spacing[2], text, color=TEXT_COLOUR, fontsize=FONT_PT, ha="right", va="center", path_effects=outline, clip_on=True)
+    ax.set_xlim(*x_lim)
+    ax.set_ylim(*y_lim)
+    return fig
+
+
+def _palette() -> Image.Image:
+    """A palette image of :data:`GREY_LEVELS` greys and the outline and text colours."""
+    greys = np.linspace(0, 255, GREY_LEVELS).round().astype(np.uint8)
+    colours = [bytes(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (*OUTLINE_COLOURS, TEXT_COLOUR)]
+    entries = b"".join(bytes((g, g, g)) for g in greys) + b"".join(colours)
+    image = Image.new("P", (1, 1))
+    image.putpalette(entries)
+    return image
+
+
+def _view_mm(projection: np.ndarray, spacing: tuple[float, float, float],
+             extent: tuple[float, float, float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Anterior-posterior and inferior-superior limits (mm) around the labelled region, inside the image."""
+    posterior, superior = np.nonzero(projection)
+    x0 = max(extent[0], posterior.min() * spacing[1] - MARGIN_MM[0])
+    x1 = min(extent[1], (posterior.max() + 1) * spacing[1] + MARGIN_MM[1])
+    y0 = max(extent[2], superior.min() * spacing[2] - MARGIN_MM[2])
+    y1 = min(extent[3], (superior.max() + 1) * spacing[2] + MARGIN_MM[2])
+    return (x0, x1), (y0, y1)
