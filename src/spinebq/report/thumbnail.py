@@ -3,7 +3,7 @@
 The picture is the project's usual sagittal view (:func:`spinebq.report.ct_outputs.sagittal_overview`):
 anterior to the left, superior up, physical aspect ratio, bone window. Each labelled vertebra is outlined
 and named beside its anterior edge, so a reviewer can see at a glance whether the labels sit on the right
-bones. It is small (about 220 px wide, a palette PNG of a few tens of kB), so a page of a thousand studies
+bones. It is small (220 px wide, a palette PNG of about 10-20 kB), so a page of a thousand studies
 stays light.
 """
 from __future__ import annotations
@@ -12,18 +12,15 @@ import io
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
+import matplotlib.patheffects as path_effects
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.patheffects as path_effects  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from spinebq.anatomy import VERSE_NAMES  # noqa: E402
-from spinebq.io.volume import Volume  # noqa: E402
-from spinebq.report.ct_outputs import WINDOW_HU  # noqa: E402
+from spinebq.anatomy import VERSE_NAMES
+from spinebq.io.volume import Volume
+from spinebq.report.ct_outputs import WINDOW_HU
 
 #: Width of the picture, pixels.
 WIDTH_PX = 220
@@ -42,7 +39,7 @@ FONT_PT = 6.5
 OUTLINE_COLOURS = ("#37c8ff", "#ffb000")
 TEXT_COLOUR = "#ffff66"
 #: Grey levels of the saved palette PNG (the outline and text colours are added to them).
-GREY_LEVELS = 64
+GREY_LEVELS = 32
 NO_VERTEBRA_TEXT = "no vertebra found"
 
 
@@ -74,12 +71,8 @@ def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *, levels:
     is outlined dashed by its projection onto it.
     """
     path = Path(path)
-    fig = thumbnail_figure(ct, bodies, levels=levels)
-    try:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
-    finally:
-        plt.close(fig)
+    buffer = io.BytesIO()
+    thumbnail_figure(ct, bodies, levels=levels).savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     buffer.seek(0)
     with Image.open(buffer) as image:
         palette = image.convert("RGB").quantize(palette=_palette(), dither=Image.Dither.NONE)
@@ -94,10 +87,11 @@ def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *, levels:
 
 
 def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str] | None = None) -> Figure:
-    """The matplotlib figure of :func:`spine_thumbnail`, not yet saved; the caller closes it.
+    """The matplotlib figure of :func:`spine_thumbnail`, not yet saved.
 
-    Its one axes holds a text per labelled vertebra (``L1`` or ``L1 142 HU``), cranial to caudal, or the single
-    text ``no vertebra found``.
+    Its one axes holds a text per labelled vertebra (``L1`` or ``L1 142 HU``), in the order of their VerSe ids
+    (cranial to caudal), or the single text ``no vertebra found``. The figure has its own Agg canvas and is not
+    registered with pyplot (nothing to close, and safe in the threads of a Dask worker).
     """
     bodies = np.asarray(bodies)
     if bodies.shape != ct.shape:
@@ -113,7 +107,8 @@ def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str
     x_lim, y_lim = _view_mm(present.any(axis=0), spacing, extent) if ids else (extent[:2], extent[2:])
     width_mm, height_mm = x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]
     px_per_mm = min(WIDTH_PX / width_mm, MAX_HEIGHT_PX / height_mm)
-    fig = plt.figure(figsize=(width_mm * px_per_mm / DPI, height_mm * px_per_mm / DPI), dpi=DPI)
+    fig = Figure(figsize=(width_mm * px_per_mm / DPI, height_mm * px_per_mm / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
     ax.imshow(image, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent,
