@@ -82,14 +82,12 @@ elif case == "phantom":
         out["phantoms"][name] = {"levels": list(r.levels), "seconds": round(time.perf_counter() - t, 2),
                                  "body": {n: dice((v == i) & (s == 1), (tl == i) & (ts == 1)) for n, i in ids.items()}}
 elif case == "ct_hu":
-    from spinebq.commands.ct import _segment
+    from spinebq.pipeline import builtin_labels
     from spinebq.io.labels import load_labels
     from spinebq.measure.ct import measure_ct
     from spinebq.measure.presets import PRESETS
-    import contextlib, io
     ct = load_volume(path)
-    with contextlib.redirect_stdout(io.StringIO()):
-        ours = _segment(ct)
+    ours = builtin_labels(ct)
     ts = load_labels(data + "/seg_v2/total.nii.gz", ct, scheme="total")
     out["presets"] = {}
     for preset in PRESETS:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import spinebq.commands
 from spinebq import __version__
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}))
     return parser
 
 
@@ -52,6 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
     try:
         return int(args._run(args) or EXIT_OK)
+    except OptionError as exc:
+        flag = args._flags.get(exc.parameter, "--" + exc.parameter.replace("_", "-"))
+        print(f"spinebq {args.command}: error: {flag}: {exc.reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except SpinebqError as exc:
         print(f"spinebq {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -9,5 +9,25 @@ class SpinebqError(ValueError):
     """Input spinebq cannot use (bad file, wrong geometry, missing data); the message says why."""
 
 
+class OptionError(SpinebqError):
+    """An option value spinebq cannot use.
+
+    Library code names the option by its parameter name (``metal_hu``); the command line maps it to its flag
+    (``--metal-hu``).
+
+    Attributes
+    ----------
+    parameter : str
+        The option's parameter name.
+    reason : str
+        What is wrong with its value, one sentence.
+    """
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(f"{parameter}: {reason}")
+        self.parameter = parameter
+        self.reason = reason
+
+
 class SpinebqWarning(UserWarning):
     """Something the user should know about a result that was still produced."""

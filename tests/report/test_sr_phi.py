@@ -94,11 +94,9 @@ def test_sr_of_the_real_series_references_it_and_reloads(phi_outputs, phi_series
 @pytest.fixture(scope="module")
 def phantom_dicom(tmp_path_factory):
     """The synthetic phantom (known truth) written as a DICOM series, measured through the Python API."""
-    from spinebq.calibrate.core import no_calibration
     from spinebq.io.volume import load_volume
-    from spinebq.measure.ct import measure_ct
     from spinebq.phantom.ct import make_ct_phantom
-    from spinebq.report.ct_outputs import measurements_document
+    from spinebq.pipeline import CtOptions, analyse_ct
     from spinebq.report.files import to_jsonable
     from tests.dicom_writer import write_ct_series
 
@@ -113,8 +111,8 @@ def phantom_dicom(tmp_path_factory):
     assert ct.shape == ph.ct.shape
     labels = ct.with_array(ph.labels.array.astype(np.int16))
     labels.metadata = dict(ph.labels.metadata)
-    result = measure_ct(ct, labels, calibration=no_calibration())
-    doc = json.loads(json.dumps(to_jsonable(measurements_document(ct, labels, result, no_calibration()))))
+    record = analyse_ct(ct, labels, CtOptions(trajectory="none"))
+    doc = json.loads(json.dumps(to_jsonable(record.to_json())))
     return folder, doc, ph
 
 

@@ -34,62 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import csv
-    import json
-    import warnings
-    from pathlib import Path
+    from spinebq.pipeline import MriOptions, analyse_mri
+    from spinebq.report.mri_outputs import write_mri_outputs
 
-    import numpy as np
-
-    from spinebq.errors import SpinebqWarning
-    from spinebq.io.volume import load_volume, save_nifti
-    from spinebq.mri.header import read_mr_header
-    from spinebq.mri.labels import load_mr_labels
-    from spinebq.mri.measure import load_points, measure_mri
-
-    path = Path(args.image)
-    image = load_volume(path, series_uid=args.series)
-    header = read_mr_header(path)
-    labels = load_mr_labels(args.labels, image, scheme=args.label_scheme) if args.labels else None
-    points = load_points(args.points, image) if args.points else None
-    axial = load_volume(args.axial) if args.axial else None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", SpinebqWarning)
-        result = measure_mri(image, labels=labels, points=points, header=header, path=path,
-                             measure_muscle=not args.no_muscle, axial=axial,
-                             axial_header=read_mr_header(args.axial) if args.axial else None,
-                             axial_path=args.axial or "axial")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = result.data
-    data["warnings"] = [str(w.message) for w in caught if issubclass(w.category, SpinebqWarning)]
-    written = []
-    if data["roi_source"]["method"] == "automatic" and result.labels is not None:
-        save_nifti(result.labels, out / "vertebrae.nii.gz", dtype=np.int16)
-        written.append(out / "vertebrae.nii.gz")
-    if not args.no_figures:
-        from spinebq.mri.figures import save_figures
-
-        labels_array = None if result.labels is None else result.labels.array
-        written += save_figures(image.array, image.spacing_mm, data, result.rois, out, labels=labels_array,
-                                title=path.name)
-        if axial is not None and result.axial_rois:
-            from spinebq.mri.figures import save_axial_muscle_figure
-
-            written.append(save_axial_muscle_figure(axial.array, axial.spacing_mm, data, result.axial_rois, out,
-                                                    title=Path(args.axial).name))
-    data["outputs"] = sorted(p.name for p in written) + ["mri.csv", "mri.json"]
-    (out / "mri.json").write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    columns = ["level", "body_signal", "body_voxels", "body_slice", "pedicle_signal_left", "pedicle_signal_right",
-               "signal_csf", "csf_level", "vbq", "pbq", "qc"]
-    with open(out / "mri.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(columns)
-        for lv, e in data["levels"].items():
-            writer.writerow([lv, e["body_signal"], e["body_voxels"], e["body_slice"], e["pedicle_signal_left"],
-                             e["pedicle_signal_right"], data["csf"]["signal"], data["csf"]["level"], data["vbq"],
-                             data["pbq"], "; ".join(e["qc"])])
-    print(_summary(data, out))
+    options = MriOptions(series_uid=args.series, label_scheme=args.label_scheme, muscle=not args.no_muscle)
+    record = analyse_mri(args.image, labels=args.labels, points=args.points, axial=args.axial, options=options)
+    record = write_mri_outputs(args.out, record, figures=not args.no_figures)
+    print(_summary(record.to_json(), args.out))
     return 0
 
 

@@ -10,62 +10,39 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
-from spinebq import __version__  # noqa: E402
 from spinebq.anatomy import VERSE_IDS  # noqa: E402
-from spinebq.calibrate.core import Calibration  # noqa: E402
+from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
 from spinebq.io.volume import Volume  # noqa: E402
 from spinebq.measure.ct import CtResult  # noqa: E402
 from spinebq.measure.ellipse import sample_plane  # noqa: E402
-from spinebq.report.files import RESEARCH_NOTICE, write_csv, write_json  # noqa: E402
+from spinebq.records.ct import CtRecord  # noqa: E402
+from spinebq.report.files import write_csv, write_json  # noqa: E402
 
-SCHEMA = "spinebq.ct/1"
-INPUT_KEYS = ("modality", "manufacturer", "model", "kvp", "kernel", "contrast_agent", "contrast_route",
-              "slice_thickness_mm", "series_uid", "series_description", "format", "transfer_syntax",
-              "gantry_tilt_deg", "slice_spacing_mm", "series_choice", "warnings")
 CSV_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
             "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason",
             "st_hu", "b_hu", "hu_ratio", "st_hu_3d", "genant_grade", "deformity_type")
 WINDOW_HU = (-250.0, 1250.0)
 
 
-def measurements_document(ct: Volume, labels: Volume, result: CtResult, calibration: Calibration, *, include_phi: bool = False) -> dict:
-    """Assemble the ``measurements.json`` document (schema ``spinebq.ct/1``)."""
-    meta = ct.metadata
-    inputs = {key: meta.get(key) for key in INPUT_KEYS if key in meta}
-    inputs.update({"spacing_mm": list(ct.spacing_mm), "shape": list(ct.shape), "orientation_of_array": ct.orientation,
-                   "labels": {k: labels.metadata.get(k) for k in ("source", "label_scheme", "label_scheme_note", "content")}})
-    if include_phi and meta.get("phi"):
-        inputs["patient"] = meta["phi"]
-    if meta.get("contrast_agent"):
-        inputs["contrast_note"] = ("the header names a contrast agent: trabecular HU is raised by enhancement "
-                                   "(METHODS.md §3); published HU cutoffs assume unenhanced scans")
-    return {
-        "schema": SCHEMA,
-        "spinebq_version": __version__,
-        "notice": RESEARCH_NOTICE,
-        "input": inputs,
-        "method": result.method,
-        "calibration": calibration.to_dict(),
-        "vertebrae": result.vertebrae,
-        "summary": result.summary,
-    }
+def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = True) -> CtRecord:
+    """Write measurements.json, measurements.csv, the trajectory files and the pictures of ``record``.
 
-
-def write_ct_outputs(out_dir: str | Path, ct: Volume, labels: Volume, result: CtResult, calibration: Calibration,
-                     *, include_phi: bool = False, pictures: bool = True, regional=None) -> list[Path]:
-    """Write measurements.json, measurements.csv and the overlay PNGs into ``out_dir``; return the paths.
-
-    With ``regional`` (:func:`spinebq.measure.regional.measure_regional`'s result) also the screws as
-    trajectory files (``trajectories.json``, ``trajectories_cortical.json``) and a picture per level. The JSON is written
-    last, so its presence means the run completed.
+    The pictures and trajectory files need ``record.images`` (as :func:`spinebq.pipeline.analyse_ct` returns
+    it). The JSON is written last, so its presence means the run completed. Returns the record naming the
+    files written beside ``measurements.json`` (its ``outputs``).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    rows = [{"level": name, **{k: entry.get(k) for k in CSV_KEYS},
-             **{f"height_{k}_mm": (entry.get("heights_mm") or {}).get(k) for k in ("anterior", "middle", "posterior")
-                if "heights_mm" in entry}}
-            for name, entry in result.vertebrae.items()]
+    written: list[Path] = []
+    images = record.images
+    rows = []
+    for vertebra in record.vertebrae:
+        entry = vertebra.to_json()
+        row = {"level": vertebra.level, **{k: entry.get(k) for k in CSV_KEYS}}
+        if vertebra.heights is not None:
+            row.update({f"height_{k}_mm": v for k, v in vertebra.heights.to_json().items()})
+        rows.append(row)
+    regional = images.regional if images is not None else None
     if regional is not None and regional.screws:
         from spinebq.measure.trajectory import trajectory_document
 
@@ -79,16 +56,16 @@ def write_ct_outputs(out_dir: str | Path, ct: Volume, labels: Volume, result: Ct
         if pictures:
             from spinebq.report.trajectory_figures import trajectory_figures
 
-            written.extend(trajectory_figures(ct, regional, result.vertebrae, out))
+            vertebrae = {v.level: v.to_json() for v in record.vertebrae}
+            written.extend(trajectory_figures(images.ct, regional, vertebrae, out))
     written.append(write_csv(out / "measurements.csv", rows))
-    if pictures:
-        written.append(sagittal_overview(ct, result, out / "overlay_sagittal.png"))
-        for name in result.ellipses:
-            written.append(ellipse_panels(ct, result, name, out / f"overlay_{name}_ellipses.png"))
-    document = measurements_document(ct, labels, result, calibration, include_phi=include_phi)
-    document["outputs"] = sorted(p.name for p in written)
-    written.append(write_json(out / "measurements.json", document))
-    return written
+    if pictures and images is not None:
+        written.append(sagittal_overview(images.ct, images.result, out / "overlay_sagittal.png"))
+        for name in images.result.ellipses:
+            written.append(ellipse_panels(images.ct, images.result, name, out / f"overlay_{name}_ellipses.png"))
+    record = record.with_outputs(p.name for p in written)
+    write_json(out / "measurements.json", record.to_json())
+    return record
 
 
 def sagittal_overview(ct: Volume, result: CtResult, path: Path) -> Path:
@@ -102,7 +79,7 @@ def sagittal_overview(ct: Volume, result: CtResult, path: Path) -> Path:
     sp = ct.spacing_mm
     extent = (0, ct.shape[1] * sp[1], 0, ct.shape[2] * sp[2])
     fig, ax = plt.subplots(figsize=(6, 8), dpi=110)
-    ax.imshow(image, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent)
+    ax.imshow(image, cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], origin="lower", extent=extent)
     bodies, rois = result.bodies[column].T, result.trabecular[column].T
     ax.contour(bodies > 0, levels=[0.5], colors="deepskyblue", linewidths=0.8, origin="lower", extent=extent)
     ax.imshow(np.ma.masked_where(rois == 0, rois), cmap="autumn", alpha=0.45, origin="lower", extent=extent, interpolation="nearest")
@@ -132,7 +109,7 @@ def ellipse_panels(ct: Volume, result: CtResult, name: str, path: Path) -> Path:
     for ax, roi in zip(axes, result.ellipses[name]):
         plane, offsets = sample_plane(ct.array, ct.affine, frame, roi.height_mm, step, order=1)
         half = offsets[-1]
-        ax.imshow(plane, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], extent=(-half, half, half, -half))
+        ax.imshow(plane, cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], extent=(-half, half, half, -half))
         if roi.centre_mm:
             rel = np.asarray(roi.centre_mm) - frame.centre_mm
             centre = (rel @ frame.left, rel @ frame.posterior)

@@ -1,0 +1,397 @@
+"""One function per analysis: what the commands, the batch and any server call.
+
+:func:`analyse_ct` measures one CT, :func:`analyse_mri` one sagittal T1 MRI and :func:`analyse_study` the CT
+and/or MRI of one patient with the assessment against the published models. Each takes its inputs (a
+:class:`~spinebq.io.volume.Volume` or a path) and one frozen, picklable options record, and returns a typed
+record (:mod:`spinebq.records`). Nothing here prints or writes; progress goes through one callback that takes a
+short message. A bad option raises :class:`~spinebq.errors.OptionError` naming the option's field, which the
+command line maps to its flag.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinebq import __version__
+from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
+from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
+from spinebq.io.volume import Volume, load_volume
+from spinebq.measure.presets import DEFAULT_PRESET
+from spinebq.measure.trabecular import METAL_HU
+from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
+from spinebq.records.mri import MriRecord
+from spinebq.records.study import StudyInputs
+from spinebq.report.files import RESEARCH_NOTICE
+
+#: The progress callback: called with one short message per step.
+Progress = Callable[[str], None]
+
+#: Trajectory modes of :attr:`CtOptions.trajectory` besides a file path.
+TRAJECTORY_MODES = ("none", "auto", "from-screws")
+
+
+@dataclass(frozen=True)
+class CtOptions:
+    """How :func:`analyse_ct` measures a CT (defaults: the ``spinebq ct`` defaults).
+
+    Attributes
+    ----------
+    preset : str
+        3D ROI definition (:mod:`spinebq.measure.presets`).
+    summary_levels : tuple of str
+        Levels averaged in the summary.
+    metal_hu : float
+        Voxels above this HU are metal and never enter a bone ROI.
+    series_uid : str, optional
+        SeriesInstanceUID to load from a DICOM folder holding several series.
+    label_scheme, label_map, bodies : str, optional
+        Id convention of the labels, a JSON map for ``label_scheme="json"``, a TotalSegmentator
+        ``vertebrae_body`` map keeping only the bodies.
+    calibration : str, optional
+        ``"phantom"`` (with ``phantom``) or a file of scanner equations; None keeps values in HU.
+    phantom : str, optional
+        Phantom inserts file for ``calibration="phantom"``.
+    trajectory : str
+        ``"auto"``, ``"from-screws"``, ``"none"`` or a trajectory file.
+    trajectory_voxels : bool
+        The trajectory file's points are voxel indices.
+    postop : str, optional
+        Post-operative CT holding the screws (``trajectory="from-screws"``).
+    screw_diameter_mm, screw_length_mm : float, optional
+        Size of planned screws (default: sized to the anatomy).
+    shell_mm, bloom_mm : float
+        Bone-screw interface shell; margin around real metal.
+    contrast_phase, contrast_correction : str
+        Contrast phase (``"auto"``: header, else the vessels) and the enhancement correction.
+    include_phi : bool
+        Copy patient name/ID/birth date into the record.
+    """
+
+    preset: str = DEFAULT_PRESET
+    summary_levels: tuple[str, ...] = SUMMARY_LEVELS
+    metal_hu: float = METAL_HU
+    series_uid: str | None = None
+    label_scheme: str = "auto"
+    label_map: str | None = None
+    bodies: str | None = None
+    calibration: str | None = None
+    phantom: str | None = None
+    trajectory: str = "auto"
+    trajectory_voxels: bool = False
+    postop: str | None = None
+    screw_diameter_mm: float | None = None
+    screw_length_mm: float | None = None
+    shell_mm: float = 1.5
+    bloom_mm: float = 2.0
+    contrast_phase: str = "auto"
+    contrast_correction: str = "none"
+    include_phi: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [level for level in self.summary_levels if level not in VERSE_IDS]
+        if unknown:
+            raise OptionError("summary_levels", f"{', '.join(unknown)} is not a vertebra name (use e.g. L1,L2,L3,L4)")
+        if not np.isfinite(self.metal_hu):
+            raise OptionError("metal_hu", f"{self.metal_hu} is not a number of HU")
+        if self.calibration == "phantom" and not self.phantom:
+            raise OptionError("phantom", "calibration by phantom needs the file describing the inserts or rods")
+        if self.postop and self.trajectory != "from-screws":
+            raise OptionError("postop", "a post-operative CT is used with the trajectory mode from-screws only")
+        if self.trajectory not in TRAJECTORY_MODES and not Path(self.trajectory).is_file():
+            raise OptionError("trajectory", f"{self.trajectory}: not auto, from-screws or none, and no such file")
+        for name in ("screw_diameter_mm", "screw_length_mm"):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise OptionError(name, f"{value} mm: a screw size must be a positive number")
+        for name in ("shell_mm", "bloom_mm"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                raise OptionError(name, f"{value} mm: must be zero or a positive number")
+
+
+@dataclass(frozen=True)
+class MriOptions:
+    """How :func:`analyse_mri` measures a sagittal T1 MRI.
+
+    Attributes
+    ----------
+    series_uid : str, optional
+        SeriesInstanceUID to load from a DICOM folder holding several series.
+    label_scheme : str
+        Scheme of a label map (``auto`` decides from the file name and ids).
+    muscle : bool
+        Also estimate paraspinal muscle fat.
+    """
+
+    series_uid: str | None = None
+    label_scheme: str = "auto"
+    muscle: bool = True
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """How :func:`analyse_study` measures one patient's study."""
+
+    ct: CtOptions = field(default_factory=CtOptions)
+    mri: MriOptions = field(default_factory=MriOptions)
+
+
+@dataclass
+class CtImages:
+    """The image-side results of :func:`analyse_ct` the pictures are drawn from (not part of the document)."""
+
+    ct: Volume
+    labels: Volume
+    result: Any  # spinebq.measure.ct.CtResult: body and ROI label arrays, ellipses, frames
+    regional: Any = None  # spinebq.measure.regional.RegionalResult, or None without trajectories
+
+
+@dataclass
+class MriImages:
+    """The image-side results of :func:`analyse_mri` the pictures are drawn from."""
+
+    image: Volume
+    labels: Volume | None
+    rois: dict[str, np.ndarray]
+    axial: Volume | None = None
+    axial_rois: dict[str, np.ndarray] = field(default_factory=dict)
+    title: str = "image"
+    axial_title: str = "axial"
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """What :func:`analyse_study` found for one study: its inputs, the CT and MRI records and the assessment.
+
+    Attributes
+    ----------
+    inputs : StudyInputs
+    ct : CtRecord or None
+        None when the study has no CT, or it failed (reason in ``ct_reason``).
+    mri : MriRecord or None
+    assessment : dict or None
+        The ``assessment.json`` document of :func:`spinebq.risk.assess.assess_patient`.
+    ct_reason, mri_reason : str or None
+        Why a modality present in the inputs was not measured.
+    """
+
+    inputs: StudyInputs
+    ct: CtRecord | None = None
+    mri: MriRecord | None = None
+    assessment: dict[str, Any] | None = None
+    ct_reason: str | None = None
+    mri_reason: str | None = None
+
+
+def builtin_labels(ct: Volume) -> Volume:
+    """Vertebral bodies of the built-in segmentation (VerSe ids), for measuring ``ct`` without a label map.
+
+    The segmentation's own body sub-region (label 1) replaces the canal-based cut of the posterior elements.
+    """
+    from spinebq.segment.core import segment_ct
+
+    result = segment_ct(ct)
+    bodies = np.where(result.subregions.array == 1, result.vertebrae.array, 0).astype(np.int16)
+    labels = ct.with_array(bodies)
+    labels.metadata = {"source": "spinebq segment (built-in)", "label_scheme": "verse", "content": "body",
+                       "label_scheme_note": "built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids"}
+    return labels
+
+
+def load_ct(ct: Volume | str | Path, options: CtOptions = CtOptions()) -> Volume:
+    """The CT of ``ct`` (a Volume is returned as it is)."""
+    if isinstance(ct, Volume):
+        return ct
+    return load_volume(ct, series_uid=options.series_uid, expect_modality="CT")
+
+
+def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = None, options: CtOptions = CtOptions(),
+               *, progress: Progress | None = None) -> CtRecord:
+    """Measure every vertebra of a CT: body and trabecular ROIs, three-slice HU, vBMD, screw trajectories,
+    regions, heights and Genant grades, contrast phase.
+
+    Parameters
+    ----------
+    ct : Volume, str or Path
+        The CT (NIfTI file or DICOM folder when a path).
+    labels : Volume, str or Path, optional
+        Vertebra labels: a Volume of VerSe ids on the CT's grid, or a label map / folder to load with
+        ``options.label_scheme``; without labels the built-in segmentation runs first.
+    options : CtOptions
+    progress : callable, optional
+        Called with a short message per step.
+
+    Returns
+    -------
+    CtRecord
+        With ``images`` set (the arrays the pictures are drawn from).
+
+    Raises
+    ------
+    SpinebqError
+        When an input cannot be used or no vertebra between T11 and S1 is labelled.
+    """
+    from spinebq.calibrate.core import no_calibration
+    from spinebq.io.labels import load_labels
+    from spinebq.measure.ct import measure_ct
+    from spinebq.measure.regional import RegionalOptions, measure_regional
+    from spinebq.measure.trajectory import PlanOptions
+
+    say = progress or (lambda message: None)
+    ct = load_ct(ct, options)
+    if labels is None:
+        say("no labels given: running the built-in segmentation first")
+        labels = builtin_labels(ct)
+    elif not isinstance(labels, Volume):
+        labels = load_labels(labels, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+    calibration = _calibration(ct, options) if options.calibration else no_calibration()
+    result = measure_ct(ct, labels, preset=options.preset, calibration=calibration,
+                        summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say)
+    if not result.vertebrae:
+        source = labels.metadata.get("source") or "the labels"
+        raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")
+    postop = None
+    if options.postop:
+        postop = load_volume(options.postop, expect_modality="CT")
+        say(f"post-operative CT {options.postop}: {postop!r}")
+    regional_options = RegionalOptions(
+        trajectory=options.trajectory, trajectory_voxels=options.trajectory_voxels,
+        plan=PlanOptions(diameter_mm=options.screw_diameter_mm, length_mm=options.screw_length_mm),
+        shell_mm=options.shell_mm, bloom_mm=options.bloom_mm, contrast_phase=options.contrast_phase,
+        contrast_correction=options.contrast_correction, postop=postop)
+    regional = measure_regional(ct, labels, result, regional_options, calibration=calibration,
+                                metal_hu=options.metal_hu, progress=say)
+    return CtRecord(
+        acquisition=_acquisition(ct, labels, include_phi=options.include_phi),
+        method=result.method, calibration=calibration.to_dict(),
+        vertebrae=tuple(VertebraRecord.from_json(name, entry) for name, entry in result.vertebrae.items()),
+        summary=CtSummary.from_json(result.summary), version=__version__, notice=RESEARCH_NOTICE,
+        images=CtImages(ct, labels, result, regional))
+
+
+def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None = None, points: str | Path | None = None,
+                axial: Volume | str | Path | None = None, options: MriOptions = MriOptions(),
+                progress: Progress | None = None) -> MriRecord:
+    """Measure VBQ, S1-VBQ, PBQ and paraspinal muscle fat on a sagittal T1-weighted lumbar MRI.
+
+    Parameters
+    ----------
+    mr : Volume, str or Path
+        The sagittal T1 series (NIfTI file or DICOM folder when a path; its header is read from that path).
+    labels : Volume, str or Path, optional
+        Vertebra labels on (or covering) the MR; without labels or points the vertebrae are found automatically.
+    points : str or Path, optional
+        JSON file of reader clicks (LPS mm).
+    axial : Volume, str or Path, optional
+        An axial T1 series of the same exam: muscle fat is measured on it where it reaches.
+    options : MriOptions
+    progress : callable, optional
+
+    Returns
+    -------
+    MriRecord
+        With ``images`` set; the warnings raised while measuring are in ``warnings``.
+    """
+    from spinebq.mri.header import read_mr_header
+    from spinebq.mri.labels import load_mr_labels
+    from spinebq.mri.measure import load_points, measure_mri
+
+    say = progress or (lambda message: None)
+    path = Path(mr) if not isinstance(mr, Volume) else Path(str(mr.metadata.get("source") or "image"))
+    image = mr if isinstance(mr, Volume) else load_volume(path, series_uid=options.series_uid)
+    header = None if isinstance(mr, Volume) else read_mr_header(path)
+    if labels is not None and not isinstance(labels, Volume):
+        labels = load_mr_labels(labels, image, scheme=options.label_scheme)
+    clicked = load_points(points, image) if points is not None else None
+    axial_path = None
+    if axial is not None and not isinstance(axial, Volume):
+        axial_path = Path(axial)
+        axial = load_volume(axial_path)
+    say("measuring the MRI")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpinebqWarning)
+        result = measure_mri(image, labels=labels, points=clicked, header=header, path=path,
+                             measure_muscle=options.muscle, axial=axial,
+                             axial_header=read_mr_header(axial_path) if axial_path else None,
+                             axial_path=axial_path or "axial")
+    document = dict(result.data)
+    document["warnings"] = [str(w.message) for w in caught if issubclass(w.category, SpinebqWarning)]
+    record = MriRecord.from_json(document)
+    images = MriImages(image, result.labels, result.rois, axial, result.axial_rois, title=path.name,
+                       axial_title=axial_path.name if axial_path else "axial")
+    return replace(record, images=images)
+
+
+def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *,
+                  clinical: dict[str, Any] | None = None, progress: Progress | None = None) -> StudyRecord:
+    """Measure the CT and/or sagittal T1 MRI of one study and assess them against the published models.
+
+    A modality that cannot be measured (unreadable series, no vertebra) is left out with its reason; the
+    study fails as a whole (:class:`SpinebqError`) only when nothing at all could be measured.
+
+    Parameters
+    ----------
+    inputs : StudyInputs
+        The series chosen for the study (:func:`spinebq.batch.discover.discover`).
+    options : StudyOptions
+    clinical : dict, optional
+        Clinical values for the assessment (age, sex, planned levels ...).
+    progress : callable, optional
+    """
+    from spinebq.risk.assess import assess_patient
+
+    if inputs.problem:
+        raise SpinebqError(inputs.problem)
+    ct = mri = None
+    ct_reason = mri_reason = None
+    if inputs.ct is not None:
+        ct_options = options.ct
+        if inputs.ct.series_uid:
+            ct_options = replace(ct_options, series_uid=inputs.ct.series_uid)
+        try:
+            ct = analyse_ct(inputs.ct.path, inputs.labels, ct_options, progress=progress)
+        except SpinebqError as exc:
+            ct_reason = str(exc)
+    if inputs.mri is not None:
+        mri_options = replace(options.mri, series_uid=inputs.mri.series_uid) if inputs.mri.series_uid else options.mri
+        try:
+            mri = analyse_mri(inputs.mri.path, axial=inputs.axial.path if inputs.axial else None, options=mri_options,
+                              progress=progress)
+        except SpinebqError as exc:
+            mri_reason = str(exc)
+    if ct is None and mri is None:
+        raise SpinebqError(ct_reason or mri_reason or "the study has neither a CT nor a sagittal T1 MRI to measure")
+    assessment = assess_patient(ct.to_json() if ct else None, mri.to_json() if mri else None, clinical or {},
+                                patient_id=inputs.key)
+    return StudyRecord(inputs, ct, mri, assessment, ct_reason, mri_reason)
+
+
+def _calibration(ct: Volume, options: CtOptions):
+    from spinebq.calibrate.equations import calibration_for_scan, read_equations
+    from spinebq.calibrate.phantom import calibrate_from_file
+
+    if options.calibration == "phantom":
+        return calibrate_from_file(options.phantom, ct)
+    return calibration_for_scan(read_equations(options.calibration), ct.metadata, source=str(options.calibration))
+
+
+def _acquisition(ct: Volume, labels: Volume, *, include_phi: bool) -> Acquisition:
+    from spinebq.records.ct import ACQUISITION_KEYS
+
+    meta = ct.metadata
+    extra: dict[str, Any] = {}
+    if include_phi and meta.get("phi"):
+        extra["patient"] = meta["phi"]
+    if meta.get("contrast_agent"):
+        extra["contrast_note"] = ("the header names a contrast agent: trabecular HU is raised by enhancement "
+                                  "(METHODS.md §3); published HU cutoffs assume unenhanced scans")
+    return Acquisition(header={k: meta.get(k) for k in ACQUISITION_KEYS if k in meta},
+                       spacing_mm=tuple(float(v) for v in ct.spacing_mm), shape=tuple(int(v) for v in ct.shape),
+                       orientation_of_array=ct.orientation,
+                       labels={k: labels.metadata.get(k) for k in ("source", "label_scheme", "label_scheme_note", "content")},
+                       warnings=tuple(meta.get("warnings") or ()), extra=extra)
