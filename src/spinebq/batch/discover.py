@@ -160,6 +160,8 @@ _PHILIPS_KERNELS = {
 SIEMENS_SHARP_FROM = 50
 #: Canon kernel numbers from which a kernel counts as bone, and from which as lung.
 CANON_BONE_FROM, CANON_LUNG_FROM = 30, 50
+#: How sentences name each kernel class.
+_KERNEL_WORDS = {"soft": "soft-tissue kernel", "bone": "bone kernel", "lung": "lung kernel", "unknown": "unclassified kernel"}
 #: Order of kernel classes in the CT choice (lower first).
 KERNEL_RANK = {"soft": 0, "unknown": 1, "bone": 2, "lung": 2}
 
@@ -516,8 +518,10 @@ def _non_image_reason(s: _Series) -> str | None:
     modality = s.info.modality or "?"
     if s.n_damaged:
         return f"{s.n_damaged} of its {s.info.n_images} files cannot be read whole ({s.damage})"
+    if s.sop_class.startswith(NON_IMAGE_SOP_PREFIXES[0]):
+        return f"a secondary capture (a screen page, not a volume; modality {modality})"
     if modality in NON_IMAGE_MODALITIES or s.sop_class.startswith(NON_IMAGE_SOP_PREFIXES) or not s.is_image:
-        return f"a dose report, secondary capture or other non-volume object (modality {modality})"
+        return f"a dose report, structured report or other object without a volume (modality {modality})"
     if flagged := sorted(NON_VOLUME_IMAGE_TYPES.intersection(s.info.image_type)):
         return f"a screen save, rendering or dose page (ImageType {'/'.join(flagged)})"
     if "LOCALIZER" in s.info.image_type or _LOCALIZER_WORDS.search(s.words):
@@ -584,7 +588,7 @@ def _ct_criteria(s: _Series, best_coverage_mm: float) -> tuple:
 
 def _describe_ct(s: _Series) -> str:
     thickness = f"{s.info.slice_thickness_mm:g} mm" if s.info.slice_thickness_mm is not None else "unknown thickness"
-    kernel = f"{kernel_class(s.info.kernel)} kernel {s.info.kernel}" if s.info.kernel else "no kernel named"
+    kernel = f"{_KERNEL_WORDS[kernel_class(s.info.kernel)]} {s.info.kernel}" if s.info.kernel else "no kernel named"
     enhanced = "enhanced" if _enhanced(s, _CT_CONTRAST_WORDS) else "unenhanced"
     return f"{s.label}, {s.info.n_images} axial images of {thickness}, {kernel}, {enhanced}, {s.info.extent_mm:.0f} mm long"
 
@@ -599,8 +603,8 @@ def _ct_loses(s: _Series, chosen: _Series, best_coverage_mm: float) -> str:
     if mine[2] != theirs[2]:
         return f"{_thickness(s):g} mm slices, thicker than {MAX_THIN_SLICE_MM:g} mm, while a {_thickness(chosen):g} mm series exists"
     if mine[3] != theirs[3]:
-        return (f"{kernel_class(s.info.kernel)} kernel {s.info.kernel}, while a series with the "
-                f"{kernel_class(chosen.info.kernel)} kernel {chosen.info.kernel} exists")
+        return (f"{_KERNEL_WORDS[kernel_class(s.info.kernel)]} {s.info.kernel}, while a series with the "
+                f"{_KERNEL_WORDS[kernel_class(chosen.info.kernel)]} {chosen.info.kernel} exists")
     if mine[4] != theirs[4]:
         return f"{_thickness(s):g} mm slices, thicker than the chosen {_thickness(chosen):g} mm"
     return "equivalent to the chosen CT, which has more images or comes first by SeriesInstanceUID"
