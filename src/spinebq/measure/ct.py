@@ -12,16 +12,15 @@ from scipy import ndimage
 
 from spinebq.anatomy import MEASURED_LEVELS, SUMMARY_LEVELS, VERSE_IDS, sort_levels
 from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_calibration
+from spinebq.constants import METAL_HU, MIN_ROI_ML
 from spinebq.io.labels import level_boxes
 from spinebq.io.volume import Volume
 from spinebq.measure.body import separate_body
 from spinebq.measure.ellipse import three_slice_rois
 from spinebq.measure.frame import spine_frames
 from spinebq.measure.presets import DEFAULT_PRESET, get_preset
-from spinebq.measure.trabecular import METAL_HU, roi_statistics, trabecular_roi
+from spinebq.measure.trabecular import roi_statistics, trabecular_roi
 
-#: An ROI smaller than this (ml) is too small to trust: its value is reported as missing.
-MIN_ROI_ML = 0.3
 #: Mean trabecular HU above this suggests sclerosis, cement or a wrong label.
 DENSE_HU = 350.0
 #: SD of the ROI above this (HU) marks a heterogeneous ROI (focal lesion, cement, mislabelled cortex).

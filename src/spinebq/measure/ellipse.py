@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from spinebq.constants import METAL_HU
 from spinebq.measure.frame import VertebraFrame
-from spinebq.measure.trabecular import METAL_HU
 
 #: Positions of the three planes as fractions of the body height from the inferior endplate,
 #: in reporting order: below the superior endplate, mid-body, above the inferior endplate.

@@ -23,14 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spinebq.constants import GENANT_REFERENCE, GENANT_THRESHOLDS
 from spinebq.measure.frame import VertebraFrame
 from spinebq.measure.sampling import sample_mask
 
 #: Positions of the three heights as fractions of the body depth from the posterior wall.
 POSITIONS = {"posterior": 0.15, "middle": 0.5, "anterior": 0.85}
-#: Genant grade thresholds on the height reduction: grade n when the reduction is >= THRESHOLDS[n - 1].
-GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
-GENANT_REFERENCE = "Genant et al., J Bone Miner Res 1993;8:1137-48 (semiquantitative grades 0-3 by height reduction)"
 #: Sagittal planes are placed across this central fraction of the body's width.
 CENTRAL_WIDTH_FRACTION = 0.5
 PLANE_STEP_MM = 5.0

@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.calibrate.core import Calibration, no_calibration
+from spinebq.constants import GENANT_THRESHOLDS, METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
 from spinebq.measure.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
@@ -32,7 +33,7 @@ from spinebq.measure.heights import body_heights, genant_grade
 from spinebq.measure.pedicles import find_pedicles, own_frame, superior_axis
 from spinebq.measure.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.trajectory import (
-    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
     read_trajectory_file,
 )
 
@@ -42,7 +43,6 @@ REGION_A_HALF_THICKNESS_MM = 4.5
 TRAJECTORY_MODES = ("none", "auto", "from-screws")
 #: Levels that get automatic screws.
 AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6")
-STEP_MM = 0.5
 
 
 @dataclass
@@ -75,11 +75,11 @@ class RegionalOptions:
     trajectory: str = "auto"
     trajectory_voxels: bool = False
     plan: PlanOptions = field(default_factory=PlanOptions)
-    shell_mm: float = 1.5
+    shell_mm: float = SHELL_MM
     bloom_mm: float = 2.0
     contrast_phase: str = "auto"
     contrast_correction: str = "none"
-    genant_minimum: float = 0.20
+    genant_minimum: float = GENANT_THRESHOLDS[0]
     postop: Volume | None = None
 
 
@@ -95,7 +95,7 @@ class RegionalResult:
 
 
 def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOptions | None = None, *,
-                     calibration: Calibration | None = None, metal_hu: float = 1400.0, progress=None) -> RegionalResult:
+                     calibration: Calibration | None = None, metal_hu: float = METAL_HU, progress=None) -> RegionalResult:
     """Add regions, trajectories, heights and contrast to a :class:`~spinebq.measure.ct.CtResult` in place.
 
     Parameters
@@ -111,7 +111,8 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     calibration : Calibration, optional
         HU -> vBMD for the regions.
     metal_hu : float
-        Metal threshold.
+        Metal threshold, HU: points whose nearest voxel is above it never enter any ROI (regions A, B
+        and C, the screw cylinders, shells and rectangles); it also finds the metal of ``from-screws``.
     progress : callable, optional
         Called with a short message per step.
     """
@@ -173,7 +174,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
         invalid = "cut_by_field_of_view" in entry["qc"]
-        regions = {"A": _region_a(ct, result, name, vbmd, invalid), "B": {}, "C": {}}
+        regions = {"A": _region_a(ct, result, name, metal_hu, vbmd, invalid), "B": {}, "C": {}}
         entry["trajectories"] = {}
         if whole_content and not invalid:
             found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior)
@@ -250,7 +251,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
         "heights": "anterior/middle/posterior body heights along the vertebra's own axis at 85/50/15 % of its depth from "
                    "the back, in the image's sagittal planes across the central half of the body, plane with the largest "
                    "spread (as TotalSegmentator's spine report)",
-        "screw_roi": "points every 0.5 mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
+        "screw_roi": f"points every {ROI_STEP_MM} mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
                      "trilinearly; voxels above the metal threshold never enter",
     })
     result.method["regional"] = out.method
@@ -286,22 +287,22 @@ def _sub_affine(affine: np.ndarray, box) -> np.ndarray:
     return sub
 
 
-def _region_a(ct: Volume, result, name: str, vbmd, invalid: bool) -> dict:
+def _region_a(ct: Volume, result, name: str, metal_hu: float, vbmd, invalid: bool) -> dict:
     """Region A: the mid-body ellipse of the three-slice method extruded into a 9 mm slab."""
     rois = result.ellipses.get(name)
     if invalid or not rois or not rois[1].centre_mm or not math.isfinite(rois[1].mean_hu):
         return _missing("no mid-body ellipse (vertebra cut by the field of view or too small)")
     roi, frame = rois[1], result.frames[name]
     a, b = roi.semi_axis_left_mm, roi.semi_axis_posterior_mm
-    grid = np.arange(-max(a, b), max(a, b) + STEP_MM / 2, STEP_MM)
-    heights = np.arange(-REGION_A_HALF_THICKNESS_MM, REGION_A_HALF_THICKNESS_MM + STEP_MM / 2, STEP_MM)
+    grid = np.arange(-max(a, b), max(a, b) + ROI_STEP_MM / 2, ROI_STEP_MM)
+    heights = np.arange(-REGION_A_HALF_THICKNESS_MM, REGION_A_HALF_THICKNESS_MM + ROI_STEP_MM / 2, ROI_STEP_MM)
     l, p = np.meshgrid(grid, grid, indexing="ij")
     inside = (l / a) ** 2 + (p / b) ** 2 <= 1
     l, p = l[inside], p[inside]
     centre = np.asarray(roi.centre_mm)
     points = (centre + heights[:, None, None] * frame.superior + p[None, :, None] * frame.posterior
               + l[None, :, None] * frame.left).reshape(-1, 3)
-    region = _points_region(ct, points, 1400.0, vbmd, None)
+    region = _points_region(ct, points, metal_hu, vbmd, None)
     region["method"] = "QCT-style elliptic slab, 9 mm thick, at mid-body"
     return region
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from spinebq.constants import METAL_HU
 from spinebq.io.volume import Volume
 
 SAMPLING_SEED = 20251
@@ -61,7 +62,7 @@ def _to_sitk(volume: Volume, array: np.ndarray | None = None, pixel=None):
     return image
 
 
-def register_rigid(pre: Volume, post: Volume, *, pre_labels: np.ndarray | None = None, metal_hu: float = 1400.0) -> RigidRegistration:
+def register_rigid(pre: Volume, post: Volume, *, pre_labels: np.ndarray | None = None, metal_hu: float = METAL_HU) -> RigidRegistration:
     """Register ``post`` rigidly onto ``pre``; return the post -> pre map.
 
     Parameters

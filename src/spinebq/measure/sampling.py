@@ -13,6 +13,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
+from spinebq.constants import ROI_STEP_MM
+
 
 def to_index(affine: np.ndarray, points_mm: np.ndarray) -> np.ndarray:
     """Fractional voxel indices (..., 3) of LPS points (..., 3) for a 4 x 4 voxel -> mm affine."""
@@ -72,7 +74,7 @@ def orthonormal_pair(direction: np.ndarray, hint: np.ndarray | None = None) -> t
 
 
 def cylinder_points(start_mm, end_mm, radius_outer_mm: float, *, radius_inner_mm: float = 0.0,
-                    step_mm: float = 0.5, up: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    step_mm: float = ROI_STEP_MM, up: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points of a solid cylinder (or a shell when ``radius_inner_mm > 0``) from ``start_mm`` to ``end_mm``.
 
     Returns

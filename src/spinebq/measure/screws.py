@@ -21,6 +21,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import VERSE_NAMES
+from spinebq.constants import METAL_HU
 from spinebq.io.volume import Volume
 from spinebq.measure.frame import VertebraFrame
 from spinebq.measure.sampling import cylinder_points, sample_values
@@ -78,7 +79,7 @@ class MetalScrew:
                           self.metal_voxels, self.axis_rms_mm)
 
 
-def find_metal_screws(ct: Volume, *, metal_hu: float = 1400.0) -> list[MetalScrew]:
+def find_metal_screws(ct: Volume, *, metal_hu: float = METAL_HU) -> list[MetalScrew]:
     """Every long, thin group of metal voxels of a CT, with its axis, ends and diameter."""
     metal = ct.array > metal_hu
     groups, _ = ndimage.label(metal, structure=np.ones((3, 3, 3), bool))
@@ -134,7 +135,7 @@ def assign_screws(metal_screws: list[MetalScrew], labels: Volume, frames: dict[s
     return found
 
 
-def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = 1400.0) -> list[FoundScrew]:
+def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = METAL_HU) -> list[FoundScrew]:
     """Find the metal screws of a post-operative CT and assign them to level and side (labels on the CT's grid).
 
     Parameters

@@ -4,10 +4,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage, signal
 
+from spinebq.constants import METAL_HU
 from spinebq.measure.presets import Erosion, Preset
-
-#: Voxels above this value are metal (screws, cement) and never enter a bone ROI.
-METAL_HU = 1400.0
 
 
 def trabecular_roi(

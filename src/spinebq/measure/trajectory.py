@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinebq.constants import METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
 from spinebq.measure.frame import VertebraFrame
 from spinebq.measure.pedicles import Pedicle, best_medial_angle
@@ -57,8 +58,6 @@ CORTICAL_DIAMETER_MM = 5.0
 CORTICAL_LENGTH_MM = 35.0
 #: Shell around the screw (bone-screw interface), mm.
 SHELL_MM = 1.5
-#: Sampling step of screw ROIs, mm.
-STEP_MM = 0.5
 #: More than this fraction of the pedicle part outside the vertebra is a breach of the pedicle wall.
 BREACH_FRACTION = 0.05
 #: The first millimetres of a screw sit in the entry notch on an oblique bone surface: not a breach.
@@ -248,12 +247,12 @@ def measure_screw(
     frame: VertebraFrame,
     *,
     pedicle: Pedicle | None = None,
-    metal_hu: float = 1400.0,
+    metal_hu: float = METAL_HU,
     shell_mm: float = SHELL_MM,
     exclude: tuple[np.ndarray, np.ndarray] | None = None,
     shell_offset_mm: float = 0.0,
     vbmd=None,
-    step_mm: float = STEP_MM,
+    step_mm: float = ROI_STEP_MM,
 ) -> dict:
     """Measure the bone a screw holds in.
 
@@ -356,8 +355,8 @@ def _distance_to_line(point: np.ndarray, origin: np.ndarray, direction: np.ndarr
     return float(np.linalg.norm(v - (v @ direction) * direction))
 
 
-def rectangle_2d(ct_array: np.ndarray, ct_affine: np.ndarray, screw: Screw, up: np.ndarray, *, metal_hu: float = 1400.0,
-                 step_mm: float = STEP_MM, exclude=None) -> dict:
+def rectangle_2d(ct_array: np.ndarray, ct_affine: np.ndarray, screw: Screw, up: np.ndarray, *, metal_hu: float = METAL_HU,
+                 step_mm: float = ROI_STEP_MM, exclude=None) -> dict:
     """Paper 001's ST-HU ROI: a rectangle as wide as the screw along its axis, in the axial plane through it.
 
     The plane contains the screw axis and is perpendicular to the vertebra's sagittal plane (for a
@@ -376,7 +375,7 @@ def rectangle_2d(ct_array: np.ndarray, ct_affine: np.ndarray, screw: Screw, up: 
                       "(Yang et al., Global Spine J 2026, paper 001)"}
 
 
-def rectangle_points(screw: Screw, up: np.ndarray, *, step_mm: float = STEP_MM) -> np.ndarray:
+def rectangle_points(screw: Screw, up: np.ndarray, *, step_mm: float = ROI_STEP_MM) -> np.ndarray:
     """Points of the 2D rectangle ROI along a screw (see :func:`rectangle_2d`)."""
     d = screw.direction
     u, w = orthonormal_pair(d, up)  # u: towards superior, w: across the screw in the axial plane

@@ -17,6 +17,7 @@ import numpy as np
 
 from spinebq import __version__
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
+from spinebq.constants import GENANT_THRESHOLDS
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
 from spinebq.mri import rois as R
@@ -40,8 +41,8 @@ PBQ_METHOD = (
 )
 #: Endplate-band signal differing from the central ROI by more than this fraction flags a Modic-like change.
 MODIC_FRACTION = 0.35
-#: Body height below this fraction of its neighbours' mean flags a possible fracture.
-FRACTURE_HEIGHT_RATIO = 0.8
+#: Body height below this fraction of its neighbours' mean flags a possible fracture (Genant grade 1: >= 20 % lower).
+FRACTURE_HEIGHT_RATIO = 1.0 - GENANT_THRESHOLDS[0]
 
 
 @dataclass

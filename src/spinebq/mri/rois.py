@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from spinebq.constants import MIN_ROI_VOXELS
+
 #: Robust z-score (|v - median| / (1.4826 MAD)) above which a voxel is excluded from an ROI mean.
 OUTLIER_Z = 3.5
-#: Smallest ROI, in voxels of the sagittal slice(s), whose mean is trusted.
-MIN_ROI_VOXELS = 20
 
 
 @dataclass

@@ -10,10 +10,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
+from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
 from spinebq.io.volume import Volume  # noqa: E402
 from spinebq.measure.sampling import orthonormal_pair, sample_values  # noqa: E402
 
-WINDOW_HU = (-250.0, 1250.0)
 HALF_MM = 45.0
 STEP_MM = 0.5
 COLOURS = {"left": "orange", "right": "deepskyblue"}
@@ -75,7 +75,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
         info = measured.get(side) or {}
         for row, (title, origin, a, b, xlabel, ylabel) in enumerate(planes):
             ax = axes[row][col]
-            ax.imshow(_plane(ct, origin, a, b), cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], extent=extent)
+            ax.imshow(_plane(ct, origin, a, b), cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], extent=extent)
             ax.add_patch(Polygon(_outline(screw, origin, a, b), closed=True, fill=False, color=COLOURS[side], lw=1.4))
             hu = info.get("hu_mean")
             rect = (info.get("rectangle_2d") or {}).get("hu_mean")

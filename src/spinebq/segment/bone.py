@@ -19,8 +19,6 @@ BONE_EDGE_HU = 100.0
 DENSE_BONE_HU = 200.0
 #: HU of air/patient boundary.
 PATIENT_HU = -400.0
-#: HU above which a voxel is metal (DESIGN.md: never enters a bone-density ROI).
-METAL_HU = 1400.0
 
 
 @dataclass

@@ -16,10 +16,11 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, sort_levels
+from spinebq.constants import METAL_HU
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
 from spinebq.segment import labelling
-from spinebq.segment.bone import METAL_HU, patient_mask, to_native, to_working_grid
+from spinebq.segment.bone import patient_mask, to_native, to_working_grid
 from spinebq.segment.canal import find_axis
 from spinebq.segment.discs import build_curve, find_discs
 from spinebq.segment.refine import refine_bodies

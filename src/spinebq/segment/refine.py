@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from spinebq.segment.bone import BONE_EDGE_HU, METAL_HU, WorkGrid, fill_holes_2d
+from spinebq.constants import METAL_HU
+from spinebq.segment.bone import BONE_EDGE_HU, WorkGrid, fill_holes_2d
 
 #: Percentile of the HU in a body's outer layer taken as its cortical shell value.
 SHELL_PERCENTILE = 90.0

@@ -1,0 +1,32 @@
+"""Thresholds that more than one module uses, each defined once with its source.
+
+A stage imports the value from here and names it in its default arguments, so a change (or a user's
+override such as ``--metal-hu``) reaches every ROI. Constants one module alone uses stay in that module.
+Published risk cutoffs live in the model registry (``spinebq/data/models.json``), not here.
+"""
+from __future__ import annotations
+
+#: HU above which a voxel is metal (screws, rods, cement). Metal never enters a bone-density ROI (DESIGN.md,
+#: configurable with ``metal_hu=``) and is clipped to this value before segmentation. Source: Löffler et al.,
+#: Front Endocrinol 2021 (paper 002, the ``bonescreen`` preset) excluded voxels > 1400 HU.
+METAL_HU = 1400.0
+
+#: CT: a trabecular ROI smaller than this (ml) is too small to trust: QC flag ``roi_too_small`` and the value is
+#: reported missing (README, QC flags). spinebq's choice [M].
+MIN_ROI_ML = 0.3
+
+#: MRI: the smallest ROI, in voxels of the sagittal slice(s), whose mean signal is trusted (MR voxels are thick
+#: and anisotropic, so the MRI rule counts voxels rather than ml). spinebq's choice [M].
+MIN_ROI_VOXELS = 20
+
+#: Genant semiquantitative grades by height reduction: >= 20 % grade 1 (mild), >= 25 % grade 2, >= 40 % grade 3.
+#: The first value is also the reduction at which the MRI side calls a body "possible fracture".
+GENANT_THRESHOLDS = (0.20, 0.25, 0.40)
+GENANT_REFERENCE = "Genant et al., J Bone Miner Res 1993;8:1137-48 (semiquantitative grades 0-3 by height reduction)"
+
+#: Step of the point clouds that sample ROIs off the voxel grid (region A, screw cylinders and shells,
+#: the ST-HU rectangle), mm: well below a CT voxel, so an ROI's shape does not depend on the grid.
+ROI_STEP_MM = 0.5
+
+#: Grey-level window of the CT figures (bone and soft tissue both readable), HU.
+BONE_WINDOW_HU = (-250.0, 1250.0)
