@@ -201,6 +201,13 @@ def test_real_ct_thumbnail_names_every_labelled_vertebra(real, thumbnails):
     assert 2_000 < size < MAX_THUMBNAIL_BYTES
 
 
+def test_a_vertebra_off_the_mid_sagittal_plane_is_still_named(real):
+    ct, labels = real
+    moved = np.where(labels == 21, 0, labels)
+    moved[20:30, 40:50, 60:70] = 21  # L2 far to the patient's right: drawn dashed by its projection
+    assert texts(thumbnail_figure(ct, moved)) == REAL_LEVELS
+
+
 def test_phantom_thumbnail_and_the_names_are_drawn(phantom_ct, thumbnails, tmp_path):
     fig = thumbnail_figure(phantom_ct.ct, phantom_ct.labels.array)
     assert texts(fig) == PHANTOM_LEVELS

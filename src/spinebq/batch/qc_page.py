@@ -22,8 +22,9 @@ from spinebq.report.files import RESEARCH_NOTICE, write_atomic
 #: Every status a study can have in the batch ledger, in the order the page counts them.
 STATUSES = ("done", "failed", "skipped", "pending", "running")
 #: What a missing value means when the row gives no reason, by status.
-MISSING_BY_STATUS = {"done": "no value for this study", "failed": "the study failed", "skipped": "the study was skipped",
-                     "pending": "the study has not run yet", "running": "the study is still running"}
+MISSING_BY_STATUS = {"done": "no value for this study", "failed": "the study failed",
+                     "skipped": "the study was skipped", "pending": "the study has not run yet",
+                     "running": "the study is still running"}
 #: Sort order of the ACR categories (the page sorts them by severity, not alphabetically).
 ACR_ORDER = {"normal": 0, "low_bone_mass": 1, "osteoporosis": 2}
 MISSING = "\u2014"

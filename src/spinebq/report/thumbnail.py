@@ -9,7 +9,7 @@ stays light.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import matplotlib.patheffects as path_effects
@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from spinebq.anatomy import VERSE_NAMES
+from spinebq.io.labels import label_boxes
 from spinebq.io.volume import Volume
 from spinebq.report.ct_outputs import WINDOW_HU
 
@@ -28,11 +29,11 @@ WIDTH_PX = 220
 MAX_HEIGHT_PX = 330
 #: Figure resolution; sizes in points (fonts, lines) follow from it.
 DPI = 100
-#: Margin around the labelled vertebrae, mm: (anterior, posterior, inferior/superior). The anterior one holds the names.
+#: Margin around the labelled vertebrae, mm: anterior (it holds the names), posterior, cranial and caudal.
 MARGIN_MM = (55.0, 30.0, 20.0)
 #: Gap between a vertebra's anterior edge and its name, mm.
 TEXT_GAP_MM = 3.0
-#: The name is centred on the labelled voxels this deep behind the anterior edge (the body, not the spinous process), mm.
+#: A name is centred on the labelled voxels this deep behind the anterior edge (the body, not the spinous process), mm.
 BODY_DEPTH_MM = 15.0
 FONT_PT = 6.5
 #: Outline colours, alternating down the spine so that neighbouring vertebrae are told apart.
@@ -43,7 +44,8 @@ GREY_LEVELS = 32
 NO_VERTEBRA_TEXT = "no vertebra found"
 
 
-def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *, levels: Mapping[str, str] | None = None) -> Path:
+def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *,
+                    levels: Mapping[str, str] | None = None) -> Path:
     """Write the mid-sagittal QC picture of one study as a small PNG.
 
     Parameters
@@ -96,42 +98,46 @@ def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str
     bodies = np.asarray(bodies)
     if bodies.shape != ct.shape:
         raise ValueError(f"bodies has shape {bodies.shape}, not the CT's {ct.shape}; give the labels on the CT grid")
+    if not np.issubdtype(bodies.dtype, np.integer):
+        raise TypeError(f"bodies must hold integer VerSe ids, not {bodies.dtype} values")
     levels = levels or {}
     spacing = ct.spacing_mm
-    ids = [int(i) for i in np.unique(bodies) if i > 0]
-    present = bodies > 0
-    column = int(np.round(np.median(np.nonzero(present.any(axis=(1, 2)))[0]))) if ids else ct.shape[0] // 2
-    # rows: inferior -> superior (axis 2); columns: anterior -> posterior (axis 1)
-    image = ct.array[column].T
+    boxes = {n + 1: box for n, box in enumerate(label_boxes(bodies)) if box is not None}
     extent = (0.0, ct.shape[1] * spacing[1], 0.0, ct.shape[2] * spacing[2])
-    x_lim, y_lim = _view_mm(present.any(axis=0), spacing, extent) if ids else (extent[:2], extent[2:])
+    if boxes:
+        column = _median_column(bodies, boxes.values())
+        x_lim, y_lim = _view_mm(boxes.values(), spacing, extent)
+    else:
+        column, x_lim, y_lim = ct.shape[0] // 2, extent[:2], extent[2:]
     width_mm, height_mm = x_lim[1] - x_lim[0], y_lim[1] - y_lim[0]
     px_per_mm = min(WIDTH_PX / width_mm, MAX_HEIGHT_PX / height_mm)
     fig = Figure(figsize=(width_mm * px_per_mm / DPI, height_mm * px_per_mm / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
-    ax.imshow(image, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent,
+    # rows: inferior -> superior (axis 2); columns: anterior -> posterior (axis 1)
+    ax.imshow(ct.array[column].T, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent,
               interpolation="bilinear", aspect="auto")
     outline = [path_effects.withStroke(linewidth=2.0, foreground="black")]
-    if not ids:
+    if not boxes:
         ax.text(0.5, 0.5, NO_VERTEBRA_TEXT, transform=ax.transAxes, ha="center", va="center", color=TEXT_COLOUR,
                 fontsize=FONT_PT + 2, path_effects=outline)
-    for n, label in enumerate(sorted(ids)):
-        mask = bodies == label
-        plane = mask[column].T
+    labelled = bodies[column]
+    for n, (label, box) in enumerate(sorted(boxes.items())):
+        plane = labelled == label
         dashed = not plane.any()
-        if dashed:
-            plane = mask.any(axis=0).T
-        colour = OUTLINE_COLOURS[n % len(OUTLINE_COLOURS)]
-        ax.contour(plane, levels=[0.5], colors=colour, linewidths=0.9, origin="lower", extent=extent,
-                   linestyles="dashed" if dashed else "solid")
-        posterior, superior = np.nonzero(plane.T)
+        if dashed:  # not in the mid-sagittal plane: its projection onto it
+            plane = np.zeros_like(plane)
+            plane[box[1:]] = (bodies[box] == label).any(axis=0)
+        ax.contour(plane.T, levels=[0.5], colors=OUTLINE_COLOURS[n % len(OUTLINE_COLOURS)], linewidths=0.9,
+                   origin="lower", extent=extent, linestyles="dashed" if dashed else "solid")
+        posterior, superior = np.nonzero(plane)
         front = posterior.min()
         body = posterior <= front + BODY_DEPTH_MM / spacing[1]
         name = VERSE_NAMES.get(label, f"label {label}")
-        text = f"{name} {levels[name]}" if levels.get(name) else name
-        ax.text(max(front * spacing[1] - TEXT_GAP_MM, x_lim[0] + 1.0), (superior[body].mean() + 0.5) * spacing[2], text, color=TEXT_COLOUR, fontsize=FONT_PT, ha="right", va="center", path_effects=outline, clip_on=True)
+        ax.text(max(front * spacing[1] - TEXT_GAP_MM, x_lim[0] + 1.0), (superior[body].mean() + 0.5) * spacing[2],
+                f"{name} {levels[name]}" if levels.get(name) else name, color=TEXT_COLOUR, fontsize=FONT_PT,
+                ha="right", va="center", path_effects=outline, clip_on=True)
     ax.set_xlim(*x_lim)
     ax.set_ylim(*y_lim)
     return fig
@@ -147,12 +153,21 @@ def _palette() -> Image.Image:
     return image
 
 
-def _view_mm(projection: np.ndarray, spacing: tuple[float, float, float],
+def _median_column(bodies: np.ndarray, boxes: Iterable[tuple[slice, ...]]) -> int:
+    """Index along axis 0 (left-right) of the median labelled voxel: the mid-sagittal plane of the spine."""
+    first, last = min(b[0].start for b in boxes), max(b[0].stop for b in boxes)
+    counts = np.count_nonzero(bodies[first:last], axis=(1, 2))
+    return first + int(np.searchsorted(np.cumsum(counts), counts.sum() / 2))
+
+
+def _view_mm(boxes: Iterable[tuple[slice, ...]], spacing: tuple[float, float, float],
              extent: tuple[float, float, float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Anterior-posterior and inferior-superior limits (mm) around the labelled region, inside the image."""
-    posterior, superior = np.nonzero(projection)
-    x0 = max(extent[0], posterior.min() * spacing[1] - MARGIN_MM[0])
-    x1 = min(extent[1], (posterior.max() + 1) * spacing[1] + MARGIN_MM[1])
-    y0 = max(extent[2], superior.min() * spacing[2] - MARGIN_MM[2])
-    y1 = min(extent[3], (superior.max() + 1) * spacing[2] + MARGIN_MM[2])
-    return (x0, x1), (y0, y1)
+    """Anterior-posterior and inferior-superior limits (mm) around the labelled boxes, inside the image."""
+    boxes = list(boxes)
+    first_p, last_p = min(b[1].start for b in boxes), max(b[1].stop for b in boxes)
+    first_s, last_s = min(b[2].start for b in boxes), max(b[2].stop for b in boxes)
+    anterior_mm, posterior_mm, cranio_caudal_mm = MARGIN_MM
+    x_lim = (max(extent[0], first_p * spacing[1] - anterior_mm), min(extent[1], last_p * spacing[1] + posterior_mm))
+    y_lim = (max(extent[2], first_s * spacing[2] - cranio_caudal_mm),
+             min(extent[3], last_s * spacing[2] + cranio_caudal_mm))
+    return x_lim, y_lim
