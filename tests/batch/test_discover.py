@@ -6,13 +6,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 
 from spinebq.batch.discover import discover, kernel_class, patient_key, study_key, t1_weighting
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import load_volume
-from tests.batch.dicom_tree import REAL_CT_DICOM, copy_tree, uid, write_axial_volume
+from tests.batch.dicom_tree import REAL_CT_DICOM, write_axial_volume
 from tests.conftest import TS, need
 from tests.dicom_writer import cylinder_ct
 
@@ -304,3 +303,10 @@ def test_kernel_classes(kernel, cls):
 ])
 def test_t1_weighting(words, te, tr, is_t1):
     assert t1_weighting(words, te, tr)[0] is is_t1
+
+
+def test_an_input_given_twice_is_read_once(dicom_tree):
+    root, expected = dicom_tree
+    folder = root / "PAT_CONT"
+    (study,) = discover([folder, folder / "STUDY1"])
+    assert study.ct.series_uid == expected["cont"]["studies"][study.key]["ct"] and study.ct.n_images == 66

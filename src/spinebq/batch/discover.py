@@ -7,7 +7,10 @@ An input is one of
   (also ``.nii``) is the vertebra label map of the image ``<stem>.nii.gz`` in the same folder, never a study of its
   own. Every other file is read as DICOM, headers only (``stop_before_pixels``), in a thread pool; files that are
   not DICOM (a README, a DICOMDIR, garbage) are ignored and counted in the log. DICOM files are grouped by
-  PatientID (when missing: one patient per study) / StudyInstanceUID / SeriesInstanceUID.
+  PatientID (when missing: one patient per study) / StudyInstanceUID / SeriesInstanceUID; files without
+  StudyInstanceUID are grouped by folder (each folder one study), files without SeriesInstanceUID by folder,
+  modality, SeriesNumber and description (``SeriesInfo.series_uid`` is then None). A file reached twice (a folder
+  given twice, or also inside another input) is read once.
 * a **NIfTI file**: one study with a CT.
 * a **manifest** (``*.csv``): columns ``id`` (required, unique), ``ct``, ``mri``, ``axial``, ``labels``, ``patient``
   (optional) and any clinical columns, kept in their order. Paths are relative to the manifest's folder and may
@@ -245,7 +248,7 @@ def t1_weighting(words: str, echo_time_ms: float | None, repetition_time_ms: flo
 # ----------------------------------------------------------------------------------------------- reading headers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Header:
     """What discovery needs from one DICOM file."""
 
@@ -698,21 +701,24 @@ def _choose(series: list[_Series], roles: Sequence[str] = ("ct", "mri", "axial")
     for s in series:
         if id(s) in chosen:
             continue
-        reason = ct_reasons.get(id(s)) or mri_reasons.get(id(s)) or axial_reasons.get(id(s))
-        if reason is None:
-            if s.info.modality == "MR" and ("mri" in roles or "axial" in roles):
-                reason = _mr_unusable(s, "sagittal" if "mri" in roles else "axial") or _mr_unusable(s, "axial")
-            elif "ct" in roles:
-                reason = _ct_unusable(s)
-            else:
-                reason = _mr_unusable(s, "sagittal" if "mri" in roles else "axial")
-        passed.append(PassedOver(s.info, _sentence(f"{s.label}: {reason or 'not needed for any role'}")))
+        reason = ct_reasons.get(id(s)) or mri_reasons.get(id(s)) or axial_reasons.get(id(s)) or _unusable(s, roles)
+        passed.append(PassedOver(s.info, _sentence(f"{s.label}: {reason}")))
     found = axial is not None if tuple(roles) == ("axial",) else (ct is not None or mri is not None)
     problem = None if found else _problem(series, roles)
     return _Choice(
         ct=ct.info if ct else None, mri=mri.info if mri else None, axial=axial.info if axial else None,
         choice=tuple(w for w in (ct_why, mri_why, axial_why) if w), passed_over=tuple(passed), problem=problem,
     )
+
+
+def _unusable(s: _Series, roles: Sequence[str]) -> str:
+    """Why a series fits none of ``roles``: judged by the MR rule when it is an MR and an MR role is wanted."""
+    mr_plane = "sagittal" if "mri" in roles else "axial" if "axial" in roles else None
+    if mr_plane and (s.info.modality == "MR" or "ct" not in roles):
+        reason = _mr_unusable(s, mr_plane)
+    else:
+        reason = _ct_unusable(s)
+    return reason or "not needed for any role"
 
 
 def _article(word: str) -> str:
@@ -931,6 +937,7 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
     nifti_files: list[tuple[Path, Path]] = []
     manifests: list[Path] = []
     counts: dict[Path, tuple[int, int]] = {}  # input -> (files, NIfTI images)
+    seen: set[Path] = set()
     for item in inputs:
         path = Path(item).absolute()
         if not path.exists():
@@ -941,10 +948,12 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
         files = _walk(path) if path.is_dir() else [path]
         if not files:
             raise SpinebqError(f"{item}: the folder is empty")
+        files = [f for f in files if f not in seen and not seen.add(f)]  # a folder given twice, or inside another
         images = [f for f in files if _is_nifti(f)]
         nifti_files.extend((f, path if path.is_dir() else path.parent) for f in images)
         dicom_files.extend((f, path) for f in files if not _is_nifti(f))
-        counts[path] = (len(files), len(images))
+        if files:  # an input whose files all lie in an earlier one adds nothing, and is no error
+            counts[path] = (len(files), len(images))
 
     scan = _read_dicom_files(dicom_files, threads=threads, progress=progress)
     read_from = Counter(h.root for h in scan.headers)
