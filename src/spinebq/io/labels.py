@@ -26,21 +26,23 @@ from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.errors import SpinebqError
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import LabelScheme
 
 TOTAL_V2 = {25: "S1", 26: "S1", **{27 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
             **{32 + i: f"T{12 - i}" for i in range(12)}, **{44 + i: f"C{7 - i}" for i in range(7)}}
 TOTAL_V1 = {92: "S1", **{18 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
             **{23 + i: f"T{12 - i}" for i in range(12)}, **{35 + i: f"C{7 - i}" for i in range(7)}}
 #: Schemes whose labels hold only the vertebral body.
-BODY_SCHEMES = {"vertebrae_pp"}
-SCHEMES = ("auto", "verse", "total", "total_v1", "vertebrae_pp", "folder", "json")
+BODY_SCHEMES = frozenset({LabelScheme.VERTEBRAE_PP})
+#: The scheme names accepted by :func:`load_labels` (the values of :class:`~spinebq.vocabulary.LabelScheme`).
+SCHEMES = LabelScheme.values()
 
 
 def load_labels(
     path: str | Path,
     reference: Volume,
     *,
-    scheme: str = "auto",
+    scheme: str | LabelScheme = LabelScheme.AUTO,
     mapping: dict | str | Path | None = None,
     bodies: str | Path | None = None,
 ) -> Volume:
@@ -53,7 +55,7 @@ def load_labels(
     reference : Volume
         The CT the labels belong to; a label map on another grid covering the same space is
         resampled (nearest neighbour), anything else is refused.
-    scheme : str
+    scheme : str or LabelScheme
         One of :data:`SCHEMES`; ``"auto"`` decides from the file name and the ids present and
         records its decision in ``metadata["label_scheme_note"]``.
     mapping : dict or path, optional
@@ -66,12 +68,13 @@ def load_labels(
     if not path.exists():
         raise SpinebqError(f"{path}: no such label file or folder")
     if scheme not in SCHEMES:
-        raise SpinebqError(f"unknown label scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+        raise SpinebqError(f"unknown label scheme {str(scheme)!r}; choose one of {', '.join(SCHEMES)}")
+    scheme = LabelScheme(scheme)
     if mapping is not None:
-        scheme = "json"
+        scheme = LabelScheme.JSON
     if path.is_dir():
         ids, note = _load_folder(path, reference), "per-structure files"
-        scheme = "folder"
+        scheme = LabelScheme.FOLDER
     else:
         raw = _on_reference_grid(load_nifti(path, dtype=None), reference, path)
         if not np.issubdtype(raw.dtype, np.integer):
@@ -79,7 +82,7 @@ def load_labels(
                 raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
             raw = np.round(raw).astype(np.int32)
         boxes = _boxes_by_id(raw)
-        if scheme == "auto":
+        if scheme is LabelScheme.AUTO:
             scheme, note = _guess_scheme(path, set(boxes))
         else:
             note = f"{scheme} as requested"
@@ -95,7 +98,7 @@ def load_labels(
         ids = np.where(body_mask, ids, 0).astype(np.int16)
         content = "body"
     labels = reference.with_array(ids)
-    labels.metadata = {"source": str(path), "label_scheme": scheme, "label_scheme_note": note, "content": content}
+    labels.metadata = {"source": str(path), "label_scheme": str(scheme), "label_scheme_note": note, "content": content}
     return labels
 
 
@@ -110,16 +113,16 @@ def level_boxes(labels: Volume) -> dict[str, tuple[slice, ...]]:
     return {name: boxes[name] for name in sort_levels(boxes)}
 
 
-def _table(scheme: str, mapping, path: Path) -> dict[int, str]:
-    if scheme in ("verse", "vertebrae_pp"):
+def _table(scheme: LabelScheme, mapping, path: Path) -> dict[int, str]:
+    if scheme in (LabelScheme.VERSE, LabelScheme.VERTEBRAE_PP):
         return dict(VERSE_NAMES)
-    if scheme == "total":
+    if scheme is LabelScheme.TOTAL:
         return TOTAL_V2
-    if scheme == "total_v1":
+    if scheme is LabelScheme.TOTAL_V1:
         return TOTAL_V1
-    if scheme == "json":
+    if scheme is LabelScheme.JSON:
         return _user_mapping(mapping, path)
-    raise SpinebqError(f"{path}: scheme {scheme!r} needs a folder of per-structure files")
+    raise SpinebqError(f"{path}: scheme {str(scheme)!r} needs a folder of per-structure files")
 
 
 def _user_mapping(mapping, path: Path) -> dict[int, str]:
@@ -205,17 +208,17 @@ def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
     return set()
 
 
-def _guess_scheme(path: Path, ids: set[int]) -> tuple[str, str]:
+def _guess_scheme(path: Path, ids: set[int]) -> tuple[LabelScheme, str]:
     name = path.name.lower()
     if "total_v1" in name or "v1" in path.parent.name.lower() and "total" in name:
-        return "total_v1", f"TotalSegmentator v1 'total' (from the file name {path.name})"
+        return LabelScheme.TOTAL_V1, f"TotalSegmentator v1 'total' (from the file name {path.name})"
     if "vertebrae_pp" in name:
-        return "vertebrae_pp", f"TotalSegmentator vertebrae_pp bodies (from the file name {path.name})"
+        return LabelScheme.VERTEBRAE_PP, f"TotalSegmentator vertebrae_pp bodies (from the file name {path.name})"
     if "total" in name:
-        return "total", f"TotalSegmentator v2 'total' (from the file name {path.name})"
+        return LabelScheme.TOTAL, f"TotalSegmentator v2 'total' (from the file name {path.name})"
     if ids and max(ids) > 28:
-        return "total", "TotalSegmentator v2 'total' (ids above 28 present); use --label-scheme to override"
-    return "verse", "VerSe ids (ids 1-28); use --label-scheme to override"
+        return LabelScheme.TOTAL, "TotalSegmentator v2 'total' (ids above 28 present); use --label-scheme to override"
+    return LabelScheme.VERSE, "VerSe ids (ids 1-28); use --label-scheme to override"
 
 
 _STRUCTURE = re.compile(r"^vertebrae_([CTLS]\d+)\.nii(\.gz)?$|^(sacrum)\.nii(\.gz)?$", re.IGNORECASE)

@@ -24,22 +24,27 @@ import re
 import numpy as np
 from scipy import ndimage
 
-PHASES = ("unenhanced", "arterial", "portal_venous", "delayed", "contrast_unknown_phase", "unknown")
+from spinebq.vocabulary import ContrastPhase
+
+#: Every phase a result can name (the values of :class:`~spinebq.vocabulary.ContrastPhase`).
+PHASES = ContrastPhase.values()
+#: The phases a user chooses from (``auto`` or one of the four named phases), e.g. as command-line choices.
+PHASE_CHOICES = ("auto", *ContrastPhase.named())
 CORRECTIONS: dict[str, dict] = {
     "none": {"deltas_hu": {}, "reference": "no correction (Pickhardt et al., Osteoporos Int 2016;27:147-52: "
              "AUC similar with and without contrast, no correction deemed necessary)"},
-    "totalsegmentator": {"deltas_hu": {"arterial": 20.0, "portal_venous": 14.75},
+    "totalsegmentator": {"deltas_hu": {ContrastPhase.ARTERIAL: 20.0, ContrastPhase.PORTAL_VENOUS: 14.75},
                          "reference": "TotalSegmentator spine report threshold add-ons (ART_HU_ADDON 20, PV_HU_ADDON 14.75), "
                                       "origin undocumented (METHODS.md §3)"},
-    "pickhardt": {"deltas_hu": {"portal_venous": 11.2},
+    "pickhardt": {"deltas_hu": {ContrastPhase.PORTAL_VENOUS: 11.2},
                   "reference": "Pickhardt et al., Osteoporos Int 2016;27:147-52 (portal venous vs unenhanced, L1: +11.2 HU)"},
 }
 #: Header words for each phase (series description, contrast route, protocol).
 PHASE_WORDS = {
-    "arterial": r"\b(arterial|art|angio|cta)\b",
-    "portal_venous": r"\b(portal|venous|pv|pvp|ven)\b",
-    "delayed": r"\b(delayed|delay|late|excretory|urogram)\b",
-    "unenhanced": r"\b(native|non[- ]?contrast|unenhanced|plain|nativ|w/?o)\b",
+    ContrastPhase.ARTERIAL: r"\b(arterial|art|angio|cta)\b",
+    ContrastPhase.PORTAL_VENOUS: r"\b(portal|venous|pv|pvp|ven)\b",
+    ContrastPhase.DELAYED: r"\b(delayed|delay|late|excretory|urogram)\b",
+    ContrastPhase.UNENHANCED: r"\b(native|non[- ]?contrast|unenhanced|plain|nativ|w/?o)\b",
 }
 #: Aorta below this is unenhanced blood, HU [M].
 UNENHANCED_AORTA_HU = 90.0
@@ -56,10 +61,10 @@ def phase_from_header(metadata: dict) -> tuple[str | None, str]:
     text = " ".join(str(metadata.get(k) or "") for k in ("series_description", "contrast_route", "protocol_name")).lower()
     for phase, pattern in PHASE_WORDS.items():
         if re.search(pattern, text):
-            return phase, f"header: '{text.strip()}' names the {phase.replace('_', ' ')} phase"
+            return phase.value, f"header: '{text.strip()}' names the {phase.replace('_', ' ')} phase"
     agent = metadata.get("contrast_agent")
     if agent:
-        return "contrast_unknown_phase", f"header: contrast agent '{agent}' without a phase"
+        return ContrastPhase.CONTRAST_UNKNOWN_PHASE.value, f"header: contrast agent '{agent}' without a phase"
     return None, "the header names no contrast agent or phase"
 
 
@@ -114,18 +119,18 @@ def _disc(radius_px: np.ndarray) -> np.ndarray:
 def phase_from_vessels(aorta_hu: float, ivc_hu: float) -> str:
     """Phase from aorta and IVC attenuation (spinebq heuristic, [M])."""
     if not math.isfinite(aorta_hu):
-        return "unknown"
+        return ContrastPhase.UNKNOWN.value
     if aorta_hu < UNENHANCED_AORTA_HU:
-        return "unenhanced"
+        return ContrastPhase.UNENHANCED.value
     if aorta_hu >= ARTERIAL_AORTA_HU and (not math.isfinite(ivc_hu) or aorta_hu - ivc_hu >= ARTERIAL_GAP_HU):
-        return "arterial"
+        return ContrastPhase.ARTERIAL.value
     if aorta_hu < DELAYED_AORTA_HU:
-        return "delayed"
-    return "portal_venous"
+        return ContrastPhase.DELAYED.value
+    return ContrastPhase.PORTAL_VENOUS.value
 
 
 def contrast_phase(metadata: dict, ct_array: np.ndarray, affine: np.ndarray, bodies: np.ndarray, levels: dict[str, int],
-                   *, override: str | None = None) -> dict:
+                   *, override: str | ContrastPhase | None = None) -> dict:
     """The contrast phase of a CT: given, from the header, or estimated from the vessels.
 
     Returns
@@ -137,7 +142,7 @@ def contrast_phase(metadata: dict, ct_array: np.ndarray, affine: np.ndarray, bod
     if override and override != "auto":
         if override not in PHASES:
             raise ValueError(f"unknown contrast phase {override!r}")
-        return {"phase": override, "source": "option", "reason": "given with --contrast-phase"}
+        return {"phase": ContrastPhase(override).value, "source": "option", "reason": "given with --contrast-phase"}
     phase, reason = phase_from_header(metadata)
     vessels = vessel_attenuation(ct_array, affine, bodies, levels)
     estimated = phase_from_vessels(vessels["aorta_hu"], vessels["ivc_hu"])
@@ -148,9 +153,9 @@ def contrast_phase(metadata: dict, ct_array: np.ndarray, affine: np.ndarray, bod
                                  f"unenhanced < {UNENHANCED_AORTA_HU:.0f} HU, arterial >= {ARTERIAL_AORTA_HU:.0f} HU and "
                                  f">= {ARTERIAL_GAP_HU:.0f} HU above the IVC, delayed < {DELAYED_AORTA_HU:.0f} HU, else "
                                  "portal venous (spinebq heuristic, unvalidated)"}
-    if phase is not None and phase != "contrast_unknown_phase":
+    if phase is not None and phase != ContrastPhase.CONTRAST_UNKNOWN_PHASE:
         result.update({"phase": phase, "source": "header", "reason": reason})
-    elif phase == "contrast_unknown_phase" and estimated in ("unenhanced", "unknown"):
+    elif phase == ContrastPhase.CONTRAST_UNKNOWN_PHASE and estimated in (ContrastPhase.UNENHANCED, ContrastPhase.UNKNOWN):
         result.update({"phase": phase, "source": "header", "reason": reason + "; the vessels do not show which"})
     else:
         result.update({"phase": estimated, "source": "vessels",
@@ -163,7 +168,7 @@ def correction_delta_hu(phase: str, correction: str) -> tuple[float, str]:
     if correction not in CORRECTIONS:
         raise ValueError(f"unknown contrast correction {correction!r}; choose one of {', '.join(CORRECTIONS)}")
     deltas = CORRECTIONS[correction]["deltas_hu"]
-    if correction == "none" or phase == "unenhanced":
+    if correction == "none" or phase == ContrastPhase.UNENHANCED:
         return 0.0, "no correction applied"
     if phase in deltas:
         return deltas[phase], f"{correction}: -{deltas[phase]} HU for the {phase.replace('_', ' ')} phase"

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from spinebq.measure.frame import VertebraFrame
 from spinebq.measure.sampling import sample_mask
+from spinebq.vocabulary import Side
 
 #: Sampling step of the frame grid, mm.
 GRID_MM = 1.0
@@ -49,7 +50,8 @@ MAX_CENTRE_JUMP_MM = 5.0
 PEDICLE_LENGTH_MM = 12.0
 #: Cross-section bone flatter than this (craniocaudal extent, mm) is not pedicle.
 PEDICLE_MIN_HEIGHT_MM = 13.0
-SIDES = ("left", "right")
+#: Both sides, as strings (the values of :class:`~spinebq.vocabulary.Side`).
+SIDES = Side.values()
 
 
 @dataclass
@@ -274,7 +276,7 @@ def _row_width(section: np.ndarray, row: int, col: int, grid_mm: float) -> float
 
 def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall: float, grid: _Grid, grid_mm: float) -> Pedicle:
     frame = grid.frame
-    sign = 1.0 if side == "left" else -1.0
+    sign = 1.0 if side == Side.LEFT else -1.0
     min_cells = MIN_PEDICLE_AREA_MM2 / grid_mm**2
     track: list = []  # (p index, blob mask (s, l)) of the current run
     for j in range(len(p)):

@@ -30,7 +30,7 @@ from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
 from spinebq.measure.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
 from spinebq.measure.heights import body_heights, genant_grade
-from spinebq.measure.pedicles import find_pedicles, own_frame, superior_axis
+from spinebq.measure.pedicles import SIDES, find_pedicles, own_frame, superior_axis
 from spinebq.measure.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.trajectory import (
     MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
@@ -186,7 +186,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
         else:
             reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
             entry["pedicles"] = None
-            for side in ("left", "right"):
+            for side in SIDES:
                 regions["B"][side] = _missing(reason)
 
         level_screws = {}
@@ -197,7 +197,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
                 reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
             else:
                 reason = None
-            for side in ("left", "right"):
+            for side in SIDES:
                 if reason:
                     entry["trajectories"][side] = _missing(reason)
                     continue
@@ -225,7 +225,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
                     shell_offset_mm=options.bloom_mm if exclude is not None else 0.0)
                 if exclude is not None:
                     level_screws[screw.side].update(_found_details(out.found_screws, screw))
-        for side in ("left", "right"):
+        for side in SIDES:
             if side not in entry["trajectories"]:
                 entry["trajectories"][side] = level_screws.get(side) or _missing(_no_screw_reason(options, name, side))
             tr = entry["trajectories"][side]
@@ -321,7 +321,7 @@ def _points_region(ct: Volume, points: np.ndarray, metal_hu: float, vbmd, reason
 
 def _add_ratios(entry: dict) -> None:
     """Per level: st_hu (mean of both sides' rectangles), b_hu (three-slice), hu_ratio (paper 001)."""
-    sides = [entry["trajectories"].get(s) or {} for s in ("left", "right")]
+    sides = [entry["trajectories"].get(s) or {} for s in SIDES]
     rect = [s.get("rectangle_2d", {}).get("hu_mean") for s in sides]
     cyl = [s.get("hu_mean") for s in sides]
     rect = [v for v in rect if v is not None and math.isfinite(v)]

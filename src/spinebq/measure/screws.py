@@ -26,6 +26,7 @@ from spinebq.io.volume import Volume
 from spinebq.measure.frame import VertebraFrame
 from spinebq.measure.sampling import cylinder_points, sample_values
 from spinebq.measure.trajectory import Screw
+from spinebq.vocabulary import Side
 
 #: A screw is at least this long and at most this long, mm.
 MIN_LENGTH_MM = 15.0
@@ -126,7 +127,7 @@ def assign_screws(metal_screws: list[MetalScrew], labels: Volume, frames: dict[s
         if frame is None:
             continue
         start, end = metal.start_mm, metal.end_mm
-        side = "left" if ((start + end) / 2 - frame.centre_mm) @ frame.left > 0 else "right"
+        side = (Side.LEFT if ((start + end) / 2 - frame.centre_mm) @ frame.left > 0 else Side.RIGHT).value
         if (start - frame.centre_mm) @ frame.posterior < (end - frame.centre_mm) @ frame.posterior:
             start, end = end, start
         screw = Screw(level, side, start, end, round(metal.diameter_mm, 2), "from_screws",

@@ -29,8 +29,9 @@ import numpy as np
 from spinebq.constants import METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
 from spinebq.measure.frame import VertebraFrame
-from spinebq.measure.pedicles import Pedicle, best_medial_angle
+from spinebq.measure.pedicles import SIDES, Pedicle, best_medial_angle
 from spinebq.measure.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
+from spinebq.vocabulary import Side
 
 #: Published medial (convergence) angle per level, degrees: METHODS.md §4.2 textbook defaults
 #: (L1 5-10, L2 10, L3 10-15, L4 15, L5 20-30) widened by 5 degrees on each side for anatomical variation.
@@ -112,7 +113,7 @@ class PlanOptions:
 
 def angles_in_frame(direction: np.ndarray, frame: VertebraFrame, side: str) -> tuple[float, float]:
     """Medial (convergence) and sagittal (cranial positive) angle of an anteriorly pointing direction, degrees."""
-    sign = 1.0 if side == "left" else -1.0
+    sign = 1.0 if side == Side.LEFT else -1.0
     anterior = -(direction @ frame.posterior)
     medial = math.degrees(math.atan2(-sign * (direction @ frame.left), anterior))
     horizontal = math.hypot(direction @ frame.posterior, direction @ frame.left)
@@ -146,7 +147,7 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
     """Plan a straight-forward pedicle screw; return the :class:`Screw` or the reason there is none."""
     if not pedicle.found:
         return f"no {pedicle.side} pedicle: {pedicle.reason}"
-    sign = 1.0 if pedicle.side == "left" else -1.0
+    sign = 1.0 if pedicle.side == Side.LEFT else -1.0
     notes = []
     low, high = MEDIAL_ANGLE_RANGE_DEG.get(level, (0.0, 35.0))
     rel = pedicle.isthmus_mm - grid.frame.centre_mm
@@ -188,7 +189,7 @@ def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask
     """Plan a cortical bone trajectory screw (Santoni 2009 geometry); return it or the reason there is none."""
     if not pedicle.found:
         return f"no {pedicle.side} pedicle: {pedicle.reason}"
-    sign = 1.0 if pedicle.side == "left" else -1.0
+    sign = 1.0 if pedicle.side == Side.LEFT else -1.0
     f = grid.frame
     # through the inferomedial quarter of the isthmus: medial by a quarter width, caudal by a quarter height
     through = pedicle.isthmus_mm - sign * 0.25 * pedicle.width_mm * f.left - 0.25 * pedicle.height_mm * f.superior
@@ -427,7 +428,7 @@ def read_trajectory_file(path: str | Path, *, voxel_to_mm=None, voxels: bool = F
             diameter = float(item.get("diameter_mm", DEFAULT_DIAMETER_MM))
         except (KeyError, TypeError, ValueError) as exc:
             raise SpinebqError(f"{path}: screw {n} needs level, side, entry, target ({exc})") from None
-        if entry.shape != (3,) or target.shape != (3,) or side not in ("left", "right"):
+        if entry.shape != (3,) or target.shape != (3,) or side not in SIDES:
             raise SpinebqError(f"{path}: screw {n} needs 3 coordinates for entry and target and side left or right")
         if units == "voxel":
             entry, target = voxel_to_mm(entry), voxel_to_mm(target)

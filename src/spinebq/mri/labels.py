@@ -25,16 +25,18 @@ from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.errors import SpinebqError
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import MrLabelScheme
 
 VERTEBRAE_MR = {1: "S1", **{2 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
                 **{7 + i: f"T{12 - i}" for i in range(12)}, **{19 + i: f"C{7 - i}" for i in range(7)}}
 TOTALSPINESEG = {92: "S1", **{18 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
                  **{23 + i: f"T{12 - i}" for i in range(12)}, **{35 + i: f"C{7 - i}" for i in range(7)}}
 TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE = 18, 19
-MR_SCHEMES = ("auto", "verse", "vertebrae_mr", "totalspineseg", "total_mr")
+#: The scheme names accepted by :func:`load_mr_labels` (the values of :class:`~spinebq.vocabulary.MrLabelScheme`).
+MR_SCHEMES = MrLabelScheme.values()
 
 
-def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str = "auto") -> Volume:
+def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabelScheme = MrLabelScheme.AUTO) -> Volume:
     """Load a vertebra label map made on (or covering) the MR image and return VerSe ids on its grid.
 
     Parameters
@@ -43,7 +45,7 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str = "auto")
         A NIfTI label map.
     reference : Volume
         The MR image the labels belong to.
-    scheme : str
+    scheme : str or MrLabelScheme
         One of :data:`MR_SCHEMES`; ``"auto"`` decides from the file name and the ids present.
 
     Returns
@@ -57,7 +59,8 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str = "auto")
     if not path.exists():
         raise SpinebqError(f"{path}: no such label file")
     if scheme not in MR_SCHEMES:
-        raise SpinebqError(f"unknown MR label scheme {scheme!r}; choose one of {', '.join(MR_SCHEMES)}")
+        raise SpinebqError(f"unknown MR label scheme {str(scheme)!r}; choose one of {', '.join(MR_SCHEMES)}")
+    scheme = MrLabelScheme(scheme)
     raw = _on_reference_grid(load_nifti(path, dtype=None), reference, path)
     if not np.issubdtype(raw.dtype, np.integer):
         if not np.allclose(raw, np.round(raw)):
@@ -65,13 +68,14 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str = "auto")
         raw = np.round(raw).astype(np.int32)
     ids = set(int(i) for i in np.unique(raw)) - {0}
     note = f"{scheme} as requested"
-    if scheme == "auto":
+    if scheme is MrLabelScheme.AUTO:
         scheme, note = guess_mr_scheme(path, ids)
-    if scheme == "total_mr":
+    if scheme is MrLabelScheme.TOTAL_MR:
         out = _split_total_mr(raw, reference.spacing_mm)
         note += "; total_mr holds all vertebrae in one label: levels numbered upwards from the sacrum by connected component"
     else:
-        table = {"verse": VERSE_NAMES, "vertebrae_mr": VERTEBRAE_MR, "totalspineseg": TOTALSPINESEG}[scheme]
+        table = {MrLabelScheme.VERSE: VERSE_NAMES, MrLabelScheme.VERTEBRAE_MR: VERTEBRAE_MR,
+                 MrLabelScheme.TOTALSPINESEG: TOTALSPINESEG}[scheme]
         out = np.zeros(raw.shape, np.int16)
         for label_id in sorted(ids):
             name = table.get(label_id)
@@ -80,26 +84,26 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str = "auto")
     if not out.any():
         raise SpinebqError(f"{path}: no vertebra label found with scheme {scheme}; use --label-scheme to choose another")
     labels = reference.with_array(out)
-    labels.metadata = {"source": str(path), "label_scheme": scheme, "label_scheme_note": note}
+    labels.metadata = {"source": str(path), "label_scheme": str(scheme), "label_scheme_note": note}
     return labels
 
 
-def guess_mr_scheme(path: Path, ids: set[int]) -> tuple[str, str]:
+def guess_mr_scheme(path: Path, ids: set[int]) -> tuple[MrLabelScheme, str]:
     """Pick the label scheme from the file name, else from the ids present."""
     name = path.name.lower()
-    for scheme in ("vertebrae_mr", "totalspineseg", "total_mr"):
-        if scheme in name:
+    for scheme in (MrLabelScheme.VERTEBRAE_MR, MrLabelScheme.TOTALSPINESEG, MrLabelScheme.TOTAL_MR):
+        if scheme.value in name:
             return scheme, f"{scheme} (from the file name {path.name})"
     if ids and ids <= {TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE} | set(range(1, 18)) | set(range(20, 51)) and TOTAL_MR_VERTEBRAE in ids \
             and not ids & {20, 21, 22, 23, 24} and TOTAL_MR_SACRUM in ids:
-        return "total_mr", "total_mr (labels 18 sacrum and 19 vertebrae present, no VerSe lumbar ids)"
+        return MrLabelScheme.TOTAL_MR, "total_mr (labels 18 sacrum and 19 vertebrae present, no VerSe lumbar ids)"
     if ids & {92} or ids & set(range(200, 225)):
-        return "totalspineseg", "TotalSpineSeg (ids 92 or 200+ present); use --label-scheme to override"
+        return MrLabelScheme.TOTALSPINESEG, "TotalSpineSeg (ids 92 or 200+ present); use --label-scheme to override"
     if ids and max(ids) <= 28 and ids & {20, 21, 22, 23, 24}:
-        return "verse", "VerSe ids (lumbar ids 20-24 present); use --label-scheme to override"
+        return MrLabelScheme.VERSE, "VerSe ids (lumbar ids 20-24 present); use --label-scheme to override"
     if ids and max(ids) <= 25:
-        return "vertebrae_mr", "TotalSegmentator vertebrae_mr (ids 1-25 without VerSe lumbar ids); use --label-scheme to override"
-    return "verse", "VerSe ids (default); use --label-scheme to override"
+        return MrLabelScheme.VERTEBRAE_MR, "TotalSegmentator vertebrae_mr (ids 1-25 without VerSe lumbar ids); use --label-scheme to override"
+    return MrLabelScheme.VERSE, "VerSe ids (default); use --label-scheme to override"
 
 
 def _split_total_mr(raw: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:
