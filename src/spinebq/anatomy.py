@@ -25,5 +25,22 @@ SUMMARY_LEVELS: tuple[str, ...] = ("L1", "L2", "L3", "L4")
 
 
 def sort_levels(names) -> list[str]:
-    """Sort vertebra names from cranial to caudal."""
+    """Sort vertebra names from cranial to caudal.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Vertebra names (``"C1"`` ... ``"S1"``, with ``"T13"`` and ``"L6"``); a dict sorts its keys.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> sort_levels(["L2", "S1", "T12", "L1"])
+    ['T12', 'L1', 'L2', 'S1']
+    >>> sort_levels({"L5": 1, "L6": 2, "L4": 3})
+    ['L4', 'L5', 'L6']
+    """
     return sorted(names, key=ORDER.index)

@@ -15,7 +15,28 @@ RESEARCH_NOTICE = "spinebq is a research tool, not a medical device: results are
 
 
 def to_jsonable(value: Any, *, digits: int = 4) -> Any:
-    """Plain JSON types: NaN/inf -> None, numpy scalars/arrays -> Python, floats rounded to ``digits``."""
+    """Plain JSON types: NaN/inf -> None, numpy scalars/arrays -> Python, floats rounded to ``digits``.
+
+    Parameters
+    ----------
+    value : object
+        Nested dicts, lists and tuples of numbers, numpy scalars and arrays, strings and None.
+    digits : int
+        Decimals kept of every float.
+
+    Returns
+    -------
+    object
+        The same structure with dict keys as strings, tuples and arrays as lists, and Python scalars.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> to_jsonable({"hu": np.float32(123.456789), "voxels": np.int64(3), "sd": float("nan")})
+    {'hu': 123.4568, 'voxels': 3, 'sd': None}
+    >>> to_jsonable({"centre_mm": np.array([1.26, 2.0]), 4: (True, None)}, digits=1)
+    {'centre_mm': [1.3, 2.0], '4': [True, None]}
+    """
     if isinstance(value, dict):
         return {str(k): to_jsonable(v, digits=digits) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

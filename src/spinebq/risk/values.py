@@ -55,7 +55,36 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
 
 
 def parse_levels(value) -> list[str]:
-    """``"L4-L5"``, ``"L4,L5"``, ``["L5", "L4"]`` -> ``["L4", "L5"]`` (ranges are expanded)."""
+    """``"L4-L5"``, ``"L4,L5"``, ``["L5", "L4"]`` -> ``["L4", "L5"]`` (ranges are expanded).
+
+    Parameters
+    ----------
+    value : str or sequence of str
+        Levels separated by commas or semicolons, ranges with a hyphen, in any case and order.
+
+    Returns
+    -------
+    list of str
+        The distinct levels, cranial to caudal; a range skips the transitional ``T13`` and ``L6``.
+
+    Raises
+    ------
+    ValueError
+        When an item is not a vertebra name.
+
+    Examples
+    --------
+    >>> parse_levels("L4-L5")
+    ['L4', 'L5']
+    >>> parse_levels("l5; T12-L1")
+    ['T12', 'L1', 'L5']
+    >>> parse_levels(["L5", "L4", "L5"])
+    ['L4', 'L5']
+    >>> parse_levels("L4,X1")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'X1' is not a vertebra name (use e.g. L4,L5 or L4-L5)
+    """
     items = value if isinstance(value, (list, tuple)) else str(value).replace(";", ",").split(",")
     levels: list[str] = []
     for item in items:
