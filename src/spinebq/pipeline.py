@@ -366,8 +366,11 @@ def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *
             mri_reason = str(exc)
     if ct is None and mri is None:
         raise SpinebqError(ct_reason or mri_reason or "the study has neither a CT nor a sagittal T1 MRI to measure")
-    assessment = assess_patient(ct.to_json() if ct else None, mri.to_json() if mri else None, clinical or {},
-                                patient_id=inputs.key)
+    try:
+        assessment = assess_patient(ct.to_json() if ct else None, mri.to_json() if mri else None, clinical or {},
+                                    patient_id=inputs.key)
+    except ValueError as exc:  # a clinical value that cannot be read (e.g. planned levels "L9")
+        raise SpinebqError(f"clinical values of the study: {exc}") from None
     return StudyRecord(inputs, ct, mri, assessment, ct_reason, mri_reason)
 
 

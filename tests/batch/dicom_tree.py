@@ -51,6 +51,8 @@ DICOMDIR_STORAGE = "1.2.840.10008.1.3.10"
 #: Phantom grid: 2 mm in-plane, 1 mm slices, 200 mm head-foot (T12 top to S1 top; L1-L4 whole).
 PHANTOM_SPACING_MM = (2.0, 2.0, 1.0)
 PHANTOM_FOV_MM = (240.0, 200.0, 200.0)
+#: Sagittal MR grid (the automatic MRI mode does not find the phantom's discs on 3 mm slices).
+MR_SPACING_MM = (2.0, 1.0, 1.0)
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 CORONAL = (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 SAGITTAL = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)
@@ -298,8 +300,8 @@ def build_dicom_tree(root: Path) -> dict:
     add("ctmr", patient, study, ct=thick, ct_is_phantom=True, choice=("no thinner reconstruction exists",))
     study = _study("ctmr", patient, 2)
     mr_base = root / "PAT_CTMR" / "MR"
-    t1, _, _ = make_mri_phantom(spacing_mm=(3.0, 1.0, 1.0))
-    t2, _, _ = make_mri_phantom(weighting="T2", spacing_mm=(3.0, 1.0, 1.0), seed=1)
+    t1, _, _ = make_mri_phantom(spacing_mm=MR_SPACING_MM)
+    t2, _, _ = make_mri_phantom(weighting="T2", spacing_mm=MR_SPACING_MM, seed=1)
     mr_common = {k: v for k, v in study.items()}
     write_dicom_series(t1, mr_base / "t1_sag", series_description="t1_tse_sag", SeriesNumber=3, **mr_common)
     write_dicom_series(t2, mr_base / "t2_sag", series_description="t2_tse_sag", tr_ms=3500.0, te_ms=98.0,

@@ -279,8 +279,8 @@ td.reason { max-width: 18em; }
 td.list { font-size: 12px; white-space: nowrap; }
 .none { color: #8a93a3; }
 td.pic { width: 100px; padding: 3px; }
-img.thumb { height: THUMBpx; display: block; cursor: zoom-in; background: #000; }
-img.thumb.big { height: auto; cursor: zoom-out; }
+img.thumb { height: THUMBpx; max-width: 220px; object-fit: contain; display: block; cursor: zoom-in; background: #000; }
+img.thumb.big { height: auto; max-width: none; cursor: zoom-out; }
 .noimg { width: 90px; height: THUMBpx; background: #dfe2e7; color: #4d5666; font-size: 11px; display: flex;
          align-items: center; justify-content: center; text-align: center; padding: 4px; box-sizing: border-box;
          overflow: hidden; }

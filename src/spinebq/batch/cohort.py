@@ -1,0 +1,196 @@
+"""The cohort table of a batch: one row per study (or patient), its data dictionary and the QC page.
+
+Each done study leaves its row in ``studies/<key>/row.json`` (:func:`study_row`, written by the worker);
+:func:`write_cohort` joins those rows with the ledger's states, an optional clinical spreadsheet, and writes
+``cohort.csv``, ``cohort.parquet``, ``cohort_dictionary.csv`` and ``qc.html``. No identifier reaches these
+files; ``key_map.csv`` (study key -> PatientID, AccessionNumber, StudyInstanceUID) is written only when asked.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spinebq.errors import SpinebqError
+from spinebq.records.quantities import LEVEL_QUANTITIES, STUDY_QUANTITIES, data_dictionary
+from spinebq.records.study import StudyInputs
+
+#: Levels with a column group in the cohort table.
+COHORT_LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5")
+#: Disc levels with a Goutallier column.
+MUSCLE_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
+
+
+@dataclass(frozen=True)
+class CohortFiles:
+    """The files :func:`write_cohort` wrote and how many rows the table has."""
+
+    table: Path
+    parquet: Path
+    dictionary: Path
+    qc_page: Path
+    key_map: Path | None
+    rows: int
+
+
+def study_row(record) -> dict[str, Any]:
+    """The cohort-table row of one measured study (:class:`spinebq.pipeline.StudyRecord`)."""
+    inputs: StudyInputs = record.inputs
+    row: dict[str, Any] = {"study": inputs.key, "patient": inputs.patient_key}
+    ct = record.ct
+    if ct is not None:
+        acquisition = ct.acquisition
+        row.update(ct_series=acquisition.get("series_description"), kvp=acquisition.get("kvp"),
+                   kernel=acquisition.get("kernel"), slice_thickness_mm=acquisition.get("slice_thickness_mm"),
+                   contrast_phase=ct.summary.contrast_phase or "not assessed")
+        for level in COHORT_LEVELS:
+            vertebra = ct.level(level)
+            if vertebra is None:
+                continue
+            row.update({f"{level}_hu_3d": vertebra.trabecular.mean, f"{level}_hu_2d": vertebra.hu_2d,
+                        f"{level}_vbmd_mg_cm3": vertebra.vbmd_mg_cm3, f"{level}_genant_grade": vertebra.genant_grade,
+                        f"{level}_qc": ";".join(vertebra.qc)})
+            if vertebra.st_hu is not None and math.isfinite(vertebra.st_hu):
+                row.update({f"{level}_st_hu": vertebra.st_hu, f"{level}_hu_ratio": vertebra.hu_ratio})
+        summary = ct.summary
+        row.update(summary_levels="-".join(summary.levels_used), summary_hu=summary.hu, summary_hu_2d=summary.hu_2d,
+                   summary_vbmd_mg_cm3=summary.vbmd_mg_cm3, acr_category=summary.acr_category,
+                   fractured_levels=None if summary.fractured_levels is None else ";".join(summary.fractured_levels))
+    mri = record.mri
+    if mri is not None:
+        row.update(vbq=mri.vbq, s1_vbq=mri.s1_vbq, pbq=mri.pbq)
+        for muscle in mri.muscle:
+            row[f"{muscle.disc.replace('/', '_')}_goutallier"] = muscle.goutallier
+    for model in (record.assessment or {}).get("models", []):
+        if model["status"] == "applied":
+            name = f"model_{model['key']}" + (f"_{model['level']}" if model.get("level") and "-" not in model["level"] else "")
+            row[name] = "risk side" if model["at_risk_side"] else "not risk side"
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], rows_by_key: dict[str, dict]) -> pd.DataFrame:
+    """One row per study in key order: the ledger's status and reason, then the measured row (when done)."""
+    state = {r["key"]: r for r in ledger_rows}
+    records = []
+    for study in sorted(studies, key=lambda s: s.key):
+        ledger = state.get(study.key, {})
+        measured = rows_by_key.get(study.key) if ledger.get("state") == "done" else None
+        row = {"study": study.key, "patient": study.patient_key, "status": ledger.get("state", "pending"),
+               "reason": ledger.get("reason")}
+        row.update({k: v for k, v in (measured or {}).items() if k not in ("study", "patient")})
+        row.update({name: value for name, value in study.clinical if name not in row})
+        records.append(row)
+    frame = pd.DataFrame.from_records(records)
+    for column in frame.columns:
+        if column.endswith(("_genant_grade", "_goutallier")):
+            frame[column] = frame[column].astype("Int64")  # grades stay integers where some are missing
+    return frame[_ordered_columns(list(frame.columns))]
+
+
+def by_patient(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient: the CT columns of the patient's first done CT study and the MRI columns of the first
+    done MRI study (paper 001 joined CT and MRI of each patient)."""
+    mri_columns = [c for c in frame.columns if c in ("vbq", "s1_vbq", "pbq") or c.endswith("_goutallier")]
+    rows = []
+    for patient, group in frame.groupby("patient", sort=True):
+        done = group[group["status"] == "done"]
+        with_ct = done[done["summary_hu"].notna()] if "summary_hu" in done else done.iloc[0:0]
+        with_mri = done[done["vbq"].notna()] if "vbq" in done else done.iloc[0:0]
+        base = (with_ct if len(with_ct) else (done if len(done) else group)).iloc[0].copy()
+        if len(with_mri):
+            base[mri_columns] = with_mri.iloc[0][mri_columns]
+        base["studies"] = ";".join(group["study"])
+        base["status"] = "done" if len(done) else base["status"]
+        rows.append(base)
+    out = pd.DataFrame(rows).reset_index(drop=True)
+    return out[["patient", "studies"] + [c for c in out.columns if c not in ("patient", "studies", "study")]]
+
+
+def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_column: str) -> pd.DataFrame:
+    """Add the clinical columns whose ``key_column`` value equals a study's PatientID, AccessionNumber or id.
+
+    The key column itself is dropped, so no identifier reaches the cohort table.
+    """
+    if key_column not in clinical.columns:
+        raise SpinebqError(f"the clinical file has no column {key_column!r} (columns: {', '.join(map(str, clinical.columns))})")
+    values = clinical[key_column].astype(str).str.strip()
+    if values.duplicated().any():
+        raise SpinebqError(f"the clinical file's column {key_column!r} holds {values[values.duplicated()].iloc[0]!r} twice")
+    lookup = {v: i for i, v in enumerate(values)}
+    matches = []
+    for study in sorted(studies, key=lambda s: s.key):
+        ids = dict(study.identifiers)
+        match = next((lookup[str(ids[k]).strip()] for k in ("PatientID", "AccessionNumber", "id")
+                      if k in ids and str(ids[k]).strip() in lookup), None)
+        matches.append(match)
+    extra = clinical.drop(columns=[key_column])
+    extra = extra.rename(columns={c: f"clinical_{c}" if c in frame.columns else c for c in extra.columns})
+    joined = pd.DataFrame([extra.iloc[m].to_dict() if m is not None else {} for m in matches], columns=extra.columns)
+    return pd.concat([frame.reset_index(drop=True), joined], axis=1)
+
+
+def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], *,
+                 by: str = "study", clinical: pd.DataFrame | None = None, clinical_key: str | None = None,
+                 include_phi: bool = False, title: str = "spinebq batch") -> CohortFiles:
+    """Write the cohort table, its dictionary, the QC page (and the key map with ``include_phi``)."""
+    from spinebq.batch.study import read_row
+    from spinebq.report.files import write_atomic
+
+    out = Path(out_dir)
+    rows_by_key = {s.key: read_row(out, s.key) or {} for s in studies}
+    frame = cohort_frame(studies, ledger_rows, rows_by_key)
+    if clinical is not None:
+        frame = join_clinical(frame, studies, clinical, clinical_key or "PatientID")
+    table = by_patient(frame) if by == "patient" else frame
+    write_atomic(out / "cohort.csv", table.to_csv(index=False, lineterminator="\n"))
+    parquet = out / "cohort.parquet"
+    temporary = parquet.with_name(".cohort.parquet.tmp")
+    table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(temporary, index=False)
+    temporary.replace(parquet)
+    models = {c: "side of the published cutoff of this model (spinebq models; assessment.json of the study)"
+              for c in table.columns if c.startswith("model_")}
+    dictionary = pd.DataFrame(data_dictionary(list(table.columns), COHORT_LEVELS, models))
+    write_atomic(out / "cohort_dictionary.csv", dictionary.to_csv(index=False, lineterminator="\n"))
+    qc_page = _write_qc_page(out, frame, title=title)
+    key_map = None
+    if include_phi:
+        ids = [{"study": s.key, "patient": s.patient_key, **dict(s.identifiers)} for s in sorted(studies, key=lambda s: s.key)]
+        key_map = write_atomic(out / "key_map.csv", pd.DataFrame(ids).to_csv(index=False, lineterminator="\n"))
+    return CohortFiles(out / "cohort.csv", parquet, out / "cohort_dictionary.csv", qc_page, key_map, len(table))
+
+
+def _write_qc_page(out: Path, frame: pd.DataFrame, *, title: str) -> Path:
+    from spinebq.batch.qc_page import QcRow, write_qc_page
+
+    rows = []
+    for record in frame.to_dict("records"):
+        value = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()}
+        key = value["study"]
+        folder = out / "studies" / key
+        flags = tuple(f"{level}: {flag}" for level in COHORT_LEVELS for flag in str(value.get(f"{level}_qc") or "").split(";") if flag)
+        report = folder / "report.html"
+        rows.append(QcRow(key=key, status=value["status"], reason=value.get("reason"),
+                          thumbnail=folder / "thumbnail.png" if (folder / "thumbnail.png").is_file() else None,
+                          series_description=value.get("ct_series"), kvp=value.get("kvp"), kernel=value.get("kernel"),
+                          contrast_phase=value.get("contrast_phase"), slice_thickness_mm=value.get("slice_thickness_mm"),
+                          hu=value.get("summary_hu"), vbmd_mg_cm3=value.get("summary_vbmd_mg_cm3"),
+                          acr_category=value.get("acr_category"),
+                          fractured_levels=tuple(f for f in str(value.get("fractured_levels") or "").split(";") if f),
+                          qc_flags=flags,
+                          report_href=f"studies/{key}/report.html" if report.is_file() else
+                          (f"studies/{key}/ct/measurements.json" if (folder / "ct" / "measurements.json").is_file() else None)))
+    return write_qc_page(out / "qc.html", rows, title=title)
+
+
+def _ordered_columns(columns: list[str]) -> list[str]:
+    """Study columns first (in the quantities' order), then per-level groups, MRI, models, anything else."""
+    first = [q.key for q in STUDY_QUANTITIES if q.key in columns]
+    levels = [f"{level}_{q.key}" for level in COHORT_LEVELS for q in LEVEL_QUANTITIES if f"{level}_{q.key}" in columns]
+    muscle = [f"{disc.replace('/', '_')}_goutallier" for disc in MUSCLE_DISCS if f"{disc.replace('/', '_')}_goutallier" in columns]
+    models = sorted(c for c in columns if c.startswith("model_"))
+    placed = set(first + levels + muscle + models)
+    return first + levels + muscle + models + [c for c in columns if c not in placed]

@@ -1,0 +1,193 @@
+"""The batch engine: every study through the pipeline on Dask, recorded in the ledger, resumable.
+
+By default an embedded ``dask.distributed`` LocalCluster runs the studies (worker processes, one thread each);
+with a scheduler address the work goes to an existing Dask cluster (Slurm through dask-jobqueue, Kubernetes,
+or ``dask scheduler`` / ``dask worker`` started by hand). Workers read the inputs and write each study's folder
+themselves (the batch folder must be on a file system they share); only the study's inputs record goes out and
+a small :class:`~spinebq.batch.study.StudyOutcome` comes back. The ledger is written here only.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spinebq import __version__
+from spinebq.batch.ledger import Ledger, State, options_hash
+from spinebq.batch.study import TEMPORARY_PREFIX, BatchOptions, StudyOutcome, run_study
+from spinebq.records.study import StudyInputs
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """What the engine reports after each study ends.
+
+    Attributes
+    ----------
+    total : int
+        Studies to measure in this run.
+    finished : int
+        Of these, how many ended (done or failed).
+    counts : Counter
+        Studies of this run per state (``done``, ``failed``).
+    last : StudyOutcome or None
+        The study that just ended.
+    """
+
+    total: int
+    finished: int
+    counts: Counter
+    last: StudyOutcome | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a run did.
+
+    Attributes
+    ----------
+    measured : int
+        Studies measured in this run (the others were done before, skipped or unchanged).
+    counts : Counter
+        Every study of the ledger per state, after the run.
+    failures : Counter
+        Failed studies per reason (this run and before).
+    seconds : float
+        Wall time of the run.
+    workers : int
+        Number of Dask workers that measured.
+    outcomes : tuple of StudyOutcome
+        This run's outcomes, in the order they ended.
+    """
+
+    measured: int
+    counts: Counter
+    failures: Counter
+    seconds: float
+    workers: int
+    outcomes: tuple[StudyOutcome, ...] = field(default=())
+
+
+def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: BatchOptions = BatchOptions(), *,
+              workers: int = 2, scheduler: str | None = None, retry_failed: bool = False,
+              progress: Callable[[BatchProgress], None] | None = None) -> BatchResult:
+    """Measure every study that is not done yet and record each outcome in the ledger.
+
+    Parameters
+    ----------
+    studies : sequence of StudyInputs
+        From :func:`spinebq.batch.discover.discover`.
+    out_dir : str or Path
+        The batch folder: ``ledger.sqlite`` and ``studies/<key>/``.
+    options : BatchOptions
+    workers : int
+        Worker processes of the embedded cluster (ignored with ``scheduler``).
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``).
+    retry_failed : bool
+        Measure again the studies that failed in an earlier run.
+    progress : callable, optional
+        Called with a :class:`BatchProgress` after each study.
+
+    Returns
+    -------
+    BatchResult
+
+    Notes
+    -----
+    On KeyboardInterrupt the studies not finished are set back to ``pending``, the cluster is shut down and the
+    interrupt is raised again; the next run measures only what is missing.
+    """
+    out = Path(out_dir)
+    (out / "studies").mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out)
+    started = time.perf_counter()
+    by_key = {s.key: s for s in studies}
+    outcomes: list[StudyOutcome] = []
+    with Ledger(out) as ledger:
+        todo = ledger.plan(studies, options=options_hash(options), version=__version__, retry_failed=retry_failed)
+        n_workers = 0
+        if todo:
+            client, cluster = _connect(scheduler, workers)
+            try:
+                n_workers = len(client.scheduler_info()["workers"])
+                outcomes = _measure(client, [by_key[k] for k in todo], out, options, ledger, progress)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+        rows = ledger.rows()
+        counts = ledger.counts()
+    failures = Counter(r["reason"] for r in rows if r["state"] == State.FAILED.value)
+    return BatchResult(len(outcomes), counts, failures, time.perf_counter() - started, n_workers, tuple(outcomes))
+
+
+def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger,
+             progress: Callable[[BatchProgress], None] | None) -> list[StudyOutcome]:
+    from distributed import as_completed
+
+    futures = {}
+    for study in studies:
+        future = client.submit(run_study, study, options, str(out), key=f"spinebq-study-{study.key}-{time.time_ns()}",
+                               pure=False)
+        futures[future] = study.key
+        ledger.mark(study.key, State.RUNNING)
+    counts: Counter = Counter()
+    outcomes = []
+    try:
+        for future in as_completed(futures):
+            key = futures[future]
+            outcome = _outcome(future, key)
+            ledger.mark(key, State(outcome.state), reason=outcome.reason, seconds=outcome.seconds,
+                        cpu_seconds=outcome.cpu_seconds, peak_memory_mb=outcome.peak_memory_mb, worker=outcome.worker)
+            counts[outcome.state] += 1
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(BatchProgress(len(studies), len(outcomes), counts.copy(), outcome))
+    except BaseException:
+        client.cancel(list(futures))
+        ended = {o.key for o in outcomes}
+        for key in futures.values():
+            if key not in ended:
+                ledger.mark(key, State.PENDING, reason="interrupted")
+        raise
+    return outcomes
+
+
+def _outcome(future, key: str) -> StudyOutcome:
+    """The study's outcome, or a failure naming what happened to its worker."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker:
+        return StudyOutcome(key, State.FAILED.value, "the Dask workers measuring this study died each time it was tried "
+                            "(killed, out of memory or crashed)", float("nan"))
+    except Exception as exc:  # a task that raised: the engine's own error, reported for this study only
+        return StudyOutcome(key, State.FAILED.value, f"internal error: {type(exc).__name__}: {exc}", float("nan"))
+
+
+def _connect(scheduler: str | None, workers: int):
+    """A client of the given scheduler, or of a new LocalCluster of ``workers`` processes (one thread each)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if scheduler:
+        return Client(scheduler, timeout="30s"), None
+    # workers start the process each study is measured in, which a daemonic process may not
+    dask.config.set({"distributed.worker.daemon": False, "distributed.scheduler.allowed-failures": 2})
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Temporary study folders of an interrupted run (never a complete study folder)."""
+    import shutil
+
+    for leftover in (out / "studies").glob(f"{TEMPORARY_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)

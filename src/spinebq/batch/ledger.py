@@ -1,0 +1,156 @@
+"""The run ledger: one SQLite row per study, so a batch loses nothing and resumes where it stopped.
+
+Only the process that drives the batch writes the ledger (workers return their outcome to it), so the
+database never sees two writers, also when the workers run on other machines. A study is done only when its
+row says so; its folder under ``studies/`` is moved into place before the row is marked.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+
+from spinebq.records.study import SeriesInfo, StudyInputs
+
+#: File name of the ledger inside the batch folder.
+LEDGER_NAME = "ledger.sqlite"
+
+
+class State(str, Enum):
+    """States of a study in the ledger."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS studies (
+    key TEXT PRIMARY KEY,
+    patient TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    options_hash TEXT NOT NULL,
+    version TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    started REAL,
+    finished REAL,
+    seconds REAL,
+    cpu_seconds REAL,
+    peak_memory_mb REAL,
+    worker TEXT
+)
+"""
+
+
+def fingerprint(inputs: StudyInputs) -> str:
+    """A hash of every input file's name, size and modification time (changes when an input changes)."""
+    digest = hashlib.sha256()
+    paths = [s.path for s in (inputs.ct, inputs.mri, inputs.axial) if isinstance(s, SeriesInfo)]
+    paths += [inputs.labels] if inputs.labels else []
+    for root in paths:
+        root_path = Path(root)
+        files = [root_path] if root_path.is_file() else sorted(p for p in root_path.rglob("*") if p.is_file())
+        for path in files:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    digest.update(repr((inputs.ct, inputs.mri, inputs.axial, inputs.labels, inputs.clinical)).encode())
+    return digest.hexdigest()[:16]
+
+
+def options_hash(*options: object) -> str:
+    """A hash of the options' representation (frozen dataclasses print every field)."""
+    return hashlib.sha256(repr(options).encode()).hexdigest()[:16]
+
+
+class Ledger:
+    """The SQLite ledger of one batch folder.
+
+    Parameters
+    ----------
+    folder : Path
+        The batch output folder; the ledger is ``folder / "ledger.sqlite"``.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / LEDGER_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def plan(self, studies: Iterable[StudyInputs], *, options: str, version: str, retry_failed: bool = False) -> list[str]:
+        """Record ``studies`` and return the keys to measure now, in order.
+
+        A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
+        or the options changed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
+        is recorded ``skipped`` with that reason.
+        """
+        todo = []
+        with self._db:
+            for study in studies:
+                row = self._db.execute("SELECT fingerprint, options_hash, state FROM studies WHERE key = ?",
+                                       (study.key,)).fetchone()
+                current = fingerprint(study)
+                state = State.SKIPPED if study.problem else State.PENDING
+                unchanged = row is not None and row[0] == current and row[1] == options
+                if unchanged and (row[2] == State.SKIPPED.value and study.problem or row[2] == State.DONE.value
+                                  or (row[2] == State.FAILED.value and not retry_failed)):
+                    continue
+                self._db.execute(
+                    "INSERT OR REPLACE INTO studies (key, patient, inputs, fingerprint, options_hash, version, state, "
+                    "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (study.key, study.patient_key, json.dumps(asdict(study), default=str), current, options, version,
+                     state.value, study.problem))
+                if state is State.PENDING:
+                    todo.append(study.key)
+        return todo
+
+    def mark(self, key: str, state: State, *, reason: str | None = None, seconds: float | None = None,
+             cpu_seconds: float | None = None, peak_memory_mb: float | None = None, worker: str | None = None) -> None:
+        """Set the state of study ``key`` (and its timings once it ended)."""
+        now = time.time()
+        if state is State.RUNNING:
+            self._db.execute("UPDATE studies SET state = ?, started = ?, worker = ?, reason = NULL WHERE key = ?",
+                             (state.value, now, worker, key))
+        else:
+            self._db.execute("UPDATE studies SET state = ?, reason = ?, finished = ?, seconds = ?, cpu_seconds = ?, "
+                             "peak_memory_mb = ?, worker = COALESCE(?, worker) WHERE key = ?",
+                             (state.value, reason, now, seconds, cpu_seconds, peak_memory_mb, worker, key))
+
+    def rows(self) -> list[dict]:
+        """Every study's row, sorted by key."""
+        cursor = self._db.execute("SELECT * FROM studies ORDER BY key")
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+    def counts(self) -> Counter:
+        """Number of studies per state."""
+        return Counter(dict(self._db.execute("SELECT state, COUNT(*) FROM studies GROUP BY state").fetchall()))
+
+
+def process_id() -> str:
+    """Host and process id of the caller, as the ledger's worker column records it."""
+    return f"{os.uname().nodename}:{os.getpid()}"

@@ -1,0 +1,341 @@
+"""One study of a batch, as a Dask worker runs it: measured in a child process, written atomically.
+
+:func:`run_study` is the task the engine ships to a worker. The study is measured in a child process forked
+from a server that has spinebq already imported, so a study that hangs is killed at its time limit, and one
+that crashes or runs out of memory ends ``failed`` with its reason while the worker goes on. The child writes
+the study's files into a temporary folder beside ``studies/<key>/`` and moves it into place only when
+complete, so a study folder is either whole or absent. Only a small :class:`StudyOutcome` travels back.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import resource
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spinebq.errors import SpinebqError
+from spinebq.pipeline import CtOptions, StudyOptions, StudyRecord
+from spinebq.records.study import StudyInputs
+
+#: What a profile measures: ``screening`` (body density, fractures, thumbnail) or ``full`` (everything).
+PROFILES = ("screening", "full")
+#: Name of the cohort-table row each done study leaves in its folder.
+ROW_NAME = "row.json"
+#: Prefix of the temporary folders a study is written into before it is moved into place.
+TEMPORARY_PREFIX = ".tmp-"
+#: Modules the child-process server imports once, so that each study starts at once.
+PRELOAD = ["spinebq.batch.study", "spinebq.segment.core", "spinebq.measure.regional", "spinebq.mri.measure",
+           "spinebq.risk.assess", "spinebq.report.ct_outputs", "spinebq.report.mri_outputs", "spinebq.report.thumbnail"]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How every study of a batch is measured.
+
+    Attributes
+    ----------
+    profile : str
+        ``screening``: segmentation, L1-L4 body density, fractures and the thumbnail (no screw trajectories, no
+        per-level pictures, no report); ``full``: everything ``spinebq ct``, ``mri`` and ``report`` do.
+    study : StudyOptions
+        The pipeline options (the profile sets the trajectory mode).
+    timeout_s : float or None
+        A study running longer is stopped and marked failed.
+    memory_limit_mb : float or None
+        Address-space limit of the process measuring one study; beyond it the study fails as out of memory.
+    include_phi : bool
+        Keep series paths and UIDs in the study's ``study.json`` (never names or IDs of patients).
+    """
+
+    profile: str = "screening"
+    study: StudyOptions = field(default_factory=StudyOptions)
+    timeout_s: float | None = None
+    memory_limit_mb: float | None = None
+    include_phi: bool = False
+
+    def __post_init__(self) -> None:
+        from spinebq.errors import OptionError
+
+        if self.profile not in PROFILES:
+            raise OptionError("profile", f"{self.profile!r} is not one of {', '.join(PROFILES)}")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise OptionError("timeout_s", f"{self.timeout_s} s: a time limit must be positive")
+        if self.memory_limit_mb is not None and not self.memory_limit_mb >= 256:
+            raise OptionError("memory_limit_mb", f"{self.memory_limit_mb} MB: at least 256 MB are needed")
+
+
+def profile_options(profile: str, study: StudyOptions | None = None) -> StudyOptions:
+    """The pipeline options of a profile: ``screening`` plans no screw trajectories."""
+    from dataclasses import replace
+
+    study = study or StudyOptions()
+    if profile == "screening":
+        return replace(study, ct=replace(study.ct, trajectory="none"))
+    return study
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """What a worker sends back for one study (small: the files stay where the worker wrote them).
+
+    Attributes
+    ----------
+    key : str
+    state : str
+        ``done`` or ``failed``.
+    reason : str or None
+        Why it failed; for a done study, which modality could not be measured, if any.
+    seconds, cpu_seconds : float
+        Wall and CPU time of the study's process.
+    peak_memory_mb : float or None
+        Peak resident memory of the study's process (None when it was killed).
+    worker : str
+        Host and process id of the Dask worker.
+    """
+
+    key: str
+    state: str
+    reason: str | None
+    seconds: float
+    cpu_seconds: float = float("nan")
+    peak_memory_mb: float | None = None
+    worker: str = ""
+
+
+def run_study(inputs: StudyInputs, options: BatchOptions, out_dir: str) -> StudyOutcome:
+    """Measure one study in a child process and move its folder into ``out_dir/studies/<key>/``.
+
+    Never raises for a problem of the study itself: a bad input, a crash, a timeout or running out of memory
+    is returned as a ``failed`` outcome with its reason.
+    """
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    start = time.perf_counter()
+    if multiprocessing.current_process().daemon:
+        return StudyOutcome(inputs.key, "failed", "the Dask worker is a daemonic process and cannot start the "
+                            "process a study is measured in: start workers with DASK_DISTRIBUTED__WORKER__DAEMON=False",
+                            0.0, worker=worker)
+    context = _context()
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_measure_in_child, args=(sender, inputs, options, out_dir), name=f"spinebq-{inputs.key}")
+    process.start()
+    sender.close()
+    message = None
+    try:
+        if receiver.poll(options.timeout_s):
+            message = receiver.recv()
+    except EOFError:
+        message = None
+    finally:
+        if message is None and process.is_alive():
+            process.kill()
+        process.join()
+        receiver.close()
+        _remove_temporary(Path(out_dir), inputs.key, process.pid)
+    seconds = time.perf_counter() - start
+    if message is not None:
+        state, reason, cpu_seconds, peak_mb = message
+        return StudyOutcome(inputs.key, state, reason, seconds, cpu_seconds, peak_mb, worker)
+    if options.timeout_s is not None and seconds >= options.timeout_s:
+        reason = f"stopped after the time limit of {options.timeout_s:g} s"
+    else:
+        reason = _crash_reason(process.exitcode, options.memory_limit_mb)
+    return StudyOutcome(inputs.key, "failed", reason, seconds, worker=worker)
+
+
+_CONTEXT = None
+
+
+def _context():
+    """A forkserver context with spinebq preloaded (one server per worker process)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(PRELOAD)
+    return _CONTEXT
+
+
+def _crash_reason(exitcode: int | None, memory_limit_mb: float | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        cause = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the process measuring the study was killed by {name}{cause}"
+    limit = f" (limit {memory_limit_mb:g} MB)" if memory_limit_mb else ""
+    return f"the process measuring the study ended with exit code {exitcode} without a result{limit}"
+
+
+def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_dir: str) -> None:
+    _die_with_parent()
+    if options.memory_limit_mb:
+        limit = int(options.memory_limit_mb * 2**20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cpu_start = time.process_time()
+    out = Path(out_dir) / "studies"
+    temporary = out / f"{TEMPORARY_PREFIX}{inputs.key}-{os.getpid()}"
+    try:
+        record = measure_study(inputs, options)
+        write_study(temporary, record, options)
+        _move_into_place(temporary, out / inputs.key)
+        nothing = nothing_measured(record)
+        reasons = [r for r in (record.ct_reason, record.mri_reason) if r]
+        result = ("failed", nothing) if nothing else ("done", "; ".join(reasons) or None)
+    except SpinebqError as exc:
+        result = ("failed", str(exc))
+    except MemoryError:
+        result = ("failed", f"out of memory (limit {options.memory_limit_mb:g} MB per study)")
+    except Exception as exc:  # an internal error of one study never stops the batch
+        result = ("failed", f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    state, reason = result
+    sender.send((state, reason and without_paths(reason, inputs, options.include_phi), time.process_time() - cpu_start,
+                 peak_mb))
+    sender.close()
+
+
+def nothing_measured(record: StudyRecord) -> str | None:
+    """Why a study that ran gave no number at all (every level cut, excluded or unlabelled), or None."""
+    reasons = []
+    if record.ct is not None:
+        if any(v.hu == v.hu for v in record.ct.vertebrae):
+            return None
+        levels = "; ".join(f"{v.level}: {', '.join(v.qc) or 'no value'}" for v in record.ct.vertebrae)
+        reasons.append(f"no vertebra of the CT could be measured ({levels})")
+    if record.mri is not None:
+        if record.mri.vbq is not None or any(v.body_signal is not None for v in record.mri.levels):
+            return None
+        reasons.append(f"no vertebra of the MRI could be measured ({record.mri.vbq_reason})")
+    return "; ".join(reasons + [r for r in (record.ct_reason, record.mri_reason) if r]) or None
+
+
+def without_paths(reason: str, inputs: StudyInputs, include_phi: bool) -> str:
+    """``reason`` with the study's input paths replaced by their role (folder names may name the patient)."""
+    if include_phi:
+        return reason
+    for role in ("ct", "mri", "axial"):
+        info = getattr(inputs, role)
+        if info is not None:
+            reason = reason.replace(str(info.path), f"the {role.upper() if role == 'ct' else role} series")
+    if inputs.labels:
+        reason = reason.replace(str(inputs.labels), "the label map")
+    return reason
+
+
+def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
+    """The pipeline call of one study under the batch's profile."""
+    from spinebq.pipeline import analyse_study
+
+    return analyse_study(inputs, profile_options(options.profile, options.study), clinical=dict(inputs.clinical))
+
+
+def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> None:
+    """Write everything of one study into ``folder``: CT and MRI outputs, thumbnail, assessment, row, study.json."""
+    from spinebq.batch.cohort import study_row
+    from spinebq.report.files import write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    full = options.profile == "full"
+    ct, mri = record.ct, record.mri
+    if ct is not None:
+        from spinebq.report.ct_outputs import write_ct_outputs
+        from spinebq.report.thumbnail import spine_thumbnail
+
+        images = ct.images
+        spine_thumbnail(images.ct, images.result.bodies, folder / "thumbnail.png", levels=_thumbnail_text(ct))
+        write_ct_outputs(folder / "ct", ct, pictures=full)
+    if mri is not None:
+        from spinebq.report.mri_outputs import write_mri_outputs
+
+        write_mri_outputs(folder / "mri", mri, figures=full)
+    if record.assessment is not None:
+        write_json(folder / "assessment.json", record.assessment)
+    if full:
+        _write_report(folder, record)
+    write_json(folder / "study.json", public_inputs(record.inputs, include_phi=options.include_phi))
+    write_json(folder / ROW_NAME, study_row(record))
+
+
+def public_inputs(inputs: StudyInputs, *, include_phi: bool = False) -> dict[str, Any]:
+    """What was measured and why, without identifiers (and without paths and UIDs unless ``include_phi``)."""
+
+    def series(info) -> dict[str, Any] | None:
+        if info is None:
+            return None
+        keep = {"modality": info.modality, "description": info.description, "images": info.n_images,
+                "slice_thickness_mm": info.slice_thickness_mm, "kernel": info.kernel, "orientation": info.orientation,
+                "contrast_agent": info.contrast_agent, "extent_mm": info.extent_mm}
+        if include_phi:
+            keep.update(path=info.path, series_uid=info.series_uid)
+        return keep
+
+    return {"study": inputs.key, "patient": inputs.patient_key, "ct": series(inputs.ct), "mri": series(inputs.mri),
+            "axial": series(inputs.axial), "choice": list(inputs.choice),
+            "passed_over": [{"series": series(p.series), "reason": p.reason} for p in inputs.passed_over],
+            "problem": inputs.problem}
+
+
+def _thumbnail_text(ct) -> dict[str, str]:
+    text = {}
+    for vertebra in ct.vertebrae:
+        value = vertebra.hu
+        text[vertebra.level] = f"{value:.0f} HU" if value == value else "n/a"
+    return text
+
+
+def _write_report(folder: Path, record: StudyRecord) -> None:
+    from spinebq.report.html import write_patient_html
+    from spinebq.report.patient import patient_report
+
+    report = patient_report(record.ct.to_json() if record.ct else None, record.mri.to_json() if record.mri else None,
+                            record.assessment, patient_id=record.inputs.key,
+                            ct_dir=folder / "ct" if record.ct else None, mri_dir=folder / "mri" if record.mri else None,
+                            include_phi=False)
+    write_patient_html(report, folder / "report.html")
+
+
+def _move_into_place(temporary: Path, final: Path) -> None:
+    """Replace ``final`` by ``temporary`` (the old folder, from an earlier run, is removed after the move)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f"{TEMPORARY_PREFIX}old-{final.name}-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(temporary, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_temporary(out_dir: Path, key: str, pid: int | None) -> None:
+    """Remove what a killed child left behind."""
+    if pid is not None:
+        shutil.rmtree(out_dir / "studies" / f"{TEMPORARY_PREFIX}{key}-{pid}", ignore_errors=True)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies, so an orphan never writes after its worker died."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def thumbnail_path(out_dir: Path, key: str) -> Path:
+    return Path(out_dir) / "studies" / key / "thumbnail.png"
+
+
+def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
+    """The cohort-table row a done study left in its folder (None when absent)."""
+    path = Path(out_dir) / "studies" / key / ROW_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+__all__ = ["BatchOptions", "PROFILES", "StudyOutcome", "profile_options", "run_study", "CtOptions"]

@@ -1,0 +1,146 @@
+"""``spinebq batch``: a folder of studies in, one cohort table out, on Dask, resumable.
+
+Research use only, not a medical device.
+"""
+from __future__ import annotations
+
+import argparse
+
+NAME = "batch"
+HELP = ("measure a cohort: DICOM trees, NIfTI folders or a manifest CSV in, cohort.csv + qc.html out, on Dask "
+        "(resumable; research use only)")
+#: Option parameter names whose flag is not --parameter-name.
+FLAGS = {"timeout_s": "--study-timeout", "memory_limit_mb": "--memory-per-study"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="DICOM tree (any depth, many patients), folder of NIfTI files, or manifest CSV "
+                        "(columns id, ct, mri, axial, labels + clinical columns)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="batch folder: cohort.csv, qc.html, studies/<key>/, "
+                        "ledger.sqlite; running again resumes")
+    parser.add_argument("--profile", default="screening", choices=("screening", "full"),
+                        help="screening: segmentation, L1-L4 density, fractures, thumbnail (default); full: also screw "
+                        "trajectories, regions, pictures and a report per study")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded Dask cluster (default 2)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="send the work to this Dask scheduler (tcp://host:8786) "
+                        "instead; workers must see INPUT and --out at the same paths")
+    parser.add_argument("--study-timeout", type=float, metavar="SECONDS", help="stop a study running longer and mark it failed")
+    parser.add_argument("--memory-per-study", type=float, metavar="MB",
+                        help="memory limit of the process measuring one study (default: the machine's memory / workers)")
+    parser.add_argument("--retry-failed", action="store_true", help="measure again the studies that failed before")
+    parser.add_argument("--by", default="study", choices=("study", "patient"),
+                        help="one row per study (default) or per patient (CT and MRI of a patient joined)")
+    parser.add_argument("--clinical", metavar="FILE", help="clinical spreadsheet (CSV/XLSX) to join to the cohort table")
+    parser.add_argument("--clinical-key", metavar="COLUMN", default="PatientID",
+                        help="column of --clinical holding the PatientID, AccessionNumber or manifest id (default PatientID)")
+    parser.add_argument("--include-phi", action="store_true", help="also write key_map.csv (study key -> PatientID, "
+                        "AccessionNumber, StudyInstanceUID) and keep series paths in study.json")
+    parser.add_argument("--quiet", action="store_true", help="plain log lines instead of a progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from spinebq.batch.cohort import write_cohort
+    from spinebq.batch.discover import discover
+    from spinebq.batch.engine import run_batch
+    from spinebq.batch.study import BatchOptions, profile_options
+    from spinebq.errors import OptionError
+    from spinebq.report.files import RESEARCH_NOTICE
+
+    if args.workers < 1:
+        raise OptionError("workers", f"{args.workers}: at least one worker is needed")
+    memory_mb = args.memory_per_study
+    if memory_mb is None:
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 / args.workers
+    options = BatchOptions(profile=args.profile, study=profile_options(args.profile), timeout_s=args.study_timeout,
+                           memory_limit_mb=memory_mb, include_phi=args.include_phi)
+    clinical = _read_clinical(args.clinical) if args.clinical else None
+    out = Path(args.out)
+    _check_out(out, args.inputs)
+    print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
+    studies = discover(args.inputs)
+    print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
+    with _Progress(args.quiet) as progress:
+        result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
+                           retry_failed=args.retry_failed, progress=progress)
+    from spinebq.batch.ledger import Ledger
+
+    with Ledger(out) as ledger:
+        files = write_cohort(out, studies, ledger.rows(), by=args.by, clinical=clinical, clinical_key=args.clinical_key,
+                             include_phi=args.include_phi, title=f"spinebq batch {out.name}")
+    print(_summary(result, memory_mb))
+    print(f"cohort table: {files.table} ({files.rows} rows; dictionary {files.dictionary.name}, {files.parquet.name}); "
+          f"QC page: {files.qc_page}" + (f"; key map: {files.key_map}" if files.key_map else ""))
+    print(RESEARCH_NOTICE)
+    return 0
+
+
+def _summary(result, memory_mb: float) -> str:
+    counts = result.counts
+    lines = [f"measured {result.measured} studies in {result.seconds:.0f} s on {result.workers} worker(s)"
+             + (f" ({3600 * result.measured / result.seconds:.0f} studies per hour)" if result.measured else "")
+             + f"; ledger: {', '.join(f'{counts[s]} {s}' for s in ('done', 'failed', 'skipped', 'pending') if counts[s])}"]
+    peaks = [o.peak_memory_mb for o in result.outcomes if o.peak_memory_mb]
+    if peaks:
+        lines.append(f"peak memory per study {max(peaks):.0f} MB (limit {memory_mb:.0f} MB)")
+    for reason, n in result.failures.most_common():
+        lines.append(f"  failed ({n}): {reason}")
+    return "\n".join(lines)
+
+
+def _check_out(out, inputs) -> None:
+    from pathlib import Path
+
+    from spinebq.errors import SpinebqError
+
+    resolved = out.resolve()
+    for item in inputs:
+        source = Path(item).resolve()
+        if resolved == source or source in resolved.parents and not source.is_file():
+            raise SpinebqError(f"--out {out} lies inside the input {item}: choose a folder outside the inputs")
+        if resolved in source.parents:
+            raise SpinebqError(f"the input {item} lies inside --out {out}: choose another output folder")
+
+
+def _read_clinical(path: str):
+    import pandas as pd
+
+    from spinebq.errors import SpinebqError
+
+    try:
+        if path.lower().endswith((".xlsx", ".xls")):
+            return pd.read_excel(path, dtype=str)
+        return pd.read_csv(path, dtype=str, sep=None, engine="python")
+    except (OSError, ValueError, ImportError) as exc:
+        raise SpinebqError(f"{path}: cannot be read as a clinical spreadsheet ({exc})") from None
+
+
+class _Progress:
+    """A tqdm bar with counts per state, rate and time left; plain lines with ``quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, event) -> None:
+        last = event.last
+        if self.quiet:
+            reason = f" ({last.reason})" if last.reason else ""
+            print(f"[{event.finished}/{event.total}] {last.key} {last.state} in {last.seconds:.1f} s{reason}", flush=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=event.total, unit="study", dynamic_ncols=True)
+        self.bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(event.counts.items())))
+        self.bar.update(1)
