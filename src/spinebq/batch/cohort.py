@@ -44,7 +44,7 @@ def study_row(record) -> dict[str, Any]:
     ct = record.ct
     if ct is not None:
         acquisition = ct.acquisition
-        row.update(ct_series=acquisition.get("series_description"), kvp=acquisition.get("kvp"),
+        row.update(kvp=acquisition.get("kvp"),
                    kernel=acquisition.get("kernel"), slice_thickness_mm=acquisition.get("slice_thickness_mm"),
                    contrast_phase=ct.summary.contrast_phase or "not assessed")
         for level in COHORT_LEVELS:
@@ -80,7 +80,8 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
         ledger = state.get(study.key, {})
         measured = rows_by_key.get(study.key) if ledger.get("state") == "done" else None
         row = {"study": study.key, "patient": study.patient_key, "status": ledger.get("state", "pending"),
-               "reason": ledger.get("reason")}
+               "reason": ledger.get("reason"), "ct_series": study.ct.description if study.ct else None,
+               "mri_series": study.mri.description if study.mri else None}
         row.update({k: v for k, v in (measured or {}).items() if k not in ("study", "patient")})
         row.update({name: value for name, value in study.clinical if name not in row})
         records.append(row)
@@ -110,17 +111,25 @@ def by_patient(frame: pd.DataFrame) -> pd.DataFrame:
     return out[["patient", "studies"] + [c for c in out.columns if c not in ("patient", "studies", "study")]]
 
 
+def check_clinical(clinical: pd.DataFrame, key_column: str, *, source: str = "the clinical file") -> pd.DataFrame:
+    """``clinical`` with its key column as stripped text; raises when the column is missing or holds a value twice."""
+    if key_column not in clinical.columns:
+        raise SpinebqError(f"{source} has no column {key_column!r} (columns: {', '.join(map(str, clinical.columns))})")
+    clinical = clinical.copy()
+    clinical[key_column] = clinical[key_column].astype(str).str.strip()
+    repeated = clinical[key_column][clinical[key_column].duplicated()]
+    if len(repeated):
+        raise SpinebqError(f"{source}: its column {key_column!r} holds {repeated.iloc[0]!r} more than once")
+    return clinical
+
+
 def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_column: str) -> pd.DataFrame:
     """Add the clinical columns whose ``key_column`` value equals a study's PatientID, AccessionNumber or id.
 
     The key column itself is dropped, so no identifier reaches the cohort table.
     """
-    if key_column not in clinical.columns:
-        raise SpinebqError(f"the clinical file has no column {key_column!r} (columns: {', '.join(map(str, clinical.columns))})")
-    values = clinical[key_column].astype(str).str.strip()
-    if values.duplicated().any():
-        raise SpinebqError(f"the clinical file's column {key_column!r} holds {values[values.duplicated()].iloc[0]!r} twice")
-    lookup = {v: i for i, v in enumerate(values)}
+    clinical = check_clinical(clinical, key_column)
+    lookup = {v: i for i, v in enumerate(clinical[key_column])}
     matches = []
     for study in sorted(studies, key=lambda s: s.key):
         ids = dict(study.identifiers)

@@ -180,7 +180,7 @@ def _connect(scheduler: str | None, workers: int):
         return Client(scheduler, timeout="30s"), None
     # workers start the process each study is measured in, which a daemonic process may not
     dask.config.set({"distributed.worker.daemon": False, "distributed.scheduler.allowed-failures": 2})
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                            silence_logs=logging.ERROR)
     return Client(cluster), cluster
 

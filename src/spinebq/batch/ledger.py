@@ -13,7 +13,6 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
 
@@ -122,7 +121,7 @@ class Ledger:
                 self._db.execute(
                     "INSERT OR REPLACE INTO studies (key, patient, inputs, fingerprint, options_hash, version, state, "
                     "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (study.key, study.patient_key, json.dumps(asdict(study), default=str), current, options, version,
+                    (study.key, study.patient_key, json.dumps(study.public_json()), current, options, version,
                      state.value, study.problem))
                 if state is State.PENDING:
                     todo.append(study.key)

@@ -15,7 +15,7 @@ import resource
 import shutil
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +227,15 @@ def without_paths(reason: str, inputs: StudyInputs, include_phi: bool) -> str:
     return reason
 
 
+def _without_paths(document: Any, inputs: StudyInputs) -> Any:
+    """``document`` with every text passed through :func:`without_paths`."""
+    if isinstance(document, dict):
+        return {k: _without_paths(v, inputs) for k, v in document.items()}
+    if isinstance(document, list):
+        return [_without_paths(v, inputs) for v in document]
+    return without_paths(document, inputs, False) if isinstance(document, str) else document
+
+
 def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
     """The pipeline call of one study under the batch's profile."""
     from spinebq.pipeline import analyse_study
@@ -242,6 +251,10 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
     folder.mkdir(parents=True, exist_ok=True)
     full = options.profile == "full"
     ct, mri = record.ct, record.mri
+    if not options.include_phi:  # input paths may name the patient: the documents name the series' role instead
+        ct = ct and replace(type(ct).from_json(_without_paths(ct.to_json(), record.inputs)), images=ct.images)
+        mri = mri and replace(type(mri).from_json(_without_paths(mri.to_json(), record.inputs)), images=mri.images)
+        record = replace(record, ct=ct, mri=mri)
     if ct is not None:
         from spinebq.report.ct_outputs import write_ct_outputs
         from spinebq.report.thumbnail import spine_thumbnail
@@ -257,27 +270,8 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
         write_json(folder / "assessment.json", record.assessment)
     if full:
         _write_report(folder, record)
-    write_json(folder / "study.json", public_inputs(record.inputs, include_phi=options.include_phi))
+    write_json(folder / "study.json", record.inputs.public_json(include_paths=options.include_phi))
     write_json(folder / ROW_NAME, study_row(record))
-
-
-def public_inputs(inputs: StudyInputs, *, include_phi: bool = False) -> dict[str, Any]:
-    """What was measured and why, without identifiers (and without paths and UIDs unless ``include_phi``)."""
-
-    def series(info) -> dict[str, Any] | None:
-        if info is None:
-            return None
-        keep = {"modality": info.modality, "description": info.description, "images": info.n_images,
-                "slice_thickness_mm": info.slice_thickness_mm, "kernel": info.kernel, "orientation": info.orientation,
-                "contrast_agent": info.contrast_agent, "extent_mm": info.extent_mm}
-        if include_phi:
-            keep.update(path=info.path, series_uid=info.series_uid)
-        return keep
-
-    return {"study": inputs.key, "patient": inputs.patient_key, "ct": series(inputs.ct), "mri": series(inputs.mri),
-            "axial": series(inputs.axial), "choice": list(inputs.choice),
-            "passed_over": [{"series": series(p.series), "reason": p.reason} for p in inputs.passed_over],
-            "problem": inputs.problem}
 
 
 def _thumbnail_text(ct) -> dict[str, str]:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 / args.workers
     options = BatchOptions(profile=args.profile, study=profile_options(args.profile), timeout_s=args.study_timeout,
                            memory_limit_mb=memory_mb, include_phi=args.include_phi)
-    clinical = _read_clinical(args.clinical) if args.clinical else None
+    clinical = _read_clinical(args.clinical, args.clinical_key) if args.clinical else None
     out = Path(args.out)
     _check_out(out, args.inputs)
     print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
@@ -105,17 +105,21 @@ def _check_out(out, inputs) -> None:
             raise SpinebqError(f"the input {item} lies inside --out {out}: choose another output folder")
 
 
-def _read_clinical(path: str):
+def _read_clinical(path: str, key_column: str):
+    """The clinical spreadsheet, checked before any study is measured."""
     import pandas as pd
 
+    from spinebq.batch.cohort import check_clinical
     from spinebq.errors import SpinebqError
 
     try:
         if path.lower().endswith((".xlsx", ".xls")):
-            return pd.read_excel(path, dtype=str)
-        return pd.read_csv(path, dtype=str, sep=None, engine="python")
+            clinical = pd.read_excel(path, dtype=str)
+        else:
+            clinical = pd.read_csv(path, dtype=str, sep=None, engine="python")
     except (OSError, ValueError, ImportError) as exc:
         raise SpinebqError(f"{path}: cannot be read as a clinical spreadsheet ({exc})") from None
+    return check_clinical(clinical, key_column, source=path)
 
 
 class _Progress:

@@ -55,6 +55,7 @@ STUDY_QUANTITIES = (
     Quantity("status", "", "status", None, "done, failed or skipped (the run ledger's state)"),
     Quantity("reason", "", "reason", None, "why the study failed or was skipped, or which modality was not measured"),
     Quantity("ct_series", "", "CT series", None, "SeriesDescription of the CT measured (choice rule in the README)"),
+    Quantity("mri_series", "", "MR series", None, "SeriesDescription of the sagittal T1 MR measured"),
     Quantity("kvp", "kV", "tube voltage", 0, "KVP of the CT header"),
     Quantity("kernel", "", "kernel", None, "ConvolutionKernel of the CT header"),
     Quantity("slice_thickness_mm", "mm", "slice thickness", 2, "SliceThickness of the CT header"),

@@ -7,6 +7,7 @@ picklable, so they can be shipped to a Dask worker.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -102,3 +103,25 @@ class StudyInputs:
     choice: tuple[str, ...] = ()
     passed_over: tuple[PassedOver, ...] = field(default=())
     problem: str | None = None
+
+    def public_json(self, *, include_paths: bool = False) -> dict[str, Any]:
+        """What was chosen and why, without identifiers (paths and UIDs only with ``include_paths``).
+
+        Folder names of a PACS export often carry the patient's name, so paths stay out by default.
+        """
+
+        def series(info: SeriesInfo | None) -> dict[str, Any] | None:
+            if info is None:
+                return None
+            public = {"modality": info.modality, "description": info.description, "images": info.n_images,
+                      "slice_thickness_mm": info.slice_thickness_mm, "kernel": info.kernel,
+                      "orientation": info.orientation, "contrast_agent": info.contrast_agent,
+                      "extent_mm": info.extent_mm}
+            if include_paths:
+                public.update(path=info.path, series_uid=info.series_uid)
+            return public
+
+        return {"study": self.key, "patient": self.patient_key, "ct": series(self.ct), "mri": series(self.mri),
+                "axial": series(self.axial), "choice": list(self.choice),
+                "passed_over": [{"series": series(p.series), "reason": p.reason} for p in self.passed_over],
+                "problem": self.problem}

@@ -1,0 +1,156 @@
+"""``spinebq batch`` end to end on the PACS-export tree: every row of the cohort table, values, privacy, QC page."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spinebq.batch.discover import discover
+from spinebq.cli import main
+from tests.batch.test_qc_page import probe
+from tests.report.browser import chromium, network_hosts
+
+
+@pytest.fixture(scope="module")
+def batch(dicom_tree, tmp_path_factory):
+    """The tree measured once by ``spinebq batch`` with a clinical file joined by PatientID."""
+    root, expected = dicom_tree
+    studies = {s.key: s for s in discover([root])}
+    work = tmp_path_factory.mktemp("batch")
+    patients = sorted({dict(s.identifiers)["PatientID"] for s in studies.values() if "PatientID" in dict(s.identifiers)})
+    clinical = pd.DataFrame([{"PatientID": pid, "outcome_loosening": i % 2, "age": 60 + i} for i, pid in enumerate(patients)])
+    clinical.to_csv(work / "clinical.csv", index=False)
+    out = work / "out"
+    assert main(["batch", str(root), "--out", str(out), "--quiet", "--workers", "2",
+                 "--clinical", str(work / "clinical.csv"), "--clinical-key", "PatientID"]) == 0
+    table = pd.read_csv(out / "cohort.csv").set_index("study")
+    return out, root, expected, studies, table
+
+
+def _expected_studies(expected: dict):
+    for label, patient in expected.items():
+        for key, study in patient["studies"].items():
+            yield label, key, study
+
+
+def test_every_study_has_its_row_with_the_right_series_and_status(batch):
+    out, _, expected, studies, table = batch
+    assert sorted(table.index) == sorted(studies)
+    for label, key, study in _expected_studies(expected):
+        row = table.loc[key]
+        if study["problem"]:
+            assert row.status == "skipped" and study["problem"] in row.reason, (label, row.reason)
+            assert not (out / "studies" / key).exists()
+            continue
+        chosen = studies[key].ct
+        if study["ct"]:
+            assert chosen.series_uid == study["ct"], label
+            assert row.ct_series == chosen.description, label
+        if study.get("ct_is_phantom"):
+            assert row.status == "done", (label, row.reason)
+            assert all(math.isfinite(row[f"{level}_hu_3d"]) for level in ("L1", "L2", "L3", "L4")), label
+            assert row.summary_levels == "L1-L2-L3-L4"
+        elif study["ct"]:  # the real 20-slice series (T11/T12 cut) and the water cylinders: nothing measurable
+            assert row.status == "failed" and "no vertebra of the CT could be measured" in row.reason, (label, row.reason)
+        if study["mri"]:
+            assert row.status == "done" and 2.0 < row.vbq < 5.0, (label, row.vbq)
+            assert not math.isnan(row.L4_L5_goutallier)
+
+
+def test_values_equal_spinebq_ct_on_the_same_series(batch, tmp_path):
+    out, _, expected, studies, table = batch
+    key = next(k for label, k, s in _expected_studies(expected) if label == "kern")
+    series = studies[key].ct
+    assert main(["ct", series.path, "--series", series.series_uid, "--trajectory", "none", "--no-pictures",
+                 "--out", str(tmp_path)]) == 0
+    alone = json.loads((tmp_path / "measurements.json").read_text())
+    batched = json.loads((out / "studies" / key / "ct" / "measurements.json").read_text())
+    assert batched["vertebrae"] == alone["vertebrae"]
+    assert batched["summary"] == alone["summary"]
+    row = table.loc[key]
+    for level in ("L1", "L2", "L3", "L4"):
+        assert row[f"{level}_hu_3d"] == pytest.approx(alone["vertebrae"][level]["hu_3d"], abs=1e-9)
+        assert row[f"{level}_hu_2d"] == pytest.approx(alone["vertebrae"][level]["hu_2d"], abs=1e-9)
+        assert row[f"{level}_genant_grade"] == alone["vertebrae"][level]["genant_grade"]
+    assert row.summary_hu == pytest.approx(alone["summary"]["hu"], abs=1e-9)
+
+
+def test_no_identifier_and_no_input_path_in_any_output(batch):
+    out, root, expected, _, _ = batch
+    secrets = {str(value) for patient in expected.values() for value in patient["phi"] if value}
+    secrets.add(str(root))
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 30
+    for path in files:
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, (path.relative_to(out), secret)
+    assert not (out / "key_map.csv").exists()
+
+
+def test_clinical_file_is_joined_without_its_key(batch):
+    _, _, _, studies, table = batch
+    assert "PatientID" not in table.columns
+    for key, study in studies.items():
+        if "PatientID" in dict(study.identifiers):
+            assert not math.isnan(table.loc[key, "age"]), key
+        else:
+            assert math.isnan(table.loc[key, "age"]), key
+
+
+def test_data_dictionary_names_every_column(batch):
+    out, _, _, _, table = batch
+    dictionary = pd.read_csv(out / "cohort_dictionary.csv")
+    assert list(dictionary.column) == ["study"] + list(table.columns)
+    l1 = dictionary.set_index("column").loc["L1_hu_3d"]
+    assert l1.unit == "[hnsf'U]" and "3D trabecular" in l1.label
+    assert pd.read_parquet(out / "cohort.parquet").shape[0] == len(table)
+
+
+def test_nothing_half_written(batch):
+    out = batch[0]
+    assert not list((out / "studies").glob(".tmp-*"))
+    for folder in (out / "studies").iterdir():
+        assert (folder / "row.json").is_file() and (folder / "study.json").is_file(), folder
+
+
+def test_second_run_measures_nothing_and_gives_the_same_table(batch, capsys):
+    out, root, *_ = batch
+    before = (out / "cohort.csv").read_bytes()
+    capsys.readouterr()
+    assert main(["batch", str(root), "--out", str(out), "--quiet", "--clinical", str(out.parent / "clinical.csv"),
+                 "--clinical-key", "PatientID"]) == 0
+    assert "measured 0 studies" in capsys.readouterr().out
+    assert (out / "cohort.csv").read_bytes() == before
+
+
+def test_one_row_per_patient_joins_ct_and_mri(batch, tmp_path):
+    from spinebq.batch.cohort import write_cohort
+    from spinebq.batch.ledger import Ledger
+
+    out, _, expected, studies, _ = batch
+    with Ledger(out) as ledger:
+        rows = ledger.rows()
+    files = write_cohort(out, list(studies.values()), rows, by="patient")
+    table = pd.read_csv(files.table).set_index("patient")
+    assert len(table) == len({s.patient_key for s in studies.values()})
+    both = table.loc[expected["ctmr"]["patient_key"]]
+    assert math.isfinite(both.summary_hu) and math.isfinite(both.vbq)
+    assert len(both.studies.split(";")) == 2
+
+
+def test_qc_page_in_chromium(batch, tmp_path):
+    out, _, _, studies, table = batch
+    results, urls = probe(out / "qc.html", tmp_path)
+    with_picture = {key for key in studies if (out / "studies" / key / "thumbnail.png").is_file()}
+    loaded = {key for key, complete, width, height in results["images"] if complete and width > 0 and height > 0}
+    assert loaded == with_picture and len(loaded) >= 6
+    assert {key for key, _ in results["placeholders"]} == set(studies) - with_picture
+    hu = table.summary_hu.dropna().sort_values()
+    assert results["hu_up"][: len(hu)] == list(hu.index)
+    assert set(results["filter_failed"]) == set(table.index[table.status == "failed"])
+    _, blank = chromium("about:blank", tmp_path)
+    assert network_hosts(urls) - network_hosts(blank) == set()  # Chromium's own background calls aside
