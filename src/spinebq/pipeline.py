@@ -22,7 +22,7 @@ from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
 from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
 from spinebq.io.volume import Volume, load_volume
 from spinebq.measure.presets import DEFAULT_PRESET
-from spinebq.measure.trabecular import METAL_HU
+from spinebq.constants import METAL_HU
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.study import StudyInputs
@@ -70,6 +70,8 @@ class CtOptions:
         Contrast phase (``"auto"``: header, else the vessels) and the enhancement correction.
     include_phi : bool
         Copy patient name/ID/birth date into the record.
+    threads : int, optional
+        Vertebrae measured side by side (default: one per available core; the batch uses one).
     """
 
     preset: str = DEFAULT_PRESET
@@ -91,6 +93,7 @@ class CtOptions:
     contrast_phase: str = "auto"
     contrast_correction: str = "none"
     include_phi: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [level for level in self.summary_levels if level not in VERSE_IDS]
@@ -251,7 +254,8 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
         labels = load_labels(labels, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
     calibration = _calibration(ct, options) if options.calibration else no_calibration()
     result = measure_ct(ct, labels, preset=options.preset, calibration=calibration,
-                        summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say)
+                        summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say,
+                        threads=options.threads)
     if not result.vertebrae:
         source = labels.metadata.get("source") or "the labels"
         raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")

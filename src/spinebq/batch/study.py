@@ -20,11 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from spinebq.errors import SpinebqError
-from spinebq.pipeline import CtOptions, StudyOptions, StudyRecord
+from spinebq.pipeline import StudyOptions, StudyRecord
 from spinebq.records.study import StudyInputs
 
 #: What a profile measures: ``screening`` (body density, fractures, thumbnail) or ``full`` (everything).
 PROFILES = ("screening", "full")
+#: A study running longer than this (s) is stopped: a routine CT takes well under a minute.
+DEFAULT_TIMEOUT_S = 1800.0
+#: The smallest memory limit per study accepted (MB): spinebq's own code takes about this much.
+MIN_MEMORY_MB = 100.0
+#: How often the worker looks at the study's process (s): its result, its memory, the time limit.
+WATCH_INTERVAL_S = 0.25
+#: Variables Dask sets in its worker processes that must not reach the study's process: glibc's trim threshold
+#: makes every large numpy temporary go back to the operating system (studies 25-50 % slower).
+DASK_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_",)
 #: Name of the cohort-table row each done study leaves in its folder.
 ROW_NAME = "row.json"
 #: Prefix of the temporary folders a study is written into before it is moved into place.
@@ -45,17 +54,18 @@ class BatchOptions:
         per-level pictures, no report); ``full``: everything ``spinebq ct``, ``mri`` and ``report`` do.
     study : StudyOptions
         The pipeline options (the profile sets the trajectory mode).
-    timeout_s : float or None
+    timeout_s : float
         A study running longer is stopped and marked failed.
     memory_limit_mb : float or None
-        Address-space limit of the process measuring one study; beyond it the study fails as out of memory.
+        Resident memory the process measuring one study may use; beyond it the study is stopped and fails as
+        out of memory (None: no limit but the machine's).
     include_phi : bool
         Keep series paths and UIDs in the study's ``study.json`` (never names or IDs of patients).
     """
 
     profile: str = "screening"
     study: StudyOptions = field(default_factory=StudyOptions)
-    timeout_s: float | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
     memory_limit_mb: float | None = None
     include_phi: bool = False
 
@@ -64,20 +74,20 @@ class BatchOptions:
 
         if self.profile not in PROFILES:
             raise OptionError("profile", f"{self.profile!r} is not one of {', '.join(PROFILES)}")
-        if self.timeout_s is not None and not self.timeout_s > 0:
+        if not self.timeout_s > 0:
             raise OptionError("timeout_s", f"{self.timeout_s} s: a time limit must be positive")
-        if self.memory_limit_mb is not None and not self.memory_limit_mb >= 256:
-            raise OptionError("memory_limit_mb", f"{self.memory_limit_mb} MB: at least 256 MB are needed")
+        if self.memory_limit_mb is not None and not self.memory_limit_mb >= MIN_MEMORY_MB:
+            raise OptionError("memory_limit_mb", f"{self.memory_limit_mb} MB: at least {MIN_MEMORY_MB} MB are needed")
 
 
 def profile_options(profile: str, study: StudyOptions | None = None) -> StudyOptions:
-    """The pipeline options of a profile: ``screening`` plans no screw trajectories."""
-    from dataclasses import replace
-
+    """The pipeline options of a profile, one thread per study (the batch runs studies side by side):
+    ``screening`` plans no screw trajectories."""
     study = study or StudyOptions()
+    ct = replace(study.ct, threads=1)
     if profile == "screening":
-        return replace(study, ct=replace(study.ct, trajectory="none"))
-    return study
+        ct = replace(ct, trajectory="none")
+    return replace(study, ct=ct)
 
 
 @dataclass(frozen=True)
@@ -125,55 +135,66 @@ def run_study(inputs: StudyInputs, options: BatchOptions, out_dir: str) -> Study
     process = context.Process(target=_measure_in_child, args=(sender, inputs, options, out_dir), name=f"spinebq-{inputs.key}")
     process.start()
     sender.close()
-    message = None
-    try:
-        if receiver.poll(options.timeout_s):
-            message = receiver.recv()
-    except EOFError:
-        message = None
-    finally:
-        if message is None and process.is_alive():
-            process.kill()
-        process.join()
-        receiver.close()
-        _remove_temporary(Path(out_dir), inputs.key, process.pid)
+    message, reason = _watch(process, receiver, options, start)
+    if process.is_alive():
+        process.kill()
+    process.join()
+    receiver.close()
+    _remove_temporary(Path(out_dir), inputs.key, process.pid)
     seconds = time.perf_counter() - start
     if message is not None:
-        state, reason, cpu_seconds, peak_mb = message
-        return StudyOutcome(inputs.key, state, reason, seconds, cpu_seconds, peak_mb, worker)
-    if options.timeout_s is not None and seconds >= options.timeout_s:
-        reason = f"stopped after the time limit of {options.timeout_s:g} s"
-    else:
-        reason = _crash_reason(process.exitcode, options.memory_limit_mb)
-    return StudyOutcome(inputs.key, "failed", reason, seconds, worker=worker)
+        state, message_reason, cpu_seconds, peak_mb = message
+        return StudyOutcome(inputs.key, state, message_reason, seconds, cpu_seconds, peak_mb, worker)
+    return StudyOutcome(inputs.key, "failed", reason or _crash_reason(process.exitcode), seconds, worker=worker)
+
+
+def _watch(process, receiver, options: BatchOptions, start: float) -> tuple[tuple | None, str | None]:
+    """Wait for the study's result; return (result, None), or (None, why it was stopped or ended without one)."""
+    import psutil
+
+    watched = psutil.Process(process.pid)
+    while True:
+        try:
+            if receiver.poll(WATCH_INTERVAL_S):
+                return receiver.recv(), None
+        except EOFError:  # the process ended without sending a result
+            return None, None
+        if time.perf_counter() - start > options.timeout_s:
+            return None, f"stopped after the time limit of {options.timeout_s:g} s"
+        if options.memory_limit_mb is not None:
+            try:
+                resident_mb = watched.memory_info().rss / 2**20
+            except psutil.Error:
+                continue
+            if resident_mb > options.memory_limit_mb:
+                return None, (f"out of memory: stopped at {resident_mb:.0f} MB, above the limit of "
+                              f"{options.memory_limit_mb:g} MB per study")
 
 
 _CONTEXT = None
 
 
 def _context():
-    """A forkserver context with spinebq preloaded (one server per worker process)."""
+    """A forkserver context with spinebq preloaded (one server per worker process, started on first use)."""
     global _CONTEXT
     if _CONTEXT is None:
+        for name in DASK_ENVIRONMENT:  # the server starts from this environment, and every study from the server
+            os.environ.pop(name, None)
         _CONTEXT = multiprocessing.get_context("forkserver")
         _CONTEXT.set_forkserver_preload(PRELOAD)
     return _CONTEXT
 
 
-def _crash_reason(exitcode: int | None, memory_limit_mb: float | None) -> str:
+def _crash_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         name = signal.Signals(-exitcode).name
         cause = " (out of memory?)" if name == "SIGKILL" else ""
         return f"the process measuring the study was killed by {name}{cause}"
-    limit = f" (limit {memory_limit_mb:g} MB)" if memory_limit_mb else ""
-    return f"the process measuring the study ended with exit code {exitcode} without a result{limit}"
+    return f"the process measuring the study ended with exit code {exitcode} without a result"
 
 
 def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_dir: str) -> None:
     _die_with_parent()
-    if options.memory_limit_mb:
-        limit = int(options.memory_limit_mb * 2**20)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     cpu_start = time.process_time()
     out = Path(out_dir) / "studies"
     temporary = out / f"{TEMPORARY_PREFIX}{inputs.key}-{os.getpid()}"
@@ -187,7 +208,7 @@ def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_di
     except SpinebqError as exc:
         result = ("failed", str(exc))
     except MemoryError:
-        result = ("failed", f"out of memory (limit {options.memory_limit_mb:g} MB per study)")
+        result = ("failed", "out of memory")
     except Exception as exc:  # an internal error of one study never stops the batch
         result = ("failed", f"internal error: {type(exc).__name__}: {exc}")
     finally:
@@ -331,5 +352,3 @@ def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
         return None
     return json.loads(path.read_text())
 
-
-__all__ = ["BatchOptions", "PROFILES", "StudyOutcome", "profile_options", "run_study", "CtOptions"]

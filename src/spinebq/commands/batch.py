@@ -14,6 +14,8 @@ FLAGS = {"timeout_s": "--study-timeout", "memory_limit_mb": "--memory-per-study"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from spinebq.batch.study import DEFAULT_TIMEOUT_S
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="DICOM tree (any depth, many patients), folder of NIfTI files, or manifest CSV "
                         "(columns id, ct, mri, axial, labels + clinical columns)")
@@ -25,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded Dask cluster (default 2)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="send the work to this Dask scheduler (tcp://host:8786) "
                         "instead; workers must see INPUT and --out at the same paths")
-    parser.add_argument("--study-timeout", type=float, metavar="SECONDS", help="stop a study running longer and mark it failed")
+    parser.add_argument("--study-timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT_S,
+                        help=f"stop a study running longer and mark it failed (default {DEFAULT_TIMEOUT_S:g})")
     parser.add_argument("--memory-per-study", type=float, metavar="MB",
-                        help="memory limit of the process measuring one study (default: the machine's memory / workers)")
+                        help="memory a study may use before it is stopped as out of memory (default: the machine's memory / workers)")
     parser.add_argument("--retry-failed", action="store_true", help="measure again the studies that failed before")
     parser.add_argument("--by", default="study", choices=("study", "patient"),
                         help="one row per study (default) or per patient (CT and MRI of a patient joined)")

@@ -68,6 +68,7 @@ def measure_ct(
     summary_levels: tuple[str, ...] = SUMMARY_LEVELS,
     metal_hu: float = METAL_HU,
     progress: Callable[[str], None] | None = None,
+    threads: int | None = None,
 ) -> CtResult:
     """Measure the trabecular bone of every labelled vertebra.
 
@@ -90,6 +91,8 @@ def measure_ct(
         Voxels above this HU never enter an ROI.
     progress : callable, optional
         Called with a short message per level.
+    threads : int, optional
+        Levels measured side by side (default: one per available core).
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
@@ -108,7 +111,7 @@ def measure_ct(
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
     centroids: dict[str, np.ndarray] = {}
     # levels are independent and SciPy's image functions release the GIL: measure them side by side
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=threads or len(os.sched_getaffinity(0))) as pool:
         for name, (entry, box, body, roi) in zip(names, pool.map(level, names)):
             if progress:
                 progress(f"{name}: body and 3D ROI")
