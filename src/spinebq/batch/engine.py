@@ -108,7 +108,9 @@ def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: Batc
     by_key = {s.key: s for s in studies}
     outcomes: list[StudyOutcome] = []
     with Ledger(out) as ledger:
-        todo = ledger.plan(studies, options=options_hash(options), version=__version__, retry_failed=retry_failed)
+        # what changes a study's files: not its time or memory limit
+        measured_with = options_hash(options.profile, options.study, options.include_phi)
+        todo = ledger.plan(studies, options=measured_with, version=__version__, retry_failed=retry_failed)
         n_workers = 0
         if todo:
             client, cluster = _connect(scheduler, workers)

@@ -104,7 +104,7 @@ class Ledger:
         """Record ``studies`` and return the keys to measure now, in order.
 
         A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
-        or the options changed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
+        or the options changed, its folder was removed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
         is recorded ``skipped`` with that reason.
         """
         todo = []
@@ -115,8 +115,9 @@ class Ledger:
                 current = fingerprint(study)
                 state = State.SKIPPED if study.problem else State.PENDING
                 unchanged = row is not None and row[0] == current and row[1] == options
-                if unchanged and (row[2] == State.SKIPPED.value and study.problem or row[2] == State.DONE.value
-                                  or (row[2] == State.FAILED.value and not retry_failed)):
+                kept = {State.SKIPPED.value: bool(study.problem), State.FAILED.value: not retry_failed,
+                        State.DONE.value: (self.path.parent / "studies" / study.key).is_dir()}
+                if unchanged and kept.get(row[2], False):
                     continue
                 self._db.execute(
                     "INSERT OR REPLACE INTO studies (key, patient, inputs, fingerprint, options_hash, version, state, "

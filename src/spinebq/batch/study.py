@@ -145,6 +145,7 @@ def run_study(inputs: StudyInputs, options: BatchOptions, out_dir: str) -> Study
     if message is not None:
         state, message_reason, cpu_seconds, peak_mb = message
         return StudyOutcome(inputs.key, state, message_reason, seconds, cpu_seconds, peak_mb, worker)
+    shutil.rmtree(Path(out_dir) / "studies" / inputs.key, ignore_errors=True)  # an earlier run's folder is stale now
     return StudyOutcome(inputs.key, "failed", reason or _crash_reason(process.exitcode), seconds, worker=worker)
 
 
@@ -205,12 +206,9 @@ def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_di
         nothing = nothing_measured(record)
         reasons = [r for r in (record.ct_reason, record.mri_reason) if r]
         result = ("failed", nothing) if nothing else ("done", "; ".join(reasons) or None)
-    except SpinebqError as exc:
-        result = ("failed", str(exc))
-    except MemoryError:
-        result = ("failed", "out of memory")
-    except Exception as exc:  # an internal error of one study never stops the batch
-        result = ("failed", f"internal error: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # an error of one study never stops the batch
+        result = ("failed", _failure_reason(exc))
+        shutil.rmtree(out / inputs.key, ignore_errors=True)  # an earlier run's folder is stale now
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -218,6 +216,14 @@ def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_di
     sender.send((state, reason and without_paths(reason, inputs, options.include_phi), time.process_time() - cpu_start,
                  peak_mb))
     sender.close()
+
+
+def _failure_reason(exc: Exception) -> str:
+    if isinstance(exc, SpinebqError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"internal error: {type(exc).__name__}: {exc}"
 
 
 def nothing_measured(record: StudyRecord) -> str | None:

@@ -22,7 +22,6 @@ CSV_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_vo
             "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason",
             "st_hu", "b_hu", "hu_ratio", "st_hu_3d", "genant_grade", "deformity_type")
 #: The figures' window (defined in :mod:`spinebq.constants`; the name stays for modules that import it from here).
-WINDOW_HU = BONE_WINDOW_HU
 
 
 def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = True) -> CtRecord:

@@ -21,7 +21,7 @@ from PIL import Image
 from spinebq.anatomy import VERSE_NAMES
 from spinebq.io.labels import label_boxes
 from spinebq.io.volume import Volume
-from spinebq.report.ct_outputs import WINDOW_HU
+from spinebq.constants import BONE_WINDOW_HU
 
 #: Width of the picture, pixels.
 WIDTH_PX = 220
@@ -116,7 +116,7 @@ def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
     # rows: inferior -> superior (axis 2); columns: anterior -> posterior (axis 1)
-    ax.imshow(ct.array[column].T, cmap="gray", vmin=WINDOW_HU[0], vmax=WINDOW_HU[1], origin="lower", extent=extent,
+    ax.imshow(ct.array[column].T, cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], origin="lower", extent=extent,
               interpolation="bilinear", aspect="auto")
     outline = [path_effects.withStroke(linewidth=2.0, foreground="black")]
     if not boxes:
