@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -154,3 +153,26 @@ def test_qc_page_in_chromium(batch, tmp_path):
     assert set(results["filter_failed"]) == set(table.index[table.status == "failed"])
     _, blank = chromium("about:blank", tmp_path)
     assert network_hosts(urls) - network_hosts(blank) == set()  # Chromium's own background calls aside
+
+
+def test_full_profile_on_a_manifest_joins_ct_mri_and_clinical_columns(tmp_path):
+    """A manifest row with the real CT (TotalSegmentator labels) and a real T1 MRI, measured in the full profile."""
+    from tests.conftest import DATA, TS, need
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("id,ct,labels,mri,age,sex,planned_levels\n"
+                        f"patient-7,{need(TS / 'ct.nii.gz')},{TS / 'seg_v2' / 'total.nii.gz'},"
+                        f"{need(DATA / 'lumbar_mri_t1' / 'case06_t1.nii.gz')},71,F,L4-L5\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "--out", str(out), "--profile", "full", "--workers", "1", "--quiet"]) == 0
+    row = pd.read_csv(out / "cohort.csv").iloc[0]
+    assert row.status == "done", row.reason
+    assert 100 < row.summary_hu < 150 and 1.5 < row.vbq < 5.0
+    assert math.isfinite(row.L4_st_hu) and math.isfinite(row.L4_hu_ratio)
+    assert row.age == 71 and row.sex == "F"
+    assert any(c.startswith("model_S004_VBQ") for c in row.index)  # VBQ against paper 004's cutoff
+    folder = out / "studies" / row.study
+    for name in ("report.html", "report.pdf", "ct/trajectories.json", "ct/overlay_sagittal.png", "mri/mri_sagittal.png",
+                 "assessment.json", "thumbnail.png"):
+        assert (folder / name).is_file(), name
+    assert "patient-7" not in (out / "cohort.csv").read_text()

@@ -7,6 +7,7 @@ files; ``key_map.csv`` (study key -> PatientID, AccessionNumber, StudyInstanceUI
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from spinebq.errors import SpinebqError
 from spinebq.records.quantities import LEVEL_QUANTITIES, STUDY_QUANTITIES, data_dictionary
 from spinebq.records.study import StudyInputs
 
+#: Name of the cohort-table row each done study leaves in its folder.
+ROW_NAME = "row.json"
 #: Levels with a column group in the cohort table.
 COHORT_LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5")
 #: Disc levels with a Goutallier column.
@@ -70,6 +73,14 @@ def study_row(record) -> dict[str, Any]:
             name = f"model_{model['key']}" + (f"_{model['level']}" if model.get("level") and "-" not in model["level"] else "")
             row[name] = "risk side" if model["at_risk_side"] else "not risk side"
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
+    """The cohort-table row a done study left in its folder (None when absent)."""
+    path = Path(out_dir) / "studies" / key / ROW_NAME
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
 
 
 def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], rows_by_key: dict[str, dict]) -> pd.DataFrame:
@@ -146,7 +157,6 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
                  by: str = "study", clinical: pd.DataFrame | None = None, clinical_key: str | None = None,
                  include_phi: bool = False, title: str = "spinebq batch") -> CohortFiles:
     """Write the cohort table, its dictionary, the QC page (and the key map with ``include_phi``)."""
-    from spinebq.batch.study import read_row
     from spinebq.report.files import write_atomic
 
     out = Path(out_dir)

@@ -8,7 +8,6 @@ complete, so a study folder is either whole or absent. Only a small :class:`Stud
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import resource
@@ -34,8 +33,6 @@ WATCH_INTERVAL_S = 0.25
 #: Variables Dask sets in its worker processes that must not reach the study's process: glibc's trim threshold
 #: makes every large numpy temporary go back to the operating system (studies 25-50 % slower).
 DASK_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_",)
-#: Name of the cohort-table row each done study leaves in its folder.
-ROW_NAME = "row.json"
 #: Prefix of the temporary folders a study is written into before it is moved into place.
 TEMPORARY_PREFIX = ".tmp-"
 #: Modules the child-process server imports once, so that each study starts at once.
@@ -51,7 +48,8 @@ class BatchOptions:
     ----------
     profile : str
         ``screening``: segmentation, L1-L4 body density, fractures and the thumbnail (no screw trajectories, no
-        per-level pictures, no report); ``full``: everything ``spinebq ct``, ``mri`` and ``report`` do.
+        per-level pictures, no report); ``full``: everything ``spinebq ct``, ``mri`` and ``report`` do (pictures,
+        ``report.html`` and ``report.pdf``).
     study : StudyOptions
         The pipeline options (the profile sets the trajectory mode).
     timeout_s : float
@@ -272,7 +270,7 @@ def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
 
 def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> None:
     """Write everything of one study into ``folder``: CT and MRI outputs, thumbnail, assessment, row, study.json."""
-    from spinebq.batch.cohort import study_row
+    from spinebq.batch.cohort import ROW_NAME, study_row
     from spinebq.report.files import write_json
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -312,12 +310,14 @@ def _thumbnail_text(ct) -> dict[str, str]:
 def _write_report(folder: Path, record: StudyRecord) -> None:
     from spinebq.report.html import write_patient_html
     from spinebq.report.patient import patient_report
+    from spinebq.report.pdf import write_patient_pdf
 
     report = patient_report(record.ct.to_json() if record.ct else None, record.mri.to_json() if record.mri else None,
                             record.assessment, patient_id=record.inputs.key,
                             ct_dir=folder / "ct" if record.ct else None, mri_dir=folder / "mri" if record.mri else None,
                             include_phi=False)
     write_patient_html(report, folder / "report.html")
+    write_patient_pdf(report, folder / "report.pdf")
 
 
 def _move_into_place(temporary: Path, final: Path) -> None:
@@ -345,16 +345,3 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-def thumbnail_path(out_dir: Path, key: str) -> Path:
-    return Path(out_dir) / "studies" / key / "thumbnail.png"
-
-
-def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
-    """The cohort-table row a done study left in its folder (None when absent)."""
-    path = Path(out_dir) / "studies" / key / ROW_NAME
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
-

@@ -76,7 +76,7 @@ def load_labels(
         ids, note = _load_folder(path, reference), "per-structure files"
         scheme = LabelScheme.FOLDER
     else:
-        raw = _on_reference_grid(load_nifti(path, dtype=None), reference, path)
+        raw = on_reference_grid(load_nifti(path, dtype=None), reference, path)
         if not np.issubdtype(raw.dtype, np.integer):
             if not np.allclose(raw, np.round(raw)):
                 raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
@@ -92,7 +92,7 @@ def load_labels(
         raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check --label-scheme")
     content = "body" if scheme in BODY_SCHEMES else "whole"
     if bodies is not None:
-        body_mask = _on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
+        body_mask = on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
         if not body_mask.any():
             raise SpinebqError(f"{bodies}: no vertebral body (label 1) in this vertebrae_body map")
         ids = np.where(body_mask, ids, 0).astype(np.int16)
@@ -235,7 +235,7 @@ def _load_folder(folder: Path, reference: Volume) -> np.ndarray:
             continue
         if level not in VERSE_IDS:
             continue
-        mask = _on_reference_grid(load_nifti(file, dtype=None), reference, file) > 0
+        mask = on_reference_grid(load_nifti(file, dtype=None), reference, file) > 0
         out[mask & (out == 0)] = VERSE_IDS[level]
         found.append(level)
     if not found:
@@ -243,7 +243,7 @@ def _load_folder(folder: Path, reference: Volume) -> np.ndarray:
     return out
 
 
-def _on_reference_grid(labels: Volume, reference: Volume, path: Path) -> np.ndarray:
+def on_reference_grid(labels: Volume, reference: Volume, path: Path) -> np.ndarray:
     """Return the label array on the reference grid, resampling (nearest) when the grids differ."""
     same_shape = labels.shape == reference.shape
     tol = 1e-3 * max(reference.spacing_mm)

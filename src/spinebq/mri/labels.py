@@ -53,7 +53,7 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
     Volume
         int16 VerSe ids; ``metadata`` holds ``label_scheme`` and ``label_scheme_note``.
     """
-    from spinebq.io.labels import _on_reference_grid
+    from spinebq.io.labels import on_reference_grid
 
     path = Path(path)
     if not path.exists():
@@ -61,7 +61,7 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
     if scheme not in MR_SCHEMES:
         raise SpinebqError(f"unknown MR label scheme {str(scheme)!r}; choose one of {', '.join(MR_SCHEMES)}")
     scheme = MrLabelScheme(scheme)
-    raw = _on_reference_grid(load_nifti(path, dtype=None), reference, path)
+    raw = on_reference_grid(load_nifti(path, dtype=None), reference, path)
     if not np.issubdtype(raw.dtype, np.integer):
         if not np.allclose(raw, np.round(raw)):
             raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")

@@ -8,7 +8,6 @@ regions, Genant details) travel unchanged in ``details``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
