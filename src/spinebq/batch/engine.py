@@ -18,6 +18,7 @@ from pathlib import Path
 from spinebq import __version__
 from spinebq.batch.ledger import Ledger, State, options_hash
 from spinebq.batch.study import TEMPORARY_PREFIX, BatchOptions, StudyOutcome, run_study
+from spinebq.errors import SpinebqError
 from spinebq.records.study import StudyInputs
 
 
@@ -52,9 +53,9 @@ class BatchResult:
     measured : int
         Studies measured in this run (the others were done before, skipped or unchanged).
     counts : Counter
-        Every study of the ledger per state, after the run.
+        The given studies per state in the ledger, after the run.
     failures : Counter
-        Failed studies per reason (this run and before).
+        The given studies that failed (in this run or before), per reason.
     seconds : float
         Wall time of the run.
     workers : int
@@ -121,9 +122,9 @@ def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: Batc
                 client.close()
                 if cluster is not None:
                     cluster.close()
-        rows = ledger.rows()
-        counts = ledger.counts()
-    failures = Counter(r["reason"] for r in rows if r["state"] == State.FAILED.value)
+        rows = [row for row in ledger.rows() if row["key"] in by_key]
+    counts = Counter(row["state"] for row in rows)
+    failures = Counter(row["reason"] for row in rows if row["state"] == State.FAILED.value)
     return BatchResult(len(outcomes), counts, failures, time.perf_counter() - started, n_workers, tuple(outcomes))
 
 
@@ -179,7 +180,10 @@ def _connect(scheduler: str | None, workers: int):
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler:
-        return Client(scheduler, timeout="30s"), None
+        try:
+            return Client(scheduler, timeout="30s"), None
+        except (OSError, TimeoutError) as exc:
+            raise SpinebqError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
     # workers start the process each study is measured in, which a daemonic process may not
     dask.config.set({"distributed.worker.daemon": False, "distributed.scheduler.allowed-failures": 2})
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
-from collections import Counter
 from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
@@ -145,12 +143,3 @@ class Ledger:
         cursor = self._db.execute("SELECT * FROM studies ORDER BY key")
         names = [c[0] for c in cursor.description]
         return [dict(zip(names, values)) for values in cursor.fetchall()]
-
-    def counts(self) -> Counter:
-        """Number of studies per state."""
-        return Counter(dict(self._db.execute("SELECT state, COUNT(*) FROM studies GROUP BY state").fetchall()))
-
-
-def process_id() -> str:
-    """Host and process id of the caller, as the ledger's worker column records it."""
-    return f"{os.uname().nodename}:{os.getpid()}"

@@ -72,9 +72,14 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.batch.ledger import Ledger
 
     with Ledger(out) as ledger:
-        files = write_cohort(out, studies, ledger.rows(), by=args.by, clinical=clinical, clinical_key=args.clinical_key,
+        rows = ledger.rows()
+        files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
                              include_phi=args.include_phi, title=f"spinebq batch {out.name}")
     print(_summary(result, memory_mb))
+    others = len({row["key"] for row in rows} - {s.key for s in studies})
+    if others:
+        print(f"note: {out} also holds {others} studies of earlier runs with other inputs; they are kept in the ledger "
+              "and studies/ but left out of this cohort table")
     print(f"cohort table: {files.table} ({files.rows} rows; dictionary {files.dictionary.name}, {files.parquet.name}); "
           f"QC page: {files.qc_page}" + (f"; key map: {files.key_map}" if files.key_map else ""))
     print(RESEARCH_NOTICE)
