@@ -22,6 +22,7 @@ from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
 from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
 from spinebq.io.volume import Volume, load_volume
 from spinebq.measure.presets import DEFAULT_PRESET
+from spinebq.measure.regional import TRAJECTORY_MODES
 from spinebq.constants import METAL_HU
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
@@ -30,9 +31,6 @@ from spinebq.report.files import RESEARCH_NOTICE
 
 #: The progress callback: called with one short message per step.
 Progress = Callable[[str], None]
-
-#: Trajectory modes of :attr:`CtOptions.trajectory` besides a file path.
-TRAJECTORY_MODES = ("none", "auto", "from-screws")
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,7 @@ def study_row(record) -> dict[str, Any]:
     ct = record.ct
     if ct is not None:
         acquisition = ct.acquisition
-        row.update(kvp=acquisition.get("kvp"),
-                   kernel=acquisition.get("kernel"), slice_thickness_mm=acquisition.get("slice_thickness_mm"),
-                   contrast_phase=ct.summary.contrast_phase or "not assessed")
+        row.update(kvp=acquisition.get("kvp"), contrast_phase=ct.summary.contrast_phase or "not assessed")
         for level in COHORT_LEVELS:
             vertebra = ct.level(level)
             if vertebra is None:
@@ -92,6 +90,8 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
         measured = rows_by_key.get(study.key) if ledger.get("state") == "done" else None
         row = {"study": study.key, "patient": study.patient_key, "status": ledger.get("state", "pending"),
                "reason": ledger.get("reason"), "ct_series": study.ct.description if study.ct else None,
+               "kernel": study.ct.kernel if study.ct else None,
+               "slice_thickness_mm": study.ct.slice_thickness_mm if study.ct else None,
                "mri_series": study.mri.description if study.mri else None}
         row.update({k: v for k, v in (measured or {}).items() if k not in ("study", "patient")})
         row.update({name: value for name, value in study.clinical if name not in row})
