@@ -5,6 +5,10 @@ falls on and how well the model discriminated in its paper; for a nomogram whose
 supplies, the points and the probability; and for a model that cannot be applied, why. Conditions that make
 applying a model questionable (other kVp, contrast, method, level, field strength, population) are listed as
 caveats. Nothing is pooled: spinebq does not invent a combined risk score.
+
+The CT and MRI results are read as typed records (:class:`~spinebq.records.ct.CtRecord`,
+:class:`~spinebq.records.mri.MriRecord`); a ``measurements.json`` / ``mri.json`` document handed to
+:func:`assess_patient` is converted once, at its entry (:func:`ct_record`, :func:`mri_record`).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.errors import SpinebqError
+from spinebq.records.ct import CtRecord
+from spinebq.records.mri import MriRecord
 from spinebq.report.files import RESEARCH_NOTICE
 from spinebq.risk.registry import cutoff_text, load_models
 from spinebq.risk.values import normalise_clinical, patient_values
@@ -28,7 +34,11 @@ CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement
 
 
 def read_document(path: str | Path, name: str) -> dict:
-    """Read ``measurements.json`` / ``mri.json`` from a folder (or the file itself); SpinebqError if unusable."""
+    """Read ``measurements.json`` / ``mri.json`` from a folder (or the file itself); SpinebqError if unusable.
+
+    Returns the document as written (the report shows its keys); :func:`ct_record` / :func:`mri_record` make
+    the record the assessment reads.
+    """
     path = Path(path)
     file = path / name if path.is_dir() else path
     if not file.is_file():
@@ -37,6 +47,45 @@ def read_document(path: str | Path, name: str) -> dict:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SpinebqError(f"{file}: not a readable JSON file ({exc})") from None
+
+
+def _record(document, cls, what: str, where: str | None):
+    if document is None or isinstance(document, cls):
+        return document
+    if not isinstance(document, Mapping):
+        raise TypeError(f"{what}: expected a {cls.__name__} or its JSON document, not {type(document).__name__}")
+    if not document:
+        return None
+    try:
+        return cls.from_json(dict(document))
+    except KeyError as exc:
+        detail = f"not a complete {document.get('schema')} document (no {exc} key)"
+    except (TypeError, ValueError) as exc:
+        detail = str(exc)
+    raise SpinebqError(f"{where or what}: {detail}")
+
+
+def ct_record(ct: CtRecord | Mapping | None, where: str | None = None) -> CtRecord | None:
+    """The CT record of ``ct``: a record as it is, a ``spinebq.ct/1`` document read with ``CtRecord.from_json``.
+
+    Parameters
+    ----------
+    ct : CtRecord, dict or None
+        An empty document counts as no CT results.
+    where : str, optional
+        What to name in the error message (the file the document came from).
+
+    Raises
+    ------
+    SpinebqError
+        When the document is not a ``spinebq.ct/1`` document.
+    """
+    return _record(ct, CtRecord, "CT results", where)
+
+
+def mri_record(mri: MriRecord | Mapping | None, where: str | None = None) -> MriRecord | None:
+    """The MRI record of ``mri``: a record as it is, a ``spinebq.mri/1`` document read with ``MriRecord.from_json``."""
+    return _record(mri, MriRecord, "MRI results", where)
 
 
 def read_clinical(path: str | Path) -> dict:
@@ -92,27 +141,27 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _condition_caveats(model: dict, ct: Mapping | None, mri: Mapping | None, clinical: dict) -> tuple[list[str], str | None]:
+def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
+                       clinical: dict) -> tuple[list[str], str | None]:
     """(caveats, reason not applicable or None) from the model's conditions and the patient's data."""
     cond = model.get("conditions") or {}
     caveats: list[str] = []
     modality = model.get("modality", "")
-    if "CT" in modality and ct:
-        inputs = ct.get("input") or {}
-        kvp = inputs.get("kvp")
+    if "CT" in modality and ct is not None:
+        kvp = ct.acquisition.get("kvp")
         if cond.get("kvp"):
             wanted = "/".join(f"{k:g}" for k in cond["kvp"])
             if kvp is None:
                 caveats.append(f"tube voltage not recorded in the CT input; the paper used {wanted} kVp (HU falls as kVp rises)")
             elif float(kvp) not in [float(k) for k in cond["kvp"]]:
                 caveats.append(f"CT at {kvp:g} kVp; the paper used {wanted} kVp (HU and calibrations are kVp-specific)")
-        if inputs.get("contrast_agent"):
+        if ct.acquisition.get("contrast_agent"):
             caveats.append(CONTRAST_CAVEAT)
-        preset = (ct.get("method") or {}).get("preset")
+        preset = ct.method.get("preset")
         if cond.get("ct_preset") and preset and preset != cond["ct_preset"]:
             caveats.append(f"3D ROI preset {preset}; the paper's ROI corresponds to preset {cond['ct_preset']}")
-    if "MRI" in modality and mri:
-        field = (mri.get("input") or {}).get("field_strength_t")
+    if "MRI" in modality and mri is not None:
+        field = mri.input.get("field_strength_t")
         wanted = cond.get("field_strength_t")
         if field is None:
             caveats.append("MRI field strength unknown" + (f"; the paper used {wanted:g} T" if wanted else "; the paper did not state it")
@@ -193,7 +242,7 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
 
     row = _base_row(model)
     if nomogram is None:
-        row["reason"] = ("paper 001 did not publish its coefficients; give them with --nomogram FILE "
+        row["reason"] = ("paper 001 did not publish its coefficients; a nomogram coefficients file is needed "
                          "(a stats.json of spinebq stats, or {\"intercept\": ..., \"coefficients\": {...}})")
         return row
     coefs = {str(k): float(v) for k, v in nomogram["coefficients"].items()}
@@ -249,14 +298,17 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
     return row
 
 
-def assess_model(model: dict, values: dict, *, ct: Mapping | None, mri: Mapping | None, clinical: dict,
+def assess_model(model: dict, values: dict, *, ct: CtRecord | None, mri: MriRecord | None, clinical: dict,
                  nomogram: dict | None = None) -> list[dict]:
-    """Assess one registry model; one row per evaluated level (usually one)."""
+    """Assess one registry model; one row per evaluated level (usually one).
+
+    ``values`` are :func:`~spinebq.risk.values.patient_values` of the same ``ct`` and ``mri`` records.
+    """
     modality = model.get("modality", "")
     if model["kind"] == "nomogram":
         rows = [_assess_nomogram(model, values, nomogram)]
     elif model["variable"] in LEVEL_VARIABLES:
-        rows = _assess_level_model(model, values, clinical) if ct else [_base_row(model) | {"reason": "no CT results given"}]
+        rows = _assess_level_model(model, values, clinical) if ct is not None else [_base_row(model) | {"reason": "no CT results given"}]
     else:
         row = _base_row(model)
         value = values.get(model["variable"])
@@ -293,14 +345,18 @@ def assess_model(model: dict, values: dict, *, ct: Mapping | None, mri: Mapping 
     return rows
 
 
-def assess_patient(ct: Mapping | None = None, mri: Mapping | None = None, clinical: Mapping | None = None, *,
+def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mapping | None = None,
+                   clinical: Mapping | None = None, *,
                    nomogram: Mapping | None = None, patient_id: str = "patient", models: list[dict] | None = None) -> dict:
     """Assess one patient against every model of the registry.
 
     Parameters
     ----------
-    ct, mri : dict, optional
-        ``measurements.json`` (``spinebq.ct/1``) and ``mri.json`` (``spinebq.mri/1``) documents.
+    ct : CtRecord, optional
+        The CT results. A ``measurements.json`` document (``spinebq.ct/1``) is also accepted and read with
+        ``CtRecord.from_json`` here.
+    mri : MriRecord, optional
+        The MRI results; an ``mri.json`` document (``spinebq.mri/1``) is read with ``MriRecord.from_json``.
     clinical : dict, optional
         ``age``, ``sex``, ``bmi_kg_m2``, ``planned_levels``, ``procedure``, ``hip_t_score``, ``goutallier``...
         Other fields (names, dates) are ignored.
@@ -316,6 +372,7 @@ def assess_patient(ct: Mapping | None = None, mri: Mapping | None = None, clinic
         value with its source), ``models`` (one row per model and level: value, cutoff, side, AUC, caveats or the
         reason it was not applied) and ``notice``.
     """
+    ct, mri = ct_record(ct), mri_record(mri)
     if ct is None and mri is None and not clinical:
         raise SpinebqError("nothing to assess: give CT results, MRI results or clinical data")
     clinical_n = normalise_clinical(clinical)
@@ -329,7 +386,7 @@ def assess_patient(ct: Mapping | None = None, mri: Mapping | None = None, clinic
         "notice": RESEARCH_NOTICE,
         "no_pooled_score": "each model is shown on its own; spinebq does not combine them into a risk score",
         "patient": {"id": patient_id, **clinical_n},
-        "inputs": {"ct": bool(ct), "mri": bool(mri), "nomogram": (nomogram or {}).get("source")},
+        "inputs": {"ct": ct is not None, "mri": mri is not None, "nomogram": (nomogram or {}).get("source")},
         "values": values,
         "models": rows,
     }

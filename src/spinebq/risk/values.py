@@ -1,8 +1,13 @@
-"""The patient's predictor values, gathered from ``measurements.json``, ``mri.json`` and clinical data.
+"""The patient's predictor values, gathered from a CT record, an MRI record and clinical data.
+
+The CT and MRI results are read from their typed records (:class:`~spinebq.records.ct.CtRecord`,
+:class:`~spinebq.records.mri.MriRecord`), one field each; the level's sub-documents (``regions`` A/B/C and
+``trajectories``, written by :mod:`spinebq.measure.regional`) are read by their known keys.
 
 Each value carries its unit, where it came from, the level(s) it describes and the caveats of how it was
 obtained, so an assessment can say exactly what was compared with a published cutoff. A value that cannot be
-obtained is ``None`` with a reason, never 0.
+obtained is ``None`` with a reason, never 0. The sources name the document keys (``measurements.json
+vertebrae.L3.st_hu``), so a reader finds each number in the files.
 """
 from __future__ import annotations
 
@@ -10,12 +15,21 @@ import math
 from collections.abc import Mapping
 
 from spinebq.anatomy import ORDER
+from spinebq.records.ct import CtRecord, VertebraRecord
+from spinebq.records.mri import MriRecord
+from spinebq.vocabulary import Side
 
 #: Clinical fields spinebq uses (everything else in a clinical file is ignored, so names or dates never travel on).
 CLINICAL_KEYS = ("age", "sex", "bmi_kg_m2", "planned_levels", "procedure", "hip_t_score", "goutallier",
                  "postmenopausal", "previous_augmentation")
 #: Recognised procedures (free text is matched against these words).
 PROCEDURES = ("fusion", "semi-rigid instrumentation", "vertebral augmentation")
+#: Why a vBMD value is missing on a scan measured in HU only.
+UNCALIBRATED = "the scan is not calibrated to vBMD (a phantom or scanner equation calibration is needed)"
+#: Why a screw-trajectory value is missing.
+NO_TRAJECTORY = "no screw trajectory in measurements.json (spinebq ct with trajectories)"
+#: The regions of paper 000: A the vertebral body (given once), B the pedicle and C the screw trajectory (per side).
+REGIONS = ("A", "B", "C")
 
 
 def _finite(value) -> bool:
@@ -104,137 +118,160 @@ def parse_levels(value) -> list[str]:
 
 
 def hu_to_vbmd(hu, calibration: Mapping | None):
-    """vBMD (mg/cm3) of a HU value with the linear calibration of a ``measurements.json``; None if not calibrated."""
+    """vBMD (mg/cm3) of a HU value with the linear calibration of a CT record; None if not calibrated.
+
+    Examples
+    --------
+    >>> hu_to_vbmd(130.0, {"slope_hu_per_mg_cm3": 1.2, "intercept_hu": 10.0})
+    100.0
+    >>> hu_to_vbmd(130.0, {"method": "none", "slope_hu_per_mg_cm3": None}) is None
+    True
+    """
     if not calibration or calibration.get("slope_hu_per_mg_cm3") is None or not _finite(hu):
         return None
     return (float(hu) - float(calibration["intercept_hu"])) / float(calibration["slope_hu_per_mg_cm3"])
 
 
-def trajectory_hu(entry: Mapping) -> tuple[float | None, list[str]]:
-    """Screw-trajectory HU of one vertebra: ``st_hu`` or the mean of the left/right ``trajectories`` means."""
-    if _finite(entry.get("st_hu")):
-        return float(entry["st_hu"]), []
-    sides = entry.get("trajectories") or {}
-    values = [float(s["hu_mean"]) for s in sides.values() if isinstance(s, Mapping) and _finite(s.get("hu_mean"))]
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _uncalibrated(ct: CtRecord) -> bool:
+    """True when the CT was measured in HU only (calibration method ``none``)."""
+    return ct.calibration.get("method", "none") == "none"
+
+
+def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
+    """Screw-trajectory HU of one vertebra: ``st_hu`` or the mean of the left/right ``trajectories`` cylinders.
+
+    Returns
+    -------
+    (float or None, list of str)
+        The HU and its caveats (one side only); None when neither is measured.
+    """
+    if _finite(vertebra.st_hu):
+        return float(vertebra.st_hu), []
+    sides = vertebra.details.get("trajectories") or {}
+    values = [float(sides[s]["hu_mean"]) for s in Side.values() if _finite((sides.get(s) or {}).get("hu_mean"))]
     if not values:
         return None, []
-    return sum(values) / len(values), ([] if len(values) == 2 else ["only one side's trajectory measured"])
+    return _mean(values), ([] if len(values) == 2 else ["only one side's trajectory measured"])
 
 
-def _sides(region) -> list[Mapping]:
-    """A region given once (``{"hu_mean": ...}``) or per side (``{"left": {...}, "right": {...}}``) as a list."""
-    if not isinstance(region, Mapping):
-        return []
-    if any(k in region for k in ("left", "right")):
-        return [region[k] for k in ("left", "right") if isinstance(region.get(k), Mapping)]
-    return [region]
+def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, float | None]:
+    """(HU, vBMD) of region ``A``, ``B`` or ``C`` of paper 000, the mean of its sides (B and C are per side).
+
+    Parameters
+    ----------
+    vertebra : VertebraRecord
+        Its ``details["regions"]`` as written by :mod:`spinebq.measure.regional`: ``{"A": {"hu_mean",
+        "vbmd_mg_cm3", ...}, "B": {"left": {...}, "right": {...}}, "C": {...}}``.
+    region : str
+        ``"A"`` (vertebral body), ``"B"`` (pedicle) or ``"C"`` (screw trajectory).
+
+    Returns
+    -------
+    (float or None, float or None)
+        Mean HU and mean vBMD (mg/cm3) of the sides measured; None where none was.
+    """
+    if region not in REGIONS:
+        raise ValueError(f"region {region!r} is not one of {', '.join(REGIONS)}")
+    found = (vertebra.details.get("regions") or {}).get(region) or {}
+    sides = [found] if region == "A" else [found[s] for s in Side.values() if isinstance(found.get(s), Mapping)]
+    hus = [float(side["hu_mean"]) for side in sides if _finite(side.get("hu_mean"))]
+    vbmds = [float(side["vbmd_mg_cm3"]) for side in sides if _finite(side.get("vbmd_mg_cm3"))]
+    return _mean(hus), _mean(vbmds)
 
 
-def region_values(entry: Mapping, names: tuple[str, ...]) -> tuple[float | None, float | None]:
-    """(HU, vBMD) of a region of ``regions`` (paper 000: A body, B pedicle, C screw trajectory), mean of its sides."""
-    regions = entry.get("regions") or {}
-    region = next((regions[n] for n in regions if str(n).lower() in names or any(w in str(n).lower() for w in names[1:])), None)
-    hus, vbmds = [], []
-    for side in _sides(region):
-        hu = next((side[k] for k in ("hu_mean", "hu", "hu_3d") if _finite(side.get(k))), None)
-        if hu is not None:
-            hus.append(float(hu))
-        if _finite(side.get("vbmd_mg_cm3")):
-            vbmds.append(float(side["vbmd_mg_cm3"]))
-    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
-    return mean(hus), mean(vbmds)
+def pedicle_hu(vertebra: VertebraRecord) -> tuple[float | None, float | None]:
+    """(HU, vBMD) of the pedicle region (paper 000 region B), mean of left/right."""
+    return region_values(vertebra, "B")
 
 
-def pedicle_hu(entry: Mapping) -> tuple[float | None, float | None]:
-    """(HU, vBMD) of the pedicle region (``regions.B`` or a region named pedicle), mean of left/right."""
-    return region_values(entry, ("b", "pedicle"))
+_LEVEL_UNITS = (("body_vbmd_mg_cm3", "mg/cm3"), ("pedicle_vbmd_mg_cm3", "mg/cm3"), ("trajectory_vbmd_mg_cm3", "mg/cm3"),
+                ("st_hu", "HU"), ("b_hu", "HU"), ("hu_ratio", "ratio"))
 
 
-def ct_level_values(ct: Mapping, level: str) -> dict:
+def ct_level_values(ct: CtRecord, level: str) -> dict:
     """Per-level CT values: body HU/vBMD, pedicle, trajectory HU/vBMD, HU ratio (None with a reason when absent)."""
-    vertebrae = ct.get("vertebrae") or {}
-    calibration = ct.get("calibration") or {}
     source = f"measurements.json vertebrae.{level}"
-    if level not in vertebrae:
+    vertebra = ct.level(level)
+    if vertebra is None:
         reason = f"{level} is not in measurements.json"
-        return {k: _value(None, u, source, level=level, reason=reason) for k, u in
-                (("body_vbmd_mg_cm3", "mg/cm3"), ("pedicle_vbmd_mg_cm3", "mg/cm3"), ("trajectory_vbmd_mg_cm3", "mg/cm3"),
-                 ("st_hu", "HU"), ("b_hu", "HU"), ("hu_ratio", "ratio"))}
-    entry = vertebrae[level]
-    qc = [f"{level} QC: {', '.join(entry['qc'])}"] if entry.get("qc") else []
-    uncalibrated = "the scan is not calibrated to vBMD (HU is not vBMD; run spinebq ct with --calibration)"
+        return {k: _value(None, u, source, level=level, reason=reason) for k, u in _LEVEL_UNITS}
+    calibration = ct.calibration
+    qc = [f"{level} QC: {', '.join(vertebra.qc)}"] if vertebra.qc else []
     out = {}
-    a_hu, a_vbmd = region_values(entry, ("a", "body"))
+    a_hu, a_vbmd = region_values(vertebra, "A")
     if a_vbmd is None:
         a_vbmd = hu_to_vbmd(a_hu, calibration)
-    body, body_key = (a_vbmd, "regions.A (QCT-style central ROI)") if a_vbmd is not None else (entry.get("vbmd_mg_cm3"), "vbmd_mg_cm3")
-    out["body_vbmd_mg_cm3"] = _value(body, "mg/cm3", f"{source}.{body_key}", level=level, caveats=qc,
-                                     reason=entry.get("excluded_reason") or (uncalibrated if calibration.get("method") == "none" else None))
-    p_hu, p_vbmd = pedicle_hu(entry)
+    if a_vbmd is not None:
+        body, body_key = a_vbmd, "regions.A (QCT-style central ROI)"
+    else:
+        body, body_key = vertebra.vbmd_mg_cm3, "vbmd_mg_cm3"
+    body_reason = vertebra.excluded_reason or (UNCALIBRATED if _uncalibrated(ct) else None)
+    out["body_vbmd_mg_cm3"] = _value(body, "mg/cm3", f"{source}.{body_key}", level=level, caveats=qc, reason=body_reason)
+    p_hu, p_vbmd = pedicle_hu(vertebra)
     if p_vbmd is None:
         p_vbmd = hu_to_vbmd(p_hu, calibration)
     out["pedicle_vbmd_mg_cm3"] = _value(p_vbmd, "mg/cm3", f"{source}.regions (pedicles)", level=level, caveats=qc,
-                                        reason="no pedicle region in measurements.json" if p_hu is None else uncalibrated)
-    st, st_caveats = trajectory_hu(entry)
-    no_traj = "no screw trajectory in measurements.json (spinebq ct with trajectories)"
-    out["st_hu"] = _value(st, "HU", f"{source}.st_hu / trajectories", level=level, caveats=qc + st_caveats, reason=no_traj)
-    c_hu, c_vbmd = region_values(entry, ("c", "trajectory"))
+                                        reason="no pedicle region in measurements.json" if p_hu is None else UNCALIBRATED)
+    st, st_caveats = trajectory_hu(vertebra)
+    out["st_hu"] = _value(st, "HU", f"{source}.st_hu / trajectories", level=level, caveats=qc + st_caveats,
+                          reason=NO_TRAJECTORY)
+    c_hu, c_vbmd = region_values(vertebra, "C")
     if c_vbmd is None:
         c_vbmd = hu_to_vbmd(c_hu if c_hu is not None else st, calibration)
     out["trajectory_vbmd_mg_cm3"] = _value(c_vbmd, "mg/cm3", f"{source}.regions.C / trajectories + calibration",
-                                           level=level, caveats=qc + st_caveats, reason=no_traj if st is None else uncalibrated)
-    b_hu = entry.get("b_hu") if _finite(entry.get("b_hu")) else entry.get("hu_2d")
-    out["b_hu"] = _value(b_hu, "HU", f"{source}.{'b_hu' if _finite(entry.get('b_hu')) else 'hu_2d'}", level=level,
-                         caveats=qc, reason=entry.get("excluded_reason"))
-    ratio = entry.get("hu_ratio")
+                                           level=level, caveats=qc + st_caveats,
+                                           reason=NO_TRAJECTORY if st is None else UNCALIBRATED)
+    b_key = "b_hu" if _finite(vertebra.b_hu) else "hu_2d"
+    b_hu = vertebra.b_hu if b_key == "b_hu" else vertebra.hu_2d
+    out["b_hu"] = _value(b_hu, "HU", f"{source}.{b_key}", level=level, caveats=qc, reason=vertebra.excluded_reason)
+    ratio = vertebra.hu_ratio
     if not _finite(ratio) and st is not None and _finite(b_hu) and b_hu > 0:
         ratio = st / float(b_hu)
     out["hu_ratio"] = _value(ratio, "ratio", f"{source}.hu_ratio (ST-HU / B-HU)", level=level, caveats=qc + st_caveats,
-                             reason=no_traj if st is None else "no three-slice body HU")
+                             reason=NO_TRAJECTORY if st is None else "no three-slice body HU")
     return out
 
 
-def ct_summary_values(ct: Mapping) -> dict:
+def ct_summary_values(ct: CtRecord) -> dict:
     """Summary CT values over the summary levels (L1-L4 by default): 3D-HU, three-slice HU, vBMD."""
-    summary = ct.get("summary") or {}
-    method = ct.get("method") or {}
-    used = summary.get("levels_used") or []
-    requested = summary.get("levels_requested") or []
+    summary = ct.summary
+    used, requested = summary.levels_used, summary.levels_requested
     caveats = []
     if requested and used != requested:
-        skipped = summary.get("levels_skipped") or {}
         caveats.append(f"summary over {'-'.join(used) or 'no level'} only (skipped: "
-                       + (", ".join(f"{k} {v}" for k, v in skipped.items()) or "-") + ")")
+                       + (", ".join(f"{k} {v}" for k, v in summary.levels_skipped.items()) or "-") + ")")
     levels = "-".join(used) if used else None
-    hu_key = summary.get("hu_key", method.get("headline_key"))
-    preset = method.get("preset")
-    hu3d = summary.get("hu") if hu_key == "hu_3d" else None
+    preset = ct.method.get("preset")
+    no_level = "no usable level in the summary"
     out = {
-        "summary_hu_3d": _value(hu3d, "HU", f"measurements.json summary.hu (preset {preset}, {method.get('statistic')})",
-                                level=levels, caveats=caveats, reason="no usable level in the summary"),
-        "summary_hu_2d": _value(summary.get("hu_2d"), "HU", "measurements.json summary.hu_2d (three-slice ellipses)",
-                                level=levels, caveats=caveats, reason="no usable level in the summary"),
-        "summary_vbmd_mg_cm3": _value(summary.get("vbmd_mg_cm3"), "mg/cm3",
+        "summary_hu_3d": _value(summary.hu if summary.hu_key == "hu_3d" else None, "HU",
+                                f"measurements.json summary.hu (preset {preset}, {ct.method.get('statistic')})",
+                                level=levels, caveats=caveats, reason=no_level),
+        "summary_hu_2d": _value(summary.hu_2d, "HU", "measurements.json summary.hu_2d (three-slice ellipses)",
+                                level=levels, caveats=caveats, reason=no_level),
+        "summary_vbmd_mg_cm3": _value(summary.vbmd_mg_cm3, "mg/cm3",
                                       f"measurements.json summary.vbmd_mg_cm3 (preset {preset})", level=levels,
-                                      caveats=caveats,
-                                      reason=("the scan is not calibrated to vBMD (HU is not vBMD; run spinebq ct with --calibration)"
-                                              if (ct.get("calibration") or {}).get("method", "none") == "none"
-                                              else "no usable level in the summary")),
+                                      caveats=caveats, reason=UNCALIBRATED if _uncalibrated(ct) else no_level),
     }
     out["summary_vbmd_mg_cm3"]["preset"] = out["summary_hu_3d"]["preset"] = preset
     return out
 
 
-def mri_values(mri: Mapping) -> dict:
-    """VBQ, PBQ, S1-VBQ and the worst Goutallier grade from an ``mri.json``."""
+def mri_values(mri: MriRecord) -> dict:
+    """VBQ, PBQ, S1-VBQ and the worst Goutallier grade of an MRI record."""
     out = {}
-    for key, label in (("vbq", "vbq_method"), ("pbq", "pbq_method"), ("s1_vbq", "s1_vbq_method")):
-        out[key] = _value(mri.get(key), "ratio", f"mri.json {key} ({(mri.get(label) or '').split(':')[0]})",
-                          level="L1-L4" if key != "s1_vbq" else "S1",
-                          reason=mri.get(f"{key}_reason") or "not measured")
-    grades = {lv: m.get("goutallier") for lv, m in (mri.get("muscle") or {}).items() if _finite(m.get("goutallier"))}
+    for key, score, reason in (("vbq", mri.vbq, mri.vbq_reason), ("pbq", mri.pbq, mri.pbq_reason),
+                               ("s1_vbq", mri.s1_vbq, mri.s1_vbq_reason)):
+        method = (mri.details.get(f"{key}_method") or "").split(":")[0]
+        out[key] = _value(score, "ratio", f"mri.json {key} ({method})", level="L1-L4" if key != "s1_vbq" else "S1",
+                          reason=reason or "not measured")
+    grades = {m.disc: m.goutallier for m in mri.muscle if m.goutallier is not None}
     worst = max(grades.values()) if grades else None
-    where = ", ".join(lv for lv, g in grades.items() if g == worst) if grades else None
+    where = ", ".join(disc for disc, g in grades.items() if g == worst) if grades else None
     out["goutallier"] = _value(worst, "grade", "mri.json muscle (worst level and side)", level=where,
                                caveats=["Goutallier from a T1 fat fraction on parasagittal slices (sagittal approximation), "
                                         "not read on axial images"] if grades else [],
@@ -242,15 +279,15 @@ def mri_values(mri: Mapping) -> dict:
     return out
 
 
-def patient_values(ct: Mapping | None = None, mri: Mapping | None = None, clinical: Mapping | None = None) -> dict:
+def patient_values(ct: CtRecord | None = None, mri: MriRecord | None = None, clinical: Mapping | None = None) -> dict:
     """All predictor values of one patient that the registry can use.
 
     Parameters
     ----------
-    ct : dict, optional
-        A ``measurements.json`` document (schema ``spinebq.ct/1``).
-    mri : dict, optional
-        An ``mri.json`` document (schema ``spinebq.mri/1``).
+    ct : CtRecord, optional
+        The CT results (:func:`spinebq.pipeline.analyse_ct`, or ``CtRecord.from_json`` of a ``measurements.json``).
+    mri : MriRecord, optional
+        The MRI results (:func:`spinebq.pipeline.analyse_mri`, or ``MriRecord.from_json`` of an ``mri.json``).
     clinical : dict, optional
         Clinical data (see :data:`CLINICAL_KEYS`), already normalised or not.
 
@@ -258,7 +295,8 @@ def patient_values(ct: Mapping | None = None, mri: Mapping | None = None, clinic
     -------
     dict
         ``{variable: {"value", "unit", "source", "level", "caveats", "reason"}}``; per-level CT values are under
-        ``"levels"`` as ``{level: {variable: ...}}``.
+        ``"levels"`` as ``{level: {variable: ...}}``. The sources name the document keys (``measurements.json
+        vertebrae.L3.st_hu``) so a reader can find the number in the files.
     """
     clinical = normalise_clinical(clinical)
     values: dict = {}
@@ -267,10 +305,10 @@ def patient_values(ct: Mapping | None = None, mri: Mapping | None = None, clinic
     sex = clinical.get("sex")
     values["sex_female"] = _value(None if sex is None else float(sex == "F"), "0/1", "clinical data",
                                   reason="sex not given in the clinical data")
-    if ct:
+    if ct is not None:
         values.update(ct_summary_values(ct))
-        values["levels"] = {lv: ct_level_values(ct, lv) for lv in (ct.get("vertebrae") or {})}
-    if mri:
+        values["levels"] = {v.level: ct_level_values(ct, v.level) for v in ct.vertebrae}
+    if mri is not None:
         values.update(mri_values(mri))
     if _finite(clinical.get("goutallier")):
         values["goutallier"] = _value(clinical["goutallier"], "grade", "clinical data (read by the user)")
