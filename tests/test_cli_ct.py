@@ -103,6 +103,9 @@ def test_bad_inputs_end_in_one_sentence(demo, ts_dir, tmp_path, capsys):
     only_c3 = np.where(np.asanyarray(lab.dataobj) == 20, 3, 0).astype(np.int16)
     nib.save(nib.Nifti1Image(only_c3, lab.affine), str(tmp_path / "c3.nii.gz"))
     _fails(["ct", ct, "--labels", str(tmp_path / "c3.nii.gz"), "--label-scheme", "verse", "--out", str(out)], capsys, "no vertebra between T11 and S1")
+    # the json label scheme without its map: the library names the parameter, the command line the flag
+    _fails(["ct", ct, "--labels", str(demo / "labels.nii.gz"), "--label-scheme", "json", "--out", str(out)], capsys,
+           "error: --label-map: ", "json label scheme needs a JSON map")
     # an MR passed as CT
     _fails(["ct", str(ts_dir / "mr_small.nii.gz"), "--out", str(out)], capsys, "mr_small.nii.gz", "MR image")
     # an unreadable path

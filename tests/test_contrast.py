@@ -85,3 +85,15 @@ def test_named_corrections_keep_raw_hu_beside(phantom):
         if math.isfinite(raw[name]):
             assert entry["hu_contrast_corrected"]["hu_3d"] == pytest.approx(raw[name] - 14.75)
     assert result.summary["hu_contrast_corrected"] == pytest.approx(result.summary["hu"] - 14.75)
+
+
+def test_a_bad_phase_or_correction_is_an_option_error_naming_the_option(phantom):
+    from spinebq.errors import OptionError
+
+    with pytest.raises(OptionError) as bad_phase:
+        contrast_phase({}, phantom.ct.array, phantom.ct.affine, phantom.labels.array, UPPER_LUMBAR, override="venous")
+    assert bad_phase.value.parameter == "contrast_phase" and "--" not in str(bad_phase.value)
+    result = measure_ct(phantom.ct, phantom.labels)
+    with pytest.raises(OptionError) as bad_correction:
+        measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none", contrast_correction="x"))
+    assert bad_correction.value.parameter == "contrast_correction" and "--" not in str(bad_correction.value)

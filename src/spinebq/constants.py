@@ -1,7 +1,7 @@
 """Thresholds that more than one module uses, each defined once with its source.
 
 A stage imports the value from here and names it in its default arguments, so a change (or a user's
-override such as ``--metal-hu``) reaches every ROI. Constants one module alone uses stay in that module.
+override such as ``metal_hu``) reaches every ROI. Constants one module alone uses stay in that module.
 Published risk cutoffs live in the model registry (``spinebq/data/models.json``), not here.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Coded values shared across spinebq: sides, contrast phases and label schemes, one enum each.
+"""Coded values shared across spinebq: sides, contrast phases, label schemes and segmenters, one enum each.
 
 Every enum is also a ``str`` whose value is the string written in JSON outputs and accepted on the
 command line, so a member compares equal to its string form, hashes like it and serialises as it:
@@ -65,7 +65,7 @@ class ContrastPhase(CodedValue):
 
     @classmethod
     def named(cls) -> tuple[str, ...]:
-        """The four phases a user can name (``--contrast-phase``), without the undecided outcomes.
+        """The four phases a user can name (the ``contrast_phase`` option), without the undecided outcomes.
 
         Returns
         -------
@@ -98,3 +98,14 @@ class MrLabelScheme(CodedValue):
     VERTEBRAE_MR = "vertebrae_mr"
     TOTALSPINESEG = "totalspineseg"
     TOTAL_MR = "total_mr"
+
+
+class Segmenter(CodedValue):
+    """Who segments a CT without a label map (:func:`spinebq.segment.core.run_segmenter`).
+
+    >>> Segmenter.values()
+    ('builtin', 'totalsegmentator')
+    """
+
+    BUILTIN = "builtin"
+    TOTALSEGMENTATOR = "totalsegmentator"

@@ -35,12 +35,20 @@ def test_bad_level_at(tmp_path, capsys):
     assert "--level-at" in capsys.readouterr().err
 
 
+def test_level_at_naming_no_vertebra_is_refused_before_segmenting(tmp_path, capsys):
+    ct = need(DATA / "ct.nii.gz")
+    assert main(["segment", str(ct), "--out", str(tmp_path), "--level-at", "1,2,3=X9"]) == 2
+    err = capsys.readouterr().err
+    assert "error: --level-at: 'X9' names no vertebra" in err and err.count("\n") == 1
+
+
 def test_totalsegmentator_backend_never_downloads(tmp_path, capsys):
     ct = need(DATA / "ct.nii.gz")
     code = main(["segment", str(ct), "--out", str(tmp_path), "--segmenter", "totalsegmentator"])
     err = capsys.readouterr().err
     if code == 2:
-        assert "totalsegmentator" in err.lower() and err.count("\n") == 1
+        assert "error: --segmenter: " in err and "totalsegmentator" in err.lower() and err.count("\n") == 1
+        assert not (tmp_path / "vertebrae.nii.gz").exists()
     else:
         assert code == 0
 

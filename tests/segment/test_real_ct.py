@@ -110,4 +110,4 @@ def test_level_at_relabels(real_ct, real_result):
     l3 = real_result.levels["L3"]["centroid_mm"]
     result = segment_ct(real_ct, level_at={tuple(l3): "L4"})
     assert result.levels["L4"]["centroid_mm"] == l3
-    assert any("level-at" in q for q in result.levels["L4"]["qc"])
+    assert any("level point" in q for q in result.levels["L4"]["qc"])

@@ -125,3 +125,8 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2 and "must be 'lower' or 'higher'" in se
     code, _, se = _run(capsys, p, "--predictors", "x")
     assert code == 2 and "--outcome is required" in se
+    # the library names the parameter; the command line turns it into the flag
+    code, _, se = _run(capsys, p, "--outcome", "y", "--predictors", ",")
+    assert code == 2 and "error: --predictors: no predictor given" in se
+    code, _, se = _run(capsys, p, "--outcome", "y", "--predictors", "x:lower", "--icc", "x")
+    assert code == 2 and "error: --icc: group 'x' needs at least two columns" in se

@@ -7,7 +7,7 @@ import math
 NAME = "ct"
 #: Option parameter names (pipeline.CtOptions) whose flag is not --parameter-name.
 FLAGS = {"summary_levels": "--levels", "series_uid": "--series", "screw_diameter_mm": "--screw-diameter",
-         "screw_length_mm": "--screw-length"}
+         "screw_length_mm": "--screw-length", "scheme": "--label-scheme", "mapping": "--label-map"}
 HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD, write measurements.json/csv and pictures"
 
 

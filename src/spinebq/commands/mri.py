@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "mri"
+FLAGS = {"scheme": "--label-scheme", "series_uid": "--series"}
 HELP = ("VBQ, PBQ and paraspinal muscle fat from a sagittal T1-weighted lumbar MRI (DICOM folder or NIfTI); "
         "research use only")
 

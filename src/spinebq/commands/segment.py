@@ -10,16 +10,19 @@ import numpy as np
 from spinebq.errors import SpinebqError
 
 NAME = "segment"
+FLAGS = {"series_uid": "--series"}
 HELP = ("segment and name the vertebrae of a CT (T11-S1) with image analysis only; writes vertebrae.nii.gz, "
         "subregions.nii.gz, labels.json, preview.png (and vertebrae_seg.dcm for DICOM input)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from spinebq.vocabulary import Segmenter
+
     parser.add_argument("ct", help="CT as NIfTI file or DICOM folder")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--level-at", action="append", default=[], metavar="X,Y,Z=L3",
                         help="pin a level: the vertebra at this point (patient LPS mm, as in DICOM) is L3; repeatable")
-    parser.add_argument("--segmenter", choices=("builtin", "totalsegmentator"), default="builtin",
+    parser.add_argument("--segmenter", choices=Segmenter.values(), default="builtin",
                         help="builtin image analysis (default) or TotalSegmentator when installed with its weights")
     parser.add_argument("--series", default=None, metavar="UID", help="SeriesInstanceUID when the folder holds several")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.png")
@@ -40,27 +43,9 @@ def parse_level_at(values: list[str]) -> dict:
     return out
 
 
-def to_source_orientation(volume, ct):
-    """The label map in the stored axis order of the input NIfTI (same voxels, same world space)."""
-    import nibabel as nib
-
-    from spinebq.io.volume import Volume
-
-    axes = ct.metadata.get("source_axes")
-    if not axes:
-        return volume
-    forward = np.asarray(axes, dtype=float)
-    inverse = np.zeros_like(forward)
-    for i, (target, flip) in enumerate(forward):
-        inverse[int(target)] = (i, flip)
-    array = nib.orientations.apply_orientation(volume.array, inverse)
-    affine = volume.affine @ nib.orientations.inv_ornt_aff(inverse, volume.array.shape)
-    return Volume(np.ascontiguousarray(array), affine, dict(volume.metadata))
-
-
 def run(args: argparse.Namespace) -> int:
-    from spinebq.io.volume import load_volume, save_nifti
-    from spinebq.segment.core import segment_ct
+    from spinebq.io.volume import load_volume, save_nifti, to_source_orientation
+    from spinebq.segment.core import run_segmenter
     from spinebq.segment.preview import write_preview
 
     import logging
@@ -69,18 +54,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     level_at = parse_level_at(args.level_at)
     ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
-    if args.segmenter == "totalsegmentator":
-        from spinebq.segment.totalsegmentator import check_available
-
-        check_available()
+    result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)
     out.mkdir(parents=True, exist_ok=True)
-    if args.segmenter == "totalsegmentator":
-        from spinebq.segment.result import result_from_labels
-        from spinebq.segment.totalsegmentator import segment_with_totalsegmentator
-
-        result = result_from_labels(ct, segment_with_totalsegmentator(ct), segmenter="totalsegmentator")
-    else:
-        result = segment_ct(ct, level_at=level_at or None)
     save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
     save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
     doc = result.to_json()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 NAME = "stats"
+FLAGS = {"icc_pairs": "--icc"}
 HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-off, logistic regression, "
         "calibration, bootstrap validation, decision curves, nomogram, ICC); research use only")
 

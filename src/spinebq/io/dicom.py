@@ -18,7 +18,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from scipy import ndimage
 
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
 from spinebq.io.volume import Volume, to_canonical
 
 logger = logging.getLogger("spinebq")
@@ -131,7 +131,8 @@ def load_dicom(path: str | Path, *, series_uid: str | None = None, modality: str
 def _choose_series(groups: dict[str, list[_Header]], series_uid: str | None, folder: Path) -> tuple[str, str]:
     if series_uid is not None:
         if series_uid not in groups:
-            raise SpinebqError(f"{folder}: no image series with SeriesInstanceUID {series_uid}; found {', '.join(groups)}")
+            raise OptionError("series_uid", f"{folder}: no image series with SeriesInstanceUID {series_uid}; "
+                                            f"found {', '.join(groups)}")
         return series_uid, f"series {series_uid} as requested"
     described = [_describe(uid, g) for uid, g in groups.items()]
     described.sort(key=lambda d: (d["modality"] == "CT", d["axial"], d["slices"]), reverse=True)
@@ -142,7 +143,7 @@ def _choose_series(groups: dict[str, list[_Header]], series_uid: str | None, fol
     note = (
         f"{len(described)} series found; chose {best['series_uid']} ({best['modality']}, "
         f"{best['slices']} slices, {'axial' if best['axial'] else 'not axial'}); others: {others}. "
-        "Use --series UID to choose another."
+        "Give another series UID to choose another."
     )
     logger.info(note)
     return best["series_uid"], note

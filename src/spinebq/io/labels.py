@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
 from spinebq.vocabulary import LabelScheme
@@ -68,7 +68,7 @@ def load_labels(
     if not path.exists():
         raise SpinebqError(f"{path}: no such label file or folder")
     if scheme not in SCHEMES:
-        raise SpinebqError(f"unknown label scheme {str(scheme)!r}; choose one of {', '.join(SCHEMES)}")
+        raise OptionError("scheme", f"unknown label scheme {str(scheme)!r}; choose one of {', '.join(SCHEMES)}")
     scheme = LabelScheme(scheme)
     if mapping is not None:
         scheme = LabelScheme.JSON
@@ -89,7 +89,7 @@ def load_labels(
         table = _table(scheme, mapping, path)
         ids = _translate(raw, boxes, table)
     if not np.any(ids):
-        raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check --label-scheme")
+        raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check the label scheme")
     content = "body" if scheme in BODY_SCHEMES else "whole"
     if bodies is not None:
         body_mask = on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
@@ -127,7 +127,7 @@ def _table(scheme: LabelScheme, mapping, path: Path) -> dict[int, str]:
 
 def _user_mapping(mapping, path: Path) -> dict[int, str]:
     if mapping is None:
-        raise SpinebqError(f"{path}: --label-scheme json needs a mapping file (--label-map)")
+        raise OptionError("mapping", f"{path}: the json label scheme needs a JSON map from label id to vertebra name")
     if not isinstance(mapping, dict):
         try:
             mapping = json.loads(Path(mapping).read_text())
@@ -208,6 +208,10 @@ def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
     return set()
 
 
+#: Said after an automatic label scheme decision (in ``label_scheme_note``), so the reader knows it can be changed.
+GUESSED_NOTE = "the label scheme was chosen from the file name and ids; choose another scheme to override"
+
+
 def _guess_scheme(path: Path, ids: set[int]) -> tuple[LabelScheme, str]:
     name = path.name.lower()
     if "total_v1" in name or "v1" in path.parent.name.lower() and "total" in name:
@@ -217,8 +221,8 @@ def _guess_scheme(path: Path, ids: set[int]) -> tuple[LabelScheme, str]:
     if "total" in name:
         return LabelScheme.TOTAL, f"TotalSegmentator v2 'total' (from the file name {path.name})"
     if ids and max(ids) > 28:
-        return LabelScheme.TOTAL, "TotalSegmentator v2 'total' (ids above 28 present); use --label-scheme to override"
-    return LabelScheme.VERSE, "VerSe ids (ids 1-28); use --label-scheme to override"
+        return LabelScheme.TOTAL, "TotalSegmentator v2 'total' (ids above 28 present); " + GUESSED_NOTE
+    return LabelScheme.VERSE, "VerSe ids (ids 1-28); " + GUESSED_NOTE
 
 
 _STRUCTURE = re.compile(r"^vertebrae_([CTLS]\d+)\.nii(\.gz)?$|^(sacrum)\.nii(\.gz)?$", re.IGNORECASE)

@@ -103,6 +103,24 @@ def to_canonical(array: np.ndarray, affine_lps: np.ndarray) -> tuple[np.ndarray,
     return np.array(new_array, order="K"), new_affine
 
 
+def to_source_orientation(volume: Volume, source: Volume) -> Volume:
+    """``volume`` (on the canonical grid of ``source``) in the stored axis order of ``source``'s NIfTI file.
+
+    Same voxels, same world space: the inverse of the reordering :func:`to_canonical` did when ``source`` was
+    loaded (``source.metadata["source_axes"]``). Without that record (DICOM input) ``volume`` is returned as is.
+    """
+    axes = source.metadata.get("source_axes")
+    if not axes:
+        return volume
+    forward = np.asarray(axes, dtype=float)
+    inverse = np.zeros_like(forward)
+    for i, (target, flip) in enumerate(forward):
+        inverse[int(target)] = (i, flip)
+    array = nib.orientations.apply_orientation(volume.array, inverse)
+    affine = volume.affine @ nib.orientations.inv_ornt_aff(inverse, volume.array.shape)
+    return Volume(np.ascontiguousarray(array), affine, dict(volume.metadata))
+
+
 def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
     """Write ``volume`` as NIfTI (RAS affine, as the format expects); return the path."""
     path = Path(path)

@@ -24,6 +24,7 @@ import re
 import numpy as np
 from scipy import ndimage
 
+from spinebq.errors import OptionError
 from spinebq.vocabulary import ContrastPhase
 
 #: Every phase a result can name (the values of :class:`~spinebq.vocabulary.ContrastPhase`).
@@ -141,8 +142,9 @@ def contrast_phase(metadata: dict, ct_array: np.ndarray, affine: np.ndarray, bod
     """
     if override and override != "auto":
         if override not in PHASES:
-            raise ValueError(f"unknown contrast phase {override!r}")
-        return {"phase": ContrastPhase(override).value, "source": "option", "reason": "given with --contrast-phase"}
+            raise OptionError("contrast_phase", f"{str(override)!r} is not a contrast phase "
+                                                  f"(choose one of {', '.join(PHASE_CHOICES)})")
+        return {"phase": ContrastPhase(override).value, "source": "option", "reason": "contrast phase given by the user"}
     phase, reason = phase_from_header(metadata)
     vessels = vessel_attenuation(ct_array, affine, bodies, levels)
     estimated = phase_from_vessels(vessels["aorta_hu"], vessels["ivc_hu"])

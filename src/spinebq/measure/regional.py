@@ -8,7 +8,7 @@ per vertebra (keys of ``measurements.json``; nothing existing is renamed):
                             screw corridor (the traditional trajectory's cylinder); mean/median HU, voxels, vBMD
 ``pedicles``                isthmus centre, width, height, measured axis angles per side
 ``trajectories.left|right`` the screw of each side (planned, from a file or found in the image) and its bone
-``trajectories_cortical``   the cortical bone trajectory plans (``--trajectory auto`` only)
+``trajectories_cortical``   the cortical bone trajectory plans (trajectory mode ``auto`` only)
 ``st_hu``, ``b_hu``, ``hu_ratio``  paper 001: mean ST-HU of both sides (2D rectangle), three-slice body HU
                             (``hu_2d``), their ratio; ``st_hu_3d`` and ``hu_ratio_3d`` with the cylinders
 ``heights_mm``, ``genant_grade``, ``deformity_type``, ``height_ratios``, ``fracture``
@@ -26,7 +26,7 @@ from scipy import ndimage
 from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.calibrate.core import Calibration, no_calibration
 from spinebq.constants import GENANT_THRESHOLDS, METAL_HU, ROI_STEP_MM
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError
 from spinebq.io.volume import Volume
 from spinebq.measure.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
 from spinebq.measure.heights import body_heights, genant_grade
@@ -120,7 +120,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     calibration = calibration or no_calibration()
     vbmd = calibration.vbmd_mg_cm3 if calibration.calibrated else None
     if options.contrast_correction not in CORRECTIONS:
-        raise SpinebqError(f"--contrast-correction: {options.contrast_correction!r} is not one of {', '.join(CORRECTIONS)}")
+        raise OptionError("contrast_correction", f"{options.contrast_correction!r} is not one of {', '.join(CORRECTIONS)}")
     whole_content = labels.metadata.get("content") != "body"
     out = RegionalResult()
     names = [n for n in result.vertebrae if n in result.frames]
@@ -260,7 +260,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
 
 def _no_screw_reason(options: RegionalOptions, name: str, side: str) -> str:
     if options.trajectory == "none":
-        return "no trajectory requested (--trajectory auto, FILE or from-screws)"
+        return "no trajectory requested (trajectory mode none)"
     if options.trajectory == "from-screws":
         return f"no metal screw found in the {side} side of {name}"
     return f"the trajectory file has no {side} screw for {name}"

@@ -22,7 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
+from spinebq.io.labels import GUESSED_NOTE, on_reference_grid
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
 from spinebq.vocabulary import MrLabelScheme
@@ -53,13 +54,11 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
     Volume
         int16 VerSe ids; ``metadata`` holds ``label_scheme`` and ``label_scheme_note``.
     """
-    from spinebq.io.labels import on_reference_grid
-
     path = Path(path)
     if not path.exists():
         raise SpinebqError(f"{path}: no such label file")
     if scheme not in MR_SCHEMES:
-        raise SpinebqError(f"unknown MR label scheme {str(scheme)!r}; choose one of {', '.join(MR_SCHEMES)}")
+        raise OptionError("scheme", f"unknown MR label scheme {str(scheme)!r}; choose one of {', '.join(MR_SCHEMES)}")
     scheme = MrLabelScheme(scheme)
     raw = on_reference_grid(load_nifti(path, dtype=None), reference, path)
     if not np.issubdtype(raw.dtype, np.integer):
@@ -82,7 +81,7 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
             if name is not None:
                 out[raw == label_id] = VERSE_IDS[name]
     if not out.any():
-        raise SpinebqError(f"{path}: no vertebra label found with scheme {scheme}; use --label-scheme to choose another")
+        raise SpinebqError(f"{path}: no vertebra label found with scheme {scheme}; choose another label scheme")
     labels = reference.with_array(out)
     labels.metadata = {"source": str(path), "label_scheme": str(scheme), "label_scheme_note": note}
     return labels
@@ -98,12 +97,12 @@ def guess_mr_scheme(path: Path, ids: set[int]) -> tuple[MrLabelScheme, str]:
             and not ids & {20, 21, 22, 23, 24} and TOTAL_MR_SACRUM in ids:
         return MrLabelScheme.TOTAL_MR, "total_mr (labels 18 sacrum and 19 vertebrae present, no VerSe lumbar ids)"
     if ids & {92} or ids & set(range(200, 225)):
-        return MrLabelScheme.TOTALSPINESEG, "TotalSpineSeg (ids 92 or 200+ present); use --label-scheme to override"
+        return MrLabelScheme.TOTALSPINESEG, "TotalSpineSeg (ids 92 or 200+ present); " + GUESSED_NOTE
     if ids and max(ids) <= 28 and ids & {20, 21, 22, 23, 24}:
-        return MrLabelScheme.VERSE, "VerSe ids (lumbar ids 20-24 present); use --label-scheme to override"
+        return MrLabelScheme.VERSE, "VerSe ids (lumbar ids 20-24 present); " + GUESSED_NOTE
     if ids and max(ids) <= 25:
-        return MrLabelScheme.VERTEBRAE_MR, "TotalSegmentator vertebrae_mr (ids 1-25 without VerSe lumbar ids); use --label-scheme to override"
-    return MrLabelScheme.VERSE, "VerSe ids (default); use --label-scheme to override"
+        return MrLabelScheme.VERTEBRAE_MR, "TotalSegmentator vertebrae_mr (ids 1-25 without VerSe lumbar ids); " + GUESSED_NOTE
+    return MrLabelScheme.VERSE, "VerSe ids (default); " + GUESSED_NOTE
 
 
 def _split_total_mr(raw: np.ndarray, spacing_mm: tuple[float, float, float]) -> np.ndarray:

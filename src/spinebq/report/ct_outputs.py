@@ -48,7 +48,7 @@ def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = 
 
         primary = [s for s in regional.screws.values() if s.source != "auto_cortical"]
         cortical = [s for s in regional.screws.values() if s.source == "auto_cortical"]
-        # a trajectory file per kind: each can be given back with --trajectory FILE
+        # a trajectory file per kind: each can be given back as the trajectory option (a plan file)
         if primary:
             written.append(write_json(out / "trajectories.json", trajectory_document(primary)))
         if cortical:

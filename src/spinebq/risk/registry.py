@@ -11,7 +11,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-#: Keys every model entry carries (``spinebq models --json`` gives at least these).
+#: Keys every model entry carries (the registry's JSON listing gives at least these).
 REQUIRED_KEYS = ("key", "paper", "population", "endpoint", "predictor", "variable", "unit", "method",
                  "cutoff", "direction", "auc", "auc_ci", "sensitivity", "specificity", "as_printed",
                  "corrections", "questionable_when", "conditions")
@@ -99,7 +99,7 @@ def models_table(models: list[dict] | None = None) -> str:
     flagged = [m["key"] for m in models if m.get("corrections")]
     if flagged:
         lines.append("")
-        lines.append("corrected against the printed paper (printed values kept, see --json 'as_printed'): " + ", ".join(flagged))
+        lines.append("corrected against the printed paper (printed values kept as 'as_printed' in the JSON listing): " + ", ".join(flagged))
     lines.append("")
     lines.append("papers:")
     lines += [f"  {k}: {v['citation']}" + (f" doi {v['doi']}" if v.get("doi") else "") for k, v in load_registry()["papers"].items()]

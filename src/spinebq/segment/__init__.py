@@ -5,6 +5,6 @@ discs, grows each body into its posterior elements, names the levels from anatom
 (the last rib-bearing vertebra is T12, the sacrum is S1) and says how sure it is per level.
 See :mod:`spinebq.segment.core`.
 """
-from spinebq.segment.core import SegmentationResult, segment_ct
+from spinebq.segment.core import SEGMENTERS, SegmentationResult, run_segmenter, segment_ct
 
-__all__ = ["SegmentationResult", "segment_ct"]
+__all__ = ["SEGMENTERS", "SegmentationResult", "run_segmenter", "segment_ct"]

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.constants import METAL_HU
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
 from spinebq.io.volume import Volume
 from spinebq.segment import labelling
 from spinebq.segment.bone import patient_mask, to_native, to_working_grid
@@ -26,6 +26,7 @@ from spinebq.segment.discs import build_curve, find_discs
 from spinebq.segment.refine import refine_bodies
 from spinebq.segment.subregions import SUBREGION_NAMES, split_subregions
 from spinebq.segment.vertebrae import segment_vertebrae, trim_thoracic
+from spinebq.vocabulary import Segmenter
 
 SCHEMA = "spinebq.segment/1"
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
@@ -96,7 +97,12 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
     ------
     SpinebqError
         When no spine can be found in the image.
+    OptionError
+        When ``level_at`` names no vertebra, or its point lies in none.
     """
+    for name in (level_at or {}).values():
+        if str(name).upper() not in VERSE_IDS:
+            raise OptionError("level_at", f"{str(name)!r} names no vertebra (use T11, L1 ... L5, S1)")
     t0 = time.perf_counter()
     timings = {}
     hu = ct.array
@@ -154,11 +160,9 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
     if level_at:
         for point_mm, name in level_at.items():
             seg_id = _segment_at(seg.whole, grid, ct, point_mm)
-            if seg_id is None:
-                raise SpinebqError(f"--level-at {name}: no vertebra within 15 mm of the point {tuple(point_mm)} mm")
             name = str(name).upper()
-            if name not in VERSE_IDS:
-                raise SpinebqError(f"--level-at: {name!r} names no vertebra (use T11, L1 ... L5, S1)")
+            if seg_id is None:
+                raise OptionError("level_at", f"{name}: no vertebra within 15 mm of the point {tuple(point_mm)} mm")
             naming = labelling.relabel_at(naming, present, seg_id, name)
             break
     timings["naming_s"] = time.perf_counter() - t0
@@ -260,3 +264,38 @@ def _segment_at(whole: np.ndarray, grid, ct: Volume, point_mm) -> int | None:
     if d[i] > 15.0:
         return None
     return int(box[tuple(pts[i])])
+
+
+#: The segmenters :func:`run_segmenter` knows: the built-in image analysis and the optional TotalSegmentator adapter.
+SEGMENTERS = Segmenter.values()
+
+
+def run_segmenter(ct: Volume, *, segmenter: str | Segmenter = Segmenter.BUILTIN, level_at: dict | None = None,
+                  progress: Callable | None = None) -> SegmentationResult:
+    """Segment and name the vertebrae of ``ct`` with the chosen segmenter.
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, canonical orientation.
+    segmenter : str
+        ``"builtin"`` (:func:`segment_ct`) or ``"totalsegmentator"`` (only when installed with its weights;
+        nothing is downloaded).
+    level_at : dict, optional
+        Level points for the built-in segmenter (see :func:`segment_ct`); TotalSegmentator names the levels itself.
+    progress : callable, optional
+        Called as ``progress(step: str, fraction: float)`` by the built-in segmenter.
+
+    Raises
+    ------
+    OptionError
+        ``segmenter`` is unknown or TotalSegmentator cannot run here; ``level_at`` names no vertebra.
+    """
+    if segmenter not in SEGMENTERS:
+        raise OptionError("segmenter", f"{segmenter!r} is not one of {', '.join(SEGMENTERS)}")
+    if segmenter == Segmenter.TOTALSEGMENTATOR:
+        from spinebq.segment.result import result_from_labels
+        from spinebq.segment.totalsegmentator import segment_with_totalsegmentator
+
+        return result_from_labels(ct, segment_with_totalsegmentator(ct), segmenter="totalsegmentator")
+    return segment_ct(ct, level_at=level_at or None, progress=progress)

@@ -249,12 +249,12 @@ def relabel_at(naming: Naming, present: list[int], pinned_segment: int, pinned_n
     changed = any(naming.names.get(s) != names.get(s) for s in present)
     if changed:
         for s in present:
-            flags[s].append("named from the user's --level-at")
+            flags[s].append("named from the user's level point")
     confidence = {s: round(0.99 * (0.99 ** abs(pos[s] - pos[pinned_segment])), 3) for s in names}
     return Naming(names=names, confidence=confidence, flags=flags,
                   global_flags=list(naming.global_flags) + ([f"user pinned {pinned_name}; automatic naming was "
                                                              f"{naming.names.get(pinned_segment)}"] if changed else []),
-                  method=f"user pinned {pinned_name} (--level-at)")
+                  method=f"user pinned {pinned_name} at a point")
 
 
 def verse_id(name: str) -> int:

@@ -1,7 +1,7 @@
 """Optional backend: TotalSegmentator's Python API, only when it is installed with its weights present.
 
 spinebq never downloads anything: without the package or without the weights on disk, one clear
-:class:`~spinebq.errors.SpinebqError` sentence says what is missing. Its ``total`` output is
+:class:`~spinebq.errors.OptionError` sentence says what is missing. Its ``total`` output is
 translated into VerSe ids with :func:`spinebq.io.labels.load_labels`.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
 from spinebq.io.volume import Volume, save_nifti
 
 
@@ -23,16 +23,16 @@ def weights_dir() -> Path:
 
 
 def check_available() -> None:
-    """Raise :class:`SpinebqError` unless TotalSegmentator can run here without downloading."""
+    """Raise :class:`~spinebq.errors.OptionError` (``segmenter``) unless TotalSegmentator can run here without downloading."""
     try:
         import totalsegmentator.python_api  # noqa: F401
     except Exception:
-        raise SpinebqError("--segmenter totalsegmentator: TotalSegmentator is not installed "
-                           "(pip install 'spinebq[totalsegmentator]'), use --segmenter builtin") from None
+        raise OptionError("segmenter", "TotalSegmentator is not installed (pip install 'spinebq[totalsegmentator]'); "
+                          "use the builtin segmenter") from None
     wd = weights_dir()
     if not wd.is_dir() or not any(p.name.startswith("Dataset") for p in wd.iterdir()):
-        raise SpinebqError(f"--segmenter totalsegmentator: no TotalSegmentator weights in {wd}; spinebq never "
-                           "downloads them, copy them there (or set TOTALSEG_WEIGHTS_PATH) or use --segmenter builtin")
+        raise OptionError("segmenter", f"no TotalSegmentator weights in {wd}; spinebq never downloads them, copy them "
+                          "there (or set TOTALSEG_WEIGHTS_PATH) or use the builtin segmenter")
 
 
 def segment_with_totalsegmentator(ct: Volume) -> Volume:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError
 from spinebq.stats._result import StatsWarning, frame_to_markdown, jsonable
 from spinebq.stats.agreement import CorrelationResult, IccResult, correlation, icc
 from spinebq.stats.baseline import BaselineResult, baseline_table
@@ -274,6 +274,9 @@ def run_analysis(
     t0 = time.perf_counter()
     preds = {k: normalize_direction(v) for k, v in predictors.items()}
     model_terms = list(model) if model else list(preds)
+    for grp in icc_pairs:
+        if len(grp) < 2:
+            raise OptionError("icc_pairs", f"group '{','.join(grp)}' needs at least two columns (one per reader).")
     icc_cols = [c for grp in icc_pairs for c in grp]
     cohort = validate_cohort(data, outcome, list(preds) + model_terms + icc_cols, source=source,
                              min_events=min_events)
@@ -319,8 +322,6 @@ def run_analysis(
             cors[f"{a}~{b}"] = correlation(df[a].to_numpy(float), df[b].to_numpy(float), names=(a, b))
         iccs = {}
         for grp in icc_pairs:
-            if len(grp) < 2:
-                raise SpinebqError(f"--icc group '{','.join(grp)}' needs at least two columns (one per reader).")
             iccs["+".join(grp)] = icc(df[list(grp)])
         pooled = None
         if impute:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from spinebq.errors import SpinebqError
+from spinebq.errors import OptionError, SpinebqError
 
 __all__ = ["read_table", "parse_predictors", "validate_cohort", "Cohort", "MIN_EVENTS"]
 
@@ -50,14 +50,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def parse_predictors(spec: str | Sequence[str]) -> dict[str, str]:
+def parse_predictors(predictors: str | Sequence[str]) -> dict[str, str]:
     """Parse ``"A:lower,B:higher,C"`` into ``{"A": ">", "B": "<", "C": "auto"}``.
 
     ``:lower`` means lower values go with the event (pROC ``direction=">"``); ``:higher`` the opposite.
     """
     from spinebq.stats.roc import normalize_direction
 
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    items = predictors.split(",") if isinstance(predictors, str) else list(predictors)
     out: dict[str, str] = {}
     for item in items:
         item = item.strip()
@@ -68,10 +68,10 @@ def parse_predictors(spec: str | Sequence[str]) -> dict[str, str]:
         try:
             out[name] = normalize_direction(d or "auto")
         except ValueError:
-            raise SpinebqError(f"predictor '{item}': the direction after ':' must be 'lower' or 'higher', "
-                               f"not '{d}'.") from None
+            raise OptionError("predictors", f"'{item}': the direction after ':' must be 'lower' or 'higher', "
+                                            f"not '{d}'.") from None
     if not out:
-        raise SpinebqError("--predictors lists no predictor; give e.g. --predictors HU:lower,VBQ:higher.")
+        raise OptionError("predictors", "no predictor given; give e.g. HU:lower,VBQ:higher.")
     return out
 
 
