@@ -22,7 +22,7 @@ import resource, sys, time
 t0 = time.perf_counter()
 from spinebq.io.volume import load_volume
 from spinebq.io.labels import load_labels
-from spinebq.measure.ct import measure_ct
+from spinebq.measure.ct.levels import measure_ct
 t_import = time.perf_counter()
 c_import = time.process_time()
 ct = load_volume(sys.argv[1], expect_modality="CT")
@@ -38,7 +38,7 @@ print(f"{ct.shape} load {t_load - t_import:.2f} s, measure {t_measure - t_load:.
 
 MAKE = """
 import sys, numpy as np
-from spinebq.phantom.ct import make_ct_phantom
+from spinebq.synthetic.ct import make_ct_phantom
 from spinebq.io.volume import save_nifti
 p = make_ct_phantom(spacing_mm=(0.6, 0.6, 0.625), fov_mm=(307.2, 307.2, 250.0))
 save_nifti(p.ct, sys.argv[1] + "/ct.nii", dtype=np.int16)

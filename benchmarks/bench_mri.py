@@ -14,10 +14,10 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_IDS
 from spinebq.io.volume import load_volume
-from spinebq.mri.auto import detect_vertebrae
-from spinebq.mri.labels import load_mr_labels
-from spinebq.mri.measure import measure_mri
-from spinebq.phantom.mri import axial_series, make_mri_phantom
+from spinebq.segment.mri import detect_vertebrae
+from spinebq.io.mr_labels import load_mr_labels
+from spinebq.measure.mri.measure import measure_mri
+from spinebq.synthetic.mri import axial_series, make_mri_phantom
 
 LEVELS_AUTO = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lumbar_mri_t1"

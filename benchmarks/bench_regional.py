@@ -1,6 +1,6 @@
 """Benchmark of the regional measurements of ``spinebq ct`` (pedicles, screws, regions, heights, contrast).
 
-Prints the extra time that :func:`spinebq.measure.regional.measure_regional` adds to ``measure_ct``, per
+Prints the extra time that :func:`spinebq.measure.ct.regional.measure_regional` adds to ``measure_ct``, per
 trajectory mode, on the real TotalSegmentator example CT (3 mm) and on the synthetic phantom (1 x 1 x 1.5 mm),
 each case in a fresh process (peak memory is that run's). CPU time (user + system) is printed beside wall time.
 
@@ -17,10 +17,10 @@ TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
 
 RUN = """
 import resource, sys, time
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.regional import RegionalOptions, measure_regional
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 if sys.argv[1] == "phantom":
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
     phantom = make_ct_phantom()
     ct, labels = phantom.ct, phantom.labels
 else:

@@ -71,7 +71,7 @@ if case in ("real", "large"):
         out["dice"] = {n: {"body": dice((v == i) & (s == 1), (total == i) & bodies), "whole": dice(v == i, v1 == i),
                            "confidence": r.levels.get(n, {}).get("confidence")} for n, i in ids.items()}
 elif case == "phantom":
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
     out["phantoms"] = {}
     for name, kw in {"plain": {}, "noise 30 HU": {"noise_hu": 30.0, "seed": 1}, "tilt 10 deg": {"tilt_deg": 10.0},
                      "screw": {"screw": True}, "cancellous alae": {"cancellous_alae": True}}.items():
@@ -84,8 +84,8 @@ elif case == "phantom":
 elif case == "ct_hu":
     from spinebq.pipeline import builtin_labels
     from spinebq.io.labels import load_labels
-    from spinebq.measure.ct import measure_ct
-    from spinebq.measure.presets import PRESETS
+    from spinebq.measure.ct.levels import measure_ct
+    from spinebq.measure.ct.presets import PRESETS
     ct = load_volume(path)
     ours = builtin_labels(ct)
     ts = load_labels(data + "/seg_v2/total.nii.gz", ct, scheme="total")

@@ -1,7 +1,7 @@
 """How much the automatic MRI body Dice depends on each constant of the method (issue 5).
 
 Run from the repository root: ``python benchmarks/mri_auto_sensitivity.py`` (reads ../shared/data/lumbar_mri_t1;
-about 3 minutes on 2 cores). Every constant of :mod:`spinebq.mri.auto` that shapes the bodies was set on the
+about 3 minutes on 2 cores). Every constant of :mod:`spinebq.segment.mri` that shapes the bodies was set on the
 same four exams the Dice is measured on (there is no held-out exam), so this prints, for each constant
 moved by -25 % and +25 % (one at a time), the Dice of L1-L4 over the four exams: mean, minimum and the
 number of the 16 levels at 0.85 or more (the issue's target), as a Markdown table (copied into
@@ -18,12 +18,12 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_IDS
 from spinebq.io.volume import load_volume
-from spinebq.mri import auto
-from spinebq.mri.labels import load_mr_labels
+from spinebq.measure.mri import auto
+from spinebq.io.mr_labels import load_mr_labels
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lumbar_mri_t1"
 CASES = ("02", "06", "08", "10")
-#: (function of spinebq.mri.auto, keyword, value in use, meaning)
+#: (function of spinebq.segment.mri, keyword, value in use, meaning)
 CONSTANTS = [
     ("_body_box", "edge_sigma_px", 2.0, "smoothing of the edge derivative, mid-sagittal (0.5 mm px)"),
     ("_body_box", "dark_line", 0.15, "front wall: dark line prominence x marrow"),

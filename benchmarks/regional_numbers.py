@@ -19,10 +19,10 @@ sys.path.insert(0, str(REPO))
 
 from spinebq.io.labels import load_labels  # noqa: E402
 from spinebq.io.volume import Volume, load_volume  # noqa: E402
-from spinebq.measure.ct import measure_ct  # noqa: E402
-from spinebq.measure.regional import RegionalOptions, measure_regional  # noqa: E402
-from spinebq.measure.screws import find_screws  # noqa: E402
-from spinebq.measure.trajectory import Screw  # noqa: E402
+from spinebq.measure.ct.levels import measure_ct  # noqa: E402
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional  # noqa: E402
+from spinebq.measure.ct.implants.screws import find_screws  # noqa: E402
+from spinebq.measure.ct.trajectory import Screw  # noqa: E402
 from tests.test_screws import KNOWN, insert_screws  # noqa: E402
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")

@@ -24,6 +24,6 @@ def ts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def phantom():
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
 
     return make_ct_phantom(rods=True)

@@ -9,9 +9,9 @@ import pytest
 from spinebq.anatomy import VERSE_IDS
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume
-from spinebq.measure.contrast import contrast_phase, correction_delta_hu, phase_from_header
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.regional import RegionalOptions, measure_regional
+from spinebq.calibrate.contrast import contrast_phase, correction_delta_hu, phase_from_header
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 
 UPPER_LUMBAR = {name: VERSE_IDS[name] for name in ("L1", "L2", "L3")}
 

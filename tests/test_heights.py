@@ -10,9 +10,9 @@ import pytest
 from spinebq.anatomy import VERSE_IDS
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.heights import Heights, genant_grade
-from spinebq.measure.regional import RegionalOptions, measure_regional
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.heights import Heights, genant_grade
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 

@@ -11,8 +11,8 @@ import pytest
 from spinebq.calibrate.core import Calibration
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.presets import PRESETS
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.presets import PRESETS
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
@@ -104,7 +104,7 @@ def test_phantom_hu_3d_within_2_hu_of_truth(phantom, preset):
 
 
 def test_tilted_phantom_with_screw(phantom):
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
 
     tilted = make_ct_phantom(tilt_deg=20.0, screw=True, seed=3)
     result = measure_ct(tilted.ct, tilted.labels)

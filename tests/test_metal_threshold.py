@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from spinebq.constants import METAL_HU
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.regional import RegionalOptions, measure_regional
-from spinebq.phantom.ct import make_ct_phantom
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional
+from spinebq.synthetic.ct import make_ct_phantom
 
 #: Region A of L4 with the default threshold, recorded before the fix (when region A always used 1400 HU).
 L4_REGION_A_DEFAULT = {"hu_mean": 165.5659, "voxels": 4020, "points": 40701}

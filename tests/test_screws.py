@@ -7,10 +7,10 @@ from scipy import ndimage
 
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import Volume, load_volume
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.regional import RegionalOptions, measure_regional
-from spinebq.measure.screws import find_screws
-from spinebq.measure.trajectory import Screw
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional
+from spinebq.measure.ct.implants.screws import find_screws
+from spinebq.measure.ct.trajectory import Screw
 
 METAL_HU = 2500.0
 #: Known axes (LPS mm) through the pedicles of the real CT: level, side, entry, target, diameter.
@@ -117,7 +117,7 @@ def test_screws_of_a_post_operative_ct_are_measured_on_the_pre_operative_one(pos
 def test_the_phantom_screw_is_found_along_its_true_axis():
     """``make_ct_phantom(screw=True)`` puts a 6 mm metal screw along the left L4 pedicle axis, from 10 mm behind
     the axis entry to 5 mm beyond its target."""
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
 
     phantom = make_ct_phantom(spacing_mm=(1.5, 1.5, 2.0), screw=True)
     result = measure_ct(phantom.ct, phantom.labels)

@@ -11,10 +11,10 @@ from spinebq.anatomy import VERSE_IDS
 from spinebq.errors import SpinebqError
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume, save_nifti
-from spinebq.measure.ct import measure_ct
-from spinebq.measure.pedicles import find_pedicles
-from spinebq.measure.regional import RegionalOptions, measure_regional
-from spinebq.measure.trajectory import MEDIAL_ANGLE_RANGE_DEG, Screw, read_trajectory_file, trajectory_document
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.pedicles import find_pedicles
+from spinebq.measure.ct.regional import RegionalOptions, measure_regional
+from spinebq.measure.ct.trajectory import MEDIAL_ANGLE_RANGE_DEG, Screw, read_trajectory_file, trajectory_document
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
@@ -154,7 +154,7 @@ def test_trajectory_file_errors_name_the_file(tmp_path):
 
 
 def test_screw_size_options_are_used_and_a_too_wide_screw_is_flagged(phantom):
-    from spinebq.measure.trajectory import PlanOptions
+    from spinebq.measure.ct.trajectory import PlanOptions
 
     result = measure_ct(phantom.ct, phantom.labels)
     measure_regional(phantom.ct, phantom.labels, result,
@@ -169,7 +169,7 @@ def test_screw_size_options_are_used_and_a_too_wide_screw_is_flagged(phantom):
 
 def test_phantom_regions_read_the_drawn_densities(phantom):
     """Region A (central body) reads the phantom's trabecular truth; region B its solid 420 HU pedicle bone."""
-    from spinebq.phantom.ct import ARCH_HU
+    from spinebq.synthetic.ct import ARCH_HU
 
     result = measure_ct(phantom.ct, phantom.labels)
     measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none"))

@@ -21,8 +21,8 @@ from spinebq import __version__
 from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
 from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
 from spinebq.io.volume import Volume, load_volume
-from spinebq.measure.presets import DEFAULT_PRESET
-from spinebq.measure.regional import TRAJECTORY_MODES
+from spinebq.measure.ct.presets import DEFAULT_PRESET
+from spinebq.measure.ct.regional import TRAJECTORY_MODES
 from spinebq.constants import METAL_HU
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
@@ -40,7 +40,7 @@ class CtOptions:
     Attributes
     ----------
     preset : str
-        3D ROI definition (:mod:`spinebq.measure.presets`).
+        3D ROI definition (:mod:`spinebq.measure.ct.presets`).
     summary_levels : tuple of str
         Levels averaged in the summary.
     metal_hu : float
@@ -148,8 +148,8 @@ class CtImages:
 
     ct: Volume
     labels: Volume
-    result: Any  # spinebq.measure.ct.CtResult: body and ROI label arrays, ellipses, frames
-    regional: Any = None  # spinebq.measure.regional.RegionalResult, or None without trajectories
+    result: Any  # spinebq.measure.ct.levels.CtResult: body and ROI label arrays, ellipses, frames
+    regional: Any = None  # spinebq.measure.ct.regional.RegionalResult, or None without trajectories
 
 
 @dataclass
@@ -239,9 +239,9 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
     """
     from spinebq.calibrate.core import no_calibration
     from spinebq.io.labels import load_labels
-    from spinebq.measure.ct import measure_ct
-    from spinebq.measure.regional import RegionalOptions, measure_regional
-    from spinebq.measure.trajectory import PlanOptions
+    from spinebq.measure.ct.levels import measure_ct
+    from spinebq.measure.ct.regional import RegionalOptions, measure_regional
+    from spinebq.measure.ct.trajectory import PlanOptions
 
     say = progress or (lambda message: None)
     ct = load_ct(ct, options)
@@ -299,9 +299,9 @@ def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None =
     MriRecord
         With ``images`` set; the warnings raised while measuring are in ``warnings``.
     """
-    from spinebq.mri.header import read_mr_header
-    from spinebq.mri.labels import load_mr_labels
-    from spinebq.mri.measure import load_points, measure_mri
+    from spinebq.io.mr_header import read_mr_header
+    from spinebq.io.mr_labels import load_mr_labels
+    from spinebq.measure.mri.measure import load_points, measure_mri
 
     say = progress or (lambda message: None)
     path = Path(mr) if not isinstance(mr, Volume) else Path(str(mr.metadata.get("source") or "image"))
@@ -369,8 +369,7 @@ def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *
     if ct is None and mri is None:
         raise SpinebqError(ct_reason or mri_reason or "the study has neither a CT nor a sagittal T1 MRI to measure")
     try:
-        assessment = assess_patient(ct.to_json() if ct else None, mri.to_json() if mri else None, clinical or {},
-                                    patient_id=inputs.key)
+        assessment = assess_patient(ct, mri, clinical or {}, patient_id=inputs.key)
     except ValueError as exc:  # a clinical value that cannot be read (e.g. planned levels "L9")
         raise SpinebqError(f"clinical values of the study: {exc}") from None
     return StudyRecord(inputs, ct, mri, assessment, ct_reason, mri_reason)

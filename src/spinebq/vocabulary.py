@@ -87,7 +87,7 @@ class LabelScheme(CodedValue):
 
 
 class MrLabelScheme(CodedValue):
-    """Id convention of an MR vertebra label map (:func:`spinebq.mri.labels.load_mr_labels`).
+    """Id convention of an MR vertebra label map (:func:`spinebq.io.mr_labels.load_mr_labels`).
 
     >>> MrLabelScheme.values()
     ('auto', 'verse', 'vertebrae_mr', 'totalspineseg', 'total_mr')

@@ -223,8 +223,8 @@ def build_dicom_tree(root: Path) -> dict:
         None), "problem" (a substring of the expected problem, or None), "passed_over" {SeriesInstanceUID ->
         substring of the reason}, "choice" (substrings the choice sentences must hold), "ct_is_phantom"}}}``.
     """
-    from spinebq.phantom.ct import make_ct_phantom
-    from spinebq.phantom.mri import axial_series, make_mri_phantom, write_dicom_series
+    from spinebq.synthetic.ct import make_ct_phantom
+    from spinebq.synthetic.mri import axial_series, make_mri_phantom, write_dicom_series
 
     root.mkdir(parents=True, exist_ok=True)
     expected: dict[str, dict] = {}

@@ -108,7 +108,7 @@ def test_progress_reports_every_file(dicom_tree):
 
 
 def test_chosen_series_load_with_the_loader(dicom_tree, found):
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
     from tests.batch.dicom_tree import PHANTOM_FOV_MM, PHANTOM_SPACING_MM
 
     _, expected = dicom_tree

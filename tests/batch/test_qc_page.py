@@ -133,7 +133,7 @@ def real():
 
 @pytest.fixture(scope="module")
 def phantom_ct():
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
 
     return make_ct_phantom()
 

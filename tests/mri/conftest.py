@@ -15,14 +15,14 @@ CASES = ("02", "06", "08", "10")
 
 @pytest.fixture(scope="session")
 def phantom():
-    from spinebq.phantom.mri import make_mri_phantom
+    from spinebq.synthetic.mri import make_mri_phantom
 
     return make_mri_phantom()
 
 
 @pytest.fixture(scope="session")
 def phantom_result(phantom):
-    from spinebq.mri.measure import measure_mri
+    from spinebq.measure.mri.measure import measure_mri
 
     image, labels, truth = phantom
     with warnings.catch_warnings():

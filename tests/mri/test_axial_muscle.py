@@ -1,7 +1,7 @@
 """Paraspinal muscle fat on an axial T1 series of the same exam (the MR phantom re-sliced as axial stacks).
 
 The phantom's muscles are drawn voxel by voxel as fat or lean muscle with known probabilities
-(:data:`spinebq.phantom.mri.FAT_FRACTIONS`); the axial stacks sample it without partial volume, so the
+(:data:`spinebq.synthetic.mri.FAT_FRACTIONS`); the axial stacks sample it without partial volume, so the
 measured fat fractions must match those probabilities within their sampling error (about 0.01 for
 2,500 voxels) and every Goutallier grade must be right.
 """
@@ -16,8 +16,8 @@ import pytest
 from spinebq.cli import main
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume, save_nifti
-from spinebq.mri.measure import measure_mri
-from spinebq.phantom.mri import axial_series, write_dicom_series
+from spinebq.measure.mri.measure import measure_mri
+from spinebq.synthetic.mri import axial_series, write_dicom_series
 
 
 def _measure(phantom, axial, **kwargs):

@@ -80,7 +80,7 @@ def test_refuses_ct(tmp_path, capsys):
 
 
 def test_refuses_t2_by_header(tmp_path, capsys):
-    from spinebq.phantom.mri import make_mri_phantom, write_dicom_series
+    from spinebq.synthetic.mri import make_mri_phantom, write_dicom_series
 
     image, labels, _ = make_mri_phantom(weighting="T2", noise_sd=0, lesion_level=None, spacing_mm=(3.0, 1.0, 1.0))
     folder = write_dicom_series(image, tmp_path / "t2", series_description="T2 TSE SAG", tr_ms=3500.0, te_ms=100.0)
@@ -91,7 +91,7 @@ def test_refuses_t2_by_header(tmp_path, capsys):
 
 
 def test_refuses_t2_by_image(tmp_path, capsys):
-    from spinebq.phantom.mri import make_mri_phantom
+    from spinebq.synthetic.mri import make_mri_phantom
 
     image, labels, _ = make_mri_phantom(weighting="T2", noise_sd=0, lesion_level=None)
     save_nifti(image, tmp_path / "t2.nii.gz")
@@ -102,7 +102,7 @@ def test_refuses_t2_by_image(tmp_path, capsys):
 
 
 def test_refuses_no_csf(tmp_path, capsys):
-    from spinebq.phantom.mri import make_mri_phantom
+    from spinebq.synthetic.mri import make_mri_phantom
 
     image, labels, _ = make_mri_phantom(csf_visible=False, noise_sd=0, lesion_level=None)
     save_nifti(image, tmp_path / "nocsf.nii.gz")
@@ -131,8 +131,8 @@ def test_refuses_abdominal_mr(tmp_path, capsys):
 
 def test_header_reading_and_flags(phantom, tmp_path):
     from spinebq.io.volume import load_volume
-    from spinebq.mri.header import check_sequence, read_mr_header
-    from spinebq.phantom.mri import write_dicom_series
+    from spinebq.io.mr_header import check_sequence, read_mr_header
+    from spinebq.synthetic.mri import write_dicom_series
 
     image = phantom[0]
     small = type(image)(image.array[30:60].copy(), image.affine.copy(), {})

@@ -55,7 +55,7 @@ def test_json_shape(phantom_result):
 
 
 def test_vbq_helpers():
-    from spinebq.mri.vbq import pbq_score, vbq_score
+    from spinebq.measure.mri.vbq import pbq_score, vbq_score
 
     assert vbq_score({"L1": 300, "L2": 320, "L3": 310, "L4": 330}, 100.0)[0] == pytest.approx(3.15)
     value, reason, used = vbq_score({"L1": 300, "L2": float("nan")}, 100.0)

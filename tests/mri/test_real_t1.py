@@ -22,8 +22,8 @@ EXPECTED_VBQ = {"02": 1.760, "06": 2.232, "08": 2.685, "10": 2.823}
 def mask_results():
     need_t1_data()
     from spinebq.io.volume import load_volume
-    from spinebq.mri.labels import load_mr_labels
-    from spinebq.mri.measure import measure_mri
+    from spinebq.io.mr_labels import load_mr_labels
+    from spinebq.measure.mri.measure import measure_mri
 
     out = {}
     for case in CASES:
@@ -53,7 +53,7 @@ def test_vbq_with_masks(mask_results, case):
 
 
 def test_pictures(mask_results, tmp_path):
-    from spinebq.mri.figures import save_figures
+    from spinebq.report.mri_figures import save_figures
 
     image, labels, result = mask_results["10"]
     paths = save_figures(image.array, image.spacing_mm, result.data, result.rois, tmp_path, labels=labels.array,
@@ -71,7 +71,7 @@ def test_label_scheme_translation(mask_results):
     import nibabel as nib
 
     from spinebq.io.volume import save_nifti
-    from spinebq.mri.labels import VERTEBRAE_MR, load_mr_labels
+    from spinebq.io.mr_labels import VERTEBRAE_MR, load_mr_labels
     from spinebq.anatomy import VERSE_IDS
 
     image, labels, _ = mask_results["02"]
@@ -91,8 +91,8 @@ def test_label_scheme_translation(mask_results):
 
 @pytest.fixture(scope="module")
 def auto_results(mask_results):
-    from spinebq.mri.auto import detect_vertebrae
-    from spinebq.mri.measure import measure_mri
+    from spinebq.segment.mri import detect_vertebrae
+    from spinebq.measure.mri.measure import measure_mri
 
     out = {}
     for case, (image, labels, _) in mask_results.items():

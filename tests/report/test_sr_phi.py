@@ -95,7 +95,7 @@ def test_sr_of_the_real_series_references_it_and_reloads(phi_outputs, phi_series
 def phantom_dicom(tmp_path_factory):
     """The synthetic phantom (known truth) written as a DICOM series, measured through the Python API."""
     from spinebq.io.volume import load_volume
-    from spinebq.phantom.ct import make_ct_phantom
+    from spinebq.synthetic.ct import make_ct_phantom
     from spinebq.pipeline import CtOptions, analyse_ct
     from spinebq.report.files import to_jsonable
     from tests.dicom_writer import write_ct_series

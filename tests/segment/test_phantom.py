@@ -1,11 +1,11 @@
-"""Built-in segmentation on the synthetic phantom (spinebq.phantom.ct): known truth, no real data needed."""
+"""Built-in segmentation on the synthetic phantom (spinebq.synthetic.ct): known truth, no real data needed."""
 from __future__ import annotations
 
 import pytest
 
 from spinebq.anatomy import VERSE_IDS
 
-phantom = pytest.importorskip("spinebq.phantom.ct")
+phantom = pytest.importorskip("spinebq.synthetic.ct")
 
 LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5")
 #: Issue 3 target: Dice of every body against the phantom's truth.

@@ -54,7 +54,7 @@ def test_whole_dice_target(real_result, references):
 def test_ct_without_labels_agrees_with_totalsegmentator_labels(real_ct):
     """``spinebq ct`` without labels measures hu_3d (default preset) within 5 HU of the same with TS labels."""
     from spinebq.io.labels import load_labels
-    from spinebq.measure.ct import measure_ct
+    from spinebq.measure.ct.levels import measure_ct
     from spinebq.pipeline import builtin_labels
 
     from .conftest import DATA, need

@@ -13,7 +13,7 @@ HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from spinebq.io.labels import SCHEMES
-    from spinebq.measure.presets import DEFAULT_PRESET, PRESETS
+    from spinebq.measure.ct.presets import DEFAULT_PRESET, PRESETS
 
     parser.add_argument("ct", help="CT as a NIfTI file or a DICOM folder")
     parser.add_argument("--labels", help="vertebra label map (NIfTI) or folder of per-structure masks; "

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from spinebq.errors import SpinebqError
     from spinebq.io.volume import save_nifti
-    from spinebq.phantom.ct import ROD_DENSITIES_MG_CM3, make_ct_phantom
+    from spinebq.synthetic.ct import ROD_DENSITIES_MG_CM3, make_ct_phantom
     from spinebq.report.files import write_json
 
     try:

@@ -13,8 +13,8 @@ from matplotlib.patches import Ellipse  # noqa: E402
 from spinebq.anatomy import VERSE_IDS  # noqa: E402
 from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
 from spinebq.io.volume import Volume  # noqa: E402
-from spinebq.measure.ct import CtResult  # noqa: E402
-from spinebq.measure.ellipse import sample_plane  # noqa: E402
+from spinebq.measure.ct.levels import CtResult  # noqa: E402
+from spinebq.measure.ct.ellipse import sample_plane  # noqa: E402
 from spinebq.records.ct import CtRecord  # noqa: E402
 from spinebq.report.files import write_csv, write_json  # noqa: E402
 
@@ -44,7 +44,7 @@ def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = 
         rows.append(row)
     regional = images.regional if images is not None else None
     if regional is not None and regional.screws:
-        from spinebq.measure.trajectory import trajectory_document
+        from spinebq.measure.ct.trajectory import trajectory_document
 
         primary = [s for s in regional.screws.values() if s.source != "auto_cortical"]
         cortical = [s for s in regional.screws.values() if s.source == "auto_cortical"]

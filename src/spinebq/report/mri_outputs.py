@@ -30,7 +30,7 @@ def write_mri_outputs(out_dir: str | Path, record: MriRecord, *, figures: bool =
     if images is not None and record.roi_method == "automatic" and images.labels is not None:
         written.append(save_nifti(images.labels, out / "vertebrae.nii.gz", dtype=np.int16))
     if figures and images is not None:
-        from spinebq.mri.figures import save_axial_muscle_figure, save_figures
+        from spinebq.report.mri_figures import save_axial_muscle_figure, save_figures
 
         document = record.to_json()
         labels_array = None if images.labels is None else images.labels.array

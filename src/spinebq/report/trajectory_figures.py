@@ -12,7 +12,7 @@ from matplotlib.patches import Polygon  # noqa: E402
 
 from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
 from spinebq.io.volume import Volume  # noqa: E402
-from spinebq.measure.sampling import orthonormal_pair, sample_values  # noqa: E402
+from spinebq.measure.ct.sampling import orthonormal_pair, sample_values  # noqa: E402
 
 HALF_MM = 45.0
 STEP_MM = 0.5
@@ -46,7 +46,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
     level : str
         Vertebra name.
     screws : dict
-        ``"left"``/``"right"`` -> :class:`~spinebq.measure.trajectory.Screw`.
+        ``"left"``/``"right"`` -> :class:`~spinebq.measure.ct.trajectory.Screw`.
     frame : VertebraFrame
         The vertebra's own frame (planes are oriented in it).
     measured : dict

@@ -2,7 +2,7 @@
 
 The CT and MRI results are read from their typed records (:class:`~spinebq.records.ct.CtRecord`,
 :class:`~spinebq.records.mri.MriRecord`), one field each; the level's sub-documents (``regions`` A/B/C and
-``trajectories``, written by :mod:`spinebq.measure.regional`) are read by their known keys.
+``trajectories``, written by :mod:`spinebq.measure.ct.regional`) are read by their known keys.
 
 Each value carries its unit, where it came from, the level(s) it describes and the caveats of how it was
 obtained, so an assessment can say exactly what was compared with a published cutoff. A value that cannot be
@@ -164,7 +164,7 @@ def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, 
     Parameters
     ----------
     vertebra : VertebraRecord
-        Its ``details["regions"]`` as written by :mod:`spinebq.measure.regional`: ``{"A": {"hu_mean",
+        Its ``details["regions"]`` as written by :mod:`spinebq.measure.ct.regional`: ``{"A": {"hu_mean",
         "vbmd_mg_cm3", ...}, "B": {"left": {...}, "right": {...}}, "C": {...}}``.
     region : str
         ``"A"`` (vertebral body), ``"B"`` (pedicle) or ``"C"`` (screw trajectory).

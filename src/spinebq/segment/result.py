@@ -5,7 +5,7 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_NAMES, sort_levels
 from spinebq.io.volume import Volume
-from spinebq.measure.body import separate_body
+from spinebq.segment.posterior import separate_body
 
 
 def result_from_labels(ct: Volume, labels: Volume, *, segmenter: str):

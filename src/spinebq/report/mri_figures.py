@@ -84,7 +84,7 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
     data : dict
         The ``spinebq.mri/1`` document (values printed on the pictures).
     rois : dict
-        ROI masks from :class:`~spinebq.mri.measure.MriMeasurement`.
+        ROI masks from :class:`~spinebq.measure.mri.measure.MriMeasurement`.
     out_dir : str or Path
         Folder for the PNG files.
     labels : numpy.ndarray, optional

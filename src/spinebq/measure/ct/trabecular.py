@@ -5,7 +5,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from spinebq.constants import METAL_HU
-from spinebq.measure.presets import Erosion, Preset
+from spinebq.measure.ct.presets import Erosion, Preset
 
 
 def trabecular_roi(
@@ -24,7 +24,7 @@ def trabecular_roi(
     spacing_mm : tuple of float
         Voxel size per axis, mm.
     preset : Preset
-        ROI definition (see :mod:`spinebq.measure.presets`).
+        ROI definition (see :mod:`spinebq.measure.ct.presets`).
     source_axes : numpy.ndarray, optional
         nibabel orientation transform from the file's voxel axes to the canonical ones. Only the
         ``totalsegmentator`` kernel needs it: that kernel is not symmetric, so reproducing

@@ -20,8 +20,8 @@ from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.constants import GENANT_THRESHOLDS
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
-from spinebq.mri import rois as R
-from spinebq.mri.vbq import VBQ_LEVELS, cutoff_assessment, pbq_score, vbq_score
+from spinebq.measure.mri import rois as R
+from spinebq.measure.mri.vbq import VBQ_LEVELS, cutoff_assessment, pbq_score, vbq_score
 
 logger = logging.getLogger("spinebq")
 
@@ -123,7 +123,7 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     points : dict, optional
         Reader clicks from :func:`load_points` (voxel indices); used when ``labels`` is None.
     header : dict, optional
-        MR header attributes (:func:`spinebq.mri.header.read_mr_header`).
+        MR header attributes (:func:`spinebq.io.mr_header.read_mr_header`).
     path : str or Path
         The input, named in messages and in the output.
     body_slab_mm, body_erosion_mm : float
@@ -146,7 +146,7 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
         Wrong kind of image (CT, T2, one slice), no lumbar level found, no CSF visible behind L2-L4, or
         an axial series that is not T1, not axial or of another exam.
     """
-    from spinebq.mri.header import check_axial, check_sequence
+    from spinebq.io.mr_header import check_axial, check_sequence
 
     input_info = check_sequence(image, header, path)
     input_info["source"] = str(path)
@@ -158,7 +158,7 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     source: dict[str, Any]
     auto_info = None
     if labels is None and points is None:
-        from spinebq.mri.auto import detect_vertebrae
+        from spinebq.segment.mri import detect_vertebrae
 
         labels, auto_info = detect_vertebrae(image, path=path)
         source = {"method": "automatic", "note": auto_info.get("method"), "details": auto_info}
@@ -242,7 +242,7 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     muscle_info: dict = {}
     axial_rois: dict[str, np.ndarray] = {}
     if measure_muscle and labels is not None:
-        from spinebq.mri.muscle import combine_planes, measure_paraspinal, measure_paraspinal_axial
+        from spinebq.measure.mri.muscle import combine_planes, measure_paraspinal, measure_paraspinal_axial
 
         muscle, muscle_info, muscle_rois = measure_paraspinal(img, labels, geometry, rois.get("csf"), spacing)
         if axial is not None:

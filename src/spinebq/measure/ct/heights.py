@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from spinebq.constants import GENANT_REFERENCE, GENANT_THRESHOLDS
-from spinebq.measure.frame import VertebraFrame
-from spinebq.measure.sampling import sample_mask
+from spinebq.measure.ct.frame import VertebraFrame
+from spinebq.measure.ct.sampling import sample_mask
 
 #: Positions of the three heights as fractions of the body depth from the posterior wall.
 POSITIONS = {"posterior": 0.15, "middle": 0.5, "anterior": 0.85}

@@ -152,7 +152,7 @@ def measure_paraspinal(image: np.ndarray, labels: Volume, geometry: dict, csf_ma
     labels : Volume
         VerSe vertebra labels (bone is left out of the muscle ROIs).
     geometry : dict
-        Per level body geometry from :func:`spinebq.mri.rois.body_roi_mask` (``slice``, ``rows``, ``posterior``).
+        Per level body geometry from :func:`spinebq.measure.mri.rois.body_roi_mask` (``slice``, ``rows``, ``posterior``).
     csf_mask : numpy.ndarray or None
         CSF ROI, whose slice marks the midline.
     spacing_mm : tuple of float
@@ -222,7 +222,7 @@ def measure_paraspinal_axial(axial: Volume, sagittal: Volume, labels: Volume, ge
     labels : Volume
         VerSe vertebra labels on the sagittal grid (labelled bone is left out of the ROIs).
     geometry : dict
-        Per level body geometry from :func:`spinebq.mri.rois.body_roi_mask`.
+        Per level body geometry from :func:`spinebq.measure.mri.rois.body_roi_mask`.
     csf_mask : numpy.ndarray or None
         CSF ROI on the sagittal grid, whose slice marks the midline when no body does.
     half_height_mm, offset_mm : float

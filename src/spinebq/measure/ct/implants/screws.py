@@ -23,9 +23,9 @@ from scipy import ndimage
 from spinebq.anatomy import VERSE_NAMES
 from spinebq.constants import METAL_HU
 from spinebq.io.volume import Volume
-from spinebq.measure.frame import VertebraFrame
-from spinebq.measure.sampling import cylinder_points, sample_values
-from spinebq.measure.trajectory import Screw
+from spinebq.measure.ct.frame import VertebraFrame
+from spinebq.measure.ct.sampling import cylinder_points, sample_values
+from spinebq.measure.ct.trajectory import Screw
 from spinebq.vocabulary import Side
 
 #: A screw is at least this long and at most this long, mm.
@@ -146,7 +146,7 @@ def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *,
     labels : Volume
         VerSe label map on the CT's grid.
     frames : dict
-        The vertebrae's own frames (:func:`spinebq.measure.pedicles.own_frame`).
+        The vertebrae's own frames (:func:`spinebq.measure.ct.pedicles.own_frame`).
     metal_hu : float
         Metal threshold, HU.
     """

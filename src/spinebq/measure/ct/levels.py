@@ -15,11 +15,11 @@ from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_
 from spinebq.constants import METAL_HU, MIN_ROI_ML
 from spinebq.io.labels import level_boxes
 from spinebq.io.volume import Volume
-from spinebq.measure.body import separate_body
-from spinebq.measure.ellipse import three_slice_rois
-from spinebq.measure.frame import spine_frames
-from spinebq.measure.presets import DEFAULT_PRESET, get_preset
-from spinebq.measure.trabecular import roi_statistics, trabecular_roi
+from spinebq.segment.posterior import separate_body
+from spinebq.measure.ct.ellipse import three_slice_rois
+from spinebq.measure.ct.frame import spine_frames
+from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
+from spinebq.measure.ct.trabecular import roi_statistics, trabecular_roi
 
 #: Mean trabecular HU above this suggests sclerosis, cement or a wrong label.
 DENSE_HU = 350.0
@@ -46,7 +46,7 @@ class CtResult:
     ellipses : dict
         Per level the three ``EllipseRoi`` objects, for pictures.
     frames : dict
-        Per level the :class:`~spinebq.measure.frame.VertebraFrame` the ellipses were placed in.
+        Per level the :class:`~spinebq.measure.ct.frame.VertebraFrame` the ellipses were placed in.
     """
 
     vertebrae: dict
@@ -80,7 +80,7 @@ def measure_ct(
         VerSe ids on the CT's grid (see :func:`spinebq.io.labels.load_labels`); whole vertebrae are
         cut to their bodies first unless ``labels.metadata["content"] == "body"``.
     preset : str
-        3D ROI definition, see :mod:`spinebq.measure.presets`.
+        3D ROI definition, see :mod:`spinebq.measure.ct.presets`.
     calibration : Calibration, optional
         HU -> vBMD; without it values stay in HU and no ACR category is given.
     levels : tuple of str

@@ -28,9 +28,9 @@ import numpy as np
 
 from spinebq.constants import METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
-from spinebq.measure.frame import VertebraFrame
-from spinebq.measure.pedicles import SIDES, Pedicle, best_medial_angle
-from spinebq.measure.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
+from spinebq.measure.ct.frame import VertebraFrame
+from spinebq.measure.ct.pedicles import SIDES, Pedicle, best_medial_angle
+from spinebq.measure.ct.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
 from spinebq.vocabulary import Side
 
 #: Published medial (convergence) angle per level, degrees: METHODS.md §4.2 textbook defaults
@@ -233,7 +233,7 @@ def _cortical_angles(grid, sign: float, through: np.ndarray, radius_mm: float) -
 
 
 def _direction(frame: VertebraFrame, sign: float, medial_deg: float, sagittal_deg: float) -> np.ndarray:
-    from spinebq.measure.pedicles import axis_direction
+    from spinebq.measure.ct.pedicles import axis_direction
 
     return axis_direction(frame, sign, medial_deg, sagittal_deg)
 

@@ -1,6 +1,6 @@
 """Regional density, virtual screws, heights and contrast for every vertebra of a measured CT.
 
-Runs after :func:`spinebq.measure.ct.measure_ct` on its :class:`~spinebq.measure.ct.CtResult` and adds,
+Runs after :func:`spinebq.measure.ct.levels.measure_ct` on its :class:`~spinebq.measure.ct.levels.CtResult` and adds,
 per vertebra (keys of ``measurements.json``; nothing existing is renamed):
 
 ``regions``                 paper 000's regions: ``A`` central trabecular body (QCT-style elliptic slab),
@@ -28,11 +28,11 @@ from spinebq.calibrate.core import Calibration, no_calibration
 from spinebq.constants import GENANT_THRESHOLDS, METAL_HU, ROI_STEP_MM
 from spinebq.errors import OptionError
 from spinebq.io.volume import Volume
-from spinebq.measure.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
-from spinebq.measure.heights import body_heights, genant_grade
-from spinebq.measure.pedicles import SIDES, find_pedicles, own_frame, superior_axis
-from spinebq.measure.sampling import sample_values, value_statistics, voxel_count
-from spinebq.measure.trajectory import (
+from spinebq.calibrate.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
+from spinebq.measure.ct.heights import body_heights, genant_grade
+from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
+from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
+from spinebq.measure.ct.trajectory import (
     MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
     read_trajectory_file,
 )
@@ -64,7 +64,7 @@ class RegionalOptions:
     contrast_phase : str
         ``"auto"`` (header, else the vessels) or a phase name.
     contrast_correction : str
-        One of :data:`spinebq.measure.contrast.CORRECTIONS`.
+        One of :data:`spinebq.calibrate.contrast.CORRECTIONS`.
     genant_minimum : float
         Height reduction below which the Genant grade is 0.
     postop : Volume, optional
@@ -96,7 +96,7 @@ class RegionalResult:
 
 def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOptions | None = None, *,
                      calibration: Calibration | None = None, metal_hu: float = METAL_HU, progress=None) -> RegionalResult:
-    """Add regions, trajectories, heights and contrast to a :class:`~spinebq.measure.ct.CtResult` in place.
+    """Add regions, trajectories, heights and contrast to a :class:`~spinebq.measure.ct.levels.CtResult` in place.
 
     Parameters
     ----------
@@ -105,7 +105,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     labels : Volume
         The VerSe label map the CT was measured with (whole vertebrae, or bodies only).
     result : CtResult
-        The result of :func:`~spinebq.measure.ct.measure_ct`; ``vertebrae``, ``summary`` and ``method`` gain keys.
+        The result of :func:`~spinebq.measure.ct.levels.measure_ct`; ``vertebrae``, ``summary`` and ``method`` gain keys.
     options : RegionalOptions
         Trajectory mode, sizes, contrast handling.
     calibration : Calibration, optional
@@ -142,7 +142,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
     exclude = None
     if options.trajectory == "from-screws":
-        from spinebq.measure.screws import assign_screws, find_metal_screws, metal_exclusion
+        from spinebq.measure.ct.implants.screws import assign_screws, find_metal_screws, metal_exclusion
 
         if progress:
             progress("finding metal screws" + (" in the post-operative CT" if options.postop is not None else ""))
@@ -150,7 +150,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
             out.found_screws = assign_screws(find_metal_screws(ct, metal_hu=metal_hu), labels, out.frames)
             exclude = metal_exclusion(ct, metal_hu, options.bloom_mm)
         else:
-            from spinebq.measure.registration import register_rigid
+            from spinebq.measure.ct.implants.registration import register_rigid
 
             metal = find_metal_screws(options.postop, metal_hu=metal_hu)
             if progress:

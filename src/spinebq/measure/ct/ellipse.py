@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.constants import METAL_HU
-from spinebq.measure.frame import VertebraFrame
+from spinebq.measure.ct.frame import VertebraFrame
 
 #: Positions of the three planes as fractions of the body height from the inferior endplate,
 #: in reporting order: below the superior endplate, mid-body, above the inferior endplate.

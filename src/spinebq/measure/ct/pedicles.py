@@ -1,7 +1,7 @@
 """Pedicles of one vertebra from its whole-vertebra mask: isthmus, width, axis and cancellous core.
 
 The mask is resampled in the vertebra's own frame (superior, posterior, left; see
-:mod:`spinebq.measure.frame`). Behind the posterior wall of the body, every plane perpendicular to
+:mod:`spinebq.measure.ct.frame`). Behind the posterior wall of the body, every plane perpendicular to
 the posterior axis cuts each pedicle as one blob beside the spinal canal. Following that blob
 backwards, the pedicle is narrowest at its isthmus; further back it merges with the transverse and
 articular processes. The pedicle axis is the line fitted through the blob centres from the wall to
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from spinebq.measure.frame import VertebraFrame
-from spinebq.measure.sampling import sample_mask
+from spinebq.measure.ct.frame import VertebraFrame
+from spinebq.measure.ct.sampling import sample_mask
 from spinebq.vocabulary import Side
 
 #: Sampling step of the frame grid, mm.
