@@ -52,6 +52,7 @@ LEVEL_QUANTITIES = (
 STUDY_QUANTITIES = (
     Quantity("study", "", "study key", None, "pseudonymous study key (sha256 of the StudyInstanceUID or manifest id)"),
     Quantity("patient", "", "patient key", None, "pseudonymous patient key (sha256 of the PatientID)"),
+    Quantity("studies", "", "studies of the patient", None, "the patient's study keys, ';'-separated (one row per patient)"),
     Quantity("status", "", "status", None, "done, failed or skipped (the run ledger's state)"),
     Quantity("reason", "", "reason", None, "why the study failed or was skipped, or which modality was not measured"),
     Quantity("ct_series", "", "CT series", None, "SeriesDescription of the CT measured (choice rule in the README)"),
