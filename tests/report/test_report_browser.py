@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from spinebq.report.patient import get_path
+from spinebq.report.quantities import get_path
 from tests.report.browser import chromium, need_tool, network_hosts
 
 

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spinebq.records.ct import CtRecord
+    from spinebq.records.mri import MriRecord
 
 NAME = "assess"
 HELP = ("place one patient's measurements against every published model (value, cutoff, side, AUC; nomogram "
@@ -40,23 +45,21 @@ def clinical_from_args(args: argparse.Namespace) -> dict:
     return clinical
 
 
-def assessment_from_args(args: argparse.Namespace) -> tuple[dict | None, dict | None, dict]:
+def assessment_from_args(args: argparse.Namespace) -> tuple[CtRecord | None, MriRecord | None, dict]:
     """Read the CT and MRI documents named by the options and assess them; returns (ct, mri, assessment).
 
-    ``ct`` and ``mri`` are the documents as read (the report shows their keys); the assessment reads the records
-    made from them here, once, so a malformed file is named in the error.
+    ``ct`` and ``mri`` are the records made from the documents here, once (a malformed file is named in the
+    error); the assessment and the report read them.
     """
     from spinebq.errors import SpinebqError
     from spinebq.risk.assess import assess_patient, ct_record, mri_record, read_document, read_nomogram
 
-    ct = read_document(args.ct, "measurements.json") if args.ct else None
-    mri = read_document(args.mri, "mri.json") if args.mri else None
-    ct_rec = ct_record(ct, where=args.ct) if ct is not None else None
-    mri_rec = mri_record(mri, where=args.mri) if mri is not None else None
+    ct = ct_record(read_document(args.ct, "measurements.json"), where=args.ct) if args.ct else None
+    mri = mri_record(read_document(args.mri, "mri.json"), where=args.mri) if args.mri else None
     try:
         clinical = clinical_from_args(args)
         nomogram = read_nomogram(args.nomogram) if args.nomogram else None
-        assessment = assess_patient(ct_rec, mri_rec, clinical, nomogram=nomogram, patient_id=args.id)
+        assessment = assess_patient(ct, mri, clinical, nomogram=nomogram, patient_id=args.id)
     except ValueError as exc:
         raise SpinebqError(str(exc)) from None
     return ct, mri, assessment

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.report.html import write_patient_html
     from spinebq.report.patient import patient_report
 
-    ct, mri, assessment = assessment_from_args(args)
+    ct, mri, assessment = assessment_from_args(args)  # the records, read once
     ct_dir = (Path(args.ct) if Path(args.ct).is_dir() else Path(args.ct).parent) if args.ct else None
     mri_dir = (Path(args.mri) if Path(args.mri).is_dir() else Path(args.mri).parent) if args.mri else None
     report = patient_report(ct, mri, assessment, patient_id=args.id, ct_dir=ct_dir, mri_dir=mri_dir,

@@ -1,9 +1,10 @@
 """DICOM Structured Report (TID 1500 Measurement Report, highdicom) of the per-level CT measurements.
 
 One measurement group per vertebra (finding site: the SNOMED code of the vertebra), one numeric
-measurement per quantity with its UCUM unit. The concepts are spinebq's own codes (coding scheme
-``99SPINEBQ``, the meaning names the method), because no standard code names e.g. "3D trabecular mean HU,
-preset 3dhu". The SR references the source CT series as its evidence. Without ``include_phi`` the patient's
+measurement per quantity with its UCUM unit: the quantities :data:`spinebq.report.quantities.SR_CT_KEYS` of
+the table the report's columns come from, read from a :class:`~spinebq.records.ct.CtRecord`. The concepts are
+spinebq's own codes (coding scheme ``99SPINEBQ``, the meaning names the method), because no standard code names
+e.g. "3D trabecular mean HU, preset 3dhu". The SR references the source CT series as its evidence. Without ``include_phi`` the patient's
 name, ID and birth date are replaced by the chosen identifier (empty birth date).
 """
 from __future__ import annotations
@@ -14,28 +15,13 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.errors import SpinebqError
-from spinebq.report.patient import get_path
+from spinebq.records.ct import CtRecord
+from spinebq.report.quantities import BY_KEY, SR_CT_KEYS, level_value, unit_meaning
+from spinebq.risk.assess import ct_record
 
 SCHEME = "99SPINEBQ"
-#: (JSON path in a vertebra, code meaning, UCUM unit code, unit meaning)
-QUANTITIES = (
-    ("hu_3d", "3D trabecular ROI mean attenuation", "[hnsf'U]", "Hounsfield unit"),
-    ("hu_3d_median", "3D trabecular ROI median attenuation", "[hnsf'U]", "Hounsfield unit"),
-    ("hu_3d_sd", "3D trabecular ROI attenuation standard deviation", "[hnsf'U]", "Hounsfield unit"),
-    ("hu_3d_voxels", "3D trabecular ROI voxel count", "{voxels}", "voxels"),
-    ("hu_2d", "Three-slice elliptical ROI mean attenuation", "[hnsf'U]", "Hounsfield unit"),
-    ("vbmd_mg_cm3", "Trabecular volumetric bone mineral density", "mg/cm3", "milligram per cubic centimeter"),
-    ("body_volume_ml", "Vertebral body volume", "ml", "milliliter"),
-    ("b_hu", "Vertebral body HU (B-HU)", "[hnsf'U]", "Hounsfield unit"),
-    ("st_hu", "Screw trajectory HU (ST-HU)", "[hnsf'U]", "Hounsfield unit"),
-    ("hu_ratio", "Screw trajectory to body HU ratio", "1", "ratio"),
-    ("trajectories.left.hu_mean", "Left virtual screw trajectory mean attenuation", "[hnsf'U]", "Hounsfield unit"),
-    ("trajectories.right.hu_mean", "Right virtual screw trajectory mean attenuation", "[hnsf'U]", "Hounsfield unit"),
-    ("heights_mm.anterior", "Anterior vertebral body height", "mm", "millimeter"),
-    ("heights_mm.middle", "Middle vertebral body height", "mm", "millimeter"),
-    ("heights_mm.posterior", "Posterior vertebral body height", "mm", "millimeter"),
-    ("genant_grade", "Genant semiquantitative fracture grade", "{grade}", "grade"),
-)
+#: The SR's quantities (key: the JSON path in a vertebra and the concept code; method: the concept meaning).
+QUANTITIES = tuple(BY_KEY[key] for key in SR_CT_KEYS)
 PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
 
 
@@ -90,28 +76,33 @@ def _fill_missing_uids(datasets: list) -> list[str]:
     return notes
 
 
-def measurement_groups(ct: Mapping) -> dict:
-    """``{level: {json_path: value}}`` of the finite quantities the SR carries (what a reader gets back)."""
+def measurement_groups(ct: CtRecord | Mapping) -> dict:
+    """``{level: {json_path: value}}`` of the finite quantities the SR carries (what a reader gets back).
+
+    ``ct`` is a :class:`CtRecord` or its ``measurements.json`` document (converted here).
+    """
+    ct = ct_record(ct)
     out = {}
-    for level, entry in (ct.get("vertebrae") or {}).items():
+    for vertebra in ct.vertebrae:
         values = {}
-        for path, *_ in QUANTITIES:
-            v = get_path(entry, path)
+        for q in QUANTITIES:
+            v = level_value(vertebra, q.key)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                values[path] = float(v)
+                values[q.key] = float(v)
         if values:
-            out[level] = values
+            out[vertebra.level] = values
     return out
 
 
-def write_measurement_sr(ct: Mapping, source: str | Path, path: str | Path, *, patient_id: str = "patient",
+def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str | Path, *, patient_id: str = "patient",
                          include_phi: bool = False) -> Path:
-    """Write the CT measurements of ``ct`` (a measurements.json document) as a TID 1500 SR referencing ``source``.
+    """Write the CT measurements of ``ct`` as a TID 1500 SR referencing ``source``.
 
     Parameters
     ----------
-    ct : dict
-        ``measurements.json`` document of ``spinebq ct`` run on the DICOM series ``source``.
+    ct : CtRecord or dict
+        The results of ``spinebq ct`` (or :func:`spinebq.pipeline.analyse_ct`) run on the DICOM series ``source``;
+        a ``measurements.json`` document is converted here once.
     source : path
         The DICOM folder (or file) of the source CT series.
     path : path
@@ -124,8 +115,9 @@ def write_measurement_sr(ct: Mapping, source: str | Path, path: str | Path, *, p
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
+    ct = ct_record(ct)
     source = Path(source)
-    series_uid = (ct.get("input") or {}).get("series_uid")
+    series_uid = ct.acquisition.get("series_uid")
     datasets = _evidence(source, series_uid)
     if not datasets:
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SR")
@@ -139,18 +131,17 @@ def write_measurement_sr(ct: Mapping, source: str | Path, path: str | Path, *, p
             for keyword in ("OtherPatientIDs", "OtherPatientNames", "PatientAddress"):
                 if keyword in ds:
                     delattr(ds, keyword)
-    method = ct.get("method") or {}
-    algorithm = hd.sr.AlgorithmIdentification(name=f"spinebq ct preset {method.get('preset')}", version=__version__)
+    algorithm = hd.sr.AlgorithmIdentification(name=f"spinebq ct preset {ct.method.get('preset')}", version=__version__)
     groups = []
     for level, values in measurement_groups(ct).items():
         site = vertebra_code(level)
         measurements = []
-        for key, meaning, unit, unit_meaning in QUANTITIES:
-            if key not in values:
+        for q in QUANTITIES:
+            if q.key not in values:
                 continue
             measurements.append(hd.sr.Measurement(
-                name=hd.sr.CodedConcept(key, SCHEME, meaning), value=values[key],
-                unit=hd.sr.CodedConcept(unit, "UCUM", unit_meaning), algorithm_id=algorithm))
+                name=hd.sr.CodedConcept(q.key, SCHEME, q.method), value=values[q.key],
+                unit=hd.sr.CodedConcept(q.unit, "UCUM", unit_meaning(q)), algorithm_id=algorithm))
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(identifier=f"vertebra {level}", uid=hd.UID()),
             finding_type=codes.SCT.Bone if hasattr(codes.SCT, "Bone") else None,

@@ -1,0 +1,206 @@
+"""The quantities the per-patient report and the DICOM SR show, read from the typed records.
+
+One table (:data:`LEVEL_QUANTITIES`) names every per-vertebra CT number of the report's level table and of the
+SR's measurement groups, as :class:`~spinebq.records.quantities.Quantity` entries:
+
+``key``
+    The quantity's path inside a vertebra of ``measurements.json`` (``hu_3d``, ``trajectories.left.hu_mean``):
+    the ``data-key`` of the report's cell and the concept code of the SR (scheme ``99SPINEBQ``).
+``unit``
+    UCUM code; :data:`UNITS` gives the text a table shows and the unit's meaning in the SR.
+``label``
+    The column header.
+``decimals``
+    Decimals of the report's text (the SR carries the full value).
+``method``
+    What is measured, in at most 64 characters: the meaning of the SR concept.
+
+A key that the cohort table of :mod:`spinebq.records.quantities` also names takes its unit and decimals from that
+table (:func:`_shared`), except where :data:`DIFFERENCES` says the report keeps its own. The report shows
+:data:`REPORT_CT_KEYS`, the SR carries :data:`SR_CT_KEYS`, each in its own order. The MRI scores are the
+cohort table's entries (``vbq``, ``s1_vbq``, ``pbq``); the MRI level columns are :data:`MRI_LEVEL_QUANTITIES`.
+
+Values are read from the records (:func:`level_value`): typed fields, and for the screw trajectories and the
+regions A/B/C of paper 000 (sub-documents of :attr:`VertebraRecord.details`) their known paths. A missing value
+(None or NaN) is None.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from spinebq.records.ct import VertebraRecord
+from spinebq.records.mri import MriLevel
+from spinebq.records.quantities import LEVEL_QUANTITIES as COHORT_LEVEL_QUANTITIES
+from spinebq.records.quantities import STUDY_QUANTITIES, Quantity
+from spinebq.vocabulary import Side
+
+#: UCUM code -> (text shown in a table header, unit meaning in the SR).
+UNITS = {
+    "[hnsf'U]": ("HU", "Hounsfield unit"),
+    "mg/cm3": ("mg/cm3", "milligram per cubic centimeter"),
+    "mm": ("mm", "millimeter"),
+    "ml": ("ml", "milliliter"),
+    "1": ("", "ratio"),
+    "{grade}": ("grade", "grade"),
+    "{voxels}": ("", "voxels"),
+    "[arb'U]": ("", "arbitrary unit"),
+    "": ("", ""),
+}
+
+#: Keys of the cohort table whose unit or decimals the report keeps different, and why.
+DIFFERENCES = {
+    "hu_ratio": "decimals 3 (the report and its tests show 0.xxx; the cohort table says 2)",
+    "genant_grade": "unit {grade} (an annotated 1: the SR's unit meaning reads 'grade', not 'ratio')",
+}
+
+_COHORT = {q.key: q for q in COHORT_LEVEL_QUANTITIES}
+
+
+def _shared(key: str, label: str, meaning: str, *, unit: str | None = None, decimals: int | None = None) -> Quantity:
+    """The cohort table's entry for ``key`` with the report's header and the SR's meaning (overrides: DIFFERENCES)."""
+    base = _COHORT[key]
+    return Quantity(key, base.unit if unit is None else unit, label, base.decimals if decimals is None else decimals,
+                    meaning)
+
+
+def _regions() -> tuple[Quantity, ...]:
+    """Mean HU of the regions of paper 000: A the vertebral body (once), B the pedicle and C the screw corridor per side."""
+    out = [Quantity("regions.A.hu_mean", "[hnsf'U]", "region A", 1, "Region A (vertebral body) mean attenuation")]
+    for region, what in (("B", "pedicle"), ("C", "screw corridor")):
+        for side in Side.values():
+            out.append(Quantity(f"regions.{region}.{side}.hu_mean", "[hnsf'U]", f"region {region} {side[0].upper()}", 1,
+                                f"Region {region} ({side} {what}) mean attenuation"))
+    return tuple(out)
+
+
+#: Every per-vertebra CT quantity of the report and the SR.
+LEVEL_QUANTITIES: tuple[Quantity, ...] = (
+    _shared("hu_3d", "3D HU", "3D trabecular ROI mean attenuation"),
+    Quantity("hu_3d_median", "[hnsf'U]", "3D HU median", 1, "3D trabecular ROI median attenuation"),
+    Quantity("hu_3d_sd", "[hnsf'U]", "3D HU SD", 1, "3D trabecular ROI attenuation standard deviation"),
+    Quantity("hu_3d_voxels", "{voxels}", "3D ROI voxels", 0, "3D trabecular ROI voxel count"),
+    _shared("hu_2d", "3-slice HU", "Three-slice elliptical ROI mean attenuation"),
+    _shared("vbmd_mg_cm3", "vBMD", "Trabecular volumetric bone mineral density"),
+    Quantity("acr_category", "", "ACR", None, "ACR category of the trabecular vBMD"),
+    Quantity("b_hu", "[hnsf'U]", "B-HU", 1, "Vertebral body HU (B-HU)"),
+    _shared("st_hu", "ST-HU", "Screw trajectory HU (ST-HU)"),
+    _shared("hu_ratio", "HU ratio", "Screw trajectory to body HU ratio", decimals=3),
+    *_regions(),
+    Quantity("trajectories.left.hu_mean", "[hnsf'U]", "trajectory L", 1, "Left virtual screw trajectory mean attenuation"),
+    Quantity("trajectories.right.hu_mean", "[hnsf'U]", "trajectory R", 1,
+             "Right virtual screw trajectory mean attenuation"),
+    Quantity("heights_mm.anterior", "mm", "height ant.", 1, "Anterior vertebral body height"),
+    Quantity("heights_mm.middle", "mm", "height mid.", 1, "Middle vertebral body height"),
+    Quantity("heights_mm.posterior", "mm", "height post.", 1, "Posterior vertebral body height"),
+    _shared("genant_grade", "Genant", "Genant semiquantitative fracture grade", unit="{grade}"),
+    Quantity("body_volume_ml", "ml", "body volume", 1, "Vertebral body volume"),
+)
+BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
+
+#: The report's CT level columns, in order (a column is shown when any level has a value, see ALWAYS_SHOWN).
+REPORT_CT_KEYS = ("hu_3d", "hu_3d_median", "hu_2d", "vbmd_mg_cm3", "acr_category", "b_hu", "st_hu", "hu_ratio",
+                  *(q.key for q in _regions()), "trajectories.left.hu_mean", "trajectories.right.hu_mean",
+                  "heights_mm.anterior", "heights_mm.middle", "heights_mm.posterior", "genant_grade", "body_volume_ml")
+#: Columns the report shows even when no level has a value (n/a says it was not measured).
+ALWAYS_SHOWN = ("hu_3d", "hu_2d", "vbmd_mg_cm3")
+#: The SR's numeric measurements per vertebra, in order.
+SR_CT_KEYS = ("hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_2d", "vbmd_mg_cm3", "body_volume_ml", "b_hu",
+              "st_hu", "hu_ratio", "trajectories.left.hu_mean", "trajectories.right.hu_mean", "heights_mm.anterior",
+              "heights_mm.middle", "heights_mm.posterior", "genant_grade")
+
+#: The MRI scores (the cohort table's entries) and the CSF reference they are divided by.
+MRI_SCORES: tuple[Quantity, ...] = tuple(q for key in ("vbq", "s1_vbq", "pbq") for q in STUDY_QUANTITIES if q.key == key)
+CSF_SIGNAL = Quantity("csf.signal", "[arb'U]", "CSF signal", 1, "CSF ROI signal intensity")
+#: MRI level columns; each key is the field of :class:`~spinebq.records.mri.MriLevel` (and its document key).
+MRI_LEVEL_QUANTITIES: tuple[Quantity, ...] = (
+    Quantity("body_signal", "[arb'U]", "body SI", 1, "Vertebral body signal intensity (T1)"),
+    Quantity("pedicle_signal_left", "[arb'U]", "pedicle SI L", 1, "Left pedicle signal intensity (T1)"),
+    Quantity("pedicle_signal_right", "[arb'U]", "pedicle SI R", 1, "Right pedicle signal intensity (T1)"),
+)
+
+
+def unit_text(quantity: Quantity) -> str:
+    """The unit as a table header shows it (``HU``, ``mg/cm3``; empty for a ratio)."""
+    return UNITS[quantity.unit][0]
+
+
+def unit_meaning(quantity: Quantity) -> str:
+    """The meaning of the UCUM unit code in the SR (``Hounsfield unit``)."""
+    return UNITS[quantity.unit][1]
+
+
+def present(value: Any) -> Any:
+    """``value``, or None when it is missing (None or a non-finite float).
+
+    >>> present(1.5), present(float("nan")), present("low bone mass")
+    (1.5, None, 'low bone mass')
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def get_path(document: Mapping | None, path: str) -> Any:
+    """Value at a dotted path of a JSON document (``"trajectories.left.hu_mean"``) or None.
+
+    >>> get_path({"regions": {"A": {"hu_mean": 98.5}}}, "regions.A.hu_mean")
+    98.5
+    >>> get_path({"regions": {}}, "regions.B.left.hu_mean") is None
+    True
+    """
+    value: Any = document
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _height(attribute: str) -> Callable[[VertebraRecord], Any]:
+    return lambda v: None if v.heights is None else getattr(v.heights, attribute)
+
+
+#: How each typed key is read from a vertebra record.
+_FIELDS: dict[str, Callable[[VertebraRecord], Any]] = {
+    "hu_3d": lambda v: v.trabecular.mean,
+    "hu_3d_median": lambda v: v.trabecular.median,
+    "hu_3d_sd": lambda v: v.trabecular.sd,
+    "hu_3d_voxels": lambda v: v.trabecular.voxels,
+    "hu_2d": lambda v: v.hu_2d,
+    "vbmd_mg_cm3": lambda v: v.vbmd_mg_cm3,
+    "acr_category": lambda v: v.acr_category,
+    "b_hu": lambda v: v.b_hu,
+    "st_hu": lambda v: v.st_hu,
+    "hu_ratio": lambda v: v.hu_ratio,
+    "heights_mm.anterior": _height("anterior_mm"),
+    "heights_mm.middle": _height("middle_mm"),
+    "heights_mm.posterior": _height("posterior_mm"),
+    "genant_grade": lambda v: v.genant_grade,
+    "body_volume_ml": lambda v: v.body_volume_ml,
+}
+#: Keys read from the level's sub-documents (written by :mod:`spinebq.measure.ct.regional`) by their path.
+_DETAILS = ("trajectories.", "regions.")
+
+
+def level_value(vertebra: VertebraRecord, key: str) -> Any:
+    """The value of quantity ``key`` (a key of :data:`LEVEL_QUANTITIES`) on one vertebra; None when missing.
+
+    Raises
+    ------
+    KeyError
+        When ``key`` is not a quantity of the table.
+    """
+    if key not in BY_KEY:
+        raise KeyError(f"{key!r} is not a quantity of spinebq.report.quantities.LEVEL_QUANTITIES")
+    if key.startswith(_DETAILS):
+        return present(get_path(vertebra.details, key))
+    return present(_FIELDS[key](vertebra))
+
+
+def mri_level_value(level: MriLevel, key: str) -> Any:
+    """The value of MRI level quantity ``key`` (a field of the level record); None when missing."""
+    if key not in {q.key for q in MRI_LEVEL_QUANTITIES}:
+        raise KeyError(f"{key!r} is not a quantity of spinebq.report.quantities.MRI_LEVEL_QUANTITIES")
+    return present(getattr(level, key))
