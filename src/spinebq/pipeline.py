@@ -20,7 +20,9 @@ import numpy as np
 from spinebq import __version__
 from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
 from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume, load_volume
+from spinebq.vocabulary import LabelContent, LabelScheme
 from spinebq.measure.ct.presets import DEFAULT_PRESET
 from spinebq.measure.ct.regional import TRAJECTORY_MODES
 from spinebq.constants import METAL_HU
@@ -147,7 +149,7 @@ class CtImages:
     """The image-side results of :func:`analyse_ct` the pictures are drawn from (not part of the document)."""
 
     ct: Volume
-    labels: Volume
+    labels: LabelMap
     result: Any  # spinebq.measure.ct.levels.CtResult: body and ROI label arrays, ellipses, frames
     regional: Any = None  # spinebq.measure.ct.regional.RegionalResult, or None without trajectories
 
@@ -157,7 +159,7 @@ class MriImages:
     """The image-side results of :func:`analyse_mri` the pictures are drawn from."""
 
     image: Volume
-    labels: Volume | None
+    labels: LabelMap | None
     rois: dict[str, np.ndarray]
     axial: Volume | None = None
     axial_rois: dict[str, np.ndarray] = field(default_factory=dict)
@@ -189,7 +191,7 @@ class StudyRecord:
     mri_reason: str | None = None
 
 
-def builtin_labels(ct: Volume) -> Volume:
+def builtin_labels(ct: Volume) -> LabelMap:
     """Vertebral bodies of the built-in segmentation (VerSe ids), for measuring ``ct`` without a label map.
 
     The segmentation's own body sub-region (label 1) replaces the canal-based cut of the posterior elements.
@@ -198,10 +200,9 @@ def builtin_labels(ct: Volume) -> Volume:
 
     result = segment_ct(ct)
     bodies = np.where(result.subregions.array == 1, result.vertebrae.array, 0).astype(np.int16)
-    labels = ct.with_array(bodies)
-    labels.metadata = {"source": "spinebq segment (built-in)", "label_scheme": "verse", "content": "body",
-                       "label_scheme_note": "built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids"}
-    return labels
+    return LabelMap(bodies, ct.affine.copy(), content=LabelContent.BODY, scheme=LabelScheme.VERSE,
+                    source="spinebq segment (built-in)",
+                    scheme_note="built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids")
 
 
 def load_ct(ct: Volume | str | Path, options: CtOptions = CtOptions()) -> Volume:
@@ -221,7 +222,7 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
     ct : Volume, str or Path
         The CT (NIfTI file or DICOM folder when a path).
     labels : Volume, str or Path, optional
-        Vertebra labels: a Volume of VerSe ids on the CT's grid, or a label map / folder to load with
+        Vertebra labels: a LabelMap (or Volume) of VerSe ids on the CT's grid, or a label map / folder to load with
         ``options.label_scheme``; without labels the built-in segmentation runs first.
     options : CtOptions
     progress : callable, optional
@@ -250,12 +251,13 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
         labels = builtin_labels(ct)
     elif not isinstance(labels, Volume):
         labels = load_labels(labels, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+    labels = LabelMap.of(labels)
     calibration = _calibration(ct, options) if options.calibration else no_calibration()
     result = measure_ct(ct, labels, preset=options.preset, calibration=calibration,
                         summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say,
                         threads=options.threads)
     if not result.vertebrae:
-        source = labels.metadata.get("source") or "the labels"
+        source = labels.source or "the labels"
         raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")
     postop = None
     if options.postop:
@@ -309,6 +311,8 @@ def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None =
     header = None if isinstance(mr, Volume) else read_mr_header(path)
     if labels is not None and not isinstance(labels, Volume):
         labels = load_mr_labels(labels, image, scheme=options.label_scheme)
+    elif labels is not None:
+        labels = LabelMap.of(labels)
     clicked = load_points(points, image) if points is not None else None
     axial_path = None
     if axial is not None and not isinstance(axial, Volume):
@@ -384,7 +388,7 @@ def _calibration(ct: Volume, options: CtOptions):
     return calibration_for_scan(read_equations(options.calibration), ct.metadata, source=str(options.calibration))
 
 
-def _acquisition(ct: Volume, labels: Volume, *, include_phi: bool) -> Acquisition:
+def _acquisition(ct: Volume, labels: LabelMap, *, include_phi: bool) -> Acquisition:
     from spinebq.records.ct import ACQUISITION_KEYS
 
     meta = ct.metadata
@@ -397,5 +401,5 @@ def _acquisition(ct: Volume, labels: Volume, *, include_phi: bool) -> Acquisitio
     return Acquisition(header={k: meta.get(k) for k in ACQUISITION_KEYS if k in meta},
                        spacing_mm=tuple(float(v) for v in ct.spacing_mm), shape=tuple(int(v) for v in ct.shape),
                        orientation_of_array=ct.orientation,
-                       labels={k: labels.metadata.get(k) for k in ("source", "label_scheme", "label_scheme_note", "content")},
+                       labels={k: labels.provenance().get(k) for k in ("source", "label_scheme", "label_scheme_note", "content")},
                        warnings=tuple(meta.get("warnings") or ()), extra=extra)

@@ -1,4 +1,4 @@
-"""Coded values shared across spinebq: sides, contrast phases, label schemes and segmenters, one enum each.
+"""Coded values shared across spinebq: sides, contrast phases, label schemes and contents, segmenters, one enum each.
 
 Every enum is also a ``str`` whose value is the string written in JSON outputs and accepted on the
 command line, so a member compares equal to its string form, hashes like it and serialises as it:
@@ -98,6 +98,23 @@ class MrLabelScheme(CodedValue):
     VERTEBRAE_MR = "vertebrae_mr"
     TOTALSPINESEG = "totalspineseg"
     TOTAL_MR = "total_mr"
+
+
+class LabelContent(CodedValue):
+    """What each label of a vertebra label map covers (:class:`spinebq.io.labelmap.LabelMap`).
+
+    ``whole``: the whole vertebra (body and posterior elements), cut to its body before the body is measured;
+    ``body``: the vertebral body only (TotalSegmentator ``vertebrae_pp``, a ``vertebrae_body`` cut, the built-in
+    segmentation's bodies), measured as it is.
+
+    >>> LabelContent.values()
+    ('whole', 'body')
+    >>> LabelContent("body") is LabelContent.BODY
+    True
+    """
+
+    WHOLE = "whole"
+    BODY = "body"
 
 
 class Segmenter(CodedValue):

@@ -10,8 +10,9 @@ Supported schemes (``scheme=``):
 ``folder``        a folder of per-structure masks ``vertebrae_L1.nii.gz`` ... ``sacrum.nii.gz``.
 ``json``          a user map ``{"label id": "L1", ...}`` given with ``mapping=``.
 
-The returned label map is a :class:`~spinebq.io.volume.Volume` of int16 VerSe ids with
-``metadata["label_scheme"]`` and ``metadata["content"]`` (``"whole"`` vertebra or ``"body"`` only).
+The returned :class:`~spinebq.io.labelmap.LabelMap` holds int16 VerSe ids and says what it holds: ``scheme``
+(a :class:`~spinebq.vocabulary.LabelScheme`) and ``content`` (:class:`~spinebq.vocabulary.LabelContent`: whole
+vertebrae or bodies only); ``metadata`` repeats them as ``label_scheme`` and ``content``.
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.errors import OptionError, SpinebqError
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
-from spinebq.vocabulary import LabelScheme
+from spinebq.vocabulary import LabelContent, LabelScheme
 
 TOTAL_V2 = {25: "S1", 26: "S1", **{27 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
             **{32 + i: f"T{12 - i}" for i in range(12)}, **{44 + i: f"C{7 - i}" for i in range(7)}}
@@ -45,7 +47,7 @@ def load_labels(
     scheme: str | LabelScheme = LabelScheme.AUTO,
     mapping: dict | str | Path | None = None,
     bodies: str | Path | None = None,
-) -> Volume:
+) -> LabelMap:
     """Load a vertebra label map and translate it to VerSe ids on ``reference``'s grid.
 
     Parameters
@@ -63,6 +65,12 @@ def load_labels(
     bodies : str or Path, optional
         A TotalSegmentator ``vertebrae_body`` map (1 = bodies, 2 = discs): each level keeps only
         its voxels inside label 1, so the measured region is the body without posterior elements.
+
+    Returns
+    -------
+    LabelMap
+        int16 VerSe ids on ``reference``'s grid; ``content`` is ``body`` for body-only schemes and with
+        ``bodies``, ``whole`` otherwise; ``source`` is ``path``; ``scheme_note`` says how the scheme was chosen.
     """
     path = Path(path)
     if not path.exists():
@@ -90,16 +98,14 @@ def load_labels(
         ids = _translate(raw, boxes, table)
     if not np.any(ids):
         raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check the label scheme")
-    content = "body" if scheme in BODY_SCHEMES else "whole"
+    content = LabelContent.BODY if scheme in BODY_SCHEMES else LabelContent.WHOLE
     if bodies is not None:
         body_mask = on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
         if not body_mask.any():
             raise SpinebqError(f"{bodies}: no vertebral body (label 1) in this vertebrae_body map")
         ids = np.where(body_mask, ids, 0).astype(np.int16)
-        content = "body"
-    labels = reference.with_array(ids)
-    labels.metadata = {"source": str(path), "label_scheme": str(scheme), "label_scheme_note": note, "content": content}
-    return labels
+        content = LabelContent.BODY
+    return LabelMap(ids, reference.affine.copy(), content=content, scheme=scheme, source=str(path), scheme_note=note)
 
 
 def present_levels(labels: Volume) -> list[str]:

@@ -23,10 +23,11 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.errors import OptionError, SpinebqError
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.labels import GUESSED_NOTE, on_reference_grid
 from spinebq.io.nifti import load_nifti
 from spinebq.io.volume import Volume
-from spinebq.vocabulary import MrLabelScheme
+from spinebq.vocabulary import LabelContent, MrLabelScheme
 
 VERTEBRAE_MR = {1: "S1", **{2 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
                 **{7 + i: f"T{12 - i}" for i in range(12)}, **{19 + i: f"C{7 - i}" for i in range(7)}}
@@ -37,7 +38,7 @@ TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE = 18, 19
 MR_SCHEMES = MrLabelScheme.values()
 
 
-def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabelScheme = MrLabelScheme.AUTO) -> Volume:
+def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabelScheme = MrLabelScheme.AUTO) -> LabelMap:
     """Load a vertebra label map made on (or covering) the MR image and return VerSe ids on its grid.
 
     Parameters
@@ -51,8 +52,10 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
 
     Returns
     -------
-    Volume
-        int16 VerSe ids; ``metadata`` holds ``label_scheme`` and ``label_scheme_note``.
+    LabelMap
+        int16 VerSe ids; ``content`` whole for the TotalSegmentator and TotalSpineSeg schemes, None (not said)
+        for ``verse``; ``scheme`` (an :class:`~spinebq.vocabulary.MrLabelScheme`), ``source``
+        (``path``) and ``scheme_note``, repeated in ``metadata`` as ``label_scheme`` and ``label_scheme_note``.
     """
     path = Path(path)
     if not path.exists():
@@ -82,9 +85,9 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
                 out[raw == label_id] = VERSE_IDS[name]
     if not out.any():
         raise SpinebqError(f"{path}: no vertebra label found with scheme {scheme}; choose another label scheme")
-    labels = reference.with_array(out)
-    labels.metadata = {"source": str(path), "label_scheme": str(scheme), "label_scheme_note": note}
-    return labels
+    # TotalSegmentator and TotalSpineSeg label whole vertebrae; a VerSe map made elsewhere may hold either
+    content = None if scheme is MrLabelScheme.VERSE else LabelContent.WHOLE
+    return LabelMap(out, reference.affine.copy(), content=content, scheme=scheme, source=str(path), scheme_note=note)
 
 
 def guess_mr_scheme(path: Path, ids: set[int]) -> tuple[MrLabelScheme, str]:

@@ -18,6 +18,7 @@ from scipy import ndimage
 from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.constants import METAL_HU
 from spinebq.errors import OptionError, SpinebqError
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
 from spinebq.segment import labelling
 from spinebq.segment.bone import patient_mask, to_native, to_working_grid
@@ -26,7 +27,7 @@ from spinebq.segment.discs import build_curve, find_discs
 from spinebq.segment.refine import refine_bodies
 from spinebq.segment.subregions import SUBREGION_NAMES, split_subregions
 from spinebq.segment.vertebrae import segment_vertebrae, trim_thoracic
-from spinebq.vocabulary import Segmenter
+from spinebq.vocabulary import LabelContent, LabelScheme, Segmenter
 
 SCHEMA = "spinebq.segment/1"
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
@@ -39,7 +40,7 @@ class SegmentationResult:
 
     Attributes
     ----------
-    vertebrae : Volume
+    vertebrae : LabelMap
         int16 VerSe ids (whole vertebrae: body and posterior elements) on the CT's grid.
     subregions : Volume
         uint8 sub-regions on the CT's grid: 1 body, 2 left pedicle, 3 right pedicle, 4 posterior
@@ -51,7 +52,7 @@ class SegmentationResult:
         Method, global QC flags, landmarks, timings (s).
     """
 
-    vertebrae: Volume
+    vertebrae: LabelMap
     subregions: Volume
     levels: dict[str, dict]
     info: dict[str, Any] = field(default_factory=dict)
@@ -193,9 +194,8 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
         v_box[mask] = vid
         s_box[mask] = 1
     timings["surfaces_s"] = time.perf_counter() - t0
-    vertebrae = ct.with_array(vertebrae_native)
-    vertebrae.metadata = {"source": ct.metadata.get("source"), "label_scheme": "verse", "content": "whole",
-                          "segmenter": "builtin"}
+    vertebrae = LabelMap(vertebrae_native, ct.affine.copy(), {"segmenter": "builtin"}, content=LabelContent.WHOLE,
+                         scheme=LabelScheme.VERSE, source=ct.metadata.get("source"))
     subregions = ct.with_array(sub_native)
     subregions.metadata = {"source": ct.metadata.get("source"), "content": "subregions", "names": SUBREGION_NAMES}
     timings["total_s"] = time.perf_counter() - t0

@@ -40,7 +40,9 @@ from scipy import ndimage, signal
 
 from spinebq.anatomy import VERSE_IDS
 from spinebq.errors import SpinebqError
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import LabelContent, LabelScheme
 
 #: Depth of the spinal canal's CSF under the skin of the back, mm (adults, thin to obese).
 CANAL_FROM_SKIN_MM = (30.0, 130.0)
@@ -135,7 +137,7 @@ def _about_midline(vol: np.ndarray, centre: np.ndarray, half: int) -> np.ndarray
     return out
 
 
-def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tuple[Volume, dict]:
+def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tuple[LabelMap, dict]:
     """Find the vertebral bodies T10-S1 on a sagittal T1 and label them with VerSe ids.
 
     Parameters
@@ -149,7 +151,7 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
 
     Returns
     -------
-    labels : Volume
+    labels : LabelMap
         int16 VerSe ids of the bodies found (body only, no posterior elements).
     info : dict
         ``method``, ``midline_slice``, ``discs_mm`` (positions along the canal), ``levels`` found, notes.
@@ -217,8 +219,8 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
         "discs_along_canal_mm": [round(float(m) * 0.5, 1) for m in minima],
         "levels_found": [names[i] for i in sorted(names, key=lambda i: bodies2d[i]["s"][0])],
     }
-    out = image.with_array(labels)
-    out.metadata = {"source": "automatic", "label_scheme": "verse", "label_scheme_note": info["method"], "content": "body"}
+    out = LabelMap(labels, image.affine.copy(), content=LabelContent.BODY, scheme=LabelScheme.VERSE, source="automatic",
+                   scheme_note=info["method"])
     return out, info
 
 

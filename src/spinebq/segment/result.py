@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from spinebq.anatomy import VERSE_NAMES, sort_levels
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
 from spinebq.segment.posterior import separate_body
 
 
-def result_from_labels(ct: Volume, labels: Volume, *, segmenter: str):
+def result_from_labels(ct: Volume, labels: LabelMap, *, segmenter: str):
     """Wrap VerSe labels (whole vertebrae) into a result with bodies cut at the canal and levels described."""
     from spinebq.segment.core import SegmentationResult
     from spinebq.segment.subregions import SUBREGION_NAMES

@@ -15,7 +15,9 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import LabelContent, LabelScheme
 
 LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 #: True trabecular HU per level (the interior of each body, before noise).
@@ -48,7 +50,7 @@ class PhantomCT:
     ----------
     ct : Volume
         HU image, canonical LPS axes.
-    labels : Volume
+    labels : LabelMap
         Whole vertebrae (body + posterior elements) in VerSe ids.
     subregions : Volume
         1 body, 2 left pedicle, 3 right pedicle, 4 posterior arch, 5 spinal canal.
@@ -58,7 +60,7 @@ class PhantomCT:
     """
 
     ct: Volume
-    labels: Volume
+    labels: LabelMap
     subregions: Volume
     truth: dict
 
@@ -182,7 +184,7 @@ def make_ct_phantom(
     }
     return PhantomCT(
         Volume(hu, affine, metadata),
-        Volume(labels, affine.copy(), {"label_scheme": "verse", "content": "whole"}),
+        LabelMap(labels, affine.copy(), content=LabelContent.WHOLE, scheme=LabelScheme.VERSE),
         Volume(sub.astype(np.int16), affine.copy(), {"names": SUBREGION_NAMES}),
         truth,
     )

@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from spinebq.anatomy import VERSE_IDS
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import LabelContent, LabelScheme
 
 LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
@@ -57,7 +59,7 @@ def goutallier_from_fraction(ff: float) -> int:
 def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_sd: float = 4.0,
                      lesion_level: str | None = "L2", fat_fractions: dict | None = None,
                      spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0), seed: int = 0
-                     ) -> tuple[Volume, Volume, dict]:
+                     ) -> tuple[Volume, LabelMap, dict]:
     """Build the synthetic sagittal MR with its VerSe label map and ground truth.
 
     Parameters
@@ -82,7 +84,7 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     -------
     image : Volume
         Signal, float32, ``metadata["modality"] = "MR"``.
-    labels : Volume
+    labels : LabelMap
         VerSe ids (int16) of whole vertebrae (body, pedicles, arch) T12-S1.
     truth : dict
         ``vbq``, ``s1_vbq``, ``pbq``, ``signal_csf``, ``body_signal``, ``pedicle_signal``, ``muscle``
@@ -194,8 +196,7 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     affine[:3, 3] = [-x0, -150.0, -120.0]
     image = Volume(img, affine, {"modality": "MR", "source": "spinebq MRI phantom", "format": "phantom",
                                  "weighting": weighting})
-    labels = image.with_array(lab)
-    labels.metadata = {"source": "spinebq MRI phantom", "label_scheme": "verse", "content": "whole"}
+    labels = LabelMap(lab, affine.copy(), content=LabelContent.WHOLE, scheme=LabelScheme.VERSE, source="spinebq MRI phantom")
     body = sig["body"]
     csf = sig["csf"]
     lumbar = ["L1", "L2", "L3", "L4"]

@@ -13,9 +13,11 @@ from scipy import ndimage
 from spinebq.anatomy import MEASURED_LEVELS, SUMMARY_LEVELS, VERSE_IDS, sort_levels
 from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_calibration
 from spinebq.constants import METAL_HU, MIN_ROI_ML
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.labels import level_boxes
 from spinebq.io.volume import Volume
 from spinebq.segment.posterior import separate_body
+from spinebq.vocabulary import LabelContent
 from spinebq.measure.ct.ellipse import three_slice_rois
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
@@ -60,7 +62,7 @@ class CtResult:
 
 def measure_ct(
     ct: Volume,
-    labels: Volume,
+    labels: LabelMap | Volume,
     *,
     preset: str = DEFAULT_PRESET,
     calibration: Calibration | None = None,
@@ -77,8 +79,9 @@ def measure_ct(
     ct : Volume
         CT in HU.
     labels : Volume
-        VerSe ids on the CT's grid (see :func:`spinebq.io.labels.load_labels`); whole vertebrae are
-        cut to their bodies first unless ``labels.metadata["content"] == "body"``.
+        VerSe ids on the CT's grid, a :class:`~spinebq.io.labelmap.LabelMap` (see
+        :func:`spinebq.io.labels.load_labels`; a plain Volume is read by :meth:`LabelMap.of`); whole
+        vertebrae are cut to their bodies first unless ``labels.content`` is ``LabelContent.BODY``.
     preset : str
         3D ROI definition, see :mod:`spinebq.measure.ct.presets`.
     calibration : Calibration, optional
@@ -96,7 +99,8 @@ def measure_ct(
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
-    body_content = labels.metadata.get("content") == "body"
+    labels = LabelMap.of(labels)
+    body_content = labels.content is LabelContent.BODY
     boxes = level_boxes(labels)
     names = [n for n in boxes if n in levels]
     bodies = np.zeros(ct.shape, dtype=np.int16)
@@ -129,9 +133,8 @@ def measure_ct(
 
         def ellipses_of(name: str) -> list:
             box, body = body_masks[name]
-            sub_affine = ct.affine.copy()
-            sub_affine[:3, 3] = ct.index_to_mm([b.start for b in box])
-            return three_slice_rois(ct.array[box], body, sub_affine, frames[name], metal_hu=metal_hu)
+            part = ct.crop(box)
+            return three_slice_rois(part.array, body, part.affine, frames[name], metal_hu=metal_hu)
 
         ellipses = dict(zip(measurable, pool.map(ellipses_of, measurable)))
     for name in names:
@@ -170,7 +173,7 @@ def measure_ct(
 
 def _measure_level(
     ct: Volume,
-    labels: Volume,
+    labels: LabelMap,
     name: str,
     label_box: tuple[slice, ...],
     *,

@@ -27,6 +27,7 @@ from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.calibrate.core import Calibration, no_calibration
 from spinebq.constants import GENANT_THRESHOLDS, METAL_HU, ROI_STEP_MM
 from spinebq.errors import OptionError
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
 from spinebq.calibrate.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
 from spinebq.measure.ct.heights import body_heights, genant_grade
@@ -36,6 +37,7 @@ from spinebq.measure.ct.trajectory import (
     MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
     read_trajectory_file,
 )
+from spinebq.vocabulary import LabelContent
 
 #: Half thickness of region A along the vertebra's axis, mm (QCT's 9 mm slab [M]).
 REGION_A_HALF_THICKNESS_MM = 4.5
@@ -94,7 +96,7 @@ class RegionalResult:
     method: dict = field(default_factory=dict)
 
 
-def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOptions | None = None, *,
+def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: RegionalOptions | None = None, *,
                      calibration: Calibration | None = None, metal_hu: float = METAL_HU, progress=None) -> RegionalResult:
     """Add regions, trajectories, heights and contrast to a :class:`~spinebq.measure.ct.levels.CtResult` in place.
 
@@ -102,8 +104,9 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     ----------
     ct : Volume
         The CT in HU.
-    labels : Volume
-        The VerSe label map the CT was measured with (whole vertebrae, or bodies only).
+    labels : LabelMap or Volume
+        The VerSe label map the CT was measured with (``labels.content``: whole vertebrae, or bodies only; a plain
+        Volume is read by :meth:`~spinebq.io.labelmap.LabelMap.of`).
     result : CtResult
         The result of :func:`~spinebq.measure.ct.levels.measure_ct`; ``vertebrae``, ``summary`` and ``method`` gain keys.
     options : RegionalOptions
@@ -121,7 +124,8 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     vbmd = calibration.vbmd_mg_cm3 if calibration.calibrated else None
     if options.contrast_correction not in CORRECTIONS:
         raise OptionError("contrast_correction", f"{options.contrast_correction!r} is not one of {', '.join(CORRECTIONS)}")
-    whole_content = labels.metadata.get("content") != "body"
+    labels = LabelMap.of(labels)
+    whole_content = labels.content is not LabelContent.BODY
     out = RegionalResult()
     names = [n for n in result.vertebrae if n in result.frames]
     order = sort_levels(result.frames)
@@ -132,7 +136,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
     for name in names:
         vid = VERSE_IDS[name]
         box, body = _body_box(result.bodies, vid)
-        affine = _sub_affine(ct.affine, box)
+        affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
         frame = own_frame(whole, body, affine, result.frames[name], superior=superior_axis(name, order, centroids))
         out.frames[name] = frame
@@ -170,7 +174,7 @@ def measure_regional(ct: Volume, labels: Volume, result, options: RegionalOption
         box = label_boxes[vid - 1] if vid - 1 < len(label_boxes) and label_boxes[vid - 1] is not None else _body_box(result.bodies, vid)[0]
         box = _grow(box, ct.shape, 10.0, ct.spacing_mm)
         body = result.bodies[box] == vid
-        affine = _sub_affine(ct.affine, box)
+        affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
         invalid = "cut_by_field_of_view" in entry["qc"]
@@ -279,12 +283,6 @@ def _body_box(bodies: np.ndarray, vid: int) -> tuple[tuple[slice, ...], np.ndarr
 def _grow(box, shape, margin_mm: float, spacing) -> tuple[slice, ...]:
     pads = [int(math.ceil(margin_mm / s)) for s in spacing]
     return tuple(slice(max(0, b.start - p), min(n, b.stop + p)) for b, n, p in zip(box, shape, pads))
-
-
-def _sub_affine(affine: np.ndarray, box) -> np.ndarray:
-    sub = affine.copy()
-    sub[:3, 3] = affine[:3, :3] @ np.array([b.start for b in box], dtype=float) + affine[:3, 3]
-    return sub
 
 
 def _region_a(ct: Volume, result, name: str, metal_hu: float, vbmd, invalid: bool) -> dict:

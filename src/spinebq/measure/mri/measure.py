@@ -19,6 +19,7 @@ from spinebq import __version__
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.constants import GENANT_THRESHOLDS
 from spinebq.errors import SpinebqError
+from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
 from spinebq.measure.mri import rois as R
 from spinebq.measure.mri.vbq import VBQ_LEVELS, cutoff_assessment, pbq_score, vbq_score
@@ -55,7 +56,7 @@ class MriMeasurement:
         The ``spinebq.mri/1`` document (JSON-ready: NaN already turned into ``None``).
     rois : dict
         Name -> boolean mask on the image grid (``body_L1``, ``pedicle_left_L1``, ``csf``, ``muscle_left_L4/L5``...).
-    labels : Volume or None
+    labels : LabelMap or None
         The vertebra labels used (VerSe ids); in automatic mode the ones found.
     axial_rois : dict
         Name -> boolean mask on the grid of the axial series (``muscle_left_L4/L5``...), when one was given.
@@ -63,7 +64,7 @@ class MriMeasurement:
 
     data: dict
     rois: dict[str, np.ndarray] = field(default_factory=dict)
-    labels: Volume | None = None
+    labels: LabelMap | None = None
     axial_rois: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -107,7 +108,7 @@ def load_points(path: str | Path, image: Volume) -> dict[str, np.ndarray]:
     return out
 
 
-def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str, np.ndarray] | None = None,
+def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, points: dict[str, np.ndarray] | None = None,
                 header: dict[str, Any] | None = None, path: str | Path = "image", body_slab_mm: float = 3.0,
                 body_erosion_mm: float = 3.0, point_radius_mm: float = 6.0, csf_point_radius_mm: float = 2.5,
                 measure_muscle: bool = True, axial: Volume | None = None, axial_header: dict[str, Any] | None = None,
@@ -118,8 +119,9 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
     ----------
     image : Volume
         The MR image (canonical LPS array: axis 0 is the sagittal slice index).
-    labels : Volume, optional
-        VerSe-id label map on the image grid (bodies only or whole vertebrae).
+    labels : LabelMap or Volume, optional
+        VerSe-id label map on the image grid (bodies only or whole vertebrae); its ``scheme``, ``scheme_note`` and
+        ``source`` go into ``roi_source``.
     points : dict, optional
         Reader clicks from :func:`load_points` (voxel indices); used when ``labels`` is None.
     header : dict, optional
@@ -163,8 +165,10 @@ def measure_mri(image: Volume, *, labels: Volume | None = None, points: dict[str
         labels, auto_info = detect_vertebrae(image, path=path)
         source = {"method": "automatic", "note": auto_info.get("method"), "details": auto_info}
     elif labels is not None:
-        source = {"method": "labels", "label_scheme": labels.metadata.get("label_scheme"),
-                  "label_scheme_note": labels.metadata.get("label_scheme_note"), "labels": labels.metadata.get("source")}
+        labels = LabelMap.of(labels)
+        provenance = labels.provenance()
+        source = {"method": "labels", "label_scheme": provenance.get("label_scheme"),
+                  "label_scheme_note": labels.scheme_note, "labels": labels.source}
     else:
         source = {"method": "points", "body_radius_mm": point_radius_mm, "csf_radius_mm": csf_point_radius_mm}
 
