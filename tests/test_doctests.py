@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 #: Modules whose docstrings hold examples; add a module here when it gains one.
-MODULES = ("spinebq.anatomy", "spinebq.risk.values", "spinebq.report.files", "spinebq.vocabulary")
+MODULES = ("spinebq.anatomy", "spinebq.risk.values", "spinebq.report.files", "spinebq.report.quantities",
+           "spinebq.vocabulary")
 
 
 @pytest.mark.parametrize("name", MODULES)

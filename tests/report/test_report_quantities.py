@@ -12,6 +12,7 @@ from spinebq.records.quantities import LEVEL_QUANTITIES as COHORT_LEVEL_QUANTITI
 from spinebq.report import quantities as rq
 from spinebq.report.html import render_patient_html
 from spinebq.report.patient import patient_report
+from spinebq.report.pdf import PDF_CT_KEYS
 from spinebq.report.sr import QUANTITIES as SR_QUANTITIES
 from spinebq.report.sr import measurement_groups
 
@@ -27,6 +28,7 @@ def test_the_table_names_every_column_and_measurement_once():
     for q in SR_QUANTITIES:
         assert len(q.method) <= 64, q.key  # the SR concept meaning is a DICOM LO
     assert [q.key for q in rq.MRI_SCORES] == ["vbq", "s1_vbq", "pbq"]
+    assert set(PDF_CT_KEYS) <= set(rq.REPORT_CT_KEYS)  # the PDF shows a subset of the HTML's columns
 
 
 def test_shared_keys_take_unit_and_decimals_from_the_cohort_table():
