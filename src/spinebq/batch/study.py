@@ -312,8 +312,7 @@ def _write_report(folder: Path, record: StudyRecord) -> None:
     from spinebq.report.patient import patient_report
     from spinebq.report.pdf import write_patient_pdf
 
-    report = patient_report(record.ct.to_json() if record.ct else None, record.mri.to_json() if record.mri else None,
-                            record.assessment, patient_id=record.inputs.key,
+    report = patient_report(record.ct, record.mri, record.assessment, patient_id=record.inputs.key,
                             ct_dir=folder / "ct" if record.ct else None, mri_dir=folder / "mri" if record.mri else None,
                             include_phi=False)
     write_patient_html(report, folder / "report.html")

@@ -17,7 +17,7 @@ class Quantity:
     key : str
         Column / JSON key.
     unit : str
-        UCUM unit (``[hnsf'U]`` Hounsfield unit, ``mg/cm3``, ``mL``, ``1`` for a ratio or grade, ``""`` for text).
+        UCUM unit (``[hnsf'U]`` Hounsfield unit, ``mg/cm3``, ``ml``, ``1`` for a ratio, ``{grade}`` for a grade, ``""`` for text).
     label : str
         What a person reads.
     decimals : int or None
@@ -41,10 +41,10 @@ LEVEL_QUANTITIES = (
              "mean of three elliptical ROIs at 80/50/20 % of body height (Schreiber et al., JBJS Am 2011)"),
     Quantity("vbmd_mg_cm3", "mg/cm3", "vBMD", 1, "hu_3d through the scan's calibration (phantom or equation); "
              "empty without calibration"),
-    Quantity("genant_grade", "1", "Genant grade", 0,
+    Quantity("genant_grade", "{grade}", "Genant grade", 0,
              "semiquantitative fracture grade 0-3 from body heights (Genant et al., J Bone Miner Res 1993)"),
     Quantity("st_hu", "[hnsf'U]", "screw-trajectory HU", 1, "mean HU along the virtual screws (paper 000; full profile)"),
-    Quantity("hu_ratio", "1", "HU ratio", 2, "st_hu / b_hu (paper 001; full profile)"),
+    Quantity("hu_ratio", "1", "HU ratio", 3, "st_hu / b_hu (paper 001; full profile)"),
     Quantity("qc", "", "QC flags", None, "QC flags of the level; a flagged level is left out of the summary"),
 )
 

@@ -16,7 +16,7 @@ SR's measurement groups, as :class:`~spinebq.records.quantities.Quantity` entrie
     What is measured, in at most 64 characters: the meaning of the SR concept.
 
 A key that the cohort table of :mod:`spinebq.records.quantities` also names takes its unit and decimals from that
-table (:func:`_shared`), except where :data:`DIFFERENCES` says the report keeps its own. The report shows
+table (:func:`_shared`). The report shows
 :data:`REPORT_CT_KEYS`, the SR carries :data:`SR_CT_KEYS`, each in its own order. The MRI scores are the
 cohort table's entries (``vbq``, ``s1_vbq``, ``pbq``); the MRI level columns are :data:`MRI_LEVEL_QUANTITIES`.
 
@@ -50,19 +50,13 @@ UNITS = {
 }
 
 #: Keys of the cohort table whose unit or decimals the report keeps different, and why.
-DIFFERENCES = {
-    "hu_ratio": "decimals 3 (the report and its tests show 0.xxx; the cohort table says 2)",
-    "genant_grade": "unit {grade} (an annotated 1: the SR's unit meaning reads 'grade', not 'ratio')",
-}
-
 _COHORT = {q.key: q for q in COHORT_LEVEL_QUANTITIES}
 
 
-def _shared(key: str, label: str, meaning: str, *, unit: str | None = None, decimals: int | None = None) -> Quantity:
-    """The cohort table's entry for ``key`` with the report's header and the SR's meaning (overrides: DIFFERENCES)."""
+def _shared(key: str, label: str, meaning: str) -> Quantity:
+    """The cohort table's entry for ``key`` (unit, decimals) with the report's header and the SR's meaning."""
     base = _COHORT[key]
-    return Quantity(key, base.unit if unit is None else unit, label, base.decimals if decimals is None else decimals,
-                    meaning)
+    return Quantity(key, base.unit, label, base.decimals, meaning)
 
 
 def _regions() -> tuple[Quantity, ...]:
@@ -86,7 +80,7 @@ LEVEL_QUANTITIES: tuple[Quantity, ...] = (
     Quantity("acr_category", "", "ACR", None, "ACR category of the trabecular vBMD"),
     Quantity("b_hu", "[hnsf'U]", "B-HU", 1, "Vertebral body HU (B-HU)"),
     _shared("st_hu", "ST-HU", "Screw trajectory HU (ST-HU)"),
-    _shared("hu_ratio", "HU ratio", "Screw trajectory to body HU ratio", decimals=3),
+    _shared("hu_ratio", "HU ratio", "Screw trajectory to body HU ratio"),
     *_regions(),
     Quantity("trajectories.left.hu_mean", "[hnsf'U]", "trajectory L", 1, "Left virtual screw trajectory mean attenuation"),
     Quantity("trajectories.right.hu_mean", "[hnsf'U]", "trajectory R", 1,
@@ -94,7 +88,7 @@ LEVEL_QUANTITIES: tuple[Quantity, ...] = (
     Quantity("heights_mm.anterior", "mm", "height ant.", 1, "Anterior vertebral body height"),
     Quantity("heights_mm.middle", "mm", "height mid.", 1, "Middle vertebral body height"),
     Quantity("heights_mm.posterior", "mm", "height post.", 1, "Posterior vertebral body height"),
-    _shared("genant_grade", "Genant", "Genant semiquantitative fracture grade", unit="{grade}"),
+    _shared("genant_grade", "Genant", "Genant semiquantitative fracture grade"),
     Quantity("body_volume_ml", "ml", "body volume", 1, "Vertebral body volume"),
 )
 BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
