@@ -196,7 +196,7 @@ def builtin_labels(ct: Volume) -> LabelMap:
 
     The segmentation's own body sub-region (label 1) replaces the canal-based cut of the posterior elements.
     """
-    from spinebq.segment.core import segment_ct
+    from spinebq.segment.ct.core import segment_ct
 
     result = segment_ct(ct)
     bodies = np.where(result.subregions.array == 1, result.vertebrae.array, 0).astype(np.int16)

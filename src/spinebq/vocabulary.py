@@ -118,7 +118,7 @@ class LabelContent(CodedValue):
 
 
 class Segmenter(CodedValue):
-    """Who segments a CT without a label map (:func:`spinebq.segment.core.run_segmenter`).
+    """Who segments a CT without a label map (:func:`spinebq.segment.ct.core.run_segmenter`).
 
     >>> Segmenter.values()
     ('builtin', 'totalsegmentator')

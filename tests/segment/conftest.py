@@ -25,7 +25,7 @@ def real_ct():
 
 @pytest.fixture(scope="session")
 def real_result(real_ct):
-    from spinebq.segment.core import segment_ct
+    from spinebq.segment.ct.core import segment_ct
 
     return segment_ct(real_ct)
 

@@ -57,7 +57,7 @@ def test_dicom_series_t12_named_and_seg_reloads(tmp_path, capsys):
     folder = need(DATA / "ct_dicom")
     from spinebq.io.labels import load_labels
     from spinebq.io.volume import load_volume
-    from spinebq.segment.dicom_seg import read_dicom_seg
+    from spinebq.segment.ct.dicom_seg import read_dicom_seg
 
     assert main(["segment", str(folder), "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "labels.json").read_text())

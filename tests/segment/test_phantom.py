@@ -34,7 +34,7 @@ CASES = {
 
 @pytest.fixture(scope="module", params=list(CASES))
 def case(request):
-    from spinebq.segment.core import segment_ct
+    from spinebq.segment.ct.core import segment_ct
 
     p = phantom.make_ct_phantom(**CASES[request.param])
     return request.param, p, segment_ct(p.ct)

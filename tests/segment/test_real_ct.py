@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from spinebq.io.volume import Volume
-from spinebq.segment.core import segment_ct
+from spinebq.segment.ct.core import segment_ct
 
 from .conftest import LEVELS, per_level_dice
 

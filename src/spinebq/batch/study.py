@@ -36,7 +36,7 @@ DASK_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_",)
 #: Prefix of the temporary folders a study is written into before it is moved into place.
 TEMPORARY_PREFIX = ".tmp-"
 #: Modules the child-process server imports once, so that each study starts at once.
-PRELOAD = ["spinebq.batch.study", "spinebq.segment.core", "spinebq.measure.ct.regional", "spinebq.measure.mri.measure",
+PRELOAD = ["spinebq.batch.study", "spinebq.segment.ct.core", "spinebq.measure.ct.regional", "spinebq.measure.mri.measure",
            "spinebq.risk.assess", "spinebq.report.ct_outputs", "spinebq.report.mri_outputs", "spinebq.report.thumbnail"]
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +44,9 @@ def parse_level_at(values: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from spinebq.io.volume import load_volume, save_nifti, to_source_orientation
-    from spinebq.segment.core import run_segmenter
-    from spinebq.segment.preview import write_preview
+    from spinebq.segment.ct.core import run_segmenter
+    from spinebq.report.files import write_json
+    from spinebq.segment.ct.preview import write_preview
 
     import logging
 
@@ -65,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
         write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
         written.append("preview.png")
     if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
-        from spinebq.segment.dicom_seg import write_dicom_seg
+        from spinebq.segment.ct.dicom_seg import write_dicom_seg
 
         write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
         written.append("vertebrae_seg.dcm")
     doc["files"] = written
-    (out / "labels.json").write_text(json.dumps(doc, indent=2, sort_keys=False))
+    write_json(out / "labels.json", doc)
     print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "
           f"{result.info.get('method', '')}")
     for name, level in result.levels.items():

@@ -1,6 +1,6 @@
 """Vertebral body surfaces refined on the CT's own grid.
 
-The bodies are found on the coarse working grid (:mod:`spinebq.segment.bone`), where a surface
+The bodies are found on the coarse working grid (:mod:`spinebq.segment.ct.bone`), where a surface
 voxel is a mix of cortex and the tissue around it. Here each body's surface is moved, on the CT's
 own voxels, to the *half maximum* between its cortical shell and that tissue (the usual edge
 criterion of CT morphometry): voxels within one working voxel of the surface are kept when their
@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.constants import METAL_HU
-from spinebq.segment.bone import BONE_EDGE_HU, WorkGrid, fill_holes_2d
+from spinebq.segment.ct.bone import BONE_EDGE_HU, WorkGrid, fill_holes_2d
 
 #: Percentile of the HU in a body's outer layer taken as its cortical shell value.
 SHELL_PERCENTILE = 90.0

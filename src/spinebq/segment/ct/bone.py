@@ -2,7 +2,7 @@
 
 All segmentation steps run on a *working grid*: the CT block-averaged to about
 :data:`WORK_SPACING_MM` (never finer than the input), which keeps a 512 x 512 x 400 CT to a few
-million voxels. Labels come back to the CT's own grid in :mod:`spinebq.segment.core`.
+million voxels. Labels come back to the CT's own grid in :mod:`spinebq.segment.ct.core`.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Vertebral bodies between the disc planes, grown into their posterior elements.
 
-* Bone-edge material (HU above :data:`~spinebq.segment.bone.BONE_EDGE_HU`, filled per axial slice
+* Bone-edge material (HU above :data:`~spinebq.segment.ct.bone.BONE_EDGE_HU`, filled per axial slice
   because an osteoporotic body's core can be as dark as soft tissue) in front of the spinal canal
   and near the body curve is the body column.
 * The disc planes cut the column into bodies; each keeps its largest piece after a light opening.
@@ -17,9 +17,9 @@ from scipy import ndimage
 from skimage.measure import label as label_regions
 from skimage.segmentation import watershed
 
-from spinebq.segment.bone import BONE_EDGE_HU, ball, fill_holes_axial
-from spinebq.segment.canal import SpineAxis
-from spinebq.segment.discs import DiscPlane
+from spinebq.segment.ct.bone import BONE_EDGE_HU, ball, fill_holes_axial
+from spinebq.segment.ct.canal import SpineAxis
+from spinebq.segment.ct.discs import DiscPlane
 
 #: Largest distance (mm) from the body curve, left-right, of a vertebral body voxel.
 BODY_HALF_WIDTH_MM = 34.0
@@ -137,7 +137,7 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     spacing_mm : sequence of float
         Working voxel size, mm.
     axis : SpineAxis
-        Output of :func:`spinebq.segment.canal.find_axis`.
+        Output of :func:`spinebq.segment.ct.canal.find_axis`.
     planes : list of DiscPlane
         Discs, caudal to cranial.
     z_range : tuple of int

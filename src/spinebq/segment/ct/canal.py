@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from spinebq.segment.bone import BONE_EDGE_HU, DENSE_BONE_HU, fill_holes, fill_holes_axial
+from spinebq.segment.ct.bone import BONE_EDGE_HU, DENSE_BONE_HU, fill_holes, fill_holes_axial
 
 #: How far (mm) the tracked column may move sideways per mm of height.
 MAX_SLOPE = 0.7
@@ -90,7 +90,7 @@ def find_axis(hu: np.ndarray, body_mask: np.ndarray, spacing_mm) -> SpineAxis:
     hu : numpy.ndarray
         Working-grid HU, canonical orientation (axis 0 left, 1 posterior, 2 superior).
     body_mask : numpy.ndarray
-        Patient mask (see :func:`spinebq.segment.bone.patient_mask`).
+        Patient mask (see :func:`spinebq.segment.ct.bone.patient_mask`).
     spacing_mm : sequence of float
         Working voxel size, mm.
     """

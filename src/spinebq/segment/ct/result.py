@@ -1,4 +1,4 @@
-"""Build a :class:`~spinebq.segment.core.SegmentationResult` from a label map made elsewhere."""
+"""Build a :class:`~spinebq.segment.ct.core.SegmentationResult` from a label map made elsewhere."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +11,8 @@ from spinebq.segment.posterior import separate_body
 
 def result_from_labels(ct: Volume, labels: LabelMap, *, segmenter: str):
     """Wrap VerSe labels (whole vertebrae) into a result with bodies cut at the canal and levels described."""
-    from spinebq.segment.core import SegmentationResult
-    from spinebq.segment.subregions import SUBREGION_NAMES
+    from spinebq.segment.ct.core import SegmentationResult
+    from spinebq.segment.ct.subregions import SUBREGION_NAMES
 
     sub = np.zeros(labels.shape, np.uint8)
     levels = {}

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import ORDER, VERSE_IDS
-from spinebq.segment.bone import BONE_EDGE_HU, fill_holes
+from spinebq.segment.ct.bone import BONE_EDGE_HU, fill_holes
 
 #: Names above and below, used when counting from an anchor.
 _SEQUENCE = tuple(n for n in ORDER if n not in ("T13", "L6"))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from spinebq.segment.bone import BONE_EDGE_HU, fill_holes
-from spinebq.segment.canal import SpineAxis
+from spinebq.segment.ct.bone import BONE_EDGE_HU, fill_holes
+from spinebq.segment.ct.canal import SpineAxis
 
 BODY, PEDICLE_LEFT, PEDICLE_RIGHT, ARCH, CANAL = 1, 2, 3, 4, 5
 SUBREGION_NAMES = {BODY: "vertebral_body", PEDICLE_LEFT: "pedicle_left", PEDICLE_RIGHT: "pedicle_right",

@@ -20,13 +20,13 @@ from spinebq.constants import METAL_HU
 from spinebq.errors import OptionError, SpinebqError
 from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
-from spinebq.segment import labelling
-from spinebq.segment.bone import patient_mask, to_native, to_working_grid
-from spinebq.segment.canal import find_axis
-from spinebq.segment.discs import build_curve, find_discs
-from spinebq.segment.refine import refine_bodies
-from spinebq.segment.subregions import SUBREGION_NAMES, split_subregions
-from spinebq.segment.vertebrae import segment_vertebrae, trim_thoracic
+from spinebq.segment.ct import labelling
+from spinebq.segment.ct.bone import patient_mask, to_native, to_working_grid
+from spinebq.segment.ct.canal import find_axis
+from spinebq.segment.ct.discs import build_curve, find_discs
+from spinebq.segment.ct.refine import refine_bodies
+from spinebq.segment.ct.subregions import SUBREGION_NAMES, split_subregions
+from spinebq.segment.ct.vertebrae import segment_vertebrae, trim_thoracic
 from spinebq.vocabulary import LabelContent, LabelScheme, Segmenter
 
 SCHEMA = "spinebq.segment/1"
@@ -294,7 +294,7 @@ def run_segmenter(ct: Volume, *, segmenter: str | Segmenter = Segmenter.BUILTIN,
     if segmenter not in SEGMENTERS:
         raise OptionError("segmenter", f"{segmenter!r} is not one of {', '.join(SEGMENTERS)}")
     if segmenter == Segmenter.TOTALSEGMENTATOR:
-        from spinebq.segment.result import result_from_labels
+        from spinebq.segment.ct.result import result_from_labels
         from spinebq.segment.totalsegmentator import segment_with_totalsegmentator
 
         return result_from_labels(ct, segment_with_totalsegmentator(ct), segmenter="totalsegmentator")

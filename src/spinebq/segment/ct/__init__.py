@@ -1,0 +1,1 @@
+"""The built-in CT segmenter: spine axis, bone, canal, discs, vertebrae, sub-regions and level names, no model."""
