@@ -251,7 +251,7 @@ def run_study_alone(folder: Path, runs: int, dask_env: bool) -> list[tuple[float
 
 def python_start() -> float:
     """Wall time of a fresh interpreter importing what ``spinebq ct`` needs (paid once per ``spinebq ct``)."""
-    code = "import spinebq.cli, spinebq.pipeline, spinebq.report.ct_outputs, spinebq.segment.core, spinebq.io.labels"
+    code = "import spinebq.cli, spinebq.pipeline, spinebq.report.ct_outputs, spinebq.segment.ct.core, spinebq.io.labels"
     times = []
     for _ in range(3):
         w0 = time.perf_counter()
