@@ -18,7 +18,7 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_IDS
 from spinebq.io.volume import load_volume
-from spinebq.measure.mri import auto
+from spinebq.segment import mri as auto
 from spinebq.io.mr_labels import load_mr_labels
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lumbar_mri_t1"
