@@ -137,7 +137,8 @@ def test_one_row_per_patient_joins_ct_and_mri(batch, tmp_path):
     table = pd.read_csv(files.table).set_index("patient")
     assert len(table) == len({s.patient_key for s in studies.values()})
     both = table.loc[expected["ctmr"]["patient_key"]]
-    assert math.isfinite(both.summary_hu) and math.isfinite(both.vbq)
+    assert math.isfinite(both.summary_hu) and math.isfinite(both.vbq) and both.mri_series == "t1_tse_sag"
+    assert both.model_S004_VBQ in ("risk side", "not risk side")  # the MRI study's model sides come along
     assert len(both.studies.split(";")) == 2
 
 

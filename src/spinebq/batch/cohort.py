@@ -97,29 +97,30 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
         row.update({name: value for name, value in study.clinical if name not in row})
         records.append(row)
     frame = pd.DataFrame.from_records(records)
-    for column in frame.columns:
-        if column.endswith(("_genant_grade", "_goutallier")):
-            frame[column] = frame[column].astype("Int64")  # grades stay integers where some are missing
-    return frame[_ordered_columns(list(frame.columns))]
+    return _integer_grades(frame[_ordered_columns(list(frame.columns))])
+
+
+def _integer_grades(frame: pd.DataFrame) -> pd.DataFrame:
+    """Grades stay integers where some are missing (pandas' nullable Int64)."""
+    grades = [c for c in frame.columns if c.endswith(("_genant_grade", "_goutallier"))]
+    return frame.astype({c: "Int64" for c in grades})
 
 
 def by_patient(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per patient: the CT columns of the patient's first done CT study and the MRI columns of the first
-    done MRI study (paper 001 joined CT and MRI of each patient)."""
-    mri_columns = [c for c in frame.columns if c in ("vbq", "s1_vbq", "pbq") or c.endswith("_goutallier")]
+    """One row per patient: the row of the patient's first done CT study, its empty columns filled from the first
+    done MRI study (MRI scores, muscle grades, MRI model sides), as paper 001 joined CT and MRI of each patient."""
     rows = []
-    for patient, group in frame.groupby("patient", sort=True):
+    for _, group in frame.groupby("patient", sort=True):
         done = group[group["status"] == "done"]
         with_ct = done[done["summary_hu"].notna()] if "summary_hu" in done else done.iloc[0:0]
         with_mri = done[done["vbq"].notna()] if "vbq" in done else done.iloc[0:0]
-        base = (with_ct if len(with_ct) else (done if len(done) else group)).iloc[0].copy()
+        row = (with_ct if len(with_ct) else (done if len(done) else group)).iloc[0].copy()
         if len(with_mri):
-            base[mri_columns] = with_mri.iloc[0][mri_columns]
-        base["studies"] = ";".join(group["study"])
-        base["status"] = "done" if len(done) else base["status"]
-        rows.append(base)
-    out = pd.DataFrame(rows).reset_index(drop=True)
-    return out[["patient", "studies"] + [c for c in out.columns if c not in ("patient", "studies", "study")]]
+            row = row.combine_first(with_mri.iloc[0])
+        row["studies"] = ";".join(group["study"])
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=[*frame.columns, "studies"]).reset_index(drop=True)
+    return _integer_grades(out[["patient", "studies"] + [c for c in frame.columns if c not in ("patient", "study")]])
 
 
 def check_clinical(clinical: pd.DataFrame, key_column: str, *, source: str = "the clinical file") -> pd.DataFrame:
