@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.inputs)
     print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
-    studies = discover(args.inputs)
+    with _HeaderProgress(args.quiet) as headers:
+        studies = discover(args.inputs, progress=headers)
     print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
     with _Progress(args.quiet) as progress:
         result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
@@ -156,3 +157,27 @@ class _Progress:
             self.bar = tqdm(total=event.total, unit="study", dynamic_ncols=True)
         self.bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(event.counts.items())))
         self.bar.update(1)
+
+
+class _HeaderProgress:
+    """A tqdm bar of the DICOM files whose headers were read (none with ``quiet``)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def __enter__(self) -> "_HeaderProgress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="file", desc="headers", dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
