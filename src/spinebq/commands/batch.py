@@ -89,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(result, memory_mb: float) -> str:
     counts = result.counts
-    lines = [f"measured {result.measured} studies in {result.seconds:.0f} s on {result.workers} worker(s)"
-             + (f" ({3600 * result.measured / result.seconds:.0f} studies per hour)" if result.measured else "")
+    work = (f"in {result.seconds:.0f} s on {result.workers} worker(s) ({3600 * result.measured / result.seconds:.0f} "
+            "studies per hour)") if result.measured else "(everything was done before and is unchanged)"
+    lines = [f"measured {result.measured} studies {work}"
              + f"; ledger: {', '.join(f'{counts[s]} {s}' for s in ('done', 'failed', 'skipped', 'pending') if counts[s])}"]
     peaks = [o.peak_memory_mb for o in result.outcomes if o.peak_memory_mb]
     if peaks:
