@@ -30,3 +30,6 @@ ROI_STEP_MM = 0.5
 
 #: Grey-level window of the CT figures (bone and soft tissue both readable), HU.
 BONE_WINDOW_HU = (-250.0, 1250.0)
+
+#: Said by every output and report: spinebq is a research tool.
+RESEARCH_NOTICE = "spinebq is a research tool, not a medical device: results are not for clinical decisions on their own."

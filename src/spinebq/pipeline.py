@@ -29,7 +29,7 @@ from spinebq.constants import METAL_HU
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.study import StudyInputs
-from spinebq.report.files import RESEARCH_NOTICE
+from spinebq.constants import RESEARCH_NOTICE
 
 #: The progress callback: called with one short message per step.
 Progress = Callable[[str], None]

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from spinebq.batch.qc_page import QcRow, write_qc_page
-from spinebq.report.files import RESEARCH_NOTICE
+from spinebq.constants import RESEARCH_NOTICE
 from spinebq.report.thumbnail import NO_VERTEBRA_TEXT, WIDTH_PX, spine_thumbnail, thumbnail_figure
 from tests.conftest import TS, need
 from tests.report.browser import chromium, need_tool, network_hosts

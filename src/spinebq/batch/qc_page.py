@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from spinebq.report.files import RESEARCH_NOTICE, write_atomic
+from spinebq.constants import RESEARCH_NOTICE
+from spinebq.report.files import write_atomic
 
 #: Every status a study can have in the batch ledger, in the order the page counts them.
 STATUSES = ("done", "failed", "skipped", "pending", "running")
@@ -107,7 +108,7 @@ def write_qc_page(path: str | Path, rows: Sequence[QcRow], *, title: str, notice
     title : str
         Page title and heading.
     notice : str
-        The research notice shown at the top (:data:`spinebq.report.files.RESEARCH_NOTICE`).
+        The research notice shown at the top (:data:`spinebq.constants.RESEARCH_NOTICE`).
 
     Returns
     -------

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.batch.engine import run_batch
     from spinebq.batch.study import BatchOptions, profile_options
     from spinebq.errors import OptionError
-    from spinebq.report.files import RESEARCH_NOTICE
+    from spinebq.constants import RESEARCH_NOTICE
 
     if args.workers < 1:
         raise OptionError("workers", f"{args.workers}: at least one worker is needed")

@@ -68,7 +68,7 @@ def options_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from spinebq.pipeline import analyse_ct, load_ct
     from spinebq.report.ct_outputs import write_ct_outputs
-    from spinebq.report.files import RESEARCH_NOTICE
+    from spinebq.constants import RESEARCH_NOTICE
 
     options = options_from_args(args)
     ct = load_ct(args.ct, options)

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from spinebq.errors import SpinebqError
-    from spinebq.report.files import RESEARCH_NOTICE
+    from spinebq.constants import RESEARCH_NOTICE
     from spinebq.risk.registry import get_model, load_models, models_table
 
     if args.key:

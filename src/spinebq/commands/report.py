@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
     from spinebq.commands.assess import assessment_from_args
     from spinebq.errors import SpinebqError
-    from spinebq.report.files import RESEARCH_NOTICE, write_json
+    from spinebq.constants import RESEARCH_NOTICE
+    from spinebq.report.files import write_json
 
     out = Path(args.out)
     if args.stats:

@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 
 from spinebq.errors import SpinebqError
-from spinebq.report.files import RESEARCH_NOTICE, write_atomic
+from spinebq.constants import RESEARCH_NOTICE
+from spinebq.report.files import write_atomic
 from spinebq.report.html import CSS, _e, data_uri
 
 FIGURE_ORDER = ("roc", "calibration", "decision_curve", "clinical_impact", "nomogram")

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-RESEARCH_NOTICE = "spinebq is a research tool, not a medical device: results are not for clinical decisions on their own."
 
 
 def to_jsonable(value: Any, *, digits: int = 4) -> Any:

@@ -17,7 +17,7 @@ from spinebq.anatomy import ORDER
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.quantities import Quantity
-from spinebq.report.files import RESEARCH_NOTICE
+from spinebq.constants import RESEARCH_NOTICE
 from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, MRI_LEVEL_QUANTITIES, MRI_SCORES,
                                        REPORT_CT_KEYS, level_value, mri_level_value, present, unit_text)
 from spinebq.risk.assess import ct_record, mri_record

@@ -21,7 +21,7 @@ from spinebq import __version__
 from spinebq.errors import SpinebqError
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
-from spinebq.report.files import RESEARCH_NOTICE
+from spinebq.constants import RESEARCH_NOTICE
 from spinebq.risk.registry import cutoff_text, load_models
 from spinebq.risk.values import normalise_clinical, patient_values
 
