@@ -64,12 +64,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out, args.inputs)
     print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
-    with _HeaderProgress(args.quiet) as headers:
-        studies = discover(args.inputs, progress=headers)
+    with _Bar(args.quiet, "file", "headers") as headers:
+        studies = discover(args.inputs, progress=headers.show)
     print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
-    with _Progress(args.quiet) as progress:
+    with _Bar(args.quiet, "study") as bar:
         result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
-                           retry_failed=args.retry_failed, progress=progress)
+                           retry_failed=args.retry_failed, progress=_study_progress(bar))
     from spinebq.batch.ledger import Ledger
 
     with Ledger(out) as ledger:
@@ -132,53 +132,41 @@ def _read_clinical(path: str, key_column: str):
     return check_clinical(clinical, key_column, source=path)
 
 
-class _Progress:
-    """A tqdm bar with counts per state, rate and time left; plain lines with ``quiet``."""
+class _Bar:
+    """A tqdm bar made on first use and closed at the end; nothing with ``quiet``."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
+    def __init__(self, quiet: bool, unit: str, desc: str | None = None) -> None:
+        self.quiet, self.unit, self.desc = quiet, unit, desc
         self.bar = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> "_Bar":
         return self
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.close()
 
-    def __call__(self, event) -> None:
-        last = event.last
+    def show(self, done: int, total: int, postfix: str | None = None) -> None:
         if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit=self.unit, desc=self.desc, dynamic_ncols=True)
+        if postfix:
+            self.bar.set_postfix_str(postfix)
+        self.bar.update(done - self.bar.n)
+
+
+def _study_progress(bar: _Bar):
+    """After each study: the bar with counts per state, rate and time left, or one plain line with ``quiet``."""
+
+    def report(event) -> None:
+        last = event.last
+        if bar.quiet:
             reason = f" ({last.reason})" if last.reason else ""
             print(f"[{event.finished}/{event.total}] {last.key} {last.state} in {last.seconds:.1f} s{reason}", flush=True)
-            return
-        if self.bar is None:
-            from tqdm import tqdm
+        else:
+            bar.show(event.finished, event.total, ", ".join(f"{k} {v}" for k, v in sorted(event.counts.items())))
 
-            self.bar = tqdm(total=event.total, unit="study", dynamic_ncols=True)
-        self.bar.set_postfix_str(", ".join(f"{k} {v}" for k, v in sorted(event.counts.items())))
-        self.bar.update(1)
-
-
-class _HeaderProgress:
-    """A tqdm bar of the DICOM files whose headers were read (none with ``quiet``)."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar = None
-
-    def __enter__(self) -> "_HeaderProgress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.quiet:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, unit="file", desc="headers", dynamic_ncols=True)
-        self.bar.update(done - self.bar.n)
+    return report
