@@ -1,15 +1,21 @@
 # Generator of tests/stats/r_reference.py: the R reference values for spinebq.stats.
 #
 #   python tests/stats/cohorts.py /tmp/spinebq_stats_ref
-#   Rscript tests/stats/make_r_reference.R /tmp/spinebq_stats_ref > tests/stats/r_reference.py
+#   Rscript tests/stats/make_r_reference.R /tmp/spinebq_stats_ref tests/stats/data > tests/stats/r_reference.py
 #
-# Checked with R 4.2.2, pROC 1.18.0, rms 6.5.0, mice 3.15.0, psych 2.2.9 (Debian packages).
+# The second argument is where the real cohorts shipped with R are written as CSV (MASS::birthwt,
+# datasets::infert, survival::retinopathy), as a user would export them: text categories, and a copy with
+# R's numeric codes. The reference values for them are computed on the CSVs read back with read.csv.
+#
+# Checked with R 4.2.2, pROC 1.18.0, rms 6.5.0, mice 3.15.0, psych 2.2.9, survival 3.5-3, MASS 7.3-58
+# (Debian packages).
 # ResourceSelection and dcurves are not packaged in Debian: hoslem.test is reproduced below verbatim from
 # ResourceSelection 0.3-5 and the net benefit is computed by its documented formula (Vickers & Elkin 2006),
 # both in base R.
 suppressPackageStartupMessages({library(pROC); library(rms); library(mice); library(psych)})
 args <- commandArgs(trailingOnly = TRUE)
 dir <- if (length(args)) args[1] else "stats_ref"
+real_dir <- if (length(args) > 1) args[2] else file.path("tests", "stats", "data")
 rd <- function(name) read.csv(file.path(dir, paste0(name, ".csv")))
 
 num <- function(v) {
@@ -232,3 +238,101 @@ ps <- summary(pool(fit), conf.int = TRUE)
 emit_dict("MICE_POOL", list(estimate = ps$estimate, se = ps$std.error, statistic = ps$statistic, df = ps$df, p = ps$p.value,
                             ci_low = ps[["2.5 %"]], ci_high = ps[["97.5 %"]], fmi = pool(fit)$pooled$fmi),
           "summary(pool(with(imp, glm(loosening ~ age+pbq+hu_ratio+goutallier+st_hu, binomial, control=glm.control(epsilon=1e-14)))), conf.int=TRUE)")
+
+# ---------------------------------------------------------------------------------------------- real cohorts
+cat("\n# ---- real cohorts shipped with R (CSV in tests/stats/data, read back with read.csv) ----\n")
+suppressPackageStartupMessages({library(MASS); library(survival)})
+dir.create(real_dir, showWarnings = FALSE, recursive = TRUE)
+wr <- function(x, name) write.csv(x, file.path(real_dir, paste0(name, ".csv")), row.names = FALSE, na = "")
+bw <- MASS::birthwt[, c("low", "age", "lwt", "race", "smoke", "ptl", "ht", "ui", "ftv", "bwt")]
+wr(bw, "birthwt_coded")
+bwt <- transform(bw, low = ifelse(low == 1, "Yes", "No"), race = c("white", "black", "other")[race],
+                 smoke = ifelse(smoke == 1, "Yes", "No"), ht = ifelse(ht == 1, "Yes", "No"))
+wr(bwt, "birthwt")
+inf <- datasets::infert[, c("case", "stratum", "education", "age", "parity", "induced", "spontaneous")]
+inf$education <- as.character(inf$education)
+wr(inf, "infert")
+ret <- survival::retinopathy[, c("id", "status", "trt", "risk", "type", "age")]
+ret$type <- as.character(ret$type)
+wr(ret, "retinopathy")
+
+b <- read.csv(file.path(real_dir, "birthwt.csv"), stringsAsFactors = TRUE)
+cat("# birthwt.csv: MASS::birthwt with low, smoke, ht as No/Yes and race as white/black/other (R's levels: ",
+    paste(levels(b$race), collapse = ", "), ")\n", sep = "")
+glm_all <- function(prefix, f, data, call) {
+  m <- glmx(f, data)
+  o <- or_tab(m)
+  emit_dict(prefix, list(coef = o$coef, se = o$se, p = o$p, or = o$or, or_low = o$lo, or_high = o$hi,
+                         nobs = nobs(m)), call)
+  cat("", prefix, "_TERMS = [", paste0('"', names(coef(m)), '"', collapse = ", "), "]\n", sep = "")
+  invisible(m)
+}
+glm_all("BW_MULTI", low ~ age + lwt + race + smoke + ht + ui, b,
+        'b <- read.csv("birthwt.csv", stringsAsFactors=TRUE); glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b, control=glm.control(epsilon=1e-14)) # race reference black (first level)')
+bw_ref <- b; bw_ref$race <- relevel(b$race, ref = "white")
+glm_all("BW_MULTI_WHITE", low ~ age + lwt + race + smoke + ht + ui, bw_ref,
+        'b$race <- relevel(b$race, ref="white"); glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b, control=glm.control(epsilon=1e-14))')
+bc <- read.csv(file.path(real_dir, "birthwt_coded.csv"))
+bc$race <- factor(bc$race)
+glm_all("BW_MULTI_CODED", low ~ age + lwt + race + smoke + ht + ui, bc,
+        'bc <- read.csv("birthwt_coded.csv"); bc$race <- factor(bc$race); glm(low ~ age + lwt + race + smoke + ht + ui, binomial, bc, control=glm.control(epsilon=1e-14))')
+glm_all("BW_UNI_RACE", low ~ race, b, 'glm(low ~ race, binomial, b, control=glm.control(epsilon=1e-14))')
+mu <- glmx(low ~ lwt, b)
+emit("BW_UNI_LWT_PER10", exp(10 * c(coef(mu)[2], confint.default(mu)[2, ])), "exp(10 * c(coef(m)[2], confint.default(m)[2, ])) # m <- glm(low ~ lwt, binomial, b): OR per 10 lb and Wald CI")
+yb <- as.integer(b$low == "Yes")
+for (v in c("lwt", "age")) {
+  r <- roc(yb, b[[v]], levels = c(0, 1), direction = ">", quiet = TRUE)
+  emit(sprintf("BW_ROC_%s_LOWER", toupper(v)), as.numeric(ci.auc(r, method = "delong")),
+       sprintf('ci.auc(roc(b$low == "Yes", b$%s, levels=c(0,1), direction=">"), method="delong") # lower values go with the event', v))
+}
+r <- roc(yb, b$age, levels = c(0, 1), direction = "<", quiet = TRUE)
+emit("BW_ROC_AGE_HIGHER", as.numeric(ci.auc(r, method = "delong")), 'ci.auc(roc(b$low == "Yes", b$age, levels=c(0,1), direction="<"), method="delong") # higher values given: AUC < 0.5')
+tab_test <- function(name, x, call) {
+  t <- table(x, b$low)
+  e <- suppressWarnings(chisq.test(t))
+  emit(sprintf("BW_CHISQ_%s", name), c(e$statistic, e$p.value, min(e$expected)), paste0("e <- chisq.test(", call, "); c(e$statistic, e$p.value, min(e$expected))"))
+  emit(sprintf("BW_FISHER_%s", name), fisher.test(t)$p.value, paste0("fisher.test(", call, ")$p.value"))
+}
+tab_test("RACE", b$race, "table(b$race, b$low)")
+tab_test("SMOKE", b$smoke, "table(b$smoke, b$low)")
+tab_test("HT", b$ht, "table(b$ht, b$low)")
+tab_test("PTL", b$ptl, "table(b$ptl, b$low)")
+tab_test("FTV", b$ftv, "table(b$ftv, b$low)")
+g0 <- b$low == "No"
+for (v in c("age", "lwt")) {
+  emit(sprintf("BW_SHAPIRO_%s", toupper(v)), c(shapiro.test(b[[v]][g0])$p.value, shapiro.test(b[[v]][!g0])$p.value),
+       sprintf("shapiro.test(b$%s[b$low==\"No\"])$p.value, shapiro.test(b$%s[b$low==\"Yes\"])$p.value", v, v))
+  w <- suppressWarnings(wilcox.test(b[[v]][g0], b[[v]][!g0]))
+  emit(sprintf("BW_WILCOX_%s", toupper(v)), c(w$statistic, w$p.value), sprintf("wilcox.test(b$%s[b$low==\"No\"], b$%s[b$low==\"Yes\"]) # W, p", v, v))
+  emit(sprintf("BW_MEDIAN_IQR_%s", toupper(v)), c(quantile(b[[v]][g0], c(.5, .25, .75)), quantile(b[[v]][!g0], c(.5, .25, .75))),
+       sprintf("quantile(b$%s[no], c(.5,.25,.75)), quantile(b$%s[yes], c(.5,.25,.75))", v, v))
+}
+
+i <- read.csv(file.path(real_dir, "infert.csv"), stringsAsFactors = TRUE)
+cat("# infert.csv: datasets::infert, education as text (R's levels: ", paste(levels(i$education), collapse = ", "), ")\n", sep = "")
+glm_all("INF_MULTI", case ~ education + age + parity + induced + spontaneous, i,
+        'i <- read.csv("infert.csv", stringsAsFactors=TRUE); glm(case ~ education + age + parity + induced + spontaneous, binomial, i, control=glm.control(epsilon=1e-14))')
+e <- suppressWarnings(chisq.test(table(i$education, i$case)))
+emit("INF_CHISQ_EDUCATION", c(e$statistic, e$p.value, min(e$expected)), "e <- chisq.test(table(i$education, i$case)); c(e$statistic, e$p.value, min(e$expected))")
+emit("INF_FISHER_EDUCATION", fisher.test(table(i$education, i$case))$p.value, "fisher.test(table(i$education, i$case))$p.value")
+cl <- clogit(case ~ spontaneous + induced + strata(stratum), data = i)
+s <- summary(cl)$coefficients
+emit_dict("INF_CLOGIT", list(coef = s[, "coef"], se = s[, "se(coef)"], p = s[, "Pr(>|z|)"], or = exp(s[, "coef"]),
+                             or_low = exp(confint(cl))[, 1], or_high = exp(confint(cl))[, 2], loglik = cl$loglik),
+          'cl <- survival::clogit(case ~ spontaneous + induced + strata(stratum), data=i); summary(cl)$coefficients; exp(confint(cl)); cl$loglik # (null, fitted)')
+cl2 <- clogit(case ~ spontaneous + induced + education + strata(stratum), data = i)
+s <- summary(cl2)$coefficients
+emit_dict("INF_CLOGIT_EDUCATION", list(coef = s[, "coef"], se = s[, "se(coef)"], p = s[, "Pr(>|z|)"]),
+          'survival::clogit(case ~ spontaneous + induced + education + strata(stratum), data=i) # education is constant within a set: NA')
+
+rt <- read.csv(file.path(real_dir, "retinopathy.csv"), stringsAsFactors = TRUE)
+cat("# retinopathy.csv: survival::retinopathy (two eyes per patient id; type as text, R's levels: ",
+    paste(levels(rt$type), collapse = ", "), ")\n", sep = "")
+f <- lrm(status ~ trt + risk + type, data = rt, x = TRUE, y = TRUE)
+rc <- robcov(f, cluster = rt$id)
+se <- sqrt(diag(vcov(rc)))
+z <- coef(rc) / se
+emit_dict("RET_ROBCOV", list(coef = coef(rc), se = se, p = 2 * pnorm(-abs(z)), se_naive = sqrt(diag(vcov(f)))),
+          'rt <- read.csv("retinopathy.csv", stringsAsFactors=TRUE); f <- rms::lrm(status ~ trt + risk + type, rt, x=TRUE, y=TRUE); rc <- rms::robcov(f, cluster=rt$id); sqrt(diag(vcov(rc))); Wald p')
+rr <- roc(rt$status, rt$risk, levels = c(0, 1), direction = "<", quiet = TRUE)
+emit("RET_ROC_RISK", as.numeric(ci.auc(rr, method = "delong")), 'ci.auc(roc(rt$status, rt$risk, levels=c(0,1), direction="<"), method="delong") # ignores the pairing of eyes')

@@ -40,7 +40,7 @@ def test_table_layout(c001):
     b = baseline_table(c001, "loosening", ["age", "sex_female", "hu_ratio", "st_hu"])
     t = b.summary
     assert list(t.columns[:4]) == ["variable", "level", "no event (n=268)", "event (n=45)"]
-    assert "±" in t.loc[t["variable"] == "hu_ratio"].iloc[0, 2]
+    assert t.loc[t["variable"] == "hu_ratio"].iloc[0, 2] == "1.37 (0.20)"  # mean (SD)
     assert t.loc[t["variable"] == "st_hu", "n_missing"].iloc[0] == 9
     assert b.to_markdown().startswith("| variable | level |")
     assert b.to_dict()["hu_ratio"]["test"] == "Student t-test"

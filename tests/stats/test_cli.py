@@ -21,10 +21,18 @@ def _run(capsys, *argv):
 
 def test_full_run_writes_everything(csv_dir, tmp_path, capsys):
     out = tmp_path / "o"
-    code, so, se = _run(capsys, csv_dir / "c001.csv", "--outcome", "loosening", "--predictors", PRED, "--model", MODEL,
-                        "--out", out, "--bootstrap", "40", "--excel", "--icc", "pbq,pbq_reader2", "--per", "st_hu:10",
-                        "--jobs", "1")
+    code, so, se = _run(capsys, csv_dir / "c001.csv", "--outcome", "loosening", "--predictors", PRED + ",st_hu:lower",
+                        "--model", MODEL, "--out", out, "--bootstrap", "40", "--excel", "--icc", "pbq,pbq_reader2",
+                        "--per", "st_hu:10,age:10", "--jobs", "1")
     assert code == 0, se
+    # --per reaches the univariable OR of a predictor outside the model (it used to be dropped) and the model's
+    uni = pd.read_csv(out / "tables" / "logistic_univariable.csv", index_col=0)
+    np.testing.assert_allclose(uni.loc["st_hu", ["or_per", "or_per_ci_low", "or_per_ci_high"]].to_numpy(float),
+                               R.UNI_ST_HU_PER10, rtol=1e-6)
+    multi = pd.read_csv(out / "tables" / "logistic_multivariable.csv", index_col=0)
+    np.testing.assert_allclose(multi.loc["age", "or_per"], np.exp(10 * R.MULTI["coef"][1]), rtol=1e-6)
+    assert "st_hu per 10" in so and "age per 10" in so
+    assert "p = 0.0000" not in so and "< 0.001" in so
     assert "research use only" in so.lower()
     assert "warning: direction of 'vbq' was not given" in so
     d = json.loads((out / "stats.json").read_text())
@@ -78,11 +86,12 @@ def _bad(tmp_path, df, name="bad.csv"):
 
 @pytest.mark.parametrize("case,expected", [
     ("missing_outcome", "bad.csv has no outcome column 'loosening'"),
-    ("non_binary", "outcome column 'loosening' in bad.csv must be binary (0 = no event, 1 = event) but holds 3"),
+    ("non_binary", "outcome column 'loosening' in bad.csv must be binary (0/1 or two levels such as Yes/No) but holds 3"),
     ("text_value", "column 'pbq' in bad.csv has a text value 'n/a?' in row 7"),
-    ("one_class", "outcome column 'loosening' in bad.csv has only one class: all rows are non-events (0)."),
-    ("few_events", "outcome column 'loosening' in bad.csv has only 7 events (value 1); at least 10 are needed"),
-    ("text_outcome", "outcome column 'loosening' in bad.csv must be binary (0/1 or yes/no)"),
+    ("one_class", "outcome column 'loosening' in bad.csv has only one class: all rows are non-events."),
+    ("few_events", "outcome column 'loosening' in bad.csv has only 7 events ('1'); at least 10 are needed"),
+    ("text_outcome", "outcome column 'loosening' in bad.csv must be binary (0/1 or two levels such as Yes/No) but "
+                     "holds 3 different values ('loose', 'no', 'tight')"),
     ("missing_predictor", "bad.csv has no column 'pbq' named in the predictors or model"),
 ])
 def test_bad_spreadsheets_end_in_one_sentence(c001, tmp_path, capsys, case, expected):
@@ -101,6 +110,7 @@ def test_bad_spreadsheets_end_in_one_sentence(c001, tmp_path, capsys, case, expe
         df.loc[ev[7:], "loosening"] = 0
     elif case == "text_outcome":
         df["loosening"] = df["loosening"].map({0: "no", 1: "loose"})
+        df.loc[3, "loosening"] = "tight"
     elif case == "missing_predictor":
         df = df.drop(columns="pbq")
     p = _bad(tmp_path, df)

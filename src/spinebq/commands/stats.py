@@ -34,8 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also give stratified bootstrap CIs of each AUC with N resamples")
     parser.add_argument("--per", default=None, metavar="COL:K,...",
                         help="extra odds ratios per K units or per SD, e.g. st_hu:10,age:sd")
-    parser.add_argument("--categorical", default="", help="comma-separated columns shown as categories in the "
-                        "baseline table (two-valued columns always are)")
+    parser.add_argument("--categorical", default="", help="comma-separated numeric columns that are categories "
+                        "(factors as in R: one odds ratio per level against the reference); text columns always are")
+    parser.add_argument("--reference", action="append", default=[], metavar="COL=LEVEL",
+                        help="reference level of a categorical column, e.g. race=white (default: the first level in "
+                        "sorted order, as R); repeatable or comma-separated")
+    parser.add_argument("--event", default=None, metavar="VALUE", help="the outcome value that is the event (default: "
+                        "1, or the yes-like value of a Yes/No column, else R's second level in sorted order)")
+    parser.add_argument("--covariates", default="", help="comma-separated further columns described in the baseline "
+                        "table (Table 1) that enter no model")
+    parser.add_argument("--na", default="", metavar="CODE,...", help="further missing-value codes, e.g. -99,999 "
+                        "(empty cells, NA and . are always missing)")
+    parser.add_argument("--cluster", default=None, metavar="PATIENT_COLUMN", help="column naming the patient when "
+                        "rows are screws or levels: cluster-robust standard errors (rms::robcov) and cluster "
+                        "bootstrap CIs of the AUCs")
     parser.add_argument("--excel", action="store_true", help="also write tables.xlsx")
     parser.add_argument("--figure-format", choices=("png", "svg", "pdf"), default="png")
     parser.add_argument("--no-figures", action="store_true", help="do not draw figures")
@@ -47,13 +59,20 @@ def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
+def _p(text: str) -> str:
+    """``= 0.012`` or ``< 0.001``."""
+    return text if text.startswith("<") else f"= {text}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the analysis, print a short summary and write the outputs."""
     import warnings
 
     from spinebq.errors import SpinebqError
     from spinebq.stats.analysis import MODEL, run_analysis
-    from spinebq.stats.data import parse_predictors, read_table
+    from spinebq.report.files import write_atomic
+    from spinebq.stats._result import format_p
+    from spinebq.stats.data import parse_assignments, parse_predictors, read_table
 
     if args.example:
         from spinebq.stats.examples import EXAMPLES
@@ -73,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             raise SpinebqError("--outcome is required: the name of the 0/1 outcome column.")
         if not args.predictors:
             raise SpinebqError("--predictors is required, e.g. --predictors hu:lower,vbq:higher.")
-        df = read_table(args.data)
+        df = read_table(args.data, na_values=_split(args.na))
         source = Path(args.data).name
         outcome, pred_spec, model_spec = args.outcome, args.predictors, args.model
     if args.bootstrap < 0:
@@ -94,9 +113,13 @@ def run(args: argparse.Namespace) -> int:
         result = run_analysis(df, outcome, predictors, model=model, bootstrap=args.bootstrap, seed=args.seed,
                               n_jobs=args.jobs, impute=args.impute, icc_pairs=icc_groups,
                               roc_bootstrap=args.roc_bootstrap, per=per or None,
-                              categorical=_split(args.categorical), source=source)
+                              categorical=_split(args.categorical), covariates=_split(args.covariates),
+                              reference=parse_assignments(",".join(args.reference), "reference"), event=args.event,
+                              cluster=args.cluster, source=source)
     out = Path(args.out)
     files = result.write(out, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
+    # full precision (write_json rounds to 4 decimals, which would turn small p-values into 0)
+    files.insert(0, write_atomic(out / "stats.json", result.to_json() + "\n"))
 
     w = sys.stdout.write
     w(f"spinebq stats: {source}: n = {result.n}, events = {result.n_events} "
@@ -106,16 +129,31 @@ def run(args: argparse.Namespace) -> int:
         yd = r.youden
         side = ">" if r.direction == "<" else "<"
         label = "model probability" if k == MODEL else k
-        w(f"  {label:<20s} {r.auc:.3f} ({r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f})  event if {side} {yd['threshold']:.4g}"
-          f" -> {yd['sensitivity']:.3f} / {yd['specificity']:.3f}"
+        boot = (f"; cluster bootstrap {r.auc_ci_bootstrap[0]:.3f}-{r.auc_ci_bootstrap[1]:.3f}"
+                if args.cluster and r.auc_ci_bootstrap is not None else "")
+        w(f"  {label:<20s} {r.auc:.3f} ({r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f}{boot})  event if {side} "
+          f"{yd['threshold']:.4g} -> {yd['sensitivity']:.3f} / {yd['specificity']:.3f}"
           f"{'  [direction inferred]' if r.direction_inferred else ''}\n")
     w(f"Multivariable model ({', '.join(result.model_terms)}; n = {result.multivariable.n}):\n")
     for term, row in result.multivariable.table.iterrows():
         if term == "(Intercept)":
             continue
-        w(f"  {term:<20s} OR {row['or']:.4g} ({row['or_ci_low']:.4g}-{row['or_ci_high']:.4g}), p = {row['p']:.3g}\n")
+        w(f"  {term:<20s} OR {row['or']:.4g} ({row['or_ci_low']:.4g}-{row['or_ci_high']:.4g}), p {_p(format_p(row['p']))}\n")
+    if per:
+        w("Odds ratios per --per increment (univariable | multivariable):\n")
+        for var in per:
+            cells = []
+            for fit in (result.univariable.get(var), result.multivariable):
+                e = fit.extra_or if fit is not None else None
+                if e is None or var not in e.index:
+                    cells.append("not in the model")
+                    continue
+                r = e.loc[var]
+                cells.append(f"OR {r['or']:.4g} ({r['or_ci_low']:.4g}-{r['or_ci_high']:.4g})")
+            k = result.univariable[var].extra_or.loc[var, "per"] if var in result.univariable else per[var]
+            w(f"  {var} per {k:.4g}: {cells[0]} | {cells[1]}\n")
     hl = result.hosmer_lemeshow
-    w(f"Hosmer-Lemeshow chi2 = {hl.chi2:.3f}, df = {hl.df}, p = {hl.p:.3f}; Brier = {result.calibration.brier:.4f}\n")
+    w(f"Hosmer-Lemeshow chi2 = {hl.chi2:.3f}, df = {hl.df}, p {_p(format_p(hl.p))}; Brier = {result.calibration.brier:.4f}\n")
     if result.validation is not None:
         t = result.validation.table
         w(f"Bootstrap validation (B = {result.validation.B}, seed {args.seed}): AUC apparent "
@@ -127,5 +165,8 @@ def run(args: argparse.Namespace) -> int:
         w(f"Decision curve: the model beats treat-all and treat-none between thresholds {rng[0]:.2f} and {rng[1]:.2f}\n")
     for msg in result.warnings:
         w(f"warning: {msg}\n")
+    for msg in result.notes:
+        if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg:
+            w(f"note: {msg}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0

@@ -20,7 +20,12 @@ __all__ = [
     "frame_to_markdown",
     "frame_to_latex",
     "jsonable",
+    "format_p",
+    "is_p_column",
 ]
+
+#: p-values below this print as "< 0.001"
+P_FLOOR = 0.001
 
 
 class StatsWarning(SpinebqWarning):
@@ -49,6 +54,19 @@ def _fmt_cell(value: Any, decimals: int) -> str:
     return str(value)
 
 
+def format_p(p: float | None) -> str:
+    """A p-value as papers print it: ``< 0.001`` below 0.001, else three decimals (``NaN`` when missing)."""
+    if p is None or not np.isfinite(p):
+        return "NaN"
+    return f"< {P_FLOOR:g}" if p < P_FLOOR else f"{p:.3f}"
+
+
+def is_p_column(name: str) -> bool:
+    """Whether a table column holds p-values (``p``, ``p_...``, ``..._p``)."""
+    name = str(name).lower()
+    return name == "p" or name.startswith("p_") or name.endswith("_p")
+
+
 def frame_to_markdown(frame: pd.DataFrame, *, decimals: int = 3, index: bool = True) -> str:
     """Return ``frame`` as a GitHub Markdown table (no third-party dependency)."""
     df = frame.reset_index() if index and frame.index.name is not None else frame
@@ -56,8 +74,11 @@ def frame_to_markdown(frame: pd.DataFrame, *, decimals: int = 3, index: bool = T
         df = frame.reset_index()
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    pcols = [is_p_column(c) for c in cols]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_fmt_cell(v, decimals).replace("|", "\\|") for v in row) + " |")
+        cells = [format_p(v) if isp and isinstance(v, (float, np.floating)) else _fmt_cell(v, decimals)
+                 for v, isp in zip(row, pcols)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -38,6 +38,15 @@ SCHEMA = "spinebq.stats/1"
 MODEL = "model"
 
 
+def _with_scaled_or(fit: LogisticResult) -> pd.DataFrame:
+    """The fit's table with the ``--per`` odds ratios as columns ``per, or_per, or_per_ci_low, or_per_ci_high``."""
+    t = fit.table.copy()
+    if fit.extra_or is not None:
+        e = fit.extra_or.rename(columns={"or": "or_per", "or_ci_low": "or_per_ci_low", "or_ci_high": "or_per_ci_high"})
+        t = t.join(e, how="left")
+    return t
+
+
 @dataclass
 class StudyResult:
     """Everything :func:`run_analysis` computed. ``to_dict()`` is the ``stats.json`` content."""
@@ -72,11 +81,14 @@ class StudyResult:
     # ------------------------------------------------------------------ tables
     def tables(self) -> dict[str, pd.DataFrame]:
         """All result tables by file stem (``baseline``, ``roc``, ``logistic_univariable``, ...)."""
-        uni = pd.concat({k: v.table.drop(index="(Intercept)") for k, v in self.univariable.items()})
-        uni.index = uni.index.droplevel(1)
-        uni.index.name = "predictor"
-        uni.insert(0, "n", [self.univariable[k].n for k in uni.index])
-        multi = self.multivariable.table.copy()
+        parts = []
+        for k, f in self.univariable.items():
+            t = _with_scaled_or(f).drop(index="(Intercept)")
+            t.insert(0, "variable", k)
+            t.insert(1, "n", f.n)
+            parts.append(t)
+        uni = pd.concat(parts)
+        multi = _with_scaled_or(self.multivariable)
         out = {
             "baseline": self.baseline.table,
             "roc": pd.concat([r.summary for r in self.roc.values()]),
@@ -125,8 +137,8 @@ class StudyResult:
             "delong_tests": {k: t.to_dict() for k, t in self.delong_tests.items()},
             "baseline": self.baseline.to_dict(),
             "logistic": {
-                "univariable": {k: f.to_dict()[k] | {"n": f.n, "n_events": f.n_events}
-                                for k, f in self.univariable.items()},
+                "univariable": {t: e | {"n": f.n, "n_events": f.n_events} | ({"variable": k} if t != k else {})
+                                for k, f in self.univariable.items() for t, e in f.to_dict().items()},
                 "multivariable": self.multivariable.to_dict(),
                 "multivariable_fit": {"n": self.multivariable.n, "n_events": self.multivariable.n_events,
                                       "n_dropped": self.multivariable.n_dropped,
@@ -163,7 +175,9 @@ class StudyResult:
     # ------------------------------------------------------------------ files
     def write(self, out_dir: str | Path, *, excel: bool = False, figures: bool = True,
               figure_format: str = "png") -> list[Path]:
-        """Write ``stats.json``, ``tables/*.csv`` + ``tables.md`` (+ ``tables.xlsx``) and figures into ``out_dir``.
+        """Write ``tables/*.csv`` + ``tables.md`` (+ ``tables.xlsx``) and figures into ``out_dir``.
+
+        ``stats.json`` (:meth:`to_json`) is written by the command with the project's atomic JSON writer.
 
         Returns
         -------
@@ -173,9 +187,6 @@ class StudyResult:
         out = Path(out_dir)
         (out / "tables").mkdir(parents=True, exist_ok=True)
         written = []
-        p = out / "stats.json"
-        p.write_text(self.to_json() + "\n", encoding="utf-8")
-        written.append(p)
         tables = self.tables()
         md = [f"# spinebq stats: {self.source}\n", "Research use only; not a medical device.\n"]
         for name, t in tables.items():
@@ -184,7 +195,8 @@ class StudyResult:
             p = out / "tables" / f"{name}.csv"
             t.to_csv(p, float_format="%.10g")
             written.append(p)
-            md.append(f"\n## {name.replace('_', ' ')}\n\n" + frame_to_markdown(t, decimals=4))
+            body = self.baseline.to_markdown() if name == "baseline" else frame_to_markdown(t, decimals=4)
+            md.append(f"\n## {name.replace('_', ' ')}\n\n" + body)
         p = out / "tables.md"
         p.write_text("".join(md), encoding="utf-8")
         written.append(p)
@@ -228,6 +240,10 @@ def run_analysis(
     roc_bootstrap: int | None = None,
     per: Mapping[str, float | str] | None = None,
     categorical: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    reference: Mapping[str, str] | None = None,
+    event: str | None = None,
+    cluster: str | None = None,
     source: str = "the data",
     min_events: int = 10,
 ) -> StudyResult:
@@ -259,7 +275,16 @@ def run_analysis(
     per : mapping, optional
         Scaled ORs, e.g. ``{"st_hu": 10, "age": "sd"}``.
     categorical : sequence of str
-        Columns shown as categories in the baseline table.
+        Numeric columns that are categories (factors, as R's ``factor()``); text columns always are.
+    covariates : sequence of str
+        Further columns described in the baseline table (Table 1) that enter no model.
+    reference : mapping, optional
+        ``{column: level}``: the reference level of a categorical column (default: the first in sorted order).
+    event : str, optional
+        The outcome value that is the event (default: 1, the yes-like level, else R's second level).
+    cluster : str, optional
+        Column identifying the patient when rows are screws or levels: cluster-robust standard errors
+        (``rms::robcov``) and cluster bootstrap CIs of the AUCs.
     source : str
         Name of the data used in messages and outputs.
     min_events : int
@@ -273,39 +298,66 @@ def run_analysis(
 
     t0 = time.perf_counter()
     preds = {k: normalize_direction(v) for k, v in predictors.items()}
-    model_terms = list(model) if model else list(preds)
+    model_vars = list(model) if model else list(preds)
+    covariates = [c for c in covariates if c not in preds and c not in model_vars]
     for grp in icc_pairs:
         if len(grp) < 2:
             raise OptionError("icc_pairs", f"group '{','.join(grp)}' needs at least two columns (one per reader).")
     icc_cols = [c for grp in icc_pairs for c in grp]
-    cohort = validate_cohort(data, outcome, list(preds) + model_terms + icc_cols, source=source,
-                             min_events=min_events)
+    cohort = validate_cohort(data, outcome, list(preds) + model_vars + list(covariates) + icc_cols, source=source,
+                             min_events=min_events, categorical=categorical, reference=reference, event=event,
+                             ids=[cluster] if cluster else [])
+    cluster_ids = cohort.ids[cluster].astype(str).to_numpy() if cluster else None
+    named = [c for c in list(preds) + model_vars if c in cohort.left_out]
+    if named:
+        c = named[0]
+        raise OptionError("predictors", f"column '{c}' in {source} cannot be analysed: {cohort.left_out[c]}.")
+    per = dict(per or {})
+    for k in per:
+        if k not in preds and k not in model_vars:
+            raise OptionError("per", f"'{k}' is not a predictor or model term, so it has no odds ratio.")
+        if k in cohort.factors:
+            raise OptionError("per", f"'{k}' is categorical; its odds ratios are per level, not per unit.")
     df = cohort.data
     y = df[outcome].to_numpy(float)
+    model_terms = cohort.design_terms(model_vars)
+    table_vars = list(dict.fromkeys(list(preds) + model_vars + list(covariates)))
+    table_data = df[[outcome] + [c for c in table_vars if c not in cohort.factors]].join(cohort.labels)
     caught_msgs: list[str] = []
+    skipped_roc: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatsWarning)
-        base = baseline_table(df, outcome, list(dict.fromkeys(list(preds) + model_terms)), categorical=categorical)
-        roc = {k: roc_analysis(y, df[k].to_numpy(float), d, name=k, bootstrap=roc_bootstrap, seed=seed)
-               for k, d in preds.items()}
-        uni = {k: fit_logistic(df, outcome, [k], per=per) for k in dict.fromkeys(list(preds) + model_terms)}
-        multi = fit_logistic(df, outcome, model_terms, per=per)
+        base = baseline_table(table_data, outcome, table_vars, categorical=list(categorical) + list(cohort.factors))
+        roc_x = {}
+        for k in preds:
+            terms = cohort.terms(k)
+            if len(terms) > 1:
+                skipped_roc.append(f"{k!r} is categorical with {len(terms) + 1} levels, so it has no ROC curve; "
+                                   "it enters the logistic models only")
+                continue
+            roc_x[k] = terms[0]
+        roc = {k: roc_analysis(y, df[roc_x[k]].to_numpy(float), preds[k], name=k, bootstrap=roc_bootstrap,
+                               seed=seed, cluster=cluster_ids)
+               for k in roc_x}
+        uni = {k: fit_logistic(df, outcome, cohort.terms(k), per=per, cluster=cluster_ids)
+               for k in dict.fromkeys(list(preds) + model_vars)}
+        multi = fit_logistic(df, outcome, model_terms, per=per, cluster=cluster_ids)
         vif, cond = collinearity(df, model_terms)
-        cc = df[[outcome] + model_terms].dropna()
+        keep_rows = df[[outcome] + model_terms].notna().all(axis=1).to_numpy()
+        cc = df[[outcome] + model_terms][keep_rows]
         yc = cc[outcome].to_numpy(float)
         p = multi.predict(cc)
-        roc[MODEL] = roc_analysis(yc, p, "<", name=MODEL, bootstrap=roc_bootstrap, seed=seed)
+        cc_cluster = None if cluster_ids is None else cluster_ids[keep_rows]
+        roc[MODEL] = roc_analysis(yc, p, "<", name=MODEL, bootstrap=roc_bootstrap, seed=seed, cluster=cc_cluster)
         tests = {}
-        for k, d in preds.items():
-            if k in cc.columns:
-                tests[f"{MODEL}_vs_{k}"] = paired_delong_test(yc, p, cc[k].to_numpy(float), "<", roc[k].direction,
+        for k, col in roc_x.items():
+            if col in cc.columns:
+                tests[f"{MODEL}_vs_{k}"] = paired_delong_test(yc, p, cc[col].to_numpy(float), "<", roc[k].direction,
                                                               names=(MODEL, k))
             else:
-                full = df[[outcome] + model_terms + [k]]
-                ok = full[model_terms].notna().all(axis=1).to_numpy()
-                pk = np.full(len(full), np.nan)
-                pk[ok] = multi.predict(full[ok])
-                tests[f"{MODEL}_vs_{k}"] = paired_delong_test(y, pk, df[k].to_numpy(float), "<", roc[k].direction,
+                pk = np.full(len(df), np.nan)
+                pk[keep_rows] = p
+                tests[f"{MODEL}_vs_{k}"] = paired_delong_test(y, pk, df[col].to_numpy(float), "<", roc[k].direction,
                                                               names=(MODEL, k))
         cal = calibration_stats(yc, p)
         hl = hosmer_lemeshow(yc, p, g=10)
@@ -315,9 +367,9 @@ def run_analysis(
             val = bootstrap_validation(X, yc, B=int(bootstrap), seed=seed, n_jobs=n_jobs)
         dca = decision_curve(yc, p)
         cic = clinical_impact(yc, p)
-        nomo = nomogram_from_fit(multi, cc)
+        nomo = nomogram_from_fit(multi, cc, factors={k: f for k, f in cohort.factors.items() if k in model_vars})
         cors = {}
-        cont = [k for k in preds if np.unique(df[k].dropna()).size > 2]
+        cont = [k for k in roc_x if k not in cohort.factors and np.unique(df[k].dropna()).size > 2]
         for a, b in itertools.combinations(cont, 2):
             cors[f"{a}~{b}"] = correlation(df[a].to_numpy(float), df[b].to_numpy(float), names=(a, b))
         iccs = {}
@@ -332,7 +384,7 @@ def run_analysis(
         caught_msgs.append(str(w.message))
     for w in caught:  # pass them on to the caller, too
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    notes = list(cohort.notes)
+    notes = list(cohort.notes) + skipped_roc
     for r in roc.values():
         notes += [n for n in r.notes if n not in caught_msgs]
     if val is not None:

@@ -7,22 +7,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from spinebq.errors import OptionError, SpinebqError
 
-__all__ = ["read_table", "parse_predictors", "validate_cohort", "Cohort", "MIN_EVENTS"]
+__all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_cohort", "Cohort", "Factor",
+           "MIN_EVENTS", "NA_CODES"]
 
 MIN_EVENTS = 10
 _TRUE = {"1", "1.0", "yes", "y", "true", "t", "event", "positive"}
 _FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative"}
+#: cell texts read as missing in every table (besides pandas' defaults such as ``NA``, ``NaN`` and empty cells)
+NA_CODES = (".", "NA", "")
+#: a text column with more different values than this, all distinct, is taken for an identifier
+ID_MIN_LEVELS = 20
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFrame:
     """Read a ``.csv`` (comma, semicolon or tab separated) or ``.xlsx``/``.xls`` file into a DataFrame.
+
+    Empty cells, ``NA``, ``.`` (SPSS/SAS) and pandas' other missing-value texts are missing; ``na_values``
+    adds codes such as ``-99`` (matched as text, so ``-99`` also matches ``-99.0`` cells of a numeric
+    column, which are compared as numbers).
 
     Raises
     ------
@@ -35,9 +44,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            df = pd.read_csv(path, sep=None, engine="python", encoding_errors="replace")
+            df = pd.read_csv(path, sep=None, engine="python", encoding_errors="replace",
+                             na_values=list(NA_CODES) + list(na_values))
         elif suffix in (".xlsx", ".xlsm", ".xls"):
-            df = pd.read_excel(path)
+            df = pd.read_excel(path, na_values=list(NA_CODES) + list(na_values))
         else:
             raise SpinebqError(f"{path.name}: unsupported file type '{suffix}'; give a .csv or .xlsx file.")
     except SpinebqError:
@@ -45,9 +55,42 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except Exception as exc:  # pandas raises many types for malformed files
         raise SpinebqError(f"{path.name} could not be read as a table ({type(exc).__name__}: {exc}).") from exc
     df.columns = [str(c).strip() for c in df.columns]
+    df = _apply_na_codes(df, na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
     return df
+
+
+def _apply_na_codes(df: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
+    """Blank the numeric cells equal to a numeric missing-value code (``-99`` also hits ``-99.0``)."""
+    codes = []
+    for v in na_values:
+        try:
+            codes.append(float(v))
+        except ValueError:
+            continue
+    if not codes:
+        return df
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].where(~out[c].isin(codes))
+    return out
+
+
+def parse_assignments(text: str | Sequence[str] | None, option: str) -> dict[str, str]:
+    """Parse ``"race=white,ftv=0"`` (or a list of such items) into ``{"race": "white", "ftv": "0"}``."""
+    items = (text.split(",") if isinstance(text, str) else list(text)) if text else []
+    out: dict[str, str] = {}
+    for item in items:
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise OptionError(option, f"'{item}': give COLUMN=LEVEL, e.g. race=white.")
+        out[name.strip()] = value.strip()
+    return out
 
 
 def parse_predictors(predictors: str | Sequence[str]) -> dict[str, str]:
@@ -75,9 +118,47 @@ def parse_predictors(predictors: str | Sequence[str]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Factor:
+    """A categorical variable coded as R codes a factor with treatment contrasts.
+
+    Attributes
+    ----------
+    name : str
+        The column.
+    levels : tuple of str
+        Level labels, the reference first, then the others in R's order (sorted).
+    terms : tuple of str
+        The dummy columns, named as R prints the terms: column name + level label (``raceblack``).
+    """
+
+    name: str
+    levels: tuple[str, ...]
+    terms: tuple[str, ...]
+
+    @property
+    def reference(self) -> str:
+        """The reference level (every odds ratio is against it)."""
+        return self.levels[0]
+
+
 @dataclass
 class Cohort:
-    """A validated cohort: numeric columns, outcome coded 0/1 (NaN where missing)."""
+    """A validated cohort: numeric columns, factors as 0/1 dummies, outcome coded 0/1 (NaN where missing).
+
+    Attributes
+    ----------
+    data : DataFrame
+        The outcome, numeric columns and the dummy columns of every factor.
+    labels : DataFrame
+        The factor columns as ordered pandas categoricals (reference first), for tables.
+    factors : dict
+        ``{column: Factor}``.
+    left_out : dict
+        ``{column: reason}`` for columns that were named but cannot be analysed (dates, identifiers).
+    event : str
+        The outcome value counted as the event, as it appears in the file.
+    """
 
     data: pd.DataFrame
     outcome: str
@@ -85,35 +166,130 @@ class Cohort:
     source: str
     n_outcome_missing: int
     notes: list[str] = field(default_factory=list)
+    labels: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ids: pd.DataFrame = field(default_factory=pd.DataFrame)
+    factors: dict[str, Factor] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+    event: str = "1"
 
     @property
     def y(self) -> np.ndarray:
         """The outcome as a float array (1 = event)."""
         return self.data[self.outcome].to_numpy(float)
 
+    def terms(self, column: str) -> list[str]:
+        """Design columns of ``column``: its dummies when it is a factor, else the column itself."""
+        f = self.factors.get(column)
+        return list(f.terms) if f is not None else [column]
 
-def _code_outcome(col: pd.Series, name: str, source: str) -> pd.Series:
-    values = col.dropna()
-    if pd.api.types.is_bool_dtype(values):
-        return col.astype(float)
+    def design_terms(self, columns: Sequence[str]) -> list[str]:
+        """Design columns of several variables, in order."""
+        return [t for c in columns for t in self.terms(c)]
+
+
+def _label(value) -> str:
+    """A level label as R prints it (``1`` not ``1.0``)."""
+    if isinstance(value, (float, np.floating)):
+        return format(float(value), ".15g")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value).strip()
+
+
+def _match_level(given: str, labels: Sequence[str]) -> str | None:
+    """The label equal to ``given`` (case-insensitively; ``1`` matches ``1.0``), or None."""
+    for lab in labels:
+        if lab == given or lab.lower() == given.lower():
+            return lab
+    try:
+        g = float(given)
+        for lab in labels:
+            try:
+                if float(lab) == g:
+                    return lab
+            except ValueError:
+                continue
+    except ValueError:
+        pass
+    return None
+
+
+def _sorted_levels(values: pd.Series) -> list[str]:
+    """Level labels in R's order: numbers numerically, text alphabetically (case-insensitive, as R's locale)."""
+    uniq = pd.unique(values.dropna())
     if pd.api.types.is_numeric_dtype(values):
-        uniq = np.unique(values.to_numpy(float))
-        if not set(uniq.tolist()) <= {0.0, 1.0}:
-            shown = ", ".join(f"{u:g}" for u in uniq[:6]) + (", ..." if uniq.size > 6 else "")
-            raise SpinebqError(f"outcome column '{name}' in {source} must be binary (0 = no event, 1 = event) "
-                               f"but holds {uniq.size} different values ({shown}).")
-        return col.astype(float)
-    text = col.astype("string").str.strip().str.lower()
-    coded = pd.Series(np.nan, index=col.index, dtype=float)
-    coded[text.isin(_TRUE)] = 1.0
-    coded[text.isin(_FALSE)] = 0.0
-    bad = text.notna() & (text != "") & coded.isna()
-    if bad.any():
-        uniq = sorted(set(col[bad].astype(str)))
-        shown = ", ".join(repr(u) for u in uniq[:5])
-        raise SpinebqError(f"outcome column '{name}' in {source} must be binary (0/1 or yes/no) but holds "
-                           f"other values ({shown}).")
-    return coded
+        return [_label(v) for v in sorted(float(u) for u in uniq)]
+    labels = sorted({_label(u) for u in uniq} - {""}, key=lambda s: (s.lower(), s))
+    return labels
+
+
+def _text_labels(col: pd.Series) -> pd.Series:
+    """The cells of a column as stripped label strings (missing stays missing)."""
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.map(lambda v: _label(v) if pd.notna(v) else pd.NA).astype("string")
+    out = col.astype("string").str.strip()
+    return out.mask(out == "")
+
+
+def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> tuple[pd.Series, str, str | None]:
+    """Code the outcome 0/1. Returns the coded column, the event label and a note (None for a plain 0/1 column)."""
+    labels = _text_labels(col)
+    levels = _sorted_levels(col if pd.api.types.is_numeric_dtype(col) else labels)
+    if len(levels) > 2:
+        shown = ", ".join(repr(u) for u in levels[:6]) + (", ..." if len(levels) > 6 else "")
+        raise SpinebqError(f"outcome column '{name}' in {source} must be binary (0/1 or two levels such as "
+                           f"Yes/No) but holds {len(levels)} different values ({shown}).")
+    if event is not None:
+        ev = _match_level(event, levels)
+        if ev is None:
+            raise OptionError("event", f"'{event}' is not a value of the outcome column '{name}' in {source} "
+                                       f"(its values are {', '.join(repr(v) for v in levels)}).")
+        how = "as given with --event"
+    elif set(levels) <= {"0", "1"}:
+        ev, how = "1", None
+    else:
+        yes = [lv for lv in levels if lv.lower() in _TRUE]
+        no = [lv for lv in levels if lv.lower() in _FALSE]
+        if len(levels) == 2 and len(no) == 1 and len(yes) != 2:
+            ev, how = next(lv for lv in levels if lv != no[0]), f"the level that is not '{no[0]}'"
+        elif len(levels) == 2 and len(yes) == 1:
+            ev, how = yes[0], "the yes-like level"
+        else:
+            ev, how = levels[-1], "R's rule: the second level in sorted order"
+    coded = pd.Series(np.where(labels.isna(), np.nan, (labels == ev).astype(float)), index=col.index)
+    note = None
+    if how is not None:
+        others = [lv for lv in levels if lv != ev]
+        note = (f"outcome '{name}': event = '{ev}' ({how}); non-event = "
+                f"{', '.join(repr(o) for o in others) or 'none'}; give --event to change it")
+    return coded, ev, note
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
+    has_sep = text.str.contains(r"\d[-/.]\d", regex=True)
+    return bool(parsed.notna().all() and has_sep.all())
+
+
+def _make_factor(name: str, col: pd.Series, labels: pd.Series, reference: str | None,
+                 source: str) -> tuple[Factor, pd.Categorical]:
+    levels = _sorted_levels(col if pd.api.types.is_numeric_dtype(col) else labels)
+    if len(levels) < 2:
+        only = f"a single level {levels[0]!r}" if levels else "no values"
+        raise SpinebqError(f"column '{name}' in {source} has {only} among the rows analysed; a categorical "
+                           f"variable needs two or more levels to enter a model.")
+    if reference is not None:
+        ref = _match_level(reference, levels)
+        if ref is None:
+            raise OptionError("reference", f"'{name}={reference}': '{reference}' is not a level of '{name}' in "
+                                           f"{source} (levels: {', '.join(repr(v) for v in levels)}).")
+        levels = [ref] + [lv for lv in levels if lv != ref]
+    fac = Factor(name=name, levels=tuple(levels), terms=tuple(f"{name}{lv}" for lv in levels[1:]))
+    return fac, pd.Categorical(labels.astype(object).where(labels.notna(), None), categories=levels, ordered=False)
 
 
 def validate_cohort(
@@ -123,25 +299,42 @@ def validate_cohort(
     *,
     source: str = "the data",
     min_events: int = MIN_EVENTS,
+    categorical: Sequence[str] = (),
+    reference: Mapping[str, str] | None = None,
+    event: str | None = None,
+    ids: Sequence[str] = (),
 ) -> Cohort:
-    """Check a cohort table and return its numeric, 0/1-coded form.
+    """Check a cohort table and return its numeric, 0/1-coded form with factors as R codes them.
 
     Checks, in order, each failing with one sentence: the outcome column exists; every named column
-    exists; the outcome is binary; both classes occur; at least ``min_events`` events and non-events;
-    every named column holds only numbers or empty cells (the first text value is quoted with its row).
+    exists; the outcome is binary (0/1, or two levels: the yes-like one, else R's second level in sorted
+    order, else ``event`` is the event); both classes occur; at least ``min_events`` events and non-events.
+    Then every named column becomes a number or a factor: text columns (and the ``categorical`` ones)
+    are factors with the reference level ``reference[column]`` (default R's: the first in sorted order)
+    and one 0/1 dummy per other level, named as R names the terms (``raceblack``). Text columns holding
+    dates or a different text in every row (identifiers) are left out and listed in ``left_out``. A
+    column holding numbers and some text is refused (the first text value is quoted with its row).
 
     Parameters
     ----------
     df : DataFrame
         As read by :func:`read_table`.
     outcome : str
-        The 0/1 outcome column (1 = event).
+        The binary outcome column.
     columns : sequence of str
-        Predictor and model columns that must be numeric.
+        Predictor and model columns.
     source : str
         File name used in messages.
     min_events : int
         Smallest number of events (and of non-events) accepted.
+    categorical : sequence of str
+        Numeric columns to treat as factors (text columns always are).
+    reference : mapping, optional
+        ``{column: reference level}``.
+    event : str, optional
+        The outcome value that is the event.
+    ids : sequence of str
+        Columns of labels carried along unchanged (cluster or matched-set identifiers); none may be empty.
 
     Returns
     -------
@@ -153,47 +346,96 @@ def validate_cohort(
     SpinebqError
     """
     cols = list(dict.fromkeys(columns))
+    reference = dict(reference or {})
     if outcome not in df.columns:
         raise SpinebqError(f"{source} has no outcome column '{outcome}' (columns are: "
                            f"{', '.join(map(str, df.columns[:12]))}{', ...' if df.shape[1] > 12 else ''}).")
-    missing = [c for c in cols if c not in df.columns]
+    missing = [c for c in list(cols) + list(ids) if c not in df.columns]
     if missing:
         raise SpinebqError(f"{source} has no column {', '.join(repr(m) for m in missing)} named in the "
                            f"predictors or model (columns are: {', '.join(map(str, df.columns[:12]))}).")
-    y = _code_outcome(df[outcome], outcome, source)
+    for opt, names in (("categorical", categorical), ("reference", reference)):
+        unknown = [c for c in names if c not in cols]
+        if unknown:
+            raise OptionError(opt, f"{', '.join(repr(u) for u in unknown)} is not among the predictors, model "
+                                   f"terms or covariates ({', '.join(cols)}).")
+    for c in ids:
+        empty = df[c].isna() | (df[c].astype("string").str.strip() == "")
+        if empty.any():
+            raise SpinebqError(f"column '{c}' in {source} is empty in row {int(np.flatnonzero(empty.to_numpy())[0]) + 2}"
+                               f" (counting the header as row 1); every row needs its cluster or set label.")
+    y, event_label, event_note = _code_outcome(df[outcome], outcome, source, event)
     n_missing_y = int(y.isna().sum())
     classes = set(y.dropna().unique().tolist())
     if len(classes) < 2:
-        only = "events (1)" if classes == {1.0} else "non-events (0)" if classes == {0.0} else "missing values"
+        only = "events" if classes == {1.0} else "non-events" if classes == {0.0} else "missing values"
         raise SpinebqError(f"outcome column '{outcome}' in {source} has only one class: all rows are {only}.")
     n_events = int((y == 1).sum())
     n_non = int((y == 0).sum())
     if n_events < min_events:
-        raise SpinebqError(f"outcome column '{outcome}' in {source} has only {n_events} events (value 1); at "
-                           f"least {min_events} are needed for logistic regression and ROC analysis.")
+        raise SpinebqError(f"outcome column '{outcome}' in {source} has only {n_events} events "
+                           f"('{event_label}'); at least {min_events} are needed for logistic regression and "
+                           f"ROC analysis.")
     if n_non < min_events:
-        raise SpinebqError(f"outcome column '{outcome}' in {source} has only {n_non} non-events (value 0); at "
-                           f"least {min_events} are needed for logistic regression and ROC analysis.")
-    out = pd.DataFrame({outcome: y})
+        raise SpinebqError(f"outcome column '{outcome}' in {source} has only {n_non} non-events; at least "
+                           f"{min_events} are needed for logistic regression and ROC analysis.")
+    keep = ~y.isna().to_numpy()
+    rows = df[keep].reset_index(drop=True)
+    yk = y[keep].reset_index(drop=True)
+    out = pd.DataFrame({outcome: yk})
+    labels = pd.DataFrame(index=out.index)
+    factors: dict[str, Factor] = {}
+    left_out: dict[str, str] = {}
+    notes = [event_note] if event_note else []
     for c in cols:
-        col = df[c]
+        col = rows[c]
         if pd.api.types.is_bool_dtype(col):
+            col = col.astype(float)
+        text = _text_labels(col)
+        is_factor = c in categorical or c in reference
+        if not is_factor and not pd.api.types.is_numeric_dtype(col):
+            if pd.api.types.is_datetime64_any_dtype(col):
+                left_out[c] = "it holds dates"
+                continue
+            num = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            bad = text.notna() & num.isna()
+            if not bad.any():
+                out[c] = num.astype(float)
+                continue
+            if bad.sum() < text.notna().sum():  # numbers and some text: most likely a typo or a missing code
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                row = int(np.flatnonzero(keep)[i]) + 2
+                raise SpinebqError(f"column '{c}' in {source} has a text value {str(col.iloc[i])!r} in row {row} "
+                                   f"(counting the header as row 1) among numbers; it must hold numbers or empty "
+                                   f"cells (give --na for a missing-value code, --categorical for categories).")
+            present = text.dropna()
+            if _looks_like_dates(present):
+                left_out[c] = "it holds dates"
+                continue
+            if present.nunique() == present.size and present.size > ID_MIN_LEVELS:
+                left_out[c] = f"it holds a different text in each of its {present.size} rows (an identifier)"
+                continue
+            is_factor = True
+        if not is_factor:
             out[c] = col.astype(float)
             continue
-        if pd.api.types.is_numeric_dtype(col):
-            out[c] = col.astype(float)
-            continue
-        as_text = col.astype("string").str.strip()
-        num = pd.to_numeric(as_text.str.replace(",", ".", regex=False), errors="coerce")
-        bad = as_text.notna() & (as_text != "") & num.isna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SpinebqError(f"column '{c}' in {source} has a text value {str(col.iloc[i])!r} in row {i + 2} "
-                               f"(counting the header as row 1); it must hold numbers or empty cells.")
-        out[c] = num.astype(float)
-    notes = []
+        fac, cat = _make_factor(c, col, text, reference.get(c), source)
+        factors[c] = fac
+        labels[c] = cat
+        for lv, term in zip(fac.levels[1:], fac.terms):
+            out[term] = np.where(pd.isna(cat), np.nan, (np.asarray(cat.astype(object)) == lv).astype(float))
+        counts = pd.crosstab(pd.Series(cat, name=c), yk)
+        empty = [str(lv) for lv in fac.levels if lv in counts.index and counts.loc[lv].get(1.0, 0) == 0]
+        full = [str(lv) for lv in fac.levels if lv in counts.index and counts.loc[lv].get(0.0, 0) == 0]
+        if empty or full:
+            what = ("no events" if empty else "only events")
+            lv = (empty or full)[0]
+            notes.append(f"level '{lv}' of '{c}' has {what}: its odds ratio cannot be estimated (separation); "
+                         f"merge it with another level or leave '{c}' out")
+    for c, why in left_out.items():
+        notes.append(f"column '{c}' was left out of the analysis: {why}")
     if n_missing_y:
         notes.append(f"{n_missing_y} rows with a missing outcome were dropped")
-    out = out[~y.isna().to_numpy()].reset_index(drop=True)
-    return Cohort(data=out, outcome=outcome, columns=cols, source=source, n_outcome_missing=n_missing_y,
-                  notes=notes)
+    return Cohort(data=out, outcome=outcome, columns=[c for c in cols if c not in left_out], source=source,
+                  n_outcome_missing=n_missing_y, notes=notes, labels=labels, ids=rows[list(ids)], factors=factors, left_out=left_out,
+                  event=event_label)

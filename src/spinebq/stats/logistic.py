@@ -21,6 +21,7 @@ __all__ = [
     "newton_logit",
     "fit_logistic",
     "univariable_screen",
+    "robust_covariance",
     "collinearity",
     "LogisticResult",
     "expit",
@@ -173,6 +174,18 @@ class LogisticResult(Result):
         return out
 
 
+def robust_covariance(X: np.ndarray, y: np.ndarray, p: np.ndarray, cov: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Cluster-robust covariance ``cov @ (sum_c U_c U_c') @ cov`` with ``U_c`` the score summed over cluster c.
+
+    This is ``rms::robcov(fit, cluster)`` (Huber's method, no small-sample factor).
+    """
+    scores = X * (y - p)[:, None]
+    _, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    summed = np.zeros((inv.max() + 1, X.shape[1]))
+    np.add.at(summed, inv, scores)
+    return cov @ (summed.T @ summed) @ cov
+
+
 def _design(df: pd.DataFrame, terms: Sequence[str]) -> np.ndarray:
     return np.column_stack([np.ones(len(df))] + [df[t].to_numpy(float) for t in terms])
 
@@ -184,6 +197,7 @@ def fit_logistic(
     *,
     per: Mapping[str, float | str] | None = None,
     conf_level: float = 0.95,
+    cluster: np.ndarray | None = None,
 ) -> LogisticResult:
     """Fit ``outcome ~ terms`` by maximum likelihood (statsmodels ``Logit``, Newton's method).
 
@@ -200,6 +214,11 @@ def fit_logistic(
         the OR per standard deviation (of the fitting sample).
     conf_level : float
         Level of the Wald intervals.
+    cluster : array, optional
+        One cluster label per row of ``data`` (the patient of each screw or level): the standard errors,
+        p-values and intervals then use the cluster-robust (Huber-White sandwich) covariance of
+        ``rms::robcov(fit, cluster)``, ``I^-1 (sum over clusters of U_c U_c') I^-1`` without a small-sample
+        factor.
 
     Returns
     -------
@@ -216,6 +235,7 @@ def fit_logistic(
     sub = data[cols].apply(pd.to_numeric, errors="coerce")
     complete = sub.dropna()
     n_dropped = len(sub) - len(complete)
+    groups = None if cluster is None else np.asarray(cluster)[sub.notna().all(axis=1).to_numpy()]
     y = complete[outcome].to_numpy(float)
     X = _design(complete, terms)
     names = ["(Intercept)"] + terms
@@ -243,6 +263,10 @@ def fit_logistic(
     separation = sep_flag or _detect_separation(lp, y, p)
     if not np.all(np.isfinite(cov)):
         converged = False
+    if groups is not None and np.all(np.isfinite(cov)):
+        cov = robust_covariance(X, y, p, cov, groups)
+        notes.append(f"standard errors are cluster-robust (sandwich over {np.unique(groups).size} clusters, "
+                     "as rms::robcov): rows of one cluster are not independent")
     se = np.sqrt(np.clip(np.diag(cov), 0, None)) if np.all(np.isfinite(cov)) else np.full(len(beta), np.nan)
     zc = float(sps.norm.ppf(1 - (1 - conf_level) / 2))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

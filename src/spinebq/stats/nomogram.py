@@ -14,18 +14,22 @@ import numpy as np
 import pandas as pd
 
 from spinebq.stats._result import Result
+from spinebq.stats.data import Factor
 from spinebq.stats.logistic import LogisticResult, expit, logit
 
 __all__ = ["Nomogram", "nomogram_from_fit"]
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
+def _nice_ticks(lo: float, hi: float, n: int = 6, *, integer: bool = False) -> np.ndarray:
+    """Round tick values across ``[lo, hi]``; with ``integer`` only whole numbers (a grade's real values)."""
     span = hi - lo
     if span <= 0:
         return np.array([lo])
     raw = span / n
     mag = 10 ** np.floor(np.log10(raw))
     step = min((s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw), default=raw)
+    if integer:
+        step = max(1.0, float(np.ceil(step)))
     start = np.ceil(lo / step - 1e-9) * step
     ticks = np.arange(start, hi + step * 1e-6, step)
     return np.round(ticks, 10)
@@ -45,58 +49,95 @@ class Nomogram(Result):
         ``{predictor: (low, high)}`` axis range in the predictor's units.
     labels : dict
         Axis labels (default: the names).
+    levels : dict
+        ``{categorical predictor: {level: log-odds against the reference}}`` (the reference has 0); such a
+        predictor has one axis with a tick per level.
+    integer : list of str
+        Numeric predictors holding whole numbers only (grades, counts): their ticks are whole numbers.
     """
 
     intercept: float
     coefs: dict[str, float]
     ranges: dict[str, tuple[float, float]]
     labels: dict[str, str] = field(default_factory=dict)
+    levels: dict[str, dict[str, float]] = field(default_factory=dict)
+    integer: list[str] = field(default_factory=list)
+
+    @property
+    def axes(self) -> list[str]:
+        """Predictor axes in order: the numeric ones, then the categorical ones."""
+        return list(self.coefs) + list(self.levels)
+
+    def _width(self, k: str) -> float:
+        if k in self.levels:
+            v = list(self.levels[k].values())
+            return max(v) - min(v)
+        return abs(self.coefs[k]) * (self.ranges[k][1] - self.ranges[k][0])
 
     @property
     def scale(self) -> float:
         """Log-odds per point: (largest contribution range) / 100."""
-        widths = [abs(b) * (self.ranges[k][1] - self.ranges[k][0]) for k, b in self.coefs.items()]
+        widths = [self._width(k) for k in self.axes]
         m = max(widths) if widths else 0.0
         return m / 100.0 if m > 0 else 1.0
 
     def _base(self, k: str) -> float:
+        if k in self.levels:
+            return min(self.levels[k].values())
         lo, hi = self.ranges[k]
         b = self.coefs[k]
         return min(b * lo, b * hi)
 
-    def points(self, k: str, x: float | np.ndarray) -> np.ndarray:
-        """Points of value(s) ``x`` of predictor ``k``."""
-        return (self.coefs[k] * np.asarray(x, float) - self._base(k)) / self.scale
+    def _contribution(self, k: str, x) -> np.ndarray:
+        if k in self.levels:
+            vals = [x] if isinstance(x, str) or np.ndim(x) == 0 else list(x)
+            try:
+                out = np.array([self.levels[k][str(v)] for v in vals], float)
+            except KeyError as exc:
+                raise ValueError(f"{exc.args[0]!r} is not a level of {k!r} "
+                                 f"(levels: {', '.join(self.levels[k])})") from None
+            return out[0] if isinstance(x, str) or np.ndim(x) == 0 else out
+        return self.coefs[k] * np.asarray(x, float)
+
+    def points(self, k: str, x) -> np.ndarray:
+        """Points of value(s) ``x`` of predictor ``k`` (level labels for a categorical one)."""
+        return (self._contribution(k, x) - self._base(k)) / self.scale
 
     def total_to_probability(self, total: float | np.ndarray) -> np.ndarray:
         """Risk for a total number of points."""
-        lp = self.intercept + sum(self._base(k) for k in self.coefs) + np.asarray(total, float) * self.scale
+        lp = self.intercept + sum(self._base(k) for k in self.axes) + np.asarray(total, float) * self.scale
         return expit(np.atleast_1d(lp))
 
     def probability_to_total(self, p: float | np.ndarray) -> np.ndarray:
         """Total points giving risk ``p``."""
         lp = logit(np.asarray(p, float))
-        return (lp - self.intercept - sum(self._base(k) for k in self.coefs)) / self.scale
+        return (lp - self.intercept - sum(self._base(k) for k in self.axes)) / self.scale
 
-    def score(self, patient: Mapping[str, float]) -> dict:
+    def score(self, patient: Mapping[str, float | str]) -> dict:
         """Score one patient: ``{"points": {k: pts}, "total_points", "linear_predictor", "probability"}``.
 
         Values outside an axis range are scored by extrapolation and listed in ``"outside_range"``.
         """
-        pts = {k: float(self.points(k, patient[k])) for k in self.coefs}
+        pts = {k: float(self.points(k, patient[k])) for k in self.axes}
         total = sum(pts.values())
-        lp = self.intercept + sum(self.coefs[k] * float(patient[k]) for k in self.coefs)
+        lp = self.intercept + sum(float(self._contribution(k, patient[k])) for k in self.axes)
         outside = [k for k in self.coefs if not self.ranges[k][0] <= float(patient[k]) <= self.ranges[k][1]]
         return {"points": pts, "total_points": total, "linear_predictor": lp,
                 "probability": float(expit(np.array([lp]))[0]), "outside_range": outside}
 
+    def ticks(self, k: str) -> list:
+        """Tick values of axis ``k``: round numbers, whole ones for integer predictors, the levels of a factor."""
+        if k in self.levels:
+            return list(self.levels[k])
+        return [float(v) for v in _nice_ticks(*self.ranges[k], integer=k in self.integer)]
+
     def points_table(self, ticks: Mapping[str, Sequence[float]] | None = None) -> pd.DataFrame:
         """Points for the tick values of every predictor (``predictor, value, points``)."""
         rows = []
-        for k in self.coefs:
-            vals = ticks[k] if ticks and k in ticks else _nice_ticks(*self.ranges[k])
+        for k in self.axes:
+            vals = ticks[k] if ticks and k in ticks else self.ticks(k)
             for v in vals:
-                rows.append({"predictor": k, "value": float(v), "points": float(self.points(k, v))})
+                rows.append({"predictor": k, "value": v, "points": float(self.points(k, v))})
         return pd.DataFrame(rows)
 
     def risk_table(self, probabilities: Sequence[float] = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8,
@@ -114,6 +155,7 @@ class Nomogram(Result):
         """Coefficients, ranges, points per unit and the risk table."""
         return {"intercept": self.intercept, "coefficients": self.coefs,
                 "ranges": {k: list(v) for k, v in self.ranges.items()}, "log_odds_per_point": self.scale,
+                "levels": self.levels,
                 "points_per_unit": {k: float(b / self.scale) for k, b in self.coefs.items()},
                 "risk_table": self.risk_table().to_dict(orient="list")}
 
@@ -129,7 +171,7 @@ class Nomogram(Result):
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
 
-        names = list(self.coefs)
+        names = self.axes
         rows = ["Points"] + [self.labels.get(k, k) for k in names] + ["Total points", "Risk"]
         if ax is None:
             fig, ax = plt.subplots(figsize=(9, 0.75 * len(rows) + 1.2))
@@ -137,7 +179,7 @@ class Nomogram(Result):
             fig = ax.figure
         pt = self.risk_table((0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999))
         max_pts = 100.0
-        totals_max = sum(float(np.max(self.points(k, np.array(self.ranges[k])))) for k in names)
+        totals_max = sum(self._width(k) for k in names) / self.scale
         tick_total = _nice_ticks(0, totals_max, 8)
         # The bottom two axes are drawn on the total-points scale, mapped to [0, 100] width.
         f = max_pts / totals_max if totals_max > 0 else 1.0
@@ -153,8 +195,9 @@ class Nomogram(Result):
         pts_ticks = np.arange(0, 101, 10)
         axis(y, pts_ticks, [f"{v:g}" for v in pts_ticks], "Points")
         for i, k in enumerate(names, start=1):
-            vals = _nice_ticks(*self.ranges[k])
-            axis(y - i, self.points(k, vals), [f"{v:g}" for v in vals], self.labels.get(k, k))
+            vals = self.ticks(k)
+            axis(y - i, self.points(k, vals), [v if isinstance(v, str) else f"{v:g}" for v in vals],
+                 self.labels.get(k, k))
         yt = y - len(names) - 1
         axis(yt, tick_total * f, [f"{v + 0.0:g}" for v in tick_total], "Total points")
         pr = pt[(pt["total_points"] >= 0) & (pt["total_points"] <= totals_max)]
@@ -174,15 +217,30 @@ class Nomogram(Result):
 
 
 def nomogram_from_fit(fit: LogisticResult, data: pd.DataFrame, *, labels: Mapping[str, str] | None = None,
-                      ranges: Mapping[str, tuple[float, float]] | None = None) -> Nomogram:
-    """Build the :class:`Nomogram` of a fitted logistic model; axis ranges default to the observed ranges."""
-    coefs = {t: float(fit.table.loc[t, "coef"]) for t in fit.terms}
+                      ranges: Mapping[str, tuple[float, float]] | None = None,
+                      factors: Mapping[str, Factor] | None = None) -> Nomogram:
+    """Build the :class:`Nomogram` of a fitted logistic model; axis ranges default to the observed ranges.
+
+    The dummies of each factor in ``factors`` make one axis with a tick per level; a numeric predictor
+    holding whole numbers only gets whole-number ticks.
+    """
+    levels = {}
+    dummies = set()
+    for name, fac in (factors or {}).items():
+        levels[name] = {fac.levels[0]: 0.0} | {lv: float(fit.table.loc[t, "coef"])
+                                              for lv, t in zip(fac.levels[1:], fac.terms)}
+        dummies.update(fac.terms)
+    numeric = [t for t in fit.terms if t not in dummies]
+    coefs = {t: float(fit.table.loc[t, "coef"]) for t in numeric}
     rng = {}
-    for t in fit.terms:
+    integer = []
+    for t in numeric:
+        x = pd.to_numeric(data[t], errors="coerce").dropna()
+        if x.size and np.all(x == np.round(x)):
+            integer.append(t)
         if ranges and t in ranges:
             rng[t] = tuple(map(float, ranges[t]))
         else:
-            x = pd.to_numeric(data[t], errors="coerce").dropna()
             rng[t] = (float(x.min()), float(x.max()))
     return Nomogram(intercept=float(fit.table.loc["(Intercept)", "coef"]), coefs=coefs, ranges=rng,
-                    labels=dict(labels or {}))
+                    labels=dict(labels or {}), levels=levels, integer=integer)

@@ -34,6 +34,7 @@ __all__ = [
     "roc_curve",
     "youden",
     "roc_analysis",
+    "cluster_bootstrap_auc_ci",
     "paired_delong_test",
     "bootstrap_auc_ci",
     "RocResult",
@@ -42,6 +43,10 @@ __all__ = [
 
 Direction = Literal["<", ">"]
 _Z975 = float(sps.norm.ppf(0.975))
+
+
+#: resamples of the cluster bootstrap of an AUC when none are asked for
+CLUSTER_BOOTSTRAP_N = 2000
 
 
 def normalize_direction(direction: str) -> str:
@@ -340,6 +345,43 @@ def bootstrap_auc_ci(
     return float(lo), float(hi)
 
 
+def cluster_bootstrap_auc_ci(
+    y: np.ndarray,
+    x: np.ndarray,
+    direction: str,
+    groups: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 20240101,
+    conf_level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the AUC resampling whole clusters (patients) with replacement.
+
+    Rows of one cluster stay together, so the interval reflects the number of patients, not of rows.
+    Resamples holding only one class are skipped. The quantiles are R's type 7.
+    """
+    d = normalize_direction(direction)
+    y = np.asarray(y, float)
+    s = np.asarray(x, float) if d == "<" else -np.asarray(x, float)
+    _, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    starts = np.searchsorted(inv[order], np.arange(inv.max() + 1))
+    sizes = np.bincount(inv)
+    k = sizes.size
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, k, k)
+        idx = np.concatenate([order[starts[c]:starts[c] + sizes[c]] for c in pick])
+        yb = y[idx].astype(bool)
+        if yb.all() or not yb.any():
+            continue
+        aucs.append(_auc_fast(yb, s[idx]))
+    a = (1 - conf_level) / 2
+    lo, hi = np.quantile(np.asarray(aucs), [a, 1 - a])
+    return float(lo), float(hi)
+
+
 def roc_analysis(
     y: np.ndarray,
     x: np.ndarray,
@@ -349,6 +391,7 @@ def roc_analysis(
     conf_level: float = 0.95,
     bootstrap: int | None = None,
     seed: int = 20240101,
+    cluster: np.ndarray | None = None,
 ) -> RocResult:
     """ROC curve, AUC with DeLong CI and Youden cut-off for one predictor.
 
@@ -368,6 +411,10 @@ def roc_analysis(
         Also compute a stratified percentile bootstrap CI with this many resamples.
     seed : int
         Seed of the bootstrap.
+    cluster : array, optional
+        One cluster label per row (the patient of each screw or level). The bootstrap then resamples
+        whole clusters (``CLUSTER_BOOTSTRAP_N`` resamples unless ``bootstrap`` is given), and a note says
+        that the DeLong interval assumes independent rows.
 
     Returns
     -------
@@ -400,14 +447,30 @@ def roc_analysis(
     yd = youden(curve)
     if len(yd["ties"]) > 1:
         notes.append(f"{name}: {len(yd['ties'])} thresholds tie for the best Youden J; the lowest is reported")
-    if auc < 0.5:
-        notes.append(f"{name}: AUC {auc:.3f} < 0.5 in the stated direction '{d}' (kept, not flipped)")
+    if auc < 0.5 and not inferred:
+        given = "higher" if d == "<" else "lower"
+        other = "lower" if d == "<" else "higher"
+        msg = (f"{name}: AUC {auc:.3f} < 0.5 in the direction given ({given} values go with the event), "
+               f"but in these data {other} values go with the event (AUC {1 - auc:.3f} the other way); "
+               f"check the direction ('{name}:{other}') - the AUC is kept, not flipped")
+        warnings.warn(msg, DirectionWarning, stacklevel=2)
+        notes.append(msg)
     res = RocResult(
         name=name, direction=d, direction_inferred=inferred, auc=auc, auc_se=se, auc_ci=ci, youden=yd,
         curve=curve, n_cases=int(yy.sum()), n_controls=int((~yy).sum()), n_missing=n_missing,
         conf_level=conf_level, notes=notes,
     )
-    if bootstrap:
+    if cluster is not None:
+        ok = ~(np.isnan(np.asarray(y, float)) | np.isnan(np.asarray(x, float)))
+        groups = np.asarray(cluster)[ok]
+        n_boot = int(bootstrap or CLUSTER_BOOTSTRAP_N)
+        res.auc_ci_bootstrap = cluster_bootstrap_auc_ci(yy.astype(float), xx, d, groups, n_boot=n_boot, seed=seed,
+                                                        conf_level=conf_level)
+        res.bootstrap_n = n_boot
+        res.notes.append(f"{name}: {xx.size} rows from {np.unique(groups.astype(str)).size} clusters are not "
+                         f"independent; use the cluster bootstrap CI ({n_boot} resamples of whole clusters), the "
+                         f"DeLong CI is too narrow")
+    elif bootstrap:
         res.auc_ci_bootstrap = bootstrap_auc_ci(yy.astype(float), xx, d, n_boot=bootstrap, seed=seed,
                                                 conf_level=conf_level)
         res.bootstrap_n = int(bootstrap)
