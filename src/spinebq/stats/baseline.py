@@ -143,7 +143,7 @@ def compare_categorical(x: np.ndarray, y: np.ndarray, *, levels: Sequence | None
     if (chi.expected_freq < FISHER_EXPECTED_MIN).any():
         if used.shape[0] == 2:
             res = sps.fisher_exact(used.to_numpy())
-            return {"test": "Fisher exact", "statistic": float(res.statistic), "p": float(res.pvalue), "table": tab}
+            return {"test": "Fisher exact", "statistic": float("nan"), "p": float(res.pvalue), "table": tab}
         try:
             return {"test": "Fisher exact", "statistic": float("nan"), "p": fisher_exact_rx2(used.to_numpy()),
                     "table": tab}
@@ -170,7 +170,7 @@ class BaselineResult(Result):
 
     def display(self) -> pd.DataFrame:
         """The table as papers print it: p as ``< 0.001`` or three decimals, blanks instead of NaN."""
-        t = self.table.copy()
+        t = self.table.drop(columns=["n0", "n1"])
         t["statistic"] = [f"{v:.3f}" if np.isfinite(v) else "" for v in t["statistic"]]
         t["p"] = [format_p(v) if np.isfinite(v) else "" for v in t["p"]]
         t["n_missing"] = [f"{int(v)}" if np.isfinite(v) else "" for v in t["n_missing"]]

@@ -1,0 +1,149 @@
+"""Categorical variables as R treats factors, on real cohorts shipped with R (tests/stats/data/README.md).
+
+Every expected number is in r_reference.py beside the R call that produced it.
+"""
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from spinebq.errors import OptionError, SpinebqError
+from spinebq.stats.data import read_table, validate_cohort
+from spinebq.stats.logistic import fit_logistic
+from tests.stats import r_reference as R
+
+DATA = Path(__file__).parent / "data"
+TOL = dict(rtol=1e-6, atol=1e-12)
+BW_MODEL = ["age", "lwt", "race", "smoke", "ht", "ui"]
+
+
+def _fit(df, model, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = validate_cohort(df, "low", model, source="birthwt", **kw)
+        return c, fit_logistic(c.data, "low", c.design_terms(model))
+
+
+def _assert_glm(fit, ref, terms):
+    assert list(fit.table.index) == terms
+    t = fit.table
+    for col, key in (("coef", "coef"), ("se", "se"), ("p", "p"), ("or", "or"), ("or_ci_low", "or_low"),
+                     ("or_ci_high", "or_high")):
+        assert_allclose(t[col].to_numpy(), ref[key], **TOL, err_msg=col)
+    assert fit.n == ref["nobs"]
+
+
+@pytest.fixture(scope="module")
+def birthwt():
+    return read_table(DATA / "birthwt.csv")
+
+
+def test_text_factors_equal_glm_with_r_default_reference(birthwt):
+    # R: levels sorted, so black is race's reference; No/Yes give smokeYes, htYes; low Yes/No is the outcome
+    c, f = _fit(birthwt, BW_MODEL)
+    _assert_glm(f, R.BW_MULTI, R.BW_MULTI_TERMS)
+    assert c.factors["race"].levels == ("black", "other", "white")
+    assert c.event == "Yes"
+    assert any("event = 'Yes'" in n for n in c.notes)
+
+
+def test_reference_level_equals_relevel(birthwt):
+    c, f = _fit(birthwt, BW_MODEL, reference={"race": "white"})
+    _assert_glm(f, R.BW_MULTI_WHITE, R.BW_MULTI_WHITE_TERMS)
+    with pytest.raises(OptionError, match="'purple' is not a level of 'race'"):
+        _fit(birthwt, BW_MODEL, reference={"race": "purple"})
+
+
+def test_csv_xlsx_and_numeric_codes_give_the_same_numbers(birthwt, tmp_path):
+    xlsx = tmp_path / "birthwt.xlsx"
+    birthwt.to_excel(xlsx, index=False)
+    from_xlsx = read_table(xlsx)
+    assert not pd.api.types.is_numeric_dtype(from_xlsx["race"])  # text categories in the workbook
+    _, fx = _fit(from_xlsx, BW_MODEL, reference={"race": "white"})
+    _assert_glm(fx, R.BW_MULTI_WHITE, R.BW_MULTI_WHITE_TERMS)
+    coded = read_table(DATA / "birthwt_coded.csv")
+    c, fc = _fit(coded, BW_MODEL, categorical=["race"])
+    _assert_glm(fc, R.BW_MULTI_CODED, ["(Intercept)", "age", "lwt", "race2", "race3", "smoke", "ht", "ui"])
+    assert_allclose(fc.table["coef"].to_numpy(), fx.table["coef"].to_numpy(), rtol=1e-9)
+    assert c.event == "1" and not any(n.startswith("outcome") for n in c.notes)
+
+
+def test_univariable_three_level_factor(birthwt):
+    _, f = _fit(birthwt, ["race"])
+    _assert_glm(f, R.BW_UNI_RACE, R.BW_UNI_RACE_TERMS)
+
+
+def test_event_option_flips_the_outcome(birthwt):
+    c, f = _fit(birthwt, BW_MODEL, event="no")
+    assert c.event == "No"
+    assert_allclose(f.table["coef"].to_numpy(), -np.asarray(R.BW_MULTI["coef"]), **TOL)
+    with pytest.raises(OptionError, match="'maybe' is not a value of the outcome column 'low'"):
+        _fit(birthwt, BW_MODEL, event="maybe")
+
+
+def test_three_level_factor_of_infert():
+    i = read_table(DATA / "infert.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = validate_cohort(i, "case", ["education", "age", "parity", "induced", "spontaneous"])
+        f = fit_logistic(c.data, "case", c.design_terms(["education", "age", "parity", "induced", "spontaneous"]))
+    _assert_glm(f, R.INF_MULTI, R.INF_MULTI_TERMS)
+
+
+def test_missing_value_codes(tmp_path):
+    raw = pd.read_csv(DATA / "birthwt.csv")
+    text = (DATA / "birthwt.csv").read_text().splitlines()
+    # three cells made missing in the ways exports do: -99 (SPSS), "." (SAS/Stata) and empty
+    header, rows = text[0], text[1:]
+    cells = [r.split(",") for r in rows]
+    cells[0][2] = "-99"
+    cells[1][3] = "."
+    cells[2][2] = ""
+    p = tmp_path / "coded_na.csv"
+    p.write_text("\n".join([header] + [",".join(c) for c in cells]) + "\n")
+    df = read_table(p, na_values=["-99"])
+    assert df["lwt"].isna().sum() == 2 and df["race"].isna().sum() == 1
+    _, f = _fit(df, BW_MODEL)
+    _, ref = _fit(raw.iloc[3:], BW_MODEL)  # the same rows left out by hand
+    assert f.n == 186 and f.n_dropped == 3
+    assert_allclose(f.table["coef"].to_numpy(), ref.table["coef"].to_numpy(), rtol=1e-10)
+    with pytest.raises(SpinebqError, match="text value '.99x' in row 2"):
+        cells[0][2] = "-99x"
+        p.write_text("\n".join([header] + [",".join(c) for c in cells]) + "\n")
+        validate_cohort(read_table(p, na_values=["-99"]), "low", BW_MODEL)
+
+
+def test_dates_and_identifiers_are_left_out_and_said(birthwt):
+    df = birthwt.copy()
+    df["patient"] = [f"BW-{i:03d}" for i in range(len(df))]
+    df["visit"] = pd.date_range("2020-01-01", periods=len(df), freq="D").strftime("%Y-%m-%d")
+    c = validate_cohort(df, "low", ["lwt", "patient", "visit"])
+    assert set(c.left_out) == {"patient", "visit"}
+    assert "identifier" in c.left_out["patient"] and "dates" in c.left_out["visit"]
+    assert any("column 'patient' was left out" in n for n in c.notes)
+    from spinebq.stats.analysis import run_analysis
+
+    with pytest.raises(OptionError, match="column 'patient' in the data cannot be analysed"):
+        run_analysis(df, "low", {"patient": "auto"}, bootstrap=0)
+
+
+def test_single_level_and_level_without_events(birthwt):
+    df = birthwt.copy()
+    df["site"] = "A"
+    with pytest.raises(SpinebqError, match="column 'site' in the data has a single level 'A'"):
+        validate_cohort(df, "low", ["site"])
+    df["grade"] = np.where(np.arange(len(df)) % 2 == 0, "I", "II")
+    df.loc[(df["low"] == "No") & (np.arange(len(df)) < 20), "grade"] = "III"
+    c = validate_cohort(df, "low", ["grade"])
+    assert "level 'III' of 'grade' has no events: its odds ratio cannot be estimated (separation)" in " ".join(c.notes)
+
+
+def test_numeric_grade_as_number_or_factor(birthwt):
+    # ftv (0-6 visits) enters as one slope by default and as one OR per level with --categorical
+    c, f = _fit(birthwt, ["ftv"])
+    assert list(f.table.index) == ["(Intercept)", "ftv"]
+    c, f = _fit(birthwt, ["ftv"], categorical=["ftv"])
+    assert list(f.table.index) == ["(Intercept)", "ftv1", "ftv2", "ftv3", "ftv4", "ftv6"]
