@@ -249,7 +249,8 @@ wr(bw, "birthwt_coded")
 bwt <- transform(bw, low = ifelse(low == 1, "Yes", "No"), race = c("white", "black", "other")[race],
                  smoke = ifelse(smoke == 1, "Yes", "No"), ht = ifelse(ht == 1, "Yes", "No"))
 wr(bwt, "birthwt")
-inf <- datasets::infert[, c("case", "stratum", "education", "age", "parity", "induced", "spontaneous")]
+inf <- datasets::infert[, c("case", "stratum", "pooled.stratum", "education", "age", "parity", "induced", "spontaneous")]
+names(inf)[3] <- "pooled_stratum"
 inf$education <- as.character(inf$education)
 wr(inf, "infert")
 ret <- survival::retinopathy[, c("id", "status", "trt", "risk", "type", "age")]
@@ -320,6 +321,10 @@ s <- summary(cl)$coefficients
 emit_dict("INF_CLOGIT", list(coef = s[, "coef"], se = s[, "se(coef)"], p = s[, "Pr(>|z|)"], or = exp(s[, "coef"]),
                              or_low = exp(confint(cl))[, 1], or_high = exp(confint(cl))[, 2], loglik = cl$loglik),
           'cl <- survival::clogit(case ~ spontaneous + induced + strata(stratum), data=i); summary(cl)$coefficients; exp(confint(cl)); cl$loglik # (null, fitted)')
+clp <- clogit(case ~ spontaneous + induced + strata(pooled_stratum), data = i, method = "exact")
+s <- summary(clp)$coefficients
+emit_dict("INF_CLOGIT_POOLED", list(coef = s[, "coef"], se = s[, "se(coef)"], p = s[, "Pr(>|z|)"], loglik = clp$loglik),
+          'survival::clogit(case ~ spontaneous + induced + strata(pooled_stratum), data=i, method="exact") # several cases per set')
 cl2 <- clogit(case ~ spontaneous + induced + education + strata(stratum), data = i)
 s <- summary(cl2)$coefficients
 emit_dict("INF_CLOGIT_EDUCATION", list(coef = s[, "coef"], se = s[, "se(coef)"], p = s[, "Pr(>|z|)"]),

@@ -329,6 +329,13 @@ INF_CLOGIT = {
     "or_high": [14.536346399765021, 8.2978381390318958],
     "loglik": [-90.779354851344834, -64.202236924430977],
 }
+# R: survival::clogit(case ~ spontaneous + induced + strata(pooled_stratum), data=i, method="exact") # several cases per set
+INF_CLOGIT_POOLED = {
+    "coef": [2.0278852003188801, 1.4265103194880702],
+    "se": [0.34601000766438506, 0.35027508175160371],
+    "p": [4.6072472619180354e-09, 4.6502618761030304e-05],
+    "loglik": [-101.61348511918398, -74.155494003253821],
+}
 # R: survival::clogit(case ~ spontaneous + induced + education + strata(stratum), data=i) # education is constant within a set: NA
 INF_CLOGIT_EDUCATION = {
     "coef": [1.9858755166777202, 1.4090116318751364, float('nan'), float('nan')],

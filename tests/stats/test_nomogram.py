@@ -39,3 +39,30 @@ def test_user_coefficients_tables_and_figure(tmp_path):
     for ext in ("png", "svg", "pdf"):
         p = save_figure(nomogram_figure(nom), tmp_path / f"n.{ext}")
         assert p.stat().st_size > 1000
+
+
+def test_integer_grades_and_factors_have_only_real_values_as_ticks(model_fit):
+    # Goutallier grades are whole numbers: no ticks at 1.5 / 2.5 / 3.5 (the issue-21 report)
+    f, cc = model_fit
+    nom = nomogram_from_fit(f, cc)
+    assert nom.ticks("goutallier") == sorted(cc["goutallier"].unique().tolist())
+    assert all(float(v).is_integer() for v in nom.ticks("age"))
+    from pathlib import Path
+    from spinebq.stats.data import read_table, validate_cohort
+    from spinebq.stats.logistic import fit_logistic
+
+    b = read_table(Path(__file__).parent / "data" / "birthwt.csv")
+    c = validate_cohort(b, "low", ["lwt", "race", "ftv"], reference={"race": "white"})
+    fit = fit_logistic(c.data, "low", c.design_terms(["lwt", "race", "ftv"]))
+    nom = nomogram_from_fit(fit, c.data, factors=c.factors)
+    assert nom.ticks("race") == ["white", "black", "other"]
+    assert nom.ticks("ftv") == [0, 1, 2, 3, 4, 6]  # the visits that occur (none had 5)
+    pts = nom.points_table()
+    race = pts[pts["predictor"] == "race"].set_index("value")["points"]
+    assert race["white"] == 0 or race.min() == 0
+    # the score of a patient is the model's probability, categorical levels included
+    s = nom.score({"lwt": 120, "race": "black", "ftv": 2})
+    lp = fit.table["coef"] @ np.array([1, 120, 1, 0, 2])
+    assert_allclose(s["probability"], expit(lp), rtol=1e-12)
+    with pytest.raises(ValueError, match="'purple' is not a level of 'race'"):
+        nom.points("race", "purple")

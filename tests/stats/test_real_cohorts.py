@@ -126,3 +126,27 @@ def test_cluster_bootstrap_counts_patients_not_rows():
     assert wc / w1 == pytest.approx(1.0, rel=0.12)
     r = roc_analysis(y2, x2, ">", name="lwt", cluster=ids, bootstrap=200)
     assert r.auc_ci_bootstrap is not None and "not independent" in r.notes[-1]
+
+
+def test_conditional_logistic_equals_clogit():
+    from spinebq.stats.conditional import fit_conditional_logistic
+
+    i = read_table(DATA / "infert.csv")
+    c = validate_cohort(i, "case", ["spontaneous", "induced", "education"], ids=["stratum", "pooled_stratum"])
+    f = fit_conditional_logistic(c.data, "case", ["spontaneous", "induced"], c.ids["stratum"].to_numpy())
+    t = f.table
+    for col, key in (("coef", "coef"), ("se", "se"), ("p", "p"), ("or", "or"), ("or_ci_low", "or_low"),
+                     ("or_ci_high", "or_high")):
+        assert_allclose(t[col].to_numpy(), R.INF_CLOGIT[key], **TOL, err_msg=col)
+    assert_allclose([f.loglik_null, f.loglik], R.INF_CLOGIT["loglik"], **TOL)
+    assert f.n_sets == 83
+    # several cases per set: the exact conditional likelihood
+    f = fit_conditional_logistic(c.data, "case", ["spontaneous", "induced"], c.ids["pooled_stratum"].to_numpy())
+    assert_allclose(f.table[["coef", "se", "p"]].to_numpy().T, [R.INF_CLOGIT_POOLED[k] for k in ("coef", "se", "p")],
+                    **TOL)
+    assert_allclose([f.loglik_null, f.loglik], R.INF_CLOGIT_POOLED["loglik"], **TOL)
+    # a matching variable cannot be estimated: NA in R, NaN with a reason here
+    f = fit_conditional_logistic(c.data, "case", c.design_terms(["spontaneous", "induced", "education"]),
+                                 c.ids["stratum"].to_numpy())
+    assert_allclose(f.table["coef"].to_numpy(), R.INF_CLOGIT_EDUCATION["coef"], **TOL)
+    assert f.table.loc["education6-11yrs", "reason"].startswith("constant within every matched set")

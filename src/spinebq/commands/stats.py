@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", default=None, metavar="PATIENT_COLUMN", help="column naming the patient when "
                         "rows are screws or levels: cluster-robust standard errors (rms::robcov) and cluster "
                         "bootstrap CIs of the AUCs")
+    parser.add_argument("--matched", default=None, metavar="SET_COLUMN", help="column naming the matched set of a "
+                        "matched case-control study: conditional logistic regression (survival::clogit)")
     parser.add_argument("--excel", action="store_true", help="also write tables.xlsx")
     parser.add_argument("--figure-format", choices=("png", "svg", "pdf"), default="png")
     parser.add_argument("--no-figures", action="store_true", help="do not draw figures")
@@ -115,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                               roc_bootstrap=args.roc_bootstrap, per=per or None,
                               categorical=_split(args.categorical), covariates=_split(args.covariates),
                               reference=parse_assignments(",".join(args.reference), "reference"), event=args.event,
-                              cluster=args.cluster, source=source)
+                              cluster=args.cluster, matched=args.matched, source=source)
     out = Path(args.out)
     files = result.write(out, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
     # full precision (write_json rounds to 4 decimals, which would turn small p-values into 0)
@@ -139,6 +141,15 @@ def run(args: argparse.Namespace) -> int:
         if term == "(Intercept)":
             continue
         w(f"  {term:<20s} OR {row['or']:.4g} ({row['or_ci_low']:.4g}-{row['or_ci_high']:.4g}), p {_p(format_p(row['p']))}\n")
+    cm = result.conditional_multivariable
+    if cm is not None:
+        w(f"Conditional logistic model (matched on {result.matched_on}: {cm.n_sets} sets, n = {cm.n}):\n")
+        for term, row in cm.table.iterrows():
+            if row["reason"]:
+                w(f"  {term:<20s} not estimated: {row['reason']}\n")
+                continue
+            w(f"  {term:<20s} OR {row['or']:.4g} ({row['or_ci_low']:.4g}-{row['or_ci_high']:.4g}), "
+              f"p {_p(format_p(row['p']))}\n")
     if per:
         w("Odds ratios per --per increment (univariable | multivariable):\n")
         for var in per:
@@ -166,7 +177,8 @@ def run(args: argparse.Namespace) -> int:
     for msg in result.warnings:
         w(f"warning: {msg}\n")
     for msg in result.notes:
-        if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg:
+        if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg \
+                or msg.startswith("matched design"):
             w(f"note: {msg}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0

@@ -23,6 +23,7 @@ from spinebq.errors import OptionError
 from spinebq.stats._result import StatsWarning, frame_to_markdown, jsonable
 from spinebq.stats.agreement import CorrelationResult, IccResult, correlation, icc
 from spinebq.stats.baseline import BaselineResult, baseline_table
+from spinebq.stats.conditional import ConditionalLogisticResult, fit_conditional_logistic
 from spinebq.stats.data import validate_cohort
 from spinebq.stats.decision import ClinicalImpactResult, DecisionCurveResult, clinical_impact, decision_curve
 from spinebq.stats.imputation import PooledResult, mice_pmm, pool_logistic
@@ -77,6 +78,9 @@ class StudyResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     settings: dict = field(default_factory=dict)
+    matched_on: str | None = None
+    conditional_univariable: dict[str, ConditionalLogisticResult] = field(default_factory=dict)
+    conditional_multivariable: ConditionalLogisticResult | None = None
 
     # ------------------------------------------------------------------ tables
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -117,6 +121,15 @@ class StudyResult:
             out["icc"] = pd.concat({k: v.table for k, v in self.icc.items()})
         if self.imputation is not None:
             out["logistic_multivariable_pooled"] = self.imputation.table
+        if self.conditional_multivariable is not None:
+            parts = []
+            for k, f in self.conditional_univariable.items():
+                t = f.table.copy()
+                t.insert(0, "variable", k)
+                t.insert(1, "n_sets", f.n_sets)
+                parts.append(t)
+            out["logistic_conditional_univariable"] = pd.concat(parts)
+            out["logistic_conditional_multivariable"] = self.conditional_multivariable.table
         return out
 
     # ------------------------------------------------------------------ JSON
@@ -162,6 +175,17 @@ class StudyResult:
             "notes": self.notes,
             "settings": self.settings,
         }
+        if self.conditional_multivariable is not None:
+            cm = self.conditional_multivariable
+            d["logistic"]["conditional"] = {
+                "method": "conditional logistic regression (survival::clogit, exact)", "matched_on": self.matched_on,
+                "univariable": {t: e | {"n": f.n, "n_sets": f.n_sets} | ({"variable": k} if t != k else {})
+                                for k, f in self.conditional_univariable.items() for t, e in f.to_dict().items()},
+                "multivariable": cm.to_dict(),
+                "multivariable_fit": {"n": cm.n, "n_events": cm.n_events, "n_sets": cm.n_sets,
+                                      "n_sets_dropped": cm.n_sets_dropped, "converged": cm.converged,
+                                      "loglik": cm.loglik, "loglik_null": cm.loglik_null},
+            }
         if v is not None:
             d["calibration"]["intercept_corrected"] = float(v.table.loc["citl", "corrected"])
             d["calibration"]["slope_corrected"] = float(v.table.loc["slope", "corrected"])
@@ -244,6 +268,7 @@ def run_analysis(
     reference: Mapping[str, str] | None = None,
     event: str | None = None,
     cluster: str | None = None,
+    matched: str | None = None,
     source: str = "the data",
     min_events: int = 10,
 ) -> StudyResult:
@@ -306,7 +331,7 @@ def run_analysis(
     icc_cols = [c for grp in icc_pairs for c in grp]
     cohort = validate_cohort(data, outcome, list(preds) + model_vars + list(covariates) + icc_cols, source=source,
                              min_events=min_events, categorical=categorical, reference=reference, event=event,
-                             ids=[cluster] if cluster else [])
+                             ids=[c for c in (cluster, matched) if c], describe_only=covariates)
     cluster_ids = cohort.ids[cluster].astype(str).to_numpy() if cluster else None
     named = [c for c in list(preds) + model_vars if c in cohort.left_out]
     if named:
@@ -375,6 +400,11 @@ def run_analysis(
         iccs = {}
         for grp in icc_pairs:
             iccs["+".join(grp)] = icc(df[list(grp)])
+        cond_uni, cond_multi = {}, None
+        if matched:
+            strata = cohort.ids[matched].astype(str).to_numpy()
+            cond_uni = {k: fit_conditional_logistic(df, outcome, cohort.terms(k), strata) for k in uni}
+            cond_multi = fit_conditional_logistic(df, outcome, model_terms, strata)
         pooled = None
         if impute:
             imp_cols = [outcome] + model_terms
@@ -385,6 +415,11 @@ def run_analysis(
     for w in caught:  # pass them on to the caller, too
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     notes = list(cohort.notes) + skipped_roc
+    if cond_multi is not None:
+        notes.append(f"matched design on '{matched}' ({cond_multi.n_sets} sets): report the conditional odds ratios "
+                     "(clogit); the unconditional model's calibration, decision curve and nomogram ignore the "
+                     "matching, and absolute risks cannot be estimated from a case-control sample")
+        notes += cond_multi.notes
     for r in roc.values():
         notes += [n for n in r.notes if n not in caught_msgs]
     if val is not None:
@@ -392,7 +427,7 @@ def run_analysis(
     notes.append("pooled AUC over imputations is not computed; the apparent AUC is from complete cases")
     settings = {"bootstrap": int(bootstrap or 0), "seed": int(seed), "n_jobs": int(n_jobs), "impute": bool(impute),
                 "mice": {"m": 5, "maxit": 10, "method": "pmm"} if impute else None,
-                "roc_bootstrap": roc_bootstrap, "youden_ties": "lowest threshold",
+                "roc_bootstrap": roc_bootstrap, "cluster": cluster, "matched": matched, "youden_ties": "lowest threshold",
                 "hosmer_lemeshow_groups": 10, "dca_positive_rule": "p >= threshold",
                 "baseline_levene_center": "mean"}
     return StudyResult(
@@ -400,4 +435,5 @@ def run_analysis(
         model_terms=model_terms, baseline=base, roc=roc, delong_tests=tests, univariable=uni, multivariable=multi,
         vif=vif, condition=cond, calibration=cal, hosmer_lemeshow=hl, validation=val, dca=dca,
         clinical_impact=cic, nomogram=nomo, correlations=cors, icc=iccs, imputation=pooled,
-        warnings=caught_msgs, notes=notes, seconds=time.perf_counter() - t0, settings=settings)
+        warnings=caught_msgs, notes=notes, seconds=time.perf_counter() - t0, settings=settings,
+        matched_on=matched, conditional_univariable=cond_uni, conditional_multivariable=cond_multi)

@@ -303,6 +303,7 @@ def validate_cohort(
     reference: Mapping[str, str] | None = None,
     event: str | None = None,
     ids: Sequence[str] = (),
+    describe_only: Sequence[str] = (),
 ) -> Cohort:
     """Check a cohort table and return its numeric, 0/1-coded form with factors as R codes them.
 
@@ -335,6 +336,8 @@ def validate_cohort(
         The outcome value that is the event.
     ids : sequence of str
         Columns of labels carried along unchanged (cluster or matched-set identifiers); none may be empty.
+    describe_only : sequence of str
+        Columns that enter no model (Table 1 covariates): no note about levels without events.
 
     Returns
     -------
@@ -427,7 +430,7 @@ def validate_cohort(
         counts = pd.crosstab(pd.Series(cat, name=c), yk)
         empty = [str(lv) for lv in fac.levels if lv in counts.index and counts.loc[lv].get(1.0, 0) == 0]
         full = [str(lv) for lv in fac.levels if lv in counts.index and counts.loc[lv].get(0.0, 0) == 0]
-        if empty or full:
+        if (empty or full) and c not in describe_only:
             what = ("no events" if empty else "only events")
             lv = (empty or full)[0]
             notes.append(f"level '{lv}' of '{c}' has {what}: its odds ratio cannot be estimated (separation); "

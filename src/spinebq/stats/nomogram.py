@@ -19,6 +19,9 @@ from spinebq.stats.logistic import LogisticResult, expit, logit
 
 __all__ = ["Nomogram", "nomogram_from_fit"]
 
+#: a whole-number predictor with at most this many distinct values gets a tick at each observed value
+FEW_VALUES = 12
+
 
 def _nice_ticks(lo: float, hi: float, n: int = 6, *, integer: bool = False) -> np.ndarray:
     """Round tick values across ``[lo, hi]``; with ``integer`` only whole numbers (a grade's real values)."""
@@ -54,6 +57,8 @@ class Nomogram(Result):
         predictor has one axis with a tick per level.
     integer : list of str
         Numeric predictors holding whole numbers only (grades, counts): their ticks are whole numbers.
+    tick_values : dict
+        ``{predictor: values}``: the ticks of a predictor with few distinct values (its observed values).
     """
 
     intercept: float
@@ -62,6 +67,7 @@ class Nomogram(Result):
     labels: dict[str, str] = field(default_factory=dict)
     levels: dict[str, dict[str, float]] = field(default_factory=dict)
     integer: list[str] = field(default_factory=list)
+    tick_values: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def axes(self) -> list[str]:
@@ -129,7 +135,9 @@ class Nomogram(Result):
         """Tick values of axis ``k``: round numbers, whole ones for integer predictors, the levels of a factor."""
         if k in self.levels:
             return list(self.levels[k])
-        return [float(v) for v in _nice_ticks(*self.ranges[k], integer=k in self.integer)]
+        if k in self.tick_values:
+            return [float(v) + 0.0 for v in self.tick_values[k]]
+        return [float(v) + 0.0 for v in _nice_ticks(*self.ranges[k], integer=k in self.integer)]
 
     def points_table(self, ticks: Mapping[str, Sequence[float]] | None = None) -> pd.DataFrame:
         """Points for the tick values of every predictor (``predictor, value, points``)."""
@@ -234,13 +242,18 @@ def nomogram_from_fit(fit: LogisticResult, data: pd.DataFrame, *, labels: Mappin
     coefs = {t: float(fit.table.loc[t, "coef"]) for t in numeric}
     rng = {}
     integer = []
+    tick_values = {}
     for t in numeric:
         x = pd.to_numeric(data[t], errors="coerce").dropna()
         if x.size and np.all(x == np.round(x)):
             integer.append(t)
+            seen = np.unique(x)
+            if seen.size <= FEW_VALUES and not (ranges and t in ranges):
+                tick_values[t] = seen.tolist()
         if ranges and t in ranges:
             rng[t] = tuple(map(float, ranges[t]))
         else:
             rng[t] = (float(x.min()), float(x.max()))
     return Nomogram(intercept=float(fit.table.loc["(Intercept)", "coef"]), coefs=coefs, ranges=rng,
-                    labels=dict(labels or {}), levels=levels, integer=integer)
+                    labels=dict(labels or {}), levels=levels, integer=integer,
+                    tick_values=tick_values)
