@@ -140,3 +140,90 @@ def test_usage_errors(tmp_path, capsys):
     assert code == 2 and "error: --predictors: no predictor given" in se
     code, _, se = _run(capsys, p, "--outcome", "y", "--predictors", "x:lower", "--icc", "x")
     assert code == 2 and "error: --icc: group 'x' needs at least two columns" in se
+
+
+# ---------------------------------------------------------------------------- real cohorts shipped with R
+from pathlib import Path  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_real_spreadsheet_with_text_categories(tmp_path, capsys):
+    # birthwt as a clinician's export: Yes/No outcome, text race, smoke and ht
+    out = tmp_path / "o"
+    code, so, se = _run(capsys, DATA / "birthwt.csv", "--outcome", "low", "--predictors", "lwt:lower,age:higher,race",
+                        "--model", "age,lwt,race,smoke,ht,ui", "--reference", "race=white", "--covariates", "ptl,ftv",
+                        "--categorical", "ftv", "--per", "lwt:10", "--out", out, "--bootstrap", "0", "--no-figures",
+                        "--excel")
+    assert code == 0, se
+    assert "event = 'Yes'" in so
+    notes = json.loads((out / "stats.json").read_text())["notes"]
+    assert any("'race' is categorical with 3 levels, so it has no ROC curve" in n for n in notes)
+    assert "warning: age: AUC 0.447 < 0.5 in the direction given" in so
+    d = json.loads((out / "stats.json").read_text())
+    m = d["logistic"]["multivariable"]
+    for term, or_ in zip(R.BW_MULTI_WHITE_TERMS[1:], R.BW_MULTI_WHITE["or"][1:]):
+        np.testing.assert_allclose(m[term]["or"], or_, rtol=1e-6, err_msg=term)
+    np.testing.assert_allclose(d["logistic"]["univariable"]["raceblack"]["p"], 0.068301314813696917, rtol=1e-6)
+    assert d["logistic"]["univariable"]["raceblack"]["variable"] == "race"
+    np.testing.assert_allclose(d["baseline"]["ftv"]["p"], R.BW_FISHER_FTV, rtol=1e-6)
+    assert d["baseline"]["race"]["levels"]["black"] == [15, 11]
+    md = (out / "tables.md").read_text()
+    assert "| race | black | 15 (11.5%) | 11 (18.6%) |" in md
+    sheets = pd.read_excel(out / "tables.xlsx", sheet_name=None)
+    assert "baseline" in sheets and "logistic_univariable" in sheets
+
+
+def test_numeric_codes_need_categorical_and_unknown_names_are_refused(tmp_path, capsys):
+    args = ["--outcome", "low", "--predictors", "lwt:lower", "--model", "age,lwt,race,smoke,ht,ui", "--bootstrap", "0",
+            "--no-figures"]
+    code, so, se = _run(capsys, DATA / "birthwt_coded.csv", *args, "--categorical", "race", "--out", tmp_path / "a")
+    assert code == 0, se
+    d = json.loads((tmp_path / "a" / "stats.json").read_text())
+    np.testing.assert_allclose([d["logistic"]["multivariable"][t]["or"] for t in ("race2", "race3")],
+                               R.BW_MULTI_CODED["or"][3:5], rtol=1e-6)
+    code, so, se = _run(capsys, DATA / "birthwt_coded.csv", *args, "--categorical", "sex", "--out", tmp_path / "b")
+    assert code == 2 and "--categorical: 'sex' is not among the predictors" in se
+
+
+def test_matched_case_control(tmp_path, capsys):
+    code, so, se = _run(capsys, DATA / "infert.csv", "--outcome", "case", "--predictors", "spontaneous:higher",
+                        "--model", "spontaneous,induced", "--matched", "stratum", "--out", tmp_path / "o",
+                        "--bootstrap", "0", "--no-figures")
+    assert code == 0, se
+    assert "Conditional logistic model (matched on stratum: 83 sets, n = 248)" in so
+    c = json.loads((tmp_path / "o" / "stats.json").read_text())["logistic"]["conditional"]
+    np.testing.assert_allclose([c["multivariable"][t]["or"] for t in ("spontaneous", "induced")], R.INF_CLOGIT["or"],
+                               rtol=1e-6)
+    assert "note: matched design on 'stratum' (83 sets)" in so
+
+
+def test_clustered_rows(tmp_path, capsys):
+    code, so, se = _run(capsys, DATA / "retinopathy.csv", "--outcome", "status", "--predictors", "risk:higher",
+                        "--model", "trt,risk,type", "--cluster", "id", "--roc-bootstrap", "200", "--out",
+                        tmp_path / "o", "--bootstrap", "0", "--no-figures")
+    assert code == 0, se
+    d = json.loads((tmp_path / "o" / "stats.json").read_text())
+    np.testing.assert_allclose([d["logistic"]["multivariable"][t]["p"] for t in ("trt", "risk", "typejuvenile")],
+                               R.RET_ROBCOV["p"][1:], rtol=1e-6)
+    np.testing.assert_allclose(d["roc"]["risk"]["auc"], R.RET_ROC_RISK[1], rtol=1e-9)
+    assert len(d["roc"]["risk"]["auc_ci_bootstrap"]) == 2
+    assert "cluster bootstrap" in so and "are not independent" in so
+
+
+def test_cohort_report_shows_table1(tmp_path, capsys):
+    out = tmp_path / "o"
+    code, so, se = _run(capsys, DATA / "birthwt.csv", "--outcome", "low", "--predictors", "lwt:lower",
+                        "--model", "lwt,race,smoke", "--covariates", "ptl", "--out", out, "--bootstrap", "0",
+                        "--no-figures")
+    assert code == 0, se
+    from spinebq.report.cohort import cohort_report, render_cohort_html
+
+    rep = cohort_report(out)
+    t1 = rep["tables"][0]
+    assert t1["title"].startswith("Table 1")
+    assert ["", "black", "15 (11.5%)", "11 (18.6%)", "", "", ""] in t1["rows"]
+    assert ["race", "", "", "", "chi-square", "0.082", "0"] in t1["rows"]
+    ptl = next(r for r in t1["rows"] if r[0] == "ptl")
+    assert ptl[5] == "< 0.001"
+    assert "Table 1" in render_cohort_html(rep)

@@ -20,6 +20,38 @@ def _f(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e-3 else f"{x:.{digits}f}"
 
 
+def _p(p) -> str:
+    from spinebq.stats._result import format_p
+
+    return "n/a" if p is None else format_p(float(p))
+
+
+def _table1(path: Path) -> dict | None:
+    """Table 1 (baseline characteristics by outcome group) from ``tables/baseline.csv``, as the papers print it."""
+    import csv
+
+    from spinebq.stats._result import format_p
+
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return None
+    groups = [h for h in rows[0] if h.startswith(("no event", "event"))]
+    out = []
+    for r in rows:
+        p = r.get("p", "")
+        p_text = format_p(float(p)) if p not in ("", None) and math.isfinite(float(p)) else ""
+        name = r["variable"] if r.get("test") else ""
+        level = r["level"] if not r.get("test") else r["level"]
+        miss = r.get("n_missing", "")
+        miss = str(int(float(miss))) if miss not in ("", None) and math.isfinite(float(miss)) else ""
+        out.append([name, level] + [r[g] for g in groups] + [r.get("test", ""), p_text, miss])
+    return {"title": "Table 1: baseline characteristics by outcome (mean (SD) or median [IQR]; n (%))",
+            "header": ["variable", "", *groups, "test", "p", "missing"], "rows": out, "own_page": True}
+
+
 def cohort_report(stats_dir: str | Path) -> dict:
     """Tables and figures of a ``spinebq stats`` folder as plain data (``title``, ``lines``, ``tables``, ``figures``)."""
     stats_dir = Path(stats_dir)
@@ -29,6 +61,9 @@ def cohort_report(stats_dir: str | Path) -> dict:
     s = json.loads(file.read_text(encoding="utf-8"))
     lines = [f"source: {s.get('source')}; outcome {s.get('outcome')}: n = {s.get('n')}, events = {s.get('n_events')}"]
     tables = []
+    table1 = _table1(stats_dir / "tables" / "baseline.csv")
+    if table1 is not None:
+        tables.append(table1)
     roc = [[name, _f(r["auc"]), f"{_f(r['auc_ci'][0])}-{_f(r['auc_ci'][1])}", r.get("direction_meaning", ""),
             _f((r.get("youden") or {}).get("threshold"), 4), _f((r.get("youden") or {}).get("sensitivity")),
             _f((r.get("youden") or {}).get("specificity"))] for name, r in (s.get("roc") or {}).items()]
@@ -40,7 +75,7 @@ def cohort_report(stats_dir: str | Path) -> dict:
         tables.append({"title": f"Multivariable logistic model ({', '.join(s.get('model') or [])})",
                        "header": ["term", "OR", "95% CI", "p"],
                        "rows": [[k, _f(v.get("or")), f"{_f(v['or_ci'][0])}-{_f(v['or_ci'][1])}" if v.get("or_ci") else "",
-                                 _f(v.get("p"))] for k, v in terms.items()]})
+                                 _p(v.get("p"))] for k, v in terms.items()]})
     val = s.get("validation") or {}
     cal = s.get("calibration") or {}
     hl = s.get("hosmer_lemeshow") or {}
@@ -100,11 +135,22 @@ def write_cohort_report(stats_dir: str | Path, out_dir: str | Path) -> list[Path
         fig.text(0.06, 0.91, "\n".join(report["lines"]), fontsize=8, va="top")
         y = 0.87
         for t in report["tables"]:
+            if t.get("own_page"):
+                continue
             fig.text(0.06, y, t["title"], fontsize=9, weight="bold", va="top")
             n = len(t["header"])
             y = _table(fig, y - 0.02, t["header"], t["rows"], [1.0 / n] * n, size=6) - 0.03
         pdf.savefig(fig)
         plt.close(fig)
+        for t in report["tables"]:
+            if not t.get("own_page"):
+                continue
+            fig = _page(pdf, report["title"], notice)
+            fig.text(0.06, 0.91, t["title"], fontsize=9, weight="bold", va="top")
+            widths = [0.16, 0.14] + [0.19] * (len(t["header"]) - 5) + [0.16, 0.08, 0.08]
+            _table(fig, 0.89, t["header"], t["rows"], widths, size=6)
+            pdf.savefig(fig)
+            plt.close(fig)
         for f in report["figures"]:
             fig = _page(pdf, report["title"], notice)
             ax = fig.add_axes([0.05, 0.1, 0.9, 0.8])
