@@ -238,6 +238,17 @@ ps <- summary(pool(fit), conf.int = TRUE)
 emit_dict("MICE_POOL", list(estimate = ps$estimate, se = ps$std.error, statistic = ps$statistic, df = ps$df, p = ps$p.value,
                             ci_low = ps[["2.5 %"]], ci_high = ps[["97.5 %"]], fmi = pool(fit)$pooled$fmi),
           "summary(pool(with(imp, glm(loosening ~ age+pbq+hu_ratio+goutallier+st_hu, binomial, control=glm.control(epsilon=1e-14)))), conf.int=TRUE)")
+aucs <- sapply(1:5, function(k) {
+  ck <- complete(imp, k)
+  fk <- glmx(loosening ~ age + pbq + hu_ratio + goutallier + st_hu, ck)
+  rk <- roc(ck$loosening, fitted(fk), levels = c(0, 1), direction = "<", quiet = TRUE)
+  c(auc(rk), pROC::var(rk, method = "delong"))
+})
+ql <- qlogis(aucs[1, ]); ul <- aucs[2, ] / (aucs[1, ] * (1 - aucs[1, ]))^2
+ps <- pool.scalar(ql, ul, n = Inf)
+hw <- qt(0.975, ps$df) * sqrt(ps$t)
+emit("MICE_POOLED_AUC", c(plogis(ps$qbar), plogis(ps$qbar - hw), plogis(ps$qbar + hw), ps$df, aucs[1, ]),
+     "a_k <- auc, v_k <- pROC::var(roc(y, fitted(glm on complete(imp, k))), method='delong'); ps <- mice::pool.scalar(qlogis(a), v/(a(1-a))^2, n=Inf); plogis(ps$qbar + c(0, -1, 1)*qt(.975, ps$df)*sqrt(ps$t)), ps$df, a_1..a_5")
 
 # ---------------------------------------------------------------------------------------------- real cohorts
 cat("\n# ---- real cohorts shipped with R (CSV in tests/stats/data, read back with read.csv) ----\n")

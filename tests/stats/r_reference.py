@@ -216,6 +216,8 @@ MICE_POOL = {
     "ci_high": [-2.7405127375469736, 0.19326961104491744, 2.8275107548128098, -3.2221257147209088, 1.793140949555887, -0.012308224146505049],
     "fmi": [0.010088572041530517, 0.022880335156362813, 0.024631034615428624, 0.016408917868357596, 0.0094230051991415643, 0.15433208907434667],
 }
+# R: a_k <- auc, v_k <- pROC::var(roc(y, fitted(glm on complete(imp, k))), method='delong'); ps <- mice::pool.scalar(qlogis(a), v/(a(1-a))^2, n=Inf); plogis(ps$qbar + c(0, -1, 1)*qt(.975, ps$df)*sqrt(ps$t)), ps$df, a_1..a_5
+MICE_POOLED_AUC = [0.93251581836704178, 0.88688079949504195, 0.96055929573615706, 11650.59233567183, 0.93441127694859039, 0.93416252072968498, 0.9290215588723052, 0.93134328358208962, 0.9334991708126037]
 
 # ---- real cohorts shipped with R (CSV in tests/stats/data, read back with read.csv) ----
 # birthwt.csv: MASS::birthwt with low, smoke, ht as No/Yes and race as white/black/other (R's levels: black, other, white)

@@ -68,6 +68,8 @@ def test_xlsx_input_and_impute(c001, tmp_path, capsys):
     assert code == 0, se
     d = json.loads((tmp_path / "o" / "stats.json").read_text())
     assert d["imputation"]["m"] == 5 and "pbq" in d["imputation"]
+    assert 0.5 < d["imputation"]["auc"]["auc"] < 1 and len(d["imputation"]["auc"]["aucs"]) == 5
+    assert "Model AUC pooled over 5 imputations" in so
     assert d["validation"] == {"B": 0}
 
 

@@ -50,3 +50,13 @@ def test_our_mice_is_seeded_and_close_to_r(c001):
     # with 5 % of pbq and st_hu missing, the pooled estimates move by well under one SE between imputations
     est, se = np.asarray(R.MICE_POOL["estimate"]), np.asarray(R.MICE_POOL["se"])
     assert np.all(np.abs(res.table["estimate"].to_numpy() - est) < 0.5 * se)
+
+
+def test_pooled_auc_equals_rubin_on_the_logit_scale(c001):
+    from spinebq.stats.imputation import pool_auc
+
+    res = pool_auc(_r_imputations(c001), "loosening", TERMS)
+    auc, lo, hi, df, *aucs = R.MICE_POOLED_AUC
+    assert_allclose(res.aucs, aucs, rtol=1e-9)
+    assert_allclose([res.auc, res.ci[0], res.ci[1], res.df], [auc, lo, hi, df], rtol=1e-6)
+    assert res.to_dict()["auc_ci"] == list(res.ci)

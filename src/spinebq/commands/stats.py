@@ -141,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         if term == "(Intercept)":
             continue
         w(f"  {term:<20s} OR {row['or']:.4g} ({row['or_ci_low']:.4g}-{row['or_ci_high']:.4g}), p {_p(format_p(row['p']))}\n")
+    if result.pooled_auc is not None:
+        pa = result.pooled_auc
+        w(f"Model AUC pooled over {len(pa.aucs)} imputations (Rubin's rules, logit scale): {pa.auc:.3f} "
+          f"({pa.ci[0]:.3f}-{pa.ci[1]:.3f})\n")
     cm = result.conditional_multivariable
     if cm is not None:
         w(f"Conditional logistic model (matched on {result.matched_on}: {cm.n_sets} sets, n = {cm.n}):\n")

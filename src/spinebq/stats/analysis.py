@@ -26,7 +26,7 @@ from spinebq.stats.baseline import BaselineResult, baseline_table
 from spinebq.stats.conditional import ConditionalLogisticResult, fit_conditional_logistic
 from spinebq.stats.data import validate_cohort
 from spinebq.stats.decision import ClinicalImpactResult, DecisionCurveResult, clinical_impact, decision_curve
-from spinebq.stats.imputation import PooledResult, mice_pmm, pool_logistic
+from spinebq.stats.imputation import PooledAuc, PooledResult, mice_pmm, pool_auc, pool_logistic
 from spinebq.stats.logistic import LogisticResult, collinearity, fit_logistic
 from spinebq.stats.nomogram import Nomogram, nomogram_from_fit
 from spinebq.stats.performance import (CalibrationResult, HosmerLemeshowResult, ValidationResult,
@@ -81,6 +81,7 @@ class StudyResult:
     matched_on: str | None = None
     conditional_univariable: dict[str, ConditionalLogisticResult] = field(default_factory=dict)
     conditional_multivariable: ConditionalLogisticResult | None = None
+    pooled_auc: PooledAuc | None = None
 
     # ------------------------------------------------------------------ tables
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -121,6 +122,8 @@ class StudyResult:
             out["icc"] = pd.concat({k: v.table for k, v in self.icc.items()})
         if self.imputation is not None:
             out["logistic_multivariable_pooled"] = self.imputation.table
+        if self.pooled_auc is not None:
+            out["roc_pooled"] = self.pooled_auc.summary
         if self.conditional_multivariable is not None:
             parts = []
             for k, f in self.conditional_univariable.items():
@@ -170,7 +173,8 @@ class StudyResult:
             "nomogram": self.nomogram.to_dict(),
             "correlations": {k: c.to_dict() for k, c in self.correlations.items()},
             "icc": {k: i.to_dict() for k, i in self.icc.items()},
-            "imputation": self.imputation.to_dict() if self.imputation is not None else None,
+            "imputation": (self.imputation.to_dict() | {"auc": self.pooled_auc.to_dict()}
+                           if self.imputation is not None and self.pooled_auc is not None else None),
             "warnings": self.warnings,
             "notes": self.notes,
             "settings": self.settings,
@@ -405,11 +409,12 @@ def run_analysis(
             strata = cohort.ids[matched].astype(str).to_numpy()
             cond_uni = {k: fit_conditional_logistic(df, outcome, cohort.terms(k), strata) for k in uni}
             cond_multi = fit_conditional_logistic(df, outcome, model_terms, strata)
-        pooled = None
+        pooled = pooled_auc = None
         if impute:
             imp_cols = [outcome] + model_terms
             sets = mice_pmm(df[imp_cols], m=5, maxit=10, seed=seed)
             pooled = pool_logistic(sets, outcome, model_terms)
+            pooled_auc = pool_auc(sets, outcome, model_terms)
     for w in caught:
         caught_msgs.append(str(w.message))
     for w in caught:  # pass them on to the caller, too
@@ -424,7 +429,12 @@ def run_analysis(
         notes += [n for n in r.notes if n not in caught_msgs]
     if val is not None:
         notes += val.notes
-    notes.append("pooled AUC over imputations is not computed; the apparent AUC is from complete cases")
+    if impute:
+        incomplete = [k for k, f in cohort.factors.items() if k in model_vars and len(f.terms) > 1
+                      and cohort.labels[k].isna().any()]
+        if incomplete:
+            notes.append(f"the dummies of {', '.join(repr(k) for k in incomplete)} were imputed one by one (pmm), "
+                         "not as one categorical variable")
     settings = {"bootstrap": int(bootstrap or 0), "seed": int(seed), "n_jobs": int(n_jobs), "impute": bool(impute),
                 "mice": {"m": 5, "maxit": 10, "method": "pmm"} if impute else None,
                 "roc_bootstrap": roc_bootstrap, "cluster": cluster, "matched": matched, "youden_ties": "lowest threshold",
@@ -436,4 +446,5 @@ def run_analysis(
         vif=vif, condition=cond, calibration=cal, hosmer_lemeshow=hl, validation=val, dca=dca,
         clinical_impact=cic, nomogram=nomo, correlations=cors, icc=iccs, imputation=pooled,
         warnings=caught_msgs, notes=notes, seconds=time.perf_counter() - t0, settings=settings,
-        matched_on=matched, conditional_univariable=cond_uni, conditional_multivariable=cond_multi)
+        matched_on=matched, conditional_univariable=cond_uni, conditional_multivariable=cond_multi,
+        pooled_auc=pooled_auc)
