@@ -324,6 +324,9 @@ i <- read.csv(file.path(real_dir, "infert.csv"), stringsAsFactors = TRUE)
 cat("# infert.csv: datasets::infert, education as text (R's levels: ", paste(levels(i$education), collapse = ", "), ")\n", sep = "")
 glm_all("INF_MULTI", case ~ education + age + parity + induced + spontaneous, i,
         'i <- read.csv("infert.csv", stringsAsFactors=TRUE); glm(case ~ education + age + parity + induced + spontaneous, binomial, i, control=glm.control(epsilon=1e-14))')
+io <- transform(i, education = as.numeric(factor(education, levels = c("0-5yrs", "6-11yrs", "12+ yrs"))))
+glm_all("INF_ORDINAL", case ~ education + age + parity + induced + spontaneous, io,
+        'io <- transform(i, education = as.numeric(factor(education, levels=c("0-5yrs","6-11yrs","12+ yrs")))); glm(case ~ education + age + parity + induced + spontaneous, binomial, io, control=glm.control(epsilon=1e-14))')
 e <- suppressWarnings(chisq.test(table(i$education, i$case)))
 emit("INF_CHISQ_EDUCATION", c(e$statistic, e$p.value, min(e$expected)), "e <- chisq.test(table(i$education, i$case)); c(e$statistic, e$p.value, min(e$expected))")
 emit("INF_FISHER_EDUCATION", fisher.test(table(i$education, i$case))$p.value, "fisher.test(table(i$education, i$case))$p.value")

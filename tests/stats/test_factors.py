@@ -147,3 +147,14 @@ def test_numeric_grade_as_number_or_factor(birthwt):
     assert list(f.table.index) == ["(Intercept)", "ftv"]
     c, f = _fit(birthwt, ["ftv"], categorical=["ftv"])
     assert list(f.table.index) == ["(Intercept)", "ftv1", "ftv2", "ftv3", "ftv4", "ftv6"]
+
+
+def test_text_grade_as_number_on_request():
+    i = read_table(DATA / "infert.csv")
+    model = ["education", "age", "parity", "induced", "spontaneous"]
+    c = validate_cohort(i, "case", model, ordinal={"education": ["0-5yrs", "6-11yrs", "12+ yrs"]})
+    f = fit_logistic(c.data, "case", c.design_terms(model))
+    _assert_glm(f, R.INF_ORDINAL, R.INF_ORDINAL_TERMS)
+    assert "'education' is used as a number: 0-5yrs = 1, 6-11yrs = 2, 12+ yrs = 3" in c.notes
+    with pytest.raises(OptionError, match="'education' in the data holds '12\\+ yrs'"):
+        validate_cohort(i, "case", model, ordinal={"education": ["0-5yrs", "6-11yrs"]})

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", action="append", default=[], metavar="COL=LEVEL",
                         help="reference level of a categorical column, e.g. race=white (default: the first level in "
                         "sorted order, as R); repeatable or comma-separated")
+    parser.add_argument("--ordinal", action="append", default=[], metavar="COL=L1<L2<...",
+                        help="use a text grade as a number, e.g. raterisk=Less<Same<Greater (Less = 1, Same = 2, "
+                        "Greater = 3: one odds ratio per step); repeatable. Without it text columns are categories")
     parser.add_argument("--event", default=None, metavar="VALUE", help="the outcome value that is the event (default: "
                         "1, or the yes-like value of a Yes/No column, else R's second level in sorted order)")
     parser.add_argument("--covariates", default="", help="comma-separated further columns described in the baseline "
@@ -117,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
                               roc_bootstrap=args.roc_bootstrap, per=per or None,
                               categorical=_split(args.categorical), covariates=_split(args.covariates),
                               reference=parse_assignments(",".join(args.reference), "reference"), event=args.event,
-                              cluster=args.cluster, matched=args.matched, source=source)
+                              cluster=args.cluster, matched=args.matched,
+                              ordinal={k: v.split("<") for k, v in parse_assignments(args.ordinal, "ordinal").items()},
+                              source=source)
     out = Path(args.out)
     files = result.write(out, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
     # full precision (write_json rounds to 4 decimals, which would turn small p-values into 0)

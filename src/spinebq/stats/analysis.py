@@ -273,6 +273,7 @@ def run_analysis(
     event: str | None = None,
     cluster: str | None = None,
     matched: str | None = None,
+    ordinal: Mapping[str, Sequence[str]] | None = None,
     source: str = "the data",
     min_events: int = 10,
 ) -> StudyResult:
@@ -314,6 +315,8 @@ def run_analysis(
     cluster : str, optional
         Column identifying the patient when rows are screws or levels: cluster-robust standard errors
         (``rms::robcov``) and cluster bootstrap CIs of the AUCs.
+    ordinal : mapping, optional
+        ``{column: levels in order}``: text grades used as numbers 1, 2, ... (default: text columns are factors).
     source : str
         Name of the data used in messages and outputs.
     min_events : int
@@ -335,7 +338,7 @@ def run_analysis(
     icc_cols = [c for grp in icc_pairs for c in grp]
     cohort = validate_cohort(data, outcome, list(preds) + model_vars + list(covariates) + icc_cols, source=source,
                              min_events=min_events, categorical=categorical, reference=reference, event=event,
-                             ids=[c for c in (cluster, matched) if c], describe_only=covariates)
+                             ids=[c for c in (cluster, matched) if c], describe_only=covariates, ordinal=ordinal)
     cluster_ids = cohort.ids[cluster].astype(str).to_numpy() if cluster else None
     named = [c for c in list(preds) + model_vars if c in cohort.left_out]
     if named:

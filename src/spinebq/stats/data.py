@@ -304,6 +304,7 @@ def validate_cohort(
     event: str | None = None,
     ids: Sequence[str] = (),
     describe_only: Sequence[str] = (),
+    ordinal: Mapping[str, Sequence[str]] | None = None,
 ) -> Cohort:
     """Check a cohort table and return its numeric, 0/1-coded form with factors as R codes them.
 
@@ -338,6 +339,9 @@ def validate_cohort(
         Columns of labels carried along unchanged (cluster or matched-set identifiers); none may be empty.
     describe_only : sequence of str
         Columns that enter no model (Table 1 covariates): no note about levels without events.
+    ordinal : mapping, optional
+        ``{column: levels in order}``: a text grade used as a number, the first level scoring 1, the next 2, ...
+        (one odds ratio per step, as ``as.numeric(factor(x, levels=...))`` in R).
 
     Returns
     -------
@@ -357,7 +361,8 @@ def validate_cohort(
     if missing:
         raise SpinebqError(f"{source} has no column {', '.join(repr(m) for m in missing)} named in the "
                            f"predictors or model (columns are: {', '.join(map(str, df.columns[:12]))}).")
-    for opt, names in (("categorical", categorical), ("reference", reference)):
+    ordinal = {k: list(v) for k, v in (ordinal or {}).items()}
+    for opt, names in (("categorical", categorical), ("reference", reference), ("ordinal", ordinal)):
         unknown = [c for c in names if c not in cols]
         if unknown:
             raise OptionError(opt, f"{', '.join(repr(u) for u in unknown)} is not among the predictors, model "
@@ -395,6 +400,15 @@ def validate_cohort(
         if pd.api.types.is_bool_dtype(col):
             col = col.astype(float)
         text = _text_labels(col)
+        if c in ordinal:
+            order = ordinal[c]
+            unknown = sorted(set(text.dropna()) - set(order))
+            if unknown:
+                raise OptionError("ordinal", f"'{c}' in {source} holds {', '.join(repr(u) for u in unknown[:5])}, "
+                                             f"which is not among the levels given ({', '.join(order)}).")
+            out[c] = text.map(lambda v: float(order.index(v) + 1) if pd.notna(v) else np.nan).astype(float)
+            notes.append(f"'{c}' is used as a number: " + ", ".join(f"{lv} = {i + 1}" for i, lv in enumerate(order)))
+            continue
         is_factor = c in categorical or c in reference
         if not is_factor and not pd.api.types.is_numeric_dtype(col):
             if pd.api.types.is_datetime64_any_dtype(col):
