@@ -432,6 +432,9 @@ def run_analysis(
         notes += [n for n in r.notes if n not in caught_msgs]
     if val is not None:
         notes += val.notes
+        if cluster:
+            notes.append("the bootstrap validation resamples rows, not clusters: its optimism is too small when "
+                         "rows of one patient are alike")
     if impute:
         incomplete = [k for k, f in cohort.factors.items() if k in model_vars and len(f.terms) > 1
                       and cohort.labels[k].isna().any()]
