@@ -37,7 +37,8 @@ def test_auto_direction_is_pROCs_but_warned(c001):
 
 def test_direction_never_flipped(c001):
     """A wrong explicit direction gives AUC < 0.5, kept as such (pROC with direction given)."""
-    r = roc_analysis(c001["loosening"], c001["hu_ratio"], "higher", name="hu_ratio")
+    with pytest.warns(DirectionWarning, match="lower values go with the event"):
+        r = roc_analysis(c001["loosening"], c001["hu_ratio"], "higher", name="hu_ratio")
     assert_allclose(r.auc, 1 - R.ROC_HU_RATIO_AUC_CI[1], **TOL)
     assert any("not flipped" in n for n in r.notes)
 

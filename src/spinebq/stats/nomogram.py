@@ -160,8 +160,9 @@ class Nomogram(Result):
         return self.points_table()
 
     def to_dict(self) -> dict:
-        """Coefficients, ranges, points per unit and the risk table."""
-        return {"intercept": self.intercept, "coefficients": self.coefs,
+        """Coefficients (factor dummies named as R prints them, too), ranges, levels, points per unit, risk table."""
+        dummies = {f"{k}{lv}": b for k, lv_map in self.levels.items() for lv, b in list(lv_map.items())[1:]}
+        return {"intercept": self.intercept, "coefficients": self.coefs | dummies,
                 "ranges": {k: list(v) for k, v in self.ranges.items()}, "log_odds_per_point": self.scale,
                 "levels": self.levels,
                 "points_per_unit": {k: float(b / self.scale) for k, b in self.coefs.items()},
