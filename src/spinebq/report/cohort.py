@@ -21,6 +21,7 @@ def _f(x, digits: int = 3) -> str:
 
 
 def _p(p) -> str:
+    """A p-value of stats.json as papers print it (``< 0.001``)."""
     from spinebq.stats._result import format_p
 
     return "n/a" if p is None else format_p(float(p))
@@ -43,11 +44,10 @@ def _table1(path: Path) -> dict | None:
     for r in rows:
         p = r.get("p", "")
         p_text = format_p(float(p)) if p not in ("", None) and math.isfinite(float(p)) else ""
-        name = r["variable"] if r.get("test") else ""
-        level = r["level"] if not r.get("test") else r["level"]
+        name = r["variable"] if r.get("test") else ""  # the variable's name on its first row only
         miss = r.get("n_missing", "")
         miss = str(int(float(miss))) if miss not in ("", None) and math.isfinite(float(miss)) else ""
-        out.append([name, level] + [r[g] for g in groups] + [r.get("test", ""), p_text, miss])
+        out.append([name, r["level"]] + [r[g] for g in groups] + [r.get("test", ""), p_text, miss])
     return {"title": "Table 1: baseline characteristics by outcome (mean (SD) or median [IQR]; n (%))",
             "header": ["variable", "", *groups, "test", "p", "missing"], "rows": out, "own_page": True}
 

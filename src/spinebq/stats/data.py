@@ -357,7 +357,11 @@ def validate_cohort(
     if outcome not in df.columns:
         raise SpinebqError(f"{source} has no outcome column '{outcome}' (columns are: "
                            f"{', '.join(map(str, df.columns[:12]))}{', ...' if df.shape[1] > 12 else ''}).")
-    missing = [c for c in list(cols) + list(ids) if c not in df.columns]
+    missing_ids = [c for c in ids if c not in df.columns]
+    if missing_ids:
+        raise SpinebqError(f"{source} has no column {', '.join(repr(m) for m in missing_ids)} (given as the cluster "
+                           f"or matched-set column; columns are: {', '.join(map(str, df.columns[:12]))}).")
+    missing = [c for c in cols if c not in df.columns]
     if missing:
         raise SpinebqError(f"{source} has no column {', '.join(repr(m) for m in missing)} named in the "
                            f"predictors or model (columns are: {', '.join(map(str, df.columns[:12]))}).")
