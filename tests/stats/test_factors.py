@@ -128,6 +128,11 @@ def test_dates_and_identifiers_are_left_out_and_said(birthwt):
 
     with pytest.raises(OptionError, match="column 'patient' in the data cannot be analysed"):
         run_analysis(df, "low", {"patient": "auto"}, bootstrap=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_analysis(df, "low", {"lwt": "lower"}, covariates=["visit", "race"], bootstrap=0)
+    assert "visit" not in set(res.baseline.table["variable"]) and "race" in set(res.baseline.table["variable"])
+    assert any("column 'visit' was left out of the analysis: it holds dates" in n for n in res.notes)
 
 
 def test_single_level_and_level_without_events(birthwt):

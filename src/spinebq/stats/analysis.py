@@ -353,7 +353,7 @@ def run_analysis(
     df = cohort.data
     y = df[outcome].to_numpy(float)
     model_terms = cohort.design_terms(model_vars)
-    table_vars = list(dict.fromkeys(list(preds) + model_vars + list(covariates)))
+    table_vars = [c for c in dict.fromkeys(list(preds) + model_vars + list(covariates)) if c not in cohort.left_out]
     table_data = df[[outcome] + [c for c in table_vars if c not in cohort.factors]].join(cohort.labels)
     caught_msgs: list[str] = []
     skipped_roc: list[str] = []
