@@ -150,3 +150,23 @@ def test_conditional_logistic_equals_clogit():
                                  c.ids["stratum"].to_numpy())
     assert_allclose(f.table["coef"].to_numpy(), R.INF_CLOGIT_EDUCATION["coef"], **TOL)
     assert f.table.loc["education6-11yrs", "reason"].startswith("constant within every matched set")
+
+
+def test_bootstrap_validation_resamples_whole_patients():
+    from spinebq.stats.performance import bootstrap_validation, cluster_resamples
+
+    groups = np.repeat(np.arange(30), 2)
+    for ix in cluster_resamples(groups, 20, np.random.default_rng(1)):
+        counts = np.bincount(groups[ix], minlength=30)
+        assert np.all(counts % 2 == 0) and ix.size == 60  # both rows of a patient, 30 patients
+    # each birthwt mother entered twice: the row bootstrap halves the optimism, the cluster bootstrap keeps it
+    b = read_table(DATA / "birthwt.csv")
+    model = ["age", "lwt", "race", "smoke", "ht", "ui"]
+    c = validate_cohort(b, "low", model)
+    X = np.column_stack([np.ones(len(c.data))] + [c.data[t].to_numpy(float) for t in c.design_terms(model)])
+    X2, y2, g = np.vstack([X, X]), np.tile(c.y, 2), np.tile(np.arange(c.y.size), 2)
+    opt = {name: bootstrap_validation(Xi, yi, B=200, seed=1, n_jobs=1, calibration_curve=False, groups=gi)
+           .table.loc["auc", "optimism"] for name, Xi, yi, gi in (("once", X, c.y, None), ("rows", X2, y2, None),
+                                                                  ("patients", X2, y2, g))}
+    assert opt["rows"] < 0.6 * opt["once"]
+    assert opt["patients"] == pytest.approx(opt["once"], abs=0.012)

@@ -396,7 +396,7 @@ def run_analysis(
         val = None
         if bootstrap and bootstrap > 0:
             X = np.column_stack([np.ones(len(cc))] + [cc[t].to_numpy(float) for t in model_terms])
-            val = bootstrap_validation(X, yc, B=int(bootstrap), seed=seed, n_jobs=n_jobs)
+            val = bootstrap_validation(X, yc, B=int(bootstrap), seed=seed, n_jobs=n_jobs, groups=cc_cluster)
         dca = decision_curve(yc, p)
         cic = clinical_impact(yc, p)
         nomo = nomogram_from_fit(multi, cc, factors={k: f for k, f in cohort.factors.items() if k in model_vars})
@@ -433,8 +433,7 @@ def run_analysis(
     if val is not None:
         notes += val.notes
         if cluster:
-            notes.append("the bootstrap validation resamples rows, not clusters: its optimism is too small when "
-                         "rows of one patient are alike")
+            notes.append(f"the bootstrap validation resamples whole clusters ('{cluster}'), not rows")
     if impute:
         incomplete = [k for k, f in cohort.factors.items() if k in model_vars and len(f.terms) > 1
                       and cohort.labels[k].isna().any()]

@@ -356,6 +356,17 @@ class ValidationResult(Result):
         return out
 
 
+def cluster_resamples(groups: np.ndarray, B: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``B`` bootstrap samples of row indices that draw whole clusters with replacement.
+
+    Each sample holds as many clusters as the data (not necessarily as many rows).
+    """
+    _, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    members = [np.flatnonzero(inv == c) for c in range(inv.max() + 1)]
+    k = len(members)
+    return [np.concatenate([members[c] for c in rng.integers(0, k, k)]) for _ in range(B)]
+
+
 def bootstrap_validation(
     X: np.ndarray,
     y: np.ndarray,
@@ -364,6 +375,7 @@ def bootstrap_validation(
     seed: int = 20240101,
     n_jobs: int = 2,
     calibration_curve: bool = True,
+    groups: np.ndarray | None = None,
 ) -> ValidationResult:
     """Bootstrap optimism correction (``rms::validate`` / ``rms::calibrate``, method ``"boot"``).
 
@@ -386,6 +398,8 @@ def bootstrap_validation(
         Worker processes (joblib); 1 runs in-process.
     calibration_curve : bool
         Also compute the lowess calibration curve (apparent and bias-corrected) and its MAE.
+    groups : array, optional
+        Cluster (patient) of each row: whole clusters are resampled, so the rows of one patient stay together.
 
     Returns
     -------
@@ -395,7 +409,7 @@ def bootstrap_validation(
     y = np.asarray(y, float)
     n = y.size
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(B, n))
+    idx = rng.integers(0, n, size=(B, n)) if groups is None else cluster_resamples(groups, B, rng)
     beta, _, _ = newton_logit(X, y)
     lp = X @ beta
     p = expit(lp)
@@ -410,7 +424,7 @@ def bootstrap_validation(
     else:
         from joblib import Parallel, delayed
 
-        chunks = np.array_split(idx, n_jobs)
+        chunks = [[idx[j] for j in part] for part in np.array_split(np.arange(B), n_jobs)]
         parts = Parallel(n_jobs=n_jobs)(delayed(_boot_chunk)(X, y, c, grid) for c in chunks)
     train = np.vstack([q[0] for q in parts])
     test = np.vstack([q[1] for q in parts])
