@@ -168,6 +168,9 @@ def test_real_spreadsheet_with_text_categories(tmp_path, capsys):
         np.testing.assert_allclose(m[term]["or"], or_, rtol=1e-6, err_msg=term)
     np.testing.assert_allclose(d["logistic"]["univariable"]["raceblack"]["p"], 0.068301314813696917, rtol=1e-6)
     assert d["logistic"]["univariable"]["raceblack"]["variable"] == "race"
+    assert d["factors"]["race"] == {"levels": ["white", "black", "other"], "reference": "white",
+                                    "terms": ["raceblack", "raceother"]} and d["event"] == "Yes"
+    assert "Categorical race: reference 'white'; other levels 'black', 'other'" in so
     np.testing.assert_allclose(d["baseline"]["ftv"]["p"], R.BW_FISHER_FTV, rtol=1e-6)
     assert d["baseline"]["race"]["levels"]["black"] == [15, 11]
     md = (out / "tables.md").read_text()

@@ -131,15 +131,22 @@ def run(args: argparse.Namespace) -> int:
     w = sys.stdout.write
     w(f"spinebq stats: {source}: n = {result.n}, events = {result.n_events} "
       f"({100 * result.n_events / result.n:.1f} %). Research use only; not a medical device.\n")
+    for k, f in result.factors.items():
+        w(f"Categorical {k}: reference {f.reference!r}; other levels {', '.join(repr(v) for v in f.levels[1:])} "
+          f"(terms {', '.join(f.terms)})\n")
     w("ROC (AUC, DeLong 95 % CI; Youden cut-off -> sensitivity / specificity):\n")
     for k, r in result.roc.items():
         yd = r.youden
         side = ">" if r.direction == "<" else "<"
         label = "model probability" if k == MODEL else k
+        cut = f"{side} {yd['threshold']:.4g}"
+        if k in result.factors:  # a two-level factor: its 0/1 dummy
+            f = result.factors[k]
+            cut = f"= {f.levels[1] if r.direction == '<' else f.levels[0]!r}"
         boot = (f"; cluster bootstrap {r.auc_ci_bootstrap[0]:.3f}-{r.auc_ci_bootstrap[1]:.3f}"
                 if args.cluster and r.auc_ci_bootstrap is not None else "")
-        w(f"  {label:<20s} {r.auc:.3f} ({r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f}{boot})  event if {side} "
-          f"{yd['threshold']:.4g} -> {yd['sensitivity']:.3f} / {yd['specificity']:.3f}"
+        w(f"  {label:<20s} {r.auc:.3f} ({r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f}{boot})  event if {cut}"
+          f" -> {yd['sensitivity']:.3f} / {yd['specificity']:.3f}"
           f"{'  [direction inferred]' if r.direction_inferred else ''}\n")
     w(f"Multivariable model ({', '.join(result.model_terms)}; n = {result.multivariable.n}):\n")
     for term, row in result.multivariable.table.iterrows():

@@ -24,7 +24,7 @@ from spinebq.stats._result import StatsWarning, frame_to_markdown, jsonable
 from spinebq.stats.agreement import CorrelationResult, IccResult, correlation, icc
 from spinebq.stats.baseline import BaselineResult, baseline_table
 from spinebq.stats.conditional import ConditionalLogisticResult, fit_conditional_logistic
-from spinebq.stats.data import validate_cohort
+from spinebq.stats.data import Factor, validate_cohort
 from spinebq.stats.decision import ClinicalImpactResult, DecisionCurveResult, clinical_impact, decision_curve
 from spinebq.stats.imputation import PooledAuc, PooledResult, mice_pmm, pool_auc, pool_logistic
 from spinebq.stats.logistic import LogisticResult, collinearity, fit_logistic
@@ -82,6 +82,8 @@ class StudyResult:
     conditional_univariable: dict[str, ConditionalLogisticResult] = field(default_factory=dict)
     conditional_multivariable: ConditionalLogisticResult | None = None
     pooled_auc: PooledAuc | None = None
+    factors: dict[str, Factor] = field(default_factory=dict)
+    event: str = "1"
 
     # ------------------------------------------------------------------ tables
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -146,6 +148,9 @@ class StudyResult:
             "outcome": self.outcome,
             "n": self.n,
             "n_events": self.n_events,
+            "event": self.event,
+            "factors": {k: {"levels": list(f.levels), "reference": f.reference, "terms": list(f.terms)}
+                        for k, f in self.factors.items()},
             "predictors": {k: {"direction": r.direction, "direction_inferred": r.direction_inferred}
                            for k, r in self.roc.items() if k != MODEL},
             "model": self.model_terms,
@@ -452,4 +457,4 @@ def run_analysis(
         clinical_impact=cic, nomogram=nomo, correlations=cors, icc=iccs, imputation=pooled,
         warnings=caught_msgs, notes=notes, seconds=time.perf_counter() - t0, settings=settings,
         matched_on=matched, conditional_univariable=cond_uni, conditional_multivariable=cond_multi,
-        pooled_auc=pooled_auc)
+        pooled_auc=pooled_auc, factors=cohort.factors, event=cohort.event)
