@@ -120,8 +120,10 @@ def test_dates_and_identifiers_are_left_out_and_said(birthwt):
     df = birthwt.copy()
     df["patient"] = [f"BW-{i:03d}" for i in range(len(df))]
     df["visit"] = pd.date_range("2020-01-01", periods=len(df), freq="D").strftime("%Y-%m-%d")
-    c = validate_cohort(df, "low", ["lwt", "patient", "visit"])
-    assert set(c.left_out) == {"patient", "visit"}
+    df["comment"] = [f"note {i // 2}" for i in range(len(df))]  # free text, a few repeated
+    c = validate_cohort(df, "low", ["lwt", "patient", "visit", "comment"])
+    assert set(c.left_out) == {"patient", "visit", "comment"}
+    assert "free text" in c.left_out["comment"]
     assert "identifier" in c.left_out["patient"] and "dates" in c.left_out["visit"]
     assert any("column 'patient' was left out" in n for n in c.notes)
     from spinebq.stats.analysis import run_analysis

@@ -15,7 +15,7 @@ HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-o
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``spinebq stats``."""
     parser.add_argument("data", nargs="?", help="cohort table: .csv or .xlsx, one row per patient")
-    parser.add_argument("--outcome", help="binary outcome column (1 = event, 0 = no event)")
+    parser.add_argument("--outcome", help="binary outcome column: 1/0, or two levels such as Yes/No (see --event)")
     parser.add_argument("--predictors", help="comma-separated predictor columns, each optionally with ':lower' "
                         "(lower values go with the event, e.g. HU) or ':higher' (e.g. VBQ); without a suffix the "
                         "direction is taken from the data and reported with a warning")
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.data:
             raise SpinebqError("give a DATA file (.csv or .xlsx) or --example 001.")
         if not args.outcome:
-            raise SpinebqError("--outcome is required: the name of the 0/1 outcome column.")
+            raise SpinebqError("--outcome is required: the name of the binary outcome column (1/0 or Yes/No).")
         if not args.predictors:
             raise SpinebqError("--predictors is required, e.g. --predictors hu:lower,vbq:higher.")
         df = read_table(args.data, na_values=_split(args.na))

@@ -436,6 +436,10 @@ def validate_cohort(
             if present.nunique() == present.size and present.size > ID_MIN_LEVELS:
                 left_out[c] = f"it holds a different text in each of its {present.size} rows (an identifier)"
                 continue
+            if present.nunique() > max(ID_MIN_LEVELS, present.size / 2):
+                left_out[c] = (f"it holds {present.nunique()} different texts in {present.size} rows (free text, "
+                               f"not categories)")
+                continue
             is_factor = True
         if not is_factor:
             out[c] = col.astype(float)
