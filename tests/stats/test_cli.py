@@ -1,12 +1,12 @@
 """``spinebq stats`` through spinebq.cli.main: outputs, stats.json shape, and one sentence per bad spreadsheet."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from spinebq.cli import main
-from tests.stats import cohorts
 from tests.stats import r_reference as R
 
 PRED = "age:higher,pbq:higher,hu_ratio:lower,goutallier:higher,vbq"
@@ -145,8 +145,6 @@ def test_usage_errors(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------- real cohorts shipped with R
-from pathlib import Path  # noqa: E402
-
 DATA = Path(__file__).parent / "data"
 
 

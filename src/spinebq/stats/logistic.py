@@ -7,7 +7,7 @@ Rows with a missing value in the model's variables are dropped per model and cou
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 
 import numpy as np

@@ -6,8 +6,7 @@ Models* (2019) ch. 15; Hosmer & Lemeshow (2013). Conventions: METHODS.md §7 and
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd

@@ -16,7 +16,7 @@ Conventions (METHODS.md §7.1):
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
