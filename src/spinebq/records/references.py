@@ -57,5 +57,5 @@ class Reference:
             where += f";{self.volume}"
         if self.pages:
             where += f":{self.pages}"
-        text = f"{authors}. {self.title}. {where}."
+        text = f"{authors.rstrip('.')}. {self.title}. {where}."
         return text + (f" doi:{self.doi}" if self.doi else " DOI not available")

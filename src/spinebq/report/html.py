@@ -149,8 +149,8 @@ def _page_one(report: dict) -> str:
     if planned["reason"]:
         out.append(f"<p id='planned-levels'>{_e(planned['reason'])}</p>")
     else:
-        out.append("<table class='wide' id='planned-levels'><tr><th>level</th><th>ST-HU</th><th>against 153.5 HU "
-                   "[sakai2018]</th><th>HU ratio</th><th>B-HU</th><th>pedicle isthmus width</th></tr>")
+        out.append("<table class='wide' id='planned-levels'><tr><th>level</th><th>ST-HU (HU)</th><th>against 153.5 HU "
+                   "[sakai2018]</th><th>HU ratio</th><th>B-HU (HU)</th><th>pedicle isthmus width</th></tr>")
         for r in planned["rows"]:
             if r["missing"]:
                 out.append(f"<tr data-level='{_e(r['level'])}'><td>{_e(r['level'])}</td><td colspan='5'>{_e(r['missing'])}</td></tr>")

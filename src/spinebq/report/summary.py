@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from spinebq.anatomy import ORDER
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
+from spinebq.report.quantities import BY_KEY
 from spinebq.report.text import cite_text, human, levels_text, missing
 from spinebq.risk.registry import get_model
 
@@ -147,12 +148,15 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
             rows.append({"level": level, "missing": f"{level} is not in the CT results"})
             continue
         no_trajectory = "no screw trajectory measured" if v.st_hu is None else "trajectory not measurable"
+
+        def cell(key: str, value) -> dict:  # the level blocks' decimals, the unit in the header
+            return {"value": None if missing(value) else value,
+                    "text": human(value, "", BY_KEY[key].decimals, reason=no_trajectory)}
+
         rows.append({"level": level, "missing": None,
-                     "st_hu": {"value": None if missing(v.st_hu) else v.st_hu, "text": human(v.st_hu, "HU", 0, reason=no_trajectory),
-                               "scale": model_scale("Sakai2018_STHU", v.st_hu), "side": _side_text("Sakai2018_STHU", v.st_hu)},
-                     "hu_ratio": {"value": None if missing(v.hu_ratio) else v.hu_ratio,
-                                  "text": human(v.hu_ratio, "", 2, reason=no_trajectory)},
-                     "b_hu": {"value": None if missing(v.b_hu) else v.b_hu, "text": human(v.b_hu, "HU", 0, reason=no_trajectory)},
+                     "st_hu": cell("st_hu", v.st_hu) | {"scale": model_scale("Sakai2018_STHU", v.st_hu),
+                                                          "side": _side_text("Sakai2018_STHU", v.st_hu)},
+                     "hu_ratio": cell("hu_ratio", v.hu_ratio), "b_hu": cell("b_hu", v.b_hu),
                      "pedicles": _pedicle_widths(v)})
     return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"]}
 

@@ -14,6 +14,8 @@ from spinebq.anatomy import ORDER
 
 #: The stored seed papers by their number in ../shared/papers, and their bibliography keys.
 PAPER_KEYS = {"000": "xu2025", "001": "yang2026", "002": "loeffler2021", "003": "chang2025", "004": "wu2025"}
+#: Transitional vertebrae: a run T12-L1 or L5-S1 is adjacent unless the spine has one.
+TRANSITIONAL = ("T13", "L6")
 _PAPER = re.compile(r"\bpapers? (00[0-4])\b")
 _METHODS = re.compile(r"\bMETHODS(?:\.md)?(?: section| §|§)? ?(\d+(?:\.\d+)*)")
 
@@ -59,13 +61,14 @@ def human(value, unit: str = "", decimals: int | None = 1, *, reason: str | None
 def levels_text(levels) -> str:
     """``['L1', 'L2', 'L3', 'L4']`` -> ``L1-L4`` (a run of adjacent levels); otherwise ``L1, L3``; ``none``.
 
-    >>> levels_text(["L4", "L5"]), levels_text(["L1", "L3"]), levels_text([])
-    ('L4-L5', 'L1, L3', 'none')
+    >>> levels_text(["L4", "L5"]), levels_text(["L1", "L3"]), levels_text([]), levels_text(["T12", "L1", "L2"])
+    ('L4-L5', 'L1, L3', 'none', 'T12-L2')
     """
     levels = [str(lv) for lv in levels or []]
     if not levels:
         return "none"
-    index = [ORDER.index(lv) if lv in ORDER else -1 for lv in levels]
+    usual = [lv for lv in ORDER if lv not in TRANSITIONAL or lv in levels]
+    index = [usual.index(lv) if lv in usual else -1 for lv in levels]
     if len(levels) > 1 and -1 not in index and index == list(range(index[0], index[0] + len(levels))):
         return f"{levels[0]}-{levels[-1]}"
     return ", ".join(levels)
