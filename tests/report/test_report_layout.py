@@ -111,7 +111,7 @@ def test_demo_reads_vbmd_and_the_real_ct_reads_the_screening(case):
     name, _, dom = case
     bone = " ".join(dom.ids["bone-quality"].split())
     if name == "demo":  # calibrated with the rods: a vBMD and its ACR category
-        assert re.search(r"\d+\.\d mg/cm3", bone) and "ACR:" in bone
+        assert re.search(r"\d+\.\d mg/cm3", bone) and "ACR category:" in bone
     else:  # routine CT: HU only, the L1 screening reading stands in
         assert "scan not calibrated" in bone
         assert re.search(r"(osteoporosis likely|indeterminate|osteoporosis unlikely)", bone)

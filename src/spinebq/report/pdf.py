@@ -56,12 +56,11 @@ def write_patient_pdf(report: dict, path: str | Path) -> Path:
     fetched: the report embeds everything, so nothing goes to the network."""
     import logging
 
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # its progress steps and CSS notes are not the user's
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
     from spinebq.report.html import render_patient_html
-
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # its progress steps and CSS notes are not the user's
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

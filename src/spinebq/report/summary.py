@@ -97,7 +97,7 @@ def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dic
         if not missing(vbmd):
             scale = {"value": float(vbmd), "thresholds": list(ACR_THRESHOLDS_MG_CM3), "zones": ["risk", "mid", "ok"],
                      "unit": "mg/cm3"}
-        reading = f"ACR: {s.acr_category}" if s.acr_category else ""
+        reading = f"ACR category: {human(s.acr_category)}" if s.acr_category else ""
         rows.append(_bone_row(f"vBMD, {levels} mean", "summary.vbmd_mg_cm3", vbmd, "mg/cm3", 1,
                               reason=None if calibrated else "scan not calibrated (HU only)", reading=reading,
                               cite=(ACR_REFERENCE,) if calibrated else (), scale=scale))
