@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import html.parser
+import json
 import re
 import subprocess
 from xml.etree import ElementTree
@@ -178,3 +179,18 @@ def test_every_cited_key_resolves_to_a_full_reference(case):
         ref = bibliography[key]
         assert listed[key] == ref.citation() and ref.title in listed[key] and str(ref.year) in listed[key]
     assert "paper 00" not in body and "METHODS.md" not in body  # the old pointers are gone
+
+
+def test_each_vertebra_block_shows_only_its_own_pictures(real_report_dir, real_ct_dir):
+    """The L1 block holds L1's ellipses and L1's virtual screws, never a neighbour's picture."""
+    text = (real_report_dir / "report.html").read_text()
+    blocks = re.findall(r"<div class='level' id='level-([A-Z]\d+)'>(.*?)</div></td></tr></table></div>", text, re.S)
+    assert [level for level, _ in blocks] == list(json.loads((real_ct_dir / "measurements.json").read_text())["vertebrae"])
+    with_pictures = 0
+    for level, block in blocks:
+        alts = re.findall(r"<img src='data:image/png;base64,[^']+' alt='([^']+)'", block)
+        assert all(alt.startswith(f"{level}: ") for alt in alts), (level, alts)
+        expected = {p.stem for p in real_ct_dir.glob("*.png") if level in p.stem.split("_")}
+        assert len(alts) == len(expected), (level, alts, expected)
+        with_pictures += bool(alts)
+    assert with_pictures >= 5  # L1-L5 have ellipses and screws
