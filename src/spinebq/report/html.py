@@ -52,7 +52,7 @@ tr.risk td{background:#fde2e2} tr.norisk td{background:#e3f4e3} tr.na td{color:#
 .scale{display:block} .ok{color:#1b6e1b} .risk{color:#a11}
 table.levelblock{width:100%;border:none;margin:0} table.levelblock>tbody>tr>td{border:none;padding:0 6px 0 0}
 td.nums{width:40%} td.nums th{white-space:nowrap} td.nums td{white-space:nowrap}
-td.pics img{width:100%;margin:0 0 4px 0;border:1px solid #ccc}
+td.pics img{width:86%;margin:0 0 3px 0;border:1px solid #ccc}
 div.level{break-inside:avoid;page-break-inside:avoid;border-top:1px solid #ccd;padding-top:2px;margin-top:6px}
 figure{display:inline-block;margin:4px;vertical-align:top;width:47%} figure img{width:100%;border:1px solid #ccc}
 figcaption{font-size:11px;color:#444}
