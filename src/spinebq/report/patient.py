@@ -46,24 +46,6 @@ def _cranial_to_caudal(levels):
     return sorted(levels, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
 
 
-def ct_level_table(ct: CtRecord) -> dict:
-    """Columns and rows (cranial to caudal) of the CT levels; a column appears when any level has a value for it
-    (3D HU, three-slice HU and vBMD always)."""
-    by_level = {v.level: v for v in ct.vertebrae}
-    levels = _cranial_to_caudal(by_level)
-    columns = [BY_KEY[k] for k in REPORT_CT_KEYS
-               if k in ALWAYS_SHOWN or any(level_value(by_level[lv], k) is not None for lv in levels)]
-    rows = []
-    for lv in levels:
-        vertebra = by_level[lv]
-        cells = {q.key: _cell(level_value(vertebra, q.key), q.decimals) for q in columns}
-        notes = list(vertebra.qc)
-        if vertebra.excluded_reason:
-            notes.append(f"missing: {vertebra.excluded_reason}")
-        rows.append({"level": lv, "cells": cells, "qc": notes})
-    return {"columns": [_column(q) for q in columns], "rows": rows}
-
-
 def _missing_reason(ct: CtRecord, vertebra, key: str) -> str | None:
     if key == "vbmd_mg_cm3" and ct.calibration.get("method", "none") == "none":
         return "scan not calibrated"
@@ -239,12 +221,6 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
     patient = ct.acquisition.extra.get("patient") if ct is not None else None
     if include_phi and patient:
         phi = {PHI_LABELS.get(k, k): v for k, v in patient.items() if v}
-    ct_summary = None
-    if ct is not None:
-        s = ct.summary
-        ct_summary = {"levels": list(s.levels_used), "hu": present(s.hu), "hu_key": s.hu_key,
-                      "hu_2d": present(s.hu_2d), "vbmd_mg_cm3": present(s.vbmd_mg_cm3), "acr_category": s.acr_category,
-                      "acr_reference": s.details.get("acr_reference")}
     scans = scan_lines(ct, mri, include_phi=include_phi)
     ct_dir = Path(ct_dir) if ct_dir else None
     return {
@@ -255,11 +231,8 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
         "page_one": page_one(ct, mri, assessment, patient_id=patient_id, include_phi=include_phi, scans=scans),
         "levels": level_blocks(ct, ct_dir) if ct is not None else [],
         "screening": list((assessment or {}).get("screening") or []),
-        "ct_summary": ct_summary,
-        "ct_levels": ct_level_table(ct) if ct is not None else None,
         "mri": mri_tables(mri) if mri is not None else None,
         "assessment": list((assessment or {}).get("models") or []),
-        "clinical": {k: v for k, v in ((assessment or {}).get("patient") or {}).items() if k != "id"},
         "pictures": pictures(ct_dir, Path(mri_dir) if mri_dir else None),
         "caveats": [cite_text(c) for c in caveats(ct, mri, assessment)],
     }
