@@ -16,6 +16,18 @@ from spinebq.anatomy import ORDER
 PAPER_KEYS = {"000": "xu2025", "001": "yang2026", "002": "loeffler2021", "003": "chang2025", "004": "wu2025"}
 #: Transitional vertebrae: a run T12-L1 or L5-S1 is adjacent unless the spine has one.
 TRANSITIONAL = ("T13", "L6")
+#: Sources that record texts name by author and journal, and their bibliography keys: the key is added after the
+#: mention so the reference list gives the full reference.
+MENTIONS = {
+    r"Schreiber et al\.?,? JBJS Am 2011": "schreiber2011",
+    r"Ehresman(?: et al\.?)?,? (?:2020|Spine J 2020)": "ehresman2020",
+    r"Pickhardt et al\.?,? Osteoporos Int 2016(?:;27:147-52)?": "pickhardt2016",
+    r"Wasserth et al\.?,? Radiol AI 2023": "wasserth2023",
+    r"Löffler et al\.?,? Front Endocrinol 2021": "loeffler2021",
+    r"Sakai(?: et al\.?)? 2018": "sakai2018",
+    r"Genant(?: et al\.?)? 1993": "genant1993",
+}
+_MENTION = re.compile("|".join(f"(?P<k{n}>{pattern})" for n, pattern in enumerate(MENTIONS)))
 _PAPER = re.compile(r"\bpapers? (00[0-4])\b")
 _METHODS = re.compile(r"\bMETHODS(?:\.md)?(?: section| §|§)? ?(\d+(?:\.\d+)*)")
 
@@ -75,6 +87,19 @@ def levels_text(levels) -> str:
 
 
 def cite_text(text: str) -> str:
-    """``paper 003`` -> ``[chang2025]``; ``METHODS.md section 5.1`` -> ``docs/methods.md section 5.1``."""
+    """``paper 003`` -> ``[chang2025]``; a known author mention gets its key (``Schreiber et al., JBJS Am 2011
+    [schreiber2011]``); ``METHODS.md section 5.1`` -> ``docs/methods.md section 5.1``.
+
+    >>> cite_text("three ellipses (Schreiber et al., JBJS Am 2011); 3D-HU (paper 003), METHODS.md section 5.1")
+    'three ellipses (Schreiber et al., JBJS Am 2011 [schreiber2011]); 3D-HU ([chang2025]), docs/methods.md section 5.1'
+    """
     text = _PAPER.sub(lambda m: f"[{PAPER_KEYS[m.group(1)]}]", text)
+    keys = list(MENTIONS.values())
+
+    def add_key(m: re.Match) -> str:
+        key = keys[int(m.lastgroup[1:])]
+        following = text[m.end():m.end() + len(key) + 3]
+        return m.group(0) if f"[{key}]" in following else f"{m.group(0)} [{key}]"
+
+    text = _MENTION.sub(add_key, text)
     return _METHODS.sub(lambda m: f"docs/methods.md section {m.group(1)}", text)
