@@ -397,7 +397,7 @@ def _acquisition(ct: Volume, labels: LabelMap, *, include_phi: bool) -> Acquisit
         extra["patient"] = meta["phi"]
     if meta.get("contrast_agent"):
         extra["contrast_note"] = ("the header names a contrast agent: trabecular HU is raised by enhancement "
-                                  "(METHODS.md §3); published HU cutoffs assume unenhanced scans")
+                                  "(docs/methods.md section 3); published HU cutoffs assume unenhanced scans")
     return Acquisition(header={k: meta.get(k) for k in ACQUISITION_KEYS if k in meta},
                        spacing_mm=tuple(float(v) for v in ct.spacing_mm), shape=tuple(int(v) for v in ct.shape),
                        orientation_of_array=ct.orientation,

@@ -47,7 +47,7 @@ class Side(CodedValue):
 
 
 class ContrastPhase(CodedValue):
-    """Contrast phase of a CT (METHODS.md §3): the four named phases and the two undecided outcomes.
+    """Contrast phase of a CT (docs/methods.md section 3): the four named phases and the two undecided outcomes.
 
     ``contrast_unknown_phase`` means the header names a contrast agent but no phase; ``unknown`` that
     neither the header nor the vessels could tell.

@@ -172,6 +172,14 @@ def test_full_profile_on_a_manifest_joins_ct_mri_and_clinical_columns(tmp_path):
     assert math.isfinite(row.L4_st_hu) and math.isfinite(row.L4_hu_ratio)
     assert row.age == 71 and row.sex == "F"
     assert any(c.startswith("model_S004_VBQ") for c in row.index)  # VBQ against paper 004's cutoff
+    # the uncalibrated CT gets the opportunistic-screening reading of its L1 three-slice HU (Pickhardt 2013)
+    from spinebq.risk.registry import load_screening
+    from spinebq.risk.screening import band_of
+
+    (entry,) = load_screening()
+    assert row.screening_pickhardt2013_L1 == band_of(row.L1_hu_2d, entry["thresholds"], entry["above_reading"])[0]
+    dictionary = pd.read_csv(out / "cohort_dictionary.csv").set_index("column")
+    assert "Pickhardt PJ" in dictionary.loc["screening_pickhardt2013_L1", "method"]
     folder = out / "studies" / row.study
     for name in ("report.html", "report.pdf", "ct/trajectories.json", "ct/overlay_sagittal.png", "mri/mri_sagittal.png",
                  "assessment.json", "thumbnail.png"):

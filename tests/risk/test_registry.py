@@ -4,24 +4,25 @@ from __future__ import annotations
 import json
 
 from spinebq.cli import main
-from spinebq.risk.registry import REQUIRED_KEYS, load_models, load_registry
+from spinebq.risk.references import load_references
+from spinebq.risk.registry import REQUIRED_KEYS, load_models
 
 
 def test_every_entry_is_complete_and_cites_its_paper():
-    registry = load_registry()
+    references = load_references()
     models = load_models()
     assert len(models) >= 10
     for m in models:
         missing = [k for k in REQUIRED_KEYS if k not in m]
         assert not missing, (m["key"], missing)
-        assert m["paper"] in registry["papers"] and registry["papers"][m["paper"]]["citation"]
+        assert m["paper"] in references and references[m["paper"]].title in m["citation"]
         assert m["direction"] in ("<", ">")
         if m["auc"] is not None:
             lo, hi = m["auc_ci"]
             assert lo < m["auc"] < hi
         assert m["questionable_when"], m["key"]
     assert len({m["key"] for m in models}) == len(models)
-    for paper in ("000", "001", "002", "003", "004"):
+    for paper in ("xu2025", "yang2026", "loeffler2021", "chang2025", "wu2025"):  # the five stored papers
         assert any(m["paper"] == paper for m in models)
 
 

@@ -83,7 +83,7 @@ def test_library_messages_name_no_command_line_option(ct, mri):
     text = json.dumps(result)
     assert "--" not in text.replace("---", "")
     (nomo,) = [r for r in result["models"] if r["key"] == "S001_nomogram"]
-    assert nomo["reason"].startswith("paper 001 did not publish its coefficients; a nomogram coefficients file is needed")
+    assert nomo["reason"].startswith("the nomogram's paper [yang2026] did not publish its coefficients; a nomogram coefficients file is needed")
 
 
 def test_documents_are_converted_once_at_the_entry():

@@ -1,4 +1,4 @@
-"""Logistic regression against R's glm (epsilon=1e-14, so SEs are at the MLE; METHODS §7.1.6)."""
+"""Logistic regression against R's glm (epsilon=1e-14, so SEs are at the MLE; docs/methods.md section 7.1)."""
 import warnings
 
 import numpy as np

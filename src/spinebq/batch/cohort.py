@@ -70,7 +70,21 @@ def study_row(record) -> dict[str, Any]:
         if model["status"] == "applied":
             name = f"model_{model['key']}" + (f"_{model['level']}" if model.get("level") and "-" not in model["level"] else "")
             row[name] = "risk side" if model["at_risk_side"] else "not risk side"
+    for reading in (record.assessment or {}).get("screening", []):
+        row[f"screening_{reading['key']}"] = reading["reading"] or f"not read: {reading['reason']}"
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def screening_meaning(key: str) -> str:
+    """The data-dictionary text of a screening column: thresholds, value compared and full source."""
+    from spinebq.risk.registry import load_screening
+
+    entry = next((e for e in load_screening() if e["key"] == key), None)
+    if entry is None:
+        return "opportunistic-screening reading (assessment.json of the study)"
+    bands = "; ".join(f"<= {t['hu']:g} HU {t['reading']}" for t in entry["thresholds"])
+    return (f"opportunistic osteoporosis screening of an uncalibrated CT: {entry['level']} three-slice HU (hu_2d) against "
+            f"{bands}; above: {entry['above_reading']}. Source: {entry['citation']}")
 
 
 def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
@@ -173,6 +187,7 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
     temporary.replace(parquet)
     models = {c: "side of the published cutoff of this model (spinebq models; assessment.json of the study)"
               for c in table.columns if c.startswith("model_")}
+    models |= {c: screening_meaning(c.removeprefix("screening_")) for c in table.columns if c.startswith("screening_")}
     dictionary = pd.DataFrame(data_dictionary(list(table.columns), COHORT_LEVELS, models))
     write_atomic(out / "cohort_dictionary.csv", dictionary.to_csv(index=False, lineterminator="\n"))
     qc_page = _write_qc_page(out, frame, title=title)
@@ -211,6 +226,6 @@ def _ordered_columns(columns: list[str]) -> list[str]:
     first = [q.key for q in STUDY_QUANTITIES if q.key in columns]
     levels = [f"{level}_{q.key}" for level in COHORT_LEVELS for q in LEVEL_QUANTITIES if f"{level}_{q.key}" in columns]
     muscle = [f"{disc.replace('/', '_')}_goutallier" for disc in MUSCLE_DISCS if f"{disc.replace('/', '_')}_goutallier" in columns]
-    models = sorted(c for c in columns if c.startswith("model_"))
+    models = sorted(c for c in columns if c.startswith(("model_", "screening_")))
     placed = set(first + levels + muscle + models)
     return first + levels + muscle + models + [c for c in columns if c not in placed]

@@ -1,4 +1,4 @@
-"""Contrast phase of a CT and the named corrections of trabecular HU for enhancement (METHODS.md §3).
+"""Contrast phase of a CT and the named corrections of trabecular HU for enhancement (docs/methods.md section 3).
 
 The phase comes from the DICOM header where it says so (series description or contrast route naming
 a phase; a contrast agent without a phase gives ``contrast_unknown_phase``), otherwise it is estimated
@@ -36,7 +36,7 @@ CORRECTIONS: dict[str, dict] = {
              "AUC similar with and without contrast, no correction deemed necessary)"},
     "totalsegmentator": {"deltas_hu": {ContrastPhase.ARTERIAL: 20.0, ContrastPhase.PORTAL_VENOUS: 14.75},
                          "reference": "TotalSegmentator spine report threshold add-ons (ART_HU_ADDON 20, PV_HU_ADDON 14.75), "
-                                      "origin undocumented (METHODS.md §3)"},
+                                      "origin undocumented (docs/methods.md section 3)"},
     "pickhardt": {"deltas_hu": {ContrastPhase.PORTAL_VENOUS: 11.2},
                   "reference": "Pickhardt et al., Osteoporos Int 2016;27:147-52 (portal venous vs unenhanced, L1: +11.2 HU)"},
 }

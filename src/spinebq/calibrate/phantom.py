@@ -3,7 +3,7 @@
 Two materials are supported:
 
 ``hydroxyapatite``  solid CHA inserts (QRM, Mindways CHA...): OLS of HU on density,
-                    vBMD = (HU - b) / m (METHODS.md §2.1).
+                    vBMD = (HU - b) / m (docs/methods.md section 2.1).
 ``k2hpo4``          Mindways K2HPO4 solution rods: OLS of (HU - water density) on K2HPO4 density gives
                     sigma_ref and beta_ref; sigma_CT = sigma_ref - 0.2174 and beta_CT = beta_ref + 999.6
                     (QCT PRO User Guide v5.0, as in Bonelab/Ogo's mindways_calibration).
@@ -73,7 +73,7 @@ def fit_phantom(
         "inserts": [{"density_mg_cm3": float(d), "hu": round(float(h), 3)} for d, h in zip(rho, hu_arr)],
         "r2": round(r2, 6),
         "residuals_hu": [round(float(r), 3) for r in (y - fitted)],
-        "reference": "ordinary least squares of insert HU on known density (METHODS.md §2.1)",
+        "reference": "ordinary least squares of insert HU on known density (docs/methods.md section 2.1)",
     }
     if material == "k2hpo4":
         details["sigma_ref"], details["beta_ref"] = float(slope), float(intercept)

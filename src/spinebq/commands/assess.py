@@ -94,11 +94,31 @@ def format_assessment(result: dict) -> str:
             lines.append(f"{head} not applicable: {row['reason']}")
             continue
         value = f"{row['value']:.3g}" if row["unit"] in ("ratio", "probability") else f"{row['value']:.1f} {row['unit']}"
-        auc = "" if row["auc"] is None else f"; AUC {row['auc']:.3f} in paper {row['paper']}"
+        auc = "" if row["auc"] is None else f"; AUC {row['auc']:.3f} in [{row['paper']}]"
         lines.append(f"{head} {value} vs {row['cutoff_text']}: {row['side_text']}{auc}")
         if row.get("points"):
             pts = ", ".join(f"{k} {v:.0f}" for k, v in row["points"].items())
             lines.append(f"{'':<30} points {pts}; total {row['total_points']:.0f}")
         for caveat in row["caveats"]:
             lines.append(f"{'':<30} caveat: {caveat}")
+    lines += format_screening(result.get("screening") or [])
     return "\n".join(lines)
+
+
+def format_screening(readings: list[dict]) -> list[str]:
+    """The opportunistic-screening readings as text lines, each with its source's full reference."""
+    from spinebq.risk.references import reference
+
+    lines = []
+    for r in readings:
+        lines.append(f"Opportunistic screening ({r['key']}, thresholds "
+                     + " / ".join(f"{t:g}" for t in r["thresholds_hu"]) + f" HU at {r['level']}):")
+        if r["reading"] is None:
+            lines.append(f"  not read: {r['reason']}")
+        else:
+            mid = "" if r["mid_slice_hu"] is None else f" (mid-body ellipse {r['mid_slice_hu']:.0f} HU)"
+            lines.append(f"  {r['level']} three-slice HU {r['value_hu']:.0f}{mid}: {r['reading']} ({r['band']})")
+        for caveat in r["caveats"]:
+            lines.append(f"  caveat: {caveat}")
+        lines.append(f"  source: {reference(r['reference']).citation()}")
+    return lines

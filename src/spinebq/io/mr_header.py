@@ -7,7 +7,7 @@ SequenceVariant (0018,0021), ScanOptions (0018,0022), PixelBandwidth (0018,0095)
 ContrastBolusAgent (0018,0010), SeriesDescription (0008,103E), Manufacturer (0008,0070).
 
 The sequence range recommended for marrow signal (TR 400-850 ms, TE 8-20 ms) and the field
-strength dependence of VBQ are summarised in METHODS.md section 5.1.
+strength dependence of VBQ are summarised in docs/methods.md section 5.1.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from spinebq.io.volume import Volume
 
 logger = logging.getLogger("spinebq")
 
-#: Recommended T1 spin-echo range for marrow signal (METHODS.md 5.1).
+#: Recommended T1 spin-echo range for marrow signal (docs/methods.md section 5.1).
 T1_TR_MS = (300.0, 1000.0)
 T1_TE_MS = (5.0, 30.0)
 #: Field strength at which the VBQ cutoffs in use were derived (paper 001: Philips Achieva 3.0 T; paper 004 does not say).
@@ -199,9 +199,9 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         else:
             how = "the header names no weighting and no TR/TE"
         if tr is not None and not (T1_TR_MS[0] <= tr <= T1_TR_MS[1]):
-            flags.append(f"tr_outside_recommended_range: TR {tr:g} ms outside 400-850 ms (METHODS 5.1)")
+            flags.append(f"tr_outside_recommended_range: TR {tr:g} ms outside 400-850 ms (docs/methods.md section 5.1)")
         if te is not None and not (T1_TE_MS[0] <= te <= T1_TE_MS[1]):
-            flags.append(f"te_outside_recommended_range: TE {te:g} ms outside 8-20 ms (METHODS 5.1)")
+            flags.append(f"te_outside_recommended_range: TE {te:g} ms outside 8-20 ms (docs/methods.md section 5.1)")
     if weighting == "unknown":
         warnings.warn(
             f"{path}: the weighting cannot be read from the file ({how}); it is assumed to be T1 and checked on the image "
@@ -218,11 +218,11 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         flags.append("contrast_enhanced: VBQ is defined on non-contrast T1; gadolinium raises marrow signal")
     field = header.get("field_strength_t")
     if field is None:
-        flags.append("field_strength_unknown: VBQ at 1.5 T reads higher than at 3.0 T in some studies (METHODS 5.1)")
+        flags.append("field_strength_unknown: VBQ at 1.5 T reads higher than at 3.0 T in some studies (docs/methods.md section 5.1)")
     elif abs(field - CUTOFF_FIELD_STRENGTH_T) > 0.25:
         flags.append(
             f"field_strength_{field:g}T: published cutoffs come from other field strengths; "
-            "1.5 T VBQ reads higher than 3.0 T in some studies (METHODS 5.1)"
+            "1.5 T VBQ reads higher than 3.0 T in some studies (docs/methods.md section 5.1)"
         )
     orientation = "sagittal" if spacing[0] >= max(spacing[1], spacing[2]) - 1e-6 else "not_sagittal"
     if orientation != "sagittal":

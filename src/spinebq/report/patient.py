@@ -1,15 +1,15 @@
-"""The content of a per-patient report, as plain data shared by the HTML and PDF writers.
+"""The content of a per-patient report, as plain data for its one layout (:mod:`spinebq.report.html`; the PDF is
+the same HTML printed, :mod:`spinebq.report.pdf`).
 
 ``patient_report(...)`` gathers, from the records of ``spinebq ct`` / ``spinebq mri`` (:class:`CtRecord`,
 :class:`MriRecord`; a ``measurements.json`` / ``mri.json`` document is converted once, at its entry) and an
-assessment: the levels cranial to caudal with every measured quantity (each cell keeps the JSON path and the
-exact value it shows; the columns are the table of :mod:`spinebq.report.quantities`), the MRI scores, the
-assessment rows, the pictures and the caveats. Nothing patient-identifying enters unless ``include_phi`` is set:
+assessment: page one (:mod:`spinebq.report.summary`), then one block per vertebra cranial to caudal with its
+numbers (each cell keeps the JSON path and the exact value it shows; the quantities are the table of
+:mod:`spinebq.report.quantities`) and its own pictures, the MRI scores, the assessment rows and the caveats. Nothing patient-identifying enters unless ``include_phi`` is set:
 the report is headed by the identifier the user chose.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,28 +20,22 @@ from spinebq.records.quantities import Quantity
 from spinebq.constants import RESEARCH_NOTICE
 from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, MRI_LEVEL_QUANTITIES, MRI_SCORES,
                                        REPORT_CT_KEYS, level_value, mri_level_value, present, unit_text)
+from spinebq.report.summary import page_one
+from spinebq.report.text import cite_text, human
 from spinebq.risk.assess import ct_record, mri_record
 
 PHI_LABELS = {"patient_name": "name", "patient_id": "patient ID", "patient_birth_date": "birth date",
               "patient_sex": "sex", "patient_age": "age", "study_date": "study date", "accession_number": "accession"}
 
 
-def format_value(value, decimals: int | None) -> str:
-    """Text of a cell: ``n/a`` for missing, numbers with ``decimals`` places, text as it is."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)) and decimals is not None:
-        return f"{value:.{decimals}f}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value).replace("_", " ")
+def format_value(value, decimals: int | None, reason: str | None = None) -> str:
+    """Text of a cell (:func:`spinebq.report.text.human` without unit): ``not measured`` for missing."""
+    return human(value, "", decimals, reason=reason)
 
 
-def _cell(value, decimals) -> dict:
+def _cell(value, decimals, reason: str | None = None) -> dict:
     value = present(value)
-    return {"value": value, "text": format_value(value, decimals)}
+    return {"value": value, "text": format_value(value, decimals, reason)}
 
 
 def _column(q: Quantity) -> dict:
@@ -52,22 +46,50 @@ def _cranial_to_caudal(levels):
     return sorted(levels, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
 
 
-def ct_level_table(ct: CtRecord) -> dict:
-    """Columns and rows (cranial to caudal) of the CT levels; a column appears when any level has a value for it
-    (3D HU, three-slice HU and vBMD always)."""
+def _missing_reason(ct: CtRecord, vertebra, key: str) -> str | None:
+    if key == "vbmd_mg_cm3" and ct.calibration.get("method", "none") == "none":
+        return "scan not calibrated"
+    return vertebra.excluded_reason.replace("_", " ") if vertebra.excluded_reason else None
+
+
+def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
+    """One block per vertebra, cranial to caudal: its numbers (quantities with a value, and the always-shown ones
+    with the reason they are missing), its QC flags and its own pictures (matched by the level in the file name)."""
     by_level = {v.level: v for v in ct.vertebrae}
-    levels = _cranial_to_caudal(by_level)
-    columns = [BY_KEY[k] for k in REPORT_CT_KEYS
-               if k in ALWAYS_SHOWN or any(level_value(by_level[lv], k) is not None for lv in levels)]
-    rows = []
-    for lv in levels:
+    blocks = []
+    for lv in _cranial_to_caudal(by_level):
         vertebra = by_level[lv]
-        cells = {q.key: _cell(level_value(vertebra, q.key), q.decimals) for q in columns}
-        notes = list(vertebra.qc)
+        rows = []
+        for key in REPORT_CT_KEYS:
+            q = BY_KEY[key]
+            value = level_value(vertebra, key)
+            if present(value) is None and key not in ALWAYS_SHOWN:
+                continue
+            rows.append({"key": key, "label": q.label, "unit": unit_text(q),
+                         **_cell(value, q.decimals, _missing_reason(ct, vertebra, key))})
+        flags = [f.replace("_", " ") for f in vertebra.qc]
         if vertebra.excluded_reason:
-            notes.append(f"missing: {vertebra.excluded_reason}")
-        rows.append({"level": lv, "cells": cells, "qc": notes})
-    return {"columns": [_column(q) for q in columns], "rows": rows}
+            flags.append(f"left out of the summary: {vertebra.excluded_reason.replace('_', ' ')}")
+        pedicles = vertebra.details.get("pedicles") or {}
+        widths = {side: (pedicles.get(side) or {}).get("isthmus_width_mm") for side in ("left", "right")}
+        blocks.append({"level": lv, "rows": rows, "flags": flags, "deformity": vertebra.deformity_type,
+                       "pedicle_widths_mm": widths if any(w is not None for w in widths.values()) else None,
+                       "pictures": level_pictures(ct_dir, lv)})
+    return blocks
+
+
+def level_pictures(ct_dir: Path | None, level: str) -> list[dict]:
+    """The CT pictures of one level (``overlay_L1_ellipses.png``, ``trajectory_L1.png``): the level is a whole
+    token of the file name, so L1 never takes T12's or L1's neighbour's picture."""
+    if ct_dir is None:
+        return []
+    out = []
+    for p in sorted(Path(ct_dir).glob("*.png")):
+        if level in p.stem.split("_"):
+            kind = "three-slice ellipses" if "ellipse" in p.stem else "virtual screws" if "trajectory" in p.stem else \
+                p.stem.replace("_", " ")
+            out.append({"path": p, "title": f"{level}: {kind}"})
+    return out
 
 
 def mri_tables(mri: MriRecord) -> dict:
@@ -75,7 +97,7 @@ def mri_tables(mri: MriRecord) -> dict:
     scores = []
     reasons = {"vbq": mri.vbq_reason, "s1_vbq": mri.s1_vbq_reason, "pbq": mri.pbq_reason}
     for q in MRI_SCORES:
-        scores.append({"key": q.key, "label": q.label, **_cell(getattr(mri, q.key), q.decimals),
+        scores.append({"key": q.key, "label": q.label, **_cell(getattr(mri, q.key), q.decimals, reasons[q.key]),
                        "method": mri.details.get(f"{q.key}_method"), "reason": reasons[q.key]})
     csf = mri.csf
     scores.append({"key": CSF_SIGNAL.key, "label": CSF_SIGNAL.label, **_cell(csf.signal, CSF_SIGNAL.decimals),
@@ -106,7 +128,7 @@ def scan_lines(ct: CtRecord | None, mri: MriRecord | None, *, include_phi: bool)
         lines.append("CT: " + ", ".join(str(p) for p in parts if p))
     if mri is not None:
         i = mri.input
-        parts = [i.get("modality") or "MR", f"weighting {i.get('weighting')}", i.get("manufacturer"), i.get("model"),
+        parts = [i.get("modality") or "MR", f"weighting {i.get('weighting') or 'not recorded'}", i.get("manufacturer"), i.get("model"),
                  f"{i['field_strength_t']:g} T" if i.get("field_strength_t") else "field strength unknown",
                  f"TR {i['tr_ms']:g} ms" if i.get("tr_ms") else None, f"TE {i['te_ms']:g} ms" if i.get("te_ms") else None,
                  i.get("format")]
@@ -119,8 +141,9 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
     out = []
     if ct is not None:
         method = ct.method
-        out.append(f"CT method: preset {method.get('preset')} ({method.get('statistic')} HU of the 3D trabecular ROI; "
-                   f"{method.get('reference')}); metal above {method.get('metal_threshold_hu')} HU excluded.")
+        out.append(f"CT method: preset {method.get('preset') or 'not recorded'} ({method.get('statistic') or 'mean'} HU of "
+                   f"the 3D trabecular ROI; {method.get('reference') or 'reference not recorded'})"
+                   + (f"; metal above {method['metal_threshold_hu']:g} HU excluded." if method.get("metal_threshold_hu") else "."))
         if method.get("hu_2d"):
             out.append(f"Three-slice HU: {method['hu_2d']}.")
         cal = ct.calibration
@@ -128,7 +151,8 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
             out.append(f"Calibration: none ({cal.get('reason', 'not calibrated')}). HU is not vBMD; no vBMD cutoff or "
                        "ACR category is applied.")
         else:
-            out.append(f"Calibration ({cal.get('method')}): {cal.get('equation')}" + (f", R^2 {cal['r2']}" if cal.get("r2") else "")
+            out.append(f"Calibration ({cal.get('method')}): {cal.get('equation') or 'equation not recorded'}"
+                       + (f", R^2 {cal['r2']:.4f}" if isinstance(cal.get("r2"), float) else "")
                        + (f". {cal['warning']}" if cal.get("warning") else "") + ".")
         acquisition = ct.acquisition
         kvp = acquisition.get("kvp")
@@ -158,20 +182,15 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
 
 
 def pictures(ct_dir: Path | None, mri_dir: Path | None) -> list[dict]:
-    """The PNG pictures of the input folders: CT sagittal overview first, then per level cranial to caudal, then
-    the MRI sagittal overview and the other MRI pictures."""
+    """The overview pictures: the CT pictures of no single level (sagittal overview first), then the MRI sagittal
+    overview and the other MRI pictures. Per-level CT pictures go with their level (:func:`level_pictures`)."""
     out = []
     if ct_dir is not None:
-        pngs = sorted(ct_dir.glob("*.png"))
-
-        def rank(p: Path):
-            level = next((lv for lv in ORDER if f"_{lv}_" in p.name or p.stem.endswith(f"_{lv}")), None)
-            return (0 if "sagittal" in p.name else 1, ORDER.index(level) if level else len(ORDER), p.name)
-
-        for p in sorted(pngs, key=rank):
+        overview = [p for p in Path(ct_dir).glob("*.png") if not any(lv in p.stem.split("_") for lv in ORDER)]
+        for p in sorted(overview, key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
             out.append({"path": p, "title": "CT: " + p.stem.replace("overlay_", "").replace("_", " ")})
     if mri_dir is not None:
-        for p in sorted(mri_dir.glob("*.png"), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
+        for p in sorted(Path(mri_dir).glob("*.png"), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
             out.append({"path": p, "title": "MRI: " + p.stem.replace("mri_", "").replace("_", " ")})
     return out
 
@@ -202,22 +221,18 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
     patient = ct.acquisition.extra.get("patient") if ct is not None else None
     if include_phi and patient:
         phi = {PHI_LABELS.get(k, k): v for k, v in patient.items() if v}
-    ct_summary = None
-    if ct is not None:
-        s = ct.summary
-        ct_summary = {"levels": list(s.levels_used), "hu": present(s.hu), "hu_key": s.hu_key,
-                      "hu_2d": present(s.hu_2d), "vbmd_mg_cm3": present(s.vbmd_mg_cm3), "acr_category": s.acr_category,
-                      "acr_reference": s.details.get("acr_reference")}
+    scans = scan_lines(ct, mri, include_phi=include_phi)
+    ct_dir = Path(ct_dir) if ct_dir else None
     return {
         "patient_id": patient_id,
         "phi": phi,
         "notice": RESEARCH_NOTICE,
-        "scans": scan_lines(ct, mri, include_phi=include_phi),
-        "ct_summary": ct_summary,
-        "ct_levels": ct_level_table(ct) if ct is not None else None,
+        "scans": scans,
+        "page_one": page_one(ct, mri, assessment, patient_id=patient_id, include_phi=include_phi, scans=scans),
+        "levels": level_blocks(ct, ct_dir) if ct is not None else [],
+        "screening": list((assessment or {}).get("screening") or []),
         "mri": mri_tables(mri) if mri is not None else None,
         "assessment": list((assessment or {}).get("models") or []),
-        "clinical": {k: v for k, v in ((assessment or {}).get("patient") or {}).items() if k != "id"},
-        "pictures": pictures(Path(ct_dir) if ct_dir else None, Path(mri_dir) if mri_dir else None),
-        "caveats": caveats(ct, mri, assessment),
+        "pictures": pictures(ct_dir, Path(mri_dir) if mri_dir else None),
+        "caveats": [cite_text(c) for c in caveats(ct, mri, assessment)],
     }

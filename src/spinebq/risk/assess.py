@@ -23,14 +23,15 @@ from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.constants import RESEARCH_NOTICE
 from spinebq.risk.registry import cutoff_text, load_models
+from spinebq.risk.screening import screening_readings
 from spinebq.risk.values import normalise_clinical, patient_values
 
 SCHEMA = "spinebq.assess/1"
-#: The paper's substitute levels when the model's level is not measurable (paper 001: L2/L4 for L3).
+#: The paper's substitute levels when the model's level is not measurable (yang2026: L2/L4 for L3).
 SUBSTITUTES = {"L3": ("L2", "L4")}
 LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "b_hu", "hu_ratio")
 CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
-                   "venous phase, METHODS.md section 3) and the published CT cutoffs assume unenhanced scans")
+                   "venous phase, docs/methods.md section 3) and the published CT cutoffs assume unenhanced scans")
 
 
 def read_document(path: str | Path, name: str) -> dict:
@@ -215,7 +216,7 @@ def _assess_level_model(model: dict, values: dict, clinical: dict) -> list[dict]
         row = _base_row(model)
         row["level"] = level
         value = (values.get("levels") or {}).get(level, {}).get(model["variable"])
-        if (value is None or value["value"] is None) and level in SUBSTITUTES and model["paper"] == "001":
+        if (value is None or value["value"] is None) and level in SUBSTITUTES and model["paper"] == "yang2026":
             for sub in SUBSTITUTES[level]:
                 alt = (values.get("levels") or {}).get(sub, {}).get(model["variable"])
                 if alt and alt["value"] is not None:
@@ -242,7 +243,7 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
 
     row = _base_row(model)
     if nomogram is None:
-        row["reason"] = ("paper 001 did not publish its coefficients; a nomogram coefficients file is needed "
+        row["reason"] = ("the nomogram's paper [yang2026] did not publish its coefficients; a nomogram coefficients file is needed "
                          "(a stats.json of spinebq stats, or {\"intercept\": ..., \"coefficients\": {...}})")
         return row
     coefs = {str(k): float(v) for k, v in nomogram["coefficients"].items()}
@@ -289,9 +290,9 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
     if cutoff is not None:
         row["cutoff"] = float(cutoff)
         row["cutoff_text"] = f">= {float(cutoff):g}"
-        caveats.append(f"cutoff {float(cutoff):g} from the coefficients' source; the AUC shown is paper 001's")
+        caveats.append(f"cutoff {float(cutoff):g} from the coefficients' source; the AUC shown is that of [yang2026]")
     else:
-        caveats.append("coefficients not from paper 001's publication: its cutoff 0.212, AUC and Se/Sp belong to the "
+        caveats.append("coefficients not from the publication [yang2026]: its cutoff 0.212, AUC and Se/Sp belong to the "
                        "paper's own fit, not to these coefficients")
     row["caveats"] = caveats
     row["value_source"] = f"nomogram ({nomogram.get('source')})"
@@ -340,7 +341,7 @@ def assess_model(model: dict, values: dict, *, ct: CtRecord | None, mri: MriReco
         row["at_risk_side"] = risk
         below = row["value"] < row["cutoff"]
         where = f"{'below' if below else 'at or above'} {row['cutoff']:g}"
-        row["side_text"] = (f"risk side ({where}: the side that went with the endpoint in paper {model['paper']})" if risk
+        row["side_text"] = (f"risk side ({where}: the side that went with the endpoint in [{model['paper']}])" if risk
                             else f"not on the risk side ({where})")
     return rows
 
@@ -370,7 +371,8 @@ def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mappin
     dict
         ``schema`` ``spinebq.assess/1``: ``patient`` (id and the clinical fields used), ``values`` (every predictor
         value with its source), ``models`` (one row per model and level: value, cutoff, side, AUC, caveats or the
-        reason it was not applied) and ``notice``.
+        reason it was not applied), ``screening`` (the CT's L1 HU against the published opportunistic-screening
+        thresholds, :mod:`spinebq.risk.screening`; empty without CT) and ``notice``.
     """
     ct, mri = ct_record(ct), mri_record(mri)
     if ct is None and mri is None and not clinical:
@@ -389,4 +391,5 @@ def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mappin
         "inputs": {"ct": ct is not None, "mri": mri is not None, "nomogram": (nomogram or {}).get("source")},
         "values": values,
         "models": rows,
+        "screening": [reading.to_json() for reading in screening_readings(ct)],
     }

@@ -1,15 +1,18 @@
 """The registry of published models and cutoffs, shipped as package data (``spinebq/data/models.json``).
 
-Every entry cites its paper (``paper`` is a key of the registry's ``papers``), gives population, endpoint,
+Every entry cites its paper (``paper`` is a key of the package's bibliography, :mod:`spinebq.risk.references`), gives population, endpoint,
 predictor with the exact method and level the paper used, cutoff and direction, AUC with CI and
 sensitivity/specificity (corrected values, with the printed ones under ``as_printed``), and the conditions
-under which applying it is questionable.
+under which applying it is questionable. The ``screening`` entries are the published L1 HU thresholds that
+screen a routine CT for osteoporosis (read by :mod:`spinebq.risk.screening`).
 """
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from importlib import resources
+
+from spinebq.risk.references import reference
 
 #: Keys every model entry carries (the registry's JSON listing gives at least these).
 REQUIRED_KEYS = ("key", "paper", "population", "endpoint", "predictor", "variable", "unit", "method",
@@ -24,7 +27,7 @@ DIRECTION_MEANING = {
 
 @lru_cache(maxsize=1)
 def load_registry() -> dict:
-    """Return the whole registry document (``schema``, ``about``, ``papers``, ``models``)."""
+    """Return the whole registry document (``schema``, ``about``, ``models``, ``screening``)."""
     text = resources.files("spinebq").joinpath("data", "models.json").read_text(encoding="utf-8")
     return json.loads(text)
 
@@ -41,11 +44,21 @@ def load_models() -> list[dict]:
     out = []
     for entry in registry["models"]:
         model = json.loads(json.dumps(entry))
-        paper = registry["papers"][model["paper"]]
-        model["citation"] = paper["citation"]
-        model["doi"] = paper["doi"]
+        paper = reference(model["paper"])
+        model["citation"] = paper.citation()
+        model["doi"] = paper.doi
         model["direction_meaning"] = DIRECTION_MEANING[model["direction"]]
         out.append(model)
+    return out
+
+
+def load_screening() -> list[dict]:
+    """Return the screening threshold entries (copies), each with its reference's full citation."""
+    out = []
+    for entry in load_registry().get("screening") or []:
+        item = json.loads(json.dumps(entry))
+        item["citation"] = reference(item["reference"]).citation()
+        out.append(item)
     return out
 
 
@@ -100,9 +113,15 @@ def models_table(models: list[dict] | None = None) -> str:
     if flagged:
         lines.append("")
         lines.append("corrected against the printed paper (printed values kept as 'as_printed' in the JSON listing): " + ", ".join(flagged))
+    for entry in load_screening():
+        lines.append("")
+        lines.append(f"opportunistic screening {entry['key']} ({entry['level']} {entry['unit']}, {entry['target']}): "
+                     + "; ".join(f"<= {th['hu']:g} {th['reading']}" for th in entry["thresholds"])
+                     + f"; above: {entry['above_reading']} [{entry['reference']}]")
     lines.append("")
     lines.append("papers:")
-    lines += [f"  {k}: {v['citation']}" + (f" doi {v['doi']}" if v.get("doi") else "") for k, v in load_registry()["papers"].items()]
+    cited = [m["paper"] for m in models] + [e["reference"] for e in load_screening()]
+    lines += [f"  {k}: {reference(k).citation()}" for k in dict.fromkeys(cited)]
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Cohort statistics that match R (pROC, rms/glm, mice, psych): ROC/DeLong/Youden, logistic regression,
 calibration and bootstrap validation, decision curves, ICC, multiple imputation and nomograms.
 
-Research use only; not a medical device. Conventions: METHODS.md §7 and §7.1.
+Research use only; not a medical device. Conventions: docs/methods.md sections 7 and 7.1.
 """
 from spinebq.stats._result import (ConvergenceWarning, DirectionWarning, PerfectSeparationWarning, Result,
                                    StatsWarning)

@@ -1,7 +1,7 @@
 """Logistic regression (statsmodels) with separation/convergence reporting, ORs and collinearity.
 
 Estimates and standard errors are the exact-at-MLE values (Newton fit), which agree with R's
-``glm(y ~ ..., family = binomial)`` to about 1e-6 relative (METHODS.md §7.1.6). ORs use Wald z intervals.
+``glm(y ~ ..., family = binomial)`` to about 1e-6 relative (docs/methods.md section 7.1). ORs use Wald z intervals.
 Rows with a missing value in the model's variables are dropped per model and counted.
 """
 from __future__ import annotations

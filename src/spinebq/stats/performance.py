@@ -1,7 +1,7 @@
 """Model performance: calibration, Brier, Hosmer-Lemeshow, Harrell bootstrap optimism, calibration curve.
 
 References: Harrell, *Regression Modeling Strategies* (2015) §5.3; Steyerberg, *Clinical Prediction
-Models* (2019) ch. 15; Hosmer & Lemeshow (2013). Conventions: METHODS.md §7 and §7.1 (items 7, 9, 10).
+Models* (2019) ch. 15; Hosmer & Lemeshow (2013). Conventions: docs/methods.md sections 7 and 7.1 (items 7, 9, 10).
 """
 from __future__ import annotations
 

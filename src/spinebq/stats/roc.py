@@ -1,6 +1,6 @@
 """ROC analysis matching ``pROC``: AUC, DeLong CI (fast algorithm), paired DeLong test, Youden cut-offs.
 
-Conventions (METHODS.md §7.1):
+Conventions (docs/methods.md section 7.1):
 
 * The **direction** is always explicit. ``"<"`` (alias ``"higher"``) means cases have *higher* values
   than controls (VBQ, PBQ): a patient is test-positive when ``x > t``. ``">"`` (alias ``"lower"``)

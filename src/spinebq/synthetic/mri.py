@@ -44,7 +44,7 @@ FAT_FRACTIONS = {
 
 
 def goutallier_from_fraction(ff: float) -> int:
-    """Goutallier grade of a fat fraction by the project's default mapping (METHODS.md 5.3)."""
+    """Goutallier grade of a fat fraction by the project's default mapping (docs/methods.md section 5.3)."""
     if ff < 0.05:
         return 0
     if ff < 0.33:

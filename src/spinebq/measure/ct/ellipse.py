@@ -4,7 +4,7 @@ For each vertebra, three planes perpendicular to its own axis (below the superio
 mid-body, above the inferior endplate) are resampled from the CT. In each plane the largest ellipse
 that fits inside the trabecular bone is found: the body section minus a cortical rim, with the
 posterior part of the body (basivertebral venous plexus) left out. ``hu_2d`` is the mean of the three
-ellipse means (METHODS.md §1.1; the fractions and margins are spinebq's documented defaults).
+ellipse means (docs/methods.md section 1.1; the fractions and margins are spinebq's documented defaults).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Vertebral body heights and the Genant semiquantitative fracture grade (METHODS.md §6).
+"""Vertebral body heights and the Genant semiquantitative fracture grade (docs/methods.md section 6).
 
 Heights are measured on the body mask along the vertebra's own height axis, in sagittal planes of
 its frame across the central half of the body's width (as TotalSegmentator's spine report does):

@@ -5,7 +5,7 @@ The mask is resampled in the vertebra's own frame (superior, posterior, left; se
 the posterior axis cuts each pedicle as one blob beside the spinal canal. Following that blob
 backwards, the pedicle is narrowest at its isthmus; further back it merges with the transverse and
 articular processes. The pedicle axis is the line fitted through the blob centres from the wall to
-just behind the isthmus (METHODS.md §4.2); the medial angle is its convergence towards the midline
+just behind the isthmus (docs/methods.md section 4.2); the medial angle is its convergence towards the midline
 going anteriorly, the sagittal angle its cranial tilt.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ SEARCH_DEPTH_MM = 22.0
 MIN_OFFSET_MM = 6.0
 #: How far a pedicle blob may reach across the midline (partial volume of the body's posterior wall), mm.
 MAX_CROSSING_MM = 8.0
-#: Cortex left out of the cancellous pedicle region (region B), mm (METHODS.md §4.2: eroded 1 mm); at least half
+#: Cortex left out of the cancellous pedicle region (region B), mm (docs/methods.md section 4.2: eroded 1 mm); at least half
 #: a voxel on coarse CT.
 PEDICLE_CORTEX_MM = 1.0
 #: Half-length along the pedicle of region B around the isthmus, mm.
@@ -111,7 +111,7 @@ def own_frame(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
     """The vertebra's frame turned about its axis towards its posterior elements.
 
     The posterior axis points from the body centroid to the centroid of the posterior elements, so a
-    vertebra rotated about the spine's axis has its own midsagittal plane (METHODS.md §4.2); medial
+    vertebra rotated about the spine's axis has its own midsagittal plane (docs/methods.md section 4.2); medial
     angles are measured from that plane, as a surgeon measures them. ``superior`` replaces the
     frame's axis when given (see :func:`superior_axis`).
     """

@@ -74,7 +74,7 @@ def totalsegmentator_kernel(
     TotalSegmentator evaluates the ellipsoid x^2/r^2 + ... <= 1 (r = erosion_mm / spacing per axis)
     on offsets -r, -r + 1, ..., which are not integers unless r is. On 3 mm voxels with a 4 mm
     radius the offsets are -1.33, -0.33, 0.67, 1.67 and only a 2 x 2 x 2 block is inside, i.e. a
-    one-sided one-voxel peel (METHODS.md §1.3). SciPy places the origin of an even-sized element at
+    one-sided one-voxel peel (docs/methods.md section 1.3). SciPy places the origin of an even-sized element at
     its index ``size // 2``. This function returns the same set of integer voxel offsets as an
     odd-sized, centred element, expressed along the canonical axes.
     """

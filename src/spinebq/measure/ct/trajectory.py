@@ -5,7 +5,7 @@ is measured in the cylinder (ST-HU, 3D), in a shell around it (the bone-screw in
 the part inside the vertebral body and the part behind it (pedicle), and on the 2D rectangle that
 paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw.
 
-Automatic plans (METHODS.md §4.2; textbook geometry, marked [M] there):
+Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] there):
 
 ``traditional``  straight-forward pedicle screw: through the centre of the pedicle isthmus, parallel
                  to the vertebra's transverse plane (the superior endplate), with the medial angle that
@@ -33,18 +33,18 @@ from spinebq.measure.ct.pedicles import SIDES, Pedicle, best_medial_angle
 from spinebq.measure.ct.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
 from spinebq.vocabulary import Side
 
-#: Published medial (convergence) angle per level, degrees: METHODS.md §4.2 textbook defaults
+#: Published medial (convergence) angle per level, degrees: docs/methods.md section 4.2 textbook defaults
 #: (L1 5-10, L2 10, L3 10-15, L4 15, L5 20-30) widened by 5 degrees on each side for anatomical variation.
 MEDIAL_ANGLE_RANGE_DEG: dict[str, tuple[float, float]] = {
     "T11": (0.0, 15.0), "T12": (0.0, 15.0), "T13": (0.0, 15.0), "L1": (0.0, 15.0), "L2": (5.0, 15.0),
     "L3": (5.0, 20.0), "L4": (10.0, 20.0), "L5": (15.0, 35.0), "L6": (15.0, 35.0), "S1": (20.0, 35.0),
 }
-MEDIAL_ANGLE_SOURCE = ("METHODS.md §4.2 per-level convergence (textbook, [M]: L1 5-10, L2 10, L3 10-15, L4 15, "
+MEDIAL_ANGLE_SOURCE = ("docs/methods.md section 4.2 per-level convergence (textbook, [M]: L1 5-10, L2 10, L3 10-15, L4 15, "
                        "L5 20-30 degrees) widened by 5 degrees on each side")
 #: Standard screw diameters (mm) a plan sized to the pedicle chooses from.
 STANDARD_DIAMETERS_MM = (4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5)
 DEFAULT_DIAMETER_MM = 6.5
-#: A screw wider than this fraction of the isthmus width is flagged (METHODS.md §4.2).
+#: A screw wider than this fraction of the isthmus width is flagged (docs/methods.md section 4.2).
 MAX_ISTHMUS_FRACTION = 0.8
 #: Tip of a traditional screw: this fraction of the body depth along the line ...
 DEPTH_FRACTION = 0.8

@@ -291,7 +291,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
 def _field_note(field_strength: float | None) -> str:
     if field_strength is None:
         return "field strength unknown; the cutoff's field strength (paper 004: not stated) may differ"
-    return f"measured at {field_strength:g} T; VBQ differs between 1.5 T and 3.0 T in some studies (METHODS 5.1)"
+    return f"measured at {field_strength:g} T; VBQ differs between 1.5 T and 3.0 T in some studies (docs/methods.md section 5.1)"
 
 
 def _clean(obj):

@@ -1,13 +1,13 @@
 """Paraspinal muscle fat (multifidus, erector spinae) per disc level from T1, and the Goutallier grade.
 
-Goutallier is defined on AXIAL images at each disc level (paper 001, METHODS.md 5.3). With an axial T1
+Goutallier is defined on AXIAL images at each disc level (paper 001, docs/methods.md section 5.3). With an axial T1
 series of the same exam (:func:`measure_paraspinal_axial`) the ROIs are placed on the axial slices
 through each disc, found from the sagittal series' disc positions through the two images' patient
 coordinates. Without one (:func:`measure_paraspinal`), the muscles are sampled on the parasagittal
 slices beside the spinous processes over +-``half_height_mm`` around each disc: an approximation,
 stated in every output, since a sagittal slab narrower than the muscles sees only part of them.
 
-Rule (METHODS.md 5.3, midpoint threshold on T1):
+Rule (docs/methods.md section 5.3, midpoint threshold on T1):
 
 * ROI per side: 6-18 mm from the midline (multifidus) and 22-40 mm (erector spinae, where the image
   reaches), from 26 mm behind the vertebral body's posterior wall back to 3 mm before the subcutaneous
@@ -46,7 +46,7 @@ METHOD = ("fat fraction = voxels above (SI_muscle + SI_fat)/2 in the multifidus/
 
 
 def goutallier_grade(fat_fraction: float) -> int | None:
-    """Goutallier grade 0-4 of a fat fraction (METHODS.md 5.3 default mapping).
+    """Goutallier grade 0-4 of a fat fraction (docs/methods.md section 5.3 default mapping).
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """VBQ, S1-VBQ and PBQ from per-level ROI signals, and the published cutoffs with their provenance.
 
-Definitions (METHODS.md 5.1-5.2):
+Definitions (docs/methods.md section 5.1-5.2):
 
 * VBQ = median(SI of the L1-L4 bodies) / SI of CSF at L3 (L2 or L4 when L3 is blocked)
   (Ehresman 2020; paper 004 Wu 2025 section 2.2);
@@ -21,7 +21,7 @@ CUTOFFS: tuple[dict, ...] = (
      "source": "paper 004: Wu et al., Spine Research 2025 (AUC 0.859, sensitivity 0.776, specificity 0.799)",
      "method": "VBQ = SI median L1-L4 / SI CSF L3, T1 sagittal"},
     {"score": "vbq", "cutoff": 3.0, "direction": ">=", "meaning": "osteoporosis likely (screening threshold, about 3.0-3.06)",
-     "source": "Ehresman 2020 Spine J 20:556-62; Pu 2023 (METHODS.md 5.1)",
+     "source": "Ehresman 2020 Spine J 20:556-62; Pu 2023 (docs/methods.md section 5.1)",
      "method": "VBQ = SI median L1-L4 / SI CSF L3, T1 sagittal"},
 )
 

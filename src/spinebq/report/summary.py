@@ -1,0 +1,256 @@
+"""Page one of the per-patient report: what a surgeon reads in a minute, as plain data for the one layout.
+
+:func:`page_one` gathers who and what was measured; the L1-L4 bone-quality summary with each value placed against
+its published cutoff (a *scale*: the value, the thresholds ascending and the meaning of each zone, drawn as a
+small graphic by the layout); the fractures; the screw-corridor numbers at the planned levels; the published
+models the patient could be placed against and the side they fall on; and the warnings that change the
+interpretation, one line each. Every cutoff names its source by bibliography key (``[wu2025]``).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from spinebq.anatomy import ORDER
+from spinebq.records.ct import CtRecord
+from spinebq.records.mri import MriRecord
+from spinebq.report.quantities import BY_KEY
+from spinebq.report.text import cite_text, human, levels_text, missing
+from spinebq.risk.registry import get_model
+
+#: Zone names of a scale, in the order low -> high, for a cutoff whose low side went with the endpoint, and
+#: for one whose high side did.
+LOW_IS_RISK = ("risk", "ok")
+HIGH_IS_RISK = ("ok", "risk")
+#: The ACR categories of trabecular spine vBMD (mg/cm3) and their source.
+ACR_THRESHOLDS_MG_CM3 = (80.0, 120.0)
+ACR_REFERENCE = "acr2018qct"
+#: A path at the start of a warning (``/data/x.nii.gz: ...``): the report says what, not where.
+_LEADING_PATH = re.compile(r"^\S*[/\\]\S*:\s*")
+
+
+def model_scale(key: str, value) -> dict | None:
+    """The scale of ``value`` against registry model ``key``'s cutoff (None when there is no value or cutoff)."""
+    model = get_model(key)
+    if missing(value) or model.get("cutoff") is None:
+        return None
+    zones = LOW_IS_RISK if model["direction"] == "<" else HIGH_IS_RISK
+    return {"value": float(value), "thresholds": [float(model["cutoff"])], "zones": list(zones),
+            "unit": "" if model["unit"] in ("ratio", "probability") else model["unit"]}
+
+
+def _side_text(key: str, value) -> str:
+    model = get_model(key)
+    if missing(value) or model.get("cutoff") is None:
+        return ""
+    risk = value < model["cutoff"] if model["direction"] == "<" else value >= model["cutoff"]
+    sign = "<" if model["direction"] == "<" else ">="
+    return f"{'risk side' if risk else 'not on the risk side'} of {sign} {model['cutoff']:g}"
+
+
+def short_endpoint(endpoint: str) -> str:
+    """The endpoint's first clause: ``new vertebral fracture after percutaneous vertebral augmentation``."""
+    return re.split(r" \(|, | within | at \d", endpoint, maxsplit=1)[0]
+
+
+def short_predictor(predictor: str) -> str:
+    """The predictor's name without its definition: ``VBQ = median SI ...`` -> ``VBQ``."""
+    return re.split(r": | = | \(|, ", predictor, maxsplit=1)[0]
+
+
+def _bone_row(label: str, key: str, value, unit: str, decimals: int, *, reason: str | None = None,
+              model: str | None = None, reading: str = "", cite: tuple[str, ...] = (), scale: dict | None = None) -> dict:
+    if model is not None:
+        scale = scale or model_scale(model, value)
+        reading = reading or _side_text(model, value)
+        cite = cite or (get_model(model)["paper"],)
+        if reading:
+            reading += f" ({short_endpoint(get_model(model)['endpoint'])})"
+    if missing(value):  # the value cell says so, the reading cell says why
+        return {"label": label, "key": key, "value": None, "text": "not measured", "scale": None,
+                "reading": reason or "no value", "cite": list(cite)}
+    return {"label": label, "key": key, "value": value, "text": human(value, unit, decimals), "scale": scale,
+            "reading": reading, "cite": list(cite)}
+
+
+def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dict]) -> list[dict]:
+    """The summary rows: CT HU (3D and three-slice), the L1 screening reading, vBMD, MRI VBQ and PBQ."""
+    rows = []
+    if ct is not None:
+        s = ct.summary
+        levels = levels_text(s.levels_used)
+        rows.append(_bone_row(f"CT 3D HU, {levels} mean", "summary.hu", s.hu, "HU", 0, model="S003_3DHU",
+                              reason="no level measurable"))
+        rows.append(_bone_row(f"CT three-slice HU, {levels} mean", "summary.hu_2d", s.hu_2d, "HU", 0, model="S003_HU",
+                              reason="no level measurable"))
+        for r in screening:
+            scale = None
+            if r["value_hu"] is not None:
+                scale = {"value": r["value_hu"], "thresholds": list(r["thresholds_hu"]),
+                         "zones": ["risk", "mid", "ok"][: len(r["thresholds_hu"]) + 1], "unit": "HU"}
+            reading = f"{r['reading']} ({r['band']})" if r["reading"] else ""
+            rows.append(_bone_row(f"{r['level']} screening (three-slice HU)", f"screening.{r['key']}", r["value_hu"], "HU", 0,
+                                  reason=r["reason"], reading=reading, cite=(r["reference"],), scale=scale))
+        calibrated = ct.calibration.get("method", "none") != "none"
+        vbmd = s.vbmd_mg_cm3
+        scale = None
+        if not missing(vbmd):
+            scale = {"value": float(vbmd), "thresholds": list(ACR_THRESHOLDS_MG_CM3), "zones": ["risk", "mid", "ok"],
+                     "unit": "mg/cm3"}
+        reading = f"ACR category: {human(s.acr_category)}" if s.acr_category else ""
+        rows.append(_bone_row(f"vBMD, {levels} mean", "summary.vbmd_mg_cm3", vbmd, "mg/cm3", 1,
+                              reason=None if calibrated else "scan not calibrated (HU only)", reading=reading,
+                              cite=(ACR_REFERENCE,) if calibrated else (), scale=scale))
+    if mri is not None:
+        rows.append(_bone_row("MRI VBQ (L1-L4 / CSF)", "mri.vbq", mri.vbq, "", 2, reason=mri.vbq_reason, model="S004_VBQ"))
+        rows.append(_bone_row("MRI PBQ (pedicles / CSF)", "mri.pbq", mri.pbq, "", 2, reason=mri.pbq_reason,
+                              reading="no published cutoff (higher is worse)", cite=("yang2026",)))
+    return rows
+
+
+def fractures(ct: CtRecord | None) -> list[str]:
+    """One line per vertebra with a Genant deformity (grade >= 1), cranial to caudal; empty when none."""
+    if ct is None:
+        return []
+    out = []
+    for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER)):
+        if v.genant_grade:
+            kind = f", {v.deformity_type}" if v.deformity_type else ""
+            out.append(f"{v.level}: Genant grade {v.genant_grade}{kind}")
+    return out
+
+
+def graded_levels(ct: CtRecord | None) -> str:
+    """The levels that were graded (Genant grade not None), as a range."""
+    if ct is None:
+        return "none"
+    return levels_text([v.level for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER
+                                                   else len(ORDER)) if v.genant_grade is not None])
+
+
+def _pedicle_widths(vertebra) -> str:
+    pedicles = vertebra.details.get("pedicles") or {}
+    widths = [f"{side[0].upper()} {human((pedicles.get(side) or {}).get('isthmus_width_mm'), 'mm', 1, reason='not found')}"
+              for side in ("left", "right")]
+    return ", ".join(widths)
+
+
+def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
+    """Screw-corridor numbers at the planned levels: ST-HU (against Sakai 2018), HU ratio, B-HU, isthmus widths."""
+    if not planned:
+        return {"levels": [], "rows": [], "reason": "no planned levels given (--planned-levels, e.g. L4-L5)"}
+    if ct is None:
+        return {"levels": planned, "rows": [], "reason": "no CT results given"}
+    rows = []
+    for level in planned:
+        v = ct.level(level)
+        if v is None:
+            rows.append({"level": level, "missing": f"{level} is not in the CT results"})
+            continue
+        no_trajectory = "no screw trajectory measured" if v.st_hu is None else "trajectory not measurable"
+
+        def cell(key: str, value) -> dict:  # the level blocks' decimals, the unit in the header
+            return {"value": None if missing(value) else value,
+                    "text": human(value, "", BY_KEY[key].decimals, reason=no_trajectory)}
+
+        rows.append({"level": level, "missing": None,
+                     "st_hu": cell("st_hu", v.st_hu) | {"scale": model_scale("Sakai2018_STHU", v.st_hu),
+                                                          "side": _side_text("Sakai2018_STHU", v.st_hu)},
+                     "hu_ratio": cell("hu_ratio", v.hu_ratio), "b_hu": cell("b_hu", v.b_hu),
+                     "pedicles": _pedicle_widths(v)})
+    return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"]}
+
+
+def model_lines(assessment: Mapping | None) -> list[dict]:
+    """The applied models (value on one side of a published cutoff), shortest form: no caveat paragraphs."""
+    out = []
+    for r in (assessment or {}).get("models") or []:
+        if r["status"] != "applied":
+            continue
+        digits = 2 if r["unit"] in ("ratio", "probability") else 0 if r["unit"] == "HU" else 1
+        unit = "" if r["unit"] in ("ratio", "probability") else r["unit"]
+        parts = str(r["level"] or "").split("-")
+        level = "-".join(parts) if len(parts) == 2 else levels_text(parts) if r["level"] else ""
+        out.append({"key": r["key"], "paper": r["paper"], "level": level, "level_key": r["level"] or "", "predictor": short_predictor(r["predictor"]),
+                    "endpoint": short_endpoint(r["endpoint"]),
+                    "value": r["value"], "text": human(r["value"], unit, digits), "cutoff": r["cutoff_text"],
+                    "risk": bool(r["at_risk_side"]), "side": "risk side" if r["at_risk_side"] else "other side",
+                    "auc": "" if r["auc"] is None else f"{r['auc']:.2f}", "caveats": len(r["caveats"])})
+    return out
+
+
+def warnings(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
+    """The conditions that change interpretation, one short line each (details in the methods section)."""
+    out = []
+    if ct is not None:
+        kvp = ct.acquisition.get("kvp")
+        if not kvp:
+            out.append("CT tube voltage not recorded: published HU cutoffs assume 120 kVp.")
+        elif float(kvp) != 120:
+            out.append(f"CT at {kvp:g} kVp: published HU cutoffs assume 120 kVp (HU falls as kVp rises).")
+        phase = ct.summary.contrast_phase
+        if ct.acquisition.get("contrast_agent") or phase in ("arterial", "portal_venous", "delayed", "contrast_unknown_phase"):
+            out.append(f"Contrast-enhanced CT ({human(phase or 'phase unknown')}): trabecular HU reads higher than unenhanced.")
+        if ct.calibration.get("method", "none") == "none":
+            out.append("CT not calibrated: HU only, no vBMD or ACR category; the L1 screening reading stands in.")
+        elif ct.calibration.get("warning"):
+            out.append("Calibration: " + cite_text(_LEADING_PATH.sub("", str(ct.calibration["warning"]))))
+        note = ct.summary.details.get("fracture_note")
+        if note:
+            out.append(cite_text(note[0].upper() + note[1:]) + ".")
+        for v in ct.vertebrae:
+            flags = [f.replace("_", " ") for f in v.qc if not f.startswith("fracture_genant")]
+            if flags and v.level in ct.summary.levels_used:
+                out.append(f"{v.level}: " + ", ".join(flags) + ".")
+        out += [cite_text(_LEADING_PATH.sub("", str(w))) for w in ct.acquisition.warnings]
+    if mri is not None:
+        for flag in mri.input.get("flags") or []:
+            name, _, text = flag.partition(": ")
+            out.append(f"MRI {name.replace('_', ' ')}: " + cite_text(text) + ".")
+    return out
+
+
+def who(ct: CtRecord | None, mri: MriRecord | None, clinical: Mapping, *, patient_id: str, include_phi: bool,
+        scans: list[str]) -> list[tuple[str, str]]:
+    """(label, text) lines: pseudonymous id, scans, scan date, levels measured, planned levels, clinical data."""
+    lines = [("Patient", patient_id)]
+    for scan in scans:
+        kind, _, text = scan.partition(": ")
+        lines.append((kind, text))
+    patient = ct.acquisition.extra.get("patient") if ct is not None else None
+    date = (patient or {}).get("study_date")
+    if include_phi and date:
+        lines.append(("Scan date", str(date)))
+    elif date:
+        lines.append(("Scan date", "withheld (pseudonymised report; --include-phi shows it)"))
+    if ct is not None:
+        measured = [v.level for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER))]
+        lines.append(("CT levels", f"{levels_text(measured)} segmented; summary over {levels_text(ct.summary.levels_used)}"))
+    if mri is not None:
+        lines.append(("MRI levels", levels_text([lv.level for lv in mri.levels])))
+    lines.append(("Planned levels", levels_text(clinical.get("planned_levels")) if clinical.get("planned_levels") else "not given"))
+    facts = []
+    if clinical.get("age") is not None:
+        facts.append(f"age {human(clinical['age'], decimals=0)}")
+    if clinical.get("sex"):
+        facts.append({"F": "female", "M": "male"}.get(clinical["sex"], str(clinical["sex"])))
+    if clinical.get("procedure"):
+        facts.append(f"procedure: {clinical['procedure']}")
+    if clinical.get("hip_t_score") is not None:
+        facts.append(f"hip T-score {human(clinical['hip_t_score'], decimals=1)}")
+    lines.append(("Clinical", ", ".join(facts) or "none given"))
+    return lines
+
+
+def page_one(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | None, *, patient_id: str,
+             include_phi: bool, scans: list[str]) -> dict:
+    """Everything page one shows (see the module docstring)."""
+    clinical = dict((assessment or {}).get("patient") or {})
+    screening = list((assessment or {}).get("screening") or [])
+    return {"who": who(ct, mri, clinical, patient_id=patient_id, include_phi=include_phi, scans=scans),
+            "bone": bone_quality(ct, mri, screening),
+            "fractures": fractures(ct), "graded": graded_levels(ct), "has_ct": ct is not None,
+            "planned": planned_levels(ct, list(clinical.get("planned_levels") or [])),
+            "models": model_lines(assessment),
+            "not_applied": sum(r["status"] == "not_applicable" for r in (assessment or {}).get("models") or []),
+            "warnings": warnings(ct, mri)}

@@ -1,0 +1,95 @@
+"""``spinebq calibrate`` on the real QRM phantom scan: the equation reproduces the phantom fit, keyed by the scan's
+scanner; a second phantom appends a second key; ``spinebq ct --calibration FILE`` then uses the file."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spinebq.calibrate.equations import calibration_for_scan, read_equations
+from spinebq.cli import main
+from spinebq.io.volume import load_volume
+from tests.conftest import DATA, TS, need
+
+QRM = DATA / "qrm_phantom_ct" / "dicom"
+#: Water-equivalent background and the 200 mg HA/cm3 rod (data README: slices 31-34, row ~210, column ~265).
+QRM_ROIS = {"material": "hydroxyapatite", "rois": [
+    {"density_mg_cm3": 0, "center_voxel": [265, 180, 32.5], "radius_mm": 2.5, "half_height_mm": 4.5},
+    {"density_mg_cm3": 200, "center_voxel": [265, 210, 32.5], "radius_mm": 2.5, "half_height_mm": 4.5}]}
+
+
+@pytest.fixture(scope="module")
+def qrm_equations(tmp_path_factory):
+    root = tmp_path_factory.mktemp("calibrate")
+    (root / "qrm.json").write_text(json.dumps(QRM_ROIS))
+    assert main(["calibrate", str(need(QRM)), "--phantom", str(root / "qrm.json"), "--out", str(root / "eq.json")]) == 0
+    return root
+
+
+def _cylinder_mean(ct, centre, radius_mm=2.5, half_height_mm=4.5) -> float:
+    """The same cylinder as the phantom file, computed another way (plain numpy on the voxel grid)."""
+    i, j, k = np.indices(ct.shape)
+    sp = ct.spacing_mm
+    inside = (((i - centre[0]) * sp[0]) ** 2 + ((j - centre[1]) * sp[1]) ** 2 <= radius_mm**2) & \
+        (np.abs(k - centre[2]) * sp[2] <= half_height_mm)
+    return float(ct.array[inside].mean())
+
+
+def test_qrm_equation_reproduces_the_phantom_fit_under_the_scanner_key(qrm_equations, capsys):
+    document = json.loads((qrm_equations / "eq.json").read_text())
+    assert document["schema"] == "spinebq.equations/1"
+    (eq,) = document["equations"]
+    assert (eq["manufacturer"], eq["model"], eq["kvp"], eq["kernel"]) == ("TOSHIBA", "Aquilion ONE", 120.0, "FC12")
+    ct = load_volume(QRM)
+    background, rod = (_cylinder_mean(ct, roi["center_voxel"]) for roi in QRM_ROIS["rois"])
+    assert eq["intercept_hu"] == pytest.approx(background, abs=1e-3)
+    assert eq["slope_hu_per_mg_cm3"] == pytest.approx((rod - background) / 200, rel=1e-4)  # the file keeps 4 decimals
+    # the README's QRM fit: vBMD = (HU - 64.75) / 1.2456
+    assert eq["equation"] == "vBMD [mg/cm3] = (HU - 64.75) / 1.2456"
+    assert [i["density_mg_cm3"] for i in eq["inserts"]] == [0, 200] and "skornitzke2022" in eq["reference"]
+
+
+def test_a_second_phantom_appends_a_second_key_and_the_same_key_replaces(qrm_equations, phantom, tmp_path, capsys):
+    from spinebq.io.volume import save_nifti
+
+    eq_file = tmp_path / "eq.json"
+    eq_file.write_text((qrm_equations / "eq.json").read_text())
+    save_nifti(phantom.ct, tmp_path / "rods.nii.gz")
+    # a NIfTI phantom records no scanner: refused without the key options (exit 2, one sentence)
+    assert main(["calibrate", str(tmp_path / "rods.nii.gz"), "--rods", "0,50,100,200", "--out", str(eq_file)]) == 2
+    assert "does not record its manufacturer" in capsys.readouterr().err
+    args = ["calibrate", str(tmp_path / "rods.nii.gz"), "--rods", "0,50,100,200", "--out", str(eq_file),
+            "--manufacturer", "spinebq", "--model", "synthetic", "--kvp", "120", "--kernel", "none"]
+    assert main(args) == 0
+    equations = json.loads(eq_file.read_text())["equations"]
+    assert [e["manufacturer"] for e in equations] == ["TOSHIBA", "spinebq"]
+    truth = phantom.truth["calibration"]
+    assert equations[1]["slope_hu_per_mg_cm3"] == pytest.approx(truth["slope_hu_per_mg_cm3"], rel=0.01)
+    assert equations[1]["intercept_hu"] == pytest.approx(truth["intercept_hu"], abs=1.0)
+    assert main(args) == 0  # the same scanner again: replaced, not duplicated
+    assert "replaced" in capsys.readouterr().out
+    assert len(json.loads(eq_file.read_text())["equations"]) == 2
+
+
+def test_the_equation_file_is_used_by_scans_of_that_scanner(qrm_equations):
+    equations = read_equations(qrm_equations / "eq.json")
+    cal = calibration_for_scan(equations, load_volume(QRM).metadata, source="eq.json")
+    assert cal.method == "equation" and "warning" not in cal.details
+    assert cal.details["key"] == {"manufacturer": "TOSHIBA", "model": "Aquilion ONE", "kvp": 120.0, "kernel": "FC12"}
+    other = calibration_for_scan(equations, {"manufacturer": "TOSHIBA", "model": "Aquilion ONE", "kvp": 100.0,
+                                             "kernel": "FC12"})
+    assert other.method == "none" and "kvp=100.0" in other.details["reason"]
+
+
+def test_ct_with_the_file_on_a_scan_without_scanner_keys_warns(qrm_equations, tmp_path, capsys):
+    """The real CT is a NIfTI (no header keys): the file's only equation is applied, with a warning."""
+    out = tmp_path / "ct"
+    assert main(["ct", str(need(TS / "ct.nii.gz")), "--labels", str(need(TS / "seg_v2" / "total.nii.gz")),
+                 "--calibration", str(qrm_equations / "eq.json"), "--trajectory", "none", "--out", str(out)]) == 0
+    doc = json.loads((out / "measurements.json").read_text())
+    cal = doc["calibration"]
+    assert cal["method"] == "equation" and "applied unchecked" in cal["warning"]
+    l2 = doc["vertebrae"]["L2"]
+    assert l2["vbmd_mg_cm3"] == pytest.approx((l2["hu"] - cal["intercept_hu"]) / cal["slope_hu_per_mg_cm3"], abs=1e-3)
+    assert "warning: the scan does not record" in capsys.readouterr().out

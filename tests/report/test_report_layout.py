@@ -1,0 +1,196 @@
+"""The report's one layout, read as a surgeon reads it: page one holds the summary, numbers are written for
+people, the PDF (the same HTML printed) has no overlapping or cut text, and every citation resolves.
+
+Checked on the demo patient (synthetic CT with rods, calibrated to vBMD, and the synthetic T1 MRI) and on the real
+CT (TotalSegmentator example, uncalibrated) with a real T1 MRI."""
+from __future__ import annotations
+
+import html
+import html.parser
+import json
+import re
+import subprocess
+from xml.etree import ElementTree
+
+import pytest
+
+from spinebq.risk.references import load_references
+from tests.report.browser import chromium, need_tool
+
+#: What page one must hold (the issue's summary items), by element id in the DOM and by words in the PDF.
+PAGE_ONE_IDS = ("who", "bone-quality", "fractures", "planned-levels", "models-summary", "warnings")
+PAGE_ONE_WORDS = ("Patient", "Planned levels", "Bone quality", "CT 3D HU", "L1 screening", "vBMD", "MRI VBQ",
+                  "MRI PBQ", "Fractures", "screw corridor", "ST-HU", "HU ratio", "Published models", "Warnings")
+#: Python values leaking into text.
+LEAKS = re.compile(r"\bNone\b|\b[nN]a[nN]\b|\[\s*'|'\s*\]|\bTrue\b|\bFalse\b")
+
+
+class _Text(html.parser.HTMLParser):
+    """Every text node (outside style/script), and the id of each element's nearest section."""
+
+    def __init__(self):
+        super().__init__()
+        self.nodes, self.ids, self.headers = [], {}, []
+        self._stack = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self._stack.append((tag, attrs.get("id")))
+        if attrs.get("id"):
+            self.ids[attrs["id"]] = ""
+
+    def handle_endtag(self, tag):
+        while self._stack:
+            if self._stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        if self._stack and self._stack[-1][0] in ("style", "script", "title"):
+            return
+        if data.strip():
+            self.nodes.append(data.strip())
+            for _, element_id in self._stack:
+                if element_id:
+                    self.ids[element_id] += " " + data.strip()
+            if self._stack and self._stack[-1][0] == "th":
+                self.headers.append(data.strip())
+
+
+def _dom(report_dir, tmp_path_factory) -> _Text:
+    out, _ = chromium((report_dir / "report.html").as_uri(), tmp_path_factory.mktemp("dom"), "--dump-dom")
+    parsed = _Text()
+    parsed.feed(out)
+    return parsed
+
+
+@pytest.fixture(scope="module", params=["demo", "real"])
+def case(request, tmp_path_factory):
+    report_dir = request.getfixturevalue("demo_report_dir" if request.param == "demo" else "real_report_dir")
+    return request.param, report_dir, _dom(report_dir, tmp_path_factory)
+
+
+def _pdf_words(pdf) -> list[dict]:
+    """Every word of the PDF with its page and box, from ``pdftotext -bbox-layout``."""
+    exe = need_tool("pdftotext")
+    xml = subprocess.run([exe, "-bbox-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    root = ElementTree.fromstring(re.sub(r'\sxmlns="[^"]+"', "", xml, count=1))
+    words = []
+    for number, page in enumerate(root.iter("page"), start=1):
+        width, height = float(page.get("width")), float(page.get("height"))
+        for word in page.iter("word"):
+            box = [float(word.get(k)) for k in ("xMin", "yMin", "xMax", "yMax")]
+            words.append({"page": number, "text": word.text or "", "box": box, "size": (width, height)})
+    return words
+
+
+def _page_text(pdf, page: int) -> str:
+    exe = need_tool("pdftotext")
+    text = subprocess.run([exe, "-f", str(page), "-l", str(page), str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    return " ".join(text.split())
+
+
+def test_page_one_holds_the_summary(case):
+    name, report_dir, dom = case
+    for element_id in PAGE_ONE_IDS:
+        assert dom.ids.get(element_id, "").strip(), (name, element_id)
+    who = dom.ids["who"]
+    assert "Planned levels L4-L5" in " ".join(who.split()) and ("demo" if name == "demo" else "case-A") in who
+    bone = dom.ids["bone-quality"]
+    for item in ("CT 3D HU", "three-slice HU", "L1 screening", "vBMD", "MRI VBQ", "MRI PBQ"):
+        assert item in bone, (name, item)
+    assert "L4" in dom.ids["planned-levels"] and "L5" in dom.ids["planned-levels"]
+    page_one = _page_text(report_dir / "report.pdf", 1)
+    for words in PAGE_ONE_WORDS:
+        assert words in page_one, (name, words)
+    last_warning = dom.ids["warnings"].split("  ")[-1].strip()
+    assert " ".join(last_warning.split())[:40] in page_one  # the warnings end on page one, not after it
+    print(f"{name}: page one has {len(page_one.split())} words")
+
+
+def test_demo_reads_vbmd_and_the_real_ct_reads_the_screening(case):
+    name, _, dom = case
+    bone = " ".join(dom.ids["bone-quality"].split())
+    if name == "demo":  # calibrated with the rods: a vBMD and its ACR category
+        assert re.search(r"\d+\.\d mg/cm3", bone) and "ACR category:" in bone
+    else:  # routine CT: HU only, the L1 screening reading stands in
+        assert "scan not calibrated" in bone
+        assert re.search(r"(osteoporosis likely|indeterminate|osteoporosis unlikely)", bone)
+    assert "[pickhardt2013]" in bone
+
+
+def test_no_python_values_in_any_text_node(case):
+    name, report_dir, dom = case
+    leaks = [node for node in dom.nodes if LEAKS.search(node)]
+    assert not leaks, (name, leaks[:5])
+    pdf_text = " ".join(w["text"] for w in _pdf_words(report_dir / "report.pdf"))
+    assert not LEAKS.search(pdf_text), (name, LEAKS.search(pdf_text))
+
+
+def test_pdf_words_do_not_overlap_and_stay_on_the_page(case):
+    """From the PDF's text boxes: no two words on a page overlap (overlapping headers, text run into the next
+    cell) and every word is inside the page (nothing cut at an edge)."""
+    name, report_dir, _ = case
+    words = _pdf_words(report_dir / "report.pdf")
+    assert words
+    by_page = {}
+    for w in words:
+        x0, y0, x1, y1 = w["box"]
+        width, height = w["size"]
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height, (name, w)
+        by_page.setdefault(w["page"], []).append(w)
+    overlaps = []
+    for page, items in by_page.items():
+        items.sort(key=lambda w: w["box"][0])
+        for i, a in enumerate(items):
+            for b in items[i + 1:]:
+                if b["box"][0] >= a["box"][2]:
+                    break
+                dx = min(a["box"][2], b["box"][2]) - max(a["box"][0], b["box"][0])
+                dy = min(a["box"][3], b["box"][3]) - max(a["box"][1], b["box"][1])
+                if dx > 0.5 and dy > 0.5:
+                    overlaps.append((page, a["text"], b["text"]))
+    assert not overlaps, (name, overlaps[:5])
+    print(f"{name}: {len(words)} words on {len(by_page)} pages, none overlapping")
+
+
+def test_every_table_header_is_printed_whole(case):
+    """A header cut inside a word ('AU' / 'C') or squeezed ('3D HU (HU)3-slice') would not read back whole."""
+    name, report_dir, dom = case
+    exe = need_tool("pdftotext")
+    text = subprocess.run([exe, str(report_dir / "report.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    words = set(" ".join(lines).split())
+    for header in set(dom.headers):
+        for word in header.split():
+            assert word in words, (name, header, word)
+
+
+def test_every_cited_key_resolves_to_a_full_reference(case):
+    name, report_dir, dom = case
+    text = html.unescape((report_dir / "report.html").read_text())
+    body, _, references = text.partition("id='references'")
+    cited = set(re.findall(r"\[([a-z][a-z0-9]*\d{4}[a-z0-9]*)\]", body))
+    assert {"pickhardt2013", "genant1993"} <= cited, (name, cited)
+    bibliography = load_references()
+    listed = dict(re.findall(r"data-ref='([^']+)'>\[[^\]]+\] ([^<]+)</li>", references))
+    assert set(listed) == cited, (name, cited ^ set(listed))
+    for key in cited:
+        ref = bibliography[key]
+        assert listed[key] == ref.citation() and ref.title in listed[key] and str(ref.year) in listed[key]
+    assert "paper 00" not in body and "METHODS.md" not in body  # the old pointers are gone
+
+
+def test_each_vertebra_block_shows_only_its_own_pictures(real_report_dir, real_ct_dir):
+    """The L1 block holds L1's ellipses and L1's virtual screws, never a neighbour's picture."""
+    text = (real_report_dir / "report.html").read_text()
+    blocks = re.findall(r"<div class='level' id='level-([A-Z]\d+)'>(.*?)</div></td></tr></table></div>", text, re.S)
+    assert [level for level, _ in blocks] == list(json.loads((real_ct_dir / "measurements.json").read_text())["vertebrae"])
+    with_pictures = 0
+    for level, block in blocks:
+        alts = re.findall(r"<img src='data:image/png;base64,[^']+' alt='([^']+)'", block)
+        assert all(alt.startswith(f"{level}: ") for alt in alts), (level, alts)
+        expected = {p.stem for p in real_ct_dir.glob("*.png") if level in p.stem.split("_")}
+        assert len(alts) == len(expected), (level, alts, expected)
+        with_pictures += bool(alts)
+    assert with_pictures >= 5  # L1-L5 have ellipses and screws
