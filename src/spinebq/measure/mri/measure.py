@@ -372,8 +372,10 @@ def _has_posterior_elements(mask: np.ndarray, geom: dict, spacing) -> bool:
 def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, radius_mm, rois) -> dict:
     """CSF ROI behind L3 (then L2, L4) on the sagittal slice with the widest canal."""
     method = ("CSF ROI: dark subarachnoid space directly behind the body, central 60 % of the body height, "
-              "on the sagittal slice (within 5 mm of the body centre) with the largest dark canal area, eroded 1 mm, "
-              "outliers (roots, dura, cortex) excluded by robust z > 3.5")
+              "on the sagittal slice (within 5 mm of the body centre) with the largest dark canal area, eroded 1 mm; "
+              "within this sac only the CSF is kept: voxels brighter than the sac's modal signal + 3 robust SDs, when "
+              "they are at least 1.5 x that signal (nerve roots, cord, conus), and the pixel around them are left out, "
+              "the largest remaining pool kept (root_voxels_left_out); then outliers (dura, ligament, cortex) excluded by robust z > 3.5")
     if labels is None:
         roi = R.circle_roi(img.shape, points["CSF"], radius_mm, spacing)
         stats = R.roi_statistics(img, roi, min_voxels=8)
@@ -414,8 +416,9 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
             tried.append(f"{lv}: no dark canal behind the body")
             continue
         x, m2d, width, n, _ = best
+        kept, sac = R.csf_in_sac(img[x], m2d)
         roi = np.zeros(img.shape, bool)
-        roi[x] = m2d
+        roi[x] = kept
         stats = R.roi_statistics(img, roi)
         if not math.isfinite(stats.signal_mean):
             tried.append(f"{lv}: {stats.reason}")
@@ -426,6 +429,8 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
         rois["csf"] = roi
         return {"signal": _num(stats.signal_mean, 3), "level": lv, "voxels": stats.voxels, "slice": int(x),
                 "signal_sd": _num(stats.signal_sd, 3), "excluded_voxels": stats.excluded_voxels,
+                "sac_voxels": sac["sac_voxels"], "root_voxels_left_out": sac["root_voxels_left_out"],
+                "csf_upper_signal": sac["csf_upper_signal"], "sac_reason": sac.get("reason"),
                 "canal_width_mm": _num(width, 1), "method": method,
                 "reason": None if lv == "L3" else f"L3 unusable ({'; '.join(tried) or 'no L3 label'}): CSF measured at {lv}"}
     raise SpinebqError(

@@ -307,6 +307,64 @@ def canal_roi_2d(slice2d: np.ndarray, body2d: np.ndarray, spacing_yz_mm: tuple[f
     return out, info
 
 
+#: Sac voxels brighter than the CSF mode by more than this many of its robust SDs are roots, cord or conus ...
+CSF_SPREAD_Z = 3.0
+#: ... when their median is at least this many times the CSF signal (roots, cord and conus are about 2-3 x CSF on
+#: T1; a rim of partial volume with the dura, about 1.2-1.4 x, is not taken for roots).
+ROOT_CONTRAST = 1.5
+#: The CSF's spread is measured on the sac voxels within this fraction of its signal (roots and ligament lie outside).
+CSF_WINDOW = 0.3
+
+
+def csf_in_sac(image2d: np.ndarray, sac2d: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The CSF voxels of a thecal-sac ROI on one slice: its dark fluid, away from nerve roots, cord and conus.
+
+    On T1 the cauda equina roots and the conus are brighter than CSF. The CSF signal is the mode of the sac's
+    values (its most common signal: the fluid fills most of the sac; a Gaussian kernel density), its spread the
+    robust SD (1.4826 MAD) of the voxels within :data:`CSF_WINDOW` of it. Voxels brighter than the mode by more
+    than :data:`CSF_SPREAD_Z` SDs are roots when their median is at least :data:`ROOT_CONTRAST` x the mode: they
+    and the pixel around them (partial volume) are left out, and of what remains the largest connected pool is
+    kept (a dark pocket beyond the roots, outside the dura, is not CSF). A sac without such voxels is kept whole; so is one
+    where fewer than ``MIN_ROI_VOXELS`` CSF voxels would be left (with a ``reason``). Darker voxels (ligament,
+    cortex) are left to the ROI's outlier rule.
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool
+        The CSF voxels kept.
+    info : dict
+        ``sac_voxels``, ``root_voxels_left_out`` (roots and their rim), ``csf_mode_signal``, ``csf_upper_signal``
+        (None when no roots were found).
+    """
+    from scipy.stats import gaussian_kde
+
+    values = image2d[sac2d].astype(float)
+    info = {"sac_voxels": int(sac2d.sum()), "root_voxels_left_out": 0, "csf_mode_signal": None,
+            "csf_upper_signal": None}
+    if values.size < 8 or values.min() == values.max():
+        return sac2d.copy(), info
+    grid = np.linspace(values.min(), values.max(), 512)
+    mode = float(grid[int(np.argmax(gaussian_kde(values)(grid)))])
+    near = values[np.abs(values - mode) <= CSF_WINDOW * abs(mode)]
+    sd = 1.4826 * float(np.median(np.abs(near - mode))) if near.size else 0.0
+    info["csf_mode_signal"] = round(mode, 3)
+    upper = mode + CSF_SPREAD_Z * max(sd, 1e-6)
+    roots = sac2d & (image2d > upper)
+    if not roots.any() or float(np.median(image2d[roots])) < ROOT_CONTRAST * mode:
+        return sac2d.copy(), info
+    keep = sac2d & ~ndimage.binary_dilation(roots, structure=np.ones((3, 3), bool))
+    if keep.sum() < MIN_ROI_VOXELS:  # a narrow sac: leave out the roots but keep the pixel around them
+        keep = sac2d & ~roots
+    lab, n = ndimage.label(keep)
+    if n > 1:  # the fluid is one pool: a dark pocket cut off beyond the roots (outside the dura) is not kept
+        keep = lab == int(np.argmax(ndimage.sum(keep, lab, range(1, n + 1)))) + 1
+    if keep.sum() < MIN_ROI_VOXELS:
+        info["reason"] = f"roots not separable: {int(keep.sum())} CSF voxels left of {int(sac2d.sum())}; sac kept whole"
+        return sac2d.copy(), info
+    info.update({"root_voxels_left_out": int(sac2d.sum() - keep.sum()), "csf_upper_signal": round(upper, 3)})
+    return keep, info
+
+
 def body2d_values(slice2d: np.ndarray, body2d: np.ndarray) -> np.ndarray:
     values = slice2d[body2d]
     return values if values.size else np.array([np.nan])
