@@ -87,7 +87,7 @@ def test_axial_series_of_another_exam_is_refused(phantom):
     axial = axial_series(phantom[0])
     moved = axial.affine.copy()
     moved[2, 3] += 600.0  # 60 cm head-wards: no disc of the sagittal series falls in it
-    with pytest.raises(SpinebqError, match="reaches no disc level"):
+    with pytest.raises(SpinebqError, match="does not reach any disc level"):
         _measure(phantom, Volume(axial.array, moved, dict(axial.metadata)), axial_path="other.nii.gz")
 
 

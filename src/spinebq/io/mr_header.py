@@ -36,21 +36,25 @@ _FATSAT_WORDS = re.compile(r"(fat ?sat|\bfs\b|_fs|fs_|spir|spair|chess|\bfatsat|
 _CONTRAST_WORDS = re.compile(r"(\+c\b|\bpost\b|gd|gad|contrast|\bce\b|kontrast)", re.IGNORECASE)
 
 
-def read_mr_header(path: str | Path) -> dict[str, Any] | None:
-    """Read the MR acquisition attributes of the first DICOM file under ``path``.
+def read_mr_header(path: str | Path, series_uid: str | None = None) -> dict[str, Any] | None:
+    """Read the MR acquisition attributes of the series loaded from ``path``.
 
     Parameters
     ----------
     path : str or Path
         A DICOM folder or file. NIfTI files carry no acquisition header: ``None`` is returned.
+    series_uid : str, optional
+        SeriesInstanceUID of the series loaded (``Volume.metadata["series_uid"]``): the attributes are read
+        from a file of that series, never from another series of the same folder. Without it, the first file.
 
     Returns
     -------
     dict or None
         ``field_strength_t``, ``tr_ms``, ``te_ms``, ``ti_ms``, ``flip_angle_deg``, ``pixel_bandwidth_hz``,
         ``sequence_name``, ``scanning_sequence``, ``sequence_variant``, ``scan_options``,
-        ``series_description``, ``manufacturer``, ``model``, ``contrast_agent``, ``modality``;
-        absent attributes are ``None``.
+        ``series_description``, ``manufacturer``, ``model``, ``contrast_agent``, ``modality``, ``series_uid``,
+        ``study_uid``, ``frame_of_reference_uid``; absent attributes are ``None``. None when no file of the
+        series is found.
     """
     import pydicom
 
@@ -66,7 +70,12 @@ def read_mr_header(path: str | Path) -> dict[str, Any] | None:
             continue
         if "Modality" not in ds and "SeriesInstanceUID" not in ds:
             continue
+        if series_uid is not None and _text(ds, "SeriesInstanceUID") != series_uid:
+            continue
         return {
+            "series_uid": _text(ds, "SeriesInstanceUID"),
+            "study_uid": _text(ds, "StudyInstanceUID"),
+            "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID"),
             "modality": _text(ds, "Modality"),
             "manufacturer": _text(ds, "Manufacturer"),
             "model": _text(ds, "ManufacturerModelName"),

@@ -242,6 +242,13 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
     s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) else float("nan")
     pbq, pbq_reason, pbq_used = pbq_score(pedicle_signals, signal_csf)
 
+    if axial is not None:
+        from spinebq.measure.mri.muscle import disc_centres_mm
+        from spinebq.measure.mri.same_exam import check_same_exam
+
+        centres = disc_centres_mm(image, geometry, rois.get("csf")) if labels is not None else []
+        input_info["axial"].update(check_same_exam(image, header, axial, axial_header, centres, path=path,
+                                                   axial_path=axial_path))
     muscle: dict = {}
     muscle_info: dict = {}
     axial_rois: dict[str, np.ndarray] = {}

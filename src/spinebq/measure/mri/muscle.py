@@ -349,6 +349,14 @@ def _midline_and_discs(geometry: dict, csf_mask: np.ndarray | None) -> tuple[int
     return x_mid, discs
 
 
+def disc_centres_mm(image: Volume, geometry: dict, csf_mask: np.ndarray | None) -> list[np.ndarray]:
+    """Centre of every disc level (mid-sagittal slice, halfway between the bodies, at their posterior wall), LPS mm."""
+    x_mid, discs = _midline_and_discs(geometry, csf_mask)
+    if x_mid is None:
+        return []
+    return [image.index_to_mm(np.array([x_mid, wall, z_disc], float)) for z_disc, wall in discs.values()]
+
+
 def measure_paraspinal(image: np.ndarray, labels: Volume, geometry: dict, csf_mask: np.ndarray | None,
                        spacing_mm: tuple[float, float, float], *, half_height_mm: float = 10.0,
                        offset_mm: float = 26.0) -> tuple[dict, dict, dict]:
