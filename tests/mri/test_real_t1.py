@@ -173,3 +173,24 @@ def test_no_fat_in_the_image_gives_missing_grades_with_the_reason(mask_results, 
         assert entry["goutallier"] is None and entry["fat_fraction_left"] is None and entry["fat_fraction_right"] is None
         assert entry["goutallier_reason"].startswith("no fat reference: no fat found")
         assert "no_fat_reference" in entry["qc"]
+
+
+def test_automatic_label_map_lies_on_the_input_grid_with_its_header(tmp_path, capsys):
+    """Issue 20: vertebrae.nii.gz of the automatic mode is stored as the input is (its axis order, affine,
+    qform/sform codes): the manual masks, made on the input's grid, line up with it array for array."""
+    need_t1_data()
+    import nibabel as nib
+
+    from spinebq.cli import main
+
+    source = T1_DIR / "case10_t1.nii.gz"
+    assert main(["mri", str(source), "--out", str(tmp_path), "--no-figures", "--no-muscle"]) == 0, capsys.readouterr().err
+    written, reference = nib.load(str(tmp_path / "vertebrae.nii.gz")), nib.load(str(source))
+    assert written.shape == reference.shape and np.array_equal(written.affine, reference.affine)
+    assert int(written.header["qform_code"]) == int(reference.header["qform_code"])
+    assert int(written.header["sform_code"]) == int(reference.header["sform_code"])
+    assert written.get_data_dtype() == np.int16
+    found = np.asarray(written.dataobj)
+    manual = np.asarray(nib.load(str(T1_DIR / "case10_bodies_verse.nii.gz")).dataobj)
+    for vid in (20, 21, 22, 23):  # L1-L4, compared as stored
+        assert dice(found == vid, manual == vid) > 0.8
