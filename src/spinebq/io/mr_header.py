@@ -21,6 +21,7 @@ import numpy as np
 
 from spinebq.errors import SpinebqError, SpinebqWarning
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import QcFlag
 
 logger = logging.getLogger("spinebq")
 
@@ -175,7 +176,8 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     -------
     dict
         The ``input`` section of ``mri.json``: weighting decision and how it was made, field strength,
-        TR/TE, vendor, fat suppression, contrast and the ``flags`` that the literature says shift VBQ.
+        TR/TE, vendor, fat suppression, contrast and the ``flags`` (:class:`~spinebq.vocabulary.QcFlag` codes) that
+        the literature says shift VBQ, with their sentences in ``flag_notes``.
 
     Raises
     ------
@@ -195,7 +197,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             f"{path}: the image covers only {extent_mm[1]:.0f} mm front-to-back and {extent_mm[2]:.0f} mm head-to-foot, "
             "too little for a lumbar spine (L1 to S1 needs about 180 mm)"
         )
-    flags: list[str] = []
+    flags: dict[QcFlag, str] = {}
     words = _words(header)
     tr, te, ti = header.get("tr_ms"), header.get("te_ms"), header.get("ti_ms")
     weighting, how = "unknown", "no acquisition header (NIfTI input)"
@@ -208,9 +210,9 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         else:
             how = "the header names no weighting and no TR/TE"
         if tr is not None and not (T1_TR_MS[0] <= tr <= T1_TR_MS[1]):
-            flags.append(f"tr_outside_recommended_range: TR {tr:g} ms outside 400-850 ms (METHODS 5.1)")
+            flags[QcFlag.TR_OUTSIDE_RECOMMENDED_RANGE] = f"TR {tr:g} ms outside 400-850 ms (METHODS 5.1)"
         if te is not None and not (T1_TE_MS[0] <= te <= T1_TE_MS[1]):
-            flags.append(f"te_outside_recommended_range: TE {te:g} ms outside 8-20 ms (METHODS 5.1)")
+            flags[QcFlag.TE_OUTSIDE_RECOMMENDED_RANGE] = f"TE {te:g} ms outside 8-20 ms (METHODS 5.1)"
     if weighting == "unknown":
         warnings.warn(
             f"{path}: the weighting cannot be read from the file ({how}); it is assumed to be T1 and checked on the image "
@@ -218,24 +220,21 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             SpinebqWarning,
             stacklevel=2,
         )
-        flags.append("weighting_not_in_header: T1 assumed, checked on the image (CSF darker than marrow)")
+        flags[QcFlag.WEIGHTING_NOT_IN_HEADER] = QcFlag.WEIGHTING_NOT_IN_HEADER.sentence
     fat_suppressed = _is_fat_suppressed(header)
     if fat_suppressed:
-        flags.append("fat_suppressed: VBQ is defined without fat suppression; marrow signal is not comparable")
+        flags[QcFlag.FAT_SUPPRESSED] = QcFlag.FAT_SUPPRESSED.sentence
     contrast = header.get("contrast_agent") or (words if _CONTRAST_WORDS.search(words) else None)
     if contrast:
-        flags.append("contrast_enhanced: VBQ is defined on non-contrast T1; gadolinium raises marrow signal")
+        flags[QcFlag.CONTRAST_ENHANCED] = QcFlag.CONTRAST_ENHANCED.sentence
     field = header.get("field_strength_t")
     if field is None:
-        flags.append("field_strength_unknown: VBQ at 1.5 T reads higher than at 3.0 T in some studies (METHODS 5.1)")
+        flags[QcFlag.FIELD_STRENGTH_UNKNOWN] = QcFlag.FIELD_STRENGTH_UNKNOWN.sentence
     elif abs(field - CUTOFF_FIELD_STRENGTH_T) > 0.25:
-        flags.append(
-            f"field_strength_{field:g}T: published cutoffs come from other field strengths; "
-            "1.5 T VBQ reads higher than 3.0 T in some studies (METHODS 5.1)"
-        )
+        flags[QcFlag.FIELD_STRENGTH_OTHER] = (f"measured at {field:g} T: {QcFlag.FIELD_STRENGTH_OTHER.sentence}")
     orientation = "sagittal" if spacing[0] >= max(spacing[1], spacing[2]) - 1e-6 else "not_sagittal"
     if orientation != "sagittal":
-        flags.append("not_sagittal: the thickest voxel axis is not left-right; ROIs are placed on reformatted sagittal slices")
+        flags[QcFlag.NOT_SAGITTAL] = QcFlag.NOT_SAGITTAL.sentence
     return {
         "modality": "MR",
         "weighting": weighting,
@@ -255,7 +254,8 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         "shape": list(shape),
         "spacing_mm": [round(s, 4) for s in spacing],
         "orientation": orientation,
-        "flags": flags,
+        "flags": [code.value for code in flags],
+        "flag_notes": {code.value: note for code, note in flags.items()},
     }
 
 

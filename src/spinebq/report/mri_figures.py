@@ -127,7 +127,8 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
         yz = np.argwhere(c2d)
         if yz.size and csf.get("signal") is not None:
             ax.text((yz[:, 0].max() + 3) * sp[0], yz[:, 1].mean() * sp[1],
-                    f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox)", color="cyan", fontsize=8,
+                    f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox kept,\n"
+                    f"{csf.get('root_voxels_left_out') or 0} root vox left out)", color="cyan", fontsize=8,
                     va="center", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
     vbq = data.get("vbq")
     ax.set_title(

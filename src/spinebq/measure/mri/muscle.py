@@ -66,6 +66,8 @@ SKIN_MM = 5.0
 SEPTUM_MM = 4.0
 SEPTUM_CHECK_MM = 10.0
 SEPTUM_FAT_FRACTION = 0.95
+#: Parts of a side's ROI smaller than this fraction of it (islands beyond the removed fat) are dropped.
+ISLAND_FRACTION = 0.05
 #: The ROI ends are median-smoothed over this head-to-foot (or slice) length, so a single line cannot stray, mm.
 END_SMOOTH_MM = 7.0
 GOUTALLIER_SOURCE = ("Goutallier grade from the fat fraction by METHODS.md 5.3's default mapping (<5 % 0, <33 % 1, "
@@ -283,6 +285,10 @@ def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[
             lab, _ = ndimage.label(bright)
             touching = np.unique(lab[behind[box] & bright])
             mask[box] &= ~np.isin(lab, touching[touching > 0])
+        lab, n = ndimage.label(mask)
+        if n > 1:  # small islands cut off beyond the removed fat (a skin fold) are not muscle
+            sizes = ndimage.sum(mask, lab, range(1, n + 1))
+            mask = np.isin(lab, 1 + np.nonzero(sizes >= ISLAND_FRACTION * sizes.sum())[0])
         if mask.sum() < 50:
             continue
         rois[f"muscle_{side}_{disc}"] = mask
@@ -292,6 +298,9 @@ def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[
                     "limitation": LIMITATION if plane == "sagittal" else AXIAL_LIMITATION}, {}
     muscle, info = _grade(values, reference, plane)
     info["air_threshold"] = round(air, 3)
+    if reference.signal_fat is not None and reference.signal_fat >= float(image.max()):
+        info["signal_fat_note"] = ("the fat signal is the image's maximum (clipped): the true fat signal may be higher, "
+                                   "so the threshold is a lower bound and the fat fractions upper bounds")
     return muscle, info, rois
 
 

@@ -213,6 +213,43 @@ def body_roi_mask(level_mask: np.ndarray, spacing_mm: tuple[float, float, float]
     return out, geometry
 
 
+def mid_sagittal_heights(level_mask: np.ndarray, geometry: dict, spacing_mm: tuple[float, float, float], *,
+                         inset_mm: float = 3.0):
+    """Anterior, middle and posterior body height on the mid-sagittal slice, in the body's own frame.
+
+    The body's depth axis is the major principal axis of its mid-sagittal outline (in mm; lumbar bodies are deeper
+    than high), so a tilted body (L5 at the lumbosacral angle) is measured across its endplates, not along the
+    image rows. As on CT (:mod:`spinebq.measure.ct.heights`), the depth is taken ``inset_mm`` inside the front
+    and back, and the heights are the body's extent across the depth axis in 1 mm strips at 85 %, 50 % and 15 %
+    of that depth from the back.
+
+    Returns
+    -------
+    spinebq.measure.ct.heights.Heights
+    """
+    from spinebq.measure.ct.heights import POSITIONS, Heights
+
+    if "rows" not in geometry:
+        return Heights(np.nan, np.nan, np.nan, 0, "no body on the mid-sagittal slice")
+    body = body_only_2d(level_mask[geometry["slice"]])
+    points = np.argwhere(body) * np.array([spacing_mm[1], spacing_mm[2]])
+    if len(points) < 20:
+        return Heights(np.nan, np.nan, np.nan, 0, "body too small to measure its heights")
+    centred = points - points.mean(axis=0)
+    _, vectors = np.linalg.eigh(np.cov(centred.T))
+    depth_axis = vectors[:, -1] * (1.0 if vectors[0, -1] >= 0 else -1.0)  # pointing backwards (axis 1 grows)
+    u = centred @ depth_axis
+    v = centred @ np.array([-depth_axis[1], depth_axis[0]])
+    front, back = u.min() + inset_mm, u.max() - inset_mm
+    if back <= front:
+        return Heights(np.nan, np.nan, np.nan, 0, "body too shallow to measure its heights")
+    heights = []
+    for name in ("anterior", "middle", "posterior"):
+        strip = v[np.abs(u - (back - POSITIONS[name] * (back - front))) <= 0.5]
+        heights.append(float(strip.max() - strip.min() + spacing_mm[2]) if strip.size else np.nan)
+    return Heights(*(round(h, 2) for h in heights), 1)
+
+
 def body_endplate_bands(level_mask: np.ndarray, geometry: dict, spacing_mm: tuple[float, float, float], *,
                         band_mm: float = 5.0, erosion_mm: float = 2.0) -> np.ndarray:
     """Marrow next to both endplates on the centre slice (where Modic changes sit), for the QC comparison."""
