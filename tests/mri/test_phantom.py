@@ -34,8 +34,9 @@ def test_body_signals_and_lesion_flag(phantom, phantom_result):
 
 
 def test_fracture_rule_is_the_ct_sides_genant_grade(phantom):
-    """One fracture rule on both modalities (issue 20): the phantom's L2 body cut to a wedge,
-    is Genant grade 2 (about 30 % at the anterior height) by spinebq.measure.ct.heights.genant_grade on its mid-sagittal heights; the others grade 0."""
+    """One fracture rule on both modalities (issue 20): the phantom's L2 body cut to a wedge is Genant grade 2
+    (about 30 % at the anterior height) by spinebq.measure.ct.heights.genant_grade on its mid-sagittal heights;
+    the others grade 0."""
     import warnings
 
     import numpy as np

@@ -38,6 +38,7 @@ from scipy import ndimage
 
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import QcFlag
 
 DISC_LEVELS = (("L1", "L2"), ("L2", "L3"), ("L3", "L4"), ("L4", "L5"), ("L5", "S1"))
 DISC_NAMES = tuple(f"{upper}/{lower}" for upper, lower in DISC_LEVELS)
@@ -104,6 +105,7 @@ class FatReference:
 
     @property
     def midpoint(self) -> float | None:
+        """(SI_muscle + SI_fat) / 2, the fat threshold; None without a fat reference."""
         return None if self.signal_fat is None else 0.5 * (self.signal_fat + self.signal_muscle)
 
 
@@ -205,8 +207,8 @@ def roi_ends(ln: Lines, reference: FatReference, sy: float, sz: float) -> tuple[
     none): the subcutaneous fat for certain.
 
     The subcutaneous fat on a line is the run of voxels above the midpoint (dark septa up to :data:`SEPTUM_MM`
-    bridged where the :data:`SEPTUM_CHECK_MM` in front of it are fat) that reaches back to within :data:`SKIN_MM` of the skin. Without a fat reference, or where no such
-    run lies behind the muscle, the ROI ends :data:`SUBCUTANEOUS_MM` inside the skin. The ends are then
+    bridged where the :data:`SEPTUM_CHECK_MM` in front of it are fat) that reaches back to within :data:`SKIN_MM`
+    of the skin. Without a fat reference, or where no such run lies behind the muscle, the ROI ends :data:`SUBCUTANEOUS_MM` inside the skin. The ends are then
     median-smoothed over :data:`END_SMOOTH_MM` along the lines' third axis (``sz``: its spacing), never moving
     past a line's own skin limit.
     """
@@ -306,8 +308,6 @@ def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[
 
 def _grade(values: dict[tuple[str, str], np.ndarray], reference: FatReference, plane: str) -> tuple[dict, dict]:
     """Fat fraction and Goutallier grade per disc and side from the ROI values (the midpoint rule)."""
-    from spinebq.vocabulary import QcFlag
-
     signal_muscle, threshold = reference.signal_muscle, None
     if reference.signal_fat is not None:
         pooled = np.concatenate(list(values.values()))
