@@ -56,9 +56,10 @@ def main() -> None:
               + " | ".join(measured) + " |")
     print(f"\nWhole measurement with the axial series: {times[0]:.1f} s (straight), {times[1]:.1f} s (tilted).")
     print("\n## Real exams with manual body masks\n")
-    print("| exam | time s | VBQ | S1-VBQ | PBQ | CSF signal (level, voxels, slice) | L1 | L2 | L3 | L4 | L5 | S1 |")
+    print("| exam | time s | VBQ | S1-VBQ | PBQ | CSF signal (level, voxels kept, roots left out, slice) | L1 | L2 | L3 | L4 "
+          "| L5 | S1 |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    rows_auto = []
+    rows_auto, rows_muscle = [], []
     for case in ("02", "06", "08", "10"):
         img = load_volume(DATA / f"case{case}_t1.nii.gz")
         lab = load_mr_labels(DATA / f"case{case}_bodies_verse.nii.gz", img)
@@ -68,7 +69,12 @@ def main() -> None:
         c = d["csf"]
         sig = " | ".join(f"{d['levels'][lv]['body_signal']:.1f}" for lv in ("L1", "L2", "L3", "L4", "L5", "S1"))
         print(f"| case{case} | {dt:.1f} | {d['vbq']:.3f} | {d['s1_vbq']:.3f} | {d['pbq']:.3f} | "
-              f"{c['signal']:.1f} ({c['level']}, {c['voxels']}, {c['slice']}) | {sig} |")
+              f"{c['signal']:.1f} ({c['level']}, {c['voxels']}, {c.get('root_voxels_left_out')}, {c['slice']}) | {sig} |")
+        m = d["muscle_method"]
+        grades = " | ".join(f"{e['fat_fraction_left']}/{e['fat_fraction_right']}, {e['goutallier']}"
+                            for e in d["muscle"].values())
+        rows_muscle.append(f"| case{case} | {m.get('signal_muscle')} | {m.get('signal_fat')} ({m.get('signal_fat_source')}) "
+                           f"| {grades} |")
         t = time.perf_counter()
         try:
             auto, info = detect_vertebrae(img)
@@ -81,6 +87,10 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - reported in the table
             dice, scores = None, f"error: {exc}"[:80]
         rows_auto.append((case, time.perf_counter() - t, dice, scores))
+    print("\n## Paraspinal muscle fat, sagittal approximation (manual masks)\n")
+    print("| exam | SI muscle | SI fat (source) | L1/L2 FF L/R, grade | L2/L3 | L3/L4 | L4/L5 | L5/S1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows_muscle))
     print("\n## Automatic mode (no masks) against the manual masks\n")
     print("| exam | time s | " + " | ".join(f"Dice {lv}" for lv in LEVELS_AUTO) + " | VBQ auto / masks | S1-VBQ auto / masks |")
     print("|---" * (len(LEVELS_AUTO) + 4) + "|")

@@ -308,7 +308,7 @@ def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None =
     say = progress or (lambda message: None)
     path = Path(mr) if not isinstance(mr, Volume) else Path(str(mr.metadata.get("source") or "image"))
     image = mr if isinstance(mr, Volume) else load_volume(path, series_uid=options.series_uid)
-    header = None if isinstance(mr, Volume) else read_mr_header(path)
+    header = None if isinstance(mr, Volume) else read_mr_header(path, image.metadata.get("series_uid"))
     if labels is not None and not isinstance(labels, Volume):
         labels = load_mr_labels(labels, image, scheme=options.label_scheme)
     elif labels is not None:
@@ -323,7 +323,8 @@ def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None =
         warnings.simplefilter("always", SpinebqWarning)
         result = measure_mri(image, labels=labels, points=clicked, header=header, path=path,
                              measure_muscle=options.muscle, axial=axial,
-                             axial_header=read_mr_header(axial_path) if axial_path else None,
+                             axial_header=read_mr_header(axial_path, axial.metadata.get("series_uid")) if axial_path
+                             else None,
                              axial_path=axial_path or "axial")
     document = dict(result.data)
     document["warnings"] = [str(w.message) for w in caught if issubclass(w.category, SpinebqWarning)]

@@ -126,3 +126,87 @@ class Segmenter(CodedValue):
 
     BUILTIN = "builtin"
     TOTALSEGMENTATOR = "totalsegmentator"
+
+
+class QcFlag(CodedValue):
+    """QC flag codes of the CT and MRI outputs: the code is written in ``qc`` lists, :attr:`sentence` says what it means.
+
+    The MRI output writes the codes in ``qc`` / ``flags`` and, beside them, ``qc_notes`` / ``flag_notes``: code ->
+    the sentence with this case's numbers. A fracture is graded by one rule on both modalities (Genant,
+    :func:`spinebq.measure.ct.heights.genant_grade`): ``fracture_genant_grade_1`` .. ``_3``.
+
+    >>> QcFlag("cut_by_field_of_view").sentence
+    'the vertebra is cut by the edge of the field of view'
+    >>> QcFlag.FRACTURE_GENANT_GRADE_2 == "fracture_genant_grade_2"
+    True
+    """
+
+    # both modalities
+    CUT_BY_FIELD_OF_VIEW = "cut_by_field_of_view"
+    ROI_TOO_SMALL = "roi_too_small"
+    FRACTURE_GENANT_GRADE_1 = "fracture_genant_grade_1"
+    FRACTURE_GENANT_GRADE_2 = "fracture_genant_grade_2"
+    FRACTURE_GENANT_GRADE_3 = "fracture_genant_grade_3"
+    # CT levels
+    POSTERIOR_ELEMENTS_NOT_REMOVED = "posterior_elements_not_removed"
+    MISSING_SLICES = "missing_slices"
+    METAL_IN_BODY = "metal_in_body"
+    DENSE_ROI = "dense_roi"
+    HETEROGENEOUS_ROI = "heterogeneous_roi"
+    # MRI levels
+    BRIGHT_FOCUS_EXCLUDED = "bright_focus_excluded"
+    ENDPLATE_SIGNAL_CHANGE = "endplate_signal_change"
+    PEDICLE_LEFT_MISSING = "pedicle_left_missing"
+    PEDICLE_RIGHT_MISSING = "pedicle_right_missing"
+    PEDICLE_ESTIMATED_FROM_BODY_GEOMETRY = "pedicle_estimated_from_body_geometry"
+    # MRI muscle
+    SAGITTAL_APPROXIMATION = "sagittal_approximation"
+    NO_FAT_REFERENCE = "no_fat_reference"
+    # MRI input
+    WEIGHTING_NOT_IN_HEADER = "weighting_not_in_header"
+    TR_OUTSIDE_RECOMMENDED_RANGE = "tr_outside_recommended_range"
+    TE_OUTSIDE_RECOMMENDED_RANGE = "te_outside_recommended_range"
+    FAT_SUPPRESSED = "fat_suppressed"
+    CONTRAST_ENHANCED = "contrast_enhanced"
+    FIELD_STRENGTH_UNKNOWN = "field_strength_unknown"
+    FIELD_STRENGTH_OTHER = "field_strength_other"
+    NOT_SAGITTAL = "not_sagittal"
+
+    @property
+    def sentence(self) -> str:
+        """What the flag means, in one sentence without this case's numbers."""
+        return QC_SENTENCES[self]
+
+
+#: The sentence of every :class:`QcFlag` (the README's table of QC flags repeats them).
+QC_SENTENCES = {
+    QcFlag.CUT_BY_FIELD_OF_VIEW: "the vertebra is cut by the edge of the field of view",
+    QcFlag.ROI_TOO_SMALL: "the ROI is too small to trust; its value is missing",
+    QcFlag.FRACTURE_GENANT_GRADE_1: "mild deformity (Genant grade 1: height reduced 20-25 %), possible fracture",
+    QcFlag.FRACTURE_GENANT_GRADE_2: "moderate deformity (Genant grade 2: height reduced 25-40 %), probable fracture",
+    QcFlag.FRACTURE_GENANT_GRADE_3: "severe deformity (Genant grade 3: height reduced more than 40 %), fracture",
+    QcFlag.POSTERIOR_ELEMENTS_NOT_REMOVED: "no spinal canal found: the whole vertebra label was measured",
+    QcFlag.MISSING_SLICES: "slices are missing across the body",
+    QcFlag.METAL_IN_BODY: "metal lies in the body; metal voxels are left out of the ROI",
+    QcFlag.DENSE_ROI: "the ROI is unusually dense (sclerosis, cement or contrast)",
+    QcFlag.HETEROGENEOUS_ROI: "the ROI is unusually heterogeneous",
+    QcFlag.BRIGHT_FOCUS_EXCLUDED: "a bright focus (haemangioma-like, fat) was left out of the ROI mean",
+    QcFlag.ENDPLATE_SIGNAL_CHANGE: "marrow next to the endplates differs from the centre (Modic-like); the ROI stays central",
+    QcFlag.PEDICLE_LEFT_MISSING: "no left pedicle ROI",
+    QcFlag.PEDICLE_RIGHT_MISSING: "no right pedicle ROI",
+    QcFlag.PEDICLE_ESTIMATED_FROM_BODY_GEOMETRY: "the labels hold the body only: the pedicle ROI was found on the image "
+                                                 "next to the body",
+    QcFlag.SAGITTAL_APPROXIMATION: "Goutallier is defined on axial images; this grade was read on parasagittal slices",
+    QcFlag.NO_FAT_REFERENCE: "no fat was found in the image to compare the muscle with: fat fraction and grade are missing",
+    QcFlag.WEIGHTING_NOT_IN_HEADER: "the weighting is not in the header: T1 assumed, checked on the image (CSF darker "
+                                    "than marrow)",
+    QcFlag.TR_OUTSIDE_RECOMMENDED_RANGE: "repetition time outside the 400-850 ms recommended for marrow signal (docs/methods.md section 5.1)",
+    QcFlag.TE_OUTSIDE_RECOMMENDED_RANGE: "echo time outside the 8-20 ms recommended for marrow signal (docs/methods.md section 5.1)",
+    QcFlag.FAT_SUPPRESSED: "VBQ is defined without fat suppression; marrow signal is not comparable",
+    QcFlag.CONTRAST_ENHANCED: "VBQ is defined on non-contrast T1; gadolinium raises marrow signal",
+    QcFlag.FIELD_STRENGTH_UNKNOWN: "field strength unknown: VBQ at 1.5 T reads higher than at 3.0 T in some studies "
+                                   "(docs/methods.md section 5.1)",
+    QcFlag.FIELD_STRENGTH_OTHER: "published VBQ cutoffs come from another field strength; 1.5 T VBQ reads higher than "
+                                 "3.0 T in some studies (docs/methods.md section 5.1)",
+    QcFlag.NOT_SAGITTAL: "the thickest voxel axis is not left-right; ROIs are placed on reformatted sagittal slices",
+}

@@ -133,6 +133,7 @@ def test_header_reading_and_flags(phantom, tmp_path):
     from spinebq.io.volume import load_volume
     from spinebq.io.mr_header import check_sequence, read_mr_header
     from spinebq.synthetic.mri import write_dicom_series
+    from spinebq.vocabulary import QcFlag
 
     image = phantom[0]
     small = type(image)(image.array[30:60].copy(), image.affine.copy(), {})
@@ -144,5 +145,8 @@ def test_header_reading_and_flags(phantom, tmp_path):
     assert header["field_strength_t"] == 1.5 and header["tr_ms"] == 600.0 and header["te_ms"] == 10.0
     info = check_sequence(vol, header, folder)
     assert info["weighting"] == "T1"
-    flags = " ".join(info["flags"])
-    assert "fat_suppressed" in flags and "contrast_enhanced" in flags and "field_strength_1.5T" in flags
+    # one vocabulary: codes, with the sentence beside each
+    assert set(info["flags"]) >= {"fat_suppressed", "contrast_enhanced", "field_strength_other"}
+    assert info["flag_notes"]["field_strength_other"].startswith("measured at 1.5 T")
+    assert info["flag_notes"]["fat_suppressed"] == QcFlag.FAT_SUPPRESSED.sentence
+    assert all(QcFlag(code) for code in info["flags"])

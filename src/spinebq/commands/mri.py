@@ -63,13 +63,21 @@ def _summary(data: dict, out) -> str:
                  if pbq is not None else f"  PBQ: not measurable ({data['pbq_reason']})")
     lines.append(f"  CSF signal {data['csf']['signal']} at {data['csf']['level']} ({data['csf']['voxels']} voxels, slice {data['csf']['slice']})")
     for lv, e in data["levels"].items():
-        flags = [q for q in e["qc"] if not q.startswith("pedicle_estimated")]
+        notes = e.get("qc_notes") or {}
+        flags = [f"{q}: {notes[q]}" if q in notes else q for q in e["qc"] if q != "pedicle_estimated_from_body_geometry"]
         lines.append(f"  {lv}: body SI {e['body_signal']}, pedicles {e['pedicle_signal_left']} / {e['pedicle_signal_right']}"
                      + (f"  [{'; '.join(flags)}]" if flags else ""))
+    if data.get("vbq_fracture_note"):
+        lines.append(f"  note: {data['vbq_fracture_note']}")
     if data["muscle"]:
-        grades = ", ".join(f"{k} {v['goutallier']} ({v['plane']})" for k, v in data["muscle"].items())
+        grades = ", ".join(f"{k} {v['goutallier'] if v['goutallier'] is not None else 'missing'} ({v['plane']})"
+                           for k, v in data["muscle"].items())
         lines.append(f"  Goutallier (from T1 fat fraction; plane measured on): {grades}")
+        reason = data["muscle_method"].get("signal_fat_reason")
+        if reason:
+            lines.append(f"  Goutallier missing: {reason}")
+    notes = data["input"].get("flag_notes") or {}
     for flag in data["input"]["flags"]:
-        lines.append(f"  note: {flag}")
+        lines.append(f"  note: {flag}: {notes.get(flag, '')}".rstrip(": "))
     lines.append(f"  written to {out}/ (mri.json, mri.csv, pictures)")
     return "\n".join(lines)

@@ -21,6 +21,7 @@ import numpy as np
 
 from spinebq.errors import SpinebqError, SpinebqWarning
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import QcFlag
 
 logger = logging.getLogger("spinebq")
 
@@ -36,21 +37,25 @@ _FATSAT_WORDS = re.compile(r"(fat ?sat|\bfs\b|_fs|fs_|spir|spair|chess|\bfatsat|
 _CONTRAST_WORDS = re.compile(r"(\+c\b|\bpost\b|gd|gad|contrast|\bce\b|kontrast)", re.IGNORECASE)
 
 
-def read_mr_header(path: str | Path) -> dict[str, Any] | None:
-    """Read the MR acquisition attributes of the first DICOM file under ``path``.
+def read_mr_header(path: str | Path, series_uid: str | None = None) -> dict[str, Any] | None:
+    """Read the MR acquisition attributes of the series loaded from ``path``.
 
     Parameters
     ----------
     path : str or Path
         A DICOM folder or file. NIfTI files carry no acquisition header: ``None`` is returned.
+    series_uid : str, optional
+        SeriesInstanceUID of the series loaded (``Volume.metadata["series_uid"]``): the attributes are read
+        from a file of that series, never from another series of the same folder. Without it, the first file.
 
     Returns
     -------
     dict or None
         ``field_strength_t``, ``tr_ms``, ``te_ms``, ``ti_ms``, ``flip_angle_deg``, ``pixel_bandwidth_hz``,
         ``sequence_name``, ``scanning_sequence``, ``sequence_variant``, ``scan_options``,
-        ``series_description``, ``manufacturer``, ``model``, ``contrast_agent``, ``modality``;
-        absent attributes are ``None``.
+        ``series_description``, ``manufacturer``, ``model``, ``contrast_agent``, ``modality``, ``series_uid``,
+        ``study_uid``, ``frame_of_reference_uid``; absent attributes are ``None``. None when no file of the
+        series is found.
     """
     import pydicom
 
@@ -66,7 +71,12 @@ def read_mr_header(path: str | Path) -> dict[str, Any] | None:
             continue
         if "Modality" not in ds and "SeriesInstanceUID" not in ds:
             continue
+        if series_uid is not None and _text(ds, "SeriesInstanceUID") != series_uid:
+            continue
         return {
+            "series_uid": _text(ds, "SeriesInstanceUID"),
+            "study_uid": _text(ds, "StudyInstanceUID"),
+            "frame_of_reference_uid": _text(ds, "FrameOfReferenceUID"),
             "modality": _text(ds, "Modality"),
             "manufacturer": _text(ds, "Manufacturer"),
             "model": _text(ds, "ManufacturerModelName"),
@@ -166,7 +176,8 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     -------
     dict
         The ``input`` section of ``mri.json``: weighting decision and how it was made, field strength,
-        TR/TE, vendor, fat suppression, contrast and the ``flags`` that the literature says shift VBQ.
+        TR/TE, vendor, fat suppression, contrast and the ``flags`` (:class:`~spinebq.vocabulary.QcFlag` codes) that
+        the literature says shift VBQ, with their sentences in ``flag_notes``.
 
     Raises
     ------
@@ -186,7 +197,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             f"{path}: the image covers only {extent_mm[1]:.0f} mm front-to-back and {extent_mm[2]:.0f} mm head-to-foot, "
             "too little for a lumbar spine (L1 to S1 needs about 180 mm)"
         )
-    flags: list[str] = []
+    flags: dict[QcFlag, str] = {}
     words = _words(header)
     tr, te, ti = header.get("tr_ms"), header.get("te_ms"), header.get("ti_ms")
     weighting, how = "unknown", "no acquisition header (NIfTI input)"
@@ -199,9 +210,9 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         else:
             how = "the header names no weighting and no TR/TE"
         if tr is not None and not (T1_TR_MS[0] <= tr <= T1_TR_MS[1]):
-            flags.append(f"tr_outside_recommended_range: TR {tr:g} ms outside 400-850 ms (docs/methods.md section 5.1)")
+            flags[QcFlag.TR_OUTSIDE_RECOMMENDED_RANGE] = f"TR {tr:g} ms outside 400-850 ms (docs/methods.md section 5.1)"
         if te is not None and not (T1_TE_MS[0] <= te <= T1_TE_MS[1]):
-            flags.append(f"te_outside_recommended_range: TE {te:g} ms outside 8-20 ms (docs/methods.md section 5.1)")
+            flags[QcFlag.TE_OUTSIDE_RECOMMENDED_RANGE] = f"TE {te:g} ms outside 8-20 ms (docs/methods.md section 5.1)"
     if weighting == "unknown":
         warnings.warn(
             f"{path}: the weighting cannot be read from the file ({how}); it is assumed to be T1 and checked on the image "
@@ -209,24 +220,21 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
             SpinebqWarning,
             stacklevel=2,
         )
-        flags.append("weighting_not_in_header: T1 assumed, checked on the image (CSF darker than marrow)")
+        flags[QcFlag.WEIGHTING_NOT_IN_HEADER] = QcFlag.WEIGHTING_NOT_IN_HEADER.sentence
     fat_suppressed = _is_fat_suppressed(header)
     if fat_suppressed:
-        flags.append("fat_suppressed: VBQ is defined without fat suppression; marrow signal is not comparable")
+        flags[QcFlag.FAT_SUPPRESSED] = QcFlag.FAT_SUPPRESSED.sentence
     contrast = header.get("contrast_agent") or (words if _CONTRAST_WORDS.search(words) else None)
     if contrast:
-        flags.append("contrast_enhanced: VBQ is defined on non-contrast T1; gadolinium raises marrow signal")
+        flags[QcFlag.CONTRAST_ENHANCED] = QcFlag.CONTRAST_ENHANCED.sentence
     field = header.get("field_strength_t")
     if field is None:
-        flags.append("field_strength_unknown: VBQ at 1.5 T reads higher than at 3.0 T in some studies (docs/methods.md section 5.1)")
+        flags[QcFlag.FIELD_STRENGTH_UNKNOWN] = QcFlag.FIELD_STRENGTH_UNKNOWN.sentence
     elif abs(field - CUTOFF_FIELD_STRENGTH_T) > 0.25:
-        flags.append(
-            f"field_strength_{field:g}T: published cutoffs come from other field strengths; "
-            "1.5 T VBQ reads higher than 3.0 T in some studies (docs/methods.md section 5.1)"
-        )
+        flags[QcFlag.FIELD_STRENGTH_OTHER] = (f"measured at {field:g} T: {QcFlag.FIELD_STRENGTH_OTHER.sentence}")
     orientation = "sagittal" if spacing[0] >= max(spacing[1], spacing[2]) - 1e-6 else "not_sagittal"
     if orientation != "sagittal":
-        flags.append("not_sagittal: the thickest voxel axis is not left-right; ROIs are placed on reformatted sagittal slices")
+        flags[QcFlag.NOT_SAGITTAL] = QcFlag.NOT_SAGITTAL.sentence
     return {
         "modality": "MR",
         "weighting": weighting,
@@ -246,7 +254,8 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
         "shape": list(shape),
         "spacing_mm": [round(s, 4) for s in spacing],
         "orientation": orientation,
-        "flags": flags,
+        "flags": [code.value for code in flags],
+        "flag_notes": {code.value: note for code, note in flags.items()},
     }
 
 

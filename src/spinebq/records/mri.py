@@ -13,9 +13,9 @@ SCHEMA = "spinebq.mri/1"
 
 #: Top-level keys of the document, in the order they are written.
 DOCUMENT_ORDER = ("schema", "research_use_only", "software", "input", "roi_source", "vbq", "vbq_method", "vbq_reason",
-                  "vbq_levels_used", "vbq_cutoffs", "s1_vbq", "s1_vbq_method", "s1_vbq_reason", "pbq", "pbq_method",
-                  "pbq_reason", "pbq_levels_used", "pbq_cutoffs", "pbq_cutoff_note", "csf", "levels", "muscle",
-                  "muscle_method", "warnings", "outputs")
+                  "vbq_levels_used", "vbq_fractured_levels", "vbq_fracture_note", "vbq_cutoffs", "s1_vbq",
+                  "s1_vbq_method", "s1_vbq_reason", "pbq", "pbq_method", "pbq_reason", "pbq_levels_used", "pbq_cutoffs",
+                  "pbq_cutoff_note", "csf", "levels", "muscle", "muscle_method", "warnings", "outputs")
 
 
 def _split(document: dict[str, Any], typed: tuple[str, ...]) -> dict[str, Any]:

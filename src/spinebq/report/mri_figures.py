@@ -127,7 +127,8 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
         yz = np.argwhere(c2d)
         if yz.size and csf.get("signal") is not None:
             ax.text((yz[:, 0].max() + 3) * sp[0], yz[:, 1].mean() * sp[1],
-                    f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox)", color="cyan", fontsize=8,
+                    f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox kept,\n"
+                    f"{csf.get('root_voxels_left_out') or 0} root vox left out)", color="cyan", fontsize=8,
                     va="center", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
     vbq = data.get("vbq")
     ax.set_title(
@@ -171,37 +172,51 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
 
     mus = {k: v for k, v in rois.items() if k.startswith("muscle_")}
     if mus:
-        fig, axes = plt.subplots(1, 2, figsize=(12, 8))
-        for ax, side in zip(axes, ("right", "left")):
-            masks = {k.split("_", 2)[2]: v for k, v in mus.items() if k.startswith(f"muscle_{side}_")}
-            if not masks:
-                ax.set_axis_off()
-                continue
-            allm = np.zeros(image.shape, bool)
-            for m in masks.values():
-                allm |= m
-            x = int(np.round(np.median(np.nonzero(allm)[0])))
-            yz_all = np.argwhere(allm.any(axis=0))
-            ys_m = slice(max(0, yz_all[:, 0].min() - 60), min(image.shape[1], yz_all[:, 0].max() + 25))
-            _show(ax, image[x], sp, ys_m, zs)
-            for disc, m in masks.items():
-                m2d = m.any(axis=0)
-                _contour(ax, m2d, sp, "yellow", lw=1.0)
-                yz = np.argwhere(m2d)
-                e = data.get("muscle", {}).get(disc, {})
-                ff = e.get(f"fat_fraction_{side}")
-                ax.text((yz[:, 0].min() - 2) * sp[0], yz[:, 1].mean() * sp[1],
-                        f"{disc} FF {ff:.2f}" if ff is not None else f"{disc} n/a", color="yellow", fontsize=7,
-                        ha="right", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
-            ax.set_title(f"{side} paraspinal ROIs (slice {x})", fontsize=9)
-        fig.suptitle(f"{title} multifidus/erector fat fraction (sagittal approximation; levels measured on the axial "
-                     "series are in mri_muscle_axial.png). Research use only", fontsize=9)
-        fig.tight_layout()
-        path = out_dir / "mri_muscle.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(_muscle_figure(plt, image, sp, data, mus, zs, out_dir, title))
     return paths
+
+
+def _muscle_figure(plt, image: np.ndarray, sp: tuple[float, float], data: dict, mus: dict[str, np.ndarray], zs: slice,
+                   out_dir: Path, title: str) -> Path:
+    """``mri_muscle.png``: per side, the parasagittal slice through the middle of the muscle ROIs, each ROI outlined
+    on that slice, its voxels counted as fat tinted, and the fat reference's voxels (subcutaneous fat) marked."""
+    method = data.get("muscle_method", {})
+    threshold = method.get("threshold")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 8))
+    for ax, side in zip(axes, ("right", "left")):
+        masks = {k.split("_", 2)[2]: v for k, v in mus.items() if k.startswith(f"muscle_{side}_")}
+        if not masks:
+            ax.set_axis_off()
+            continue
+        allm = np.zeros(image.shape, bool)
+        for m in masks.values():
+            allm |= m
+        x = int(np.round(np.median(np.nonzero(allm)[0])))
+        yz_all = np.argwhere(allm.any(axis=0))
+        ys_m = slice(max(0, yz_all[:, 0].min() - 60), min(image.shape[1], yz_all[:, 0].max() + 40))
+        extent = _show(ax, image[x], sp, ys_m, zs)
+        if threshold is not None:
+            fat = np.where(allm[x] & (image[x] > threshold), 1.0, np.nan)[ys_m, zs]
+            ax.imshow(fat.T, cmap="autumn", alpha=0.6, origin="lower", extent=extent, interpolation="nearest")
+        for disc, m in masks.items():
+            _contour(ax, m[x], sp, "yellow", lw=1.0)
+            yz = np.argwhere(m.any(axis=0))
+            e = data.get("muscle", {}).get(disc, {})
+            ff, grade = e.get(f"fat_fraction_{side}"), e.get(f"goutallier_{side}")
+            text = f"{disc} FF {ff:.2f}, grade {grade}" if ff is not None else f"{disc} FF n/a"
+            ax.text((yz[:, 0].min() - 2) * sp[0], yz[:, 1].mean() * sp[1], text, color="yellow", fontsize=7,
+                    ha="right", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
+        ax.set_title(f"{side} paraspinal ROIs (outlined on slice {x}; tinted: above the fat threshold)", fontsize=9)
+    fat_text = (f"fat reference {method.get('signal_fat'):g} ({method.get('signal_fat_source')}), muscle "
+                f"{method.get('signal_muscle'):g}, threshold {threshold:g}" if threshold is not None
+                else f"no fat reference: {method.get('signal_fat_reason')}")
+    fig.suptitle(f"{title} multifidus/erector fat fraction, sagittal approximation (levels measured on an axial "
+                 f"series are in mri_muscle_axial.png)\n{fat_text}. Research use only", fontsize=9)
+    fig.tight_layout()
+    path = out_dir / "mri_muscle.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict,

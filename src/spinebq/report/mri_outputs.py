@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinebq.io.volume import Volume
 from spinebq.records.mri import MriRecord
 from spinebq.report.files import write_atomic, write_json
 
@@ -21,14 +22,12 @@ def write_mri_outputs(out_dir: str | Path, record: MriRecord, *, figures: bool =
     The pictures and the label map need ``record.images`` (as :func:`spinebq.pipeline.analyse_mri` returns
     it). The JSON is written last. Returns the record naming the files written (its ``outputs``).
     """
-    from spinebq.io.volume import save_nifti
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = record.images
     written: list[Path] = []
     if images is not None and record.roi_method == "automatic" and images.labels is not None:
-        written.append(save_nifti(images.labels, out / "vertebrae.nii.gz", dtype=np.int16))
+        written.append(save_labels_on_input_grid(images.labels, images.image, out / "vertebrae.nii.gz"))
     if figures and images is not None:
         from spinebq.report.mri_figures import save_axial_muscle_figure, save_figures
 
@@ -43,6 +42,40 @@ def write_mri_outputs(out_dir: str | Path, record: MriRecord, *, figures: bool =
     record = record.with_outputs([p.name for p in written] + ["mri.json"])
     write_json(out / "mri.json", record.to_json())
     return record
+
+
+def save_labels_on_input_grid(labels: Volume, image: Volume, path: str | Path) -> Path:
+    """Write a label map found on ``image`` on the input's own voxel grid, as TotalSegmentator and nnU-Net do.
+
+    For a NIfTI input the array is put back in the file's stored axis order and written with a copy of its
+    header (affine, qform/sform and their codes, voxel size, units), int16 without scaling: a user can compare
+    the label array with the input's array voxel for voxel. Other inputs (DICOM) have no NIfTI grid: the
+    canonical LPS grid is written, with its affine.
+    """
+    import nibabel as nib
+
+    from spinebq.io.volume import RAS_TO_LPS, save_nifti, to_source_orientation
+
+    path = Path(path)
+    on_grid = to_source_orientation(labels, image)
+    source = image.metadata.get("source")
+    if image.metadata.get("format") == "NIfTI" and source and Path(source).is_file():
+        reference = nib.load(str(source))
+        array = np.asarray(on_grid.array, np.int16)
+        if array.shape == tuple(reference.shape[:3]) and np.allclose(RAS_TO_LPS @ on_grid.affine, reference.affine,
+                                                                     atol=1e-3):
+            header = reference.header.copy()
+            header.set_data_dtype(np.int16)
+            header.set_slope_inter(1.0, 0.0)
+            header["cal_min"], header["cal_max"] = 0.0, float(array.max())
+            if len(reference.shape) > 3:
+                header.set_data_shape(array.shape)
+            result = nib.Nifti1Image(array, reference.affine, header=header)
+            result.set_qform(reference.get_qform(), code=int(reference.header["qform_code"]))
+            result.set_sform(reference.get_sform(), code=int(reference.header["sform_code"]))
+            nib.save(result, str(path))
+            return path
+    return save_nifti(on_grid, path, dtype=np.int16)
 
 
 def _csv_text(record: MriRecord) -> str:

@@ -169,8 +169,9 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
         for w in acquisition.warnings:
             out.append(f"CT input: {w}")
     if mri is not None:
+        notes = mri.input.get("flag_notes") or {}
         for flag in mri.input.get("flags") or []:
-            out.append(f"MRI: {flag}.")
+            out.append(f"MRI: {notes.get(flag, flag)}.")
         limitation = (mri.details.get("muscle_method") or {}).get("limitation")
         if limitation:
             out.append(f"MRI muscle: {limitation}.")

@@ -274,7 +274,8 @@ def mri_values(mri: MriRecord) -> dict:
     where = ", ".join(disc for disc, g in grades.items() if g == worst) if grades else None
     out["goutallier"] = _value(worst, "grade", "mri.json muscle (worst level and side)", level=where,
                                caveats=["Goutallier from a T1 fat fraction on parasagittal slices (sagittal approximation), "
-                                        "not read on axial images"] if grades else [],
+                                        "not read on axial images"]
+                               if any(m.plane == "sagittal" for m in mri.muscle if m.disc in (where or "")) else [],
                                reason="no paraspinal muscle grade in mri.json")
     return out
 

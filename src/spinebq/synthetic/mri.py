@@ -58,7 +58,8 @@ def goutallier_from_fraction(ff: float) -> int:
 
 def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_sd: float = 4.0,
                      lesion_level: str | None = "L2", fat_fractions: dict | None = None,
-                     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0), seed: int = 0
+                     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0), seed: int = 0,
+                     roots_mm: tuple[tuple[float, float, float], ...] | None = None, root_signal: float | None = None
                      ) -> tuple[Volume, LabelMap, dict]:
     """Build the synthetic sagittal MR with its VerSe label map and ground truth.
 
@@ -79,6 +80,14 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
         Voxel size (left-right, anterior-posterior, inferior-superior).
     seed : int
         Seed of the random noise and fat pattern (the output is deterministic).
+    roots_mm : tuple of (dx, dy, radius), optional
+        Nerve roots (or a cord / conus: a large one) in the thecal sac, brighter than CSF: cylinders running
+        head to foot, centred ``dx`` mm to the patient's left of the midline and ``dy`` mm behind the sac's
+        centre (the sac is 20 mm wide, 14 mm deep), of ``radius`` mm, with a soft edge (the signal ramps from CSF
+        to the root's over 1.5 mm, as partial volume does). Default: two 2 mm roots at dx -5 and +5 mm,
+        dy +4.5 mm (squares, as before this option existed).
+    root_signal : float, optional
+        Their signal (default the weighting's ``root`` signal, 210 on T1: 2.1 x CSF).
 
     Returns
     -------
@@ -161,9 +170,18 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     img[epidural] = sig["fat"]
     img[canal] = sig["csf"] if csf_visible else sig["body"]["L3"]
     if csf_visible:
-        for dx in (-5.0, 5.0):
-            root = canal & (np.abs(X - (x0 + dx)) < 1.0) & (np.abs(Y - (canal_c + 4.5)) < 1.0)
-            img[root] = sig["root"]
+        signal_root = sig["root"] if root_signal is None else float(root_signal)
+        if roots_mm is None:
+            for dx in (-5.0, 5.0):
+                root = canal & (np.abs(X - (x0 + dx)) < 1.0) & (np.abs(Y - (canal_c + 4.5)) < 1.0)
+                img[root] = signal_root
+        else:
+            for dx, dy, radius in roots_mm:
+                # soft edge over 1.5 mm (partial volume): the signal ramps from CSF to the root's
+                d = np.sqrt((X - (x0 + dx)) ** 2 + (Y - (canal_c + dy)) ** 2)
+                weight = np.clip((radius + 0.75 - d) / 1.5, 0.0, 1.0)
+                edge = canal & (weight > 0)
+                img[edge] = np.maximum(img[edge], sig["csf"] + weight[edge] * (signal_root - sig["csf"]))
     # paraspinal muscles per disc level, with known fat fractions
     muscle_truth = {}
     u = rng.random(shape)

@@ -17,16 +17,16 @@ import numpy as np
 
 from spinebq import __version__
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
-from spinebq.constants import GENANT_THRESHOLDS
 from spinebq.errors import SpinebqError
 from spinebq.io.labelmap import LabelMap
 from spinebq.io.volume import Volume
 from spinebq.measure.mri import rois as R
+from spinebq.records.mri import SCHEMA
 from spinebq.measure.mri.vbq import VBQ_LEVELS, cutoff_assessment, pbq_score, vbq_score
+from spinebq.vocabulary import QcFlag
 
 logger = logging.getLogger("spinebq")
 
-SCHEMA = "spinebq.mri/1"
 RESEARCH_NOTE = "Research use only, not a medical device."
 MEASURED = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 CSF_LEVELS = ("L3", "L2", "L4")
@@ -42,8 +42,6 @@ PBQ_METHOD = (
 )
 #: Endplate-band signal differing from the central ROI by more than this fraction flags a Modic-like change.
 MODIC_FRACTION = 0.35
-#: Body height below this fraction of its neighbours' mean flags a possible fracture (Genant grade 1: >= 20 % lower).
-FRACTURE_HEIGHT_RATIO = 1.0 - GENANT_THRESHOLDS[0]
 
 
 @dataclass
@@ -229,10 +227,9 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
             levels[lv][f"pedicle_slice_{side}"] = info.get("slice")
             levels[lv][f"pedicle_source_{side}"] = info.get("source")
             if not math.isfinite(stats.signal_mean):
-                levels[lv]["qc"].append(f"pedicle_{side}_missing: {info.get('reason') or stats.reason}")
+                _flag(levels[lv], QcFlag(f"pedicle_{side}_missing"), f"no {side} pedicle ROI: {info.get('reason') or stats.reason}")
             elif info.get("source") == "image_near_body_geometry":
-                if "pedicle_estimated_from_body_geometry" not in levels[lv]["qc"]:
-                    levels[lv]["qc"].append("pedicle_estimated_from_body_geometry")
+                _flag(levels[lv], QcFlag.PEDICLE_ESTIMATED_FROM_BODY_GEOMETRY)
             sides.append(stats.signal_mean)
         pedicle_signals[lv] = tuple(sides)
 
@@ -242,6 +239,13 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
     s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) else float("nan")
     pbq, pbq_reason, pbq_used = pbq_score(pedicle_signals, signal_csf)
 
+    if axial is not None:
+        from spinebq.measure.mri.muscle import disc_centres_mm
+        from spinebq.measure.mri.same_exam import check_same_exam
+
+        centres = disc_centres_mm(image, geometry, rois.get("csf")) if labels is not None else []
+        input_info["axial"].update(check_same_exam(image, header, axial, axial_header, centres, path=path,
+                                                   axial_path=axial_path))
     muscle: dict = {}
     muscle_info: dict = {}
     axial_rois: dict[str, np.ndarray] = {}
@@ -258,6 +262,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
         muscle_info = {"reason": "muscle fat needs vertebra labels or automatic mode (points give no level geometry)"}
 
     field_strength = input_info.get("field_strength_t")
+    fractured = [lv for lv in vbq_used if levels[lv].get("genant_grade")]
     data = {
         "schema": SCHEMA,
         "research_use_only": RESEARCH_NOTE,
@@ -268,6 +273,10 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
         "vbq_method": VBQ_METHOD,
         "vbq_reason": vbq_reason,
         "vbq_levels_used": vbq_used,
+        "vbq_fractured_levels": fractured,
+        "vbq_fracture_note": (None if not fractured else "levels " + ", ".join(fractured) + " have a Genant deformity on "
+                              "the mid-sagittal heights and are in this median: a fractured body reads differently; "
+                              "check them"),
         "vbq_cutoffs": [{**c, "note": _field_note(field_strength)} for c in cutoff_assessment("vbq", vbq)],
         "s1_vbq": _num(s1_vbq),
         "s1_vbq_method": S1_VBQ_METHOD,
@@ -308,12 +317,20 @@ def _clean(obj):
     return obj
 
 
+def _flag(entry: dict, code: QcFlag, note: str | None = None) -> None:
+    """Add a QC flag code to a level (once) and, beside it in ``qc_notes``, its sentence with this case's numbers."""
+    if code.value not in entry["qc"]:
+        entry["qc"].append(code.value)
+    entry["qc_notes"][code.value] = note or code.sentence
+
+
 def _level_entry(stats: R.RoiResult, geom: dict, spacing) -> dict:
-    qc = []
+    entry = {"qc": [], "qc_notes": {}}
     if stats.reason:
-        qc.append(stats.reason)
+        _flag(entry, QcFlag.ROI_TOO_SMALL, f"body ROI unusable: {stats.reason}")
     if stats.excluded_high_voxels >= 10 and stats.excluded_high_voxels > 0.01 * max(stats.voxels, 1):
-        qc.append(f"bright_focus_excluded: {stats.excluded_high_voxels} voxels (haemangioma-like focus or fat) left out of the ROI mean")
+        _flag(entry, QcFlag.BRIGHT_FOCUS_EXCLUDED, f"{stats.excluded_high_voxels} voxels (haemangioma-like focus or "
+                                                   "fat) left out of the ROI mean")
     return {
         "body_signal": _num(stats.signal_mean, 3),
         "body_signal_reason": stats.reason,
@@ -327,15 +344,24 @@ def _level_entry(stats: R.RoiResult, geom: dict, spacing) -> dict:
         "body_depth_mm": _num(geom.get("depth_mm"), 2),
         "pedicle_signal_left": None,
         "pedicle_signal_right": None,
-        "qc": qc,
+        **entry,
         "excluded_from_vbq": None,
     }
 
 
 def _qc_levels(img: np.ndarray, labels: Volume, levels: dict, geometry: dict, spacing) -> None:
-    """Flag Modic-like endplate signal change, possible fracture and bodies cut by the field of view."""
+    """Flag Modic-like endplate signal change, fractures (Genant, the CT side's rule) and bodies cut by the field
+    of view.
+
+    Heights: anterior, middle and posterior on the mid-sagittal slice (:func:`rois.mid_sagittal_heights`),
+    graded by :func:`spinebq.measure.ct.heights.genant_grade` against the neighbours' posterior heights, as on CT.
+    As on CT, a deformed level stays in the average and is named beside it (``vbq_fracture_note``): the heights of
+    one sagittal slice (and of automatic outlines above all) are not certain enough to drop a level on their own.
+    """
+    from spinebq.measure.ct.heights import genant_grade
+
     names = [lv for lv in MEASURED if lv in levels]
-    heights = {lv: geometry[lv].get("height_mm") for lv in names}
+    heights = {lv: R.mid_sagittal_heights(geometry[lv]["mask"], geometry[lv], spacing) for lv in names}
     for i, lv in enumerate(names):
         entry, geom = levels[lv], geometry[lv]
         central = entry["body_signal"]
@@ -349,17 +375,29 @@ def _qc_levels(img: np.ndarray, labels: Volume, levels: dict, geometry: dict, sp
             entry["endplate_signal_ratio"] = _num(band_signal / central, 3)
             if abs(change) > MODIC_FRACTION:
                 kind = "low (Modic type 1-like)" if change < 0 else "high (Modic type 2-like)"
-                entry["qc"].append(f"endplate_signal_change: marrow next to the endplates is {kind}, {change:+.0%} vs centre; ROI kept central")
-        neighbours = [heights[n] for n in names[max(0, i - 1):i + 2] if n != lv and n != "S1" and heights.get(n)]
-        if lv != "S1" and heights.get(lv) and neighbours:
-            ratio = heights[lv] / float(np.mean(neighbours))
-            entry["height_ratio_to_neighbours"] = _num(ratio, 3)
-            if ratio < FRACTURE_HEIGHT_RATIO:
-                entry["qc"].append(f"height_loss: body height {ratio:.0%} of its neighbours', possible fracture; left out of VBQ")
-                entry["excluded_from_vbq"] = "height_loss_possible_fracture"
+                _flag(entry, QcFlag.ENDPLATE_SIGNAL_CHANGE,
+                      f"marrow next to the endplates is {kind}, {change:+.0%} vs centre; ROI kept central")
         mask = geom["mask"]
         if mask[:, :, 0].any() or mask[:, :, -1].any() or mask[:, 0, :].any() or mask[:, -1, :].any():
-            entry["qc"].append("touches_field_of_view_edge")
+            _flag(entry, QcFlag.CUT_BY_FIELD_OF_VIEW)
+        neighbours = [heights[n].posterior for n in names[max(0, i - 1):i + 2] if n not in (lv, "S1")]
+        h = heights[lv]
+        entry["heights_mm"] = {k: _num(v, 2) for k, v in h.to_dict().items()}
+        if lv == "S1":
+            continue
+        grade = genant_grade(h, neighbours)
+        entry["genant_grade"] = grade.pop("genant_grade")
+        entry["deformity_type"] = grade.pop("deformity_type")
+        entry["height_ratios"] = grade.pop("height_ratios")
+        entry["genant"] = grade
+        finite = [v for v in neighbours if v is not None and np.isfinite(v)]
+        if finite and np.isfinite(h.posterior):
+            entry["height_ratio_to_neighbours"] = _num(h.posterior / float(np.mean(finite)), 3)
+        if entry["genant_grade"]:
+            code = QcFlag(f"fracture_genant_grade_{entry['genant_grade']}")
+            reduction = grade["reductions"][entry["deformity_type"]]
+            _flag(entry, code, f"{code.sentence}: {entry['deformity_type']} height reduced {reduction:.0%} "
+                               "(mid-sagittal heights; check the level on the picture)")
 
 
 def _has_posterior_elements(mask: np.ndarray, geom: dict, spacing) -> bool:
@@ -372,8 +410,10 @@ def _has_posterior_elements(mask: np.ndarray, geom: dict, spacing) -> bool:
 def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, radius_mm, rois) -> dict:
     """CSF ROI behind L3 (then L2, L4) on the sagittal slice with the widest canal."""
     method = ("CSF ROI: dark subarachnoid space directly behind the body, central 60 % of the body height, "
-              "on the sagittal slice (within 5 mm of the body centre) with the largest dark canal area, eroded 1 mm, "
-              "outliers (roots, dura, cortex) excluded by robust z > 3.5")
+              "on the sagittal slice (within 5 mm of the body centre) with the largest dark canal area, eroded 1 mm; "
+              "within this sac only the CSF is kept: voxels brighter than the sac's modal signal + 3 robust SDs, when "
+              "they are at least 1.5 x that signal (nerve roots, cord, conus), and the pixel around them are left out, "
+              "the largest remaining pool kept (root_voxels_left_out); then outliers (dura, ligament, cortex) excluded by robust z > 3.5")
     if labels is None:
         roi = R.circle_roi(img.shape, points["CSF"], radius_mm, spacing)
         stats = R.roi_statistics(img, roi, min_voxels=8)
@@ -414,8 +454,9 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
             tried.append(f"{lv}: no dark canal behind the body")
             continue
         x, m2d, width, n, _ = best
+        kept, sac = R.csf_in_sac(img[x], m2d)
         roi = np.zeros(img.shape, bool)
-        roi[x] = m2d
+        roi[x] = kept
         stats = R.roi_statistics(img, roi)
         if not math.isfinite(stats.signal_mean):
             tried.append(f"{lv}: {stats.reason}")
@@ -426,6 +467,8 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
         rois["csf"] = roi
         return {"signal": _num(stats.signal_mean, 3), "level": lv, "voxels": stats.voxels, "slice": int(x),
                 "signal_sd": _num(stats.signal_sd, 3), "excluded_voxels": stats.excluded_voxels,
+                "sac_voxels": sac["sac_voxels"], "root_voxels_left_out": sac["root_voxels_left_out"],
+                "csf_upper_signal": sac["csf_upper_signal"], "sac_reason": sac.get("reason"),
                 "canal_width_mm": _num(width, 1), "method": method,
                 "reason": None if lv == "L3" else f"L3 unusable ({'; '.join(tried) or 'no L3 label'}): CSF measured at {lv}"}
     raise SpinebqError(

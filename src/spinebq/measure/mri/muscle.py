@@ -7,42 +7,106 @@ coordinates. Without one (:func:`measure_paraspinal`), the muscles are sampled o
 slices beside the spinous processes over +-``half_height_mm`` around each disc: an approximation,
 stated in every output, since a sagittal slab narrower than the muscles sees only part of them.
 
-Rule (docs/methods.md section 5.3, midpoint threshold on T1):
+Rule (docs/methods.md section 5.3, midpoint threshold on T1), in both planes (array axis 1 runs anterior -> posterior):
 
-* ROI per side: 6-18 mm from the midline (multifidus) and 22-40 mm (erector spinae, where the image
-  reaches), from 26 mm behind the vertebral body's posterior wall back to 3 mm before the subcutaneous
-  fat (where the side's mean signal profile first exceeds 0.85 x the image's 99th percentile), over the
-  disc level; bone labelled in the vertebra map is left out. The ROI is this block, not a traced
-  muscle outline;
-* SI_fat = median of the subcutaneous fat just behind the ROI; SI_muscle = median of the pooled ROI
-  voxels below their Otsu threshold (the lean-muscle mode);
-* a voxel is fat when its signal exceeds (SI_muscle + SI_fat) / 2; FF = fat voxels / ROI voxels;
-* Goutallier grade from FF: < 5 % -> 0, 5-< 33 % -> 1, 33-< 45 % -> 2, 45-55 % -> 3, > 55 % -> 4;
-  the level's grade is the worse side (paper 001).
+* lines: per side, the columns 6-18 mm from the midline (multifidus) and 22-40 mm (erector spinae, where the
+  image reaches), over the disc level, each followed backwards from 26 mm behind the vertebral body's
+  posterior wall (behind the canal and the laminae);
+* body outline: on each line the skin is the last tissue voxel (above :data:`AIR_FRACTION` x the image's
+  median tissue signal) before the first run of :data:`AIR_RUN_MM` of air; nothing behind it is sampled;
+* fat and muscle found in the image: the tissue between the ROI start and the skin is split by Otsu into a
+  dark (muscle) and a bright (fat) class; SI_fat = median of the bright voxels within
+  :data:`SUBCUTANEOUS_MM` of the skin (subcutaneous fat), else of the bright voxels anywhere on the lines
+  (intermuscular fat); it counts only with at least :data:`MIN_FAT_VOXELS` voxels and at least
+  :data:`FAT_CONTRAST` x the muscle signal. Without it the fat fractions and grades are missing, with the reason;
+* ROI: on each line from the start to :data:`FASCIA_MM` before the subcutaneous fat (the run of voxels above
+  the midpoint that reaches back to the skin), never past the skin; labelled bone is left out. The ROI is this
+  set of lines, not a traced muscle outline;
+* SI_muscle = median of the ROI voxels below the first midpoint (the lean muscle); a voxel is fat when its
+  signal exceeds (SI_muscle + SI_fat) / 2; FF = fat voxels / ROI voxels;
+* Goutallier grade from FF by docs/methods.md section 5.3's default mapping (conventional reading of Goutallier's
+  definitions, as paper 001 uses the grade): < 5 % -> 0, 5-< 33 % -> 1, 33-< 45 % -> 2, 45-55 % -> 3,
+  > 55 % -> 4; the level's grade is the worse side (paper 001). A grade read on the sagittal series
+  carries the caveat ``sagittal approximation``; one read on an axial series does not.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from spinebq.errors import SpinebqError
 from spinebq.io.volume import Volume
+from spinebq.vocabulary import QcFlag
 
 DISC_LEVELS = (("L1", "L2"), ("L2", "L3"), ("L3", "L4"), ("L4", "L5"), ("L5", "S1"))
 DISC_NAMES = tuple(f"{upper}/{lower}" for upper, lower in DISC_LEVELS)
 LIMITATION = ("sagittal approximation: Goutallier is defined on axial images at each disc level; "
               "the parasagittal slices beside the spinous processes are sampled instead")
-AXIAL_LIMITATION = ("axial T1 at each disc; the ROI is a block beside the spinous process (6-18 and 22-40 mm from "
+AXIAL_LIMITATION = ("axial T1 at each disc; the ROI is the lines beside the spinous process (6-18 and 22-40 mm from "
                     "the midline) from 26 mm behind the vertebral body to the subcutaneous fat, not a traced muscle outline")
 #: Distances from the midline sampled on each side, mm: multifidus, then erector spinae.
 COLUMNS_MM = ((6.0, 18.0), (22.0, 40.0))
-#: The subcutaneous fat starts where the side's mean profile exceeds this fraction of the image's 99th percentile.
-FAT_PLATEAU = 0.85
+#: Tissue is brighter than this fraction of the image's median tissue signal; air is darker.
+AIR_FRACTION = 0.35
+#: A run of air this long behind the tissue is outside the patient (a bright speck in the air is not skin), mm.
+AIR_RUN_MM = 5.0
+#: Subcutaneous fat is sought this far inside the skin, mm.
+SUBCUTANEOUS_MM = 15.0
+#: A fat reference needs this many voxels ...
+MIN_FAT_VOXELS = 30
+#: ... at least this many times brighter than the muscle.
+FAT_CONTRAST = 1.5
 #: Distance kept from the subcutaneous fat (the fascia), mm.
-FASCIA_MM = 3.0
-METHOD = ("fat fraction = voxels above (SI_muscle + SI_fat)/2 in the multifidus/erector ROI; "
-          "SI_fat from subcutaneous fat, SI_muscle = lean-muscle mode (below Otsu) of the pooled ROIs; "
-          "Goutallier 0-4 from FF (<5, <33, <45, <=55, >55 %), worse side kept (paper 001)")
+FASCIA_MM = 2.0
+#: The skin (and its partial volume with air) is darker than fat: the subcutaneous fat may start this far inside it, mm.
+SKIN_MM = 5.0
+#: A dark septum inside the subcutaneous fat up to this thickness does not end it when the next
+#: :data:`SEPTUM_CHECK_MM` in front of it are at least :data:`SEPTUM_FAT_FRACTION` fat, mm.
+SEPTUM_MM = 4.0
+SEPTUM_CHECK_MM = 10.0
+SEPTUM_FAT_FRACTION = 0.95
+#: Parts of a side's ROI smaller than this fraction of it (islands beyond the removed fat) are dropped.
+ISLAND_FRACTION = 0.05
+#: The ROI ends are median-smoothed over this head-to-foot (or slice) length, so a single line cannot stray, mm.
+END_SMOOTH_MM = 7.0
+GOUTALLIER_SOURCE = ("Goutallier grade from the fat fraction by docs/methods.md section 5.3's default mapping (<5 % 0, <33 % 1, "
+                     "<45 % 2, <=55 % 3, >55 % 4; a conventional reading of Goutallier's definitions), worse side kept "
+                     "as in paper 001 (Yang)")
+METHOD = ("fat fraction = voxels above (SI_muscle + SI_fat)/2 in the multifidus/erector ROI, which runs from behind "
+          "the laminae to 2 mm before the subcutaneous fat and never past the skin; SI_fat = fat found in the image "
+          "(subcutaneous, else intermuscular), SI_muscle = lean muscle of the ROIs; " + GOUTALLIER_SOURCE)
+
+
+@dataclass(frozen=True)
+class FatReference:
+    """Muscle and fat signals found on the lines behind the spine (:func:`find_fat_reference`).
+
+    Attributes
+    ----------
+    signal_fat : float or None
+        Median signal of the fat found; None when no fat was found, with the ``reason``.
+    signal_muscle : float
+        Median signal of the dark (muscle) class.
+    source : str or None
+        ``subcutaneous`` or ``intermuscular``.
+    voxels : int
+        Fat voxels the median is taken over.
+    reason : str or None
+        Why no fat reference was found.
+    """
+
+    signal_fat: float | None
+    signal_muscle: float
+    source: str | None
+    voxels: int
+    reason: str | None = None
+
+    @property
+    def midpoint(self) -> float | None:
+        """(SI_muscle + SI_fat) / 2, the fat threshold; None without a fat reference."""
+        return None if self.signal_fat is None else 0.5 * (self.signal_fat + self.signal_muscle)
 
 
 def goutallier_grade(fat_fraction: float) -> int | None:
@@ -77,48 +141,202 @@ def _column_offsets(spacing_mm: float) -> list[int]:
     return sorted({int(round(d / spacing_mm)) for lo, hi in COLUMNS_MM for d in np.arange(lo, hi + 1e-6, spacing_mm)})
 
 
-def _back_block(image: np.ndarray, xs: list[int], y0: int, zs: list[int], fat_ref: float,
-                sy: float) -> tuple[int, np.ndarray] | None:
-    """Posterior end (axis-1 index, exclusive) of a side's ROI and the subcutaneous fat samples behind it.
+def air_threshold(image: np.ndarray) -> float:
+    """Signal below which a voxel is air: :data:`AIR_FRACTION` x the median of the voxels above the 5th percentile."""
+    tissue = image[image > np.percentile(image, 5)]
+    return AIR_FRACTION * float(np.median(tissue)) if tissue.size else 0.0
 
-    The side's signal profile (mean over ``xs`` and ``zs``) is followed back from ``y0`` to where it
-    first exceeds ``FAT_PLATEAU * fat_ref`` (the brightest plateau when it never does); the ROI stops
-    ``FASCIA_MM`` before, the fat is sampled 2-8 mm behind. None when less than 5 mm of muscle is left.
+
+@dataclass
+class Lines:
+    """The lines (array axis 1, from ``y0`` backwards) of one side at one disc level.
+
+    ``values`` is (lines, depth) from ``y0``; ``skin`` the index (from ``y0``) of the last tissue voxel on each
+    line, -1 where the line starts in air; ``xs``, ``zs`` the line positions on axes 0 and 2.
     """
-    ny = image.shape[1]
-    profile = ndimage.uniform_filter1d(image[np.ix_(xs, range(y0, ny), zs)].mean(axis=(0, 2)), 3)
-    above = np.nonzero(profile > FAT_PLATEAU * fat_ref)[0]
-    y_fat = y0 + int(above[0] if above.size else np.argmax(profile))
-    y_end = y_fat - int(round(FASCIA_MM / sy))
-    if y_end - y0 < int(round(5 / sy)):
-        return None
-    fat = image[np.ix_(xs, range(y_fat + int(round(2 / sy)), min(ny, y_fat + int(round(8 / sy)))), zs)].ravel()
-    return y_end, fat
+
+    xs: np.ndarray
+    zs: np.ndarray
+    y0: int
+    values: np.ndarray
+    skin: np.ndarray
 
 
-def _grade(values: dict[tuple[str, str], np.ndarray], fat_samples: list[np.ndarray], fat_ref: float,
-           plane: str) -> tuple[dict, dict]:
-    """Fat fraction and Goutallier grade per disc and side from the ROI values (the midpoint rule)."""
-    pooled = np.concatenate(list(values.values()))
+def trace_lines(image: np.ndarray, xs: list[int], zs: list[int], y0: int, air: float, sy: float) -> Lines:
+    """Follow every (x, z) line backwards from ``y0`` to the skin (:data:`AIR_RUN_MM` of air behind it)."""
+    xx, zz = np.meshgrid(np.asarray(xs, int), np.asarray(zs, int), indexing="ij")
+    xx, zz = xx.ravel(), zz.ravel()
+    values = image[xx, y0:, zz] if y0 < image.shape[1] else np.zeros((xx.size, 0), image.dtype)
+    run = max(1, int(round(AIR_RUN_MM / sy)))
+    is_air = values < air
+    # a voxel starts an air run when it and the next run-1 voxels are air (the image's end counts as air)
+    padded = np.concatenate([is_air, np.ones((is_air.shape[0], run), bool)], axis=1).astype(np.int32)
+    window = np.cumsum(padded, axis=1)
+    window = np.concatenate([np.zeros((window.shape[0], 1), np.int32), window], axis=1)
+    full = (window[:, run:run + values.shape[1]] - window[:, :values.shape[1]]) == run
+    first = np.where(full.any(axis=1), np.argmax(full, axis=1), values.shape[1])
+    return Lines(xx, zz, int(y0), values.astype(np.float32), first - 1)
+
+
+def find_fat_reference(lines: list[Lines], sy: float) -> FatReference:
+    """Muscle and fat signals of the tissue on ``lines`` (see the module's rule)."""
+    tissue = [ln.values[i, :ln.skin[i] + 1] for ln in lines for i in range(len(ln.skin)) if ln.skin[i] >= 0]
+    if not tissue or sum(t.size for t in tissue) < MIN_FAT_VOXELS:
+        return FatReference(None, float("nan"), None, 0, "no tissue behind the spine on the sampled lines")
+    pooled = np.concatenate(tissue)
     split = _otsu(pooled)
     signal_muscle = float(np.median(pooled[pooled <= split]))
-    signal_fat = float(np.median(np.concatenate(fat_samples))) if fat_samples else fat_ref
-    threshold = 0.5 * (signal_muscle + signal_fat)
+    band = max(1, int(round(SUBCUTANEOUS_MM / sy)))
+    near_skin = np.concatenate([t[max(0, t.size - band):] for t in tissue])
+    found = []
+    for source, values in (("subcutaneous", near_skin), ("intermuscular", pooled)):
+        bright = values[values > split]
+        signal = float(np.median(bright)) if bright.size else float("nan")
+        if bright.size >= MIN_FAT_VOXELS and signal >= FAT_CONTRAST * signal_muscle:
+            return FatReference(signal, signal_muscle, source, int(bright.size))
+        found.append(f"{source}: {bright.size} bright voxels" + (f" at {signal:.0f}" if bright.size else ""))
+    return FatReference(None, signal_muscle, None, 0,
+                        f"no fat found behind the spine ({'; '.join(found)}; fat must be at least "
+                        f"{FAT_CONTRAST:g} x the muscle signal {signal_muscle:.0f} over {MIN_FAT_VOXELS} voxels)")
+
+
+def roi_ends(ln: Lines, reference: FatReference, sy: float, sz: float) -> tuple[np.ndarray, np.ndarray]:
+    """End (exclusive, from ``y0``) of the ROI on each line: :data:`FASCIA_MM` before the subcutaneous fat.
+
+    Returns the ends and, per line, the start of the unbroken run of fat at the skin (``skin + 1`` where there is
+    none): the subcutaneous fat for certain.
+
+    The subcutaneous fat on a line is the run of voxels above the midpoint (dark septa up to :data:`SEPTUM_MM`
+    bridged where the :data:`SEPTUM_CHECK_MM` in front of it are fat) that reaches back to within :data:`SKIN_MM`
+    of the skin. Without a fat reference, or where no such run lies behind the muscle, the ROI ends :data:`SUBCUTANEOUS_MM` inside the skin. The ends are then
+    median-smoothed over :data:`END_SMOOTH_MM` along the lines' third axis (``sz``: its spacing), never moving
+    past a line's own skin limit.
+    """
+    fascia = int(round(FASCIA_MM / sy))
+    skin_gap = int(round(SKIN_MM / sy))
+    septum = max(1, int(round(SEPTUM_MM / sy)))
+    check = max(2, int(round(SEPTUM_CHECK_MM / sy)))
+    ends = np.full(len(ln.skin), -1, int)
+    limit = np.full(len(ln.skin), -1, int)
+    fat_start = ln.skin + 1
+    cut = reference.midpoint
+    for i, skin in enumerate(ln.skin):
+        if skin < 0:
+            continue
+        limit[i] = skin + 1 - fascia
+        end = skin + 1 - int(round(SUBCUTANEOUS_MM / sy))
+        if cut is not None:
+            bright = ln.values[i, :skin + 1] > cut
+            k = skin
+            while k >= 0 and skin - k < skin_gap and not bright[k]:
+                k -= 1
+            if k >= 0 and bright[k]:
+                first = True
+                while True:
+                    while k >= 0 and bright[k]:
+                        k -= 1
+                    if first:
+                        fat_start[i], first = k + 1, False
+                    # a septum: bright again within SEPTUM_MM, and mostly fat in front of it
+                    ahead = np.nonzero(bright[max(0, k - septum):k + 1])[0]
+                    if k < 0 or not ahead.size:
+                        break
+                    j = max(0, k - septum) + int(ahead[-1])
+                    if j - check + 1 < 0 or bright[j - check + 1:j + 1].mean() < SEPTUM_FAT_FRACTION:
+                        break
+                    k = j
+                end = k + 1 - fascia
+        ends[i] = end
+    n_z = len(np.unique(ln.zs))
+    if n_z and len(ends) == n_z * (len(ends) // n_z):
+        grid = ends.reshape(-1, n_z).astype(float)
+        grid[grid < 0] = np.nan
+        size = max(1, int(round(END_SMOOTH_MM / sz))) | 1
+        smooth = ndimage.generic_filter(grid, np.nanmedian, size=(1, size), mode="nearest")
+        ends = np.where(np.isfinite(smooth), np.round(smooth), -1).astype(int).ravel()
+        ends = np.minimum(ends, limit)
+    return ends, fat_start
+
+
+def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[int], list[int], int]],
+                    spacing_mm: tuple[float, float, float], plane: str, bone) -> tuple[dict, dict, dict]:
+    """Fat fraction and grade of every (disc, side) block of lines ``(xs, zs, y0)`` on ``image``.
+
+    ``bone(mask)`` returns the voxels of ``mask`` on labelled bone (left out of the ROIs).
+    """
+    sy, sz = spacing_mm[1], spacing_mm[2]
+    air = air_threshold(image)
+    lines = {key: trace_lines(image, xs, zs, y0, air, sy) for key, (xs, zs, y0) in blocks.items() if xs and zs}
+    reference = find_fat_reference(list(lines.values()), sy)
+    min_length = int(round(5.0 / sy))
+    rois: dict[str, np.ndarray] = {}
+    values: dict[tuple[str, str], np.ndarray] = {}
+    for (disc, side), ln in lines.items():
+        ends, fat_start = roi_ends(ln, reference, sy, sz)
+        mask = np.zeros(image.shape, bool)
+        behind = np.zeros(image.shape, bool)  # the unbroken run of fat at the skin: subcutaneous fat for certain
+        for x, z, end, start, skin in zip(ln.xs, ln.zs, ends, fat_start, ln.skin):
+            if end >= min_length:
+                mask[x, ln.y0:ln.y0 + end, z] = True
+            behind[x, ln.y0 + start:ln.y0 + skin + 1, z] = True
+        mask &= ~bone(mask)
+        if reference.midpoint is not None and mask.any():
+            # fat touching the subcutaneous fat behind the ROI (a fold, a lobe) is not muscle
+            box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(mask | behind))
+            bright = (image[box] > reference.midpoint) & (mask[box] | behind[box])
+            lab, _ = ndimage.label(bright)
+            touching = np.unique(lab[behind[box] & bright])
+            mask[box] &= ~np.isin(lab, touching[touching > 0])
+        lab, n = ndimage.label(mask)
+        if n > 1:  # small islands cut off beyond the removed fat (a skin fold) are not muscle
+            sizes = ndimage.sum(mask, lab, range(1, n + 1))
+            mask = np.isin(lab, 1 + np.nonzero(sizes >= ISLAND_FRACTION * sizes.sum())[0])
+        if mask.sum() < 50:
+            continue
+        rois[f"muscle_{side}_{disc}"] = mask
+        values[(disc, side)] = image[mask]
+    if not values:
+        return {}, {"reason": f"paraspinal muscles not found between the spine and the skin on the {plane} series",
+                    "limitation": LIMITATION if plane == "sagittal" else AXIAL_LIMITATION}, {}
+    muscle, info = _grade(values, reference, plane)
+    info["air_threshold"] = round(air, 3)
+    if reference.signal_fat is not None and reference.signal_fat >= float(image.max()):
+        info["signal_fat_note"] = ("the fat signal is the image's maximum (clipped): the true fat signal may be higher, "
+                                   "so the threshold is a lower bound and the fat fractions upper bounds")
+    return muscle, info, rois
+
+
+def _grade(values: dict[tuple[str, str], np.ndarray], reference: FatReference, plane: str) -> tuple[dict, dict]:
+    """Fat fraction and Goutallier grade per disc and side from the ROI values (the midpoint rule)."""
+    signal_muscle, threshold = reference.signal_muscle, None
+    if reference.signal_fat is not None:
+        pooled = np.concatenate(list(values.values()))
+        lean = pooled[pooled <= reference.midpoint]
+        signal_muscle = float(np.median(lean)) if lean.size else reference.signal_muscle
+        threshold = 0.5 * (signal_muscle + reference.signal_fat)
     muscle: dict = {}
     for (disc, side), v in values.items():
-        ff = float((v > threshold).mean()) if v.size else float("nan")
+        ff = float((v > threshold).mean()) if threshold is not None and v.size else float("nan")
         entry = muscle.setdefault(disc, {"fat_fraction_left": None, "fat_fraction_right": None, "goutallier": None})
-        entry[f"fat_fraction_{side}"] = round(ff, 4)
+        entry[f"fat_fraction_{side}"] = round(ff, 4) if np.isfinite(ff) else None
         entry[f"voxels_{side}"] = int(v.size)
+        entry[f"signal_mean_{side}"] = round(float(v.mean()), 3)
         entry[f"goutallier_{side}"] = goutallier_grade(ff)
     for entry in muscle.values():
         grades = [g for g in (entry.get("goutallier_left"), entry.get("goutallier_right")) if g is not None]
         entry["goutallier"] = max(grades) if grades else None
-        entry["goutallier_reason"] = None if grades else "no muscle ROI"
+        entry["goutallier_reason"] = (None if grades else f"no fat reference: {reference.reason}"
+                                      if threshold is None else "no muscle ROI")
         entry["plane"] = plane
-        entry["qc"] = [LIMITATION.split(":")[0]] if plane == "sagittal" else []
-    info = {"method": METHOD, "signal_fat": round(signal_fat, 3), "signal_muscle": round(signal_muscle, 3),
-            "threshold": round(threshold, 3), "plane": plane,
+        entry["qc"] = [QcFlag.SAGITTAL_APPROXIMATION.value] if plane == "sagittal" else []
+        if threshold is None:
+            entry["qc"].append(QcFlag.NO_FAT_REFERENCE.value)
+    info = {"method": METHOD, "goutallier_source": GOUTALLIER_SOURCE,
+            "signal_fat": None if reference.signal_fat is None else round(reference.signal_fat, 3),
+            "signal_fat_source": reference.source, "signal_fat_voxels": reference.voxels,
+            "signal_fat_reason": reference.reason,
+            "signal_muscle": round(signal_muscle, 3) if np.isfinite(signal_muscle) else None,
+            "threshold": None if threshold is None else round(threshold, 3), "plane": plane,
             "limitation": LIMITATION if plane == "sagittal" else AXIAL_LIMITATION}
     return {k: muscle[k] for k in DISC_NAMES if k in muscle}, info
 
@@ -138,6 +356,14 @@ def _midline_and_discs(geometry: dict, csf_mask: np.ndarray | None) -> tuple[int
             discs[f"{upper}/{lower}"] = (0.5 * (geometry[upper]["rows"][0] + geometry[lower]["rows"][1]),
                                          0.5 * (geometry[upper]["posterior"] + geometry[lower]["posterior"]))
     return x_mid, discs
+
+
+def disc_centres_mm(image: Volume, geometry: dict, csf_mask: np.ndarray | None) -> list[np.ndarray]:
+    """Centre of every disc level (mid-sagittal slice, halfway between the bodies, at their posterior wall), LPS mm."""
+    x_mid, discs = _midline_and_discs(geometry, csf_mask)
+    if x_mid is None:
+        return []
+    return [image.index_to_mm(np.array([x_mid, wall, z_disc], float)) for z_disc, wall in discs.values()]
 
 
 def measure_paraspinal(image: np.ndarray, labels: Volume, geometry: dict, csf_mask: np.ndarray | None,
@@ -176,9 +402,8 @@ def measure_paraspinal(image: np.ndarray, labels: Volume, geometry: dict, csf_ma
         return {}, {"reason": "no midline (no lumbar body and no CSF ROI)", "limitation": LIMITATION}, {}
     if not discs:
         return {}, {"reason": "no disc level with both neighbouring vertebrae", "limitation": LIMITATION}, {}
-    bone = labels.array > 0
-    fat_ref = float(np.percentile(image, 99.0))
-    rois, values, fat_samples = {}, {}, []
+    bone_array = labels.array > 0
+    blocks = {}
     for disc, (z_disc, wall) in discs.items():
         z0, z1 = int(round(z_disc - half_height_mm / sz)), int(round(z_disc + half_height_mm / sz)) + 1
         y0 = int(round(wall + offset_mm / sy)) + 1
@@ -186,20 +411,10 @@ def measure_paraspinal(image: np.ndarray, labels: Volume, geometry: dict, csf_ma
             continue
         for side, sgn in (("left", 1), ("right", -1)):
             xs = [x_mid + sgn * d for d in _column_offsets(sx) if 0 <= x_mid + sgn * d < nx]
-            back = _back_block(image, xs, y0, list(range(z0, z1)), fat_ref, sy) if xs else None
-            if back is None:
-                continue
-            m = np.zeros(image.shape, bool)
-            m[np.ix_(xs, range(y0, back[0]), range(z0, z1))] = True
-            m &= ~bone
-            rois[f"muscle_{side}_{disc}"] = m
-            values[(disc, side)] = image[m]
-            fat_samples.append(back[1])
-    if not values:
-        return {}, {"reason": "paraspinal muscles not found between the spine and the subcutaneous fat",
-                    "limitation": LIMITATION}, {}
-    muscle, info = _grade(values, fat_samples, fat_ref, "sagittal")
-    info["midline_slice"] = int(x_mid)
+            blocks[(disc, side)] = (xs, list(range(z0, z1)), y0)
+    muscle, info, rois = _measure_blocks(image, blocks, spacing_mm, "sagittal", lambda mask: mask & bone_array)
+    if muscle:
+        info["midline_slice"] = int(x_mid)
     return muscle, info, rois
 
 
@@ -248,8 +463,7 @@ def measure_paraspinal_axial(axial: Volume, sagittal: Volume, labels: Volume, ge
     x_mid, discs = _midline_and_discs(geometry, csf_mask)
     if x_mid is None or not discs:
         return {}, {"reason": "no disc level located on the sagittal series", "limitation": AXIAL_LIMITATION}, {}
-    fat_ref = float(np.percentile(img, 99.0))
-    rois, values, fat_samples, not_covered, slices_used = {}, {}, [], {}, {}
+    not_covered, slices_used, blocks = {}, {}, {}
     for disc, (z_disc, wall) in discs.items():
         ic, jc, kc = axial.mm_to_index(sagittal.index_to_mm(np.array([x_mid, wall, z_disc], float)))
         ks = [k for k in range(nz) if abs(k - kc) * sz <= half_height_mm]
@@ -258,17 +472,11 @@ def measure_paraspinal_axial(axial: Volume, sagittal: Volume, labels: Volume, ge
             continue
         y0 = int(round(jc + offset_mm / sy)) + 1
         i0 = int(round(ic))
+        if y0 >= ny:
+            continue
         for side, sgn in (("left", 1), ("right", -1)):
             xs = [i0 + sgn * d for d in _column_offsets(sx) if 0 <= i0 + sgn * d < nx]
-            back = _back_block(img, xs, y0, ks, fat_ref, sy) if xs and y0 < ny else None
-            if back is None:
-                continue
-            m = np.zeros(img.shape, bool)
-            m[np.ix_(xs, range(y0, back[0]), ks)] = True
-            m[m] = ~_labelled(np.argwhere(m), axial, sagittal, labels)
-            rois[f"muscle_{side}_{disc}"] = m
-            values[(disc, side)] = img[m]
-            fat_samples.append(back[1])
+            blocks[(disc, side)] = (xs, ks, y0)
         slices_used[disc] = [int(k) for k in ks]
     if len(not_covered) == len(discs):
         raise SpinebqError(
@@ -276,10 +484,15 @@ def measure_paraspinal_axial(axial: Volume, sagittal: Volume, labels: Volume, ge
             + "; ".join(f"{d}: {r}" for d, r in not_covered.items())
             + "); both must be of the same exam, in one frame of reference"
         )
-    if not values:
-        return {}, {"reason": "paraspinal muscles not found between the spine and the subcutaneous fat on the axial "
-                              "series", "limitation": AXIAL_LIMITATION, "not_covered": not_covered}, {}
-    muscle, info = _grade(values, fat_samples, fat_ref, "axial")
+
+    def bone(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(mask.shape, bool)
+        out[mask] = _labelled(np.argwhere(mask), axial, sagittal, labels)
+        return out
+
+    muscle, info, rois = _measure_blocks(img, blocks, axial.spacing_mm, "axial", bone)
+    if not muscle:
+        return {}, {**info, "not_covered": not_covered}, {}
     for disc, ks in slices_used.items():
         if disc in muscle:
             muscle[disc]["axial_slices"] = ks

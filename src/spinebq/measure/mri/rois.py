@@ -213,6 +213,43 @@ def body_roi_mask(level_mask: np.ndarray, spacing_mm: tuple[float, float, float]
     return out, geometry
 
 
+def mid_sagittal_heights(level_mask: np.ndarray, geometry: dict, spacing_mm: tuple[float, float, float], *,
+                         inset_mm: float = 3.0):
+    """Anterior, middle and posterior body height on the mid-sagittal slice, in the body's own frame.
+
+    The body's depth axis is the major principal axis of its mid-sagittal outline (in mm; lumbar bodies are deeper
+    than high), so a tilted body (L5 at the lumbosacral angle) is measured across its endplates, not along the
+    image rows. As on CT (:mod:`spinebq.measure.ct.heights`), the depth is taken ``inset_mm`` inside the front
+    and back, and the heights are the body's extent across the depth axis in 1 mm strips at 85 %, 50 % and 15 %
+    of that depth from the back.
+
+    Returns
+    -------
+    spinebq.measure.ct.heights.Heights
+    """
+    from spinebq.measure.ct.heights import POSITIONS, Heights
+
+    if "rows" not in geometry:
+        return Heights(np.nan, np.nan, np.nan, 0, "no body on the mid-sagittal slice")
+    body = body_only_2d(level_mask[geometry["slice"]])
+    points = np.argwhere(body) * np.array([spacing_mm[1], spacing_mm[2]])
+    if len(points) < 20:
+        return Heights(np.nan, np.nan, np.nan, 0, "body too small to measure its heights")
+    centred = points - points.mean(axis=0)
+    _, vectors = np.linalg.eigh(np.cov(centred.T))
+    depth_axis = vectors[:, -1] * (1.0 if vectors[0, -1] >= 0 else -1.0)  # pointing backwards (axis 1 grows)
+    u = centred @ depth_axis
+    v = centred @ np.array([-depth_axis[1], depth_axis[0]])
+    front, back = u.min() + inset_mm, u.max() - inset_mm
+    if back <= front:
+        return Heights(np.nan, np.nan, np.nan, 0, "body too shallow to measure its heights")
+    heights = []
+    for name in ("anterior", "middle", "posterior"):
+        strip = v[np.abs(u - (back - POSITIONS[name] * (back - front))) <= 0.5]
+        heights.append(float(strip.max() - strip.min() + spacing_mm[2]) if strip.size else np.nan)
+    return Heights(*(round(h, 2) for h in heights), 1)
+
+
 def body_endplate_bands(level_mask: np.ndarray, geometry: dict, spacing_mm: tuple[float, float, float], *,
                         band_mm: float = 5.0, erosion_mm: float = 2.0) -> np.ndarray:
     """Marrow next to both endplates on the centre slice (where Modic changes sit), for the QC comparison."""
@@ -305,6 +342,64 @@ def canal_roi_2d(slice2d: np.ndarray, body2d: np.ndarray, spacing_yz_mm: tuple[f
         if eroded.sum() >= MIN_ROI_VOXELS // 2:
             out = eroded
     return out, info
+
+
+#: Sac voxels brighter than the CSF mode by more than this many of its robust SDs are roots, cord or conus ...
+CSF_SPREAD_Z = 3.0
+#: ... when their median is at least this many times the CSF signal (roots, cord and conus are about 2-3 x CSF on
+#: T1; a rim of partial volume with the dura, about 1.2-1.4 x, is not taken for roots).
+ROOT_CONTRAST = 1.5
+#: The CSF's spread is measured on the sac voxels within this fraction of its signal (roots and ligament lie outside).
+CSF_WINDOW = 0.3
+
+
+def csf_in_sac(image2d: np.ndarray, sac2d: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The CSF voxels of a thecal-sac ROI on one slice: its dark fluid, away from nerve roots, cord and conus.
+
+    On T1 the cauda equina roots and the conus are brighter than CSF. The CSF signal is the mode of the sac's
+    values (its most common signal: the fluid fills most of the sac; a Gaussian kernel density), its spread the
+    robust SD (1.4826 MAD) of the voxels within :data:`CSF_WINDOW` of it. Voxels brighter than the mode by more
+    than :data:`CSF_SPREAD_Z` SDs are roots when their median is at least :data:`ROOT_CONTRAST` x the mode: they
+    and the pixel around them (partial volume) are left out, and of what remains the largest connected pool is
+    kept (a dark pocket beyond the roots, outside the dura, is not CSF). A sac without such voxels is kept whole; so is one
+    where fewer than ``MIN_ROI_VOXELS`` CSF voxels would be left (with a ``reason``). Darker voxels (ligament,
+    cortex) are left to the ROI's outlier rule.
+
+    Returns
+    -------
+    mask : numpy.ndarray of bool
+        The CSF voxels kept.
+    info : dict
+        ``sac_voxels``, ``root_voxels_left_out`` (roots and their rim), ``csf_mode_signal``, ``csf_upper_signal``
+        (None when no roots were found).
+    """
+    from scipy.stats import gaussian_kde
+
+    values = image2d[sac2d].astype(float)
+    info = {"sac_voxels": int(sac2d.sum()), "root_voxels_left_out": 0, "csf_mode_signal": None,
+            "csf_upper_signal": None}
+    if values.size < 8 or values.min() == values.max():
+        return sac2d.copy(), info
+    grid = np.linspace(values.min(), values.max(), 512)
+    mode = float(grid[int(np.argmax(gaussian_kde(values)(grid)))])
+    near = values[np.abs(values - mode) <= CSF_WINDOW * abs(mode)]
+    sd = 1.4826 * float(np.median(np.abs(near - mode))) if near.size else 0.0
+    info["csf_mode_signal"] = round(mode, 3)
+    upper = mode + CSF_SPREAD_Z * max(sd, 1e-6)
+    roots = sac2d & (image2d > upper)
+    if not roots.any() or float(np.median(image2d[roots])) < ROOT_CONTRAST * mode:
+        return sac2d.copy(), info
+    keep = sac2d & ~ndimage.binary_dilation(roots, structure=np.ones((3, 3), bool))
+    if keep.sum() < MIN_ROI_VOXELS:  # a narrow sac: leave out the roots but keep the pixel around them
+        keep = sac2d & ~roots
+    lab, n = ndimage.label(keep)
+    if n > 1:  # the fluid is one pool: a dark pocket cut off beyond the roots (outside the dura) is not kept
+        keep = lab == int(np.argmax(ndimage.sum(keep, lab, range(1, n + 1)))) + 1
+    if keep.sum() < MIN_ROI_VOXELS:
+        info["reason"] = f"roots not separable: {int(keep.sum())} CSF voxels left of {int(sac2d.sum())}; sac kept whole"
+        return sac2d.copy(), info
+    info.update({"root_voxels_left_out": int(sac2d.sum() - keep.sum()), "csf_upper_signal": round(upper, 3)})
+    return keep, info
 
 
 def body2d_values(slice2d: np.ndarray, body2d: np.ndarray) -> np.ndarray:
