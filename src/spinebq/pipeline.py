@@ -191,18 +191,46 @@ class StudyRecord:
     mri_reason: str | None = None
 
 
-def builtin_labels(ct: Volume) -> LabelMap:
-    """Vertebral bodies of the built-in segmentation (VerSe ids), for measuring ``ct`` without a label map.
+def builtin_labels(ct: Volume) -> tuple[LabelMap, np.ndarray]:
+    """Whole vertebrae and vertebral bodies of the built-in segmentation (VerSe ids), for measuring ``ct`` without labels.
 
-    The segmentation's own body sub-region (label 1) replaces the canal-based cut of the posterior elements.
+    Returns
+    -------
+    labels : LabelMap
+        Whole vertebrae (body and posterior elements): pedicles, screws and regions B/C are found in them.
+    bodies : numpy.ndarray
+        The same ids kept on the segmentation's own body sub-region (label 1 of ``subregions.nii.gz``): the body
+        every body measurement uses, so ``spinebq ct CT`` and ``spinebq ct CT --labels S/vertebrae.nii.gz``
+        (the output of ``spinebq segment``) measure the same bodies.
     """
     from spinebq.segment.ct.core import segment_ct
 
     result = segment_ct(ct)
-    bodies = np.where(result.subregions.array == 1, result.vertebrae.array, 0).astype(np.int16)
-    return LabelMap(bodies, ct.affine.copy(), content=LabelContent.BODY, scheme=LabelScheme.VERSE,
-                    source="spinebq segment (built-in)",
-                    scheme_note="built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids")
+    labels = LabelMap(result.vertebrae.array.astype(np.int16), ct.affine.copy(), content=LabelContent.WHOLE,
+                      scheme=LabelScheme.VERSE, source="spinebq segment (built-in)",
+                      scheme_note="built-in segmentation: whole vertebrae in VerSe ids, bodies from its sub-region 1")
+    return labels, _bodies_of(labels.array, result.subregions.array)
+
+
+def _bodies_of(vertebrae: np.ndarray, subregions: np.ndarray) -> np.ndarray:
+    """VerSe ids of ``vertebrae`` kept where ``subregions`` is the body (1)."""
+    from spinebq.segment.ct.subregions import BODY
+
+    return np.where(subregions == BODY, vertebrae, 0).astype(np.int16)
+
+
+def subregions_beside(labels_path: str | Path, ct: Volume, labels: LabelMap) -> np.ndarray | None:
+    """Bodies from the ``subregions.nii.gz`` that ``spinebq segment`` wrote beside ``labels_path`` (None without one)."""
+    from spinebq.io.labels import on_reference_grid
+    from spinebq.io.nifti import load_nifti
+
+    path = Path(labels_path)
+    sub_path = path.parent / "subregions.nii.gz"
+    if path.is_dir() or path.name != "vertebrae.nii.gz" or not sub_path.is_file():
+        return None
+    sub = on_reference_grid(load_nifti(sub_path, dtype=None), ct, sub_path)
+    bodies = _bodies_of(labels.array, np.rint(sub).astype(np.int16))
+    return bodies if bodies.any() else None
 
 
 def load_ct(ct: Volume | str | Path, options: CtOptions = CtOptions()) -> Volume:
@@ -246,16 +274,22 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
 
     say = progress or (lambda message: None)
     ct = load_ct(ct, options)
+    bodies = None
     if labels is None:
         say("no labels given: running the built-in segmentation first")
-        labels = builtin_labels(ct)
+        labels, bodies = builtin_labels(ct)
     elif not isinstance(labels, Volume):
-        labels = load_labels(labels, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+        path = labels
+        labels = load_labels(path, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+        if options.bodies is None:
+            bodies = subregions_beside(path, ct, labels)
+            if bodies is not None:
+                say(f"bodies from {Path(path).parent / 'subregions.nii.gz'} (the segmentation's body sub-region)")
     labels = LabelMap.of(labels)
     calibration = _calibration(ct, options) if options.calibration else no_calibration()
     result = measure_ct(ct, labels, preset=options.preset, calibration=calibration,
                         summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say,
-                        threads=options.threads)
+                        threads=options.threads, bodies=bodies)
     if not result.vertebrae:
         source = labels.source or "the labels"
         raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")

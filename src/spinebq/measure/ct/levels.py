@@ -71,6 +71,7 @@ def measure_ct(
     metal_hu: float = METAL_HU,
     progress: Callable[[str], None] | None = None,
     threads: int | None = None,
+    bodies: np.ndarray | None = None,
 ) -> CtResult:
     """Measure the trabecular bone of every labelled vertebra.
 
@@ -96,6 +97,10 @@ def measure_ct(
         Called with a short message per level.
     threads : int, optional
         Levels measured side by side (default: one per available core).
+    bodies : numpy.ndarray, optional
+        VerSe ids of the vertebral bodies on the CT's grid, from the segmentation that made ``labels`` (the
+        built-in segmentation's body sub-region): used as each level's body instead of cutting the label at
+        the canal, so one segmentation gives one body definition whichever way it is passed in.
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
@@ -103,13 +108,13 @@ def measure_ct(
     body_content = labels.content is LabelContent.BODY
     boxes = level_boxes(labels)
     names = [n for n in boxes if n in levels]
-    bodies = np.zeros(ct.shape, dtype=np.int16)
+    body_labels = np.zeros(ct.shape, dtype=np.int16)
     trabecular = np.zeros(ct.shape, dtype=np.int16)
     source_axes = np.asarray(ct.metadata["source_axes"]) if ct.metadata.get("source_axes") is not None else None
 
     def level(name: str) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
         return _measure_level(ct, labels, name, boxes[name], preset_def=preset_def, body_content=body_content,
-                              source_axes=source_axes, metal_hu=metal_hu)
+                              source_axes=source_axes, metal_hu=metal_hu, bodies=bodies)
 
     vertebrae: dict[str, dict] = {}
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
@@ -120,7 +125,7 @@ def measure_ct(
             if progress:
                 progress(f"{name}: body and 3D ROI")
             vid = VERSE_IDS[name]
-            bodies[box][body] = vid
+            body_labels[box][body] = vid
             trabecular[box][roi] = vid
             body_masks[name] = (box, body)
             if body.any():
@@ -168,7 +173,7 @@ def measure_ct(
         "hu_2d": "three elliptical ROIs perpendicular to each vertebra's own axis at 80/50/20 % of body height, "
                  "3 mm cortical rim and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
     }
-    return CtResult(vertebrae, summary, method, bodies, trabecular, ellipses, frames)
+    return CtResult(vertebrae, summary, method, body_labels, trabecular, ellipses, frames)
 
 
 def _measure_level(
@@ -181,13 +186,17 @@ def _measure_level(
     body_content: bool,
     source_axes: np.ndarray | None,
     metal_hu: float,
+    bodies: np.ndarray | None = None,
 ) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
     """Body, 3D ROI, statistics and QC of one level; returns (entry, box, body mask, ROI mask) in the box."""
     spacing = ct.spacing_mm
     box = _padded(label_box, ct.shape, pad=3)
     mask = labels.array[box] == VERSE_IDS[name]
     qc: list[str] = []
-    if body_content:
+    own_body = None if bodies is None else bodies[box] == VERSE_IDS[name]
+    if own_body is not None and own_body.any():
+        body, body_method = own_body, "the segmentation's own body sub-region"
+    elif body_content:
         body, body_method = mask, "label is the body"
     else:
         separation = separate_body(mask, spacing)

@@ -1,0 +1,72 @@
+"""Issue 19: one body definition whatever the label source, on the real CT.
+
+``spinebq ct CT`` (no labels), ``spinebq ct CT --labels S/vertebrae.nii.gz`` (the built-in segmentation written by
+``spinebq segment`` and fed back) and TotalSegmentator's v1 and v2 labels must give the same numbers on L1-L5:
+``hu_3d`` within 5 HU, heights within 3 mm (one voxel of this 3 mm CT), the same Genant grades.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from spinebq.cli import main
+from spinebq.pipeline import CtOptions, analyse_ct
+
+LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
+
+
+@pytest.fixture(scope="session")
+def records(ts_dir, tmp_path_factory):
+    """The CT measured four ways (screws planned where the built-in labels are compared with each other)."""
+    ct = str(ts_dir / "ct.nii.gz")
+    segmentation = tmp_path_factory.mktemp("segment")
+    assert main(["segment", ct, "--out", str(segmentation), "--no-preview"]) == 0
+    auto, fast = CtOptions(threads=1), CtOptions(threads=1, trajectory="none")
+    return {
+        "none": analyse_ct(ct, None, auto),
+        "fed_back": analyse_ct(ct, str(segmentation / "vertebrae.nii.gz"), auto),
+        "ts_v2": analyse_ct(ct, str(ts_dir / "seg_v2" / "total.nii.gz"), fast),
+        "ts_v1": analyse_ct(ct, str(ts_dir / "seg_v1"), fast),
+    }
+
+
+def _levels(record) -> dict:
+    return {v.level: v for v in record.vertebrae if v.level in LUMBAR}
+
+
+def test_builtin_labels_fed_back_equal_no_labels(records):
+    """The segmentation's own output, passed back with --labels, measures exactly what no labels measures."""
+    none, fed_back = _levels(records["none"]), _levels(records["fed_back"])
+    assert set(none) == set(fed_back) == set(LUMBAR)
+    for level in LUMBAR:
+        a, b = none[level], fed_back[level]
+        assert a.hu == pytest.approx(b.hu, abs=1e-6)
+        assert a.hu_2d == pytest.approx(b.hu_2d, abs=1e-6)
+        assert a.genant_grade == b.genant_grade
+        for key in POSITIONS:
+            assert getattr(a.heights, key) == pytest.approx(getattr(b.heights, key), abs=1e-6)
+        for side in ("left", "right"):
+            ta, tb = a.details["trajectories"][side], b.details["trajectories"][side]
+            assert ta.get("entry_mm"), (level, side, ta.get("reason"))  # no labels: pedicles and screws are planned
+            assert ta["entry_mm"] == pytest.approx(tb["entry_mm"], abs=1e-6)
+            assert ta["diameter_mm"] == tb["diameter_mm"] and ta["length_mm"] == pytest.approx(tb["length_mm"])
+
+
+@pytest.mark.parametrize("source", ["ts_v2", "ts_v1"])
+def test_builtin_and_totalsegmentator_bodies_agree(records, source):
+    """hu_3d within 5 HU, every height within 3 mm and the same Genant grade on L1-L5."""
+    ours, theirs = _levels(records["none"]), _levels(records[source])
+    for level in LUMBAR:
+        a, b = ours[level], theirs[level]
+        assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (level, a.hu, b.hu)
+        for key in POSITIONS:
+            ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+            assert abs(ha - hb) <= 3.0, (level, key, ha, hb)
+        assert a.genant_grade == b.genant_grade, (level, a.genant_grade, b.genant_grade)
+
+
+def test_contrast_phase_does_not_depend_on_the_label_source(records):
+    phases = {name: record.summary.details["contrast"]["phase"] for name, record in records.items()}
+    assert len(set(phases.values())) == 1, phases
