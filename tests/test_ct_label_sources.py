@@ -45,6 +45,8 @@ def test_builtin_labels_fed_back_equal_no_labels(records):
         assert a.hu == pytest.approx(b.hu, abs=1e-6)
         assert a.hu_2d == pytest.approx(b.hu_2d, abs=1e-6)
         assert a.genant_grade == b.genant_grade
+        assert a.details["level_confidence"] == b.details["level_confidence"] > 0.7  # counted from the sacrum
+        assert "level_unconfirmed" not in a.qc
         for key in POSITIONS:
             assert getattr(a.heights, key) == pytest.approx(getattr(b.heights, key), abs=1e-6)
         for side in ("left", "right"):
@@ -70,3 +72,54 @@ def test_builtin_and_totalsegmentator_bodies_agree(records, source):
 def test_contrast_phase_does_not_depend_on_the_label_source(records):
     phases = {name: record.summary.details["contrast"]["phase"] for name, record in records.items()}
     assert len(set(phases.values())) == 1, phases
+
+
+def test_s1_is_not_graded_and_coarse_voxels_carry_a_caveat(records):
+    """S1 gets heights but no Genant grade; on this 3 mm CT every grade says the voxels are coarse."""
+    for record in records.values():
+        s1 = record.level("S1")
+        assert s1.genant_grade is None and "not graded" in s1.details["genant"]["reason"]
+        assert "S1" not in (record.summary.fractured_levels or [])
+        for level in LUMBAR:
+            assert "3.0 mm" in record.level(level).details["genant"]["caveat"]
+
+
+def test_a_moderate_grade_needs_two_sagittal_planes():
+    from spinebq.measure.ct.heights import Heights, genant_grade
+
+    # one plane of five shows a 33 % wedge (a partial-volume plane at the edge): graded 1, said why
+    one = Heights(20.0, 25.0, 30.0, 5, per_plane=((20.0, 25.0, 30.0),) + ((28.0, 27.0, 30.0),) * 4)
+    graded = genant_grade(one, [30.0])
+    assert graded["genant_grade"] == 1 and graded["planes_showing_moderate_deformity"] == 1 and graded["plane_note"]
+    # the same wedge on three planes stays grade 2
+    three = Heights(20.0, 25.0, 30.0, 5, per_plane=((20.0, 25.0, 30.0),) * 3 + ((28.0, 27.0, 30.0),) * 2)
+    graded = genant_grade(three, [30.0])
+    assert graded["genant_grade"] == 2 and graded["deformity_type"] == "wedge" and graded["plane_note"] is None
+
+
+def test_a_calibration_phantom_has_no_spine(tmp_path, capsys):
+    """The real QRM thorax phantom CT: no vertebra is measured, the command says there is no spine (exit 2)."""
+    from .conftest import DATA, need
+
+    phantom = need(DATA / "qrm_phantom_ct" / "dicom")
+    assert main(["ct", str(phantom), "--out", str(tmp_path / "out"), "--no-pictures"]) == 2
+    assert "no spine found" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "measurements.json").exists()
+
+
+@pytest.mark.parametrize("name, slices, truth", [
+    # z slices of the real CT (TotalSegmentator v2 labels: S1 37-52, L5 42-58, L4 55-68, L1 86-103, T12 97-111)
+    ("cropped above the sacrum", (53, 112), ("T12", "L1", "L2", "L3", "L4", "L5")),
+    ("cropped to T12-L3", (67, 104), ("T12", "L1", "L2", "L3")),
+])
+def test_without_the_sacrum_no_level_is_a_confident_name(ts_dir, name, slices, truth):
+    """Every level is named truly or flagged level_unconfirmed, and unconfirmed levels stay out of the summary."""
+    from spinebq.io.volume import load_volume
+
+    ct = load_volume(ts_dir / "ct.nii.gz").crop((slice(None), slice(None), slice(*slices)))
+    record = analyse_ct(ct, None, CtOptions(threads=1, trajectory="none"))
+    for vertebra in record.vertebrae:
+        assert vertebra.level in truth or "level_unconfirmed" in vertebra.qc, (name, vertebra.level, vertebra.qc)
+        assert 0.0 <= vertebra.details["level_confidence"] <= 1.0
+    unconfirmed = {v.level for v in record.vertebrae if "level_unconfirmed" in v.qc}
+    assert not unconfirmed & set(record.summary.levels_used)

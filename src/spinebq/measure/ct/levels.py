@@ -28,7 +28,10 @@ DENSE_HU = 350.0
 #: SD of the ROI above this (HU) marks a heterogeneous ROI (focal lesion, cement, mislabelled cortex).
 HETEROGENEOUS_SD_HU = 130.0
 #: QC flags that keep a level out of the summary.
-EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices")
+EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices",
+                   "level_unconfirmed")
+#: QC flag of a level whose name is a guess (the segmentation found no sacrum).
+LEVEL_UNCONFIRMED = "level_unconfirmed"
 
 
 @dataclass
@@ -72,6 +75,8 @@ def measure_ct(
     progress: Callable[[str], None] | None = None,
     threads: int | None = None,
     bodies: np.ndarray | None = None,
+    level_confidence: dict[str, float] | None = None,
+    unconfirmed_levels: tuple[str, ...] = (),
 ) -> CtResult:
     """Measure the trabecular bone of every labelled vertebra.
 
@@ -101,6 +106,11 @@ def measure_ct(
         VerSe ids of the vertebral bodies on the CT's grid, from the segmentation that made ``labels`` (the
         built-in segmentation's body sub-region): used as each level's body instead of cutting the label at
         the canal, so one segmentation gives one body definition whichever way it is passed in.
+    level_confidence : dict, optional
+        Level -> confidence of its name from the segmentation (``level_confidence`` of each level; None when the
+        labels come from elsewhere).
+    unconfirmed_levels : tuple of str
+        Levels whose name is a guess: flagged ``level_unconfirmed`` and kept out of the summary.
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
@@ -130,6 +140,10 @@ def measure_ct(
             body_masks[name] = (box, body)
             if body.any():
                 centroids[name] = ct.index_to_mm(np.array(ndimage.center_of_mass(body)) + [b.start for b in box])
+            entry["level_confidence"] = (level_confidence or {}).get(name)
+            if name in unconfirmed_levels:
+                entry["qc"].append(LEVEL_UNCONFIRMED)
+                entry["excluded_reason"] = _exclusion_reason(entry["qc"])
             vertebrae[name] = entry
 
         order = sort_levels(centroids)
