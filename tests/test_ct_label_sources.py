@@ -123,3 +123,22 @@ def test_without_the_sacrum_no_level_is_a_confident_name(ts_dir, name, slices, t
         assert 0.0 <= vertebra.details["level_confidence"] <= 1.0
     unconfirmed = {v.level for v in record.vertebrae if "level_unconfirmed" in v.qc}
     assert not unconfirmed & set(record.summary.levels_used)
+
+
+def test_labels_shifted_by_one_level_are_flagged_and_left_out(ts_dir, tmp_path, records):
+    """TotalSegmentator's v2 labels with every vertebra named as the one above it (S1 called L5, L5 called L4 ...)."""
+    import nibabel as nib
+    import numpy as np
+
+    image = nib.load(ts_dir / "seg_v2" / "total.nii.gz")
+    ids = np.asarray(image.dataobj).astype(np.int16)
+    shifted = np.where((ids >= 26) & (ids <= 33), ids + 1, ids).astype(np.int16)  # total ids: 26 S1, 27 L5 ... 33 T11
+    nib.save(nib.Nifti1Image(shifted, image.affine), tmp_path / "total.nii.gz")
+    record = analyse_ct(str(ts_dir / "ct.nii.gz"), str(tmp_path / "total.nii.gz"), CtOptions(threads=1, trajectory="none"))
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        vertebra = record.level(level)
+        assert "labels_implausible" in vertebra.qc and "shifted" in vertebra.details["labels_check"], level
+    assert record.summary.levels_used == () and record.summary.levels_skipped["L1"] == "labels_implausible"
+    # the true labels pass the same check
+    for source in ("ts_v2", "ts_v1"):
+        assert not any("labels_implausible" in v.qc for v in records[source].vertebrae), source

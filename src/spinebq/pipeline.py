@@ -318,6 +318,14 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
             if own is not None:
                 say(f"bodies and level checks from spinebq segment's files beside {path}")
     labels = LabelMap.of(labels)
+    name_check = None
+    if own is None:
+        from spinebq.measure.ct.plausibility import check_level_names
+
+        say("checking the label names against the vertebrae counted in the image")
+        name_check = check_level_names(ct, labels)
+        for level, reason in name_check.implausible.items():
+            say(f"{level}: labels_implausible: {reason}")
     if own is not None and own.unconfirmed:
         say(f"level names not confirmed (no sacrum in view): {', '.join(own.unconfirmed)}; they are kept out of the summary")
     calibration = _calibration(ct, options) if options.calibration else no_calibration()
@@ -325,7 +333,7 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
                         summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say,
                         threads=options.threads, bodies=None if own is None else own.bodies,
                         level_confidence=None if own is None else own.confidence,
-                        unconfirmed_levels=() if own is None else own.unconfirmed)
+                        unconfirmed_levels=() if own is None else own.unconfirmed, name_check=name_check)
     if not result.vertebrae:
         source = labels.source or "the labels"
         raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")

@@ -19,6 +19,7 @@ from spinebq.io.volume import Volume
 from spinebq.segment.posterior import separate_body
 from spinebq.vocabulary import LabelContent
 from spinebq.measure.ct.ellipse import three_slice_rois
+from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_roi
@@ -29,7 +30,7 @@ DENSE_HU = 350.0
 HETEROGENEOUS_SD_HU = 130.0
 #: QC flags that keep a level out of the summary.
 EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices",
-                   "level_unconfirmed")
+                   "level_unconfirmed", "labels_implausible")
 #: QC flag of a level whose name is a guess (the segmentation found no sacrum).
 LEVEL_UNCONFIRMED = "level_unconfirmed"
 
@@ -77,6 +78,7 @@ def measure_ct(
     bodies: np.ndarray | None = None,
     level_confidence: dict[str, float] | None = None,
     unconfirmed_levels: tuple[str, ...] = (),
+    name_check=None,
 ) -> CtResult:
     """Measure the trabecular bone of every labelled vertebra.
 
@@ -111,6 +113,9 @@ def measure_ct(
         labels come from elsewhere).
     unconfirmed_levels : tuple of str
         Levels whose name is a guess: flagged ``level_unconfirmed`` and kept out of the summary.
+    name_check : NameCheck, optional
+        :func:`spinebq.measure.ct.plausibility.check_level_names` of labels made elsewhere: its implausible levels
+        are flagged ``labels_implausible`` (reason in ``labels_check``) and kept out of the summary.
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
@@ -143,7 +148,10 @@ def measure_ct(
             entry["level_confidence"] = (level_confidence or {}).get(name)
             if name in unconfirmed_levels:
                 entry["qc"].append(LEVEL_UNCONFIRMED)
-                entry["excluded_reason"] = _exclusion_reason(entry["qc"])
+            if name_check is not None and name in name_check.implausible:
+                entry["qc"].append(LABELS_IMPLAUSIBLE)
+                entry["labels_check"] = name_check.implausible[name]
+            entry["excluded_reason"] = _exclusion_reason(entry["qc"])
             vertebrae[name] = entry
 
         order = sort_levels(centroids)
@@ -184,6 +192,7 @@ def measure_ct(
         "headline_key": statistic_key,
         "reference": preset_def.reference,
         "metal_threshold_hu": metal_hu,
+        "labels_check": None if name_check is None else name_check.method,
         "hu_2d": "three elliptical ROIs perpendicular to each vertebra's own axis at 80/50/20 % of body height, "
                  "3 mm cortical rim and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
     }
