@@ -89,7 +89,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
             if angle is not None and np.isfinite(angle):
                 label += f"\n{'medial' if row == 0 else 'sagittal'} {angle:.0f} deg"
             head = screw.entry_mm - origin
-            x, y = float(np.clip(head @ a, -HALF_MM + 2, HALF_MM - 12)), float(np.clip(head @ b, -HALF_MM + 6, HALF_MM - 2))
+            x, y = float(np.clip(head @ a, -HALF_MM + 2, HALF_MM - 24)), float(np.clip(head @ b, -HALF_MM + 6, HALF_MM - 2))
             ax.text(x, y, label, color=COLOURS[side], fontsize=7, ha="left", va="center",
                     bbox={"facecolor": "black", "alpha": 0.55, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel(xlabel, fontsize=7)
