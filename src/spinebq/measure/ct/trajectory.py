@@ -49,6 +49,8 @@ STANDARD_LENGTHS_MM = (25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0)
 #: isthmus width, i.e. 10 % of it on each side): the plan's cylinder widened by this must pass the breach test of
 #: :func:`measure_screw`; a narrower standard screw is taken when the sized one does not, no plan when none does [M].
 PLAN_CLEARANCE_MM = 0.25
+#: A shortened traditional screw still reaches this far into the vertebral body past its posterior wall, mm [M].
+BODY_PURCHASE_MM = 10.0
 #: Step of the medial angles tried when the best one leaves no standard screw in bone, degrees.
 MEDIAL_SEARCH_STEP_DEG = 2.5
 DEFAULT_DIAMETER_MM = 6.5
@@ -219,7 +221,7 @@ def _traditional_at(level: str, pedicle: Pedicle, sign: float, medial: float, gr
     diameter, note = size_to_pedicle(pedicle.width_mm)
     notes.append(note or f"diameter sized to the isthmus ({pedicle.width_mm:.1f} mm): largest standard size <= 80 %")
     return _fit_in_bone(Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_traditional", notes),
-                        whole_mask, body_mask, affine, grid.frame.superior)
+                        whole_mask, body_mask, affine, grid.frame.superior, min_length_mm=back + t_wall + BODY_PURCHASE_MM)
 
 
 def standard_length(length_mm: float) -> float:
@@ -241,11 +243,11 @@ def breaches(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine
 
 
 def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
-                up: np.ndarray) -> Screw | str:
-    """``screw``, or the widest narrower standard diameter (then the longest shorter standard length) whose cylinder
-    widened by :data:`PLAN_CLEARANCE_MM` passes the breach test; a reason when none does (a plan is never made
-    through the pedicle wall)."""
-    lengths = [screw.length_mm] + [v for v in reversed(STANDARD_LENGTHS_MM) if v < screw.length_mm - 1e-6]
+                up: np.ndarray, *, min_length_mm: float = 0.0) -> Screw | str:
+    """``screw``, or the widest narrower standard diameter (then the longest shorter standard length, not below
+    ``min_length_mm``) whose cylinder widened by :data:`PLAN_CLEARANCE_MM` passes the breach test; a reason when
+    none does (a plan is never made through the pedicle wall)."""
+    lengths = [screw.length_mm] + [v for v in reversed(STANDARD_LENGTHS_MM) if min_length_mm <= v < screw.length_mm - 1e-6]
     for diameter in sorted((d for d in STANDARD_DIAMETERS_MM if d <= screw.diameter_mm), reverse=True):
         for length in lengths:
             candidate = Screw(screw.level, screw.side, screw.entry_mm, screw.entry_mm + length * screw.direction,
