@@ -87,11 +87,11 @@ elif case == "ct_hu":
     from spinebq.measure.ct.levels import measure_ct
     from spinebq.measure.ct.presets import PRESETS
     ct = load_volume(path)
-    ours = builtin_labels(ct)
+    own = builtin_labels(ct)
     ts = load_labels(data + "/seg_v2/total.nii.gz", ct, scheme="total")
     out["presets"] = {}
     for preset in PRESETS:
-        a = measure_ct(ct, ours, preset=preset).vertebrae
+        a = measure_ct(ct, own.labels, preset=preset, bodies=own.bodies).vertebrae
         b = measure_ct(ct, ts, preset=preset).vertebrae
         rows = {}
         for n in ids:

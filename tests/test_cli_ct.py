@@ -123,6 +123,10 @@ def test_ct_without_labels_runs_the_builtin_segmentation(ts_dir, tmp_path, capsy
     assert "built-in segmentation" in capsys.readouterr().out
     document = json.loads((out / "measurements.json").read_text())
     assert document["input"]["labels"]["label_scheme"] == "verse"
-    assert document["input"]["labels"]["content"] == "body"
+    # whole vertebrae (pedicles and screws are found in them), bodies from the segmentation's body sub-region
+    assert document["input"]["labels"]["content"] == "whole"
     for level in ("L2", "L3", "L4", "L5"):
-        assert 80 < document["vertebrae"][level]["hu_3d"] < 250
+        entry = document["vertebrae"][level]
+        assert 80 < entry["hu_3d"] < 250
+        assert entry["body_method"] == "the segmentation's own body sub-region"
+        assert set(entry["trajectories"]) == {"left", "right"} and entry["pedicles"]

@@ -28,7 +28,9 @@ def test_measurements_json_has_the_issue_keys_and_keeps_the_old_ones(auto_run):
         tr = l3["trajectories"][side]
         for key in ("entry_mm", "target_mm", "diameter_mm", "length_mm", "hu_mean", "voxels"):
             assert tr[key] is not None, (side, key)
-        assert l3["trajectories_cortical"][side]["source"] == "auto_cortical"
+        # a cortical plan, or (issue 19) the reason there is none: no standard screw passes without breaching
+        cortical = l3["trajectories_cortical"][side]
+        assert cortical.get("source") == "auto_cortical" or "no plan" in cortical["reason"]
     assert set(l3["heights_mm"]) == {"anterior", "middle", "posterior"}
     assert set(l3["regions"]) == {"A", "B", "C"}
     assert doc["summary"]["contrast"]["phase"] == "unenhanced"

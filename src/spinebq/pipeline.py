@@ -191,18 +191,77 @@ class StudyRecord:
     mri_reason: str | None = None
 
 
-def builtin_labels(ct: Volume) -> LabelMap:
-    """Vertebral bodies of the built-in segmentation (VerSe ids), for measuring ``ct`` without a label map.
+@dataclass(frozen=True)
+class OwnSegmentation:
+    """Labels made by spinebq's own segmentation, with what it knows beyond the label ids.
 
-    The segmentation's own body sub-region (label 1) replaces the canal-based cut of the posterior elements.
+    Attributes
+    ----------
+    labels : LabelMap
+        Whole vertebrae (body and posterior elements): pedicles, screws and regions B/C are found in them.
+    bodies : numpy.ndarray
+        The same ids kept on the segmentation's own body sub-region (label 1 of ``subregions.nii.gz``): the body
+        every body measurement uses.
+    confidence : dict
+        Level name -> confidence of its name (0-1).
+    unconfirmed : tuple of str
+        Levels whose name is a guess (``level_unconfirmed``: no sacrum in view).
+    """
+
+    labels: LabelMap
+    bodies: np.ndarray
+    confidence: dict[str, float] = field(default_factory=dict)
+    unconfirmed: tuple[str, ...] = ()
+
+
+def builtin_labels(ct: Volume) -> OwnSegmentation:
+    """Run the built-in segmentation for measuring ``ct`` without labels.
+
+    ``spinebq ct CT`` and ``spinebq ct CT --labels S/vertebrae.nii.gz`` (the output of ``spinebq segment``, read
+    back by :func:`segmentation_beside`) measure the same bodies, pedicles and levels.
     """
     from spinebq.segment.ct.core import segment_ct
 
     result = segment_ct(ct)
-    bodies = np.where(result.subregions.array == 1, result.vertebrae.array, 0).astype(np.int16)
-    return LabelMap(bodies, ct.affine.copy(), content=LabelContent.BODY, scheme=LabelScheme.VERSE,
-                    source="spinebq segment (built-in)",
-                    scheme_note="built-in segmentation: vertebral bodies (sub-region 1) in VerSe ids")
+    labels = LabelMap(result.vertebrae.array.astype(np.int16), ct.affine.copy(), content=LabelContent.WHOLE,
+                      scheme=LabelScheme.VERSE, source="spinebq segment (built-in)",
+                      scheme_note="built-in segmentation: whole vertebrae in VerSe ids, bodies from its sub-region 1")
+    return _own(labels, result.subregions.array, result.levels)
+
+
+def _own(labels: LabelMap, subregions: np.ndarray, levels: dict) -> OwnSegmentation:
+    from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
+    from spinebq.segment.ct.subregions import BODY
+
+    bodies = np.where(subregions == BODY, labels.array, 0).astype(np.int16)
+    confidence = {name: level.get("confidence") for name, level in levels.items() if level.get("confidence") is not None}
+    unconfirmed = tuple(name for name, level in levels.items() if LEVEL_UNCONFIRMED in (level.get("qc") or []))
+    return OwnSegmentation(labels, bodies, confidence, unconfirmed)
+
+
+def segmentation_beside(labels_path: str | Path, ct: Volume, labels: LabelMap) -> OwnSegmentation | None:
+    """What ``spinebq segment`` wrote beside ``labels_path`` (``subregions.nii.gz``, ``labels.json``), or None.
+
+    Only a file named ``vertebrae.nii.gz`` with a ``subregions.nii.gz`` beside it counts.
+    """
+    import json
+
+    from spinebq.io.labels import on_reference_grid
+    from spinebq.io.nifti import load_nifti
+
+    path = Path(labels_path)
+    sub_path, json_path = path.parent / "subregions.nii.gz", path.parent / "labels.json"
+    if path.is_dir() or path.name != "vertebrae.nii.gz" or not sub_path.is_file():
+        return None
+    sub = np.rint(on_reference_grid(load_nifti(sub_path, dtype=None), ct, sub_path)).astype(np.int16)
+    levels = {}
+    if json_path.is_file():
+        try:
+            levels = json.loads(json_path.read_text()).get("levels") or {}
+        except (ValueError, AttributeError):
+            raise SpinebqError(f"{json_path}: not the labels.json that spinebq segment writes") from None
+    own = _own(labels, sub, levels)
+    return own if own.bodies.any() else None
 
 
 def load_ct(ct: Volume | str | Path, options: CtOptions = CtOptions()) -> Volume:
@@ -246,16 +305,35 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
 
     say = progress or (lambda message: None)
     ct = load_ct(ct, options)
+    own = None
     if labels is None:
         say("no labels given: running the built-in segmentation first")
-        labels = builtin_labels(ct)
+        own = builtin_labels(ct)
+        labels = own.labels
     elif not isinstance(labels, Volume):
-        labels = load_labels(labels, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+        path = labels
+        labels = load_labels(path, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+        if options.bodies is None:
+            own = segmentation_beside(path, ct, labels)
+            if own is not None:
+                say(f"bodies and level checks from spinebq segment's files beside {path}")
     labels = LabelMap.of(labels)
+    name_check = None
+    if own is None:
+        from spinebq.measure.ct.plausibility import check_level_names
+
+        say("checking the label names against the vertebrae counted in the image")
+        name_check = check_level_names(ct, labels)
+        for level, reason in name_check.implausible.items():
+            say(f"{level}: labels_implausible: {reason}")
+    if own is not None and own.unconfirmed:
+        say(f"level names not confirmed (no sacrum in view): {', '.join(own.unconfirmed)}; they are kept out of the summary")
     calibration = _calibration(ct, options) if options.calibration else no_calibration()
     result = measure_ct(ct, labels, preset=options.preset, calibration=calibration,
                         summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say,
-                        threads=options.threads)
+                        threads=options.threads, bodies=None if own is None else own.bodies,
+                        level_confidence=None if own is None else own.confidence,
+                        unconfirmed_levels=() if own is None else own.unconfirmed, name_check=name_check)
     if not result.vertebrae:
         source = labels.source or "the labels"
         raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")

@@ -59,7 +59,8 @@ def test_ct_without_labels_agrees_with_totalsegmentator_labels(real_ct):
 
     from .conftest import DATA, need
 
-    ours = measure_ct(real_ct, builtin_labels(real_ct)).vertebrae
+    own = builtin_labels(real_ct)
+    ours = measure_ct(real_ct, own.labels, bodies=own.bodies).vertebrae
     theirs = measure_ct(real_ct, load_labels(need(DATA / "seg_v2" / "total.nii.gz"), real_ct, scheme="total")).vertebrae
     compared = 0
     for name in ("L1", "L2", "L3", "L4", "L5"):

@@ -55,6 +55,8 @@ ARTERIAL_GAP_HU = 80.0
 #: Aorta below this (but enhanced) is a delayed phase, HU [M].
 DELAYED_AORTA_HU = 130.0
 VESSEL_RADIUS_MM = 5.0
+#: Smallest gap between a vessel disc and the vertebral body, mm.
+VESSEL_CLEARANCE_MM = 2.0
 
 
 def phase_from_header(metadata: dict) -> tuple[str | None, str]:
@@ -100,7 +102,9 @@ def vessel_attenuation(ct_array: np.ndarray, affine: np.ndarray, bodies: np.ndar
         bone = ndimage.maximum_filter(image, footprint=disc) > 500  # no bone or calcified wall in the disc
         i = np.arange(image.shape[0])[:, None]
         j = np.arange(image.shape[1])[None, :]
-        band = (j <= front - 1) & (j >= front - int(round(50 / spacing[1]))) & ~bone
+        # the disc stays clear of the body (its cortex would raise a disc that overlaps it, more so on a fine grid)
+        clear = ndimage.distance_transform_edt(~section, sampling=spacing[:2]) > VESSEL_RADIUS_MM + VESSEL_CLEARANCE_MM
+        band = (j <= front - 1) & (j >= front - int(round(50 / spacing[1]))) & ~bone & clear
         left = band & (i >= i_c) & (i <= i_c + 45 / spacing[0])
         right = band & (i < i_c) & (i >= i_c - 45 / spacing[0])
         if left.any():

@@ -103,6 +103,9 @@ def _print_regional(record) -> None:
                              + (f" [{', '.join(tr['warnings'])}]" if tr.get("warnings") else ""))
         print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, '.2f'):>7}"
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
+    caveats = {(v.details.get("genant") or {}).get("caveat") for v in record.vertebrae} - {None}
+    for caveat in caveats:
+        print(f"Genant grades: {caveat}")
     contrast = record.summary.details.get("contrast") or {}
     print(f"fractured levels (Genant >= 1): {', '.join(record.summary.fractured_levels or []) or 'none'}; "
           f"contrast phase: {contrast.get('phase', 'n/a')} ({contrast.get('source', '')}), "

@@ -20,7 +20,7 @@ from spinebq.report.files import write_csv, write_json  # noqa: E402
 
 CSV_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
             "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason",
-            "st_hu", "b_hu", "hu_ratio", "st_hu_3d", "genant_grade", "deformity_type")
+            "st_hu", "b_hu", "hu_ratio", "st_hu_3d", "genant_grade", "deformity_type", "level_confidence")
 #: The figures' window (defined in :mod:`spinebq.constants`; the name stays for modules that import it from here).
 
 

@@ -83,10 +83,19 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
             if row == 0 and rect is not None and np.isfinite(rect):
                 text += f", 2D rectangle {rect:.0f} HU"
             ax.set_title(f"{text}\n{title}", fontsize=8)
+            # size and angle beside the screw head, as a surgeon reads a plan
+            angle = info.get("medial_angle_deg") if row == 0 else info.get("sagittal_angle_deg")
+            label = f"{screw.diameter_mm:g} x {screw.length_mm:.0f} mm"
+            if angle is not None and np.isfinite(angle):
+                label += f"\n{'medial' if row == 0 else 'sagittal'} {angle:.0f} deg"
+            head = screw.entry_mm - origin
+            x, y = float(np.clip(head @ a, -HALF_MM + 2, HALF_MM - 24)), float(np.clip(head @ b, -HALF_MM + 6, HALF_MM - 2))
+            ax.text(x, y, label, color=COLOURS[side], fontsize=7, ha="left", va="center",
+                    bbox={"facecolor": "black", "alpha": 0.55, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel(xlabel, fontsize=7)
             ax.set_ylabel(ylabel, fontsize=7)
             ax.tick_params(labelsize=6)
-    fig.suptitle(f"{level}: screw trajectories, {screws[sides[0]].diameter_mm:g} mm (research use only)", fontsize=9)
+    fig.suptitle(f"{level}: screw trajectories (research use only)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

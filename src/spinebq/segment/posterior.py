@@ -13,6 +13,8 @@ from scipy import ndimage
 
 #: Smallest cross-section (mm^2) of a hole that counts as the spinal canal.
 MIN_CANAL_AREA_MM2 = 25.0
+#: A slice's canal front further than this from the median over the slices (mm) is not the canal.
+CUT_OUTLIER_MM = 6.0
 
 
 @dataclass
@@ -51,6 +53,10 @@ def separate_body(mask: np.ndarray, spacing_mm: tuple[float, float, float]) -> B
     found = np.isfinite(cuts)
     method = "canal"
     if found.any():
+        # a hole inside the body (the basivertebral foramen, a gap in the label) is not the canal: a slice's cut
+        # further than CUT_OUTLIER_MM from the median cut is dropped and takes its neighbours' cut
+        median = float(np.median(cuts[found]))
+        found &= np.abs(cuts - median) * spacing_mm[1] <= CUT_OUTLIER_MM
         # slices without a closed ring take the cut of the nearest slice with one
         known = np.flatnonzero(found)
         nearest = known[np.abs(slices[:, None] - known[None, :]).argmin(axis=1)]

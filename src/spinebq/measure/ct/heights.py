@@ -27,6 +27,8 @@ from spinebq.constants import GENANT_REFERENCE, GENANT_THRESHOLDS
 from spinebq.measure.ct.frame import VertebraFrame
 from spinebq.measure.ct.sampling import sample_mask
 
+#: Sagittal planes on which a deformity must show for a grade of 2 or 3 (one plane may be a partial-volume artefact).
+MIN_PLANES_MODERATE = 2
 #: Positions of the three heights as fractions of the body depth from the posterior wall.
 POSITIONS = {"posterior": 0.15, "middle": 0.5, "anterior": 0.85}
 #: Sagittal planes are placed across this central fraction of the body's width.
@@ -46,6 +48,8 @@ class Heights:
     posterior: float
     planes: int
     reason: str | None = None
+    #: (anterior, middle, posterior) of every sagittal plane measured, mm.
+    per_plane: tuple[tuple[float, float, float], ...] = ()
 
     def to_dict(self) -> dict:
         return {"anterior": self.anterior, "middle": self.middle, "posterior": self.posterior}
@@ -69,7 +73,7 @@ def _extent(mask: np.ndarray, affine: np.ndarray, origin: np.ndarray, direction:
     return float(t[starts[longest]]), float(t[ends[longest]])
 
 
-def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *, selection: str = "max_spread") -> Heights:
+def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *, selection: str = "median") -> Heights:
     """Measure the anterior, middle and posterior heights of a body mask on its frame.
 
     Parameters
@@ -120,10 +124,27 @@ def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame
         return Heights(math.nan, math.nan, math.nan, 0, "no sagittal plane crosses the body")
     table = np.array(results)
     if selection == "median":
-        chosen = np.median(table, axis=0)
+        chosen = np.quantile(table, 0.5, axis=0, method="nearest")  # a value some plane measured
     else:
         chosen = table[int(np.argmax(table.max(axis=1) - table.min(axis=1)))]
-    return Heights(*(round(float(v), 2) for v in chosen), len(results))
+    return Heights(*(round(float(v), 2) for v in chosen), len(results),
+                   per_plane=tuple(tuple(round(float(v), 2) for v in row) for row in results))
+
+
+def _planes_showing(heights: Heights, kind: str, neighbours: list[float]) -> int | None:
+    """Number of sagittal planes whose own heights show a ``kind`` reduction of grade 2 or more; None without planes."""
+    if not heights.per_plane:
+        return None
+    count = 0
+    for ha, hm, hp in heights.per_plane:
+        if kind == "wedge":
+            reduction = 1 - ha / hp
+        elif kind == "biconcave":
+            reduction = 1 - hm / max(ha, hp)
+        else:
+            reduction = 1 - hp / float(np.mean(neighbours))
+        count += reduction >= GENANT_THRESHOLDS[1]
+    return count
 
 
 def genant_grade(heights: Heights, neighbour_posteriors_mm: list[float] | None = None, *,
@@ -158,9 +179,17 @@ def genant_grade(heights: Heights, neighbour_posteriors_mm: list[float] | None =
     grade = 0
     if worst >= minimum_reduction:
         grade = 1 + sum(worst >= t for t in GENANT_THRESHOLDS[1:])
+    planes_showing = _planes_showing(heights, kind, neighbours)
+    note = None
+    if grade >= 2 and planes_showing is not None and planes_showing < MIN_PLANES_MODERATE:
+        note = (f"a {kind} deformity of grade {grade} shows on {planes_showing} sagittal plane(s) only: graded 1 "
+                f"(grade 2 or 3 needs it on at least {MIN_PLANES_MODERATE})")
+        grade = 1
     return {
         "genant_grade": grade,
         "deformity_type": kind if grade > 0 else None,
+        "planes_showing_moderate_deformity": planes_showing,
+        "plane_note": note,
         "height_ratios": {"anterior_posterior": ha / hp, "middle_posterior": hm / hp, "middle_anterior": hm / ha},
         "reductions": reductions,
         "compared_with_neighbours": len(neighbours),

@@ -19,6 +19,7 @@ from spinebq.io.volume import Volume
 from spinebq.segment.posterior import separate_body
 from spinebq.vocabulary import LabelContent
 from spinebq.measure.ct.ellipse import three_slice_rois
+from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_roi
@@ -28,7 +29,10 @@ DENSE_HU = 350.0
 #: SD of the ROI above this (HU) marks a heterogeneous ROI (focal lesion, cement, mislabelled cortex).
 HETEROGENEOUS_SD_HU = 130.0
 #: QC flags that keep a level out of the summary.
-EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices")
+EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices",
+                   "level_unconfirmed", "labels_implausible")
+#: QC flag of a level whose name is a guess (the segmentation found no sacrum).
+LEVEL_UNCONFIRMED = "level_unconfirmed"
 
 
 @dataclass
@@ -71,6 +75,10 @@ def measure_ct(
     metal_hu: float = METAL_HU,
     progress: Callable[[str], None] | None = None,
     threads: int | None = None,
+    bodies: np.ndarray | None = None,
+    level_confidence: dict[str, float] | None = None,
+    unconfirmed_levels: tuple[str, ...] = (),
+    name_check=None,
 ) -> CtResult:
     """Measure the trabecular bone of every labelled vertebra.
 
@@ -96,6 +104,18 @@ def measure_ct(
         Called with a short message per level.
     threads : int, optional
         Levels measured side by side (default: one per available core).
+    bodies : numpy.ndarray, optional
+        VerSe ids of the vertebral bodies on the CT's grid, from the segmentation that made ``labels`` (the
+        built-in segmentation's body sub-region): used as each level's body instead of cutting the label at
+        the canal, so one segmentation gives one body definition whichever way it is passed in.
+    level_confidence : dict, optional
+        Level -> confidence of its name from the segmentation (``level_confidence`` of each level; None when the
+        labels come from elsewhere).
+    unconfirmed_levels : tuple of str
+        Levels whose name is a guess: flagged ``level_unconfirmed`` and kept out of the summary.
+    name_check : NameCheck, optional
+        :func:`spinebq.measure.ct.plausibility.check_level_names` of labels made elsewhere: its implausible levels
+        are flagged ``labels_implausible`` (reason in ``labels_check``) and kept out of the summary.
     """
     preset_def = get_preset(preset)
     calibration = calibration or no_calibration()
@@ -103,13 +123,13 @@ def measure_ct(
     body_content = labels.content is LabelContent.BODY
     boxes = level_boxes(labels)
     names = [n for n in boxes if n in levels]
-    bodies = np.zeros(ct.shape, dtype=np.int16)
+    body_labels = np.zeros(ct.shape, dtype=np.int16)
     trabecular = np.zeros(ct.shape, dtype=np.int16)
     source_axes = np.asarray(ct.metadata["source_axes"]) if ct.metadata.get("source_axes") is not None else None
 
     def level(name: str) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
         return _measure_level(ct, labels, name, boxes[name], preset_def=preset_def, body_content=body_content,
-                              source_axes=source_axes, metal_hu=metal_hu)
+                              source_axes=source_axes, metal_hu=metal_hu, bodies=bodies)
 
     vertebrae: dict[str, dict] = {}
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
@@ -120,11 +140,18 @@ def measure_ct(
             if progress:
                 progress(f"{name}: body and 3D ROI")
             vid = VERSE_IDS[name]
-            bodies[box][body] = vid
+            body_labels[box][body] = vid
             trabecular[box][roi] = vid
             body_masks[name] = (box, body)
             if body.any():
                 centroids[name] = ct.index_to_mm(np.array(ndimage.center_of_mass(body)) + [b.start for b in box])
+            entry["level_confidence"] = (level_confidence or {}).get(name)
+            if name in unconfirmed_levels:
+                entry["qc"].append(LEVEL_UNCONFIRMED)
+            if name_check is not None and name in name_check.implausible:
+                entry["qc"].append(LABELS_IMPLAUSIBLE)
+                entry["labels_check"] = name_check.implausible[name]
+            entry["excluded_reason"] = _exclusion_reason(entry["qc"])
             vertebrae[name] = entry
 
         order = sort_levels(centroids)
@@ -165,10 +192,11 @@ def measure_ct(
         "headline_key": statistic_key,
         "reference": preset_def.reference,
         "metal_threshold_hu": metal_hu,
+        "labels_check": None if name_check is None else name_check.method,
         "hu_2d": "three elliptical ROIs perpendicular to each vertebra's own axis at 80/50/20 % of body height, "
                  "3 mm cortical rim and the posterior 20 % excluded (Schreiber et al., JBJS Am 2011)",
     }
-    return CtResult(vertebrae, summary, method, bodies, trabecular, ellipses, frames)
+    return CtResult(vertebrae, summary, method, body_labels, trabecular, ellipses, frames)
 
 
 def _measure_level(
@@ -181,13 +209,17 @@ def _measure_level(
     body_content: bool,
     source_axes: np.ndarray | None,
     metal_hu: float,
+    bodies: np.ndarray | None = None,
 ) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
     """Body, 3D ROI, statistics and QC of one level; returns (entry, box, body mask, ROI mask) in the box."""
     spacing = ct.spacing_mm
     box = _padded(label_box, ct.shape, pad=3)
     mask = labels.array[box] == VERSE_IDS[name]
     qc: list[str] = []
-    if body_content:
+    own_body = None if bodies is None else bodies[box] == VERSE_IDS[name]
+    if own_body is not None and own_body.any():
+        body, body_method = own_body, "the segmentation's own body sub-region"
+    elif body_content:
         body, body_method = mask, "label is the body"
     else:
         separation = separate_body(mask, spacing)

@@ -41,6 +41,8 @@ from spinebq.vocabulary import LabelContent
 
 #: Half thickness of region A along the vertebra's axis, mm (QCT's 9 mm slab [M]).
 REGION_A_HALF_THICKNESS_MM = 4.5
+#: Largest voxel edge (mm) at which a Genant grade is given without a caveat.
+GENANT_MAX_VOXEL_MM = 2.0
 #: Trajectory modes besides a file path.
 TRAJECTORY_MODES = ("none", "auto", "from-screws")
 #: Levels that get automatic screws.
@@ -133,15 +135,19 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
 
     # heights and fractures first: every density summary below carries the fracture flags
     heights = {}
+    label_boxes = ndimage.find_objects(np.clip(labels.array, 0, None).astype(np.int32))
     for name in names:
         vid = VERSE_IDS[name]
-        box, body = _body_box(result.bodies, vid)
-        affine = ct.crop(box).affine
+        # the frame looks at the whole arch (the box of the whole label), the heights at the body's own box
+        box = _level_box(label_boxes, result.bodies, vid, ct)
+        body = result.bodies[box] == vid
         whole = (labels.array[box] == vid) if whole_content else body
-        frame = own_frame(whole, body, affine, result.frames[name], superior=superior_axis(name, order, centroids))
+        frame = own_frame(whole, body, ct.crop(box).affine, result.frames[name],
+                          superior=superior_axis(name, order, centroids))
         out.frames[name] = frame
-        heights[name] = body_heights(body, affine, frame)
-    _add_heights(result, names, order, heights, options)
+        box, body = _body_box(result.bodies, vid)
+        heights[name] = body_heights(body, ct.crop(box).affine, frame)
+    _add_heights(result, names, order, heights, options, float(max(ct.spacing_mm)))
 
     screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
     exclude = None
@@ -165,14 +171,12 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                                              note=", mapped from the post-operative CT by rigid registration")
         screws = [f.screw for f in out.found_screws]
 
-    label_boxes = ndimage.find_objects(np.clip(labels.array, 0, None).astype(np.int32))
     for name in names:
         if progress:
             progress(f"{name}: regions, pedicles and screws")
         entry = result.vertebrae[name]
         vid = VERSE_IDS[name]
-        box = label_boxes[vid - 1] if vid - 1 < len(label_boxes) and label_boxes[vid - 1] is not None else _body_box(result.bodies, vid)[0]
-        box = _grow(box, ct.shape, 10.0, ct.spacing_mm)
+        box = _level_box(label_boxes, result.bodies, vid, ct)
         body = result.bodies[box] == vid
         affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
@@ -280,6 +284,14 @@ def _body_box(bodies: np.ndarray, vid: int) -> tuple[tuple[slice, ...], np.ndarr
     return box, bodies[box] == vid
 
 
+def _level_box(label_boxes: list, bodies: np.ndarray, vid: int, ct: Volume) -> tuple[slice, ...]:
+    """The box of a level's whole label (its body's box without one), grown by 10 mm: frame, heights and pedicles
+    all look at the same voxels, so the posterior axis points at the centroid of the whole arch."""
+    label_box = label_boxes[vid - 1] if vid - 1 < len(label_boxes) else None
+    box = label_box if label_box is not None else _body_box(bodies, vid)[0]
+    return _grow(box, ct.shape, 10.0, ct.spacing_mm)
+
+
 def _grow(box, shape, margin_mm: float, spacing) -> tuple[slice, ...]:
     pads = [int(math.ceil(margin_mm / s)) for s in spacing]
     return tuple(slice(max(0, b.start - p), min(n, b.stop + p)) for b, n, p in zip(box, shape, pads))
@@ -334,7 +346,8 @@ def _add_ratios(entry: dict) -> None:
     entry["hu_ratio_3d"] = entry["st_hu_3d"] / b_hu if ok and math.isfinite(entry["st_hu_3d"]) else math.nan
 
 
-def _add_heights(result, names, order, heights, options) -> None:
+def _add_heights(result, names, order, heights, options, coarse_mm: float) -> None:
+    """Heights and Genant grades; ``coarse_mm`` is the image's largest voxel edge."""
     for name in names:
         entry = result.vertebrae[name]
         h = heights[name]
@@ -343,6 +356,11 @@ def _add_heights(result, names, order, heights, options) -> None:
             entry["heights_mm"] = {"anterior": math.nan, "middle": math.nan, "posterior": math.nan}
             entry.update({"genant_grade": None, "deformity_type": None, "height_ratios": None, "fracture": None,
                           "genant": {"reason": "the vertebra is cut by the field of view"}})
+            continue
+        if name == "S1":
+            entry["heights_mm"] = h.to_dict()
+            entry.update({"genant_grade": None, "deformity_type": None, "height_ratios": None, "fracture": None,
+                          "genant": {"reason": "S1 is not graded: the Genant method grades T4-L5"}})
             continue
         n = order.index(name)
         neighbours = [heights[order[k]].posterior for k in (n - 1, n + 1)
@@ -355,6 +373,9 @@ def _add_heights(result, names, order, heights, options) -> None:
         entry["deformity_type"] = grade.pop("deformity_type")
         entry["fracture"] = None if entry["genant_grade"] is None else entry["genant_grade"] > 0
         entry["genant"] = grade
+        if entry["genant_grade"] is not None and coarse_mm > GENANT_MAX_VOXEL_MM:
+            grade["caveat"] = (f"voxels of {coarse_mm:.1f} mm (above {GENANT_MAX_VOXEL_MM:g} mm): one voxel is about a "
+                               "tenth of a body's height, so the grade may be one step off")
         if entry["fracture"] and name != "S1":
             entry["qc"].append(f"fracture_genant_grade_{entry['genant_grade']}")
 

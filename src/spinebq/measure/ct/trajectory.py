@@ -43,6 +43,16 @@ MEDIAL_ANGLE_SOURCE = ("docs/methods.md section 4.2 per-level convergence (textb
                        "L5 20-30 degrees) widened by 5 degrees on each side")
 #: Standard screw diameters (mm) a plan sized to the pedicle chooses from.
 STANDARD_DIAMETERS_MM = (4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5)
+#: Standard screw lengths (mm) a plan chooses from (the usual 5 mm steps of lumbar pedicle screw sets [M]).
+STANDARD_LENGTHS_MM = (25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0)
+#: Bone a planned screw keeps around it in the pedicle, mm, on top of the isthmus rule (diameter at most 80 % of the
+#: isthmus width, i.e. 10 % of it on each side): the plan's cylinder widened by this must pass the breach test of
+#: :func:`measure_screw`; a narrower standard screw is taken when the sized one does not, no plan when none does [M].
+PLAN_CLEARANCE_MM = 0.25
+#: A shortened traditional screw still reaches this far into the vertebral body past its posterior wall, mm [M].
+BODY_PURCHASE_MM = 10.0
+#: Step of the medial angles tried when the best one leaves no standard screw in bone, degrees.
+MEDIAL_SEARCH_STEP_DEG = 2.5
 DEFAULT_DIAMETER_MM = 6.5
 #: A screw wider than this fraction of the isthmus width is flagged (docs/methods.md section 4.2).
 MAX_ISTHMUS_FRACTION = 0.8
@@ -144,17 +154,44 @@ def _line_exit(mask: np.ndarray, affine: np.ndarray, start: np.ndarray, directio
 
 def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
                      affine: np.ndarray, grid, options: PlanOptions) -> Screw | str:
-    """Plan a straight-forward pedicle screw; return the :class:`Screw` or the reason there is none."""
+    """Plan a straight-forward pedicle screw; return the :class:`Screw` or the reason there is none.
+
+    The medial angle keeping most bone around the axis comes first; when no standard screw passes the pedicle
+    there without breaching (:func:`breaches` with :data:`PLAN_CLEARANCE_MM`), the other angles of the published
+    range are tried, nearest first, and the widest screw that passes is kept.
+    """
     if not pedicle.found:
         return f"no {pedicle.side} pedicle: {pedicle.reason}"
     sign = 1.0 if pedicle.side == Side.LEFT else -1.0
-    notes = []
     low, high = MEDIAL_ANGLE_RANGE_DEG.get(level, (0.0, 35.0))
     rel = pedicle.isthmus_mm - grid.frame.centre_mm
     s0, p0, l0 = rel @ grid.frame.superior, rel @ grid.frame.posterior, rel @ grid.frame.left
-    medial = best_medial_angle(grid, sign, s0, p0, l0, (low, high), 0.0)
-    notes.append(f"medial angle {medial:.0f} deg: the most bone around the axis within the published range "
-                 f"{low:.0f}-{high:.0f} deg for {level} (measured pedicle axis {pedicle.medial_angle_deg:.0f} deg)")
+    best = best_medial_angle(grid, sign, s0, p0, l0, (low, high), 0.0)
+    angles = sorted(np.arange(low, high + 0.5, MEDIAL_SEARCH_STEP_DEG), key=lambda a: (abs(a - best), a))
+    angles = [best] + [float(a) for a in angles if abs(a - best) > 0.5]
+    chosen: Screw | str | None = None
+    for medial in angles:
+        planned = _traditional_at(level, pedicle, sign, medial, grid, whole_mask, body_mask, affine, options)
+        if isinstance(planned, str):
+            chosen = chosen or planned
+            continue
+        if medial != best:
+            planned.notes.append(f"medial angle {medial:.0f} deg instead of {best:.0f} deg (the angle keeping most bone "
+                                 "around the axis): the widest standard screw that stays in the pedicle")
+        if isinstance(chosen, Screw) and chosen.diameter_mm >= planned.diameter_mm:
+            continue
+        chosen = planned
+        if options.diameter_mm is not None or chosen.diameter_mm >= size_to_pedicle(pedicle.width_mm)[0]:
+            break
+    return chosen
+
+
+def _traditional_at(level: str, pedicle: Pedicle, sign: float, medial: float, grid, whole_mask: np.ndarray,
+                    body_mask: np.ndarray, affine: np.ndarray, options: PlanOptions) -> Screw | str:
+    """The traditional screw through the isthmus centre at ``medial`` degrees, sized and fitted in bone."""
+    low, high = MEDIAL_ANGLE_RANGE_DEG.get(level, (0.0, 35.0))
+    notes = [f"medial angle {medial:.0f} deg within the published range {low:.0f}-{high:.0f} deg for {level} "
+             f"(measured pedicle axis {pedicle.medial_angle_deg:.0f} deg)"]
     direction = _direction(grid.frame, sign, medial, 0.0)
     centre = pedicle.isthmus_mm
     back = _line_exit(whole_mask, affine, centre, -direction)
@@ -173,15 +210,57 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
         notes.append(f"length {length:.0f} mm as requested")
     else:
         tip_t = min(t_wall + DEPTH_FRACTION * (t_front - t_wall), t_front - ANTERIOR_MARGIN_MM)
-        length = back + tip_t
-        notes.append(f"tip at {DEPTH_FRACTION:.0%} of the body depth along the axis, >= {ANTERIOR_MARGIN_MM:.0f} mm "
-                     "short of the anterior cortex")
+        length = standard_length(back + tip_t)
+        if not math.isfinite(length):
+            return "the pedicle axis is too short for the shortest standard screw"
+        notes.append(f"length {length:g} mm: the longest standard length with the tip at most at {DEPTH_FRACTION:.0%} of "
+                     f"the body depth along the axis and >= {ANTERIOR_MARGIN_MM:.0f} mm short of the anterior cortex")
     if options.diameter_mm is not None:
-        diameter = float(options.diameter_mm)
-    else:
-        diameter, note = size_to_pedicle(pedicle.width_mm)
-        notes.append(note or f"diameter sized to the isthmus ({pedicle.width_mm:.1f} mm): largest standard size <= 80 %")
-    return Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_traditional", notes)
+        return Screw(level, pedicle.side, entry, entry + length * direction, float(options.diameter_mm),
+                     "auto_traditional", notes)
+    diameter, note = size_to_pedicle(pedicle.width_mm)
+    notes.append(note or f"diameter sized to the isthmus ({pedicle.width_mm:.1f} mm): largest standard size <= 80 %")
+    return _fit_in_bone(Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_traditional", notes),
+                        whole_mask, body_mask, affine, grid.frame.superior, min_length_mm=back + t_wall + BODY_PURCHASE_MM)
+
+
+def standard_length(length_mm: float) -> float:
+    """The longest standard length (:data:`STANDARD_LENGTHS_MM`) not longer than ``length_mm``; NaN if none."""
+    fitting = [v for v in STANDARD_LENGTHS_MM if v <= length_mm + 1e-6]
+    return fitting[-1] if fitting else math.nan
+
+
+def breaches(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray, up: np.ndarray, *,
+             extra_radius_mm: float = 0.0, step_mm: float = ROI_STEP_MM) -> bool:
+    """The breach test of :func:`measure_screw` on the screw widened by ``extra_radius_mm``: more than
+    :data:`BREACH_FRACTION` of its points past the head's seat and behind the body lie outside the vertebra."""
+    points, t, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2 + extra_radius_mm,
+                                   step_mm=step_mm, up=up)
+    behind_body = (t >= HEAD_SEAT_MM) & ~sample_mask(body_mask, affine, points)
+    if not behind_body.any():
+        return False
+    return bool((~sample_mask(whole_mask, affine, points[behind_body])).mean() > BREACH_FRACTION)
+
+
+def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
+                up: np.ndarray, *, min_length_mm: float = 0.0) -> Screw | str:
+    """``screw``, or the widest narrower standard diameter (then the longest shorter standard length, not below
+    ``min_length_mm``) whose cylinder widened by :data:`PLAN_CLEARANCE_MM` passes the breach test; a reason when
+    none does (a plan is never made through the pedicle wall)."""
+    lengths = [screw.length_mm] + [v for v in reversed(STANDARD_LENGTHS_MM) if min_length_mm <= v < screw.length_mm - 1e-6]
+    for diameter in sorted((d for d in STANDARD_DIAMETERS_MM if d <= screw.diameter_mm), reverse=True):
+        for length in lengths:
+            candidate = Screw(screw.level, screw.side, screw.entry_mm, screw.entry_mm + length * screw.direction,
+                              diameter, screw.source, list(screw.notes))
+            if breaches(candidate, whole_mask, body_mask, affine, up, extra_radius_mm=PLAN_CLEARANCE_MM):
+                continue
+            changes = [f"diameter {screw.diameter_mm:g} -> {diameter:g} mm"] if diameter < screw.diameter_mm else []
+            changes += [f"length {screw.length_mm:g} -> {length:g} mm"] if length < screw.length_mm - 1e-6 else []
+            candidate.notes.append((f"downsized ({', '.join(changes)}): the largest standard size" if changes else
+                                    "sized") + f" that keeps {PLAN_CLEARANCE_MM:g} mm of bone around it behind the body")
+            return candidate
+    return (f"no standard screw ({STANDARD_DIAMETERS_MM[0]:g}-{screw.diameter_mm:g} mm, {STANDARD_LENGTHS_MM[0]:g}-"
+            f"{screw.length_mm:g} mm) keeps {PLAN_CLEARANCE_MM:g} mm of bone around it in this pedicle: no plan")
 
 
 def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
@@ -203,11 +282,16 @@ def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask
     ahead = _line_exit(whole_mask, affine, through, direction, max_mm=120.0)
     length = min(float(options.length_mm) if options.length_mm is not None else options.cortical_length_mm,
                  back + ahead - 2.0)
+    if options.length_mm is None:
+        length = standard_length(length)
+        if not math.isfinite(length):
+            return "the cortical trajectory is too short for the shortest standard screw"
     notes = [f"cortical bone trajectory: {divergence:.0f} deg lateral, {cranial:.0f} deg cranial through the "
              "inferomedial quarter of the isthmus, the angles that keep the screw in bone within "
              f"{CORTICAL_DIVERGENCE_RANGE_DEG[0]:.0f}-{CORTICAL_DIVERGENCE_RANGE_DEG[1]:.0f} deg lateral and "
              f"{CORTICAL_CRANIAL_RANGE_DEG[0]:.0f}-{CORTICAL_CRANIAL_RANGE_DEG[1]:.0f} deg cranial (Santoni et al., Spine J 2009)"]
-    return Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_cortical", notes)
+    screw = Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_cortical", notes)
+    return screw if options.diameter_mm is not None else _fit_in_bone(screw, whole_mask, body_mask, affine, frame.superior)
 
 
 def _cortical_angles(grid, sign: float, through: np.ndarray, radius_mm: float) -> tuple[float, float]:

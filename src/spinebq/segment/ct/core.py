@@ -32,6 +32,9 @@ from spinebq.vocabulary import LabelContent, LabelScheme, Segmenter
 SCHEMA = "spinebq.segment/1"
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
 MIN_BODY_ML = 2.0
+#: An image whose every segment holds more than this (ml) has no spine: adult lumbar bodies hold about 25-60 ml (the
+#: real CT's L1-L5: 38-43 ml); such a "body" is a phantom insert, a rod or another bone [M].
+MAX_BODY_ML = 90.0
 
 
 @dataclass
@@ -132,8 +135,13 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
     voxel_ml = float(np.prod(sp)) / 1000.0
     body_ml = {s: float((seg.bodies == s).sum()) * voxel_ml for s in range(1, seg.n + 1)}
     present = [s for s in range(1, seg.n + 1) if body_ml[s] >= MIN_BODY_ML]
+    if present and all(body_ml[s] > MAX_BODY_ML for s in present):  # (a large sacrum beside vertebrae is kept)
+        present = []
     if not present:
-        raise SpinebqError(f"{ct.metadata.get('source', 'the CT')}: no vertebra found; is the spine in the field of view?")
+        largest = max(body_ml.values(), default=0.0)
+        why = (f" (the bone column found holds {largest:.0f} ml, more than any vertebral body)"
+               if largest > MAX_BODY_ML else "")
+        raise SpinebqError(f"{ct.metadata.get('source', 'the CT')}: no spine found{why}; is the spine in the field of view?")
     for s in range(1, seg.n + 1):
         if s not in present:
             seg.bodies[seg.bodies == s] = 0

@@ -139,6 +139,10 @@ def _nearest_label_index(labels: np.ndarray) -> np.ndarray:
     return labels[tuple(inds)]
 
 
+#: Per-level flag: the level's name is a guess (no sacrum in view); kept out of every level-dependent cutoff.
+LEVEL_UNCONFIRMED = "level_unconfirmed"
+
+
 @dataclass
 class Naming:
     names: dict[int, str]
@@ -227,6 +231,11 @@ def name_segments(present: list[int], landmarks: Landmarks, cut: dict[int, str])
         flags[present[pos[s1] + 1]].append("transitional: possibly sacralised L5")
     if t12 is not None and names.get(t12) not in ("T12", None):
         flags[t12].append(f"rib-bearing but named {names.get(t12)}")
+    if s1 is None:
+        # ribs alone are not trusted (a lumbar transverse process passes for a rib): without the sacrum no name is sure
+        global_flags.append(f"no sacrum found: every level is {LEVEL_UNCONFIRMED} (pin one with a level point)")
+        for s in names:
+            flags[s].append(LEVEL_UNCONFIRMED)
     for s, reason in cut.items():
         if s in flags:
             flags[s].append(reason)
@@ -245,7 +254,7 @@ def relabel_at(naming: Naming, present: list[int], pinned_segment: int, pinned_n
         if name is not None:
             names[s] = name
     names[pinned_segment] = pinned_name
-    flags = {s: list(naming.flags.get(s, [])) for s in present}
+    flags = {s: [f for f in naming.flags.get(s, []) if f != LEVEL_UNCONFIRMED] for s in present}
     changed = any(naming.names.get(s) != names.get(s) for s in present)
     if changed:
         for s in present:

@@ -1,0 +1,209 @@
+"""Issue 19: one body definition whatever the label source, on the real CT.
+
+``spinebq ct CT`` (no labels), ``spinebq ct CT --labels S/vertebrae.nii.gz`` (the built-in segmentation written by
+``spinebq segment`` and fed back) and TotalSegmentator's v1 and v2 labels must give the same numbers on L1-L5:
+``hu_3d`` within 5 HU, heights within 3 mm (one voxel of this 3 mm CT), the same Genant grades.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from spinebq.cli import main
+from spinebq.pipeline import CtOptions, analyse_ct
+
+LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
+
+
+@pytest.fixture(scope="session")
+def records(ts_dir, tmp_path_factory):
+    """The CT measured four ways (screws planned on all but TotalSegmentator v1)."""
+    ct = str(ts_dir / "ct.nii.gz")
+    segmentation = tmp_path_factory.mktemp("segment")
+    assert main(["segment", ct, "--out", str(segmentation), "--no-preview"]) == 0
+    auto, fast = CtOptions(threads=1), CtOptions(threads=1, trajectory="none")
+    return {
+        "none": analyse_ct(ct, None, auto),
+        "fed_back": analyse_ct(ct, str(segmentation / "vertebrae.nii.gz"), auto),
+        "ts_v2": analyse_ct(ct, str(ts_dir / "seg_v2" / "total.nii.gz"), auto),
+        "ts_v1": analyse_ct(ct, str(ts_dir / "seg_v1"), fast),
+    }
+
+
+def _levels(record) -> dict:
+    return {v.level: v for v in record.vertebrae if v.level in LUMBAR}
+
+
+def test_builtin_labels_fed_back_equal_no_labels(records):
+    """The segmentation's own output, passed back with --labels, measures exactly what no labels measures."""
+    none, fed_back = _levels(records["none"]), _levels(records["fed_back"])
+    assert set(none) == set(fed_back) == set(LUMBAR)
+    for level in LUMBAR:
+        a, b = none[level], fed_back[level]
+        assert a.hu == pytest.approx(b.hu, abs=1e-6)
+        assert a.hu_2d == pytest.approx(b.hu_2d, abs=1e-6)
+        assert a.genant_grade == b.genant_grade
+        assert a.details["level_confidence"] == b.details["level_confidence"] > 0.7  # counted from the sacrum
+        assert "level_unconfirmed" not in a.qc
+        for key in POSITIONS:
+            assert getattr(a.heights, key) == pytest.approx(getattr(b.heights, key), abs=1e-6)
+        assert a.details["pedicles"] == b.details["pedicles"]  # no labels: pedicles are found in the whole vertebrae
+        for side in ("left", "right"):
+            ta, tb = a.details["trajectories"][side], b.details["trajectories"][side]
+            assert ta.get("reason") == tb.get("reason")
+            if ta.get("entry_mm"):
+                assert ta["entry_mm"] == pytest.approx(tb["entry_mm"], abs=1e-6)
+                assert ta["diameter_mm"] == tb["diameter_mm"] and ta["length_mm"] == pytest.approx(tb["length_mm"])
+
+
+@pytest.mark.parametrize("source", ["ts_v2", "ts_v1"])
+def test_builtin_and_totalsegmentator_bodies_agree(records, source):
+    """hu_3d within 5 HU, every height within 3 mm and the same Genant grade on L1-L5."""
+    ours, theirs = _levels(records["none"]), _levels(records[source])
+    for level in LUMBAR:
+        a, b = ours[level], theirs[level]
+        assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (level, a.hu, b.hu)
+        for key in POSITIONS:
+            ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+            assert abs(ha - hb) <= 3.0, (level, key, ha, hb)
+        assert a.genant_grade == b.genant_grade, (level, a.genant_grade, b.genant_grade)
+
+
+def test_contrast_phase_does_not_depend_on_the_label_source(records):
+    phases = {name: record.summary.details["contrast"]["phase"] for name, record in records.items()}
+    assert len(set(phases.values())) == 1, phases
+
+
+def test_s1_is_not_graded_and_coarse_voxels_carry_a_caveat(records):
+    """S1 gets heights but no Genant grade; on this 3 mm CT every grade says the voxels are coarse."""
+    for record in records.values():
+        s1 = record.level("S1")
+        assert s1.genant_grade is None and "not graded" in s1.details["genant"]["reason"]
+        assert "S1" not in (record.summary.fractured_levels or [])
+        for level in LUMBAR:
+            assert "3.0 mm" in record.level(level).details["genant"]["caveat"]
+
+
+def test_a_moderate_grade_needs_two_sagittal_planes():
+    from spinebq.measure.ct.heights import Heights, genant_grade
+
+    # one plane of five shows a 33 % wedge (a partial-volume plane at the edge): graded 1, said why
+    one = Heights(20.0, 25.0, 30.0, 5, per_plane=((20.0, 25.0, 30.0),) + ((28.0, 27.0, 30.0),) * 4)
+    graded = genant_grade(one, [30.0])
+    assert graded["genant_grade"] == 1 and graded["planes_showing_moderate_deformity"] == 1 and graded["plane_note"]
+    # the same wedge on three planes stays grade 2
+    three = Heights(20.0, 25.0, 30.0, 5, per_plane=((20.0, 25.0, 30.0),) * 3 + ((28.0, 27.0, 30.0),) * 2)
+    graded = genant_grade(three, [30.0])
+    assert graded["genant_grade"] == 2 and graded["deformity_type"] == "wedge" and graded["plane_note"] is None
+
+
+def test_a_calibration_phantom_has_no_spine(tmp_path, capsys):
+    """The real QRM thorax phantom CT: no vertebra is measured, the command says there is no spine (exit 2)."""
+    from .conftest import DATA, need
+
+    phantom = need(DATA / "qrm_phantom_ct" / "dicom")
+    assert main(["ct", str(phantom), "--out", str(tmp_path / "out"), "--no-pictures"]) == 2
+    assert "no spine found" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "measurements.json").exists()
+
+
+@pytest.mark.parametrize("name, slices, truth", [
+    # z slices of the real CT (TotalSegmentator v2 labels: S1 37-52, L5 42-58, L4 55-68, L1 86-103, T12 97-111)
+    ("cropped above the sacrum", (53, 112), ("T12", "L1", "L2", "L3", "L4", "L5")),
+    ("cropped to T12-L3", (67, 104), ("T12", "L1", "L2", "L3")),
+])
+def test_without_the_sacrum_no_level_is_a_confident_name(ts_dir, name, slices, truth):
+    """Every level is named truly or flagged level_unconfirmed, and unconfirmed levels stay out of the summary."""
+    from spinebq.io.volume import load_volume
+
+    ct = load_volume(ts_dir / "ct.nii.gz").crop((slice(None), slice(None), slice(*slices)))
+    record = analyse_ct(ct, None, CtOptions(threads=1, trajectory="none"))
+    for vertebra in record.vertebrae:
+        assert vertebra.level in truth or "level_unconfirmed" in vertebra.qc, (name, vertebra.level, vertebra.qc)
+        assert 0.0 <= vertebra.details["level_confidence"] <= 1.0
+    unconfirmed = {v.level for v in record.vertebrae if "level_unconfirmed" in v.qc}
+    assert not unconfirmed & set(record.summary.levels_used)
+
+
+def test_labels_shifted_by_one_level_are_flagged_and_left_out(ts_dir, tmp_path, records):
+    """TotalSegmentator's v2 labels with every vertebra named as the one above it (S1 called L5, L5 called L4 ...)."""
+    import nibabel as nib
+    import numpy as np
+
+    image = nib.load(ts_dir / "seg_v2" / "total.nii.gz")
+    ids = np.asarray(image.dataobj).astype(np.int16)
+    shifted = np.where((ids >= 26) & (ids <= 33), ids + 1, ids).astype(np.int16)  # total ids: 26 S1, 27 L5 ... 33 T11
+    nib.save(nib.Nifti1Image(shifted, image.affine), tmp_path / "total.nii.gz")
+    record = analyse_ct(str(ts_dir / "ct.nii.gz"), str(tmp_path / "total.nii.gz"), CtOptions(threads=1, trajectory="none"))
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        vertebra = record.level(level)
+        assert "labels_implausible" in vertebra.qc and "shifted" in vertebra.details["labels_check"], level
+    assert record.summary.levels_used == () and record.summary.levels_skipped["L1"] == "labels_implausible"
+    # the true labels pass the same check
+    for source in ("ts_v2", "ts_v1"):
+        assert not any("labels_implausible" in v.qc for v in records[source].vertebrae), source
+
+
+def test_planned_screws_have_standard_sizes_and_never_breach(records, phantom):
+    """Every automatic plan (traditional and cortical) on the real CT and the phantom: standard diameter and length,
+    no pedicle_wall_breach (a narrower screw, or no plan, instead)."""
+    from spinebq.measure.ct.levels import measure_ct
+    from spinebq.measure.ct.regional import measure_regional
+    from spinebq.measure.ct.trajectory import STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
+
+    phantom_result = measure_ct(phantom.ct, phantom.labels)
+    measure_regional(phantom.ct, phantom.labels, phantom_result)
+    documents = {f"{name} {v.level}": v.to_json() for name in ("none", "fed_back", "ts_v2") for v in records[name].vertebrae}
+    documents.update({f"phantom {n}": v for n, v in phantom_result.vertebrae.items()})
+    planned = 0
+    for where, entry in documents.items():
+        for key in ("trajectories", "trajectories_cortical"):
+            for side, screw in (entry.get(key) or {}).items():
+                if not screw.get("entry_mm"):
+                    continue
+                planned += 1
+                assert "pedicle_wall_breach" not in screw["warnings"], (where, key, side, screw["notes"])
+                assert screw["diameter_mm"] in STANDARD_DIAMETERS_MM, (where, key, side, screw["diameter_mm"])
+                assert min(abs(screw["length_mm"] - v) for v in STANDARD_LENGTHS_MM) < 0.01, (where, key, side)
+    lumbar_ts = [records["ts_v2"].level(level).details["trajectories"][side] for level in LUMBAR for side in ("left", "right")]
+    assert all(screw.get("entry_mm") for screw in lumbar_ts)  # on TotalSegmentator's labels every lumbar pedicle is planned
+    assert planned >= 30
+    # the real CT's L1 left pedicle (isthmus about 9 mm) was planned 7 x 56.3 mm through its wall: now downsized
+    l1_left = records["ts_v2"].level("L1").details["trajectories"]["left"]
+    assert l1_left["length_mm"] < 56.0 and any("downsized" in note for note in l1_left["notes"])
+
+
+def test_resampled_to_0_7_mm_same_grades_and_contrast_phase(ts_dir):
+    """The lumbar spine of the real CT resampled from 3 mm to 0.7 mm (trilinear CT, nearest labels): the same Genant
+    grades, the same contrast phase, vessel HU within 10 HU, hu_3d within 7 HU (benchmarks/ct.md has the table)."""
+    import numpy as np
+    from scipy import ndimage
+
+    from spinebq.io.labelmap import LabelMap
+    from spinebq.io.labels import load_labels
+    from spinebq.io.volume import Volume, load_volume
+
+    ct = load_volume(ts_dir / "ct.nii.gz")
+    labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)
+    box = (slice(30, 90), slice(20, 95), slice(36, 106))  # L1-L5 with the aorta and IVC in front of them
+    ct, labels = ct.crop(box), LabelMap.of(labels.crop(box), content=labels.content)
+    factor = 3.0 / 0.7
+    affine = ct.affine.copy()
+    affine[:3, :3] /= factor
+    affine[:3, 3] = ct.affine[:3, 3] + ct.affine[:3, :3] @ np.full(3, (1 / factor - 1) / 2)
+    fine = Volume(ndimage.zoom(ct.array.astype(np.float32), factor, order=1), affine, dict(ct.metadata))
+    fine_labels = LabelMap(ndimage.zoom(labels.array, factor, order=0).astype(np.int16), affine.copy(),
+                           content=labels.content, scheme=labels.scheme, source="resampled")
+    options = CtOptions(threads=1, trajectory="none")
+    coarse_record, fine_record = analyse_ct(ct, labels, options), analyse_ct(fine, fine_labels, options)
+    for level in ("L1", "L2", "L3", "L4"):  # L5 touches the crop's lower face
+        a, b = coarse_record.level(level), fine_record.level(level)
+        assert a.genant_grade == b.genant_grade == 0, level
+        assert abs(a.hu - b.hu) <= 7.0, (level, a.hu, b.hu)
+    coarse, fine_contrast = coarse_record.summary.details["contrast"], fine_record.summary.details["contrast"]
+    assert coarse["phase"] == fine_contrast["phase"] == "unenhanced"
+    for vessel in ("aorta_hu", "ivc_hu"):
+        assert abs(coarse[vessel] - fine_contrast[vessel]) <= 10.0, (vessel, coarse[vessel], fine_contrast[vessel])
+    assert "caveat" in coarse_record.level("L2").details["genant"] and "caveat" not in fine_record.level("L2").details["genant"]
