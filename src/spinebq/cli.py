@@ -10,6 +10,7 @@ import logging
 import pkgutil
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 import spinebq.commands
@@ -19,6 +20,24 @@ from spinebq.errors import OptionError, SpinebqError
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+
+
+#: Loggers of libraries whose raw messages never reach the terminal (shown with --debug).
+LIBRARY_LOGGERS = ("nibabel", "pydicom", "highdicom", "PIL", "matplotlib", "distributed", "SimpleITK")
+
+
+def _warning_printer(command: str, debug: bool):
+    """``warnings.showwarning`` for a run: spinebq's own warnings as one line, library warnings only with --debug."""
+    from spinebq.errors import SpinebqWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if issubclass(category, SpinebqWarning):
+            print(f"spinebq {command}: warning: {text}", file=sys.stderr)
+        elif debug:
+            print(f"spinebq {command}: debug: {category.__name__} from {filename}:{lineno}: {text}", file=sys.stderr)
+
+    return show
 
 
 def _command_modules() -> list:
@@ -38,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}))
+        inputs = getattr(module, "INPUTS", None)
+        if inputs is not None:  # a command that writes a folder through spinebq.io.output.staged
+            p.add_argument("--overwrite", action="store_true", help="replace results of another input in --out "
+                           "(this command's previous files there are removed first)")
+        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}), _inputs=tuple(inputs or ()))
     return parser
 
 
@@ -50,14 +73,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    for library in LIBRARY_LOGGERS:  # their messages are shown with --debug only; spinebq says what matters
+        logging.getLogger(library).setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
     try:
-        return int(args._run(args) or EXIT_OK)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _warning_printer(args.command, args.debug)
+            if args._inputs and getattr(args, "out", None):
+                from spinebq.io.output import check_output
+
+                check_output(args.out, args.command, {name: getattr(args, name, None) for name in args._inputs},
+                             overwrite=args.overwrite)
+            return int(args._run(args) or EXIT_OK)
     except OptionError as exc:
         flag = args._flags.get(exc.parameter, "--" + exc.parameter.replace("_", "-"))
-        print(f"spinebq {args.command}: error: {flag}: {exc.reason}", file=sys.stderr)
+        print(f"spinebq {args.command}: error: {flag}: {' '.join(str(exc.reason).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SpinebqError as exc:
-        print(f"spinebq {args.command}: error: {exc}", file=sys.stderr)
+        print(f"spinebq {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"spinebq {args.command}: interrupted", file=sys.stderr)

@@ -8,6 +8,8 @@ NAME = "ct"
 #: Option parameter names (pipeline.CtOptions) whose flag is not --parameter-name.
 FLAGS = {"summary_levels": "--levels", "series_uid": "--series", "screw_diameter_mm": "--screw-diameter",
          "screw_length_mm": "--screw-length", "scheme": "--label-scheme", "mapping": "--label-map"}
+#: Input options, the primary input first (spinebq.io.output: manifest, and what --out may not be).
+INPUTS = ("ct", "labels", "label_map", "bodies", "calibration", "phantom", "postop", "trajectory")
 HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD, write measurements.json/csv and pictures"
 
 
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.pipeline import analyse_ct, load_ct
     from spinebq.report.ct_outputs import write_ct_outputs
     from spinebq.constants import RESEARCH_NOTICE
+    from spinebq.io.output import staged
 
     options = options_from_args(args)
     ct = load_ct(args.ct, options)
@@ -80,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(choice)
     record = analyse_ct(ct, args.labels, options, progress=lambda message: print(f"  {message}", flush=True))
     _print_calibration(record.calibration)
-    record = write_ct_outputs(args.out, record, pictures=not args.no_pictures)
+    with staged(args, metadata=ct.metadata) as out:
+        record = write_ct_outputs(out, record, pictures=not args.no_pictures)
     _print_summary(record)
     _print_regional(record)
     print(RESEARCH_NOTICE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "phantom"
+INPUTS = ()
 HELP = "write a synthetic lumbar CT (T12-S1) with label maps and ground truth, for the demo and for tests"
 
 
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.io.volume import save_nifti
     from spinebq.synthetic.ct import ROD_DENSITIES_MG_CM3, make_ct_phantom
     from spinebq.report.files import write_json
+    from spinebq.io.output import staged
 
     try:
         spacing = tuple(float(v) for v in args.spacing.split(","))
@@ -34,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
         raise SpinebqError(f"--spacing {args.spacing!r}: give three positive numbers in mm, e.g. 1,1,1.5") from None
     phantom = make_ct_phantom(spacing_mm=spacing, noise_hu=args.noise, seed=args.seed, rods=args.rods,
                               tilt_deg=args.tilt, screw=args.screw)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_nifti(phantom.ct, out / "ct.nii.gz", dtype=np.int16)
-    save_nifti(phantom.labels, out / "labels.nii.gz", dtype=np.int16)
-    save_nifti(phantom.subregions, out / "subregions.nii.gz", dtype=np.int16)
-    if args.rods:
-        write_json(out / "phantom_rods.json", {"material": "hydroxyapatite", "rods_mg_cm3": list(ROD_DENSITIES_MG_CM3)})
-    write_json(out / "truth.json", phantom.truth)
+    with staged(args) as out:
+        save_nifti(phantom.ct, out / "ct.nii.gz", dtype=np.int16)
+        save_nifti(phantom.labels, out / "labels.nii.gz", dtype=np.int16)
+        save_nifti(phantom.subregions, out / "subregions.nii.gz", dtype=np.int16)
+        if args.rods:
+            write_json(out / "phantom_rods.json", {"material": "hydroxyapatite", "rods_mg_cm3": list(ROD_DENSITIES_MG_CM3)})
+        write_json(out / "truth.json", phantom.truth)
+    out = args.out
     print(f"synthetic CT {phantom.ct!r}")
     print(f"wrote {out}/ct.nii.gz, labels.nii.gz (VerSe ids), subregions.nii.gz, truth.json"
           + (", phantom_rods.json" if args.rods else ""))

@@ -10,6 +10,7 @@ from spinebq.errors import SpinebqError
 
 NAME = "segment"
 FLAGS = {"series_uid": "--series"}
+INPUTS = ("ct",)
 HELP = ("segment and name the vertebrae of a CT (T11-S1) with image analysis only; writes vertebrae.nii.gz, "
         "subregions.nii.gz, labels.json, preview.png (and vertebrae_seg.dcm for DICOM input)")
 
@@ -47,15 +48,32 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.segment.ct.core import run_segmenter
     from spinebq.report.files import write_json
     from spinebq.segment.ct.preview import write_preview
+    from spinebq.io.output import staged
 
     import logging
 
     logging.getLogger("highdicom").setLevel(logging.WARNING)
-    out = Path(args.out)
     level_at = parse_level_at(args.level_at)
     ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
     result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)
-    out.mkdir(parents=True, exist_ok=True)
+    with staged(args, metadata=ct.metadata) as out:
+        _write(args, ct, result, out)
+    print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "
+          f"{result.info.get('method', '')}")
+    for name, level in result.levels.items():
+        qc = "; ".join(level["qc"]) if level["qc"] else "ok"
+        print(f"  {name:4s} confidence {level['confidence']:.2f}  body {level['body_volume_ml']:.1f} ml  {qc}")
+    for flag in result.info.get("qc", []):
+        print(f"  note: {flag}")
+    print(f"  wrote {', '.join(result.info['files'])} to {args.out}")
+    return 0
+
+
+def _write(args: argparse.Namespace, ct, result, out: Path) -> None:
+    from spinebq.io.volume import save_nifti, to_source_orientation
+    from spinebq.report.files import write_json
+    from spinebq.segment.ct.preview import write_preview
+
     save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
     save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
     doc = result.to_json()
@@ -71,12 +89,4 @@ def run(args: argparse.Namespace) -> int:
         written.append("vertebrae_seg.dcm")
     doc["files"] = written
     write_json(out / "labels.json", doc)
-    print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "
-          f"{result.info.get('method', '')}")
-    for name, level in result.levels.items():
-        qc = "; ".join(level["qc"]) if level["qc"] else "ok"
-        print(f"  {name:4s} confidence {level['confidence']:.2f}  body {level['body_volume_ml']:.1f} ml  {qc}")
-    for flag in result.info.get("qc", []):
-        print(f"  note: {flag}")
-    print(f"  wrote {', '.join(written)} to {out}")
-    return 0
+    result.info["files"] = written

@@ -8,6 +8,7 @@ from pathlib import Path
 
 NAME = "stats"
 FLAGS = {"icc_pairs": "--icc"}
+INPUTS = ("data",)
 HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-off, logistic regression, "
         "calibration, bootstrap validation, decision curves, nomogram, ICC); research use only")
 
@@ -95,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
                               n_jobs=args.jobs, impute=args.impute, icc_pairs=icc_groups,
                               roc_bootstrap=args.roc_bootstrap, per=per or None,
                               categorical=_split(args.categorical), source=source)
+    from spinebq.io.output import staged
+
+    with staged(args) as staging:
+        files = result.write(staging, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
     out = Path(args.out)
-    files = result.write(out, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
 
     w = sys.stdout.write
     w(f"spinebq stats: {source}: n = {result.n}, events = {result.n_events} "

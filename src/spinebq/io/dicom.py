@@ -296,3 +296,32 @@ def _metadata(ds: pydicom.Dataset, n_slices: int) -> dict:
             "accession_number": _text(ds, "AccessionNumber"),
         },
     }
+
+
+def folder_patient(path: str | Path):
+    """Pseudonymous patient key of the DICOM files in a folder (or of one file), for checking inputs belong together.
+
+    Returns
+    -------
+    spinebq.io.output.PatientEntry
+        The key when every readable file names one PatientID; without a key, the reason.
+
+    Raises
+    ------
+    SpinebqError
+        When the folder holds several patients (the SR would reference images of more than one).
+    """
+    from spinebq.io.output import PatientEntry, patient_entry
+
+    path = Path(path)
+    paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    headers, _ = _read_headers(paths)
+    keys = {patient_entry({"phi": {"patient_id": _text(h.dataset, "PatientID"),
+                                   "patient_birth_date": _text(h.dataset, "PatientBirthDate")},
+                           "format": "DICOM"}).key for h in headers}
+    if not headers:
+        return PatientEntry(note="no DICOM file there")
+    if len(keys) > 1:
+        raise SpinebqError(f"{path}: the folder holds the images of {len(keys)} patients; give the folder of one")
+    key = keys.pop()
+    return PatientEntry(key=key, note=None if key else "the DICOM files carry no PatientID")

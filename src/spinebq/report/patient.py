@@ -157,12 +157,13 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
     return out
 
 
-def pictures(ct_dir: Path | None, mri_dir: Path | None) -> list[dict]:
-    """The PNG pictures of the input folders: CT sagittal overview first, then per level cranial to caudal, then
-    the MRI sagittal overview and the other MRI pictures."""
+def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names=(), mri_names=()) -> list[dict]:
+    """The PNG pictures the CT and MRI runs wrote (``ct_names``/``mri_names``, their records' ``outputs``; never
+    other files of the folders): CT sagittal overview first, then per level cranial to caudal, then the MRI
+    sagittal overview and the other MRI pictures."""
     out = []
     if ct_dir is not None:
-        pngs = sorted(ct_dir.glob("*.png"))
+        pngs = [ct_dir / name for name in ct_names if name.endswith(".png") and (ct_dir / name).is_file()]
 
         def rank(p: Path):
             level = next((lv for lv in ORDER if f"_{lv}_" in p.name or p.stem.endswith(f"_{lv}")), None)
@@ -171,7 +172,8 @@ def pictures(ct_dir: Path | None, mri_dir: Path | None) -> list[dict]:
         for p in sorted(pngs, key=rank):
             out.append({"path": p, "title": "CT: " + p.stem.replace("overlay_", "").replace("_", " ")})
     if mri_dir is not None:
-        for p in sorted(mri_dir.glob("*.png"), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
+        mri_pngs = [mri_dir / name for name in mri_names if name.endswith(".png") and (mri_dir / name).is_file()]
+        for p in sorted(mri_pngs, key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
             out.append({"path": p, "title": "MRI: " + p.stem.replace("mri_", "").replace("_", " ")})
     return out
 
@@ -218,6 +220,7 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
         "mri": mri_tables(mri) if mri is not None else None,
         "assessment": list((assessment or {}).get("models") or []),
         "clinical": {k: v for k, v in ((assessment or {}).get("patient") or {}).items() if k != "id"},
-        "pictures": pictures(Path(ct_dir) if ct_dir else None, Path(mri_dir) if mri_dir else None),
+        "pictures": pictures(Path(ct_dir) if ct_dir else None, Path(mri_dir) if mri_dir else None,
+                             ct.outputs if ct is not None else (), mri.outputs if mri is not None else ()),
         "caveats": caveats(ct, mri, assessment),
     }
