@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--series", help="SeriesInstanceUID to load from a DICOM folder with several series")
     parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary (default: L1,L2,L3,L4)")
     parser.add_argument("--metal-hu", type=float, default=1400.0, help="voxels above this HU are metal (default: 1400)")
+    parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
+                        "say (e.g. a tightly cropped CT that the value check refuses)")
     parser.add_argument("--include-phi", action="store_true", help="copy patient name/ID/birth date into the outputs")
     parser.add_argument("--no-pictures", action="store_true", help="skip the overlay PNGs")
     screws = parser.add_argument_group("screw trajectories, regions, heights and contrast")
@@ -64,7 +66,8 @@ def options_from_args(args: argparse.Namespace):
                      trajectory_voxels=args.trajectory_voxels, postop=args.postop,
                      screw_diameter_mm=args.screw_diameter, screw_length_mm=args.screw_length, shell_mm=args.shell_mm,
                      bloom_mm=args.bloom_mm, contrast_phase=args.contrast_phase,
-                     contrast_correction=args.contrast_correction, include_phi=args.include_phi)
+                     contrast_correction=args.contrast_correction, include_phi=args.include_phi,
+                     modality=args.modality)
 
 
 def run(args: argparse.Namespace) -> int:
