@@ -23,11 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
     """The inputs of one patient's assessment, shared by ``spinebq assess`` and ``spinebq report``."""
+    from spinebq.commands._numbers import number
+
     parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json)")
     parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json)")
     parser.add_argument("--clinical", metavar="FILE", help="clinical data: JSON object or field,value CSV "
                         "(age, sex, bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier)")
-    parser.add_argument("--age", type=float, help="age in years (overrides --clinical)")
+    parser.add_argument("--age", type=number(0, 120), help="age in years (overrides --clinical)")
     parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
     parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5 (overrides --clinical)")
     parser.add_argument("--procedure", help="planned procedure, e.g. fusion, 'semi-rigid instrumentation', 'vertebral augmentation'")

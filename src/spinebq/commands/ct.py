@@ -15,6 +15,7 @@ HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from spinebq.io.labels import SCHEMES
+    from spinebq.commands._numbers import number
     from spinebq.measure.ct.presets import DEFAULT_PRESET, PRESETS
 
     parser.add_argument("ct", help="CT as a NIfTI file or a DICOM folder")
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phantom", help="phantom inserts file (JSON) for --calibration phantom")
     parser.add_argument("--series", help="SeriesInstanceUID to load from a DICOM folder with several series")
     parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary (default: L1,L2,L3,L4)")
-    parser.add_argument("--metal-hu", type=float, default=1400.0, help="voxels above this HU are metal (default: 1400)")
+    parser.add_argument("--metal-hu", type=number(300, 30000), default=1400.0, help="voxels above this HU are metal (default: 1400)")
     parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
                         "say (e.g. a tightly cropped CT that the value check refuses)")
     parser.add_argument("--include-phi", action="store_true", help="copy patient name/ID/birth date into the outputs")
@@ -44,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "rigidly onto CT (the pre-operative scan) and the screws are measured there (paper 001)")
     screws.add_argument("--trajectory-voxels", action="store_true",
                         help="the points of --trajectory FILE are voxel indices of the input image")
-    screws.add_argument("--screw-diameter", type=float, help="diameter (mm) of planned screws (default: sized to the pedicle)")
-    screws.add_argument("--screw-length", type=float, help="length (mm) of planned screws (default: 80 %% of the body depth)")
-    screws.add_argument("--shell-mm", type=float, default=1.5, help="bone-screw interface shell around each screw (default: 1.5)")
-    screws.add_argument("--bloom-mm", type=float, default=2.0, help="margin around real metal left out of every ROI (default: 2)")
+    screws.add_argument("--screw-diameter", type=number(0, 15, above=True), help="diameter (mm) of planned screws (default: sized to the pedicle)")
+    screws.add_argument("--screw-length", type=number(0, 150, above=True), help="length (mm) of planned screws (default: 80 %% of the body depth)")
+    screws.add_argument("--shell-mm", type=number(0, 10), default=1.5, help="bone-screw interface shell around each screw (default: 1.5)")
+    screws.add_argument("--bloom-mm", type=number(0, 20), default=2.0, help="margin around real metal left out of every ROI (default: 2)")
     screws.add_argument("--contrast-phase", default="auto",
                         choices=("auto", "unenhanced", "arterial", "portal_venous", "delayed"),
                         help="contrast phase (default: from the DICOM header, else estimated from the aorta and IVC)")

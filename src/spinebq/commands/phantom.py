@@ -9,18 +9,18 @@ HELP = "write a synthetic lumbar CT (T12-S1) with label maps and ground truth, f
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from spinebq.commands._numbers import number
+
     parser.add_argument("--out", default="spinebq_phantom", help="output folder (default: ./spinebq_phantom)")
     parser.add_argument("--rods", action="store_true", help="add four hydroxyapatite calibration rods (0/50/100/200 mg/cm3)")
-    parser.add_argument("--tilt", type=float, default=0.0, help="sagittal tilt of the spine, degrees")
+    parser.add_argument("--tilt", type=number(-45, 45), default=0.0, help="sagittal tilt of the spine, degrees")
     parser.add_argument("--screw", action="store_true", help="add a metal screw in the left pedicle of L4")
-    parser.add_argument("--noise", type=float, default=12.0, help="noise SD, HU (default: 12)")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    parser.add_argument("--noise", type=number(0, 500), default=12.0, help="noise SD, HU (default: 12)")
+    parser.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0, help="noise seed (default: 0)")
     parser.add_argument("--spacing", default="1,1,1.5", help="voxel size L,P,S in mm (default: 1,1,1.5)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from spinebq.errors import SpinebqError
@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         spacing = tuple(float(v) for v in args.spacing.split(","))
-        assert len(spacing) == 3 and min(spacing) > 0
+        assert len(spacing) == 3 and all(0.4 <= s <= 5 for s in spacing)  # also NaN and inf fail here
     except (ValueError, AssertionError):
-        raise SpinebqError(f"--spacing {args.spacing!r}: give three positive numbers in mm, e.g. 1,1,1.5") from None
+        raise SpinebqError(f"--spacing {args.spacing!r}: give three voxel sizes from 0.4 to 5 mm, e.g. 1,1,1.5") from None
     phantom = make_ct_phantom(spacing_mm=spacing, noise_hu=args.noise, seed=args.seed, rods=args.rods,
                               tilt_deg=args.tilt, screw=args.screw)
     with staged(args) as out:

@@ -15,6 +15,8 @@ HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-o
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``spinebq stats``."""
+    from spinebq.commands._numbers import number
+
     parser.add_argument("data", nargs="?", help="cohort table: .csv or .xlsx, one row per patient")
     parser.add_argument("--outcome", help="binary outcome column (1 = event, 0 = no event)")
     parser.add_argument("--predictors", help="comma-separated predictor columns, each optionally with ':lower' "
@@ -23,15 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="comma-separated terms of the multivariable model whose calibration, "
                         "validation, decision curve and nomogram are computed (default: all predictors)")
     parser.add_argument("--out", default="spinebq_stats", help="output directory (default: %(default)s)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+    parser.add_argument("--bootstrap", type=number(0, 100_000, integer=True), default=1000, metavar="B",
                         help="bootstrap samples for the optimism correction (default: %(default)s; 0 skips)")
-    parser.add_argument("--seed", type=int, default=20240101, help="random seed (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=2, help="processes for the bootstrap (default: %(default)s)")
+    parser.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=20240101, help="random seed (default: %(default)s)")
+    parser.add_argument("--jobs", type=number(1, 256, integer=True), default=2, help="processes for the bootstrap (default: %(default)s)")
     parser.add_argument("--impute", action="store_true",
                         help="also pool the model over 5 MICE imputations (10 iterations, Rubin's rules)")
     parser.add_argument("--icc", action="append", default=[], metavar="COL1,COL2[,...]",
                         help="columns holding the same measurement by different readers: ICC (repeatable)")
-    parser.add_argument("--roc-bootstrap", type=int, default=None, metavar="N",
+    parser.add_argument("--roc-bootstrap", type=number(1, 100_000, integer=True), default=None, metavar="N",
                         help="also give stratified bootstrap CIs of each AUC with N resamples")
     parser.add_argument("--per", default=None, metavar="COL:K,...",
                         help="extra odds ratios per K units or per SD, e.g. st_hu:10,age:sd")

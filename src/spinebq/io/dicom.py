@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 from scipy import ndimage
 
 from spinebq.errors import OptionError, SpinebqError
