@@ -307,7 +307,7 @@ class Clinical(_Open):
 class Nomogram(_Open):
     """Nomogram coefficients: intercept and log-odds per unit of each variable."""
 
-    intercept: Finite
+    intercept: Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
     coefficients: dict[Annotated[str, Field(min_length=1, max_length=100)],
                        Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]] = Field(min_length=1, max_length=200)
     ranges: dict[str, tuple[Finite, Finite]] | None = None
