@@ -233,7 +233,7 @@ def label_cases(root: Path) -> list[tuple[str, str, Path]]:
     out.append(("thousands", "label map is an image", save("thousands", rng.integers(0, 5000, ids.shape).astype(np.int16))))
     out.append(("noise_float", "label map is an image", save("noise_float", rng.normal(0, 100, ids.shape).astype(np.float32))))
     out.append(("all_zero", "label map empty", save("all_zero", np.zeros_like(ids, dtype=np.int16))))
-    out.append(("wrong_grid", "label map grid", save("wrong_grid", ids[::2, ::2, ::2].astype(np.int16),
+    out.append(("coarser_grid", "label map grid (valid: resampled)", save("coarser_grid", ids[::2, ::2, ::2].astype(np.int16),
                                                         labels.affine @ np.diag([2, 2, 2, 1.0]))))
     out.append(("shifted_far", "label map grid", save("shifted_far", ids.astype(np.int16),
                                                         labels.affine + np.array([[0, 0, 0, 900.0]] * 3 + [[0, 0, 0, 0]]))))
@@ -484,7 +484,7 @@ def build_corpus(root: Path) -> list[Case]:
     for name, klass, path in label_cases(root):
         cases.append(Case(f"labels_{name}", klass, ["ct", str(ct), "--labels", str(path), "--out",
                                                     str(out(f"labels_{name}")), *quick],
-                          out(f"labels_{name}"), [ct, path], [path.name]))
+                          out(f"labels_{name}"), [ct, path], [path.name], "valid" in klass))
     dicom_labels = TS / "ct_dicom_seg.nii.gz"
     for name, klass, folder, ok in dicom_cases(root):
         cases.append(Case(f"dicom_{name}", klass, ["ct", str(folder), "--labels", str(dicom_labels), "--out",
@@ -618,3 +618,32 @@ def check_case(case: Case, code: int | None, stderr: str, before_out: dict, befo
         if snapshot(path) != snap:
             problems.append(f"input changed: {path}")
     return problems
+
+
+def sample_corpus(root: Path) -> list[Case]:
+    """A quick, representative sample: label maps, JSON/CSV, CLI numbers and --out cases, one or two of each class
+    (the NIfTI and DICOM classes are sampled in-process by tests/inputs/test_refusals.py)."""
+    ct, labels = TS / "ct.nii.gz", TS / "seg_v2" / "total.nii.gz"
+    runs = root / "runs"
+    cases = []
+    for name, klass, path in label_cases(root)[1::6]:
+        o = runs / f"labels_{name}" / "out"
+        cases.append(Case(f"labels_{name}", klass, ["ct", str(ct), "--labels", str(path), "--out", str(o),
+                                                    "--no-pictures", "--trajectory", "none"], o, [ct, path], [path.name]))
+    for name, klass, path in [c for c in json_cases(root) if c[0].split("_")[0] in ("trajectory", "phantom", "equations")][::20]:
+        o = runs / f"json_{name}" / "out"
+        kind = name.split("_")[0]
+        option = {"trajectory": ["--trajectory", str(path)], "phantom": ["--calibration", "phantom", "--phantom", str(path)],
+                  "equations": ["--calibration", str(path)]}.get(kind)
+        if option is None:
+            continue
+        cases.append(Case(f"json_{name}", klass, ["ct", str(ct), "--labels", str(labels), *option, "--out", str(o),
+                                                  "--no-pictures"], o, [path], [path.name]))
+    o = runs / "option_metal" / "out"
+    cases.append(Case("option_metal_hu_nan", "CLI number", ["ct", str(ct), "--metal-hu", "nan", "--out", str(o)], o, [],
+                      ["--metal-hu"]))
+    a_file = root / "a_file.txt"
+    a_file.write_text("keep me\n")
+    cases.append(Case("out_under_file", "--out refused", ["ct", str(ct), "--out", str(a_file / "sub")], a_file / "sub",
+                      [ct], ["sub"]))
+    return cases
