@@ -44,8 +44,10 @@ def parse_level_at(values: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spinebq.io.volume import load_volume
+    from spinebq.io.volume import load_volume, save_nifti, to_source_orientation
     from spinebq.segment.ct.core import run_segmenter
+    from spinebq.report.files import write_json
+    from spinebq.segment.ct.preview import write_preview
     from spinebq.io.output import staged
 
     import logging
@@ -55,7 +57,22 @@ def run(args: argparse.Namespace) -> int:
     ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
     result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)
     with staged(args, metadata=ct.metadata) as out:
-        _write(args, ct, result, out)
+        save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
+        save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
+        doc = result.to_json()
+        doc["input"] = {"path": str(args.ct), "shape": list(ct.shape), "spacing_mm": [round(s, 4) for s in ct.spacing_mm]}
+        written = ["vertebrae.nii.gz", "subregions.nii.gz", "labels.json"]
+        if not args.no_preview:
+            write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
+            written.append("preview.png")
+        if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
+            from spinebq.segment.ct.dicom_seg import write_dicom_seg
+
+            write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
+            written.append("vertebrae_seg.dcm")
+        doc["files"] = written
+        write_json(out / "labels.json", doc)
+    out = Path(args.out)
     print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "
           f"{result.info.get('method', '')}")
     for name, level in result.levels.items():
@@ -63,28 +80,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:4s} confidence {level['confidence']:.2f}  body {level['body_volume_ml']:.1f} ml  {qc}")
     for flag in result.info.get("qc", []):
         print(f"  note: {flag}")
-    print(f"  wrote {', '.join(result.info['files'])} to {args.out}")
+    print(f"  wrote {', '.join(written)} to {out}")
     return 0
-
-
-def _write(args: argparse.Namespace, ct, result, out: Path) -> None:
-    from spinebq.io.volume import save_nifti, to_source_orientation
-    from spinebq.report.files import write_json
-    from spinebq.segment.ct.preview import write_preview
-
-    save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
-    save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
-    doc = result.to_json()
-    doc["input"] = {"path": str(args.ct), "shape": list(ct.shape), "spacing_mm": [round(s, 4) for s in ct.spacing_mm]}
-    written = ["vertebrae.nii.gz", "subregions.nii.gz", "labels.json"]
-    if not args.no_preview:
-        write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
-        written.append("preview.png")
-    if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
-        from spinebq.segment.ct.dicom_seg import write_dicom_seg
-
-        write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
-        written.append("vertebrae_seg.dcm")
-    doc["files"] = written
-    write_json(out / "labels.json", doc)
-    result.info["files"] = written
