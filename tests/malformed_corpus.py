@@ -23,11 +23,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="/tmp/spinebq_corpus", help="where the corpus is written")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", help="run only the cases whose class contains this text")
+    parser.add_argument("--only", help="run only the cases whose class contains one of these texts (comma-separated)")
     args = parser.parse_args()
     cases = build_corpus(Path(args.root))
     if args.only:
-        cases = [c for c in cases if args.only.lower() in c.klass.lower()]
+        wanted = [w.strip().lower() for w in args.only.split(",") if w.strip()]
+        cases = [c for c in cases if any(w in c.klass.lower() for w in wanted)]
     print(f"{len(cases)} cases in {len(Counter(c.klass for c in cases))} classes", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:
         outcomes = list(pool.map(run_case, cases))

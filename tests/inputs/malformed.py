@@ -408,6 +408,12 @@ VALID_VARIANTS = {"nomogram_intercept_negative", "nomogram_intercept_zero", "cli
                   "clinical_missing_key", "clinical_age_zero", "clinical_age_null"}
 
 
+def _first_number(text: str, replacement: str) -> bytes:
+    import re
+
+    return re.sub(r"(: |\[|, )-?\d+(?:\.\d+)?", lambda found: found.group(1) + replacement, text, count=1).encode()
+
+
 def _json_variants(kind: str, valid) -> list[tuple[str, bytes]]:
     first_key = next(iter(valid)) if isinstance(valid, dict) else None
     text = json.dumps(valid)
@@ -415,8 +421,8 @@ def _json_variants(kind: str, valid) -> list[tuple[str, bytes]]:
         ("top_list", b"[1, 2, 3]"), ("top_string", b'"hello"'), ("top_number", b"42"), ("top_null", b"null"),
         ("empty", b""), ("empty_object", b"{}"), ("binary", bytes(range(256)) * 4), ("bom_garbage", b"\xef\xbb\xbf{]"),
         ("deep", b"[" * 5000 + b"]" * 5000), ("deep_object", (b'{"a":' * 200) + b"1" + b"}" * 200),
-        ("nan", text.replace("0", "NaN", 1).encode()), ("infinity", text.replace("1", "Infinity", 1).encode()),
-        ("huge_number", text.replace("0", "1" + "0" * 400, 1).encode()),
+        ("nan", _first_number(text, "NaN")), ("infinity", _first_number(text, "-Infinity")),
+        ("huge_number", _first_number(text, "1" + "0" * 400)), ("overflow_float", _first_number(text, "1e400")),
         ("truncated", text[: len(text) // 2].encode()), ("latin1", text.encode("utf-16")),
     ]
     if first_key is not None:

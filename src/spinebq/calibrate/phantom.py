@@ -99,7 +99,10 @@ def calibrate_from_file(path: str | Path, ct: Volume) -> Calibration:
     spec = read_validated(PhantomSpec, path, "phantom description").model_dump(exclude_none=True)
     material = spec.get("material", "hydroxyapatite")
     if "rods_mg_cm3" in spec:
-        rods = find_rods(ct, len(spec["rods_mg_cm3"]))
+        try:
+            rods = find_rods(ct, len(spec["rods_mg_cm3"]))
+        except SpinebqError as exc:
+            raise SpinebqError(f"{path}: {exc}") from None
         densities = sorted(float(d) for d in spec["rods_mg_cm3"])
         hu = [r["hu"] for r in rods]
         cal = fit_phantom(hu, densities, material=material, water_density_mg_cm3=spec.get("water_density_mg_cm3"))

@@ -290,7 +290,7 @@ def on_reference_grid(labels: Volume, reference: Volume, path: Path) -> np.ndarr
     if np.any(np.abs(lab_lo - ref_lo) > slack) or np.any(np.abs(lab_hi - ref_hi) > slack):
         raise SpinebqError(
             f"{path}: the label map (shape {labels.shape}, spacing {_fmt(labels.spacing_mm)} mm) does not cover the "
-            f"same space as the image (shape {reference.shape}, spacing {_fmt(reference.spacing_mm)} mm); "
+            f"same space as the image {Path(str(reference.metadata.get('source') or '')).name or ''} (shape {reference.shape}, spacing {_fmt(reference.spacing_mm)} mm); "
             "was it made from another scan?"
         )
     matrix = np.linalg.inv(labels.affine) @ reference.affine

@@ -59,8 +59,9 @@ def read_raw_header(path: Path) -> nib.Nifti1Header | nib.Nifti2Header:
     except Exception as exc:
         raise SpinebqError(f"{path}: the NIfTI header cannot be read ({_one_line(exc)})") from None
     magic = bytes(header["magic"]).rstrip(b"\0")
-    if magic not in (b"n+1", b"ni1", b"n+2", b"ni2"):
-        raise SpinebqError(f"{path}: the NIfTI magic is {magic!r}, not n+1/ni1/n+2: the file is damaged or not NIfTI")
+    if magic not in (b"n+1", b"n+2"):  # ni1/ni2 name a .hdr/.img pair, never a single .nii file
+        raise SpinebqError(f"{path}: the NIfTI magic is {magic!r}, not n+1 or n+2: the file is damaged or not a "
+                           "single-file NIfTI")
     return header
 
 
@@ -183,8 +184,11 @@ def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
         raise SpinebqError(f"{path}: {bad} voxels are NaN or infinite (after the header's scaling); the image "
                            "cannot be measured")
     affine_lps = RAS_TO_LPS @ image.affine
-    array, affine = to_canonical(data, affine_lps)
-    source_axes = nib.orientations.ornt_transform(nib.orientations.io_orientation(affine_lps), CANONICAL_ORNT)
+    try:
+        array, affine = to_canonical(data, affine_lps)
+        source_axes = nib.orientations.ornt_transform(nib.orientations.io_orientation(affine_lps), CANONICAL_ORNT)
+    except ValueError as exc:  # an affine whose axes nibabel cannot match to patient directions
+        raise SpinebqError(f"{path}: the orientation of the image axes cannot be determined ({_one_line(exc)})") from None
     zooms = [float(z) for z in image.header.get_zooms()[:3]]
     metadata = {"source": str(path), "format": "NIfTI", "slice_thickness_mm": None, "voxel_size_mm": zooms,
                 "source_axes": source_axes.astype(int).tolist()}

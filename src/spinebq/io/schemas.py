@@ -279,7 +279,7 @@ def _optional_number(low: float, high: float):
             return None
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{str(value)[:30]!r} is not a number") from None
         if not math.isfinite(number) or not (low <= number <= high):
             raise ValueError(f"must be a number from {low:g} to {high:g}")
