@@ -21,6 +21,8 @@ def write_ct_series(
     transfer_syntax: str | None = None,
     image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL"),
     prefix: str = "slice",
+    study_uid: str | None = None,
+    patient_id: str = "PID-12345",
 ) -> str:
     """Write ``hu`` (rows, columns, slices) as one series; return its SeriesInstanceUID.
 
@@ -29,7 +31,7 @@ def write_ct_series(
     """
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
-    study_uid = generate_uid()
+    study_uid = study_uid or generate_uid()
     n = hu.shape[2]
     z_positions_mm = list(z_positions_mm if z_positions_mm is not None else np.arange(n) * 2.0)
     for k in range(n):
@@ -42,7 +44,7 @@ def write_ct_series(
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
         ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = modality, "TestVendor", "TestModel"
         ds.KVP, ds.ConvolutionKernel, ds.SliceThickness = 120, "B30f", 2.0
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^Jane", "PID-12345", "19500101"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^Jane", patient_id, "19500101"
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.InstanceNumber = k + 1
         ds.ImageType = list(image_type)

@@ -98,9 +98,11 @@ def test_gantry_tilt_is_resampled_onto_an_orthogonal_grid(tmp_path):
 
 def test_several_series_most_slices_wins_localizer_ignored(tmp_path):
     hu = cylinder_ct(slices=12)
-    big = write_ct_series(tmp_path, hu, prefix="big")
-    write_ct_series(tmp_path, hu[:, :, :5], prefix="small")
-    write_ct_series(tmp_path, hu[:, :, :20], prefix="loc", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+    study = "1.2.826.0.1.3680043.8.498.1"  # several series of one study: the most slices wins, said
+    big = write_ct_series(tmp_path, hu, prefix="big", study_uid=study)
+    write_ct_series(tmp_path, hu[:, :, :5], prefix="small", study_uid=study)
+    write_ct_series(tmp_path, hu[:, :, :20], prefix="loc", image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+                    study_uid=study)
     (tmp_path / "notes.txt").write_text("not dicom")
     volume = load_volume(tmp_path, expect_modality="CT")
     assert volume.metadata["series_uid"] == big

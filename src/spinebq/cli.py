@@ -10,6 +10,7 @@ import logging
 import pkgutil
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 import spinebq.commands
@@ -21,43 +22,88 @@ EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
 
 
+#: Loggers of libraries whose raw messages never reach the terminal (shown with --debug).
+LIBRARY_LOGGERS = ("nibabel", "pydicom", "highdicom", "PIL", "matplotlib", "distributed", "SimpleITK")
+
+
+def _warning_printer(command: str, debug: bool):
+    """``warnings.showwarning`` for a run: spinebq's own warnings as one line, library warnings only with --debug."""
+    from spinebq.errors import SpinebqWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if issubclass(category, SpinebqWarning):
+            print(f"spinebq {command}: warning: {text}", file=sys.stderr)
+        elif debug:
+            print(f"spinebq {command}: debug: {category.__name__} from {filename}:{lineno}: {text}", file=sys.stderr)
+
+    return show
+
+
 def _command_modules() -> list:
     names = sorted(m.name for m in pkgutil.iter_modules(spinebq.commands.__path__) if not m.name.startswith("_"))
     return [importlib.import_module(f"spinebq.commands.{name}") for name in names]
 
 
+class UsageError(Exception):
+    """A command line argparse refuses: printed as one sentence, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print the usage and exit: one sentence, returned as code 2
+        raise UsageError(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spinebq",
         description="Spine bone quality from routine CT and MRI. Research use only, not a medical device.",
     )
     parser.add_argument("--version", action="version", version=f"spinebq {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}))
+        inputs = getattr(module, "INPUTS", None)
+        if inputs is not None:  # a command that writes a folder through spinebq.io.output.staged
+            p.add_argument("--overwrite", action="store_true", help="replace results of another input in --out "
+                           "(this command's previous files there are removed first)")
+        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}), _inputs=tuple(inputs or ()))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``spinebq`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    for library in LIBRARY_LOGGERS:  # their messages are shown with --debug only; spinebq says what matters
+        logging.getLogger(library).setLevel(logging.DEBUG if args.debug else logging.CRITICAL)
     try:
-        return int(args._run(args) or EXIT_OK)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _warning_printer(args.command, args.debug)
+            if args._inputs and getattr(args, "out", None):
+                from spinebq.io.output import check_output
+
+                check_output(args.out, args.command, {name: getattr(args, name, None) for name in args._inputs},
+                             overwrite=args.overwrite)
+            return int(args._run(args) or EXIT_OK)
     except OptionError as exc:
         flag = args._flags.get(exc.parameter, "--" + exc.parameter.replace("_", "-"))
-        print(f"spinebq {args.command}: error: {flag}: {exc.reason}", file=sys.stderr)
+        print(f"spinebq {args.command}: error: {flag}: {' '.join(str(exc.reason).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SpinebqError as exc:
-        print(f"spinebq {args.command}: error: {exc}", file=sys.stderr)
+        print(f"spinebq {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"spinebq {args.command}: interrupted", file=sys.stderr)

@@ -33,3 +33,14 @@ BONE_WINDOW_HU = (-250.0, 1250.0)
 
 #: Said by every output and report: spinebq is a research tool.
 RESEARCH_NOTICE = "spinebq is a research tool, not a medical device: results are not for clinical decisions on their own."
+
+#: Resource guard of every image loader: an image larger than this many voxels, or longer than this along any
+#: axis, cannot be a patient's CT or MR (a whole-body CT is about 2000 mm, 512 x 512 x 2000 voxels); it is refused
+#: before any voxel is read. Voxel edges outside VOXEL_SIZE_RANGE_MM are refused as well. spinebq's choice [M].
+MAX_IMAGE_VOXELS = 1_500_000_000
+MAX_IMAGE_EXTENT_MM = 2500.0
+VOXEL_SIZE_RANGE_MM = (0.05, 50.0)
+
+#: A label map holding more distinct ids than this is an image, not a label map (TotalSegmentator ``total`` has
+#: 117 classes). spinebq's choice [M].
+MAX_LABEL_IDS = 1000

@@ -72,6 +72,8 @@ class CtOptions:
         Copy patient name/ID/birth date into the record.
     threads : int, optional
         Vertebrae measured side by side (default: one per available core; the batch uses one).
+    modality : str, optional
+        ``"CT"``: the image is a CT whatever its header or values say (the value check is skipped).
     """
 
     preset: str = DEFAULT_PRESET
@@ -94,8 +96,13 @@ class CtOptions:
     contrast_correction: str = "none"
     include_phi: bool = False
     threads: int | None = None
+    modality: str | None = None
 
     def __post_init__(self) -> None:
+        if self.modality not in (None, "CT"):
+            raise OptionError("modality", f"{self.modality!r}: only CT can be forced here")
+        if self.threads is not None and not (isinstance(self.threads, int) and 1 <= self.threads <= 256):
+            raise OptionError("threads", f"{self.threads}: give a number of threads from 1 to 256")
         unknown = [level for level in self.summary_levels if level not in VERSE_IDS]
         if unknown:
             raise OptionError("summary_levels", f"{', '.join(unknown)} is not a vertebra name (use e.g. L1,L2,L3,L4)")
@@ -268,6 +275,10 @@ def load_ct(ct: Volume | str | Path, options: CtOptions = CtOptions()) -> Volume
     """The CT of ``ct`` (a Volume is returned as it is)."""
     if isinstance(ct, Volume):
         return ct
+    if options.modality == "CT":  # the user says it is a CT: no check of header or values
+        volume = load_volume(ct, series_uid=options.series_uid)
+        volume.metadata["modality"] = "CT"
+        return volume
     return load_volume(ct, series_uid=options.series_uid, expect_modality="CT")
 
 

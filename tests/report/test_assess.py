@@ -142,7 +142,8 @@ def test_cohort_report_from_stats_output(tmp_path):
 def test_mri_sagittal_overview_comes_first(tmp_path):
     from spinebq.report.patient import pictures
 
-    for name in ("mri_levels.png", "mri_muscle.png", "mri_pedicles.png", "mri_sagittal.png"):
+    names = ("mri_levels.png", "mri_muscle.png", "mri_pedicles.png", "mri_sagittal.png")
+    for name in names + ("mri_stale_other_patient.png",):  # a file the run did not write is never shown
         (tmp_path / name).write_bytes(b"")
-    titles = [p["title"] for p in pictures(None, tmp_path)]
+    titles = [p["title"] for p in pictures(None, tmp_path, mri_names=names)]
     assert titles == ["MRI: sagittal", "MRI: levels", "MRI: muscle", "MRI: pedicles"]

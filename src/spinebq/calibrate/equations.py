@@ -9,7 +9,6 @@ equations document by :func:`append_equation`.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from pathlib import Path
 
@@ -32,21 +31,19 @@ def read_equations(path: str | Path) -> list[dict]:
     Each needs ``slope_hu_per_mg_cm3`` and ``intercept_hu`` (HU = slope * vBMD + intercept) and any
     of the key fields; a key field left out matches every scan.
     """
+    from spinebq.io.schemas import CalibrationEquations, read_json, validated
+
     path = Path(path)
-    try:
-        if path.suffix.lower() == ".csv":
+    if path.suffix.lower() == ".csv":
+        try:
             rows = pd.read_csv(path).to_dict(orient="records")
-        else:
-            rows = json.loads(path.read_text())
-            rows = rows.get("equations", rows) if isinstance(rows, dict) else rows
-    except (OSError, ValueError) as exc:
-        raise SpinebqError(f"{path}: cannot be read as a calibration equation file ({exc})") from None
-    if not isinstance(rows, list) or not rows:
-        raise SpinebqError(f"{path}: no calibration equations in this file")
-    for n, row in enumerate(rows):
-        if not {"slope_hu_per_mg_cm3", "intercept_hu"} <= set(row):
-            raise SpinebqError(f"{path}: equation {n + 1} needs slope_hu_per_mg_cm3 and intercept_hu")
-    return rows
+        except (OSError, ValueError) as exc:  # pandas: ParserError, UnicodeDecodeError, EmptyDataError
+            raise SpinebqError(f"{path}: cannot be read as a CSV of calibration equations "
+                               f"({' '.join(str(exc).split())[:120]})") from None
+    else:
+        rows = read_json(path, "calibration equation file")
+    equations = validated(CalibrationEquations, rows, path, "calibration equation file").equations
+    return [e.model_dump() for e in equations]
 
 
 def _given(value) -> bool:

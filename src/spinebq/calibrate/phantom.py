@@ -10,7 +10,6 @@ Two materials are supported:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -95,13 +94,15 @@ def calibrate_from_file(path: str | Path, ct: Volume) -> Calibration:
     ``rods_mg_cm3`` (the densities only: the rods are found in the image).
     """
     path = Path(path)
-    try:
-        spec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SpinebqError(f"{path}: cannot be read as a phantom description ({exc})") from None
+    from spinebq.io.schemas import PhantomSpec, read_validated
+
+    spec = read_validated(PhantomSpec, path, "phantom description").model_dump(exclude_none=True)
     material = spec.get("material", "hydroxyapatite")
     if "rods_mg_cm3" in spec:
-        rods = find_rods(ct, len(spec["rods_mg_cm3"]))
+        try:
+            rods = find_rods(ct, len(spec["rods_mg_cm3"]))
+        except SpinebqError as exc:
+            raise SpinebqError(f"{path}: {exc}") from None
         densities = sorted(float(d) for d in spec["rods_mg_cm3"])
         hu = [r["hu"] for r in rods]
         cal = fit_phantom(hu, densities, material=material, water_density_mg_cm3=spec.get("water_density_mg_cm3"))

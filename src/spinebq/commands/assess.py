@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from spinebq.records.mri import MriRecord
 
 NAME = "assess"
+INPUTS = ("ct", "mri", "clinical", "nomogram")
 HELP = ("place one patient's measurements against every published model (value, cutoff, side, AUC; nomogram "
         "points with user-supplied coefficients; what is not applicable and why); research use only")
 
@@ -22,11 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
     """The inputs of one patient's assessment, shared by ``spinebq assess`` and ``spinebq report``."""
+    from spinebq.commands._numbers import number
+
     parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json)")
     parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json)")
     parser.add_argument("--clinical", metavar="FILE", help="clinical data: JSON object or field,value CSV "
                         "(age, sex, bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier)")
-    parser.add_argument("--age", type=float, help="age in years (overrides --clinical)")
+    parser.add_argument("--age", type=number(0, 120), help="age in years (overrides --clinical)")
     parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
     parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5 (overrides --clinical)")
     parser.add_argument("--procedure", help="planned procedure, e.g. fusion, 'semi-rigid instrumentation', 'vertebral augmentation'")
@@ -51,11 +54,30 @@ def assessment_from_args(args: argparse.Namespace) -> tuple[CtRecord | None, Mri
     ``ct`` and ``mri`` are the records made from the documents here, once (a malformed file is named in the
     error); the assessment and the report read them.
     """
+    import sys
+
     from spinebq.errors import SpinebqError
+    from spinebq.io.output import check_same_patient, read_results
     from spinebq.risk.assess import assess_patient, ct_record, mri_record, read_document, read_nomogram
 
-    ct = ct_record(read_document(args.ct, "measurements.json"), where=args.ct) if args.ct else None
-    mri = mri_record(read_document(args.mri, "mri.json"), where=args.mri) if args.mri else None
+    # only files a manifest lists, unchanged since written, and of one patient
+    ct_run = read_results(args.ct, "ct", "measurements.json") if args.ct else None
+    mri_run = read_results(args.mri, "mri", "mri.json") if args.mri else None
+    runs = {f"--ct {args.ct}": ct_run, f"--mri {args.mri}": mri_run}
+    patients = {label: run.manifest.patient for label, run in runs.items() if run is not None}
+    if getattr(args, "dicom", None):
+        from spinebq.io.dicom import folder_patient
+
+        patients[f"--dicom {args.dicom}"] = folder_patient(args.dicom)
+    note = check_same_patient(patients)
+    if note:
+        print(f"spinebq {args.command}: note: {note}", file=sys.stderr)
+    ct = ct_record(read_document(ct_run.folder, "measurements.json"), where=args.ct) if ct_run else None
+    mri = mri_record(read_document(mri_run.folder, "mri.json"), where=args.mri) if mri_run else None
+    if ct_run:
+        args._patient = ct_run.manifest.patient
+    elif mri_run:
+        args._patient = mri_run.manifest.patient
     try:
         clinical = clinical_from_args(args)
         nomogram = read_nomogram(args.nomogram) if args.nomogram else None
@@ -71,9 +93,12 @@ def run(args: argparse.Namespace) -> int:
 
     from spinebq.report.files import to_jsonable, write_json
 
+    from spinebq.io.output import staged
+
     _, _, result = assessment_from_args(args)
     if args.out:
-        write_json(Path(args.out) / "assessment.json", result)
+        with staged(args, patient=getattr(args, "_patient", None)) as out:
+            write_json(Path(out) / "assessment.json", result)
     if args.json:
         print(json.dumps(to_jsonable(result), indent=2))
         return 0

@@ -15,6 +15,7 @@ FLAGS = {"timeout_s": "--study-timeout", "memory_limit_mb": "--memory-per-study"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from spinebq.batch.study import DEFAULT_TIMEOUT_S
+    from spinebq.commands._numbers import number
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="DICOM tree (any depth, many patients), folder of NIfTI files, or manifest CSV "
@@ -24,12 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="screening", choices=("screening", "full"),
                         help="screening: segmentation, L1-L4 density, fractures, thumbnail (default); full: also screw "
                         "trajectories, regions, pictures and a report per study")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded Dask cluster (default 2)")
+    parser.add_argument("--workers", type=number(1, 256, integer=True), default=2, help="worker processes of the embedded Dask cluster (default 2)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="send the work to this Dask scheduler (tcp://host:8786) "
                         "instead; workers must see INPUT and --out at the same paths")
-    parser.add_argument("--study-timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT_S,
+    parser.add_argument("--study-timeout", type=number(0, 7 * 24 * 3600, above=True), metavar="SECONDS", default=DEFAULT_TIMEOUT_S,
                         help=f"stop a study running longer and mark it failed (default {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--memory-per-study", type=float, metavar="MB",
+    parser.add_argument("--memory-per-study", type=number(0, 1e7, above=True), metavar="MB",
                         help="memory a study may use before it is stopped as out of memory (default: the machine's memory / workers)")
     parser.add_argument("--retry-failed", action="store_true", help="measure again the studies that failed before")
     parser.add_argument("--by", default="study", choices=("study", "patient"),

@@ -8,11 +8,14 @@ NAME = "ct"
 #: Option parameter names (pipeline.CtOptions) whose flag is not --parameter-name.
 FLAGS = {"summary_levels": "--levels", "series_uid": "--series", "screw_diameter_mm": "--screw-diameter",
          "screw_length_mm": "--screw-length", "scheme": "--label-scheme", "mapping": "--label-map"}
+#: Input options, the primary input first (spinebq.io.output: manifest, and what --out may not be).
+INPUTS = ("ct", "labels", "label_map", "bodies", "calibration", "phantom", "postop", "trajectory")
 HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD, write measurements.json/csv and pictures"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from spinebq.io.labels import SCHEMES
+    from spinebq.commands._numbers import number
     from spinebq.measure.ct.presets import DEFAULT_PRESET, PRESETS
 
     parser.add_argument("ct", help="CT as a NIfTI file or a DICOM folder")
@@ -27,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phantom", help="phantom inserts file (JSON) for --calibration phantom")
     parser.add_argument("--series", help="SeriesInstanceUID to load from a DICOM folder with several series")
     parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary (default: L1,L2,L3,L4)")
-    parser.add_argument("--metal-hu", type=float, default=1400.0, help="voxels above this HU are metal (default: 1400)")
+    parser.add_argument("--metal-hu", type=number(300, 30000), default=1400.0, help="voxels above this HU are metal (default: 1400)")
+    parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
+                        "say (e.g. a tightly cropped CT that the value check refuses)")
     parser.add_argument("--include-phi", action="store_true", help="copy patient name/ID/birth date into the outputs")
     parser.add_argument("--no-pictures", action="store_true", help="skip the overlay PNGs")
     screws = parser.add_argument_group("screw trajectories, regions, heights and contrast")
@@ -40,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "rigidly onto CT (the pre-operative scan) and the screws are measured there (paper 001)")
     screws.add_argument("--trajectory-voxels", action="store_true",
                         help="the points of --trajectory FILE are voxel indices of the input image")
-    screws.add_argument("--screw-diameter", type=float, help="diameter (mm) of planned screws (default: sized to the pedicle)")
-    screws.add_argument("--screw-length", type=float, help="length (mm) of planned screws (default: 80 %% of the body depth)")
-    screws.add_argument("--shell-mm", type=float, default=1.5, help="bone-screw interface shell around each screw (default: 1.5)")
-    screws.add_argument("--bloom-mm", type=float, default=2.0, help="margin around real metal left out of every ROI (default: 2)")
+    screws.add_argument("--screw-diameter", type=number(0, 15, above=True), help="diameter (mm) of planned screws (default: sized to the pedicle)")
+    screws.add_argument("--screw-length", type=number(0, 150, above=True), help="length (mm) of planned screws (default: 80 %% of the body depth)")
+    screws.add_argument("--shell-mm", type=number(0, 10), default=1.5, help="bone-screw interface shell around each screw (default: 1.5)")
+    screws.add_argument("--bloom-mm", type=number(0, 20), default=2.0, help="margin around real metal left out of every ROI (default: 2)")
     screws.add_argument("--contrast-phase", default="auto",
                         choices=("auto", "unenhanced", "arterial", "portal_venous", "delayed"),
                         help="contrast phase (default: from the DICOM header, else estimated from the aorta and IVC)")
@@ -62,13 +67,15 @@ def options_from_args(args: argparse.Namespace):
                      trajectory_voxels=args.trajectory_voxels, postop=args.postop,
                      screw_diameter_mm=args.screw_diameter, screw_length_mm=args.screw_length, shell_mm=args.shell_mm,
                      bloom_mm=args.bloom_mm, contrast_phase=args.contrast_phase,
-                     contrast_correction=args.contrast_correction, include_phi=args.include_phi)
+                     contrast_correction=args.contrast_correction, include_phi=args.include_phi,
+                     modality=args.modality)
 
 
 def run(args: argparse.Namespace) -> int:
     from spinebq.pipeline import analyse_ct, load_ct
     from spinebq.report.ct_outputs import write_ct_outputs
     from spinebq.constants import RESEARCH_NOTICE
+    from spinebq.io.output import staged
 
     options = options_from_args(args)
     ct = load_ct(args.ct, options)
@@ -80,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print(choice)
     record = analyse_ct(ct, args.labels, options, progress=lambda message: print(f"  {message}", flush=True))
     _print_calibration(record.calibration)
-    record = write_ct_outputs(args.out, record, pictures=not args.no_pictures)
+    with staged(args, metadata=ct.metadata) as out:
+        record = write_ct_outputs(out, record, pictures=not args.no_pictures)
     _print_summary(record)
     _print_regional(record)
     print(RESEARCH_NOTICE)

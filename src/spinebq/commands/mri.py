@@ -11,6 +11,7 @@ import argparse
 
 NAME = "mri"
 FLAGS = {"scheme": "--label-scheme", "series_uid": "--series"}
+INPUTS = ("image", "labels", "points", "axial")
 HELP = ("VBQ, PBQ and paraspinal muscle fat from a sagittal T1-weighted lumbar MRI (DICOM folder or NIfTI); "
         "research use only")
 
@@ -37,10 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from spinebq.pipeline import MriOptions, analyse_mri
     from spinebq.report.mri_outputs import write_mri_outputs
+    from spinebq.io.output import staged
 
     options = MriOptions(series_uid=args.series, label_scheme=args.label_scheme, muscle=not args.no_muscle)
     record = analyse_mri(args.image, labels=args.labels, points=args.points, axial=args.axial, options=options)
-    record = write_mri_outputs(args.out, record, figures=not args.no_figures)
+    with staged(args, metadata=record.images.image.metadata if record.images else None) as out:
+        record = write_mri_outputs(out, record, figures=not args.no_figures)
     print(_summary(record.to_json(), args.out))
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 from spinebq.commands.assess import add_patient_arguments
 
 NAME = "report"
+INPUTS = ("ct", "mri", "stats", "dicom", "clinical", "nomogram")
 HELP = ("per-patient report from spinebq ct / mri folders (self-contained report.html, report.pdf, DICOM SR with "
         "--dicom), or a cohort report from a spinebq stats folder (--stats); research use only")
 
@@ -29,13 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.errors import SpinebqError
     from spinebq.constants import RESEARCH_NOTICE
     from spinebq.report.files import write_json
+    from spinebq.io.output import staged
 
-    out = Path(args.out)
     if args.stats:
+        from spinebq.io.output import read_results
         from spinebq.report.cohort import write_cohort_report
 
-        written = write_cohort_report(args.stats, out)
-        print(f"cohort report: {', '.join(str(p) for p in written)}")
+        read_results(args.stats, "stats", "stats.json")  # only a folder whose manifest lists it, unchanged
+        with staged(args) as out:
+            written = write_cohort_report(args.stats, out)
+        print(f"cohort report: {', '.join(str(Path(args.out) / p.relative_to(out)) for p in written)}")
         print(RESEARCH_NOTICE)
         return 0
     if not args.ct and not args.mri:
@@ -44,23 +48,25 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.report.patient import patient_report
 
     ct, mri, assessment = assessment_from_args(args)  # the records, read once
-    ct_dir = (Path(args.ct) if Path(args.ct).is_dir() else Path(args.ct).parent) if args.ct else None
+    ct_dir = (Path(args.ct) if Path(args.ct).is_dir() else Path(args.ct).parent) if args.ct else None  # read via manifest
     mri_dir = (Path(args.mri) if Path(args.mri).is_dir() else Path(args.mri).parent) if args.mri else None
     report = patient_report(ct, mri, assessment, patient_id=args.id, ct_dir=ct_dir, mri_dir=mri_dir,
                             include_phi=args.include_phi)
-    written = [write_patient_html(report, out / "report.html")]
-    if not args.no_pdf:
-        from spinebq.report.pdf import write_patient_pdf
+    if args.dicom and ct is None:
+        raise SpinebqError("--dicom needs --ct: the SR carries the CT measurements")
+    with staged(args, patient=getattr(args, "_patient", None)) as out:
+        written = [write_patient_html(report, out / "report.html")]
+        if not args.no_pdf:
+            from spinebq.report.pdf import write_patient_pdf
 
-        written.append(write_patient_pdf(report, out / "report.pdf"))
-    written.append(write_json(out / "assessment.json", assessment))
-    if args.dicom:
-        if ct is None:
-            raise SpinebqError("--dicom needs --ct: the SR carries the CT measurements")
-        from spinebq.report.sr import write_measurement_sr
+            written.append(write_patient_pdf(report, out / "report.pdf"))
+        written.append(write_json(out / "assessment.json", assessment))
+        if args.dicom:
+            from spinebq.report.sr import write_measurement_sr
 
-        written.append(write_measurement_sr(ct, args.dicom, out / "measurements_sr.dcm", patient_id=args.id,
-                                            include_phi=args.include_phi))
+            written.append(write_measurement_sr(ct, args.dicom, out / "measurements_sr.dcm", patient_id=args.id,
+                                                include_phi=args.include_phi))
+    written = [Path(args.out) / Path(p).name for p in written]
     applied = [r for r in assessment["models"] if r["status"] == "applied"]
     print(f"spinebq report {args.id}: {len(applied)} published model(s) applied, "
           f"{sum(r['status'] == 'not_applicable' for r in assessment['models'])} not applicable")

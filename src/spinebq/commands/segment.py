@@ -10,6 +10,7 @@ from spinebq.errors import SpinebqError
 
 NAME = "segment"
 FLAGS = {"series_uid": "--series"}
+INPUTS = ("ct",)
 HELP = ("segment and name the vertebrae of a CT (T11-S1) with image analysis only; writes vertebrae.nii.gz, "
         "subregions.nii.gz, labels.json, preview.png (and vertebrae_seg.dcm for DICOM input)")
 
@@ -47,30 +48,31 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.segment.ct.core import run_segmenter
     from spinebq.report.files import write_json
     from spinebq.segment.ct.preview import write_preview
+    from spinebq.io.output import staged
 
     import logging
 
     logging.getLogger("highdicom").setLevel(logging.WARNING)
-    out = Path(args.out)
     level_at = parse_level_at(args.level_at)
     ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
     result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)
-    out.mkdir(parents=True, exist_ok=True)
-    save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
-    save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
-    doc = result.to_json()
-    doc["input"] = {"path": str(args.ct), "shape": list(ct.shape), "spacing_mm": [round(s, 4) for s in ct.spacing_mm]}
-    written = ["vertebrae.nii.gz", "subregions.nii.gz", "labels.json"]
-    if not args.no_preview:
-        write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
-        written.append("preview.png")
-    if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
-        from spinebq.segment.ct.dicom_seg import write_dicom_seg
+    with staged(args, metadata=ct.metadata) as out:
+        save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
+        save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
+        doc = result.to_json()
+        doc["input"] = {"path": str(args.ct), "shape": list(ct.shape), "spacing_mm": [round(s, 4) for s in ct.spacing_mm]}
+        written = ["vertebrae.nii.gz", "subregions.nii.gz", "labels.json"]
+        if not args.no_preview:
+            write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
+            written.append("preview.png")
+        if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
+            from spinebq.segment.ct.dicom_seg import write_dicom_seg
 
-        write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
-        written.append("vertebrae_seg.dcm")
-    doc["files"] = written
-    write_json(out / "labels.json", doc)
+            write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
+            written.append("vertebrae_seg.dcm")
+        doc["files"] = written
+        write_json(out / "labels.json", doc)
+    out = Path(args.out)
     print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "
           f"{result.info.get('method', '')}")
     for name, level in result.levels.items():

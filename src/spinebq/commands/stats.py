@@ -8,12 +8,15 @@ from pathlib import Path
 
 NAME = "stats"
 FLAGS = {"icc_pairs": "--icc"}
+INPUTS = ("data",)
 HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-off, logistic regression, "
         "calibration, bootstrap validation, decision curves, nomogram, ICC); research use only")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``spinebq stats``."""
+    from spinebq.commands._numbers import number
+
     parser.add_argument("data", nargs="?", help="cohort table: .csv or .xlsx, one row per patient")
     parser.add_argument("--outcome", help="binary outcome column: 1/0, or two levels such as Yes/No (see --event)")
     parser.add_argument("--predictors", help="comma-separated predictor columns, each optionally with ':lower' "
@@ -22,15 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="comma-separated terms of the multivariable model whose calibration, "
                         "validation, decision curve and nomogram are computed (default: all predictors)")
     parser.add_argument("--out", default="spinebq_stats", help="output directory (default: %(default)s)")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+    parser.add_argument("--bootstrap", type=number(0, 100_000, integer=True), default=1000, metavar="B",
                         help="bootstrap samples for the optimism correction (default: %(default)s; 0 skips)")
-    parser.add_argument("--seed", type=int, default=20240101, help="random seed (default: %(default)s)")
-    parser.add_argument("--jobs", type=int, default=2, help="processes for the bootstrap (default: %(default)s)")
+    parser.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=20240101, help="random seed (default: %(default)s)")
+    parser.add_argument("--jobs", type=number(1, 256, integer=True), default=2, help="processes for the bootstrap (default: %(default)s)")
     parser.add_argument("--impute", action="store_true",
                         help="also pool the model over 5 MICE imputations (10 iterations, Rubin's rules)")
     parser.add_argument("--icc", action="append", default=[], metavar="COL1,COL2[,...]",
                         help="columns holding the same measurement by different readers: ICC (repeatable)")
-    parser.add_argument("--roc-bootstrap", type=int, default=None, metavar="N",
+    parser.add_argument("--roc-bootstrap", type=number(1, 100_000, integer=True), default=None, metavar="N",
                         help="also give stratified bootstrap CIs of each AUC with N resamples")
     parser.add_argument("--per", default=None, metavar="COL:K,...",
                         help="extra odds ratios per K units or per SD, e.g. st_hu:10,age:sd")
@@ -123,10 +126,13 @@ def run(args: argparse.Namespace) -> int:
                               cluster=args.cluster, matched=args.matched,
                               ordinal={k: v.split("<") for k, v in parse_assignments(args.ordinal, "ordinal").items()},
                               source=source)
+    from spinebq.io.output import staged
+
+    with staged(args) as staging:
+        files = result.write(staging, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
+        # full precision (write_json rounds to 4 decimals, which would turn small p-values into 0)
+        files.insert(0, write_atomic(staging / "stats.json", result.to_json() + "\n"))
     out = Path(args.out)
-    files = result.write(out, excel=args.excel, figures=not args.no_figures, figure_format=args.figure_format)
-    # full precision (write_json rounds to 4 decimals, which would turn small p-values into 0)
-    files.insert(0, write_atomic(out / "stats.json", result.to_json() + "\n"))
 
     w = sys.stdout.write
     w(f"spinebq stats: {source}: n = {result.n}, events = {result.n_events} "

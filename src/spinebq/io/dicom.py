@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.errors import InvalidDicomError
 from scipy import ndimage
 
 from spinebq.errors import OptionError, SpinebqError
@@ -40,7 +39,7 @@ def _read_headers(paths: list[Path]) -> tuple[list[_Header], int]:
     for path in paths:
         try:
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError):
+        except Exception:  # pydicom raises many types on damaged or foreign files: they are not part of a series
             skipped += 1
             continue
         headers.append(_Header(path, ds))
@@ -48,19 +47,47 @@ def _read_headers(paths: list[Path]) -> tuple[list[_Header], int]:
 
 
 def _is_volume_slice(ds: pydicom.Dataset) -> bool:
-    image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+    try:
+        image_type = [str(v).upper() for v in ds.get("ImageType", [])]
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except Exception:  # an unreadable ImageType or NumberOfFrames: not a slice of a volume
+        return False
     return (
         "Rows" in ds
         and "ImagePositionPatient" in ds
         and "ImageOrientationPatient" in ds
         and "LOCALIZER" not in image_type
-        and int(ds.get("NumberOfFrames", 1) or 1) == 1
+        and frames == 1
     )
 
 
+def _numbers(h: _Header, keyword: str, count: int) -> np.ndarray:
+    """The ``count`` finite numbers of a multi-valued attribute; SpinebqError naming the file otherwise."""
+    try:
+        value = h.dataset.get(keyword)
+        values = np.array([float(v) for v in (value if isinstance(value, (list, tuple, pydicom.multival.MultiValue))
+                                              else [value])], dtype=float)
+    except Exception:
+        values = np.array([])
+    if values.shape != (count,) or not np.all(np.isfinite(values)):
+        raise SpinebqError(f"{h.path}: {keyword} is not {count} readable numbers ({_shown(h.dataset, keyword)})")
+    return values
+
+
+def _shown(ds: pydicom.Dataset, keyword: str) -> str:
+    try:
+        text = str(ds.get(keyword))
+    except Exception:
+        text = "unreadable"
+    return text[:60]
+
+
 def _normal(ds: pydicom.Dataset) -> np.ndarray:
-    iop = np.array(ds.ImageOrientationPatient, dtype=float)
-    return np.cross(iop[:3], iop[3:])
+    try:
+        iop = np.array([float(v) for v in ds.ImageOrientationPatient], dtype=float)
+        return np.cross(iop[:3], iop[3:])
+    except Exception:  # unreadable: checked with the file named when the series is built
+        return np.zeros(3)
 
 
 def _group_series(headers: list[_Header]) -> dict[str, list[_Header]]:
@@ -120,12 +147,37 @@ def load_dicom(path: str | Path, *, series_uid: str | None = None, modality: str
         raise SpinebqError(
             f"{folder}: no {wanted}image series with slice positions found (DICOM modalities present: {', '.join(kinds)})"
         )
+    if series_uid is None and not path.is_file():
+        _refuse_mixed_folder(groups, folder)
     chosen_uid, choice_note = _choose_series(groups, series_uid, folder)
     volume = _build_volume(groups[chosen_uid])
     volume.metadata["series_choice"] = choice_note
     volume.metadata["ignored_files"] = skipped + sum(len(g) for uid, g in groups.items() if uid != chosen_uid)
     volume.metadata["source"] = str(path)
     return volume
+
+
+def _refuse_mixed_folder(groups: dict[str, list[_Header]], folder: Path) -> None:
+    """Refuse a folder whose image series belong to several patients or studies: list them and ask for --series.
+
+    Patients are named by number only (pseudonymous); each series by its UID, description and slice count.
+    """
+    def who(g: list[_Header]) -> tuple[str, str]:
+        ds = g[0].dataset
+        return str(ds.get("PatientID", "") or ""), str(ds.get("StudyInstanceUID", "") or "")
+
+    patients = sorted({who(g)[0] for g in groups.values()})
+    studies = {who(g) for g in groups.values()}
+    if len(patients) < 2 and len(studies) < 2:
+        return
+    listed = []
+    for uid, g in sorted(groups.items(), key=lambda item: (patients.index(who(item[1])[0]), item[0])):
+        d = _describe(uid, g)
+        listed.append(f"{uid} (patient {patients.index(who(g)[0]) + 1}, {d['modality'] or '?'}, "
+                      f"'{d['description'] or 'no description'}', {d['slices']} slices)")
+    raise OptionError("series_uid", f"{folder} holds {len(patients)} patient(s) and {len(studies)} study(ies) in "
+                      f"{len(groups)} image series, and spinebq does not choose between patients or studies; "
+                      f"give one series UID: {'; '.join(listed)}")
 
 
 def _choose_series(groups: dict[str, list[_Header]], series_uid: str | None, folder: Path) -> tuple[str, str]:
@@ -151,13 +203,17 @@ def _choose_series(groups: dict[str, list[_Header]], series_uid: str | None, fol
 
 def _build_volume(group: list[_Header]) -> Volume:
     first = group[0].dataset
-    iop = np.array(first.ImageOrientationPatient, dtype=float)
+    iop = _numbers(group[0], "ImageOrientationPatient", 6)
     row_cos, col_cos = iop[:3], iop[3:]
     normal = np.cross(row_cos, col_cos)
+    if not (0.99 < np.linalg.norm(normal) < 1.01):
+        raise SpinebqError(f"{group[0].path}: ImageOrientationPatient is not two perpendicular unit vectors "
+                           f"({_shown(first, 'ImageOrientationPatient')})")
     for h in group:
-        if not np.allclose(np.array(h.dataset.ImageOrientationPatient, dtype=float), iop, atol=1e-3):
+        if not np.allclose(_numbers(h, "ImageOrientationPatient", 6), iop, atol=1e-3):
             raise SpinebqError(f"{h.path}: slice orientation differs from the rest of its series")
-    positions = np.array([np.array(h.dataset.ImagePositionPatient, dtype=float) for h in group])
+    positions = np.array([_numbers(h, "ImagePositionPatient", 3) for h in group])
+    _check_size(group)
     order = np.argsort(positions @ normal)
     group = [group[i] for i in order]
     positions = positions[order]
@@ -192,7 +248,7 @@ def _build_volume(group: list[_Header]) -> Volume:
         raise SpinebqError(f"{group[0].path}: slices of the series have different sizes {sorted(shapes)}")
     array = np.stack([s.T for s in slices], axis=-1)  # (columns, rows, slices)
 
-    pixel_spacing = np.array(first.PixelSpacing, dtype=float)  # (row spacing, column spacing)
+    pixel_spacing = _numbers(group[0], "PixelSpacing", 2)  # (row spacing, column spacing)
     affine = np.eye(4)
     affine[:3, 0] = row_cos * pixel_spacing[1]
     affine[:3, 1] = col_cos * pixel_spacing[0]
@@ -210,17 +266,58 @@ def _build_volume(group: list[_Header]) -> Volume:
     return Volume(array, affine, metadata)
 
 
+def _check_size(group: list[_Header]) -> None:
+    """Refuse a series of inconsistent or impossible size before any pixel is decoded (the resource guard)."""
+    from spinebq.constants import MAX_IMAGE_EXTENT_MM, MAX_IMAGE_VOXELS, VOXEL_SIZE_RANGE_MM
+
+    sizes = set()
+    for h in group:
+        try:
+            sizes.add((int(h.dataset.Rows), int(h.dataset.Columns)))
+        except Exception:
+            raise SpinebqError(f"{h.path}: Rows/Columns are not readable numbers") from None
+    if len(sizes) != 1:
+        raise SpinebqError(f"{group[0].path}: slices of the series have different Rows/Columns {sorted(sizes)}")
+    rows, columns = sizes.pop()
+    if rows < 1 or columns < 1 or float(rows) * columns * len(group) > MAX_IMAGE_VOXELS:
+        raise SpinebqError(f"{group[0].path}: {rows} x {columns} pixels x {len(group)} slices cannot be a patient image")
+    spacing = _numbers(group[0], "PixelSpacing", 2)
+    low, high = VOXEL_SIZE_RANGE_MM
+    if np.any(spacing < low) or np.any(spacing > high):
+        raise SpinebqError(f"{group[0].path}: PixelSpacing {spacing[0]:g} x {spacing[1]:g} mm is outside "
+                           f"{low:g}-{high:g} mm")
+    if max(rows * spacing[0], columns * spacing[1]) > MAX_IMAGE_EXTENT_MM:
+        raise SpinebqError(f"{group[0].path}: the slices span more than {MAX_IMAGE_EXTENT_MM:g} mm; check PixelSpacing")
+
+
 def _pixels_hu(header: _Header) -> np.ndarray:
     try:
         ds = pydicom.dcmread(header.path)
         pixels = ds.pixel_array
     except Exception as exc:  # decoders raise many types on damaged or unsupported data
-        raise SpinebqError(f"{header.path}: pixel data cannot be decoded ({type(exc).__name__}: {exc})") from None
+        text = " ".join(str(exc).split())[:160]
+        raise SpinebqError(f"{header.path}: pixel data cannot be decoded ({type(exc).__name__}: {text})") from None
     if pixels.ndim != 2:
         raise SpinebqError(f"{header.path}: expected one 2D frame, found pixel data of shape {pixels.shape}")
-    slope = float(ds.get("RescaleSlope", 1) or 1)
-    intercept = float(ds.get("RescaleIntercept", 0) or 0)
+    if pixels.shape != (int(ds.Rows), int(ds.Columns)):
+        raise SpinebqError(f"{header.path}: the pixel data is {pixels.shape[0]} x {pixels.shape[1]}, but "
+                           f"Rows/Columns say {ds.Rows} x {ds.Columns}")
+    slope = _rescale(header.path, ds, "RescaleSlope", 1.0)
+    intercept = _rescale(header.path, ds, "RescaleIntercept", 0.0)
+    if slope <= 0:
+        raise SpinebqError(f"{header.path}: RescaleSlope {slope:g} is not positive; the values cannot be HU")
     return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
+def _rescale(path: Path, ds: pydicom.Dataset, keyword: str, default: float) -> float:
+    try:
+        value = ds.get(keyword)
+        number = default if value is None or value == "" else float(value)
+    except Exception:
+        number = float("nan")
+    if not np.isfinite(number) or abs(number) > 1e6:
+        raise SpinebqError(f"{path}: {keyword} is not a usable number ({_shown(ds, keyword)})")
+    return number
 
 
 def _resample_stack(array: np.ndarray, positions: np.ndarray, affine: np.ndarray, normal: np.ndarray) -> np.ndarray:
@@ -296,3 +393,32 @@ def _metadata(ds: pydicom.Dataset, n_slices: int) -> dict:
             "accession_number": _text(ds, "AccessionNumber"),
         },
     }
+
+
+def folder_patient(path: str | Path):
+    """Pseudonymous patient key of the DICOM files in a folder (or of one file), for checking inputs belong together.
+
+    Returns
+    -------
+    spinebq.io.output.PatientEntry
+        The key when every readable file names one PatientID; without a key, the reason.
+
+    Raises
+    ------
+    SpinebqError
+        When the folder holds several patients (the SR would reference images of more than one).
+    """
+    from spinebq.io.output import PatientEntry, patient_entry
+
+    path = Path(path)
+    paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    headers, _ = _read_headers(paths)
+    keys = {patient_entry({"phi": {"patient_id": _text(h.dataset, "PatientID"),
+                                   "patient_birth_date": _text(h.dataset, "PatientBirthDate")},
+                           "format": "DICOM"}).key for h in headers}
+    if not headers:
+        return PatientEntry(note="no DICOM file there")
+    if len(keys) > 1:
+        raise SpinebqError(f"{path}: the folder holds the images of {len(keys)} patients; give the folder of one")
+    key = keys.pop()
+    return PatientEntry(key=key, note=None if key else "the DICOM files carry no PatientID")

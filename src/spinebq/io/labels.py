@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
+from spinebq.constants import MAX_LABEL_IDS
 from spinebq.errors import OptionError, SpinebqError
 from spinebq.io.labelmap import LabelMap
 from spinebq.io.nifti import load_nifti
@@ -85,6 +86,7 @@ def load_labels(
         scheme = LabelScheme.FOLDER
     else:
         raw = on_reference_grid(load_nifti(path, dtype=None), reference, path)
+        check_label_values(raw, path)
         if not np.issubdtype(raw.dtype, np.integer):
             if not np.allclose(raw, np.round(raw)):
                 raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
@@ -153,6 +155,29 @@ def _user_mapping(mapping, path: Path) -> dict[int, str]:
         except (TypeError, ValueError):
             raise SpinebqError(f"{path}: label map entry {key!r}: {value!r} has no integer label id") from None
     return table
+
+
+def check_label_values(raw: np.ndarray, path: Path) -> None:
+    """Refuse a label array with negative, fractional or too many distinct ids (an image given as labels).
+
+    Raises
+    ------
+    SpinebqError
+        Naming ``path`` and the problem.
+    """
+    if raw.size == 0:
+        raise SpinebqError(f"{path}: the label map is empty")
+    if not np.issubdtype(raw.dtype, np.integer) and not np.issubdtype(raw.dtype, np.floating):
+        raise SpinebqError(f"{path}: label values of type {raw.dtype} are not ids")
+    low = raw.min()
+    if low < 0:
+        raise SpinebqError(f"{path}: the label map holds negative ids (down to {low:g}); label ids are 0 or positive")
+    ids = np.unique(raw[::7]) if raw.size > 10_000_000 else np.unique(raw)
+    if len(ids) > MAX_LABEL_IDS:
+        raise SpinebqError(f"{path}: {len(ids)} distinct values; this is an image rather than a label map "
+                           f"(a label map has at most {MAX_LABEL_IDS} ids)")
+    if not np.issubdtype(raw.dtype, np.integer) and not np.allclose(ids, np.round(ids)):
+        raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
 
 
 def _boxes_by_id(raw: np.ndarray) -> dict[int, tuple[slice, ...]]:
@@ -265,7 +290,7 @@ def on_reference_grid(labels: Volume, reference: Volume, path: Path) -> np.ndarr
     if np.any(np.abs(lab_lo - ref_lo) > slack) or np.any(np.abs(lab_hi - ref_hi) > slack):
         raise SpinebqError(
             f"{path}: the label map (shape {labels.shape}, spacing {_fmt(labels.spacing_mm)} mm) does not cover the "
-            f"same space as the image (shape {reference.shape}, spacing {_fmt(reference.spacing_mm)} mm); "
+            f"same space as the image {Path(str(reference.metadata.get('source') or '')).name or ''} (shape {reference.shape}, spacing {_fmt(reference.spacing_mm)} mm); "
             "was it made from another scan?"
         )
     matrix = np.linalg.inv(labels.affine) @ reference.affine

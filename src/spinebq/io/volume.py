@@ -318,17 +318,51 @@ def load_volume(path: str | Path, *, series_uid: str | None = None, expect_modal
 def check_modality(volume: Volume, expected: str, path: str | Path) -> None:
     """Raise :class:`SpinebqError` when ``volume`` is not of the ``expected`` modality.
 
-    The header's Modality decides when present. Otherwise a CT is recognised by its values: air
-    near -1000 HU, which an MR image never has.
+    The header's Modality decides when present. Otherwise a CT is recognised by its values
+    (:func:`ct_like_values`): air near -1000 HU, or, in a field of view cropped tightly to the spine, fat
+    (-200 to -30 HU) and bone (above 150 HU) side by side, which an MR image in signal units never has.
     """
     modality = volume.metadata.get("modality")
     if modality and modality != expected:
         raise SpinebqError(f"{path}: the image is {modality}, but a {expected} is needed here")
     if modality is None and expected == "CT":
-        low = float(np.percentile(volume.array.ravel(order="K")[::31], 1))
-        if low > -500:
-            raise SpinebqError(
-                f"{path}: this does not look like a CT in Hounsfield units (1st percentile {low:.0f}, "
-                "no air near -1000 HU); is it an MR image?"
-            )
+        reason = ct_like_values(volume.array)
+        if reason:
+            raise SpinebqError(f"{path}: this does not look like a CT in Hounsfield units ({reason}); is it an MR "
+                               "image? (give --modality CT if it is a CT)")
         volume.metadata["modality"] = "CT"
+
+
+#: Share of voxels that must be fat (-200 to -30 HU) and bone (above 150 HU) for a CT without air.
+CT_TISSUE_MIN_FRACTION = 0.005
+
+
+def ct_like_values(array: np.ndarray) -> str | None:
+    """None when the values look like CT Hounsfield units, else why not (a few words).
+
+    Air (1st percentile below -500 HU) is enough. Without air (a CT cropped tightly to the spine) the values
+    must lie within -1100..4000 HU for 98 % of the voxels and hold both fat and bone.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> spine = np.concatenate([rng.normal(-100, 20, 5000), rng.normal(40, 20, 5000), rng.normal(300, 80, 3000)])
+    >>> ct_like_values(spine) is None
+    True
+    >>> ct_like_values(rng.uniform(0, 800, 10000))
+    'no air near -1000 HU and no fat below -30 HU'
+    """
+    sample = np.asarray(array).ravel(order="K")
+    sample = sample[:: max(1, sample.size // 2_000_000)].astype(np.float32)
+    low, high = np.percentile(sample, [1, 99])
+    if low < -500:
+        return None
+    if low < -1100 or high > 4000:
+        return f"values {low:.0f} to {high:.0f} are no HU range"
+    fat = float(np.mean((sample >= -200) & (sample <= -30)))
+    bone = float(np.mean(sample > 150))
+    if fat < CT_TISSUE_MIN_FRACTION:
+        return "no air near -1000 HU and no fat below -30 HU"
+    if bone < CT_TISSUE_MIN_FRACTION:
+        return "no air near -1000 HU and no bone above 150 HU"
+    return None

@@ -2,7 +2,6 @@
 validation) and its figures (ROC, calibration, decision curve, clinical impact, nomogram), as HTML and PDF."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -58,7 +57,10 @@ def cohort_report(stats_dir: str | Path) -> dict:
     file = stats_dir / "stats.json"
     if not file.is_file():
         raise SpinebqError(f"{stats_dir}: no stats.json there (give the folder written by spinebq stats)")
-    s = json.loads(file.read_text(encoding="utf-8"))
+    from spinebq.io.schemas import StatsDocument, read_json, validated
+
+    s = read_json(file, "spinebq stats.json")
+    validated(StatsDocument, s, file, "spinebq stats.json")
     lines = [f"source: {s.get('source')}; outcome {s.get('outcome')}: n = {s.get('n')}, events = {s.get('n_events')}"]
     tables = []
     table1 = _table1(stats_dir / "tables" / "baseline.csv")

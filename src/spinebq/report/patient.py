@@ -74,17 +74,15 @@ def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
         widths = {side: (pedicles.get(side) or {}).get("isthmus_width_mm") for side in ("left", "right")}
         blocks.append({"level": lv, "rows": rows, "flags": flags, "deformity": vertebra.deformity_type,
                        "pedicle_widths_mm": widths if any(w is not None for w in widths.values()) else None,
-                       "pictures": level_pictures(ct_dir, lv)})
+                       "pictures": level_pictures(ct_dir, ct.outputs, lv)})
     return blocks
 
 
-def level_pictures(ct_dir: Path | None, level: str) -> list[dict]:
+def level_pictures(ct_dir: Path | None, names, level: str) -> list[dict]:
     """The CT pictures of one level (``overlay_L1_ellipses.png``, ``trajectory_L1.png``): the level is a whole
     token of the file name, so L1 never takes T12's or L1's neighbour's picture."""
-    if ct_dir is None:
-        return []
     out = []
-    for p in sorted(Path(ct_dir).glob("*.png")):
+    for p in recorded_pngs(ct_dir, names):
         if level in p.stem.split("_"):
             kind = "three-slice ellipses" if "ellipse" in p.stem else "virtual screws" if "trajectory" in p.stem else \
                 p.stem.replace("_", " ")
@@ -182,16 +180,22 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
     return out
 
 
-def pictures(ct_dir: Path | None, mri_dir: Path | None) -> list[dict]:
-    """The overview pictures: the CT pictures of no single level (sagittal overview first), then the MRI sagittal
-    overview and the other MRI pictures. Per-level CT pictures go with their level (:func:`level_pictures`)."""
+def recorded_pngs(folder: Path | None, names) -> list[Path]:
+    """The PNG files a run recorded in its record's ``outputs`` (never other files of its folder)."""
+    if folder is None:
+        return []
+    return sorted(Path(folder) / n for n in names if n.endswith(".png") and (Path(folder) / n).is_file())
+
+
+def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names=(), mri_names=()) -> list[dict]:
+    """The overview pictures the CT and MRI runs wrote (``ct_names``/``mri_names``, their records' ``outputs``):
+    the CT pictures of no single level (sagittal overview first), then the MRI sagittal overview and the other
+    MRI pictures. Per-level CT pictures go with their level (:func:`level_pictures`)."""
     out = []
-    if ct_dir is not None:
-        overview = [p for p in Path(ct_dir).glob("*.png") if not any(lv in p.stem.split("_") for lv in ORDER)]
-        for p in sorted(overview, key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
-            out.append({"path": p, "title": "CT: " + p.stem.replace("overlay_", "").replace("_", " ")})
-    if mri_dir is not None:
-        for p in sorted(Path(mri_dir).glob("*.png"), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
+    overview = [p for p in recorded_pngs(ct_dir, ct_names) if not any(lv in p.stem.split("_") for lv in ORDER)]
+    for p in sorted(overview, key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
+        out.append({"path": p, "title": "CT: " + p.stem.replace("overlay_", "").replace("_", " ")})
+    for p in sorted(recorded_pngs(mri_dir, mri_names), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
             out.append({"path": p, "title": "MRI: " + p.stem.replace("mri_", "").replace("_", " ")})
     return out
 
@@ -234,6 +238,7 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
         "screening": list((assessment or {}).get("screening") or []),
         "mri": mri_tables(mri) if mri is not None else None,
         "assessment": list((assessment or {}).get("models") or []),
-        "pictures": pictures(ct_dir, Path(mri_dir) if mri_dir else None),
+        "pictures": pictures(Path(ct_dir) if ct_dir else None, Path(mri_dir) if mri_dir else None,
+                             ct.outputs if ct is not None else (), mri.outputs if mri is not None else ()),
         "caveats": [cite_text(c) for c in caveats(ct, mri, assessment)],
     }

@@ -12,7 +12,6 @@ The CT and MRI results are read as typed records (:class:`~spinebq.records.ct.Ct
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,10 +43,11 @@ def read_document(path: str | Path, name: str) -> dict:
     file = path / name if path.is_dir() else path
     if not file.is_file():
         raise SpinebqError(f"{path}: no {name} there (give the folder written by spinebq {'ct' if 'measure' in name else 'mri'})")
-    try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpinebqError(f"{file}: not a readable JSON file ({exc})") from None
+    from spinebq.io.schemas import CtDocument, MriDocument, read_json, validated
+
+    document = read_json(file, f"spinebq {name}")
+    validated(CtDocument if "measure" in name else MriDocument, document, file, f"spinebq {name}")
+    return document
 
 
 def _record(document, cls, what: str, where: str | None):
@@ -91,6 +91,8 @@ def mri_record(mri: MriRecord | Mapping | None, where: str | None = None) -> Mri
 
 def read_clinical(path: str | Path) -> dict:
     """Clinical data from a JSON object or a two-column CSV (``field,value``)."""
+    from spinebq.io.schemas import Clinical, read_json, validated
+
     path = Path(path)
     if not path.is_file():
         raise SpinebqError(f"{path}: clinical data file not found")
@@ -102,12 +104,15 @@ def read_clinical(path: str | Path) -> dict:
                 rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
             if rows and [c.strip().lower() for c in rows[0][:2]] == ["field", "value"]:
                 rows = rows[1:]
-            return {r[0].strip(): (r[1].strip() if len(r) > 1 else None) for r in rows}
-        data = json.loads(path.read_text(encoding="utf-8"))
+            data = {r[0].strip(): (r[1].strip() if len(r) > 1 else None) for r in rows}
+            validated(Clinical, data, path, "clinical data file")
+            return data
+        data = read_json(path, "clinical data file")
     except (OSError, ValueError) as exc:
         raise SpinebqError(f"{path}: clinical data is neither a JSON object nor a field,value CSV ({exc})") from None
     if not isinstance(data, dict):
         raise SpinebqError(f"{path}: clinical data must be a JSON object such as {{\"age\": 70, \"sex\": \"F\"}}")
+    validated(Clinical, data, path, "clinical data file")
     return data
 
 
@@ -119,16 +124,16 @@ def read_nomogram(path: str | Path) -> dict:
     """
     path = Path(path)
     file = path / "stats.json" if path.is_dir() else path
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpinebqError(f"{file}: cannot read nomogram coefficients ({exc})") from None
+    from spinebq.io.schemas import Nomogram, read_json, validated
+
+    data = read_json(file, "nomogram coefficient file")
     if isinstance(data, dict) and isinstance(data.get("nomogram"), dict):
         spec = dict(data["nomogram"])
         spec.setdefault("source", f"spinebq stats on {data.get('source', file.name)}")
         data = spec
     if not isinstance(data, dict) or "intercept" not in data or not isinstance(data.get("coefficients"), dict):
         raise SpinebqError(f"{file}: a nomogram needs 'intercept' and 'coefficients' ({{variable: log-odds per unit}})")
+    validated(Nomogram, data, file, "nomogram coefficient file")
     data.setdefault("source", f"user-supplied coefficients ({file.name})")
     return data
 

@@ -19,7 +19,6 @@ Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] ther
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -488,10 +487,9 @@ def read_trajectory_file(path: str | Path, *, voxel_to_mm=None, voxels: bool = F
         When the file cannot be read or a screw is incomplete; the message names the file and the screw.
     """
     path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SpinebqError(f"{path}: cannot be read as a trajectory file ({exc})") from None
+    from spinebq.io.schemas import TrajectoryFile, read_validated
+
+    document = read_validated(TrajectoryFile, path, "trajectory file").model_dump(exclude_none=True)
     if isinstance(document, list):
         document = {"screws": document}
     screws = document.get("screws") if isinstance(document, dict) else None

@@ -6,7 +6,6 @@ Research use only, not a medical device.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -81,10 +80,10 @@ def load_points(path: str | Path, image: Volume) -> dict[str, np.ndarray]:
     Returns level/CSF name -> voxel index (float, 3).
     """
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SpinebqError(f"{path}: cannot be read as a JSON file of points ({exc})") from None
+    from spinebq.io.schemas import ReaderPoints, read_validated
+
+    points = read_validated(ReaderPoints, path, "file of reader points")
+    raw = {"space": points.space, **{key: list(xyz) for key, xyz in points.points.items()}}
     if not isinstance(raw, dict):
         raise SpinebqError(f"{path}: the points file must hold a JSON object of name -> [x, y, z]")
     space = str(raw.pop("space", "mm")).lower()
