@@ -189,6 +189,7 @@ JSONS = [
 
 @pytest.mark.parametrize("kind, label, payload", JSONS, ids=[f"{k}_{v}" for k, v, _ in JSONS])
 def test_bad_json_is_one_sentence_naming_the_field(kind, label, payload, tmp_path, capsys):
+    need(TS / "seg_v2" / "total.nii.gz")
     bad = tmp_path / f"{kind}_{label}.json"
     bad.write_bytes(payload)
     option = {"trajectory": ["--trajectory", str(bad)], "phantom": ["--calibration", "phantom", "--phantom", str(bad)],
