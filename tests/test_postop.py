@@ -32,6 +32,7 @@ PLANS = {("L1", "left"): ((21.5, -79.1, 380.2), (12.3, -125.6, 396.1), 7.0),
 #: The lumbar spine of the real CT (index box): T12 tip to the sacrum, with the posterior elements and the rods.
 LUMBAR_BOX = (slice(38, 88), slice(40, 95), slice(36, 112))
 ROD_DIAMETER_MM = 5.5
+TULIP_DIAMETER_MM = 11.0
 
 
 def burn_cylinders(ct: Volume, cylinders, *, hu: float = METAL_HU, supersample: int = 3, blur_mm: float = 0.7) -> Volume:
@@ -80,6 +81,16 @@ def rods(screws: dict, levels: list[str], overhang_mm: float = 8.0) -> list:
     return pieces
 
 
+def heads(screws: dict) -> list:
+    """A tulip (11 mm wide, 10 mm long, centred on the head where the rod lies) and a set screw (8 mm wide, 4 mm
+    long, behind the tulip) on each screw."""
+    parts = []
+    for entry, tip, _ in screws.values():
+        back = (entry - tip) / np.linalg.norm(entry - tip)
+        parts += [(entry - 5.0 * back, entry + 5.0 * back, TULIP_DIAMETER_MM), (entry + 5.0 * back, entry + 9.0 * back, 8.0)]
+    return parts
+
+
 def axis_error_deg(found, truth_entry, truth_tip) -> float:
     d = (truth_tip - truth_entry) / np.linalg.norm(truth_tip - truth_entry)
     return float(np.degrees(np.arccos(min(1.0, abs(float(found.direction @ d))))))
@@ -108,13 +119,14 @@ def touching(lumbar):
 
 @pytest.fixture(scope="session")
 def construct(lumbar):
-    """L3-L5 on both sides along the plans, a rod on each side across the heads and a cross-link between the rods."""
+    """L3-L5 on both sides along the plans with tulips and set screws, a rod on each side across the heads and a
+    cross-link between the rods."""
     ct, labels, frames = lumbar
     screws = {key: (np.array(e), np.array(t), d) for key, (e, t, d) in PLANS.items() if key[0] in ("L3", "L4", "L5")}
     bars = rods(screws, ["L3", "L4", "L5"])
     middle = [(screws[("L3", side)][0] + screws[("L4", side)][0]) / 2 for side in ("left", "right")]
     cross_link = (middle[0], middle[1], 5.0)
-    post = burn_cylinders(ct, list(screws.values()) + bars + [cross_link])
+    post = burn_cylinders(ct, list(screws.values()) + heads(screws) + bars + [cross_link])
     return screws, find_implants(post, labels, frames), post
 
 

@@ -34,16 +34,24 @@ from spinebq.measure.ct.sampling import cylinder_points, sample_values
 
 #: A metal voxel's centre counts for a line within this distance of it, mm (at least; widened on coarse grids).
 INLIER_MM = 4.0
+#: The line of most voxels within this fraction of ``INLIER_MM`` of its axis is taken first.
+CORE_FRACTION = 0.5
 #: A straight metal segment is at least this long, mm, and holds at least this many voxels.
 MIN_SEGMENT_MM = 10.0
 MIN_VOXELS = 4
 #: An end of a segment this close to a junction is cut at the junction, mm.
 END_ZONE_MM = 12.0
+#: A line's local course at a junction is fitted to its voxels within this distance, mm.
+LOCAL_MM = 12.0
+#: ... keeping the voxels up to this percentile of their distance from the local axis.
+LOCAL_TRIM_PERCENTILE = 70.0
 #: Axes closer than this angle are parallel: no junction between them, degrees.
 PARALLEL_DEG = 10.0
 #: Metal of another line bridges a gap in a line only if the two cross at more than this angle, degrees.
 BRIDGE_ANGLE_DEG = 20.0
 RANSAC_TRIALS = 400
+#: The two halves of a straight piece are at most this far apart in angle, degrees.
+BEND_DEG = 8.0
 #: Rounds of sharing the voxels out to their nearest line after the greedy search.
 REFINEMENTS = 3
 RANSAC_SEED = 20261
@@ -124,7 +132,7 @@ def find_metal_segments(ct: Volume, *, metal_hu: float = METAL_HU) -> list[Metal
         points = ct.index_to_mm(ijk)
         weights = np.clip(ct.array[tuple(ijk.T)] - metal_hu, 1.0, None)
         lines = _split_lines(points, weights, tolerance, gap)
-        joints = _junctions(lines, tolerance)
+        joints = _junctions(points, weights, lines, tolerance)
         for k, line in enumerate(lines):
             segments.append(_segment(ct, points, weights, line, joints[k], index))
     return segments
@@ -140,7 +148,9 @@ def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap:
     while free.sum() >= MIN_VOXELS:
         candidates = points[free]
         if len(candidates) >= 2:
-            model, _ = ransac(candidates, LineModelND, min_samples=2, residual_threshold=tolerance,
+            # the line is chosen by the metal's core (a straight line through the wide heads of a bent rod
+            # gathers many voxels within ``tolerance`` but few near its axis), then takes every voxel near it
+            model, _ = ransac(candidates, LineModelND, min_samples=2, residual_threshold=CORE_FRACTION * tolerance,
                               max_trials=RANSAC_TRIALS, rng=rng)
         else:
             model = None
@@ -156,6 +166,17 @@ def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap:
             if members.sum() < 2:
                 break
             centre, axis = _principal_axis(points[members], weights[members])
+        for _ in range(3):
+            # a bent piece (a rod bent at a screw head) keeps its straighter half; the rest is found next
+            straighter = _straighter_half(points, weights, members, centre, axis)
+            if straighter is None:
+                break
+            centre, axis = straighter
+            for _ in range(2):
+                members = _run(points, centre, axis, tolerance, gap, free) & free
+                if members.sum() < 2:
+                    break
+                centre, axis = _principal_axis(points[members], weights[members])
         if members.sum() < MIN_VOXELS:
             break
         t = (points[members] - centre) @ axis
@@ -208,6 +229,25 @@ def _reassign(points: np.ndarray, weights: np.ndarray, lines: list[_Line], toler
     return refitted
 
 
+def _straighter_half(points, weights, members, centre, axis):
+    """The axis of the straighter half of a bent run (halves more than ``BEND_DEG`` apart), else None."""
+    index = np.flatnonzero(members)
+    t = (points[index] - centre) @ axis
+    halves = [index[t <= np.median(t)], index[t > np.median(t)]]
+    if min(len(h) for h in halves) < MIN_VOXELS:
+        return None
+    fits = []
+    for half in halves:
+        c, a = _principal_axis(points[half], weights[half])
+        v = points[half] - c
+        rms = float(np.sqrt(np.average(np.sum((v - np.outer(v @ a, a)) ** 2, axis=1), weights=weights[half])))
+        fits.append((rms, c, a))
+    if _angle_deg(fits[0][2], fits[1][2]) <= BEND_DEG:
+        return None
+    _, c, a = min(fits, key=lambda fit: fit[0])
+    return c, a
+
+
 def _principal_axis(points: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     centre = np.average(points, axis=0, weights=weights)
     centred = points - centre
@@ -242,27 +282,60 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, abs(float(a @ b)))))
 
 
-def _junctions(lines: list[_Line], tolerance: float) -> list[list[float]]:
-    """For each line, the positions along its axis where another line of the group meets it."""
+def _junctions(points: np.ndarray, weights: np.ndarray, lines: list[_Line], tolerance: float) -> list[list[float]]:
+    """For each line, the positions along its axis where another line of the group meets it.
+
+    Where two lines meet, each is refitted to its own voxels within ``LOCAL_MM`` of the meeting point (a bent rod's
+    local course), and the position is the point of the line's axis nearest the other's local axis.
+    """
     joints = [[] for _ in lines]
     for a in range(len(lines)):
         for b in range(a + 1, len(lines)):
             la, lb = lines[a], lines[b]
-            cross = np.cross(la.axis, lb.axis)
-            if np.degrees(math.asin(min(1.0, float(np.linalg.norm(cross))))) < PARALLEL_DEG:
+            if _angle_deg(la.axis, lb.axis) < PARALLEL_DEG:
                 continue
-            # closest points of the two infinite axes
-            w0 = la.centre - lb.centre
-            d_ab = float(la.axis @ lb.axis)
-            denom = 1.0 - d_ab**2
-            sa = (d_ab * float(w0 @ lb.axis) - float(w0 @ la.axis)) / denom
-            sb = (float(w0 @ lb.axis) - d_ab * float(w0 @ la.axis)) / denom
+            sa, sb = _closest(la.centre, la.axis, lb.centre, lb.axis)
             pa, pb = la.centre + sa * la.axis, lb.centre + sb * lb.axis
             inside = (la.t_min - tolerance <= sa <= la.t_max + tolerance) and (lb.t_min - tolerance <= sb <= lb.t_max + tolerance)
-            if inside and np.linalg.norm(pa - pb) <= 2 * tolerance:
-                joints[a].append(sa)
-                joints[b].append(sb)
+            if not inside or np.linalg.norm(pa - pb) > 2 * tolerance:
+                continue
+            meet = (pa + pb) / 2
+            ca, da = _local(points, weights, la, meet)
+            cb, db = _local(points, weights, lb, meet)
+            if _angle_deg(da, db) >= PARALLEL_DEG:
+                ta, tb = _closest(ca, da, cb, db)
+                pa, pb = ca + ta * da, cb + tb * db
+            joints[a].append(float((pb - la.centre) @ la.axis))
+            joints[b].append(float((pa - lb.centre) @ lb.axis))
     return joints
+
+
+def _closest(ca: np.ndarray, da: np.ndarray, cb: np.ndarray, db: np.ndarray) -> tuple[float, float]:
+    """Parameters of the closest points of two non-parallel lines ``c + t d`` (unit ``d``)."""
+    w0 = ca - cb
+    d_ab = float(da @ db)
+    denom = 1.0 - d_ab**2
+    return ((d_ab * float(w0 @ db) - float(w0 @ da)) / denom, (float(w0 @ db) - d_ab * float(w0 @ da)) / denom)
+
+
+def _local(points: np.ndarray, weights: np.ndarray, line: _Line, meet: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The line refitted to its voxels within ``LOCAL_MM`` of ``meet`` (its own axis where they are too few)."""
+    members = line.members[np.linalg.norm(points[line.members] - meet, axis=1) <= LOCAL_MM]
+    if len(members) < MIN_VOXELS:
+        return line.centre, line.axis
+    centre, axis = _principal_axis(points[members], weights[members])
+    spread = (points[members] - centre) @ axis
+    if spread.max() - spread.min() < MIN_SEGMENT_MM:
+        return line.centre, line.axis
+    for _ in range(2):
+        # trimmed: the voxels farthest from the axis (a screw head or set screw sitting on a rod) are left out
+        v = points[members] - centre
+        radial = np.linalg.norm(v - np.outer(v @ axis, axis), axis=1)
+        kept = members[radial <= np.percentile(radial, LOCAL_TRIM_PERCENTILE)]
+        if len(kept) < MIN_VOXELS:
+            break
+        centre, axis = _principal_axis(points[kept], weights[kept])
+    return centre, axis
 
 
 def _segment(ct: Volume, points, weights, line: _Line, joints: list[float], group: int) -> MetalSegment:
