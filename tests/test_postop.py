@@ -5,6 +5,8 @@ its level and side with its axis within 3 degrees and its entry within 2 mm, and
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -96,8 +98,7 @@ def axis_error_deg(found, truth_entry, truth_tip) -> float:
     return float(np.degrees(np.arccos(min(1.0, abs(float(found.direction @ d))))))
 
 
-@pytest.fixture(scope="session")
-def lumbar(ts_dir):
+def lumbar_spine(ts_dir: Path):
     """The real CT and its TotalSegmentator labels cropped to the lumbar spine, and the vertebrae's own frames."""
     whole = load_volume(ts_dir / "ct.nii.gz", expect_modality="CT")
     labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", whole).crop(LUMBAR_BOX, copy=True)
@@ -107,27 +108,40 @@ def lumbar(ts_dir):
     return ct, labels, frames
 
 
-@pytest.fixture(scope="session")
-def touching(lumbar):
+def touching_case(lumbar) -> tuple[dict, Volume]:
     """Tips touching side by side (4 mm apart at L1, 2 mm at L3) or meeting (L2); a bar across the two L1 heads."""
-    ct, labels, frames = lumbar
+    ct, _, _ = lumbar
     screws = {**touching_pair("L1"), **touching_pair("L2", gap_mm=0.0), **touching_pair("L3", gap_mm=2.0)}
-    head_rod = (screws[("L1", "left")][0], screws[("L1", "right")][0], ROD_DIAMETER_MM)
-    post = burn_cylinders(ct, list(screws.values()) + [head_rod])
-    return screws, find_implants(post, labels, frames), post
+    head_bar = (screws[("L1", "left")][0], screws[("L1", "right")][0], ROD_DIAMETER_MM)
+    return screws, burn_cylinders(ct, list(screws.values()) + [head_bar])
 
 
-@pytest.fixture(scope="session")
-def construct(lumbar):
+def construct_case(lumbar) -> tuple[dict, Volume]:
     """L3-L5 on both sides along the plans with tulips and set screws, a rod on each side across the heads and a
     cross-link between the rods."""
-    ct, labels, frames = lumbar
+    ct, _, _ = lumbar
     screws = {key: (np.array(e), np.array(t), d) for key, (e, t, d) in PLANS.items() if key[0] in ("L3", "L4", "L5")}
     bars = rods(screws, ["L3", "L4", "L5"])
     middle = [(screws[("L3", side)][0] + screws[("L4", side)][0]) / 2 for side in ("left", "right")]
     cross_link = (middle[0], middle[1], 5.0)
-    post = burn_cylinders(ct, list(screws.values()) + heads(screws) + bars + [cross_link])
-    return screws, find_implants(post, labels, frames), post
+    return screws, burn_cylinders(ct, list(screws.values()) + heads(screws) + bars + [cross_link])
+
+
+@pytest.fixture(scope="session")
+def lumbar(ts_dir):
+    return lumbar_spine(ts_dir)
+
+
+@pytest.fixture(scope="session")
+def touching(lumbar):
+    screws, post = touching_case(lumbar)
+    return screws, find_implants(post, lumbar[1], lumbar[2]), post
+
+
+@pytest.fixture(scope="session")
+def construct(lumbar):
+    screws, post = construct_case(lumbar)
+    return screws, find_implants(post, lumbar[1], lumbar[2]), post
 
 
 def _check_screws(screws: dict, found) -> None:

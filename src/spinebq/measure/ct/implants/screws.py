@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from spinebq.anatomy import VERSE_NAMES
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.constants import METAL_HU
 from spinebq.io.volume import Volume
 from spinebq.measure.ct.frame import VertebraFrame
@@ -215,9 +215,10 @@ def _rod(kind: str, segment: MetalSegment, axis: np.ndarray, screws: list[FoundS
     start, end = segment.start_mm, segment.end_mm
     if (end - start) @ axis > 0:
         start, end = end, start
-    on_it = [f"{f.screw.level} {f.screw.side}" for f in screws
+    on_it = [f.screw for f in screws
              if _distance_to_segment(f.screw.entry_mm, start, end) <= segment.diameter_mm / 2 + HEAD_ON_ROD_MM]
-    return FoundRod(kind, start, end, segment.diameter_mm, segment.metal_voxels, tuple(on_it))
+    names = [f"{s.level} {s.side}" for s in sorted(on_it, key=lambda s: (VERSE_IDS.get(s.level, 0), s.side))]
+    return FoundRod(kind, start, end, segment.diameter_mm, segment.metal_voxels, tuple(names))
 
 
 def _cross_link(segment: MetalSegment, right: np.ndarray, rods: tuple[FoundRod, ...], screws: list[FoundScrew]) -> FoundRod:
