@@ -196,3 +196,13 @@ def test_the_construct_is_measured_and_reported(lumbar, construct):
         tr = result.vertebrae[level]["trajectories"][side]
         assert tr["source"] == "from_screws" and "metal" in tr["reason"]
     assert "no metal screw found" in result.vertebrae["L2"]["trajectories"]["left"]["reason"]
+
+
+def test_thick_metal_is_no_screw_or_rod(ts_dir, lumbar):
+    """The real CT holds a thick metal group low on the patient's left (605 voxels of ~2950 HU, 9 mm deep: a hip
+    prosthesis, outside the lumbar crop): reported as thick other metal, never as screws or rods."""
+    ct = load_volume(ts_dir / "ct.nii.gz", expect_modality="CT")
+    labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)
+    found = find_implants(ct, labels, lumbar[2])
+    assert not found.screws and not found.rods and not found.cross_links
+    assert [s.bulky for s in found.other if s.metal_voxels > 100] == [True]

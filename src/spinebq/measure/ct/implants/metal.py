@@ -34,6 +34,9 @@ from spinebq.measure.ct.sampling import cylinder_points, sample_values
 
 #: A metal voxel's centre counts for a line within this distance of it, mm (at least; widened on coarse grids).
 INLIER_MM = 4.0
+#: Metal deeper than this from its surface is no screw, rod or cross-link (a 9 mm screw or a 13 mm tulip reaches
+#: about 6-7 mm; a joint prosthesis's head, a cage or cement more), mm.
+BULKY_DEPTH_MM = 8.0
 #: The line of most voxels within this fraction of ``INLIER_MM`` of its axis is taken first.
 CORE_FRACTION = 0.5
 #: A straight metal segment is at least this long, mm, and holds at least this many voxels.
@@ -76,6 +79,9 @@ class MetalSegment:
         Connected metal group it belongs to (segments of one group touch).
     joined : tuple of bool
         Whether ``start_mm`` / ``end_mm`` is cut at a junction with another segment (else a free end).
+    bulky : bool
+        A whole metal group deeper than ``BULKY_DEPTH_MM`` (joint prosthesis, cage, cement): not split, never a
+        screw, rod or cross-link.
     """
 
     start_mm: np.ndarray
@@ -85,6 +91,7 @@ class MetalSegment:
     axis_rms_mm: float
     group: int = 0
     joined: tuple[bool, bool] = (False, False)
+    bulky: bool = False
 
     @property
     def length_mm(self) -> float:
@@ -131,11 +138,25 @@ def find_metal_segments(ct: Volume, *, metal_hu: float = METAL_HU) -> list[Metal
             continue
         points = ct.index_to_mm(ijk)
         weights = np.clip(ct.array[tuple(ijk.T)] - metal_hu, 1.0, None)
+        depth = float(ndimage.distance_transform_edt(np.pad(groups[box] == index, 1), sampling=ct.spacing_mm).max())
+        if depth > BULKY_DEPTH_MM:
+            segments.append(_bulky(points, weights, depth, index))
+            continue
         lines = _split_lines(points, weights, tolerance, gap)
         joints = _junctions(points, weights, lines, tolerance)
         for k, line in enumerate(lines):
             segments.append(_segment(ct, points, weights, line, joints[k], index))
     return segments
+
+
+def _bulky(points: np.ndarray, weights: np.ndarray, depth_mm: float, group: int) -> MetalSegment:
+    """A thick metal group as one piece: its principal axis from end to end, twice its depth as its diameter."""
+    centre, axis = _principal_axis(points, weights)
+    v = points - centre
+    t = v @ axis
+    rms = float(np.sqrt(np.average(np.sum((v - np.outer(t, axis)) ** 2, axis=1), weights=weights)))
+    return MetalSegment(centre + t.min() * axis, centre + t.max() * axis, 2 * depth_mm, len(points), rms, group,
+                        bulky=True)
 
 
 def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap: float) -> list[_Line]:

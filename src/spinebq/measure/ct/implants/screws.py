@@ -12,7 +12,8 @@ vertebra is near):
   on, its entry the end nearer the back of the vertebra (a head joined to a rod: where the screw's axis
   meets the rod's). Anything else is reported as other metal.
 
-A rod or cross-link names the screws whose heads sit on it (head within ``HEAD_ON_ROD_MM`` of its axis).
+A rod or cross-link names the screws whose heads sit on it (head within ``HEAD_ON_ROD_MM`` of its axis); one that
+holds no screw is reported as other metal, and so is a thick metal group (joint prosthesis, cage, cement).
 Metal and its bloom (``bloom_mm`` around every metal voxel) are left out of every ROI measured around a
 found screw.
 """
@@ -119,7 +120,8 @@ class ImplantFindings:
                 "rods": [r.to_dict() for r in self.rods],
                 "cross_links": [r.to_dict() for r in self.cross_links],
                 "other_metal": [{"start_mm": np.round(s.start_mm, 2).tolist(), "end_mm": np.round(s.end_mm, 2).tolist(),
-                                 "length_mm": round(s.length_mm, 1), "metal_voxels": s.metal_voxels} for s in self.other]}
+                                 "length_mm": round(s.length_mm, 1), "diameter_mm": round(s.diameter_mm, 2),
+                                 "metal_voxels": s.metal_voxels, "thick": s.bulky} for s in self.other]}
 
 
 def metal_exclusion(ct: Volume, metal_hu: float, bloom_mm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +160,9 @@ def assign_metal(segments: list[MetalSegment], labels: Volume, frames: dict[str,
         superior = frame.superior if frame is not None else np.array([0.0, 0.0, 1.0])
         left = frame.left if frame is not None else np.array([1.0, 0.0, 0.0])
         d = segment.direction
-        if _angle_deg(d, superior) <= ROD_ANGLE_DEG:
+        if segment.bulky:
+            other.append(segment)
+        elif _angle_deg(d, superior) <= ROD_ANGLE_DEG:
             rods.append((segment, superior))
         elif _angle_deg(d, left) <= CROSS_LINK_ANGLE_DEG:
             links.append((segment, left))
@@ -166,9 +170,12 @@ def assign_metal(segments: list[MetalSegment], labels: Volume, frames: dict[str,
             screws.append(_screw(segment, level, frame, votes, note))
         else:
             other.append(segment)
-    found_rods = tuple(_rod("rod", s, axis, screws) for s, axis in rods)
-    found_links = tuple(_cross_link(s, -axis, found_rods, screws) for s, axis in links)
-    return ImplantFindings(tuple(screws), found_rods, found_links, tuple(other))
+    # a rod or cross-link holds screws (itself or through the rods it joins); other straight metal is only reported
+    found_rods = [_rod("rod", s, axis, screws) for s, axis in rods]
+    found_links = [_cross_link(s, -axis, found_rods, screws) for s, axis in links]
+    other += [s for (s, _), rod in zip(rods + links, found_rods + found_links) if not rod.screws]
+    return ImplantFindings(tuple(screws), tuple(r for r in found_rods if r.screws),
+                           tuple(r for r in found_links if r.screws), tuple(other))
 
 
 def find_implants(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = METAL_HU) -> ImplantFindings:
