@@ -5,17 +5,22 @@ split into straight segments by sequential RANSAC line fitting (:func:`skimage.m
 line model; fixed seed, deterministic), refined by the principal axis of the segment's voxels weighted
 by how far each is above the threshold (partial volume pulls the line to the metal's centre):
 
-1. the line explaining most still-unexplained metal voxels (within ``INLIER_MM`` of the line, in the
-   largest run without a gap along it) is taken, refined, and its voxels explained;
-2. repeated while a run of at least ``MIN_SEGMENT_MM`` and ``MIN_VOXELS`` voxels is left. Voxels already
-   explained still count for the continuity of a run, so a rod stays one piece where a screw head sits on it.
+1. the line with most still-unexplained voxels near its axis (within ``CORE_FRACTION`` of the inlier
+   distance: a straight line through the wide heads of a bent rod gathers voxels, but few near its axis) is
+   taken; it keeps the voxels within ``INLIER_MM`` in its largest run without a gap (voxels already explained
+   still make a run continuous, so a rod stays one piece where a screw head sits on it), and is refitted;
+   a run whose two halves differ by more than ``BEND_DEG`` keeps its straighter half;
+2. repeated while a run of at least ``MIN_SEGMENT_MM`` and ``MIN_VOXELS`` voxels is left;
+3. the voxels are shared out to their nearest line and each line refitted (``REFINEMENTS`` rounds): the
+   greedy search gave the first line every voxel near it.
 
 Two segments of one group meet at a *junction* where their axes pass within twice ``INLIER_MM`` of each
-other inside both segments. An end of a segment near a junction (within ``END_ZONE_MM``) is cut there: at
-the point of its axis nearest the other axis (a screw's head at the rod's centre line; converging screws
-at the point where their axes cross; a rod at its last screw). A free end is where the CT profile along
-the axis falls half-way from the metal plateau to what lies beyond (sub-voxel, half maximum); the
-diameter is where the radial profile of the segment's middle half falls half-way.
+other inside both segments; there each is refitted to its own voxels within ``LOCAL_MM`` (a bent rod's local
+course). An end of a segment near a junction (within ``END_ZONE_MM``) is cut at the point of its axis nearest
+the other's (a screw's head at the rod's centre line; converging screws where their axes cross; a rod at its
+last screw). A free end is where the CT profile along the axis falls half-way from the metal plateau to what
+lies beyond (sub-voxel, half maximum); the diameter is where the radial profile of the segment's middle half
+falls half-way. A group deeper than ``BULKY_DEPTH_MM`` (joint prosthesis, cage, cement) is not split.
 
 What a segment is (screw, rod, cross-link) is decided with the vertebrae's frames in
 :func:`spinebq.measure.ct.implants.screws.assign_metal`.
@@ -39,9 +44,12 @@ INLIER_MM = 4.0
 BULKY_DEPTH_MM = 8.0
 #: The line of most voxels within this fraction of ``INLIER_MM`` of its axis is taken first.
 CORE_FRACTION = 0.5
-#: A straight metal segment is at least this long, mm, and holds at least this many voxels.
+#: A straight metal segment is at least this long, mm, and holds at least this volume of metal (and 4 voxels), mm^3.
 MIN_SEGMENT_MM = 10.0
+MIN_VOLUME_MM3 = 100.0
 MIN_VOXELS = 4
+#: RANSAC looks at most at this many voxels (a random subset of the unexplained ones) to choose a line.
+RANSAC_POINTS = 4000
 #: An end of a segment this close to a junction is cut at the junction, mm.
 END_ZONE_MM = 12.0
 #: A line's local course at a junction is fitted to its voxels within this distance, mm.
@@ -142,7 +150,8 @@ def find_metal_segments(ct: Volume, *, metal_hu: float = METAL_HU) -> list[Metal
         if depth > BULKY_DEPTH_MM:
             segments.append(_bulky(points, weights, depth, index))
             continue
-        lines = _split_lines(points, weights, tolerance, gap)
+        minimum = max(MIN_VOXELS, int(math.ceil(MIN_VOLUME_MM3 / float(np.prod(ct.spacing_mm)))))
+        lines = _split_lines(points, weights, tolerance, gap, minimum)
         joints = _junctions(points, weights, lines, tolerance)
         for k, line in enumerate(lines):
             segments.append(_segment(ct, points, weights, line, joints[k], index))
@@ -159,15 +168,17 @@ def _bulky(points: np.ndarray, weights: np.ndarray, depth_mm: float, group: int)
                         bulky=True)
 
 
-def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap: float) -> list[_Line]:
+def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap: float, minimum: int) -> list[_Line]:
     """Sequential RANSAC: straight runs of metal voxels, each refined by its weighted principal axis."""
     from skimage.measure import LineModelND, ransac
 
     rng = np.random.default_rng(RANSAC_SEED)
     free = np.ones(len(points), bool)
     lines = []
-    while free.sum() >= MIN_VOXELS:
+    while free.sum() >= minimum:
         candidates = points[free]
+        if len(candidates) > RANSAC_POINTS:
+            candidates = candidates[rng.choice(len(candidates), RANSAC_POINTS, replace=False)]
         if len(candidates) >= 2:
             # the line is chosen by the metal's core (a straight line through the wide heads of a bent rod
             # gathers many voxels within ``tolerance`` but few near its axis), then takes every voxel near it
@@ -198,7 +209,7 @@ def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap:
                 if members.sum() < 2:
                     break
                 centre, axis = _principal_axis(points[members], weights[members])
-        if members.sum() < MIN_VOXELS:
+        if members.sum() < minimum:
             break
         t = (points[members] - centre) @ axis
         if t.max() - t.min() < MIN_SEGMENT_MM:
@@ -206,8 +217,31 @@ def _split_lines(points: np.ndarray, weights: np.ndarray, tolerance: float, gap:
         lines.append(_Line(centre, axis, float(t.min()), float(t.max()), np.flatnonzero(members)))
         free &= ~members
     for _ in range(REFINEMENTS):
-        lines = _reassign(points, weights, lines, tolerance, gap)
+        lines = _reassign(points, weights, _absorb(points, lines, tolerance), tolerance, gap)
     return lines
+
+
+def _absorb(points: np.ndarray, lines: list[_Line], tolerance: float) -> list[_Line]:
+    """Lines without a piece of their own: a smaller line alongside a bigger one (parallel within ``PARALLEL_DEG``,
+    its voxels within ``tolerance`` of the bigger one's axis and within its length) is dropped; its voxels
+    go to the nearest line in the next round (the shell of a thick screw, a tulip around a screw's head)."""
+    order = sorted(range(len(lines)), key=lambda k: -len(lines[k].members))
+    kept = []
+    for k in order:
+        line = lines[k]
+        inside = False
+        for big in kept:
+            if _angle_deg(big.axis, line.axis) >= PARALLEL_DEG:
+                continue
+            v = points[line.members] - big.centre
+            t = v @ big.axis
+            radial = np.linalg.norm(v - np.outer(t, big.axis), axis=1)
+            if np.median(radial) <= tolerance and np.mean((t >= big.t_min - tolerance) & (t <= big.t_max + tolerance)) > 0.8:
+                inside = True
+                break
+        if not inside:
+            kept.append(line)
+    return [line for line in lines if any(line is k for k in kept)]
 
 
 def _reassign(points: np.ndarray, weights: np.ndarray, lines: list[_Line], tolerance: float, gap: float) -> list[_Line]:
