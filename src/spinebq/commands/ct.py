@@ -114,6 +114,11 @@ def _print_regional(record) -> None:
     caveats = {(v.details.get("genant") or {}).get("caveat") for v in record.vertebrae} - {None}
     for caveat in caveats:
         print(f"Genant grades: {caveat}")
+    implants = record.summary.details.get("implants")
+    if implants:
+        rods = "; ".join(f"rod {', '.join(r['screws'])}" for r in implants["rods"])
+        print(f"metal: {len(implants['screws'])} screws, {len(implants['rods'])} rods, {len(implants['cross_links'])} "
+              f"cross-links, {len(implants['other_metal'])} other pieces" + (f" ({rods})" if rods else ""))
     contrast = record.summary.details.get("contrast") or {}
     print(f"fractured levels (Genant >= 1): {', '.join(record.summary.fractured_levels or []) or 'none'}; "
           f"contrast phase: {contrast.get('phase', 'n/a')} ({contrast.get('source', '')}), "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -95,6 +96,7 @@ class RegionalResult:
     pedicles: dict = field(default_factory=dict)  # level -> VertebraPedicles
     frames: dict = field(default_factory=dict)  # level -> own VertebraFrame
     found_screws: list = field(default_factory=list)
+    implants: Any = None  # spinebq.measure.ct.implants.screws.ImplantFindings with from-screws
     method: dict = field(default_factory=dict)
 
 
@@ -152,23 +154,26 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
     screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
     exclude = None
     if options.trajectory == "from-screws":
-        from spinebq.measure.ct.implants.screws import assign_screws, find_metal_screws, metal_exclusion
+        from spinebq.measure.ct.implants.metal import find_metal_segments
+        from spinebq.measure.ct.implants.screws import assign_metal, metal_exclusion
 
         if progress:
             progress("finding metal screws" + (" in the post-operative CT" if options.postop is not None else ""))
         if options.postop is None:
-            out.found_screws = assign_screws(find_metal_screws(ct, metal_hu=metal_hu), labels, out.frames)
+            out.implants = assign_metal(find_metal_segments(ct, metal_hu=metal_hu), labels, out.frames)
             exclude = metal_exclusion(ct, metal_hu, options.bloom_mm)
         else:
             from spinebq.measure.ct.implants.registration import register_rigid
 
-            metal = find_metal_screws(options.postop, metal_hu=metal_hu)
+            metal = find_metal_segments(options.postop, metal_hu=metal_hu)
             if progress:
                 progress("registering the post-operative CT onto this one (rigid)")
             registration = register_rigid(ct, options.postop, pre_labels=labels.array, metal_hu=metal_hu)
             out.method["registration"] = registration.to_dict()
-            out.found_screws = assign_screws([m.moved(registration) for m in metal], labels, out.frames,
-                                             note=", mapped from the post-operative CT by rigid registration")
+            out.implants = assign_metal([m.moved(registration) for m in metal], labels, out.frames,
+                                        note=", mapped from the post-operative CT by rigid registration")
+        out.found_screws = list(out.implants.screws)
+        result.summary["implants"] = out.implants.to_dict()
         screws = [f.screw for f in out.found_screws]
 
     for name in names:

@@ -1,16 +1,21 @@
-"""Metal screws in a post-operative CT: found, their axes fitted, assigned to level and side.
+"""Metal of a post-operative CT sorted into screws, rods and cross-links; each screw given its level and side.
 
-Every connected group of voxels above the metal threshold that is long and thin is a screw. Its axis
-is the principal axis of its voxels weighted by how far each is above the threshold (partial volume
-pulls the line to the screw's centre). Its two ends are where the CT profile along the axis falls
-half-way from the metal plateau to the bone beyond (sub-voxel, as an edge is found at half maximum);
-the end nearer the back of its vertebra is the entry. Its diameter is where the radial profile falls
-half-way. The vertebra is the label met most often around the axis; the side is the side of the
-vertebra's own midsagittal plane the screw's middle lies on.
+The metal is split into straight segments (:mod:`spinebq.measure.ct.implants.metal`: sequential RANSAC on
+the metal voxels, junctions between touching pieces, free ends and diameter at half maximum). Each
+segment is read in the frame of the vertebra whose labels lie most around it (the image's axes where no
+vertebra is near):
 
-Metal and its bloom (``bloom_mm`` around every metal voxel) are left out of every ROI measured
-around a found screw. Rods joined to the screw heads make one metal group too long or too thick to be
-a screw; such groups are reported and skipped.
+- within ``ROD_ANGLE_DEG`` of the vertebra's long axis: a **rod**;
+- within ``CROSS_LINK_ANGLE_DEG`` of its left-right axis: a **cross-link**;
+- otherwise, ``MIN_LENGTH_MM`` to ``MAX_LENGTH_MM`` long and on a vertebra: a **screw**. Its level is the label
+  met most often around its axis, its side the side of the vertebra's own midsagittal plane its middle lies
+  on, its entry the end nearer the back of the vertebra (a head joined to a rod: where the screw's axis
+  meets the rod's). Anything else is reported as other metal.
+
+A rod or cross-link names the screws whose heads sit on it (head within ``HEAD_ON_ROD_MM`` of its axis); one that
+holds no screw is reported as other metal, and so is a thick metal group (joint prosthesis, cage, cement).
+Metal and its bloom (``bloom_mm`` around every metal voxel) are left out of every ROI measured around a
+found screw.
 """
 from __future__ import annotations
 
@@ -20,10 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from spinebq.anatomy import VERSE_NAMES
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.constants import METAL_HU
 from spinebq.io.volume import Volume
 from spinebq.measure.ct.frame import VertebraFrame
+from spinebq.measure.ct.implants.metal import MetalSegment, find_metal_segments
 from spinebq.measure.ct.sampling import cylinder_points, sample_values
 from spinebq.measure.ct.trajectory import Screw
 from spinebq.vocabulary import Side
@@ -31,24 +37,91 @@ from spinebq.vocabulary import Side
 #: A screw is at least this long and at most this long, mm.
 MIN_LENGTH_MM = 15.0
 MAX_LENGTH_MM = 80.0
-#: Length over thickness (principal axes) of a screw at least this.
-MIN_ELONGATION = 2.5
-PROFILE_STEP_MM = 0.25
+#: A segment this close in angle to the vertebra's long axis is a rod, degrees.
+ROD_ANGLE_DEG = 45.0
+#: A segment this close in angle to the vertebra's left-right axis is a cross-link, degrees.
+CROSS_LINK_ANGLE_DEG = 30.0
+#: A screw's head within this distance of a rod's axis (beyond the rod's radius) sits on that rod, mm.
+HEAD_ON_ROD_MM = 5.0
+METHOD = ("metal > threshold split into straight segments (sequential RANSAC lines, weighted principal axes); "
+          "joined ends at the junction of the axes, free ends and diameter at half maximum; kind by direction in "
+          "the vertebra's frame (rod: within 45 degrees of its long axis, cross-link: within 30 degrees of left-right)")
 
 
 @dataclass
 class FoundScrew:
-    """One metal screw found in the CT."""
+    """One metal screw found in the CT: the screw, how much metal it holds and how its ends were found."""
 
     screw: Screw
     metal_voxels: int
     axis_rms_mm: float
     level_votes: dict = field(default_factory=dict)
+    head_joined: bool = False
+    tip_joined: bool = False
 
     def details(self) -> dict:
         return {"metal_voxels": self.metal_voxels, "axis_rms_mm": round(self.axis_rms_mm, 2),
                 "level_votes": self.level_votes,
-                "method": "metal > threshold, weighted principal axis, ends and diameter at half maximum"}
+                "head": "joined (rod or other metal; cut where the axes meet)" if self.head_joined else "free (half maximum)",
+                "tip": "joined (touching metal; cut where the axes meet)" if self.tip_joined else "free (half maximum)",
+                "method": METHOD}
+
+
+@dataclass(frozen=True)
+class FoundRod:
+    """A rod or cross-link: a straight piece of metal along the spine or across it, and the screws on it.
+
+    Attributes
+    ----------
+    kind : str
+        ``"rod"`` or ``"cross_link"``.
+    start_mm, end_mm : numpy.ndarray
+        Its ends, LPS mm (rods: cranial end first; cross-links: right end first).
+    diameter_mm : float
+    metal_voxels : int
+    screws : tuple of str
+        The screws whose heads sit on it (``"L4 left"``); a cross-link adds the screws of the rods it joins.
+    """
+
+    kind: str
+    start_mm: np.ndarray
+    end_mm: np.ndarray
+    diameter_mm: float
+    metal_voxels: int
+    screws: tuple[str, ...] = ()
+
+    @property
+    def length_mm(self) -> float:
+        return float(np.linalg.norm(self.end_mm - self.start_mm))
+
+    def to_dict(self) -> dict:
+        return {"start_mm": np.round(self.start_mm, 2).tolist(), "end_mm": np.round(self.end_mm, 2).tolist(),
+                "length_mm": round(self.length_mm, 1), "diameter_mm": round(self.diameter_mm, 2),
+                "metal_voxels": self.metal_voxels, "screws": list(self.screws)}
+
+
+@dataclass(frozen=True)
+class ImplantFindings:
+    """Everything metal found in a CT: screws (with level and side), rods, cross-links and other metal."""
+
+    screws: tuple[FoundScrew, ...] = ()
+    rods: tuple[FoundRod, ...] = ()
+    cross_links: tuple[FoundRod, ...] = ()
+    other: tuple[MetalSegment, ...] = ()
+
+    def to_dict(self) -> dict:
+        """The ``summary.implants`` section of ``measurements.json``."""
+        return {"method": METHOD,
+                "screws": [{"level": f.screw.level, "side": f.screw.side,
+                            "entry_mm": np.round(f.screw.entry_mm, 2).tolist(),
+                            "target_mm": np.round(f.screw.target_mm, 2).tolist(),
+                            "diameter_mm": f.screw.diameter_mm, "length_mm": round(f.screw.length_mm, 1),
+                            "head_joined": f.head_joined, "tip_joined": f.tip_joined} for f in self.screws],
+                "rods": [r.to_dict() for r in self.rods],
+                "cross_links": [r.to_dict() for r in self.cross_links],
+                "other_metal": [{"start_mm": np.round(s.start_mm, 2).tolist(), "end_mm": np.round(s.end_mm, 2).tolist(),
+                                 "length_mm": round(s.length_mm, 1), "diameter_mm": round(s.diameter_mm, 2),
+                                 "metal_voxels": s.metal_voxels, "thick": s.bulky} for s in self.other]}
 
 
 def metal_exclusion(ct: Volume, metal_hu: float, bloom_mm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -64,80 +137,49 @@ def metal_exclusion(ct: Volume, metal_hu: float, bloom_mm: float) -> tuple[np.nd
     return distance <= bloom_mm + 0.5 * float(np.linalg.norm(ct.spacing_mm)), ct.affine
 
 
-@dataclass
-class MetalScrew:
-    """A screw-shaped piece of metal before it is assigned to a vertebra (ends in the CT's LPS mm)."""
+def assign_metal(segments: list[MetalSegment], labels: Volume, frames: dict[str, VertebraFrame], *,
+                 note: str = "") -> ImplantFindings:
+    """Sort metal segments into screws (with level, side and entry), rods, cross-links and other metal.
 
-    start_mm: np.ndarray
-    end_mm: np.ndarray
-    diameter_mm: float
-    metal_voxels: int
-    axis_rms_mm: float
-
-    def moved(self, transform) -> "MetalScrew":
-        """The same screw with its ends mapped by ``transform`` (LPS mm -> LPS mm), e.g. onto a pre-operative CT."""
-        return MetalScrew(np.asarray(transform(self.start_mm)), np.asarray(transform(self.end_mm)), self.diameter_mm,
-                          self.metal_voxels, self.axis_rms_mm)
-
-
-def find_metal_screws(ct: Volume, *, metal_hu: float = METAL_HU) -> list[MetalScrew]:
-    """Every long, thin group of metal voxels of a CT, with its axis, ends and diameter."""
-    metal = ct.array > metal_hu
-    groups, _ = ndimage.label(metal, structure=np.ones((3, 3, 3), bool))
-    found = []
-    for index, box in enumerate(ndimage.find_objects(groups), start=1):
-        if box is None:
-            continue
-        ijk = np.argwhere(groups[box] == index) + [b.start for b in box]
-        if len(ijk) < 3:
-            continue
-        points = ct.index_to_mm(ijk)
-        weights = np.clip(ct.array[tuple(ijk.T)] - metal_hu, 1.0, None)
-        centre = np.average(points, axis=0, weights=weights)
-        centred = points - centre
-        cov = (centred * weights[:, None]).T @ centred / weights.sum()
-        values, vectors = np.linalg.eigh(cov)
-        axis = vectors[:, 2]
-        along = centred @ axis
-        extent = float(along.max() - along.min())
-        elongation = math.sqrt(values[2] / max(values[1], 1e-6))
-        if extent < MIN_LENGTH_MM - 2 * max(ct.spacing_mm) or extent > MAX_LENGTH_MM or elongation < MIN_ELONGATION:
-            continue
-        start, end = _ends(ct, centre, axis, float(along.min()), float(along.max()))
-        radial = np.linalg.norm(centred - np.outer(along, axis), axis=1)
-        rms = float(np.sqrt(np.average(radial**2, weights=weights)))
-        found.append(MetalScrew(start, end, _diameter(ct, start, end), int(len(ijk)), rms))
-    return found
-
-
-def assign_screws(metal_screws: list[MetalScrew], labels: Volume, frames: dict[str, VertebraFrame], *,
-                  note: str = "") -> list[FoundScrew]:
-    """Give each metal screw its vertebra (label met most often around it), side and entry end.
-
-    The screws' coordinates must be in the space of ``labels``; the entry is the end nearer the back
-    of the vertebra, the side the side of its own midsagittal plane the screw's middle lies on.
+    Parameters
+    ----------
+    segments : list of MetalSegment
+        From :func:`~spinebq.measure.ct.implants.metal.find_metal_segments`, in the space of ``labels``.
+    labels : Volume
+        VerSe label map.
+    frames : dict
+        The vertebrae's own frames (:func:`spinebq.measure.ct.pedicles.own_frame`).
+    note : str
+        Appended to each screw's note (e.g. how it was mapped from a post-operative CT).
     """
-    found = []
-    for metal in metal_screws:
-        votes = _level_votes(labels.array, labels, metal.start_mm, metal.end_mm, metal.diameter_mm)
-        if not votes:
-            continue
-        level = max(votes, key=votes.get)
-        frame = frames.get(level)
-        if frame is None:
-            continue
-        start, end = metal.start_mm, metal.end_mm
-        side = (Side.LEFT if ((start + end) / 2 - frame.centre_mm) @ frame.left > 0 else Side.RIGHT).value
-        if (start - frame.centre_mm) @ frame.posterior < (end - frame.centre_mm) @ frame.posterior:
-            start, end = end, start
-        screw = Screw(level, side, start, end, round(metal.diameter_mm, 2), "from_screws",
-                      [f"metal screw found in the CT ({metal.metal_voxels} metal voxels){note}"])
-        found.append(FoundScrew(screw, metal.metal_voxels, metal.axis_rms_mm, votes))
-    return found
+    screws, rods, links, other = [], [], [], []
+    for segment in segments:
+        votes = _level_votes(labels.array, labels, segment.start_mm, segment.end_mm, segment.diameter_mm)
+        level = max(votes, key=votes.get) if votes else None
+        frame = frames.get(level) if level else None
+        superior = frame.superior if frame is not None else np.array([0.0, 0.0, 1.0])
+        left = frame.left if frame is not None else np.array([1.0, 0.0, 0.0])
+        d = segment.direction
+        if segment.bulky:
+            other.append(segment)
+        elif _angle_deg(d, superior) <= ROD_ANGLE_DEG:
+            rods.append((segment, superior))
+        elif _angle_deg(d, left) <= CROSS_LINK_ANGLE_DEG:
+            links.append((segment, left))
+        elif frame is not None and MIN_LENGTH_MM <= segment.length_mm <= MAX_LENGTH_MM:
+            screws.append(_screw(segment, level, frame, votes, note))
+        else:
+            other.append(segment)
+    # a rod or cross-link holds screws (itself or through the rods it joins); other straight metal is only reported
+    found_rods = [_rod("rod", s, axis, screws) for s, axis in rods]
+    found_links = [_cross_link(s, -axis, found_rods, screws) for s, axis in links]
+    other += [s for (s, _), rod in zip(rods + links, found_rods + found_links) if not rod.screws]
+    return ImplantFindings(tuple(screws), tuple(r for r in found_rods if r.screws),
+                           tuple(r for r in found_links if r.screws), tuple(other))
 
 
-def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = METAL_HU) -> list[FoundScrew]:
-    """Find the metal screws of a post-operative CT and assign them to level and side (labels on the CT's grid).
+def find_implants(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = METAL_HU) -> ImplantFindings:
+    """Find the screws, rods and cross-links of a post-operative CT (labels on the CT's grid).
 
     Parameters
     ----------
@@ -150,59 +192,60 @@ def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *,
     metal_hu : float
         Metal threshold, HU.
     """
-    return assign_screws(find_metal_screws(ct, metal_hu=metal_hu), labels, frames)
+    return assign_metal(find_metal_segments(ct, metal_hu=metal_hu), labels, frames)
 
 
-def _profile(ct: Volume, points: np.ndarray) -> np.ndarray:
-    return sample_values(ct.array, ct.affine, points, outside=np.nan)
+def find_screws(ct: Volume, labels: Volume, frames: dict[str, VertebraFrame], *, metal_hu: float = METAL_HU) -> list[FoundScrew]:
+    """The screws of :func:`find_implants`."""
+    return list(find_implants(ct, labels, frames, metal_hu=metal_hu).screws)
 
 
-def _ends(ct: Volume, centre: np.ndarray, axis: np.ndarray, t_min: float, t_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """The two ends of a screw along its axis, each where the profile falls half-way from metal to bone."""
-    margin = 3.0 * max(ct.spacing_mm)
-    t = np.arange(t_min - margin, t_max + margin, PROFILE_STEP_MM)
-    profile = _profile(ct, centre + t[:, None] * axis)
-    inner = (t > t_min + 0.25 * (t_max - t_min)) & (t < t_max - 0.25 * (t_max - t_min))
-    plateau = float(np.nanmedian(profile[inner])) if inner.any() else float(np.nanmax(profile))
-    ends = []
-    for direction in (-1, 1):
-        beyond = t_min - margin if direction < 0 else t_max + margin
-        outside = float(np.nanmedian(profile[np.abs(t - beyond) <= 1.0]))
-        half = (plateau + outside) / 2
-        ends.append(centre + _crossing(t, profile, half, direction, (t_min + t_max) / 2) * axis)
-    return ends[0], ends[1]
+def _angle_deg(direction: np.ndarray, axis: np.ndarray) -> float:
+    """Angle between a line and an axis, ignoring their sense, degrees."""
+    return math.degrees(math.acos(min(1.0, abs(float(direction @ axis)) / max(float(np.linalg.norm(axis)), 1e-9))))
 
 
-def _crossing(t: np.ndarray, profile: np.ndarray, half: float, direction: int, t_mid: float) -> float:
-    """Position where the profile first falls below ``half`` going from ``t_mid`` in ``direction``."""
-    order = np.flatnonzero(t >= t_mid) if direction > 0 else np.flatnonzero(t <= t_mid)[::-1]
-    for a, b in zip(order[:-1], order[1:]):
-        if profile[a] >= half > profile[b]:
-            return float(t[a] + (t[b] - t[a]) * (profile[a] - half) / (profile[a] - profile[b]))
-    return float(t[order[-1]])
+def _screw(segment: MetalSegment, level: str, frame: VertebraFrame, votes: dict, note: str) -> FoundScrew:
+    start, end = segment.start_mm, segment.end_mm
+    head_joined, tip_joined = segment.joined
+    side = (Side.LEFT if ((start + end) / 2 - frame.centre_mm) @ frame.left > 0 else Side.RIGHT).value
+    if (start - frame.centre_mm) @ frame.posterior < (end - frame.centre_mm) @ frame.posterior:
+        start, end = end, start
+        head_joined, tip_joined = tip_joined, head_joined
+    screw = Screw(level, side, start, end, round(segment.diameter_mm, 2), "from_screws",
+                  [f"metal screw found in the CT ({segment.metal_voxels} metal voxels){note}"])
+    return FoundScrew(screw, segment.metal_voxels, segment.axis_rms_mm, votes, head_joined, tip_joined)
 
 
-def _diameter(ct: Volume, start: np.ndarray, end: np.ndarray) -> float:
-    """Diameter where the radial profile (middle half of the screw) falls half-way from metal to bone."""
-    length = float(np.linalg.norm(end - start))
-    d = (end - start) / length
-    a, b = start + 0.25 * length * d, start + 0.75 * length * d
-    radii = np.arange(0.0, 10.0 + PROFILE_STEP_MM / 2, PROFILE_STEP_MM)
-    profile = []
-    for r in radii:
-        if r == 0:
-            t = np.linspace(0, 1, 20)
-            pts = a + t[:, None] * (b - a)
-        else:
-            pts, _, rr = cylinder_points(a, b, r + PROFILE_STEP_MM / 2, radius_inner_mm=max(0.0, r - PROFILE_STEP_MM / 2), step_mm=0.5)
-        profile.append(float(np.nanmean(_profile(ct, pts))) if len(pts) else np.nan)
-    profile = np.array(profile)
-    half = (profile[0] + profile[-1]) / 2
-    return 2 * _crossing(radii, profile, half, 1, 0.0)
+def _rod(kind: str, segment: MetalSegment, axis: np.ndarray, screws: list[FoundScrew]) -> FoundRod:
+    """A rod (cranial end first) or cross-link (right end first, ``axis`` pointing right) and the screws on it."""
+    start, end = segment.start_mm, segment.end_mm
+    if (end - start) @ axis > 0:
+        start, end = end, start
+    on_it = [f.screw for f in screws
+             if _distance_to_segment(f.screw.entry_mm, start, end) <= segment.diameter_mm / 2 + HEAD_ON_ROD_MM]
+    names = [f"{s.level} {s.side}" for s in sorted(on_it, key=lambda s: (VERSE_IDS.get(s.level, 0), s.side))]
+    return FoundRod(kind, start, end, segment.diameter_mm, segment.metal_voxels, tuple(names))
+
+
+def _cross_link(segment: MetalSegment, right: np.ndarray, rods: tuple[FoundRod, ...], screws: list[FoundScrew]) -> FoundRod:
+    """A cross-link (right end first) naming the screws whose heads sit on it and those of the rods it joins."""
+    link = _rod("cross_link", segment, right, screws)
+    start, end = link.start_mm, link.end_mm
+    joined = list(link.screws) + [name for rod in rods for name in rod.screws
+              if min(_distance_to_segment(start, rod.start_mm, rod.end_mm),
+                     _distance_to_segment(end, rod.start_mm, rod.end_mm)) <= rod.diameter_mm / 2 + HEAD_ON_ROD_MM]
+    return FoundRod("cross_link", start, end, segment.diameter_mm, segment.metal_voxels, tuple(dict.fromkeys(joined)))
+
+
+def _distance_to_segment(point: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ab = b - a
+    s = float(np.clip((point - a) @ ab / max(float(ab @ ab), 1e-9), 0.0, 1.0))
+    return float(np.linalg.norm(point - (a + s * ab)))
 
 
 def _level_votes(label_array: np.ndarray, grid: Volume, start: np.ndarray, end: np.ndarray, diameter: float) -> dict:
-    """How often each vertebra label occurs within 3 mm around the screw."""
+    """How often each vertebra label occurs within 3 mm around the segment."""
     points, _, _ = cylinder_points(start, end, diameter / 2 + 3.0, step_mm=1.0)
     ids = sample_values(label_array, grid.affine, points, order=0, outside=0).astype(int)
     counts = np.bincount(ids[ids > 0])
