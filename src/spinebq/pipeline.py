@@ -26,6 +26,7 @@ from spinebq.vocabulary import LabelContent, LabelScheme
 from spinebq.measure.ct.presets import DEFAULT_PRESET
 from spinebq.measure.ct.regional import TRAJECTORY_MODES
 from spinebq.constants import METAL_HU
+from spinebq.records.assessment import Assessment
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.study import StudyInputs
@@ -184,8 +185,8 @@ class StudyRecord:
     ct : CtRecord or None
         None when the study has no CT, or it failed (reason in ``ct_reason``).
     mri : MriRecord or None
-    assessment : dict or None
-        The ``assessment.json`` document of :func:`spinebq.risk.assess.assess_patient`.
+    assessment : Assessment or None
+        The result of :func:`spinebq.risk.assess.assess_patient` (``to_json()``: ``assessment.json``).
     ct_reason, mri_reason : str or None
         Why a modality present in the inputs was not measured.
     """
@@ -193,7 +194,7 @@ class StudyRecord:
     inputs: StudyInputs
     ct: CtRecord | None = None
     mri: MriRecord | None = None
-    assessment: dict[str, Any] | None = None
+    assessment: Assessment | None = None
     ct_reason: str | None = None
     mri_reason: str | None = None
 

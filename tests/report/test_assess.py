@@ -8,13 +8,14 @@ import math
 import pytest
 
 from spinebq.cli import main
+from spinebq.records.assessment import Assessment
 from spinebq.report.html import render_patient_html
 from spinebq.report.patient import patient_report
 from spinebq.risk.assess import assess_patient
 
 
 def rows(result, key):
-    return [r for r in result["models"] if r["key"] == key]
+    return [r for r in result.models if r.key == key]
 
 
 @pytest.fixture(scope="module")
@@ -27,30 +28,30 @@ def test_real_ct_and_mri_against_the_published_cutoffs(docs):
     ct, mri = docs
     result = assess_patient(ct, mri, {"age": 71, "sex": "F", "procedure": "PLIF", "name": "Should Not Appear"},
                             patient_id="case-A")
-    assert "Should Not Appear" not in json.dumps(result)
+    assert "Should Not Appear" not in json.dumps(result.to_json())
     (hu3d,) = rows(result, "S003_3DHU")
-    assert hu3d["status"] == "applied" and hu3d["value"] == ct["summary"]["hu"]
-    assert hu3d["at_risk_side"] == (ct["summary"]["hu"] < 56.3)
-    assert hu3d["auc"] == 0.877 and any("kVp" in c for c in hu3d["caveats"])
+    assert hu3d.status == "applied" and hu3d.value == ct["summary"]["hu"]
+    assert hu3d.at_risk_side == (ct["summary"]["hu"] < 56.3)
+    assert hu3d.auc == 0.877 and any("kVp" in c for c in hu3d.caveats)
     (vbq,) = rows(result, "S004_VBQ")
-    assert vbq["value"] == mri["vbq"] and vbq["at_risk_side"] == (mri["vbq"] >= 3.3)
-    assert any("field strength" in c for c in vbq["caveats"])
+    assert vbq.value == mri["vbq"] and vbq.at_risk_side == (mri["vbq"] >= 3.3)
+    assert any("field strength" in c for c in vbq.caveats)
     (pbq,) = rows(result, "S001_PBQ")
-    assert pbq["status"] == "no_cutoff" and pbq["value"] == mri["pbq"]
+    assert pbq.status == "no_cutoff" and pbq.value == mri["pbq"]
     # not calibrated: vBMD cutoffs are not applied, and the reason says so
     for key in ("S000_A", "S002_vBMD"):
         (r,) = rows(result, key)
-        assert r["status"] == "not_applicable" and "calibrated" in r["reason"]
+        assert r.status == "not_applicable" and "calibrated" in r.reason
     (nomo,) = rows(result, "S001_nomogram")
-    assert nomo["status"] == "not_applicable" and "coefficients" in nomo["reason"]
-    assert "risk score" in result["no_pooled_score"]
+    assert nomo.status == "not_applicable" and "coefficients" in nomo.reason
+    assert "risk score" in result.no_pooled_score
 
 
 def test_models_for_women_only_are_not_applied_to_a_man(docs):
     ct, mri = docs
     result = assess_patient(ct, mri, {"sex": "M"})
     (r,) = rows(result, "S003_3DHU")
-    assert r["status"] == "not_applicable" and "women" in r["reason"]
+    assert r.status == "not_applicable" and "women" in r.reason
 
 
 def test_user_nomogram_gives_the_logistic_probability_and_points(docs):
@@ -59,17 +60,17 @@ def test_user_nomogram_gives_the_logistic_probability_and_points(docs):
                     "ranges": {"age": [30, 90], "pbq": [1, 6], "goutallier": [0, 4]}, "source": "test cohort"}
     result = assess_patient(ct, mri, {"age": 66}, nomogram=coefficients)
     (r,) = rows(result, "S001_nomogram")
-    worst = max(m["goutallier"] for m in mri["muscle"].values())
+    worst = max(x["goutallier"] for x in mri["muscle"].values())
     lp = -9.0 + 0.1 * 66 + 1.5 * mri["pbq"] + 0.8 * worst
-    assert r["status"] == "applied"
-    assert r["value"] == pytest.approx(1 / (1 + math.exp(-lp)), rel=1e-12)
+    assert r.status == "applied"
+    assert r.value == pytest.approx(1 / (1 + math.exp(-lp)), rel=1e-12)
     # rms scaling: the widest contribution (PBQ: 1.5 x 5 = 7.5 log-odds) spans 100 points
-    assert r["points"]["age"] == pytest.approx(0.1 * (66 - 30) / 0.075)
-    assert r["points"]["pbq"] == pytest.approx(1.5 * (mri["pbq"] - 1) / 0.075)
-    assert any("cutoff 0.212" in c for c in r["caveats"])
+    assert r.nomogram.points["age"] == pytest.approx(0.1 * (66 - 30) / 0.075)
+    assert r.nomogram.points["pbq"] == pytest.approx(1.5 * (mri["pbq"] - 1) / 0.075)
+    assert any("cutoff 0.212" in c for c in r.caveats)
     missing = assess_patient(ct, mri, {}, nomogram=coefficients)
     (m,) = rows(missing, "S001_nomogram")
-    assert m["status"] == "not_applicable" and "age" in m["reason"]
+    assert m.status == "not_applicable" and "age" in m.reason
 
 
 def test_issue4_keys_are_used_and_shown(docs):
@@ -80,12 +81,12 @@ def test_issue4_keys_are_used_and_shown(docs):
         pytest.skip("this spinebq ct does not write trajectories yet (issue 4)")
     result = assess_patient(ct, None, {"sex": "F", "planned_levels": "L4-L5"})
     (ratio,) = rows(result, "S001_HU_ratio")
-    assert ratio["value"] == l3["hu_ratio"] and ratio["status"] == "no_cutoff"
+    assert ratio.value == l3["hu_ratio"] and ratio.status == "no_cutoff"
     assert l3["hu_ratio"] == pytest.approx(l3["st_hu"] / l3["b_hu"], abs=1e-3)  # ST-HU / B-HU, as paper 001
     sakai = rows(result, "Sakai2018_STHU")
-    assert [r["level"] for r in sakai] == ["L4", "L5"]
-    assert [r["value"] for r in sakai] == [ct["vertebrae"][lv]["st_hu"] for lv in ("L4", "L5")]
-    assert [r["at_risk_side"] for r in sakai] == [ct["vertebrae"][lv]["st_hu"] < 153.5 for lv in ("L4", "L5")]
+    assert [r.level for r in sakai] == ["L4", "L5"]
+    assert [r.value for r in sakai] == [ct["vertebrae"][lv]["st_hu"] for lv in ("L4", "L5")]
+    assert [r.at_risk_side for r in sakai] == [ct["vertebrae"][lv]["st_hu"] < 153.5 for lv in ("L4", "L5")]
     html = render_patient_html(patient_report(ct, None, result))
     for key in ("st_hu", "hu_ratio", "trajectories.left.hu_mean", "regions.A.hu_mean", "heights_mm.anterior", "genant_grade"):
         value = l3
@@ -102,18 +103,18 @@ def test_calibrated_phantom_vbmd_models_match_the_truth(tmp_path):
                  "--calibration", "phantom", "--phantom", str(tmp_path / "ph" / "phantom_rods.json"),
                  "--no-pictures", "--out", str(tmp_path / "ct")]) == 0
     assert main(["assess", "--ct", str(tmp_path / "ct"), "--sex", "F", "--out", str(tmp_path / "as")]) == 0
-    result = json.loads((tmp_path / "as" / "assessment.json").read_text())
+    result = Assessment.from_json(json.loads((tmp_path / "as" / "assessment.json").read_text()))
     ct = json.loads((tmp_path / "ct" / "measurements.json").read_text())
     (l5,) = rows(result, "S000_A")
     region_a = (ct["vertebrae"]["L5"].get("regions") or {}).get("A", {}).get("vbmd_mg_cm3")
     expected = region_a if region_a is not None else ct["vertebrae"]["L5"]["vbmd_mg_cm3"]  # paper 000's region A first
-    assert l5["status"] == "applied" and l5["value"] == expected
+    assert l5.status == "applied" and l5.value == expected
     true_l5 = truth["levels"]["L5"]["vbmd_mg_cm3"]
-    assert l5["value"] == pytest.approx(true_l5, abs=5)
-    assert l5["at_risk_side"] == (true_l5 < 90.05)
+    assert l5.value == pytest.approx(true_l5, abs=5)
+    assert l5.at_risk_side == (true_l5 < 90.05)
     (s2,) = rows(result, "S002_vBMD")
-    assert s2["status"] == "applied" and s2["value"] == ct["summary"]["vbmd_mg_cm3"]
-    assert any("bonescreen" in c for c in s2["caveats"])
+    assert s2.status == "applied" and s2.value == ct["summary"]["vbmd_mg_cm3"]
+    assert any("bonescreen" in c for c in s2.caveats)
 
 
 def test_assess_cli_json_and_bad_input(real_ct_dir, tmp_path, capsys):

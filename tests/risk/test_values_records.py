@@ -40,10 +40,10 @@ def test_a_record_and_its_document_give_the_same_assessment(ct, mri):
     from_records = assess_patient(ct, mri, CLINICAL, nomogram=NOMOGRAM, patient_id="r")
     from_documents = assess_patient(ct.to_json(), mri.to_json(), CLINICAL, nomogram=NOMOGRAM, patient_id="r")
     assert from_records == from_documents
-    assert json.dumps(from_records, sort_keys=True) == json.dumps(from_documents, sort_keys=True)
-    assert from_records["inputs"]["ct"] is True and from_records["inputs"]["mri"] is True
-    (nomo,) = [r for r in from_records["models"] if r["key"] == "S001_nomogram"]
-    assert nomo["status"] == "applied" and set(nomo["inputs"]) == set(NOMOGRAM["coefficients"])
+    assert json.dumps(from_records.to_json(), sort_keys=True) == json.dumps(from_documents.to_json(), sort_keys=True)
+    assert from_records.has_ct is True and from_records.has_mri is True
+    (nomo,) = [r for r in from_records.models if r.key == "S001_nomogram"]
+    assert nomo.status == "applied" and {i.name for i in nomo.nomogram.inputs} == set(NOMOGRAM["coefficients"])
     # the CT-only and MRI-only halves too
     assert assess_patient(ct, None, CLINICAL) == assess_patient(ct.to_json(), None, CLINICAL)
     assert assess_patient(None, mri, CLINICAL) == assess_patient(None, mri.to_json(), CLINICAL)
@@ -80,10 +80,10 @@ def test_a_level_not_measured_has_a_reason(ct):
 
 def test_library_messages_name_no_command_line_option(ct, mri):
     result = assess_patient(ct, mri, CLINICAL)
-    text = json.dumps(result)
+    text = json.dumps(result.to_json())
     assert "--" not in text.replace("---", "")
-    (nomo,) = [r for r in result["models"] if r["key"] == "S001_nomogram"]
-    assert nomo["reason"].startswith("the nomogram's paper [yang2026] did not publish its coefficients; a nomogram coefficients file is needed")
+    (nomo,) = [r for r in result.models if r.key == "S001_nomogram"]
+    assert nomo.reason.startswith("the nomogram's paper [yang2026] did not publish its coefficients; a nomogram coefficients file is needed")
 
 
 def test_documents_are_converted_once_at_the_entry():
@@ -95,7 +95,7 @@ def test_documents_are_converted_once_at_the_entry():
         assess_patient([1, 2], None, CLINICAL)
     # an empty document is no CT, as before
     result = assess_patient({}, None, CLINICAL)
-    assert result["inputs"]["ct"] is False and "levels" not in result["values"]
+    assert result.has_ct is False and "levels" not in result.values
     assert ct_record(None) is None
 
 

@@ -66,12 +66,12 @@ def study_row(record) -> dict[str, Any]:
         row.update(vbq=mri.vbq, s1_vbq=mri.s1_vbq, pbq=mri.pbq)
         for muscle in mri.muscle:
             row[f"{muscle.disc.replace('/', '_')}_goutallier"] = muscle.goutallier
-    for model in (record.assessment or {}).get("models", []):
-        if model["status"] == "applied":
-            name = f"model_{model['key']}" + (f"_{model['level']}" if model.get("level") and "-" not in model["level"] else "")
-            row[name] = "risk side" if model["at_risk_side"] else "not risk side"
-    for reading in (record.assessment or {}).get("screening", []):
-        row[f"screening_{reading['key']}"] = reading["reading"] or f"not read: {reading['reason']}"
+    assessment = record.assessment
+    for model in assessment.applied() if assessment is not None else []:
+        name = f"model_{model.key}" + (f"_{model.level}" if model.level and "-" not in model.level else "")
+        row[name] = "risk side" if model.at_risk_side else "not risk side"
+    for reading in assessment.screening if assessment is not None else ():
+        row[f"screening_{reading.key}"] = reading.reading or f"not read: {reading.reason}"
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
 
 

@@ -292,7 +292,7 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
 
         write_mri_outputs(folder / "mri", mri, figures=full)
     if record.assessment is not None:
-        write_json(folder / "assessment.json", record.assessment)
+        write_json(folder / "assessment.json", record.assessment.to_json())
     if full:
         _write_report(folder, record)
     write_json(folder / "study.json", record.inputs.public_json(include_paths=options.include_phi))

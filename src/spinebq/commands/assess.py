@@ -5,8 +5,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from spinebq.records.assessment import Assessment
     from spinebq.records.ct import CtRecord
     from spinebq.records.mri import MriRecord
+    from spinebq.records.screening import ScreeningReading
 
 NAME = "assess"
 INPUTS = ("ct", "mri", "clinical", "nomogram")
@@ -48,7 +50,7 @@ def clinical_from_args(args: argparse.Namespace) -> dict:
     return clinical
 
 
-def assessment_from_args(args: argparse.Namespace) -> tuple[CtRecord | None, MriRecord | None, dict]:
+def assessment_from_args(args: argparse.Namespace) -> tuple[CtRecord | None, MriRecord | None, Assessment]:
     """Read the CT and MRI documents named by the options and assess them; returns (ct, mri, assessment).
 
     ``ct`` and ``mri`` are the records made from the documents here, once (a malformed file is named in the
@@ -98,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
     _, _, result = assessment_from_args(args)
     if args.out:
         with staged(args, patient=getattr(args, "_patient", None)) as out:
-            write_json(Path(out) / "assessment.json", result)
+            write_json(Path(out) / "assessment.json", result.to_json())
     if args.json:
-        print(json.dumps(to_jsonable(result), indent=2))
+        print(json.dumps(to_jsonable(result.to_json()), indent=2))
         return 0
     print(format_assessment(result))
     if args.out:
@@ -108,42 +110,43 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_assessment(result: dict) -> str:
+def format_assessment(result: Assessment) -> str:
     """The assessment as text: applied models first, then values without cutoff, then not applicable."""
-    lines = [f"spinebq assess: {result['patient']['id']} - {result['notice']}",
+    lines = [f"spinebq assess: {result.patient_id} - {result.notice}",
              "Each published model on its own (no pooled score):"]
     order = {"applied": 0, "no_cutoff": 1, "not_applicable": 2}
-    for row in sorted(result["models"], key=lambda r: order[r["status"]]):
-        head = f"  {row['key']:<15} {row['level'] or '':<12}"
-        if row["status"] == "not_applicable":
-            lines.append(f"{head} not applicable: {row['reason']}")
+    for row in sorted(result.models, key=lambda r: order[r.status]):
+        head = f"  {row.key:<15} {row.level or '':<12}"
+        if row.status == "not_applicable":
+            lines.append(f"{head} not applicable: {row.reason}")
             continue
-        value = f"{row['value']:.3g}" if row["unit"] in ("ratio", "probability") else f"{row['value']:.1f} {row['unit']}"
-        auc = "" if row["auc"] is None else f"; AUC {row['auc']:.3f} in [{row['paper']}]"
-        lines.append(f"{head} {value} vs {row['cutoff_text']}: {row['side_text']}{auc}")
-        if row.get("points"):
-            pts = ", ".join(f"{k} {v:.0f}" for k, v in row["points"].items())
-            lines.append(f"{'':<30} points {pts}; total {row['total_points']:.0f}")
-        for caveat in row["caveats"]:
+        value = f"{row.value:.3g}" if row.unit in ("ratio", "probability") else f"{row.value:.1f} {row.unit}"
+        auc = "" if row.auc is None else f"; AUC {row.auc:.3f} in [{row.paper}]"
+        lines.append(f"{head} {value} vs {row.cutoff_text}: {row.side_text}{auc}")
+        points = row.nomogram.points if row.nomogram is not None else None
+        if points:
+            pts = ", ".join(f"{k} {v:.0f}" for k, v in points.items())
+            lines.append(f"{'':<30} points {pts}; total {row.nomogram.total_points:.0f}")
+        for caveat in row.caveats:
             lines.append(f"{'':<30} caveat: {caveat}")
-    lines += format_screening(result.get("screening") or [])
+    lines += format_screening(result.screening)
     return "\n".join(lines)
 
 
-def format_screening(readings: list[dict]) -> list[str]:
+def format_screening(readings: tuple[ScreeningReading, ...]) -> list[str]:
     """The opportunistic-screening readings as text lines, each with its source's full reference."""
     from spinebq.risk.references import reference
 
     lines = []
     for r in readings:
-        lines.append(f"Opportunistic screening ({r['key']}, thresholds "
-                     + " / ".join(f"{t:g}" for t in r["thresholds_hu"]) + f" HU at {r['level']}):")
-        if r["reading"] is None:
-            lines.append(f"  not read: {r['reason']}")
+        lines.append(f"Opportunistic screening ({r.key}, thresholds "
+                     + " / ".join(f"{t:g}" for t in r.thresholds_hu) + f" HU at {r.level}):")
+        if r.reading is None:
+            lines.append(f"  not read: {r.reason}")
         else:
-            mid = "" if r["mid_slice_hu"] is None else f" (mid-body ellipse {r['mid_slice_hu']:.0f} HU)"
-            lines.append(f"  {r['level']} three-slice HU {r['value_hu']:.0f}{mid}: {r['reading']} ({r['band']})")
-        for caveat in r["caveats"]:
+            mid = "" if r.mid_slice_hu is None else f" (mid-body ellipse {r.mid_slice_hu:.0f} HU)"
+            lines.append(f"  {r.level} three-slice HU {r.value_hu:.0f}{mid}: {r.reading} ({r.band})")
+        for caveat in r.caveats:
             lines.append(f"  caveat: {caveat}")
-        lines.append(f"  source: {reference(r['reference']).citation()}")
+        lines.append(f"  source: {reference(r.reference).citation()}")
     return lines

@@ -60,18 +60,18 @@ def run(args: argparse.Namespace) -> int:
             from spinebq.report.pdf import write_patient_pdf
 
             written.append(write_patient_pdf(report, out / "report.pdf"))
-        written.append(write_json(out / "assessment.json", assessment))
+        written.append(write_json(out / "assessment.json", assessment.to_json()))
         if args.dicom:
             from spinebq.report.sr import write_measurement_sr
 
             written.append(write_measurement_sr(ct, args.dicom, out / "measurements_sr.dcm", patient_id=args.id,
                                                 include_phi=args.include_phi))
     written = [Path(args.out) / Path(p).name for p in written]
-    applied = [r for r in assessment["models"] if r["status"] == "applied"]
+    applied = assessment.applied()
     print(f"spinebq report {args.id}: {len(applied)} published model(s) applied, "
-          f"{sum(r['status'] == 'not_applicable' for r in assessment['models'])} not applicable")
+          f"{sum(r.status == 'not_applicable' for r in assessment.models)} not applicable")
     for r in applied:
-        print(f"  {r['key']:<15} {r['value']:.3g} vs {r['cutoff_text']}: {r['side_text']}")
+        print(f"  {r.key:<15} {r.value:.3g} vs {r.cutoff_text}: {r.side_text}")
     print("written: " + ", ".join(str(p) for p in written))
     print(RESEARCH_NOTICE)
     return 0

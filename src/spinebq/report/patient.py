@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from spinebq.anatomy import ORDER
+from spinebq.records.assessment import Assessment
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.quantities import Quantity
@@ -134,7 +135,7 @@ def scan_lines(ct: CtRecord | None, mri: MriRecord | None, *, include_phi: bool)
     return lines
 
 
-def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | None) -> list[str]:
+def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment | None) -> list[str]:
     """Method, calibration and contrast caveats, in the words of the input records."""
     out = []
     if ct is not None:
@@ -173,8 +174,8 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | No
         limitation = (mri.details.get("muscle_method") or {}).get("limitation")
         if limitation:
             out.append(f"MRI muscle: {limitation}.")
-    if assessment:
-        out.append("Assessment: " + assessment.get("no_pooled_score", "") + ". Each cutoff applies to its own paper's "
+    if assessment is not None:
+        out.append("Assessment: " + assessment.no_pooled_score + ". Each cutoff applies to its own paper's "
                    "population, endpoint and method; the caveats of each row say where this patient differs.")
     out.append(RESEARCH_NOTICE)
     return out
@@ -200,7 +201,7 @@ def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names=(), mri_names=(
     return out
 
 
-def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | None, assessment: Mapping | None, *,
+def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | None, assessment: Assessment | None, *,
                    patient_id: str = "patient", ct_dir: str | Path | None = None, mri_dir: str | Path | None = None,
                    include_phi: bool = False) -> dict:
     """Everything a per-patient report shows, as plain data (see the module docstring).
@@ -211,8 +212,8 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
         The CT results: a record, or its ``spinebq.ct/1`` document (``measurements.json``), converted here once.
     mri : MriRecord, dict or None
         The MRI results: a record, or its ``spinebq.mri/1`` document (``mri.json``), converted here once.
-    assessment : dict or None
-        The ``spinebq.assess/1`` result of :func:`spinebq.risk.assess.assess_patient`.
+    assessment : Assessment or None
+        The result of :func:`spinebq.risk.assess.assess_patient`.
     patient_id : str
         The identifier the report is headed by.
     ct_dir, mri_dir : path, optional
@@ -235,9 +236,9 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
         "scans": scans,
         "page_one": page_one(ct, mri, assessment, patient_id=patient_id, include_phi=include_phi, scans=scans),
         "levels": level_blocks(ct, ct_dir) if ct is not None else [],
-        "screening": list((assessment or {}).get("screening") or []),
+        "screening": [r.to_json() for r in assessment.screening] if assessment is not None else [],
         "mri": mri_tables(mri) if mri is not None else None,
-        "assessment": list((assessment or {}).get("models") or []),
+        "assessment": [r.to_json() for r in assessment.models] if assessment is not None else [],
         "pictures": pictures(Path(ct_dir) if ct_dir else None, Path(mri_dir) if mri_dir else None,
                              ct.outputs if ct is not None else (), mri.outputs if mri is not None else ()),
         "caveats": [cite_text(c) for c in caveats(ct, mri, assessment)],

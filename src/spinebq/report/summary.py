@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 
 from spinebq.anatomy import ORDER
+from spinebq.records.assessment import Assessment
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.report.quantities import BY_KEY
@@ -161,21 +162,19 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
     return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"]}
 
 
-def model_lines(assessment: Mapping | None) -> list[dict]:
+def model_lines(assessment: Assessment | None) -> list[dict]:
     """The applied models (value on one side of a published cutoff), shortest form: no caveat paragraphs."""
     out = []
-    for r in (assessment or {}).get("models") or []:
-        if r["status"] != "applied":
-            continue
-        digits = 2 if r["unit"] in ("ratio", "probability") else 0 if r["unit"] == "HU" else 1
-        unit = "" if r["unit"] in ("ratio", "probability") else r["unit"]
-        parts = str(r["level"] or "").split("-")
-        level = "-".join(parts) if len(parts) == 2 else levels_text(parts) if r["level"] else ""
-        out.append({"key": r["key"], "paper": r["paper"], "level": level, "level_key": r["level"] or "", "predictor": short_predictor(r["predictor"]),
-                    "endpoint": short_endpoint(r["endpoint"]),
-                    "value": r["value"], "text": human(r["value"], unit, digits), "cutoff": r["cutoff_text"],
-                    "risk": bool(r["at_risk_side"]), "side": "risk side" if r["at_risk_side"] else "other side",
-                    "auc": "" if r["auc"] is None else f"{r['auc']:.2f}", "caveats": len(r["caveats"])})
+    for r in assessment.applied() if assessment is not None else []:
+        digits = 2 if r.unit in ("ratio", "probability") else 0 if r.unit == "HU" else 1
+        unit = "" if r.unit in ("ratio", "probability") else r.unit
+        parts = str(r.level or "").split("-")
+        level = "-".join(parts) if len(parts) == 2 else levels_text(parts) if r.level else ""
+        out.append({"key": r.key, "paper": r.paper, "level": level, "level_key": r.level or "", "predictor": short_predictor(r.predictor),
+                    "endpoint": short_endpoint(r.endpoint),
+                    "value": r.value, "text": human(r.value, unit, digits), "cutoff": r.cutoff_text,
+                    "risk": bool(r.at_risk_side), "side": "risk side" if r.at_risk_side else "other side",
+                    "auc": "" if r.auc is None else f"{r.auc:.2f}", "caveats": len(r.caveats)})
     return out
 
 
@@ -242,15 +241,15 @@ def who(ct: CtRecord | None, mri: MriRecord | None, clinical: Mapping, *, patien
     return lines
 
 
-def page_one(ct: CtRecord | None, mri: MriRecord | None, assessment: Mapping | None, *, patient_id: str,
+def page_one(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment | None, *, patient_id: str,
              include_phi: bool, scans: list[str]) -> dict:
     """Everything page one shows (see the module docstring)."""
-    clinical = dict((assessment or {}).get("patient") or {})
-    screening = list((assessment or {}).get("screening") or [])
+    clinical = {"id": assessment.patient_id, **assessment.clinical} if assessment is not None else {}
+    screening = [r.to_json() for r in assessment.screening] if assessment is not None else []
     return {"who": who(ct, mri, clinical, patient_id=patient_id, include_phi=include_phi, scans=scans),
             "bone": bone_quality(ct, mri, screening),
             "fractures": fractures(ct), "graded": graded_levels(ct), "has_ct": ct is not None,
             "planned": planned_levels(ct, list(clinical.get("planned_levels") or [])),
             "models": model_lines(assessment),
-            "not_applied": sum(r["status"] == "not_applicable" for r in (assessment or {}).get("models") or []),
+            "not_applied": sum(r.status == "not_applicable" for r in assessment.models) if assessment is not None else 0,
             "warnings": warnings(ct, mri)}

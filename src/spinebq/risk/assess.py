@@ -18,6 +18,7 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.errors import SpinebqError
+from spinebq.records.assessment import SCHEMA, Assessment, ModelResult
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.constants import RESEARCH_NOTICE
@@ -25,7 +26,6 @@ from spinebq.risk.registry import cutoff_text, load_models
 from spinebq.risk.screening import screening_readings
 from spinebq.risk.values import normalise_clinical, patient_values
 
-SCHEMA = "spinebq.assess/1"
 #: The paper's substitute levels when the model's level is not measurable (yang2026: L2/L4 for L3).
 SUBSTITUTES = {"L3": ("L2", "L4")}
 LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "b_hu", "hu_ratio")
@@ -305,7 +305,7 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
 
 
 def assess_model(model: dict, values: dict, *, ct: CtRecord | None, mri: MriRecord | None, clinical: dict,
-                 nomogram: dict | None = None) -> list[dict]:
+                 nomogram: dict | None = None) -> list[ModelResult]:
     """Assess one registry model; one row per evaluated level (usually one).
 
     ``values`` are :func:`~spinebq.risk.values.patient_values` of the same ``ct`` and ``mri`` records.
@@ -348,12 +348,12 @@ def assess_model(model: dict, values: dict, *, ct: CtRecord | None, mri: MriReco
         where = f"{'below' if below else 'at or above'} {row['cutoff']:g}"
         row["side_text"] = (f"risk side ({where}: the side that went with the endpoint in [{model['paper']}])" if risk
                             else f"not on the risk side ({where})")
-    return rows
+    return [ModelResult.from_json(row) for row in rows]
 
 
 def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mapping | None = None,
                    clinical: Mapping | None = None, *,
-                   nomogram: Mapping | None = None, patient_id: str = "patient", models: list[dict] | None = None) -> dict:
+                   nomogram: Mapping | None = None, patient_id: str = "patient", models: list[dict] | None = None) -> Assessment:
     """Assess one patient against every model of the registry.
 
     Parameters
@@ -373,11 +373,12 @@ def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mappin
 
     Returns
     -------
-    dict
-        ``schema`` ``spinebq.assess/1``: ``patient`` (id and the clinical fields used), ``values`` (every predictor
-        value with its source), ``models`` (one row per model and level: value, cutoff, side, AUC, caveats or the
-        reason it was not applied), ``screening`` (the CT's L1 HU against the published opportunistic-screening
-        thresholds, :mod:`spinebq.risk.screening`; empty without CT) and ``notice``.
+    Assessment
+        The patient (id and the clinical fields used), ``values`` (every predictor value with its source),
+        ``models`` (one :class:`~spinebq.records.assessment.ModelResult` per model and level: value, cutoff,
+        side, AUC, caveats or the reason it was not applied), ``screening`` (the CT's L1 HU against the published
+        opportunistic-screening thresholds, :mod:`spinebq.risk.screening`; empty without CT) and the notice.
+        ``to_json()`` is the ``spinebq.assess/1`` document (``assessment.json``).
     """
     ct, mri = ct_record(ct), mri_record(mri)
     if ct is None and mri is None and not clinical:
@@ -387,14 +388,8 @@ def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mappin
     rows = []
     for model in models or load_models():
         rows += assess_model(model, values, ct=ct, mri=mri, clinical=clinical_n, nomogram=dict(nomogram) if nomogram else None)
-    return {
-        "schema": SCHEMA,
-        "spinebq_version": __version__,
-        "notice": RESEARCH_NOTICE,
-        "no_pooled_score": "each model is shown on its own; spinebq does not combine them into a risk score",
-        "patient": {"id": patient_id, **clinical_n},
-        "inputs": {"ct": ct is not None, "mri": mri is not None, "nomogram": (nomogram or {}).get("source")},
-        "values": values,
-        "models": rows,
-        "screening": [reading.to_json() for reading in screening_readings(ct)],
-    }
+    return Assessment(patient_id=patient_id, clinical=clinical_n, has_ct=ct is not None, has_mri=mri is not None,
+                      nomogram_source=(nomogram or {}).get("source"), values=values, models=tuple(rows),
+                      screening=tuple(screening_readings(ct)), notice=RESEARCH_NOTICE,
+                      no_pooled_score="each model is shown on its own; spinebq does not combine them into a risk score",
+                      spinebq_version=__version__, schema=SCHEMA)

@@ -1,0 +1,231 @@
+"""Typed records of one patient's assessment against the published models and their ``spinebq.assess/1``
+document (``assessment.json``).
+
+:func:`spinebq.risk.assess.assess_patient` returns an :class:`Assessment`; ``Assessment.to_json()`` is the
+document the CLI writes and ``Assessment.from_json()`` reads it back. The report, the cohort table and the
+commands read the typed fields.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from spinebq.records.screening import ScreeningReading
+
+SCHEMA = "spinebq.assess/1"
+
+
+@dataclass(frozen=True)
+class NomogramInput:
+    """One variable of a nomogram: the patient's value (None when missing) and where it came from."""
+
+    name: str
+    value: float | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class NomogramScore:
+    """What a nomogram row adds: the coefficients' source, the inputs and, when scored, points and probability.
+
+    Attributes
+    ----------
+    source : str or None
+        Where the coefficients come from.
+    inputs : tuple of NomogramInput
+        One per coefficient, in the coefficients' order.
+    scored : bool
+        True when every input was available and the nomogram was evaluated.
+    linear_predictor : float or None
+        Log-odds (when scored).
+    points : dict or None
+        Points per variable; None without axis ranges.
+    total_points : float or None
+    """
+
+    source: str | None
+    inputs: tuple[NomogramInput, ...]
+    scored: bool = False
+    linear_predictor: float | None = None
+    points: dict[str, float] | None = None
+    total_points: float | None = None
+
+
+#: Keys of a model row, in the order they are written (the nomogram keys follow when present).
+ROW_KEYS = ("key", "paper", "citation", "kind", "predictor", "endpoint", "population", "method", "unit", "cutoff",
+            "direction", "auc", "auc_ci", "sensitivity", "specificity", "corrections", "cutoff_text", "secondary",
+            "level", "value", "status", "at_risk_side", "side_text", "value_source", "caveats", "reason")
+
+
+def _tuple(value: Any) -> tuple | None:
+    return None if value is None else tuple(value)
+
+
+def _list(value: tuple | None) -> list | None:
+    return None if value is None else list(value)
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One published model at one level: applied (value against the cutoff), without cutoff, or not applicable.
+
+    Attributes
+    ----------
+    key, paper, citation, kind, predictor, endpoint, population, method, unit : str or None
+        The registry entry (``models.json``): its key, bibliography key, citation, ``cutoff``/``nomogram`` ...
+    cutoff : float or None
+        The published cutoff (for a nomogram, the user-supplied probability cutoff).
+    direction : str or None
+        ``<`` or ``>``: the side of the cutoff that went with the endpoint.
+    auc : float or None
+        Discrimination reported in the paper; ``auc_ci`` its 95 % interval.
+    auc_ci : tuple of float or None
+    sensitivity, specificity : float or None
+    corrections : tuple of str or None
+        Corrections to the printed figures, from the registry.
+    cutoff_text : str
+        The cutoff in words (``< 110 HU``).
+    secondary : bool
+        Taken from a secondary source.
+    level : str or None
+        The level evaluated (a substitute level when the paper allows one), or the model's level range.
+    value : float or None
+        The patient's value; None when not applicable (``reason``).
+    status : str
+        ``applied``, ``no_cutoff`` or ``not_applicable``.
+    at_risk_side : bool or None
+        True when the value is on the side of the cutoff that went with the endpoint.
+    side_text : str or None
+    value_source : str or None
+        Where the value came from.
+    caveats : tuple of str
+        Conditions that make applying the model questionable.
+    reason : str or None
+        Why the model was not applied.
+    nomogram : NomogramScore or None
+        Nomogram rows with user-supplied coefficients only.
+    """
+
+    key: str
+    paper: str | None
+    citation: str | None
+    kind: str | None
+    predictor: str | None
+    endpoint: str | None
+    population: str | None
+    method: str | None
+    unit: str | None
+    cutoff: float | None
+    direction: str | None
+    auc: float | None
+    auc_ci: tuple[float, ...] | None
+    sensitivity: float | None
+    specificity: float | None
+    corrections: tuple[str, ...] | None
+    cutoff_text: str | None
+    secondary: bool
+    level: str | None
+    value: float | None
+    status: str
+    at_risk_side: bool | None
+    side_text: str | None
+    value_source: str | None
+    caveats: tuple[str, ...] = ()
+    reason: str | None = None
+    nomogram: NomogramScore | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document = {key: getattr(self, key) for key in ROW_KEYS}
+        document.update(auc_ci=_list(self.auc_ci), corrections=_list(self.corrections), caveats=list(self.caveats))
+        nomo = self.nomogram
+        if nomo is not None:
+            document["nomogram_source"] = nomo.source
+            document["inputs"] = {i.name: {"value": i.value, "source": i.source} for i in nomo.inputs}
+            if nomo.scored:
+                document.update(linear_predictor=nomo.linear_predictor,
+                                points=None if nomo.points is None else dict(nomo.points), total_points=nomo.total_points)
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> "ModelResult":
+        fields = {key: document.get(key) for key in ROW_KEYS}
+        fields.update(auc_ci=_tuple(fields["auc_ci"]), corrections=_tuple(fields["corrections"]),
+                      caveats=tuple(fields["caveats"] or ()), secondary=bool(fields["secondary"]))
+        nomogram = None
+        if "inputs" in document:
+            nomogram = NomogramScore(
+                source=document.get("nomogram_source"),
+                inputs=tuple(NomogramInput(name, i.get("value"), i.get("source")) for name, i in document["inputs"].items()),
+                scored="linear_predictor" in document, linear_predictor=document.get("linear_predictor"),
+                points=None if document.get("points") is None else dict(document["points"]),
+                total_points=document.get("total_points"))
+        return cls(**fields, nomogram=nomogram)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One patient against every model of the registry (document ``spinebq.assess/1``).
+
+    Attributes
+    ----------
+    patient_id : str
+        The identifier the user chose; the only identifier in the result.
+    clinical : dict
+        The clinical fields used, normalised (:func:`spinebq.risk.values.normalise_clinical`).
+    has_ct, has_mri : bool
+        Which results were given.
+    nomogram_source : str or None
+        Where user-supplied nomogram coefficients come from (None without coefficients).
+    values : dict
+        Every predictor value with its source (:func:`spinebq.risk.values.patient_values`).
+    models : tuple of ModelResult
+        One row per model and level.
+    screening : tuple of ScreeningReading
+        The CT's L1 HU against the published screening thresholds; empty without CT.
+    notice : str
+        The research-use notice.
+    no_pooled_score : str
+        Why the models are not combined.
+    spinebq_version : str
+    """
+
+    patient_id: str
+    clinical: dict[str, Any]
+    has_ct: bool
+    has_mri: bool
+    nomogram_source: str | None
+    values: dict[str, Any]
+    models: tuple[ModelResult, ...]
+    screening: tuple[ScreeningReading, ...]
+    notice: str
+    no_pooled_score: str
+    spinebq_version: str
+    schema: str = field(default=SCHEMA)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "spinebq_version": self.spinebq_version,
+            "notice": self.notice,
+            "no_pooled_score": self.no_pooled_score,
+            "patient": {"id": self.patient_id, **self.clinical},
+            "inputs": {"ct": self.has_ct, "mri": self.has_mri, "nomogram": self.nomogram_source},
+            "values": self.values,
+            "models": [row.to_json() for row in self.models],
+            "screening": [reading.to_json() for reading in self.screening],
+        }
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> "Assessment":
+        patient = dict(document["patient"])
+        inputs = document["inputs"]
+        return cls(patient_id=patient.pop("id"), clinical=patient, has_ct=bool(inputs["ct"]), has_mri=bool(inputs["mri"]),
+                   nomogram_source=inputs.get("nomogram"), values=document["values"],
+                   models=tuple(ModelResult.from_json(row) for row in document["models"]),
+                   screening=tuple(ScreeningReading.from_json(r) for r in document.get("screening") or ()),
+                   notice=document["notice"], no_pooled_score=document["no_pooled_score"],
+                   spinebq_version=document["spinebq_version"], schema=document["schema"])
+
+    def applied(self) -> list[ModelResult]:
+        """The rows whose value was placed against a published cutoff."""
+        return [row for row in self.models if row.status == "applied"]
