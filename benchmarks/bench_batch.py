@@ -142,7 +142,8 @@ print(json.dumps([(o.seconds, o.cpu_seconds) for o in runs]))
 BIG = r"""
 import sys, numpy as np
 from scipy import ndimage
-from spinebq.io.volume import Volume, load_volume, save_nifti
+from spinebq.image.volume import Volume
+from spinebq.io.volume import load_volume, save_nifti
 ct = load_volume(sys.argv[1])
 target = np.array([0.78, 0.78, 1.25])
 zoom = np.array(ct.spacing_mm) / target

@@ -32,7 +32,8 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 from scipy import ndimage
-from spinebq.io.volume import Volume, load_volume
+from spinebq.image.volume import Volume
+from spinebq.io.volume import load_volume
 from spinebq.segment.ct.core import segment_ct
 case, path, data = sys.argv[1], sys.argv[2], sys.argv[3]
 ids = {"T12": 19, "L1": 20, "L2": 21, "L3": 22, "L4": 23, "L5": 24}

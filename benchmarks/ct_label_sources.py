@@ -19,9 +19,10 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.cli import main as cli_main
-from spinebq.io.labelmap import LabelMap
+from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
-from spinebq.io.volume import Volume, load_volume
+from spinebq.image.volume import Volume
+from spinebq.io.volume import load_volume
 from spinebq.pipeline import CtOptions, analyse_ct
 
 REPO = Path(__file__).resolve().parents[1]

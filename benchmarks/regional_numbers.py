@@ -18,7 +18,8 @@ TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
 sys.path.insert(0, str(REPO))
 
 from spinebq.io.labels import load_labels  # noqa: E402
-from spinebq.io.volume import Volume, load_volume  # noqa: E402
+from spinebq.image.volume import Volume  # noqa: E402
+from spinebq.io.volume import load_volume
 from spinebq.measure.ct.levels import measure_ct  # noqa: E402
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional  # noqa: E402
 from spinebq.measure.ct.implants.screws import find_screws  # noqa: E402

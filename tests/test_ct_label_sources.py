@@ -181,9 +181,10 @@ def test_resampled_to_0_7_mm_same_grades_and_contrast_phase(ts_dir):
     import numpy as np
     from scipy import ndimage
 
-    from spinebq.io.labelmap import LabelMap
+    from spinebq.image.labelmap import LabelMap
     from spinebq.io.labels import load_labels
-    from spinebq.io.volume import Volume, load_volume
+    from spinebq.image.volume import Volume
+    from spinebq.io.volume import load_volume
 
     ct = load_volume(ts_dir / "ct.nii.gz")
     labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)

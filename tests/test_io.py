@@ -8,7 +8,8 @@ from pydicom.uid import JPEGLSLossless, RLELossless
 
 from spinebq.errors import SpinebqError
 from spinebq.io.labels import load_labels
-from spinebq.io.volume import RAS_TO_LPS, load_volume
+from spinebq.image.volume import RAS_TO_LPS
+from spinebq.io.volume import load_volume
 
 from tests.conftest import DATA, need
 from tests.dicom_writer import cylinder_ct, write_ct_series

@@ -6,7 +6,8 @@ import pytest
 from scipy import ndimage
 
 from spinebq.io.labels import load_labels
-from spinebq.io.volume import Volume, load_volume
+from spinebq.image.volume import Volume
+from spinebq.io.volume import load_volume
 from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 from spinebq.measure.ct.implants.screws import find_screws

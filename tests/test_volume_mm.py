@@ -7,10 +7,11 @@ import pickle
 import numpy as np
 import pytest
 
-from spinebq.io.labelmap import LabelMap
+from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
 from spinebq.io.mr_labels import load_mr_labels
-from spinebq.io.volume import Volume, load_volume, to_source_orientation
+from spinebq.image.volume import Volume, to_source_orientation
+from spinebq.io.volume import load_volume
 from spinebq.vocabulary import LabelContent, LabelScheme, MrLabelScheme
 
 from .conftest import DATA, TS, need

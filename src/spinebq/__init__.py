@@ -5,7 +5,7 @@ Research use only; not a medical device.
 import logging
 
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 
 __version__ = "0.1.0"
 __all__ = ["SpinebqError", "Volume", "__version__"]

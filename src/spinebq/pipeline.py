@@ -2,7 +2,7 @@
 
 :func:`analyse_ct` measures one CT, :func:`analyse_mri` one sagittal T1 MRI and :func:`analyse_study` the CT
 and/or MRI of one patient with the assessment against the published models. Each takes its inputs (a
-:class:`~spinebq.io.volume.Volume` or a path) and one frozen, picklable options record, and returns a typed
+:class:`~spinebq.image.volume.Volume` or a path) and one frozen, picklable options record, and returns a typed
 record (:mod:`spinebq.records`). Nothing here prints or writes; progress goes through one callback that takes a
 short message. A bad option raises :class:`~spinebq.errors.OptionError` naming the option's field, which the
 command line maps to its flag.
@@ -20,8 +20,9 @@ import numpy as np
 from spinebq import __version__
 from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
 from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume, load_volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
+from spinebq.io.volume import load_volume
 from spinebq.vocabulary import LabelContent, LabelScheme
 from spinebq.measure.ct.presets import DEFAULT_PRESET
 from spinebq.measure.ct.regional import TRAJECTORY_MODES

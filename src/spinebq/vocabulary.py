@@ -101,7 +101,7 @@ class MrLabelScheme(CodedValue):
 
 
 class LabelContent(CodedValue):
-    """What each label of a vertebra label map covers (:class:`spinebq.io.labelmap.LabelMap`).
+    """What each label of a vertebra label map covers (:class:`spinebq.image.labelmap.LabelMap`).
 
     ``whole``: the whole vertebra (body and posterior elements), cut to its body before the body is measured;
     ``body``: the vertebral body only (TotalSegmentator ``vertebrae_pp``, a ``vertebrae_body`` cut, the built-in

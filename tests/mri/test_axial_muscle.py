@@ -15,7 +15,8 @@ import pytest
 
 from spinebq.cli import main
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import Volume, save_nifti
+from spinebq.image.volume import Volume
+from spinebq.io.volume import save_nifti
 from spinebq.measure.mri.measure import measure_mri
 from spinebq.synthetic.mri import axial_series, write_dicom_series
 

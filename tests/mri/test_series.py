@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from spinebq.cli import main
-from spinebq.io.volume import Volume, save_nifti
+from spinebq.image.volume import Volume
+from spinebq.io.volume import save_nifti
 from spinebq.synthetic.mri import axial_series, write_dicom_series
 
 from .conftest import T1_DIR, need_t1_data

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.segment.ct.core import segment_ct
 
 from .conftest import LEVELS, per_level_dice
@@ -95,7 +95,7 @@ def test_orientation_invariant(real_ct, references, axes, flips):
     array = np.transpose(array, axes)
     perm = np.eye(4)[list(axes) + [3]].T
     affine = affine @ perm
-    from spinebq.io.volume import to_canonical
+    from spinebq.image.volume import to_canonical
 
     canon, canon_affine = to_canonical(np.ascontiguousarray(array), affine)
     ct = Volume(canon, canon_affine, {})

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from spinebq.calibrate.core import Calibration
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 
 MATERIALS = ("hydroxyapatite", "k2hpo4")
 MIN_R2 = 0.99

@@ -44,7 +44,8 @@ def parse_level_at(values: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spinebq.io.volume import load_volume, save_nifti, to_source_orientation
+    from spinebq.image.volume import to_source_orientation
+    from spinebq.io.volume import load_volume, save_nifti
     from spinebq.segment.ct.core import run_segmenter
     from spinebq.report.files import write_json
     from spinebq.segment.ct.preview import write_preview

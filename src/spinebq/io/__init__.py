@@ -1,4 +1,4 @@
-"""Loading CT/MR images and label maps into :class:`~spinebq.io.volume.Volume` objects."""
-from spinebq.io.volume import Volume, load_volume
+"""Loading CT/MR images, label maps and user files (image types: :mod:`spinebq.image`)."""
+from spinebq.io.volume import load_volume
 
-__all__ = ["Volume", "load_volume"]
+__all__ = ["load_volume"]

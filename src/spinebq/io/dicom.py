@@ -18,7 +18,7 @@ import pydicom
 from scipy import ndimage
 
 from spinebq.errors import OptionError, SpinebqError
-from spinebq.io.volume import Volume, to_canonical
+from spinebq.image.volume import Volume, to_canonical
 
 logger = logging.getLogger("spinebq")
 

@@ -10,7 +10,7 @@ Supported schemes (``scheme=``):
 ``folder``        a folder of per-structure masks ``vertebrae_L1.nii.gz`` ... ``sacrum.nii.gz``.
 ``json``          a user map ``{"label id": "L1", ...}`` given with ``mapping=``.
 
-The returned :class:`~spinebq.io.labelmap.LabelMap` holds int16 VerSe ids and says what it holds: ``scheme``
+The returned :class:`~spinebq.image.labelmap.LabelMap` holds int16 VerSe ids and says what it holds: ``scheme``
 (a :class:`~spinebq.vocabulary.LabelScheme`) and ``content`` (:class:`~spinebq.vocabulary.LabelContent`: whole
 vertebrae or bodies only); ``metadata`` repeats them as ``label_scheme`` and ``content``.
 """
@@ -26,9 +26,9 @@ from scipy import ndimage
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.constants import MAX_LABEL_IDS
 from spinebq.errors import OptionError, SpinebqError
-from spinebq.io.labelmap import LabelMap
+from spinebq.image.labelmap import LabelMap
 from spinebq.io.nifti import load_nifti
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import LabelContent, LabelScheme
 
 TOTAL_V2 = {25: "S1", 26: "S1", **{27 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},

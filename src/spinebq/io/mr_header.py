@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from spinebq.errors import SpinebqError, SpinebqWarning
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import QcFlag
 
 logger = logging.getLogger("spinebq")

@@ -23,10 +23,10 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.errors import OptionError, SpinebqError
-from spinebq.io.labelmap import LabelMap
+from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import GUESSED_NOTE, on_reference_grid
 from spinebq.io.nifti import load_nifti
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import LabelContent, MrLabelScheme
 
 VERTEBRAE_MR = {1: "S1", **{2 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},

@@ -1,4 +1,4 @@
-"""NIfTI loading: any orientation in, canonical LPS :class:`~spinebq.io.volume.Volume` out.
+"""NIfTI loading: any orientation in, canonical LPS :class:`~spinebq.image.volume.Volume` out.
 
 The header is checked as stored, before nibabel "fixes" it and before any voxel is read (:func:`check_nifti_header`): a header that does not describe
 one 3D image of a patient (a broken ``dim``, zero/NaN/negative/absurd voxel sizes, a singular or non-finite
@@ -15,7 +15,7 @@ import numpy as np
 
 from spinebq.constants import MAX_IMAGE_EXTENT_MM, MAX_IMAGE_VOXELS, VOXEL_SIZE_RANGE_MM
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import CANONICAL_ORNT, RAS_TO_LPS, Volume, to_canonical
+from spinebq.image.volume import CANONICAL_ORNT, RAS_TO_LPS, Volume, to_canonical
 
 #: Largest distance (mm) between where the qform and the sform put a corner voxel before they disagree.
 QFORM_SFORM_TOLERANCE_MM = 1.0

@@ -12,7 +12,7 @@ from matplotlib.patches import Ellipse  # noqa: E402
 
 from spinebq.anatomy import VERSE_IDS  # noqa: E402
 from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
-from spinebq.io.volume import Volume  # noqa: E402
+from spinebq.image.volume import Volume  # noqa: E402
 from spinebq.measure.ct.levels import CtResult  # noqa: E402
 from spinebq.measure.ct.ellipse import sample_plane  # noqa: E402
 from spinebq.records.ct import CtRecord  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.records.mri import MriRecord
 from spinebq.report.files import write_atomic, write_json
 
@@ -54,7 +54,9 @@ def save_labels_on_input_grid(labels: Volume, image: Volume, path: str | Path) -
     """
     import nibabel as nib
 
-    from spinebq.io.volume import RAS_TO_LPS, save_nifti, to_source_orientation
+    from spinebq.image.volume import RAS_TO_LPS, to_source_orientation
+
+    from spinebq.io.volume import save_nifti
 
     path = Path(path)
     on_grid = to_source_orientation(labels, image)

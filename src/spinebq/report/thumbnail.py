@@ -20,7 +20,7 @@ from PIL import Image
 
 from spinebq.anatomy import VERSE_NAMES
 from spinebq.io.labels import label_boxes
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.constants import BONE_WINDOW_HU
 
 #: Width of the picture, pixels.

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
-from spinebq.io.volume import Volume  # noqa: E402
+from spinebq.image.volume import Volume  # noqa: E402
 from spinebq.measure.ct.sampling import orthonormal_pair, sample_values  # noqa: E402
 
 HALF_MM = 45.0

@@ -40,8 +40,8 @@ from scipy import ndimage, signal
 
 from spinebq.anatomy import VERSE_IDS
 from spinebq.errors import SpinebqError
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import LabelContent, LabelScheme
 
 #: Depth of the spinal canal's CSF under the skin of the back, mm (adults, thin to obese).

@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from spinebq.errors import OptionError, SpinebqError
-from spinebq.io.volume import Volume, save_nifti
+from spinebq.image.volume import Volume
+from spinebq.io.volume import save_nifti
 
 
 def weights_dir() -> Path:

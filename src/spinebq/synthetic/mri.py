@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from spinebq.anatomy import VERSE_IDS
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import LabelContent, LabelScheme
 
 LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")

@@ -13,9 +13,9 @@ from scipy import ndimage
 from spinebq.anatomy import MEASURED_LEVELS, SUMMARY_LEVELS, VERSE_IDS, sort_levels
 from spinebq.calibrate.core import ACR_REFERENCE, Calibration, acr_category, no_calibration
 from spinebq.constants import METAL_HU, MIN_ROI_ML
-from spinebq.io.labelmap import LabelMap
+from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import level_boxes
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.segment.posterior import separate_body
 from spinebq.vocabulary import LabelContent
 from spinebq.measure.ct.ellipse import three_slice_rois
@@ -87,7 +87,7 @@ def measure_ct(
     ct : Volume
         CT in HU.
     labels : Volume
-        VerSe ids on the CT's grid, a :class:`~spinebq.io.labelmap.LabelMap` (see
+        VerSe ids on the CT's grid, a :class:`~spinebq.image.labelmap.LabelMap` (see
         :func:`spinebq.io.labels.load_labels`; a plain Volume is read by :meth:`LabelMap.of`); whole
         vertebrae are cut to their bodies first unless ``labels.content`` is ``LabelContent.BODY``.
     preset : str

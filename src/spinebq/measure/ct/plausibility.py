@@ -15,8 +15,8 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_NAMES
 from spinebq.errors import SpinebqError
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 
 #: QC flag of a level whose label does not fit the image.
 LABELS_IMPLAUSIBLE = "labels_implausible"

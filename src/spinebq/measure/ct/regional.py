@@ -28,8 +28,8 @@ from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.calibrate.core import Calibration, no_calibration
 from spinebq.constants import GENANT_THRESHOLDS, METAL_HU, ROI_STEP_MM
 from spinebq.errors import OptionError
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 from spinebq.calibrate.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
 from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
@@ -110,7 +110,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         The CT in HU.
     labels : LabelMap or Volume
         The VerSe label map the CT was measured with (``labels.content``: whole vertebrae, or bodies only; a plain
-        Volume is read by :meth:`~spinebq.io.labelmap.LabelMap.of`).
+        Volume is read by :meth:`~spinebq.image.labelmap.LabelMap.of`).
     result : CtResult
         The result of :func:`~spinebq.measure.ct.levels.measure_ct`; ``vertebrae``, ``summary`` and ``method`` gain keys.
     options : RegionalOptions
@@ -431,7 +431,7 @@ def source_voxel_to_mm(ct: Volume):
     if ct.metadata.get("format") == "NIfTI" and source and Path(source).exists():
         import nibabel as nib
 
-        from spinebq.io.volume import RAS_TO_LPS
+        from spinebq.image.volume import RAS_TO_LPS
 
         affine = RAS_TO_LPS @ nib.load(source).affine
     else:

@@ -17,8 +17,8 @@ import numpy as np
 from spinebq import __version__
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.errors import SpinebqError
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 from spinebq.measure.mri import rois as R
 from spinebq.records.mri import SCHEMA
 from spinebq.measure.mri.vbq import VBQ_LEVELS, cutoff_assessment, pbq_score, vbq_score

@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import QcFlag
 
 DISC_LEVELS = (("L1", "L2"), ("L2", "L3"), ("L3", "L4"), ("L4", "L5"), ("L5", "S1"))

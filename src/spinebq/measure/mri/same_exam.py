@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 
 #: Two series of one exam correlate at least this well where they overlap around the discs.
 MIN_CORRELATION = 0.5

@@ -18,8 +18,8 @@ from scipy import ndimage
 from spinebq.anatomy import VERSE_IDS, sort_levels
 from spinebq.constants import METAL_HU
 from spinebq.errors import OptionError, SpinebqError
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 from spinebq.segment.ct import labelling
 from spinebq.segment.ct.bone import patient_mask, to_native, to_working_grid
 from spinebq.segment.ct.canal import find_axis

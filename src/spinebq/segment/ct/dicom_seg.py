@@ -11,7 +11,7 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_NAMES
 from spinebq.errors import SpinebqError
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 
 #: SOP Class UID of CT Image Storage.
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from spinebq.anatomy import VERSE_NAMES, sort_levels
-from spinebq.io.labelmap import LabelMap
-from spinebq.io.volume import Volume
+from spinebq.image.labelmap import LabelMap
+from spinebq.image.volume import Volume
 from spinebq.segment.posterior import separate_body
 
 

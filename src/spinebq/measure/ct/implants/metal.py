@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.constants import METAL_HU
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.measure.ct.sampling import cylinder_points, sample_values
 
 #: A metal voxel's centre counts for a line within this distance of it, mm (at least; widened on coarse grids).

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.constants import METAL_HU
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 
 SAMPLING_SEED = 20251
 #: The metric looks at this margin around the labelled vertebrae of the pre-operative CT, mm.

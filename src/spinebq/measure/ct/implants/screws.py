@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.constants import METAL_HU
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.measure.ct.frame import VertebraFrame
 from spinebq.measure.ct.implants.metal import MetalSegment, find_metal_segments
 from spinebq.measure.ct.sampling import cylinder_points, sample_values

@@ -1,4 +1,4 @@
-"""The vertebra label map: a :class:`~spinebq.io.volume.Volume` of VerSe ids that says what it holds.
+"""The vertebra label map: a :class:`~spinebq.image.volume.Volume` of VerSe ids that says what it holds.
 
 Loaders (:func:`spinebq.io.labels.load_labels`, :func:`spinebq.io.mr_labels.load_mr_labels`) and segmenters
 (:mod:`spinebq.segment`, :func:`spinebq.pipeline.builtin_labels`) return a :class:`LabelMap`; measurers read its
@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
-from spinebq.io.volume import Volume
+from spinebq.image.volume import Volume
 from spinebq.vocabulary import CodedValue, LabelContent, LabelScheme, MrLabelScheme
 
 #: A label scheme: a CT or MR scheme of :mod:`spinebq.vocabulary`, or a free description of another convention.
@@ -27,7 +26,7 @@ class LabelMap(Volume):
     Parameters
     ----------
     array, affine, metadata
-        As :class:`~spinebq.io.volume.Volume`; ``array`` holds integer VerSe ids.
+        As :class:`~spinebq.image.volume.Volume`; ``array`` holds integer VerSe ids.
     content : LabelContent, str or None
         ``whole`` vertebrae (cut to their bodies before the CT body is measured) or ``body`` only; None when the
         source does not say (a VerSe map made elsewhere may hold either; the CT measurement then treats the
@@ -76,7 +75,7 @@ class LabelMap(Volume):
     def of(cls, labels: Volume, *, content: LabelContent | str | None = None) -> "LabelMap":
         """``labels`` as a :class:`LabelMap` (returned as it is when it is one).
 
-        A plain :class:`~spinebq.io.volume.Volume` of VerSe ids (made by hand, or by code written before the
+        A plain :class:`~spinebq.image.volume.Volume` of VerSe ids (made by hand, or by code written before the
         type existed) is read once here: its ``metadata`` entries ``content``, ``label_scheme``, ``source``
         and ``label_scheme_note`` give the attributes; without them content and scheme are None (not said).
 
