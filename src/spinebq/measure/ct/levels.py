@@ -31,6 +31,8 @@ HETEROGENEOUS_SD_HU = 130.0
 #: QC flags that keep a level out of the summary.
 EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices",
                    "level_unconfirmed", "labels_implausible")
+#: ``body_method`` of a whole-vertebra label whose posterior elements could not be cut off.
+NO_CANAL_METHOD = "no spinal canal found: whole label used"
 #: QC flag of a level whose name is a guess (the segmentation found no sacrum).
 LEVEL_UNCONFIRMED = "level_unconfirmed"
 
@@ -226,7 +228,7 @@ def _measure_level(
         body = separation.body
         body_method = {"canal": "posterior elements cut at the spinal canal",
                        "projected_canal": "posterior elements cut at the spinal canal (projected)",
-                       "none": "no spinal canal found: whole label used"}[separation.method]
+                       "none": NO_CANAL_METHOD}[separation.method]
         if separation.method == "none":
             qc.append("posterior_elements_not_removed")
     if _touches_border(label_box, ct.shape):
