@@ -168,6 +168,8 @@ def check_levels(ct: Volume, body_masks: dict, frames: dict, order: list[str], *
     bodies = [n for n in levels if n not in skip and n not in NOT_A_BODY]
     unit = _unit_spacing(bodies, frames)
     chain = {n: _adjacent(n, bodies) for n in bodies}
+    sized = [n for n in levels if n in sizes and n not in NOT_A_BODY]
+    odd_size = {n for n in sized if _odd_size(n, sized, sizes)}
     for n in levels:
         if n in skip:
             continue
@@ -175,7 +177,8 @@ def check_levels(ct: Volume, body_masks: dict, frames: dict, order: list[str], *
         height, volume = sizes[n]
         measures.update(height_mm=round(height, 1), volume_ml=round(volume, 2))
         if n not in NOT_A_BODY:
-            near = _neighbours(n, [m for m in levels if m in sizes and m not in NOT_A_BODY])
+            # neighbours whose own size is off (a doubled mask next door) are no reference
+            near = [m for m in _neighbours(n, sized) if m not in odd_size]
             if near:
                 for key, value, limit, idx in (("height", height, HEIGHT_RATIO_LIMIT, 0), ("volume", volume, VOLUME_RATIO_LIMIT, 1)):
                     ratio = value / float(np.median([sizes[m][idx] for m in near]))
@@ -261,6 +264,15 @@ def _neighbours(name: str, levels: list[str]) -> list[str]:
 def _adjacent(name: str, levels: list[str]) -> list[str]:
     i = levels.index(name)
     return [levels[k] for k in (i - 1, i + 1) if 0 <= k < len(levels)]
+
+
+def _odd_size(n: str, sized: list[str], sizes: dict) -> bool:
+    """Whether ``n``'s height or volume is out of range against all its neighbours (the first pass)."""
+    near = _neighbours(n, sized)
+    if not near:
+        return False
+    return any(not 1 / limit <= sizes[n][i] / float(np.median([sizes[m][i] for m in near])) <= limit
+               for i, limit in ((0, HEIGHT_RATIO_LIMIT), (1, VOLUME_RATIO_LIMIT)))
 
 
 def _spacing(n: str, m: str, frames: dict, unit: float) -> tuple[float, float]:
