@@ -308,21 +308,30 @@ def _unit_spacing(levels: list[str], frames: dict) -> float:
 
 
 def _hu_layers(ct: Volume, box_body, labels: np.ndarray | None) -> dict:
-    """Median HU inside the body (rim removed), of its rim (outer layer) and of a layer just outside it."""
+    """Median HU inside the body (its outer layer removed), of the cortical shell and of the tissue beyond it.
+
+    A mask may end just outside the cortex (TotalSegmentator) or just inside it (a body sub-region drawn inside
+    the shell): the shell is the denser of the mask's outer layer and the first layer outside it; the tissue is
+    the second and third layers outside (voxels of other labels left out).
+    """
     box, body = box_body
-    box = tuple(slice(max(0, b.start - 2), min(n, b.stop + 2)) for b, n in zip(box, ct.shape))
-    pad = [(b.start - bb.start, 0) for b, bb in zip(box_body[0], box)]
-    full = np.zeros(tuple(b.stop - b.start for b in box), dtype=bool)
-    full[tuple(slice(p[0], p[0] + n) for p, n in zip(pad, body.shape))] = body
-    values = ct.array[box]
+    grow = 4
+    big = tuple(slice(max(0, b.start - grow), min(n, b.stop + grow)) for b, n in zip(box, ct.shape))
+    full = np.zeros(tuple(b.stop - b.start for b in big), dtype=bool)
+    full[tuple(slice(b.start - bb.start, b.start - bb.start + n) for b, bb, n in zip(box, big, body.shape))] = body
+    values = ct.array[big]
     inner = ndimage.binary_erosion(full)
-    rim = full & ~inner
-    outside = ndimage.binary_dilation(full) & ~full
-    if labels is not None:
-        outside &= labels[box] <= 0
+    first = ndimage.binary_dilation(full)
+    third = ndimage.binary_dilation(first, iterations=2)
+    free = labels[big] <= 0 if labels is not None else np.ones_like(full)
+
     def median(mask):
         return float(np.median(values[mask])) if mask.sum() >= 5 else math.nan
-    return {"inside_hu": median(inner), "rim_hu": median(rim), "outside_hu": median(outside)}
+
+    layers = [median(full & ~inner), median(first & ~full & free)]
+    layers = [v for v in layers if math.isfinite(v)]
+    return {"inside_hu": median(inner), "rim_hu": max(layers) if layers else math.nan,
+            "outside_hu": median(third & ~first & free)}
 
 
 def _canal_hu(ct: Volume, box_body, frame) -> float:
