@@ -18,8 +18,8 @@ Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] ther
                  25-35 mm (default 5.0 x 35).
 ``sacral``       S1 only: a promontory-directed ("tricortical") S1 pedicle screw (Lehman et al., Spine 2002
                  [lehman2002]): aimed at the apex of the sacral promontory, 30 degrees medial (AO Surgery
-                 Reference, S1 pedicle screw insertion [ao_s1_screw]; angles of 25-35 degrees tried), the tip
-                 kept 2 mm short of the promontory's cortex, at most 50 mm long [s1_morphometry_sra]; the sagittal angle is the one that keeps the
+                 Reference, S1 pedicle screw insertion [aosurgery2026s1]; angles of 25-35 degrees tried), the tip
+                 kept 2 mm short of the promontory's cortex, at most 50 mm long [sra2011s1]; the sagittal angle is the one that keeps the
                  screw in bone; standard sizes, downsized to stay in bone as the lumbar plans.
 """
 from __future__ import annotations
@@ -79,7 +79,7 @@ BREACH_FRACTION = 0.05
 HEAD_SEAT_MM = 5.0
 TRAJECTORY_SCHEMA = "spinebq.trajectories/1"
 #: Medial angle of a promontory-directed S1 screw, degrees (AO Surgery Reference, S1 pedicle screw insertion:
-#: "30 degrees medially", aimed at the promontory [ao_s1_screw]) and the range tried around it (METHODS: S1 25-30).
+#: "30 degrees medially", aimed at the promontory [aosurgery2026s1]) and the range tried around it (METHODS: S1 25-30).
 SACRAL_MEDIAL_DEG = 30.0
 SACRAL_MEDIAL_RANGE_DEG = (25.0, 35.0)
 #: Sagittal angles (cranial positive, in S1's frame) tried for the line to the promontory, degrees.
@@ -90,13 +90,13 @@ SACRAL_TIP_OFFSET_MM = 4.0
 #: The S1 tip stays this far short of the promontory's cortex (inside bone), mm [M].
 SACRAL_TIP_MARGIN_MM = 2.0
 #: Longest S1 screw planned, mm: the safe S1 screw length was 31.9-53.1 mm in women and 35.0-58.3 mm in men on 180
-#: CT pelves [s1_morphometry_sra]; the longest standard length within the women's maximum.
+#: CT pelves [sra2011s1]; the longest standard length within the women's maximum.
 SACRAL_MAX_LENGTH_MM = 50.0
 #: The promontory is looked for within this distance of S1's midsagittal plane, mm.
 PROMONTORY_HALF_WIDTH_MM = 6.0
 SACRAL_SOURCE = ("promontory-directed S1 pedicle screw (Lehman et al., Spine 2002 [lehman2002]), 30 degrees medial "
-                 "(AO Surgery Reference, S1 pedicle screw insertion [ao_s1_screw]), at most 50 mm long (safe S1 length "
-                 "31.9-53.1 mm in women on CT [s1_morphometry_sra])")
+                 "(AO Surgery Reference, S1 pedicle screw insertion [aosurgery2026s1]), at most 50 mm long (safe S1 length "
+                 "31.9-53.1 mm in women on CT [sra2011s1])")
 
 
 @dataclass
