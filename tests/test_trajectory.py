@@ -179,3 +179,41 @@ def test_phantom_regions_read_the_drawn_densities(phantom):
         for side in ("left", "right"):
             assert regions["B"][side]["hu_mean"] == pytest.approx(ARCH_HU, abs=20.0), (level, side)
             assert regions["B"][side]["voxels"] > 20
+
+
+@pytest.fixture(scope="module")
+def phantom_auto(phantom):
+    result = measure_ct(phantom.ct, phantom.labels)
+    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto"))
+    return result
+
+
+def _check_s1_plan(entry: dict, where: str) -> None:
+    from spinebq.measure.ct.trajectory import SACRAL_MAX_LENGTH_MM, SACRAL_MEDIAL_RANGE_DEG, STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
+
+    for side in ("left", "right"):
+        tr = entry["trajectories"][side]
+        assert tr.get("entry_mm"), (where, side, tr.get("reason"))
+        assert tr["source"] == "auto_sacral"
+        assert tr["diameter_mm"] in STANDARD_DIAMETERS_MM and tr["length_mm"] in STANDARD_LENGTHS_MM, (where, side)
+        assert tr["length_mm"] <= SACRAL_MAX_LENGTH_MM
+        assert "pedicle_wall_breach" not in tr["warnings"] and "tip_outside_vertebra" not in tr["warnings"], (where, side)
+        assert tr["inside_vertebra_fraction"] >= 0.9, (where, side)  # the head seats on the oblique dorsal surface
+        low, high = SACRAL_MEDIAL_RANGE_DEG
+        assert low - 0.5 <= tr["medial_angle_deg"] <= high + 0.5, (where, side, tr["medial_angle_deg"])
+        assert any("lehman2002" in note for note in tr["notes"])
+        assert 100 < tr["hu_mean"] < 500  # sacral bone, not soft tissue
+    left, right = (np.asarray(entry["trajectories"][s]["target_mm"]) for s in ("left", "right"))
+    assert np.linalg.norm(left - right) >= 7.5  # the two tips do not meet at the promontory
+
+
+def test_s1_gets_a_promontory_directed_plan_on_the_real_ct(real):
+    """Issue 19: S1 is planned on both sides with standard sizes, in bone, converging 25-35 degrees."""
+    _, _, result, regional = real
+    _check_s1_plan(result.vertebrae["S1"], "real CT, TotalSegmentator v2")
+    assert ("S1", "left", "sacral") in regional.screws
+    assert result.vertebrae["S1"]["trajectories_cortical"]["left"]["reason"] == "no cortical bone trajectory for S1"
+
+
+def test_s1_gets_a_promontory_directed_plan_on_the_phantom(phantom_auto):
+    _check_s1_plan(phantom_auto.vertebrae["S1"], "phantom")

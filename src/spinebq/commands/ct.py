@@ -143,6 +143,9 @@ def _print_summary(record) -> None:
     for vertebra in record.vertebrae:
         print(f"{vertebra.level:<6}{_fmt(vertebra.hu):>14}{_fmt(vertebra.hu_2d):>9}{_fmt(vertebra.vbmd_mg_cm3):>13}  "
               f"{', '.join(vertebra.qc) or 'ok'}")
+    for vertebra in record.vertebrae:
+        if "labels_implausible" in vertebra.qc and vertebra.details.get("labels_check"):
+            print(f"{vertebra.level}: labels_implausible: {vertebra.details['labels_check']}")
     s = record.summary
     line = f"summary {'-'.join(s.levels_used) or 'none'}: {_fmt(s.hu)} HU"
     if record.calibrated:

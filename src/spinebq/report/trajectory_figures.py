@@ -106,7 +106,7 @@ def trajectory_figures(ct: Volume, regional, vertebrae: dict, out_dir: Path) -> 
     """One PNG per level with screws (``trajectory_<level>.png``)."""
     by_level: dict[str, dict] = {}
     for (level, side, kind), screw in regional.screws.items():
-        if kind in ("traditional", "file", "from_screws"):
+        if kind in ("traditional", "sacral", "file", "from_screws"):
             by_level.setdefault(level, {})[side] = screw
     written = []
     for level, screws in by_level.items():

@@ -19,7 +19,7 @@ from spinebq.image.volume import Volume
 from spinebq.segment.posterior import separate_body
 from spinebq.vocabulary import LabelContent
 from spinebq.measure.ct.ellipse import three_slice_rois
-from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE
+from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE, check_levels
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_roi
@@ -31,6 +31,8 @@ HETEROGENEOUS_SD_HU = 130.0
 #: QC flags that keep a level out of the summary.
 EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices",
                    "level_unconfirmed", "labels_implausible")
+#: ``body_method`` of a whole-vertebra label whose posterior elements could not be cut off.
+NO_CANAL_METHOD = "no spinal canal found: whole label used"
 #: QC flag of a level whose name is a guess (the segmentation found no sacrum).
 LEVEL_UNCONFIRMED = "level_unconfirmed"
 
@@ -156,6 +158,7 @@ def measure_ct(
 
         order = sort_levels(centroids)
         frames = spine_frames(centroids, order)
+        _add_plausibility(ct, vertebrae, body_masks, frames, order, labels.array)
         measurable = [n for n in names if n in frames and "cut_by_field_of_view" not in vertebrae[n]["qc"]]
 
         def ellipses_of(name: str) -> list:
@@ -226,7 +229,7 @@ def _measure_level(
         body = separation.body
         body_method = {"canal": "posterior elements cut at the spinal canal",
                        "projected_canal": "posterior elements cut at the spinal canal (projected)",
-                       "none": "no spinal canal found: whole label used"}[separation.method]
+                       "none": NO_CANAL_METHOD}[separation.method]
         if separation.method == "none":
             qc.append("posterior_elements_not_removed")
     if _touches_border(label_box, ct.shape):
@@ -261,6 +264,25 @@ def _measure_level(
         "excluded_reason": _exclusion_reason(qc),
     }
     return entry, box, body, roi
+
+
+def _add_plausibility(ct: Volume, vertebrae: dict, body_masks: dict, frames: dict, order: list[str],
+                      labels: np.ndarray) -> None:
+    """Each level checked against the image and its neighbours (:func:`~spinebq.measure.ct.plausibility.check_levels`):
+    ``plausibility`` per level; a level that fails is flagged ``labels_implausible`` (reasons in ``labels_check``) and
+    kept out of the summary; ``level_confidence`` becomes the lower of the naming confidence (when the segmentation
+    gave one) and the plausibility confidence."""
+    skip = tuple(n for n, entry in vertebrae.items() if "cut_by_field_of_view" in entry["qc"])
+    for name, check in check_levels(ct, body_masks, frames, order, skip=skip, labels=labels).items():
+        entry = vertebrae[name]
+        entry["plausibility"] = check.to_dict()
+        naming = entry.get("level_confidence")
+        entry["level_confidence"] = check.confidence if naming is None else round(min(naming, check.confidence), 3)
+        if check.reasons:
+            if LABELS_IMPLAUSIBLE not in entry["qc"]:
+                entry["qc"].append(LABELS_IMPLAUSIBLE)
+            entry["labels_check"] = "; ".join(filter(None, [entry.get("labels_check"), *check.reasons]))
+            entry["excluded_reason"] = _exclusion_reason(entry["qc"])
 
 
 def _summary(vertebrae: dict, levels: tuple[str, ...], key: str, calibration: Calibration) -> dict:

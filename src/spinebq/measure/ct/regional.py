@@ -31,12 +31,13 @@ from spinebq.errors import OptionError
 from spinebq.image.labelmap import LabelMap
 from spinebq.image.volume import Volume
 from spinebq.calibrate.contrast import CORRECTIONS, contrast_phase, correction_delta_hu
+from spinebq.measure.ct.levels import NO_CANAL_METHOD
 from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
 from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.trajectory import (
-    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical, plan_traditional,
-    read_trajectory_file,
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical,
+    plan_sacral, plan_traditional, read_trajectory_file,
 )
 from spinebq.vocabulary import LabelContent
 
@@ -47,7 +48,7 @@ GENANT_MAX_VOXEL_MM = 2.0
 #: Trajectory modes besides a file path.
 TRAJECTORY_MODES = ("none", "auto", "from-screws")
 #: Levels that get automatic screws.
-AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6")
+AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 
 
 @dataclass
@@ -206,6 +207,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         if options.trajectory == "auto":
             if name not in AUTO_LEVELS:
                 reason = f"no automatic plan for {name}"
+            elif name == "S1" and whole_content and not invalid:
+                reason = None
             elif name not in out.pedicles:
                 reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
             else:
@@ -213,6 +216,19 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
             for side in SIDES:
                 if reason:
                     entry["trajectories"][side] = _missing(reason)
+                    continue
+                if name == "S1":
+                    s1_frame = out.pedicles[name].frame if name in out.pedicles else frame
+                    # a sacrum label whose body was not told from the rest: the whole screw is tested against the label
+                    s1_body = body if entry["body_method"] != NO_CANAL_METHOD else np.zeros_like(body)
+                    planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan)
+                    if isinstance(planned, str):
+                        entry["trajectories"][side] = _missing(planned)
+                    else:
+                        out.screws[(name, side, "sacral")] = planned
+                        entry["trajectories"][side] = measure_screw(ct.array, ct.affine, planned, whole, s1_body, affine, s1_frame,
+                                                                    metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd)
+                    entry.setdefault("trajectories_cortical", {})[side] = _missing("no cortical bone trajectory for S1")
                     continue
                 ped = out.pedicles[name].pedicles[side]
                 for kind, planner in (("traditional", plan_traditional), ("cortical", plan_cortical)):
@@ -261,6 +277,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         "hu_ratio": "st_hu / b_hu (paper 001)",
         "medial_angle_range_deg": MEDIAL_ANGLE_RANGE_DEG,
         "medial_angle_source": MEDIAL_ANGLE_SOURCE,
+        "s1_plan": SACRAL_SOURCE,
         "heights": "anterior/middle/posterior body heights along the vertebra's own axis at 85/50/15 % of its depth from "
                    "the back, in the image's sagittal planes across the central half of the body, plane with the largest "
                    "spread (as TotalSegmentator's spine report)",

@@ -16,6 +16,11 @@ Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] ther
                  quarter of the isthmus, 5-15 degrees lateral divergence and 20-30 degrees cranial
                  (the pair keeping the screw most in bone; Santoni's 9 / 25 on ties); 4.5-5.5 mm x
                  25-35 mm (default 5.0 x 35).
+``sacral``       S1 only: a promontory-directed ("tricortical") S1 pedicle screw (Lehman et al., Spine 2002
+                 [lehman2002]): aimed at the apex of the sacral promontory, 30 degrees medial (AO Surgery
+                 Reference, S1 pedicle screw insertion [aosurgery2026s1]; angles of 25-35 degrees tried), the tip
+                 kept 2 mm short of the promontory's cortex, at most 50 mm long [sra2011s1]; the sagittal angle is the one that keeps the
+                 screw in bone; standard sizes, downsized to stay in bone as the lumbar plans.
 """
 from __future__ import annotations
 
@@ -73,6 +78,25 @@ BREACH_FRACTION = 0.05
 #: The first millimetres of a screw sit in the entry notch on an oblique bone surface: not a breach.
 HEAD_SEAT_MM = 5.0
 TRAJECTORY_SCHEMA = "spinebq.trajectories/1"
+#: Medial angle of a promontory-directed S1 screw, degrees (AO Surgery Reference, S1 pedicle screw insertion:
+#: "30 degrees medially", aimed at the promontory [aosurgery2026s1]) and the range tried around it (METHODS: S1 25-30).
+SACRAL_MEDIAL_DEG = 30.0
+SACRAL_MEDIAL_RANGE_DEG = (25.0, 35.0)
+#: Sagittal angles (cranial positive, in S1's frame) tried for the line to the promontory, degrees.
+SACRAL_SAGITTAL_RANGE_DEG = (-15.0, 45.0)
+SACRAL_ANGLE_STEP_DEG = 2.5
+#: Each S1 screw aims this far to its own side of the promontory's apex, so the two tips do not meet, mm [M].
+SACRAL_TIP_OFFSET_MM = 4.0
+#: The S1 tip stays this far short of the promontory's cortex (inside bone), mm [M].
+SACRAL_TIP_MARGIN_MM = 2.0
+#: Longest S1 screw planned, mm: the safe S1 screw length was 31.9-53.1 mm in women and 35.0-58.3 mm in men on 180
+#: CT pelves [sra2011s1]; the longest standard length within the women's maximum.
+SACRAL_MAX_LENGTH_MM = 50.0
+#: The promontory is looked for within this distance of S1's midsagittal plane, mm.
+PROMONTORY_HALF_WIDTH_MM = 6.0
+SACRAL_SOURCE = ("promontory-directed S1 pedicle screw (Lehman et al., Spine 2002 [lehman2002]), 30 degrees medial "
+                 "(AO Surgery Reference, S1 pedicle screw insertion [aosurgery2026s1]), at most 50 mm long (safe S1 length "
+                 "31.9-53.1 mm in women on CT [sra2011s1])")
 
 
 @dataclass
@@ -291,6 +315,85 @@ def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask
              f"{CORTICAL_CRANIAL_RANGE_DEG[0]:.0f}-{CORTICAL_CRANIAL_RANGE_DEG[1]:.0f} deg cranial (Santoni et al., Spine J 2009)"]
     screw = Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_cortical", notes)
     return screw if options.diameter_mm is not None else _fit_in_bone(screw, whole_mask, body_mask, affine, frame.superior)
+
+
+def promontory_mm(whole_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame) -> np.ndarray | None:
+    """Apex of the sacral promontory: the anterior-superior-most point of the S1 label near its midsagittal plane.
+
+    Points within :data:`PROMONTORY_HALF_WIDTH_MM` of the frame's midsagittal plane are ranked by
+    ``superior - posterior`` (the corner between the S1 endplate and the front of the body); None without any.
+    """
+    points = np.argwhere(whole_mask) @ affine[:3, :3].T + affine[:3, 3]
+    rel = points - frame.centre_mm
+    central = np.abs(rel @ frame.left) <= PROMONTORY_HALF_WIDTH_MM
+    if not central.any():
+        return None
+    score = rel[central] @ (frame.superior - frame.posterior)
+    return points[central][int(np.argmax(score))]
+
+
+def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
+                affine: np.ndarray, options: PlanOptions) -> Screw | str:
+    """Plan a promontory-directed S1 pedicle screw (see the module docstring); the screw or the reason there is none.
+
+    Every line to the promontory (offset :data:`SACRAL_TIP_OFFSET_MM` to the screw's side) with a medial angle in
+    :data:`SACRAL_MEDIAL_RANGE_DEG` and a sagittal angle in :data:`SACRAL_SAGITTAL_RANGE_DEG` is followed back from
+    the promontory to where it leaves the bone (the entry); its length is the longest standard length ending
+    :data:`SACRAL_TIP_MARGIN_MM` short of the promontory's cortex. The widest standard screw whose cylinder widened by
+    :data:`PLAN_CLEARANCE_MM` lies in the S1 label past the head's seat wins; then the longer; then the medial angle
+    nearest :data:`SACRAL_MEDIAL_DEG`. ``body_mask`` is S1's body as :func:`measure_screw` will see it (all False
+    when the label's body could not be told from the rest: then the whole screw past its seat is tested).
+    """
+    apex = promontory_mm(whole_mask, affine, frame)
+    if apex is None:
+        return "no sacral promontory found in the S1 label"
+    sign = 1.0 if side == Side.LEFT else -1.0
+    aim = apex + sign * SACRAL_TIP_OFFSET_MM * frame.left
+    medials = sorted(np.arange(SACRAL_MEDIAL_RANGE_DEG[0], SACRAL_MEDIAL_RANGE_DEG[1] + 0.1, SACRAL_ANGLE_STEP_DEG),
+                     key=lambda a: abs(a - SACRAL_MEDIAL_DEG))
+    sagittals = np.arange(SACRAL_SAGITTAL_RANGE_DEG[0], SACRAL_SAGITTAL_RANGE_DEG[1] + 0.1, SACRAL_ANGLE_STEP_DEG)
+    diameters = ([float(options.diameter_mm)] if options.diameter_mm is not None
+                 else sorted(STANDARD_DIAMETERS_MM, reverse=True))
+    best, best_key = None, None
+    t = np.arange(0.0, 40.0, 0.25)
+    for medial in medials:
+        for sagittal in sagittals:
+            direction = _direction(frame, sign, float(medial), float(sagittal))
+            inside = sample_mask(whole_mask, affine, aim - t[:, None] * direction)
+            if not inside.any():
+                continue
+            t_cortex = float(t[np.flatnonzero(inside)[0]])
+            start = aim - t_cortex * direction
+            back = _line_exit(whole_mask, affine, start, -direction)
+            entry = start - back * direction
+            if options.length_mm is not None:
+                length = float(options.length_mm)
+            else:
+                length = standard_length(min(back - SACRAL_TIP_MARGIN_MM, SACRAL_MAX_LENGTH_MM))
+            if not math.isfinite(length) or length > back:
+                continue
+            for diameter in diameters:
+                if best_key is not None and (diameter, length) <= best_key[:2]:
+                    break
+                screw = Screw(level, side, entry, entry + length * direction, diameter, "auto_sacral", [])
+                if options.diameter_mm is None and breaches(screw, whole_mask, body_mask, affine, frame.superior,
+                                                            extra_radius_mm=PLAN_CLEARANCE_MM):
+                    continue
+                best, best_key = (screw, float(medial), float(sagittal)), (diameter, length, -abs(medial - SACRAL_MEDIAL_DEG))
+                break
+    if best is None:
+        return (f"no standard screw along a line to the sacral promontory ({SACRAL_MEDIAL_RANGE_DEG[0]:g}-"
+                f"{SACRAL_MEDIAL_RANGE_DEG[1]:g} deg medial) keeps {PLAN_CLEARANCE_MM:g} mm of bone around it: no plan")
+    screw, medial, sagittal = best
+    screw.notes.extend([
+        f"{SACRAL_SOURCE}: aimed {SACRAL_TIP_OFFSET_MM:g} mm to the {side} of the promontory's apex, tip "
+        f"{SACRAL_TIP_MARGIN_MM:g} mm or more short of its cortex",
+        f"medial angle {medial:.1f} deg (tried {SACRAL_MEDIAL_RANGE_DEG[0]:g}-{SACRAL_MEDIAL_RANGE_DEG[1]:g}, "
+        f"{SACRAL_MEDIAL_DEG:g} preferred), sagittal {sagittal:.1f} deg in S1's frame: the line that holds the widest, "
+        "then longest, standard screw in bone",
+        f"{screw.diameter_mm:g} x {screw.length_mm:g} mm: the largest standard size that keeps {PLAN_CLEARANCE_MM:g} mm "
+        "of bone around it in the S1 label past the head's seat (behind the body)"])
+    return screw
 
 
 def _cortical_angles(grid, sign: float, through: np.ndarray, radius_mm: float) -> tuple[float, float]:
