@@ -316,7 +316,7 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
             raise SpinebqError(f"{target}: a folder is in the way of a file spinebq {command} writes")
         os.replace(staging / name, target)
     text = json.dumps(manifest.model_dump(mode="json", by_alias=True), indent=2) + "\n"
-    write_text(out / manifest_name(command), text)
+    write_atomic(out / manifest_name(command), text)
 
 
 def _files_of_other_commands(out: Path, command: str) -> dict[str, str]:
@@ -352,8 +352,9 @@ def _remove_previous(out: Path, command: str) -> None:
             pass
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` through a temporary file beside ``path`` and rename it; permissions follow the umask."""
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` through a temporary file beside ``path`` and rename it, so a crash never leaves half a file;
+    permissions follow the user's umask. The one writer of every output file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
