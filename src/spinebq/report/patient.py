@@ -10,7 +10,7 @@ the report is headed by the identifier the user chose.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from spinebq.anatomy import ORDER
@@ -79,7 +79,7 @@ def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
     return blocks
 
 
-def level_pictures(ct_dir: Path | None, names, level: str) -> list[dict]:
+def level_pictures(ct_dir: Path | None, names: Iterable[str], level: str) -> list[dict]:
     """The CT pictures of one level (``overlay_L1_ellipses.png``, ``trajectory_L1.png``): the level is a whole
     token of the file name, so L1 never takes T12's or L1's neighbour's picture."""
     out = []
@@ -181,14 +181,15 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
     return out
 
 
-def recorded_pngs(folder: Path | None, names) -> list[Path]:
+def recorded_pngs(folder: Path | None, names: Iterable[str]) -> list[Path]:
     """The PNG files a run recorded in its record's ``outputs`` (never other files of its folder)."""
     if folder is None:
         return []
     return sorted(Path(folder) / n for n in names if n.endswith(".png") and (Path(folder) / n).is_file())
 
 
-def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names=(), mri_names=()) -> list[dict]:
+def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names: Iterable[str] = (),
+             mri_names: Iterable[str] = ()) -> list[dict]:
     """The overview pictures the CT and MRI runs wrote (``ct_names``/``mri_names``, their records' ``outputs``):
     the CT pictures of no single level (sagittal overview first), then the MRI sagittal overview and the other
     MRI pictures. Per-level CT pictures go with their level (:func:`level_pictures`)."""
@@ -197,7 +198,7 @@ def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names=(), mri_names=(
     for p in sorted(overview, key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
         out.append({"path": p, "title": "CT: " + p.stem.replace("overlay_", "").replace("_", " ")})
     for p in sorted(recorded_pngs(mri_dir, mri_names), key=lambda p: (0 if "sagittal" in p.name else 1, p.name)):
-            out.append({"path": p, "title": "MRI: " + p.stem.replace("mri_", "").replace("_", " ")})
+        out.append({"path": p, "title": "MRI: " + p.stem.replace("mri_", "").replace("_", " ")})
     return out
 
 
