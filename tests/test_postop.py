@@ -94,6 +94,15 @@ def heads(screws: dict) -> list:
     return parts
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _pieces_at(pieces: list, head: np.ndarray) -> tuple:
+    """The rod pieces ending (above) and starting (below) at a head."""
+    return (next(p for p in pieces if np.allclose(p[1], head)), next(p for p in pieces if np.allclose(p[0], head)))
+
+
 def axis_error_deg(found, truth_entry, truth_tip) -> float:
     d = (truth_tip - truth_entry) / np.linalg.norm(truth_tip - truth_entry)
     return float(np.degrees(np.arccos(min(1.0, abs(float(found.direction @ d))))))
@@ -160,9 +169,9 @@ def test_converging_screws_whose_tips_touch_are_found_apart(touching):
     _check_screws(screws, found)
     for f in found.screws:
         _, tip, _ = screws[(f.screw.level, f.screw.side)]
-        # a tip inside the other screw's metal is cut where the two axes meet, else found at half maximum
-        assert np.linalg.norm(f.screw.target_mm - tip) <= (4.0 if f.tip_joined else 2.0), (f.screw.level, f.screw.side)
-    assert sum(f.tip_joined for f in found.screws) >= 2
+        # a tip touching the other screw's metal: where its own metal ends along its axis; else at half maximum
+        assert np.linalg.norm(f.screw.target_mm - tip) <= 2.0, (f.screw.level, f.screw.side, f.tip_joined)
+    assert sum(f.tip_joined for f in found.screws) >= 4
     # the bar across the L1 heads is a cross-link, not a screw
     assert len(found.cross_links) == 1 and set(found.cross_links[0].screws) >= {"L1 left", "L1 right"}
 
@@ -171,14 +180,22 @@ def test_screws_joined_by_rods_and_a_cross_link_are_found(touching, construct):
     screws, found, _ = construct
     _check_screws(screws, found)
     assert all(f.head_joined for f in found.screws)
-    # the bent rods come as straight pieces (one per bend that leaves the line), each on one side; every head on a rod
-    assert 2 <= len(found.rods) <= 4
+    # one rod per side, bent at L4 (by 23 degrees left, 13 right): a path through its three heads
+    assert sorted(rod.screws for rod in found.rods) == [("L3 left", "L4 left", "L5 left"),
+                                                         ("L3 right", "L4 right", "L5 right")]
+    bars = rods(screws, ["L3", "L4", "L5"])
     for rod in found.rods:
-        assert len(rod.screws) >= 2 and len({name.split()[1] for name in rod.screws}) == 1, rod.screws
+        side = rod.screws[0].split()[1]
         assert rod.diameter_mm == pytest.approx(ROD_DIAMETER_MM, abs=1.5)
         assert rod.start_mm[2] > rod.end_mm[2]  # cranial end first
-    on_rods = {name for rod in found.rods for name in rod.screws}
-    assert on_rods == {f"{level} {side}" for level, side in screws}
+        heads = [screws[(level, side)][0] for level in ("L3", "L4", "L5")]
+        assert len(rod.path_mm) == 3 and all(np.linalg.norm(v - h) <= 2.0 for v, h in zip(rod.path_mm, heads))
+        above, below = _pieces_at(bars, heads[1])
+        truth = np.degrees(np.arccos(np.clip(_unit(above[1] - above[0]) @ _unit(below[1] - below[0]), -1, 1)))
+        assert [name for name, _ in rod.bends] == [f"L4 {side}"]
+        assert rod.bends[0][1] == pytest.approx(truth, abs=5.0), (side, truth)
+    # what is left at the heads is named: tulip or set screw of its screw (or a rod's end past its last head)
+    assert all(o.kind in ("tulip", "set_screw", "rod_end") and o.screw for o in found.other), found.other
     # the cross-link joins the two rods: it names the screws of both sides
     assert len(found.cross_links) == 1
     assert {name.split()[1] for name in found.cross_links[0].screws} == {"left", "right"}
@@ -192,7 +209,9 @@ def test_the_construct_is_measured_and_reported(lumbar, construct):
     measure_regional(post, labels, result, RegionalOptions(trajectory="from-screws"))
     implants = result.summary["implants"]
     assert {(s["level"], s["side"]) for s in implants["screws"]} == set(screws)
-    assert len(implants["rods"]) >= 2 and len(implants["cross_links"]) == 1
+    assert len(implants["rods"]) == 2 and len(implants["cross_links"]) == 1
+    assert all(len(rod["path_mm"]) == 3 and rod["bends"][0]["screw"].startswith("L4") for rod in implants["rods"])
+    assert all(o["kind"] != "unknown" and o["screw"] for o in implants["other_metal"])
     for level, side in screws:
         tr = result.vertebrae[level]["trajectories"][side]
         assert tr["source"] == "from_screws" and "metal" in tr["reason"]
@@ -206,4 +225,4 @@ def test_thick_metal_is_no_screw_or_rod(ts_dir, lumbar):
     labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)
     found = find_implants(ct, labels, lumbar[2])
     assert not found.screws and not found.rods and not found.cross_links
-    assert [s.bulky for s in found.other if s.metal_voxels > 100] == [True]
+    assert [o.kind for o in found.other if o.segment.metal_voxels > 100] == ["thick"]

@@ -18,7 +18,9 @@ Two segments of one group meet at a *junction* where their axes pass within twic
 other inside both segments; there each is refitted to its own voxels within ``LOCAL_MM`` (a bent rod's local
 course). An end of a segment near a junction (within ``END_ZONE_MM``) is cut at the point of its axis nearest
 the other's (a screw's head at the rod's centre line; converging screws where their axes cross; a rod at its
-last screw). A free end is where the CT profile along the axis falls half-way from the metal plateau to what
+last screw). At a joined end the segment's own metal end is found too (:func:`_own_end`: its cross-sections read
+only outside the touching segments' cylinders, half maximum): a screw's tip where it touches another screw lies
+there, not where the axes cross (2-8 mm off). A free end is where the CT profile along the axis falls half-way from the metal plateau to what
 lies beyond (sub-voxel, half maximum); the diameter is where the radial profile of the segment's middle half
 falls half-way. A group deeper than ``BULKY_DEPTH_MM`` (joint prosthesis, cage, cement) is not split.
 
@@ -28,14 +30,14 @@ What a segment is (screw, rod, cross-link) is decided with the vertebrae's frame
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
 
 from spinebq.constants import METAL_HU
 from spinebq.image.volume import Volume
-from spinebq.measure.ct.sampling import cylinder_points, sample_values
+from spinebq.measure.ct.sampling import cylinder_points, orthonormal_pair, sample_values
 
 #: A metal voxel's centre counts for a line within this distance of it, mm (at least; widened on coarse grids).
 INLIER_MM = 4.0
@@ -67,6 +69,17 @@ BEND_DEG = 8.0
 REFINEMENTS = 3
 RANSAC_SEED = 20261
 PROFILE_STEP_MM = 0.25
+#: A joined end's own metal is read on a disc of this fraction of the segment's radius ...
+OWN_DISC_FRACTION = 0.9
+#: ... where at least this many of its 21 points lie outside the touching segments' cylinders ...
+OWN_MIN_SAMPLES = 8
+#: ... up to this far beyond the junction, mm.
+OWN_SEARCH_MM = 12.0
+#: A bent rod's path is fitted to the metal within this distance beyond the rod's radius (the stops' error plus half
+#: a voxel's diagonal), and its vertices move at most this far along the screws' axes, mm.
+SPAN_MM = 5.0
+#: A vertex of a rod's path is held to its screw's axis as strongly as this many voxels of metal pull on it.
+AXIS_PRIOR_VOXELS = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,12 @@ class MetalSegment:
     bulky : bool
         A whole metal group deeper than ``BULKY_DEPTH_MM`` (joint prosthesis, cage, cement): not split, never a
         screw, rod or cross-link.
+    own_ends_mm : tuple
+        At a joined end, where the segment's own metal ends along its axis (its cross-sections read outside the
+        touching segments' cylinders, half maximum), else None: a screw's tip where it touches another screw.
+    group_points_mm, group_weights : numpy.ndarray or None
+        The metal voxel centres of its whole group (LPS mm, shared by the group's segments) and their weights (HU
+        above the threshold): what :func:`fit_path` fits a bent rod to.
     """
 
     start_mm: np.ndarray
@@ -100,6 +119,9 @@ class MetalSegment:
     group: int = 0
     joined: tuple[bool, bool] = (False, False)
     bulky: bool = False
+    own_ends_mm: tuple = (None, None)
+    group_points_mm: np.ndarray | None = field(default=None, repr=False, compare=False)
+    group_weights: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def length_mm(self) -> float:
@@ -111,7 +133,10 @@ class MetalSegment:
 
     def moved(self, transform) -> "MetalSegment":
         """The same segment with its ends mapped by ``transform`` (LPS mm -> LPS mm), e.g. onto a pre-operative CT."""
-        return replace(self, start_mm=np.asarray(transform(self.start_mm)), end_mm=np.asarray(transform(self.end_mm)))
+        own = tuple(None if p is None else np.asarray(transform(p)) for p in self.own_ends_mm)
+        points = None if self.group_points_mm is None else np.asarray(transform(self.group_points_mm))
+        return replace(self, start_mm=np.asarray(transform(self.start_mm)), end_mm=np.asarray(transform(self.end_mm)),
+                       own_ends_mm=own, group_points_mm=points)
 
 
 @dataclass(frozen=True)
@@ -153,8 +178,11 @@ def find_metal_segments(ct: Volume, *, metal_hu: float = METAL_HU) -> list[Metal
         minimum = max(MIN_VOXELS, int(math.ceil(MIN_VOLUME_MM3 / float(np.prod(ct.spacing_mm)))))
         lines = _split_lines(points, weights, tolerance, gap, minimum)
         joints = _junctions(points, weights, lines, tolerance)
-        for k, line in enumerate(lines):
-            segments.append(_segment(ct, points, weights, line, joints[k], index))
+        mine = [_segment(ct, points, weights, line, joints[k], index) for k, line in enumerate(lines)]
+        for segment, partners in mine:
+            own = tuple(_own_end(ct, segment, end, [mine[j][0] for j in partners[end]], metal_hu)
+                        if segment.joined[end] else None for end in (0, 1))
+            segments.append(replace(segment, own_ends_mm=own, group_points_mm=points, group_weights=weights))
     return segments
 
 
@@ -337,8 +365,8 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, abs(float(a @ b)))))
 
 
-def _junctions(points: np.ndarray, weights: np.ndarray, lines: list[_Line], tolerance: float) -> list[list[float]]:
-    """For each line, the positions along its axis where another line of the group meets it.
+def _junctions(points: np.ndarray, weights: np.ndarray, lines: list[_Line], tolerance: float) -> list[list[tuple[float, int]]]:
+    """For each line, the positions along its axis where another line of the group meets it, and that line's index.
 
     Where two lines meet, each is refitted to its own voxels within ``LOCAL_MM`` of the meeting point (a bent rod's
     local course), and the position is the point of the line's axis nearest the other's local axis.
@@ -360,8 +388,8 @@ def _junctions(points: np.ndarray, weights: np.ndarray, lines: list[_Line], tole
             if _angle_deg(da, db) >= PARALLEL_DEG:
                 ta, tb = _closest(ca, da, cb, db)
                 pa, pb = ca + ta * da, cb + tb * db
-            joints[a].append(float((pb - la.centre) @ la.axis))
-            joints[b].append(float((pa - lb.centre) @ lb.axis))
+            joints[a].append((float((pb - la.centre) @ la.axis), b))
+            joints[b].append((float((pa - lb.centre) @ lb.axis), a))
     return joints
 
 
@@ -393,23 +421,89 @@ def _local(points: np.ndarray, weights: np.ndarray, line: _Line, meet: np.ndarra
     return centre, axis
 
 
-def _segment(ct: Volume, points, weights, line: _Line, joints: list[float], group: int) -> MetalSegment:
-    """The segment of a line: joined ends cut at their junction, free ends at half maximum."""
-    ends, joined = [], []
-    for direction, t_end in ((-1, line.t_min), (1, line.t_max)):
-        near = [s for s in joints if abs(s - t_end) <= END_ZONE_MM]
+def _segment(ct: Volume, points, weights, line: _Line, joints: list[tuple[float, int]],
+             group: int) -> tuple[MetalSegment, tuple]:
+    """The segment of a line (joined ends cut at their junction, free ends at half maximum) and, for each end, the
+    lines that meet it there.
+
+    A junction cuts the end it is nearer to (a short piece with one junction keeps its other end free).
+    """
+    ends, joined, partners = [], [], []
+    for direction, t_end, t_other in ((-1, line.t_min, line.t_max), (1, line.t_max, line.t_min)):
+        near = [(s, j) for s, j in joints if abs(s - t_end) <= END_ZONE_MM and abs(s - t_end) < abs(s - t_other)]
         if near:
-            ends.append(line.centre + float(np.mean(near)) * line.axis)
+            ends.append(line.centre + float(np.mean([s for s, _ in near])) * line.axis)
             joined.append(True)
         else:
             ends.append(line.centre + _free_end(ct, line, direction) * line.axis)
             joined.append(False)
+        partners.append(tuple(sorted({j for _, j in near})))
     members = line.members
     v = points[members] - line.centre
     t = v @ line.axis
     radial = np.linalg.norm(v - np.outer(t, line.axis), axis=1)
     rms = float(np.sqrt(np.average(radial**2, weights=weights[members])))
-    return MetalSegment(ends[0], ends[1], _diameter(ct, ends[0], ends[1]), int(len(members)), rms, group, tuple(joined))
+    return (MetalSegment(ends[0], ends[1], _diameter(ct, ends[0], ends[1]), int(len(members)), rms, group,
+                         tuple(joined)), tuple(partners))
+
+
+def _own_end(ct: Volume, segment: MetalSegment, end: int, others: list[MetalSegment], metal_hu: float) -> np.ndarray | None:
+    """Where a segment's own metal ends along its axis at a joined end (``end`` 0: start, 1: end), or None.
+
+    Each cross-section of the segment (a disc of ``OWN_DISC_FRACTION`` of its radius) is read only where it lies
+    outside the cylinders of the segments touching it there (their radius plus half a voxel); the end is where the
+    mean of what is left falls half-way from the segment's plateau (middle half) to the tissue around it.
+    """
+    tip = segment.end_mm if end else segment.start_mm
+    base = segment.start_mm if end else segment.end_mm
+    length = segment.length_mm
+    if length < MIN_SEGMENT_MM:
+        return None
+    axis = (tip - base) / length
+    radius = segment.diameter_mm / 2
+    u, w = orthonormal_pair(axis)
+    offsets = [np.zeros(3)]
+    for fraction, count in ((0.4, 8), (OWN_DISC_FRACTION, 12)):
+        angles = 2 * np.pi * np.arange(count) / count
+        offsets += list(fraction * radius * (np.outer(np.cos(angles), u) + np.outer(np.sin(angles), w)))
+    offsets = np.array(offsets)
+    clear = 0.5 * float(max(ct.spacing_mm))
+    t = np.arange(0.25 * length, length + OWN_SEARCH_MM, PROFILE_STEP_MM)
+    samples = base + t[:, None, None] * axis + offsets[None]
+    outside = np.ones(samples.shape[:2], bool)
+    for other in others:
+        outside &= _distance_to_segment(samples, other.start_mm, other.end_mm) > other.diameter_mm / 2 + clear
+    values = _profile(ct, samples.reshape(-1, 3)).reshape(samples.shape[:2])
+    values = np.where(outside, values, np.nan)
+    enough = outside.sum(axis=1) >= OWN_MIN_SAMPLES
+    profile = np.full(len(t), np.nan)
+    profile[enough] = np.nanmean(values[enough], axis=1)
+    middle = t <= 0.75 * length
+    if not np.isfinite(profile[middle]).any():
+        return None
+    plateau = float(np.nanmedian(profile[middle]))
+    ring, _, _ = cylinder_points(base + 0.25 * length * axis, base + 0.75 * length * axis, radius + 6.0,
+                                 radius_inner_mm=radius + 3.0, step_mm=1.0)
+    tissue = _profile(ct, ring)
+    tissue = tissue[np.isfinite(tissue) & (tissue < metal_hu)]
+    if not len(tissue):
+        return None
+    half = (plateau + float(np.median(tissue))) / 2
+    last = None
+    for k in np.flatnonzero(np.isfinite(profile)):
+        if profile[k] >= half:
+            last = k
+        elif last is not None:
+            position = t[last] + (t[k] - t[last]) * (profile[last] - half) / (profile[last] - profile[k])
+            return base + float(position) * axis
+    return None
+
+
+def _distance_to_segment(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance of points (..., 3) from the segment ``a``-``b``."""
+    ab = b - a
+    s = np.clip((points - a) @ ab / max(float(ab @ ab), 1e-9), 0.0, 1.0)
+    return np.linalg.norm(points - (a + s[..., None] * ab), axis=-1)
 
 
 def _profile(ct: Volume, points: np.ndarray) -> np.ndarray:
@@ -454,3 +548,58 @@ def _diameter(ct: Volume, start: np.ndarray, end: np.ndarray) -> float:
         profile.append(float(np.nanmean(_profile(ct, pts))) if len(pts) else np.nan)
     profile = np.array(profile)
     return 2 * _crossing(radii, profile, (profile[0] + profile[-1]) / 2, 1, 0.0)
+
+
+def fit_path(points_mm: np.ndarray, weights: np.ndarray, stops_mm: list[np.ndarray], axes: list[np.ndarray | None],
+             radius_mm: float, clear: list[tuple[np.ndarray, np.ndarray, float]]) -> list[np.ndarray]:
+    """The vertices of a bent rod's path through its stops (screw heads, free ends), fitted to the rod's metal.
+
+    Each vertex at a head moves from its stop (a free end, ``axes[k]`` None, stays where it is) to minimise the
+    weighted squared distance (:func:`scipy.optimize.least_squares`) from the path of the metal voxels within
+    ``radius_mm + SPAN_MM`` of it, plus ``AXIS_PRIOR_VOXELS`` times the squared distance of the vertex from the
+    screw's axis (``axes[k]``: a rod seats in the head across the screw's axis; on a coarse grid, where a span holds
+    few voxels between two tulips, this keeps the vertex on the axis). The voxels are those outside every ``clear``
+    cylinder (``(start_mm, end_mm, radius_mm)``: the screws with their tulips and set screws,
+    the cross-links): the whole free length of each span sets its course, not its short stretch between two tulips.
+    """
+    from scipy.optimize import least_squares
+
+    keep = np.ones(len(points_mm), bool)
+    for start, end, radius in clear:
+        keep &= _distance_to_segment(points_mm, np.asarray(start), np.asarray(end)) > radius
+    stops = [np.asarray(p, float) for p in stops_mm]
+    pts, wts = points_mm[keep], weights[keep]
+    near = np.zeros(len(pts), bool)
+    for a, b in zip(stops[:-1], stops[1:]):
+        # beside the span, not beyond its stops (metal past a rod's last head would drag that vertex along the rod)
+        along = (pts - a) @ (b - a) / max(float((b - a) @ (b - a)), 1e-9)
+        near |= (along >= 0) & (along <= 1) & (_distance_to_segment(pts, a, b) <= radius_mm + SPAN_MM)
+    pts, root_w = pts[near], np.sqrt(wts[near] / max(float(wts[near].mean()), 1e-9)) if near.any() else wts[near]
+    moving = [k for k, axis in enumerate(axes) if axis is not None]
+    if len(pts) < MIN_VOXELS * len(moving) or not moving:
+        return stops
+
+    prior = math.sqrt(AXIS_PRIOR_VOXELS)
+
+    def vertices(shifts: np.ndarray) -> list[np.ndarray]:
+        out = list(stops)
+        for k, shift in zip(moving, shifts.reshape(-1, 3)):
+            out[k] = stops[k] + shift
+        return out
+
+    def residuals(shifts: np.ndarray) -> np.ndarray:
+        path = vertices(shifts)
+        distance = np.min([_distance_to_segment(pts, a, b) for a, b in zip(path[:-1], path[1:])], axis=0)
+        off_axis = [shift - (shift @ axes[k]) * axes[k] for k, shift in zip(moving, shifts.reshape(-1, 3))]
+        return np.concatenate([root_w * distance, prior * np.ravel(off_axis)])
+
+    fit = least_squares(residuals, np.zeros(3 * len(moving)), bounds=(-SPAN_MM, SPAN_MM))
+    return vertices(fit.x)
+
+
+def closest_points(ca: np.ndarray, da: np.ndarray, cb: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The closest points of two lines ``c + t d`` (unit ``d``); for parallel lines, ``ca`` and its foot on the other."""
+    if _angle_deg(da, db) < 1e-3:
+        return ca, cb + float((ca - cb) @ db) * db
+    ta, tb = _closest(ca, da, cb, db)
+    return ca + ta * da, cb + tb * db
