@@ -21,7 +21,8 @@ TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
 sys.path.insert(0, str(REPO))
 
 from spinebq.measure.ct.implants.screws import find_implants  # noqa: E402
-from tests.test_postop import axis_error_deg, construct_case, lumbar_spine, touching_case  # noqa: E402
+from tests.test_postop import (_pieces_at, _unit, axis_error_deg, construct_case, lumbar_spine, rods,  # noqa: E402
+                               touching_case)
 
 
 def on_finer_grid(lumbar, factor: int):
@@ -47,7 +48,7 @@ def table(lumbar) -> None:
     print("| case | screw | axis error (deg) | entry error (mm) | tip error (mm) | diameter found / true (mm) | head / tip |")
     print("|---|---|---|---|---|---|---|")
     cases = {"tips touching": touching_case, "rods + cross-link + tulips": construct_case}
-    others = []
+    others, rows = [], []
     for name, make in cases.items():
         screws, post = make(lumbar)
         start = time.perf_counter()
@@ -63,12 +64,29 @@ def table(lumbar) -> None:
                   f"{np.linalg.norm(f.screw.entry_mm - entry):.2f} | {np.linalg.norm(f.screw.target_mm - tip):.2f} | "
                   f"{f.screw.diameter_mm:.2f} / {diameter:g} | {'joined' if f.head_joined else 'free'} / "
                   f"{'joined' if f.tip_joined else 'free'} |")
+        for rod in found.rods:
+            side = rod.screws[0].split()[1]
+            levels = [name.split()[0] for name in rod.screws]
+            heads = [screws[(level, side)][0] for level in levels]
+            bars = rods(screws, levels)
+            truth = []
+            for head in heads[1:-1]:
+                above, below = _pieces_at(bars, head)
+                truth.append(np.degrees(np.arccos(np.clip(_unit(above[1] - above[0]) @ _unit(below[1] - below[0]), -1, 1))))
+            vertex = max(min(np.linalg.norm(v - h) for v in rod.path_mm) for h in heads)
+            rows.append(f"| {name} | rod {', '.join(rod.screws)} | " + ", ".join(
+                f"{at} {angle:.1f} / {true:.1f}" for (at, angle), true in zip(rod.bends, truth))
+                + f" | {vertex:.2f} | {rod.length_mm:.1f} |")
         extra = [f"{f.screw.level} {f.screw.side}" for f in found.screws if (f.screw.level, f.screw.side) not in screws]
         others.append(f"{name}: {len(found.screws)} screws found (extra: {extra or 'none'}), {len(found.rods)} rod pieces "
                       f"{[list(r.screws) for r in found.rods]}, {len(found.cross_links)} cross-links "
-                      f"{[list(r.screws) for r in found.cross_links]}, {len(found.other)} other metal pieces; "
+                      f"{[list(r.screws) for r in found.cross_links]}, other metal {[f'{o.kind} {o.screw}' for o in found.other]}; "
                       f"find_implants {seconds:.2f} s")
     for line in others:
+        print(line)
+    print("\n| case | rod | bend found / true (deg) | largest path vertex error (mm) | length along path (mm) |")
+    print("|---|---|---|---|---|")
+    for line in rows:
         print(line)
 
 

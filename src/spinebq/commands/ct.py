@@ -116,7 +116,8 @@ def _print_regional(record) -> None:
         print(f"Genant grades: {caveat}")
     implants = record.summary.details.get("implants")
     if implants:
-        rods = "; ".join(f"rod {', '.join(r['screws'])}" for r in implants["rods"])
+        rods = "; ".join(f"rod {', '.join(r['screws'])}" + "".join(f", bent {b['angle_deg']:.0f} deg at {b['screw']}"
+                                                                  for b in r.get("bends", [])) for r in implants["rods"])
         print(f"metal: {len(implants['screws'])} screws, {len(implants['rods'])} rods, {len(implants['cross_links'])} "
               f"cross-links, {len(implants['other_metal'])} other pieces" + (f" ({rods})" if rods else ""))
     contrast = record.summary.details.get("contrast") or {}
