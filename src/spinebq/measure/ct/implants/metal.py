@@ -20,9 +20,10 @@ course). An end of a segment near a junction (within ``END_ZONE_MM``) is cut at 
 the other's (a screw's head at the rod's centre line; converging screws where their axes cross; a rod at its
 last screw). At a joined end the segment's own metal end is found too (:func:`_own_end`: its cross-sections read
 only outside the touching segments' cylinders, half maximum): a screw's tip where it touches another screw lies
-there, not where the axes cross (2-8 mm off). A free end is where the CT profile along the axis falls half-way from the metal plateau to what
-lies beyond (sub-voxel, half maximum); the diameter is where the radial profile of the segment's middle half
-falls half-way. A group deeper than ``BULKY_DEPTH_MM`` (joint prosthesis, cage, cement) is not split.
+there, not where the axes cross (2-8 mm off). A free end is where the CT profile along the axis falls half-way
+from the metal plateau to what lies beyond (sub-voxel, half maximum); the diameter is where the radial profile of
+the segment's middle half falls half-way. A group deeper than ``BULKY_DEPTH_MM`` (joint prosthesis, cage, cement)
+is not split. A bent rod's path through its screw heads is fitted to the group's metal by :func:`fit_path`.
 
 What a segment is (screw, rod, cross-link) is decided with the vertebrae's frames in
 :func:`spinebq.measure.ct.implants.screws.assign_metal`.
@@ -76,7 +77,7 @@ OWN_MIN_SAMPLES = 8
 #: ... up to this far beyond the junction, mm.
 OWN_SEARCH_MM = 12.0
 #: A bent rod's path is fitted to the metal within this distance beyond the rod's radius (the stops' error plus half
-#: a voxel's diagonal), and its vertices move at most this far along the screws' axes, mm.
+#: a voxel's diagonal), and its vertices move at most this far from their stops along each axis, mm.
 SPAN_MM = 5.0
 #: A vertex of a rod's path is held to its screw's axis as strongly as this many voxels of metal pull on it.
 AXIS_PRIOR_VOXELS = 10.0
@@ -365,7 +366,8 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(min(1.0, abs(float(a @ b)))))
 
 
-def _junctions(points: np.ndarray, weights: np.ndarray, lines: list[_Line], tolerance: float) -> list[list[tuple[float, int]]]:
+def _junctions(points: np.ndarray, weights: np.ndarray, lines: list[_Line],
+               tolerance: float) -> list[list[tuple[float, int]]]:
     """For each line, the positions along its axis where another line of the group meets it, and that line's index.
 
     Where two lines meet, each is refitted to its own voxels within ``LOCAL_MM`` of the meeting point (a bent rod's
@@ -447,7 +449,8 @@ def _segment(ct: Volume, points, weights, line: _Line, joints: list[tuple[float,
                          tuple(joined)), tuple(partners))
 
 
-def _own_end(ct: Volume, segment: MetalSegment, end: int, others: list[MetalSegment], metal_hu: float) -> np.ndarray | None:
+def _own_end(ct: Volume, segment: MetalSegment, end: int, others: list[MetalSegment],
+             metal_hu: float) -> np.ndarray | None:
     """Where a segment's own metal ends along its axis at a joined end (``end`` 0: start, 1: end), or None.
 
     Each cross-section of the segment (a disc of ``OWN_DISC_FRACTION`` of its radius) is read only where it lies
@@ -475,7 +478,7 @@ def _own_end(ct: Volume, segment: MetalSegment, end: int, others: list[MetalSegm
         outside &= _distance_to_segment(samples, other.start_mm, other.end_mm) > other.diameter_mm / 2 + clear
     values = _profile(ct, samples.reshape(-1, 3)).reshape(samples.shape[:2])
     values = np.where(outside, values, np.nan)
-    enough = outside.sum(axis=1) >= OWN_MIN_SAMPLES
+    enough = np.isfinite(values).sum(axis=1) >= OWN_MIN_SAMPLES
     profile = np.full(len(t), np.nan)
     profile[enough] = np.nanmean(values[enough], axis=1)
     middle = t <= 0.75 * length
@@ -595,11 +598,3 @@ def fit_path(points_mm: np.ndarray, weights: np.ndarray, stops_mm: list[np.ndarr
 
     fit = least_squares(residuals, np.zeros(3 * len(moving)), bounds=(-SPAN_MM, SPAN_MM))
     return vertices(fit.x)
-
-
-def closest_points(ca: np.ndarray, da: np.ndarray, cb: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The closest points of two lines ``c + t d`` (unit ``d``); for parallel lines, ``ca`` and its foot on the other."""
-    if _angle_deg(da, db) < 1e-3:
-        return ca, cb + float((ca - cb) @ db) * db
-    ta, tb = _closest(ca, da, cb, db)
-    return ca + ta * da, cb + tb * db

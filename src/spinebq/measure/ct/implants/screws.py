@@ -60,8 +60,10 @@ ROD_END_MM = 5.0
 #: A rod's path is fitted outside this margin around a cross-link's radius, mm.
 CROSS_LINK_CLEAR_MM = 1.0
 METHOD = ("metal > threshold split into straight segments (sequential RANSAC lines, weighted principal axes); "
-          "joined ends at the junction of the axes, free ends and diameter at half maximum; kind by direction in "
-          "the vertebra's frame (rod: within 45 degrees of its long axis, cross-link: within 30 degrees of left-right)")
+          "joined ends at the junction of the axes (a tip touching another screw: where its own metal ends along its "
+          "axis), free ends and diameter at half maximum; kind by direction in the vertebra's frame (rod: within 45 "
+          "degrees of its long axis, cross-link: within 30 degrees of left-right); pieces sharing a head one rod, its "
+          "path through the heads fitted to its metal (tulips and cross-links left out), bends between its spans")
 
 
 @dataclass
