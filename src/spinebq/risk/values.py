@@ -1,8 +1,8 @@
 """The patient's predictor values, gathered from a CT record, an MRI record and clinical data.
 
 The CT and MRI results are read from their typed records (:class:`~spinebq.records.ct.CtRecord`,
-:class:`~spinebq.records.mri.MriRecord`), one field each; the level's sub-documents (``regions`` A/B/C and
-``trajectories``, written by :mod:`spinebq.measure.ct.regional`) are read by their known keys.
+:class:`~spinebq.records.mri.MriRecord`), one field each; the regions A/B/C and the screws of a level are its
+:class:`~spinebq.records.regional.LevelRegional` (``VertebraRecord.regions``, ``VertebraRecord.trajectories``).
 
 Each value carries its unit, where it came from, the level(s) it describes and the caveats of how it was
 obtained, so an assessment can say exactly what was compared with a published cutoff. A value that cannot be
@@ -151,8 +151,8 @@ def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
     """
     if _finite(vertebra.st_hu):
         return float(vertebra.st_hu), []
-    sides = vertebra.details.get("trajectories") or {}
-    values = [float(sides[s]["hu_mean"]) for s in Side.values() if _finite((sides.get(s) or {}).get("hu_mean"))]
+    sides = vertebra.trajectories
+    values = [sides[s].hu_mean for s in Side.values() if s in sides and _finite(sides[s].hu_mean)]
     if not values:
         return None, []
     return _mean(values), ([] if len(values) == 2 else ["only one side's trajectory measured"])
@@ -164,8 +164,7 @@ def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, 
     Parameters
     ----------
     vertebra : VertebraRecord
-        Its ``details["regions"]`` as written by :mod:`spinebq.measure.ct.regional`: ``{"A": {"hu_mean",
-        "vbmd_mg_cm3", ...}, "B": {"left": {...}, "right": {...}}, "C": {...}}``.
+        Its ``regions`` (:class:`~spinebq.records.regional.RegionsRecord`; None without the regional stage).
     region : str
         ``"A"`` (vertebral body), ``"B"`` (pedicle) or ``"C"`` (screw trajectory).
 
@@ -176,10 +175,9 @@ def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, 
     """
     if region not in REGIONS:
         raise ValueError(f"region {region!r} is not one of {', '.join(REGIONS)}")
-    found = (vertebra.details.get("regions") or {}).get(region) or {}
-    sides = [found] if region == "A" else [found[s] for s in Side.values() if isinstance(found.get(s), Mapping)]
-    hus = [float(side["hu_mean"]) for side in sides if _finite(side.get("hu_mean"))]
-    vbmds = [float(side["vbmd_mg_cm3"]) for side in sides if _finite(side.get("vbmd_mg_cm3"))]
+    sides = [] if vertebra.regions is None else vertebra.regions.region(region)
+    hus = [side.hu_mean for side in sides if _finite(side.hu_mean)]
+    vbmds = [float(side.vbmd_mg_cm3) for side in sides if _finite(side.vbmd_mg_cm3)]
     return _mean(hus), _mean(vbmds)
 
 
