@@ -40,8 +40,8 @@ def _row(record, level: str) -> str:
     heights = "/".join(_fmt(x) for x in (h.anterior_mm, h.middle_mm, h.posterior_mm)) if h else "n/a"
     screws = []
     for side in ("left", "right"):
-        tr = (v.details.get("trajectories") or {}).get(side) or {}
-        screws.append(f"{tr['diameter_mm']:g}x{tr['length_mm']:.0f}" if tr.get("entry_mm") else "-")
+        tr = v.trajectories.get(side)
+        screws.append(f"{tr.diameter_mm:g}x{tr.length_mm:.0f}" if tr is not None and tr.measured else "-")
     flags = ",".join(q for q in v.qc if q in ("labels_implausible", "level_unconfirmed"))
     return f"{_fmt(v.hu)} | {heights} | {v.genant_grade} | {' / '.join(screws)}{' ' + flags if flags else ''}"
 
@@ -89,7 +89,7 @@ def main() -> None:
         for name, record in measured.items():
             print(f"| {level} | {name} | {_row(record, level)} |")
     for name, record in {**{f"{k} (label source)": r for k, r in records.items()}, **measured}.items():
-        contrast = record.summary.details["contrast"]
+        contrast = record.summary.regional.contrast
         print(f"contrast, {name}: {contrast['phase']} (aorta {_fmt(contrast.get('aorta_hu'))} HU, "
               f"IVC {_fmt(contrast.get('ivc_hu'))} HU)")
 

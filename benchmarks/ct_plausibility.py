@@ -18,7 +18,7 @@ from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume
 from spinebq.measure.ct.levels import measure_ct
-from spinebq.pipeline import CtOptions, analyse_ct
+from spinebq.pipeline import CtOptions, analyse_ct, combine_ct
 from spinebq.synthetic.ct import make_ct_phantom
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 
@@ -71,11 +71,11 @@ def main() -> None:
     for source, labels in (("TotalSegmentator v2", TS / "seg_v2" / "total.nii.gz"), ("TotalSegmentator v1", TS / "seg_v1"),
                            ("built-in (no labels)", None)):
         record = analyse_ct(ct_path, labels, CtOptions(threads=2))
-        _rows(source, {v.level: {**v.details, "qc": list(v.qc)} for v in record.vertebrae})
+        _rows(source, {v.level: v.to_json() for v in record.vertebrae})
     phantom = make_ct_phantom(rods=True)
     result = measure_ct(phantom.ct, phantom.labels)
-    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto"))
-    _rows("phantom", result.vertebrae)
+    vertebrae, _ = combine_ct(result, measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto")))
+    _rows("phantom", {v.level: v.to_json() for v in vertebrae})
 
     ct = load_volume(ct_path, expect_modality="CT")
     labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)

@@ -24,9 +24,16 @@ from spinebq.measure.ct.levels import measure_ct  # noqa: E402
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional  # noqa: E402
 from spinebq.measure.ct.implants.screws import find_screws  # noqa: E402
 from spinebq.measure.ct.trajectory import Screw  # noqa: E402
+from spinebq.pipeline import combine_ct  # noqa: E402
 from tests.test_screws import KNOWN, insert_screws  # noqa: E402
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+
+
+def _documents(result, regional) -> dict:
+    """Level name -> its document of measurements.json (the two stages combined as analyse_ct does)."""
+    vertebrae, _ = combine_ct(result, regional)
+    return {v.level: v.to_json() for v in vertebrae}
 
 
 def main() -> None:
@@ -34,30 +41,31 @@ def main() -> None:
     labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)
     result = measure_ct(ct, labels)
     regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="auto"))
+    documents = _documents(result, regional)
     print("automatic traditional trajectories (seg_v2/total.nii.gz)")
     print("| level | side | d x L (mm) | medial angle plan / pedicle axis (deg) | inside vertebra | isthmus width (mm) "
           "| cylinder HU | rectangle HU | cortical plan inside |")
     print("|---|---|---|---|---|---|---|---|---|")
     for level in LUMBAR:
         for side in ("left", "right"):
-            tr = result.vertebrae[level]["trajectories"][side]
-            ped = result.vertebrae[level]["pedicles"][side]
-            cbt = result.vertebrae[level]["trajectories_cortical"][side]
+            tr = documents[level]["trajectories"][side]
+            ped = documents[level]["pedicles"][side]
+            cbt = documents[level]["trajectories_cortical"][side]
             print(f"| {level} | {side} | {tr['diameter_mm']:g} x {tr['length_mm']:.0f} | {tr['medial_angle_deg']:.0f} / "
                   f"{ped['medial_angle_deg']:.0f} | {100 * tr['inside_vertebra_fraction']:.1f} % | {tr['isthmus_width_mm']:.1f} | "
                   f"{tr['hu_mean']:.0f} | {tr['rectangle_2d']['hu_mean']:.0f} | {100 * cbt['inside_vertebra_fraction']:.0f} % |")
     print("| level | st_hu | b_hu | hu_ratio | region A | region B left / right | Genant |")
     print("|---|---|---|---|---|---|---|")
     for level in LUMBAR:
-        e = result.vertebrae[level]
+        e = documents[level]
         b = e["regions"]["B"]
         print(f"| {level} | {e['st_hu']:.1f} | {e['b_hu']:.1f} | {e['hu_ratio']:.3f} | {e['regions']['A']['hu_mean']:.1f} | "
               f"{b['left']['hu_mean']:.0f} / {b['right']['hu_mean']:.0f} | {e['genant_grade']} {e['deformity_type'] or ''} |")
-    print("contrast:", {k: result.summary["contrast"][k] for k in ("phase", "source", "aorta_hu", "ivc_hu")})
+    print("contrast:", {k: regional.summary.contrast[k] for k in ("phase", "source", "aorta_hu", "ivc_hu")})
 
     known = [Screw(lv, sd, np.array(a), np.array(b), d, "test") for lv, sd, a, b, d in KNOWN]
     post = insert_screws(ct, known)
-    found = find_screws(post, labels, regional.frames)
+    found = find_screws(post, labels, regional.images.frames)
     print("screws inserted into the real CT and found (from-screws)")
     for truth in known:
         s = next(f.screw for f in found if (f.screw.level, f.screw.side) == (truth.level, truth.side))
@@ -70,11 +78,14 @@ def main() -> None:
     moved[:3, 3] = [5.0, -6.0, 4.5]
     noisy = post.array + np.random.default_rng(1).normal(0, 8.0, post.shape).astype(np.float32)
     pre = measure_ct(ct, labels)
-    measure_regional(ct, labels, pre, RegionalOptions(trajectory="from-screws", postop=Volume(noisy, moved @ post.affine)))
-    print("  post-operative copy rotated 4 deg about the x axis and shifted 9.0 mm, registered back:", pre.method["regional"]["registration"]["rotation_deg"],
-          "deg,", pre.method["regional"]["registration"]["centre_shift_mm"], "mm shift of the image centre")
+    pre_regional = measure_regional(ct, labels, pre, RegionalOptions(trajectory="from-screws",
+                                                                     postop=Volume(noisy, moved @ post.affine)))
+    registration = pre_regional.method["registration"]
+    print("  post-operative copy rotated 4 deg about the x axis and shifted 9.0 mm, registered back:",
+          registration["rotation_deg"], "deg,", registration["centre_shift_mm"], "mm shift of the image centre")
+    pre_documents = _documents(pre, pre_regional)
     for truth in known:
-        tr = pre.vertebrae[truth.level]["trajectories"][truth.side]
+        tr = pre_documents[truth.level]["trajectories"][truth.side]
         entry, target = np.array(tr["entry_mm"]), np.array(tr["target_mm"])
         d = (target - entry) / np.linalg.norm(target - entry)
         print(f"  {truth.level} {truth.side} on the pre-operative CT: axis error "
@@ -86,11 +97,11 @@ def main() -> None:
     for source in ("vertebrae_pp_refined.nii.gz", "total.nii.gz"):
         lab = load_labels(TS / "seg_v2" / source, ct)
         r = measure_ct(ct, lab)
-        measure_regional(ct, lab, r, RegionalOptions(trajectory="none"))
+        r_documents = _documents(r, measure_regional(ct, lab, r, RegionalOptions(trajectory="none")))
         for level in LUMBAR:
-            h = r.vertebrae[level]["heights_mm"]
+            h = r_documents[level]["heights_mm"]
             pairs = [f"{h[k]:.1f}/{report[f'vertebrae_{level}_height_{k}_mm']}" for k in ("anterior", "middle", "posterior")]
-            print(f"  {source} {level}: " + "  ".join(pairs) + f"  Genant {r.vertebrae[level]['genant_grade']}")
+            print(f"  {source} {level}: " + "  ".join(pairs) + f"  Genant {r_documents[level]['genant_grade']}")
 
 
 if __name__ == "__main__":

@@ -27,3 +27,12 @@ def phantom():
     from spinebq.synthetic.ct import make_ct_phantom
 
     return make_ct_phantom(rods=True)
+
+
+def measured_documents(result, regional) -> tuple[dict, dict]:
+    """The ``vertebrae`` and ``summary`` sections of measurements.json for ``measure_ct`` + ``measure_regional``
+    results, as :func:`spinebq.pipeline.analyse_ct` combines them (level name -> document)."""
+    from spinebq.pipeline import combine_ct
+
+    vertebrae, summary = combine_ct(result, regional)
+    return {v.level: v.to_json() for v in vertebrae}, summary.to_json()

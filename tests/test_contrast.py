@@ -13,6 +13,8 @@ from spinebq.calibrate.contrast import contrast_phase, correction_delta_hu, phas
 from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 
+from .conftest import measured_documents
+
 UPPER_LUMBAR = {name: VERSE_IDS[name] for name in ("L1", "L2", "L3")}
 
 
@@ -77,14 +79,16 @@ def test_named_corrections_keep_raw_hu_beside(phantom):
     assert correction_delta_hu("unenhanced", "pickhardt")[0] == 0.0
     result = measure_ct(phantom.ct, phantom.labels)
     raw = {name: entry["hu_3d"] for name, entry in result.vertebrae.items()}
-    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none", contrast_phase="portal_venous",
-                                                                          contrast_correction="totalsegmentator"))
-    assert result.summary["contrast"]["phase"] == "portal_venous" and result.summary["contrast"]["source"] == "option"
-    for name, entry in result.vertebrae.items():
+    regional = measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(
+        trajectory="none", contrast_phase="portal_venous", contrast_correction="totalsegmentator"))
+    assert regional.summary.contrast["phase"] == "portal_venous" and regional.summary.contrast["source"] == "option"
+    assert "hu_contrast_corrected" not in result.summary  # the measure_ct result is not changed
+    vertebrae, summary = measured_documents(result, regional)
+    for name, entry in vertebrae.items():
         assert entry["hu_3d"] == raw[name]  # raw values untouched
         if math.isfinite(raw[name]):
             assert entry["hu_contrast_corrected"]["hu_3d"] == pytest.approx(raw[name] - 14.75)
-    assert result.summary["hu_contrast_corrected"] == pytest.approx(result.summary["hu"] - 14.75)
+    assert summary["hu_contrast_corrected"] == pytest.approx(summary["hu"] - 14.75)
 
 
 def test_a_bad_phase_or_correction_is_an_option_error_naming_the_option(phantom):

@@ -13,6 +13,8 @@ import pytest
 from spinebq.cli import main
 from spinebq.pipeline import CtOptions, analyse_ct
 
+from .conftest import measured_documents
+
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
 
@@ -49,9 +51,10 @@ def test_builtin_labels_fed_back_equal_no_labels(records):
         assert "level_unconfirmed" not in a.qc
         for key in POSITIONS:
             assert getattr(a.heights, key) == pytest.approx(getattr(b.heights, key), abs=1e-6)
-        assert a.details["pedicles"] == b.details["pedicles"]  # no labels: pedicles are found in the whole vertebrae
+        # no labels: pedicles are found in the whole vertebrae
+        assert a.to_json()["pedicles"] == b.to_json()["pedicles"]
         for side in ("left", "right"):
-            ta, tb = a.details["trajectories"][side], b.details["trajectories"][side]
+            ta, tb = a.to_json()["trajectories"][side], b.to_json()["trajectories"][side]
             assert ta.get("reason") == tb.get("reason")
             if ta.get("entry_mm"):
                 assert ta["entry_mm"] == pytest.approx(tb["entry_mm"], abs=1e-6)
@@ -72,7 +75,7 @@ def test_builtin_and_totalsegmentator_bodies_agree(records, source):
 
 
 def test_contrast_phase_does_not_depend_on_the_label_source(records):
-    phases = {name: record.summary.details["contrast"]["phase"] for name, record in records.items()}
+    phases = {name: record.summary.contrast_phase for name, record in records.items()}
     assert len(set(phases.values())) == 1, phases
 
 
@@ -80,10 +83,10 @@ def test_s1_is_not_graded_and_coarse_voxels_carry_a_caveat(records):
     """S1 gets heights but no Genant grade; on this 3 mm CT every grade says the voxels are coarse."""
     for record in records.values():
         s1 = record.level("S1")
-        assert s1.genant_grade is None and "not graded" in s1.details["genant"]["reason"]
+        assert s1.genant_grade is None and "not graded" in s1.regional.genant["reason"]
         assert "S1" not in (record.summary.fractured_levels or [])
         for level in LUMBAR:
-            assert "3.0 mm" in record.level(level).details["genant"]["caveat"]
+            assert "3.0 mm" in record.level(level).regional.genant["caveat"]
 
 
 def test_a_moderate_grade_needs_two_sagittal_planes():
@@ -154,9 +157,9 @@ def test_planned_screws_have_standard_sizes_and_never_breach(records, phantom):
     from spinebq.measure.ct.trajectory import STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
 
     phantom_result = measure_ct(phantom.ct, phantom.labels)
-    measure_regional(phantom.ct, phantom.labels, phantom_result)
+    phantom_documents, _ = measured_documents(phantom_result, measure_regional(phantom.ct, phantom.labels, phantom_result))
     documents = {f"{name} {v.level}": v.to_json() for name in ("none", "fed_back", "ts_v2") for v in records[name].vertebrae}
-    documents.update({f"phantom {n}": v for n, v in phantom_result.vertebrae.items()})
+    documents.update({f"phantom {n}": v for n, v in phantom_documents.items()})
     planned = 0
     for where, entry in documents.items():
         for key in ("trajectories", "trajectories_cortical"):
@@ -167,12 +170,12 @@ def test_planned_screws_have_standard_sizes_and_never_breach(records, phantom):
                 assert "pedicle_wall_breach" not in screw["warnings"], (where, key, side, screw["notes"])
                 assert screw["diameter_mm"] in STANDARD_DIAMETERS_MM, (where, key, side, screw["diameter_mm"])
                 assert min(abs(screw["length_mm"] - v) for v in STANDARD_LENGTHS_MM) < 0.01, (where, key, side)
-    lumbar_ts = [records["ts_v2"].level(level).details["trajectories"][side] for level in LUMBAR for side in ("left", "right")]
-    assert all(screw.get("entry_mm") for screw in lumbar_ts)  # on TotalSegmentator's labels every lumbar pedicle is planned
+    lumbar_ts = [records["ts_v2"].level(level).trajectories[side] for level in LUMBAR for side in ("left", "right")]
+    assert all(screw.measured for screw in lumbar_ts)  # on TotalSegmentator's labels every lumbar pedicle is planned
     assert planned >= 30
     # the real CT's L1 left pedicle (isthmus about 9 mm) was planned 7 x 56.3 mm through its wall: now downsized
-    l1_left = records["ts_v2"].level("L1").details["trajectories"]["left"]
-    assert l1_left["length_mm"] < 56.0 and any("downsized" in note for note in l1_left["notes"])
+    l1_left = records["ts_v2"].level("L1").trajectories["left"]
+    assert l1_left.length_mm < 56.0 and any("downsized" in note for note in l1_left.notes)
 
 
 def test_resampled_to_0_7_mm_same_grades_and_contrast_phase(ts_dir):
@@ -203,8 +206,8 @@ def test_resampled_to_0_7_mm_same_grades_and_contrast_phase(ts_dir):
         a, b = coarse_record.level(level), fine_record.level(level)
         assert a.genant_grade == b.genant_grade == 0, level
         assert abs(a.hu - b.hu) <= 7.0, (level, a.hu, b.hu)
-    coarse, fine_contrast = coarse_record.summary.details["contrast"], fine_record.summary.details["contrast"]
+    coarse, fine_contrast = coarse_record.summary.regional.contrast, fine_record.summary.regional.contrast
     assert coarse["phase"] == fine_contrast["phase"] == "unenhanced"
     for vessel in ("aorta_hu", "ivc_hu"):
         assert abs(coarse[vessel] - fine_contrast[vessel]) <= 10.0, (vessel, coarse[vessel], fine_contrast[vessel])
-    assert "caveat" in coarse_record.level("L2").details["genant"] and "caveat" not in fine_record.level("L2").details["genant"]
+    assert "caveat" in coarse_record.level("L2").regional.genant and "caveat" not in fine_record.level("L2").regional.genant

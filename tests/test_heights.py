@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.heights import Heights, genant_grade
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 
+from .conftest import measured_documents
+
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
 
@@ -22,10 +25,11 @@ def real_ct(ts_dir):
     return load_volume(ts_dir / "ct.nii.gz", expect_modality="CT")
 
 
-def _measure(ct, labels):
+def _measure(ct, labels) -> SimpleNamespace:
+    """The level documents and summary of measurements.json, with measure_ct's frames and bodies."""
     result = measure_ct(ct, labels)
-    measure_regional(ct, labels, result, RegionalOptions(trajectory="none"))
-    return result
+    vertebrae, summary = measured_documents(result, measure_regional(ct, labels, result, RegionalOptions(trajectory="none")))
+    return SimpleNamespace(vertebrae=vertebrae, summary=summary, frames=result.frames, bodies=result.bodies)
 
 
 def test_heights_agree_with_the_spine_report_within_a_voxel(ts_dir, real_ct):

@@ -13,6 +13,8 @@ from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 from spinebq.synthetic.ct import make_ct_phantom
 
+from .conftest import measured_documents
+
 #: Region A of L4 with the default threshold, recorded before the fix (when region A always used 1400 HU).
 L4_REGION_A_DEFAULT = {"hu_mean": 165.5659, "voxels": 4020, "points": 40701}
 LOW_METAL_HU = 600.0
@@ -26,8 +28,8 @@ def phantom():
 def _regional(phantom, metal_hu: float | None) -> dict:
     kwargs = {} if metal_hu is None else {"metal_hu": metal_hu}
     result = measure_ct(phantom.ct, phantom.labels, **kwargs)
-    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto"), **kwargs)
-    return result.vertebrae
+    regional = measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto"), **kwargs)
+    return measured_documents(result, regional)[0]
 
 
 @pytest.fixture(scope="module")

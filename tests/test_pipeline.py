@@ -13,6 +13,7 @@ from spinebq.errors import OptionError
 from spinebq.pipeline import CtOptions, MriOptions, analyse_ct, analyse_mri
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
+from spinebq.records.regional import LevelRegional, PedicleRecord, RegionalSummary, TrajectoryRecord
 from spinebq.report.files import to_jsonable
 
 from .conftest import DATA, TS, need
@@ -53,7 +54,7 @@ def _mri_numbers(document: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def real_ct_record() -> CtRecord:
-    return analyse_ct(need(TS / "ct.nii.gz"), need(TS / "seg_v2" / "total.nii.gz"))
+    return analyse_ct(need(TS / "ct.nii.gz"), need(TS / "seg_v2" / "total.nii.gz"), CtOptions(trajectory="auto"))
 
 
 def test_analyse_ct_equals_the_cli_document(real_ct_record, tmp_path, capsys):
@@ -93,6 +94,83 @@ def test_ct_record_survives_pickle_and_json(real_ct_record):
     l1 = again.level("L1")
     assert l1.trabecular.voxels > 100 and l1.hu == l1.trabecular.mean
     assert again.summary.levels_used == ("L1", "L2", "L3", "L4")
+
+
+def _round_trips(record, reader) -> dict:
+    """``record`` survives pickling and ``reader(to_json())`` with the same document, keys in the same order."""
+    document = to_jsonable(record.to_json())
+    text = json.dumps(document)
+    assert json.dumps(to_jsonable(pickle.loads(pickle.dumps(record)).to_json())) == text
+    assert json.dumps(to_jsonable(reader(json.loads(text)).to_json())) == text
+    return document
+
+
+def test_regional_records_survive_pickle_and_json(real_ct_record):
+    """Screws, pedicles, regions, levels and the summary part of the regional stage, on the real CT with
+    TotalSegmentator v2 labels and automatic plans: every record's document comes back byte for byte."""
+    measured = {"trajectories": 0, "trajectories_cortical": 0}
+    for vertebra in real_ct_record.vertebrae:
+        level = vertebra.regional
+        assert level is not None, vertebra.level
+        document = _round_trips(level, LevelRegional.from_json)
+        for key in ("trajectories", "trajectories_cortical"):
+            for screw in (getattr(level, key) or {}).values():
+                _round_trips(screw, TrajectoryRecord.from_json)
+                measured[key] += screw.measured
+        for pedicle in (level.pedicles or {}).values():
+            _round_trips(pedicle, PedicleRecord.from_json)
+        # the record's keys are the document's keys of the level, as analyse_ct writes them
+        assert {k: v for k, v in to_jsonable(vertebra.to_json()).items() if k in LevelRegional.KEYS} == document
+    # L1-L5 traditional and S1 sacral on both sides; the cortical plans that fit
+    assert measured["trajectories"] == 12 and measured["trajectories_cortical"] >= 1
+    _round_trips(real_ct_record.summary.regional, RegionalSummary.from_json)
+
+    l3 = real_ct_record.level("L3")
+    left = l3.trajectories["left"]
+    assert left.measured and left.source == "auto_traditional" and left.stats.voxels > 50
+    assert left.rectangle_2d.stats.voxels > 0 and left.shell.outer_radius_mm > left.shell.inner_radius_mm
+    assert l3.regions.C["left"].stats == left.stats and l3.regions.C["left"].points is None  # the corridor is the screw
+    assert l3.regions.A.points > l3.regions.A.stats.voxels > 100 and l3.pedicles["left"].found
+    assert l3.st_hu == pytest.approx((left.rectangle_hu + l3.trajectories["right"].rectangle_hu) / 2)
+    t12 = real_ct_record.level("T12")  # cut by the field of view: nothing planned, and it says why
+    assert not t12.trajectories["left"].measured and "field of view" in t12.trajectories["left"].reason
+    assert t12.regions.B["left"].stats is None and t12.regional.pedicles is None and t12.regional.fracture is None
+    s1 = real_ct_record.level("S1")
+    assert s1.trajectories["left"].source == "auto_sacral"
+    assert s1.regional.trajectories_cortical["left"].reason == "no cortical bone trajectory for S1"
+
+
+def test_keys_a_record_does_not_know_are_kept():
+    """A helper that grows a key (a new measure of the screw or the pedicle) loses nothing through the records."""
+    screw = {"source": "file", "entry_mm": [1.0, 2.0, 3.0], "target_mm": [1.0, 2.0, 43.0], "diameter_mm": 6.0,
+             "length_mm": 40.0, "medial_angle_deg": 0.0, "sagittal_angle_deg": 0.0, "hu_mean": 150.0,
+             "hu_median": 140.0, "hu_sd": 30.0, "voxels": 120, "points": 1000, "metal_points_excluded": 0,
+             "vbmd_mg_cm3": None, "shell": None, "pedicle_part": None, "body_part": None, "rectangle_2d": None,
+             "inside_vertebra_fraction": 1.0, "inside_body_fraction": 0.5, "notes": [], "warnings": [],
+             "pullout_n": 812.5}
+    record = TrajectoryRecord.from_json(screw)
+    assert record.extra == {"pullout_n": 812.5} and record.to_json() == screw and list(record.to_json()) == list(screw)
+    missing = {"hu_mean": None, "voxels": 0, "reason": "no plan", "plan_id": 7}
+    assert TrajectoryRecord.from_json(missing).to_json() == missing
+    pedicle = {"found": False, "reason": "no canal", "isthmus_mm": None, "isthmus_width_mm": math.nan,
+               "isthmus_height_mm": math.nan, "medial_angle_deg": math.nan, "sagittal_angle_deg": math.nan,
+               "cortex_mm": 1.2}
+    assert PedicleRecord.from_json(pedicle).extra == {"cortex_mm": 1.2}
+    assert list(PedicleRecord.from_json(pedicle).to_json()) == list(pedicle)
+
+
+def test_the_regional_stage_leaves_the_ct_result_unchanged(phantom):
+    """measure_regional returns its record; the measure_ct result it reads is not edited."""
+    import copy
+
+    from spinebq.measure.ct.levels import measure_ct
+    from spinebq.measure.ct.regional import RegionalOptions, measure_regional
+
+    result = measure_ct(phantom.ct, phantom.labels)
+    before = copy.deepcopy((result.vertebrae, result.summary, result.method))
+    regional = measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto"))
+    _same(to_jsonable((result.vertebrae, result.summary, result.method)), to_jsonable(before))
+    assert regional.levels["L3"].trajectories["left"].measured and "st_hu" in regional.summary.to_json()
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -114,7 +114,7 @@ def lumbar_spine(ts_dir: Path):
     labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", whole).crop(LUMBAR_BOX, copy=True)
     ct = whole.crop(LUMBAR_BOX, copy=True)
     result = measure_ct(ct, labels)
-    frames = measure_regional(ct, labels, result, RegionalOptions(trajectory="none")).frames
+    frames = measure_regional(ct, labels, result, RegionalOptions(trajectory="none")).images.frames
     return ct, labels, frames
 
 
@@ -206,16 +206,16 @@ def test_the_construct_is_measured_and_reported(lumbar, construct):
     _, labels, _ = lumbar
     screws, _, post = construct
     result = measure_ct(post, labels)
-    measure_regional(post, labels, result, RegionalOptions(trajectory="from-screws"))
-    implants = result.summary["implants"]
+    regional = measure_regional(post, labels, result, RegionalOptions(trajectory="from-screws"))
+    implants = regional.summary.implants
     assert {(s["level"], s["side"]) for s in implants["screws"]} == set(screws)
     assert len(implants["rods"]) == 2 and len(implants["cross_links"]) == 1
     assert all(len(rod["path_mm"]) == 3 and rod["bends"][0]["screw"].startswith("L4") for rod in implants["rods"])
     assert all(o["kind"] != "unknown" and o["screw"] for o in implants["other_metal"])
     for level, side in screws:
-        tr = result.vertebrae[level]["trajectories"][side]
-        assert tr["source"] == "from_screws" and "metal" in tr["reason"]
-    assert "no metal screw found" in result.vertebrae["L2"]["trajectories"]["left"]["reason"]
+        tr = regional.levels[level].trajectories[side]
+        assert tr.source == "from_screws" and "metal" in tr.reason
+    assert "no metal screw found" in regional.levels["L2"].trajectories["left"].reason
 
 
 def test_thick_metal_is_no_screw_or_rod(ts_dir, lumbar):

@@ -59,7 +59,7 @@ def test_inserted_screws_are_found_on_the_right_level_and_side(post_op):
     ct, labels, post, known = post_op
     result = measure_ct(ct, labels)
     regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="none"))
-    found = find_screws(post, labels, regional.frames)
+    found = find_screws(post, labels, regional.images.frames)
     assert len(found) == len(known)
     for truth in known:
         match = [f.screw for f in found if f.screw.level == truth.level and f.screw.side == truth.side]
@@ -75,19 +75,17 @@ def test_inserted_screws_are_found_on_the_right_level_and_side(post_op):
 def test_bone_around_found_screws_excludes_metal_and_bloom(post_op):
     ct, labels, post, known = post_op
     result = measure_ct(post, labels)
-    measure_regional(post, labels, result, RegionalOptions(trajectory="from-screws", bloom_mm=2.0))
-    before = measure_ct(ct, labels)
-    measure_regional(ct, labels, before, RegionalOptions(trajectory="none"))
+    regional = measure_regional(post, labels, result, RegionalOptions(trajectory="from-screws", bloom_mm=2.0))
     for truth in known:
-        tr = result.vertebrae[truth.level]["trajectories"][truth.side]
-        assert tr["source"] == "from_screws" and tr["found"]["metal_voxels"] > 20
+        tr = regional.levels[truth.level].trajectories[truth.side]
+        assert tr.source == "from_screws" and tr.found["metal_voxels"] > 20
         # the cylinder is metal: no bone value, and it says so; the shell beyond the bloom is bone
-        assert tr["hu_mean"] is None or np.isnan(tr["hu_mean"])
-        assert "metal" in tr["reason"]
-        assert tr["shell"]["inner_radius_mm"] == pytest.approx(tr["diameter_mm"] / 2 + 2.0)
-        assert 0 < tr["shell"]["voxels"] and -200 < tr["shell"]["hu_mean"] < 700
+        assert np.isnan(tr.hu_mean) and tr.stats.voxels == 0
+        assert "metal" in tr.reason
+        assert tr.shell.inner_radius_mm == pytest.approx(tr.diameter_mm / 2 + 2.0)
+        assert 0 < tr.shell.stats.voxels and -200 < tr.shell.stats.mean < 700
     # a level without a screw says so
-    assert "no metal screw found" in result.vertebrae["L5"]["trajectories"]["left"]["reason"]
+    assert "no metal screw found" in regional.levels["L5"].trajectories["left"].reason
 
 
 def test_screws_of_a_post_operative_ct_are_measured_on_the_pre_operative_one(post_op):
@@ -102,11 +100,11 @@ def test_screws_of_a_post_operative_ct_are_measured_on_the_pre_operative_one(pos
     noisy = post.array + np.random.default_rng(1).normal(0, 8.0, post.shape).astype(np.float32)
     post_moved = Volume(noisy, moved @ post.affine, dict(post.metadata))
     result = measure_ct(ct, labels)
-    measure_regional(ct, labels, result, RegionalOptions(trajectory="from-screws", postop=post_moved))
-    registration = result.method["regional"]["registration"]
+    regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="from-screws", postop=post_moved))
+    registration = regional.method["registration"]
     assert registration["rotation_deg"] == pytest.approx(4.0, abs=0.5)
     for truth in known:
-        tr = result.vertebrae[truth.level]["trajectories"][truth.side]
+        tr = regional.levels[truth.level].trajectories[truth.side].to_json()
         entry, target = np.array(tr["entry_mm"]), np.array(tr["target_mm"])
         direction = (target - entry) / np.linalg.norm(target - entry)
         assert np.degrees(np.arccos(min(1.0, abs(float(direction @ truth.direction))))) <= 3.0
@@ -123,7 +121,7 @@ def test_the_phantom_screw_is_found_along_its_true_axis():
     phantom = make_ct_phantom(spacing_mm=(1.5, 1.5, 2.0), screw=True)
     result = measure_ct(phantom.ct, phantom.labels)
     regional = measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none"))
-    found = find_screws(phantom.ct, phantom.labels, regional.frames)
+    found = find_screws(phantom.ct, phantom.labels, regional.images.frames)
     assert [(f.screw.level, f.screw.side) for f in found] == [("L4", "left")]
     truth = phantom.truth["screw"]
     entry, target = np.array(truth["entry_mm"]), np.array(truth["target_mm"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from spinebq.measure.ct.pedicles import find_pedicles
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
 from spinebq.measure.ct.trajectory import MEDIAL_ANGLE_RANGE_DEG, Screw, read_trajectory_file, trajectory_document
 
+from .conftest import measured_documents
+
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
 
@@ -25,7 +28,12 @@ def real(ts_dir):
     labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)
     result = measure_ct(ct, labels)
     regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="auto"))
-    return ct, labels, result, regional
+    return ct, labels, _documents(result, regional), regional.images
+
+
+def _documents(result, regional) -> SimpleNamespace:
+    """The level documents of measurements.json (``.vertebrae``) of a measure_ct + measure_regional result."""
+    return SimpleNamespace(vertebrae=measured_documents(result, regional)[0])
 
 
 def test_automatic_trajectories_stay_inside_pass_the_isthmus_and_converge_as_published(real):
@@ -110,7 +118,7 @@ def test_a_surgeons_trajectory_file_round_trips(phantom, phantom_file):
     mm_file = folder / "plan_mm.json"
     mm_file.write_text(json.dumps(trajectory_document(drawn)))
     result = measure_ct(ct, phantom.labels)
-    measure_regional(ct, phantom.labels, result, RegionalOptions(trajectory=str(mm_file)))
+    result = _documents(result, measure_regional(ct, phantom.labels, result, RegionalOptions(trajectory=str(mm_file))))
     measured = result.vertebrae["L3"]["trajectories"]
     for screw in drawn:
         got = measured[screw.side]
@@ -129,7 +137,7 @@ def test_a_surgeons_trajectory_file_round_trips(phantom, phantom_file):
                "target": ct.mm_to_index(s.target_mm).tolist(), "diameter_mm": s.diameter_mm} for s in drawn]
     voxel_file.write_text(json.dumps({"units": "voxel", "screws": voxels}))
     again = measure_ct(ct, phantom.labels)
-    measure_regional(ct, phantom.labels, again, RegionalOptions(trajectory=str(voxel_file)))
+    again = _documents(again, measure_regional(ct, phantom.labels, again, RegionalOptions(trajectory=str(voxel_file))))
     for side in ("left", "right"):
         other = again.vertebrae["L3"]["trajectories"][side]
         assert np.allclose(other["entry_mm"], measured[side]["entry_mm"], atol=0.01)
@@ -157,8 +165,8 @@ def test_screw_size_options_are_used_and_a_too_wide_screw_is_flagged(phantom):
     from spinebq.measure.ct.trajectory import PlanOptions
 
     result = measure_ct(phantom.ct, phantom.labels)
-    measure_regional(phantom.ct, phantom.labels, result,
-                     RegionalOptions(trajectory="auto", plan=PlanOptions(diameter_mm=7.5, length_mm=40.0)))
+    result = _documents(result, measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(
+        trajectory="auto", plan=PlanOptions(diameter_mm=7.5, length_mm=40.0))))
     for level in ("L2", "L3", "L4"):
         for side in ("left", "right"):
             tr = result.vertebrae[level]["trajectories"][side]
@@ -172,7 +180,7 @@ def test_phantom_regions_read_the_drawn_densities(phantom):
     from spinebq.synthetic.ct import ARCH_HU
 
     result = measure_ct(phantom.ct, phantom.labels)
-    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none"))
+    result = _documents(result, measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none")))
     for level in LUMBAR:
         regions = result.vertebrae[level]["regions"]
         assert regions["A"]["hu_mean"] == pytest.approx(phantom.truth["levels"][level]["trabecular_hu"], abs=3.0)
@@ -184,8 +192,7 @@ def test_phantom_regions_read_the_drawn_densities(phantom):
 @pytest.fixture(scope="module")
 def phantom_auto(phantom):
     result = measure_ct(phantom.ct, phantom.labels)
-    measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto"))
-    return result
+    return _documents(result, measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="auto")))
 
 
 def _check_s1_plan(entry: dict, where: str) -> None:

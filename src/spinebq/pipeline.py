@@ -30,6 +30,7 @@ from spinebq.constants import METAL_HU
 from spinebq.records.assessment import Assessment
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
+from spinebq.records.regional import RegionalRecord
 from spinebq.records.study import StudyInputs
 from spinebq.constants import RESEARCH_NOTICE
 
@@ -160,7 +161,7 @@ class CtImages:
     ct: Volume
     labels: LabelMap
     result: Any  # spinebq.measure.ct.levels.CtResult: body and ROI label arrays, ellipses, frames
-    regional: Any = None  # spinebq.measure.ct.regional.RegionalResult, or None without trajectories
+    regional: Any = None  # spinebq.measure.ct.regional.RegionalImages: screws, pedicles and frames
 
 
 @dataclass
@@ -361,12 +362,41 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
         contrast_correction=options.contrast_correction, postop=postop)
     regional = measure_regional(ct, labels, result, regional_options, calibration=calibration,
                                 metal_hu=options.metal_hu, progress=say)
+    vertebrae, summary = combine_ct(result, regional)
     return CtRecord(
         acquisition=_acquisition(ct, labels, include_phi=options.include_phi),
-        method=result.method, calibration=calibration.to_dict(),
-        vertebrae=tuple(VertebraRecord.from_json(name, entry) for name, entry in result.vertebrae.items()),
-        summary=CtSummary.from_json(result.summary), version=__version__, notice=RESEARCH_NOTICE,
-        images=CtImages(ct, labels, result, regional))
+        method={**result.method, "regional": regional.method}, calibration=calibration.to_dict(),
+        vertebrae=vertebrae, summary=summary, version=__version__, notice=RESEARCH_NOTICE,
+        images=CtImages(ct, labels, result, regional.images))
+
+
+def combine_ct(result, regional: RegionalRecord | None) -> tuple[tuple[VertebraRecord, ...], CtSummary]:
+    """The vertebra records and the summary of a CT from its two stages (neither is changed).
+
+    Parameters
+    ----------
+    result : CtResult
+        What :func:`spinebq.measure.ct.levels.measure_ct` found: per-level trabecular and three-slice HU, QC.
+    regional : RegionalRecord or None
+        What :func:`spinebq.measure.ct.regional.measure_regional` found on it.
+
+    Returns
+    -------
+    (tuple of VertebraRecord, CtSummary)
+        Each level with its :class:`~spinebq.records.regional.LevelRegional` (and its QC flags added to the
+        level's), the summary with the :class:`~spinebq.records.regional.RegionalSummary`.
+    """
+    vertebrae = []
+    for name, entry in result.vertebrae.items():
+        vertebra = VertebraRecord.from_json(name, entry)
+        level = regional.levels.get(name) if regional is not None else None
+        if level is not None:
+            vertebra = replace(vertebra, regional=level, qc=vertebra.qc + level.qc_flags)
+        vertebrae.append(vertebra)
+    summary = CtSummary.from_json(result.summary)
+    if regional is not None:
+        summary = replace(summary, regional=regional.summary)
+    return tuple(vertebrae), summary
 
 
 def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None = None, points: str | Path | None = None,

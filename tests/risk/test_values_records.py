@@ -9,6 +9,7 @@ import json
 import pytest
 
 from spinebq.errors import SpinebqError
+from spinebq.records.assessment import PatientValues
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.risk.assess import assess_patient, ct_record, mri_record
@@ -51,31 +52,36 @@ def test_a_record_and_its_document_give_the_same_assessment(ct, mri):
 
 def test_values_come_from_the_typed_fields(ct, mri):
     values = patient_values(ct, mri, CLINICAL)
-    assert values["summary_hu_3d"]["value"] == ct.summary.hu and ct.summary.hu_key == "hu_3d"
-    assert values["summary_hu_2d"]["value"] == ct.summary.hu_2d
-    assert values["pbq"]["value"] == mri.pbq and values["vbq"]["value"] == mri.vbq
-    assert values["goutallier"]["value"] == max(m.goutallier for m in mri.muscle if m.goutallier is not None)
-    assert list(values["levels"]) == [v.level for v in ct.vertebrae]
+    assert values.get("summary_hu_3d").value == ct.summary.hu and ct.summary.hu_key == "hu_3d"
+    assert values.get("summary_hu_3d").preset == ct.method["preset"]
+    assert values.get("summary_hu_2d").value == ct.summary.hu_2d
+    assert values.get("pbq").value == mri.pbq and values.get("vbq").value == mri.vbq
+    assert values.get("goutallier").value == max(m.goutallier for m in mri.muscle if m.goutallier is not None)
+    assert list(values.levels) == [v.level for v in ct.vertebrae]
     l3 = ct.level("L3")
-    level = values["levels"]["L3"]
-    assert level["st_hu"]["value"] == l3.st_hu and level["b_hu"]["value"] == l3.b_hu
-    assert level["hu_ratio"]["value"] == l3.hu_ratio
+    level = values.levels["L3"]
+    assert level["st_hu"].value == l3.st_hu and level["b_hu"].value == l3.b_hu
+    assert level["hu_ratio"].value == l3.hu_ratio
     assert trajectory_hu(l3) == (l3.st_hu, [])
-    regions = l3.details["regions"]
+    regions = l3.to_json()["regions"]  # the document's values: the record reads them by field
     assert region_values(l3, "A") == (regions["A"]["hu_mean"], None)
     assert region_values(l3, "B")[0] == pytest.approx((regions["B"]["left"]["hu_mean"] + regions["B"]["right"]["hu_mean"]) / 2)
     # not calibrated: no vBMD, and the reason names what is missing, not a command-line option
     assert not ct.calibrated
     for key in ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3"):
-        assert level[key]["value"] is None and level[key]["reason"] == UNCALIBRATED
-    assert values["summary_vbmd_mg_cm3"]["reason"] == UNCALIBRATED
+        assert level[key].value is None and level[key].reason == UNCALIBRATED
+    assert values.get("summary_vbmd_mg_cm3").reason == UNCALIBRATED
+    # the values section survives its document, keys in the same order
+    document = values.to_json()
+    assert json.dumps(PatientValues.from_json(json.loads(json.dumps(document))).to_json()) == json.dumps(document)
+    assert list(document)[:4] == ["age", "bmi_kg_m2", "hip_t_score", "sex_female"]
     with pytest.raises(ValueError, match="not one of A, B, C"):
         region_values(l3, "pedicle")
 
 
 def test_a_level_not_measured_has_a_reason(ct):
     values = ct_level_values(ct, "T1")
-    assert all(v["value"] is None and v["reason"] == "T1 is not in measurements.json" for v in values.values())
+    assert all(v.value is None and v.reason == "T1 is not in measurements.json" for v in values.values())
 
 
 def test_library_messages_name_no_command_line_option(ct, mri):
@@ -95,7 +101,7 @@ def test_documents_are_converted_once_at_the_entry():
         assess_patient([1, 2], None, CLINICAL)
     # an empty document is no CT, as before
     result = assess_patient({}, None, CLINICAL)
-    assert result.has_ct is False and "levels" not in result.values
+    assert result.has_ct is False and result.values.levels is None and "levels" not in result.to_json()["values"]
     assert ct_record(None) is None
 
 

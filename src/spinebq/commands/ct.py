@@ -104,23 +104,23 @@ def _print_regional(record) -> None:
         grade = vertebra.genant_grade
         genant = "n/a" if grade is None else f"{grade}{' ' + vertebra.deformity_type if vertebra.deformity_type else ''}"
         sides = []
-        for side, tr in (vertebra.details.get("trajectories") or {}).items():
-            fraction = tr.get("inside_vertebra_fraction")
-            if tr.get("entry_mm"):
-                sides.append(f"{side[0].upper()} {tr['diameter_mm']:g}x{tr['length_mm']:.0f} mm {100 * fraction:.0f}%"
-                             + (f" [{', '.join(tr['warnings'])}]" if tr.get("warnings") else ""))
+        for side, tr in vertebra.trajectories.items():
+            if tr.measured:
+                sides.append(f"{side[0].upper()} {tr.diameter_mm:g}x{tr.length_mm:.0f} mm {100 * tr.inside_vertebra_fraction:.0f}%"
+                             + (f" [{', '.join(tr.warnings)}]" if tr.warnings else ""))
         print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, '.2f'):>7}"
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
-    caveats = {(v.details.get("genant") or {}).get("caveat") for v in record.vertebrae} - {None}
+    caveats = {v.regional.genant.get("caveat") for v in record.vertebrae if v.regional is not None} - {None}
     for caveat in caveats:
         print(f"Genant grades: {caveat}")
-    implants = record.summary.details.get("implants")
+    regional = record.summary.regional
+    implants = regional.implants if regional is not None else None
     if implants:
         rods = "; ".join(f"rod {', '.join(r['screws'])}" + "".join(f", bent {b['angle_deg']:.0f} deg at {b['screw']}"
                                                                   for b in r.get("bends", [])) for r in implants["rods"])
         print(f"metal: {len(implants['screws'])} screws, {len(implants['rods'])} rods, {len(implants['cross_links'])} "
               f"cross-links, {len(implants['other_metal'])} other pieces" + (f" ({rods})" if rods else ""))
-    contrast = record.summary.details.get("contrast") or {}
+    contrast = regional.contrast if regional is not None else {}
     print(f"fractured levels (Genant >= 1): {', '.join(record.summary.fractured_levels or []) or 'none'}; "
           f"contrast phase: {contrast.get('phase', 'n/a')} ({contrast.get('source', '')}), "
           f"correction {contrast.get('correction', 'none')}")

@@ -162,6 +162,107 @@ class ModelResult:
         return cls(**fields, nomogram=nomogram)
 
 
+#: Keys of a predictor value, in the order they are written (``preset`` follows when present).
+VALUE_KEYS = ("value", "unit", "source", "level", "caveats", "reason")
+#: Values of the ``values`` section that come from the clinical data, in the order they are written.
+CLINICAL_VALUE_KEYS = ("age", "bmi_kg_m2", "hip_t_score", "sex_female")
+
+
+@dataclass(frozen=True)
+class PredictorValue:
+    """One predictor value of the patient, with where it came from (a missing value is None with a reason).
+
+    Attributes
+    ----------
+    value : float or None
+    unit : str
+    source : str
+        The document and key it was read from (``measurements.json vertebrae.L3.st_hu``) or ``clinical data``.
+    level : str or None
+        The level(s) it describes (``L3``, ``L1-L2-L3-L4``).
+    caveats : tuple of str
+        How it was obtained, where that matters for a published cutoff.
+    reason : str or None
+        Why the value is missing.
+    preset : str or None
+        The CT preset of a summary HU or vBMD.
+    """
+
+    value: float | None
+    unit: str
+    source: str
+    level: str | None = None
+    caveats: tuple[str, ...] = ()
+    reason: str | None = None
+    preset: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        document = {"value": self.value, "unit": self.unit, "source": self.source, "level": self.level,
+                    "caveats": list(self.caveats), "reason": self.reason}
+        if self.preset is not None:
+            document["preset"] = self.preset
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> "PredictorValue":
+        return cls(value=document.get("value"), unit=document.get("unit", ""), source=document.get("source", ""),
+                   level=document.get("level"), caveats=tuple(document.get("caveats") or ()),
+                   reason=document.get("reason"), preset=document.get("preset"))
+
+
+@dataclass(frozen=True)
+class PatientValues:
+    """The ``values`` section of an assessment: every predictor value of one patient.
+
+    Attributes
+    ----------
+    clinical : dict
+        ``age``, ``bmi_kg_m2``, ``hip_t_score``, ``sex_female`` -> :class:`PredictorValue`.
+    ct_summary : dict
+        The CT summary values (``summary_hu_3d``, ``summary_hu_2d``, ``summary_vbmd_mg_cm3``); empty without CT.
+    levels : dict or None
+        Level -> variable -> :class:`PredictorValue` (body, pedicle and trajectory vBMD, ST-HU, B-HU, HU ratio);
+        None without CT.
+    others : dict
+        The MRI scores (``vbq``, ``pbq``, ``s1_vbq``) and the Goutallier grade (MRI, or the clinical data's).
+    """
+
+    clinical: dict[str, PredictorValue]
+    ct_summary: dict[str, PredictorValue] = field(default_factory=dict)
+    levels: dict[str, dict[str, PredictorValue]] | None = None
+    others: dict[str, PredictorValue] = field(default_factory=dict)
+
+    def get(self, name: str) -> PredictorValue | None:
+        """The patient-level value ``name`` (``age``, ``summary_hu_3d``, ``vbq`` ...), None when it is not there."""
+        for group in (self.clinical, self.ct_summary, self.others):
+            if name in group:
+                return group[name]
+        return None
+
+    def at(self, level: str, name: str) -> PredictorValue | None:
+        """The value ``name`` (``st_hu``, ``hu_ratio`` ...) of one level, None when it is not there."""
+        return ((self.levels or {}).get(level) or {}).get(name)
+
+    def to_json(self) -> dict[str, Any]:
+        document = {k: v.to_json() for k, v in {**self.clinical, **self.ct_summary}.items()}
+        if self.levels is not None:
+            document["levels"] = {level: {k: v.to_json() for k, v in values.items()} for level, values in self.levels.items()}
+        document.update({k: v.to_json() for k, v in self.others.items()})
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> "PatientValues":
+        groups: dict[str, dict[str, PredictorValue]] = {"clinical": {}, "ct_summary": {}, "others": {}}
+        for key, value in document.items():
+            if key == "levels":
+                continue
+            group = "clinical" if key in CLINICAL_VALUE_KEYS else "ct_summary" if key.startswith("summary_") else "others"
+            groups[group][key] = PredictorValue.from_json(value)
+        levels = document.get("levels")
+        return cls(**groups, levels=None if levels is None else {
+            level: {k: PredictorValue.from_json(v) for k, v in values.items()} for level, values in levels.items()})
+
+
 @dataclass(frozen=True)
 class Assessment:
     """One patient against every model of the registry (document ``spinebq.assess/1``).
@@ -176,7 +277,7 @@ class Assessment:
         Which results were given.
     nomogram_source : str or None
         Where user-supplied nomogram coefficients come from (None without coefficients).
-    values : dict
+    values : PatientValues
         Every predictor value with its source (:func:`spinebq.risk.values.patient_values`).
     models : tuple of ModelResult
         One row per model and level.
@@ -194,7 +295,7 @@ class Assessment:
     has_ct: bool
     has_mri: bool
     nomogram_source: str | None
-    values: dict[str, Any]
+    values: PatientValues
     models: tuple[ModelResult, ...]
     screening: tuple[ScreeningReading, ...]
     notice: str
@@ -210,7 +311,7 @@ class Assessment:
             "no_pooled_score": self.no_pooled_score,
             "patient": {"id": self.patient_id, **self.clinical},
             "inputs": {"ct": self.has_ct, "mri": self.has_mri, "nomogram": self.nomogram_source},
-            "values": self.values,
+            "values": self.values.to_json(),
             "models": [row.to_json() for row in self.models],
             "screening": [reading.to_json() for reading in self.screening],
         }
@@ -220,7 +321,8 @@ class Assessment:
         patient = dict(document["patient"])
         inputs = document["inputs"]
         return cls(patient_id=patient.pop("id"), clinical=patient, has_ct=bool(inputs["ct"]), has_mri=bool(inputs["mri"]),
-                   nomogram_source=inputs.get("nomogram"), values=document["values"],
+                   nomogram_source=inputs.get("nomogram"),
+                   values=PatientValues.from_json(document["values"]),
                    models=tuple(ModelResult.from_json(row) for row in document["models"]),
                    screening=tuple(ScreeningReading.from_json(r) for r in document.get("screening") or ()),
                    notice=document["notice"], no_pooled_score=document["no_pooled_score"],

@@ -3,15 +3,20 @@
 :func:`spinebq.pipeline.analyse_ct` returns a :class:`CtRecord`. ``CtRecord.to_json()`` is the document the
 CLI writes; ``CtRecord.from_json()`` reads it back, so a record survives the round trip and a later stage
 (assessment, report, cohort table) reads typed fields instead of guessing at keys. The keys promised in
-DESIGN.md and the README are the typed fields; the detailed sub-documents of a level (trajectories, pedicles,
-regions, Genant details) travel unchanged in ``details``.
+DESIGN.md and the README are the typed fields; what the regional stage measured (screws, pedicles, regions,
+ratios, heights, Genant grades) is a :class:`~spinebq.records.regional.LevelRegional` per vertebra and a
+:class:`~spinebq.records.regional.RegionalSummary` in the summary. Keys of the document no record names travel
+unchanged in ``details``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from spinebq.records.regional import Heights, LevelRegional, PedicleRecord, RegionalSummary, RegionsRecord, TrajectoryRecord
 from spinebq.records.roi import RoiStats, number
+from spinebq.vocabulary import Side
 
 SCHEMA = "spinebq.ct/1"
 
@@ -73,22 +78,6 @@ class Acquisition:
 
 
 @dataclass(frozen=True)
-class Heights:
-    """Anterior, middle and posterior body heights (mm); NaN where not measured."""
-
-    anterior_mm: float
-    middle_mm: float
-    posterior_mm: float
-
-    def to_json(self) -> dict[str, float]:
-        return {"anterior": self.anterior_mm, "middle": self.middle_mm, "posterior": self.posterior_mm}
-
-    @classmethod
-    def from_json(cls, document: dict[str, Any]) -> "Heights":
-        return cls(number(document.get("anterior")), number(document.get("middle")), number(document.get("posterior")))
-
-
-@dataclass(frozen=True)
 class VertebraRecord:
     """The measurements of one vertebra.
 
@@ -110,18 +99,14 @@ class VertebraRecord:
     acr_category : str or None
     body_volume_ml : float
     qc : tuple of str
-        QC flags of the level.
+        QC flags of the level (the regional stage's fracture flag included).
     excluded_reason : str or None
         Why the level is left out of the summary.
-    heights : Heights or None
-    genant_grade : int or None
-        Semiquantitative fracture grade 0-3, None where not graded.
-    deformity_type : str or None
-    st_hu, b_hu, hu_ratio : float or None
-        Screw-trajectory HU, body HU and their ratio (paper 000); NaN where not measurable, None where the
-        analysis did not include screw trajectories.
     details : dict
-        Every other key of the level's document (trajectories, pedicles, regions, Genant details ...).
+        Every other key of the level's document (body method, level confidence, plausibility ...).
+    regional : LevelRegional or None
+        Screws, pedicles, regions, ratios, heights and Genant grade; None where the regional stage did not run
+        on the level (no frame). Its fields are read through the properties below.
     """
 
     level: str
@@ -134,34 +119,79 @@ class VertebraRecord:
     body_volume_ml: float
     qc: tuple[str, ...]
     excluded_reason: str | None
-    heights: Heights | None = None
-    genant_grade: int | None = None
-    deformity_type: str | None = None
-    st_hu: float | None = None
-    b_hu: float | None = None
-    hu_ratio: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    regional: LevelRegional | None = None
 
     _TYPED = ("hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu", "hu_2d", "hu_2d_slices",
-              "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason", "heights_mm", "genant_grade",
-              "deformity_type", "st_hu", "b_hu", "hu_ratio")
+              "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason")
+    #: Keys of the regional stage written before ``details`` and last (the document's order before the records).
+    _REGIONAL_FIRST = ("heights_mm", "genant_grade", "deformity_type")
+    _REGIONAL_LAST = ("st_hu", "b_hu", "hu_ratio")
+
+    @property
+    def heights(self) -> Heights | None:
+        return None if self.regional is None else self.regional.heights
+
+    @property
+    def genant_grade(self) -> int | None:
+        """Semiquantitative fracture grade 0-3, None where not graded."""
+        return None if self.regional is None else self.regional.genant_grade
+
+    @property
+    def deformity_type(self) -> str | None:
+        return None if self.regional is None else self.regional.deformity_type
+
+    @property
+    def st_hu(self) -> float | None:
+        """Screw-trajectory HU (paper 001); NaN where not measurable, None without the regional stage."""
+        return None if self.regional is None else self.regional.st_hu
+
+    @property
+    def b_hu(self) -> float | None:
+        return None if self.regional is None else self.regional.b_hu
+
+    @property
+    def hu_ratio(self) -> float | None:
+        return None if self.regional is None else self.regional.hu_ratio
+
+    @property
+    def trajectories(self) -> dict[str, TrajectoryRecord]:
+        """Side -> the primary screw; empty without the regional stage."""
+        return {} if self.regional is None else self.regional.trajectories
+
+    @property
+    def pedicles(self) -> dict[str, PedicleRecord]:
+        """Side -> pedicle; empty where not found or without the regional stage."""
+        return (self.regional.pedicles if self.regional is not None else None) or {}
+
+    @property
+    def isthmus_widths_mm(self) -> dict[str, float | None]:
+        """``left``/``right`` -> the pedicle's isthmus width, mm; None where not measured."""
+        widths = {side: self.pedicles[side].isthmus_width_mm if side in self.pedicles else None
+                  for side in Side.values()}
+        return {side: w if w is not None and math.isfinite(w) else None for side, w in widths.items()}
+
+    @property
+    def regions(self) -> RegionsRecord | None:
+        """The regions A/B/C of paper 000, None without the regional stage."""
+        return None if self.regional is None else self.regional.regions
 
     def to_json(self) -> dict[str, Any]:
         document = self.trabecular.to_json("hu_3d")
         document.update({"body_volume_ml": self.body_volume_ml, "qc": list(self.qc), "excluded_reason": self.excluded_reason,
                          "hu_2d": self.hu_2d, "hu_2d_slices": list(self.hu_2d_slices), "hu": self.hu,
                          "vbmd_mg_cm3": self.vbmd_mg_cm3, "acr_category": self.acr_category})
-        if self.heights is not None:
-            document.update({"heights_mm": self.heights.to_json(), "genant_grade": self.genant_grade,
-                             "deformity_type": self.deformity_type})
+        regional = self.regional.to_json() if self.regional is not None else {}
+        document.update({k: regional[k] for k in self._REGIONAL_FIRST if k in regional})
         document.update(self.details)
-        document.update({k: getattr(self, k) for k in ("st_hu", "b_hu", "hu_ratio") if getattr(self, k) is not None})
+        document.update({k: v for k, v in regional.items() if k not in self._REGIONAL_FIRST + self._REGIONAL_LAST})
+        document.update({k: regional[k] for k in self._REGIONAL_LAST if k in regional})
         return document
 
     @classmethod
     def from_json(cls, level: str, document: dict[str, Any]) -> "VertebraRecord":
-        heights = document.get("heights_mm")
-        grade = document.get("genant_grade")
+        regional = LevelRegional.from_json(document)
+        typed = cls._TYPED + (LevelRegional.KEYS if regional is not None else ())
         return cls(
             level=level,
             trabecular=RoiStats.from_json(document, "hu_3d"),
@@ -173,13 +203,8 @@ class VertebraRecord:
             body_volume_ml=number(document.get("body_volume_ml")),
             qc=tuple(document.get("qc") or ()),
             excluded_reason=document.get("excluded_reason"),
-            heights=Heights.from_json(heights) if isinstance(heights, dict) else None,
-            genant_grade=None if grade is None else int(grade),
-            deformity_type=document.get("deformity_type"),
-            st_hu=number(document["st_hu"]) if "st_hu" in document else None,
-            b_hu=number(document["b_hu"]) if "b_hu" in document else None,
-            hu_ratio=number(document["hu_ratio"]) if "hu_ratio" in document else None,
-            details={k: v for k, v in document.items() if k not in cls._TYPED},
+            details={k: v for k, v in document.items() if k not in typed},
+            regional=regional,
         )
 
 
@@ -200,12 +225,14 @@ class CtSummary:
         NaN without calibration.
     acr_category : str or None
         ACR category of ``vbmd_mg_cm3`` (calibrated scans only).
+    details : dict
+        Every other key of the summary (references ...).
+    regional : RegionalSummary or None
+        Fractured levels, screw-trajectory summary, contrast phase and implants; None without the regional stage.
     fractured_levels : tuple of str or None
         Levels with Genant grade >= 1; None where heights were not part of the analysis.
     contrast_phase : str or None
         The contrast phase used (header, estimate or user), None where not assessed.
-    details : dict
-        Every other key of the summary (references, screw-trajectory summary, contrast details ...).
     """
 
     levels_requested: tuple[str, ...]
@@ -216,36 +243,42 @@ class CtSummary:
     hu_2d: float
     vbmd_mg_cm3: float
     acr_category: str | None
-    fractured_levels: tuple[str, ...] | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    regional: RegionalSummary | None = None
 
     _TYPED = ("levels_requested", "levels_used", "levels_skipped", "hu", "hu_key", "hu_2d", "vbmd_mg_cm3",
-              "acr_category", "fractured_levels")
+              "acr_category")
+
+    @property
+    def fractured_levels(self) -> tuple[str, ...] | None:
+        return None if self.regional is None else self.regional.fractured_levels
 
     @property
     def contrast_phase(self) -> str | None:
-        return (self.details.get("contrast") or {}).get("phase")
+        return None if self.regional is None else self.regional.contrast_phase
 
     def to_json(self) -> dict[str, Any]:
         document = {"levels_requested": list(self.levels_requested), "levels_used": list(self.levels_used),
                     "levels_skipped": dict(self.levels_skipped), "hu": self.hu, "hu_key": self.hu_key,
                     "hu_2d": self.hu_2d, "vbmd_mg_cm3": self.vbmd_mg_cm3, "acr_category": self.acr_category}
-        if self.fractured_levels is not None:
-            document["fractured_levels"] = list(self.fractured_levels)
+        regional = self.regional.to_json() if self.regional is not None else {}
+        if "fractured_levels" in regional:  # written after the typed keys (the document's order before the records)
+            document["fractured_levels"] = regional.pop("fractured_levels")
         document.update(self.details)
+        document.update(regional)
         return document
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> "CtSummary":
-        fractured = document.get("fractured_levels")
+        regional = RegionalSummary.from_json(document)
+        typed = cls._TYPED + (RegionalSummary.KEYS if regional is not None else ())
         return cls(levels_requested=tuple(document.get("levels_requested") or ()),
                    levels_used=tuple(document.get("levels_used") or ()),
                    levels_skipped=dict(document.get("levels_skipped") or {}),
                    hu=number(document.get("hu")), hu_key=document.get("hu_key", "hu_3d"),
                    hu_2d=number(document.get("hu_2d")), vbmd_mg_cm3=number(document.get("vbmd_mg_cm3")),
                    acr_category=document.get("acr_category"),
-                   fractured_levels=None if fractured is None else tuple(fractured),
-                   details={k: v for k, v in document.items() if k not in cls._TYPED})
+                   details={k: v for k, v in document.items() if k not in typed}, regional=regional)
 
 
 @dataclass(frozen=True)

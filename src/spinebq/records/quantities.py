@@ -24,6 +24,8 @@ class Quantity:
         Decimals shown to people (None for text).
     method : str
         How it is measured and where the method or cutoff comes from.
+    csv_column : str, optional
+        Its column in a per-vertebra CSV (``measurements.csv``) when that is not ``key`` (a dotted path).
     """
 
     key: str
@@ -31,6 +33,12 @@ class Quantity:
     label: str
     decimals: int | None
     method: str
+    csv_column: str | None = None
+
+    @property
+    def column(self) -> str:
+        """The quantity's CSV column (``csv_column``, else ``key``)."""
+        return self.csv_column or self.key
 
 
 #: Quantities measured per vertebra on CT.

@@ -17,11 +17,8 @@ from spinebq.measure.ct.levels import CtResult  # noqa: E402
 from spinebq.measure.ct.ellipse import sample_plane  # noqa: E402
 from spinebq.records.ct import CtRecord  # noqa: E402
 from spinebq.report.files import write_csv, write_json  # noqa: E402
+from spinebq.report.quantities import BY_KEY, CSV_CT_KEYS, level_value  # noqa: E402
 
-CSV_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
-            "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason",
-            "st_hu", "b_hu", "hu_ratio", "st_hu_3d", "genant_grade", "deformity_type", "level_confidence")
-#: The figures' window (defined in :mod:`spinebq.constants`; the name stays for modules that import it from here).
 
 
 def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = True) -> CtRecord:
@@ -35,13 +32,9 @@ def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     images = record.images
-    rows = []
-    for vertebra in record.vertebrae:
-        entry = vertebra.to_json()
-        row = {"level": vertebra.level, **{k: entry.get(k) for k in CSV_KEYS}}
-        if vertebra.heights is not None:
-            row.update({f"height_{k}_mm": v for k, v in vertebra.heights.to_json().items()})
-        rows.append(row)
+    # one row per vertebra, the columns of the table of quantities (report/quantities.py)
+    rows = [{"level": v.level, **{BY_KEY[key].column: level_value(v, key) for key in CSV_CT_KEYS}}
+            for v in record.vertebrae]
     regional = images.regional if images is not None else None
     if regional is not None and regional.screws:
         from spinebq.measure.ct.trajectory import trajectory_document
@@ -56,7 +49,7 @@ def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = 
         if pictures:
             from spinebq.report.trajectory_figures import trajectory_figures
 
-            vertebrae = {v.level: v.to_json() for v in record.vertebrae}
+            vertebrae = {v.level: v for v in record.vertebrae}
             written.extend(trajectory_figures(images.ct, regional, vertebrae, out))
     written.append(write_csv(out / "measurements.csv", rows))
     if pictures and images is not None:

@@ -71,8 +71,7 @@ def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
         flags = [f.replace("_", " ") for f in vertebra.qc]
         if vertebra.excluded_reason:
             flags.append(f"left out of the summary: {vertebra.excluded_reason.replace('_', ' ')}")
-        pedicles = vertebra.details.get("pedicles") or {}
-        widths = {side: (pedicles.get(side) or {}).get("isthmus_width_mm") for side in ("left", "right")}
+        widths = vertebra.isthmus_widths_mm
         blocks.append({"level": lv, "rows": rows, "flags": flags, "deformity": vertebra.deformity_type,
                        "pedicle_widths_mm": widths if any(w is not None for w in widths.values()) else None,
                        "pictures": level_pictures(ct_dir, ct.outputs, lv)})

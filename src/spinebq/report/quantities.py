@@ -1,7 +1,8 @@
-"""The quantities the per-patient report and the DICOM SR show, read from the typed records.
+"""The quantities the per-patient report, the DICOM SR and ``measurements.csv`` show, read from the typed records.
 
-One table (:data:`LEVEL_QUANTITIES`) names every per-vertebra CT number of the report's level table and of the
-SR's measurement groups, as :class:`~spinebq.records.quantities.Quantity` entries:
+One table (:data:`LEVEL_QUANTITIES`) names every per-vertebra CT number of the report's level table, of the
+SR's measurement groups and of the columns of ``measurements.csv``, as
+:class:`~spinebq.records.quantities.Quantity` entries:
 
 ``key``
     The quantity's path inside a vertebra of ``measurements.json`` (``hu_3d``, ``trajectories.left.hu_mean``):
@@ -15,14 +16,17 @@ SR's measurement groups, as :class:`~spinebq.records.quantities.Quantity` entrie
 ``method``
     What is measured, in at most 64 characters: the meaning of the SR concept.
 
+``csv_column``
+    The column of ``measurements.csv`` where it is not the key (the heights: ``height_anterior_mm``).
+
 A key that the cohort table of :mod:`spinebq.records.quantities` also names takes its unit and decimals from that
 table (:func:`_shared`). The report shows
-:data:`REPORT_CT_KEYS`, the SR carries :data:`SR_CT_KEYS`, each in its own order. The MRI scores are the
+:data:`REPORT_CT_KEYS`, the SR carries :data:`SR_CT_KEYS`, ``measurements.csv`` has the columns of
+:data:`CSV_CT_KEYS`, each in its own order. The MRI scores are the
 cohort table's entries (``vbq``, ``s1_vbq``, ``pbq``); the MRI level columns are :data:`MRI_LEVEL_QUANTITIES`.
 
-Values are read from the records (:func:`level_value`): typed fields, and for the screw trajectories and the
-regions A/B/C of paper 000 (sub-documents of :attr:`VertebraRecord.details`) their known paths. A missing value
-(None or NaN) is None.
+Values are read from the records (:func:`level_value`): typed fields, among them the screw trajectories and the
+regions A/B/C of paper 000 (:class:`~spinebq.records.regional.LevelRegional`). A missing value (None or NaN) is None.
 """
 from __future__ import annotations
 
@@ -69,27 +73,35 @@ def _regions() -> tuple[Quantity, ...]:
     return tuple(out)
 
 
-#: Every per-vertebra CT quantity of the report and the SR.
+#: Every per-vertebra CT quantity of the report, the SR and measurements.csv.
 LEVEL_QUANTITIES: tuple[Quantity, ...] = (
+    Quantity("hu", "[hnsf'U]", "HU", 1, "Headline trabecular attenuation of the preset"),
     _shared("hu_3d", "3D HU", "3D trabecular ROI mean attenuation"),
     Quantity("hu_3d_median", "[hnsf'U]", "3D HU median", 1, "3D trabecular ROI median attenuation"),
     Quantity("hu_3d_sd", "[hnsf'U]", "3D HU SD", 1, "3D trabecular ROI attenuation standard deviation"),
     Quantity("hu_3d_voxels", "{voxels}", "3D ROI voxels", 0, "3D trabecular ROI voxel count"),
+    Quantity("hu_3d_volume_ml", "ml", "3D ROI volume", 3, "3D trabecular ROI volume"),
     _shared("hu_2d", "3-slice HU", "Three-slice elliptical ROI mean attenuation"),
+    Quantity("hu_2d_slices", "[hnsf'U]", "3-slice HU per slice", 1, "Three-slice ROI means, cranial to caudal"),
     _shared("vbmd_mg_cm3", "vBMD", "Trabecular volumetric bone mineral density"),
     Quantity("acr_category", "", "ACR", None, "ACR category of the trabecular vBMD"),
     Quantity("b_hu", "[hnsf'U]", "B-HU", 1, "Vertebral body HU (B-HU)"),
     _shared("st_hu", "ST-HU", "Screw trajectory HU (ST-HU)"),
     _shared("hu_ratio", "HU ratio", "Screw trajectory to body HU ratio"),
+    Quantity("st_hu_3d", "[hnsf'U]", "ST-HU 3D", 1, "Screw trajectory HU of the 3D cylinders"),
     *_regions(),
     Quantity("trajectories.left.hu_mean", "[hnsf'U]", "trajectory L", 1, "Left virtual screw trajectory mean attenuation"),
     Quantity("trajectories.right.hu_mean", "[hnsf'U]", "trajectory R", 1,
              "Right virtual screw trajectory mean attenuation"),
-    Quantity("heights_mm.anterior", "mm", "height ant.", 1, "Anterior vertebral body height"),
-    Quantity("heights_mm.middle", "mm", "height mid.", 1, "Middle vertebral body height"),
-    Quantity("heights_mm.posterior", "mm", "height post.", 1, "Posterior vertebral body height"),
+    Quantity("heights_mm.anterior", "mm", "height ant.", 1, "Anterior vertebral body height", "height_anterior_mm"),
+    Quantity("heights_mm.middle", "mm", "height mid.", 1, "Middle vertebral body height", "height_middle_mm"),
+    Quantity("heights_mm.posterior", "mm", "height post.", 1, "Posterior vertebral body height", "height_posterior_mm"),
     _shared("genant_grade", "Genant", "Genant semiquantitative fracture grade"),
+    Quantity("deformity_type", "", "deformity", None, "Genant deformity type (wedge, biconcave, crush)"),
     Quantity("body_volume_ml", "ml", "body volume", 1, "Vertebral body volume"),
+    _shared("qc", "QC", "QC flags of the level"),
+    Quantity("excluded_reason", "", "left out", None, "Why the level is left out of the summary"),
+    Quantity("level_confidence", "1", "level confidence", 2, "Confidence of the level's name (0-1)"),
 )
 BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
 
@@ -97,6 +109,11 @@ BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
 REPORT_CT_KEYS = ("hu_3d", "hu_3d_median", "hu_2d", "vbmd_mg_cm3", "acr_category", "b_hu", "st_hu", "hu_ratio",
                   *(q.key for q in _regions()), "trajectories.left.hu_mean", "trajectories.right.hu_mean",
                   "heights_mm.anterior", "heights_mm.middle", "heights_mm.posterior", "genant_grade", "body_volume_ml")
+#: The columns of measurements.csv after ``level``, in order (a column per quantity, ``csv_column`` its name).
+CSV_CT_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
+               "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason", "st_hu", "b_hu", "hu_ratio",
+               "st_hu_3d", "genant_grade", "deformity_type", "level_confidence", "heights_mm.anterior",
+               "heights_mm.middle", "heights_mm.posterior")
 #: Columns the report shows even when no level has a value (n/a says it was not measured).
 ALWAYS_SHOWN = ("hu_3d", "hu_2d", "vbmd_mg_cm3")
 #: The SR's numeric measurements per vertebra, in order.
@@ -156,9 +173,28 @@ def _height(attribute: str) -> Callable[[VertebraRecord], Any]:
     return lambda v: None if v.heights is None else getattr(v.heights, attribute)
 
 
-#: How each typed key is read from a vertebra record.
+def _trajectory(side: str) -> Callable[[VertebraRecord], Any]:
+    return lambda v: v.trajectories[side].hu_mean if side in v.trajectories else None
+
+
+def _region(region: str, side: str) -> Callable[[VertebraRecord], Any]:
+    def value(v: VertebraRecord) -> Any:
+        found = None if v.regions is None else getattr(v.regions, region).get(side)
+        return None if found is None else found.hu_mean
+    return value
+
+
+#: How each key is read from a vertebra record.
 _FIELDS: dict[str, Callable[[VertebraRecord], Any]] = {
+    "hu": lambda v: v.hu,
     "hu_3d": lambda v: v.trabecular.mean,
+    "hu_3d_volume_ml": lambda v: v.trabecular.volume_ml,
+    "hu_2d_slices": lambda v: list(v.hu_2d_slices),
+    "st_hu_3d": lambda v: None if v.regional is None else v.regional.st_hu_3d,
+    "deformity_type": lambda v: v.deformity_type,
+    "qc": lambda v: list(v.qc),
+    "excluded_reason": lambda v: v.excluded_reason,
+    "level_confidence": lambda v: v.details.get("level_confidence"),
     "hu_3d_median": lambda v: v.trabecular.median,
     "hu_3d_sd": lambda v: v.trabecular.sd,
     "hu_3d_voxels": lambda v: v.trabecular.voxels,
@@ -173,9 +209,10 @@ _FIELDS: dict[str, Callable[[VertebraRecord], Any]] = {
     "heights_mm.posterior": _height("posterior_mm"),
     "genant_grade": lambda v: v.genant_grade,
     "body_volume_ml": lambda v: v.body_volume_ml,
+    **{f"trajectories.{side}.hu_mean": _trajectory(side) for side in Side.values()},
+    "regions.A.hu_mean": lambda v: None if v.regions is None else v.regions.A.hu_mean,
+    **{f"regions.{region}.{side}.hu_mean": _region(region, side) for region in ("B", "C") for side in Side.values()},
 }
-#: Keys read from the level's sub-documents (written by :mod:`spinebq.measure.ct.regional`) by their path.
-_DETAILS = ("trajectories.", "regions.")
 
 
 def level_value(vertebra: VertebraRecord, key: str) -> Any:
@@ -188,8 +225,6 @@ def level_value(vertebra: VertebraRecord, key: str) -> Any:
     """
     if key not in BY_KEY:
         raise KeyError(f"{key!r} is not a quantity of spinebq.report.quantities.LEVEL_QUANTITIES")
-    if key.startswith(_DETAILS):
-        return present(get_path(vertebra.details, key))
     return present(_FIELDS[key](vertebra))
 
 

@@ -130,9 +130,8 @@ def graded_levels(ct: CtRecord | None) -> str:
 
 
 def _pedicle_widths(vertebra) -> str:
-    pedicles = vertebra.details.get("pedicles") or {}
-    widths = [f"{side[0].upper()} {human((pedicles.get(side) or {}).get('isthmus_width_mm'), 'mm', 1, reason='not found')}"
-              for side in ("left", "right")]
+    widths = [f"{side[0].upper()} {human(width, 'mm', 1, reason='not found')}"
+              for side, width in vertebra.isthmus_widths_mm.items()]
     return ", ".join(widths)
 
 
@@ -194,7 +193,7 @@ def warnings(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
             out.append("CT not calibrated: HU only, no vBMD or ACR category; the L1 screening reading stands in.")
         elif ct.calibration.get("warning"):
             out.append("Calibration: " + cite_text(_LEADING_PATH.sub("", str(ct.calibration["warning"]))))
-        note = ct.summary.details.get("fracture_note")
+        note = ct.summary.regional.fracture_note if ct.summary.regional is not None else None
         if note:
             out.append(cite_text(note[0].upper() + note[1:]) + ".")
         for v in ct.vertebrae:

@@ -13,6 +13,8 @@ from matplotlib.patches import Polygon  # noqa: E402
 from spinebq.constants import BONE_WINDOW_HU  # noqa: E402
 from spinebq.image.volume import Volume  # noqa: E402
 from spinebq.measure.ct.sampling import orthonormal_pair, sample_values  # noqa: E402
+from spinebq.records.ct import VertebraRecord  # noqa: E402
+from spinebq.records.regional import TrajectoryRecord  # noqa: E402
 
 HALF_MM = 45.0
 STEP_MM = 0.5
@@ -36,7 +38,8 @@ def _outline(screw, centre, e1, e2) -> np.ndarray:
     return np.array([[(c - centre) @ e1, (c - centre) @ e2] for c in corners])
 
 
-def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dict, path: Path) -> Path:
+def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dict[str, TrajectoryRecord],
+                      path: Path) -> Path:
     """One level: an axial (top) and a sagittal (bottom) plane through each side's screw axis.
 
     Parameters
@@ -50,7 +53,8 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
     frame : VertebraFrame
         The vertebra's own frame (planes are oriented in it).
     measured : dict
-        ``trajectories`` entry of the level in measurements.json (for the HU in the titles).
+        ``"left"``/``"right"`` -> the level's :class:`~spinebq.records.regional.TrajectoryRecord` (for the HU and
+        angles in the titles).
     path : Path
         PNG to write.
     """
@@ -72,19 +76,18 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
                    "anterior (top) -> posterior (mm)"),
                   ("sagittal plane through the screw axis", centre, along, -up, "anterior <-> posterior (mm)",
                    "superior (top) -> inferior (mm)")]
-        info = measured.get(side) or {}
+        info = measured.get(side) or TrajectoryRecord.missing(None)
         for row, (title, origin, a, b, xlabel, ylabel) in enumerate(planes):
             ax = axes[row][col]
             ax.imshow(_plane(ct, origin, a, b), cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], extent=extent)
             ax.add_patch(Polygon(_outline(screw, origin, a, b), closed=True, fill=False, color=COLOURS[side], lw=1.4))
-            hu = info.get("hu_mean")
-            rect = (info.get("rectangle_2d") or {}).get("hu_mean")
-            text = f"{level} {side} ({screw.source}): cylinder {hu:.0f} HU" if hu is not None and np.isfinite(hu) else f"{level} {side}"
-            if row == 0 and rect is not None and np.isfinite(rect):
+            hu, rect = info.hu_mean, info.rectangle_hu
+            text = f"{level} {side} ({screw.source}): cylinder {hu:.0f} HU" if np.isfinite(hu) else f"{level} {side}"
+            if row == 0 and np.isfinite(rect):
                 text += f", 2D rectangle {rect:.0f} HU"
             ax.set_title(f"{text}\n{title}", fontsize=8)
             # size and angle beside the screw head, as a surgeon reads a plan
-            angle = info.get("medial_angle_deg") if row == 0 else info.get("sagittal_angle_deg")
+            angle = info.medial_angle_deg if row == 0 else info.sagittal_angle_deg
             label = f"{screw.diameter_mm:g} x {screw.length_mm:.0f} mm"
             if angle is not None and np.isfinite(angle):
                 label += f"\n{'medial' if row == 0 else 'sagittal'} {angle:.0f} deg"
@@ -102,8 +105,12 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
     return path
 
 
-def trajectory_figures(ct: Volume, regional, vertebrae: dict, out_dir: Path) -> list[Path]:
-    """One PNG per level with screws (``trajectory_<level>.png``)."""
+def trajectory_figures(ct: Volume, regional, vertebrae: dict[str, VertebraRecord], out_dir: Path) -> list[Path]:
+    """One PNG per level with screws (``trajectory_<level>.png``).
+
+    ``regional`` is the :class:`~spinebq.measure.ct.regional.RegionalImages` of the analysis (screws, pedicles,
+    frames), ``vertebrae`` the records by level name.
+    """
     by_level: dict[str, dict] = {}
     for (level, side, kind), screw in regional.screws.items():
         if kind in ("traditional", "sacral", "file", "from_screws"):
@@ -111,6 +118,6 @@ def trajectory_figures(ct: Volume, regional, vertebrae: dict, out_dir: Path) -> 
     written = []
     for level, screws in by_level.items():
         frame = regional.pedicles[level].frame if level in regional.pedicles else regional.frames[level]
-        measured = vertebrae.get(level, {}).get("trajectories", {})
+        measured = vertebrae[level].trajectories if level in vertebrae else {}
         written.append(trajectory_figure(ct, level, screws, frame, measured, Path(out_dir) / f"trajectory_{level}.png"))
     return written

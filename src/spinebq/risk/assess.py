@@ -18,7 +18,7 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.errors import SpinebqError
-from spinebq.records.assessment import SCHEMA, Assessment, ModelResult
+from spinebq.records.assessment import SCHEMA, Assessment, ModelResult, PatientValues
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.constants import RESEARCH_NOTICE
@@ -210,7 +210,7 @@ def _levels_for(model: dict, clinical: dict) -> list[tuple[str, list[str]]]:
     return [(level, [])]
 
 
-def _assess_level_model(model: dict, values: dict, clinical: dict) -> list[dict]:
+def _assess_level_model(model: dict, values: PatientValues, clinical: dict) -> list[dict]:
     rows = []
     levels = _levels_for(model, clinical)
     if not levels:
@@ -220,11 +220,11 @@ def _assess_level_model(model: dict, values: dict, clinical: dict) -> list[dict]
     for level, extra in levels:
         row = _base_row(model)
         row["level"] = level
-        value = (values.get("levels") or {}).get(level, {}).get(model["variable"])
-        if (value is None or value["value"] is None) and level in SUBSTITUTES and model["paper"] == "yang2026":
+        value = values.at(level, model["variable"])
+        if (value is None or value.value is None) and level in SUBSTITUTES and model["paper"] == "yang2026":
             for sub in SUBSTITUTES[level]:
-                alt = (values.get("levels") or {}).get(sub, {}).get(model["variable"])
-                if alt and alt["value"] is not None:
+                alt = values.at(sub, model["variable"])
+                if alt is not None and alt.value is not None:
                     extra = extra + [f"{level} not measurable: {sub} used, the paper's substitute level"]
                     row["level"], value = sub, alt
                     break
@@ -235,15 +235,15 @@ def _assess_level_model(model: dict, values: dict, clinical: dict) -> list[dict]
         if value is None:
             row["reason"] = f"{row['level']} is not in measurements.json"
         else:
-            row["value"], row["value_source"] = value["value"], value["source"]
-            row["caveats"] += value["caveats"]
-            if value["value"] is None:
-                row["reason"] = value["reason"]
+            row["value"], row["value_source"] = value.value, value.source
+            row["caveats"] += list(value.caveats)
+            if value.value is None:
+                row["reason"] = value.reason
         out.append(row)
     return out
 
 
-def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
+def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) -> dict:
     from spinebq.stats.nomogram import Nomogram
 
     row = _base_row(model)
@@ -256,21 +256,20 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
     for name in coefs:
         value = values.get(name)
         if name in LEVEL_VARIABLES:
-            level_values = values.get("levels") or {}
-            value = level_values.get("L3", {}).get(name)
-            if value is None or value["value"] is None:
+            value = values.at("L3", name)
+            if value is None or value.value is None:
                 for sub in SUBSTITUTES["L3"]:
-                    alt = level_values.get(sub, {}).get(name)
-                    if alt and alt["value"] is not None:
+                    alt = values.at(sub, name)
+                    if alt is not None and alt.value is not None:
                         value = alt
                         caveats.append(f"{name}: L3 not measurable, {sub} used (the paper's substitute)")
                         break
-        if not value or value.get("value") is None:
-            missing.append(f"{name} ({value['reason'] if value else 'not a variable spinebq knows'})")
+        if value is None or value.value is None:
+            missing.append(f"{name} ({value.reason if value is not None else 'not a variable spinebq knows'})")
             continue
-        patient[name] = value["value"]
-        sources[name] = value["source"] + (f" at {value['level']}" if value.get("level") else "")
-        caveats += value.get("caveats") or []
+        patient[name] = value.value
+        sources[name] = value.source + (f" at {value.level}" if value.level else "")
+        caveats += list(value.caveats)
     row["nomogram_source"] = nomogram.get("source")
     row["inputs"] = {k: {"value": patient.get(k), "source": sources.get(k)} for k in coefs}
     if missing:
@@ -304,7 +303,7 @@ def _assess_nomogram(model: dict, values: dict, nomogram: dict | None) -> dict:
     return row
 
 
-def assess_model(model: dict, values: dict, *, ct: CtRecord | None, mri: MriRecord | None, clinical: dict,
+def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri: MriRecord | None, clinical: dict,
                  nomogram: dict | None = None) -> list[ModelResult]:
     """Assess one registry model; one row per evaluated level (usually one).
 
@@ -321,10 +320,10 @@ def assess_model(model: dict, values: dict, *, ct: CtRecord | None, mri: MriReco
         if value is None:
             row["reason"] = {"CT": "no CT results given", "MRI": "no MRI results given"}.get(modality, "not available")
         else:
-            row["value"], row["value_source"], row["caveats"] = value["value"], value["source"], list(value["caveats"])
-            row["level"] = value.get("level") or row["level"]
-            if value["value"] is None:
-                row["reason"] = value["reason"]
+            row["value"], row["value_source"], row["caveats"] = value.value, value.source, list(value.caveats)
+            row["level"] = value.level or row["level"]
+            if value.value is None:
+                row["reason"] = value.reason
         rows = [row]
     caveats, reason = _condition_caveats(model, ct, mri, clinical)
     if model.get("secondary"):

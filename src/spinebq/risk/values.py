@@ -1,8 +1,8 @@
 """The patient's predictor values, gathered from a CT record, an MRI record and clinical data.
 
 The CT and MRI results are read from their typed records (:class:`~spinebq.records.ct.CtRecord`,
-:class:`~spinebq.records.mri.MriRecord`), one field each; the level's sub-documents (``regions`` A/B/C and
-``trajectories``, written by :mod:`spinebq.measure.ct.regional`) are read by their known keys.
+:class:`~spinebq.records.mri.MriRecord`), one field each; the regions A/B/C and the screws of a level are its
+:class:`~spinebq.records.regional.LevelRegional` (``VertebraRecord.regions``, ``VertebraRecord.trajectories``).
 
 Each value carries its unit, where it came from, the level(s) it describes and the caveats of how it was
 obtained, so an assessment can say exactly what was compared with a published cutoff. A value that cannot be
@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 
 from spinebq.anatomy import ORDER
+from spinebq.records.assessment import PatientValues, PredictorValue
 from spinebq.records.ct import CtRecord, VertebraRecord
 from spinebq.records.mri import MriRecord
 from spinebq.vocabulary import Side
@@ -36,10 +37,10 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _value(value, unit: str, source: str, *, level=None, caveats=(), reason=None) -> dict:
+def _value(value, unit: str, source: str, *, level=None, caveats=(), reason=None, preset=None) -> PredictorValue:
     ok = _finite(value)
-    return {"value": float(value) if ok else None, "unit": unit, "source": source, "level": level,
-            "caveats": list(caveats), "reason": None if ok else (reason or "not measured")}
+    return PredictorValue(float(value) if ok else None, unit, source, level, tuple(caveats),
+                          None if ok else (reason or "not measured"), preset)
 
 
 def normalise_clinical(clinical: Mapping | None) -> dict:
@@ -151,8 +152,8 @@ def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
     """
     if _finite(vertebra.st_hu):
         return float(vertebra.st_hu), []
-    sides = vertebra.details.get("trajectories") or {}
-    values = [float(sides[s]["hu_mean"]) for s in Side.values() if _finite((sides.get(s) or {}).get("hu_mean"))]
+    sides = vertebra.trajectories
+    values = [sides[s].hu_mean for s in Side.values() if s in sides and _finite(sides[s].hu_mean)]
     if not values:
         return None, []
     return _mean(values), ([] if len(values) == 2 else ["only one side's trajectory measured"])
@@ -164,8 +165,7 @@ def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, 
     Parameters
     ----------
     vertebra : VertebraRecord
-        Its ``details["regions"]`` as written by :mod:`spinebq.measure.ct.regional`: ``{"A": {"hu_mean",
-        "vbmd_mg_cm3", ...}, "B": {"left": {...}, "right": {...}}, "C": {...}}``.
+        Its ``regions`` (:class:`~spinebq.records.regional.RegionsRecord`; None without the regional stage).
     region : str
         ``"A"`` (vertebral body), ``"B"`` (pedicle) or ``"C"`` (screw trajectory).
 
@@ -176,10 +176,9 @@ def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, 
     """
     if region not in REGIONS:
         raise ValueError(f"region {region!r} is not one of {', '.join(REGIONS)}")
-    found = (vertebra.details.get("regions") or {}).get(region) or {}
-    sides = [found] if region == "A" else [found[s] for s in Side.values() if isinstance(found.get(s), Mapping)]
-    hus = [float(side["hu_mean"]) for side in sides if _finite(side.get("hu_mean"))]
-    vbmds = [float(side["vbmd_mg_cm3"]) for side in sides if _finite(side.get("vbmd_mg_cm3"))]
+    sides = [] if vertebra.regions is None else vertebra.regions.region(region)
+    hus = [side.hu_mean for side in sides if _finite(side.hu_mean)]
+    vbmds = [float(side.vbmd_mg_cm3) for side in sides if _finite(side.vbmd_mg_cm3)]
     return _mean(hus), _mean(vbmds)
 
 
@@ -192,7 +191,7 @@ _LEVEL_UNITS = (("body_vbmd_mg_cm3", "mg/cm3"), ("pedicle_vbmd_mg_cm3", "mg/cm3"
                 ("st_hu", "HU"), ("b_hu", "HU"), ("hu_ratio", "ratio"))
 
 
-def ct_level_values(ct: CtRecord, level: str) -> dict:
+def ct_level_values(ct: CtRecord, level: str) -> dict[str, PredictorValue]:
     """Per-level CT values: body HU/vBMD, pedicle, trajectory HU/vBMD, HU ratio (None with a reason when absent)."""
     source = f"measurements.json vertebrae.{level}"
     vertebra = ct.level(level)
@@ -236,7 +235,7 @@ def ct_level_values(ct: CtRecord, level: str) -> dict:
     return out
 
 
-def ct_summary_values(ct: CtRecord) -> dict:
+def ct_summary_values(ct: CtRecord) -> dict[str, PredictorValue]:
     """Summary CT values over the summary levels (L1-L4 by default): 3D-HU, three-slice HU, vBMD."""
     summary = ct.summary
     used, requested = summary.levels_used, summary.levels_requested
@@ -250,18 +249,18 @@ def ct_summary_values(ct: CtRecord) -> dict:
     out = {
         "summary_hu_3d": _value(summary.hu if summary.hu_key == "hu_3d" else None, "HU",
                                 f"measurements.json summary.hu (preset {preset}, {ct.method.get('statistic')})",
-                                level=levels, caveats=caveats, reason=no_level),
+                                level=levels, caveats=caveats, reason=no_level, preset=preset),
         "summary_hu_2d": _value(summary.hu_2d, "HU", "measurements.json summary.hu_2d (three-slice ellipses)",
                                 level=levels, caveats=caveats, reason=no_level),
         "summary_vbmd_mg_cm3": _value(summary.vbmd_mg_cm3, "mg/cm3",
                                       f"measurements.json summary.vbmd_mg_cm3 (preset {preset})", level=levels,
-                                      caveats=caveats, reason=UNCALIBRATED if _uncalibrated(ct) else no_level),
+                                      caveats=caveats, reason=UNCALIBRATED if _uncalibrated(ct) else no_level,
+                                      preset=preset),
     }
-    out["summary_vbmd_mg_cm3"]["preset"] = out["summary_hu_3d"]["preset"] = preset
     return out
 
 
-def mri_values(mri: MriRecord) -> dict:
+def mri_values(mri: MriRecord) -> dict[str, PredictorValue]:
     """VBQ, PBQ, S1-VBQ and the worst Goutallier grade of an MRI record."""
     out = {}
     for key, score, reason in (("vbq", mri.vbq, mri.vbq_reason), ("pbq", mri.pbq, mri.pbq_reason),
@@ -280,7 +279,8 @@ def mri_values(mri: MriRecord) -> dict:
     return out
 
 
-def patient_values(ct: CtRecord | None = None, mri: MriRecord | None = None, clinical: Mapping | None = None) -> dict:
+def patient_values(ct: CtRecord | None = None, mri: MriRecord | None = None,
+                   clinical: Mapping | None = None) -> PatientValues:
     """All predictor values of one patient that the registry can use.
 
     Parameters
@@ -294,23 +294,20 @@ def patient_values(ct: CtRecord | None = None, mri: MriRecord | None = None, cli
 
     Returns
     -------
-    dict
-        ``{variable: {"value", "unit", "source", "level", "caveats", "reason"}}``; per-level CT values are under
-        ``"levels"`` as ``{level: {variable: ...}}``. The sources name the document keys (``measurements.json
-        vertebrae.L3.st_hu``) so a reader can find the number in the files.
+    PatientValues
+        Each variable's :class:`~spinebq.records.assessment.PredictorValue` (value, unit, source, level, caveats,
+        reason); per-level CT values by level (``PatientValues.at(level, name)``). The sources name the document
+        keys (``measurements.json vertebrae.L3.st_hu``) so a reader can find the number in the files.
     """
     clinical = normalise_clinical(clinical)
-    values: dict = {}
-    for key, unit in (("age", "years"), ("bmi_kg_m2", "kg/m2"), ("hip_t_score", "SD")):
-        values[key] = _value(clinical.get(key), unit, "clinical data", reason=f"{key} not given in the clinical data")
+    given = {key: _value(clinical.get(key), unit, "clinical data", reason=f"{key} not given in the clinical data")
+             for key, unit in (("age", "years"), ("bmi_kg_m2", "kg/m2"), ("hip_t_score", "SD"))}
     sex = clinical.get("sex")
-    values["sex_female"] = _value(None if sex is None else float(sex == "F"), "0/1", "clinical data",
-                                  reason="sex not given in the clinical data")
-    if ct is not None:
-        values.update(ct_summary_values(ct))
-        values["levels"] = {v.level: ct_level_values(ct, v.level) for v in ct.vertebrae}
-    if mri is not None:
-        values.update(mri_values(mri))
+    given["sex_female"] = _value(None if sex is None else float(sex == "F"), "0/1", "clinical data",
+                                 reason="sex not given in the clinical data")
+    others = mri_values(mri) if mri is not None else {}
     if _finite(clinical.get("goutallier")):
-        values["goutallier"] = _value(clinical["goutallier"], "grade", "clinical data (read by the user)")
-    return values
+        others["goutallier"] = _value(clinical["goutallier"], "grade", "clinical data (read by the user)")
+    return PatientValues(clinical=given, ct_summary=ct_summary_values(ct) if ct is not None else {},
+                         levels={v.level: ct_level_values(ct, v.level) for v in ct.vertebrae} if ct is not None else None,
+                         others=others)

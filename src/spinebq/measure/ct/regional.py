@@ -1,7 +1,8 @@
 """Regional density, virtual screws, heights and contrast for every vertebra of a measured CT.
 
-Runs after :func:`spinebq.measure.ct.levels.measure_ct` on its :class:`~spinebq.measure.ct.levels.CtResult` and adds,
-per vertebra (keys of ``measurements.json``; nothing existing is renamed):
+Runs after :func:`spinebq.measure.ct.levels.measure_ct` on its :class:`~spinebq.measure.ct.levels.CtResult` (which it
+reads, never changes) and returns a :class:`~spinebq.records.regional.RegionalRecord`; per vertebra it holds (keys of
+``measurements.json``, where :func:`spinebq.pipeline.analyse_ct` writes them; nothing existing is renamed):
 
 ``regions``                 paper 000's regions: ``A`` central trabecular body (QCT-style elliptic slab),
                             ``B.left|right`` cancellous pedicle around the isthmus, ``C.left|right`` the
@@ -17,7 +18,7 @@ per vertebra (keys of ``measurements.json``; nothing existing is renamed):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ from spinebq.measure.ct.trajectory import (
     MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical,
     plan_sacral, plan_traditional, read_trajectory_file,
 )
+from spinebq.records.regional import (
+    Heights, LevelRegional, PedicleRecord, RegionalRecord, RegionalSummary, RegionRecord, RegionsRecord,
+    TrajectoryRecord,
+)
+from spinebq.records.roi import RoiStats
 from spinebq.vocabulary import LabelContent
 
 #: Half thickness of region A along the vertebra's axis, mm (QCT's 9 mm slab [M]).
@@ -90,20 +96,20 @@ class RegionalOptions:
 
 
 @dataclass
-class RegionalResult:
-    """Objects behind the new keys, for pictures and for other tools."""
+class RegionalImages:
+    """The objects behind a :class:`~spinebq.records.regional.RegionalRecord`, for pictures, plan files and other tools."""
 
     screws: dict = field(default_factory=dict)  # (level, side, kind) -> Screw
     pedicles: dict = field(default_factory=dict)  # level -> VertebraPedicles
     frames: dict = field(default_factory=dict)  # level -> own VertebraFrame
     found_screws: list = field(default_factory=list)
     implants: Any = None  # spinebq.measure.ct.implants.screws.ImplantFindings with from-screws
-    method: dict = field(default_factory=dict)
 
 
 def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: RegionalOptions | None = None, *,
-                     calibration: Calibration | None = None, metal_hu: float = METAL_HU, progress=None) -> RegionalResult:
-    """Add regions, trajectories, heights and contrast to a :class:`~spinebq.measure.ct.levels.CtResult` in place.
+                     calibration: Calibration | None = None, metal_hu: float = METAL_HU,
+                     progress=None) -> RegionalRecord:
+    """Regions, trajectories, heights and contrast of every vertebra of a :class:`~spinebq.measure.ct.levels.CtResult`.
 
     Parameters
     ----------
@@ -113,7 +119,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         The VerSe label map the CT was measured with (``labels.content``: whole vertebrae, or bodies only; a plain
         Volume is read by :meth:`~spinebq.image.labelmap.LabelMap.of`).
     result : CtResult
-        The result of :func:`~spinebq.measure.ct.levels.measure_ct`; ``vertebrae``, ``summary`` and ``method`` gain keys.
+        The result of :func:`~spinebq.measure.ct.levels.measure_ct`: its bodies, frames, ellipses, per-level HU and
+        QC are read, nothing in it is changed.
     options : RegionalOptions
         Trajectory mode, sizes, contrast handling.
     calibration : Calibration, optional
@@ -123,6 +130,12 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         and C, the screw cylinders, shells and rectangles); it also finds the metal of ``from-screws``.
     progress : callable, optional
         Called with a short message per step.
+
+    Returns
+    -------
+    RegionalRecord
+        Per level (the levels with a frame) a :class:`~spinebq.records.regional.LevelRegional`, the summary's part
+        and the method; ``images`` holds the screws, pedicles and frames (:class:`RegionalImages`).
     """
     options = options or RegionalOptions()
     calibration = calibration or no_calibration()
@@ -131,7 +144,9 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         raise OptionError("contrast_correction", f"{options.contrast_correction!r} is not one of {', '.join(CORRECTIONS)}")
     labels = LabelMap.of(labels)
     whole_content = labels.content is not LabelContent.BODY
-    out = RegionalResult()
+    out = RegionalImages()
+    method: dict[str, Any] = {}
+    implants = None
     names = [n for n in result.vertebrae if n in result.frames]
     order = sort_levels(result.frames)
     centroids = {n: result.frames[n].centre_mm for n in order}
@@ -150,7 +165,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         out.frames[name] = frame
         box, body = _body_box(result.bodies, vid)
         heights[name] = body_heights(body, ct.crop(box).affine, frame)
-    _add_heights(result, names, order, heights, options, float(max(ct.spacing_mm)))
+    grades = _heights_and_grades(result, names, order, heights, options, float(max(ct.spacing_mm)))
 
     screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
     exclude = None
@@ -170,13 +185,14 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
             if progress:
                 progress("registering the post-operative CT onto this one (rigid)")
             registration = register_rigid(ct, options.postop, pre_labels=labels.array, metal_hu=metal_hu)
-            out.method["registration"] = registration.to_dict()
+            method["registration"] = registration.to_dict()
             out.implants = assign_metal([m.moved(registration) for m in metal], labels, out.frames,
                                         note=", mapped from the post-operative CT by rigid registration")
         out.found_screws = list(out.implants.screws)
-        result.summary["implants"] = out.implants.to_dict()
+        implants = out.implants.to_dict()
         screws = [f.screw for f in out.found_screws]
 
+    levels: dict[str, LevelRegional] = {}
     for name in names:
         if progress:
             progress(f"{name}: regions, pedicles and screws")
@@ -188,22 +204,24 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
         invalid = "cut_by_field_of_view" in entry["qc"]
-        regions = {"A": _region_a(ct, result, name, metal_hu, vbmd, invalid), "B": {}, "C": {}}
-        entry["trajectories"] = {}
+        region_a = _region_a(ct, result, name, metal_hu, vbmd, invalid)
+        region_b: dict[str, RegionRecord] = {}
+        trajectories: dict[str, TrajectoryRecord] = {}
+        cortical: dict[str, TrajectoryRecord] = {}
+        pedicles = None
         if whole_content and not invalid:
             found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior)
             out.pedicles[name] = found
-            entry["pedicles"] = {side: ped.to_dict() for side, ped in found.pedicles.items()}
+            pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
             for side, ped in found.pedicles.items():
-                regions["B"][side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
-                                                    "no pedicle" if not ped.found else None)
+                region_b[side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
+                                                "no pedicle" if not ped.found else None)
         else:
             reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
-            entry["pedicles"] = None
             for side in SIDES:
-                regions["B"][side] = _missing(reason)
+                region_b[side] = RegionRecord.missing(reason)
 
-        level_screws = {}
+        level_screws: dict[str, TrajectoryRecord] = {}
         if options.trajectory == "auto":
             if name not in AUTO_LEVELS:
                 reason = f"no automatic plan for {name}"
@@ -215,7 +233,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                 reason = None
             for side in SIDES:
                 if reason:
-                    entry["trajectories"][side] = _missing(reason)
+                    trajectories[side] = TrajectoryRecord.missing(reason)
                     continue
                 if name == "S1":
                     s1_frame = out.pedicles[name].frame if name in out.pedicles else frame
@@ -223,49 +241,51 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     s1_body = body if entry["body_method"] != NO_CANAL_METHOD else np.zeros_like(body)
                     planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan)
                     if isinstance(planned, str):
-                        entry["trajectories"][side] = _missing(planned)
+                        trajectories[side] = TrajectoryRecord.missing(planned)
                     else:
                         out.screws[(name, side, "sacral")] = planned
-                        entry["trajectories"][side] = measure_screw(ct.array, ct.affine, planned, whole, s1_body, affine, s1_frame,
-                                                                    metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd)
-                    entry.setdefault("trajectories_cortical", {})[side] = _missing("no cortical bone trajectory for S1")
+                        trajectories[side] = TrajectoryRecord.from_json(measure_screw(
+                            ct.array, ct.affine, planned, whole, s1_body, affine, s1_frame, metal_hu=metal_hu,
+                            shell_mm=options.shell_mm, vbmd=vbmd))
+                    cortical[side] = TrajectoryRecord.missing("no cortical bone trajectory for S1")
                     continue
                 ped = out.pedicles[name].pedicles[side]
                 for kind, planner in (("traditional", plan_traditional), ("cortical", plan_cortical)):
                     planned = planner(name, ped, out.pedicles[name].frame, whole, body, affine, out.pedicles[name].grid, options.plan)
                     if isinstance(planned, str):
-                        measured = _missing(planned)
+                        measured = TrajectoryRecord.missing(planned)
                     else:
                         out.screws[(name, side, kind)] = planned
-                        measured = measure_screw(ct.array, ct.affine, planned, whole, body, affine, out.pedicles[name].frame,
-                                                 pedicle=ped, metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd)
+                        measured = TrajectoryRecord.from_json(measure_screw(
+                            ct.array, ct.affine, planned, whole, body, affine, out.pedicles[name].frame, pedicle=ped,
+                            metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd))
                     if kind == "traditional":
                         level_screws[side] = measured
                     else:
-                        entry.setdefault("trajectories_cortical", {})[side] = measured
+                        cortical[side] = measured
         elif screws is not None:
             for screw in (s for s in screws if s.level == name):
                 ped = out.pedicles[name].pedicles[screw.side] if name in out.pedicles else None
                 ped_frame = out.pedicles[name].frame if name in out.pedicles else frame
                 out.screws[(name, screw.side, screw.source)] = screw
-                level_screws[screw.side] = measure_screw(
+                measured = measure_screw(
                     ct.array, ct.affine, screw, whole, body, affine, ped_frame, pedicle=ped, metal_hu=metal_hu,
                     shell_mm=options.shell_mm, vbmd=vbmd, exclude=exclude,
                     shell_offset_mm=options.bloom_mm if exclude is not None else 0.0)
                 if exclude is not None:
-                    level_screws[screw.side].update(_found_details(out.found_screws, screw))
+                    measured.update(_found_details(out.found_screws, screw))
+                level_screws[screw.side] = TrajectoryRecord.from_json(measured)
         for side in SIDES:
-            if side not in entry["trajectories"]:
-                entry["trajectories"][side] = level_screws.get(side) or _missing(_no_screw_reason(options, name, side))
-            tr = entry["trajectories"][side]
-            regions["C"][side] = ({"hu_mean": tr.get("hu_mean"), "hu_median": tr.get("hu_median"), "voxels": tr.get("voxels"),
-                                   "vbmd_mg_cm3": tr.get("vbmd_mg_cm3")} if tr.get("entry_mm") else _missing(tr.get("reason")))
-        entry["regions"] = regions
-        _add_ratios(entry)
+            if side not in trajectories:
+                trajectories[side] = level_screws.get(side) or TrajectoryRecord.missing(_no_screw_reason(options, name, side))
+        regions = RegionsRecord(A=region_a, B=region_b, C={side: trajectories[side].corridor() for side in SIDES})
+        levels[name] = LevelRegional(**grades[name], trajectories=trajectories, pedicles=pedicles, regions=regions,
+                                     trajectories_cortical=cortical or None,
+                                     **_ratios(trajectories, entry.get("hu_2d", math.nan)))
 
-    _add_summary(result, names, options, calibration)
-    _add_contrast(ct, result, names, options)
-    out.method.update({
+    contrast, corrected, summary_corrected = _contrast(ct, result, names, options)
+    levels = {name: replace(level, hu_contrast_corrected=corrected.get(name)) for name, level in levels.items()}
+    method.update({
         "regions": {"A": f"elliptic slab of the mid-body three-slice ellipse, {2 * REGION_A_HALF_THICKNESS_MM:.0f} mm thick "
                          "along the vertebra's axis (QCT-style central region, paper 000 region A)",
                     "B": "pedicle cross-sections within 4 mm of the isthmus, 1 mm cortex peeled (paper 000 region B)",
@@ -284,8 +304,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         "screw_roi": f"points every {ROI_STEP_MM} mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
                      "trilinearly; voxels above the metal threshold never enter",
     })
-    result.method["regional"] = out.method
-    return out
+    summary = _summary(result, names, levels, contrast, summary_corrected, implants)
+    return RegionalRecord(levels=levels, summary=summary, method=method, images=out)
 
 
 def _no_screw_reason(options: RegionalOptions, name: str, side: str) -> str:
@@ -294,10 +314,6 @@ def _no_screw_reason(options: RegionalOptions, name: str, side: str) -> str:
     if options.trajectory == "from-screws":
         return f"no metal screw found in the {side} side of {name}"
     return f"the trajectory file has no {side} screw for {name}"
-
-
-def _missing(reason: str | None) -> dict:
-    return {"hu_mean": None, "voxels": 0, "reason": reason or "not measured"}
 
 
 def _body_box(bodies: np.ndarray, vid: int) -> tuple[tuple[slice, ...], np.ndarray]:
@@ -319,11 +335,11 @@ def _grow(box, shape, margin_mm: float, spacing) -> tuple[slice, ...]:
     return tuple(slice(max(0, b.start - p), min(n, b.stop + p)) for b, n, p in zip(box, shape, pads))
 
 
-def _region_a(ct: Volume, result, name: str, metal_hu: float, vbmd, invalid: bool) -> dict:
+def _region_a(ct: Volume, result, name: str, metal_hu: float, vbmd, invalid: bool) -> RegionRecord:
     """Region A: the mid-body ellipse of the three-slice method extruded into a 9 mm slab."""
     rois = result.ellipses.get(name)
     if invalid or not rois or not rois[1].centre_mm or not math.isfinite(rois[1].mean_hu):
-        return _missing("no mid-body ellipse (vertebra cut by the field of view or too small)")
+        return RegionRecord.missing("no mid-body ellipse (vertebra cut by the field of view or too small)")
     roi, frame = rois[1], result.frames[name]
     a, b = roi.semi_axis_left_mm, roi.semi_axis_posterior_mm
     grid = np.arange(-max(a, b), max(a, b) + ROI_STEP_MM / 2, ROI_STEP_MM)
@@ -335,103 +351,95 @@ def _region_a(ct: Volume, result, name: str, metal_hu: float, vbmd, invalid: boo
     points = (centre + heights[:, None, None] * frame.superior + p[None, :, None] * frame.posterior
               + l[None, :, None] * frame.left).reshape(-1, 3)
     region = _points_region(ct, points, metal_hu, vbmd, None)
-    region["method"] = "QCT-style elliptic slab, 9 mm thick, at mid-body"
-    return region
+    return region if region.stats is None else replace(region, method="QCT-style elliptic slab, 9 mm thick, at mid-body")
 
 
-def _points_region(ct: Volume, points: np.ndarray, metal_hu: float, vbmd, reason: str | None) -> dict:
+def _points_region(ct: Volume, points: np.ndarray, metal_hu: float, vbmd, reason: str | None) -> RegionRecord:
     if reason or len(points) == 0:
-        return _missing(reason or "empty region")
+        return RegionRecord.missing(reason or "empty region")
     hu = sample_values(ct.array, ct.affine, points)
     nearest = sample_values(ct.array, ct.affine, points, order=0)
     keep = np.isfinite(hu) & (nearest <= metal_hu)
     stats = value_statistics(hu[keep])
-    return {"hu_mean": stats["mean"], "hu_median": stats["median"], "hu_sd": stats["sd"],
-            "voxels": voxel_count(ct.affine, points[keep]), "points": stats["n"],
-            "vbmd_mg_cm3": vbmd(stats["mean"]) if vbmd else None}
+    return RegionRecord(stats=RoiStats(stats["mean"], stats["median"], stats["sd"], voxel_count(ct.affine, points[keep])),
+                        points=stats["n"], vbmd_mg_cm3=vbmd(stats["mean"]) if vbmd else None)
 
 
-def _add_ratios(entry: dict) -> None:
+def _ratios(trajectories: dict[str, TrajectoryRecord], b_hu: float | None) -> dict[str, Any]:
     """Per level: st_hu (mean of both sides' rectangles), b_hu (three-slice), hu_ratio (paper 001)."""
-    sides = [entry["trajectories"].get(s) or {} for s in SIDES]
-    rect = [s.get("rectangle_2d", {}).get("hu_mean") for s in sides]
-    cyl = [s.get("hu_mean") for s in sides]
-    rect = [v for v in rect if v is not None and math.isfinite(v)]
-    cyl = [v for v in cyl if v is not None and math.isfinite(v)]
-    b_hu = entry.get("hu_2d", math.nan)
-    entry["st_hu"] = float(np.mean(rect)) if rect else math.nan
-    entry["st_hu_sides"] = len(rect)
-    entry["st_hu_3d"] = float(np.mean(cyl)) if cyl else math.nan
-    entry["b_hu"] = b_hu
+    sides = [trajectories[s] for s in SIDES if s in trajectories]
+    rect = [v for v in (s.rectangle_hu for s in sides) if v is not None and math.isfinite(v)]
+    cyl = [v for v in (s.hu_mean for s in sides) if v is not None and math.isfinite(v)]
+    st_hu = float(np.mean(rect)) if rect else math.nan
+    st_hu_3d = float(np.mean(cyl)) if cyl else math.nan
     ok = b_hu is not None and math.isfinite(b_hu) and b_hu > 0
-    entry["hu_ratio"] = entry["st_hu"] / b_hu if ok and math.isfinite(entry["st_hu"]) else math.nan
-    entry["hu_ratio_3d"] = entry["st_hu_3d"] / b_hu if ok and math.isfinite(entry["st_hu_3d"]) else math.nan
+    return {"st_hu": st_hu, "st_hu_sides": len(rect), "st_hu_3d": st_hu_3d, "b_hu": b_hu,
+            "hu_ratio": st_hu / b_hu if ok and math.isfinite(st_hu) else math.nan,
+            "hu_ratio_3d": st_hu_3d / b_hu if ok and math.isfinite(st_hu_3d) else math.nan}
 
 
-def _add_heights(result, names, order, heights, options, coarse_mm: float) -> None:
-    """Heights and Genant grades; ``coarse_mm`` is the image's largest voxel edge."""
+def _heights_and_grades(result, names, order, heights, options, coarse_mm: float) -> dict[str, dict[str, Any]]:
+    """Per level: heights, Genant grade, deformity type, height ratios, fracture flag and the grade's details
+    (``coarse_mm`` is the image's largest voxel edge)."""
+    out = {}
     for name in names:
-        entry = result.vertebrae[name]
         h = heights[name]
-        invalid = "cut_by_field_of_view" in entry["qc"]
-        if invalid:
-            entry["heights_mm"] = {"anterior": math.nan, "middle": math.nan, "posterior": math.nan}
-            entry.update({"genant_grade": None, "deformity_type": None, "height_ratios": None, "fracture": None,
-                          "genant": {"reason": "the vertebra is cut by the field of view"}})
+        if "cut_by_field_of_view" in result.vertebrae[name]["qc"]:
+            out[name] = {"heights": Heights(math.nan, math.nan, math.nan), "genant_grade": None, "deformity_type": None,
+                         "height_ratios": None, "fracture": None,
+                         "genant": {"reason": "the vertebra is cut by the field of view"}}
             continue
         if name == "S1":
-            entry["heights_mm"] = h.to_dict()
-            entry.update({"genant_grade": None, "deformity_type": None, "height_ratios": None, "fracture": None,
-                          "genant": {"reason": "S1 is not graded: the Genant method grades T4-L5"}})
+            out[name] = {"heights": Heights.from_json(h.to_dict()), "genant_grade": None, "deformity_type": None,
+                         "height_ratios": None, "fracture": None,
+                         "genant": {"reason": "S1 is not graded: the Genant method grades T4-L5"}}
             continue
         n = order.index(name)
         neighbours = [heights[order[k]].posterior for k in (n - 1, n + 1)
                       if 0 <= k < len(order) and order[k] in heights and order[k] != "S1"
                       and "cut_by_field_of_view" not in result.vertebrae[order[k]]["qc"]]
-        grade = genant_grade(h, neighbours, minimum_reduction=options.genant_minimum)
-        entry["heights_mm"] = h.to_dict()
-        entry["height_ratios"] = grade.pop("height_ratios")
-        entry["genant_grade"] = grade.pop("genant_grade")
-        entry["deformity_type"] = grade.pop("deformity_type")
-        entry["fracture"] = None if entry["genant_grade"] is None else entry["genant_grade"] > 0
-        entry["genant"] = grade
-        if entry["genant_grade"] is not None and coarse_mm > GENANT_MAX_VOXEL_MM:
-            grade["caveat"] = (f"voxels of {coarse_mm:.1f} mm (above {GENANT_MAX_VOXEL_MM:g} mm): one voxel is about a "
-                               "tenth of a body's height, so the grade may be one step off")
-        if entry["fracture"] and name != "S1":
-            entry["qc"].append(f"fracture_genant_grade_{entry['genant_grade']}")
+        details = dict(genant_grade(h, neighbours, minimum_reduction=options.genant_minimum))
+        ratios, grade, kind = details.pop("height_ratios"), details.pop("genant_grade"), details.pop("deformity_type")
+        if grade is not None and coarse_mm > GENANT_MAX_VOXEL_MM:
+            details["caveat"] = (f"voxels of {coarse_mm:.1f} mm (above {GENANT_MAX_VOXEL_MM:g} mm): one voxel is about a "
+                                 "tenth of a body's height, so the grade may be one step off")
+        out[name] = {"heights": Heights.from_json(h.to_dict()), "genant_grade": grade, "deformity_type": kind,
+                     "height_ratios": ratios, "fracture": None if grade is None else grade > 0, "genant": details}
+    return out
 
 
-def _add_summary(result, names, options, calibration) -> None:
-    s = result.summary
-    fractured = [n for n in names if result.vertebrae[n].get("fracture") and n != "S1"]
-    s["fractured_levels"] = fractured
-    s["fractured_levels_count"] = len(fractured)
-    s["fractured_levels_in_summary"] = [n for n in s.get("levels_used", []) if n in fractured]
-    if s["fractured_levels_in_summary"]:
-        s["fracture_note"] = ("levels " + ", ".join(s["fractured_levels_in_summary"]) + " have a Genant deformity and are in "
-                              "this average: a fractured body reads denser; check them")
-    levels = [n for n in s.get("levels_used", []) if math.isfinite(result.vertebrae[n].get("st_hu", math.nan))]
-    s["st_hu"] = float(np.mean([result.vertebrae[n]["st_hu"] for n in levels])) if levels else math.nan
-    s["hu_ratio"] = float(np.mean([result.vertebrae[n]["hu_ratio"] for n in levels
-                                   if math.isfinite(result.vertebrae[n]["hu_ratio"])])) if levels else math.nan
-    s["st_hu_levels"] = levels
+def _summary(result, names, levels: dict[str, LevelRegional], contrast: dict, corrected: float | None,
+             implants: dict | None) -> RegionalSummary:
+    levels_used = result.summary.get("levels_used", [])
+    fractured = [n for n in names if levels[n].fracture and n != "S1"]
+    in_summary = [n for n in levels_used if n in fractured]
+    note = None
+    if in_summary:
+        note = ("levels " + ", ".join(in_summary) + " have a Genant deformity and are in "
+                "this average: a fractured body reads denser; check them")
+    used = [n for n in levels_used if n in levels and math.isfinite(levels[n].st_hu)]
+    st_hu = float(np.mean([levels[n].st_hu for n in used])) if used else math.nan
+    hu_ratio = float(np.mean([levels[n].hu_ratio for n in used if math.isfinite(levels[n].hu_ratio)])) if used else math.nan
+    return RegionalSummary(fractured_levels=tuple(fractured), fractured_levels_in_summary=tuple(in_summary),
+                           st_hu=st_hu, hu_ratio=hu_ratio, st_hu_levels=tuple(used), contrast=contrast,
+                           fracture_note=note, hu_contrast_corrected=corrected, implants=implants)
 
 
-def _add_contrast(ct: Volume, result, names, options) -> None:
+def _contrast(ct: Volume, result, names, options) -> tuple[dict, dict[str, dict], float | None]:
+    """The contrast phase and correction; with a correction the corrected HU per level and of the summary."""
     levels = {n: VERSE_IDS[n] for n in ("L1", "L2", "L3") if n in names} or {n: VERSE_IDS[n] for n in names[:3]}
     phase = contrast_phase(ct.metadata, ct.array, ct.affine, result.bodies, levels, override=options.contrast_phase)
     delta, note = correction_delta_hu(phase["phase"], options.contrast_correction)
     phase.update({"correction": options.contrast_correction, "correction_delta_hu": delta, "correction_note": note,
                   "correction_reference": CORRECTIONS[options.contrast_correction]["reference"]})
-    result.summary["contrast"] = phase
     if options.contrast_correction == "none":
-        return
+        return phase, {}, None
+    corrected = {}
     for name in names:
         entry = result.vertebrae[name]
-        entry["hu_contrast_corrected"] = {k: entry.get(k, math.nan) - delta for k in ("hu", "hu_3d", "hu_3d_median", "hu_2d")}
-        entry["hu_contrast_corrected"]["correction"] = options.contrast_correction
-    result.summary["hu_contrast_corrected"] = result.summary["hu"] - delta
+        corrected[name] = {k: entry.get(k, math.nan) - delta for k in ("hu", "hu_3d", "hu_3d_median", "hu_2d")}
+        corrected[name]["correction"] = options.contrast_correction
+    return phase, corrected, result.summary["hu"] - delta
 
 
 def _screws_from_file(options: RegionalOptions, ct: Volume) -> list[Screw]:
