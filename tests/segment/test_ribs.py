@@ -65,7 +65,8 @@ def test_the_ribs_name_the_levels_above_the_sacrum(crops):
     assert "last rib-bearing" in result.info["method"] and result.info["landmarks"]["rib_bearing"] == ["T12"]
     t12, l1 = result.levels["T12"]["lateral_processes"], result.levels["L1"]["lateral_processes"]
     assert all(t12[side]["kind"] == "rib" and t12[side]["path_mm"] >= RIB_MIN_PATH_MM for side in ("left", "right"))
-    assert all(l1[side]["kind"] == "transverse_process" and l1[side]["path_mm"] < TP_MAX_PATH_MM for side in ("left", "right"))
+    assert all(l1[side]["kind"] == "transverse_process" and l1[side]["path_mm"] < TP_MAX_PATH_MM
+               for side in ("left", "right"))
     # counted from one landmark: less sure than with both
     assert max(entry["confidence"] for entry in result.levels.values()) <= 0.8
 
@@ -145,7 +146,8 @@ def test_labels_shifted_by_one_are_flagged_without_the_sacrum(real_ct, reference
     box = (slice(None), slice(None), slice(k0, k1))
     ct = real_ct.crop(box)
     truth = references["total"][box]
-    shifted = np.where((truth >= 19) & (truth <= 24), truth + 1, truth).astype(np.int16)  # T12 called L1 ... L5 called S1
+    # T12 called L1 ... L5 called S1
+    shifted = np.where((truth >= 19) & (truth <= 24), truth + 1, truth).astype(np.int16)
     check = check_level_names(ct, LabelMap(shifted, ct.affine.copy(), {}))
     assert "last rib" in check.method
     for level in ("L2", "L3", "L4"):  # true L1, L2, L3: whole and named sure in the image

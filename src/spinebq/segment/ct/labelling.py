@@ -121,7 +121,8 @@ def last_rib(present: list[int], landmarks: Landmarks, s1: int | None) -> tuple[
         return t12, "no vertebra in view below the last rib-bearing one"
     if any(k is not LateralProcess.TRANSVERSE_PROCESS for k in kinds(below)):
         found = ", ".join(f"{side.value} {k.value}" for side, k in zip((Side.LEFT, Side.RIGHT), kinds(below)))
-        return t12, f"the vertebra below the last rib-bearing one does not show transverse processes on both sides ({found})"
+        return t12, (f"the vertebra below the last rib-bearing one does not show transverse processes on both sides "
+                     f"({found})")
     above = present[i + 1] if i + 1 < len(present) else None
     if above is not None and all(k is LateralProcess.TRANSVERSE_PROCESS for k in kinds(above)):
         return t12, "the vertebra above the last rib-bearing one has transverse processes on both sides"

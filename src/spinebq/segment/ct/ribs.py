@@ -1,40 +1,42 @@
 """Ribs told from transverse processes: what leaves each vertebra sideways, how far and which way.
 
-A radiologist counting the levels without the sacrum looks for the last rib. At the thoracolumbar
-junction a rib and a lumbar transverse process both leave the vertebra laterally and posteriorly, and
-both are bone; they differ in length and direction:
+A radiologist counting the levels without the sacrum looks for the last rib. At the thoracolumbar junction a rib
+and a lumbar transverse process both leave the vertebra laterally and posteriorly, and both are bone; they
+differ in length and direction:
 
 * a **rib** is a separate bone (the costovertebral joint lies between it and the vertebra) that runs on
   far from the spine, thin, descending as it goes laterally and then forward;
 * a lumbar **transverse process** is part of the vertebra, short and straight lateral; its tip lies at most
   about 50 mm from the canal (longest at L3).
 
-Each side of each segment is followed on the working grid: the bone (HU above :data:`RIB_BONE_HU`) that
-starts :data:`ROOT_MM` lateral of the canal centre, inside the segment's own mask, and is reached through
-bone without entering another vertebra's mask. Where two segments reach the same bone, the nearer one
-(geodesic distance through bone) owns it. The path length of what a side owns (geodesic, from the root
-to its farthest voxel), its lateral reach, its mean cross-section (volume / path, beyond :data:`SECTION_FROM_MM`) and how far its far end
+Each side of each segment is followed on the working grid: the bone (HU above :data:`RIB_BONE_HU`) that starts
+:data:`ROOT_MM` lateral of the canal centre, inside the segment's own mask, and is reached through bone without
+entering another vertebra's mask. Where two segments reach the same bone, the nearer one (geodesic distance
+through bone) owns it. The path length of what a side owns (geodesic, from the root to its farthest voxel), its
+lateral reach, its mean cross-section (volume / path, beyond :data:`SECTION_FROM_MM`) and how far its far end
 lies below its root decide:
 
-* ``rib``: path at least :data:`RIB_MIN_PATH_MM` and cross-section at most :data:`RIB_MAX_SECTION_MM2`;
+* ``rib``: path at least :data:`RIB_MIN_PATH_MM`, cross-section at most :data:`RIB_MAX_SECTION_MM2`, and
+  reaching at least :data:`RIB_MIN_REACH_MM` from the canal (long thin bone that does not run outward, such as a
+  calcified vessel wall beside the body, is no rib);
 * ``transverse_process``: path below :data:`TP_MAX_PATH_MM`, not descending by :data:`TP_MAX_DROP_MM` or more,
   and wholly in the field of view;
 * ``ambiguous``: anything between (a short or hypoplastic rib, a long transverse process, the pelvis);
 * ``not_seen``: nothing to follow on that side.
 
-Bone that no vertebra reaches (the joint gap is visible at this resolution) is a separate rib when it is
-long and thin, and belongs to the segment whose mask lies within :data:`SEPARATE_RIB_GAP_MM` of its medial
-end. Where its medial end lies on the first or last slice, whose rib it is cannot be told: that segment's
-side is ``ambiguous``. On a segment cut by the field of view, a short process may be a rib's cut stump:
-it is ``not_seen``.
+Bone that no vertebra reaches (the joint gap is visible at this resolution) is a separate rib when it is long,
+thin and runs out as far as a rib, and belongs to the segment whose mask lies within :data:`SEPARATE_RIB_GAP_MM`
+of its medial end. Where its medial end lies on the first or last slice, whose rib it is cannot be told: that
+segment's side is ``ambiguous``. On a segment cut by the field of view, a short process may be a rib's cut
+stump: it is ``not_seen``.
 
 The thresholds come from the real TotalSegmentator example CT (3 mm): its T12 ribs follow 84 and 107 mm
-(cross-section 48-60 mm2, far end 43-54 mm below the root); its lumbar transverse processes 3-34 mm
-(far end within 8 mm of the root's height); the pelvis reached from the sacrum has a cross-section over
-1000 mm2 (``benchmarks/level_naming.py``). A 12th rib shorter than :data:`RIB_MIN_PATH_MM` is read as
-``ambiguous`` or, when also straight and short, as a transverse process: counting from it is then wrong
-by one, which is why the naming (:mod:`spinebq.segment.ct.labelling`) also asks the vertebra below the
-last rib to show transverse processes on both sides and the one above not to.
+(cross-section 28-34 mm2, reach 87-94 mm, far end 43-54 mm below the root); its lumbar transverse processes
+3-34 mm (far end within 8 mm of the root's height); the pelvis reached from the sacrum is over 1000 mm2 thick
+(``benchmarks/level_naming.py``). A 12th rib shorter than :data:`RIB_MIN_PATH_MM` reads ``ambiguous``, and the
+naming (:mod:`spinebq.segment.ct.labelling`) then confirms no level; when it is also shorter than
+:data:`TP_MAX_PATH_MM` and straight it reads as a transverse process, and counting from the 11th rib names every
+level one too high: only the sacrum can catch that.
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ RIB_BONE_HU = 150.0
 ROOT_MM = 20.0
 #: Shortest path (mm, from the root) of a rib.
 RIB_MIN_PATH_MM = 50.0
+#: A rib runs at least this far (mm) lateral of the canal centre (a lumbar transverse process tip: about 50 mm).
+RIB_MIN_REACH_MM = 60.0
 #: Longest path (mm, from the root) of a transverse process.
 TP_MAX_PATH_MM = 40.0
 #: Largest mean cross-section (mm2) of a rib: the pelvis or a kidney is thicker.
@@ -110,21 +114,27 @@ class LateralBone:
                 "why": self.why}
 
 
-def classify(path_mm: float, section_mm2: float, drop_mm: float, in_view: bool) -> tuple[LateralProcess, str]:
+def classify(path_mm: float, section_mm2: float, drop_mm: float, reach_mm: float,
+             in_view: bool) -> tuple[LateralProcess, str]:
     """Rib, transverse process or ambiguous from the figures of one side (see the module's rules).
 
-    >>> classify(84.0, 48.0, 43.0, True)[0].value
+    >>> classify(84.0, 28.0, 43.0, 87.0, True)[0].value
     'rib'
-    >>> classify(24.0, 141.0, 0.0, True)[0].value
+    >>> classify(24.0, 141.0, 0.0, 42.0, True)[0].value
     'transverse_process'
-    >>> classify(45.0, 80.0, 5.0, True)[0].value
+    >>> classify(45.0, 80.0, 5.0, 62.0, True)[0].value
+    'ambiguous'
+    >>> classify(70.0, 30.0, 60.0, 40.0, True)[0].value  # long and thin, but not running outward (a vessel wall)
     'ambiguous'
     """
     if path_mm >= RIB_MIN_PATH_MM:
-        if section_mm2 <= RIB_MAX_SECTION_MM2:
-            return LateralProcess.RIB, f"thin bone followed {path_mm:.0f} mm (at least {RIB_MIN_PATH_MM:g} mm: a rib)"
-        return LateralProcess.AMBIGUOUS, (f"bone followed {path_mm:.0f} mm but {section_mm2:.0f} mm2 thick (a rib is "
-                                          f"at most {RIB_MAX_SECTION_MM2:g} mm2): another bone")
+        if section_mm2 > RIB_MAX_SECTION_MM2:
+            return LateralProcess.AMBIGUOUS, (f"bone followed {path_mm:.0f} mm but {section_mm2:.0f} mm2 thick (a rib "
+                                              f"is at most {RIB_MAX_SECTION_MM2:g} mm2): another bone")
+        if reach_mm < RIB_MIN_REACH_MM:
+            return LateralProcess.AMBIGUOUS, (f"thin bone followed {path_mm:.0f} mm but only {reach_mm:.0f} mm from "
+                                              f"the canal (a rib runs at least {RIB_MIN_REACH_MM:g} mm out)")
+        return LateralProcess.RIB, f"thin bone followed {path_mm:.0f} mm (at least {RIB_MIN_PATH_MM:g} mm: a rib)"
     if path_mm < TP_MAX_PATH_MM and drop_mm < TP_MAX_DROP_MM:
         if not in_view:
             return LateralProcess.NOT_SEEN, "a short process that reaches the edge of the field of view (may be cut)"
@@ -209,8 +219,8 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
             drop = root_z[s] - float(pts[far, 2]) * sp[2]
             in_view = s not in cut and not (pts[:, 2].min() == 0 or pts[:, 2].max() == nz - 1) and \
                 not (pts[:, :2].min() == 0 or pts[:, 0].max() == nx - 1 or pts[:, 1].max() == ny - 1)
-            kind, why = classify(path, section, drop, in_view)
             reach = float(outward[pts[:, 0], pts[:, 2]].max())
+            kind, why = classify(path, section, drop, reach, in_view)
             out[s][side] = LateralBone(kind, path, reach, section, drop, False, why)
         _separate_ribs(out, side, bone & ~reached & (whole == 0) & (outward[:, None, :] >= ROOT_MM),
                        whole, outward, sp, segments)
@@ -219,7 +229,7 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
 
 def _separate_ribs(out: dict, side: Side, free: np.ndarray, whole: np.ndarray, outward: np.ndarray, sp: np.ndarray,
                    segments: list[int]) -> None:
-    """Long thin bone that no vertebra reaches: a rib whose joint gap shows; given to the vertebra beside its medial end."""
+    """Long thin bone that no vertebra reaches: a rib whose joint gap shows, given to the vertebra at its medial end."""
     nz = free.shape[2]
     labelled, n = ndimage.label(free, structure=np.ones((3, 3, 3), bool))
     if n == 0:
@@ -238,7 +248,7 @@ def _separate_ribs(out: dict, side: Side, free: np.ndarray, whole: np.ndarray, o
         dist, _ = MCP_Geometric(np.where(comp, 1.0, np.inf), sampling=tuple(sp)).find_costs(start)
         path = float(dist[np.isfinite(dist)].max())
         section = float(comp.sum() * sp.prod()) / max(path, sp.min())
-        if path < RIB_MIN_PATH_MM or section > RIB_MAX_SECTION_MM2:
+        if path < RIB_MIN_PATH_MM or section > RIB_MAX_SECTION_MM2 or out_mm.max() < RIB_MIN_REACH_MM:
             continue
         if near_seg is None:  # nearest vertebra voxel to every voxel, computed once
             edt, near_idx = ndimage.distance_transform_edt(whole == 0, sampling=sp, return_indices=True)
@@ -261,5 +271,5 @@ def _separate_ribs(out: dict, side: Side, free: np.ndarray, whole: np.ndarray, o
                                        "of view: whose rib it is cannot be told")
         else:
             out[s][side] = LateralBone(LateralProcess.RIB, path, reach, section, drop, True,
-                                       f"a separate thin bone ({path:.0f} mm) starting {gaps[j]:.0f} mm from the vertebra "
-                                       "(joint gap): a rib")
+                                       f"a separate thin bone ({path:.0f} mm) starting {gaps[j]:.0f} mm from the "
+                                       "vertebra (joint gap): a rib")
