@@ -46,6 +46,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.graph import MCP_Geometric
 
+from spinebq.segment.ct.vertebrae import ARCH_HALF_WIDTH_MM
 from spinebq.vocabulary import LateralProcess, Side
 
 #: HU above which a voxel on the working grid counts as rib bone (a rib is thin: partial volume lowers it).
@@ -72,6 +73,8 @@ MAX_PATH_MM = 250.0
 BELOW_MM, ABOVE_MM = 90.0, 20.0
 #: How far (mm) lateral of the canal bone is followed.
 LATERAL_MM = 180.0
+#: Voxels touching by a face, an edge or a corner are connected (a thin oblique rib is a chain of corners).
+_CONNECTED = np.ones((3, 3, 3), bool)
 
 
 @dataclass(frozen=True)
@@ -188,15 +191,21 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
             cols = np.flatnonzero(((out_box >= ROOT_MM) & (out_box <= LATERAL_MM)).any(axis=1))
             if len(cols) == 0:
                 continue
-            box = (slice(cols[0], cols[-1] + 1), slice(None), slice(k0, k1))
+            box = (slice(cols[0], cols[-1] + 1), slice(0, ny), slice(k0, k1))
             w = whole[box]
             o = outward[box[0], k0:k1][:, None, :]
             domain = bone[box] & ((w == 0) | (w == s)) & (o >= ROOT_MM) & (o <= LATERAL_MM)
-            seeds = np.argwhere(domain & (w == s) & (o < ROOT_MM + sp[0]))
-            if len(seeds) == 0:
+            at_root = domain & (w == s) & (o < ROOT_MM + sp[0])
+            if not at_root.any():
                 continue
-            root_z[s] = float(seeds[:, 2].mean() + k0) * sp[2]
-            cost = np.where(domain, 1.0, np.inf)
+            # follow only the bone connected to the root, in its own (small) box
+            pieces, _ = ndimage.label(domain, structure=_CONNECTED)
+            followed = np.isin(pieces, np.unique(pieces[at_root]))
+            inner = ndimage.find_objects(followed.astype(np.uint8))[0]
+            box = tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner))
+            seeds = np.argwhere(at_root[inner])
+            root_z[s] = float(seeds[:, 2].mean() + box[2].start) * sp[2]
+            cost = np.where(followed[inner], 1.0, np.inf)
             dist, _ = MCP_Geometric(cost, sampling=tuple(sp)).find_costs(seeds)
             dist = np.where(dist <= MAX_PATH_MM, dist, np.inf).astype(np.float32)
             b = best[box]
@@ -231,39 +240,44 @@ def _separate_ribs(out: dict, side: Side, free: np.ndarray, whole: np.ndarray, o
                    segments: list[int]) -> None:
     """Long thin bone that no vertebra reaches: a rib whose joint gap shows, given to the vertebra at its medial end."""
     nz = free.shape[2]
-    labelled, n = ndimage.label(free, structure=np.ones((3, 3, 3), bool))
+    labelled, n = ndimage.label(free, structure=_CONNECTED)
     if n == 0:
         return
     min_voxels = RIB_MIN_PATH_MM / sp.max()
     sizes = np.bincount(labelled.ravel())
-    near_seg, near_idx = None, None
+    reach_voxels = np.ceil(SEPARATE_RIB_GAP_MM / sp).astype(int) + 1
     for i, box in enumerate(ndimage.find_objects(labelled), start=1):
         if box is None or sizes[i] < min_voxels:
             continue
         comp = labelled[box] == i
         pts = np.argwhere(comp) + [b.start for b in box]
         out_mm = outward[pts[:, 0], pts[:, 2]]
-        medial = pts[out_mm <= out_mm.min() + 2 * sp[0]]
-        start = medial - [b.start for b in box]
-        dist, _ = MCP_Geometric(np.where(comp, 1.0, np.inf), sampling=tuple(sp)).find_costs(start)
-        path = float(dist[np.isfinite(dist)].max())
-        section = float(comp.sum() * sp.prod()) / max(path, sp.min())
-        if path < RIB_MIN_PATH_MM or section > RIB_MAX_SECTION_MM2 or out_mm.max() < RIB_MIN_REACH_MM:
+        # a vertebra's mask ends at most ARCH_HALF_WIDTH_MM from the canal: a rib's medial end lies within the gap of it
+        if out_mm.min() > ARCH_HALF_WIDTH_MM + SEPARATE_RIB_GAP_MM or out_mm.max() < RIB_MIN_REACH_MM:
             continue
-        if near_seg is None:  # nearest vertebra voxel to every voxel, computed once
-            edt, near_idx = ndimage.distance_transform_edt(whole == 0, sampling=sp, return_indices=True)
-            near_seg = (edt, near_idx)
-        edt, idx = near_seg
-        gaps = edt[tuple(medial.T)]
+        medial = pts[out_mm <= out_mm.min() + 2 * sp[0]]
+        near = tuple(slice(max(0, lo - r), hi + r + 1) for lo, hi, r in zip(medial.min(0), medial.max(0), reach_voxels))
+        vertebra = whole[near]
+        if not vertebra.any():
+            continue
+        edt, idx = ndimage.distance_transform_edt(vertebra == 0, sampling=sp, return_indices=True)
+        local = medial - [b.start for b in near]
+        gaps = edt[tuple(local.T)]
         j = int(np.argmin(gaps))
         if gaps[j] > SEPARATE_RIB_GAP_MM:
             continue
-        s = int(whole[tuple(idx[:, medial[j, 0], medial[j, 1], medial[j, 2]])])
-        if s not in out:
+        s = int(vertebra[tuple(idx[:, local[j, 0], local[j, 1], local[j, 2]])])
+        if s not in out or (out[s].get(side) is not None and out[s][side].kind is LateralProcess.RIB):
             continue
-        if out[s].get(side) is not None and out[s][side].kind is LateralProcess.RIB:
+        start = medial - [b.start for b in box]
+        dist, _ = MCP_Geometric(np.where(comp, 1.0, np.inf), sampling=tuple(sp)).find_costs(start)
+        d = dist[comp]
+        path = float(d.max())
+        distal = d >= SECTION_FROM_MM
+        section = float(distal.sum() * sp.prod()) / max(path - SECTION_FROM_MM, sp.min())
+        if path < RIB_MIN_PATH_MM or section > RIB_MAX_SECTION_MM2:
             continue
-        drop = float(medial[:, 2].mean() - pts[np.argmax(dist[comp]), 2]) * sp[2]
+        drop = float(medial[:, 2].mean() - pts[np.argmax(d), 2]) * sp[2]
         reach = float(out_mm.max())
         if medial[:, 2].min() == 0 or medial[:, 2].max() == nz - 1:
             out[s][side] = LateralBone(LateralProcess.AMBIGUOUS, path, reach, section, drop, True,
