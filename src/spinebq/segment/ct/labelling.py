@@ -74,7 +74,8 @@ def sacral_side_fraction(hu: np.ndarray, spacing_mm, bodies: np.ndarray, seg: in
     return dense / total if total else 0.0
 
 
-#: Per-level flag: the level's name is a guess (no sacrum in view); kept out of every level-dependent cutoff.
+#: Per-level flag: the level's name is a guess (neither the sacrum nor a sure last rib in view, or the two disagree);
+#: kept out of every level-dependent cutoff.
 LEVEL_UNCONFIRMED = "level_unconfirmed"
 
 
