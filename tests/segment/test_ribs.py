@@ -153,3 +153,27 @@ def test_labels_shifted_by_one_are_flagged_without_the_sacrum(real_ct, reference
     for level in ("L2", "L3", "L4"):  # true L1, L2, L3: whole and named sure in the image
         assert level in check.implausible and "shifted" in check.implausible[level], (level, check)
     assert not check_level_names(ct, LabelMap(truth.astype(np.int16), ct.affine.copy(), {})).implausible
+
+
+def test_ribs_erased_leave_no_sure_name_without_the_sacrum(real_ct, references):
+    """The real CT with the bone beside T12 erased (as if its ribs were missed): above the sacrum nothing is named
+    sure; with the sacrum the levels are counted from it and stay right."""
+    from spinebq.image.volume import Volume
+
+    hu = real_ct.array.copy()
+    t12 = np.argwhere(references["total"] == 19)
+    centre_x = int(round(t12[:, 0].mean()))
+    near_ribs = np.zeros(hu.shape, bool)
+    near_ribs[:, :, 88:] = True
+    near_ribs[centre_x - 10:centre_x + 11] = False  # keep the vertebra (30 mm either side of its middle)
+    hu[near_ribs & (hu > 100)] = 40.0
+    erased = Volume(hu, real_ct.affine.copy(), dict(real_ct.metadata))
+    k0, k1 = CROPS["above the sacrum"]
+    box = (slice(None), slice(None), slice(k0, k1))
+    above = segment_ct(erased.crop(box))
+    assert not above.info["landmarks"]["rib_bearing"]
+    assert all(LEVEL_UNCONFIRMED in entry["qc"] for entry in above.levels.values()), above.levels
+    whole = segment_ct(erased)
+    assert "counted up from the sacrum" in whole.info["method"]
+    for level, entry in whole.levels.items():
+        assert LEVEL_UNCONFIRMED not in entry["qc"] and _true_name(whole, level, references["total"]) == level
