@@ -112,13 +112,14 @@ def test_a_calibration_phantom_has_no_spine(tmp_path, capsys):
     assert not (tmp_path / "out" / "measurements.json").exists()
 
 
-@pytest.mark.parametrize("name, slices, truth", [
+@pytest.mark.parametrize("name, slices, truth, from_ribs", [
     # z slices of the real CT (TotalSegmentator v2 labels: S1 37-52, L5 42-58, L4 55-68, L1 86-103, T12 97-111)
-    ("cropped above the sacrum", (53, 112), ("T12", "L1", "L2", "L3", "L4", "L5")),
-    ("cropped to T12-L3", (67, 104), ("T12", "L1", "L2", "L3")),
+    ("cropped above the sacrum", (53, 112), ("T12", "L1", "L2", "L3", "L4", "L5"), True),
+    ("cropped to T12-L3", (67, 104), ("T12", "L1", "L2", "L3"), False),
 ])
-def test_without_the_sacrum_no_level_is_a_confident_name(ts_dir, name, slices, truth):
-    """Every level is named truly or flagged level_unconfirmed, and unconfirmed levels stay out of the summary."""
+def test_without_the_sacrum_no_level_is_a_confident_name(ts_dir, name, slices, truth, from_ribs):
+    """Every level is named truly or flagged level_unconfirmed, and unconfirmed levels stay out of the summary.
+    Above the sacrum the T12 ribs name the levels: L1 is screened (tests/segment/test_ribs.py checks each name)."""
     from spinebq.io.volume import load_volume
 
     ct = load_volume(ts_dir / "ct.nii.gz").crop((slice(None), slice(None), slice(*slices)))
@@ -128,6 +129,8 @@ def test_without_the_sacrum_no_level_is_a_confident_name(ts_dir, name, slices, t
         assert 0.0 <= vertebra.details["level_confidence"] <= 1.0
     unconfirmed = {v.level for v in record.vertebrae if "level_unconfirmed" in v.qc}
     assert not unconfirmed & set(record.summary.levels_used)
+    if from_ribs:
+        assert not unconfirmed and "L1" in record.summary.levels_used, (name, record.summary.levels_used)
 
 
 def test_labels_shifted_by_one_level_are_flagged_and_left_out(ts_dir, tmp_path, records):

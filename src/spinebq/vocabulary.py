@@ -210,3 +210,16 @@ QC_SENTENCES = {
                                  "3.0 T in some studies (docs/methods.md section 5.1)",
     QcFlag.NOT_SAGITTAL: "the thickest voxel axis is not left-right; ROIs are placed on reformatted sagittal slices",
 }
+
+
+class LateralProcess(CodedValue):
+    """What leaves a vertebra sideways, as the built-in segmentation reads it (:mod:`spinebq.segment.ct.ribs`).
+
+    >>> LateralProcess.values()
+    ('rib', 'transverse_process', 'ambiguous', 'not_seen')
+    """
+
+    RIB = "rib"
+    TRANSVERSE_PROCESS = "transverse_process"
+    AMBIGUOUS = "ambiguous"
+    NOT_SEEN = "not_seen"

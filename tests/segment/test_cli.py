@@ -21,7 +21,11 @@ def test_segment_command_writes_named_files(tmp_path, capsys):
     img = nib.load(str(tmp_path / "vertebrae.nii.gz"))
     ref = nib.load(str(ct))
     assert img.shape == ref.shape and np.allclose(img.affine, ref.affine, atol=1e-3)
-    assert "L3" in capsys.readouterr().out
+    screen = capsys.readouterr().out
+    assert "L3" in screen
+    # the T12 ribs (left 107 mm, right 84 mm followed through bone) are said beside T12, and only there
+    assert [line.split()[0] for line in screen.splitlines() if " rib L " in line] == ["T12"]
+    assert doc["levels"]["T12"]["lateral_processes"]["left"]["kind"] == "rib"
 
 
 def test_segment_bad_input_is_one_sentence(tmp_path, capsys):

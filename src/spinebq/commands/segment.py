@@ -78,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
           f"{result.info.get('method', '')}")
     for name, level in result.levels.items():
         qc = "; ".join(level["qc"]) if level["qc"] else "ok"
-        print(f"  {name:4s} confidence {level['confidence']:.2f}  body {level['body_volume_ml']:.1f} ml  {qc}")
+        ribs = [f"{side[0].upper()} {b['path_mm']:.0f} mm" for side, b in level.get("lateral_processes", {}).items()
+                if b["kind"] == "rib"]
+        ribs_text = f"  rib {', '.join(ribs)}" if ribs else ""
+        print(f"  {name:4s} confidence {level['confidence']:.2f}  body {level['body_volume_ml']:.1f} ml{ribs_text}  {qc}")
     for flag in result.info.get("qc", []):
         print(f"  note: {flag}")
     print(f"  wrote {', '.join(written)} to {out}")

@@ -33,7 +33,7 @@ EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "de
                    "level_unconfirmed", "labels_implausible")
 #: ``body_method`` of a whole-vertebra label whose posterior elements could not be cut off.
 NO_CANAL_METHOD = "no spinal canal found: whole label used"
-#: QC flag of a level whose name is a guess (the segmentation found no sacrum).
+#: QC flag of a level whose name is a guess (the segmentation confirmed neither the sacrum nor the last rib).
 LEVEL_UNCONFIRMED = "level_unconfirmed"
 
 

@@ -9,10 +9,11 @@ the summary; each check also lowers the level's confidence.
 
 A label map shifted by one level (every vertebra named as its neighbour) has bodies, pedicles and densities
 that all look right; only counting the vertebrae in the image shows it. The built-in segmentation
-(:func:`spinebq.segment.ct.core.segment_ct`) counts them from the sacrum; where it found the sacrum and each
-labelled vertebra overlaps one of its vertebrae, a different name there flags the level ``labels_implausible``
-with the reason, and the level is kept out of the summary. Where the built-in segmentation finds no sacrum (or
-no spine), nothing is claimed: the check says it could not be made.
+(:func:`spinebq.segment.ct.core.segment_ct`) counts them from the sacrum or from the last rib (told from a lumbar
+transverse process, :mod:`spinebq.segment.ct.ribs`); where it confirmed its names and each labelled vertebra
+overlaps one of its vertebrae, a different name there flags the level ``labels_implausible`` with the reason, and
+the level is kept out of the summary. Where the built-in segmentation confirms no level (neither the sacrum nor a
+sure last rib, or no spine), nothing is claimed: the check says it could not be made.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class NameCheck:
 
 
 def check_level_names(ct: Volume, labels: LabelMap) -> NameCheck:
-    """Compare the names of ``labels`` with the vertebrae the built-in segmentation counts from the sacrum.
+    """Compare the names of ``labels`` with the vertebrae the built-in segmentation counts from the sacrum or last rib.
 
     Parameters
     ----------
@@ -70,11 +71,12 @@ def check_level_names(ct: Volume, labels: LabelMap) -> NameCheck:
         ours = segment_ct(ct)
     except SpinebqError as exc:
         return NameCheck(method=f"not checked: the built-in segmentation found no spine ({exc})")
-    if not ours.info.get("landmarks", {}).get("sacrum"):
-        return NameCheck(method="not checked: the built-in segmentation found no sacrum to count from")
     # a vertebra cut by the field of view may hold parts of two (the few voxels of a neighbour's label)
     confirmed = {level["verse_id"] for level in ours.levels.values()
                  if LEVEL_UNCONFIRMED not in level["qc"] and not any("cut by the field" in q for q in level["qc"])}
+    if not confirmed:
+        return NameCheck(method="not checked: the built-in segmentation found neither the sacrum nor a sure last rib "
+                                "to count from")
     implausible = {}
     for vid in (int(v) for v in np.unique(labels.array) if v > 0 and int(v) in VERSE_NAMES):
         name = VERSE_NAMES[vid]
@@ -85,10 +87,11 @@ def check_level_names(ct: Volume, labels: LabelMap) -> NameCheck:
         ids, counts = np.unique(found, return_counts=True)
         best = int(ids[np.argmax(counts)])
         if best in confirmed and best != vid and counts.max() >= MIN_OVERLAP * inside.size:
-            implausible[name] = (f"labelled {name}, but the vertebra there is {VERSE_NAMES[best]} counted from the "
-                                 "sacrum in the image (built-in segmentation): the labels may be shifted")
+            implausible[name] = (f"labelled {name}, but the vertebra there is {VERSE_NAMES[best]} counted in the "
+                                 f"image ({ours.info.get('method')}; built-in segmentation): the labels may be shifted")
     return NameCheck(implausible, "names compared with the built-in segmentation's vertebrae counted from the sacrum "
-                                  f"(a label must lie {100 * MIN_OVERLAP:.0f} % in one of them)")
+                                  f"or the last rib ({ours.info.get('method')}; a label must lie "
+                                  f"{100 * MIN_OVERLAP:.0f} % in one of them)")
 
 
 

@@ -25,9 +25,10 @@ from spinebq.segment.ct.bone import patient_mask, to_native, to_working_grid
 from spinebq.segment.ct.canal import find_axis
 from spinebq.segment.ct.discs import build_curve, find_discs
 from spinebq.segment.ct.refine import refine_bodies
+from spinebq.segment.ct.ribs import lateral_bones
 from spinebq.segment.ct.subregions import SUBREGION_NAMES, split_subregions
 from spinebq.segment.ct.vertebrae import segment_vertebrae, trim_thoracic
-from spinebq.vocabulary import LabelContent, LabelScheme, Segmenter
+from spinebq.vocabulary import LabelContent, LabelScheme, LateralProcess, Segmenter
 
 SCHEMA = "spinebq.segment/1"
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
@@ -162,7 +163,10 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
         if frac >= labelling.SACRAL_SIDE_FRACTION:
             landmarks.sacral.append(s)
     canal_x = np.where(np.isfinite(axis.canal_centre[:, 0]), axis.canal_centre[:, 0], axis.body[:, 0])
-    landmarks.rib_count = labelling.find_ribs(work, sp, seg.whole, seg.bodies, canal_x, (z_lo, z_hi))
+    fov_cut = {s for s, reason in cut.items() if reason.startswith("cut by the field")}
+    landmarks.lateral = lateral_bones(work, sp, seg.whole, canal_x, present, fov_cut)
+    landmarks.rib_count = {s: sum(b.kind is LateralProcess.RIB for b in sides.values())
+                           for s, sides in landmarks.lateral.items()}
     landmarks.rib_bearing = sorted(s for s, c in landmarks.rib_count.items() if c > 0)
     # the sacrum below the lowest lumbar vertebra is one segment; the sacral "cut" is expected
     naming = labelling.name_segments(present, landmarks, {s: r for s, r in cut.items()})
@@ -226,6 +230,7 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
             "body_surface_hu": round(threshold, 1),
             "sacral_side_fraction": landmarks.sacral_fraction.get(s),
             "ribs": landmarks.rib_count.get(s, 0),
+            "lateral_processes": {side.value: bone.to_dict() for side, bone in landmarks.lateral.get(s, {}).items()},
         }
     levels = {n: levels[n] for n in sort_levels(levels)}
     info = {

@@ -4,12 +4,14 @@ Two landmarks name the levels, as a radiologist would count them:
 
 * the sacrum (S1): the most cranial segment whose sides are solid bone (the sacral alae), where a
   lumbar vertebra has only thin transverse processes and soft tissue;
-* the last rib-bearing vertebra (T12): bone outside the vertebrae that starts next to a vertebra
-  and runs far laterally is a rib, and the rib head's level names its vertebra.
+* the last rib-bearing vertebra (T12): what leaves each vertebra sideways is read as a rib (long,
+  thin, descending, possibly a separate bone) or a transverse process (short, straight lateral) by
+  :mod:`spinebq.segment.ct.ribs`; :func:`last_rib` says when counting from it is sure.
 
-With both, the count of lumbar-type vertebrae between them checks the labelling: five is normal, six
-is an L6 (lumbarised S1 or an extra lumbar), four a sacralised L5 or 11 rib pairs. Each is flagged.
-With one landmark the levels are counted from it, with lower confidence. A user can pin one level
+With both, they must agree: five lumbar-type vertebrae between them. Six (an L6: lumbarised S1 or an
+extra lumbar), four (a sacralised L5, a rib on L1 or 11 rib pairs) or any other count leaves every
+level ``level_unconfirmed`` with the reason. With one sure landmark the levels are counted from it,
+with lower confidence; with none, every level is ``level_unconfirmed``. A user can pin one level
 (``level_at``) and the others follow.
 """
 from __future__ import annotations
@@ -17,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from spinebq.anatomy import ORDER, VERSE_IDS
 from spinebq.segment.ct.bone import BONE_EDGE_HU, fill_holes
+from spinebq.segment.ct.ribs import TP_MAX_PATH_MM, LateralBone
+from spinebq.vocabulary import LateralProcess, Side
 
 #: Names above and below, used when counting from an anchor.
 _SEQUENCE = tuple(n for n in ORDER if n not in ("T13", "L6"))
@@ -28,20 +31,21 @@ _SEQUENCE = tuple(n for n in ORDER if n not in ("T13", "L6"))
 SACRAL_SIDE_FRACTION = 0.2
 #: HU of the sacral alae (cancellous bone, often osteoporotic).
 SACRAL_BONE_HU = 120.0
-#: A rib runs at least this far (mm) from the canal centre, left or right.
-RIB_LATERAL_MM = 65.0
-#: ... and starts within this distance (mm) of the canal centre.
-RIB_MEDIAL_MM = 52.0
 
 
 @dataclass
 class Landmarks:
-    """What the naming stands on (segment ids count up from the caudal end, 1-based)."""
+    """What the naming stands on (segment ids count up from the caudal end, 1-based).
+
+    ``rib_bearing`` holds the segments with a rib on at least one side, ``rib_count`` the number of such sides,
+    ``lateral`` what leaves each side of each segment (:func:`spinebq.segment.ct.ribs.lateral_bones`).
+    """
 
     sacral: list[int] = field(default_factory=list)
     rib_bearing: list[int] = field(default_factory=list)
     sacral_fraction: dict[int, float] = field(default_factory=dict)
     rib_count: dict[int, int] = field(default_factory=dict)
+    lateral: dict[int, dict[Side, LateralBone]] = field(default_factory=dict)
 
 
 def sacral_side_fraction(hu: np.ndarray, spacing_mm, bodies: np.ndarray, seg: int, canal_front: np.ndarray) -> float:
@@ -70,76 +74,8 @@ def sacral_side_fraction(hu: np.ndarray, spacing_mm, bodies: np.ndarray, seg: in
     return dense / total if total else 0.0
 
 
-def find_ribs(hu: np.ndarray, spacing_mm, whole: np.ndarray, bodies: np.ndarray, canal_x: np.ndarray, z_range) -> dict[int, int]:
-    """Count ribs per segment: dense bone outside the vertebrae that starts beside one and runs laterally.
-
-    Returns ``{segment id: number of ribs whose medial end lies at that segment}``.
-    """
-    sx, sy, sz = spacing_mm
-    nx, ny, nz = hu.shape
-    k0, k1 = z_range
-    bone = hu > 180.0
-    grown = ndimage.binary_dilation(whole > 0, iterations=1)
-    candidate = bone & ~grown
-    candidate[:, :, :k0] = False
-    candidate[:, :, k1 + 1:] = False
-    labelled, n = ndimage.label(candidate)
-    if n == 0:
-        return {}
-    objects = ndimage.find_objects(labelled)
-    counts: dict[int, int] = {}
-    body_z = {int(v): np.flatnonzero((bodies == v).any(axis=(0, 1))) * sz for v in np.unique(bodies) if v > 0}
-    for i, sl in enumerate(objects):
-        if sl is None:
-            continue
-        comp = labelled[sl] == i + 1
-        pts = np.argwhere(comp) + np.array([s.start for s in sl])
-        if len(pts) < 6:
-            continue
-        lateral = np.abs(pts[:, 0] - canal_x[pts[:, 2]]) * sx
-        if lateral.max() < RIB_LATERAL_MM or lateral.min() > RIB_MEDIAL_MM:
-            continue
-        # a rib is long and thin: its extent is several times its thickness
-        extent_mm = np.ptp(pts * np.array(spacing_mm), axis=0).max()
-        if extent_mm < 35.0 or len(pts) * sx * sy * sz > 60000.0:
-            continue
-        # follow the rib's medial end back to the costovertebral joint (about 25 mm from the midline)
-        near = lateral <= lateral.min() + 20.0
-        z_mm = pts[near, 2] * sz
-        if near.sum() >= 3 and np.ptp(lateral[near]) > 3.0:
-            slope, intercept = np.polyfit(lateral[near], z_mm, 1)
-            z_head = float(np.clip(slope * 25.0 + intercept, z_mm.min() - 30.0, z_mm.max() + 30.0))
-        else:
-            z_head = float(z_mm.mean())
-        seg = _segment_at_height(body_z, z_head)
-        if seg > 0:
-            counts[seg] = counts.get(seg, 0) + 1
-    return counts
-
-
-def _segment_at_height(body_z: dict, z_mm: float) -> int:
-    """Segment whose body spans height ``z_mm`` (else the nearest body by its mid-height)."""
-    best, best_d = 0, np.inf
-    for seg, zs in body_z.items():
-        if len(zs) == 0:
-            continue
-        if zs.min() <= z_mm <= zs.max():
-            return seg
-        d = abs(z_mm - 0.5 * (zs.min() + zs.max()))
-        if d < best_d:
-            best, best_d = seg, d
-    return best
-
-
-def _nearest_label_index(labels: np.ndarray) -> np.ndarray:
-    """Label of the nearest labelled voxel, everywhere (distance transform)."""
-    if not labels.any():
-        return labels
-    _, inds = ndimage.distance_transform_edt(labels == 0, return_indices=True)
-    return labels[tuple(inds)]
-
-
-#: Per-level flag: the level's name is a guess (no sacrum in view); kept out of every level-dependent cutoff.
+#: Per-level flag: the level's name is a guess (neither the sacrum nor a sure last rib in view, or the two disagree);
+#: kept out of every level-dependent cutoff.
 LEVEL_UNCONFIRMED = "level_unconfirmed"
 
 
@@ -157,15 +93,56 @@ def _count(anchor_name: str, offset: int) -> str | None:
     return _SEQUENCE[i] if 0 <= i < len(_SEQUENCE) else None
 
 
+def last_rib(present: list[int], landmarks: Landmarks, s1: int | None) -> tuple[int | None, str | None]:
+    """The last rib-bearing segment above the sacrum, and why counting from it is not sure (None when it is).
+
+    The rule: the most caudal segment with a rib on at least one side is T12 when (1) neither of its sides is a
+    clear transverse process (a rib on one side only is a lumbar rib or a hypoplastic 12th rib), (2) the segment
+    below it is in view with a transverse process on both sides, and (3) the segment above it, when in view, does not
+    have transverse processes on both sides. A 13th rib pair or 11 pairs (numerical variants) still shift the count
+    by one: only the sacrum can tell, which is why the two must agree where both are seen.
+    """
+    pos = {s: i for i, s in enumerate(present)}
+    above_sacrum = [s for s in present if s1 is None or pos[s] > pos[s1]]
+    ribbed = [s for s in above_sacrum if s in landmarks.rib_bearing]
+    if not ribbed:
+        return None, None
+    t12 = ribbed[0]
+    sides = landmarks.lateral.get(t12, {})
+
+    def kinds(seg: int) -> list[LateralProcess]:
+        return [landmarks.lateral.get(seg, {}).get(side, LateralBone(LateralProcess.NOT_SEEN)).kind
+                for side in (Side.LEFT, Side.RIGHT)]
+
+    if any(b.kind is LateralProcess.TRANSVERSE_PROCESS for b in sides.values()):
+        return t12, "a rib on one side and a transverse process on the other at the last rib-bearing vertebra"
+    i = pos[t12]
+    below = present[i - 1] if i > 0 else None
+    if below is None or (s1 is not None and below == s1):
+        return t12, "no vertebra in view below the last rib-bearing one"
+    if any(k is not LateralProcess.TRANSVERSE_PROCESS for k in kinds(below)):
+        found = ", ".join(f"{side.value} {k.value}" for side, k in zip((Side.LEFT, Side.RIGHT), kinds(below)))
+        return t12, (f"the vertebra below the last rib-bearing one does not show transverse processes on both sides "
+                     f"({found})")
+    above = present[i + 1] if i + 1 < len(present) else None
+    if above is not None and all(k is LateralProcess.TRANSVERSE_PROCESS for k in kinds(above)):
+        return t12, "the vertebra above the last rib-bearing one has transverse processes on both sides"
+    return t12, None
+
+
 def name_segments(present: list[int], landmarks: Landmarks, cut: dict[int, str]) -> Naming:
     """Name segments ``present`` (ids caudal to cranial) from the landmarks.
+
+    The sacrum (S1) and the last rib-bearing vertebra (T12, see :func:`last_rib`) each name the levels. Where both
+    are seen they must agree (five lumbar-type vertebrae between them); otherwise, and where neither is sure, every
+    level is flagged :data:`LEVEL_UNCONFIRMED` with the reason, and kept out of every level-dependent cutoff.
 
     Parameters
     ----------
     present : list of int
         Segment ids with a body, caudal to cranial.
     landmarks : Landmarks
-        Sacral segments and rib-bearing segments.
+        Sacral segments and what leaves each side of each segment (ribs).
     cut : dict
         Segment id -> reason for segments cut by the field of view or the spine's extent.
     """
@@ -179,39 +156,53 @@ def name_segments(present: list[int], landmarks: Landmarks, cut: dict[int, str])
         s1 = sacral[0]
         while pos[s1] + 1 < len(present) and present[pos[s1] + 1] in sacral:
             s1 = present[pos[s1] + 1]
-    ribbed = [s for s in present if s in landmarks.rib_bearing and (s1 is None or pos[s] > pos[s1])]
-    t12 = ribbed[0] if ribbed else None
-    names: dict[int, str] = {}
-    base: dict[int, float] = {}
+    t12, rib_doubt = last_rib(present, landmarks, s1)
+    unconfirmed = None
     if s1 is not None and t12 is not None:
         n_lumbar = pos[t12] - pos[s1] - 1
+        anchor, anchor_name = s1, "S1"
         if n_lumbar == 5:
             method = "sacrum and last rib agree (5 lumbar vertebrae)"
-            anchor, anchor_name, conf0 = s1, "S1", 0.97
-        elif n_lumbar == 6:
-            method = "six lumbar-type vertebrae between the last rib and the sacrum: the lowest is named L6"
-            global_flags.append("transitional: L6 (six lumbar-type vertebrae)")
-            anchor, anchor_name, conf0 = t12, "T12", 0.8
-        elif n_lumbar == 4:
-            method = "four lumbar-type vertebrae between the last rib and the sacrum; levels counted from the sacrum"
-            global_flags.append("transitional: four lumbar-type vertebrae (sacralised L5, or a rib on L1 / 11 rib pairs)")
-            anchor, anchor_name, conf0 = s1, "S1", 0.7
+            conf0 = 0.97 if rib_doubt is None else 0.9
         else:
-            method = f"{n_lumbar} vertebrae between the last rib and the sacrum; levels counted from the sacrum"
-            global_flags.append(f"landmarks disagree: {n_lumbar} segments between the last rib and the sacrum")
-            anchor, anchor_name, conf0 = s1, "S1", 0.5
+            kind = {6: "six lumbar-type vertebrae (an L6: lumbarised S1 or an extra lumbar vertebra)",
+                    4: "four lumbar-type vertebrae (sacralised L5, a rib on L1, or 11 rib pairs)"}.get(
+                n_lumbar, f"{n_lumbar} segments between them")
+            method = f"sacrum and last rib disagree: {kind}; levels counted from the sacrum"
+            global_flags.append(f"transitional or miscounted: {kind}")
+            unconfirmed = f"the sacrum and the last rib disagree ({n_lumbar} lumbar-type vertebrae between them, not 5)"
+            conf0 = 0.5
     elif s1 is not None:
         method = "counted up from the sacrum (no rib-bearing vertebra seen)"
         global_flags.append("no rib-bearing vertebra in the field of view: T12/L1 not confirmed")
         anchor, anchor_name, conf0 = s1, "S1", 0.85
     elif t12 is not None:
-        method = "counted down from the last rib-bearing vertebra (no sacrum seen)"
-        global_flags.append("no sacrum in the field of view: L5/S1 not confirmed")
-        anchor, anchor_name, conf0 = t12, "T12", 0.8
+        anchor, anchor_name = t12, "T12"
+        if rib_doubt is None:
+            method = "counted down from the last rib-bearing vertebra (no sacrum seen)"
+            global_flags.append("no sacrum in the field of view: counted from the last rib (T12); a 13th rib pair or "
+                                "11 rib pairs would shift every name by one")
+            conf0 = 0.8
+        else:
+            method = "the last rib-bearing vertebra is assumed to be T12 (no sacrum seen; the rib is not sure)"
+            unconfirmed = f"no sacrum found and the last rib is not sure: {rib_doubt}"
+            conf0 = 0.4
     else:
-        method = "no landmark: the lowest segment is assumed to be L5"
+        # a guess only, every level unconfirmed: long bone beside a vertebra (a rib cut by the field of view, or too
+        # bulky to be sure) makes it the lowest thoracic one; else the lowest segment is taken for L5
+        ribbish = [s for s in present if any(b.kind is LateralProcess.AMBIGUOUS and b.path_mm >= TP_MAX_PATH_MM
+                                             for b in landmarks.lateral.get(s, {}).values())]
+        if ribbish:
+            method = "no sure landmark: the lowest segment with long bone beside it is assumed to be T12"
+            anchor, anchor_name = ribbish[0], "T12"
+        else:
+            method = "no landmark: the lowest segment is assumed to be L5"
+            anchor, anchor_name = present[0], "L5"
         global_flags.append("no landmark (sacrum or ribs) found: levels are a guess")
-        anchor, anchor_name, conf0 = present[0], "L5", 0.3
+        conf0 = 0.3
+        unconfirmed = "no sacrum and no sure rib found"
+    names: dict[int, str] = {}
+    base: dict[int, float] = {}
     for s in present:
         offset = pos[s] - pos[anchor]
         name = _count(anchor_name, offset)
@@ -220,20 +211,13 @@ def name_segments(present: list[int], landmarks: Landmarks, cut: dict[int, str])
         names[s] = name
         base[s] = conf0 * (0.98 ** abs(offset))
     if s1 is not None and t12 is not None and pos[t12] - pos[s1] - 1 == 6:
-        # L6 between L5 and S1: shift the segment just above S1
-        for s in present:
-            offset = pos[s] - pos[t12]
-            if pos[s] > pos[s1]:
-                names[s] = _count("T12", offset) if offset >= -5 else "L6"
-                base[s] = 0.8 * (0.98 ** abs(offset))
         flags[present[pos[s1] + 1]].append("transitional: L6")
     if s1 is not None and t12 is not None and pos[t12] - pos[s1] - 1 == 4:
         flags[present[pos[s1] + 1]].append("transitional: possibly sacralised L5")
     if t12 is not None and names.get(t12) not in ("T12", None):
         flags[t12].append(f"rib-bearing but named {names.get(t12)}")
-    if s1 is None:
-        # ribs alone are not trusted (a lumbar transverse process passes for a rib): without the sacrum no name is sure
-        global_flags.append(f"no sacrum found: every level is {LEVEL_UNCONFIRMED} (pin one with a level point)")
+    if unconfirmed is not None:
+        global_flags.append(f"{unconfirmed}: every level is {LEVEL_UNCONFIRMED} (pin one with a level point)")
         for s in names:
             flags[s].append(LEVEL_UNCONFIRMED)
     for s, reason in cut.items():

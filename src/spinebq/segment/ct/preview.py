@@ -9,7 +9,11 @@ from spinebq.anatomy import VERSE_NAMES
 
 
 def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -> Path:
-    """Write a two-panel PNG (sagittal, coronal through the spine) with the labels drawn over the CT."""
+    """Write a two-panel PNG (sagittal, coronal through the spine) with the labels drawn over the CT.
+
+    Each level is written with its confidence, the sides where a rib was found (``rib L+R``) and ``unconfirmed``
+    where its name is a guess (``levels`` as :attr:`SegmentationResult.levels`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,8 +39,12 @@ def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -
             ax.contour(mask, levels=[0.5], colors=[cmap(i % 10)], linewidths=1.0)
             rows, cols = np.nonzero(mask)
             name = VERSE_NAMES.get(v, str(v))
-            conf = levels.get(name, {}).get("confidence") if levels else None
+            level = (levels or {}).get(name, {})
+            conf = level.get("confidence")
             text = name if conf is None else f"{name} {conf:.2f}"
+            ribs = [side[0].upper() for side, b in level.get("lateral_processes", {}).items() if b["kind"] == "rib"]
+            text += f" rib {'+'.join(sorted(ribs))}" if ribs else ""
+            text += " unconfirmed" if "level_unconfirmed" in level.get("qc", []) else ""
             ax.text(cols.max() + 2, rows.mean(), text, color=cmap(i % 10), fontsize=8, va="center")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
