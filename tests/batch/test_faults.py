@@ -44,8 +44,12 @@ def _table(out: Path, studies) -> pd.DataFrame:
 
 
 def _states(out: Path) -> dict[str, str]:
+    """Each study's state in the ledger; empty while the batch has not yet created its table."""
     with sqlite3.connect(out / "ledger.sqlite") as db:
-        return dict(db.execute("SELECT key, state FROM studies").fetchall())
+        try:
+            return dict(db.execute("SELECT key, state FROM studies").fetchall())
+        except sqlite3.OperationalError:
+            return {}
 
 
 @pytest.fixture(scope="module")
