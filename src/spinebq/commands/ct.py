@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_regional(record) -> None:
-    print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside vertebra)")
+    print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside the bone in the image)")
     for vertebra in record.vertebrae:
         heights = "n/a/n/a/n/a" if vertebra.heights is None else "/".join(
             _fmt(h) for h in (vertebra.heights.anterior_mm, vertebra.heights.middle_mm, vertebra.heights.posterior_mm))
@@ -105,7 +105,7 @@ def _print_regional(record) -> None:
         genant = "n/a" if grade is None else f"{grade}{' ' + vertebra.deformity_type if vertebra.deformity_type else ''}"
         sides = []
         for side, tr in (vertebra.details.get("trajectories") or {}).items():
-            fraction = tr.get("inside_vertebra_fraction")
+            fraction = tr.get("inside_bone_fraction")
             if tr.get("entry_mm"):
                 sides.append(f"{side[0].upper()} {tr['diameter_mm']:g}x{tr['length_mm']:.0f} mm {100 * fraction:.0f}%"
                              + (f" [{', '.join(tr['warnings'])}]" if tr.get("warnings") else ""))

@@ -36,8 +36,8 @@ from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
 from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.trajectory import (
-    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical,
-    plan_sacral, plan_traditional, read_trajectory_file,
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, bone_in_image, measure_screw,
+    plan_cortical, plan_sacral, plan_traditional, read_trajectory_file,
 )
 from spinebq.vocabulary import LabelContent
 
@@ -187,11 +187,12 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
+        bone = bone_in_image(ct.array, ct.affine, whole, affine) if options.trajectory == "auto" else None  # plans stay in it
         invalid = "cut_by_field_of_view" in entry["qc"]
         regions = {"A": _region_a(ct, result, name, metal_hu, vbmd, invalid), "B": {}, "C": {}}
         entry["trajectories"] = {}
         if whole_content and not invalid:
-            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior)
+            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
             out.pedicles[name] = found
             entry["pedicles"] = {side: ped.to_dict() for side, ped in found.pedicles.items()}
             for side, ped in found.pedicles.items():
@@ -219,9 +220,9 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     continue
                 if name == "S1":
                     s1_frame = out.pedicles[name].frame if name in out.pedicles else frame
-                    # a sacrum label whose body was not told from the rest: the whole screw is tested against the label
+                    # a sacrum label whose body was not told from the rest: the whole screw is tested against the bone
                     s1_body = body if entry["body_method"] != NO_CANAL_METHOD else np.zeros_like(body)
-                    planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan)
+                    planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan, bone_mask=bone)
                     if isinstance(planned, str):
                         entry["trajectories"][side] = _missing(planned)
                     else:
@@ -232,7 +233,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     continue
                 ped = out.pedicles[name].pedicles[side]
                 for kind, planner in (("traditional", plan_traditional), ("cortical", plan_cortical)):
-                    planned = planner(name, ped, out.pedicles[name].frame, whole, body, affine, out.pedicles[name].grid, options.plan)
+                    planned = planner(name, ped, out.pedicles[name].frame, bone, body, affine, out.pedicles[name].grid, options.plan)
                     if isinstance(planned, str):
                         measured = _missing(planned)
                     else:
