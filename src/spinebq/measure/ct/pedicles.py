@@ -6,7 +6,9 @@ the posterior axis cuts each pedicle as one blob beside the spinal canal. Follow
 backwards, the pedicle is narrowest at its isthmus; further back it merges with the transverse and
 articular processes. The pedicle axis is the line fitted through the blob centres from the wall to
 just behind the isthmus (docs/methods.md section 4.2); the medial angle is its convergence towards the midline
-going anteriorly, the sagittal angle its cranial tilt.
+going anteriorly, the sagittal angle its cranial tilt. Widths are read across the whole vertebra's cross-section
+and body voxels more than :data:`BODY_BEHIND_WALL_MM` behind the wall count as pedicle, so a label source whose body
+reaches into the pedicle's root (the built-in sub-region) finds the same pedicle as one that cuts the body at the canal.
 """
 from __future__ import annotations
 

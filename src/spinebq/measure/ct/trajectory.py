@@ -3,7 +3,9 @@
 A screw is a straight cylinder from an entry point to a tip (``target_mm``) with a diameter. Its bone
 is measured in the cylinder (ST-HU, 3D), in a shell around it (the bone-screw interface), split into
 the part inside the vertebral body and the part behind it (pedicle), and on the 2D rectangle that
-paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw.
+paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw. "In bone" is read in the bone the
+image shows near the vertebra's label (:func:`bone_in_image`), not in the label alone: ``inside_bone_fraction`` and the
+``pedicle_wall_breach`` test look at it, and the automatic plans are fitted in it.
 
 Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] there):
 

@@ -202,11 +202,16 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
         v_box[mask] = vid
         s_box[mask] = 1
     filled = fill_marrow(vertebrae_native, ct.spacing_mm, keep_out=sub_native == CANAL)
-    for box in ndimage.find_objects(filled.astype(np.uint8)):  # the marrow filled in: nearest pedicle or arch
+    # the marrow filled in joins the nearest pedicle or arch sub-region of its vertebra, never the body
+    for box in ndimage.find_objects(np.where(filled, vertebrae_native, 0)):
+        if box is None:
+            continue
         box = tuple(slice(max(0, b.start - 8), min(n, b.stop + 8)) for b, n in zip(box, filled.shape))
         s_box = sub_native[box]
-        _, nearest = ndimage.distance_transform_edt(~np.isin(s_box, (PEDICLE_LEFT, PEDICLE_RIGHT, ARCH)),
-                                                    return_indices=True)
+        posterior = np.isin(s_box, (PEDICLE_LEFT, PEDICLE_RIGHT, ARCH))
+        if not posterior.any():
+            continue
+        _, nearest = ndimage.distance_transform_edt(~posterior, return_indices=True)
         s_box[filled[box]] = s_box[tuple(index[filled[box]] for index in nearest)]
     timings["surfaces_s"] = time.perf_counter() - t0
     vertebrae = LabelMap(vertebrae_native, ct.affine.copy(), {"segmenter": "builtin"}, content=LabelContent.WHOLE,
