@@ -220,3 +220,24 @@ def test_s1_gets_a_promontory_directed_plan_on_the_real_ct(real):
 
 def test_s1_gets_a_promontory_directed_plan_on_the_phantom(phantom_auto):
     _check_s1_plan(phantom_auto.vertebrae["S1"], "phantom")
+
+
+def test_bone_in_image_holds_the_dark_marrow_a_cortex_encloses_and_nothing_off_the_bone():
+    """A pedicle-like tube of known geometry (1 mm grid): 600 HU cortex 3-4.5 mm from its axis around 0 HU marrow, in
+    30 HU soft tissue. The bone in the image is the tube with its marrow, whatever label is drawn on it; a label moved
+    into the soft tissue has no bone under it."""
+    from spinebq.measure.ct.trajectory import bone_in_image
+
+    shape, affine = (40, 40, 40), np.eye(4)
+    _, j, k = np.indices(shape)
+    radius = np.hypot(j - 20, k - 20)
+    ct = np.where((radius >= 3.0) & (radius <= 4.5), 600.0, 30.0)
+    ct[radius < 3.0] = 0.0  # fatty marrow darker than the bone threshold
+    ct[:5], ct[-5:] = 30.0, 30.0  # the tube ends inside the image
+    tube, marrow = (radius <= 4.5) & (ct != 30.0), (radius < 3.0) & (ct == 0.0)
+    for label in (tube, (radius <= 3.5) & (ct != 30.0)):  # drawn generously or tightly: the same bone
+        bone = bone_in_image(ct, affine, label, affine)
+        assert bone[marrow].all() and bone[tube].all()
+        assert not bone[radius > 5.5].any()
+    moved = np.roll(tube, 14, axis=2)  # into the soft tissue beside the tube
+    assert not bone_in_image(ct, affine, moved, affine).any()

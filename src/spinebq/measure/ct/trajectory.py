@@ -38,6 +38,7 @@ from spinebq.errors import SpinebqError
 from spinebq.measure.ct.frame import VertebraFrame
 from spinebq.measure.ct.pedicles import SIDES, Pedicle, best_medial_angle
 from spinebq.measure.ct.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
+from spinebq.segment.ct.vertebrae import fill_marrow
 from spinebq.vocabulary import Side
 
 #: Published medial (convergence) angle per level, degrees: docs/methods.md section 4.2 textbook defaults
@@ -559,9 +560,8 @@ def bone_in_image(ct_array: np.ndarray, ct_affine: np.ndarray, whole_mask: np.nd
     be darker than the threshold). It does not depend on how generously a label source draws the vertebra: a screw
     is "in bone" where the image shows bone, and a label moved off its vertebra has none under it.
     """
-    from spinebq.measure.ct.sampling import sample_values
-    from spinebq.segment.ct.vertebrae import fill_marrow
-
+    if not whole_mask.any():
+        return np.zeros(whole_mask.shape, bool)
     spacing = np.linalg.norm(mask_affine[:3, :3], axis=0)
     near = ndimage.distance_transform_edt(~whole_mask, sampling=spacing) <= BONE_NEAR_LABEL_MM
     ijk = np.argwhere(near)
