@@ -1,7 +1,7 @@
 """The real CT measured with every label source, and resampled to 0.7 mm (issue 19): a table per level.
 
 Prints, for L1-L5, ``hu_3d``, the anterior/middle/posterior heights, the Genant grade and the traditional screws
-(diameter x length, left/right) with no labels (built-in segmentation), the built-in labels written by
+(diameter x length, medial angle, fraction inside the bone the image shows; left/right) with no labels (built-in segmentation), the built-in labels written by
 ``spinebq segment`` and fed back with ``--labels``, TotalSegmentator v2 and v1; then TotalSegmentator v2 on the CT
 and on the CT resampled to 0.7 mm (lumbar crop, trilinear CT, nearest-neighbour labels), with the contrast phase
 and vessel HU of each.
@@ -41,7 +41,8 @@ def _row(record, level: str) -> str:
     screws = []
     for side in ("left", "right"):
         tr = v.trajectories.get(side)
-        screws.append(f"{tr.diameter_mm:g}x{tr.length_mm:.0f}" if tr is not None and tr.measured else "-")
+        screws.append(f"{tr.diameter_mm:g}x{tr.length_mm:.0f} {tr.medial_angle_deg:.0f} deg, bone "
+                      f"{tr.inside_bone_fraction:.2f}" if tr is not None and tr.measured else "-")
     flags = ",".join(q for q in v.qc if q in ("labels_implausible", "level_unconfirmed"))
     return f"{_fmt(v.hu)} | {heights} | {v.genant_grade} | {' / '.join(screws)}{' ' + flags if flags else ''}"
 
@@ -72,7 +73,7 @@ def main() -> None:
         sources = {"no labels": None, "built-in fed back": str(Path(tmp) / "vertebrae.nii.gz"),
                    "TotalSegmentator v2": str(TS / "seg_v2" / "total.nii.gz"), "TotalSegmentator v1": str(TS / "seg_v1")}
         records = {name: analyse_ct(str(ct_path), labels, CtOptions(threads=1)) for name, labels in sources.items()}
-    print("| level | source | hu_3d | heights a/m/p mm | Genant | screws L / R (mm) |")
+    print("| level | source | hu_3d | heights a/m/p mm | Genant | screws L / R (mm, medial, inside bone) |")
     print("|---|---|---|---|---|---|")
     for level in LUMBAR:
         for name, record in records.items():

@@ -3,7 +3,9 @@
 Prints, for every label source of the real CT (TotalSegmentator v2 and v1, the built-in segmentation) and the
 phantom, each level's ``level_confidence``, whether it is flagged ``labels_implausible`` and the S1 screws; then the
 real v2 labels with L3's mask moved onto the L3/L4 disc, 60 mm into the abdomen, or doubled in height, with the
-reasons given for each flagged level and the levels left in the summary.
+reasons given for each flagged level and the levels left in the summary; then the v2 labels moved caudally by one
+level with the true plans moved with them (a trajectory file) and with automatic plans: each screw's fraction inside
+the label (``inside_vertebra_fraction``) and inside the bone the image shows (``inside_bone_fraction``).
 
     python benchmarks/ct_plausibility.py
 """
@@ -26,11 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
 
 
-def _screw(tr: dict) -> str:
+def _screw(tr: dict, fractions: bool = False) -> str:
     if not tr.get("entry_mm"):
         return "-"
     breach = " BREACH" if "pedicle_wall_breach" in tr["warnings"] else ""
-    return f"{tr['diameter_mm']:g}x{tr['length_mm']:g} {tr['medial_angle_deg']:.0f} deg{breach}"
+    inside = (f", label {tr['inside_vertebra_fraction']:.2f} bone {tr['inside_bone_fraction']:.2f}" if fractions else "")
+    return f"{tr['diameter_mm']:g}x{tr['length_mm']:g} {tr['medial_angle_deg']:.0f} deg{inside}{breach}"
 
 
 def _rows(source: str, vertebrae: dict) -> None:
@@ -91,6 +94,35 @@ def main() -> None:
             reasons = "; ".join(v["plausibility"]["reasons"]) or "-"
             print(f"| {change} | {name} | {v['level_confidence']} | {reasons} |")
         print(f"| {change} | summary | | levels used: {', '.join(result.summary['levels_used'])} |")
+
+    _shifted_by_one_level(ct, labels)
+
+
+def _shifted_by_one_level(ct, labels: LabelMap) -> None:
+    import json
+    import tempfile
+
+    z = {level: np.argwhere(labels.array == VERSE_IDS[level])[:, 2].mean() for level in ("L2", "L3")}
+    step = int(round(z["L2"] - z["L3"]))
+    array = np.zeros_like(labels.array)
+    array[:, :, :-step] = labels.array[:, :, step:]
+    shifted = _with(labels, array)
+    truth = measure_regional(ct, labels, measure_ct(ct, labels), RegionalOptions(trajectory="auto"))
+    offset = np.array([0.0, 0.0, float(ct.spacing_mm[2]) * step])
+    moved = [{"level": level, "side": side, "diameter_mm": tr.diameter_mm,
+              "entry": list(np.asarray(tr.entry_mm) - offset), "target": list(np.asarray(tr.target_mm) - offset)}
+             for level in ("L1", "L2", "L3", "L4", "L5") for side, tr in truth.levels[level].trajectories.items()]
+    print(f"\n| labels moved {step} voxels ({step * ct.spacing_mm[2]:.0f} mm) caudally | level | screws L / R (mm, medial, "
+          "inside label, inside bone) |\n|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "moved.json"
+        path.write_text(json.dumps({"screws": moved}))
+        for kind, trajectory in (("true plans moved with the labels", str(path)), ("automatic plans", "auto")):
+            result = measure_regional(ct, shifted, measure_ct(ct, shifted), RegionalOptions(trajectory=trajectory))
+            for name in ("L1", "L2", "L3", "L4", "L5"):
+                sides = result.levels[name].trajectories
+                print(f"| {kind} | {name} | "
+                      f"{' / '.join(_screw(sides[s].to_json(), fractions=True) for s in ('left', 'right'))} |")
 
 
 if __name__ == "__main__":

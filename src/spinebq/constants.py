@@ -44,3 +44,8 @@ VOXEL_SIZE_RANGE_MM = (0.05, 50.0)
 #: A label map holding more distinct ids than this is an image, not a label map (TotalSegmentator ``total`` has
 #: 117 classes). spinebq's choice [M].
 MAX_LABEL_IDS = 1000
+
+#: HU above which a CT voxel counts as bone at the outer surface of a vertebra (partial volume of the cortex
+#: included): the built-in segmentation grows vertebrae through it, and a screw's "inside bone" is measured against
+#: it (with the marrow the cortex encloses). spinebq's choice [M].
+BONE_EDGE_HU = 100.0

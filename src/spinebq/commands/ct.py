@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_regional(record) -> None:
-    print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside vertebra)")
+    print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside the bone in the image)")
     for vertebra in record.vertebrae:
         heights = "n/a/n/a/n/a" if vertebra.heights is None else "/".join(
             _fmt(h) for h in (vertebra.heights.anterior_mm, vertebra.heights.middle_mm, vertebra.heights.posterior_mm))
@@ -106,7 +106,7 @@ def _print_regional(record) -> None:
         sides = []
         for side, tr in vertebra.trajectories.items():
             if tr.measured:
-                sides.append(f"{side[0].upper()} {tr.diameter_mm:g}x{tr.length_mm:.0f} mm {100 * tr.inside_vertebra_fraction:.0f}%"
+                sides.append(f"{side[0].upper()} {tr.diameter_mm:g}x{tr.length_mm:.0f} mm {100 * tr.inside_bone_fraction:.0f}%"
                              + (f" [{', '.join(tr.warnings)}]" if tr.warnings else ""))
         print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, '.2f'):>7}"
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")

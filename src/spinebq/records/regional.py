@@ -271,6 +271,10 @@ class TrajectoryRecord:
         Mean HU and voxels of the cylinder behind the body and inside it.
     rectangle_2d : ScrewRectangle or None
     inside_vertebra_fraction, inside_body_fraction : float or None
+        Fractions of the cylinder inside the vertebra's label and its body label.
+    inside_bone_fraction : float or None
+        Fraction of the cylinder inside the bone the image shows near the label
+        (:func:`spinebq.measure.ct.trajectory.bone_in_image`); None in documents written before it existed.
     notes, warnings : tuple of str
         How the screw was planned; checks it failed (``pedicle_wall_breach``, ...).
     isthmus_width_mm, isthmus_offset_mm : float or None
@@ -301,6 +305,7 @@ class TrajectoryRecord:
     rectangle_2d: ScrewRectangle | None = None
     inside_vertebra_fraction: float | None = None
     inside_body_fraction: float | None = None
+    inside_bone_fraction: float | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     isthmus_width_mm: float | None = None
@@ -312,7 +317,7 @@ class TrajectoryRecord:
 
     _KEYS = ("source", "entry_mm", "target_mm", "diameter_mm", "length_mm", "medial_angle_deg", "sagittal_angle_deg",
              "hu_mean", "hu_median", "hu_sd", "voxels", "points", "metal_points_excluded", "vbmd_mg_cm3", "shell",
-             "pedicle_part", "body_part", "rectangle_2d", "inside_vertebra_fraction", "inside_body_fraction", "notes",
+             "pedicle_part", "body_part", "rectangle_2d", "inside_vertebra_fraction", "inside_body_fraction", "inside_bone_fraction", "notes",
              "warnings", "isthmus_width_mm", "isthmus_offset_mm", "passes_isthmus", "reason", "found")
 
     @classmethod
@@ -357,8 +362,10 @@ class TrajectoryRecord:
             "body_part": None if self.body_part is None else _part_json(self.body_part),
             "rectangle_2d": None if self.rectangle_2d is None else self.rectangle_2d.to_json(),
             "inside_vertebra_fraction": self.inside_vertebra_fraction,
-            "inside_body_fraction": self.inside_body_fraction, "notes": list(self.notes),
-            "warnings": list(self.warnings)}
+            "inside_body_fraction": self.inside_body_fraction}
+        if self.inside_bone_fraction is not None:
+            document["inside_bone_fraction"] = self.inside_bone_fraction
+        document.update({"notes": list(self.notes), "warnings": list(self.warnings)})
         if self.isthmus_width_mm is not None:
             document.update({"isthmus_width_mm": self.isthmus_width_mm, "isthmus_offset_mm": self.isthmus_offset_mm,
                              "passes_isthmus": self.passes_isthmus})
@@ -391,7 +398,8 @@ class TrajectoryRecord:
             pedicle_part=part("pedicle_part"), body_part=part("body_part"),
             rectangle_2d=None if rectangle is None else ScrewRectangle.from_json(rectangle),
             inside_vertebra_fraction=document.get("inside_vertebra_fraction"),
-            inside_body_fraction=document.get("inside_body_fraction"), notes=tuple(document.get("notes") or ()),
+            inside_body_fraction=document.get("inside_body_fraction"),
+            inside_bone_fraction=document.get("inside_bone_fraction"), notes=tuple(document.get("notes") or ()),
             warnings=tuple(document.get("warnings") or ()), isthmus_width_mm=document.get("isthmus_width_mm"),
             isthmus_offset_mm=document.get("isthmus_offset_mm"), passes_isthmus=document.get("passes_isthmus"),
             reason=document.get("reason"), found=None if document.get("found") is None else dict(document["found"]),

@@ -6,7 +6,9 @@ the posterior axis cuts each pedicle as one blob beside the spinal canal. Follow
 backwards, the pedicle is narrowest at its isthmus; further back it merges with the transverse and
 articular processes. The pedicle axis is the line fitted through the blob centres from the wall to
 just behind the isthmus (docs/methods.md section 4.2); the medial angle is its convergence towards the midline
-going anteriorly, the sagittal angle its cranial tilt.
+going anteriorly, the sagittal angle its cranial tilt. Widths are read across the whole vertebra's cross-section
+and body voxels more than :data:`BODY_BEHIND_WALL_MM` behind the wall count as pedicle, so a label source whose body
+reaches into the pedicle's root (the built-in sub-region) finds the same pedicle as one that cuts the body at the canal.
 """
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ MAX_CENTRE_JUMP_MM = 5.0
 PEDICLE_LENGTH_MM = 12.0
 #: Cross-section bone flatter than this (craniocaudal extent, mm) is not pedicle.
 PEDICLE_MIN_HEIGHT_MM = 13.0
+#: Body voxels further than this behind the posterior wall count as pedicle root when the pedicle is followed, mm: label
+#: sources end the body at different depths behind its wall (a cut at the canal, a sub-region reaching into the roots).
+BODY_BEHIND_WALL_MM = 2.0
 #: Both sides, as strings (the values of :class:`~spinebq.vocabulary.Side`).
 SIDES = Side.values()
 
@@ -171,7 +176,8 @@ class VertebraPedicles:
 
 
 def find_pedicles(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame,
-                  *, superior: np.ndarray | None = None, grid_mm: float = GRID_MM) -> VertebraPedicles:
+                  *, superior: np.ndarray | None = None, grid_mm: float = GRID_MM,
+                  bone_mask: np.ndarray | None = None) -> VertebraPedicles:
     """Find the left and right pedicle of one vertebra.
 
     Parameters
@@ -187,6 +193,10 @@ def find_pedicles(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndar
         Replaces the frame's height axis (:func:`superior_axis`).
     grid_mm : float
         Step of the resampling grid, mm.
+    bone_mask : numpy.ndarray, optional
+        The vertebra's bone as the image shows it, on the grid of ``affine``
+        (:func:`spinebq.measure.ct.trajectory.bone_in_image`): the clearance map that screw directions are chosen in
+        is measured in it, so plans do not depend on how generously the labels draw the pedicle. Default: the label.
     """
     frame = own_frame(whole_mask, body_mask, affine, frame, superior=superior)
     wall = posterior_wall_p_mm(body_mask, affine, frame)
@@ -200,15 +210,16 @@ def find_pedicles(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndar
     whole = sample_mask(whole_mask, affine, points)
     body = sample_mask(body_mask, affine, points)
     behind = p >= wall - 2.0
-    bone = (whole & ~body)[:, behind, :]
+    bone = (whole & ~(body & (p < wall + BODY_BEHIND_WALL_MM)[None, :, None]))[:, behind, :]
     # a pedicle is a tall column in each cross-section; a transverse process or lamina is a flat bar
     column = np.ones((max(1, int(round(PEDICLE_MIN_HEIGHT_MM / grid_mm))), 1, 1), bool)
     opened = ndimage.binary_opening(bone, structure=column)
-    clearance = ndimage.distance_transform_edt(np.pad(whole, 1), sampling=grid_mm)[1:-1, 1:-1, 1:-1]
+    inside = whole if bone_mask is None else sample_mask(bone_mask, affine, points)
+    clearance = ndimage.distance_transform_edt(np.pad(inside, 1), sampling=grid_mm)[1:-1, 1:-1, 1:-1]
     # the cortex blurs over half a voxel of a coarse CT: peel at least that much for region B
     peel = max(PEDICLE_CORTEX_MM, 0.5 * float(np.linalg.norm(affine[:3, :3], axis=0).max()))
     grid = _Grid(s, p, l, clearance, frame, peel)
-    pedicles = {side: _follow_pedicle(side, opened, bone, s, p[behind], l, wall, grid, grid_mm) for side in SIDES}
+    pedicles = {side: _follow_pedicle(side, opened, whole[:, behind, :], s, p[behind], l, wall, grid, grid_mm) for side in SIDES}
     return VertebraPedicles(pedicles, frame, grid)
 
 

@@ -37,8 +37,8 @@ from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
 from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.trajectory import (
-    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, measure_screw, plan_cortical,
-    plan_sacral, plan_traditional, read_trajectory_file,
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, bone_in_image, measure_screw,
+    plan_cortical, plan_sacral, plan_traditional, read_trajectory_file,
 )
 from spinebq.records.regional import (
     Heights, LevelRegional, PedicleRecord, RegionalRecord, RegionalSummary, RegionRecord, RegionsRecord,
@@ -203,6 +203,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
+        bone = bone_in_image(ct.array, ct.affine, whole, affine) if options.trajectory == "auto" else None  # plans stay in it
         invalid = "cut_by_field_of_view" in entry["qc"]
         region_a = _region_a(ct, result, name, metal_hu, vbmd, invalid)
         region_b: dict[str, RegionRecord] = {}
@@ -210,7 +211,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         cortical: dict[str, TrajectoryRecord] = {}
         pedicles = None
         if whole_content and not invalid:
-            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior)
+            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
             out.pedicles[name] = found
             pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
             for side, ped in found.pedicles.items():
@@ -237,9 +238,9 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     continue
                 if name == "S1":
                     s1_frame = out.pedicles[name].frame if name in out.pedicles else frame
-                    # a sacrum label whose body was not told from the rest: the whole screw is tested against the label
+                    # a sacrum label whose body was not told from the rest: the whole screw is tested against the bone
                     s1_body = body if entry["body_method"] != NO_CANAL_METHOD else np.zeros_like(body)
-                    planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan)
+                    planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan, bone_mask=bone)
                     if isinstance(planned, str):
                         trajectories[side] = TrajectoryRecord.missing(planned)
                     else:
@@ -251,7 +252,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     continue
                 ped = out.pedicles[name].pedicles[side]
                 for kind, planner in (("traditional", plan_traditional), ("cortical", plan_cortical)):
-                    planned = planner(name, ped, out.pedicles[name].frame, whole, body, affine, out.pedicles[name].grid, options.plan)
+                    planned = planner(name, ped, out.pedicles[name].frame, bone, body, affine, out.pedicles[name].grid, options.plan)
                     if isinstance(planned, str):
                         measured = TrajectoryRecord.missing(planned)
                     else:

@@ -3,7 +3,9 @@
 A screw is a straight cylinder from an entry point to a tip (``target_mm``) with a diameter. Its bone
 is measured in the cylinder (ST-HU, 3D), in a shell around it (the bone-screw interface), split into
 the part inside the vertebral body and the part behind it (pedicle), and on the 2D rectangle that
-paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw.
+paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw. "In bone" is read in the bone the
+image shows near the vertebra's label (:func:`bone_in_image`), not in the label alone: ``inside_bone_fraction`` and the
+``pedicle_wall_breach`` test look at it, and the automatic plans are fitted in it.
 
 Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] there):
 
@@ -29,12 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
-from spinebq.constants import METAL_HU, ROI_STEP_MM
+from spinebq.constants import BONE_EDGE_HU, METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
 from spinebq.measure.ct.frame import VertebraFrame
 from spinebq.measure.ct.pedicles import SIDES, Pedicle, best_medial_angle
 from spinebq.measure.ct.sampling import cylinder_points, orthonormal_pair, sample_mask, sample_values, value_statistics, voxel_count
+from spinebq.segment.ct.vertebrae import fill_marrow
 from spinebq.vocabulary import Side
 
 #: Published medial (convergence) angle per level, degrees: docs/methods.md section 4.2 textbook defaults
@@ -78,6 +82,10 @@ BREACH_FRACTION = 0.05
 #: The first millimetres of a screw sit in the entry notch on an oblique bone surface: not a breach.
 HEAD_SEAT_MM = 5.0
 TRAJECTORY_SCHEMA = "spinebq.trajectories/1"
+#: A screw's bone in the image is the bone (HU >= BONE_EDGE_HU, enclosed marrow filled) within this distance of its
+#: vertebra's label, mm: one voxel of a routine CT, so a label drawn a little tight still has its cortex, while a
+#: label drawn over a disc or soft tissue has no bone under it [M].
+BONE_NEAR_LABEL_MM = 3.0
 #: Medial angle of a promontory-directed S1 screw, degrees (AO Surgery Reference, S1 pedicle screw insertion:
 #: "30 degrees medially", aimed at the promontory [aosurgery2026s1]) and the range tried around it (METHODS: S1 25-30).
 SACRAL_MEDIAL_DEG = 30.0
@@ -256,13 +264,15 @@ def standard_length(length_mm: float) -> float:
 def breaches(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray, up: np.ndarray, *,
              extra_radius_mm: float = 0.0, step_mm: float = ROI_STEP_MM) -> bool:
     """The breach test of :func:`measure_screw` on the screw widened by ``extra_radius_mm``: more than
-    :data:`BREACH_FRACTION` of its points past the head's seat and behind the body lie outside the vertebra."""
+    :data:`BREACH_FRACTION` of its points past the head's seat and behind the body lie outside ``whole_mask``; or more
+    than that fraction of its points in the body (``whole_mask`` is the bone in the image, :func:`bone_in_image`, whose
+    body need not lie under the body label: a label moved onto a disc)."""
     points, t, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2 + extra_radius_mm,
                                    step_mm=step_mm, up=up)
-    behind_body = (t >= HEAD_SEAT_MM) & ~sample_mask(body_mask, affine, points)
-    if not behind_body.any():
-        return False
-    return bool((~sample_mask(whole_mask, affine, points[behind_body])).mean() > BREACH_FRACTION)
+    past_seat = t >= HEAD_SEAT_MM
+    in_body = sample_mask(body_mask, affine, points)
+    outside = ~sample_mask(whole_mask, affine, points)
+    return any(part.any() and outside[part].mean() > BREACH_FRACTION for part in (past_seat & ~in_body, past_seat & in_body))
 
 
 def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
@@ -333,7 +343,7 @@ def promontory_mm(whole_mask: np.ndarray, affine: np.ndarray, frame: VertebraFra
 
 
 def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
-                affine: np.ndarray, options: PlanOptions) -> Screw | str:
+                affine: np.ndarray, options: PlanOptions, *, bone_mask: np.ndarray | None = None) -> Screw | str:
     """Plan a promontory-directed S1 pedicle screw (see the module docstring); the screw or the reason there is none.
 
     Every line to the promontory (offset :data:`SACRAL_TIP_OFFSET_MM` to the screw's side) with a medial angle in
@@ -343,7 +353,10 @@ def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndar
     :data:`PLAN_CLEARANCE_MM` lies in the S1 label past the head's seat wins; then the longer; then the medial angle
     nearest :data:`SACRAL_MEDIAL_DEG`. ``body_mask`` is S1's body as :func:`measure_screw` will see it (all False
     when the label's body could not be told from the rest: then the whole screw past its seat is tested).
+    ``bone_mask`` (:func:`bone_in_image`, default the label) is what the promontory's cortex, the entry and the breach
+    test look at; the promontory's apex is read in the label.
     """
+    bone_mask = whole_mask if bone_mask is None else bone_mask
     apex = promontory_mm(whole_mask, affine, frame)
     if apex is None:
         return "no sacral promontory found in the S1 label"
@@ -359,12 +372,12 @@ def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndar
     for medial in medials:
         for sagittal in sagittals:
             direction = _direction(frame, sign, float(medial), float(sagittal))
-            inside = sample_mask(whole_mask, affine, aim - t[:, None] * direction)
+            inside = sample_mask(bone_mask, affine, aim - t[:, None] * direction)
             if not inside.any():
                 continue
             t_cortex = float(t[np.flatnonzero(inside)[0]])
             start = aim - t_cortex * direction
-            back = _line_exit(whole_mask, affine, start, -direction)
+            back = _line_exit(bone_mask, affine, start, -direction)
             entry = start - back * direction
             if options.length_mm is not None:
                 length = float(options.length_mm)
@@ -376,7 +389,7 @@ def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndar
                 if best_key is not None and (diameter, length) <= best_key[:2]:
                     break
                 screw = Screw(level, side, entry, entry + length * direction, diameter, "auto_sacral", [])
-                if options.diameter_mm is None and breaches(screw, whole_mask, body_mask, affine, frame.superior,
+                if options.diameter_mm is None and breaches(screw, bone_mask, body_mask, affine, frame.superior,
                                                             extra_radius_mm=PLAN_CLEARANCE_MM):
                     continue
                 best, best_key = (screw, float(medial), float(sagittal)), (diameter, length, -abs(medial - SACRAL_MEDIAL_DEG))
@@ -473,6 +486,7 @@ def measure_screw(
                                          radius_inner_mm=radius + shell_offset_mm, step_mm=step_mm, up=up)
     inside_vertebra = sample_mask(whole_mask, mask_affine, points)
     inside_body = sample_mask(body_mask, mask_affine, points)
+    inside_bone = sample_mask(bone_in_image(ct_array, ct_affine, whole_mask, mask_affine), mask_affine, points)
 
     def bone(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         hu = sample_values(ct_array, ct_affine, pts)
@@ -516,11 +530,12 @@ def measure_screw(
         "rectangle_2d": rectangle_2d(ct_array, ct_affine, screw, up, metal_hu=metal_hu, step_mm=step_mm, exclude=exclude),
         "inside_vertebra_fraction": float(inside_vertebra.mean()) if len(points) else math.nan,
         "inside_body_fraction": float(inside_body.mean()) if len(points) else math.nan,
+        "inside_bone_fraction": float(inside_bone.mean()) if len(points) else math.nan,
         "notes": list(screw.notes),
         "warnings": [],
     }
     warnings = result["warnings"]
-    if behind_body.any() and (~inside_vertebra[behind_body]).mean() > BREACH_FRACTION:
+    if behind_body.any() and (~inside_bone[behind_body]).mean() > BREACH_FRACTION:
         warnings.append("pedicle_wall_breach")
     tip_inside = sample_mask(whole_mask, mask_affine, screw.target_mm[None, :])[0]
     if not tip_inside:
@@ -535,6 +550,26 @@ def measure_screw(
     if stats["n"] == 0:
         result["reason"] = "no bone left in the cylinder (metal or outside the image)"
     return result
+
+
+def bone_in_image(ct_array: np.ndarray, ct_affine: np.ndarray, whole_mask: np.ndarray, mask_affine: np.ndarray) -> np.ndarray:
+    """The vertebra's bone as the CT shows it, on the grid of ``whole_mask`` (bool).
+
+    Voxels of at least :data:`~spinebq.constants.BONE_EDGE_HU` within :data:`BONE_NEAR_LABEL_MM` of the label, with
+    the marrow their cortex encloses (:func:`spinebq.segment.ct.vertebrae.fill_marrow`: a pedicle's fatty core can
+    be darker than the threshold). It does not depend on how generously a label source draws the vertebra: a screw
+    is "in bone" where the image shows bone, and a label moved off its vertebra has none under it.
+    """
+    if not whole_mask.any():
+        return np.zeros(whole_mask.shape, bool)
+    spacing = np.linalg.norm(mask_affine[:3, :3], axis=0)
+    near = ndimage.distance_transform_edt(~whole_mask, sampling=spacing) <= BONE_NEAR_LABEL_MM
+    ijk = np.argwhere(near)
+    hu = sample_values(ct_array, ct_affine, ijk @ mask_affine[:3, :3].T + mask_affine[:3, 3], order=0, outside=np.nan)
+    bone = np.zeros(whole_mask.shape, np.int16)
+    bone[tuple(ijk[hu >= BONE_EDGE_HU].T)] = 1
+    fill_marrow(bone, spacing)
+    return bone > 0
 
 
 def _distance_to_line(point: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> float:

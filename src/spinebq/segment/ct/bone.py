@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from spinebq.constants import BONE_EDGE_HU  # noqa: F401 (the segmentation modules import it from here)
+
 #: Target voxel size of the working grid, mm (inputs coarser than this are used as they are).
 WORK_SPACING_MM = 2.0
-#: HU above which a voxel counts as bone at the outer surface of a vertebra (partial volume included).
-BONE_EDGE_HU = 100.0
 #: HU above which a voxel counts as dense (cortical or posterior-element) bone.
 DENSE_BONE_HU = 200.0
 #: HU of air/patient boundary.

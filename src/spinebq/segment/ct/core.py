@@ -26,8 +26,8 @@ from spinebq.segment.ct.canal import find_axis
 from spinebq.segment.ct.discs import build_curve, find_discs
 from spinebq.segment.ct.refine import refine_bodies
 from spinebq.segment.ct.ribs import lateral_bones
-from spinebq.segment.ct.subregions import SUBREGION_NAMES, split_subregions
-from spinebq.segment.ct.vertebrae import segment_vertebrae, trim_thoracic
+from spinebq.segment.ct.subregions import ARCH, CANAL, PEDICLE_LEFT, PEDICLE_RIGHT, SUBREGION_NAMES, split_subregions
+from spinebq.segment.ct.vertebrae import fill_marrow, segment_vertebrae, trim_thoracic
 from spinebq.vocabulary import LabelContent, LabelScheme, LateralProcess, Segmenter
 
 SCHEMA = "spinebq.segment/1"
@@ -205,6 +205,18 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
         s_box[old & ~mask] = 0
         v_box[mask] = vid
         s_box[mask] = 1
+    filled = fill_marrow(vertebrae_native, ct.spacing_mm, keep_out=sub_native == CANAL)
+    # the marrow filled in joins the nearest pedicle or arch sub-region of its vertebra, never the body
+    for box in ndimage.find_objects(np.where(filled, vertebrae_native, 0)):
+        if box is None:
+            continue
+        box = tuple(slice(max(0, b.start - 8), min(n, b.stop + 8)) for b, n in zip(box, filled.shape))
+        s_box = sub_native[box]
+        posterior = np.isin(s_box, (PEDICLE_LEFT, PEDICLE_RIGHT, ARCH))
+        if not posterior.any():
+            continue
+        _, nearest = ndimage.distance_transform_edt(~posterior, return_indices=True)
+        s_box[filled[box]] = s_box[tuple(index[filled[box]] for index in nearest)]
     timings["surfaces_s"] = time.perf_counter() - t0
     vertebrae = LabelMap(vertebrae_native, ct.affine.copy(), {"segmenter": "builtin"}, content=LabelContent.WHOLE,
                          scheme=LabelScheme.VERSE, source=ct.metadata.get("source"))
