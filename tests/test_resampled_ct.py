@@ -6,6 +6,8 @@ interpolated by cubic B-spline (as nnU-Net and TotalSegmentator resample images)
 labels is checked too: trilinear interpolation averages each new voxel over old voxels up to 3 mm away, so the
 cortical shell reaches 3 mm further into the trabecular ROI and hu_3d reads 3-8 HU higher (benchmarks/ct.md, "One CT,
 every label source", has the table and the measurement that shows it: the same ROI read on both images).
+The crop is the benchmark's; 3 mm is no multiple of 0.7 mm, and moving the crop by a 3 mm voxel or two moves L3's
+difference between 2.0 and 5.9 HU (its dense inferior endplate lies exactly one 3 mm voxel inside the body's face).
 """
 from __future__ import annotations
 
