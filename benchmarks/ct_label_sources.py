@@ -3,26 +3,32 @@
 Prints, for L1-L5, ``hu_3d``, the anterior/middle/posterior heights, the Genant grade and the traditional screws
 (diameter x length, medial angle, fraction inside the bone the image shows; left/right) with no labels (built-in segmentation), the built-in labels written by
 ``spinebq segment`` and fed back with ``--labels``, TotalSegmentator v2 and v1; then TotalSegmentator v2 on the CT
-and on the CT resampled to 0.7 mm (lumbar crop, trilinear CT, nearest-neighbour labels), with the contrast phase
-and vessel HU of each.
+and on the CT resampled to 0.7 mm (lumbar crop), with the contrast phase and vessel HU of each. The resampled CT is
+interpolated by cubic B-spline or trilinearly, the labels as smoothed indicators (each label's indicator
+interpolated trilinearly and kept where it reaches 0.5) or by nearest voxel; ``--resampled-only`` skips the label
+sources.
 
-    python benchmarks/ct_label_sources.py
+    python benchmarks/ct_label_sources.py [--resampled-only]
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from spinebq.cli import main as cli_main
 from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
-from spinebq.image.volume import Volume
 from spinebq.io.volume import load_volume
+from spinebq.anatomy import VERSE_IDS
+from spinebq.measure.ct.levels import measure_ct
+from spinebq.measure.ct.presets import get_preset
+from spinebq.measure.ct.sampling import resample_labels, resample_volume
+from spinebq.measure.ct.trabecular import roi_statistics, trabecular_weights
 from spinebq.pipeline import CtOptions, analyse_ct
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,17 +53,61 @@ def _row(record, level: str) -> str:
     return f"{_fmt(v.hu)} | {heights} | {v.genant_grade} | {' / '.join(screws)}{' ' + flags if flags else ''}"
 
 
-def _resampled(ct: Volume, labels: LabelMap, spacing_mm: float) -> tuple[Volume, LabelMap]:
-    box = (slice(25, 95), slice(20, 101), slice(0, ct.shape[2]))
-    ct, labels = ct.crop(box), LabelMap.of(labels.crop(box), content=labels.content)
-    factor = float(ct.spacing_mm[0]) / spacing_mm
-    affine = ct.affine.copy()
-    affine[:3, :3] /= factor
-    affine[:3, 3] = ct.affine[:3, 3] + ct.affine[:3, :3] @ np.full(3, (1 / factor - 1) / 2)
-    fine = Volume(ndimage.zoom(ct.array.astype(np.float32), factor, order=1), affine, dict(ct.metadata))
-    fine_labels = LabelMap(ndimage.zoom(labels.array, factor, order=0).astype(np.int16), affine.copy(),
-                           content=labels.content, scheme=labels.scheme, source="resampled")
-    return fine, fine_labels
+#: The lumbar crop (x, y, z voxels of the 3 mm CT): L1-L5 with the aorta and IVC in front of them.
+LUMBAR_BOX = (slice(25, 95), slice(20, 101), slice(0, None))
+#: How the resampled grids are made: (CT spline order, labels smoothed).
+RESAMPLINGS = {"cubic CT, smooth labels": (3, True), "trilinear CT, smooth labels": (1, True), "nearest CT, smooth labels": (0, True),
+               "cubic CT, nearest labels": (3, False), "trilinear CT, nearest labels": (1, False)}
+
+
+def _row_short(record, level: str) -> str:
+    return " | ".join(_row(record, level).split(" | ")[:3])
+
+
+def resampled_table(spacing_mm: float = 0.7) -> None:
+    """Print hu_3d, heights and Genant grade of L1-L5 on the 3 mm crop and on each resampling, and the contrast."""
+    ct = load_volume(TS / "ct.nii.gz")
+    labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)
+    ct, labels = ct.crop(LUMBAR_BOX), LabelMap.of(labels.crop(LUMBAR_BOX), content=labels.content)
+    options = CtOptions(threads=1, trajectory="none")
+    measured = {"3 mm": analyse_ct(ct, labels, options)}
+    for name, (order, smooth) in RESAMPLINGS.items():
+        grid = (resample_volume(ct, spacing_mm, order=order), resample_labels(labels, spacing_mm, smooth=smooth))
+        measured[f"{spacing_mm:g} mm, {name}"] = analyse_ct(*grid, options)
+    print("| level | grid | hu_3d | heights a/m/p mm | Genant |")
+    print("|---|---|---|---|---|")
+    for level in LUMBAR:
+        for name, record in measured.items():
+            print(f"| {level} | {name} | {_row_short(record, level)} |")
+    reference = measured["3 mm"]
+    for name, record in measured.items():
+        contrast = record.summary.regional.contrast
+        if name != "3 mm":
+            hu = max(abs(record.level(lv).hu - reference.level(lv).hu) for lv in LUMBAR)
+            heights = max(abs(getattr(record.level(lv).heights, k) - getattr(reference.level(lv).heights, k))
+                          for lv in LUMBAR for k in ("anterior_mm", "middle_mm", "posterior_mm"))
+            print(f"{name}: largest difference from 3 mm: hu_3d {hu:.1f} HU, height {heights:.1f} mm")
+        print(f"contrast, {name}: {contrast['phase']} (aorta {_fmt(contrast.get('aorta_hu'))} HU, "
+              f"IVC {_fmt(contrast.get('ivc_hu'))} HU)")
+
+
+def interpolation_check(spacing_mm: float = 0.7) -> None:
+    """The same 3D-HU ROI (the 3 mm CT's voxel weights, copied onto the fine grid voxel for voxel) read on the 3 mm
+    CT and on the CT interpolated to ``spacing_mm`` by nearest voxel, cubic B-spline and trilinearly: what the
+    interpolation alone does to hu_3d, with the region held fixed."""
+    ct = load_volume(TS / "ct.nii.gz")
+    labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)
+    ct, labels = ct.crop(LUMBAR_BOX), LabelMap.of(labels.crop(LUMBAR_BOX), content=labels.content)
+    result = measure_ct(ct, labels)
+    images = {name: resample_volume(ct, spacing_mm, order=order).array
+              for name, order in (("nearest", 0), ("cubic", 3), ("trilinear", 1))}
+    print(f"| level | 3 mm ROI on the 3 mm CT | on the {spacing_mm:g} mm CT: nearest | cubic | trilinear |")
+    print("|---|---|---|---|---|")
+    for level in LUMBAR:
+        weights = trabecular_weights(result.bodies == VERSE_IDS[level], ct.spacing_mm, get_preset("3dhu"))
+        fine = resample_volume(ct.with_array(weights), spacing_mm, order=0).array
+        row = [roi_statistics(ct.array, weights)["mean"]] + [roi_statistics(a, fine)["mean"] for a in images.values()]
+        print(f"| {level} | " + " | ".join(_fmt(v) for v in row) + " |")
 
 
 def main_cli(args: list[str]) -> int:
@@ -66,6 +116,11 @@ def main_cli(args: list[str]) -> int:
 
 
 def main() -> None:
+    if "--resampled-only" in sys.argv[1:]:
+        resampled_table()
+        print()
+        interpolation_check()
+        return
     ct_path = TS / "ct.nii.gz"
     with tempfile.TemporaryDirectory() as tmp:
         if main_cli(["segment", str(ct_path), "--out", tmp, "--no-preview"]) != 0:
@@ -78,21 +133,14 @@ def main() -> None:
     for level in LUMBAR:
         for name, record in records.items():
             print(f"| {level} | {name} | {_row(record, level)} |")
-    ct = load_volume(ct_path)
-    labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)
-    print()
-    print("| level | grid | hu_3d | heights a/m/p mm | Genant | screws L / R (mm) |")
-    print("|---|---|---|---|---|---|")
-    grids = {"3 mm": (ct, labels), "0.7 mm": _resampled(ct, labels, 0.7)}
-    options = CtOptions(threads=1, trajectory="none")
-    measured = {name: analyse_ct(image, lab, options) for name, (image, lab) in grids.items()}
-    for level in LUMBAR:
-        for name, record in measured.items():
-            print(f"| {level} | {name} | {_row(record, level)} |")
-    for name, record in {**{f"{k} (label source)": r for k, r in records.items()}, **measured}.items():
+    for name, record in records.items():
         contrast = record.summary.regional.contrast
         print(f"contrast, {name}: {contrast['phase']} (aorta {_fmt(contrast.get('aorta_hu'))} HU, "
               f"IVC {_fmt(contrast.get('ivc_hu'))} HU)")
+    print()
+    resampled_table()
+    print()
+    interpolation_check()
 
 
 if __name__ == "__main__":

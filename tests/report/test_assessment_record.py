@@ -1,10 +1,12 @@
 """The typed assessment (:class:`spinebq.records.assessment.Assessment`): ``assessment.json`` is byte for byte the
 document the code wrote before the record existed (recorded with ``spinebq report`` at commit f294320 on the demo
 phantom and on the real CT + T1 MRI, the inputs of the fixtures in ``tests/report/conftest.py``; re-recorded once
-after issue 19 gave S1 a screw plan, which changed only S1's ``st_hu``, ``hu_ratio`` and ``trajectory_vbmd_mg_cm3``; and again
+after issue 19 gave S1 a screw plan, which changed only S1's ``st_hu``, ``hu_ratio`` and ``trajectory_vbmd_mg_cm3``; again
 after issue 19a fitted the planned screws in the bone the image shows instead of the label (other medial angles and lengths:
-every level's ``st_hu``, ``hu_ratio``, ``trajectory_vbmd_mg_cm3`` and the model values computed from them; nothing else)), and
-the record survives ``from_json(to_json())`` and pickle, also with a scored and an unscored nomogram row."""
+every level's ``st_hu``, ``hu_ratio``, ``trajectory_vbmd_mg_cm3`` and the model values computed from them; nothing else);
+and once after issue 19b weighed the voxels of the 3 mm CT by their share inside the 3D-HU ROI, which changed only the real
+CT's summary ``hu_3d``, 121.1076 -> 119.4546, in ``values`` and in the S003_3DHU model), and the record
+survives ``from_json(to_json())`` and pickle, also with a scored and an unscored nomogram row."""
 from __future__ import annotations
 
 import json

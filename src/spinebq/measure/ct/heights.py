@@ -7,6 +7,11 @@ anterior, middle and posterior heights are the body's extent along the height ax
 15 % of that depth from the back. The median over the planes is reported (the spine report keeps the
 plane with the largest spread instead; both agree within a voxel on the shared CT).
 
+Each extent runs between the points where the linearly interpolated mask crosses 0.5 (the mask's smooth
+outline, found to a fraction of the 0.25 mm sampling step). The spine report counts the samples inside every
+half voxel instead, which reads a body up to a voxel short (1.5-3 mm on a 3 mm CT, 0.35-0.7 mm on a 0.7 mm
+one): the same body then measured 1-3 mm taller after resampling.
+
 Genant grade (Genant et al., JBMR 1993): the largest height reduction of
 
 * wedge: ``1 - Ha / Hp`` (anterior height lost),
@@ -25,7 +30,7 @@ import numpy as np
 
 from spinebq.constants import GENANT_REFERENCE, GENANT_THRESHOLDS
 from spinebq.measure.ct.frame import VertebraFrame
-from spinebq.measure.ct.sampling import sample_mask
+from spinebq.measure.ct.sampling import sample_values
 
 #: Sagittal planes on which a deformity must show for a grade of 2 or 3 (one plane may be a partial-volume artefact).
 MIN_PLANES_MODERATE = 2
@@ -56,24 +61,39 @@ class Heights:
 
 
 def _extent(mask: np.ndarray, affine: np.ndarray, origin: np.ndarray, direction: np.ndarray, half_range_mm: float,
-            step_mm: float = STEP_MM) -> tuple[float, float] | None:
-    """The run of the mask along a line through ``origin`` that contains it (or the longest run), as (start, end) mm."""
+            step_mm: float = STEP_MM, *, sub_step: bool = True) -> tuple[float, float] | None:
+    """The run of the mask along a line through ``origin`` that contains it (or the longest run), as (start, end) mm.
+
+    The mask is read by linear interpolation every ``step_mm``; with ``sub_step`` each end of the run is where the
+    interpolated mask crosses 0.5, found between the last sample inside and the first outside (so the extent does
+    not move in steps of the sampling or of the voxel size); without, the run ends at its last samples inside.
+    """
     n = int(half_range_mm / step_mm)
     t = np.arange(-n, n + 1) * step_mm
-    inside = sample_mask(mask, affine, origin + t[:, None] * direction)
+    values = sample_values(mask.astype(np.float32), affine, origin + t[:, None] * direction, outside=0.0)
+    inside = values >= 0.5
     if not inside.any():
         return None
     edges = np.diff(np.concatenate([[0], inside.astype(np.int8), [0]]))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
     centre = len(t) // 2
-    for a, b in zip(starts, ends):
-        if a <= centre <= b:
-            return float(t[a]), float(t[b])
-    longest = int(np.argmax(ends - starts))
-    return float(t[starts[longest]]), float(t[ends[longest]])
+    run = next(((a, b) for a, b in zip(starts, ends) if a <= centre <= b), None)
+    if run is None:
+        longest = int(np.argmax(ends - starts))
+        run = (starts[longest], ends[longest])
+    a, b = run
+
+    def crossing(i_in: int, i_out: int) -> float:
+        if not sub_step or i_out < 0 or i_out >= len(t):
+            return float(t[i_in])
+        v_in, v_out = values[i_in], values[i_out]
+        return float(t[i_in] + (t[i_out] - t[i_in]) * (v_in - 0.5) / (v_in - v_out))
+
+    return crossing(a, a - 1), crossing(b, b + 1)
 
 
-def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *, selection: str = "median") -> Heights:
+def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *, selection: str = "median",
+                 reading: str = "sub_voxel") -> Heights:
     """Measure the anterior, middle and posterior heights of a body mask on its frame.
 
     Parameters
@@ -87,6 +107,10 @@ def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame
     selection : {"max_spread", "median"}
         Which plane's heights are reported: the plane with the largest spread between the three
         heights (TotalSegmentator's spine report), or the median of every plane.
+    reading : {"sub_voxel", "spine_report"}
+        Where a line leaves the body: where the interpolated mask crosses 0.5 (default), or, as the spine report
+        reads it, the last point inside when stepping every half voxel along the height axis (kept to reproduce
+        the report; it reads a body up to one voxel short).
     """
     points = np.argwhere(body_mask) @ affine[:3, :3].T + affine[:3, 3]
     if len(points) < 10:
@@ -103,20 +127,25 @@ def body_heights(body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame
         centres = np.unique(np.round(l / width_step))
         planes = np.array([c * width_step for c in centres if lo + margin <= c * width_step <= hi - margin])
         planes = planes[::max(1, int(round(PLANE_STEP_MM / width_step)))] if selection == "max_spread" else planes
-    # heights as the spine report reads them: last point inside, every half voxel from the measuring point
-    along = np.linalg.solve(affine[:3, :3], frame.superior)
-    height_step = 0.5 / float(np.linalg.norm(along))
+    if reading == "spine_report":
+        along = np.linalg.solve(affine[:3, :3], frame.superior)
+        height_step, sub_step = 0.5 / float(np.linalg.norm(along)), False
+    elif reading == "sub_voxel":
+        height_step, sub_step = STEP_MM, True
+    else:
+        raise ValueError(f"reading must be 'sub_voxel' or 'spine_report', not {reading!r}")
     results = []
     for l_plane in planes:
         origin = frame.to_mm(s_centre, 0.0, l_plane)
-        depth = _extent(body_mask, affine, origin, frame.posterior, 60.0)
+        depth = _extent(body_mask, affine, origin, frame.posterior, 60.0, sub_step=sub_step)
         if depth is None:
             continue
         front, back = depth[0] + DEPTH_INSET_MM, depth[1] - DEPTH_INSET_MM
         heights = []
         for name in ("anterior", "middle", "posterior"):
             p = back - POSITIONS[name] * (back - front)
-            run = _extent(body_mask, affine, frame.to_mm(s_centre, p, l_plane), frame.superior, 40.0, height_step)
+            run = _extent(body_mask, affine, frame.to_mm(s_centre, p, l_plane), frame.superior, 40.0, height_step,
+                          sub_step=sub_step)
             heights.append(run[1] - run[0] if run else math.nan)
         if all(math.isfinite(h) and h > 0 for h in heights):
             results.append(heights)

@@ -22,7 +22,7 @@ from spinebq.measure.ct.ellipse import three_slice_rois
 from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE, check_levels
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
-from spinebq.measure.ct.trabecular import roi_statistics, trabecular_roi
+from spinebq.measure.ct.trabecular import roi_statistics, trabecular_weights
 
 #: Mean trabecular HU above this suggests sclerosis, cement or a wrong label.
 DENSE_HU = 350.0
@@ -237,8 +237,9 @@ def _measure_level(
     gaps = ct.metadata.get("slice_gaps_mm") or []
     if gaps and _overlaps_gap(ct, box, body, gaps):
         qc.append("missing_slices")
-    roi = trabecular_roi(body, spacing, preset_def, source_axes=source_axes)
-    stats = roi_statistics(ct.array[box], roi, metal_hu=metal_hu)
+    weights = trabecular_weights(body, spacing, preset_def, source_axes=source_axes)
+    roi = weights >= 0.5  # the ROI drawn in the pictures; the statistics weigh partial voxels
+    stats = roi_statistics(ct.array[box], weights, metal_hu=metal_hu)
     metal_in_body = int((ct.array[box][body] > metal_hu).sum())
     if metal_in_body:
         qc.append("metal_in_body")

@@ -1,0 +1,94 @@
+"""Issue 19: the real CT (3 mm, TotalSegmentator v2 labels) and the same CT resampled to 0.7 mm give the same numbers.
+
+The lumbar spine of the TotalSegmentator example CT is resampled from 3 mm to 0.7 mm. The resampled labels are the
+smoothed indicator of each label read at 0.5 (the outline a segmentation of the finer image draws), the CT is
+interpolated by cubic B-spline (as nnU-Net and TotalSegmentator resample images). A trilinear CT with nearest-voxel
+labels is checked too: trilinear interpolation averages each new voxel over old voxels up to 3 mm away, so the
+cortical shell reaches 3 mm further into the trabecular ROI and hu_3d reads 3-8 HU higher (benchmarks/ct.md, "One CT,
+every label source", has the table and the measurement that shows it: the same ROI read on both images).
+The crop is the benchmark's; 3 mm is no multiple of 0.7 mm, and moving the crop by a 3 mm voxel or two moves L3's
+difference between 2.0 and 5.9 HU (its dense inferior endplate lies exactly one 3 mm voxel inside the body's face).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from spinebq.image.labelmap import LabelMap
+from spinebq.io.labels import load_labels
+from spinebq.io.volume import load_volume
+from spinebq.measure.ct.sampling import resample_labels, resample_volume, resampled_grid
+from spinebq.pipeline import CtOptions, analyse_ct
+
+LUMBAR = ("L1", "L2", "L3", "L4", "L5")
+POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
+#: x, y, z voxels of the 3 mm CT: L1-L5 with the aorta and IVC in front of them (benchmarks/ct_label_sources.py).
+BOX = (slice(25, 95), slice(20, 101), slice(0, None))
+
+
+@pytest.fixture(scope="session")
+def lumbar(ts_dir):
+    ct = load_volume(ts_dir / "ct.nii.gz")
+    labels = load_labels(ts_dir / "seg_v2" / "total.nii.gz", ct)
+    return ct.crop(BOX), LabelMap.of(labels.crop(BOX), content=labels.content)
+
+
+@pytest.fixture(scope="session")
+def resampled_records(lumbar):
+    """The crop measured at 3 mm, at 0.7 mm (cubic CT, smooth labels) and at 0.7 mm (trilinear CT, nearest labels)."""
+    ct, labels = lumbar
+    options = CtOptions(threads=1, trajectory="none")
+    return {
+        "3 mm": analyse_ct(ct, labels, options),
+        "cubic": analyse_ct(resample_volume(ct, 0.7, order=3), resample_labels(labels, 0.7), options),
+        "trilinear": analyse_ct(resample_volume(ct, 0.7), resample_labels(labels, 0.7, smooth=False), options),
+    }
+
+
+def test_resampled_grid_covers_the_same_box(lumbar):
+    """The 0.7 mm grid's outer voxel edges lie on the 3 mm grid's (a voxel's worth of shift would move every height)."""
+    ct, labels = lumbar
+    affine, shape = resampled_grid(ct, 0.7)
+    assert shape == tuple(int(round(n * 3.0 / 0.7)) for n in ct.shape)
+    first_edge_old = ct.affine[:3, 3] - 1.5
+    first_edge_new = affine[:3, 3] - 0.35
+    assert np.allclose(first_edge_old, first_edge_new)
+    fine = resample_labels(labels, 0.7)
+    for vid in (20, 22, 24):  # L1, L3, L5: the smooth label holds the same volume within 3 %
+        coarse_ml = float((labels.array == vid).sum()) * 27.0
+        fine_ml = float((fine.array == vid).sum()) * 0.343
+        assert fine_ml == pytest.approx(coarse_ml, rel=0.03), vid
+
+
+def test_cubic_resampling_keeps_hu_heights_grades_and_phase(resampled_records):
+    """Issue 19 done-when: hu_3d within 5 HU, heights within 3 mm, the same Genant grades and contrast phase, L1-L5."""
+    coarse, fine = resampled_records["3 mm"], resampled_records["cubic"]
+    for level in LUMBAR:
+        a, b = coarse.level(level), fine.level(level)
+        assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (level, a.hu, b.hu)
+        for key in POSITIONS:
+            ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+            assert abs(ha - hb) <= 3.0, (level, key, ha, hb)
+        assert a.genant_grade == b.genant_grade == 0, (level, a.genant_grade, b.genant_grade)
+    coarse_contrast, fine_contrast = coarse.summary.regional.contrast, fine.summary.regional.contrast
+    assert coarse_contrast["phase"] == fine_contrast["phase"] == "unenhanced"
+    for vessel in ("aorta_hu", "ivc_hu"):
+        assert abs(coarse_contrast[vessel] - fine_contrast[vessel]) <= 10.0, vessel
+    assert "caveat" in coarse.level("L2").regional.genant and "caveat" not in fine.level("L2").regional.genant
+
+
+def test_trilinear_resampling_keeps_heights_grades_and_phase(resampled_records):
+    """Trilinear CT, nearest-voxel labels: heights within 3 mm, the same grades and phase; hu_3d higher by the blur."""
+    coarse, fine = resampled_records["3 mm"], resampled_records["trilinear"]
+    for level in LUMBAR:
+        a, b = coarse.level(level), fine.level(level)
+        assert abs(a.hu - b.hu) <= 7.0, (level, a.hu, b.hu)
+        for key in POSITIONS:
+            assert abs(getattr(a.heights, key) - getattr(b.heights, key)) <= 3.0, (level, key)
+        assert a.genant_grade == b.genant_grade == 0, level
+    coarse_contrast, fine_contrast = coarse.summary.regional.contrast, fine.summary.regional.contrast
+    assert coarse_contrast["phase"] == fine_contrast["phase"] == "unenhanced"
+    for vessel in ("aorta_hu", "ivc_hu"):
+        assert abs(coarse_contrast[vessel] - fine_contrast[vessel]) <= 10.0, vessel
