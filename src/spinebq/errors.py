@@ -2,7 +2,23 @@
 
 A :class:`SpinebqError` means the user's input cannot be used; its message is one sentence that names
 the file or argument and what is wrong. The command line prints it and exits with code 2.
+
+Library messages name an option by its parameter name through :func:`option` (``option `metal_hu```); the command
+line shows each as its flag (``--metal-hu``), so no library module knows the flags.
 """
+import re
+
+#: How :func:`option` writes an option's parameter name into a message.
+OPTION_IN_MESSAGE = re.compile(r"option `(\w+)`")
+
+
+def option(parameter: str) -> str:
+    """An option named in a message by its parameter name, e.g. ``option `overwrite```.
+
+    >>> option("metal_hu")
+    'option `metal_hu`'
+    """
+    return f"option `{parameter}`"
 
 
 class SpinebqError(ValueError):

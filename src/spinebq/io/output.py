@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from spinebq import __version__
-from spinebq.errors import SpinebqError
+from spinebq.errors import SpinebqError, option
 
 #: Schema of the manifest written beside every command's outputs.
 MANIFEST_SCHEMA = "spinebq.manifest/1"
@@ -158,30 +158,30 @@ def check_output(out: str | Path, command: str, inputs: Mapping[str, str | Path 
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise SpinebqError(f"{out}: --out is a file, not a folder; give a folder for the results")
+        raise SpinebqError(f"{out}: {option('out')} is a file, not a folder; give a folder for the results")
     existing = out
     while not existing.exists():
         if existing.parent == existing:
             break
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
-        raise SpinebqError(f"{out}: --out lies under {existing}, which is a file, not a folder")
+        raise SpinebqError(f"{out}: {option('out')} lies under {existing}, which is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise SpinebqError(f"{out}: cannot write there ({existing} is read-only for this user); choose another --out")
+        raise SpinebqError(f"{out}: cannot write there ({existing} is read-only for this user); choose another {option('out')}")
     resolved = out.resolve()
     for role, path in _existing_inputs(inputs).items():
         source = path.resolve()
         if resolved == source:
-            raise SpinebqError(f"{out}: --out is also the input --{role.replace('_', '-')}; spinebq never writes over "
+            raise SpinebqError(f"{out}: {option('out')} is also the input {option(role)}; spinebq never writes over "
                                "its inputs, choose another folder")
         if source.is_dir() and source in resolved.parents:
-            raise SpinebqError(f"{out}: --out lies inside the input folder {path} (--{role.replace('_', '-')}); "
+            raise SpinebqError(f"{out}: {option('out')} lies inside the input folder {path} ({option(role)}); "
                                "spinebq never writes into its inputs, choose another folder")
     previous = _previous_manifest(out, command)
     if previous is None or overwrite:
         return
     if isinstance(previous, str):
-        raise SpinebqError(f"{out / manifest_name(command)}: {previous}; give --overwrite to replace the results there")
+        raise SpinebqError(f"{out / manifest_name(command)}: {previous}; give {option('overwrite')} to replace the results there")
     present = _existing_inputs(inputs)
     primary = next(iter(present), None)  # the first input given
     now = present.get(primary) if primary else None
@@ -189,10 +189,10 @@ def check_output(out: str | Path, command: str, inputs: Mapping[str, str | Path 
     if primary is not None and before is None and previous.inputs:
         before = next(iter(previous.inputs.values()))
         raise SpinebqError(f"{out}: already holds the results of spinebq {command} for another input ({before.path}); "
-                           "give --overwrite to replace them, or choose another --out")
+                           f"give {option('overwrite')} to replace them, or choose another {option('out')}")
     if now is not None and before is not None and before.fingerprint != fingerprint(now):
         raise SpinebqError(f"{out}: already holds the results of spinebq {command} for another input ({before.path}); "
-                           "give --overwrite to replace them, or choose another --out")
+                           f"give {option('overwrite')} to replace them, or choose another {option('out')}")
 
 
 def _previous_manifest(out: Path, command: str) -> Manifest | str | None:
@@ -278,7 +278,7 @@ def staged_output(out: str | Path, *, command: str, inputs: Mapping[str, str | P
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX + out.name + "-", dir=parent))
     except OSError as exc:
-        raise SpinebqError(f"{out}: cannot write beside it ({exc.strerror or exc}); choose another --out") from None
+        raise SpinebqError(f"{out}: cannot write beside it ({exc.strerror or exc}); choose another {option('out')}") from None
     try:
         yield staging
         _commit(staging, out, command=command, inputs=inputs, options=options or {}, overwrite=overwrite,
@@ -296,10 +296,10 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
         target = (out / name).resolve()
         if target in sources:
             raise SpinebqError(f"{out / name}: spinebq {command} would write over its input "
-                               f"--{sources[target].replace('_', '-')}; choose another --out")
+                               f"{option(sources[target])}; choose another {option('out')}")
         if name in theirs:
             raise SpinebqError(f"{out / name}: belongs to the results of spinebq {theirs[name]} in {out}; "
-                               "write to another --out")
+                               f"write to another {option('out')}")
     entries = [FileEntry(path=name, bytes=(staging / name).stat().st_size, sha256=_sha256(staging / name))
                for name in written]
     manifest = Manifest(schema=MANIFEST_SCHEMA, command=command, spinebq_version=__version__,

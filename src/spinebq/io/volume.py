@@ -8,7 +8,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from spinebq.errors import SpinebqError
+from spinebq.errors import SpinebqError, option
 from spinebq.image.volume import RAS_TO_LPS, Volume
 
 
@@ -72,7 +72,7 @@ def check_modality(volume: Volume, expected: str, path: str | Path) -> None:
         reason = ct_like_values(volume.array)
         if reason:
             raise SpinebqError(f"{path}: this does not look like a CT in Hounsfield units ({reason}); is it an MR "
-                               "image? (give --modality CT if it is a CT)")
+                               f"image? (give {option('modality')} CT if it is a CT)")
         volume.metadata["modality"] = "CT"
 
 

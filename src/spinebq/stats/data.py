@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from spinebq.errors import OptionError, SpinebqError
+from spinebq.errors import OptionError, SpinebqError, option
 
 __all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_cohort", "Cohort", "Factor",
            "MIN_EVENTS", "NA_CODES"]
@@ -428,7 +428,7 @@ def validate_cohort(
                 row = int(np.flatnonzero(keep)[i]) + 2
                 raise SpinebqError(f"column '{c}' in {source} has a text value {str(col.iloc[i])!r} in row {row} "
                                    f"(counting the header as row 1) among numbers; it must hold numbers or empty "
-                                   f"cells (give --na for a missing-value code, --categorical for categories).")
+                                   f"cells (give {option('na')} for a missing-value code, {option('categorical')} for categories).")
             present = text.dropna()
             if _looks_like_dates(present):
                 left_out[c] = "it holds dates"

@@ -1,4 +1,8 @@
-"""The ``spinebq`` command: one entry point, one subcommand per module in :mod:`spinebq.commands`.
+"""The ``spinebq`` command: one entry point here, one subcommand per module of this package.
+
+Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int`` (parse, one pipeline
+call, write, print); the command line finds them by name, so a new command is one new file. Modules whose name starts
+with ``_`` are helpers, not commands.
 
 Exit codes: 0 success, 1 unexpected internal error, 2 unusable input (one sentence on stderr).
 """
@@ -13,9 +17,8 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-import spinebq.commands
 from spinebq import __version__
-from spinebq.errors import OptionError, SpinebqError
+from spinebq.errors import OPTION_IN_MESSAGE, OptionError, SpinebqError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -41,8 +44,18 @@ def _warning_printer(command: str, debug: bool):
 
 
 def _command_modules() -> list:
-    names = sorted(m.name for m in pkgutil.iter_modules(spinebq.commands.__path__) if not m.name.startswith("_"))
-    return [importlib.import_module(f"spinebq.commands.{name}") for name in names]
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
+def _flag(args: argparse.Namespace, parameter: str) -> str:
+    """The command-line flag of a library parameter name (``metal_hu`` -> ``--metal-hu``)."""
+    return args._flags.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def _with_flags(args: argparse.Namespace, message) -> str:
+    """A library message on one line, each option it names (:func:`spinebq.errors.option`) shown as its flag."""
+    return OPTION_IN_MESSAGE.sub(lambda match: _flag(args, match[1]), " ".join(str(message).split()))
 
 
 class UsageError(Exception):
@@ -99,11 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              overwrite=args.overwrite)
             return int(args._run(args) or EXIT_OK)
     except OptionError as exc:
-        flag = args._flags.get(exc.parameter, "--" + exc.parameter.replace("_", "-"))
-        print(f"spinebq {args.command}: error: {flag}: {' '.join(str(exc.reason).split())}", file=sys.stderr)
+        print(f"spinebq {args.command}: error: {_flag(args, exc.parameter)}: {_with_flags(args, exc.reason)}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except SpinebqError as exc:
-        print(f"spinebq {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"spinebq {args.command}: error: {_with_flags(args, exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"spinebq {args.command}: interrupted", file=sys.stderr)
@@ -117,7 +130,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ HELP = "write a synthetic lumbar CT (T12-S1) with label maps and ground truth, f
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from spinebq.commands._numbers import number
+    from spinebq.cli._numbers import number
 
     parser.add_argument("--out", default="spinebq_phantom", help="output folder (default: ./spinebq_phantom)")
     parser.add_argument("--rods", action="store_true", help="add four hydroxyapatite calibration rods (0/50/100/200 mg/cm3)")

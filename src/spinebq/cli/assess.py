@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
     """The inputs of one patient's assessment, shared by ``spinebq assess`` and ``spinebq report``."""
-    from spinebq.commands._numbers import number
+    from spinebq.cli._numbers import number
 
     parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json)")
     parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from spinebq.commands.assess import add_patient_arguments
+from spinebq.cli.assess import add_patient_arguments
 
 NAME = "report"
 INPUTS = ("ct", "mri", "stats", "dicom", "clinical", "nomogram")
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from spinebq.commands.assess import assessment_from_args
+    from spinebq.cli.assess import assessment_from_args
     from spinebq.errors import SpinebqError
     from spinebq.constants import RESEARCH_NOTICE
     from spinebq.report.files import write_json

@@ -15,7 +15,7 @@ HELP = ("cohort statistics of a spreadsheet (ROC with DeLong CI and Youden cut-o
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of ``spinebq stats``."""
-    from spinebq.commands._numbers import number
+    from spinebq.cli._numbers import number
 
     parser.add_argument("data", nargs="?", help="cohort table: .csv or .xlsx, one row per patient")
     parser.add_argument("--outcome", help="binary outcome column: 1/0, or two levels such as Yes/No (see --event)")

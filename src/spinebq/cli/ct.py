@@ -15,7 +15,7 @@ HELP = "measure vertebral trabecular HU (3D and three-slice), calibrate to vBMD,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from spinebq.io.labels import SCHEMES
-    from spinebq.commands._numbers import number
+    from spinebq.cli._numbers import number
     from spinebq.measure.ct.presets import DEFAULT_PRESET, PRESETS
 
     parser.add_argument("ct", help="CT as a NIfTI file or a DICOM folder")

@@ -1,0 +1,6 @@
+"""``python -m spinebq.cli``: the ``spinebq`` command."""
+import sys
+
+from spinebq.cli import main
+
+sys.exit(main())
