@@ -6,7 +6,8 @@ Prints, for L1-L5, ``hu_3d``, the anterior/middle/posterior heights, the Genant 
 and on the CT resampled to 0.7 mm (lumbar crop), with the contrast phase and vessel HU of each. The resampled CT is
 interpolated by cubic B-spline or trilinearly, the labels as smoothed indicators (each label's indicator
 interpolated trilinearly and kept where it reaches 0.5) or by nearest voxel; ``--resampled-only`` skips the label
-sources.
+sources. Last, with no labels (the built-in segmentation), the lumbar crop and the whole CT at 3 mm and at 0.7 mm
+(cubic), and the built-in bodies of the 3 mm crop and of the 0.7 mm crop read on the 0.7 mm CT.
 
     python benchmarks/ct_label_sources.py [--resampled-only]
 """
@@ -30,6 +31,8 @@ from spinebq.measure.ct.presets import get_preset
 from spinebq.measure.ct.sampling import resample_labels, resample_volume
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_weights
 from spinebq.pipeline import CtOptions, analyse_ct
+from spinebq.segment.ct.core import segment_ct
+from spinebq.vocabulary import LabelContent
 
 REPO = Path(__file__).resolve().parents[1]
 TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
@@ -110,6 +113,54 @@ def interpolation_check(spacing_mm: float = 0.7) -> None:
         print(f"| {level} | " + " | ".join(_fmt(v) for v in row) + " |")
 
 
+def no_labels_table(spacing_mm: float = 0.7) -> None:
+    """Print hu_3d, heights and Genant grade of L1-L5 with no labels (built-in segmentation) on the lumbar crop and
+    the whole CT, at 3 mm and resampled (cubic B-spline) to ``spacing_mm``; then the built-in bodies of both crops
+    (the 3 mm one resampled as a smooth label) read with the 3D-HU ROI on the resampled CT, with their volumes."""
+    whole = load_volume(TS / "ct.nii.gz")
+    images = {"crop": whole.crop(LUMBAR_BOX), "whole CT": whole}
+    options = CtOptions(threads=1, trajectory="none")
+    measured = {}
+    for name, ct in images.items():
+        measured[f"{name}, 3 mm"] = analyse_ct(ct, None, options)
+        measured[f"{name}, {spacing_mm:g} mm cubic"] = analyse_ct(resample_volume(ct, spacing_mm, order=3), None, options)
+    print("| level | no labels | hu_3d | heights a/m/p mm | Genant | flags |")
+    print("|---|---|---|---|---|---|")
+    for level in LUMBAR:
+        for name, record in measured.items():
+            v = record.level(level)
+            row = _row(record, level).split(" | ") if v is not None else ["not found"] * 4
+            flags = ",".join(q for q in v.qc if q in ("labels_implausible", "level_unconfirmed")) if v else ""
+            print(f"| {level} | {name} | {' | '.join(row[:3])} | {flags} |")
+    coarse = images["crop"]
+    fine = resample_volume(coarse, spacing_mm, order=3)
+    segs = {"3 mm": segment_ct(coarse), f"{spacing_mm:g} mm": segment_ct(fine)}
+    bodies = {name: np.where(seg.subregions.array == 1, seg.vertebrae.array, 0).astype(np.int16)
+              for name, seg in segs.items()}
+    coarse_on_fine = resample_labels(LabelMap(bodies["3 mm"], coarse.affine.copy(), {}, content=LabelContent.WHOLE),
+                                     spacing_mm).array
+    print()
+    print(f"| level | built-in body, 3 mm crop: hu_3d on 3 mm CT | same body on the {spacing_mm:g} mm CT | "
+          f"{spacing_mm:g} mm crop's own body on it | body ml 3 mm / {spacing_mm:g} mm | surface threshold HU "
+          f"3 mm / {spacing_mm:g} mm |")
+    print("|---|---|---|---|---|---|")
+    preset = get_preset("3dhu")
+    fine_ml = float(np.prod(fine.spacing_mm)) / 1000.0
+    for level in LUMBAR:
+        vid = VERSE_IDS[level]
+        cells = [roi_statistics(coarse.array, trabecular_weights(bodies["3 mm"] == vid, coarse.spacing_mm, preset))["mean"],
+                 roi_statistics(fine.array, trabecular_weights(coarse_on_fine == vid, fine.spacing_mm, preset))["mean"],
+                 roi_statistics(fine.array, trabecular_weights(bodies[f"{spacing_mm:g} mm"] == vid, fine.spacing_mm,
+                                                               preset))["mean"]]
+        ml = [float((bodies["3 mm"] == vid).sum()) * coarse.voxel_volume_ml,
+              float((bodies[f"{spacing_mm:g} mm"] == vid).sum()) * fine_ml]
+        thresholds = [seg.levels.get(level, {}).get("body_surface_hu") for seg in segs.values()]
+        print(f"| {level} | " + " | ".join(_fmt(c) for c in cells) + f" | {_fmt(ml[0])} / {_fmt(ml[1])} | "
+              f"{_fmt(thresholds[0])} / {_fmt(thresholds[1])} |")
+    for name, seg in segs.items():
+        print(f"crop, {name}: discs {seg.info['discs']}, levels {', '.join(seg.levels)}; {seg.info['method']}")
+
+
 def main_cli(args: list[str]) -> int:
     with contextlib.redirect_stdout(io.StringIO()):
         return cli_main(args)
@@ -120,6 +171,8 @@ def main() -> None:
         resampled_table()
         print()
         interpolation_check()
+        print()
+        no_labels_table()
         return
     ct_path = TS / "ct.nii.gz"
     with tempfile.TemporaryDirectory() as tmp:
