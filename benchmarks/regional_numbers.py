@@ -43,17 +43,19 @@ def main() -> None:
     regional = measure_regional(ct, labels, result, RegionalOptions(trajectory="auto"))
     documents = _documents(result, regional)
     print("automatic traditional trajectories (seg_v2/total.nii.gz)")
-    print("| level | side | d x L (mm) | medial angle plan / pedicle axis (deg) | inside vertebra | isthmus width (mm) "
-          "| cylinder HU | rectangle HU | cortical plan inside |")
+    print("| level | side | d x L (mm) | medial angle plan / pedicle axis (deg) | inside vertebra label / image bone "
+          "| isthmus width (mm) | cylinder HU | rectangle HU | cortical plan inside bone |")
     print("|---|---|---|---|---|---|---|---|---|")
     for level in LUMBAR:
         for side in ("left", "right"):
             tr = documents[level]["trajectories"][side]
             ped = documents[level]["pedicles"][side]
             cbt = documents[level]["trajectories_cortical"][side]
+            cortical = f"{100 * cbt['inside_bone_fraction']:.0f} %" if cbt.get("entry_mm") else "no plan"
             print(f"| {level} | {side} | {tr['diameter_mm']:g} x {tr['length_mm']:.0f} | {tr['medial_angle_deg']:.0f} / "
-                  f"{ped['medial_angle_deg']:.0f} | {100 * tr['inside_vertebra_fraction']:.1f} % | {tr['isthmus_width_mm']:.1f} | "
-                  f"{tr['hu_mean']:.0f} | {tr['rectangle_2d']['hu_mean']:.0f} | {100 * cbt['inside_vertebra_fraction']:.0f} % |")
+                  f"{ped['medial_angle_deg']:.0f} | {100 * tr['inside_vertebra_fraction']:.1f} / "
+                  f"{100 * tr['inside_bone_fraction']:.1f} % | {tr['isthmus_width_mm']:.1f} | "
+                  f"{tr['hu_mean']:.0f} | {tr['rectangle_2d']['hu_mean']:.0f} | {cortical} |")
     print("| level | st_hu | b_hu | hu_ratio | region A | region B left / right | Genant |")
     print("|---|---|---|---|---|---|---|")
     for level in LUMBAR:
