@@ -22,6 +22,7 @@ from spinebq.measure.ct.ellipse import three_slice_rois
 from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE, check_levels
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
+from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_weights
 
 #: Mean trabecular HU above this suggests sclerosis, cement or a wrong label.
@@ -30,11 +31,9 @@ DENSE_HU = 350.0
 HETEROGENEOUS_SD_HU = 130.0
 #: QC flags that keep a level out of the summary.
 EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "dense_roi", "heterogeneous_roi", "missing_slices",
-                   "level_unconfirmed", "labels_implausible")
+                   LEVEL_UNCONFIRMED, LABELS_IMPLAUSIBLE)
 #: ``body_method`` of a whole-vertebra label whose posterior elements could not be cut off.
 NO_CANAL_METHOD = "no spinal canal found: whole label used"
-#: QC flag of a level whose name is a guess (the segmentation confirmed neither the sacrum nor the last rib).
-LEVEL_UNCONFIRMED = "level_unconfirmed"
 
 
 @dataclass
