@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -25,55 +23,17 @@ from spinebq.segment.ct.bone import patient_mask, to_native, to_working_grid
 from spinebq.segment.ct.canal import find_axis
 from spinebq.segment.ct.discs import build_curve, find_discs
 from spinebq.segment.ct.refine import refine_bodies
+from spinebq.segment.ct.result import SegmentationResult, result_from_labels
 from spinebq.segment.ct.ribs import lateral_bones
 from spinebq.segment.ct.subregions import ARCH, CANAL, PEDICLE_LEFT, PEDICLE_RIGHT, SUBREGION_NAMES, split_subregions
 from spinebq.segment.ct.vertebrae import fill_marrow, segment_vertebrae, trim_thoracic
 from spinebq.vocabulary import LabelContent, LabelScheme, LateralProcess, Segmenter
 
-SCHEMA = "spinebq.segment/1"
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
 MIN_BODY_ML = 2.0
 #: An image whose every segment holds more than this (ml) has no spine: adult lumbar bodies hold about 25-60 ml (the
 #: real CT's L1-L5: 38-43 ml); such a "body" is a phantom insert, a rod or another bone [M].
 MAX_BODY_ML = 90.0
-
-
-@dataclass
-class SegmentationResult:
-    """What :func:`segment_ct` returns.
-
-    Attributes
-    ----------
-    vertebrae : LabelMap
-        int16 VerSe ids (whole vertebrae: body and posterior elements) on the CT's grid.
-    subregions : Volume
-        uint8 sub-regions on the CT's grid: 1 body, 2 left pedicle, 3 right pedicle, 4 posterior
-        arch, 5 spinal canal.
-    levels : dict
-        Name -> ``{"verse_id", "confidence", "qc", "centroid_mm" (LPS, body), "body_volume_ml",
-        "vertebra_volume_ml"}``, cranial to caudal.
-    info : dict
-        Method, global QC flags, landmarks, timings (s).
-    """
-
-    vertebrae: LabelMap
-    subregions: Volume
-    levels: dict[str, dict]
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        """The content of ``labels.json``: names travel with the label ids."""
-        return {
-            "schema": SCHEMA,
-            "segmenter": self.info.get("segmenter", "builtin"),
-            "label_scheme": "verse",
-            "labels": {str(v["verse_id"]): name for name, v in self.levels.items()},
-            "subregions": {str(k): v for k, v in SUBREGION_NAMES.items()},
-            "levels": self.levels,
-            "qc": list(self.info.get("qc", [])),
-            "method": self.info.get("method"),
-            "landmarks": self.info.get("landmarks", {}),
-        }
 
 
 def _progress(progress: Callable | None, step: str, fraction: float) -> None:
@@ -319,7 +279,6 @@ def run_segmenter(ct: Volume, *, segmenter: str | Segmenter = Segmenter.BUILTIN,
     if segmenter not in SEGMENTERS:
         raise OptionError("segmenter", f"{segmenter!r} is not one of {', '.join(SEGMENTERS)}")
     if segmenter == Segmenter.TOTALSEGMENTATOR:
-        from spinebq.segment.ct.result import result_from_labels
         from spinebq.segment.totalsegmentator import segment_with_totalsegmentator
 
         return result_from_labels(ct, segment_with_totalsegmentator(ct), segmenter="totalsegmentator")
