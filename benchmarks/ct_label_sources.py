@@ -28,7 +28,7 @@ from spinebq.io.volume import load_volume
 from spinebq.anatomy import VERSE_IDS
 from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.presets import get_preset
-from spinebq.measure.ct.sampling import resample_labels, resample_volume
+from spinebq.image.resample import resample_labels, resample_volume
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_weights
 from spinebq.pipeline import CtOptions, analyse_ct
 from spinebq.segment.ct.core import segment_ct

@@ -19,7 +19,7 @@ import pytest
 from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume
-from spinebq.measure.ct.sampling import resample_labels, resample_volume, resampled_grid
+from spinebq.image.resample import resample_labels, resample_volume, resampled_grid
 from spinebq.pipeline import CtOptions, analyse_ct
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
