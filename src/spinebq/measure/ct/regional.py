@@ -300,8 +300,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         "medial_angle_source": MEDIAL_ANGLE_SOURCE,
         "s1_plan": SACRAL_SOURCE,
         "heights": "anterior/middle/posterior body heights along the vertebra's own axis at 85/50/15 % of its depth from "
-                   "the back, in the image's sagittal planes across the central half of the body, plane with the largest "
-                   "spread (as TotalSegmentator's spine report)",
+                   "the back, in sagittal planes across the central half of the body (as TotalSegmentator's spine report), "
+                   "each extent where the interpolated mask crosses 0.5, the median over the planes",
         "screw_roi": f"points every {ROI_STEP_MM} mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
                      "trilinearly; voxels above the metal threshold never enter",
     })
