@@ -181,7 +181,7 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
         outward = sign * lateral
         best = np.full(hu.shape, np.inf, np.float32)
         owner = np.zeros(hu.shape, np.int16)
-        root_z = {}
+        root_z, roots = {}, {}
         for s in segments:
             if len(zs[s]) == 0:
                 continue
@@ -204,7 +204,8 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
             inner = ndimage.find_objects(followed.astype(np.uint8))[0]
             box = tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner))
             seeds = np.argwhere(at_root[inner])
-            root_z[s] = float(seeds[:, 2].mean() + box[2].start) * sp[2]
+            roots[s] = seeds + [b.start for b in box]
+            root_z[s] = float(roots[s][:, 2].mean()) * sp[2]
             cost = np.where(followed[inner], 1.0, np.inf)
             dist, _ = MCP_Geometric(cost, sampling=tuple(sp)).find_costs(seeds)
             dist = np.where(dist <= MAX_PATH_MM, dist, np.inf).astype(np.float32)
@@ -214,8 +215,8 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
             owner[box][nearer] = s
         reached = np.isfinite(best)
         for s in segments:
-            mine = reached & (owner == s)
-            if s not in root_z or not mine.any():
+            mine = _joined_to_root(reached & (owner == s), roots.get(s))
+            if mine is None:
                 out[s][side] = LateralBone(LateralProcess.NOT_SEEN, why="no bone beside the pedicle on this side")
                 continue
             pts = np.argwhere(mine)
@@ -234,6 +235,20 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
         _separate_ribs(out, side, bone & ~reached & (whole == 0) & (outward[:, None, :] >= ROOT_MM),
                        whole, outward, sp, segments)
     return out
+
+
+def _joined_to_root(owned: np.ndarray, root: np.ndarray | None) -> np.ndarray | None:
+    """The part of ``owned`` joined to the ``root`` voxels ((n, 3) indices) through ``owned`` itself; None if none.
+
+    A side owns the bone it reaches before any other segment does, but its path may run through another segment's
+    bone (L5's transverse process through the ilium, which the sacrum owns, to the iliac crest): what lies beyond
+    that is no part of this side's process.
+    """
+    if root is None or not owned.any():
+        return None
+    pieces, _ = ndimage.label(owned, structure=_CONNECTED)
+    kept = np.unique(pieces[tuple(root.T)])
+    return np.isin(pieces, kept[kept > 0])
 
 
 def _separate_ribs(out: dict, side: Side, free: np.ndarray, whole: np.ndarray, outward: np.ndarray, sp: np.ndarray,
