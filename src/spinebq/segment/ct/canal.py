@@ -4,7 +4,9 @@ it, and the spinal canal behind the bodies.
 Tracking is a dynamic programme over axial slices: in each slice every position gets a score, the
 path may move only a few mm from one slice to the next, and the path with the highest total score
 wins. It cannot jump to the pelvis or a rib for one slice, and it bridges slices where the spine
-looks weak (discs, partial volume).
+looks weak (discs, partial volume). The score rewards the skeleton's left-right midline (bone mirrored on both
+sides: ribs, transverse processes, iliac wings, hips), which holds the track on the sacrum in the pelvis, where the
+hips hold far more dense bone than the sacrum and a track led by density alone wanders onto a hip.
 """
 from __future__ import annotations
 
