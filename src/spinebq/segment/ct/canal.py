@@ -154,6 +154,11 @@ def mirror_symmetry(profile: np.ndarray, spacing_x_mm: float) -> np.ndarray:
         (nx, nz) dense-bone density per x and slice (0 outside the image).
     spacing_x_mm : float
         Voxel size along x, mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        (nx, nz); 0 where no offset keeps both mirror points in the image (an image narrower than 80 mm: all 0).
     """
     nx = profile.shape[0]
     out = np.zeros_like(profile)
