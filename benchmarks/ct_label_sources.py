@@ -39,8 +39,8 @@ TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not np.isfinite(value) else f"{value:.1f}"
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _row(record, level: str) -> str:
@@ -53,7 +53,8 @@ def _row(record, level: str) -> str:
         screws.append(f"{tr.diameter_mm:g}x{tr.length_mm:.0f} {tr.medial_angle_deg:.0f} deg, bone "
                       f"{tr.inside_bone_fraction:.2f}" if tr is not None and tr.measured else "-")
     flags = ",".join(q for q in v.qc if q in ("labels_implausible", "level_unconfirmed"))
-    return f"{_fmt(v.hu)} | {heights} | {v.genant_grade} | {' / '.join(screws)}{' ' + flags if flags else ''}"
+    grade = "not graded" if v.genant_grade is None else v.genant_grade
+    return f"{_fmt(v.hu)} | {heights} | {grade} | {' / '.join(screws)}{' ' + flags if flags else ''}"
 
 
 #: The lumbar crop (x, y, z voxels of the 3 mm CT): L1-L5 with the aorta and IVC in front of them.
@@ -124,14 +125,17 @@ def no_labels_table(spacing_mm: float = 0.7) -> None:
     for name, ct in images.items():
         measured[f"{name}, 3 mm"] = analyse_ct(ct, None, options)
         measured[f"{name}, {spacing_mm:g} mm cubic"] = analyse_ct(resample_volume(ct, spacing_mm, order=3), None, options)
-    print("| level | no labels | hu_3d | heights a/m/p mm | Genant | flags |")
-    print("|---|---|---|---|---|---|")
-    for level in LUMBAR:
+    print("| level | no labels | hu_3d | heights a/m/p mm | Genant | level confidence | flags |")
+    print("|---|---|---|---|---|---|---|")
+    for level in (*LUMBAR, "S1"):
         for name, record in measured.items():
             v = record.level(level)
             row = _row(record, level).split(" | ") if v is not None else ["not found"] * 4
             flags = ",".join(q for q in v.qc if q in ("labels_implausible", "level_unconfirmed")) if v else ""
-            print(f"| {level} | {name} | {' | '.join(row[:3])} | {flags} |")
+            confidence = _fmt(v.details.get("level_confidence"), 2) if v else ""
+            print(f"| {level} | {name} | {' | '.join(row[:3])} | {confidence} | {flags} |")
+    for name, record in measured.items():
+        print(f"{name}: levels {', '.join(v.level for v in record.vertebrae)}")
     coarse = images["crop"]
     fine = resample_volume(coarse, spacing_mm, order=3)
     segs = {"3 mm": segment_ct(coarse), f"{spacing_mm:g} mm": segment_ct(fine)}

@@ -16,16 +16,24 @@ import math
 import numpy as np
 import pytest
 
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
 from spinebq.io.volume import load_volume
 from spinebq.image.resample import resample_labels, resample_volume, resampled_grid
 from spinebq.pipeline import CtOptions, analyse_ct
+from spinebq.segment.ct.core import segment_ct
+from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
+from spinebq.segment.ct.ribs import TP_MAX_PATH_MM
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
 #: x, y, z voxels of the 3 mm CT: L1-L5 with the aorta and IVC in front of them (benchmarks/ct_label_sources.py).
 BOX = (slice(25, 95), slice(20, 101), slice(0, None))
+#: x, y, z voxels of the 3 mm CT: L3 (cut) to the sacrum with both iliac crests. At 0.7 mm the left transverse process
+#: of L5 meets the ilium here, and the bone it reaches first beyond the sacrum's share (the top of the iliac crest) once
+#: read as a 125 mm rib on L5.
+CREST_BOX = (slice(12, 112), slice(0, 101), slice(30, 80))
 
 
 @pytest.fixture(scope="session")
@@ -36,13 +44,20 @@ def lumbar(ts_dir):
 
 
 @pytest.fixture(scope="session")
-def resampled_records(lumbar):
+def fine(lumbar):
+    """The crop resampled to 0.7 mm: the CT by cubic B-spline, the labels smooth."""
+    ct, labels = lumbar
+    return resample_volume(ct, 0.7, order=3), resample_labels(labels, 0.7)
+
+
+@pytest.fixture(scope="session")
+def resampled_records(lumbar, fine):
     """The crop measured at 3 mm, at 0.7 mm (cubic CT, smooth labels) and at 0.7 mm (trilinear CT, nearest labels)."""
     ct, labels = lumbar
     options = CtOptions(threads=1, trajectory="none")
     return {
         "3 mm": analyse_ct(ct, labels, options),
-        "cubic": analyse_ct(resample_volume(ct, 0.7, order=3), resample_labels(labels, 0.7), options),
+        "cubic": analyse_ct(*fine, options),
         "trilinear": analyse_ct(resample_volume(ct, 0.7), resample_labels(labels, 0.7, smooth=False), options),
     }
 
@@ -92,3 +107,42 @@ def test_trilinear_resampling_keeps_heights_grades_and_phase(resampled_records):
     assert coarse_contrast["phase"] == fine_contrast["phase"] == "unenhanced"
     for vessel in ("aorta_hu", "ivc_hu"):
         assert abs(coarse_contrast[vessel] - fine_contrast[vessel]) <= 10.0, vessel
+
+
+def _true_name(vertebrae: np.ndarray, level: str, truth: np.ndarray) -> str | None:
+    """TotalSegmentator's name of the vertebra the built-in segmentation calls ``level`` (majority overlap)."""
+    inside = truth[vertebrae == VERSE_IDS[level]]
+    inside = inside[inside > 0]
+    if inside.size == 0:
+        return None
+    ids, counts = np.unique(inside, return_counts=True)
+    return VERSE_NAMES[int(ids[np.argmax(counts)])]
+
+
+def test_builtin_segmentation_at_07mm_separates_l5_from_s1(fine):
+    """No labels, the crop at 0.7 mm: the L5-S1 disc is found (the spine is tracked on the midline into the pelvis,
+    not along the hip), L5 and S1 are separate vertebrae and L1-L5 carry their true names, confirmed."""
+    ct, labels = fine
+    result = segment_ct(ct)
+    assert result.info["discs"] == 6, result.info
+    assert list(result.levels) == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert result.info["method"] == "sacrum and last rib agree (5 lumbar vertebrae)"
+    for level in ("L1", "L2", "L3", "L4", "L5", "S1"):
+        assert _true_name(result.vertebrae.array, level, labels.array) == level, level
+    for level in LUMBAR:
+        entry = result.levels[level]
+        assert LEVEL_UNCONFIRMED not in entry["qc"] and entry["confidence"] >= 0.85, (level, entry["qc"])
+        # an adult lumbar body: 38-43 ml at 3 mm; L5 joined to S1 held 61 ml
+        assert 30.0 <= entry["body_volume_ml"] <= 55.0, (level, entry["body_volume_ml"])
+
+
+def test_l5_transverse_process_is_no_rib_at_07mm(ts_dir):
+    """L3-sacrum with both iliac crests at 0.7 mm: L5's processes reach the ilium, yet each side of L5 owns only the
+    bone joined to it through its own share, a transverse process; the levels counted from the sacrum stay confirmed."""
+    ct = resample_volume(load_volume(ts_dir / "ct.nii.gz").crop(CREST_BOX), 0.7, order=3)
+    result = segment_ct(ct)
+    assert list(result.levels)[-3:] == ["L4", "L5", "S1"] and result.info["landmarks"]["rib_bearing"] == []
+    for side in ("left", "right"):
+        bone = result.levels["L5"]["lateral_processes"][side]
+        assert bone["kind"] == "transverse_process" and bone["path_mm"] < TP_MAX_PATH_MM, (side, bone)
+    assert all(LEVEL_UNCONFIRMED not in entry["qc"] for entry in result.levels.values()), result.info["method"]

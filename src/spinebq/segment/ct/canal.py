@@ -4,7 +4,9 @@ it, and the spinal canal behind the bodies.
 Tracking is a dynamic programme over axial slices: in each slice every position gets a score, the
 path may move only a few mm from one slice to the next, and the path with the highest total score
 wins. It cannot jump to the pelvis or a rib for one slice, and it bridges slices where the spine
-looks weak (discs, partial volume).
+looks weak (discs, partial volume). The score rewards the skeleton's left-right midline (bone mirrored on both
+sides: ribs, transverse processes, iliac wings, hips), which holds the track on the sacrum in the pelvis, where the
+hips hold far more dense bone than the sacrum and a track led by density alone wanders onto a hip.
 """
 from __future__ import annotations
 
@@ -22,6 +24,11 @@ BODY_OFFSET_MM = (8.0, 55.0)
 #: Left-right smoothing (mm) of the dense-bone column: wide enough that paired structures (facets,
 #: sacral alae) merge into one ridge on the midline instead of pulling the track to one side.
 COLUMN_SIGMA_X_MM = 20.0
+#: The column lies on the skeleton's left-right midline: bone at the same height on both sides between these
+#: distances (mm) marks it (transverse processes and ribs above, the iliac wings and hips in the pelvis, where the
+#: sacrum itself holds little dense bone and the hips a lot). The lower bound is twice :data:`COLUMN_SIGMA_X_MM`, so
+#: that one wide bone is not its own mirror image.
+MIRROR_MM = (40.0, 150.0)
 #: Half-height (mm) of the window over which the canal front takes its most posterior position.
 FRONT_WINDOW_MM = 5.0
 
@@ -118,6 +125,7 @@ def find_axis(hu: np.ndarray, body_mask: np.ndarray, spacing_mm) -> SpineAxis:
         # the spine sits near the midline, in the posterior half of the body outline
         prior = -0.15 * (dx_mm / 40.0) ** 2 - 0.15 * np.clip((back_y - ys) / depth - 0.55, 0, None) ** 2 * 4
         score[:, :, k] = density[:, :, k] + prior
+    score += mirror_symmetry(density.max(axis=1), sx)[:, None, :]
     column = track_path(score, step).astype(float)
     del density, score, dense
     # 2. body centres: in front of the column, bone-edge material filled per slice
@@ -135,6 +143,31 @@ def find_axis(hu: np.ndarray, body_mask: np.ndarray, spacing_mm) -> SpineAxis:
     body = _smooth_path(body, 6.0 / sz)
     front, centre, found = find_canal(hu, body, column, spacing_mm)
     return SpineAxis(column=column, body=body, canal_front=front, canal_centre=centre, canal_found=found)
+
+
+def mirror_symmetry(profile: np.ndarray, spacing_x_mm: float) -> np.ndarray:
+    """How much bone lies mirrored about each x: max over offsets a in :data:`MIRROR_MM` of min(p(x - a), p(x + a)).
+
+    Parameters
+    ----------
+    profile : numpy.ndarray
+        (nx, nz) dense-bone density per x and slice (0 outside the image).
+    spacing_x_mm : float
+        Voxel size along x, mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        (nx, nz); 0 where no offset keeps both mirror points in the image (an image narrower than 80 mm: all 0).
+    """
+    nx = profile.shape[0]
+    out = np.zeros_like(profile)
+    a0 = int(np.ceil(MIRROR_MM[0] / spacing_x_mm))
+    a1 = min((nx + 1) // 2, int(np.floor(MIRROR_MM[1] / spacing_x_mm)) + 1)
+    for a in range(a0, a1):
+        # x runs over a .. nx - 1 - a, where both mirror points lie in the image
+        np.maximum(out[a:nx - a], np.minimum(profile[:nx - 2 * a], profile[2 * a:]), out=out[a:nx - a])
+    return out
 
 
 def _smooth_path(path: np.ndarray, sigma_slices: float) -> np.ndarray:

@@ -12,7 +12,9 @@ differ in length and direction:
 Each side of each segment is followed on the working grid: the bone (HU above :data:`RIB_BONE_HU`) that starts
 :data:`ROOT_MM` lateral of the canal centre, inside the segment's own mask, and is reached through bone without
 entering another vertebra's mask. Where two segments reach the same bone, the nearer one (geodesic distance
-through bone) owns it. The path length of what a side owns (geodesic, from the root to its farthest voxel), its
+through bone) owns it, and a side keeps only what is joined to its root through its own share (a path through
+bone another segment owns, such as L5's process through the sacrum's ilium to the iliac crest, gives it nothing
+beyond). The path length of what a side owns (geodesic, from the root to its farthest voxel), its
 lateral reach, its mean cross-section (volume / path, beyond :data:`SECTION_FROM_MM`) and how far its far end
 lies below its root decide:
 
@@ -181,7 +183,7 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
         outward = sign * lateral
         best = np.full(hu.shape, np.inf, np.float32)
         owner = np.zeros(hu.shape, np.int16)
-        root_z = {}
+        root_z, roots = {}, {}  # roots: (box, root voxels within the box) per segment
         for s in segments:
             if len(zs[s]) == 0:
                 continue
@@ -204,6 +206,7 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
             inner = ndimage.find_objects(followed.astype(np.uint8))[0]
             box = tuple(slice(b.start + i.start, b.start + i.stop) for b, i in zip(box, inner))
             seeds = np.argwhere(at_root[inner])
+            roots[s] = (box, seeds)
             root_z[s] = float(seeds[:, 2].mean() + box[2].start) * sp[2]
             cost = np.where(followed[inner], 1.0, np.inf)
             dist, _ = MCP_Geometric(cost, sampling=tuple(sp)).find_costs(seeds)
@@ -215,6 +218,9 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
         reached = np.isfinite(best)
         for s in segments:
             mine = reached & (owner == s)
+            if s in roots:  # what a side owns lies in its own box
+                box, seeds = roots[s]
+                mine[box] = _joined_to_root(mine[box], seeds)
             if s not in root_z or not mine.any():
                 out[s][side] = LateralBone(LateralProcess.NOT_SEEN, why="no bone beside the pedicle on this side")
                 continue
@@ -234,6 +240,18 @@ def lateral_bones(hu: np.ndarray, spacing_mm, whole: np.ndarray, canal_x: np.nda
         _separate_ribs(out, side, bone & ~reached & (whole == 0) & (outward[:, None, :] >= ROOT_MM),
                        whole, outward, sp, segments)
     return out
+
+
+def _joined_to_root(owned: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """The part of ``owned`` joined to the ``root`` voxels ((n, 3) indices) through ``owned`` itself.
+
+    A side owns the bone it reaches before any other segment does, but its path may run through another segment's
+    bone (L5's transverse process through the ilium, which the sacrum owns, to the iliac crest): what lies beyond
+    that is no part of this side's process.
+    """
+    pieces, _ = ndimage.label(owned, structure=_CONNECTED)
+    kept = np.unique(pieces[tuple(root.T)])
+    return np.isin(pieces, kept[kept > 0])
 
 
 def _separate_ribs(out: dict, side: Side, free: np.ndarray, whole: np.ndarray, outward: np.ndarray, sp: np.ndarray,
