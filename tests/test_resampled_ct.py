@@ -146,3 +146,45 @@ def test_l5_transverse_process_is_no_rib_at_07mm(ts_dir):
         bone = result.levels["L5"]["lateral_processes"][side]
         assert bone["kind"] == "transverse_process" and bone["path_mm"] < TP_MAX_PATH_MM, (side, bone)
     assert all(LEVEL_UNCONFIRMED not in entry["qc"] for entry in result.levels.values()), result.info["method"]
+
+
+@pytest.fixture(scope="session")
+def no_labels_records(lumbar, fine):
+    """The crop measured with no labels (the built-in segmentation) at 3 mm and resampled (cubic) to 0.7 mm."""
+    options = CtOptions(threads=1, trajectory="none")
+    return analyse_ct(lumbar[0], None, options), analyse_ct(fine[0], None, options)
+
+
+def _body_differences(no_labels_records, level):
+    coarse, fine = no_labels_records
+    a, b = coarse.level(level), fine.level(level)
+    return a, b, abs(a.hu - b.hu)
+
+
+@pytest.mark.parametrize("level", ["L1", "L2", "L4"])
+def test_builtin_bodies_do_not_depend_on_the_voxel_size(no_labels_records, level):
+    """No labels at 0.7 mm: body volume within 6 %, hu_3d within 5 HU, heights within 3 mm of no labels at 3 mm.
+
+    The body surface's half-maximum threshold is read along the surface normals in millimetres
+    (``refine.surface_threshold_hu``); read on layers one voxel thick it fell 43-62 HU lower on 0.7 mm voxels and
+    the bodies grew by 9-17 % (hu_3d 10-14 HU higher on these levels). L5 is left out: on this crop at 0.7 mm the
+    L5-S1 disc is missed (benchmarks/ct.md, "No labels at 0.7 mm").
+    """
+    a, b, hu_difference = _body_differences(no_labels_records, level)
+    assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
+    assert math.isfinite(a.hu) and hu_difference <= 5.0, (a.hu, b.hu)
+    for key in POSITIONS:
+        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+        assert abs(ha - hb) <= 3.0, (key, ha, hb)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "L3 at 0.7 mm reads 7.4 HU over 3 mm with no labels, its surface threshold within 7 HU of the 3 mm one. Put back "
+    "region by region, the 3 mm body takes 3.3 HU off at the back (the 0.7 mm body reaches further back, most at the "
+    "left pedicle root, to the body zone's posterior limit, the canal front found on the working grid: 2.1 mm there, "
+    "3 mm here) and 1.7 HU at the superior endplate (its surface 1-1.5 mm higher in the endplate's concavity); the "
+    "same 3 mm body read on the 0.7 mm CT is already 2.7 HU higher (interpolation). benchmarks/ct.md"))
+def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
+    a, b, hu_difference = _body_differences(no_labels_records, "L3")
+    assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
+    assert hu_difference <= 5.0, (a.hu, b.hu)

@@ -3,7 +3,8 @@
 The bodies are found on the coarse working grid (:mod:`spinebq.segment.ct.bone`), where a surface
 voxel is a mix of cortex and the tissue around it. Here each body's surface is moved, on the CT's
 own voxels, to the *half maximum* between its cortical shell and that tissue (the usual edge
-criterion of CT morphometry): voxels within one working voxel of the surface are kept when their
+criterion of CT morphometry; both read along the surface normals in millimetres, the same on any
+voxel size): voxels within one working voxel of the surface are kept when their
 HU is at least the threshold and dropped otherwise; the interior is kept whatever its HU (an
 osteoporotic core can be darker than muscle), and holes are filled on sagittal and coronal planes
 (and axial holes that are small or have body above and below), so that a dark core open towards the
@@ -17,8 +18,18 @@ from scipy import ndimage
 from spinebq.constants import METAL_HU
 from spinebq.segment.ct.bone import BONE_EDGE_HU, WorkGrid, fill_holes_2d
 
-#: Percentile of the HU in a body's outer layer taken as its cortical shell value.
-SHELL_PERCENTILE = 90.0
+#: Percentile of the cortical peaks along the surface normals taken as a body's cortical shell value.
+SHELL_PERCENTILE = 85.0
+#: The cortex is a profile's peak within this distance (mm) of the body's surface as found on the working grid.
+SHELL_SEARCH_MM = 4.0
+#: The tissue outside a body is read this far (mm) beyond the cortical peak along the normal.
+OUTSIDE_MM = 3.0
+#: Step (mm) of the HU profiles along the surface normals.
+PROFILE_STEP_MM = 0.25
+#: At most about this many surface points get a profile (an even subsample of the outer layer).
+PROFILE_COUNT = 4000
+#: Smoothing (Gaussian sigma, mm) of the body mask whose gradient gives the surface normals.
+NORMAL_SIGMA_MM = 3.0
 #: Bounds (HU) of the surface threshold, whatever the shell and the tissue around it give.
 THRESHOLD_RANGE_HU = (BONE_EDGE_HU, 450.0)
 #: Axial holes up to this fraction of the slice's area are filled whatever lies above and below (veins).
@@ -58,8 +69,16 @@ def fill_enclosed(mask: np.ndarray) -> np.ndarray:
     return out | keep
 
 
-def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray) -> float:
-    """Half maximum between the body's cortical shell and the tissue just outside it, HU.
+def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm) -> float:
+    """Half maximum between the body's cortical shell and the tissue outside it, HU, read along the surface normal.
+
+    From points on the body's outer layer, HU profiles are read (linear interpolation, every
+    :data:`PROFILE_STEP_MM`) along the outward normal. The cortex is each profile's peak within
+    :data:`SHELL_SEARCH_MM` of the surface, the shell value the :data:`SHELL_PERCENTILE` th percentile
+    of the peaks; the tissue outside is the median HU :data:`OUTSIDE_MM` beyond each peak where that
+    point is allowed to the body but not in it. Both are read in millimetres, so the threshold does
+    not depend on the voxel size: layers one voxel thick sit on the cortex's blurred flanks on thin
+    voxels and put the half maximum 40-60 HU lower there (benchmarks/ct.md, "No labels at 0.7 mm").
 
     Parameters
     ----------
@@ -69,18 +88,44 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray) 
         bool, the body as found so far.
     allowed : numpy.ndarray
         bool, where this body may lie (its voxels outside it are the surrounding tissue).
+    spacing_mm : sequence of float
+        Voxel size of ``hu``, mm.
+
+    Returns
+    -------
+    float
+        The threshold, clipped to :data:`THRESHOLD_RANGE_HU` (its middle when there is no surface or
+        no tissue outside it).
     """
-    shell = body & ~ndimage.binary_erosion(body, border_value=1)
-    outside = ndimage.binary_dilation(body) & ~body & allowed
-    if not shell.any() or not outside.any():
+    spacing = np.asarray(spacing_mm, dtype=float)
+    points = np.argwhere(body & ~ndimage.binary_erosion(body, border_value=1))
+    points = points[:: max(1, len(points) // PROFILE_COUNT)]
+    # outward normal: down the gradient of the smoothed body, in mm
+    smooth = ndimage.gaussian_filter(body.astype(np.float32), NORMAL_SIGMA_MM / spacing, mode="nearest")
+    gradient = np.stack([ndimage.map_coordinates(np.gradient(smooth, axis=axis), points.T, order=1) / spacing[axis]
+                         for axis in range(3)], axis=1) if len(points) else np.zeros((0, 3))
+    length = np.linalg.norm(gradient, axis=1)
+    points, normal_mm = points[length > 0], -gradient[length > 0] / length[length > 0, None]
+    if len(points) == 0:
         return float(np.mean(THRESHOLD_RANGE_HU))
-    shell_hu = float(np.percentile(hu[shell], SHELL_PERCENTILE))
-    outside_hu = float(np.clip(np.median(hu[outside]), -100.0, BONE_EDGE_HU))
+    offsets_mm = np.arange(-SHELL_SEARCH_MM, SHELL_SEARCH_MM + OUTSIDE_MM + 1e-6, PROFILE_STEP_MM)
+    coords = points[:, None, :] + offsets_mm[None, :, None] * (normal_mm / spacing)[:, None, :]
+    profiles = ndimage.map_coordinates(np.asarray(hu, dtype=np.float32), coords.reshape(-1, 3).T, order=1,
+                                       mode="nearest").reshape(coords.shape[:2])
+    rows = np.arange(len(points))
+    peak = np.argmax(np.where(offsets_mm <= SHELL_SEARCH_MM, profiles, -np.inf), axis=1)
+    shell_hu = float(np.percentile(profiles[rows, peak], SHELL_PERCENTILE))
+    beyond = peak + int(round(OUTSIDE_MM / PROFILE_STEP_MM))
+    voxel = np.clip(np.rint(coords[rows, beyond]).astype(int), 0, np.array(hu.shape) - 1)
+    tissue = allowed[tuple(voxel.T)] & ~body[tuple(voxel.T)]
+    if not tissue.any():
+        return float(np.mean(THRESHOLD_RANGE_HU))
+    outside_hu = float(np.clip(np.median(profiles[rows[tissue], beyond[tissue]]), -100.0, BONE_EDGE_HU))
     return float(np.clip(0.5 * (shell_hu + outside_hu), *THRESHOLD_RANGE_HU))
 
 
 def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.ndarray,
-                allowed: np.ndarray) -> tuple[np.ndarray, float]:
+                allowed: np.ndarray, spacing_mm) -> tuple[np.ndarray, float]:
     """Move a body's surface to the half-maximum threshold within ``band``.
 
     Parameters
@@ -96,6 +141,8 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     allowed : numpy.ndarray
         bool, where the body may lie: in front of the spinal canal, between its two disc planes,
         not in another body.
+    spacing_mm : sequence of float
+        Voxel size of ``hu``, mm.
 
     Returns
     -------
@@ -104,7 +151,7 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     threshold_hu : float
         The surface threshold used.
     """
-    threshold = surface_threshold_hu(hu, body, allowed)
+    threshold = surface_threshold_hu(hu, body, allowed, spacing_mm)
     mask = core | (band & allowed & (hu >= threshold))
     mask = fill_enclosed(mask) & (allowed | core)
     labelled, n = ndimage.label(mask)
@@ -157,7 +204,7 @@ def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.n
         if max(sigma) > 0.25:
             hu = ndimage.gaussian_filter(hu, sigma, mode="nearest")
         mask, threshold = refine_body(hu, _repeat(body_work, factors, shape), _repeat(core_work, factors, shape),
-                                      _repeat(band_work, factors, shape), allowed)
+                                      _repeat(band_work, factors, shape), allowed, ct_spacing_mm)
         out[label] = (native, mask, threshold)
     return out
 
