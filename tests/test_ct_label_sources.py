@@ -76,7 +76,8 @@ def test_builtin_and_totalsegmentator_bodies_agree(records, source):
     "middle, read where the mask crosses 0.5). On the image (benchmarks/body_ends.py) the difference is the endplates' "
     "partial-volume layer: v1 holds 92 voxels beyond the built-in body's ends (v2 58), median 158 HU between the "
     "built-in end voxel (204) and the disc beyond (73), 72 % of them above the half-level, so more bone than disc: "
-    "the built-in L2 is short, its disc slabs take that layer (segment/ct/discs.py, vertebrae.py)")))])
+    "the built-in L2 is short. 140 of v1's 158 extra voxels were in the built-in body until its surface threshold "
+    "(segment/ct/refine.py, 190 HU at L2) dropped them")))])
 def test_builtin_and_totalsegmentator_heights_agree(records, source):
     """Every height within 3 mm on L1-L5."""
     ours, theirs = _levels(records["none"]), _levels(records[source])
