@@ -225,8 +225,7 @@ def split_facet_columns(whole: np.ndarray, markers: np.ndarray, region: np.ndarr
     """
     sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
     nx, ny, _ = whole.shape
-    cx = np.where(np.isfinite(axis.canal_centre[:, 0]), axis.canal_centre[:, 0], np.nan)
-    cy = np.where(np.isfinite(axis.canal_centre[:, 1]), axis.canal_centre[:, 1], np.nan)
+    cx, cy = axis.canal_centre[:, 0], axis.canal_centre[:, 1]  # NaN where the canal is unknown: no zone there
     with np.errstate(invalid="ignore"):
         beside = np.abs(np.arange(nx, dtype=np.float32)[:, None, None] - cx[None, None, :]) * sx
         zone = (beside > FACET_ZONE_MM[0]) & (beside <= FACET_ZONE_MM[1]) & (
