@@ -73,9 +73,11 @@ def test_builtin_and_totalsegmentator_bodies_agree(records, source):
 
 @pytest.mark.parametrize("source", ["ts_v2", pytest.param("ts_v1", marks=pytest.mark.xfail(strict=True, reason=(
     "TotalSegmentator v1's L2 body is taller than the built-in one: 28.9/27.5 mm against 26.6/24.3 mm (anterior/"
-    "middle, read where the mask crosses 0.5; 25.6/23.8 mm before issue 19f read the body surface's threshold along "
-    "the surface normals in mm). Read every half voxel (before issue 19b) both were rounded down to "
-    "1.5 mm steps, 27.0/25.5 against 24.0/22.5, exactly 3.0 mm apart: the difference is in the labels")))])
+    "middle, read where the mask crosses 0.5). On the image (benchmarks/body_ends.py) the difference is the endplates' "
+    "partial-volume layer: v1 holds 92 voxels beyond the built-in body's ends (v2 58), median 158 HU between the "
+    "built-in end voxel (204) and the disc beyond (73), 72 % of them above the half-level, so more bone than disc: "
+    "the built-in L2 is short. Its half-maximum surface threshold (segment/ct/refine.py, 186 HU at L2) drops that "
+    "layer")))])
 def test_builtin_and_totalsegmentator_heights_agree(records, source):
     """Every height within 3 mm on L1-L5."""
     ours, theirs = _levels(records["none"]), _levels(records[source])
@@ -196,10 +198,13 @@ def test_planned_screws_have_standard_sizes_and_never_breach(records, phantom):
 
 
 #: One standard screw diameter step (mm) and the largest medial-angle difference (degrees) allowed between the plans made
-#: without labels and with TotalSegmentator's: L1-L4 within 10 degrees (their published ranges span 10-15 degrees); L5's
-#: range spans 20 degrees (15-35) and the whole range is allowed there.
+#: without labels and with TotalSegmentator's: within 10 degrees on L1-L5 (their published ranges span 10-15 degrees; L5's
+#: 20). The built-in L5 right differed by 16 degrees until the built-in segmentation split the facet columns where the
+#: two articular processes meet (`segment.ct.vertebrae.split_facet_columns`): its HU watershed had given L4's right
+#: inferior articular process to L5 and L5's isthmus was found in that column (benchmarks/ct.md, "Why L5 and S1 are
+#: planned differently without labels").
 DIAMETER_STEP_MM = 0.5
-MEDIAL_TOLERANCE_DEG = {"L1": 10.0, "L2": 10.0, "L3": 10.0, "L4": 10.0, "L5": 20.0}
+MEDIAL_TOLERANCE_DEG = {"L1": 10.0, "L2": 10.0, "L3": 10.0, "L4": 10.0, "L5": 10.0}
 
 
 def test_without_labels_every_lumbar_side_and_s1_is_planned_as_with_totalsegmentator(records):

@@ -6,7 +6,8 @@
 * The disc planes cut the column into bodies; each keeps its largest piece after a light opening.
 * A watershed on the HU image, seeded with the bodies and confined to bone near the canal, gives
   every pedicle, lamina and process to the body it is attached to; the joint gaps between facets
-  and the discs are where the floods meet.
+  and the discs are where the floods meet. Beside and behind the canal, where the facet columns are and
+  coarse voxels hide the joint, each bone voxel goes to the vertebra nearest through the bone instead.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ LOWEST_SEED_DEPTH_MM = 15.0
 ARCH_SEED_HEIGHTS = (0.45, 0.75)
 #: Radius (mm) around the canal centre of the arch seeds (pedicles and laminae, not the processes).
 ARCH_SEED_RADIUS_MM = 22.0
+#: Distances (mm) beside the canal centre between which a facet column lies, behind the canal centre: beyond the laminae
+#: and the spinous process, within the pedicles' reach (the transverse processes run on beyond it).
+FACET_ZONE_MM = (10.0, 26.0)
 #: Largest axial hole (mm^2) of a vertebra's label filled as bone: a pedicle's or process's marrow core darker than
 #: BONE_EDGE_HU (its cross-section is 0.5-1 cm^2), never the spinal canal (1.5-2.5 cm^2; stenotic below 1 cm^2) [M].
 MAX_AXIAL_HOLE_MM2 = 60.0
@@ -186,6 +190,7 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
         del below
     markers[bodies > 0] = bodies[bodies > 0]
     whole = watershed(-smooth, markers=markers, mask=region).astype(np.int16)
+    split_facet_columns(whole, markers, region, axis, spacing_mm)
     # keep only the part of each label connected to its body
     pieces = label_regions(whole, background=0, connectivity=1)
     keep = np.zeros(int(pieces.max()) + 1, bool)
@@ -194,6 +199,42 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     whole[~keep[pieces]] = 0
     del pieces
     return Segments(bodies=bodies, whole=whole, n=n, body_zone=zone, index=index)
+
+
+def split_facet_columns(whole: np.ndarray, markers: np.ndarray, region: np.ndarray, axis: SpineAxis, spacing_mm) -> None:
+    """Give, in place, each facet column's bone to the vertebra it grows from: split where the two processes meet.
+
+    A facet column holds the lower vertebra's superior articular process and the upper one's inferior articular
+    process, touching at the joint, which voxels of 2-3 mm rarely show as a gap. The watershed on the HU image then
+    gives the column to whichever flood reaches it first: on the real CT the whole L4-L5 right column (L4's inferior
+    articular process included) went to L5, and L5's pedicle was found in it. In the facet zone (between
+    :data:`FACET_ZONE_MM` beside the canal centre, behind it) each bone voxel goes instead to the vertebra whose seeds
+    (body and arch ring) are nearest through the bone, in voxel steps (a flood on a flat image): the upper vertebra's
+    lamina reaches its inferior process before the lower vertebra's pedicle does, and the other way round.
+
+    Parameters
+    ----------
+    whole : numpy.ndarray
+        int16 watershed labels (changed in place).
+    markers, region : numpy.ndarray
+        The watershed's seeds and the bone it flooded.
+    axis : SpineAxis
+        Canal centre per axial slice.
+    spacing_mm : sequence of float
+        Working voxel size, mm.
+    """
+    sx, sy = float(spacing_mm[0]), float(spacing_mm[1])
+    nx, ny, _ = whole.shape
+    cx, cy = axis.canal_centre[:, 0], axis.canal_centre[:, 1]  # NaN where the canal is unknown: no zone there
+    with np.errstate(invalid="ignore"):
+        beside = np.abs(np.arange(nx, dtype=np.float32)[:, None, None] - cx[None, None, :]) * sx
+        zone = (beside > FACET_ZONE_MM[0]) & (beside <= FACET_ZONE_MM[1]) & (
+            np.arange(ny, dtype=np.float32)[None, :, None] >= cy[None, None, :])
+    zone &= region
+    if not zone.any():
+        return
+    nearest = watershed(np.zeros(whole.shape, np.float32), markers=markers, mask=region)
+    whole[zone] = nearest[zone]
 
 
 def trim_thoracic(whole: np.ndarray, segments: list[int], axis: SpineAxis, spacing_mm) -> None:
