@@ -188,3 +188,39 @@ def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
     a, b, hu_difference = _body_differences(no_labels_records, "L3")
     assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
     assert hu_difference <= 5.0, (a.hu, b.hu)
+
+
+#: Standard diameters step by 0.5 mm (measure/ct/trajectory.py); one step apart is one size apart.
+DIAMETER_STEP_MM = 0.5
+#: Largest medial-angle difference allowed between the 3 mm and the 0.7 mm plan of a side (the label-source tests'
+#: tolerance, tests/test_ct_label_sources.py).
+MEDIAL_TOLERANCE_DEG = 10.0
+
+
+@pytest.fixture(scope="session")
+def planned(lumbar, fine):
+    """Automatic screw plans on the crop at 3 mm and at 0.7 mm, with TotalSegmentator v2's labels and with none."""
+    options = CtOptions(threads=1)
+    return {
+        "totalsegmentator": (analyse_ct(*lumbar, options), analyse_ct(*fine, options)),
+        "no labels": (analyse_ct(lumbar[0], None, options), analyse_ct(fine[0], None, options)),
+    }
+
+
+@pytest.mark.parametrize("source", ["totalsegmentator", "no labels"])
+def test_screw_plans_do_not_depend_on_the_voxel_size(planned, source):
+    """Issue 19: the same trajectories after resampling to 0.7 mm. Every L1-L5 side and S1 is planned on both grids,
+    the diameter within one standard size, the medial angle within MEDIAL_TOLERANCE_DEG, in the bone the image shows
+    (at least 90 %) and with no pedicle wall breach."""
+    coarse, fine_record = planned[source]
+    for level in LUMBAR + ("S1",):
+        for side in ("left", "right"):
+            a, b = (record.level(level).trajectories[side] for record in (coarse, fine_record))
+            assert a.measured and b.measured, (level, side, a.reason, b.reason)
+            assert abs(a.diameter_mm - b.diameter_mm) <= DIAMETER_STEP_MM + 1e-9, (level, side, a.diameter_mm,
+                                                                                  b.diameter_mm)
+            assert abs(a.medial_angle_deg - b.medial_angle_deg) <= MEDIAL_TOLERANCE_DEG, (
+                level, side, a.medial_angle_deg, b.medial_angle_deg)
+            for screw in (a, b):
+                assert screw.inside_bone_fraction >= 0.9 and "pedicle_wall_breach" not in screw.warnings, (
+                    level, side, screw.inside_bone_fraction, screw.warnings)
