@@ -179,10 +179,11 @@ def test_builtin_bodies_do_not_depend_on_the_voxel_size(no_labels_records, level
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "L3 at 0.7 mm reads 7.7 HU over 3 mm with no labels, its surface threshold within 7 HU of the 3 mm one and its "
-    "posterior limit (the canal front, sub-voxel) at the same place in mm. The 0.7 mm body takes in more of the pedicle "
-    "roots (upper half, over 12 mm from the midline): cut back to the 3 mm body's posterior edge there it reads 3.5 HU "
-    "lower; the same 3 mm body read on the 0.7 mm CT is already 2.9 HU higher (interpolation). benchmarks/ct.md"))
+    "L3 at 0.7 mm reads 7.4 HU over 3 mm with no labels, its surface threshold within 7 HU of the 3 mm one. Put back "
+    "region by region, the 3 mm body takes 3.3 HU off at the back (the 0.7 mm body reaches further back, most at the "
+    "left pedicle root, to the body zone's posterior limit, the canal front found on the working grid: 2.1 mm there, "
+    "3 mm here) and 1.7 HU at the superior endplate (its surface 1-1.5 mm higher in the endplate's concavity); the "
+    "same 3 mm body read on the 0.7 mm CT is already 2.7 HU higher (interpolation). benchmarks/ct.md"))
 def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
     a, b, hu_difference = _body_differences(no_labels_records, "L3")
     assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)

@@ -29,8 +29,6 @@ COLUMN_SIGMA_X_MM = 20.0
 #: sacrum itself holds little dense bone and the hips a lot). The lower bound is twice :data:`COLUMN_SIGMA_X_MM`, so
 #: that one wide bone is not its own mirror image.
 MIRROR_MM = (40.0, 150.0)
-#: Where no canal is known, a body ends this far (mm) behind its centre.
-BODY_BACK_MM = 15.0
 #: Half-height (mm) of the window over which the canal front takes its most posterior position.
 FRONT_WINDOW_MM = 5.0
 
@@ -58,11 +56,6 @@ class SpineAxis:
     canal_front: np.ndarray
     canal_centre: np.ndarray
     canal_found: np.ndarray
-
-    def body_back(self, spacing_y_mm: float) -> np.ndarray:
-        """(nz,) y (voxels) behind which no vertebral body lies: the canal front, else :data:`BODY_BACK_MM` behind
-        the body centre."""
-        return np.where(np.isfinite(self.canal_front), self.canal_front, self.body[:, 1] + BODY_BACK_MM / spacing_y_mm)
 
 
 def track_path(score: np.ndarray, max_step_vox: tuple[int, int]) -> np.ndarray:
@@ -190,8 +183,8 @@ def find_canal(hu: np.ndarray, body: np.ndarray, column: np.ndarray, spacing_mm)
     sx, sy, sz = spacing_mm
     nx, ny, nz = hu.shape
     half = max(1, int(round(4.0 / sz)))
-    hu_slab = ndimage.maximum_filter1d(np.asarray(hu, dtype=np.float32), 2 * half + 1, axis=2)
-    slab = hu_slab > BONE_EDGE_HU
+    bone = hu > BONE_EDGE_HU
+    slab = ndimage.maximum_filter1d(bone.view(np.uint8), 2 * half + 1, axis=2).astype(bool)
     front = np.full(nz, np.nan)
     centre = np.full((nz, 2), np.nan)
     pixel_mm2 = sx * sy
@@ -223,7 +216,9 @@ def find_canal(hu: np.ndarray, body: np.ndarray, column: np.ndarray, spacing_mm)
             continue
         hole = labelled == best + 1
         cx = int(round(cms[best, 0] - x0))
-        front[k] = y0 + _hole_front(hole, hu_slab[x0:x1, y0:y1, k], cx)
+        cols = hole[max(0, cx - 1): cx + 2]
+        rows = np.flatnonzero(cols.any(axis=0))
+        front[k] = y0 + rows.min() - 0.5
         centre[k] = cms[best]
     found = np.isfinite(front)
     if found.sum() >= 2:
@@ -240,22 +235,3 @@ def find_canal(hu: np.ndarray, body: np.ndarray, column: np.ndarray, spacing_mm)
         front = ndimage.maximum_filter1d(front, 2 * max(1, int(round(FRONT_WINDOW_MM / sz))) + 1, mode="nearest")
         centre = np.stack([np.interp(ks, known, centre[known, i]) for i in range(2)], axis=1)
     return front, centre, found
-
-
-def _hole_front(hole: np.ndarray, hu: np.ndarray, cx: int) -> float:
-    """Most anterior y (voxels, sub-voxel) of a canal hole within one column of ``cx``.
-
-    In each column the front is where the HU profile from the wall in front of the hole to the hole's
-    first voxel crosses :data:`BONE_EDGE_HU` (linear interpolation), so that it lies at the same place
-    in millimetres on any voxel size; the voxel edge between them was 2.1 mm on one grid and 3 mm on
-    another (benchmarks/ct.md, "No labels at 0.7 mm").
-    """
-    best = np.inf
-    for x in range(max(0, cx - 1), min(hole.shape[0], cx + 2)):
-        rows = np.flatnonzero(hole[x])
-        if rows.size == 0:
-            continue
-        y = int(rows[0])
-        wall, canal = float(hu[x, y - 1]), float(hu[x, y])
-        best = min(best, y - 1 + (wall - BONE_EDGE_HU) / max(wall - canal, 1e-6))
-    return best

@@ -155,12 +155,8 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
     _progress(progress, "body surfaces", 0.9)
     named = np.zeros(seg.n + 1, bool)
     named[[s for s in naming.names]] = True
-    # the body zone one working voxel further back: the refinement ends it at the canal front on the CT's own voxels
-    reach = seg.body_zone.copy()
-    reach[:, 1:] |= seg.body_zone[:, :-1]
     refined = refine_bodies(ct.array, ct.spacing_mm, grid, np.where(named[seg.bodies], seg.bodies, 0),
-                            lambda s, box: reach[box] & (seg.index[box] == s - 1) & np.isin(seg.bodies[box], (0, s)),
-                            axis.body_back(sp[1]))
+                            lambda s, box: seg.body_zone[box] & (seg.index[box] == s - 1) & np.isin(seg.bodies[box], (0, s)))
     for s, (box, mask, _threshold) in refined.items():
         vid = lut[s]
         v_box, s_box = vertebrae_native[box], sub_native[box]

@@ -162,8 +162,7 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     return mask, threshold
 
 
-def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.ndarray, allowed_of,
-                  body_back: np.ndarray | None = None) -> dict:
+def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.ndarray, allowed_of) -> dict:
     """Refine every body of the working-grid label map ``bodies`` on the CT's own grid.
 
     Parameters
@@ -179,11 +178,6 @@ def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.n
     allowed_of : callable
         ``allowed_of(label, box)`` returns the bool working-grid mask, within the slices ``box``,
         where that body may lie.
-    body_back : numpy.ndarray, optional
-        (nz,) working-grid y (voxels, sub-voxel) of each working slice behind which no body lies (the
-        canal front). The CT's own voxels whose centre lies behind it (interpolated between working
-        slices) are not allowed, so the posterior limit falls at the same place in millimetres on any
-        voxel size, not on a working voxel's edge.
 
     Returns
     -------
@@ -206,8 +200,6 @@ def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.n
         core_work = ndimage.binary_erosion(body_work, structure=cross, border_value=1)
         band_work = ndimage.binary_dilation(body_work, structure=cross) & ~core_work
         allowed = _repeat(allowed_of(label, box), factors, shape)
-        if body_back is not None:
-            allowed &= _in_front(body_back, native, factors)
         hu = np.minimum(np.asarray(ct_hu[native], dtype=np.float32), METAL_HU)
         if max(sigma) > 0.25:
             hu = ndimage.gaussian_filter(hu, sigma, mode="nearest")
@@ -223,12 +215,3 @@ def _repeat(mask: np.ndarray, factors, shape) -> np.ndarray:
         if f > 1:
             out = np.repeat(out, int(f), axis=axis)
     return np.ascontiguousarray(out[: shape[0], : shape[1], : shape[2]])
-
-
-def _in_front(body_back: np.ndarray, native: tuple[slice, ...], factors) -> np.ndarray:
-    """(1, ny, nz) bool over the CT voxels ``native``: the voxel centre lies in front of ``body_back``."""
-    fy, fz = float(factors[1]), float(factors[2])
-    y_work = (np.arange(native[1].start, native[1].stop) + 0.5) / fy - 0.5
-    z_work = (np.arange(native[2].start, native[2].stop) + 0.5) / fz - 0.5
-    limit = np.interp(z_work, np.arange(len(body_back)), body_back)
-    return (y_work[:, None] < limit[None, :])[None]

@@ -159,10 +159,9 @@ def segment_vertebrae(hu: np.ndarray, spacing_mm, axis: SpineAxis, planes: list[
     filled = fill_holes_axial(bone)
     zone = np.zeros(hu.shape, bool)
     arch_zone = np.zeros(hu.shape, bool)
-    back = axis.body_back(sy)
     for k in range(k0, k1 + 1):
         bx, by = axis.body[k]
-        front = back[k]
+        front = axis.canal_front[k] if np.isfinite(axis.canal_front[k]) else by + 15.0 / sy
         cx = axis.canal_centre[k, 0] if np.isfinite(axis.canal_centre[k, 0]) else bx
         zone[:, :, k] = (np.abs(xs - bx) * sx <= BODY_HALF_WIDTH_MM) & (ys >= by - BODY_FRONT_MM / sy) & (ys < front)
         arch_zone[:, :, k] = (np.abs(xs - cx) * sx <= ARCH_HALF_WIDTH_MM) & (ys >= by - BODY_FRONT_MM / sy) & (
