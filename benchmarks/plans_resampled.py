@@ -1,0 +1,58 @@
+"""Print the automatic screw plans on the real CT's lumbar crop at 3 mm and resampled to 0.7 mm (issue 19).
+
+The crop of tests/test_resampled_ct.py (L1-L5 and S1), planned with TotalSegmentator v2's labels (resampled as smooth
+labels) and with none (the built-in segmentation); the CT resampled by cubic B-spline. About 1 min.
+
+    python benchmarks/plans_resampled.py
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO))
+
+from spinebq.image.labelmap import LabelMap  # noqa: E402
+from spinebq.image.resample import resample_labels, resample_volume  # noqa: E402
+from spinebq.io.labels import load_labels  # noqa: E402
+from spinebq.io.volume import load_volume  # noqa: E402
+from spinebq.pipeline import CtOptions, analyse_ct  # noqa: E402
+from tests.test_resampled_ct import BOX  # noqa: E402
+
+LEVELS = ("L1", "L2", "L3", "L4", "L5", "S1")
+
+
+def _plan(screw) -> str:
+    if not screw.measured:
+        return f"no plan ({screw.reason})"
+    warnings = f", {', '.join(screw.warnings)}" if screw.warnings else ""
+    return (f"{screw.diameter_mm:g}x{screw.length_mm:.0f} {screw.medial_angle_deg:.0f} deg, "
+            f"bone {screw.inside_bone_fraction:.2f}{warnings}")
+
+
+def main() -> None:
+    ct = load_volume(TS / "ct.nii.gz")
+    labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)
+    ct, labels = ct.crop(BOX), LabelMap.of(labels.crop(BOX), content=labels.content)
+    fine_ct = resample_volume(ct, 0.7, order=3)
+    runs = {"TotalSegmentator v2, 3 mm": (ct, labels), "TotalSegmentator v2, 0.7 mm": (fine_ct, resample_labels(labels, 0.7)),
+            "no labels, 3 mm": (ct, None), "no labels, 0.7 mm": (fine_ct, None)}
+    records = {}
+    for name, (image, label_map) in runs.items():
+        start = time.perf_counter()
+        records[name] = analyse_ct(image, label_map, CtOptions(threads=1))
+        print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    print("| level | labels, grid | left (diameter x length, medial, inside bone) | right |")
+    print("|---|---|---|---|")
+    for level in LEVELS:
+        for name, record in records.items():
+            screws = record.level(level).trajectories
+            print(f"| {level} | {name} | {_plan(screws['left'])} | {_plan(screws['right'])} |")
+
+
+if __name__ == "__main__":
+    main()
