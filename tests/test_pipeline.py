@@ -60,6 +60,10 @@ def real_ct_record() -> CtRecord:
 def test_analyse_ct_equals_the_cli_document(real_ct_record, tmp_path, capsys):
     """From Python, analyse_ct on the real CT gives the document `spinebq ct` writes for the same input."""
     assert main(["ct", str(TS / "ct.nii.gz"), "--labels", str(TS / "seg_v2" / "total.nii.gz"), "--out", str(tmp_path)]) == 0
+    # the screen names each side left without a plan and says why (T11 and T12 are cut by the field of view)
+    screen = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("T12 ") and line.endswith("L no plan; R no plan") for line in screen)
+    assert "no plan: T11: the vertebra is cut by the field of view; T12: the vertebra is cut by the field of view" in screen
     written = json.loads((tmp_path / "measurements.json").read_text())
     ours = to_jsonable(real_ct_record.to_json())
     assert "outputs" not in ours  # nothing written yet

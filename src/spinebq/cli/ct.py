@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_regional(record) -> None:
     print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside the bone in the image)")
+    unplanned = []  # why a level's side got no plan
     for vertebra in record.vertebrae:
         heights = "n/a/n/a/n/a" if vertebra.heights is None else "/".join(
             _fmt(h) for h in (vertebra.heights.anterior_mm, vertebra.heights.middle_mm, vertebra.heights.posterior_mm))
@@ -108,8 +109,17 @@ def _print_regional(record) -> None:
             if tr.measured:
                 sides.append(f"{side[0].upper()} {tr.diameter_mm:g}x{tr.length_mm:.0f} mm {100 * tr.inside_bone_fraction:.0f}%"
                              + (f" [{', '.join(tr.warnings)}]" if tr.warnings else ""))
+            else:
+                sides.append(f"{side[0].upper()} no plan")
+        reasons = {side: tr.reason or "no reason given" for side, tr in vertebra.trajectories.items() if not tr.measured}
+        if len(reasons) > 1 and len(set(reasons.values())) == 1:  # every side, one reason: said once
+            unplanned.append(f"{vertebra.level}: {next(iter(reasons.values()))}")
+        else:
+            unplanned += [f"{vertebra.level} {side}: {reason}" for side, reason in reasons.items()]
         print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, '.2f'):>7}"
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
+    if unplanned:
+        print("no plan: " + "; ".join(unplanned))
     caveats = {v.regional.genant.get("caveat") for v in record.vertebrae if v.regional is not None} - {None}
     for caveat in caveats:
         print(f"Genant grades: {caveat}")

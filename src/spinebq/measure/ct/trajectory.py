@@ -292,8 +292,14 @@ def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, af
             candidate.notes.append((f"downsized ({', '.join(changes)}): the largest standard size" if changes else
                                     "sized") + f" that keeps {PLAN_CLEARANCE_MM:g} mm of bone around it behind the body")
             return candidate
-    return (f"no standard screw ({STANDARD_DIAMETERS_MM[0]:g}-{screw.diameter_mm:g} mm, {STANDARD_LENGTHS_MM[0]:g}-"
-            f"{screw.length_mm:g} mm) keeps {PLAN_CLEARANCE_MM:g} mm of bone around it in this pedicle: no plan")
+    return (f"no standard screw ({_size_range(STANDARD_DIAMETERS_MM[0], screw.diameter_mm)} mm, "
+            f"{_size_range(STANDARD_LENGTHS_MM[0], screw.length_mm)} mm) keeps {PLAN_CLEARANCE_MM:g} mm of bone around it "
+            "in this pedicle: no plan")
+
+
+def _size_range(smallest: float, largest: float) -> str:
+    """``"4.5-7.5"``, or one size where the range holds only one."""
+    return f"{largest:g}" if largest <= smallest + 1e-6 else f"{smallest:g}-{largest:g}"
 
 
 def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
