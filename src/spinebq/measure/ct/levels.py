@@ -22,8 +22,8 @@ from spinebq.measure.ct.ellipse import three_slice_rois
 from spinebq.measure.ct.plausibility import LABELS_IMPLAUSIBLE, check_levels
 from spinebq.measure.ct.frame import spine_frames
 from spinebq.measure.ct.presets import DEFAULT_PRESET, get_preset
-from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
 from spinebq.measure.ct.trabecular import roi_statistics, trabecular_weights
+from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
 
 #: Mean trabecular HU above this suggests sclerosis, cement or a wrong label.
 DENSE_HU = 350.0

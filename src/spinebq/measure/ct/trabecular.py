@@ -105,13 +105,13 @@ def distance_erosion_weights(mask: np.ndarray, spacing_mm: tuple[float, float, f
     (5.0, 1.0)
     """
     factors = [max(1, math.ceil(s / step_mm - 1e-9)) for s in spacing_mm]
+    if max(factors) == 1:
+        return distance_erosion(mask, spacing_mm, depth_mm).astype(np.float32)
     weights = np.zeros(mask.shape, dtype=np.float32)
     if not mask.any():
         return weights
     box = ndimage.find_objects(mask.astype(np.uint8))[0]
     padded = np.pad(mask[box], 1).astype(np.float32)
-    if max(factors) == 1:
-        return distance_erosion(mask, spacing_mm, depth_mm).astype(np.float32)
     # sub-voxel m along an axis of factor k sits at voxel index m / k + (1 / k - 1) / 2
     fine = ndimage.affine_transform(padded, [1.0 / k for k in factors], [(1.0 / k - 1) / 2 for k in factors],
                                     output_shape=tuple(n * k for n, k in zip(padded.shape, factors)), order=1,

@@ -100,10 +100,12 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
     spacing = np.asarray(spacing_mm, dtype=float)
     points = np.argwhere(body & ~ndimage.binary_erosion(body, border_value=1))
     points = points[:: max(1, len(points) // PROFILE_COUNT)]
+    if len(points) == 0:
+        return float(np.mean(THRESHOLD_RANGE_HU))
     # outward normal: down the gradient of the smoothed body, in mm
     smooth = ndimage.gaussian_filter(body.astype(np.float32), NORMAL_SIGMA_MM / spacing, mode="nearest")
     gradient = np.stack([ndimage.map_coordinates(np.gradient(smooth, axis=axis), points.T, order=1) / spacing[axis]
-                         for axis in range(3)], axis=1) if len(points) else np.zeros((0, 3))
+                         for axis in range(3)], axis=1)
     length = np.linalg.norm(gradient, axis=1)
     points, normal_mm = points[length > 0], -gradient[length > 0] / length[length > 0, None]
     if len(points) == 0:
