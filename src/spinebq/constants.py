@@ -8,7 +8,7 @@ from __future__ import annotations
 
 #: HU above which a voxel is metal (screws, rods, cement). Metal never enters a bone-density ROI (DESIGN.md,
 #: configurable with ``metal_hu=``) and is clipped to this value before segmentation. Source: Löffler et al.,
-#: Front Endocrinol 2021 (paper 002, the ``bonescreen`` preset) excluded voxels > 1400 HU.
+#: Front Endocrinol 2021 ([loeffler2021], the ``bonescreen`` preset) excluded voxels > 1400 HU.
 METAL_HU = 1400.0
 
 #: CT: a trabecular ROI smaller than this (ml) is too small to trust: QC flag ``roi_too_small`` and the value is

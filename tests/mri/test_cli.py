@@ -28,7 +28,7 @@ def test_cli_with_labels(phantom_files, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "research use only" in captured.out.lower()
-    assert "paper 004" in captured.out and "Ehresman" in captured.out
+    assert "[wu2025]" in captured.out and "Ehresman" in captured.out
     data = json.loads((out / "mri.json").read_text())
     assert data["schema"] == "spinebq.mri/1"
     assert data["vbq"] == pytest.approx(truth["vbq"], rel=0.01)

@@ -81,7 +81,7 @@ def test_json_shape(phantom_result):
         assert set(e) >= {"body_signal", "pedicle_signal_left", "pedicle_signal_right", "qc"}
     for e in d["muscle"].values():
         assert set(e) >= {"fat_fraction_left", "fat_fraction_right", "goutallier"}
-    assert "paper 004" in d["vbq_cutoffs"][0]["source"]
+    assert "[wu2025]" in d["vbq_cutoffs"][0]["source"]
 
 
 def test_vbq_helpers():

@@ -5,7 +5,9 @@ after issue 19 gave S1 a screw plan, which changed only S1's ``st_hu``, ``hu_rat
 after issue 19a fitted the planned screws in the bone the image shows instead of the label (other medial angles and lengths:
 every level's ``st_hu``, ``hu_ratio``, ``trajectory_vbmd_mg_cm3`` and the model values computed from them; nothing else);
 and once after issue 19b weighed the voxels of the 3 mm CT by their share inside the 3D-HU ROI, which changed only the real
-CT's summary ``hu_3d``, 121.1076 -> 119.4546, in ``values`` and in the S003_3DHU model), and the record
+CT's summary ``hu_3d``, 121.1076 -> 119.4546, in ``values`` and in the S003_3DHU model; and once when method texts
+cited the seed papers by bibliography key, which changed only the VBQ and PBQ ``source`` texts: ``paper 004 Wu 2025``
+-> ``Wu 2025 [wu2025]``, ``paper 001 Yang`` -> ``Yang 2026 [yang2026]``), and the record
 survives ``from_json(to_json())`` and pickle, also with a scored and an unscored nomogram row."""
 from __future__ import annotations
 

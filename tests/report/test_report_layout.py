@@ -194,3 +194,15 @@ def test_each_vertebra_block_shows_only_its_own_pictures(real_report_dir, real_c
         assert len(alts) == len(expected), (level, alts, expected)
         with_pictures += bool(alts)
     assert with_pictures >= 5  # L1-L5 have ellipses and screws
+
+
+def test_measurement_files_cite_papers_by_key(real_ct_dir, real_mri_dir):
+    """measurements.json and mri.json name each seed paper by its bibliography key (``[yang2026]``), the key the
+    report's reference list resolves, never by its file number in ../shared/papers (``paper 001``)."""
+    bibliography = load_references()
+    for path in (real_ct_dir / "measurements.json", real_mri_dir / "mri.json"):
+        text = path.read_text()
+        assert "paper 00" not in text, path.name
+        cited = set(re.findall(r"\[([a-z][a-z0-9]*\d{4}[a-z0-9]*)\]", text))
+        assert cited and cited <= set(bibliography), (path.name, cited - set(bibliography))
+    assert {"yang2026", "xu2025", "chang2025"} <= set(re.findall(r"\[([a-z]+\d{4})\]", (real_ct_dir / "measurements.json").read_text()))

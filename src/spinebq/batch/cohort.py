@@ -122,7 +122,7 @@ def _integer_grades(frame: pd.DataFrame) -> pd.DataFrame:
 
 def by_patient(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per patient: the row of the patient's first done CT study, its empty columns filled from the first
-    done MRI study (MRI scores, muscle grades, MRI model sides), as paper 001 joined CT and MRI of each patient."""
+    done MRI study (MRI scores, muscle grades, MRI model sides), as [yang2026] joined CT and MRI of each patient."""
     rows = []
     for _, group in frame.groupby("patient", sort=True):
         done = group[group["status"] == "done"]

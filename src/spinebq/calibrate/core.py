@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-#: ACR-SPR-SSR practice parameter for QCT (used by paper 002): vBMD thresholds in mg/cm3.
+#: ACR-SPR-SSR practice parameter for QCT (used by [loeffler2021]): vBMD thresholds in mg/cm3.
 ACR_OSTEOPOROSIS_BELOW = 80.0
 ACR_NORMAL_ABOVE = 120.0
 ACR_REFERENCE = "ACR-SPR-SSR Practice Parameter for QCT: < 80 osteoporosis, 80-120 low bone mass, > 120 normal (mg/cm3)"

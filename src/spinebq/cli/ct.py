@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(LPS mm), 'none' skips them")
     screws.add_argument("--postop", metavar="CT",
                         help="with --trajectory from-screws: the post-operative CT holding the screws; it is registered "
-                        "rigidly onto CT (the pre-operative scan) and the screws are measured there (paper 001)")
+                        "rigidly onto CT (the pre-operative scan) and the screws are measured there ([yang2026])")
     screws.add_argument("--trajectory-voxels", action="store_true",
                         help="the points of --trajectory FILE are voxel indices of the input image")
     screws.add_argument("--screw-diameter", type=number(0, 15, above=True), help="diameter (mm) of planned screws (default: sized to the pedicle)")

@@ -57,12 +57,12 @@ def _summary(data: dict, out) -> str:
     else:
         cut = next((c for c in data["vbq_cutoffs"] if c["cutoff"] == 3.3), None)
         where = "" if cut is None else (f"; {'at or above' if cut['at_or_above'] else 'below'} 3.3, the implant-failure "
-                                        "cutoff of paper 004 (Wu 2025)")
+                                        "cutoff of Wu 2025 [wu2025]")
         lines.append(f"  VBQ {vbq:.2f} (median L1-L4 body SI / CSF SI at {data['csf']['level']}; Ehresman method){where}")
     if data["s1_vbq"] is not None:
         lines.append(f"  S1-VBQ {data['s1_vbq']:.2f} (S1 body SI / CSF SI)")
     pbq = data["pbq"]
-    lines.append(f"  PBQ {pbq:.2f} (mean L1-L4 pedicle SI / CSF SI; paper 001 definition, no published cutoff)"
+    lines.append(f"  PBQ {pbq:.2f} (mean L1-L4 pedicle SI / CSF SI; [yang2026] definition, no published cutoff)"
                  if pbq is not None else f"  PBQ: not measurable ({data['pbq_reason']})")
     lines.append(f"  CSF signal {data['csf']['signal']} at {data['csf']['level']} ({data['csf']['voxels']} voxels, slice {data['csf']['slice']})")
     for lv, e in data["levels"].items():

@@ -28,7 +28,7 @@ logger = logging.getLogger("spinebq")
 #: Recommended T1 spin-echo range for marrow signal (docs/methods.md section 5.1).
 T1_TR_MS = (300.0, 1000.0)
 T1_TE_MS = (5.0, 30.0)
-#: Field strength at which the VBQ cutoffs in use were derived (paper 001: Philips Achieva 3.0 T; paper 004 does not say).
+#: Field strength at which the VBQ cutoffs in use were derived ([yang2026]: Philips Achieva 3.0 T; [wu2025] does not say).
 CUTOFF_FIELD_STRENGTH_T = 3.0
 
 _T2_WORDS = re.compile(r"\b(t2|stir|tirm|flair|pd|proton|dwi|diffusion|adc|t2\*|me?dic|swi)", re.IGNORECASE)

@@ -143,7 +143,7 @@ class VertebraRecord:
 
     @property
     def st_hu(self) -> float | None:
-        """Screw-trajectory HU (paper 001); NaN where not measurable, None without the regional stage."""
+        """Screw-trajectory HU ([yang2026]); NaN where not measurable, None without the regional stage."""
         return None if self.regional is None else self.regional.st_hu
 
     @property
@@ -173,7 +173,7 @@ class VertebraRecord:
 
     @property
     def regions(self) -> RegionsRecord | None:
-        """The regions A/B/C of paper 000, None without the regional stage."""
+        """The regions A/B/C of [xu2025], None without the regional stage."""
         return None if self.regional is None else self.regional.regions
 
     def to_json(self) -> dict[str, Any]:

@@ -51,8 +51,8 @@ LEVEL_QUANTITIES = (
              "empty without calibration"),
     Quantity("genant_grade", "{grade}", "Genant grade", 0,
              "semiquantitative fracture grade 0-3 from body heights (Genant et al., J Bone Miner Res 1993)"),
-    Quantity("st_hu", "[hnsf'U]", "screw-trajectory HU", 1, "mean HU along the virtual screws (paper 000; full profile)"),
-    Quantity("hu_ratio", "1", "HU ratio", 3, "st_hu / b_hu (paper 001; full profile)"),
+    Quantity("st_hu", "[hnsf'U]", "screw-trajectory HU", 1, "mean HU along the virtual screws ([yang2026]; full profile)"),
+    Quantity("hu_ratio", "1", "HU ratio", 3, "st_hu / b_hu ([yang2026]; full profile)"),
     Quantity("qc", "", "QC flags", None, "QC flags of the level; a flagged level is left out of the summary"),
 )
 
@@ -77,9 +77,9 @@ STUDY_QUANTITIES = (
     Quantity("acr_category", "", "ACR category", None,
              "ACR-SPR-SSR Practice Parameter for QCT: < 80 osteoporosis, 80-120 low bone mass, > 120 mg/cm3 normal"),
     Quantity("fractured_levels", "", "fractured levels", None, "levels with Genant grade >= 1"),
-    Quantity("vbq", "1", "VBQ", 2, "median L1-L4 body SI / CSF SI on sagittal T1 (Ehresman 2020; cutoff 3.3 paper 004)"),
+    Quantity("vbq", "1", "VBQ", 2, "median L1-L4 body SI / CSF SI on sagittal T1 (Ehresman 2020; cutoff 3.3 [wu2025])"),
     Quantity("s1_vbq", "1", "S1-VBQ", 2, "S1 body SI / CSF SI (Spine J 2024;24:1443-50)"),
-    Quantity("pbq", "1", "PBQ", 2, "mean L1-L4 pedicle SI / CSF SI (paper 001)"),
+    Quantity("pbq", "1", "PBQ", 2, "mean L1-L4 pedicle SI / CSF SI ([yang2026])"),
 )
 
 
@@ -99,7 +99,7 @@ def data_dictionary(columns: list[str], levels: tuple[str, ...], model_columns: 
             rows.append({"column": column, "unit": "", "label": column, "method": model_columns[column]})
         elif column.endswith("_goutallier"):
             rows.append({"column": column, "unit": "1", "label": f"{column[:-11].replace('_', '/')} Goutallier grade",
-                         "method": "paraspinal muscle fat grade 0-4 from T1 fat fraction, worse side (paper 001)"})
+                         "method": "paraspinal muscle fat grade 0-4 from T1 fat fraction, worse side ([yang2026])"})
         else:
             rows.append({"column": column, "unit": "", "label": column, "method": "clinical column as given"})
     return rows

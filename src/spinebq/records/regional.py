@@ -57,7 +57,7 @@ class Heights:
 
 @dataclass(frozen=True)
 class RegionRecord:
-    """One region of paper 000 (A the body, B a pedicle, C a screw corridor) and its HU.
+    """One region of [xu2025] (A the body, B a pedicle, C a screw corridor) and its HU.
 
     Attributes
     ----------
@@ -113,7 +113,7 @@ class RegionRecord:
 
 @dataclass(frozen=True)
 class RegionsRecord:
-    """The regions of paper 000 of one level: ``A`` (body, once), ``B`` and ``C`` per side (``left``, ``right``)."""
+    """The regions of [xu2025] of one level: ``A`` (body, once), ``B`` and ``C`` per side (``left``, ``right``)."""
 
     A: RegionRecord
     B: dict[str, RegionRecord] = field(default_factory=dict)
@@ -128,7 +128,7 @@ class RegionsRecord:
             When ``name`` is not A, B or C.
         """
         if name not in ("A", "B", "C"):
-            raise KeyError(f"{name!r} is not a region of paper 000 (A, B or C)")
+            raise KeyError(f"{name!r} is not a region of [xu2025] (A, B or C)")
         return [self.A] if name == "A" else list(getattr(self, name).values())
 
     def to_json(self) -> dict[str, Any]:
@@ -337,11 +337,11 @@ class TrajectoryRecord:
 
     @property
     def rectangle_hu(self) -> float:
-        """Mean HU of paper 001's 2D rectangle, NaN where not measured."""
+        """Mean HU of [yang2026]'s 2D rectangle, NaN where not measured."""
         return math.nan if self.rectangle_2d is None else self.rectangle_2d.stats.mean
 
     def corridor(self) -> RegionRecord:
-        """Region C of paper 000 (the screw corridor): this cylinder's mean, median, voxels and vBMD."""
+        """Region C of [xu2025] (the screw corridor): this cylinder's mean, median, voxels and vBMD."""
         if not self.measured:
             return RegionRecord.missing(self.reason)
         return RegionRecord(stats=self.stats, vbmd_mg_cm3=self.vbmd_mg_cm3)
@@ -529,7 +529,7 @@ class RegionalSummary:
     fracture_note : str or None
         Why a fractured level in the summary average needs a look.
     st_hu, hu_ratio : float
-        Mean ST-HU and HU ratio of the summary levels with a screw (paper 001); NaN without one.
+        Mean ST-HU and HU ratio of the summary levels with a screw ([yang2026]); NaN without one.
     st_hu_levels : tuple of str
     contrast : dict
         The contrast phase (header, vessels or user), its evidence and the correction applied.

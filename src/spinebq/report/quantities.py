@@ -26,7 +26,7 @@ table (:func:`_shared`). The report shows
 cohort table's entries (``vbq``, ``s1_vbq``, ``pbq``); the MRI level columns are :data:`MRI_LEVEL_QUANTITIES`.
 
 Values are read from the records (:func:`level_value`): typed fields, among them the screw trajectories and the
-regions A/B/C of paper 000 (:class:`~spinebq.records.regional.LevelRegional`). A missing value (None or NaN) is None.
+regions A/B/C of [xu2025] (:class:`~spinebq.records.regional.LevelRegional`). A missing value (None or NaN) is None.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def _shared(key: str, label: str, meaning: str) -> Quantity:
 
 
 def _regions() -> tuple[Quantity, ...]:
-    """Mean HU of the regions of paper 000: A the vertebral body (once), B the pedicle and C the screw corridor per side."""
+    """Mean HU of the regions of [xu2025]: A the vertebral body (once), B the pedicle and C the screw corridor per side."""
     out = [Quantity("regions.A.hu_mean", "[hnsf'U]", "region A", 1, "Region A (vertebral body) mean attenuation")]
     for region, what in (("B", "pedicle"), ("C", "screw corridor")):
         for side in Side.values():

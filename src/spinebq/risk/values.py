@@ -29,7 +29,7 @@ PROCEDURES = ("fusion", "semi-rigid instrumentation", "vertebral augmentation")
 UNCALIBRATED = "the scan is not calibrated to vBMD (a phantom or scanner equation calibration is needed)"
 #: Why a screw-trajectory value is missing.
 NO_TRAJECTORY = "no screw trajectory in measurements.json (spinebq ct with trajectories)"
-#: The regions of paper 000: A the vertebral body (given once), B the pedicle and C the screw trajectory (per side).
+#: The regions of [xu2025]: A the vertebral body (given once), B the pedicle and C the screw trajectory (per side).
 REGIONS = ("A", "B", "C")
 
 
@@ -160,7 +160,7 @@ def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
 
 
 def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, float | None]:
-    """(HU, vBMD) of region ``A``, ``B`` or ``C`` of paper 000, the mean of its sides (B and C are per side).
+    """(HU, vBMD) of region ``A``, ``B`` or ``C`` of [xu2025], the mean of its sides (B and C are per side).
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, 
 
 
 def pedicle_hu(vertebra: VertebraRecord) -> tuple[float | None, float | None]:
-    """(HU, vBMD) of the pedicle region (paper 000 region B), mean of left/right."""
+    """(HU, vBMD) of the pedicle region ([xu2025] region B), mean of left/right."""
     return region_values(vertebra, "B")
 
 

@@ -12,7 +12,7 @@ __all__ = ["simulate_cohort_001", "EXAMPLES"]
 
 
 def simulate_cohort_001(seed: int = 1, *, n: int = 313, n_events: int = 45, missing: bool = True) -> pd.DataFrame:
-    """A cohort like paper 001 (pedicle screw loosening; 313 patients, 45 events).
+    """A cohort like [yang2026] (pedicle screw loosening; 313 patients, 45 events).
 
     Columns: ``loosening`` (0/1), ``age`` (years), ``sex_female`` (0/1), ``bmi_kg_m2``, ``pbq`` (PBQ score,
     higher = worse), ``hu_ratio`` (ST-HU / B-HU, lower = worse), ``goutallier`` (grade 1-4), ``st_hu``

@@ -3,8 +3,8 @@
 ==================  =======================================================  =========  ===================
 preset              region                                                   statistic  source
 ==================  =======================================================  =========  ===================
-``3dhu`` (default)  body minus a 3 mm distance-based cortical peel          mean       paper 003 (3D-HU)
-``bonescreen``      body eroded by 10 mm (distance-based)                    mean       paper 002 (Löffler)
+``3dhu`` (default)  body minus a 3 mm distance-based cortical peel          mean       Chang 2025 [chang2025] (3D-HU)
+``bonescreen``      body eroded by 10 mm (distance-based)                    mean       Löffler 2021 [loeffler2021]
 ``totalsegmentator``body eroded with TotalSegmentator's "4 mm" voxel kernel   median     TotalSegmentator
 ``comp2comp``       elliptical sub-ROI in a 7.5 mm mid-body slab             mean       Comp2Comp
 ==================  =======================================================  =========  ===================
@@ -49,11 +49,11 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "3dhu": Preset(
         "3dhu", Erosion.DISTANCE, 3.0, "mean",
-        "Chang et al. 2025, 3D-HU: mean over the whole trabecular body volume, cortex excluded (paper 003)",
+        "Chang et al. 2025, 3D-HU: mean over the whole trabecular body volume, cortex excluded [chang2025]",
     ),
     "bonescreen": Preset(
         "bonescreen", Erosion.DISTANCE, 10.0, "mean",
-        "Löffler et al., Front Endocrinol 2021: body eroded by 10 mm, voxels > 1400 HU excluded (paper 002)",
+        "Löffler et al., Front Endocrinol 2021: body eroded by 10 mm, voxels > 1400 HU excluded [loeffler2021]",
     ),
     "totalsegmentator": Preset(
         "totalsegmentator", Erosion.TOTALSEGMENTATOR_KERNEL, 4.0, "median",

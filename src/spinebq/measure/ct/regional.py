@@ -4,13 +4,13 @@ Runs after :func:`spinebq.measure.ct.levels.measure_ct` on its :class:`~spinebq.
 reads, never changes) and returns a :class:`~spinebq.records.regional.RegionalRecord`; per vertebra it holds (keys of
 ``measurements.json``, where :func:`spinebq.pipeline.analyse_ct` writes them; nothing existing is renamed):
 
-``regions``                 paper 000's regions: ``A`` central trabecular body (QCT-style elliptic slab),
+``regions``                 [xu2025]'s regions: ``A`` central trabecular body (QCT-style elliptic slab),
                             ``B.left|right`` cancellous pedicle around the isthmus, ``C.left|right`` the
                             screw corridor (the traditional trajectory's cylinder); mean/median HU, voxels, vBMD
 ``pedicles``                isthmus centre, width, height, measured axis angles per side
 ``trajectories.left|right`` the screw of each side (planned, from a file or found in the image) and its bone
 ``trajectories_cortical``   the cortical bone trajectory plans (trajectory mode ``auto`` only)
-``st_hu``, ``b_hu``, ``hu_ratio``  paper 001: mean ST-HU of both sides (2D rectangle), three-slice body HU
+``st_hu``, ``b_hu``, ``hu_ratio``  [yang2026]: mean ST-HU of both sides (2D rectangle), three-slice body HU
                             (``hu_2d``), their ratio; ``st_hu_3d`` and ``hu_ratio_3d`` with the cylinders
 ``heights_mm``, ``genant_grade``, ``deformity_type``, ``height_ratios``, ``fracture``
 ``hu_contrast_corrected``   when a contrast correction is chosen: the corrected ``hu_3d``/``hu_2d`` beside raw
@@ -81,7 +81,7 @@ class RegionalOptions:
         Height reduction below which the Genant grade is 0.
     postop : Volume, optional
         With ``from-screws``: the post-operative CT holding the screws. It is registered rigidly onto the
-        CT being measured (the pre-operative one) and the screws are measured there, as paper 001 did.
+        CT being measured (the pre-operative one) and the screws are measured there, as [yang2026] did.
     """
 
     trajectory: str = "auto"
@@ -288,14 +288,14 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
     levels = {name: replace(level, hu_contrast_corrected=corrected.get(name)) for name, level in levels.items()}
     method.update({
         "regions": {"A": f"elliptic slab of the mid-body three-slice ellipse, {2 * REGION_A_HALF_THICKNESS_MM:.0f} mm thick "
-                         "along the vertebra's axis (QCT-style central region, paper 000 region A)",
-                    "B": "pedicle cross-sections within 4 mm of the isthmus, 1 mm cortex peeled (paper 000 region B)",
-                    "C": "the traditional screw's cylinder (paper 000 region C, the screw corridor)"},
+                         "along the vertebra's axis (QCT-style central region, [xu2025] region A)",
+                    "B": "pedicle cross-sections within 4 mm of the isthmus, 1 mm cortex peeled ([xu2025] region B)",
+                    "C": "the traditional screw's cylinder ([xu2025] region C, the screw corridor)"},
         "trajectory": options.trajectory if options.trajectory in TRAJECTORY_MODES else f"file {Path(options.trajectory).name}",
-        "st_hu": "mean of the left and right 2D rectangle ROIs along the screws in the axial plane (paper 001, Yang et al., "
-                 "Global Spine J 2026); st_hu_3d: mean of the cylinder means",
-        "b_hu": "three-slice elliptical body HU (hu_2d, paper 001's B-HU)",
-        "hu_ratio": "st_hu / b_hu (paper 001)",
+        "st_hu": "mean of the left and right 2D rectangle ROIs along the screws in the axial plane (Yang et al., "
+                 "Global Spine J 2026 [yang2026]); st_hu_3d: mean of the cylinder means",
+        "b_hu": "three-slice elliptical body HU (hu_2d, [yang2026]'s B-HU)",
+        "hu_ratio": "st_hu / b_hu ([yang2026])",
         "medial_angle_range_deg": MEDIAL_ANGLE_RANGE_DEG,
         "medial_angle_source": MEDIAL_ANGLE_SOURCE,
         "s1_plan": SACRAL_SOURCE,
@@ -367,7 +367,7 @@ def _points_region(ct: Volume, points: np.ndarray, metal_hu: float, vbmd, reason
 
 
 def _ratios(trajectories: dict[str, TrajectoryRecord], b_hu: float | None) -> dict[str, Any]:
-    """Per level: st_hu (mean of both sides' rectangles), b_hu (three-slice), hu_ratio (paper 001)."""
+    """Per level: st_hu (mean of both sides' rectangles), b_hu (three-slice), hu_ratio ([yang2026])."""
     sides = [trajectories[s] for s in SIDES if s in trajectories]
     rect = [v for v in (s.rectangle_hu for s in sides) if v is not None and math.isfinite(v)]
     cyl = [v for v in (s.hu_mean for s in sides) if v is not None and math.isfinite(v)]

@@ -3,7 +3,7 @@
 A screw is a straight cylinder from an entry point to a tip (``target_mm``) with a diameter. Its bone
 is measured in the cylinder (ST-HU, 3D), in a shell around it (the bone-screw interface), split into
 the part inside the vertebral body and the part behind it (pedicle), and on the 2D rectangle that
-paper 001 (Yang et al., Global Spine J 2026) drew on an axial CT along each screw. "In bone" is read in the bone the
+Yang et al., Global Spine J 2026 [yang2026] drew on an axial CT along each screw. "In bone" is read in the bone the
 image shows near the vertebra's label (:func:`bone_in_image`), not in the label alone: ``inside_bone_fraction`` and the
 ``pedicle_wall_breach`` test look at it, and the automatic plans are fitted in it.
 
@@ -600,7 +600,7 @@ def rectangle_2d(ct_array: np.ndarray, ct_affine: np.ndarray, screw: Screw, up: 
     return {"hu_mean": stats["mean"], "hu_median": stats["median"], "width_mm": screw.diameter_mm,
             "length_mm": round(screw.length_mm, 2), "pixels": stats["n"], "pixel_mm": step_mm,
             "method": "rectangle along the screw in the axial plane through its axis, as wide as the screw "
-                      "(Yang et al., Global Spine J 2026, paper 001)"}
+                      "(Yang et al., Global Spine J 2026 [yang2026])"}
 
 
 def rectangle_points(screw: Screw, up: np.ndarray, *, step_mm: float = ROI_STEP_MM) -> np.ndarray:

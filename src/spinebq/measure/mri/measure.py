@@ -31,12 +31,12 @@ MEASURED = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 CSF_LEVELS = ("L3", "L2", "L4")
 
 VBQ_METHOD = (
-    "VBQ (Ehresman 2020; paper 004 Wu 2025): median of the L1-L4 trabecular body ROI mean signals on the "
+    "VBQ (Ehresman 2020; Wu 2025 [wu2025]): median of the L1-L4 trabecular body ROI mean signals on the "
     "mid-sagittal slices / CSF ROI mean signal posterior to L3 (L2 or L4 if L3 is blocked)"
 )
 S1_VBQ_METHOD = "S1-VBQ (Spine J 2024;24:1443-50): S1 body ROI mean signal / the same CSF signal"
 PBQ_METHOD = (
-    "PBQ (paper 001 Yang, citing the 2024 PBQ paper): mean of the L1-L4 segmental pedicle signals "
+    "PBQ (Yang 2026 [yang2026], citing the 2024 PBQ paper): mean of the L1-L4 segmental pedicle signals "
     "(mean of left and right pedicle ROIs about 1 mm inside the cortex, parasagittal slices) / the same CSF signal"
 )
 #: Endplate-band signal differing from the central ROI by more than this fraction flags a Modic-like change.
@@ -285,7 +285,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
         "pbq_reason": pbq_reason,
         "pbq_levels_used": pbq_used,
         "pbq_cutoffs": [],
-        "pbq_cutoff_note": "no published PBQ cutoff in the stored texts (paper 001 uses PBQ inside its nomogram)",
+        "pbq_cutoff_note": "no published PBQ cutoff in the stored texts ([yang2026] uses PBQ inside its nomogram)",
         "csf": {k: v for k, v in csf.items() if k != "mask"},
         "levels": levels,
         "muscle": muscle,
@@ -298,7 +298,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
 
 def _field_note(field_strength: float | None) -> str:
     if field_strength is None:
-        return "field strength unknown; the cutoff's field strength (paper 004: not stated) may differ"
+        return "field strength unknown; the cutoff's field strength ([wu2025]: not stated) may differ"
     return f"measured at {field_strength:g} T; VBQ differs between 1.5 T and 3.0 T in some studies (docs/methods.md section 5.1)"
 
 

@@ -1,6 +1,6 @@
 """Paraspinal muscle fat (multifidus, erector spinae) per disc level from T1, and the Goutallier grade.
 
-Goutallier is defined on AXIAL images at each disc level (paper 001, docs/methods.md section 5.3). With an axial T1
+Goutallier is defined on AXIAL images at each disc level ([yang2026], docs/methods.md section 5.3). With an axial T1
 series of the same exam (:func:`measure_paraspinal_axial`) the ROIs are placed on the axial slices
 through each disc, found from the sagittal series' disc positions through the two images' patient
 coordinates. Without one (:func:`measure_paraspinal`), the muscles are sampled on the parasagittal
@@ -25,8 +25,8 @@ Rule (docs/methods.md section 5.3, midpoint threshold on T1), in both planes (ar
 * SI_muscle = median of the ROI voxels below the first midpoint (the lean muscle); a voxel is fat when its
   signal exceeds (SI_muscle + SI_fat) / 2; FF = fat voxels / ROI voxels;
 * Goutallier grade from FF by docs/methods.md section 5.3's default mapping (conventional reading of Goutallier's
-  definitions, as paper 001 uses the grade): < 5 % -> 0, 5-< 33 % -> 1, 33-< 45 % -> 2, 45-55 % -> 3,
-  > 55 % -> 4; the level's grade is the worse side (paper 001). A grade read on the sagittal series
+  definitions, as [yang2026] uses the grade): < 5 % -> 0, 5-< 33 % -> 1, 33-< 45 % -> 2, 45-55 % -> 3,
+  > 55 % -> 4; the level's grade is the worse side ([yang2026]). A grade read on the sagittal series
   carries the caveat ``sagittal approximation``; one read on an axial series does not.
 """
 from __future__ import annotations
@@ -73,7 +73,7 @@ ISLAND_FRACTION = 0.05
 END_SMOOTH_MM = 7.0
 GOUTALLIER_SOURCE = ("Goutallier grade from the fat fraction by docs/methods.md section 5.3's default mapping (<5 % 0, <33 % 1, "
                      "<45 % 2, <=55 % 3, >55 % 4; a conventional reading of Goutallier's definitions), worse side kept "
-                     "as in paper 001 (Yang)")
+                     "as in Yang 2026 [yang2026]")
 METHOD = ("fat fraction = voxels above (SI_muscle + SI_fat)/2 in the multifidus/erector ROI, which runs from behind "
           "the laminae to 2 mm before the subcutaneous fat and never past the skin; SI_fat = fat found in the image "
           "(subcutaneous, else intermuscular), SI_muscle = lean muscle of the ROIs; " + GOUTALLIER_SOURCE)

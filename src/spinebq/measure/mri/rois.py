@@ -4,7 +4,7 @@ Array convention (canonical spinebq Volume): axis 0 = left-right (the sagittal s
 axis 1 = anterior -> posterior, axis 2 = inferior -> superior. A sagittal slice is ``array[x]``,
 a 2D (posterior, superior) image. All ROIs are boolean masks on the volume's grid.
 
-Rules (docs/methods.md section 5.1, 5.2; paper 004 Wu 2025 section 2.2; paper 001 Yang, PBQ):
+Rules (docs/methods.md section 5.1, 5.2; Wu 2025 [wu2025] section 2.2; Yang 2026 [yang2026], PBQ):
 
 * body: on the mid-sagittal slice(s) of each level, the body mask eroded by ``erosion_mm``, minus the
   posterior ``posterior_exclusion`` fraction of its depth (basivertebral vein) and minus an

@@ -3,9 +3,9 @@
 Definitions (docs/methods.md section 5.1-5.2):
 
 * VBQ = median(SI of the L1-L4 bodies) / SI of CSF at L3 (L2 or L4 when L3 is blocked)
-  (Ehresman 2020; paper 004 Wu 2025 section 2.2);
+  (Ehresman 2020; Wu 2025 [wu2025] section 2.2);
 * S1-VBQ = SI of the S1 body / the same CSF SI (Spine J 2024;24:1443-50);
-* PBQ = mean(SI of the L1-L4 pedicles, both sides) / the same CSF SI (paper 001 Yang, citing the 2024 PBQ paper).
+* PBQ = mean(SI of the L1-L4 pedicles, both sides) / the same CSF SI (Yang 2026 [yang2026], citing the 2024 PBQ paper).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ VBQ_LEVELS = ("L1", "L2", "L3", "L4")
 #: Published cutoffs. Each names its score, method, paper and what a value at or above it means.
 CUTOFFS: tuple[dict, ...] = (
     {"score": "vbq", "cutoff": 3.3, "direction": ">=", "meaning": "higher risk of internal fixation failure after PLIF",
-     "source": "paper 004: Wu et al., Spine Research 2025 (AUC 0.859, sensitivity 0.776, specificity 0.799)",
+     "source": "Wu et al., Spine Research 2025 [wu2025] (AUC 0.859, sensitivity 0.776, specificity 0.799)",
      "method": "VBQ = SI median L1-L4 / SI CSF L3, T1 sagittal"},
     {"score": "vbq", "cutoff": 3.0, "direction": ">=", "meaning": "osteoporosis likely (screening threshold, about 3.0-3.06)",
      "source": "Ehresman 2020 Spine J 20:556-62; Pu 2023 (docs/methods.md section 5.1)",
