@@ -113,8 +113,9 @@ PROMONTORY_HALF_WIDTH_MM = 6.0
 #: the medial and of the lateral direction across the screw (in S1's frame), degrees [M].
 SACRAL_WALL_HALF_ANGLE_DEG = 45.0
 SACRAL_BREACH_SOURCE = (
-    "S1 breach test, the same for every label source: past the head's seat, at most 5 % of the screw's medial wall, 5 % "
-    "of its lateral wall (points within 45 degrees of either direction across it) and 5 % of all of it outside the bone "
+    f"S1 breach test, the same for every label source: past the head's seat, at most {100 * BREACH_FRACTION:g} % of the "
+    f"screw's medial wall, of its lateral wall (points within {SACRAL_WALL_HALF_ANGLE_DEG:g} degrees of either direction "
+    "across it) and of all of it outside the bone "
     "the image shows, and its tip in that bone; the S1 pedicle is wide and a sacral screw fails through the medial or "
     "lateral wall of the sacral pedicle or through the anterior cortex beyond the promontory, while its cranial side "
     "at the promontory's apex meets the superior endplate, the third cortex a promontory-directed screw is aimed at "
@@ -460,8 +461,9 @@ def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndar
         f"medial angle {medial:.1f} deg (tried {SACRAL_MEDIAL_RANGE_DEG[0]:g}-{SACRAL_MEDIAL_RANGE_DEG[1]:g}, "
         f"{SACRAL_MEDIAL_DEG:g} preferred), sagittal {sagittal:.1f} deg in S1's frame: the line that holds the widest, "
         "then longest, standard screw in bone",
-        f"{screw.diameter_mm:g} x {screw.length_mm:g} mm: the largest standard size that passes the {SACRAL_BREACH_SOURCE} "
-        f"when widened by {PLAN_CLEARANCE_MM:g} mm"])
+        f"{screw.diameter_mm:g} x {screw.length_mm:g} mm: the largest standard size that, widened by {PLAN_CLEARANCE_MM:g} "
+        f"mm, passes S1's breach test (its medial wall, its lateral wall and all of it past the head's seat at most "
+        f"{100 * BREACH_FRACTION:g} % outside the bone the image shows, the tip in it)"])
     return screw
 
 
