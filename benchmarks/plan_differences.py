@@ -7,7 +7,8 @@ along TotalSegmentator's two S1 screws, how many mm lie in the built-in L5 label
 bone the image shows next to the built-in S1 label (:func:`~spinebq.measure.ct.trajectory.bone_in_image`); last, each
 source's S1 plans read by S1's breach test (:func:`~spinebq.measure.ct.trajectory.sacral_outside_fractions`: the
 medial wall, the lateral wall and the whole screw past the head's seat outside the bone near each source's S1 label,
-the tip in it) and, for comparison, by the lumbar test (the part behind the built-in S1 body outside that bone).
+the tip in it) and, for comparison, by the lumbar test (the part behind the built-in S1 body outside that bone, and
+how much of that lies in the screw's last 10 mm).
 
     python benchmarks/plan_differences.py
 """
@@ -76,8 +77,9 @@ def main() -> None:
     bones = {name: bone_in_image(ct.array, ct.affine, record.images.labels.array == VERSE_IDS["S1"], ct.affine)
              for name, record in records.items()}
     print("| S1 plan | side | d x L mm, medial | bone near the S1 label of | medial wall out | lateral wall out | "
-          "screw out | tip in bone | behind the built-in body out (lumbar test) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "screw out | tip in bone | cranial / caudal side out (not tested alone) | behind the built-in body out "
+          "(lumbar test) | of it in the last 10 mm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, record in records.items():
         regional = record.images.regional
         frame = regional.pedicles["S1"].frame if "S1" in regional.pedicles else regional.frames["S1"]
@@ -88,10 +90,13 @@ def main() -> None:
                 parts = sacral_outside_fractions(screw, bone, ct.affine, frame)
                 points, t, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2, up=frame.superior)
                 behind = (t >= HEAD_SEAT_MM) & ~sample_mask(body, ct.affine, points)
-                lumbar = (~sample_mask(bone, ct.affine, points[behind])).mean() if behind.any() else float("nan")
+                out = behind & ~sample_mask(bone, ct.affine, points)
+                lumbar = out.sum() / max(behind.sum(), 1)
+                near_tip = (out & (t > screw.length_mm - 10.0)).sum() / max(out.sum(), 1)
                 print(f"| {name} | {side} | {plan.diameter_mm:g}x{plan.length_mm:.0f}, {plan.medial_angle_deg:.0f} deg | "
                       f"{bone_name} | {parts['medial_wall']:.1%} | {parts['lateral_wall']:.1%} | {parts['screw']:.1%} | "
-                      f"{'yes' if parts['tip'] == 0 else 'no'} | {lumbar:.1%} |")
+                      f"{'yes' if parts['tip'] == 0 else 'no'} | {parts['cranial_side']:.1%} / {parts['caudal_side']:.1%} | "
+                      f"{lumbar:.1%} | {near_tip:.0%} |")
 
 
 if __name__ == "__main__":

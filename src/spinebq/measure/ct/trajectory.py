@@ -112,6 +112,8 @@ PROMONTORY_HALF_WIDTH_MM = 6.0
 #: S1's breach test (:func:`sacral_breaches`) reads the screw's medial and lateral walls as its points within this angle of
 #: the medial and of the lateral direction across the screw (in S1's frame), degrees [M].
 SACRAL_WALL_HALF_ANGLE_DEG = 45.0
+#: The parts of :func:`sacral_outside_fractions` S1's breach test reads.
+SACRAL_TESTED_PARTS = ("medial_wall", "lateral_wall", "screw", "tip")
 SACRAL_BREACH_SOURCE = (
     f"S1 breach test, the same for every label source: past the head's seat, at most {100 * BREACH_FRACTION:g} % of the "
     f"screw's medial wall, of its lateral wall (points within {SACRAL_WALL_HALF_ANGLE_DEG:g} degrees of either direction "
@@ -300,6 +302,8 @@ def sacral_outside_fractions(screw: Screw, bone_mask: np.ndarray, affine: np.nda
     ``medial_wall`` and ``lateral_wall``: the points of the screw (widened by ``extra_radius_mm``) past the head's seat
     (:data:`HEAD_SEAT_MM`) within :data:`SACRAL_WALL_HALF_ANGLE_DEG` of the medial and of the lateral direction across
     it (in S1's frame); ``screw``: all its points past the seat; ``tip``: 1.0 when the tip is outside the bone, else 0.0.
+    ``cranial_side`` and ``caudal_side`` (the rest of the cross-section, above and below the walls) are reported, not
+    tested on their own.
     """
     points, t, radial = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2 + extra_radius_mm,
                                         step_mm=step_mm, up=frame.superior)
@@ -307,10 +311,13 @@ def sacral_outside_fractions(screw: Screw, bone_mask: np.ndarray, affine: np.nda
     outside = ~sample_mask(bone_mask, affine, points)
     lateral = (1.0 if screw.side == Side.LEFT else -1.0) * frame.left
     lateral = lateral - (lateral @ screw.direction) * screw.direction
-    across = (points - screw.entry_mm - t[:, None] * screw.direction) @ (lateral / np.linalg.norm(lateral))
+    offsets = points - screw.entry_mm - t[:, None] * screw.direction
+    across = offsets @ (lateral / np.linalg.norm(lateral))
     reach = math.cos(math.radians(SACRAL_WALL_HALF_ANGLE_DEG)) * radial
-    parts = {"medial_wall": past_seat & (radial > 0) & (across <= -reach),
-             "lateral_wall": past_seat & (radial > 0) & (across >= reach), "screw": past_seat}
+    walls = (radial > 0) & (np.abs(across) >= reach)
+    cranial = offsets @ frame.superior > 0
+    parts = {"medial_wall": past_seat & walls & (across < 0), "lateral_wall": past_seat & walls & (across > 0),
+             "screw": past_seat, "cranial_side": past_seat & ~walls & cranial, "caudal_side": past_seat & ~walls & ~cranial}
     fractions = {name: float(outside[part].mean()) if part.any() else 0.0 for name, part in parts.items()}
     fractions["tip"] = 0.0 if sample_mask(bone_mask, affine, screw.target_mm[None, :])[0] else 1.0
     return fractions
@@ -324,7 +331,7 @@ def sacral_breaches(screw: Screw, bone_mask: np.ndarray, affine: np.ndarray, fra
     anterior cortex. The body label plays no part.
     """
     fractions = sacral_outside_fractions(screw, bone_mask, affine, frame, extra_radius_mm=extra_radius_mm, step_mm=step_mm)
-    return {part: fraction for part, fraction in fractions.items() if fraction > BREACH_FRACTION}
+    return {part: fractions[part] for part in SACRAL_TESTED_PARTS if fractions[part] > BREACH_FRACTION}
 
 
 def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
