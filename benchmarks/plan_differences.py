@@ -8,7 +8,7 @@ bone the image shows next to the built-in S1 label (:func:`~spinebq.measure.ct.t
 source's S1 plans read by S1's breach test (:func:`~spinebq.measure.ct.trajectory.sacral_outside_fractions`: the
 medial wall, the lateral wall and the whole screw past the head's seat outside the bone near each source's S1 label,
 the tip in it) and, for comparison, by the lumbar test (the part behind the built-in S1 body outside that bone, and
-how much of that lies in the screw's last 10 mm).
+how much of that lies in the screw's last 10 mm, and the median distance of those points from the entry).
 
     python benchmarks/plan_differences.py
 """
@@ -78,8 +78,8 @@ def main() -> None:
              for name, record in records.items()}
     print("| S1 plan | side | d x L mm, medial | bone near the S1 label of | medial wall out | lateral wall out | "
           "screw out | tip in bone | cranial / caudal side out (not tested alone) | behind the built-in body out "
-          "(lumbar test) | of it in the last 10 mm |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "(lumbar test) | of it in the last 10 mm | its median distance from the entry, mm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, record in records.items():
         regional = record.images.regional
         frame = regional.pedicles["S1"].frame if "S1" in regional.pedicles else regional.frames["S1"]
@@ -96,7 +96,7 @@ def main() -> None:
                 print(f"| {name} | {side} | {plan.diameter_mm:g}x{plan.length_mm:.0f}, {plan.medial_angle_deg:.0f} deg | "
                       f"{bone_name} | {parts['medial_wall']:.1%} | {parts['lateral_wall']:.1%} | {parts['screw']:.1%} | "
                       f"{'yes' if parts['tip'] == 0 else 'no'} | {parts['cranial_side']:.1%} / {parts['caudal_side']:.1%} | "
-                      f"{lumbar:.1%} | {near_tip:.0%} |")
+                      f"{lumbar:.1%} | {near_tip:.0%} | {np.median(t[out]) if out.any() else float('nan'):.0f} |")
 
 
 if __name__ == "__main__":
