@@ -4,7 +4,11 @@ Prints, for no labels (the built-in segmentation) and TotalSegmentator v2: each 
 spine's axis (the posterior axis's angle towards the patient's left, degrees), and the centroid of its posterior
 elements left of the body centroid; the L5 pedicles' isthmus (centre, width x height) and the traditional plans; then,
 along TotalSegmentator's two S1 screws, how many mm lie in the built-in L5 label, in the built-in S1 label and in the
-bone the image shows next to the built-in S1 label (:func:`~spinebq.measure.ct.trajectory.bone_in_image`).
+bone the image shows next to the built-in S1 label (:func:`~spinebq.measure.ct.trajectory.bone_in_image`); last, each
+source's S1 plans read by S1's breach test (:func:`~spinebq.measure.ct.trajectory.sacral_outside_fractions`: the
+medial wall, the lateral wall and the whole screw past the head's seat outside the bone near each source's S1 label,
+the tip in it) and, for comparison, by the lumbar test (the part behind the built-in S1 body outside that bone, and
+how much of that lies in the screw's last 10 mm, and the median distance of those points from the entry).
 
     python benchmarks/plan_differences.py
 """
@@ -16,7 +20,8 @@ import numpy as np
 
 from spinebq.anatomy import VERSE_IDS
 from spinebq.measure.ct.sampling import sample_mask
-from spinebq.measure.ct.trajectory import bone_in_image
+from spinebq.measure.ct.sampling import cylinder_points
+from spinebq.measure.ct.trajectory import HEAD_SEAT_MM, bone_in_image, sacral_outside_fractions
 from spinebq.pipeline import CtOptions, analyse_ct
 
 TS = Path(__file__).resolve().parents[2] / "shared" / "data" / "totalsegmentator_example"
@@ -67,6 +72,31 @@ def main() -> None:
         own = records["no labels"].level("S1").trajectories[side]
         print(f"| {side} | {screw.diameter_mm:g}x{screw.length_mm:.0f} | {mm[0]:.1f} | {mm[1]:.1f} | {mm[2]:.1f} | "
               f"{own.diameter_mm:g}x{own.length_mm:.0f} at {own.medial_angle_deg:.0f} deg |")
+    print()
+    body = builtin.result.bodies == VERSE_IDS["S1"]
+    bones = {name: bone_in_image(ct.array, ct.affine, record.images.labels.array == VERSE_IDS["S1"], ct.affine)
+             for name, record in records.items()}
+    print("| S1 plan | side | d x L mm, medial | bone near the S1 label of | medial wall out | lateral wall out | "
+          "screw out | tip in bone | cranial / caudal side out (not tested alone) | behind the built-in body out "
+          "(lumbar test) | of it in the last 10 mm | its median distance from the entry, mm |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, record in records.items():
+        regional = record.images.regional
+        frame = regional.pedicles["S1"].frame if "S1" in regional.pedicles else regional.frames["S1"]
+        for side in ("left", "right"):
+            screw = regional.screws[("S1", side, "sacral")]
+            plan = record.level("S1").trajectories[side]
+            for bone_name, bone in bones.items():
+                parts = sacral_outside_fractions(screw, bone, ct.affine, frame)
+                points, t, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2, up=frame.superior)
+                behind = (t >= HEAD_SEAT_MM) & ~sample_mask(body, ct.affine, points)
+                out = behind & ~sample_mask(bone, ct.affine, points)
+                lumbar = out.sum() / max(behind.sum(), 1)
+                near_tip = (out & (t > screw.length_mm - 10.0)).sum() / max(out.sum(), 1)
+                print(f"| {name} | {side} | {plan.diameter_mm:g}x{plan.length_mm:.0f}, {plan.medial_angle_deg:.0f} deg | "
+                      f"{bone_name} | {parts['medial_wall']:.1%} | {parts['lateral_wall']:.1%} | {parts['screw']:.1%} | "
+                      f"{'yes' if parts['tip'] == 0 else 'no'} | {parts['cranial_side']:.1%} / {parts['caudal_side']:.1%} | "
+                      f"{lumbar:.1%} | {near_tip:.0%} | {np.median(t[out]) if out.any() else float('nan'):.0f} |")
 
 
 if __name__ == "__main__":

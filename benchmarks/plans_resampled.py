@@ -1,7 +1,8 @@
 """Print the automatic screw plans on the real CT's lumbar crop at 3 mm and resampled to 0.7 mm (issue 19).
 
 The crop of tests/test_resampled_ct.py (L1-L5 and S1), planned with TotalSegmentator v2's labels (resampled as smooth
-labels) and with none (the built-in segmentation); the CT resampled by cubic B-spline. About 1 min.
+labels) and with none (the built-in segmentation); the CT resampled by cubic B-spline. Then each S1 tip: how far it
+lies outside its run's S1 label (mm, 0 inside) and its HU. About 1 min.
 
     python benchmarks/plans_resampled.py
 """
@@ -16,10 +17,15 @@ TS = REPO.parent / "shared" / "data" / "totalsegmentator_example"
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from spinebq.anatomy import VERSE_IDS  # noqa: E402
 from spinebq.image.labelmap import LabelMap  # noqa: E402
 from spinebq.image.resample import resample_labels, resample_volume  # noqa: E402
 from spinebq.io.labels import load_labels  # noqa: E402
 from spinebq.io.volume import load_volume  # noqa: E402
+from spinebq.measure.ct.sampling import sample_values  # noqa: E402
 from spinebq.pipeline import CtOptions, analyse_ct  # noqa: E402
 from tests.test_resampled_ct import BOX  # noqa: E402
 
@@ -52,6 +58,19 @@ def main() -> None:
         for name, record in records.items():
             screws = record.level(level).trajectories
             print(f"| {level} | {name} | {_plan(screws['left'])} | {_plan(screws['right'])} |")
+    print()
+    print("| labels, grid | S1 tip left: outside the S1 label mm, HU | right |")
+    print("|---|---|---|")
+    for name, record in records.items():
+        images = record.images
+        spacing = np.linalg.norm(images.ct.affine[:3, :3], axis=0)
+        outside_mm = ndimage.distance_transform_edt(images.labels.array != VERSE_IDS["S1"], sampling=spacing)
+        cells = []
+        for side in ("left", "right"):
+            tip = np.asarray(record.level("S1").trajectories[side].target_mm)[None, :]
+            cells.append(f"{sample_values(outside_mm, images.ct.affine, tip)[0]:.1f}, "
+                         f"{sample_values(images.ct.array, images.ct.affine, tip)[0]:.0f} HU")
+        print(f"| {name} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

@@ -21,16 +21,16 @@ POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
 
 @pytest.fixture(scope="session")
 def records(ts_dir, tmp_path_factory):
-    """The CT measured four ways (screws planned on all but TotalSegmentator v1)."""
+    """The CT measured four ways, screws planned automatically."""
     ct = str(ts_dir / "ct.nii.gz")
     segmentation = tmp_path_factory.mktemp("segment")
     assert main(["segment", ct, "--out", str(segmentation), "--no-preview"]) == 0
-    auto, fast = CtOptions(threads=1), CtOptions(threads=1, trajectory="none")
+    auto = CtOptions(threads=1)
     return {
         "none": analyse_ct(ct, None, auto),
         "fed_back": analyse_ct(ct, str(segmentation / "vertebrae.nii.gz"), auto),
         "ts_v2": analyse_ct(ct, str(ts_dir / "seg_v2" / "total.nii.gz"), auto),
-        "ts_v1": analyse_ct(ct, str(ts_dir / "seg_v1"), fast),
+        "ts_v1": analyse_ct(ct, str(ts_dir / "seg_v1"), auto),
     }
 
 
@@ -225,6 +225,27 @@ def test_without_labels_every_lumbar_side_and_s1_is_planned_as_with_totalsegment
         s1 = none.level("S1").trajectories[side]
         assert s1.measured and s1.source == "auto_sacral", (side, s1.reason)
         assert s1.inside_bone_fraction >= 0.9 and "pedicle_wall_breach" not in s1.warnings, side
+
+
+def test_s1_plans_agree_whatever_the_label_source(records):
+    """Issue 19n: S1 is planned with one breach test for every label source (``sacral_breaches``: the medial and lateral
+    walls and the whole screw in the bone the image shows, the tip short of the anterior cortex; not the lumbar test of
+    the part behind the body, which a label with a body sub-region got and one without did not). No labels, the
+    built-in labels fed back and TotalSegmentator v1 and v2 plan both S1 sides within one standard diameter and
+    MEDIAL_TOLERANCE_DEG["L5"] degrees of each other, within one standard length of 50 mm, none breaching."""
+    from spinebq.measure.ct.trajectory import SACRAL_MAX_LENGTH_MM
+
+    for side in ("left", "right"):
+        plans = {name: record.level("S1").trajectories[side] for name, record in records.items()}
+        for name, screw in plans.items():
+            assert screw.measured and screw.source == "auto_sacral", (side, name, screw.reason)
+            assert screw.length_mm >= SACRAL_MAX_LENGTH_MM - 5.0 - 1e-6, (side, name, screw.length_mm)
+            assert screw.inside_bone_fraction >= 0.9, (side, name, screw.inside_bone_fraction)
+            assert not {"pedicle_wall_breach", "tip_outside_vertebra"} & set(screw.warnings), (side, name, screw.warnings)
+        diameters = [screw.diameter_mm for screw in plans.values()]
+        medials = [screw.medial_angle_deg for screw in plans.values()]
+        assert max(diameters) - min(diameters) <= DIAMETER_STEP_MM + 1e-9, (side, diameters)
+        assert max(medials) - min(medials) <= MEDIAL_TOLERANCE_DEG["L5"], (side, medials)
 
 
 def test_screws_drawn_on_labels_shifted_by_one_level_are_not_inside_bone(ts_dir, tmp_path, records):

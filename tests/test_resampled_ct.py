@@ -215,11 +215,7 @@ L5_AT_07MM_REASON = (
     "inferior articular process to L5 (benchmarks/ct.md, facet split)")
 
 
-S1_AT_07MM_REASON = (
-    "No labels, S1 left: 6x25 mm on 3 mm, 7.5x30 at 0.7 mm. The built-in S1 is tested the lumbar way (the part of the "
-    "screw behind the body must lie in image bone), which its short entry through the sacral lamina barely passes; "
-    "TotalSegmentator's S1 is tested on the whole screw (7.5x50 on both grids). benchmarks/ct.md, S1")
-KNOWN_AT_07MM = {"L5": L5_AT_07MM_REASON, "S1": S1_AT_07MM_REASON}
+KNOWN_AT_07MM = {"L5": L5_AT_07MM_REASON}
 
 
 @pytest.mark.parametrize("source, level", [("totalsegmentator", level) for level in LUMBAR + ("S1",)] + [

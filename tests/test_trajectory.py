@@ -248,3 +248,32 @@ def test_bone_in_image_holds_the_dark_marrow_a_cortex_encloses_and_nothing_off_t
         assert not bone[radius > 5.5].any()
     moved = np.roll(tube, 14, axis=2)  # into the soft tissue beside the tube
     assert not bone_in_image(ct, affine, moved, affine).any()
+
+
+def test_s1_breach_test_reads_the_pedicle_walls_and_the_anterior_cortex_not_the_endplate_at_the_promontory():
+    """S1's breach test on a bone block of known geometry (0.5 mm grid, LPS mm; S1's frame: superior +z, posterior +y,
+    left +x): a left screw 6 mm wide runs forward along -y from y = 0. The block is 12 mm wide (x -6..6) and 40 mm deep,
+    its top (the superior endplate) 6 mm above the axis, dropping to 1.5 mm over its front 4 mm (the promontory's
+    corner). Truth: a centred 29 mm screw is in bone although its cranial side meets the endplate's corner over its last
+    3 mm (1 % of the screw past its seat outside the block); moved 4 mm medially (to -x, the right side of this left
+    screw) its medial wall leaves the block (16 % of it; 5 % of the whole screw, which the whole-screw test alone let
+    pass), moved laterally its lateral wall; 34 mm long its tip is past the anterior cortex."""
+    from spinebq.measure.ct.frame import VertebraFrame
+    from spinebq.measure.ct.trajectory import sacral_breaches
+
+    affine = np.diag([0.5, 0.5, 0.5, 1.0])
+    affine[:3, 3] = [-10.0, -42.0, -10.0]
+    x, y, z = (np.indices((41, 90, 41)).transpose(1, 2, 3, 0) @ affine[:3, :3].T + affine[:3, 3]).transpose(3, 0, 1, 2)
+    top = np.where(y < -26.0, 1.5, 6.0)
+    bone = (np.abs(x) <= 6.0) & (y >= -30.0) & (y <= 0.0) & (z >= -6.0) & (z <= top)
+    frame = VertebraFrame(np.zeros(3), np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]))
+
+    def screw(x_mm: float, length_mm: float) -> Screw:
+        entry = np.array([x_mm, 0.0, 0.0])
+        return Screw("S1", "left", entry, entry + [0.0, -length_mm, 0.0], 6.0, "auto_sacral")
+
+    assert sacral_breaches(screw(0.0, 29.0), bone, affine, frame) == {}
+    medial = sacral_breaches(screw(-4.0, 29.0), bone, affine, frame)
+    assert set(medial) == {"medial_wall"} and medial["medial_wall"] > 0.1, medial
+    assert set(sacral_breaches(screw(4.0, 29.0), bone, affine, frame)) == {"lateral_wall"}
+    assert "tip" in sacral_breaches(screw(0.0, 34.0), bone, affine, frame)

@@ -37,8 +37,8 @@ from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
 from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.trajectory import (
-    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw, bone_in_image, measure_screw,
-    plan_cortical, plan_sacral, plan_traditional, read_trajectory_file,
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_BREACH_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw,
+    bone_in_image, measure_screw, plan_cortical, plan_sacral, plan_traditional, read_trajectory_file,
 )
 from spinebq.records.regional import (
     Heights, LevelRegional, PedicleRecord, RegionalRecord, RegionalSummary, RegionRecord, RegionsRecord,
@@ -238,9 +238,9 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     continue
                 if name == "S1":
                     s1_frame = out.pedicles[name].frame if name in out.pedicles else frame
-                    # a sacrum label whose body was not told from the rest: the whole screw is tested against the bone
+                    # a sacrum label whose body was not told from the rest has no body part (S1's breach test does not use it)
                     s1_body = body if entry["body_method"] != NO_CANAL_METHOD else np.zeros_like(body)
-                    planned = plan_sacral(name, side, s1_frame, whole, s1_body, affine, options.plan, bone_mask=bone)
+                    planned = plan_sacral(name, side, s1_frame, whole, affine, options.plan, bone_mask=bone)
                     if isinstance(planned, str):
                         trajectories[side] = TrajectoryRecord.missing(planned)
                     else:
@@ -298,7 +298,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         "hu_ratio": "st_hu / b_hu ([yang2026])",
         "medial_angle_range_deg": MEDIAL_ANGLE_RANGE_DEG,
         "medial_angle_source": MEDIAL_ANGLE_SOURCE,
-        "s1_plan": SACRAL_SOURCE,
+        "s1_plan": f"{SACRAL_SOURCE}; {SACRAL_BREACH_SOURCE}",
         "heights": "anterior/middle/posterior body heights along the vertebra's own axis at 85/50/15 % of its depth from "
                    "the back, in sagittal planes across the central half of the body (as TotalSegmentator's spine report), "
                    "each extent where the interpolated mask crosses 0.5, the median over the planes",

@@ -22,7 +22,14 @@ Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] ther
                  [lehman2002]): aimed at the apex of the sacral promontory, 30 degrees medial (AO Surgery
                  Reference, S1 pedicle screw insertion [aosurgery2026s1]; angles of 25-35 degrees tried), the tip
                  kept 2 mm short of the promontory's cortex, at most 50 mm long [sra2011s1]; the sagittal angle is the one that keeps the
-                 screw in bone; standard sizes, downsized to stay in bone as the lumbar plans.
+                 screw in bone; standard sizes, downsized until S1's breach test passes (:func:`sacral_breaches`).
+
+The breach test (``pedicle_wall_breach``) of L1-L5 reads the part of the screw behind the vertebral body; S1 has its
+own, the same for every label source whether or not its S1 label was split into body and arch
+(:data:`SACRAL_BREACH_SOURCE`): the S1 pedicle is wide, and a sacral screw fails through the medial or lateral wall of
+the sacral pedicle or through the anterior cortex beyond the promontory, so the medial wall, the lateral wall and the
+whole screw past the head's seat must lie in the bone the image shows and the tip in it (``tip_outside_vertebra`` at S1
+reads that bone, not the label).
 """
 from __future__ import annotations
 
@@ -102,6 +109,19 @@ SACRAL_TIP_MARGIN_MM = 2.0
 SACRAL_MAX_LENGTH_MM = 50.0
 #: The promontory is looked for within this distance of S1's midsagittal plane, mm.
 PROMONTORY_HALF_WIDTH_MM = 6.0
+#: S1's breach test (:func:`sacral_breaches`) reads the screw's medial and lateral walls as its points within this angle of
+#: the medial and of the lateral direction across the screw (in S1's frame), degrees [M].
+SACRAL_WALL_HALF_ANGLE_DEG = 45.0
+#: The parts of :func:`sacral_outside_fractions` S1's breach test reads.
+SACRAL_TESTED_PARTS = ("medial_wall", "lateral_wall", "screw", "tip")
+SACRAL_BREACH_SOURCE = (
+    f"S1 breach test, the same for every label source: past the head's seat, at most {100 * BREACH_FRACTION:g} % of the "
+    f"screw's medial wall, of its lateral wall (points within {SACRAL_WALL_HALF_ANGLE_DEG:g} degrees of either direction "
+    "across it) and of all of it outside the bone "
+    "the image shows, and its tip in that bone; the S1 pedicle is wide and a sacral screw fails through the medial or "
+    "lateral wall of the sacral pedicle or through the anterior cortex beyond the promontory, while its cranial side "
+    "at the promontory's apex meets the superior endplate, the third cortex a promontory-directed screw is aimed at "
+    "[lehman2002]; no body/arch split, so a label without one is tested as a label with one [M]")
 SACRAL_SOURCE = ("promontory-directed S1 pedicle screw (Lehman et al., Spine 2002 [lehman2002]), 30 degrees medial "
                  "(AO Surgery Reference, S1 pedicle screw insertion [aosurgery2026s1]), at most 50 mm long (safe S1 length "
                  "31.9-53.1 mm in women on CT [sra2011s1])")
@@ -275,6 +295,45 @@ def breaches(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine
     return any(part.any() and outside[part].mean() > BREACH_FRACTION for part in (past_seat & ~in_body, past_seat & in_body))
 
 
+def sacral_outside_fractions(screw: Screw, bone_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *,
+                             extra_radius_mm: float = 0.0, step_mm: float = ROI_STEP_MM) -> dict[str, float]:
+    """The parts S1's breach test (:func:`sacral_breaches`) reads, each with its fraction outside ``bone_mask``.
+
+    ``medial_wall`` and ``lateral_wall``: the points of the screw (widened by ``extra_radius_mm``) past the head's seat
+    (:data:`HEAD_SEAT_MM`) within :data:`SACRAL_WALL_HALF_ANGLE_DEG` of the medial and of the lateral direction across
+    it (in S1's frame); ``screw``: all its points past the seat; ``tip``: 1.0 when the tip is outside the bone, else 0.0.
+    ``cranial_side`` and ``caudal_side`` (the rest of the cross-section, above and below the walls) are reported, not
+    tested on their own.
+    """
+    points, t, radial = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2 + extra_radius_mm,
+                                        step_mm=step_mm, up=frame.superior)
+    past_seat = t >= HEAD_SEAT_MM
+    outside = ~sample_mask(bone_mask, affine, points)
+    lateral = (1.0 if screw.side == Side.LEFT else -1.0) * frame.left
+    lateral = lateral - (lateral @ screw.direction) * screw.direction
+    offsets = points - screw.entry_mm - t[:, None] * screw.direction
+    across = offsets @ (lateral / np.linalg.norm(lateral))
+    reach = math.cos(math.radians(SACRAL_WALL_HALF_ANGLE_DEG)) * radial
+    walls = (radial > 0) & (np.abs(across) >= reach)
+    cranial = offsets @ frame.superior > 0
+    parts = {"medial_wall": past_seat & walls & (across < 0), "lateral_wall": past_seat & walls & (across > 0),
+             "screw": past_seat, "cranial_side": past_seat & ~walls & cranial, "caudal_side": past_seat & ~walls & ~cranial}
+    fractions = {name: float(outside[part].mean()) if part.any() else 0.0 for name, part in parts.items()}
+    fractions["tip"] = 0.0 if sample_mask(bone_mask, affine, screw.target_mm[None, :])[0] else 1.0
+    return fractions
+
+
+def sacral_breaches(screw: Screw, bone_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *,
+                    extra_radius_mm: float = 0.0, step_mm: float = ROI_STEP_MM) -> dict[str, float]:
+    """S1's breach test (:data:`SACRAL_BREACH_SOURCE`) on the screw widened by ``extra_radius_mm``: the parts of
+    :func:`sacral_outside_fractions` with more than :data:`BREACH_FRACTION` outside ``bone_mask`` (the bone in the
+    image, :func:`bone_in_image`), with their fractions; empty when the screw passes. ``"tip"``: the tip is past the
+    anterior cortex. The body label plays no part.
+    """
+    fractions = sacral_outside_fractions(screw, bone_mask, affine, frame, extra_radius_mm=extra_radius_mm, step_mm=step_mm)
+    return {part: fractions[part] for part in SACRAL_TESTED_PARTS if fractions[part] > BREACH_FRACTION}
+
+
 def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
                 up: np.ndarray, *, min_length_mm: float = 0.0) -> Screw | str:
     """``screw``, or the widest narrower standard diameter (then the longest shorter standard length, not below
@@ -348,17 +407,16 @@ def promontory_mm(whole_mask: np.ndarray, affine: np.ndarray, frame: VertebraFra
     return points[central][int(np.argmax(score))]
 
 
-def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
-                affine: np.ndarray, options: PlanOptions, *, bone_mask: np.ndarray | None = None) -> Screw | str:
+def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndarray, affine: np.ndarray,
+                options: PlanOptions, *, bone_mask: np.ndarray | None = None) -> Screw | str:
     """Plan a promontory-directed S1 pedicle screw (see the module docstring); the screw or the reason there is none.
 
     Every line to the promontory (offset :data:`SACRAL_TIP_OFFSET_MM` to the screw's side) with a medial angle in
     :data:`SACRAL_MEDIAL_RANGE_DEG` and a sagittal angle in :data:`SACRAL_SAGITTAL_RANGE_DEG` is followed back from
     the promontory to where it leaves the bone (the entry); its length is the longest standard length ending
     :data:`SACRAL_TIP_MARGIN_MM` short of the promontory's cortex. The widest standard screw whose cylinder widened by
-    :data:`PLAN_CLEARANCE_MM` lies in the S1 label past the head's seat wins; then the longer; then the medial angle
-    nearest :data:`SACRAL_MEDIAL_DEG`. ``body_mask`` is S1's body as :func:`measure_screw` will see it (all False
-    when the label's body could not be told from the rest: then the whole screw past its seat is tested).
+    :data:`PLAN_CLEARANCE_MM` passes S1's breach test (:func:`sacral_breaches`, the same for every label source) wins;
+    then the longer; then the medial angle nearest :data:`SACRAL_MEDIAL_DEG`.
     ``bone_mask`` (:func:`bone_in_image`, default the label) is what the promontory's cortex, the entry and the breach
     test look at; the promontory's apex is read in the label.
     """
@@ -395,8 +453,8 @@ def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndar
                 if best_key is not None and (diameter, length) <= best_key[:2]:
                     break
                 screw = Screw(level, side, entry, entry + length * direction, diameter, "auto_sacral", [])
-                if options.diameter_mm is None and breaches(screw, bone_mask, body_mask, affine, frame.superior,
-                                                            extra_radius_mm=PLAN_CLEARANCE_MM):
+                if options.diameter_mm is None and sacral_breaches(screw, bone_mask, affine, frame,
+                                                                   extra_radius_mm=PLAN_CLEARANCE_MM):
                     continue
                 best, best_key = (screw, float(medial), float(sagittal)), (diameter, length, -abs(medial - SACRAL_MEDIAL_DEG))
                 break
@@ -410,8 +468,9 @@ def plan_sacral(level: str, side: str, frame: VertebraFrame, whole_mask: np.ndar
         f"medial angle {medial:.1f} deg (tried {SACRAL_MEDIAL_RANGE_DEG[0]:g}-{SACRAL_MEDIAL_RANGE_DEG[1]:g}, "
         f"{SACRAL_MEDIAL_DEG:g} preferred), sagittal {sagittal:.1f} deg in S1's frame: the line that holds the widest, "
         "then longest, standard screw in bone",
-        f"{screw.diameter_mm:g} x {screw.length_mm:g} mm: the largest standard size that keeps {PLAN_CLEARANCE_MM:g} mm "
-        "of bone around it in the S1 label past the head's seat (behind the body)"])
+        f"{screw.diameter_mm:g} x {screw.length_mm:g} mm: the largest standard size that, widened by {PLAN_CLEARANCE_MM:g} "
+        f"mm, passes S1's breach test (its medial wall, its lateral wall and all of it past the head's seat at most "
+        f"{100 * BREACH_FRACTION:g} % outside the bone the image shows, the tip in it)"])
     return screw
 
 
@@ -492,7 +551,8 @@ def measure_screw(
                                          radius_inner_mm=radius + shell_offset_mm, step_mm=step_mm, up=up)
     inside_vertebra = sample_mask(whole_mask, mask_affine, points)
     inside_body = sample_mask(body_mask, mask_affine, points)
-    inside_bone = sample_mask(bone_in_image(ct_array, ct_affine, whole_mask, mask_affine), mask_affine, points)
+    bone_mask = bone_in_image(ct_array, ct_affine, whole_mask, mask_affine)
+    inside_bone = sample_mask(bone_mask, mask_affine, points)
 
     def bone(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         hu = sample_values(ct_array, ct_affine, pts)
@@ -541,11 +601,21 @@ def measure_screw(
         "warnings": [],
     }
     warnings = result["warnings"]
-    if behind_body.any() and (~inside_bone[behind_body]).mean() > BREACH_FRACTION:
-        warnings.append("pedicle_wall_breach")
-    tip_inside = sample_mask(whole_mask, mask_affine, screw.target_mm[None, :])[0]
-    if not tip_inside:
-        warnings.append("tip_outside_vertebra")
+    if screw.level == "S1":  # one S1 test for every label source, in the bone the image shows
+        breached = sacral_breaches(screw, bone_mask, mask_affine, frame, step_mm=step_mm)
+        if set(breached) - {"tip"}:
+            warnings.append("pedicle_wall_breach")
+        if "tip" in breached:
+            warnings.append("tip_outside_vertebra")
+        if breached:
+            result["notes"].append("S1 breach test: " + ", ".join(
+                f"{part} {fraction:.0%} outside the bone" if part != "tip" else "tip outside the bone"
+                for part, fraction in breached.items()))
+    else:
+        if behind_body.any() and (~inside_bone[behind_body]).mean() > BREACH_FRACTION:
+            warnings.append("pedicle_wall_breach")
+        if not sample_mask(whole_mask, mask_affine, screw.target_mm[None, :])[0]:
+            warnings.append("tip_outside_vertebra")
     if pedicle is not None and pedicle.found:
         result["isthmus_width_mm"] = pedicle.width_mm
         offset = _distance_to_line(pedicle.isthmus_mm, screw.entry_mm, screw.direction)
