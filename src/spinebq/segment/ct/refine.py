@@ -12,6 +12,8 @@ basivertebral foramen still counts as body while the disc inside a concave endpl
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -36,6 +38,14 @@ THRESHOLD_RANGE_HU = (BONE_EDGE_HU, 450.0)
 SMALL_HOLE_FRACTION = 0.15
 #: Smoothing (Gaussian sigma, mm) of the CT before the threshold: noise of thin-slice kernels.
 SMOOTH_MM = 0.6
+#: A surface faces a disc (is an endplate) where its outward normal is within this angle of the height axis, degrees.
+ENDPLATE_ANGLE_DEG = 45.0
+#: Percentile of the endplate peaks along the ends' normals taken as the endplate's value.
+ENDPLATE_PERCENTILE = 75.0
+#: The tissue beyond an end is a disc when its median reads at least this (HU; fat beyond the sacrum's cut does not).
+DISC_MIN_HU = 20.0
+#: An end's own threshold needs at least this many profiles reaching the disc (else the shell's threshold holds).
+ENDPLATE_MIN_POINTS = 20
 
 
 def fill_holes_along(mask: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
@@ -69,7 +79,63 @@ def fill_enclosed(mask: np.ndarray) -> np.ndarray:
     return out | keep
 
 
-def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm) -> float:
+def outward_normals(body: np.ndarray, spacing_mm) -> np.ndarray:
+    """Unit outward normals (in mm) of a body mask at every voxel: down the gradient of the smoothed mask.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        bool, the body.
+    spacing_mm : sequence of float
+        Its voxel size, mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        float, shape ``(3, *body.shape)``; zero where the smoothed mask is flat.
+    """
+    spacing = np.asarray(spacing_mm, dtype=float)
+    smooth = ndimage.gaussian_filter(body.astype(np.float32), NORMAL_SIGMA_MM / spacing, mode="nearest")
+    gradient = np.stack([np.gradient(smooth, axis=axis) / spacing[axis] for axis in range(3)])
+    length = np.linalg.norm(gradient, axis=0)
+    return np.divide(-gradient, length, out=np.zeros_like(gradient), where=length > 0)
+
+
+def _normal_profiles(hu: np.ndarray, body: np.ndarray, normals: np.ndarray, spacing_mm):
+    """HU profiles along the outward normals of (a subsample of) the body's outer layer.
+
+    Returns the surface points (voxel indices), their normals (mm), the profiles' sample voxel
+    coordinates and HU (one row per point, every :data:`PROFILE_STEP_MM` from
+    ``-SHELL_SEARCH_MM`` to ``SHELL_SEARCH_MM + OUTSIDE_MM``) and each profile's cortical peak (the
+    maximum within :data:`SHELL_SEARCH_MM` of the surface); ``None`` when the body has no surface.
+    """
+    spacing = np.asarray(spacing_mm, dtype=float)
+    points = np.argwhere(body & ~ndimage.binary_erosion(body, border_value=1))
+    points = points[:: max(1, len(points) // PROFILE_COUNT)]
+    normal_mm = normals[(slice(None), *points.T)].T
+    points, normal_mm = points[np.any(normal_mm != 0, axis=1)], normal_mm[np.any(normal_mm != 0, axis=1)]
+    if len(points) == 0:
+        return None
+    offsets_mm = np.arange(-SHELL_SEARCH_MM, SHELL_SEARCH_MM + OUTSIDE_MM + 1e-6, PROFILE_STEP_MM)
+    coords = points[:, None, :] + offsets_mm[None, :, None] * (normal_mm / spacing)[:, None, :]
+    profiles = ndimage.map_coordinates(np.asarray(hu, dtype=np.float32), coords.reshape(-1, 3).T, order=1,
+                                       mode="nearest").reshape(coords.shape[:2])
+    peak = np.argmax(np.where(offsets_mm <= SHELL_SEARCH_MM, profiles, -np.inf), axis=1)
+    return points, normal_mm, coords, profiles, peak
+
+
+def _tissue_beyond_hu(hu_shape, body: np.ndarray, allowed: np.ndarray, coords: np.ndarray, profiles: np.ndarray,
+                      peak: np.ndarray) -> np.ndarray:
+    """HU :data:`OUTSIDE_MM` beyond each profile's peak, NaN where that point is in the body or not allowed to it."""
+    rows = np.arange(len(peak))
+    beyond = peak + int(round(OUTSIDE_MM / PROFILE_STEP_MM))
+    voxel = np.clip(np.rint(coords[rows, beyond]).astype(int), 0, np.array(hu_shape) - 1)
+    tissue = allowed[tuple(voxel.T)] & ~body[tuple(voxel.T)]
+    return np.where(tissue, profiles[rows, beyond], np.nan)
+
+
+def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm,
+                         normals: np.ndarray | None = None) -> float:
     """Half maximum between the body's cortical shell and the tissue outside it, HU, read along the surface normal.
 
     From points on the body's outer layer, HU profiles are read (linear interpolation, every
@@ -90,6 +156,8 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
         bool, where this body may lie (its voxels outside it are the surrounding tissue).
     spacing_mm : sequence of float
         Voxel size of ``hu``, mm.
+    normals : numpy.ndarray, optional
+        :func:`outward_normals` of ``body`` when already computed.
 
     Returns
     -------
@@ -97,38 +165,75 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
         The threshold, clipped to :data:`THRESHOLD_RANGE_HU` (its middle when there is no surface or
         no tissue outside it).
     """
-    spacing = np.asarray(spacing_mm, dtype=float)
-    points = np.argwhere(body & ~ndimage.binary_erosion(body, border_value=1))
-    points = points[:: max(1, len(points) // PROFILE_COUNT)]
-    if len(points) == 0:
+    if normals is None:
+        normals = outward_normals(body, spacing_mm)
+    found = _normal_profiles(hu, body, normals, spacing_mm)
+    if found is None:
         return float(np.mean(THRESHOLD_RANGE_HU))
-    # outward normal: down the gradient of the smoothed body, in mm
-    smooth = ndimage.gaussian_filter(body.astype(np.float32), NORMAL_SIGMA_MM / spacing, mode="nearest")
-    gradient = np.stack([ndimage.map_coordinates(np.gradient(smooth, axis=axis), points.T, order=1) / spacing[axis]
-                         for axis in range(3)], axis=1)
-    length = np.linalg.norm(gradient, axis=1)
-    points, normal_mm = points[length > 0], -gradient[length > 0] / length[length > 0, None]
-    if len(points) == 0:
+    _, _, coords, profiles, peak = found
+    shell_hu = float(np.percentile(profiles[np.arange(len(peak)), peak], SHELL_PERCENTILE))
+    tissue_hu = _tissue_beyond_hu(hu.shape, body, allowed, coords, profiles, peak)
+    if np.isnan(tissue_hu).all():
         return float(np.mean(THRESHOLD_RANGE_HU))
-    offsets_mm = np.arange(-SHELL_SEARCH_MM, SHELL_SEARCH_MM + OUTSIDE_MM + 1e-6, PROFILE_STEP_MM)
-    coords = points[:, None, :] + offsets_mm[None, :, None] * (normal_mm / spacing)[:, None, :]
-    profiles = ndimage.map_coordinates(np.asarray(hu, dtype=np.float32), coords.reshape(-1, 3).T, order=1,
-                                       mode="nearest").reshape(coords.shape[:2])
-    rows = np.arange(len(points))
-    peak = np.argmax(np.where(offsets_mm <= SHELL_SEARCH_MM, profiles, -np.inf), axis=1)
-    shell_hu = float(np.percentile(profiles[rows, peak], SHELL_PERCENTILE))
-    beyond = peak + int(round(OUTSIDE_MM / PROFILE_STEP_MM))
-    voxel = np.clip(np.rint(coords[rows, beyond]).astype(int), 0, np.array(hu.shape) - 1)
-    tissue = allowed[tuple(voxel.T)] & ~body[tuple(voxel.T)]
-    if not tissue.any():
-        return float(np.mean(THRESHOLD_RANGE_HU))
-    outside_hu = float(np.clip(np.median(profiles[rows[tissue], beyond[tissue]]), -100.0, BONE_EDGE_HU))
+    outside_hu = float(np.clip(np.nanmedian(tissue_hu), -100.0, BONE_EDGE_HU))
     return float(np.clip(0.5 * (shell_hu + outside_hu), *THRESHOLD_RANGE_HU))
+
+
+def endplate_thresholds_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm,
+                           normals: np.ndarray | None = None) -> tuple[float, float]:
+    """Half maximum between each endplate and the disc beyond it, HU: (inferior, superior); NaN where unread.
+
+    The body's ends are its surface points whose outward normal lies within :data:`ENDPLATE_ANGLE_DEG`
+    of the inferior or superior axis (the third axis of the canonical grid). Along those normals,
+    as in :func:`surface_threshold_hu`, the endplate is each profile's peak within
+    :data:`SHELL_SEARCH_MM` of the surface and the disc the HU :data:`OUTSIDE_MM` beyond it (allowed
+    to the body, not in it); each end's threshold is half-way between the medians of the two over
+    that end's points. An endplate is a thin plate, not a cortical wall: on a 3 mm CT it reads about
+    200 HU against a side wall's 300-400, and the shell's half maximum (about 190 HU) drops the
+    endplate's partial-volume layer (benchmarks/ct.md, "Heights across label sources").
+
+    Parameters
+    ----------
+    hu, body, allowed, spacing_mm, normals
+        As for :func:`surface_threshold_hu`.
+
+    Returns
+    -------
+    tuple of float
+        The inferior and the superior end's thresholds, clipped to :data:`THRESHOLD_RANGE_HU`; NaN for an
+        end with fewer than :data:`ENDPLATE_MIN_POINTS` profiles reaching the disc.
+    """
+    if normals is None:
+        normals = outward_normals(body, spacing_mm)
+    found = _normal_profiles(hu, body, normals, spacing_mm)
+    if found is None:
+        return math.nan, math.nan
+    _, normal_mm, coords, profiles, peak = found
+    plate_hu = profiles[np.arange(len(peak)), peak]
+    disc_hu = _tissue_beyond_hu(hu.shape, body, allowed, coords, profiles, peak)
+    cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
+    out = []
+    for facing in (normal_mm[:, 2] <= -cos_end, normal_mm[:, 2] >= cos_end):
+        read = facing & np.isfinite(disc_hu)
+        if read.sum() < ENDPLATE_MIN_POINTS:
+            out.append(math.nan)
+            continue
+        disc = float(np.median(disc_hu[read]))
+        if disc < DISC_MIN_HU:
+            out.append(math.nan)
+            continue
+        half = 0.5 * (float(np.percentile(plate_hu[read], ENDPLATE_PERCENTILE)) + min(disc, BONE_EDGE_HU))
+        out.append(float(np.clip(half, *THRESHOLD_RANGE_HU)))
+    return out[0], out[1]
 
 
 def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.ndarray,
                 allowed: np.ndarray, spacing_mm) -> tuple[np.ndarray, float]:
-    """Move a body's surface to the half-maximum threshold within ``band``.
+    """Move a body's surface to the half-maximum thresholds within ``band``.
+
+    The side walls take :func:`surface_threshold_hu` (cortical shell against the tissue around the
+    body), the ends that face a disc their own :func:`endplate_thresholds_hu` (endplate against disc),
+    each band voxel by the direction of the body's outward normal at it.
 
     Parameters
     ----------
@@ -151,10 +256,17 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     mask : numpy.ndarray
         bool, the refined body (the largest connected piece).
     threshold_hu : float
-        The surface threshold used.
+        The side walls' surface threshold.
     """
-    threshold = surface_threshold_hu(hu, body, allowed, spacing_mm)
-    mask = core | (band & allowed & (hu >= threshold))
+    normals = outward_normals(body, spacing_mm)
+    threshold = surface_threshold_hu(hu, body, allowed, spacing_mm, normals)
+    level_hu = np.full(hu.shape, threshold, dtype=np.float32)
+    cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
+    for facing, end_hu in zip((normals[2] <= -cos_end, normals[2] >= cos_end),
+                              endplate_thresholds_hu(hu, body, allowed, spacing_mm, normals)):
+        if math.isfinite(end_hu):
+            level_hu[facing] = end_hu
+    mask = core | (band & allowed & (hu >= level_hu))
     mask = fill_enclosed(mask) & (allowed | core)
     labelled, n = ndimage.label(mask)
     if n > 1:
