@@ -8,10 +8,11 @@ voxel size). On thick slices a body's ends, its endplates facing a disc, take th
 maximum between the endplate and the disc where it is lower: a thin plate reads far below a side
 wall's cortex, and the shell's threshold dropped the endplate's partial-volume voxel layer whole.
 Voxels within one working voxel of the surface are kept when their HU is at least the threshold
-(the side's or the end's, by the direction of the surface normal at them) and dropped otherwise; the interior is kept whatever its HU (an
-osteoporotic core can be darker than muscle), and holes are filled on sagittal and coronal planes
-(and axial holes that are small or have body above and below), so that a dark core open towards the
-basivertebral foramen still counts as body while the disc inside a concave endplate's rim does not.
+(the side's or the end's, by the direction of the surface normal at them) and dropped otherwise;
+the interior is kept whatever its HU (an osteoporotic core can be darker than muscle), and holes
+are filled on sagittal and coronal planes (and axial holes that are small or have body above and
+below), so that a dark core open towards the basivertebral foramen still counts as body while the
+disc inside a concave endplate's rim does not.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ ENDPLATE_PERCENTILE = 75.0
 DISC_SEARCH_MM = 4.5
 #: The tissue beyond an end is a disc when its median reads at least this (HU; fat beyond the sacrum's cut does not).
 DISC_MIN_HU = 20.0
-#: An end's own threshold needs at least this many profiles reaching the disc (else the shell's threshold holds).
+#: An end's own threshold needs at least this many plates read along its normals (else the shell's threshold holds).
 ENDPLATE_MIN_POINTS = 20
 
 
@@ -195,11 +196,11 @@ def endplate_thresholds_hu(hu: np.ndarray, body: np.ndarray, spacing_mm,
     HU within :data:`DISC_SEARCH_MM` beyond it (one and a half voxels of a 3 mm CT: on thinner voxels
     a fixed distance lands on the plate's blurred flank). The disc is read there whatever the body as
     found holds: on fine voxels the body found on the working grid reaches into the disc, and reading
-    only the points beyond it would keep a different few profiles on every voxel size. Each end's threshold is
-    half-way between the :data:`ENDPLATE_PERCENTILE` th percentile of its plates and the median of its
-    discs. An endplate is a thin plate, not a cortical wall: on the real 3 mm CT it reads 250-350 HU
-    (upper quartile) against a side wall's 300-450 (85th percentile), and the shell's half maximum
-    dropped the endplate's partial-volume layer (benchmarks/ct.md, "Heights across label sources").
+    only the points beyond it would keep a different few profiles on every voxel size. Each end's
+    threshold is half-way between the :data:`ENDPLATE_PERCENTILE` th percentile of its plates and the median of its
+    discs. An endplate is a thin plate, not a cortical wall: on the real 3 mm CT the ends of L1-L5 read
+    168-216 HU this way against the shell's 177-206 HU, and the shell's half maximum dropped the
+    endplate's partial-volume layer (benchmarks/ct.md, "Heights across label sources").
 
     Parameters
     ----------
@@ -246,9 +247,10 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     direction of the body's outward normal at it: there the endplate, the bone behind it and the disc
     share the end voxel, and the shell's threshold drops that partial-volume layer whole, leaving the
     body short by part of a voxel at each end (benchmarks/ct.md, "Heights across label sources"). On
-    thinner slices the threshold cuts the endplate's blurred profile within the layer, as on the
-    sides; the end threshold there grew the bodies of the real CT resampled to 0.7 mm by up to 0.3 ml
-    and raised their hu_3d by up to 1.4 HU over the 3 mm ones.
+    thinner slices the ends keep the shell's threshold: the end threshold there grew the bodies of the
+    real CT resampled to 0.7 mm by up to 0.3 ml and raised their hu_3d by up to 1.4 HU, past the 3 mm
+    ones by more than ``tests/test_resampled_ct.py`` allows; on a blurred thin endplate that leaves
+    the 0.7 mm body short (``tests/segment/test_refine.py``).
 
     Parameters
     ----------
