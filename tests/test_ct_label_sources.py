@@ -71,13 +71,7 @@ def test_builtin_and_totalsegmentator_bodies_agree(records, source):
         assert a.genant_grade == b.genant_grade, (level, a.genant_grade, b.genant_grade)
 
 
-@pytest.mark.parametrize("source", ["ts_v2", pytest.param("ts_v1", marks=pytest.mark.xfail(strict=True, reason=(
-    "TotalSegmentator v1's L2 body is taller than the built-in one: 28.9/27.5 mm against 26.6/24.3 mm (anterior/"
-    "middle, read where the mask crosses 0.5). On the image (benchmarks/body_ends.py) the difference is the endplates' "
-    "partial-volume layer: v1 holds 92 voxels beyond the built-in body's ends (v2 58), median 158 HU between the "
-    "built-in end voxel (204) and the disc beyond (73), 72 % of them above the half-level, so more bone than disc: "
-    "the built-in L2 is short. Its half-maximum surface threshold (segment/ct/refine.py, 186 HU at L2) drops that "
-    "layer")))])
+@pytest.mark.parametrize("source", ["ts_v2", "ts_v1"])
 def test_builtin_and_totalsegmentator_heights_agree(records, source):
     """Every height within 3 mm on L1-L5."""
     ours, theirs = _levels(records["none"]), _levels(records[source])

@@ -4,6 +4,8 @@ A sphere with a dense 1.5 mm shell (a vertebral body's cortex) is averaged into 
 sees it, and that image is resampled to 0.7 mm by cubic B-spline (the real CT's case in
 ``tests/test_resampled_ct.py``). The half maximum read along the surface normals in millimetres is the same on both
 grids; read on layers one voxel thick (the earlier rule) it falls far lower on the 0.7 mm voxels.
+
+A cylinder between two discs, its ends part-way into a 3 mm voxel, checks the endplates' own threshold (issue 19o).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from scipy import ndimage
 
 from spinebq.image.resample import resample_volume
 from spinebq.image.volume import Volume
-from spinebq.segment.ct.refine import SHELL_PERCENTILE, surface_threshold_hu
+from spinebq.segment.ct.refine import SHELL_PERCENTILE, endplate_thresholds_hu, refine_body, surface_threshold_hu
 
 RADIUS_MM, SHELL_MM, SIDE_MM = 15.0, 1.5, 48.0
 CORTEX_HU, MARROW_HU, TISSUE_HU = 700.0, 150.0, 40.0
@@ -59,3 +61,77 @@ def test_threshold_is_the_same_on_3_mm_and_0_7_mm_voxels():
         assert threshold == pytest.approx(reference, abs=10.0), (radius_mm, threshold, reference)
     # the earlier rule read the outer layer on the flank: about 100 HU lower
     assert _one_voxel_layers(fine.array, body) < earlier_reference - 50.0
+
+
+# A cylindrical body 28 mm tall between two discs: side wall of dense cortex, 1 mm endplates, marrow inside. Its ends
+# lie 1 mm into a 3 mm voxel, so each end voxel holds 1 mm of disc, 1 mm of endplate and 1 mm of marrow: the
+# partial-volume layer of the real 3 mm CT's endplates (benchmarks/ct.md, "Heights across label sources").
+BODY_RADIUS_MM, WALL_MM, PLATE_MM = 16.0, 1.5, 1.0
+BODY_BOTTOM_MM, BODY_TOP_MM = 16.0, 44.0
+PLATE_HU, DISC_HU = 400.0, 80.0
+LENGTH_MM = 60.0
+
+
+def _body_between_discs():
+    step, k = 0.5, 6
+    x = (np.arange(int(SIDE_MM / step)) + 0.5) * step - SIDE_MM / 2.0
+    z = (np.arange(int(LENGTH_MM / step)) + 0.5) * step
+    r = np.hypot(x[:, None, None], x[None, :, None]) + 0.0 * z
+    inside = (r < BODY_RADIUS_MM) & (z > BODY_BOTTOM_MM) & (z < BODY_TOP_MM)
+    truth = np.where(r < BODY_RADIUS_MM, DISC_HU, TISSUE_HU)
+    truth = np.where(inside, MARROW_HU, truth)
+    truth = np.where(inside & ((z < BODY_BOTTOM_MM + PLATE_MM) | (z > BODY_TOP_MM - PLATE_MM)), PLATE_HU, truth)
+    truth = np.where(inside & (r >= BODY_RADIUS_MM - WALL_MM), CORTEX_HU, truth)
+    n = truth.shape
+    coarse = truth.reshape(n[0] // k, k, n[1] // k, k, n[2] // k, k).mean(axis=(1, 3, 5)).astype(np.float32)
+    ct = Volume(coarse, np.diag([3.0, 3.0, 3.0, 1.0]))
+    return ct, resample_volume(ct, 0.7, order=3)
+
+
+def _refined_column_height(ct: Volume, *, shell_only: bool = False, ends_everywhere: bool = False):
+    """Refine the body as found on a 3 mm working grid (whole 3 mm voxels, 15-45 mm: the end voxels included); the
+    refined body's height along its axis through its centre, mm, and the end thresholds. ``shell_only``: the shell's
+    threshold everywhere (the earlier rule); ``ends_everywhere``: the end thresholds on this grid's central column
+    whatever its slice thickness."""
+    spacing = np.array(ct.spacing_mm)
+    # the truth's coordinates of the voxel centres (the 3 mm voxel 0 spans 0-3 mm)
+    centre = [ct.affine[i, i] * np.arange(ct.shape[i]) + ct.affine[i, 3] + 1.5 for i in range(3)]
+    r = np.hypot(centre[0][:, None, None] - SIDE_MM / 2.0, centre[1][None, :, None] - SIDE_MM / 2.0)
+    body = (r < BODY_RADIUS_MM) & (centre[2] > 15.0) & (centre[2] < 45.0)
+    width = max(1, int(round(3.0 / spacing[0])))  # one working voxel
+    core = ndimage.binary_erosion(body, iterations=width, border_value=1)
+    band = ndimage.binary_dilation(body, iterations=width) & ~core
+    allowed = np.ones(ct.shape, bool)
+    ends = endplate_thresholds_hu(ct.array, body, spacing)
+    i = int(np.argmin(np.abs(centre[0] - SIDE_MM / 2.0)))
+    if shell_only:
+        mask = core | (band & (ct.array >= surface_threshold_hu(ct.array, body, allowed, spacing)))
+    elif ends_everywhere:
+        lower = centre[2] < 0.5 * (BODY_BOTTOM_MM + BODY_TOP_MM)
+        column = core[i, i] | (band[i, i] & (ct.array[i, i] >= np.where(lower, ends[0], ends[1])))
+        return float(column.sum() * spacing[2]), ends
+    else:
+        mask, _ = refine_body(ct.array, body, core, band, allowed, spacing)
+    return float(mask[i, i].sum() * spacing[2]), ends
+
+
+def test_endplate_layer_is_kept_on_3_mm_slices():
+    """Issue 19o: the end voxel holding 1 mm of disc, 1 mm of endplate and 1 mm of marrow reads 210 HU, below the
+    shell's half maximum (about 250 HU), which dropped it: the body read 24 mm for its 28. Its own end threshold,
+    half-way between the endplate and the disc, keeps it: 30 mm, each end within half a voxel of the truth. On the same
+    image resampled to 0.7 mm the end thresholds read alike and put each end within 1 mm of the truth; there the
+    refinement keeps the shell's threshold (``ENDPLATE_VOXEL_MM``)."""
+    coarse, fine = _body_between_discs()
+    truth_mm = BODY_TOP_MM - BODY_BOTTOM_MM
+    end_voxel_hu = (PLATE_HU + MARROW_HU + DISC_HU) / 3.0
+    height, ends = _refined_column_height(coarse)
+    # on 3 mm voxels the plate is the end voxel and the disc the next one out
+    assert ends == pytest.approx((0.5 * (end_voxel_hu + DISC_HU),) * 2, abs=1.0)
+    assert abs(height - truth_mm) <= 3.0, height
+    shell_height, _ = _refined_column_height(coarse, shell_only=True)
+    assert truth_mm - shell_height > 3.0, shell_height
+    # read along the normals in mm, the end thresholds on 0.7 mm voxels are alike, and place the ends as well
+    fine_height, fine_ends = _refined_column_height(fine, ends_everywhere=True)
+    assert fine_ends == pytest.approx(ends, abs=20.0)
+    assert abs(fine_height - truth_mm) <= 2.0, fine_height
+    assert _refined_column_height(fine)[0] == _refined_column_height(fine, shell_only=True)[0]

@@ -4,13 +4,19 @@ The bodies are found on the coarse working grid (:mod:`spinebq.segment.ct.bone`)
 voxel is a mix of cortex and the tissue around it. Here each body's surface is moved, on the CT's
 own voxels, to the *half maximum* between its cortical shell and that tissue (the usual edge
 criterion of CT morphometry; both read along the surface normals in millimetres, the same on any
-voxel size): voxels within one working voxel of the surface are kept when their
-HU is at least the threshold and dropped otherwise; the interior is kept whatever its HU (an
-osteoporotic core can be darker than muscle), and holes are filled on sagittal and coronal planes
-(and axial holes that are small or have body above and below), so that a dark core open towards the
-basivertebral foramen still counts as body while the disc inside a concave endplate's rim does not.
+voxel size). On thick slices a body's ends, its endplates facing a disc, take their own half
+maximum between the endplate and the disc where it is lower: a thin plate reads far below a side
+wall's cortex, and the shell's threshold dropped the endplate's partial-volume voxel layer whole.
+Voxels within one working voxel of the surface are kept when their HU is at least the threshold
+(the side's or the end's, by the direction of the surface normal at them) and dropped otherwise;
+the interior is kept whatever its HU (an osteoporotic core can be darker than muscle), and holes
+are filled on sagittal and coronal planes (and axial holes that are small or have body above and
+below), so that a dark core open towards the basivertebral foramen still counts as body while the
+disc inside a concave endplate's rim does not.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import ndimage
@@ -36,6 +42,18 @@ THRESHOLD_RANGE_HU = (BONE_EDGE_HU, 450.0)
 SMALL_HOLE_FRACTION = 0.15
 #: Smoothing (Gaussian sigma, mm) of the CT before the threshold: noise of thin-slice kernels.
 SMOOTH_MM = 0.6
+#: A surface faces a disc (is an endplate) where its outward normal is within this angle of the height axis, degrees.
+ENDPLATE_ANGLE_DEG = 45.0
+#: Slices at least this thick (mm) hold an endplate and the disc beyond it in one end voxel, kept or dropped whole.
+ENDPLATE_VOXEL_MM = 2.0
+#: Percentile of the endplate peaks along the ends' normals taken as the endplate's value.
+ENDPLATE_PERCENTILE = 75.0
+#: The disc beyond an endplate is the lowest HU within this distance (mm) beyond the plate's peak.
+DISC_SEARCH_MM = 4.5
+#: The tissue beyond an end is a disc when its median reads at least this (HU; fat beyond the sacrum's cut does not).
+DISC_MIN_HU = 20.0
+#: An end's own threshold needs at least this many plates read along its normals (else the shell's threshold holds).
+ENDPLATE_MIN_POINTS = 20
 
 
 def fill_holes_along(mask: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
@@ -69,7 +87,57 @@ def fill_enclosed(mask: np.ndarray) -> np.ndarray:
     return out | keep
 
 
-def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm) -> float:
+def outward_normals(body: np.ndarray, spacing_mm) -> np.ndarray:
+    """Unit outward normals (in mm) of a body mask at every voxel: down the gradient of the smoothed mask.
+
+    Parameters
+    ----------
+    body : numpy.ndarray
+        bool, the body.
+    spacing_mm : sequence of float
+        Its voxel size, mm.
+
+    Returns
+    -------
+    numpy.ndarray
+        float, shape ``(3, *body.shape)``; zero where the smoothed mask is flat.
+    """
+    spacing = np.asarray(spacing_mm, dtype=float)
+    smooth = ndimage.gaussian_filter(body.astype(np.float32), NORMAL_SIGMA_MM / spacing, mode="nearest")
+    gradient = np.stack([np.gradient(smooth, axis=axis) / spacing[axis] for axis in range(3)])
+    length = np.linalg.norm(gradient, axis=0)
+    return np.divide(-gradient, length, out=np.zeros_like(gradient), where=length > 0)
+
+
+def _normal_profiles(hu: np.ndarray, body: np.ndarray, normals: np.ndarray, spacing_mm, facing=None):
+    """HU profiles along the outward normals of (an even subsample of) the body's outer layer.
+
+    ``facing``, when given, is ``facing(normal_mm) -> bool`` choosing the surface points before the
+    subsample (an end of the body, read with all its points whatever the rest of the surface holds).
+    Returns the points' normals (mm), the profiles' sample voxel coordinates and HU (one row per
+    point, every :data:`PROFILE_STEP_MM` from ``-SHELL_SEARCH_MM`` to ``SHELL_SEARCH_MM + OUTSIDE_MM``)
+    and each profile's cortical peak (the maximum within :data:`SHELL_SEARCH_MM` of the surface);
+    ``None`` when there is no such surface.
+    """
+    spacing = np.asarray(spacing_mm, dtype=float)
+    points = np.argwhere(body & ~ndimage.binary_erosion(body, border_value=1))
+    if facing is not None:
+        points = points[facing(normals[(slice(None), *points.T)].T)]
+    points = points[:: max(1, len(points) // PROFILE_COUNT)]
+    normal_mm = normals[(slice(None), *points.T)].T
+    points, normal_mm = points[np.any(normal_mm != 0, axis=1)], normal_mm[np.any(normal_mm != 0, axis=1)]
+    if len(points) == 0:
+        return None
+    offsets_mm = np.arange(-SHELL_SEARCH_MM, SHELL_SEARCH_MM + OUTSIDE_MM + 1e-6, PROFILE_STEP_MM)
+    coords = points[:, None, :] + offsets_mm[None, :, None] * (normal_mm / spacing)[:, None, :]
+    profiles = ndimage.map_coordinates(np.asarray(hu, dtype=np.float32), coords.reshape(-1, 3).T, order=1,
+                                       mode="nearest").reshape(coords.shape[:2])
+    peak = np.argmax(np.where(offsets_mm <= SHELL_SEARCH_MM, profiles, -np.inf), axis=1)
+    return normal_mm, coords, profiles, peak
+
+
+def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm,
+                         normals: np.ndarray | None = None) -> float:
     """Half maximum between the body's cortical shell and the tissue outside it, HU, read along the surface normal.
 
     From points on the body's outer layer, HU profiles are read (linear interpolation, every
@@ -90,6 +158,8 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
         bool, where this body may lie (its voxels outside it are the surrounding tissue).
     spacing_mm : sequence of float
         Voxel size of ``hu``, mm.
+    normals : numpy.ndarray, optional
+        :func:`outward_normals` of ``body`` when already computed.
 
     Returns
     -------
@@ -97,25 +167,13 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
         The threshold, clipped to :data:`THRESHOLD_RANGE_HU` (its middle when there is no surface or
         no tissue outside it).
     """
-    spacing = np.asarray(spacing_mm, dtype=float)
-    points = np.argwhere(body & ~ndimage.binary_erosion(body, border_value=1))
-    points = points[:: max(1, len(points) // PROFILE_COUNT)]
-    if len(points) == 0:
+    if normals is None:
+        normals = outward_normals(body, spacing_mm)
+    found = _normal_profiles(hu, body, normals, spacing_mm)
+    if found is None:
         return float(np.mean(THRESHOLD_RANGE_HU))
-    # outward normal: down the gradient of the smoothed body, in mm
-    smooth = ndimage.gaussian_filter(body.astype(np.float32), NORMAL_SIGMA_MM / spacing, mode="nearest")
-    gradient = np.stack([ndimage.map_coordinates(np.gradient(smooth, axis=axis), points.T, order=1) / spacing[axis]
-                         for axis in range(3)], axis=1)
-    length = np.linalg.norm(gradient, axis=1)
-    points, normal_mm = points[length > 0], -gradient[length > 0] / length[length > 0, None]
-    if len(points) == 0:
-        return float(np.mean(THRESHOLD_RANGE_HU))
-    offsets_mm = np.arange(-SHELL_SEARCH_MM, SHELL_SEARCH_MM + OUTSIDE_MM + 1e-6, PROFILE_STEP_MM)
-    coords = points[:, None, :] + offsets_mm[None, :, None] * (normal_mm / spacing)[:, None, :]
-    profiles = ndimage.map_coordinates(np.asarray(hu, dtype=np.float32), coords.reshape(-1, 3).T, order=1,
-                                       mode="nearest").reshape(coords.shape[:2])
-    rows = np.arange(len(points))
-    peak = np.argmax(np.where(offsets_mm <= SHELL_SEARCH_MM, profiles, -np.inf), axis=1)
+    _, coords, profiles, peak = found
+    rows = np.arange(len(peak))
     shell_hu = float(np.percentile(profiles[rows, peak], SHELL_PERCENTILE))
     beyond = peak + int(round(OUTSIDE_MM / PROFILE_STEP_MM))
     voxel = np.clip(np.rint(coords[rows, beyond]).astype(int), 0, np.array(hu.shape) - 1)
@@ -126,9 +184,73 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
     return float(np.clip(0.5 * (shell_hu + outside_hu), *THRESHOLD_RANGE_HU))
 
 
+def endplate_thresholds_hu(hu: np.ndarray, body: np.ndarray, spacing_mm,
+                           normals: np.ndarray | None = None) -> tuple[float, float]:
+    """Half maximum between each endplate and the disc beyond it, HU: (inferior, superior); NaN where unread.
+
+    The body's ends are its surface points whose outward normal lies within :data:`ENDPLATE_ANGLE_DEG`
+    of the inferior or superior axis (the third axis of the canonical grid). Along those normals, as in
+    :func:`surface_threshold_hu`, the endplate is each profile's peak within :data:`SHELL_SEARCH_MM`
+    of the surface (a peak inside that window: a profile still rising at its end has trabecular bone
+    deeper in, or the next body's endplate across a thin disc, and is not read) and the disc the lowest
+    HU within :data:`DISC_SEARCH_MM` beyond it (one and a half voxels of a 3 mm CT: on thinner voxels
+    a fixed distance lands on the plate's blurred flank). The disc is read there whatever the body as
+    found holds: on fine voxels the body found on the working grid reaches into the disc, and reading
+    only the points beyond it would keep a different few profiles on every voxel size. Each end's
+    threshold is half-way between the :data:`ENDPLATE_PERCENTILE` th percentile of its plates and the median of its
+    discs. An endplate is a thin plate, not a cortical wall: on the real 3 mm CT the ends of L1-L5 read
+    168-216 HU this way against the shell's 177-206 HU, and the shell's half maximum dropped the
+    endplate's partial-volume layer (benchmarks/ct.md, "Heights across label sources").
+
+    Parameters
+    ----------
+    hu, body, spacing_mm, normals
+        As for :func:`surface_threshold_hu`.
+
+    Returns
+    -------
+    tuple of float
+        The inferior and the superior end's thresholds, clipped to :data:`THRESHOLD_RANGE_HU`; NaN for an
+        end with fewer than :data:`ENDPLATE_MIN_POINTS` plates read, or whose tissue beyond reads below
+        :data:`DISC_MIN_HU` (no disc: the sacrum's lower end).
+    """
+    if normals is None:
+        normals = outward_normals(body, spacing_mm)
+    cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
+    last = int(round(2 * SHELL_SEARCH_MM / PROFILE_STEP_MM))
+    out = []
+    for sign in (-1.0, 1.0):
+        found = _normal_profiles(hu, body, normals, spacing_mm, lambda n, s=sign: s * n[:, 2] >= cos_end)
+        if found is None:
+            out.append(math.nan)
+            continue
+        _, _, profiles, peak = found
+        rows = np.flatnonzero((peak > 0) & (peak < last))
+        beyond = np.arange(profiles.shape[1])[None, :] - peak[rows, None]
+        darkest = np.where((beyond >= 0) & (beyond <= round(DISC_SEARCH_MM / PROFILE_STEP_MM)), profiles[rows], np.inf)
+        disc = float(np.median(darkest.min(axis=1))) if len(rows) >= ENDPLATE_MIN_POINTS else math.nan
+        if not disc >= DISC_MIN_HU:
+            out.append(math.nan)
+            continue
+        half = 0.5 * (float(np.percentile(profiles[rows, peak[rows]], ENDPLATE_PERCENTILE)) + min(disc, BONE_EDGE_HU))
+        out.append(float(np.clip(half, *THRESHOLD_RANGE_HU)))
+    return out[0], out[1]
+
+
 def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.ndarray,
                 allowed: np.ndarray, spacing_mm) -> tuple[np.ndarray, float]:
-    """Move a body's surface to the half-maximum threshold within ``band``.
+    """Move a body's surface to the half-maximum thresholds within ``band``.
+
+    The side walls take :func:`surface_threshold_hu` (cortical shell against the tissue around the
+    body). On slices at least :data:`ENDPLATE_VOXEL_MM` thick the ends that face a disc take their own
+    :func:`endplate_thresholds_hu` (endplate against disc) where it is lower, each band voxel by the
+    direction of the body's outward normal at it: there the endplate, the bone behind it and the disc
+    share the end voxel, and the shell's threshold drops that partial-volume layer whole, leaving the
+    body short by part of a voxel at each end (benchmarks/ct.md, "Heights across label sources"). On
+    thinner slices the ends keep the shell's threshold: the end threshold there grew the bodies of the
+    real CT resampled to 0.7 mm by up to 0.3 ml and raised their hu_3d by up to 1.4 HU, past the 3 mm
+    ones by more than ``tests/test_resampled_ct.py`` allows; on a blurred thin endplate that leaves
+    the 0.7 mm body short (``tests/segment/test_refine.py``).
 
     Parameters
     ----------
@@ -151,10 +273,18 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     mask : numpy.ndarray
         bool, the refined body (the largest connected piece).
     threshold_hu : float
-        The surface threshold used.
+        The side walls' surface threshold.
     """
-    threshold = surface_threshold_hu(hu, body, allowed, spacing_mm)
-    mask = core | (band & allowed & (hu >= threshold))
+    normals = outward_normals(body, spacing_mm)
+    threshold = surface_threshold_hu(hu, body, allowed, spacing_mm, normals)
+    level_hu = np.full(hu.shape, threshold, dtype=np.float32)
+    if float(spacing_mm[2]) >= ENDPLATE_VOXEL_MM:
+        cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
+        for facing, end_hu in zip((normals[2] <= -cos_end, normals[2] >= cos_end),
+                                  endplate_thresholds_hu(hu, body, spacing_mm, normals)):
+            if math.isfinite(end_hu):
+                level_hu[facing] = min(end_hu, threshold)
+    mask = core | (band & allowed & (hu >= level_hu))
     mask = fill_enclosed(mask) & (allowed | core)
     labelled, n = ndimage.label(mask)
     if n > 1:
