@@ -53,7 +53,8 @@ def _within_of_end(mask: np.ndarray, axis: int, depth_vox: float, last: bool) ->
 
 def _outline_offsets(mine: np.ndarray, reference: np.ndarray, spacing_mm: float) -> dict[str, float]:
     """Mean signed distance (mm, + outside) of ``mine``'s outline from ``reference``'s, per part of the surface."""
-    box = tuple(slice(max(0, b.start - 8), b.stop + 8) for b in ndimage.find_objects((mine | reference).astype(np.uint8))[0])
+    union_box = ndimage.find_objects((mine | reference).astype(np.uint8))[0]
+    box = tuple(slice(max(0, b.start - 8), b.stop + 8) for b in union_box)
     mine, reference = mine[box], reference[box]
     # distances between voxel centres; an outline lies half a voxel beyond the last voxel inside, so a surface voxel of
     # ``mine`` that is also a surface voxel of ``reference`` has its outline at 0
