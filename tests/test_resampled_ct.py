@@ -208,11 +208,12 @@ def planned(lumbar, fine):
 
 
 L5_AT_07MM_REASON = (
-    "No labels, L5 right: 7.5x35 mm at 35 deg on 3 mm, 15 deg at 0.7 mm, the isthmus found 9 mm further back in the "
-    "L4-L5 facet column again. The L4-L5 disc plane is fitted 24 deg tilted at 3 mm and 6 deg at 0.7 mm "
-    "(TotalSegmentator's bodies: 22 deg; discs.refine_plane takes the darkest plane, and on this wedge-shaped disc "
-    "the body curve 3 mm further left finds the flat plane darker), which lifts L4's arch seeds 6.5 mm and gives L4's "
-    "inferior articular process to L5 (benchmarks/ct.md, facet split)")
+    "No labels, L5 right: 7.5x35 mm at 35 deg on 3 mm, 15 deg at 0.7 mm: the isthmus is found 9 mm further back, in "
+    "L5's articular column (11.9 x 30 mm). Not the disc plane alone: with the L4-L5 plane put in at TotalSegmentator's "
+    "20.7 deg on both grids, 0.7 mm L5 right stays 5x30 at 15 deg (isthmus 8.9 x 30 mm, 10 mm behind), while an "
+    "endplate mid-plane fit that gives the same disc tilts on both grids (within 1.7 deg) turns 3 mm L5 to 15 deg. The "
+    "pedicle search's narrowest section lies in the articular column at 0.7 mm (benchmarks/ct.md, disc planes 19m; "
+    "python benchmarks/disc_tilts.py)")
 
 
 S1_AT_07MM_REASON = (
