@@ -11,7 +11,8 @@ the part of it in the sagittal plane, positive when the plane's posterior edge i
 * with ``--endplate-fit`` also a candidate fit tried for issue 19m and not kept: the mid-plane between the two
   endplates, fitted through the mid-points of the disc's two half-way HU crossings on rays along the body curve
   (:func:`endplate_plane`); ``--plans`` prints the no-labels screw plans with it at 3 mm and at 0.7 mm and L5's
-  isthmuses (``--l4l5-tilt-deg``: with the L4-L5 plane put in at that tilt), ``--facets`` how the L4-L5 facet columns are split with either fit.
+  isthmuses (``--l4l5-tilt-deg``: with the L4-L5 plane put in at that tilt), ``--facets`` how the L4-L5 facet
+  columns are split with either fit.
 
     python benchmarks/disc_tilts.py [--endplate-fit] [--plans [--l4l5-tilt-deg DEG]] [--facets]
 
@@ -76,7 +77,7 @@ def reference_planes(bodies: np.ndarray, spacing_mm: float) -> dict[str, tuple[f
 
 
 def builtin_planes(ct, offset_mm: float) -> list[discs.DiscPlane]:
-    """The built-in disc planes of ``ct``, caudal to cranial, their centres moved by ``offset_mm`` into the 3 mm frame."""
+    """The built-in disc planes of ``ct``, caudal to cranial, centres moved by ``offset_mm`` into the 3 mm frame."""
     grid = to_working_grid(ct.array, ct.spacing_mm)
     work = np.minimum(grid.hu, METAL_HU)
     axis = find_axis(work, patient_mask(work), grid.spacing_mm)
@@ -151,7 +152,9 @@ def _plans(ct, fine) -> None:
     from spinebq.pipeline import CtOptions, analyse_ct
 
     def plan(screw) -> str:
-        return f"{screw.diameter_mm:g}x{screw.length_mm:.0f} at {screw.medial_angle_deg:.0f}" if screw.measured else "no plan"
+        if not screw.measured:
+            return "no plan"
+        return f"{screw.diameter_mm:g}x{screw.length_mm:.0f} at {screw.medial_angle_deg:.0f}"
     records = [analyse_ct(image, None, CtOptions(threads=1)) for image in (ct, fine)]
     print("| level | no labels 3 mm left / right | no labels 0.7 mm left / right |")
     print("|---|---|---|")
@@ -194,7 +197,8 @@ def _facet_columns(full, ct, fine) -> None:
             bands = []
             for z0 in np.arange(np.floor(z.min() / 3.0) * 3.0, z.max(), 3.0)[:5]:
                 band = (z >= z0) & (z < z0 + 3.0)
-                bands.append(f"{z0:.0f}: {(given[band] == l4).sum() * voxel_mm3:.0f}/{(given[band] == l5).sum() * voxel_mm3:.0f}")
+                mine, next_one = ((given[band] == vid).sum() * voxel_mm3 for vid in (l4, l5))
+                bands.append(f"{z0:.0f}: {mine:.0f}/{next_one:.0f}")
             print(f"facet column {side}, {grid_name}, L4/L5 mm^3 by z band: " + ", ".join(bands))
 
 
