@@ -12,9 +12,10 @@ the part of it in the sagittal plane, positive when the plane's posterior edge i
   endplates, fitted through the mid-points of the disc's two half-way HU crossings on rays along the body curve
   (:func:`endplate_plane`); ``--plans`` prints the no-labels screw plans with it at 3 mm and at 0.7 mm and L5's
   isthmuses (``--l4l5-tilt-deg``: with the L4-L5 plane put in at that tilt), ``--facets`` how the L4-L5 facet
-  columns are split with either fit.
+  columns are split with either fit; ``--rounded`` the no-labels plans with the built-in fit on the 0.7 mm CT
+  as it is and rounded to whole HU (int16, as a file stores it).
 
-    python benchmarks/disc_tilts.py [--endplate-fit] [--plans [--l4l5-tilt-deg DEG]] [--facets]
+    python benchmarks/disc_tilts.py [--endplate-fit] [--plans [--l4l5-tilt-deg DEG]] [--facets] [--rounded]
 
 Heights are mm in the 3 mm crop's voxel frame (index x 3 mm); the 0.7 mm and 2.1 mm grids are put into it.
 About 15 s (2 min with --plans, 1 min with --facets).
@@ -147,21 +148,22 @@ def _with_l4l5_tilt(tilt_deg: float):
     return fit
 
 
-def _plans(ct, fine) -> None:
-    """No-labels plans at 3 mm and 0.7 mm, and L5's isthmuses."""
+def _plans(images: dict) -> None:
+    """No-labels plans on each of ``images`` (``{"3 mm": ct, ...}``), and L5's isthmuses."""
     from spinebq.pipeline import CtOptions, analyse_ct
 
     def plan(screw) -> str:
         if not screw.measured:
             return "no plan"
         return f"{screw.diameter_mm:g}x{screw.length_mm:.0f} at {screw.medial_angle_deg:.0f}"
-    records = [analyse_ct(image, None, CtOptions(threads=1)) for image in (ct, fine)]
-    print("| level | no labels 3 mm left / right | no labels 0.7 mm left / right |")
-    print("|---|---|---|")
+    records = {name: analyse_ct(image, None, CtOptions(threads=1)) for name, image in images.items()}
+    print("| level | " + " | ".join(f"no labels {name} left / right" for name in records) + " |")
+    print("|---|" + "---|" * len(records))
     for level in ("L1", "L2", "L3", "L4", "L5", "S1"):
-        cells = [" / ".join(plan(r.level(level).trajectories[side]) for side in ("left", "right")) for r in records]
-        print(f"| {level} | {cells[0]} | {cells[1]} |")
-    for grid_name, record in zip(("3 mm", "0.7 mm"), records):
+        screws = [r.level(level).trajectories for r in records.values()]
+        cells = [" / ".join(plan(sides[side]) for side in ("left", "right")) for sides in screws]
+        print(f"| {level} | " + " | ".join(cells) + " |")
+    for grid_name, record in records.items():
         for side in ("left", "right"):
             pedicle = record.level("L5").to_json()["pedicles"][side]
             centre = ", ".join(f"{v:.1f}" for v in pedicle["isthmus_mm"])
@@ -208,6 +210,8 @@ def main() -> None:
     parser.add_argument("--plans", action="store_true", help="no-labels plans with the candidate fit")
     parser.add_argument("--l4l5-tilt-deg", type=float, default=None,
                         help="with --plans: the L4-L5 plane (155-180 mm high) set to this sagittal tilt on both grids")
+    parser.add_argument("--rounded", action="store_true",
+                        help="no-labels plans with the built-in fit on the 0.7 mm CT as float and rounded to int16")
     parser.add_argument("--facets", action="store_true",
                         help="the L4-L5 facet columns' split with the built-in fit and with the candidate fit")
     args = parser.parse_args()
@@ -240,7 +244,11 @@ def main() -> None:
         print()
     if args.plans:
         discs.refine_plane = endplate_plane if args.l4l5_tilt_deg is None else _with_l4l5_tilt(args.l4l5_tilt_deg)
-        _plans(ct, fine)
+        _plans({"3 mm": ct, "0.7 mm": fine})
+        print()
+    if args.rounded:
+        discs.refine_plane = fits["darkest plane"]
+        _plans({"0.7 mm": fine, "0.7 mm int16": fine.with_array(np.round(fine.array).astype(np.int16))})
         print()
     names = list(columns)
     print("| disc | " + " | ".join(names) + " |")
