@@ -207,20 +207,11 @@ def planned(lumbar, fine):
     }
 
 
-L5_AT_07MM_REASON = (
-    "No labels, L5 right: 7.5x35 mm at 35 deg on 3 mm, 15 deg at 0.7 mm: the isthmus is found 9 mm further back, in "
-    "L5's articular column (11.9 x 30 mm). Not the disc plane alone: with the L4-L5 plane put in at TotalSegmentator's "
-    "20.7 deg on both grids, 0.7 mm L5 right stays 5x30 at 15 deg (isthmus 8.9 x 30 mm, 10 mm behind), while an "
-    "endplate mid-plane fit that gives the same disc tilts on both grids (within 1.7 deg) turns 3 mm L5 to 15 deg. The "
-    "pedicle search's narrowest section lies in the articular column at 0.7 mm (benchmarks/ct.md, disc planes 19m; "
-    "python benchmarks/disc_tilts.py)")
-
-
 S1_AT_07MM_REASON = (
     "No labels, S1 left: 6x25 mm on 3 mm, 7.5x30 at 0.7 mm. The built-in S1 is tested the lumbar way (the part of the "
     "screw behind the body must lie in image bone), which its short entry through the sacral lamina barely passes; "
     "TotalSegmentator's S1 is tested on the whole screw (7.5x50 on both grids). benchmarks/ct.md, S1")
-KNOWN_AT_07MM = {"L5": L5_AT_07MM_REASON, "S1": S1_AT_07MM_REASON}
+KNOWN_AT_07MM = {"S1": S1_AT_07MM_REASON}
 
 
 @pytest.mark.parametrize("source, level", [("totalsegmentator", level) for level in LUMBAR + ("S1",)] + [
