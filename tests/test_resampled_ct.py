@@ -208,20 +208,8 @@ def planned(lumbar, fine):
     }
 
 
-L5_AT_07MM_REASON = (
-    "No labels, L5 right: 7.5x35 mm at 35 deg on 3 mm, 15 deg at 0.7 mm, the isthmus found 9 mm further back in the "
-    "L4-L5 facet column again. The L4-L5 disc plane is fitted 24 deg tilted at 3 mm and 6 deg at 0.7 mm "
-    "(TotalSegmentator's bodies: 22 deg; discs.refine_plane takes the darkest plane, and on this wedge-shaped disc "
-    "the body curve 3 mm further left finds the flat plane darker), which lifts L4's arch seeds 6.5 mm and gives L4's "
-    "inferior articular process to L5 (benchmarks/ct.md, facet split)")
-
-
-KNOWN_AT_07MM = {"L5": L5_AT_07MM_REASON}
-
-
-@pytest.mark.parametrize("source, level", [("totalsegmentator", level) for level in LUMBAR + ("S1",)] + [
-    pytest.param("no labels", level, marks=pytest.mark.xfail(strict=True, reason=KNOWN_AT_07MM[level]))
-    if level in KNOWN_AT_07MM else ("no labels", level) for level in LUMBAR + ("S1",)])
+@pytest.mark.parametrize("source", ["totalsegmentator", "no labels"])
+@pytest.mark.parametrize("level", LUMBAR + ("S1",))
 def test_screw_plans_do_not_depend_on_the_voxel_size(planned, source, level):
     """Issue 19: the same trajectories after resampling to 0.7 mm. Both sides are planned on both grids, the diameter
     within one standard size, the medial angle within MEDIAL_TOLERANCE_DEG, in the bone the image shows (at least

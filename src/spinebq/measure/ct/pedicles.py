@@ -52,6 +52,11 @@ MAX_CENTRE_JUMP_MM = 5.0
 PEDICLE_LENGTH_MM = 12.0
 #: Cross-section bone flatter than this (craniocaudal extent, mm) is not pedicle.
 PEDICLE_MIN_HEIGHT_MM = 13.0
+#: A pedicle's cross-section is at most this tall (craniocaudal, mm) where its isthmus is looked for: behind the
+#: pedicle the superior articular process joins it and the section grows taller (on the real CT resampled to 0.7 mm,
+#: L5 right: 21 mm at the pedicle, 27-31 mm in the articular column, whose narrowest section was taken for the
+#: isthmus; benchmarks/ct.md, issue 19m). Taller sections are used only when the pedicle has none this low.
+MAX_ISTHMUS_HEIGHT_MM = 25.0
 #: Body voxels further than this behind the posterior wall count as pedicle root when the pedicle is followed, mm: label
 #: sources end the body at different depths behind its wall (a cut at the canal, a sub-region reaching into the roots).
 BODY_BEHIND_WALL_MM = 2.0
@@ -329,8 +334,11 @@ def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall:
         heights.append((rows.max() - rows.min() + 1) * grid_mm)
     widths = np.array(widths, dtype=float)
     smooth = np.convolve(np.pad(widths, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    # the isthmus: the narrowest section of the pedicle, within a pedicle's length of its root
+    # the isthmus: the narrowest section of the pedicle, within a pedicle's length of its root, among the sections no
+    # taller than a pedicle (not where the articular process has joined it)
     within = np.flatnonzero(p[idx] <= p[idx[0]] + PEDICLE_LENGTH_MM)
+    low = within[np.asarray(heights)[within] <= MAX_ISTHMUS_HEIGHT_MM]
+    within = low if len(low) else within
     k = int(within[np.argmin(smooth[within])])
     p_isthmus = float(p[idx[k]])
     s_isthmus, l_isthmus = float(s_c[k]), float(l_c[k])
