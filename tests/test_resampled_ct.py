@@ -184,8 +184,8 @@ def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
     Before 19p L3 read 124.7 HU at 0.7 mm against 118.0 at 3 mm: the core kept whatever its HU (the working-grid
     body eroded by one 2.1 mm working voxel) reached into the partial-volume disc above L3's concave superior
     endplate (144-177 HU, under the 186 HU threshold) and the 3 mm peel then took in the endplate's dense bone.
-    At the ends, the core's outer working voxel now gives up what is joined to the outside through voxels under the
-    threshold (``refine.refine_body``).
+    At the ends, the core's outer working voxel now gives up what lies beyond the endplate's peak under the threshold
+    and is joined to the outside (``refine.refine_body``): 121.9 HU.
     """
     a, b, hu_difference = _body_differences(no_labels_records, "L3")
     assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)

@@ -270,8 +270,9 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     core_rim : numpy.ndarray, optional
         bool, the outer working voxel of ``core`` when a working voxel spans several CT voxels. Where
         the surface faces a disc (outward normal within :data:`ENDPLATE_ANGLE_DEG` of the height axis),
-        its voxels under the threshold that are joined to the outside through such voxels are not kept:
-        there a working voxel holds the endplate and the disc beyond it, and keeping it whole put the
+        its voxels under the threshold whose next voxel inward along the height axis reads higher (not
+        yet past the endplate's peak) and that are joined to the outside through such voxels are not
+        kept: there a working voxel holds the endplate and the disc beyond it, and keeping it whole put the
         partial-volume disc above the real CT's L3 (resampled to 0.7 mm, working voxels 2.1 mm) into
         the body, and the 3 mm cortical peel into the endplate's dense bone: hu_3d 124.7 HU against
         118.0 HU at 3 mm (benchmarks/ct.md, "No labels at 0.7 mm", 19p).
@@ -296,7 +297,11 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     mask = fill_enclosed(mask) & (allowed | core)
     if core_rim is not None:
         cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
-        low = core_rim & (hu < level_hu) & (np.abs(normals[2]) >= cos_end)
+        low = np.zeros_like(core_rim)
+        for step, facing in ((1, normals[2] >= cos_end), (-1, normals[2] <= -cos_end)):
+            # not yet past the plate: the next voxel inward along the height axis reads higher
+            rising = np.roll(hu, step, axis=2) > hu
+            low |= core_rim & facing & (hu < level_hu) & rising
         outside = ~mask
         beyond_plate = ndimage.binary_propagation(outside, mask=outside | low) & low
         if beyond_plate.any():
