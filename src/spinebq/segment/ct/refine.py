@@ -238,7 +238,7 @@ def endplate_thresholds_hu(hu: np.ndarray, body: np.ndarray, spacing_mm,
 
 
 def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.ndarray,
-                allowed: np.ndarray, spacing_mm, core_rim: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                allowed: np.ndarray, spacing_mm) -> tuple[np.ndarray, float]:
     """Move a body's surface to the half-maximum thresholds within ``band``.
 
     The side walls take :func:`surface_threshold_hu` (cortical shell against the tissue around the
@@ -267,15 +267,6 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
         not in another body.
     spacing_mm : sequence of float
         Voxel size of ``hu``, mm.
-    core_rim : numpy.ndarray, optional
-        bool, the outer working voxel of ``core`` when a working voxel spans several CT voxels. Where
-        the surface faces a disc (outward normal within :data:`ENDPLATE_ANGLE_DEG` of the height axis),
-        its voxels under the threshold whose next voxel inward along the height axis reads higher (not
-        yet past the endplate's peak) and that are joined to the outside through such voxels are not
-        kept: there a working voxel holds the endplate and the disc beyond it, and keeping it whole put the
-        partial-volume disc above the real CT's L3 (resampled to 0.7 mm, working voxels 2.1 mm) into
-        the body, and the 3 mm cortical peel into the endplate's dense bone: hu_3d 124.7 HU against
-        118.0 HU at 3 mm (benchmarks/ct.md, "No labels at 0.7 mm", 19p).
 
     Returns
     -------
@@ -295,17 +286,6 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
                 level_hu[facing] = min(end_hu, threshold)
     mask = core | (band & allowed & (hu >= level_hu))
     mask = fill_enclosed(mask) & (allowed | core)
-    if core_rim is not None:
-        cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
-        low = np.zeros_like(core_rim)
-        for step, facing in ((1, normals[2] >= cos_end), (-1, normals[2] <= -cos_end)):
-            # not yet past the plate: the next voxel inward along the height axis reads higher
-            rising = np.roll(hu, step, axis=2) > hu
-            low |= core_rim & facing & (hu < level_hu) & rising
-        outside = ~mask
-        beyond_plate = ndimage.binary_propagation(outside, mask=outside | low) & low
-        if beyond_plate.any():
-            mask = fill_enclosed(mask & ~beyond_plate) & (allowed | core)
     labelled, n = ndimage.label(mask)
     if n > 1:
         sizes = np.bincount(labelled.ravel())
@@ -355,13 +335,8 @@ def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.n
         hu = np.minimum(np.asarray(ct_hu[native], dtype=np.float32), METAL_HU)
         if max(sigma) > 0.25:
             hu = ndimage.gaussian_filter(hu, sigma, mode="nearest")
-        # on working voxels of one CT voxel the core's rim lies a whole voxel inside the surface: kept as it is
-        rim = None
-        if factors.max() > 1:
-            rim_work = core_work & ~ndimage.binary_erosion(core_work, structure=cross, border_value=1)
-            rim = _repeat(rim_work, factors, shape)
         mask, threshold = refine_body(hu, _repeat(body_work, factors, shape), _repeat(core_work, factors, shape),
-                                      _repeat(band_work, factors, shape), allowed, ct_spacing_mm, rim)
+                                      _repeat(band_work, factors, shape), allowed, ct_spacing_mm)
         out[label] = (native, mask, threshold)
     return out
 
