@@ -182,9 +182,12 @@ def test_builtin_bodies_do_not_depend_on_the_voxel_size(no_labels_records, level
     "L3 at 0.7 mm reads 6.7 HU over 3 mm with no labels (124.7 against 118.0). The same 3 mm body read on the 0.7 mm "
     "CT reads 121.0 (+3.0: interpolation alone); the 0.7 mm body lies 0.4-0.5 mm outside the 3 mm one at its upper "
     "end and at its back, where on the 2.1 mm working grid it takes in the pedicle roots. The 3 mm body put back in "
-    "its upper end and beside the canal gives 121.3. Posterior limits tried in 19l cut the 3 mm body's roots as well "
-    "(L3 +5.9 to +7.8); the endplates' own threshold (19o) applied on 0.7 mm slices pushed L1's volume and L4's hu_3d "
-    "past their limits. benchmarks/ct.md, benchmarks/builtin_bodies_07mm.py"))
+    "its upper end and beside the canal gives 121.3. Cause at the upper end (19p): the core kept whatever its HU "
+    "reaches into the partial-volume disc above L3's concave endplate; cutting it there brought L3 to +3.9 on this "
+    "crop but cut L5's endplate on the whole CT (-7.4 HU, posterior height 3.5 mm short), so it was reverted. "
+    "Posterior limits tried in 19l cut the 3 mm body's roots as well (L3 +5.9 to +7.8); the endplates' own threshold "
+    "(19o) applied on 0.7 mm slices pushed L1's volume and L4's hu_3d past their limits. benchmarks/ct.md, "
+    "benchmarks/builtin_bodies_07mm.py"))
 def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
     a, b, hu_difference = _body_differences(no_labels_records, "L3")
     assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
