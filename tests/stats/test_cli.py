@@ -156,8 +156,9 @@ def test_real_spreadsheet_with_text_categories(tmp_path, capsys):
                         "--categorical", "ftv", "--per", "lwt:10", "--out", out, "--bootstrap", "0", "--no-figures",
                         "--excel")
     assert code == 0, se
-    assert "event = 'Yes'" in so
+    assert "event = 'Yes'" in so and "give --event to change it" in so  # the library names the option, the CLI its flag
     notes = json.loads((out / "stats.json").read_text())["notes"]
+    assert any("give option `event` to change it" in n for n in notes)
     assert any("'race' is categorical with 3 levels, so it has no ROC curve" in n for n in notes)
     assert "warning: age: AUC 0.447 < 0.5 in the direction given" in so
     d = json.loads((out / "stats.json").read_text())

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from spinebq.cli import _with_flags
+
 NAME = "stats"
 FLAGS = {"icc_pairs": "--icc"}
 INPUTS = ("data",)
@@ -201,6 +203,6 @@ def run(args: argparse.Namespace) -> int:
     for msg in result.notes:
         if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg \
                 or msg.startswith("matched design"):
-            w(f"note: {msg}\n")
+            w(f"note: {_with_flags(args, msg)}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0

@@ -244,7 +244,7 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
         if ev is None:
             raise OptionError("event", f"'{event}' is not a value of the outcome column '{name}' in {source} "
                                        f"(its values are {', '.join(repr(v) for v in levels)}).")
-        how = "as given with --event"
+        how = f"as given with {option('event')}"
     elif set(levels) <= {"0", "1"}:
         ev, how = "1", None
     else:
@@ -261,7 +261,7 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
     if how is not None:
         others = [lv for lv in levels if lv != ev]
         note = (f"outcome '{name}': event = '{ev}' ({how}); non-event = "
-                f"{', '.join(repr(o) for o in others) or 'none'}; give --event to change it")
+                f"{', '.join(repr(o) for o in others) or 'none'}; give {option('event')} to change it")
     return coded, ev, note
 
 
