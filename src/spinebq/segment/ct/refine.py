@@ -114,7 +114,7 @@ def _normal_profiles(hu: np.ndarray, body: np.ndarray, normals: np.ndarray, spac
 
     ``facing``, when given, is ``facing(normal_mm) -> bool`` choosing the surface points before the
     subsample (an end of the body, read with all its points whatever the rest of the surface holds).
-    Returns the points' normals (mm), the profiles' sample voxel coordinates and HU (one row per
+    Returns the profiles' sample voxel coordinates and HU (one row per
     point, every :data:`PROFILE_STEP_MM` from ``-SHELL_SEARCH_MM`` to ``SHELL_SEARCH_MM + OUTSIDE_MM``)
     and each profile's cortical peak (the maximum within :data:`SHELL_SEARCH_MM` of the surface);
     ``None`` when there is no such surface.
@@ -133,7 +133,7 @@ def _normal_profiles(hu: np.ndarray, body: np.ndarray, normals: np.ndarray, spac
     profiles = ndimage.map_coordinates(np.asarray(hu, dtype=np.float32), coords.reshape(-1, 3).T, order=1,
                                        mode="nearest").reshape(coords.shape[:2])
     peak = np.argmax(np.where(offsets_mm <= SHELL_SEARCH_MM, profiles, -np.inf), axis=1)
-    return normal_mm, coords, profiles, peak
+    return coords, profiles, peak
 
 
 def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, spacing_mm,
@@ -172,7 +172,7 @@ def surface_threshold_hu(hu: np.ndarray, body: np.ndarray, allowed: np.ndarray, 
     found = _normal_profiles(hu, body, normals, spacing_mm)
     if found is None:
         return float(np.mean(THRESHOLD_RANGE_HU))
-    _, coords, profiles, peak = found
+    coords, profiles, peak = found
     rows = np.arange(len(peak))
     shell_hu = float(np.percentile(profiles[rows, peak], SHELL_PERCENTILE))
     beyond = peak + int(round(OUTSIDE_MM / PROFILE_STEP_MM))
@@ -224,7 +224,7 @@ def endplate_thresholds_hu(hu: np.ndarray, body: np.ndarray, spacing_mm,
         if found is None:
             out.append(math.nan)
             continue
-        _, _, profiles, peak = found
+        _, profiles, peak = found
         rows = np.flatnonzero((peak > 0) & (peak < last))
         beyond = np.arange(profiles.shape[1])[None, :] - peak[rows, None]
         darkest = np.where((beyond >= 0) & (beyond <= round(DISC_SEARCH_MM / PROFILE_STEP_MM)), profiles[rows], np.inf)
