@@ -19,7 +19,7 @@ import pytest
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.image.labelmap import LabelMap
 from spinebq.io.labels import load_labels
-from spinebq.io.volume import load_volume
+from spinebq.io.volume import load_volume, save_nifti
 from spinebq.image.resample import resample_labels, resample_volume, resampled_grid
 from spinebq.pipeline import CtOptions, analyse_ct
 from spinebq.segment.ct.core import segment_ct
@@ -202,16 +202,20 @@ MEDIAL_TOLERANCE_DEG = 10.0
 
 
 @pytest.fixture(scope="session")
-def planned(lumbar, fine):
-    """Automatic screw plans on the crop at 3 mm and at 0.7 mm, with TotalSegmentator v2's labels and with none."""
+def planned(lumbar, fine, tmp_path_factory):
+    """Automatic screw plans on the crop at 3 mm and at 0.7 mm, with TotalSegmentator v2's labels and with none; and
+    with none on the 0.7 mm crop saved as a whole-HU int16 NIfTI and read back, as a thin-slice CT comes."""
     options = CtOptions(threads=1)
+    coarse = analyse_ct(lumbar[0], None, options)
+    int16_file = save_nifti(fine[0], tmp_path_factory.mktemp("int16") / "ct.nii.gz", dtype=np.int16)
     return {
         "totalsegmentator": (analyse_ct(*lumbar, options), analyse_ct(*fine, options)),
-        "no labels": (analyse_ct(lumbar[0], None, options), analyse_ct(fine[0], None, options)),
+        "no labels": (coarse, analyse_ct(fine[0], None, options)),
+        "no labels, int16 file": (coarse, analyse_ct(load_volume(int16_file), None, options)),
     }
 
 
-@pytest.mark.parametrize("source", ["totalsegmentator", "no labels"])
+@pytest.mark.parametrize("source", ["totalsegmentator", "no labels", "no labels, int16 file"])
 @pytest.mark.parametrize("level", LUMBAR + ("S1",))
 def test_screw_plans_do_not_depend_on_the_voxel_size(planned, source, level):
     """Issue 19: the same trajectories after resampling to 0.7 mm. Both sides are planned on both grids, the diameter

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,7 +17,9 @@ from spinebq.io.volume import load_volume, save_nifti
 from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.pedicles import find_pedicles
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
-from spinebq.measure.ct.trajectory import MEDIAL_ANGLE_RANGE_DEG, Screw, read_trajectory_file, trajectory_document
+from spinebq.measure.ct.trajectory import (
+    CENTRE_SHIFT_MM, MEDIAL_ANGLE_RANGE_DEG, PlanOptions, Screw, plan_traditional, read_trajectory_file, size_to_pedicle,
+    trajectory_document)
 
 from .conftest import measured_documents
 
@@ -84,6 +88,27 @@ def test_phantom_isthmus_lies_on_the_true_pedicle_axis(phantom):
             assert np.linalg.norm(v - (v @ d) * d) < 1.0, (level, side)
             # the phantom's pedicle is 6-7 mm wide at its narrowest (a ring segment beside the canal)
             assert 4.5 < pedicle.width_mm < 9.0, (level, side, pedicle.width_mm)
+
+
+def test_a_plan_moves_off_an_off_centre_isthmus_to_keep_the_sized_screw(phantom):
+    """The phantom's isthmus centre moved 3 mm laterally: no angle of the published range through it passes the screw
+    sized to the isthmus, so the axis is moved across the pedicle (trajectory.CENTRE_SHIFT_MM) towards the middle of
+    the bone, the sized screw is planned, and a note says where it passes."""
+    result = measure_ct(phantom.ct, phantom.labels)
+    vid = VERSE_IDS["L3"]
+    whole, body = phantom.labels.array == vid, result.bodies == vid
+    found = find_pedicles(whole, body, phantom.ct.affine, result.frames["L3"])
+    pedicle = found.pedicles["left"]
+    plan = partial(plan_traditional, "L3", frame=found.frame, whole_mask=whole, body_mask=body,
+                   affine=phantom.ct.affine, grid=found.grid, options=PlanOptions())
+    sized = size_to_pedicle(pedicle.width_mm)[0]
+    assert plan(pedicle).diameter_mm == sized
+    lateral = 2 * CENTRE_SHIFT_MM * found.frame.left  # the left pedicle's lateral side is the frame's left
+    moved = plan(replace(pedicle, isthmus_mm=pedicle.isthmus_mm + lateral))
+    assert isinstance(moved, Screw) and moved.diameter_mm == sized, moved
+    assert any(f"{CENTRE_SHIFT_MM:g} mm medial of the isthmus centre" in note for note in moved.notes), moved.notes
+    v = pedicle.isthmus_mm - moved.entry_mm  # the axis passes within one shift of the true centre
+    assert np.linalg.norm(v - (v @ moved.direction) * moved.direction) <= CENTRE_SHIFT_MM + 0.5
 
 
 def _cylinder_mean_by_voxel_centres(ct, entry, target, radius):

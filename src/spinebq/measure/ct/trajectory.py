@@ -68,6 +68,10 @@ PLAN_CLEARANCE_MM = 0.25
 BODY_PURCHASE_MM = 10.0
 #: Step of the medial angles tried when the best one leaves no standard screw in bone, degrees.
 MEDIAL_SEARCH_STEP_DEG = 2.5
+#: When no angle through the isthmus centre takes the screw sized to the isthmus, the axis is moved this far (mm)
+#: from the centre, cranially, caudally, medially, laterally and diagonally, and the angles are tried again: the
+#: centre is the mean of the narrowest section's voxels, which can lie off the middle of the bone a screw passes.
+CENTRE_SHIFT_MM = 1.5
 DEFAULT_DIAMETER_MM = 6.5
 #: A screw wider than this fraction of the isthmus width is flagged (docs/methods.md section 4.2).
 MAX_ISTHMUS_FRACTION = 0.8
@@ -209,7 +213,10 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
 
     The medial angle keeping most bone around the axis comes first; when no standard screw passes the pedicle
     there without breaching (:func:`breaches` with :data:`PLAN_CLEARANCE_MM`), the other angles of the published
-    range are tried, nearest first, and the widest screw that passes is kept.
+    range are tried, nearest first, and the widest screw that passes is kept. When none of them takes the screw
+    sized to the isthmus (:func:`size_to_pedicle`), the angles are tried again with the axis moved
+    :data:`CENTRE_SHIFT_MM` off the isthmus centre in each of eight directions across the pedicle; a wider screw
+    found so is kept with a note saying where its axis passes.
     """
     if not pedicle.found:
         return f"no {pedicle.side} pedicle: {pedicle.reason}"
@@ -221,30 +228,54 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
     angles = sorted(np.arange(low, high + 0.5, MEDIAL_SEARCH_STEP_DEG), key=lambda a: (abs(a - best), a))
     angles = [best] + [float(a) for a in angles if abs(a - best) > 0.5]
     chosen: Screw | str | None = None
-    for medial in angles:
-        planned = _traditional_at(level, pedicle, sign, medial, grid, whole_mask, body_mask, affine, options)
-        if isinstance(planned, str):
-            chosen = chosen or planned
-            continue
-        if medial != best:
-            planned.notes.append(f"medial angle {medial:.0f} deg instead of {best:.0f} deg (the angle keeping most bone "
-                                 "around the axis): the widest standard screw that stays in the pedicle")
-        if isinstance(chosen, Screw) and chosen.diameter_mm >= planned.diameter_mm:
-            continue
-        chosen = planned
-        if options.diameter_mm is not None or chosen.diameter_mm >= size_to_pedicle(pedicle.width_mm)[0]:
-            break
+    for shift in _centre_shifts(grid.frame, sign):
+        for medial in angles:
+            planned = _traditional_at(level, pedicle, sign, medial, grid, whole_mask, body_mask, affine, options,
+                                      shift.vector_mm)
+            if isinstance(planned, str):
+                chosen = chosen or planned
+                continue
+            if medial != best:
+                planned.notes.append(f"medial angle {medial:.0f} deg instead of {best:.0f} deg (the angle keeping most "
+                                     "bone around the axis): the widest standard screw that stays in the pedicle")
+            if shift.words:
+                planned.notes.append(f"axis {CENTRE_SHIFT_MM:g} mm {shift.words} of the isthmus centre: no angle "
+                                     "through the centre takes the screw sized to the isthmus")
+            if isinstance(chosen, Screw) and chosen.diameter_mm >= planned.diameter_mm:
+                continue
+            chosen = planned
+            if options.diameter_mm is not None or chosen.diameter_mm >= size_to_pedicle(pedicle.width_mm)[0]:
+                return chosen
     return chosen
 
 
+@dataclass(frozen=True)
+class _Shift:
+    vector_mm: np.ndarray
+    words: str
+
+
+def _centre_shifts(frame: VertebraFrame, sign: float) -> list[_Shift]:
+    """No shift, then :data:`CENTRE_SHIFT_MM` in each of eight directions across the pedicle (``sign`` +1 for the left
+    pedicle, whose lateral side is the frame's left)."""
+    shifts = [_Shift(np.zeros(3), "")]
+    for cranial, lateral in ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (1, 1), (-1, -1), (-1, 1)):
+        vector = cranial * frame.superior + lateral * sign * frame.left
+        words = [w for w, on in (("cranial", cranial > 0), ("caudal", cranial < 0), ("medial", lateral < 0),
+                                 ("lateral", lateral > 0)) if on]
+        shifts.append(_Shift(CENTRE_SHIFT_MM * vector / np.linalg.norm(vector), " and ".join(words)))
+    return shifts
+
+
 def _traditional_at(level: str, pedicle: Pedicle, sign: float, medial: float, grid, whole_mask: np.ndarray,
-                    body_mask: np.ndarray, affine: np.ndarray, options: PlanOptions) -> Screw | str:
-    """The traditional screw through the isthmus centre at ``medial`` degrees, sized and fitted in bone."""
+                    body_mask: np.ndarray, affine: np.ndarray, options: PlanOptions, shift_mm: np.ndarray) -> Screw | str:
+    """The traditional screw through the isthmus centre (moved by ``shift_mm``) at ``medial`` degrees, sized and
+    fitted in bone."""
     low, high = MEDIAL_ANGLE_RANGE_DEG.get(level, (0.0, 35.0))
     notes = [f"medial angle {medial:.0f} deg within the published range {low:.0f}-{high:.0f} deg for {level} "
              f"(measured pedicle axis {pedicle.medial_angle_deg:.0f} deg)"]
     direction = _direction(grid.frame, sign, medial, 0.0)
-    centre = pedicle.isthmus_mm
+    centre = pedicle.isthmus_mm + shift_mm
     back = _line_exit(whole_mask, affine, centre, -direction)
     entry = centre - back * direction
     # body depth along the line: from where the line enters the body to where it leaves it
