@@ -1,14 +1,16 @@
 """Print the automatic screw plans on the real CT's lumbar crop at 3 mm and resampled to 0.7 mm (issue 19).
 
 The crop of tests/test_resampled_ct.py (L1-L5 and S1), planned with TotalSegmentator v2's labels (resampled as smooth
-labels) and with none (the built-in segmentation); the CT resampled by cubic B-spline. Then each S1 tip: how far it
-lies outside its run's S1 label (mm, 0 inside) and its HU. About 1 min.
+labels) and with none (the built-in segmentation); the CT resampled by cubic B-spline, and with none on that CT saved as
+a whole-HU int16 NIfTI and read back (as thin-slice CTs come). Then each S1 tip: how far it lies outside its run's S1
+label (mm, 0 inside) and its HU. About 2 min.
 
     python benchmarks/plans_resampled.py
 """
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from spinebq.anatomy import VERSE_IDS  # noqa: E402
 from spinebq.image.labelmap import LabelMap  # noqa: E402
 from spinebq.image.resample import resample_labels, resample_volume  # noqa: E402
 from spinebq.io.labels import load_labels  # noqa: E402
-from spinebq.io.volume import load_volume  # noqa: E402
+from spinebq.io.volume import load_volume, save_nifti  # noqa: E402
 from spinebq.measure.ct.sampling import sample_values  # noqa: E402
 from spinebq.pipeline import CtOptions, analyse_ct  # noqa: E402
 from tests.test_resampled_ct import BOX  # noqa: E402
@@ -40,13 +42,14 @@ def _plan(screw) -> str:
             f"bone {screw.inside_bone_fraction:.2f}{warnings}")
 
 
-def main() -> None:
+def main(tmp: str) -> None:
     ct = load_volume(TS / "ct.nii.gz")
     labels = load_labels(TS / "seg_v2" / "total.nii.gz", ct)
     ct, labels = ct.crop(BOX), LabelMap.of(labels.crop(BOX), content=labels.content)
     fine_ct = resample_volume(ct, 0.7, order=3)
     runs = {"TotalSegmentator v2, 3 mm": (ct, labels), "TotalSegmentator v2, 0.7 mm": (fine_ct, resample_labels(labels, 0.7)),
-            "no labels, 3 mm": (ct, None), "no labels, 0.7 mm": (fine_ct, None)}
+            "no labels, 3 mm": (ct, None), "no labels, 0.7 mm": (fine_ct, None),
+            "no labels, 0.7 mm int16 file": (load_volume(save_nifti(fine_ct, Path(tmp) / "ct.nii.gz", dtype=np.int16)), None)}
     records = {}
     for name, (image, label_map) in runs.items():
         start = time.perf_counter()
@@ -74,4 +77,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with tempfile.TemporaryDirectory() as folder:
+        main(folder)
