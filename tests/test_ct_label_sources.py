@@ -165,7 +165,7 @@ def test_planned_screws_have_standard_sizes_and_never_breach(records, phantom):
     no pedicle_wall_breach (a narrower screw, or no plan, instead)."""
     from spinebq.measure.ct.levels import measure_ct
     from spinebq.measure.ct.regional import measure_regional
-    from spinebq.measure.ct.trajectory import STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
+    from spinebq.measure.ct.plans import STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
 
     phantom_result = measure_ct(phantom.ct, phantom.labels)
     phantom_documents, _ = measured_documents(phantom_result, measure_regional(phantom.ct, phantom.labels, phantom_result))
@@ -227,7 +227,7 @@ def test_s1_plans_agree_whatever_the_label_source(records):
     the part behind the body, which a label with a body sub-region got and one without did not). No labels, the
     built-in labels fed back and TotalSegmentator v1 and v2 plan both S1 sides within one standard diameter and
     MEDIAL_TOLERANCE_DEG["L5"] degrees of each other, within one standard length of 50 mm, none breaching."""
-    from spinebq.measure.ct.trajectory import SACRAL_MAX_LENGTH_MM
+    from spinebq.measure.ct.plans import SACRAL_MAX_LENGTH_MM
 
     for side in ("left", "right"):
         plans = {name: record.level("S1").trajectories[side] for name, record in records.items()}

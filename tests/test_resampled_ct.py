@@ -194,7 +194,7 @@ def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
     assert hu_difference <= 5.0, (a.hu, b.hu)
 
 
-#: Standard diameters step by 0.5 mm (measure/ct/trajectory.py); one step apart is one size apart.
+#: Standard diameters step by 0.5 mm (measure/ct/plans.py); one step apart is one size apart.
 DIAMETER_STEP_MM = 0.5
 #: Largest medial-angle difference allowed between the 3 mm and the 0.7 mm plan of a side (the label-source tests'
 #: tolerance, tests/test_ct_label_sources.py).

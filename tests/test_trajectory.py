@@ -17,9 +17,8 @@ from spinebq.io.volume import load_volume, save_nifti
 from spinebq.measure.ct.levels import measure_ct
 from spinebq.measure.ct.pedicles import find_pedicles
 from spinebq.measure.ct.regional import RegionalOptions, measure_regional
-from spinebq.measure.ct.trajectory import (
-    CENTRE_SHIFT_MM, MEDIAL_ANGLE_RANGE_DEG, PlanOptions, Screw, plan_traditional, read_trajectory_file, size_to_pedicle,
-    trajectory_document)
+from spinebq.measure.ct.plans import CENTRE_SHIFT_MM, MEDIAL_ANGLE_RANGE_DEG, PlanOptions, plan_traditional, size_to_pedicle
+from spinebq.measure.ct.trajectory import Screw, read_trajectory_file, trajectory_document
 
 from .conftest import measured_documents
 
@@ -92,7 +91,7 @@ def test_phantom_isthmus_lies_on_the_true_pedicle_axis(phantom):
 
 def test_a_plan_moves_off_an_off_centre_isthmus_to_keep_the_sized_screw(phantom):
     """The phantom's isthmus centre moved 3 mm laterally: no angle of the published range through it passes the screw
-    sized to the isthmus, so the axis is moved across the pedicle (trajectory.CENTRE_SHIFT_MM) towards the middle of
+    sized to the isthmus, so the axis is moved across the pedicle (plans.CENTRE_SHIFT_MM) towards the middle of
     the bone, the sized screw is planned, and a note says where it passes."""
     result = measure_ct(phantom.ct, phantom.labels)
     vid = VERSE_IDS["L3"]
@@ -187,7 +186,6 @@ def test_trajectory_file_errors_name_the_file(tmp_path):
 
 
 def test_screw_size_options_are_used_and_a_too_wide_screw_is_flagged(phantom):
-    from spinebq.measure.ct.trajectory import PlanOptions
 
     result = measure_ct(phantom.ct, phantom.labels)
     result = _documents(result, measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(
@@ -221,7 +219,7 @@ def phantom_auto(phantom):
 
 
 def _check_s1_plan(entry: dict, where: str) -> None:
-    from spinebq.measure.ct.trajectory import SACRAL_MAX_LENGTH_MM, SACRAL_MEDIAL_RANGE_DEG, STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
+    from spinebq.measure.ct.plans import SACRAL_MAX_LENGTH_MM, SACRAL_MEDIAL_RANGE_DEG, STANDARD_DIAMETERS_MM, STANDARD_LENGTHS_MM
 
     for side in ("left", "right"):
         tr = entry["trajectories"][side]

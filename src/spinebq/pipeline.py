@@ -315,7 +315,7 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
     from spinebq.io.labels import load_labels
     from spinebq.measure.ct.levels import measure_ct
     from spinebq.measure.ct.regional import RegionalOptions, measure_regional
-    from spinebq.measure.ct.trajectory import PlanOptions
+    from spinebq.measure.ct.plans import PlanOptions
 
     say = progress or (lambda message: None)
     ct = load_ct(ct, options)

@@ -36,9 +36,11 @@ from spinebq.measure.ct.levels import NO_CANAL_METHOD
 from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
 from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
+from spinebq.measure.ct.plans import (
+    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, PlanOptions, plan_cortical, plan_sacral, plan_traditional,
+)
 from spinebq.measure.ct.trajectory import (
-    MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_BREACH_SOURCE, SACRAL_SOURCE, SHELL_MM, PlanOptions, Screw,
-    bone_in_image, measure_screw, plan_cortical, plan_sacral, plan_traditional, read_trajectory_file,
+    SACRAL_BREACH_SOURCE, SHELL_MM, Screw, bone_in_image, measure_screw, read_trajectory_file,
 )
 from spinebq.records.regional import (
     Heights, LevelRegional, PedicleRecord, RegionalRecord, RegionalSummary, RegionRecord, RegionsRecord,
