@@ -9,7 +9,7 @@ from pydicom.uid import JPEGLSLossless, RLELossless
 from spinebq.errors import SpinebqError
 from spinebq.io.labels import load_labels
 from spinebq.image.volume import RAS_TO_LPS
-from spinebq.io.volume import load_volume
+from spinebq.io.volume import load_volume, save_nifti
 
 from tests.conftest import DATA, need
 from tests.dicom_writer import cylinder_ct, write_ct_series
@@ -58,6 +58,19 @@ def test_nifti_any_orientation_gives_the_same_canonical_array(ts_dir, tmp_path):
         volume = load_volume(path)
         np.testing.assert_array_equal(volume.array, reference.array)
         np.testing.assert_allclose(volume.affine, reference.affine, atol=1e-4)
+
+
+def test_a_float_ct_saved_as_int16_is_rounded_not_truncated(ts_dir, tmp_path):
+    """The real CT moved by 0.6 HU (as a resampled CT holds fractions) and saved as int16 reads back rounded to the
+    nearest HU on both sides of zero (a cast truncated every value towards zero); values beyond int16 are clipped."""
+    ct = load_volume(ts_dir / "ct.nii.gz")
+    moved = ct.array.astype(np.float32) + 0.6
+    moved[0, 0, 0] = 40000.0
+    back = load_volume(save_nifti(ct.with_array(moved), tmp_path / "ct.nii.gz", dtype=np.int16)).array
+    expected = np.rint(moved)
+    expected[0, 0, 0] = np.iinfo(np.int16).max
+    np.testing.assert_array_equal(back, expected)
+    assert (ct.array < 0).any() and (ct.array > 0).any()  # both signs are read
 
 
 def test_synthetic_series_rle_and_jpegls_decode_to_the_same_hu(tmp_path):

@@ -13,9 +13,18 @@ from spinebq.image.volume import RAS_TO_LPS, Volume
 
 
 def save_nifti(volume: Volume, path: str | Path, *, dtype: Any = None) -> Path:
-    """Write ``volume`` as NIfTI (RAS affine, as the format expects); return the path."""
+    """Write ``volume`` as NIfTI (RAS affine, as the format expects); return the path.
+
+    An integer ``dtype`` gets floating-point values rounded to the nearest integer and clipped to its range (a cast
+    alone would truncate every HU towards zero and wrap values beyond the range).
+    """
     path = Path(path)
-    array = volume.array if dtype is None else volume.array.astype(dtype)
+    array = volume.array
+    if dtype is not None:
+        if np.issubdtype(np.dtype(dtype), np.integer) and np.issubdtype(array.dtype, np.floating):
+            limits = np.iinfo(dtype)
+            array = np.clip(np.rint(array), limits.min, limits.max)
+        array = array.astype(dtype)
     image = nib.Nifti1Image(array, RAS_TO_LPS @ volume.affine)
     image.header.set_xyzt_units("mm")
     image.set_qform(image.affine, code=1)
