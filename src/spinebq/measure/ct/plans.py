@@ -169,6 +169,8 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
 
 @dataclass(frozen=True)
 class _Shift:
+    """A move of the screw axis off the isthmus centre (LPS mm) and its words for the plan's note."""
+
     vector_mm: np.ndarray
     words: str
 
