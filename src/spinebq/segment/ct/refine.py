@@ -54,6 +54,14 @@ DISC_SEARCH_MM = 4.5
 DISC_MIN_HU = 20.0
 #: An end's own threshold needs at least this many plates read along its normals (else the shell's threshold holds).
 ENDPLATE_MIN_POINTS = 20
+#: The body's ends in the order :func:`endplate_thresholds_hu` returns them: inferior (-1), superior (+1).
+ENDS = (-1.0, 1.0)
+
+
+def _faces_end(normal_height, sign: float):
+    """Where an outward normal's height component (``normal_height``, unit normals) faces the inferior (``sign`` -1)
+    or the superior (+1) end: within :data:`ENDPLATE_ANGLE_DEG` of that direction."""
+    return sign * normal_height >= math.cos(math.radians(ENDPLATE_ANGLE_DEG))
 
 
 def fill_holes_along(mask: np.ndarray, axes=(0, 1, 2)) -> np.ndarray:
@@ -216,11 +224,10 @@ def endplate_thresholds_hu(hu: np.ndarray, body: np.ndarray, spacing_mm,
     """
     if normals is None:
         normals = outward_normals(body, spacing_mm)
-    cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
     last = int(round(2 * SHELL_SEARCH_MM / PROFILE_STEP_MM))
     out = []
-    for sign in (-1.0, 1.0):
-        found = _normal_profiles(hu, body, normals, spacing_mm, lambda n, s=sign: s * n[:, 2] >= cos_end)
+    for sign in ENDS:
+        found = _normal_profiles(hu, body, normals, spacing_mm, lambda n, s=sign: _faces_end(n[:, 2], s))
         if found is None:
             out.append(math.nan)
             continue
@@ -279,11 +286,9 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     threshold = surface_threshold_hu(hu, body, allowed, spacing_mm, normals)
     level_hu = np.full(hu.shape, threshold, dtype=np.float32)
     if float(spacing_mm[2]) >= ENDPLATE_VOXEL_MM:
-        cos_end = math.cos(math.radians(ENDPLATE_ANGLE_DEG))
-        for facing, end_hu in zip((normals[2] <= -cos_end, normals[2] >= cos_end),
-                                  endplate_thresholds_hu(hu, body, spacing_mm, normals)):
+        for sign, end_hu in zip(ENDS, endplate_thresholds_hu(hu, body, spacing_mm, normals)):
             if math.isfinite(end_hu):
-                level_hu[facing] = min(end_hu, threshold)
+                level_hu[_faces_end(normals[2], sign)] = min(end_hu, threshold)
     mask = core | (band & allowed & (hu >= level_hu))
     mask = fill_enclosed(mask) & (allowed | core)
     labelled, n = ndimage.label(mask)
