@@ -175,15 +175,19 @@ class _Shift:
     words: str
 
 
+#: Directions the axis may move off the isthmus centre, in order: (cranial, lateral) steps and their words.
+_SHIFT_DIRECTIONS = ((1, 0, "cranial"), (-1, 0, "caudal"), (0, -1, "medial"), (0, 1, "lateral"),
+                     (1, -1, "cranial and medial"), (1, 1, "cranial and lateral"), (-1, -1, "caudal and medial"),
+                     (-1, 1, "caudal and lateral"))
+
+
 def _centre_shifts(frame: VertebraFrame, sign: float) -> list[_Shift]:
-    """No shift, then :data:`CENTRE_SHIFT_MM` in each of eight directions across the pedicle (``sign`` +1 for the left
-    pedicle, whose lateral side is the frame's left)."""
+    """No shift, then :data:`CENTRE_SHIFT_MM` in each of :data:`_SHIFT_DIRECTIONS` across the pedicle (``sign`` +1 for
+    the left pedicle, whose lateral side is the frame's left)."""
     shifts = [_Shift(np.zeros(3), "")]
-    for cranial, lateral in ((1, 0), (-1, 0), (0, -1), (0, 1), (1, -1), (1, 1), (-1, -1), (-1, 1)):
+    for cranial, lateral, words in _SHIFT_DIRECTIONS:
         vector = cranial * frame.superior + lateral * sign * frame.left
-        words = [w for w, on in (("cranial", cranial > 0), ("caudal", cranial < 0), ("medial", lateral < 0),
-                                 ("lateral", lateral > 0)) if on]
-        shifts.append(_Shift(CENTRE_SHIFT_MM * vector / np.linalg.norm(vector), " and ".join(words)))
+        shifts.append(_Shift(CENTRE_SHIFT_MM * vector / np.linalg.norm(vector), words))
     return shifts
 
 

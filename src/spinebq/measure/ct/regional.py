@@ -35,10 +35,10 @@ from spinebq.calibrate.contrast import CORRECTIONS, contrast_phase, correction_d
 from spinebq.measure.ct.levels import NO_CANAL_METHOD
 from spinebq.measure.ct.heights import body_heights, genant_grade
 from spinebq.measure.ct.pedicles import SIDES, find_pedicles, own_frame, superior_axis
-from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.plans import (
     MEDIAL_ANGLE_RANGE_DEG, MEDIAL_ANGLE_SOURCE, SACRAL_SOURCE, PlanOptions, plan_cortical, plan_sacral, plan_traditional,
 )
+from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.trajectory import (
     SACRAL_BREACH_SOURCE, SHELL_MM, Screw, bone_in_image, measure_screw, read_trajectory_file,
 )
