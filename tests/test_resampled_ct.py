@@ -194,6 +194,26 @@ def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
     assert hu_difference <= 5.0, (a.hu, b.hu)
 
 
+_SOURCES_APART_AT_07MM = pytest.mark.xfail(strict=True, reason=(
+    "At 0.7 mm the built-in bodies of L1 and L3 read 5.9 and 6.1 HU over TotalSegmentator's (125.5 / 119.6, "
+    "124.7 / 118.6), and L3's posterior height 27.5 against 24.0 mm; at 3 mm 4.2 and 2.7 HU, 1.5 mm. Their 0.7 mm "
+    "outlines lie 0.3-0.7 mm outside the 3 mm ones at the ends and the back (benchmarks/builtin_bodies_07mm.py; the L3 "
+    "test above)"))
+
+
+@pytest.mark.parametrize("level", [pytest.param(level, marks=_SOURCES_APART_AT_07MM) if level in ("L1", "L3") else level
+                                   for level in LUMBAR])
+def test_no_labels_and_totalsegmentator_agree_at_07mm(resampled_records, no_labels_records, level):
+    """Issue 19 done-when, "the same after resampling" read across label sources: on the 0.7 mm CT, no labels and
+    TotalSegmentator v2's labels (resampled smooth) give hu_3d within 5 HU, heights within 3 mm, the same grade."""
+    a, b = resampled_records["cubic"].level(level), no_labels_records[1].level(level)
+    assert abs(a.hu - b.hu) <= 5.0, (a.hu, b.hu)
+    for key in POSITIONS:
+        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+        assert abs(ha - hb) <= 3.0, (key, ha, hb)
+    assert a.genant_grade == b.genant_grade == 0, (a.genant_grade, b.genant_grade)
+
+
 #: Standard diameters step by 0.5 mm (measure/ct/plans.py); one step apart is one size apart.
 DIAMETER_STEP_MM = 0.5
 #: Largest medial-angle difference allowed between the 3 mm and the 0.7 mm plan of a side (the label-source tests'
