@@ -155,53 +155,62 @@ def no_labels_records(lumbar, fine):
     return analyse_ct(lumbar[0], None, options), analyse_ct(fine[0], None, options)
 
 
-def _body_differences(no_labels_records, level):
-    coarse, fine = no_labels_records
-    a, b = coarse.level(level), fine.level(level)
-    return a, b, abs(a.hu - b.hu)
+def _same_bodies(a, b) -> None:
+    """Body volume within 6 %, hu_3d within 5 HU, heights within 3 mm."""
+    assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
+    assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (a.hu, b.hu)
+    for key in POSITIONS:
+        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+        assert abs(ha - hb) <= 3.0, (key, ha, hb)
 
 
-@pytest.mark.parametrize("level", ["L1", "L2", "L4", "L5"])
+@pytest.mark.parametrize("level", LUMBAR)
 def test_builtin_bodies_do_not_depend_on_the_voxel_size(no_labels_records, level):
     """No labels at 0.7 mm: body volume within 6 %, hu_3d within 5 HU, heights within 3 mm of no labels at 3 mm.
 
     The body surface's half-maximum threshold is read along the surface normals in millimetres
     (``refine.surface_threshold_hu``); read on layers one voxel thick it fell 43-62 HU lower on 0.7 mm voxels and
     the bodies grew by 9-17 % (hu_3d 10-14 HU higher on these levels). L5 holds since the column is tracked on the
-    midline and the L5-S1 disc is found at 0.7 mm (before, L5 and S1 were one 61 ml segment).
+    midline and the L5-S1 disc is found at 0.7 mm (before, L5 and S1 were one 61 ml segment). L3 holds since the
+    core's rim gives up the disc beyond an endplate (``refine._beyond_endplate``; before, L3 read 124.7 HU against
+    118.0 at 3 mm).
     """
-    a, b, hu_difference = _body_differences(no_labels_records, level)
-    assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
-    assert math.isfinite(a.hu) and hu_difference <= 5.0, (a.hu, b.hu)
-    for key in POSITIONS:
-        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
-        assert abs(ha - hb) <= 3.0, (key, ha, hb)
+    coarse, fine_record = no_labels_records
+    _same_bodies(coarse.level(level), fine_record.level(level))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "L3 at 0.7 mm reads 6.7 HU over 3 mm with no labels (124.7 against 118.0). The same 3 mm body read on the 0.7 mm "
-    "CT reads 121.0 (+3.0: interpolation alone); the 0.7 mm body lies 0.4-0.5 mm outside the 3 mm one at its upper "
-    "end and at its back, where on the 2.1 mm working grid it takes in the pedicle roots. The 3 mm body put back in "
-    "its upper end and beside the canal gives 121.3. Cause at the upper end (19p): the core kept whatever its HU "
-    "reaches into the partial-volume disc above L3's concave endplate; cutting it there brought L3 to +3.9 on this "
-    "crop but cut L5's endplate on the whole CT (-7.4 HU, posterior height 3.5 mm short), so it was reverted. "
-    "Posterior limits tried in 19l cut the 3 mm body's roots as well (L3 +5.9 to +7.8); the endplates' own threshold "
-    "(19o) applied on 0.7 mm slices pushed L1's volume and L4's hu_3d past their limits. benchmarks/ct.md, "
-    "benchmarks/builtin_bodies_07mm.py"))
-def test_builtin_l3_does_not_depend_on_the_voxel_size(no_labels_records):
-    a, b, hu_difference = _body_differences(no_labels_records, "L3")
-    assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
-    assert hu_difference <= 5.0, (a.hu, b.hu)
+@pytest.fixture(scope="session")
+def whole_no_labels(ts_dir):
+    """The whole CT measured with no labels at 3 mm and resampled (cubic) to 0.7 mm."""
+    ct = load_volume(ts_dir / "ct.nii.gz")
+    options = CtOptions(threads=1, trajectory="none")
+    return analyse_ct(ct, None, options), analyse_ct(resample_volume(ct, 0.7, order=3), None, options)
 
 
-_SOURCES_APART_AT_07MM = pytest.mark.xfail(strict=True, reason=(
-    "At 0.7 mm the built-in bodies of L1 and L3 read 5.9 and 6.1 HU over TotalSegmentator's (125.5 / 119.6, "
-    "124.7 / 118.6), and L3's posterior height 27.5 against 24.0 mm; at 3 mm 4.2 and 2.7 HU, 1.5 mm. Their 0.7 mm "
-    "outlines lie 0.3-0.7 mm outside the 3 mm ones at the ends and the back (benchmarks/builtin_bodies_07mm.py; the L3 "
-    "test above)"))
+_L5_STAIRCASE = pytest.mark.xfail(strict=True, reason=(
+    "Whole CT, L5: 129.2 HU and posterior height 25.7 mm at 0.7 mm against 136.7 HU and 29.2 mm at 3 mm. L5's "
+    "axis leans 27 degrees off the slices' normal; at 3 mm the voxels of its inferior endplate's staircase hold endplate and disc and are "
+    "kept, at 0.7 mm the half maximum leaves the disc out (the 3 mm body put back at the lower end: +4.9 HU). "
+    "TotalSegmentator v2 lies between: 134.0 HU and 27.2 mm at 3 mm, 131.9 HU and 27.0 mm at 0.7 mm "
+    "(benchmarks/ct.md, \"The core's rim at the ends\")"))
 
 
-@pytest.mark.parametrize("level", [pytest.param(level, marks=_SOURCES_APART_AT_07MM) if level in ("L1", "L3") else level
+@pytest.mark.parametrize("level", [pytest.param(level, marks=_L5_STAIRCASE) if level == "L5" else level
+                                   for level in LUMBAR])
+def test_whole_ct_bodies_do_not_depend_on_the_voxel_size(whole_no_labels, level):
+    """As above on the whole CT (other working-grid blocks, other neighbours than the crop)."""
+    coarse, fine_record = whole_no_labels
+    _same_bodies(coarse.level(level), fine_record.level(level))
+
+
+_CONCAVITY_BRIDGED = pytest.mark.xfail(strict=True, reason=(
+    "L2's middle height at 0.7 mm: 23.7 mm with no labels against 26.9 mm with TotalSegmentator's labels (3 mm: "
+    "24.9 against 26.1). Resampled, TotalSegmentator's labels are its 3 mm segmentation smoothed, which bridges the "
+    "concave endplates (its middle height grows by 0.8 mm); the built-in body is drawn on the 0.7 mm image and "
+    "follows the bone (benchmarks/ct.md, \"The core's rim at the ends\")"))
+
+
+@pytest.mark.parametrize("level", [pytest.param(level, marks=_CONCAVITY_BRIDGED) if level == "L2" else level
                                    for level in LUMBAR])
 def test_no_labels_and_totalsegmentator_agree_at_07mm(resampled_records, no_labels_records, level):
     """Issue 19 done-when, "the same after resampling" read across label sources: on the 0.7 mm CT, no labels and
