@@ -12,7 +12,10 @@ Voxels within one working voxel of the surface are kept when their HU is at leas
 the interior is kept whatever its HU (an osteoporotic core can be darker than muscle), and holes
 are filled on sagittal and coronal planes (and axial holes that are small or have body above and
 below), so that a dark core open towards the basivertebral foramen still counts as body while the
-disc inside a concave endplate's rim does not.
+disc inside a concave endplate's rim does not. Where a working voxel spans several CT voxels along the
+height axis (thin slices), the interior's outer working voxel gives up, at the ends, what lies on the
+disc's side of the endplate and under the threshold: otherwise the working grid, not the half maximum,
+placed the ends.
 """
 from __future__ import annotations
 
