@@ -77,15 +77,20 @@ def test_resampled_grid_covers_the_same_box(lumbar):
         assert fine_ml == pytest.approx(coarse_ml, rel=0.03), vid
 
 
+def _same_hu_and_heights(a, b) -> None:
+    """hu_3d within 5 HU, heights within 3 mm (issue 19's done-when)."""
+    assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (a.level, a.hu, b.hu)
+    for key in POSITIONS:
+        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
+        assert abs(ha - hb) <= 3.0, (a.level, key, ha, hb)
+
+
 def test_cubic_resampling_keeps_hu_heights_grades_and_phase(resampled_records):
     """Issue 19 done-when: hu_3d within 5 HU, heights within 3 mm, the same Genant grades and contrast phase, L1-L5."""
     coarse, fine = resampled_records["3 mm"], resampled_records["cubic"]
     for level in LUMBAR:
         a, b = coarse.level(level), fine.level(level)
-        assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (level, a.hu, b.hu)
-        for key in POSITIONS:
-            ha, hb = getattr(a.heights, key), getattr(b.heights, key)
-            assert abs(ha - hb) <= 3.0, (level, key, ha, hb)
+        _same_hu_and_heights(a, b)
         assert a.genant_grade == b.genant_grade == 0, (level, a.genant_grade, b.genant_grade)
     coarse_contrast, fine_contrast = coarse.summary.regional.contrast, fine.summary.regional.contrast
     assert coarse_contrast["phase"] == fine_contrast["phase"] == "unenhanced"
@@ -158,10 +163,12 @@ def no_labels_records(lumbar, fine):
 def _same_bodies(a, b) -> None:
     """Body volume within 6 %, hu_3d within 5 HU, heights within 3 mm."""
     assert b.body_volume_ml == pytest.approx(a.body_volume_ml, rel=0.06), (a.body_volume_ml, b.body_volume_ml)
-    assert math.isfinite(a.hu) and abs(a.hu - b.hu) <= 5.0, (a.hu, b.hu)
-    for key in POSITIONS:
-        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
-        assert abs(ha - hb) <= 3.0, (key, ha, hb)
+    _same_hu_and_heights(a, b)
+
+
+def _lumbar_with(marked: str, mark) -> list:
+    """L1-L5 as test parameters, ``mark`` (an expected failure) on ``marked``."""
+    return [pytest.param(level, marks=mark) if level == marked else level for level in LUMBAR]
 
 
 @pytest.mark.parametrize("level", LUMBAR)
@@ -189,14 +196,14 @@ def whole_no_labels(ts_dir):
 
 _L5_STAIRCASE = pytest.mark.xfail(strict=True, reason=(
     "Whole CT, L5: 129.2 HU and posterior height 25.7 mm at 0.7 mm against 136.7 HU and 29.2 mm at 3 mm. L5's "
-    "axis leans 27 degrees off the slices' normal; at 3 mm the voxels of its inferior endplate's staircase hold endplate and disc and are "
-    "kept, at 0.7 mm the half maximum leaves the disc out (the 3 mm body put back at the lower end: +4.9 HU). "
+    "axis leans 27 degrees off the slices' normal; at 3 mm the voxels of its inferior endplate's staircase hold "
+    "endplate and disc and are kept, at 0.7 mm the half maximum leaves the disc out (the 3 mm body put back at the "
+    "lower end: +4.9 HU). "
     "TotalSegmentator v2 lies between: 134.0 HU and 27.2 mm at 3 mm, 131.9 HU and 27.0 mm at 0.7 mm "
     "(benchmarks/ct.md, \"The core's rim at the ends\")"))
 
 
-@pytest.mark.parametrize("level", [pytest.param(level, marks=_L5_STAIRCASE) if level == "L5" else level
-                                   for level in LUMBAR])
+@pytest.mark.parametrize("level", _lumbar_with("L5", _L5_STAIRCASE))
 def test_whole_ct_bodies_do_not_depend_on_the_voxel_size(whole_no_labels, level):
     """As above on the whole CT (other working-grid blocks, other neighbours than the crop)."""
     coarse, fine_record = whole_no_labels
@@ -210,16 +217,12 @@ _CONCAVITY_BRIDGED = pytest.mark.xfail(strict=True, reason=(
     "follows the bone (benchmarks/ct.md, \"The core's rim at the ends\")"))
 
 
-@pytest.mark.parametrize("level", [pytest.param(level, marks=_CONCAVITY_BRIDGED) if level == "L2" else level
-                                   for level in LUMBAR])
+@pytest.mark.parametrize("level", _lumbar_with("L2", _CONCAVITY_BRIDGED))
 def test_no_labels_and_totalsegmentator_agree_at_07mm(resampled_records, no_labels_records, level):
     """Issue 19 done-when, "the same after resampling" read across label sources: on the 0.7 mm CT, no labels and
     TotalSegmentator v2's labels (resampled smooth) give hu_3d within 5 HU, heights within 3 mm, the same grade."""
     a, b = resampled_records["cubic"].level(level), no_labels_records[1].level(level)
-    assert abs(a.hu - b.hu) <= 5.0, (a.hu, b.hu)
-    for key in POSITIONS:
-        ha, hb = getattr(a.heights, key), getattr(b.heights, key)
-        assert abs(ha - hb) <= 3.0, (key, ha, hb)
+    _same_hu_and_heights(a, b)
     assert a.genant_grade == b.genant_grade == 0, (a.genant_grade, b.genant_grade)
 
 
