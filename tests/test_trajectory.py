@@ -273,6 +273,25 @@ def test_bone_in_image_holds_the_dark_marrow_a_cortex_encloses_and_nothing_off_t
     assert not bone_in_image(ct, affine, moved, affine).any()
 
 
+def test_the_next_vertebras_bone_is_not_this_ones(ts_dir):
+    """Issue 19: on the real CT's built-in labels, L4's inferior articular processes and S1 lie within 3 mm of L5's
+    label, and their bone counted as L5's (102 voxels): the no-labels L5 right plan ran through L4's process and read
+    98 % in bone. Given the other vertebrae's labels, L5's bone in the image holds none of theirs, and still all of
+    its own labelled bone that the image shows as bone."""
+    from spinebq.constants import BONE_EDGE_HU
+    from spinebq.measure.ct.trajectory import bone_in_image
+    from spinebq.segment.ct.core import segment_ct
+
+    ct = load_volume(ts_dir / "ct.nii.gz")
+    labels = segment_ct(ct).vertebrae.array
+    l5 = labels == VERSE_IDS["L5"]
+    others = (labels > 0) & ~l5
+    assert (bone_in_image(ct.array, ct.affine, l5, ct.affine) & others).sum() > 50
+    bone = bone_in_image(ct.array, ct.affine, l5, ct.affine, others=others)
+    assert not (bone & others).any()
+    assert bone[l5 & (ct.array >= BONE_EDGE_HU)].all()
+
+
 def test_s1_breach_test_reads_the_pedicle_walls_and_the_anterior_cortex_not_the_endplate_at_the_promontory():
     """S1's breach test on a bone block of known geometry (0.5 mm grid, LPS mm; S1's frame: superior +z, posterior +y,
     left +x): a left screw 6 mm wide runs forward along -y from y = 0. The block is 12 mm wide (x -6..6) and 40 mm deep,

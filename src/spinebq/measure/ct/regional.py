@@ -205,7 +205,9 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
-        bone = bone_in_image(ct.array, ct.affine, whole, affine) if options.trajectory == "auto" else None  # plans stay in it
+        # the bone screws are read in (and plans stay in); the other vertebrae's labels are not this one's bone
+        others = (labels.array[box] > 0) & ~whole if whole_content else None
+        bone = bone_in_image(ct.array, ct.affine, whole, affine, others=others) if options.trajectory != "none" else None
         invalid = "cut_by_field_of_view" in entry["qc"]
         region_a = _region_a(ct, result, name, metal_hu, vbmd, invalid)
         region_b: dict[str, RegionRecord] = {}
@@ -213,7 +215,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         cortical: dict[str, TrajectoryRecord] = {}
         pedicles = None
         if whole_content and not invalid:
-            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
+            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior,
+                                  bone_mask=bone if options.trajectory == "auto" else None)
             out.pedicles[name] = found
             pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
             for side, ped in found.pedicles.items():
@@ -249,7 +252,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                         out.screws[(name, side, "sacral")] = planned
                         trajectories[side] = TrajectoryRecord.from_json(measure_screw(
                             ct.array, ct.affine, planned, whole, s1_body, affine, s1_frame, metal_hu=metal_hu,
-                            shell_mm=options.shell_mm, vbmd=vbmd))
+                            shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone))
                     cortical[side] = TrajectoryRecord.missing("no cortical bone trajectory for S1")
                     continue
                 ped = out.pedicles[name].pedicles[side]
@@ -261,7 +264,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                         out.screws[(name, side, kind)] = planned
                         measured = TrajectoryRecord.from_json(measure_screw(
                             ct.array, ct.affine, planned, whole, body, affine, out.pedicles[name].frame, pedicle=ped,
-                            metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd))
+                            metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone))
                     if kind == "traditional":
                         level_screws[side] = measured
                     else:
@@ -274,7 +277,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                 measured = measure_screw(
                     ct.array, ct.affine, screw, whole, body, affine, ped_frame, pedicle=ped, metal_hu=metal_hu,
                     shell_mm=options.shell_mm, vbmd=vbmd, exclude=exclude,
-                    shell_offset_mm=options.bloom_mm if exclude is not None else 0.0)
+                    shell_offset_mm=options.bloom_mm if exclude is not None else 0.0, bone_mask=bone)
                 if exclude is not None:
                     measured.update(_found_details(out.found_screws, screw))
                 level_screws[screw.side] = TrajectoryRecord.from_json(measured)
