@@ -154,6 +154,7 @@ def measure_screw(
     mask_affine: np.ndarray,
     frame: VertebraFrame,
     *,
+    bone_mask: np.ndarray,
     pedicle: Pedicle | None = None,
     metal_hu: float = METAL_HU,
     shell_mm: float = SHELL_MM,
@@ -161,7 +162,6 @@ def measure_screw(
     shell_offset_mm: float = 0.0,
     vbmd=None,
     step_mm: float = ROI_STEP_MM,
-    bone_mask: np.ndarray | None = None,
 ) -> dict:
     """Measure the bone a screw holds in.
 
@@ -175,6 +175,9 @@ def measure_screw(
         The vertebra and its body (boolean) on the grid of ``mask_affine``.
     frame : VertebraFrame
         The vertebra's axes (angles are reported in it).
+    bone_mask : numpy.ndarray
+        The vertebra's bone in the image on the grid of ``mask_affine`` (:func:`bone_in_image`, given the other
+        vertebrae's labels): ``inside_bone_fraction`` and the breach tests read it.
     pedicle : Pedicle, optional
         The pedicle on the screw's side: gives the isthmus checks and the 80 % warning.
     metal_hu : float
@@ -187,9 +190,6 @@ def measure_screw(
         Gap between the screw surface and the shell (the bloom of a real screw).
     vbmd : callable, optional
         HU -> vBMD of the calibration.
-    bone_mask : numpy.ndarray, optional
-        The vertebra's bone in the image on the grid of ``mask_affine`` (:func:`bone_in_image`, given the other
-        vertebrae's labels); default: :func:`bone_in_image` of ``whole_mask`` alone.
     """
     radius = screw.diameter_mm / 2
     up = frame.superior
@@ -198,8 +198,6 @@ def measure_screw(
                                          radius_inner_mm=radius + shell_offset_mm, step_mm=step_mm, up=up)
     inside_vertebra = sample_mask(whole_mask, mask_affine, points)
     inside_body = sample_mask(body_mask, mask_affine, points)
-    if bone_mask is None:
-        bone_mask = bone_in_image(ct_array, ct_affine, whole_mask, mask_affine)
     inside_bone = sample_mask(bone_mask, mask_affine, points)
 
     def bone(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
