@@ -67,6 +67,31 @@ def test_automatic_trajectories_stay_inside_pass_the_isthmus_and_converge_as_pub
         assert 60 < entry["regions"]["A"]["hu_mean"] < 200
 
 
+def test_the_plans_fed_back_as_a_file_read_as_planned(real, tmp_path):
+    """The automatic plans written as a trajectory file and measured from it (a surgeon keeping the plan) read as they
+    were planned: the same pedicles (also with no trajectory at all), warnings and isthmus checks; the screw's HU
+    within 0.5 HU (the file holds its ends to 0.001 mm). Before, the pedicles were measured in the image's bone only
+    when planning (the isthmus widths moved by up to 0.7 mm), and a filed S1 screw was checked against the lumbar
+    pedicle model's 5-6 mm "isthmus" of the sacrum (``diameter_above_80pct_isthmus``)."""
+    ct, labels, planned, images = real
+    screws = [screw for (level, side, kind), screw in images.screws.items() if kind in ("traditional", "sacral")]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(trajectory_document(screws)))
+    result = measure_ct(ct, labels)
+    for mode in (str(path), "none"):
+        other = _documents(result, measure_regional(ct, labels, result, RegionalOptions(trajectory=mode)))
+        for level in LUMBAR + ("S1",):
+            assert other.vertebrae[level]["pedicles"] == planned.vertebrae[level]["pedicles"], (mode, level)
+            if mode == "none":
+                continue
+            for side in ("left", "right"):
+                a, b = planned.vertebrae[level]["trajectories"][side], other.vertebrae[level]["trajectories"][side]
+                assert b["source"] == "file" and b["warnings"] == a["warnings"], (level, side, b["warnings"])
+                for key in ("isthmus_width_mm", "passes_isthmus"):
+                    assert b.get(key) == a.get(key), (level, side, key)
+                assert b["hu_mean"] == pytest.approx(a["hu_mean"], abs=0.5)
+
+
 def test_cut_vertebra_gets_no_screw_and_says_why(real):
     _, _, result, _ = real
     tr = result.vertebrae["T12"]["trajectories"]["left"]

@@ -205,9 +205,10 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         affine = ct.crop(box).affine
         whole = (labels.array[box] == vid) if whole_content else body
         frame = out.frames[name]
-        # the bone screws are read in (and plans stay in); the other vertebrae's labels are not this one's bone
+        # the bone pedicles are measured, plans stay and screws are read in, whatever the trajectory mode; the other
+        # vertebrae's labels are not this one's bone
         others = (labels.array[box] > 0) & ~whole if whole_content else None
-        bone = bone_in_image(ct.array, ct.affine, whole, affine, others=others) if options.trajectory != "none" else None
+        bone = bone_in_image(ct.array, ct.affine, whole, affine, others=others)
         invalid = "cut_by_field_of_view" in entry["qc"]
         region_a = _region_a(ct, result, name, metal_hu, vbmd, invalid)
         region_b: dict[str, RegionRecord] = {}
@@ -215,8 +216,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         cortical: dict[str, TrajectoryRecord] = {}
         pedicles = None
         if whole_content and not invalid:
-            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior,
-                                  bone_mask=bone if options.trajectory == "auto" else None)
+            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
             out.pedicles[name] = found
             pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
             for side, ped in found.pedicles.items():

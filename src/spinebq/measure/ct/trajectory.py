@@ -179,7 +179,8 @@ def measure_screw(
         The vertebra's bone in the image on the grid of ``mask_affine`` (:func:`bone_in_image`, given the other
         vertebrae's labels): ``inside_bone_fraction`` and the breach tests read it.
     pedicle : Pedicle, optional
-        The pedicle on the screw's side: gives the isthmus checks and the 80 % warning.
+        The pedicle on the screw's side: gives the isthmus checks and the 80 % warning at L1-L5 (at S1 the lumbar
+        pedicle model reads a few millimetres of the wide sacral pedicle; S1 has its own breach test instead).
     metal_hu : float
         Points whose nearest voxel is above this are never bone.
     shell_mm : float
@@ -262,7 +263,7 @@ def measure_screw(
             warnings.append("pedicle_wall_breach")
         if not sample_mask(whole_mask, mask_affine, screw.target_mm[None, :])[0]:
             warnings.append("tip_outside_vertebra")
-    if pedicle is not None and pedicle.found:
+    if pedicle is not None and pedicle.found and screw.level != "S1":  # S1's wide pedicle has its own test above
         result["isthmus_width_mm"] = pedicle.width_mm
         offset = _distance_to_line(pedicle.isthmus_mm, screw.entry_mm, screw.direction)
         result["isthmus_offset_mm"] = round(offset, 2)
