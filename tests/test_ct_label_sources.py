@@ -221,6 +221,42 @@ def test_without_labels_every_lumbar_side_and_s1_is_planned_as_with_totalsegment
         assert s1.inside_bone_fraction >= 0.9 and "pedicle_wall_breach" not in s1.warnings, side
 
 
+#: Largest distance (mm) between the axes of the plans made without labels and with TotalSegmentator v2 where they
+#: pass closest: less than half the planned screws' diameter (6.5-7.5 mm), so the two screws overlap there.
+AXIS_DISTANCE_MM = 3.0
+
+
+def _closest_approach_mm(a, b) -> float:
+    """Shortest distance between the two screws' axes (entry to tip), read every 0.25 mm along each."""
+    import numpy as np
+
+    def points(screw):
+        entry, target = np.asarray(screw.entry_mm), np.asarray(screw.target_mm)
+        steps = int(np.linalg.norm(target - entry) / 0.25) + 1
+        return entry + np.linspace(0.0, 1.0, steps)[:, None] * (target - entry)
+
+    pa, pb = points(a), points(b)
+    return float(np.linalg.norm(pa[:, None, :] - pb[None, :, :], axis=-1).min())
+
+
+_L5_RIGHT_HIGH = pytest.mark.xfail(strict=True, reason=(
+    "No labels, L5 right: the isthmus section tracked behind the pedicle holds the superior articular process above "
+    "it (22 mm tall), its centre sits 10.9 mm above the body's centre and the screw runs along the superior endplate, "
+    "8.8 mm above TotalSegmentator v2's (benchmarks/ct.md, \"Where the no-labels L5 right isthmus lies\")"))
+
+
+@pytest.mark.parametrize("level_side", [
+    pytest.param(f"{level} {side}", marks=_L5_RIGHT_HIGH) if (level, side) == ("L5", "right") else f"{level} {side}"
+    for level in LUMBAR for side in ("left", "right")])
+def test_without_labels_the_screw_runs_where_totalsegmentators_does(records, level_side):
+    """Issue 19 done-when, "the same trajectories": besides angle and size (above), the two axes come within
+    AXIS_DISTANCE_MM of each other (on the real CT 0.5-1.4 mm on every other side), not one above the other."""
+    level, side = level_side.split()
+    ours, theirs = (records[name].level(level).trajectories[side] for name in ("none", "ts_v2"))
+    distance = _closest_approach_mm(ours, theirs)
+    assert distance <= AXIS_DISTANCE_MM, (level, side, round(distance, 2))
+
+
 def test_s1_plans_agree_whatever_the_label_source(records):
     """Issue 19n: S1 is planned with one breach test for every label source (``sacral_breaches``: the medial and lateral
     walls and the whole screw in the bone the image shows, the tip short of the anterior cortex; not the lumbar test of

@@ -52,13 +52,15 @@ def fine(lumbar):
 
 @pytest.fixture(scope="session")
 def resampled_records(lumbar, fine):
-    """The crop measured at 3 mm, at 0.7 mm (cubic CT, smooth labels) and at 0.7 mm (trilinear CT, nearest labels)."""
+    """The crop measured at 3 mm, at 0.7 mm (cubic CT, smooth labels; both with screws planned) and at 0.7 mm
+    (trilinear CT, nearest labels)."""
     ct, labels = lumbar
-    options = CtOptions(threads=1, trajectory="none")
+    planning = CtOptions(threads=1)
     return {
-        "3 mm": analyse_ct(ct, labels, options),
-        "cubic": analyse_ct(*fine, options),
-        "trilinear": analyse_ct(resample_volume(ct, 0.7), resample_labels(labels, 0.7, smooth=False), options),
+        "3 mm": analyse_ct(ct, labels, planning),
+        "cubic": analyse_ct(*fine, planning),
+        "trilinear": analyse_ct(resample_volume(ct, 0.7), resample_labels(labels, 0.7, smooth=False),
+                                CtOptions(threads=1, trajectory="none")),
     }
 
 
@@ -155,9 +157,10 @@ def test_l5_transverse_process_is_no_rib_at_07mm(ts_dir):
 
 @pytest.fixture(scope="session")
 def no_labels_records(lumbar, fine):
-    """The crop measured with no labels (the built-in segmentation) at 3 mm and resampled (cubic) to 0.7 mm."""
-    options = CtOptions(threads=1, trajectory="none")
-    return analyse_ct(lumbar[0], None, options), analyse_ct(fine[0], None, options)
+    """The crop measured with no labels (the built-in segmentation) at 3 mm and resampled (cubic) to 0.7 mm, screws
+    planned."""
+    planning = CtOptions(threads=1)
+    return analyse_ct(lumbar[0], None, planning), analyse_ct(fine[0], None, planning)
 
 
 def _same_bodies(a, b) -> None:
@@ -234,16 +237,15 @@ MEDIAL_TOLERANCE_DEG = 10.0
 
 
 @pytest.fixture(scope="session")
-def planned(lumbar, fine, tmp_path_factory):
+def planned(fine, resampled_records, no_labels_records, tmp_path_factory):
     """Automatic screw plans on the crop at 3 mm and at 0.7 mm, with TotalSegmentator v2's labels and with none; and
     with none on the 0.7 mm crop saved as a whole-HU int16 NIfTI and read back, as a thin-slice CT comes."""
-    options = CtOptions(threads=1)
-    coarse = analyse_ct(lumbar[0], None, options)
     int16_file = save_nifti(fine[0], tmp_path_factory.mktemp("int16") / "ct.nii.gz", dtype=np.int16)
+    coarse = no_labels_records[0]
     return {
-        "totalsegmentator": (analyse_ct(*lumbar, options), analyse_ct(*fine, options)),
-        "no labels": (coarse, analyse_ct(fine[0], None, options)),
-        "no labels, int16 file": (coarse, analyse_ct(load_volume(int16_file), None, options)),
+        "totalsegmentator": (resampled_records["3 mm"], resampled_records["cubic"]),
+        "no labels": no_labels_records,
+        "no labels, int16 file": (coarse, analyse_ct(load_volume(int16_file), None, CtOptions(threads=1))),
     }
 
 
