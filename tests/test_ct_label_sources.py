@@ -278,6 +278,25 @@ def test_s1_plans_agree_whatever_the_label_source(records):
         assert max(medials) - min(medials) <= MEDIAL_TOLERANCE_DEG["L5"], (side, medials)
 
 
+def test_s1_carries_no_lumbar_pedicle_numbers(records):
+    """S1's pedicle is short and wide and merges with the ala: the lumbar pedicle model found a 5-6 mm "isthmus" 43 mm
+    beside the midline there, shown as "pedicle isthmus 6.0 / 5.0 mm" and as S1's region B. For every label source
+    S1's pedicles and region B are missing with the reason, its screws are still planned; L1-L5 keep theirs."""
+    from spinebq.measure.ct.regional import SACRAL_PEDICLE_REASON
+
+    for name, record in records.items():
+        s1 = record.level("S1")
+        assert s1.isthmus_widths_mm == {"left": None, "right": None}, name
+        for side in ("left", "right"):
+            assert not s1.pedicles[side].found and s1.pedicles[side].reason == SACRAL_PEDICLE_REASON, (name, side)
+            region_b = s1.regions.B[side]
+            assert region_b.hu_mean is None or math.isnan(region_b.hu_mean), (name, side)
+            assert region_b.reason == SACRAL_PEDICLE_REASON, (name, side)
+            assert s1.trajectories[side].measured, (name, side)
+        for level in LUMBAR:
+            assert all(w is not None for w in record.level(level).isthmus_widths_mm.values()), (name, level)
+
+
 def test_screws_drawn_on_labels_shifted_by_one_level_are_not_inside_bone(ts_dir, tmp_path, records):
     """Issue 19 item 2: TotalSegmentator's v2 labels moved caudally by one level (the L2-L3 centroid distance), and the
     screws a planner following those masks would draw (the true plans moved with them): the masks say the screws are

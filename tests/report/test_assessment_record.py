@@ -7,7 +7,9 @@ every level's ``st_hu``, ``hu_ratio``, ``trajectory_vbmd_mg_cm3`` and the model 
 and once after issue 19b weighed the voxels of the 3 mm CT by their share inside the 3D-HU ROI, which changed only the real
 CT's summary ``hu_3d``, 121.1076 -> 119.4546, in ``values`` and in the S003_3DHU model; and once when method texts
 cited the seed papers by bibliography key, which changed only the VBQ and PBQ ``source`` texts: ``paper 004 Wu 2025``
--> ``Wu 2025 [wu2025]``, ``paper 001 Yang`` -> ``Yang 2026 [yang2026]``), and the record
+-> ``Wu 2025 [wu2025]``, ``paper 001 Yang`` -> ``Yang 2026 [yang2026]``; and once when S1 lost the lumbar pedicle
+model's region B, which changed only the demo's S1 ``pedicle_vbmd_mg_cm3`` (331.3603 -> null) and the reasons of
+missing pedicle values, which now say why: S1's own reason, or "the vertebra is cut by the field of view"), and the record
 survives ``from_json(to_json())`` and pickle, also with a scored and an unscored nomogram row."""
 from __future__ import annotations
 

@@ -213,8 +213,10 @@ def ct_level_values(ct: CtRecord, level: str) -> dict[str, PredictorValue]:
     p_hu, p_vbmd = pedicle_hu(vertebra)
     if p_vbmd is None:
         p_vbmd = hu_to_vbmd(p_hu, calibration)
+    sides_b = [] if vertebra.regions is None else vertebra.regions.region("B")
+    no_b = next((side.reason for side in sides_b if side.reason), "no pedicle region in measurements.json")
     out["pedicle_vbmd_mg_cm3"] = _value(p_vbmd, "mg/cm3", f"{source}.regions (pedicles)", level=level, caveats=qc,
-                                        reason="no pedicle region in measurements.json" if p_hu is None else UNCALIBRATED)
+                                        reason=no_b if p_hu is None else UNCALIBRATED)
     st, st_caveats = trajectory_hu(vertebra)
     out["st_hu"] = _value(st, "HU", f"{source}.st_hu / trajectories", level=level, caveats=qc + st_caveats,
                           reason=NO_TRAJECTORY)

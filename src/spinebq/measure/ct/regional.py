@@ -57,6 +57,11 @@ GENANT_MAX_VOXEL_MM = 2.0
 TRAJECTORY_MODES = ("none", "auto", "from-screws")
 #: Levels that get automatic screws.
 AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
+#: Why S1 has no pedicle record and no region B: the lumbar pedicle model follows a narrow pedicle behind the body to its
+#: isthmus; the sacral pedicle is short and wide and merges with the ala, and on the real CT the model took 5-6 mm of
+#: bone 43 mm beside the midline for it (benchmarks/ct.md, "S1 plans and per-level plausibility").
+SACRAL_PEDICLE_REASON = ("not measured at S1: the lumbar pedicle model finds no isthmus in the short, wide sacral pedicle "
+                         "(S1 screws are planned and checked with S1's own test)")
 
 
 @dataclass
@@ -217,11 +222,15 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         pedicles = None
         if whole_content and not invalid:
             found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
-            out.pedicles[name] = found
-            pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
-            for side, ped in found.pedicles.items():
-                region_b[side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
-                                                "no pedicle" if not ped.found else None)
+            out.pedicles[name] = found  # S1's frame, turned towards its arch, is kept for its plans
+            if name == "S1":
+                pedicles = {side: PedicleRecord(False, SACRAL_PEDICLE_REASON) for side in SIDES}
+                region_b = {side: RegionRecord.missing(SACRAL_PEDICLE_REASON) for side in SIDES}
+            else:
+                pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
+                for side, ped in found.pedicles.items():
+                    region_b[side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
+                                                    "no pedicle" if not ped.found else None)
         else:
             reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
             for side in SIDES:
