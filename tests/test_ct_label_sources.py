@@ -297,6 +297,28 @@ def test_s1_carries_no_lumbar_pedicle_numbers(records):
             assert all(w is not None for w in record.level(level).isthmus_widths_mm.values()), (name, level)
 
 
+def test_planned_screws_in_the_next_vertebras_label_are_flagged(records):
+    """Every plan records its share in the other vertebrae's labels. On the real CT the no-labels L5 right plan runs
+    through L4's inferior articular process (2.7 %, its first 9 mm: the facet joint) and is warned, naming L4;
+    TotalSegmentator v2's L1-L5 plans touch no other vertebra. Whatever the source, the warning holds exactly where more
+    than one voxel (27 mm^3) of the screw lies in another label."""
+    voxel_mm3 = 27.0  # the 3 mm CT's
+    for name, record in records.items():
+        for level in LUMBAR + ("S1",):
+            for side, screw in record.level(level).trajectories.items():
+                fraction = screw.adjacent_vertebra_fraction
+                assert fraction is not None and 0.0 <= fraction < 0.05, (name, level, side, fraction)
+                volume_mm3 = fraction * math.pi * (screw.diameter_mm / 2) ** 2 * screw.length_mm  # the cylinder's
+                flagged = "touches_adjacent_vertebra" in screw.warnings
+                if abs(volume_mm3 - voxel_mm3) > 0.05 * voxel_mm3:  # the sampled cylinder holds its volume within 1 %
+                    assert flagged == (volume_mm3 > voxel_mm3), (name, level, side, volume_mm3, flagged)
+    l5_right = records["none"].level("L5").trajectories["right"]
+    assert "touches_adjacent_vertebra" in l5_right.warnings
+    assert any("in L4's label" in note and "facet joint" in note for note in l5_right.notes), l5_right.notes
+    assert all(records["ts_v2"].level(level).trajectories[side].adjacent_vertebra_fraction == 0.0
+               for level in LUMBAR for side in ("left", "right"))
+
+
 def test_screws_drawn_on_labels_shifted_by_one_level_are_not_inside_bone(ts_dir, tmp_path, records):
     """Issue 19 item 2: TotalSegmentator's v2 labels moved caudally by one level (the L2-L3 centroid distance), and the
     screws a planner following those masks would draw (the true plans moved with them): the masks say the screws are

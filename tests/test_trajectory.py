@@ -344,3 +344,43 @@ def test_s1_breach_test_reads_the_pedicle_walls_and_the_anterior_cortex_not_the_
     assert set(medial) == {"medial_wall"} and medial["medial_wall"] > 0.1, medial
     assert set(sacral_breaches(screw(4.0, 29.0), bone, affine, frame)) == {"lateral_wall"}
     assert "tip" in sacral_breaches(screw(0.0, 34.0), bone, affine, frame)
+
+
+def test_a_screw_in_the_next_vertebras_label_is_flagged_with_how_much_and_how_far():
+    """A block of bone (1 mm grid, LPS mm; frame: superior +z, posterior +y) with, at the back of its top, a box of the
+    next vertebra's label (L4's id on the voxels z >= 1, -2 <= y <= 3 mm; read by nearest voxel, z >= 0.5 and
+    -2.5 <= y < 3.5). A 6 mm screw entering at y = 3 on z = 0 and running forward along -y holds that box over its first
+    5.5 mm, above 0.5 mm: a circular segment of 11.15 mm^2, 61 mm^3, 7.2 % of the 30 mm screw (far more than one 1 mm^3
+    voxel). Truth: the fraction is recorded and the screw warned with a note naming L4 and the facet joint; 5 mm lower,
+    clear of the box, the fraction is 0 and there is no warning; a contact of one voxel is within the labels' outline and
+    is not warned."""
+    from spinebq.measure.ct.frame import VertebraFrame
+    from spinebq.measure.ct.trajectory import ADJACENT_SOURCE, measure_screw
+
+    affine = np.eye(4)
+    affine[:3, 3] = [-10.0, -40.0, -10.0]
+    x, y, z = (np.indices((21, 46, 21)).transpose(1, 2, 3, 0) @ affine[:3, :3].T + affine[:3, 3]).transpose(3, 0, 1, 2)
+    whole = (np.abs(x) <= 8.0) & (y <= 3.0) & (np.abs(z) <= 9.0)
+    neighbours = np.zeros(whole.shape, np.int16)
+    neighbours[(np.abs(x) <= 8.0) & (y > -3.0) & (y <= 3.0) & (z >= 1.0) & (z <= 9.0)] = VERSE_IDS["L4"]
+    whole &= neighbours == 0
+    ct = np.where(whole, 300.0, 0.0)
+    frame = VertebraFrame(np.zeros(3), np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0]), np.array([1.0, 0.0, 0.0]))
+
+    def measured(z_mm: float, ids: np.ndarray) -> dict:
+        entry = np.array([0.0, 3.0, z_mm])
+        screw = Screw("L5", "left", entry, entry + [0.0, -30.0, 0.0], 6.0, "file")
+        return measure_screw(ct, affine, screw, whole, np.zeros_like(whole), affine, frame, bone_mask=whole,
+                             neighbours=ids)
+
+    touching = measured(0.0, neighbours)
+    assert touching["adjacent_vertebra_fraction"] == pytest.approx(0.072, abs=0.003)
+    assert "touches_adjacent_vertebra" in touching["warnings"]
+    (note,) = [n for n in touching["notes"] if "label, up to" in n]
+    assert "L4's label" in note and ADJACENT_SOURCE in note, note
+    clear = measured(-5.0, neighbours)
+    assert clear["adjacent_vertebra_fraction"] == 0.0 and "touches_adjacent_vertebra" not in clear["warnings"]
+    one_voxel = np.zeros_like(neighbours)
+    one_voxel[10, 43, 11] = VERSE_IDS["L4"]  # (0, 3, 1) mm: on the screw's upper edge at its entry
+    grazing = measured(0.0, one_voxel)
+    assert 0.0 < grazing["adjacent_vertebra_fraction"] and "touches_adjacent_vertebra" not in grazing["warnings"]

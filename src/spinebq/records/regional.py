@@ -275,6 +275,9 @@ class TrajectoryRecord:
     inside_bone_fraction : float or None
         Fraction of the cylinder inside the bone the image shows near the label
         (:func:`spinebq.measure.ct.trajectory.bone_in_image`); None in documents written before it existed.
+    adjacent_vertebra_fraction : float or None
+        Fraction of the cylinder inside another vertebra's label (``touches_adjacent_vertebra`` when that holds more
+        than one voxel of the labels); None without whole-vertebra labels and in documents written before it existed.
     notes, warnings : tuple of str
         How the screw was planned; checks it failed (``pedicle_wall_breach``, ...).
     isthmus_width_mm, isthmus_offset_mm : float or None
@@ -306,6 +309,7 @@ class TrajectoryRecord:
     inside_vertebra_fraction: float | None = None
     inside_body_fraction: float | None = None
     inside_bone_fraction: float | None = None
+    adjacent_vertebra_fraction: float | None = None
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     isthmus_width_mm: float | None = None
@@ -317,8 +321,9 @@ class TrajectoryRecord:
 
     _KEYS = ("source", "entry_mm", "target_mm", "diameter_mm", "length_mm", "medial_angle_deg", "sagittal_angle_deg",
              "hu_mean", "hu_median", "hu_sd", "voxels", "points", "metal_points_excluded", "vbmd_mg_cm3", "shell",
-             "pedicle_part", "body_part", "rectangle_2d", "inside_vertebra_fraction", "inside_body_fraction", "inside_bone_fraction", "notes",
-             "warnings", "isthmus_width_mm", "isthmus_offset_mm", "passes_isthmus", "reason", "found")
+             "pedicle_part", "body_part", "rectangle_2d", "inside_vertebra_fraction", "inside_body_fraction",
+             "inside_bone_fraction", "adjacent_vertebra_fraction", "notes", "warnings", "isthmus_width_mm",
+             "isthmus_offset_mm", "passes_isthmus", "reason", "found")
 
     @classmethod
     def missing(cls, reason: str | None) -> "TrajectoryRecord":
@@ -365,6 +370,8 @@ class TrajectoryRecord:
             "inside_body_fraction": self.inside_body_fraction}
         if self.inside_bone_fraction is not None:
             document["inside_bone_fraction"] = self.inside_bone_fraction
+        if self.adjacent_vertebra_fraction is not None:
+            document["adjacent_vertebra_fraction"] = self.adjacent_vertebra_fraction
         document.update({"notes": list(self.notes), "warnings": list(self.warnings)})
         if self.isthmus_width_mm is not None:
             document.update({"isthmus_width_mm": self.isthmus_width_mm, "isthmus_offset_mm": self.isthmus_offset_mm,
@@ -399,7 +406,8 @@ class TrajectoryRecord:
             rectangle_2d=None if rectangle is None else ScrewRectangle.from_json(rectangle),
             inside_vertebra_fraction=document.get("inside_vertebra_fraction"),
             inside_body_fraction=document.get("inside_body_fraction"),
-            inside_bone_fraction=document.get("inside_bone_fraction"), notes=tuple(document.get("notes") or ()),
+            inside_bone_fraction=document.get("inside_bone_fraction"),
+            adjacent_vertebra_fraction=document.get("adjacent_vertebra_fraction"), notes=tuple(document.get("notes") or ()),
             warnings=tuple(document.get("warnings") or ()), isthmus_width_mm=document.get("isthmus_width_mm"),
             isthmus_offset_mm=document.get("isthmus_offset_mm"), passes_isthmus=document.get("passes_isthmus"),
             reason=document.get("reason"), found=None if document.get("found") is None else dict(document["found"]),

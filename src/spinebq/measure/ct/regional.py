@@ -212,8 +212,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         frame = out.frames[name]
         # the bone pedicles are measured, plans stay and screws are read in, whatever the trajectory mode; the other
         # vertebrae's labels are not this one's bone
-        others = (labels.array[box] > 0) & ~whole if whole_content else None
-        bone = bone_in_image(ct.array, ct.affine, whole, affine, others=others)
+        neighbours = np.where(whole, 0, labels.array[box]) if whole_content else None
+        bone = bone_in_image(ct.array, ct.affine, whole, affine, others=None if neighbours is None else neighbours > 0)
         invalid = "cut_by_field_of_view" in entry["qc"]
         region_a = _region_a(ct, result, name, metal_hu, vbmd, invalid)
         region_b: dict[str, RegionRecord] = {}
@@ -261,7 +261,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                         out.screws[(name, side, "sacral")] = planned
                         trajectories[side] = TrajectoryRecord.from_json(measure_screw(
                             ct.array, ct.affine, planned, whole, s1_body, affine, s1_frame, metal_hu=metal_hu,
-                            shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone))
+                            shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone, neighbours=neighbours))
                     cortical[side] = TrajectoryRecord.missing("no cortical bone trajectory for S1")
                     continue
                 ped = out.pedicles[name].pedicles[side]
@@ -273,7 +273,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                         out.screws[(name, side, kind)] = planned
                         measured = TrajectoryRecord.from_json(measure_screw(
                             ct.array, ct.affine, planned, whole, body, affine, out.pedicles[name].frame, pedicle=ped,
-                            metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone))
+                            metal_hu=metal_hu, shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone, neighbours=neighbours))
                     if kind == "traditional":
                         level_screws[side] = measured
                     else:
@@ -286,7 +286,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                 measured = measure_screw(
                     ct.array, ct.affine, screw, whole, body, affine, ped_frame, pedicle=ped, metal_hu=metal_hu,
                     shell_mm=options.shell_mm, vbmd=vbmd, exclude=exclude,
-                    shell_offset_mm=options.bloom_mm if exclude is not None else 0.0, bone_mask=bone)
+                    shell_offset_mm=options.bloom_mm if exclude is not None else 0.0, bone_mask=bone,
+                    neighbours=neighbours)
                 if exclude is not None:
                     measured.update(_found_details(out.found_screws, screw))
                 level_screws[screw.side] = TrajectoryRecord.from_json(measured)

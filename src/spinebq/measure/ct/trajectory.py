@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from spinebq.anatomy import VERSE_NAMES
 from spinebq.constants import BONE_EDGE_HU, METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
 from spinebq.measure.ct.frame import VertebraFrame
@@ -41,6 +42,14 @@ SHELL_MM = 1.5
 BREACH_FRACTION = 0.05
 #: The first millimetres of a screw sit in the entry notch on an oblique bone surface: not a breach.
 HEAD_SEAT_MM = 5.0
+#: What a screw in the next vertebra's label means: near its entry that is the next vertebra's articular process, so
+#: the screw meets the facet joint, a violation in the CT grading of Seo (0 no impingement, 1 screw head in contact or
+#: suspected contact with the joint, 2 screw clearly in the joint) as used by Yson et al., Spine 2013 [M].
+ADJACENT_SOURCE = ("the facet joint with the next vertebra, a facet joint violation (Seo grade 1-2, as graded by Yson "
+                   "et al., Spine 2013, doi 10.1097/BRS.0b013e31827ecbf1)")
+#: Contact with the next vertebra within this distance of the entry is taken for the facet joint (the entry lies on the
+#: articular processes, the pedicle begins 10-20 mm in); further in, the screw reaches the next vertebra itself, mm [M].
+FACET_ZONE_MM = 15.0
 TRAJECTORY_SCHEMA = "spinebq.trajectories/1"
 #: A screw's bone in the image is the bone (HU >= BONE_EDGE_HU, enclosed marrow filled) within this distance of its
 #: vertebra's label, mm: one voxel of a routine CT, so a label drawn a little tight still has its cortex, while a
@@ -162,6 +171,7 @@ def measure_screw(
     shell_offset_mm: float = 0.0,
     vbmd=None,
     step_mm: float = ROI_STEP_MM,
+    neighbours: np.ndarray | None = None,
 ) -> dict:
     """Measure the bone a screw holds in.
 
@@ -191,6 +201,11 @@ def measure_screw(
         Gap between the screw surface and the shell (the bloom of a real screw).
     vbmd : callable, optional
         HU -> vBMD of the calibration.
+    neighbours : numpy.ndarray, optional
+        The other vertebrae's label ids on the grid of ``mask_affine`` (0 elsewhere). The share of the screw inside
+        them is ``adjacent_vertebra_fraction``; more than one voxel of this grid in them warns
+        ``touches_adjacent_vertebra``, with a note naming the vertebra and how far from the entry it reaches (within
+        :data:`FACET_ZONE_MM`, the facet joint: :data:`ADJACENT_SOURCE`).
     """
     radius = screw.diameter_mm / 2
     up = frame.superior
@@ -263,6 +278,9 @@ def measure_screw(
             warnings.append("pedicle_wall_breach")
         if not sample_mask(whole_mask, mask_affine, screw.target_mm[None, :])[0]:
             warnings.append("tip_outside_vertebra")
+    if neighbours is not None and len(points):
+        _adjacent(result, sample_values(neighbours, mask_affine, points, order=0, outside=0.0).astype(int), t,
+                  point_mm3=step_mm ** 3, voxel_mm3=abs(float(np.linalg.det(mask_affine[:3, :3]))))
     if pedicle is not None and pedicle.found and screw.level != "S1":  # S1's wide pedicle has its own test above
         result["isthmus_width_mm"] = pedicle.width_mm
         offset = _distance_to_line(pedicle.isthmus_mm, screw.entry_mm, screw.direction)
@@ -273,6 +291,21 @@ def measure_screw(
     if stats["n"] == 0:
         result["reason"] = "no bone left in the cylinder (metal or outside the image)"
     return result
+
+
+def _adjacent(result: dict, ids: np.ndarray, t: np.ndarray, *, point_mm3: float, voxel_mm3: float) -> None:
+    """Record the share of a screw's points (label ``ids``; ``t`` mm from its entry) in another vertebra's label; warn
+    when they hold more than one voxel of the labels' grid (less lies within the labels' own half-voxel outline)."""
+    inside = ids > 0
+    result["adjacent_vertebra_fraction"] = round(float(inside.mean()), 4)
+    if inside.sum() * point_mm3 <= voxel_mm3:
+        return
+    names = ", ".join(VERSE_NAMES.get(int(v), str(v)) for v in np.unique(ids[inside]))
+    reach_mm = float(t[inside].max())
+    where = ADJACENT_SOURCE if reach_mm <= FACET_ZONE_MM else "the screw reaches into the next vertebra"
+    result["warnings"].append("touches_adjacent_vertebra")
+    result["notes"].append(f"{inside.mean():.1%} of the screw lies in {names}'s label, up to {reach_mm:.0f} mm from its "
+                           f"entry: {where}")
 
 
 def bone_in_image(ct_array: np.ndarray, ct_affine: np.ndarray, whole_mask: np.ndarray, mask_affine: np.ndarray,
