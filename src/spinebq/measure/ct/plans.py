@@ -2,7 +2,9 @@
 
 Each plan is a :class:`~spinebq.measure.ct.trajectory.Screw` of standard sizes fitted in the bone the image shows
 (:func:`~spinebq.measure.ct.trajectory.bone_in_image`) and downsized until the breach test of its level passes
-(never planned through the pedicle wall); :func:`~spinebq.measure.ct.trajectory.measure_screw` measures it.
+(never planned through the pedicle wall); at L1-L5 it is also kept out of the other vertebrae's labels (never planned
+into the facet joint above, which a construct may end below; S1's facet with L5 lies inside every construct that holds
+an S1 screw). :func:`~spinebq.measure.ct.trajectory.measure_screw` measures it.
 
 Automatic plans (docs/methods.md section 4.2; textbook geometry, marked [M] there):
 
@@ -34,7 +36,8 @@ from spinebq.measure.ct.frame import VertebraFrame
 from spinebq.measure.ct.pedicles import Pedicle, best_medial_angle
 from spinebq.measure.ct.sampling import cylinder_points, sample_mask
 from spinebq.measure.ct.trajectory import (
-    BREACH_FRACTION, DEFAULT_DIAMETER_MM, HEAD_SEAT_MM, MAX_ISTHMUS_FRACTION, Screw, sacral_breaches)
+    BREACH_FRACTION, DEFAULT_DIAMETER_MM, HEAD_SEAT_MM, MAX_ISTHMUS_FRACTION, Screw, sacral_breaches,
+    touches_adjacent_vertebra)
 from spinebq.vocabulary import Side
 
 #: Published medial (convergence) angle per level, degrees: docs/methods.md section 4.2 textbook defaults
@@ -126,12 +129,14 @@ def _line_exit(mask: np.ndarray, affine: np.ndarray, start: np.ndarray, directio
 
 
 def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
-                     affine: np.ndarray, grid, options: PlanOptions) -> Screw | str:
+                     affine: np.ndarray, grid, options: PlanOptions, *,
+                     neighbours: np.ndarray | None = None) -> Screw | str:
     """Plan a straight-forward pedicle screw; return the :class:`Screw` or the reason there is none.
 
     The medial angle keeping most bone around the axis comes first; when no standard screw passes the pedicle
-    there without breaching (:func:`breaches` with :data:`PLAN_CLEARANCE_MM`), the other angles of the published
-    range are tried, nearest first, and the widest screw that passes is kept. When none of them takes the screw
+    there without breaching (:func:`breaches` with :data:`PLAN_CLEARANCE_MM`) and, given the other vertebrae's labels
+    (``neighbours``), clear of them (:func:`~spinebq.measure.ct.trajectory.touches_adjacent_vertebra`: the facet joint
+    above), the other angles of the published range are tried, nearest first, and the widest screw that passes is kept. When none of them takes the screw
     sized to the isthmus (:func:`size_to_pedicle`), the angles are tried again with the axis moved
     :data:`CENTRE_SHIFT_MM` off the isthmus centre in each of eight directions across the pedicle; a wider screw
     found so is kept with a note saying where its axis passes.
@@ -149,7 +154,7 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
     for shift in _centre_shifts(grid.frame, sign):
         for medial in angles:
             planned = _traditional_at(level, pedicle, sign, medial, grid, whole_mask, body_mask, affine, options,
-                                      shift.vector_mm)
+                                      shift.vector_mm, neighbours)
             if isinstance(planned, str):
                 chosen = chosen or planned
                 continue
@@ -158,7 +163,8 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
                                      "bone around the axis): the widest standard screw that stays in the pedicle")
             if shift.words:
                 planned.notes.append(f"axis {CENTRE_SHIFT_MM:g} mm {shift.words} of the isthmus centre: no angle "
-                                     "through the centre takes the screw sized to the isthmus")
+                                     "through the centre takes the screw sized to the isthmus without a breach"
+                                     + (" or the next vertebra" if neighbours is not None else ""))
             if isinstance(chosen, Screw) and chosen.diameter_mm >= planned.diameter_mm:
                 continue
             chosen = planned
@@ -192,7 +198,8 @@ def _centre_shifts(frame: VertebraFrame, sign: float) -> list[_Shift]:
 
 
 def _traditional_at(level: str, pedicle: Pedicle, sign: float, medial: float, grid, whole_mask: np.ndarray,
-                    body_mask: np.ndarray, affine: np.ndarray, options: PlanOptions, shift_mm: np.ndarray) -> Screw | str:
+                    body_mask: np.ndarray, affine: np.ndarray, options: PlanOptions, shift_mm: np.ndarray,
+                    neighbours: np.ndarray | None) -> Screw | str:
     """The traditional screw through the isthmus centre (moved by ``shift_mm``) at ``medial`` degrees, sized and
     fitted in bone."""
     low, high = MEDIAL_ANGLE_RANGE_DEG.get(level, (0.0, 35.0))
@@ -227,7 +234,8 @@ def _traditional_at(level: str, pedicle: Pedicle, sign: float, medial: float, gr
     diameter, note = size_to_pedicle(pedicle.width_mm)
     notes.append(note or f"diameter sized to the isthmus ({pedicle.width_mm:.1f} mm): largest standard size <= 80 %")
     return _fit_in_bone(Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_traditional", notes),
-                        whole_mask, body_mask, affine, grid.frame.superior, min_length_mm=back + t_wall + BODY_PURCHASE_MM)
+                        whole_mask, body_mask, affine, grid.frame.superior, min_length_mm=back + t_wall + BODY_PURCHASE_MM,
+                        neighbours=neighbours)
 
 
 def standard_length(length_mm: float) -> float:
@@ -252,16 +260,19 @@ def breaches(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine
 
 
 def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray,
-                up: np.ndarray, *, min_length_mm: float = 0.0) -> Screw | str:
+                up: np.ndarray, *, min_length_mm: float = 0.0, neighbours: np.ndarray | None = None) -> Screw | str:
     """``screw``, or the widest narrower standard diameter (then the longest shorter standard length, not below
-    ``min_length_mm``) whose cylinder widened by :data:`PLAN_CLEARANCE_MM` passes the breach test; a reason when
-    none does (a plan is never made through the pedicle wall)."""
+    ``min_length_mm``) whose cylinder widened by :data:`PLAN_CLEARANCE_MM` passes the breach test and, given the
+    other vertebrae's labels (``neighbours``), stays out of them (:func:`touches_adjacent_vertebra`: the facet joint);
+    a reason when none does (a plan is never made through the pedicle wall)."""
     lengths = [screw.length_mm] + [v for v in reversed(STANDARD_LENGTHS_MM) if min_length_mm <= v < screw.length_mm - 1e-6]
     for diameter in sorted((d for d in STANDARD_DIAMETERS_MM if d <= screw.diameter_mm), reverse=True):
         for length in lengths:
             candidate = Screw(screw.level, screw.side, screw.entry_mm, screw.entry_mm + length * screw.direction,
                               diameter, screw.source, list(screw.notes))
-            if breaches(candidate, whole_mask, body_mask, affine, up, extra_radius_mm=PLAN_CLEARANCE_MM):
+            if breaches(candidate, whole_mask, body_mask, affine, up, extra_radius_mm=PLAN_CLEARANCE_MM) or (
+                    neighbours is not None and touches_adjacent_vertebra(candidate, neighbours, affine, up,
+                                                                          extra_radius_mm=PLAN_CLEARANCE_MM)):
                 continue
             changes = [f"diameter {screw.diameter_mm:g} -> {diameter:g} mm"] if diameter < screw.diameter_mm else []
             changes += [f"length {screw.length_mm:g} -> {length:g} mm"] if length < screw.length_mm - 1e-6 else []
@@ -270,7 +281,7 @@ def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, af
             return candidate
     return (f"no standard screw ({_size_range(STANDARD_DIAMETERS_MM[0], screw.diameter_mm)} mm, "
             f"{_size_range(STANDARD_LENGTHS_MM[0], screw.length_mm)} mm) keeps {PLAN_CLEARANCE_MM:g} mm of bone around it "
-            "in this pedicle: no plan")
+            "in this pedicle" + (" clear of the next vertebra" if neighbours is not None else "") + ": no plan")
 
 
 def _size_range(smallest: float, largest: float) -> str:
@@ -279,7 +290,8 @@ def _size_range(smallest: float, largest: float) -> str:
 
 
 def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask: np.ndarray, body_mask: np.ndarray,
-                  affine: np.ndarray, grid, options: PlanOptions) -> Screw | str:
+                  affine: np.ndarray, grid, options: PlanOptions, *,
+                  neighbours: np.ndarray | None = None) -> Screw | str:
     """Plan a cortical bone trajectory screw (Santoni 2009 geometry); return it or the reason there is none."""
     if not pedicle.found:
         return f"no {pedicle.side} pedicle: {pedicle.reason}"
@@ -306,7 +318,8 @@ def plan_cortical(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_mask
              f"{CORTICAL_DIVERGENCE_RANGE_DEG[0]:.0f}-{CORTICAL_DIVERGENCE_RANGE_DEG[1]:.0f} deg lateral and "
              f"{CORTICAL_CRANIAL_RANGE_DEG[0]:.0f}-{CORTICAL_CRANIAL_RANGE_DEG[1]:.0f} deg cranial (Santoni et al., Spine J 2009)"]
     screw = Screw(level, pedicle.side, entry, entry + length * direction, diameter, "auto_cortical", notes)
-    return screw if options.diameter_mm is not None else _fit_in_bone(screw, whole_mask, body_mask, affine, frame.superior)
+    return screw if options.diameter_mm is not None else _fit_in_bone(screw, whole_mask, body_mask, affine, frame.superior,
+                                                                      neighbours=neighbours)
 
 
 def promontory_mm(whole_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame) -> np.ndarray | None:

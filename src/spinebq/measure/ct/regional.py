@@ -266,7 +266,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     continue
                 ped = out.pedicles[name].pedicles[side]
                 for kind, planner in (("traditional", plan_traditional), ("cortical", plan_cortical)):
-                    planned = planner(name, ped, out.pedicles[name].frame, bone, body, affine, out.pedicles[name].grid, options.plan)
+                    planned = planner(name, ped, out.pedicles[name].frame, bone, body, affine, out.pedicles[name].grid,
+                                      options.plan, neighbours=neighbours)
                     if isinstance(planned, str):
                         measured = TrajectoryRecord.missing(planned)
                     else:

@@ -280,7 +280,7 @@ def measure_screw(
             warnings.append("tip_outside_vertebra")
     if neighbours is not None and len(points):
         _adjacent(result, sample_values(neighbours, mask_affine, points, order=0, outside=0.0).astype(int), t,
-                  point_mm3=step_mm ** 3, voxel_mm3=abs(float(np.linalg.det(mask_affine[:3, :3]))))
+                  step_mm=step_mm, voxel_mm3=_voxel_mm3(mask_affine))
     if pedicle is not None and pedicle.found and screw.level != "S1":  # S1's wide pedicle has its own test above
         result["isthmus_width_mm"] = pedicle.width_mm
         offset = _distance_to_line(pedicle.isthmus_mm, screw.entry_mm, screw.direction)
@@ -293,12 +293,33 @@ def measure_screw(
     return result
 
 
-def _adjacent(result: dict, ids: np.ndarray, t: np.ndarray, *, point_mm3: float, voxel_mm3: float) -> None:
-    """Record the share of a screw's points (label ``ids``; ``t`` mm from its entry) in another vertebra's label; warn
-    when they hold more than one voxel of the labels' grid (less lies within the labels' own half-voxel outline)."""
+def _voxel_mm3(affine: np.ndarray) -> float:
+    return abs(float(np.linalg.det(affine[:3, :3])))
+
+
+def _in_adjacent_vertebra(ids: np.ndarray, step_mm: float, voxel_mm3: float) -> bool:
+    """More than one voxel of the labels' grid of a screw (its sample points every ``step_mm``, their label ``ids``,
+    0 off the other vertebrae) lies in another vertebra: less lies within the labels' own half-voxel outline."""
+    return float((ids > 0).sum()) * step_mm ** 3 > voxel_mm3
+
+
+def touches_adjacent_vertebra(screw: Screw, neighbours: np.ndarray, affine: np.ndarray, up: np.ndarray, *,
+                              extra_radius_mm: float = 0.0, step_mm: float = ROI_STEP_MM) -> bool:
+    """Whether ``screw``, widened by ``extra_radius_mm``, lies in another vertebra's label (``neighbours``: their ids
+    on the grid of ``affine``, 0 elsewhere) by more than one voxel: the test of ``touches_adjacent_vertebra`` in
+    :func:`measure_screw`, for plans."""
+    points, _, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2 + extra_radius_mm,
+                                   step_mm=step_mm, up=up)
+    ids = sample_values(neighbours, affine, points, order=0, outside=0.0)
+    return _in_adjacent_vertebra(ids, step_mm, _voxel_mm3(affine))
+
+
+def _adjacent(result: dict, ids: np.ndarray, t: np.ndarray, *, step_mm: float, voxel_mm3: float) -> None:
+    """Record the share of a screw's points (label ``ids``; ``t`` mm from its entry) in another vertebra's label and
+    warn where :func:`_in_adjacent_vertebra`."""
     inside = ids > 0
     result["adjacent_vertebra_fraction"] = round(float(inside.mean()), 4)
-    if inside.sum() * point_mm3 <= voxel_mm3:
+    if not _in_adjacent_vertebra(ids, step_mm, voxel_mm3):
         return
     names = ", ".join(VERSE_NAMES.get(int(v), str(v)) for v in np.unique(ids[inside]))
     reach_mm = float(t[inside].max())
