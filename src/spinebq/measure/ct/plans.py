@@ -136,10 +136,10 @@ def plan_traditional(level: str, pedicle: Pedicle, frame: VertebraFrame, whole_m
     The medial angle keeping most bone around the axis comes first; when no standard screw passes the pedicle
     there without breaching (:func:`breaches` with :data:`PLAN_CLEARANCE_MM`) and, given the other vertebrae's labels
     (``neighbours``), clear of them (:func:`~spinebq.measure.ct.trajectory.touches_adjacent_vertebra`: the facet joint
-    above), the other angles of the published range are tried, nearest first, and the widest screw that passes is kept. When none of them takes the screw
-    sized to the isthmus (:func:`size_to_pedicle`), the angles are tried again with the axis moved
-    :data:`CENTRE_SHIFT_MM` off the isthmus centre in each of eight directions across the pedicle; a wider screw
-    found so is kept with a note saying where its axis passes.
+    above), the other angles of the published range are tried, nearest first, and the widest screw that passes is
+    kept. When none of them takes the screw sized to the isthmus (:func:`size_to_pedicle`), the angles are tried again
+    with the axis moved :data:`CENTRE_SHIFT_MM` off the isthmus centre in each of eight directions across the pedicle;
+    a wider screw found so is kept with a note saying where its axis passes.
     """
     if not pedicle.found:
         return f"no {pedicle.side} pedicle: {pedicle.reason}"

@@ -13,6 +13,10 @@ own, the same for every label source whether or not its S1 label was split into 
 the sacral pedicle or through the anterior cortex beyond the promontory, so the medial wall, the lateral wall and the
 whole screw past the head's seat must lie in the bone the image shows and the tip in it (``tip_outside_vertebra`` at S1
 reads that bone, not the label).
+
+Given the other vertebrae's labels, a screw's share in them is ``adjacent_vertebra_fraction``; more than one voxel of
+the labels there warns ``touches_adjacent_vertebra`` (:func:`touches_adjacent_vertebra`): near the entry, the facet
+joint with the next vertebra. The L1-L5 plans keep out of it.
 """
 from __future__ import annotations
 
