@@ -206,3 +206,23 @@ def test_measurement_files_cite_papers_by_key(real_ct_dir, real_mri_dir):
         cited = set(re.findall(r"\[([a-z][a-z0-9]*\d{4}[a-z0-9]*)\]", text))
         assert cited and cited <= set(bibliography), (path.name, cited - set(bibliography))
     assert {"yang2026", "xu2025", "chang2025"} <= set(re.findall(r"\[([a-z]+\d{4})\]", (real_ct_dir / "measurements.json").read_text()))
+
+
+def test_a_planned_level_says_why_each_corridor_number_is_missing(real_ct_dir):
+    """The real CT with L5-S1 planned: S1 has its screw corridor (ST-HU) but no lumbar pedicle isthmus, and in the
+    no-labels run no three-slice HU (one of its three slices holds no ellipse; here blanked in the document as that
+    run writes it). Each cell says its own reason (they read "trajectory not measurable" for B-HU and HU ratio, and
+    "not found" for each pedicle), and L5's numbers stand."""
+    from spinebq.measure.ct.regional import SACRAL_PEDICLE_REASON
+    from spinebq.report.summary import planned_levels
+    from spinebq.risk.assess import ct_record
+
+    document = json.loads((real_ct_dir / "measurements.json").read_text())
+    s1 = document["vertebrae"]["S1"]
+    s1.update({"hu_2d": None, "b_hu": None, "hu_ratio": None})
+    l5_row, s1_row = planned_levels(ct_record(document), ["L5", "S1"])["rows"]
+    assert all(l5_row[key]["value"] is not None for key in ("st_hu", "hu_ratio", "b_hu"))
+    assert re.fullmatch(r"L \d+\.\d mm, R \d+\.\d mm", l5_row["pedicles"]), l5_row["pedicles"]
+    assert s1_row["st_hu"]["value"] is not None
+    assert s1_row["b_hu"]["text"] == s1_row["hu_ratio"]["text"] == "not measured: no three-slice HU at S1"
+    assert s1_row["pedicles"] == f"not measured: {SACRAL_PEDICLE_REASON}"

@@ -130,9 +130,12 @@ def graded_levels(ct: CtRecord | None) -> str:
 
 
 def _pedicle_widths(vertebra) -> str:
-    widths = [f"{side[0].upper()} {human(width, 'mm', 1, reason='not found')}"
-              for side, width in vertebra.isthmus_widths_mm.items()]
-    return ", ".join(widths)
+    """``L 12.4 mm, R 11.8 mm``; a side not measured gives its pedicle's reason, both sides alike give it once."""
+    widths = vertebra.isthmus_widths_mm
+    reasons = {side: getattr(vertebra.pedicles.get(side), "reason", None) or "not found" for side in widths}
+    if all(width is None for width in widths.values()) and len(set(reasons.values())) == 1:
+        return human(None, "mm", 1, reason=next(iter(reasons.values())))
+    return ", ".join(f"{side[0].upper()} {human(width, 'mm', 1, reason=reasons[side])}" for side, width in widths.items())
 
 
 def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
@@ -148,10 +151,13 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
             rows.append({"level": level, "missing": f"{level} is not in the CT results"})
             continue
         no_trajectory = "no screw trajectory measured" if v.st_hu is None else "trajectory not measurable"
+        no_b_hu = f"no three-slice HU at {level}"
+        reasons = {"st_hu": no_trajectory, "b_hu": no_b_hu,
+                   "hu_ratio": no_trajectory if missing(v.st_hu) else no_b_hu}
 
         def cell(key: str, value) -> dict:  # the level blocks' decimals, the unit in the header
             return {"value": None if missing(value) else value,
-                    "text": human(value, "", BY_KEY[key].decimals, reason=no_trajectory)}
+                    "text": human(value, "", BY_KEY[key].decimals, reason=reasons[key])}
 
         rows.append({"level": level, "missing": None,
                      "st_hu": cell("st_hu", v.st_hu) | {"scale": model_scale("Sakai2018_STHU", v.st_hu),

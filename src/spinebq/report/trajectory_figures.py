@@ -54,7 +54,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
         The vertebra's own frame (planes are oriented in it).
     measured : dict
         ``"left"``/``"right"`` -> the level's :class:`~spinebq.records.regional.TrajectoryRecord` (for the HU and
-        angles in the titles).
+        angles and warnings in the titles).
     path : Path
         PNG to write.
     """
@@ -85,7 +85,8 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
             text = f"{level} {side} ({screw.source}): cylinder {hu:.0f} HU" if np.isfinite(hu) else f"{level} {side}"
             if row == 0 and np.isfinite(rect):
                 text += f", 2D rectangle {rect:.0f} HU"
-            ax.set_title(f"{text}\n{title}", fontsize=8)
+            warned = f"\nwarning: {', '.join(w.replace('_', ' ') for w in info.warnings)}" if info.warnings else ""
+            ax.set_title(f"{text}\n{title}{warned}", fontsize=8)
             # size and angle beside the screw head, as a surgeon reads a plan
             angle = info.medial_angle_deg if row == 0 else info.sagittal_angle_deg
             label = f"{screw.diameter_mm:g} x {screw.length_mm:.0f} mm"
