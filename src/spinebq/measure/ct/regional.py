@@ -220,17 +220,16 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         trajectories: dict[str, TrajectoryRecord] = {}
         cortical: dict[str, TrajectoryRecord] = {}
         pedicles = None
-        if whole_content and not invalid:
+        if whole_content and not invalid and name == "S1":
+            pedicles = {side: PedicleRecord(False, SACRAL_PEDICLE_REASON) for side in SIDES}
+            region_b = {side: RegionRecord.missing(SACRAL_PEDICLE_REASON) for side in SIDES}
+        elif whole_content and not invalid:
             found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
-            out.pedicles[name] = found  # S1's frame, turned towards its arch, is kept for its plans
-            if name == "S1":
-                pedicles = {side: PedicleRecord(False, SACRAL_PEDICLE_REASON) for side in SIDES}
-                region_b = {side: RegionRecord.missing(SACRAL_PEDICLE_REASON) for side in SIDES}
-            else:
-                pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
-                for side, ped in found.pedicles.items():
-                    region_b[side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
-                                                    "no pedicle" if not ped.found else None)
+            out.pedicles[name] = found
+            pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
+            for side, ped in found.pedicles.items():
+                region_b[side] = _points_region(ct, ped.cancellous_points_mm, metal_hu, vbmd,
+                                                "no pedicle" if not ped.found else None)
         else:
             reason = "the vertebra is cut by the field of view" if invalid else "the labels hold only the vertebral bodies"
             for side in SIDES:
@@ -251,16 +250,15 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                     trajectories[side] = TrajectoryRecord.missing(reason)
                     continue
                 if name == "S1":
-                    s1_frame = out.pedicles[name].frame if name in out.pedicles else frame
                     # a sacrum label whose body was not told from the rest has no body part (S1's breach test does not use it)
                     s1_body = body if entry["body_method"] != NO_CANAL_METHOD else np.zeros_like(body)
-                    planned = plan_sacral(name, side, s1_frame, whole, affine, options.plan, bone_mask=bone)
+                    planned = plan_sacral(name, side, frame, whole, affine, options.plan, bone_mask=bone)
                     if isinstance(planned, str):
                         trajectories[side] = TrajectoryRecord.missing(planned)
                     else:
                         out.screws[(name, side, "sacral")] = planned
                         trajectories[side] = TrajectoryRecord.from_json(measure_screw(
-                            ct.array, ct.affine, planned, whole, s1_body, affine, s1_frame, metal_hu=metal_hu,
+                            ct.array, ct.affine, planned, whole, s1_body, affine, frame, metal_hu=metal_hu,
                             shell_mm=options.shell_mm, vbmd=vbmd, bone_mask=bone, neighbours=neighbours))
                     cortical[side] = TrajectoryRecord.missing("no cortical bone trajectory for S1")
                     continue
