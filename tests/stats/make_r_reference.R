@@ -355,3 +355,33 @@ emit_dict("RET_ROBCOV", list(coef = coef(rc), se = se, p = 2 * pnorm(-abs(z)), s
           'rt <- read.csv("retinopathy.csv", stringsAsFactors=TRUE); f <- rms::lrm(status ~ trt + risk + type, rt, x=TRUE, y=TRUE); rc <- rms::robcov(f, cluster=rt$id); sqrt(diag(vcov(rc))); Wald p')
 rr <- roc(rt$status, rt$risk, levels = c(0, 1), direction = "<", quiet = TRUE)
 emit("RET_ROC_RISK", as.numeric(ci.auc(rr, method = "delong")), 'ci.auc(roc(rt$status, rt$risk, levels=c(0,1), direction="<"), method="delong") # ignores the pairing of eyes')
+
+# ---------------------------------------------------------------------------------------------- spreadsheet quirks
+# birthwt as other exports write it; tests/stats/test_spreadsheets.py writes the same files from the CSVs above.
+cat("\n# ---- spreadsheet quirks: birthwt_coded.csv / birthwt.csv rewritten as exports write them ----\n")
+tmp <- function(x) { f <- tempfile(fileext = ".csv"); write.csv(x, f, row.names = FALSE); f }
+bl <- read.csv(tmp(transform(read.csv(file.path(real_dir, "birthwt_coded.csv")), low = low == 1)))
+stopifnot(is.logical(bl$low))
+bl$race <- factor(bl$race)
+glm_all("BW_LOGICAL", low ~ age + lwt + race + smoke + ht + ui, bl,
+        'bl <- read.csv("birthwt_coded.csv" with low written TRUE/FALSE); bl$race <- factor(bl$race); glm(low ~ age + lwt + race + smoke + ht + ui, binomial, bl, control=glm.control(epsilon=1e-14)) # TRUE is the event')
+b12 <- transform(bc, low = factor(low + 1))
+glm_all("BW_12", low ~ age + lwt + race + smoke + ht + ui, b12,
+        'glm(factor(low + 1) ~ age + lwt + race + smoke + ht + ui, binomial, bc, control=glm.control(epsilon=1e-14)) # outcome coded 1/2: R models the second level, 2')
+bn <- read.csv(tmp(transform(b, smoke = ifelse(smoke == "Yes", "Current", "None"))), stringsAsFactors = TRUE)
+cat("# R: levels(bn$smoke) # 'None' is a level, not missing\nBW_NONE_LEVELS = [", paste0('"', levels(bn$smoke), '"', collapse = ", "), "]\n", sep = "")
+glm_all("BW_NONE", low ~ lwt + smoke, bn,
+        'bn <- read.csv("birthwt.csv" with smoke written Current/None, stringsAsFactors=TRUE); glm(low ~ lwt + smoke, binomial, bn, control=glm.control(epsilon=1e-14))')
+bk <- transform(bc, lwt_kg = lwt * 0.45359237, const = 5)
+emit_names <- function(name, value, call) cat("# R: ", call, "\n", name, " = [", paste0('"', value, '"', collapse = ", "), "]\n", sep = "")
+emit_names("BW_ALIASED_KG", names(which(is.na(coef(glm(low ~ age + lwt + lwt_kg, binomial, bk))))),
+           'names(which(is.na(coef(glm(low ~ age + lwt + lwt_kg, binomial, transform(bc, lwt_kg = lwt * 0.45359237)))))) # the same weight in kg')
+emit_names("BW_ALIASED_CONST", names(which(is.na(coef(glm(low ~ lwt + const, binomial, bk))))),
+           'names(which(is.na(coef(glm(low ~ lwt + const, binomial, transform(bc, const = 5)))))) # a constant column')
+mw <- glmx(low ~ age + lwt + race + smoke + ht + ui, bw_ref)
+yw <- as.integer(bw_ref$low == "Yes"); pw <- fitted(mw); th <- (1:99) / 100
+nb <- sapply(th, function(t) mean(pw >= t & yw == 1) - mean(pw >= t & yw == 0) * t / (1 - t))
+good <- nb > mean(yw) - (1 - mean(yw)) * th / (1 - th) & nb > 0
+runs <- rle(good); last <- cumsum(runs$lengths); first <- last - runs$lengths + 1
+emit("BW_DCA_BETTER_INTERVALS", t(cbind(th[first], th[last])[runs$values, , drop = FALSE]),
+     'net benefit of fitted(glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b with race relevelled to white)) at (1:99)/100; rle(nb > treat_all & nb > 0): first and last threshold of each run, flattened')

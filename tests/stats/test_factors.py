@@ -165,3 +165,102 @@ def test_text_grade_as_number_on_request():
     assert "'education' is used as a number: 0-5yrs = 1, 6-11yrs = 2, 12+ yrs = 3" in c.notes
     with pytest.raises(OptionError, match="'education' in the data holds '12\\+ yrs'"):
         validate_cohort(i, "case", model, ordinal={"education": ["0-5yrs", "6-11yrs"]})
+
+
+# ---------------------------------------------------------------------------- spreadsheets as exports write them
+def _coded():
+    return pd.read_csv(DATA / "birthwt_coded.csv")
+
+
+@pytest.mark.parametrize("true,false", [("TRUE", "FALSE"), ("true", "false"), ("True", "False"), ("xlsx", "")])
+def test_true_false_outcome_is_coded_1_0(tmp_path, true, false):
+    df = _coded()
+    if true == "xlsx":  # Excel booleans
+        p, true = tmp_path / "tf.xlsx", "TRUE"
+        df.assign(low=df["low"] == 1).to_excel(p, index=False)
+    else:
+        p = tmp_path / "tf.csv"
+        df.assign(low=np.where(df["low"] == 1, true, false)).to_csv(p, index=False)
+    c, f = _fit(read_table(p), BW_MODEL, categorical=["race"])
+    _assert_glm(f, R.BW_LOGICAL, R.BW_LOGICAL_TERMS)
+    assert c.event == "TRUE"
+    c, f = _fit(read_table(p), BW_MODEL, categorical=["race"], event=true)
+    assert c.event == "TRUE"
+    _assert_glm(f, R.BW_LOGICAL, R.BW_LOGICAL_TERMS)
+
+
+def test_outcome_coded_1_2_has_event_2_as_r():
+    c, f = _fit(_coded().assign(low=lambda d: d["low"] + 1), BW_MODEL, categorical=["race"])
+    _assert_glm(f, R.BW_12, R.BW_12_TERMS)
+    assert c.event == "2" and any("event = '2' (R's rule: the second level in sorted order)" in n for n in c.notes)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "xlsx"])
+def test_none_null_and_nan_words_are_texts_not_missing(tmp_path, suffix):
+    b = pd.read_csv(DATA / "birthwt.csv", keep_default_na=False)
+    b["smoke"] = np.where(b["smoke"] == "Yes", "Current", "None")
+    words = ["NULL", "n/a", "nan", "#N/A"]
+    b["comment"] = [words[i % 4] for i in range(len(b))]
+    p = tmp_path / f"none.{suffix}"
+    b.to_csv(p, index=False) if suffix == "csv" else b.to_excel(p, index=False)
+    df = read_table(p)
+    # openpyxl writes '#N/A' as Excel's error value #N/A, an empty cell to readers (readxl's NA)
+    kept = b["comment"].where((b["comment"] != "#N/A") | (suffix == "csv"))
+    pd.testing.assert_series_equal(df["comment"].astype(object), kept.astype(object), check_dtype=False)
+    c, f = _fit(df, ["lwt", "smoke"])
+    assert c.factors["smoke"].levels == tuple(R.BW_NONE_LEVELS)
+    _assert_glm(f, R.BW_NONE, R.BW_NONE_TERMS)
+    # among numbers such a word is a stray text (refused with its row) unless it is given as a missing-value code
+    b["lwt"] = b["lwt"].astype(object)
+    b.loc[4, "lwt"] = "NULL"
+    b.to_csv(p, index=False) if suffix == "csv" else b.to_excel(p, index=False)
+    with pytest.raises(SpinebqError, match="column 'lwt' in the data has a text value 'NULL' in row 6"):
+        validate_cohort(read_table(p), "low", ["lwt"])
+    assert read_table(p, na_values=["NULL"])["lwt"].isna().sum() == 1
+
+
+def test_constant_column_is_refused_naming_its_value():
+    df = _coded().assign(const=5)
+    assert R.BW_ALIASED_CONST == ["const"]  # R's glm gives it NA
+    with pytest.raises(SpinebqError, match="column 'const' in birthwt has the single value 5 in the rows analysed "
+                                           r"\(189 with a value\)"):
+        _fit(df, ["lwt", "const"])
+    with pytest.raises(SpinebqError, match="low ~ lwt \\+ const: 'const' has the single value 5 in the 189 complete"):
+        fit_logistic(df, "low", ["lwt", "const"])
+
+
+def test_collinear_and_repeated_columns_are_refused_naming_them(tmp_path):
+    p = tmp_path / "kg.csv"
+    _coded().assign(lwt_kg=lambda d: d["lwt"] * 0.45359237).to_csv(p, index=False, float_format="%.17g")
+    (aliased,) = R.BW_ALIASED_KG
+    with pytest.raises(SpinebqError, match=f"low ~ age \\+ lwt \\+ lwt_kg: '{aliased}' is a linear combination of "
+                                           "'lwt' \\(perfectly collinear\\) in the 189 complete rows"):
+        _fit(read_table(p), ["age", "lwt", "lwt_kg"])
+    header, *rows = (DATA / "birthwt_coded.csv").read_text().splitlines()
+    p.write_text("\n".join([header.replace('"bwt"', '"lwt"')] + rows) + "\n")
+    with pytest.raises(SpinebqError, match="kg.csv names the column 'lwt' twice in its header \\(columns 3, 10\\)"):
+        read_table(p)
+    x = tmp_path / "dup.xlsx"
+    pd.read_csv(p, header=None).to_excel(x, index=False, header=False)
+    with pytest.raises(SpinebqError, match="dup.xlsx names the column 'lwt' twice"):
+        read_table(x)
+
+
+def test_letter_case_variants_stay_apart_with_a_warning(birthwt):
+    from spinebq.stats import StatsWarning
+    from spinebq.stats.analysis import run_analysis
+
+    df = birthwt.copy()
+    df["smoke"] = [(str.upper, str.lower, str)[i % 3](v) for i, v in enumerate(df["smoke"])]
+    with pytest.warns(StatsWarning, match="column 'smoke' in the data has levels that differ only in letter case "
+                                          r"\('NO', 'No', 'no'; 'YES', 'Yes', 'yes'\); they are kept as separate"):
+        c = validate_cohort(df, "low", ["smoke"])
+    assert len(c.factors["smoke"].levels) == 6  # as R's factor()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_analysis(df, "low", {"lwt": "lower"}, model=["lwt", "smoke"], bootstrap=0)
+    assert any("'smoke' in the data has levels that differ only in letter case" in w for w in res.warnings)
+    df["low"] = [(str.upper, str.lower, str)[i % 3](v) for i, v in enumerate(df["low"])]
+    with pytest.raises(SpinebqError, match=r"some differ only in letter case \('NO', 'No', 'no'; 'YES', 'Yes', "
+                                           r"'yes'\): correct the spelling\.$"):
+        validate_cohort(df, "low", ["lwt"])

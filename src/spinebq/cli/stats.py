@@ -48,11 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use a text grade as a number, e.g. raterisk=Less<Same<Greater (Less = 1, Same = 2, "
                         "Greater = 3: one odds ratio per step); repeatable. Without it text columns are categories")
     parser.add_argument("--event", default=None, metavar="VALUE", help="the outcome value that is the event (default: "
-                        "1, or the yes-like value of a Yes/No column, else R's second level in sorted order)")
+                        "1 of 0/1, TRUE of TRUE/FALSE, the level that is not No of a two-level column, else R's "
+                        "second level in sorted order: 2 of 1/2)")
     parser.add_argument("--covariates", default="", help="comma-separated further columns described in the baseline "
                         "table (Table 1) that enter no model")
     parser.add_argument("--na", default="", metavar="CODE,...", help="further missing-value codes, e.g. -99,999 "
-                        "(empty cells, NA and . are always missing)")
+                        "(empty cells, NA and . are always missing; other words such as None or NULL are texts "
+                        "unless given here)")
     parser.add_argument("--cluster", default=None, metavar="PATIENT_COLUMN", help="column naming the patient when "
                         "rows are screws or levels: cluster-robust standard errors (rms::robcov) and cluster "
                         "bootstrap CIs of the AUCs")

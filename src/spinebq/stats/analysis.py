@@ -316,7 +316,8 @@ def run_analysis(
     reference : mapping, optional
         ``{column: level}``: the reference level of a categorical column (default: the first in sorted order).
     event : str, optional
-        The outcome value that is the event (default: 1, the yes-like level, else R's second level).
+        The outcome value that is the event (default: 1 of 0/1, TRUE of TRUE/FALSE, the level that is not
+        no-like, else R's second level in sorted order; see :func:`~spinebq.stats.data.validate_cohort`).
     cluster : str, optional
         Column identifying the patient when rows are screws or levels: cluster-robust standard errors
         (``rms::robcov``) and cluster bootstrap CIs of the AUCs.
@@ -341,9 +342,12 @@ def run_analysis(
         if len(grp) < 2:
             raise OptionError("icc_pairs", f"group '{','.join(grp)}' needs at least two columns (one per reader).")
     icc_cols = [c for grp in icc_pairs for c in grp]
-    cohort = validate_cohort(data, outcome, list(preds) + model_vars + list(covariates) + icc_cols, source=source,
-                             min_events=min_events, categorical=categorical, reference=reference, event=event,
-                             ids=[c for c in (cluster, matched) if c], describe_only=covariates, ordinal=ordinal)
+    with warnings.catch_warnings(record=True) as caught_reading:
+        warnings.simplefilter("always", StatsWarning)
+        cohort = validate_cohort(data, outcome, list(preds) + model_vars + list(covariates) + icc_cols,
+                                 source=source, min_events=min_events, categorical=categorical, reference=reference,
+                                 event=event, ids=[c for c in (cluster, matched) if c], describe_only=covariates,
+                                 ordinal=ordinal)
     cluster_ids = cohort.ids[cluster].astype(str).to_numpy() if cluster else None
     named = [c for c in list(preds) + model_vars if c in cohort.left_out]
     if named:
@@ -423,6 +427,7 @@ def run_analysis(
             sets = mice_pmm(df[imp_cols], m=5, maxit=10, seed=seed)
             pooled = pool_logistic(sets, outcome, model_terms)
             pooled_auc = pool_auc(sets, outcome, model_terms)
+    caught = caught_reading + caught
     for w in caught:
         caught_msgs.append(str(w.message))
     for w in caught:  # pass them on to the caller, too

@@ -5,7 +5,9 @@ single sentence naming the file, the column and what is wrong.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from collections.abc import Mapping, Sequence
 
@@ -13,14 +15,15 @@ import numpy as np
 import pandas as pd
 
 from spinebq.errors import OptionError, SpinebqError, option
+from spinebq.stats._result import StatsWarning
 
 __all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_cohort", "Cohort", "Factor",
            "MIN_EVENTS", "NA_CODES"]
 
 MIN_EVENTS = 10
-_TRUE = {"1", "1.0", "yes", "y", "true", "t", "event", "positive"}
+#: outcome levels that mean "no event": the other level of a two-level outcome is the event
 _FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative"}
-#: cell texts read as missing in every table (besides pandas' defaults such as ``NA``, ``NaN`` and empty cells)
+#: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
 #: a text column with more different values than this, all distinct, is taken for an identifier
 ID_MIN_LEVELS = 20
@@ -29,31 +32,41 @@ ID_MIN_LEVELS = 20
 def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFrame:
     """Read a ``.csv`` (comma, semicolon or tab separated) or ``.xlsx``/``.xls`` file into a DataFrame.
 
-    Empty cells, ``NA``, ``.`` (SPSS/SAS) and pandas' other missing-value texts are missing; ``na_values``
-    adds codes such as ``-99`` (matched as text, so ``-99`` also matches ``-99.0`` cells of a numeric
-    column, which are compared as numbers).
+    Only empty cells and the texts of :data:`NA_CODES` (``NA`` and ``.``, as SPSS/SAS write them) are missing,
+    as in R's ``read.csv``: other words (``None``, ``NULL``, ``n/a``, ``nan``, ``#N/A``) stay texts. Excel error
+    cells (``#N/A``, ``#DIV/0!``) hold no value and are missing. ``na_values`` adds codes such as ``-99``
+    (matched as text, so ``-99`` also matches ``-99.0`` cells of a numeric column, which are compared as
+    numbers). ``TRUE``/``FALSE`` cells (any letter case, or Excel booleans) are read as booleans.
 
     Raises
     ------
     SpinebqError
-        When the file is missing, of another type, unreadable or empty.
+        When the file is missing, of another type, unreadable or empty, or when its header names a column twice.
     """
     path = Path(path)
     if not path.exists():
         raise SpinebqError(f"{path}: no such file.")
     suffix = path.suffix.lower()
+    na = dict(keep_default_na=False, na_values=list(NA_CODES) + list(na_values))
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            df = pd.read_csv(path, sep=None, engine="python", encoding_errors="replace",
-                             na_values=list(NA_CODES) + list(na_values))
+            read = partial(pd.read_csv, path, sep=None, engine="python", encoding_errors="replace")
         elif suffix in (".xlsx", ".xlsm", ".xls"):
-            df = pd.read_excel(path, na_values=list(NA_CODES) + list(na_values))
+            read = partial(pd.read_excel, path)
         else:
             raise SpinebqError(f"{path.name}: unsupported file type '{suffix}'; give a .csv or .xlsx file.")
+        header = read(header=None, nrows=1, dtype=str, keep_default_na=False)
+        df = read(**na)
     except SpinebqError:
         raise
     except Exception as exc:  # pandas raises many types for malformed files
         raise SpinebqError(f"{path.name} could not be read as a table ({type(exc).__name__}: {exc}).") from exc
+    names = [str(c).strip() for c in header.iloc[0]] if len(header) else []
+    twice = [c for c in dict.fromkeys(names) if c and names.count(c) > 1]
+    if twice:
+        where = ", ".join(str(i + 1) for i, c in enumerate(names) if c == twice[0])
+        raise SpinebqError(f"{path.name} names the column '{twice[0]}' twice in its header (columns {where}); "
+                           f"give each column its own name.")
     df.columns = [str(c).strip() for c in df.columns]
     df = _apply_na_codes(df, na_values)
     if df.empty:
@@ -197,10 +210,11 @@ def _label(value) -> str:
 
 
 def _match_level(given: str, labels: Sequence[str]) -> str | None:
-    """The label equal to ``given`` (case-insensitively; ``1`` matches ``1.0``), or None."""
-    for lab in labels:
-        if lab == given or lab.lower() == given.lower():
-            return lab
+    """The label equal to ``given`` (exactly, else case-insensitively; ``1`` matches ``1.0``), or None."""
+    for same in (str.__eq__, lambda lab, g: lab.lower() == g.lower()):
+        for lab in labels:
+            if same(lab, given):
+                return lab
     try:
         g = float(given)
         for lab in labels:
@@ -214,31 +228,57 @@ def _match_level(given: str, labels: Sequence[str]) -> str | None:
     return None
 
 
+def _is_number(col: pd.Series) -> bool:
+    """Whether a column holds numbers (pandas counts booleans as numbers; here they are TRUE/FALSE labels)."""
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
 def _sorted_levels(values: pd.Series) -> list[str]:
     """Level labels in R's order: numbers numerically, text alphabetically (case-insensitive, as R's locale)."""
     uniq = pd.unique(values.dropna())
-    if pd.api.types.is_numeric_dtype(values):
+    if _is_number(values):
         return [_label(v) for v in sorted(float(u) for u in uniq)]
     labels = sorted({_label(u) for u in uniq} - {""}, key=lambda s: (s.lower(), s))
     return labels
 
 
 def _text_labels(col: pd.Series) -> pd.Series:
-    """The cells of a column as stripped label strings (missing stays missing)."""
-    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+    """The cells of a column as stripped label strings (missing stays missing; booleans as R prints them, TRUE)."""
+    if _is_number(col):
         return col.map(lambda v: _label(v) if pd.notna(v) else pd.NA).astype("string")
-    out = col.astype("string").str.strip()
+    out = col.map(lambda v: str(bool(v)).upper() if isinstance(v, (bool, np.bool_)) else v).astype("string")
+    out = out.str.strip()
     return out.mask(out == "")
+
+
+def _case_variants(levels: Sequence[str]) -> str | None:
+    """The levels that differ only in letter case, as ``'yes', 'YES'; 'no', 'No'`` (None when there are none)."""
+    groups: dict[str, list[str]] = {}
+    for lv in levels:
+        groups.setdefault(lv.casefold(), []).append(lv)
+    return "; ".join(", ".join(repr(v) for v in g) for g in groups.values() if len(g) > 1) or None
+
+
+def _warn_case_variants(name: str, source: str, levels: Sequence[str]) -> None:
+    """Warn (:class:`StatsWarning`) when levels of ``name`` differ only in letter case; they stay apart, as in R."""
+    variants = _case_variants(levels)
+    if variants:
+        warnings.warn(f"column '{name}' in {source} has levels that differ only in letter case ({variants}); they are "
+                      f"kept as separate levels, as R keeps them: correct the spelling if they mean the same",
+                      StatsWarning, stacklevel=3)
 
 
 def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> tuple[pd.Series, str, str | None]:
     """Code the outcome 0/1. Returns the coded column, the event label and a note (None for a plain 0/1 column)."""
     labels = _text_labels(col)
-    levels = _sorted_levels(col if pd.api.types.is_numeric_dtype(col) else labels)
+    levels = _sorted_levels(col if _is_number(col) else labels)
     if len(levels) > 2:
         shown = ", ".join(repr(u) for u in levels[:6]) + (", ..." if len(levels) > 6 else "")
+        variants = _case_variants(levels)
+        spelling = f"; some differ only in letter case ({variants}): correct the spelling" if variants else ""
         raise SpinebqError(f"outcome column '{name}' in {source} must be binary (0/1 or two levels such as "
-                           f"Yes/No) but holds {len(levels)} different values ({shown}).")
+                           f"Yes/No) but holds {len(levels)} different values ({shown}){spelling}.")
+    _warn_case_variants(name, source, levels)
     if event is not None:
         ev = _match_level(event, levels)
         if ev is None:
@@ -248,13 +288,10 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
     elif set(levels) <= {"0", "1"}:
         ev, how = "1", None
     else:
-        yes = [lv for lv in levels if lv.lower() in _TRUE]
         no = [lv for lv in levels if lv.lower() in _FALSE]
-        if len(levels) == 2 and len(no) == 1 and len(yes) != 2:
+        if len(levels) == 2 and len(no) == 1:
             ev, how = next(lv for lv in levels if lv != no[0]), f"the level that is not '{no[0]}'"
-        elif len(levels) == 2 and len(yes) == 1:
-            ev, how = yes[0], "the yes-like level"
-        else:
+        else:  # a yes-like level alone (1 of 1/2) does not decide it
             ev, how = levels[-1], "R's rule: the second level in sorted order"
     coded = pd.Series(np.where(labels.isna(), np.nan, (labels == ev).astype(float)), index=col.index)
     note = None
@@ -266,8 +303,6 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
 
 
 def _looks_like_dates(text: pd.Series) -> bool:
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=False)
@@ -277,7 +312,8 @@ def _looks_like_dates(text: pd.Series) -> bool:
 
 def _make_factor(name: str, col: pd.Series, labels: pd.Series, reference: str | None,
                  source: str) -> tuple[Factor, pd.Categorical]:
-    levels = _sorted_levels(col if pd.api.types.is_numeric_dtype(col) else labels)
+    levels = _sorted_levels(col if _is_number(col) else labels)
+    _warn_case_variants(name, source, levels)
     if len(levels) < 2:
         only = f"a single level {levels[0]!r}" if levels else "no values"
         raise SpinebqError(f"column '{name}' in {source} has {only} among the rows analysed; a categorical "
@@ -309,8 +345,11 @@ def validate_cohort(
     """Check a cohort table and return its numeric, 0/1-coded form with factors as R codes them.
 
     Checks, in order, each failing with one sentence: the outcome column exists; every named column
-    exists; the outcome is binary (0/1, or two levels: the yes-like one, else R's second level in sorted
-    order, else ``event`` is the event); both classes occur; at least ``min_events`` events and non-events.
+    exists; the outcome is binary (``event`` is the event; else 1 of 0/1, TRUE of TRUE/FALSE, the level that
+    is not no-like (``No``, ``0``, ``FALSE``, ``negative``, ``none``), else R's rule: the second level in sorted
+    order, so 2 of 1/2); both classes occur; at least ``min_events`` events and non-events; no model column is
+    constant among the rows analysed (R's ``glm`` would give it ``NA``). Levels that differ only in letter
+    case (``yes``, ``Yes``) stay apart, as in R, with a :class:`StatsWarning` naming them.
     Then every named column becomes a number or a factor: text columns (and the ``categorical`` ones)
     are factors with the reference level ``reference[column]`` (default R's: the first in sorted order)
     and one 0/1 dummy per other level, named as R names the terms (``raceblack``). Text columns holding
@@ -457,6 +496,12 @@ def validate_cohort(
             lv = (empty or full)[0]
             notes.append(f"level '{lv}' of '{c}' has {what}: its odds ratio cannot be estimated (separation); "
                          f"merge it with another level or leave '{c}' out")
+    for c in cols:
+        values = out[c].dropna().unique() if c in out.columns and c not in describe_only else ()
+        if len(values) == 1:
+            raise SpinebqError(f"column '{c}' in {source} has the single value {_label(values[0])} in the rows "
+                               f"analysed ({int(out[c].notna().sum())} with a value); a constant cannot enter a model "
+                               f"(R's glm gives it no estimate, NA): leave '{c}' out.")
     for c, why in left_out.items():
         notes.append(f"column '{c}' was left out of the analysis: {why}")
     if n_missing_y:

@@ -15,10 +15,12 @@ import pandas as pd
 from scipy import stats as sps
 from scipy.special import expit as _sp_expit
 
+from spinebq.errors import SpinebqError
 from spinebq.stats._result import ConvergenceWarning, PerfectSeparationWarning, Result
 
 __all__ = [
     "newton_logit",
+    "aliased_terms",
     "fit_logistic",
     "univariable_screen",
     "robust_covariance",
@@ -30,6 +32,9 @@ __all__ = [
 
 _Z975 = float(sps.norm.ppf(0.975))
 SEPARATION_REASON = "perfect separation: the maximum-likelihood estimate does not exist"
+#: a design column whose part not explained by the columns before it is shorter than this fraction of its length
+#: is aliased: R's glm.fit QR tolerance min(1e-7, epsilon / 1000) with glm.control's default epsilon = 1e-8
+ALIAS_TOL = 1e-11
 
 
 def expit(lp: np.ndarray) -> np.ndarray:
@@ -94,6 +99,61 @@ def newton_logit(
         cov = np.full((k, k), np.nan)
         converged = False
     return beta, cov, converged
+
+
+def aliased_terms(X: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
+    """Design columns that are linear combinations of the columns before them (perfect collinearity).
+
+    These are the columns R's ``glm`` drops (coefficient ``NA``): each column is projected on the columns kept
+    before it, and it is aliased when what is left is shorter than :data:`ALIAS_TOL` times its length.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, k)
+        Design matrix, intercept column first.
+    names : sequence of str
+        The k column names.
+
+    Returns
+    -------
+    dict
+        ``{aliased column: [the earlier columns it is a combination of]}``, empty when X has full rank.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, 2.0, 4.0])
+    >>> aliased_terms(np.column_stack([np.ones(3), x, 2 * x]), ["(Intercept)", "lb", "twice"])
+    {'twice': ['lb']}
+    """
+    kept: list[int] = []
+    out: dict[str, list[str]] = {}
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        size = np.linalg.norm(x)
+        coef = np.linalg.lstsq(X[:, kept], x, rcond=None)[0] if kept else np.zeros(0)
+        if np.linalg.norm(x - X[:, kept] @ coef) > ALIAS_TOL * size:
+            kept.append(j)
+            continue
+        # the columns that make it up; parts below a millionth of its length are rounding noise of the projection
+        out[names[j]] = [names[k] for k, b in zip(kept, coef) if abs(b) * np.linalg.norm(X[:, k]) > 1e-6 * size]
+    return out
+
+
+def _refuse_aliased(X: np.ndarray, names: Sequence[str], model: str) -> None:
+    """Raise :class:`SpinebqError` naming the first aliased column of the design, if any."""
+    aliased = aliased_terms(X, names)
+    if not aliased:
+        return
+    term, combined = next(iter(aliased.items()))
+    others = [c for c in combined if c != "(Intercept)"]
+    if others:
+        what = (f"is a linear combination of {', '.join(repr(c) for c in others)}"
+                f"{' and a constant' if len(others) < len(combined) else ''} (perfectly collinear)")
+    else:
+        what = f"has the single value {X[0, names.index(term)]:.15g}"
+    raise SpinebqError(f"logistic model {model}: '{term}' {what} in the {X.shape[0]} complete rows, so its odds "
+                       f"ratio cannot be estimated (R's glm gives it NA); leave '{term}' or the columns it repeats "
+                       f"out.")
 
 
 def _detect_separation(lp: np.ndarray, y: np.ndarray, p: np.ndarray) -> bool:
@@ -225,6 +285,11 @@ def fit_logistic(
     LogisticResult
         Separation and non-convergence are flagged (and warned with
         :class:`PerfectSeparationWarning` / :class:`ConvergenceWarning`), never hidden.
+
+    Raises
+    ------
+    SpinebqError
+        When a term is constant or a linear combination of the terms before it (see :func:`aliased_terms`).
     """
     from statsmodels.discrete.discrete_model import Logit
     from statsmodels.tools.sm_exceptions import ConvergenceWarning as SmConvergence
@@ -239,6 +304,7 @@ def fit_logistic(
     y = complete[outcome].to_numpy(float)
     X = _design(complete, terms)
     names = ["(Intercept)"] + terms
+    _refuse_aliased(X, names, f"{outcome} ~ {' + '.join(terms)}")
     notes: list[str] = []
     sep_flag = False
     with warnings.catch_warnings(record=True) as caught:
