@@ -170,6 +170,9 @@ def test_real_spreadsheet_with_text_categories(tmp_path, capsys):
     assert d["factors"]["race"] == {"levels": ["white", "black", "other"], "reference": "white",
                                     "terms": ["raceblack", "raceother"]} and d["event"] == "Yes"
     assert "Categorical race: reference 'white'; other levels 'black', 'other'" in so
+    # the decision curve's gap (0.70-0.77) is shown, not hidden in one range
+    assert "the model beats treat-all and treat-none at thresholds 0.03-0.69, 0.78-0.83" in so
+    np.testing.assert_allclose(d["dca"]["model_better_intervals"], np.reshape(R.BW_DCA_BETTER_INTERVALS, (-1, 2)))
     np.testing.assert_allclose(d["baseline"]["ftv"]["p"], R.BW_FISHER_FTV, rtol=1e-6)
     assert d["baseline"]["race"]["levels"]["black"] == [15, 11]
     md = (out / "tables.md").read_text()

@@ -28,3 +28,20 @@ def test_clinical_impact(model_fit):
 def test_threshold_equal_to_prediction_counts_as_positive():
     r = decision_curve([1, 0], [0.5, 0.2], [0.5])
     assert r.table["tp"].iloc[0] == 1
+
+
+def test_every_interval_where_the_model_is_useful_is_reported():
+    # birthwt's model beats treat-all and treat-none at 0.03-0.69 and 0.78-0.83, not at 0.70-0.77
+    from spinebq.stats.data import read_table, validate_cohort
+    from spinebq.stats.logistic import fit_logistic
+    from tests.stats.test_factors import BW_MODEL, DATA
+
+    c = validate_cohort(read_table(DATA / "birthwt.csv"), "low", BW_MODEL, reference={"race": "white"})
+    f = fit_logistic(c.data, "low", c.design_terms(BW_MODEL))
+    r = decision_curve(c.data["low"], f.predict(c.data))
+    expected = np.reshape(R.BW_DCA_BETTER_INTERVALS, (-1, 2))
+    assert_allclose(r.useful_intervals(), expected, rtol=1e-12)
+    d = r.to_dict()
+    assert_allclose(d["model_better_intervals"], expected, rtol=1e-12)
+    assert_allclose(d["model_better_range"], [expected[0, 0], expected[-1, 1]], rtol=1e-12)
+    assert decision_curve([0, 1], [0.9, 0.1], [0.5]).useful_intervals() == []

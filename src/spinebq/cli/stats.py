@@ -197,9 +197,10 @@ def run(args: argparse.Namespace) -> int:
           f"{t.loc['auc', 'apparent']:.3f}, optimism {t.loc['auc', 'optimism']:.3f}, corrected "
           f"{t.loc['auc', 'corrected']:.3f}; slope corrected {t.loc['slope', 'corrected']:.3f}; "
           f"calibration MAE {result.validation.mae:.3f}\n")
-    rng = result.dca.useful_range()
-    if rng:
-        w(f"Decision curve: the model beats treat-all and treat-none between thresholds {rng[0]:.2f} and {rng[1]:.2f}\n")
+    runs = result.dca.useful_intervals()
+    if runs:
+        shown = [f"{a:.2f}-{b:.2f}" if b > a else f"{a:.2f}" for a, b in runs]
+        w(f"Decision curve: the model beats treat-all and treat-none at thresholds {', '.join(shown)}\n")
     for msg in result.warnings:
         w(f"warning: {msg}\n")
     for msg in result.notes:

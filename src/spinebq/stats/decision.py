@@ -34,21 +34,36 @@ class DecisionCurveResult(Result):
         """``threshold, model, treat_all, treat_none, tp, fp`` per threshold."""
         return self.table
 
-    def useful_range(self) -> tuple[float, float] | None:
-        """First and last threshold where the model beats both treat-all and treat-none (None if never)."""
+    def useful_intervals(self) -> list[tuple[float, float]]:
+        """Runs of consecutive thresholds where the model beats both treat-all and treat-none.
+
+        Each run is ``(first, last)`` threshold; a run of one threshold has ``first == last``. Empty if never.
+        """
         t = self.table
-        good = (t["model"] > t["treat_all"]) & (t["model"] > 0)
-        if not good.any():
-            return None
-        return float(t.loc[good, "threshold"].min()), float(t.loc[good, "threshold"].max())
+        good = ((t["model"] > t["treat_all"]) & (t["model"] > 0)).to_numpy()
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(int), [0]])))
+        thr = t["threshold"].to_numpy(float)
+        return [(float(thr[a]), float(thr[b - 1])) for a, b in zip(edges[::2], edges[1::2])]
+
+    def useful_range(self) -> tuple[float, float] | None:
+        """First and last threshold where the model beats both (None if never); between them it may not, see
+        :meth:`useful_intervals`."""
+        runs = self.useful_intervals()
+        return (runs[0][0], runs[-1][1]) if runs else None
 
     def to_dict(self) -> dict:
-        """``{"thresholds", "model", "treat_all", "treat_none", "prevalence"}``."""
+        """``{"thresholds", "model", "treat_all", "treat_none", "prevalence", ...}``.
+
+        ``model_better_range`` is ``[first, last]`` threshold where the model beats treat-all and treat-none
+        (None if never); ``model_better_intervals`` lists every run ``[first, last]`` where it does, so a
+        range with gaps shows them.
+        """
         rng = self.useful_range()
         return {"thresholds": self.table["threshold"].tolist(), "model": self.table["model"].tolist(),
                 "treat_all": self.table["treat_all"].tolist(), "treat_none": self.table["treat_none"].tolist(),
                 "prevalence": self.prevalence, "n": self.n,
                 "model_better_range": list(rng) if rng else None,
+                "model_better_intervals": [list(r) for r in self.useful_intervals()],
                 "positive_rule": "p >= threshold"}
 
 
