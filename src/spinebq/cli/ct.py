@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if choice and "as requested" not in choice and "only" not in choice:
         print(choice)
     record = analyse_ct(ct, args.labels, options, progress=lambda message: print(f"  {message}", flush=True))
-    _print_calibration(record.calibration)
+    _print_calibration(record.calibration, requested=bool(args.calibration))
     with staged(args, metadata=ct.metadata) as out:
         record = write_ct_outputs(out, record, pictures=not args.no_pictures)
     _print_summary(record)
@@ -136,11 +136,12 @@ def _print_regional(record) -> None:
           f"correction {contrast.get('correction', 'none')}")
 
 
-def _print_calibration(calibration: dict) -> None:
+def _print_calibration(calibration: dict, requested: bool) -> None:
+    """The equation applied, or, when the user asked for a calibration (or one failed), why none was."""
     if calibration.get("equation"):
         r2 = calibration.get("r2")
         print(f"calibration ({calibration['method']}): {calibration['equation']}" + (f", R^2 = {r2}" if r2 is not None else ""))
-    elif calibration.get("method") != "none":
+    elif requested or calibration.get("method") != "none":
         print(f"calibration: {calibration.get('reason')}")
     if calibration.get("warning"):
         print(f"warning: {calibration['warning']}")
