@@ -105,3 +105,15 @@ def test_ct_with_a_file_matching_no_equation_says_so_on_screen(qrm_equations, tm
     reason = json.loads((out / "measurements.json").read_text())["calibration"]["reason"]
     assert "matches this scan" in reason and "manufacturer=SIEMENS" in reason
     assert f"calibration: {reason}" in printed
+
+
+def test_rods_the_scan_does_not_show_are_refused_naming_the_scan(tmp_path, capsys):
+    """--rods 0,200 on the QRM phantom (its inserts are too small for the rod finder): the refusal names the scan the
+    user gave, not a temporary file the command wrote; a density out of range names --rods and the field."""
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(need(QRM)), "--rods", "0,200", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(QRM) in err and "2 densities were given" in err and "/tmp" not in err.replace(str(tmp_path), ""), err
+    assert main(["calibrate", str(QRM), "--rods", "0,-2000", "--out", str(out)]) == 2
+    assert "--rods" in (err := capsys.readouterr().err) and "rods_mg_cm3[1]" in err, err
+    assert not out.exists()
