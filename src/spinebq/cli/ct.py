@@ -158,6 +158,8 @@ def _print_summary(record) -> None:
     for vertebra in record.vertebrae:
         if "labels_implausible" in vertebra.qc and vertebra.details.get("labels_check"):
             print(f"{vertebra.level}: labels_implausible: {vertebra.details['labels_check']}")
+        if vertebra.details.get("hu_2d_reason"):
+            print(f"{vertebra.level}: no three-slice HU: {vertebra.details['hu_2d_reason']}")
     s = record.summary
     line = f"summary {'-'.join(s.levels_used) or 'none'}: {_fmt(s.hu)} HU"
     if record.calibrated:
