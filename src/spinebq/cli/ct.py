@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", help="'phantom' (with --phantom FILE) or a file of scanner equations (JSON/CSV)")
     parser.add_argument("--phantom", help="phantom inserts file (JSON) for --calibration phantom")
     parser.add_argument("--series", help="SeriesInstanceUID to load from a DICOM folder with several series")
-    parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary (default: L1,L2,L3,L4)")
+    parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary, a list or a range such as "
+                        "T12-L2 (default: L1,L2,L3,L4)")
     parser.add_argument("--metal-hu", type=number(300, 30000), default=1400.0, help="voxels above this HU are metal (default: 1400)")
     parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
                         "say (e.g. a tightly cropped CT that the value check refuses)")
@@ -58,9 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace):
     """The :class:`~spinebq.pipeline.CtOptions` of the command-line arguments."""
+    from spinebq.errors import OptionError
     from spinebq.pipeline import CtOptions
+    from spinebq.risk.values import parse_levels
 
-    levels = tuple(level.strip().upper() for level in args.levels.split(",") if level.strip())
+    try:
+        levels = tuple(parse_levels(args.levels))
+    except ValueError as exc:
+        raise OptionError("summary_levels", str(exc)) from None
     return CtOptions(preset=args.preset, summary_levels=levels, metal_hu=args.metal_hu, series_uid=args.series,
                      label_scheme=args.label_scheme, label_map=args.label_map, bodies=args.bodies,
                      calibration=args.calibration, phantom=args.phantom, trajectory=args.trajectory,
