@@ -130,3 +130,18 @@ def test_ct_without_labels_runs_the_builtin_segmentation(ts_dir, tmp_path, capsy
         assert 80 < entry["hu_3d"] < 250
         assert entry["body_method"] == "the segmentation's own body sub-region"
         assert set(entry["trajectories"]) == {"left", "right"} and entry["pedicles"]
+
+
+def test_summary_levels_take_a_range_as_report_does(demo, tmp_path, capsys):
+    """``--levels L3-L1`` (a range, either way round, as ``report --planned-levels`` takes it) gives the summary of
+    L1, L2 and L3; a wrong name is refused naming --levels."""
+    args = ["ct", str(demo / "ct.nii.gz"), "--labels", str(demo / "labels.nii.gz"), "--trajectory", "none", "--no-pictures"]
+    assert main(args + ["--levels", "L3-L1", "--out", str(tmp_path / "range")]) == 0
+    summary = json.loads((tmp_path / "range" / "measurements.json").read_text())["summary"]
+    assert summary["levels_requested"] == ["L1", "L2", "L3"]
+    listed = tmp_path / "listed"
+    assert main(args + ["--levels", "L1,L2,L3", "--out", str(listed)]) == 0
+    assert json.loads((listed / "measurements.json").read_text())["summary"]["hu"] == summary["hu"]
+    capsys.readouterr()
+    assert main(args + ["--levels", "L1,X9", "--out", str(tmp_path / "bad")]) == 2
+    assert "--levels" in (err := capsys.readouterr().err) and "'X9'" in err, err

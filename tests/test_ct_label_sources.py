@@ -364,3 +364,22 @@ def test_screws_drawn_on_labels_shifted_by_one_level_are_not_inside_bone(ts_dir,
         for side, tr in planned.levels[level].trajectories.items():
             if tr.measured:
                 assert tr.inside_bone_fraction >= 0.9 and "pedicle_wall_breach" not in tr.warnings, (level, side)
+
+
+def test_a_missing_three_slice_hu_says_why(records):
+    """hu_2d is missing where one of the three planes holds no ellipse (no labels: S1's inferior plane holds no
+    trabecular bone once the rim is left out); the level then says which plane and why (it said nothing and its QC
+    read ok). A measured hu_2d carries no reason; a level cut by the field of view keeps its QC reason."""
+    import math
+
+    missing = 0
+    for name, record in records.items():
+        for vertebra in record.vertebrae:
+            reason = vertebra.details.get("hu_2d_reason")
+            if math.isfinite(vertebra.hu_2d) or "cut_by_field_of_view" in vertebra.qc:
+                assert reason is None, (name, vertebra.level, reason)
+                continue
+            missing += 1
+            assert reason and "plane:" in reason, (name, vertebra.level, vertebra.details.get("hu_2d_areas_mm2"))
+    assert records["none"].level("S1").details["hu_2d_reason"].startswith("inferior plane: no trabecular bone")
+    assert missing >= 1

@@ -194,8 +194,9 @@ QC_SENTENCES = {
     QcFlag.ENDPLATE_SIGNAL_CHANGE: "marrow next to the endplates differs from the centre (Modic-like); the ROI stays central",
     QcFlag.PEDICLE_LEFT_MISSING: "no left pedicle ROI",
     QcFlag.PEDICLE_RIGHT_MISSING: "no right pedicle ROI",
-    QcFlag.PEDICLE_ESTIMATED_FROM_BODY_GEOMETRY: "the labels hold the body only: the pedicle ROI was found on the image "
-                                                 "next to the body",
+    QcFlag.PEDICLE_ESTIMATED_FROM_BODY_GEOMETRY: "the vertebra's outline holds the body only (body-only labels or the "
+                                                 "automatic segmentation): the pedicle ROI was found on the image next "
+                                                 "to the body",
     QcFlag.SAGITTAL_APPROXIMATION: "Goutallier is defined on axial images; this grade was read on parasagittal slices",
     QcFlag.NO_FAT_REFERENCE: "no fat was found in the image to compare the muscle with: fat fraction and grade are missing",
     QcFlag.WEIGHTING_NOT_IN_HEADER: "the weighting is not in the header: T1 assumed, checked on the image (CSF darker "

@@ -93,3 +93,27 @@ def test_ct_with_the_file_on_a_scan_without_scanner_keys_warns(qrm_equations, tm
     l2 = doc["vertebrae"]["L2"]
     assert l2["vbmd_mg_cm3"] == pytest.approx((l2["hu"] - cal["intercept_hu"]) / cal["slope_hu_per_mg_cm3"], abs=1e-3)
     assert "warning: the scan does not record" in capsys.readouterr().out
+
+
+def test_ct_with_a_file_matching_no_equation_says_so_on_screen(qrm_equations, tmp_path, capsys):
+    """The real DICOM CT (Siemens) with the QRM phantom's file (Toshiba): no equation applies; the values stay in HU
+    and the screen says why, naming the scan's keys (it was said in the JSON only)."""
+    out = tmp_path / "ct"
+    assert main(["ct", str(need(TS / "ct_dicom")), "--labels", str(need(TS / "ct_dicom_seg.nii.gz")), "--calibration",
+                 str(qrm_equations / "eq.json"), "--trajectory", "none", "--no-pictures", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    reason = json.loads((out / "measurements.json").read_text())["calibration"]["reason"]
+    assert "matches this scan" in reason and "manufacturer=SIEMENS" in reason
+    assert f"calibration: {reason}" in printed
+
+
+def test_rods_the_scan_does_not_show_are_refused_naming_the_scan(tmp_path, capsys):
+    """--rods 0,200 on the QRM phantom (its inserts are too small for the rod finder): the refusal names the scan the
+    user gave, not a temporary file the command wrote; a density out of range names --rods and the field."""
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(need(QRM)), "--rods", "0,200", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(QRM) in err and "2 densities were given" in err and "/tmp" not in err.replace(str(tmp_path), ""), err
+    assert main(["calibrate", str(QRM), "--rods", "0,-2000", "--out", str(out)]) == 2
+    assert "--rods" in (err := capsys.readouterr().err) and "rods_mg_cm3[1]" in err, err
+    assert not out.exists()

@@ -177,6 +177,21 @@ def test_two_patients_in_one_dicom_folder_are_listed(tmp_path, capsys):
     assert chosen.metadata["series_uid"] == uid and chosen.metadata["series_description"] == "series of B"
 
 
+
+def test_two_patients_in_one_dicom_series_are_named_as_such(tmp_path, capsys):
+    """Patient B's files carry patient A's series UID (one series, two PatientIDs): refused as two patients, not as
+    "two slices share one position", without naming either patient."""
+    need(TS / "ct_dicom")
+    import pydicom
+
+    folder = m.two_patient_folder(tmp_path / "two")
+    series = str(pydicom.dcmread(next((folder / "A").iterdir())).SeriesInstanceUID)
+    m._edit_slices(sorted((folder / "B").iterdir()), lambda ds: setattr(ds, "SeriesInstanceUID", series))
+    err = _refused(["ct", str(folder), "--out", str(tmp_path / "out")], tmp_path / "out", series, capsys)
+    assert "holds the images of 2 patients" in err and "share one position" not in err, err
+    assert "PAT-A" not in err and "PAT-B" not in err and "Test^" not in err
+
+
 JSONS = [
     ("trajectory", "top_string", b'"hello"'), ("trajectory", "nan", b'{"screws": [{"level": "L4", "side": "left", '
                                                                       b'"entry": [NaN, 0, 0], "target": [1, 2, 3]}]}'),

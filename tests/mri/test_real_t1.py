@@ -194,3 +194,37 @@ def test_automatic_label_map_lies_on_the_input_grid_with_its_header(tmp_path, ca
     manual = np.asarray(nib.load(str(T1_DIR / "case10_bodies_verse.nii.gz")).dataobj)
     for vid in (20, 21, 22, 23):  # L1-L4, compared as stored
         assert dice(found == vid, manual == vid) > 0.8
+
+
+def test_summary_says_what_is_missing_and_why_in_words(tmp_path, capsys):
+    """case02 with its manual masks: L2's label shows no left pedicle. The summary says "not measured" (not Python's
+    None) and gives the reason as a sentence, and the JSON's reasons are sentences too."""
+    need_t1_data()
+    import json
+
+    from spinebq.cli import main
+
+    out = tmp_path / "out"
+    code = main(["mri", str(T1_DIR / "case02_t1.nii.gz"), "--labels", str(T1_DIR / "case02_bodies_verse.nii.gz"),
+                 "--out", str(out), "--no-figures", "--no-muscle"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    l2 = next(line for line in printed.splitlines() if line.strip().startswith("L2:"))
+    assert "None" not in printed and "pedicles (left / right) not measured / " in l2, l2
+    assert "the label shows no pedicle on this side of the canal" in l2, l2
+    entry = json.loads((out / "mri.json").read_text())["levels"]["L2"]
+    assert entry["pedicle_signal_left"] is None and entry["pedicle_signal_right"] is not None
+    assert entry["qc_notes"]["pedicle_left_missing"] == "no left pedicle ROI: the label shows no pedicle on this side of the canal"
+
+
+def test_labels_of_another_exam_are_named_as_a_cause(tmp_path, capsys):
+    """case06's masks on case02's image put the 'bodies' where the canal and discs are: the refusal names labels of
+    another exam beside a T2-weighted image as the cause, instead of only calling the image T2-weighted."""
+    need_t1_data()
+    from spinebq.cli import main
+
+    code = main(["mri", str(T1_DIR / "case02_t1.nii.gz"), "--labels", str(T1_DIR / "case06_bodies_verse.nii.gz"),
+                 "--out", str(tmp_path / "out"), "--no-figures"])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert "labels of another exam" in error and "T2-weighted" in error, error

@@ -100,15 +100,10 @@ def calibrate_from_file(path: str | Path, ct: Volume) -> Calibration:
     material = spec.get("material", "hydroxyapatite")
     if "rods_mg_cm3" in spec:
         try:
-            rods = find_rods(ct, len(spec["rods_mg_cm3"]))
+            return calibrate_from_rods(ct, spec["rods_mg_cm3"], material=material,
+                                       water_density_mg_cm3=spec.get("water_density_mg_cm3"))
         except SpinebqError as exc:
             raise SpinebqError(f"{path}: {exc}") from None
-        densities = sorted(float(d) for d in spec["rods_mg_cm3"])
-        hu = [r["hu"] for r in rods]
-        cal = fit_phantom(hu, densities, material=material, water_density_mg_cm3=spec.get("water_density_mg_cm3"))
-        cal.details["rods"] = [dict(r, density_mg_cm3=d) for r, d in zip(rods, densities)]
-        cal.details["rod_assignment"] = "rods found in the image, matched to the given densities in order of HU"
-        return cal
     rois = spec.get("rois")
     if not rois:
         raise SpinebqError(f"{path}: needs 'rois' (inserts with density and position or HU) or 'rods_mg_cm3'")
@@ -120,6 +115,18 @@ def calibrate_from_file(path: str | Path, ct: Volume) -> Calibration:
         hu.append(float(roi["hu"]) if "hu" in roi else roi_mean_hu(ct, roi, path, n))
     water = [r.get("water_density_mg_cm3") for r in rois] if material == "k2hpo4" else None
     return fit_phantom(hu, densities, material=material, water_density_mg_cm3=water)
+
+
+def calibrate_from_rods(ct: Volume, densities_mg_cm3: list[float], *, material: str = "hydroxyapatite",
+                        water_density_mg_cm3=None) -> Calibration:
+    """Phantom calibration from rods found in the image (:func:`find_rods`), matched to the given densities in order
+    of HU."""
+    rods = find_rods(ct, len(densities_mg_cm3))
+    densities = sorted(float(d) for d in densities_mg_cm3)
+    cal = fit_phantom([r["hu"] for r in rods], densities, material=material, water_density_mg_cm3=water_density_mg_cm3)
+    cal.details["rods"] = [dict(r, density_mg_cm3=d) for r, d in zip(rods, densities)]
+    cal.details["rod_assignment"] = "rods found in the image, matched to the given densities in order of HU"
+    return cal
 
 
 def roi_mean_hu(ct: Volume, roi: dict, path: Path, n: int) -> float:
@@ -168,5 +175,5 @@ def find_rods(ct: Volume, count: int, *, min_area_mm2: float = 20.0, max_area_mm
         ci, cj = ndimage.center_of_mass(component)
         rods.append({"hu": round(hu, 3), "center_mm": [round(float(x), 2) for x in ct.index_to_mm([ci, cj, ct.shape[2] / 2])], "diameter_mm": round(2 * radius_mm, 1)})
     if len(rods) != count:
-        raise SpinebqError(f"found {len(rods)} rod-like objects in the image but the phantom file lists {count} densities; give the rod positions instead")
+        raise SpinebqError(f"found {len(rods)} rod-like objects in the image but {count} densities were given; give the rod positions instead (a phantom file with rois)")
     return sorted(rods, key=lambda r: r["hu"])

@@ -24,13 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import tempfile
-    from pathlib import Path
-
     from spinebq.calibrate.equations import append_equation, equation_from_phantom, scanner_key
-    from spinebq.calibrate.phantom import calibrate_from_file
-    from spinebq.errors import OptionError
+    from spinebq.calibrate.phantom import calibrate_from_file, calibrate_from_rods
+    from spinebq.errors import OptionError, SpinebqError
+    from spinebq.io.schemas import PhantomSpec, validated
     from spinebq.io.volume import load_volume
     from spinebq.report.files import write_json
 
@@ -43,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
             densities = [float(d) for d in args.rods.split(",") if d.strip()]
         except ValueError:
             raise OptionError("--rods", f"{args.rods!r} is not a comma-separated list of densities") from None
-        with tempfile.TemporaryDirectory() as folder:
-            spec = Path(folder) / "rods.json"
-            spec.write_text(json.dumps({"material": args.material, "rods_mg_cm3": densities}))
-            calibration = calibrate_from_file(spec, ct)
+        spec = validated(PhantomSpec, {"material": args.material, "rods_mg_cm3": densities}, "--rods", "rod densities")
+        try:
+            calibration = calibrate_from_rods(ct, spec.rods_mg_cm3, material=spec.material)
+        except SpinebqError as exc:
+            raise SpinebqError(f"{args.scan}: {exc}") from None
     else:
         calibration = calibrate_from_file(args.phantom, ct)
     equation = equation_from_phantom(calibration, key)

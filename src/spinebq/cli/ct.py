@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", help="'phantom' (with --phantom FILE) or a file of scanner equations (JSON/CSV)")
     parser.add_argument("--phantom", help="phantom inserts file (JSON) for --calibration phantom")
     parser.add_argument("--series", help="SeriesInstanceUID to load from a DICOM folder with several series")
-    parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary (default: L1,L2,L3,L4)")
+    parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary, a list or a range such as "
+                        "T12-L2 (default: L1,L2,L3,L4)")
     parser.add_argument("--metal-hu", type=number(300, 30000), default=1400.0, help="voxels above this HU are metal (default: 1400)")
     parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
                         "say (e.g. a tightly cropped CT that the value check refuses)")
@@ -58,9 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from_args(args: argparse.Namespace):
     """The :class:`~spinebq.pipeline.CtOptions` of the command-line arguments."""
+    from spinebq.errors import OptionError
     from spinebq.pipeline import CtOptions
+    from spinebq.risk.values import parse_levels
 
-    levels = tuple(level.strip().upper() for level in args.levels.split(",") if level.strip())
+    try:
+        levels = tuple(parse_levels(args.levels))
+    except ValueError as exc:
+        raise OptionError("summary_levels", str(exc)) from None
     return CtOptions(preset=args.preset, summary_levels=levels, metal_hu=args.metal_hu, series_uid=args.series,
                      label_scheme=args.label_scheme, label_map=args.label_map, bodies=args.bodies,
                      calibration=args.calibration, phantom=args.phantom, trajectory=args.trajectory,
@@ -86,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if choice and "as requested" not in choice and "only" not in choice:
         print(choice)
     record = analyse_ct(ct, args.labels, options, progress=lambda message: print(f"  {message}", flush=True))
-    _print_calibration(record.calibration)
+    _print_calibration(record.calibration, requested=bool(args.calibration))
     with staged(args, metadata=ct.metadata) as out:
         record = write_ct_outputs(out, record, pictures=not args.no_pictures)
     _print_summary(record)
@@ -136,11 +142,12 @@ def _print_regional(record) -> None:
           f"correction {contrast.get('correction', 'none')}")
 
 
-def _print_calibration(calibration: dict) -> None:
+def _print_calibration(calibration: dict, requested: bool) -> None:
+    """The equation applied, or, when the user asked for a calibration (or one failed), why none was."""
     if calibration.get("equation"):
         r2 = calibration.get("r2")
         print(f"calibration ({calibration['method']}): {calibration['equation']}" + (f", R^2 = {r2}" if r2 is not None else ""))
-    elif calibration.get("method") != "none":
+    elif requested or calibration.get("method") != "none":
         print(f"calibration: {calibration.get('reason')}")
     if calibration.get("warning"):
         print(f"warning: {calibration['warning']}")
@@ -157,6 +164,8 @@ def _print_summary(record) -> None:
     for vertebra in record.vertebrae:
         if "labels_implausible" in vertebra.qc and vertebra.details.get("labels_check"):
             print(f"{vertebra.level}: labels_implausible: {vertebra.details['labels_check']}")
+        if vertebra.details.get("hu_2d_reason"):
+            print(f"{vertebra.level}: no three-slice HU: {vertebra.details['hu_2d_reason']}")
     s = record.summary
     line = f"summary {'-'.join(s.levels_used) or 'none'}: {_fmt(s.hu)} HU"
     if record.calibrated:

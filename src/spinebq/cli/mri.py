@@ -68,7 +68,10 @@ def _summary(data: dict, out) -> str:
     for lv, e in data["levels"].items():
         notes = e.get("qc_notes") or {}
         flags = [f"{q}: {notes[q]}" if q in notes else q for q in e["qc"] if q != "pedicle_estimated_from_body_geometry"]
-        lines.append(f"  {lv}: body SI {e['body_signal']}, pedicles {e['pedicle_signal_left']} / {e['pedicle_signal_right']}"
+        pedicles = " / ".join("not measured" if e[f"pedicle_signal_{side}"] is None else str(e[f"pedicle_signal_{side}"])
+                              for side in ("left", "right"))
+        body = "not measured" if e["body_signal"] is None else e["body_signal"]
+        lines.append(f"  {lv}: body SI {body}, pedicles (left / right) {pedicles}"
                      + (f"  [{'; '.join(flags)}]" if flags else ""))
     if data.get("vbq_fracture_note"):
         lines.append(f"  note: {data['vbq_fracture_note']}")

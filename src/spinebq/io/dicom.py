@@ -203,6 +203,12 @@ def _choose_series(groups: dict[str, list[_Header]], series_uid: str | None, fol
 
 def _build_volume(group: list[_Header]) -> Volume:
     first = group[0].dataset
+    patients = {str(h.dataset.get("PatientID", "") or "") for h in group}
+    if len(patients) > 1:
+        uid = str(first.get("SeriesInstanceUID", "") or "")
+        raise SpinebqError(f"{group[0].path.parent}: the series{' ' + uid if uid else ''} holds the "
+                           f"images of {len(patients)} patients (its files name different PatientIDs), and spinebq "
+                           "does not mix patients; put each patient's files in a folder of their own")
     iop = _numbers(group[0], "ImageOrientationPatient", 6)
     row_cos, col_cos = iop[:3], iop[3:]
     normal = np.cross(row_cos, col_cos)

@@ -37,6 +37,7 @@ class EllipseRoi:
     area_mm2: float
     mean_hu: float
     pixels: int
+    reason: str | None = None
 
 
 def body_height_range(body_points_mm: np.ndarray, frame: VertebraFrame, *, core_radius_mm: float = 8.0) -> tuple[float, float]:
@@ -127,7 +128,7 @@ def three_slice_rois(
         section = section >= 0.5
         labelled, n = ndimage.label(section)
         if n == 0:
-            rois.append(EllipseRoi(name, height, [], 0.0, 0.0, 0.0, float("nan"), 0))
+            rois.append(EllipseRoi(name, height, [], 0.0, 0.0, 0.0, float("nan"), 0, "the body does not cross this plane"))
             continue
         centre_label = labelled[len(offsets) // 2, len(offsets) // 2] or int(np.argmax(np.bincount(labelled[labelled > 0])))
         section = labelled == centre_label
@@ -138,7 +139,9 @@ def three_slice_rois(
             trabecular[rows_present[-1] - int(POSTERIOR_CLIP_FRACTION * depth) + 1 :, :] = False
         ellipse = largest_ellipse(trabecular, step)
         if ellipse is None:
-            rois.append(EllipseRoi(name, height, [], 0.0, 0.0, 0.0, float("nan"), 0))
+            rois.append(EllipseRoi(name, height, [], 0.0, 0.0, 0.0, float("nan"), 0,
+                                   f"no trabecular bone left once the {CORTEX_MM:g} mm rim and the posterior "
+                                   f"{POSTERIOR_CLIP_FRACTION:.0%} are excluded"))
             continue
         cr, cc, b_mm, a_mm = ellipse
         r = (np.arange(len(offsets))[:, None] - cr) * step
@@ -148,6 +151,10 @@ def three_slice_rois(
         values = hu[inside & (hu <= metal_hu)]
         area = float(np.pi * a_mm * b_mm)
         centre = frame.to_mm(height, offsets[0] + cr * step, offsets[0] + cc * step)
-        mean = float(values.mean()) if area >= MIN_ELLIPSE_AREA_MM2 and values.size else float("nan")
-        rois.append(EllipseRoi(name, height, [round(float(x), 2) for x in centre], a_mm, b_mm, area, mean, int(values.size)))
+        reason = (None if area >= MIN_ELLIPSE_AREA_MM2 and values.size else
+                  f"the largest ellipse covers {area:.0f} mm2, under the {MIN_ELLIPSE_AREA_MM2:g} mm2 minimum"
+                  if area < MIN_ELLIPSE_AREA_MM2 else "every pixel of the ellipse is metal")
+        mean = float(values.mean()) if reason is None else float("nan")
+        rois.append(EllipseRoi(name, height, [round(float(x), 2) for x in centre], a_mm, b_mm, area, mean, int(values.size),
+                               reason))
     return rois

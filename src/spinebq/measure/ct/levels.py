@@ -178,6 +178,8 @@ def measure_ct(
         entry["hu_2d"] = float(np.mean(values)) if all(math.isfinite(v) for v in values) else float("nan")
         entry["hu_2d_slices"] = values
         entry["hu_2d_areas_mm2"] = [round(r.area_mm2, 1) for r in rois]
+        if not math.isfinite(entry["hu_2d"]):
+            entry["hu_2d_reason"] = "; ".join(f"{r.position} plane: {r.reason}" for r in rois if r.reason)
         entry["axis_superior"] = [round(float(v), 4) for v in frames[name].superior]
 
     statistic_key = "hu_3d" if preset_def.statistic == "mean" else "hu_3d_median"

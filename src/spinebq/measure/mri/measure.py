@@ -211,7 +211,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
                     roi = R.circle_roi(img.shape, points[key], 2.5, spacing)
                     info = {"source": "point"}
                 else:
-                    roi, info = np.zeros(img.shape, bool), {"reason": "no_pedicle_point"}
+                    roi, info = np.zeros(img.shape, bool), {"reason": "no point given for this pedicle"}
             else:
                 geom = geometry[lv]
                 if _has_posterior_elements(geom["mask"], geom, spacing):
@@ -273,13 +273,15 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
         "vbq_reason": vbq_reason,
         "vbq_levels_used": vbq_used,
         "vbq_fractured_levels": fractured,
-        "vbq_fracture_note": (None if not fractured else "levels " + ", ".join(fractured) + " have a Genant deformity on "
-                              "the mid-sagittal heights and are in this median: a fractured body reads differently; "
-                              "check them"),
+        "vbq_fracture_note": (None if not fractured else
+                              ("level " if len(fractured) == 1 else "levels ") + ", ".join(fractured)
+                              + (" has" if len(fractured) == 1 else " have") + " a Genant deformity on the mid-sagittal "
+                              "heights and " + ("is" if len(fractured) == 1 else "are") + " in this median: a fractured "
+                              "body reads differently; check " + ("it" if len(fractured) == 1 else "them")),
         "vbq_cutoffs": [{**c, "note": _field_note(field_strength)} for c in cutoff_assessment("vbq", vbq)],
         "s1_vbq": _num(s1_vbq),
         "s1_vbq_method": S1_VBQ_METHOD,
-        "s1_vbq_reason": None if math.isfinite(s1_vbq) else ("no_S1_body" if "S1" not in levels else "no_signal"),
+        "s1_vbq_reason": None if math.isfinite(s1_vbq) else ("no S1 body" if "S1" not in levels else "S1 or CSF signal not measured"),
         "pbq": _num(pbq),
         "pbq_method": PBQ_METHOD,
         "pbq_reason": pbq_reason,
@@ -438,8 +440,9 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
             if math.isfinite(info["strip_median"]) and info["strip_median"] > 1.1 * body_signals[lv] and x == x0:
                 raise SpinebqError(
                     f"{path}: the spinal canal behind {lv} is brighter than the vertebral marrow "
-                    f"({info['strip_median']:.0f} vs {body_signals[lv]:.0f}), as on a T2-weighted image; "
-                    "VBQ needs a T1-weighted image with dark CSF"
+                    f"({info['strip_median']:.0f} vs {body_signals[lv]:.0f}), as on a T2-weighted image or where the "
+                    "vertebra labels do not lie on this image's bodies (labels of another exam); VBQ needs a "
+                    "T1-weighted image with dark CSF and labels drawn on it"
                 )
             n = int(m2d.sum())
             if n == 0:

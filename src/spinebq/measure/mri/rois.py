@@ -95,7 +95,7 @@ def roi_statistics(image: np.ndarray, mask: np.ndarray, *, outlier_z: float = OU
     slices = sorted(int(i) for i in np.unique(np.nonzero(mask)[0])) if mask.ndim == 3 else []
     result = RoiResult(mask=mask, slices=slices)
     if values.size == 0:
-        result.reason = "empty_roi"
+        result.reason = "the ROI holds no voxel"
         return result
     median = float(np.median(values))
     mad = float(np.median(np.abs(values - median))) * 1.4826
@@ -110,7 +110,7 @@ def roi_statistics(image: np.ndarray, mask: np.ndarray, *, outlier_z: float = OU
     result.excluded_high_voxels = int(((~keep) & (z > 0)).sum())
     result.voxels = int(kept.size)
     if kept.size < min_voxels:
-        result.reason = f"roi_too_small: {kept.size} voxels < {min_voxels}"
+        result.reason = f"the ROI holds {kept.size} voxels, fewer than the {min_voxels} needed"
         return result
     result.signal_mean = float(kept.mean())
     result.signal_median = float(np.median(kept))
@@ -419,7 +419,7 @@ def pedicle_roi_from_labels(level_mask: np.ndarray, body_geometry: dict, canal_m
     out = np.zeros(level_mask.shape, bool)
     x0 = body_geometry.get("slice")
     if x0 is None or "posterior" not in body_geometry:
-        return out, {"reason": "no_body_geometry"}
+        return out, {"reason": "no body outline on the mid-sagittal slice"}
     y_wall = body_geometry["posterior"]
     band = slice(y_wall + 1, min(level_mask.shape[1], y_wall + 1 + int(round(16 / spacing_mm[1]))))
     canal_half = 0
@@ -434,7 +434,7 @@ def pedicle_roi_from_labels(level_mask: np.ndarray, body_geometry: dict, canal_m
         if n > best_n:
             best, best_n = x, n
     if best is None or best_n == 0:
-        return out, {"reason": "no_pedicle_in_label"}
+        return out, {"reason": "the label shows no pedicle on this side of the canal"}
     half = int(np.floor(slab_mm / spacing_mm[0] / 2 + 1e-6))
     for x in range(max(0, best - half), min(level_mask.shape[0], best + half + 1)):
         m = np.zeros(level_mask.shape[1:], bool)
@@ -472,7 +472,7 @@ def pedicle_roi_geometric(image: np.ndarray, level_mask: np.ndarray, geometry: d
     """
     out = np.zeros(level_mask.shape, bool)
     if "posterior" not in geometry or not np.isfinite(body_signal):
-        return out, {"reason": "no_body_geometry"}
+        return out, {"reason": "no body outline on the mid-sagittal slice"}
     xs = np.nonzero(level_mask.any(axis=(1, 2)))[0]
     x0 = geometry["slice"]
     half_width = max(x0 - xs.min(), xs.max() - x0)  # the slab may cut one side
@@ -500,6 +500,6 @@ def pedicle_roi_geometric(image: np.ndarray, level_mask: np.ndarray, geometry: d
             m[y0:y1, za:zb] = lab == k + 1
             best, best_n, best_mask = x, int(sizes[k]), m
     if best is None:
-        return out, {"reason": "no_marrow_like_pedicle_found"}
+        return out, {"reason": "no marrow-like pedicle found on the image beside the body"}
     out[best] = erode_2d(best_mask, erosion_mm, (spacing_mm[1], spacing_mm[2]))
     return out, {"slice": int(best), "source": "image_near_body_geometry"}

@@ -57,12 +57,12 @@ def vbq_score(body_signals: dict[str, float], signal_csf: float, *,
     """
     used = [lv for lv in levels if lv in body_signals and math.isfinite(float(body_signals[lv]))]
     if not math.isfinite(signal_csf) or signal_csf <= 0:
-        return float("nan"), "no_csf_signal", used
+        return float("nan"), "no CSF signal", used
     if len(used) < 2:
-        return float("nan"), f"too_few_levels: {len(used)} of {', '.join(levels)} measurable", used
+        return float("nan"), f"too few levels: {len(used)} of {', '.join(levels)} measurable", used
     value = float(np.median([body_signals[lv] for lv in used])) / signal_csf
     missing = [lv for lv in levels if lv not in used]
-    reason = f"levels_missing: {', '.join(missing)} (median of {len(used)})" if missing else None
+    reason = f"{', '.join(missing)} not measured (median of {len(used)})" if missing else None
     return round(value, 6), reason, used
 
 
@@ -88,12 +88,12 @@ def pbq_score(pedicle_signals: dict[str, tuple[float, float]], signal_csf: float
         if sides:
             segmental[lv] = float(np.mean(sides))
     if not math.isfinite(signal_csf) or signal_csf <= 0:
-        return float("nan"), "no_csf_signal", list(segmental)
+        return float("nan"), "no CSF signal", list(segmental)
     if len(segmental) < 2:
-        return float("nan"), f"too_few_levels: {len(segmental)} of {', '.join(levels)} with a pedicle ROI", list(segmental)
+        return float("nan"), f"too few levels: {len(segmental)} of {', '.join(levels)} with a pedicle ROI", list(segmental)
     value = float(np.mean(list(segmental.values()))) / signal_csf
     missing = [lv for lv in levels if lv not in segmental]
-    reason = f"levels_missing: {', '.join(missing)} (mean of {len(segmental)})" if missing else None
+    reason = f"{', '.join(missing)} not measured (mean of {len(segmental)})" if missing else None
     return round(value, 6), reason, list(segmental)
 
 
