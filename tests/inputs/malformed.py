@@ -405,7 +405,8 @@ VALID = {
 
 #: Variants that are still valid documents (a negative intercept, clinical data left out): they may be used.
 VALID_VARIANTS = {"nomogram_intercept_negative", "nomogram_intercept_zero", "clinical_empty_object",
-                  "clinical_missing_key", "clinical_age_zero", "clinical_age_null"}
+                  "clinical_missing_key", "clinical_age_zero", "clinical_age_null", "clinical_name_ignored",
+                  "clinical_csv_semicolon_decimal_comma", "clinical_csv_wide"}
 
 
 def _first_number(text: str, replacement: str) -> bytes:
@@ -462,8 +463,15 @@ def json_cases(root: Path) -> list[tuple[str, str, Path]]:
         p = d / f"equations_csv_{label}.csv"
         p.write_bytes(rows.encode("latin-1"))
         out.append((f"equations_csv_{label}", "CSV equations", p))
+    for label, doc in (("misspelt", {"age": 70, "Sex": "F", "hip_tscore": -2.0}), ("name_ignored", {"age": 70, "name": "X"})):
+        p = d / f"clinical_{label}.json"
+        p.write_text(json.dumps(doc))
+        out.append((f"clinical_{label}", "JSON clinical", p))
     for label, rows in (("age_text", "field,value\nage,old\n"), ("age_negative", "field,value\nage,-4\n"),
-                        ("sex_x", "field,value\nsex,X\n"), ("binary", "\xff\xfe\x00garbage")):
+                        ("sex_x", "field,value\nsex,X\n"), ("binary", "\xff\xfe\x00garbage"),
+                        ("misspelt", "field,value\nSex,F\n"), ("wide_two_patients", "age,sex\n71,F\n64,M\n"),
+                        ("semicolon_decimal_comma", "field;value\nage;71\nhip_t_score;-2,0\n"),
+                        ("wide", "age,sex,hip_t_score\n71,F,-2.0\n")):
         p = d / f"clinical_csv_{label}.csv"
         p.write_bytes(rows.encode("latin-1"))
         out.append((f"clinical_csv_{label}", "CSV clinical", p))

@@ -238,3 +238,21 @@ def test_assess_refuses_bad_nomogram_and_clinical(tmp_path, capsys, real_ct_dir)
     err = _refused(["assess", "--ct", str(real_ct_dir), "--clinical", str(clinical), "--out", str(tmp_path / "out")],
                    tmp_path / "out", clinical.name, capsys)
     assert "age" in err
+
+
+@pytest.mark.parametrize("name, text, said", [
+    ("misspelt.json", json.dumps({"age": 71, "Sex": "F", "hip_tscore": -2.0}),
+     ["'Sex' (did you mean 'sex'?)", "'hip_tscore' (did you mean 'hip_t_score'?)", "age, sex, bmi_kg_m2"]),
+    ("misspelt.csv", "field,value\nage,71\nSex,F\n", ["'Sex' (did you mean 'sex'?)", "hip_t_score"]),
+    ("two_patients.csv", "age,sex\n71,F\n64,M\n", ["3 row(s) of 2 cell(s)", "one header row", "field,value rows"]),
+    ("repeated.csv", "field,value\nage,71\nage,64\n", ["'age' twice"]),
+])
+def test_assess_refuses_unknown_clinical_fields_and_layouts(name, text, said, tmp_path, capsys, real_ct_dir):
+    """A misspelt field is refused naming it and the known ones, never left out silently; a CSV in neither layout
+    is refused naming the layouts read."""
+    clinical = tmp_path / name
+    clinical.write_text(text)
+    err = _refused(["assess", "--ct", str(real_ct_dir), "--clinical", str(clinical), "--out", str(tmp_path / "out")],
+                   tmp_path / "out", clinical.name, capsys)
+    for words in said:
+        assert words in err, (words, err)

@@ -2,6 +2,8 @@
 checked against the logistic formula; issue-4 keys used and shown when present; cohort report."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 
@@ -12,6 +14,11 @@ from spinebq.records.assessment import Assessment
 from spinebq.report.html import render_patient_html
 from spinebq.report.patient import patient_report
 from spinebq.risk.assess import assess_patient
+from tests.conftest import DATA, need
+
+
+def load(path):
+    return json.loads(path.read_text())
 
 
 def rows(result, key):
@@ -148,3 +155,97 @@ def test_mri_sagittal_overview_comes_first(tmp_path):
         (tmp_path / name).write_bytes(b"")
     titles = [p["title"] for p in pictures(None, tmp_path, mri_names=names)]
     assert titles == ["MRI: sagittal", "MRI: levels", "MRI: muscle", "MRI: pedicles"]
+
+
+CLINICAL_LAYOUTS = {  # the same patient as European Excel, as a wide table, and as a wide table with semicolons
+    "semicolon_decimal_comma.csv": "\ufefffield;value\nage;71\nsex;F\nhip_t_score;-2,5\nplanned_levels;L4,L5\n",
+    "wide.csv": "age,sex,hip_t_score,planned_levels\n71,F,-2.5,L4-L5\n",
+    "wide_semicolon.csv": "age;sex;hip_t_score\n71;F;-2,5\n",
+    "clinical.json": json.dumps({"age": 71, "sex": "F", "hip_t_score": -2.5, "planned_levels": "L4-L5", "name": "X Y"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLINICAL_LAYOUTS))
+def test_clinical_csv_layouts_are_read_like_field_value_rows(name, real_ct_dir, tmp_path):
+    """A semicolon CSV with decimal commas (European Excel) and the wide layout give the assessment of the plain
+    field,value CSV; an ignored field (a name) never reaches it."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("field,value\nage,71\nsex,F\nhip_t_score,-2.5\nplanned_levels,\"L4,L5\"\n")
+    given = tmp_path / name
+    given.write_text(CLINICAL_LAYOUTS[name], encoding="utf-8")
+    for clinical, out in ((plain, "a"), (given, "b")):
+        assert main(["assess", "--ct", str(real_ct_dir), "--clinical", str(clinical), "--out", str(tmp_path / out)]) == 0
+    expected, got = (load(tmp_path / out / "assessment.json") for out in ("a", "b"))
+    assert expected["patient"]["hip_t_score"] == -2.5 and expected["patient"]["sex"] == "F"
+    if name.startswith("wide_semicolon"):  # no planned levels in that file
+        expected["patient"].pop("planned_levels")
+        assert got["patient"] == expected["patient"]
+    else:
+        assert got == expected
+    assert "X Y" not in json.dumps(got)
+
+
+@pytest.fixture(scope="module")
+def fractured_mri_dir(tmp_path_factory):
+    """spinebq mri on the real T1 exam whose labels show a deformed body (case10)."""
+    t1 = DATA / "lumbar_mri_t1"
+    out = tmp_path_factory.mktemp("mri_fractured")
+    assert main(["mri", str(need(t1 / "case10_t1.nii.gz")), "--labels", str(need(t1 / "case10_bodies_verse.nii.gz")),
+                 "--out", str(out), "--no-figures", "--no-muscle"]) == 0
+    return out
+
+
+def test_vbq_caveat_and_page_one_name_the_mri_fractures(fractured_mri_dir, real_ct_dir):
+    ct, mri = (load(real_ct_dir / "measurements.json"), load(fractured_mri_dir / "mri.json"))
+    fractured = mri["vbq_fractured_levels"]
+    assert fractured, "case10 should have a deformed level in its VBQ median"
+    result = assess_patient(ct, mri, {"sex": "F"})
+    (vbq,) = rows(result, "S004_VBQ")
+    (caveat,) = [c for c in vbq.caveats if "fractured" in c]
+    for level in fractured:
+        assert f"{level} (Genant grade {mri['levels'][level]['genant_grade']}" in caveat
+    assert "VBQ median" in caveat and "mri.json" in caveat
+    html = render_patient_html(patient_report(ct, mri, result))
+    line = html.split("<p id='fractures'>")[1].split("</p>")[0]
+    assert "CT (measurements.json)" in line and "MRI (mri.json" in line
+    mri_part = line.split("MRI (")[1]
+    for level in fractured:
+        assert f"{level} Genant grade {mri['levels'][level]['genant_grade']}" in mri_part
+    ct_fractured = [lv for lv, v in ct["vertebrae"].items() if v.get("genant_grade")]
+    assert all(f"{lv} Genant grade" in line.split("MRI (")[0] for lv in ct_fractured)
+
+
+@pytest.fixture(scope="module")
+def phantom_ct_printed(tmp_path_factory):
+    """spinebq ct on the calibrated phantom: its folder and the table it printed from the values in memory."""
+    root = tmp_path_factory.mktemp("phantom_ratio")
+    assert main(["phantom", "--out", str(root / "ph"), "--rods"]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["ct", str(root / "ph" / "ct.nii.gz"), "--labels", str(root / "ph" / "labels.nii.gz"),
+                     "--calibration", "phantom", "--phantom", str(root / "ph" / "phantom_rods.json"), "--no-pictures",
+                     "--out", str(root / "ct")]) == 0
+    return root / "ct", printed.getvalue()
+
+
+def test_hu_ratio_shows_the_same_digits_in_ct_assess_and_report(phantom_ct_printed, capsys):
+    """The ratio is rounded once, to its quantity's decimals, wherever it is shown: the table of spinebq ct (from
+    memory), spinebq assess and the report (from measurements.json)."""
+    folder, printed = phantom_ct_printed
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:4] == ["level", "st_hu", "b_hu", "ratio"])
+    ct_table = {}
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if not cells or not cells[0][:1] in "TLS" or len(cells) < 4:
+            break
+        ct_table[cells[0]] = cells[3]
+    capsys.readouterr()
+    assert main(["assess", "--ct", str(folder), "--planned-levels", "L3"]) == 0
+    (assess_line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("S001_HU_ratio")]
+    level, assess_text = assess_line.split()[1:3]
+    assert ct_table[level] == assess_text, (ct_table[level], assess_text)
+    ct = load(folder / "measurements.json")
+    html = render_patient_html(patient_report(ct, None, assess_patient(ct, None, {"planned_levels": "L3"})))
+    assert f'data-key="hu_ratio" data-value="{ct["vertebrae"][level]["hu_ratio"]!r}" data-level="{level}">{assess_text}<' in html
+    assert f'data-model="S001_HU_ratio">{assess_text}<' in html

@@ -29,8 +29,9 @@ def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--ct", metavar="DIR", help="folder written by spinebq ct (measurements.json)")
     parser.add_argument("--mri", metavar="DIR", help="folder written by spinebq mri (mri.json)")
-    parser.add_argument("--clinical", metavar="FILE", help="clinical data: JSON object or field,value CSV "
-                        "(age, sex, bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier)")
+    parser.add_argument("--clinical", metavar="FILE", help="clinical data: JSON object, or CSV of field,value rows "
+                        "or of a header row and one value row (comma, semicolon or tab; decimal comma with semicolons): age, sex, "
+                        "bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier; unknown fields are refused")
     parser.add_argument("--age", type=number(0, 120), help="age in years (overrides --clinical)")
     parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
     parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5 (overrides --clinical)")
@@ -112,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_assessment(result: Assessment) -> str:
     """The assessment as text: applied models first, then values without cutoff, then not applicable."""
+    from spinebq.risk.registry import value_decimals
+
     lines = [f"spinebq assess: {result.patient_id} - {result.notice}",
              "Each published model on its own (no pooled score):"]
     order = {"applied": 0, "no_cutoff": 1, "not_applicable": 2}
@@ -120,7 +123,8 @@ def format_assessment(result: Assessment) -> str:
         if row.status == "not_applicable":
             lines.append(f"{head} not applicable: {row.reason}")
             continue
-        value = f"{row.value:.3g}" if row.unit in ("ratio", "probability") else f"{row.value:.1f} {row.unit}"
+        unit = "" if row.unit in ("ratio", "probability") else f" {row.unit}"
+        value = f"{row.value:.{value_decimals(row.key, row.unit)}f}{unit}"
         auc = "" if row.auc is None else f"; AUC {row.auc:.3f} in [{row.paper}]"
         lines.append(f"{head} {value} vs {row.cutoff_text}: {row.side_text}{auc}")
         points = row.nomogram.points if row.nomogram is not None else None

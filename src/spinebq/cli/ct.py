@@ -103,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_regional(record) -> None:
+    from spinebq.records.quantities import decimals
+
+    ratio_spec = f".{decimals('hu_ratio')}f"
     print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside the bone in the image)")
     unplanned = []  # why a level's side got no plan
     for vertebra in record.vertebrae:
@@ -122,7 +125,7 @@ def _print_regional(record) -> None:
             unplanned.append(f"{vertebra.level}: {next(iter(reasons.values()))}")
         else:
             unplanned += [f"{vertebra.level} {side}: {reason}" for side, reason in reasons.items()]
-        print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, '.2f'):>7}"
+        print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, ratio_spec):>7}"
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
     if unplanned:
         print("no plan: " + "; ".join(unplanned))

@@ -90,7 +90,7 @@ def _where(loc: tuple) -> str:
             out += f"[{part}]"
         elif part not in ("function-after", "function-before", "tagged-union") and not str(part).startswith(("list[", "tuple[", "dict[")):
             out += ("." if out else "") + str(part)
-    return out or "the top level"
+    return out
 
 
 def validated(model: type[BaseModel], data: Any, path: str | Path, what: str) -> BaseModel:
@@ -114,7 +114,9 @@ def validated(model: type[BaseModel], data: Any, path: str | Path, what: str) ->
         extra = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
         given = first.get("input")
         shown = "" if isinstance(given, (dict, list)) or given is None else f", given {str(given)[:40]!r}"
-        raise SpinebqError(f"{path}: {what}, field {_where(first['loc'])}: {message}{shown}{extra}") from None
+        where = _where(first["loc"])
+        where = f", field {where}" if where else ""
+        raise SpinebqError(f"{path}: {what}{where}: {message}{shown}{extra}") from None
 
 
 def read_validated(model: type[BaseModel], path: str | Path, what: str) -> BaseModel:
@@ -287,13 +289,44 @@ def _optional_number(low: float, high: float):
     return check
 
 
-class Clinical(_Open):
-    """One patient's clinical data (the keys the published models read are checked; others pass through)."""
+#: Fields a clinical file may hold that spinebq does not use: dropped on reading, so no name or date travels on.
+IGNORED_CLINICAL_FIELDS = ("id", "patient_id", "name", "date", "study_date", "birth_date", "notes")
+
+
+class Clinical(_Strict):
+    """One patient's clinical data: the fields the published models read, each checked.
+
+    A field that is neither one of these nor in :data:`IGNORED_CLINICAL_FIELDS` is refused, naming the fields
+    spinebq knows, so a misspelt ``Sex`` or ``hip_tscore`` is never silently left out of the assessment.
+    """
 
     age: Annotated[Any, AfterValidator(_optional_number(0, 120))] = None
-    bmi_kg_m2: Annotated[Any, AfterValidator(_optional_number(8, 100))] = None
-    hip_t_score: Annotated[Any, AfterValidator(_optional_number(-10, 10))] = None
     sex: Any = None
+    bmi_kg_m2: Annotated[Any, AfterValidator(_optional_number(8, 100))] = None
+    planned_levels: Any = None
+    procedure: Any = None
+    hip_t_score: Annotated[Any, AfterValidator(_optional_number(-10, 10))] = None
+    goutallier: Annotated[Any, AfterValidator(_optional_number(0, 4))] = None
+    postmenopausal: Any = None
+    previous_augmentation: Any = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        import difflib
+
+        known = list(cls.model_fields)
+        unknown = []
+        for key in data:
+            if key not in known and key not in IGNORED_CLINICAL_FIELDS:
+                close = difflib.get_close_matches(str(key).lower(), known, n=1, cutoff=0.6)
+                unknown.append(f"{str(key)[:40]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if unknown:
+            raise ValueError(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the fields spinebq "
+                             f"reads are {', '.join(known)} (and {', '.join(IGNORED_CLINICAL_FIELDS)}, which it ignores)")
+        return {k: v for k, v in data.items() if k in known}
 
     @field_validator("sex")
     @classmethod

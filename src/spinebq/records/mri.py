@@ -36,6 +36,17 @@ class MriLevel:
 
     _TYPED = ("body_signal", "body_voxels", "pedicle_signal_left", "pedicle_signal_right", "qc")
 
+    @property
+    def genant_grade(self) -> int | None:
+        """Genant grade 0-3 from the mid-sagittal heights; None where not graded (S1, no heights)."""
+        grade = self.details.get("genant_grade")
+        return None if grade is None else int(grade)
+
+    @property
+    def deformity_type(self) -> str | None:
+        """``wedge``, ``biconcave`` or ``crush`` for a graded deformity, else None."""
+        return self.details.get("deformity_type")
+
     def to_json(self) -> dict[str, Any]:
         return {"body_signal": self.body_signal, "body_voxels": self.body_voxels,
                 "pedicle_signal_left": self.pedicle_signal_left, "pedicle_signal_right": self.pedicle_signal_right,

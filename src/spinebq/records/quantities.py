@@ -83,6 +83,21 @@ STUDY_QUANTITIES = (
 )
 
 
+def decimals(key: str, default: int = 1) -> int:
+    """Decimals a quantity is shown with (its table entry), ``default`` for a key not in the tables.
+
+    Every display of a number reads its decimals here, so the terminal, ``assess`` and the report round a stored
+    value once, to the same digits.
+
+    >>> decimals("hu_ratio"), decimals("vbq"), decimals("age", 0)
+    (3, 2, 0)
+    """
+    for quantity in (*LEVEL_QUANTITIES, *STUDY_QUANTITIES):
+        if quantity.key == key and quantity.decimals is not None:
+            return quantity.decimals
+    return default
+
+
 def data_dictionary(columns: list[str], levels: tuple[str, ...], model_columns: dict[str, str]) -> list[dict[str, str]]:
     """One row per cohort column: column, unit, label, method (per-level and model columns included)."""
     by_key = {q.key: q for q in STUDY_QUANTITIES}

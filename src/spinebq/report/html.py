@@ -19,6 +19,7 @@ from spinebq import __version__
 from spinebq.report.files import write_atomic
 from spinebq.report.text import cite_text, human
 from spinebq.risk.references import CITATION, load_references
+from spinebq.risk.registry import value_decimals
 
 #: Style of the cohort report (:mod:`spinebq.report.cohort`).
 CSS = """
@@ -137,13 +138,7 @@ def _page_one(report: dict) -> str:
                    + f"<td>{scale_svg(row['scale'])}</td><td>{_e(row['reading'] or '-')}</td>"
                    f"<td class='src'>{_e(_cites(row['cite']) or '-')}</td></tr>")
     out.append("</table>")
-    graded = p["graded"]
-    if not p["has_ct"]:
-        fractures = "not assessed (no CT)"
-    elif p["fractures"]:
-        fractures = "; ".join(p["fractures"]) + f" (graded {graded}) [genant1993]"
-    else:
-        fractures = f"none: Genant grade 0 at every graded level ({graded}) [genant1993]"
+    fractures = ". ".join(p["fractures"]) + " [genant1993]" if p["fractures"] else "not assessed (no CT or MRI)"
     out.append(f"<h2>Fractures</h2><p id='fractures'>{_e(fractures)}</p>")
     planned = p["planned"]
     out.append("<h2>Planned levels: screw corridor</h2>")
@@ -213,7 +208,7 @@ def _models_detail(rows: list[dict]) -> str:
                    "<th>side</th><th>AUC (95% CI)</th><th>Se / Sp</th></tr>")
         for r in shown:
             cls = ("risk" if r["at_risk_side"] else "norisk") if r["status"] == "applied" else ""
-            digits = 3 if r["unit"] in ("ratio", "probability") else 1
+            digits = value_decimals(r["key"], r["unit"])
             unit = "" if r["unit"] in ("ratio", "probability") else r["unit"]
             auc = "-" if r["auc"] is None else f"{r['auc']:.3f}" + (
                 f" ({r['auc_ci'][0]:.3f}-{r['auc_ci'][1]:.3f})" if r.get("auc_ci") else "")

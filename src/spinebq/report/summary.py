@@ -17,7 +17,7 @@ from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.report.quantities import BY_KEY
 from spinebq.report.text import cite_text, human, levels_text, missing
-from spinebq.risk.registry import get_model
+from spinebq.risk.registry import get_model, value_decimals
 
 #: Zone names of a scale, in the order low -> high, for a cutoff whose low side went with the endpoint, and
 #: for one whose high side did.
@@ -109,24 +109,32 @@ def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dic
     return rows
 
 
-def fractures(ct: CtRecord | None) -> list[str]:
-    """One line per vertebra with a Genant deformity (grade >= 1), cranial to caudal; empty when none."""
-    if ct is None:
-        return []
+def _cranial_first(levels):
+    return sorted(levels, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER))
+
+
+def fractures(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
+    """One line per modality graded: its Genant deformities (grade >= 1) cranial to caudal, or none, and where.
+
+    Examples: ``CT (measurements.json): none, Genant grade 0 at every graded level (T12-L5)``; ``MRI (mri.json,
+    mid-sagittal heights): L3 Genant grade 3, biconcave, in the VBQ median (graded L1-L5)``. Empty without CT and MRI.
+    """
     out = []
-    for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER)):
-        if v.genant_grade:
-            kind = f", {v.deformity_type}" if v.deformity_type else ""
-            out.append(f"{v.level}: Genant grade {v.genant_grade}{kind}")
+    fractured_in_vbq = set(mri.details.get("vbq_fractured_levels") or ()) if mri is not None else set()
+    for name, source, levels in (("CT", "measurements.json", ct.vertebrae if ct is not None else None),
+                                 ("MRI", "mri.json, mid-sagittal heights", mri.levels if mri is not None else None)):
+        if levels is None:
+            continue
+        graded = [v for v in _cranial_first(levels) if v.genant_grade is not None]
+        found = [f"{v.level} Genant grade {v.genant_grade}" + (f", {v.deformity_type}" if v.deformity_type else "")
+                 + (", in the VBQ median" if name == "MRI" and v.level in fractured_in_vbq else "")
+                 for v in graded if v.genant_grade]
+        where = levels_text([v.level for v in graded]) if graded else "no level"
+        if found:
+            out.append(f"{name} ({source}): " + "; ".join(found) + f" (graded {where})")
+        else:
+            out.append(f"{name} ({source}): none, Genant grade 0 at every graded level ({where})")
     return out
-
-
-def graded_levels(ct: CtRecord | None) -> str:
-    """The levels that were graded (Genant grade not None), as a range."""
-    if ct is None:
-        return "none"
-    return levels_text([v.level for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER
-                                                   else len(ORDER)) if v.genant_grade is not None])
 
 
 def _pedicle_widths(vertebra) -> str:
@@ -171,7 +179,7 @@ def model_lines(assessment: Assessment | None) -> list[dict]:
     """The applied models (value on one side of a published cutoff), shortest form: no caveat paragraphs."""
     out = []
     for r in assessment.applied() if assessment is not None else []:
-        digits = 2 if r.unit in ("ratio", "probability") else 0 if r.unit == "HU" else 1
+        digits = 0 if r.unit == "HU" else value_decimals(r.key, r.unit)
         unit = "" if r.unit in ("ratio", "probability") else r.unit
         parts = str(r.level or "").split("-")
         level = "-".join(parts) if len(parts) == 2 else levels_text(parts) if r.level else ""
@@ -253,7 +261,7 @@ def page_one(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment 
     screening = [r.to_json() for r in assessment.screening] if assessment is not None else []
     return {"who": who(ct, mri, clinical, patient_id=patient_id, include_phi=include_phi, scans=scans),
             "bone": bone_quality(ct, mri, screening),
-            "fractures": fractures(ct), "graded": graded_levels(ct), "has_ct": ct is not None,
+            "fractures": fractures(ct, mri),
             "planned": planned_levels(ct, list(clinical.get("planned_levels") or [])),
             "models": model_lines(assessment),
             "not_applied": sum(r.status == "not_applicable" for r in assessment.models) if assessment is not None else 0,

@@ -89,31 +89,86 @@ def mri_record(mri: MriRecord | Mapping | None, where: str | None = None) -> Mri
     return _record(mri, MriRecord, "MRI results", where)
 
 
+#: The layouts of a clinical CSV, for the message refusing any other.
+CLINICAL_CSV_LAYOUTS = ("field,value rows (an optional 'field,value' header, then one row per field, e.g. 'age,71')",
+                        "one header row of field names and one row of the patient's values (e.g. 'age,sex' then '71,F')")
+
+
 def read_clinical(path: str | Path) -> dict:
-    """Clinical data from a JSON object or a two-column CSV (``field,value``)."""
+    """Clinical data from a JSON object or a CSV file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A JSON object (``{"age": 71, "sex": "F"}``) or a CSV in one of :data:`CLINICAL_CSV_LAYOUTS`. The CSV may be
+        separated by commas, semicolons or tabs (the first line decides); with semicolons or tabs a decimal comma is
+        read as a decimal point (``-2,0`` is -2.0), as European spreadsheets write it. Lines starting with ``#``
+        are comments.
+
+    Returns
+    -------
+    dict
+        The fields as given, checked by :class:`spinebq.io.schemas.Clinical`; the ignored fields
+        (:data:`spinebq.io.schemas.IGNORED_CLINICAL_FIELDS`) left out.
+
+    Raises
+    ------
+    SpinebqError
+        A missing or unreadable file, another CSV layout, a field spinebq does not know (a misspelling is never
+        silently ignored), a field given twice, or a value out of range.
+    """
     from spinebq.io.schemas import Clinical, read_json, validated
 
     path = Path(path)
     if not path.is_file():
         raise SpinebqError(f"{path}: clinical data file not found")
-    try:
-        if path.suffix.lower() == ".csv":
-            import csv
-
-            with open(path, newline="", encoding="utf-8") as fh:
-                rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
-            if rows and [c.strip().lower() for c in rows[0][:2]] == ["field", "value"]:
-                rows = rows[1:]
-            data = {r[0].strip(): (r[1].strip() if len(r) > 1 else None) for r in rows}
-            validated(Clinical, data, path, "clinical data file")
-            return data
+    if path.suffix.lower() == ".csv":
+        data = _clinical_csv(path)
+    else:
         data = read_json(path, "clinical data file")
-    except (OSError, ValueError) as exc:
-        raise SpinebqError(f"{path}: clinical data is neither a JSON object nor a field,value CSV ({exc})") from None
-    if not isinstance(data, dict):
-        raise SpinebqError(f"{path}: clinical data must be a JSON object such as {{\"age\": 70, \"sex\": \"F\"}}")
-    validated(Clinical, data, path, "clinical data file")
+        if not isinstance(data, dict):
+            raise SpinebqError(f"{path}: clinical data must be a JSON object such as {{\"age\": 70, \"sex\": \"F\"}}")
+    return validated(Clinical, data, path, "clinical data file").model_dump(exclude_none=True)
+
+
+def _clinical_csv(path: Path) -> dict:
+    """The ``{field: text}`` of a clinical CSV in either layout; SpinebqError naming the layouts otherwise."""
+    import csv
+    import re
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpinebqError(f"{path}: clinical data CSV cannot be read as UTF-8 text ({exc})") from None
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if not lines:
+        raise SpinebqError(f"{path}: clinical data CSV holds no rows")
+    delimiter = next((d for d in (";", "\t") if d in lines[0]), ",")
+    rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
+    if delimiter != ",":
+        rows = [[re.sub(r"^([+-]?\d+),(\d+)$", r"\1.\2", cell) for cell in row] for row in rows]
+    if [c.lower() for c in rows[0]] == ["field", "value"]:
+        pairs = rows[1:]
+    elif len(rows) > 1 and (len(rows[0]) > 2 or not _clinical_field(rows[1][0])):  # a header row of field names
+        pairs = list(zip(*rows)) if len(rows) == 2 and len(rows[0]) == len(rows[1]) else None
+    else:
+        pairs = rows
+    if pairs is None or any(len(pair) != 2 for pair in pairs):
+        widths = sorted({len(row) for row in rows})
+        raise SpinebqError(f"{path}: clinical data CSV has {len(rows)} row(s) of {'/'.join(map(str, widths))} cell(s) "
+                           f"(separator {delimiter!r}); spinebq reads " + " or ".join(CLINICAL_CSV_LAYOUTS))
+    data: dict[str, str] = {}
+    for field, value in pairs:
+        if field in data:
+            raise SpinebqError(f"{path}: clinical data CSV gives the field {field!r} twice")
+        data[field] = value
     return data
+
+
+def _clinical_field(name: str) -> bool:
+    from spinebq.io.schemas import IGNORED_CLINICAL_FIELDS, Clinical
+
+    return name in Clinical.model_fields or name in IGNORED_CLINICAL_FIELDS
 
 
 def read_nomogram(path: str | Path) -> dict:
@@ -364,7 +419,7 @@ def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mappin
         The MRI results; an ``mri.json`` document (``spinebq.mri/1``) is read with ``MriRecord.from_json``.
     clinical : dict, optional
         ``age``, ``sex``, ``bmi_kg_m2``, ``planned_levels``, ``procedure``, ``hip_t_score``, ``goutallier``...
-        Other fields (names, dates) are ignored.
+        Other fields (names, dates) are ignored here; :func:`read_clinical` refuses a file with unknown fields.
     nomogram : dict, optional
         User-supplied coefficients (see :func:`read_nomogram`).
     patient_id : str

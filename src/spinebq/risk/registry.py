@@ -70,6 +70,18 @@ def get_model(key: str) -> dict:
     raise KeyError(f"no published model {key!r}; known: {', '.join(m['key'] for m in load_models())}")
 
 
+def value_decimals(key: str, unit: str) -> int:
+    """Decimals model ``key``'s value is shown with: those of its variable's quantity
+    (:func:`spinebq.records.quantities.decimals`), else 3 for a ratio or probability and 1 otherwise.
+
+    >>> value_decimals("S001_HU_ratio", "ratio"), value_decimals("S004_VBQ", "ratio"), value_decimals("S003_3DHU", "HU")
+    (3, 2, 1)
+    """
+    from spinebq.records.quantities import decimals
+
+    return decimals(get_model(key).get("variable", ""), 3 if unit in ("ratio", "probability") else 1)
+
+
 def format_number(value, digits: int = 3) -> str:
     """A number for a table: ``'-'`` when missing, otherwise up to ``digits`` significant decimals."""
     if value is None:

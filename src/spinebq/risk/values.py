@@ -262,6 +262,22 @@ def ct_summary_values(ct: CtRecord) -> dict[str, PredictorValue]:
     return out
 
 
+def vbq_fracture_caveats(mri: MriRecord) -> list[str]:
+    """The caveat of a VBQ whose median includes fractured levels (``mri.json vbq_fractured_levels``).
+
+    The VBQ method keeps a level with a Genant deformity on the mid-sagittal heights in its median and names it,
+    since the heights of one sagittal slice are not certain enough to drop a level; the caveat names each such level
+    with its grade, so a reader of the assessment checks them.
+    """
+    fractured = set(mri.details.get("vbq_fractured_levels") or ())
+    levels = [f"{lv.level} (Genant grade {lv.genant_grade}" + (f", {lv.deformity_type})" if lv.deformity_type else ")")
+              for lv in mri.levels if lv.level in fractured]
+    if not levels:
+        return []
+    return [f"the VBQ median includes fractured {', '.join(levels)} on the MRI's mid-sagittal heights (mri.json "
+            "vbq_fractured_levels): a fractured body reads differently; check them"]
+
+
 def mri_values(mri: MriRecord) -> dict[str, PredictorValue]:
     """VBQ, PBQ, S1-VBQ and the worst Goutallier grade of an MRI record."""
     out = {}
@@ -269,7 +285,7 @@ def mri_values(mri: MriRecord) -> dict[str, PredictorValue]:
                                ("s1_vbq", mri.s1_vbq, mri.s1_vbq_reason)):
         method = (mri.details.get(f"{key}_method") or "").split(":")[0]
         out[key] = _value(score, "ratio", f"mri.json {key} ({method})", level="L1-L4" if key != "s1_vbq" else "S1",
-                          reason=reason or "not measured")
+                          caveats=vbq_fracture_caveats(mri) if key == "vbq" else (), reason=reason or "not measured")
     grades = {m.disc: m.goutallier for m in mri.muscle if m.goutallier is not None}
     worst = max(grades.values()) if grades else None
     where = ", ".join(disc for disc, g in grades.items() if g == worst) if grades else None
