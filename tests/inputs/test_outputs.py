@@ -97,12 +97,33 @@ def test_report_refuses_ct_and_dicom_of_different_patients(tmp_path, capsys):
     assert (tmp_path / "r" / "measurements_sr.dcm").is_file()
 
 
-def test_report_says_when_the_patient_cannot_be_checked(real_ct_dir, tmp_path, capsys):
+def test_report_says_when_the_patient_cannot_be_checked(tmp_path, capsys):
+    """The real DICOM series saved as a NIfTI and measured: the NIfTI names no patient, so --dicom with that series is
+    taken with a note that the patient could not be checked; its SR references that series."""
+    need(TS / "ct_dicom")
+    from spinebq.io.volume import load_volume, save_nifti
+
+    save_nifti(load_volume(TS / "ct_dicom"), tmp_path / "ct.nii.gz")
+    assert main(["ct", str(tmp_path / "ct.nii.gz"), "--labels", str(TS / "ct_dicom_seg.nii.gz"), "--no-pictures",
+                 "--trajectory", "none", "--out", str(tmp_path / "ct")]) == 0
+    capsys.readouterr()
+    assert main(["report", "--ct", str(tmp_path / "ct"), "--dicom", str(TS / "ct_dicom"), "--no-pdf",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert "could not check that the inputs are of one patient" in capsys.readouterr().err
+    assert (tmp_path / "r" / "measurements_sr.dcm").is_file()
+
+
+def test_report_refuses_an_sr_on_a_series_that_was_not_measured(real_ct_dir, tmp_path, capsys):
+    """The real CT measured from its NIfTI (122 x 101 x 112 voxels of 3 mm) with --dicom naming the real DICOM series
+    of another scan (512 x 512 pixels, 20 slices): the SR would have referenced images that were never measured, in
+    that series' study; it is refused, naming both grids, and nothing is written."""
     need(TS / "ct_dicom")
     capsys.readouterr()
     assert main(["report", "--ct", str(real_ct_dir), "--dicom", str(TS / "ct_dicom"), "--no-pdf",
-                 "--out", str(tmp_path / "r")]) == 0
-    assert "could not check that the inputs are of one patient" in capsys.readouterr().err
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "is not the CT that was measured" in err and "512 x 512" in err and "122 x 101 x 112" in err, err
+    assert not (tmp_path / "r").exists()
 
 
 def test_report_refuses_folders_without_manifest_or_with_changed_files(real_ct_dir, tmp_path, capsys):

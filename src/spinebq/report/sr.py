@@ -34,6 +34,27 @@ def vertebra_code(level: str):
     return getattr(codes.SCT, f"{level}Vertebra", None)
 
 
+def _refuse_another_grid(ct: CtRecord, datasets: list, source: Path) -> None:
+    """Refuse a DICOM series whose grid is not the measured image's.
+
+    A CT measured from a NIfTI carries no series UID to find its slices by; the SR would reference whatever series
+    ``source`` holds. Its slices count, rows, columns and pixel spacing must then be the measured image's shape and
+    spacing (in any axis order: the measured array is reoriented).
+    """
+    first = datasets[0]
+    slices = len({tuple(round(float(v), 2) for v in ds.ImagePositionPatient) for ds in datasets})
+    grid = sorted((int(first.Rows), int(first.Columns), slices))
+    pixel_mm = [float(v) for v in first.get("PixelSpacing", [math.nan, math.nan])]
+    measured_mm = ct.acquisition.spacing_mm
+    same_pixels = all(any(abs(v - s) <= 0.01 * s for s in measured_mm) for v in pixel_mm)
+    if grid != sorted(ct.acquisition.shape) or not same_pixels:
+        raise SpinebqError(
+            f"{source}: its series ({first.Rows} x {first.Columns} pixels of {' x '.join(f'{v:.3g}' for v in pixel_mm)} "
+            f"mm, {slices} slices) is not the CT that was measured ({' x '.join(map(str, ct.acquisition.shape))} voxels "
+            f"of {' x '.join(f'{v:.3g}' for v in measured_mm)} mm), and the measured NIfTI names no series to check it "
+            "by: the SR would reference images that were not measured; give the DICOM series the CT was read from")
+
+
 def _evidence(source: Path, series_uid: str | None) -> list:
     import pydicom
 
@@ -121,6 +142,8 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
     datasets = _evidence(source, series_uid)
     if not datasets:
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SR")
+    if not series_uid:
+        _refuse_another_grid(ct, datasets, source)
     notes = _fill_missing_uids(datasets)
     if not include_phi:
         for ds in datasets:
