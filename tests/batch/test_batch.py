@@ -90,6 +90,32 @@ def test_no_identifier_and_no_input_path_in_any_output(batch):
     assert not (out / "key_map.csv").exists()
 
 
+def test_a_failed_study_keeps_what_was_measured_and_the_header_never_changes(batch):
+    """A study that failed (nothing measurable) keeps its row's kVp, contrast phase and QC; a batch whose studies all
+    failed has the same columns as any other of its profile."""
+    from spinebq.batch.cohort import cohort_columns, cohort_frame, read_row
+    from spinebq.batch.ledger import Ledger
+
+    out, _, _, studies, table = batch
+    failed = [key for key in table.index if table.loc[key, "status"] == "failed" and read_row(out, key)]
+    assert failed, "the tree has studies that fail with their folder kept"
+    for key in failed:
+        row = read_row(out, key)
+        assert row["kvp"] is not None, key
+        assert table.loc[key, "kvp"] == row["kvp"] and table.loc[key, "contrast_phase"] == row["contrast_phase"]
+        for level in ("T12", "L1"):
+            if row.get(f"{level}_qc"):
+                assert table.loc[key, f"{level}_qc"] == row[f"{level}_qc"], (key, level)
+        assert "no vertebra of the CT could be measured" in table.loc[key, "reason"]
+    with Ledger(out) as ledger:
+        rows = ledger.rows()
+    only_failed = [studies[key] for key in failed]
+    frame = cohort_frame(only_failed, rows, {key: read_row(out, key) for key in failed})
+    assert list(frame.columns) == cohort_columns("screening")
+    joined = ["age", "outcome_loosening"]  # the clinical file's columns, after the profile's
+    assert list(table.reset_index().columns) == cohort_columns("screening") + sorted(joined, key=list(table.columns).index)
+
+
 def test_clinical_file_is_joined_without_its_key(batch):
     _, _, _, studies, table = batch
     assert "PatientID" not in table.columns
@@ -158,6 +184,7 @@ def test_qc_page_in_chromium(batch, tmp_path):
 
 def test_full_profile_on_a_manifest_joins_ct_mri_and_clinical_columns(tmp_path):
     """A manifest row with the real CT (TotalSegmentator labels) and a real T1 MRI, measured in the full profile."""
+    from spinebq.batch.cohort import cohort_columns
     from tests.conftest import DATA, TS, need
 
     manifest = tmp_path / "manifest.csv"
@@ -185,3 +212,40 @@ def test_full_profile_on_a_manifest_joins_ct_mri_and_clinical_columns(tmp_path):
                  "assessment.json", "thumbnail.png"):
         assert (folder / name).is_file(), name
     assert "patient-7" not in (out / "cohort.csv").read_text()
+    columns, fixed = list(pd.read_csv(out / "cohort.csv").columns), cohort_columns("full")
+    assert [c for c in columns if c in fixed] == fixed  # the profile's columns, then those the inputs bring:
+    assert set(columns) - set(fixed) == {"model_Sakai2018_STHU_L4", "model_Sakai2018_STHU_L5", "age", "sex", "planned_levels"}
+    # the study's folders are what spinebq ct and mri write: report and assess read them through their manifests
+    assert main(["report", "--ct", str(folder / "ct"), "--mri", str(folder / "mri"), "--no-pdf",
+                 "--out", str(tmp_path / "report")]) == 0
+    assert main(["assess", "--ct", str(folder / "ct"), "--mri", str(folder / "mri"), "--out", str(tmp_path / "assess")]) == 0
+    # the batch's report shows the pictures of the study, as the report of the same folders does
+    pictures = (folder / "report.html").read_text().count("<img")
+    assert pictures == (tmp_path / "report" / "report.html").read_text().count("<img") > 0
+
+
+def test_no_input_path_reaches_any_file_of_a_manifest_and_nifti_batch(tmp_path):
+    """Folder and file names of the inputs (often patients' names) appear in no file the batch writes: a manifest
+    row with a missing file, a manifest row with the real CT, and a folder of NIfTI files."""
+    from tests.conftest import TS, need
+
+    inputs = tmp_path / "Doe^John_1950"
+    (inputs / "Roe_Jane").mkdir(parents=True)
+    (inputs / "Roe_Jane" / "roe_jane_ct.nii.gz").symlink_to(need(TS / "ct.nii.gz"))
+    nifti = inputs / "folder_Smith_Anna"
+    nifti.mkdir()
+    (nifti / "smith_anna.nii.gz").symlink_to(TS / "ct.nii.gz")
+    manifest = inputs / "manifest_Doe.csv"
+    manifest.write_text("id,ct,age\nA,Roe_Jane/roe_jane_ct.nii.gz,70\nB,Roe_Jane/missing_Mills_Mary.nii.gz,60\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), str(nifti), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    table = pd.read_csv(out / "cohort.csv").set_index("study")
+    assert sorted(table.status) == ["done", "done", "skipped"]
+    assert "row 3 of the manifest" in table.reason.dropna().iloc[0]
+    secrets = [str(inputs), str(TS), "Doe", "Roe", "roe_jane", "Smith", "smith_anna", "Mills", "manifest_Doe"]
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert {"ledger.sqlite", "qc.html", "study.json", "spinebq-manifest-ct.json", "measurements.json"} <= {p.name for p in files}
+    for path in files:
+        content = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in content, (path.relative_to(out), secret)

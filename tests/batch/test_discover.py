@@ -5,6 +5,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
@@ -186,7 +187,17 @@ def test_nifti_folder_one_study_per_image_with_its_label_map(nifti_folder):
     b = by_key[study_key("site2/case_b.nii.gz")]
     assert b.labels is None
     assert load_volume(a.ct.path, expect_modality="CT").shape == (122, 101, 112)
+    header = nib.load(TS / "ct.nii.gz")  # images, extent and plane from the NIfTI header, as DICOM headers give them
+    assert a.ct.n_images == header.shape[2] and a.ct.orientation == "axial"
+    assert a.ct.extent_mm == pytest.approx((header.shape[2] - 1) * header.header.get_zooms()[2], abs=0.01)
+    assert "case_a" not in a.choice[0] and "label map" in a.choice[0]
     assert discover([nifti_folder]) == studies
+
+
+def test_unreadable_nifti_is_a_skipped_study_with_a_reason_naming_no_path(nifti_folder):
+    (nifti_folder / "broken.nii.gz").write_bytes(b"not a NIfTI image")
+    broken = {s.key: s for s in discover([nifti_folder])}[study_key("broken.nii.gz")]
+    assert broken.problem.startswith("the NIfTI file cannot be read as NIfTI") and "broken" not in broken.problem
 
 
 def test_single_nifti_file_is_one_study(nifti_folder):
@@ -225,10 +236,15 @@ def test_manifest_rows_relative_paths_clinical_columns_and_missing_paths(dicom_t
     assert a.ct.path == str(folder / "images" / "a.nii.gz") and a.labels == str(folder / "images" / "a_seg.nii.gz")
     assert a.clinical == (("age_years", "71"), ("screw_loosening", "1")) and a.problem is None
     assert a.identifiers == (("id", "A-01"), ("patient", "P1"))
+    header = nib.load(TS / "ct.nii.gz")  # the NIfTI header fills what a DICOM header would
+    assert a.ct.n_images == header.shape[2] and a.ct.orientation == "axial"
+    assert a.ct.extent_mm == pytest.approx((header.shape[2] - 1) * header.header.get_zooms()[2], abs=0.01)
+    assert "a.nii.gz" not in " ".join(a.choice) and "row 2 of the manifest" in a.choice[0]
     b = studies["B-02"]
     assert b.ct.series_uid == expected["kern"]["studies"][next(iter(expected["kern"]["studies"]))]["ct"]
     assert b.patient_key == studies["C-03"].patient_key and len(b.passed_over) == 4
-    assert "does not exist" in studies["C-03"].problem and "missing.nii.gz" in studies["C-03"].problem
+    # the reason names the manifest row, never the path (folder names may name the patient)
+    assert studies["C-03"].problem == "the ct path on row 4 of the manifest does not exist"
     d = studies["D-04"]
     ctmr = expected["ctmr"]["studies"]
     assert d.mri.series_uid == next(s["mri"] for s in ctmr.values() if s["mri"])

@@ -1,9 +1,10 @@
 """The cohort table of a batch: one row per study (or patient), its data dictionary and the QC page.
 
-Each done study leaves its row in ``studies/<key>/row.json`` (:func:`study_row`, written by the worker);
-:func:`write_cohort` joins those rows with the ledger's states, an optional clinical spreadsheet, and writes
-``cohort.csv``, ``cohort.parquet``, ``cohort_dictionary.csv`` and ``qc.html``. No identifier reaches these
-files; ``key_map.csv`` (study key -> PatientID, AccessionNumber, StudyInstanceUID) is written only when asked.
+Each measured study (done, or failed with its folder kept) leaves its row in ``studies/<key>/row.json``
+(:func:`study_row`, written by the worker); :func:`write_cohort` joins those rows with the ledger's states, an
+optional clinical spreadsheet, and writes ``cohort.csv``, ``cohort.parquet``, ``cohort_dictionary.csv`` and
+``qc.html``. No identifier reaches these files; ``key_map.csv`` (study key -> PatientID, AccessionNumber,
+StudyInstanceUID) is written only when asked.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ ROW_NAME = "row.json"
 COHORT_LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5")
 #: Disc levels with a Goutallier column.
 MUSCLE_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
+#: Per-level quantities only the ``full`` profile measures (screw trajectories).
+FULL_PROFILE_LEVEL_KEYS = ("st_hu", "hu_ratio")
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,60 @@ def study_row(record) -> dict[str, Any]:
     if mri is not None:
         row.update(vbq=mri.vbq, s1_vbq=mri.s1_vbq, pbq=mri.pbq)
         for muscle in mri.muscle:
-            row[f"{muscle.disc.replace('/', '_')}_goutallier"] = muscle.goutallier
+            row[goutallier_column(muscle.disc)] = muscle.goutallier
     assessment = record.assessment
     for model in assessment.applied() if assessment is not None else []:
-        name = f"model_{model.key}" + (f"_{model.level}" if model.level and "-" not in model.level else "")
-        row[name] = "risk side" if model.at_risk_side else "not risk side"
+        row[model_column(model.key, model.level)] = "risk side" if model.at_risk_side else "not risk side"
     for reading in assessment.screening if assessment is not None else ():
         row[f"screening_{reading.key}"] = reading.reading or f"not read: {reading.reason}"
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def model_column(key: str, level: str | None) -> str:
+    """The cohort column of a published model: ``model_<key>``, with the level for a model of one level.
+
+    The level is the registry's, so the column is the same for every study; only a model evaluated at the
+    planned levels takes the level it was evaluated at (``level``)."""
+    from spinebq.risk.assess import PLANNED_LEVELS
+    from spinebq.risk.registry import get_model
+
+    registered = get_model(key).get("level")
+    level = level if registered == PLANNED_LEVELS else registered
+    return f"model_{key}" + (f"_{level}" if level and "-" not in level else "")
+
+
+def goutallier_column(disc: str) -> str:
+    """The cohort column of a disc level's Goutallier grade (``L4/L5`` -> ``L4_L5_goutallier``)."""
+    return f"{disc.replace('/', '_')}_goutallier"
+
+
+def cohort_columns(profile: str = "screening") -> list[str]:
+    """The columns of the cohort table under ``profile``, in order, whatever the studies' outcome.
+
+    Clinical columns and the columns of models evaluated at the planned levels follow the inputs and are added
+    to these by :func:`cohort_frame`.
+
+    Parameters
+    ----------
+    profile : str
+        ``screening`` or ``full`` (:data:`spinebq.batch.study.PROFILES`); only ``full`` has the columns of
+        :data:`FULL_PROFILE_LEVEL_KEYS`.
+
+    Returns
+    -------
+    list of str
+        Study columns, per-level groups, Goutallier grades, then models and screening readings.
+    """
+    from spinebq.risk.assess import PLANNED_LEVELS
+    from spinebq.risk.registry import load_models, load_screening
+
+    study = [q.key for q in STUDY_QUANTITIES if q.key != "studies"]
+    levels = [f"{level}_{q.key}" for level in COHORT_LEVELS for q in LEVEL_QUANTITIES
+              if profile == "full" or q.key not in FULL_PROFILE_LEVEL_KEYS]
+    models = [model_column(m["key"], None) for m in load_models()
+              if m.get("cutoff") is not None and m.get("level") != PLANNED_LEVELS]
+    screening = [f"screening_{entry['key']}" for entry in load_screening()]
+    return _ordered_columns(study + levels + [goutallier_column(d) for d in MUSCLE_DISCS] + models + screening)
 
 
 def screening_meaning(key: str) -> str:
@@ -88,20 +137,27 @@ def screening_meaning(key: str) -> str:
 
 
 def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
-    """The cohort-table row a done study left in its folder (None when absent)."""
+    """The cohort-table row a measured study left in its folder (None when absent)."""
     path = Path(out_dir) / "studies" / key / ROW_NAME
     if not path.is_file():
         return None
     return json.loads(path.read_text())
 
 
-def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], rows_by_key: dict[str, dict]) -> pd.DataFrame:
-    """One row per study in key order: the ledger's status and reason, then the measured row (when done)."""
+def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], rows_by_key: dict[str, dict], *,
+                 profile: str = "screening") -> pd.DataFrame:
+    """One row per study in key order: the ledger's status and reason, then whatever was measured.
+
+    A failed study keeps what its row holds (kVp, contrast phase, each level's QC ...); its status and reason
+    say what failed. The columns are :func:`cohort_columns` of ``profile`` whatever the outcome, then any other
+    column the rows or the clinical columns bring.
+    """
     state = {r["key"]: r for r in ledger_rows}
     records = []
     for study in sorted(studies, key=lambda s: s.key):
         ledger = state.get(study.key, {})
-        measured = rows_by_key.get(study.key) if ledger.get("state") == "done" else None
+        # a study measured in this state of its inputs: done, or failed with its folder kept for review
+        measured = rows_by_key.get(study.key) if ledger.get("state") in ("done", "failed") else None
         row = {"study": study.key, "patient": study.patient_key, "status": ledger.get("state", "pending"),
                "reason": ledger.get("reason"), "ct_series": study.ct.description if study.ct else None,
                "kernel": study.ct.kernel if study.ct else None,
@@ -110,8 +166,10 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
         row.update({k: v for k, v in (measured or {}).items() if k not in ("study", "patient")})
         row.update({name: value for name, value in study.clinical if name not in row})
         records.append(row)
-    frame = pd.DataFrame.from_records(records)
-    return _integer_grades(frame[_ordered_columns(list(frame.columns))])
+    fixed = cohort_columns(profile)
+    frame = pd.DataFrame.from_records(records, columns=None if records else fixed)
+    others = [c for c in frame.columns if c not in fixed]
+    return _integer_grades(frame.reindex(columns=_ordered_columns(fixed + others)))
 
 
 def _integer_grades(frame: pd.DataFrame) -> pd.DataFrame:
@@ -170,13 +228,14 @@ def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical:
 
 def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], *,
                  by: str = "study", clinical: pd.DataFrame | None = None, clinical_key: str | None = None,
-                 include_phi: bool = False, title: str = "spinebq batch") -> CohortFiles:
-    """Write the cohort table, its dictionary, the QC page (and the key map with ``include_phi``)."""
+                 include_phi: bool = False, title: str = "spinebq batch", profile: str = "screening") -> CohortFiles:
+    """Write the cohort table, its dictionary, the QC page (and the key map with ``include_phi``); ``profile``
+    is the batch's (:func:`cohort_columns`)."""
     from spinebq.report.files import write_atomic
 
     out = Path(out_dir)
     rows_by_key = {s.key: read_row(out, s.key) or {} for s in studies}
-    frame = cohort_frame(studies, ledger_rows, rows_by_key)
+    frame = cohort_frame(studies, ledger_rows, rows_by_key, profile=profile)
     if clinical is not None:
         frame = join_clinical(frame, studies, clinical, clinical_key or "PatientID")
     table = by_patient(frame) if by == "patient" else frame
@@ -225,7 +284,7 @@ def _ordered_columns(columns: list[str]) -> list[str]:
     """Study columns first (in the quantities' order), then per-level groups, MRI, models, anything else."""
     first = [q.key for q in STUDY_QUANTITIES if q.key in columns]
     levels = [f"{level}_{q.key}" for level in COHORT_LEVELS for q in LEVEL_QUANTITIES if f"{level}_{q.key}" in columns]
-    muscle = [f"{disc.replace('/', '_')}_goutallier" for disc in MUSCLE_DISCS if f"{disc.replace('/', '_')}_goutallier" in columns]
+    muscle = [goutallier_column(disc) for disc in MUSCLE_DISCS if goutallier_column(disc) in columns]
     models = sorted(c for c in columns if c.startswith(("model_", "screening_")))
     placed = set(first + levels + muscle + models)
     return first + levels + muscle + models + [c for c in columns if c not in placed]

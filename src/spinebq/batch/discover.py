@@ -800,12 +800,45 @@ def _nifti_studies(images: list[tuple[Path, Path]]) -> list[StudyInputs]:
                        if (path.parent, stem + s) in by_folder_stem), None)
         relative = path.relative_to(root).as_posix()
         key = study_key(relative)
+        series, problem = nifti_series(path)
         studies.append(StudyInputs(
-            key=key, patient_key=patient_key(relative), ct=SeriesInfo(path=str(path)),
+            key=key, patient_key=patient_key(relative), ct=series,
             labels=str(labels) if labels is not None else None,
-            choice=(f"CT: the NIfTI file {relative}" + (" with its label map beside it." if labels else "."),),
+            choice=(f"CT: {_describe_nifti(series)}" + (", with its label map beside it." if labels else "."),),
+            problem=problem and f"the NIfTI file {problem}",
         ))
     return studies
+
+
+def nifti_series(path: Path) -> tuple[SeriesInfo, str | None]:
+    """A NIfTI image described from its header (no voxels read), and why it cannot be read (None when it can).
+
+    The third voxel axis is the slice axis: ``n_images`` counts its slices, ``extent_mm`` is the length they
+    cover ((n - 1) x the spacing along it) and ``orientation`` names the plane by the direction of that axis in
+    the affine. NIfTI carries no acquisition header, so modality, description, kernel and thickness stay unknown.
+    The reason never names the path (folder names may name the patient).
+    """
+    import nibabel as nib
+
+    try:
+        image = nib.load(str(path))
+        shape, affine = image.shape, np.asarray(image.affine, dtype=float)
+    except Exception as exc:  # nibabel raises many types for a damaged header
+        return SeriesInfo(path=str(path)), f"cannot be read as NIfTI ({type(exc).__name__})"
+    if len(shape) < 3:
+        return SeriesInfo(path=str(path)), f"holds a {len(shape)}D image, not a volume"
+    columns = affine[:3, :3] / np.maximum(np.linalg.norm(affine[:3, :3], axis=0), 1e-12)
+    orientation, _ = _orientation(np.concatenate([columns[:, 0], columns[:, 1]]))
+    spacing_mm = float(np.linalg.norm(affine[:3, 2]))
+    return SeriesInfo(path=str(path), n_images=int(shape[2]), orientation=orientation,
+                      extent_mm=round((shape[2] - 1) * spacing_mm, 2)), None
+
+
+def _describe_nifti(series: SeriesInfo) -> str:
+    """How a choice sentence names a NIfTI file: its slices and plane, never its path."""
+    if not series.n_images:
+        return "a NIfTI file"
+    return f"a NIfTI file of {series.n_images} {series.orientation} slices, {series.extent_mm:.0f} mm long"
 
 
 def _manifest_studies(manifest: Path, *, threads: int) -> list[StudyInputs]:
@@ -845,14 +878,16 @@ def _manifest_studies(manifest: Path, *, threads: int) -> list[StudyInputs]:
         if study_id in seen:
             raise SpinebqError(f"{manifest}: the id {study_id!r} appears on rows {seen[study_id]} and {line}; ids must be unique")
         seen[study_id] = line
-        studies.append(_manifest_row(manifest, study_id, value, [(header[i], row[i].strip()) for i in clinical],
+        studies.append(_manifest_row(manifest, line, study_id, value, [(header[i], row[i].strip()) for i in clinical],
                                      scans, threads=threads))
     return studies
 
 
-def _manifest_row(manifest: Path, study_id: str, value: dict[str, str], clinical: list[tuple[str, str]],
+def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str], clinical: list[tuple[str, str]],
                   scans: dict[Path, list[_Series]], *, threads: int) -> StudyInputs:
-    """The study of one manifest row: each role's path resolved, DICOM folders chosen from by the rule."""
+    """The study of row ``line`` of a manifest: each role's path resolved, DICOM folders chosen from by the rule.
+
+    Sentences name the row, never a path (folder names may name the patient)."""
     identifiers = (("id", study_id),) + ((("patient", value["patient"]),) if value.get("patient") else ())
     base = dict(key=study_key(study_id), patient_key=patient_key(value.get("patient") or study_id),
                 clinical=tuple(clinical), identifiers=identifiers)
@@ -864,7 +899,7 @@ def _manifest_row(manifest: Path, study_id: str, value: dict[str, str], clinical
         if text:
             path = Path(text) if Path(text).is_absolute() else manifest.parent / text
             if not path.exists():
-                return StudyInputs(**base, problem=f"the {role} path {text} of the manifest does not exist")
+                return StudyInputs(**base, problem=f"the {role} path on row {line} of the manifest does not exist")
             resolved[role] = path
     roles: dict[str, SeriesInfo | None] = {}
     choice, passed, problems = [], [], []
@@ -873,8 +908,11 @@ def _manifest_row(manifest: Path, study_id: str, value: dict[str, str], clinical
         if path is None:
             continue
         if path.is_file() and _is_nifti(path):
-            roles[role] = SeriesInfo(path=str(path))
-            choice.append(f"{role.upper() if role == 'ct' else role}: the NIfTI file {paths[role]}.")
+            roles[role], unreadable = nifti_series(path)
+            if unreadable:
+                return StudyInputs(**base, problem=f"the {role} file on row {line} of the manifest {unreadable}")
+            choice.append(f"{role.upper() if role == 'ct' else role}: {_describe_nifti(roles[role])} (the {role} "
+                          f"column of row {line} of the manifest).")
             continue
         if path not in scans:
             scans[path] = _scan_dicom_folder(path, threads=threads)
@@ -883,7 +921,7 @@ def _manifest_row(manifest: Path, study_id: str, value: dict[str, str], clinical
         choice.extend(picked.choice)
         passed.extend(picked.passed_over)
         if roles[role] is None:
-            problems.append(f"the {role} path {paths[role]}: {picked.problem or 'no usable series'}")
+            problems.append(f"the {role} path on row {line} of the manifest: {picked.problem or 'no usable series'}")
     problem = None
     if roles.get("ct") is None and roles.get("mri") is None:
         problem = "; ".join(problems) or "no usable CT or sagittal T1 MR series"

@@ -187,7 +187,7 @@ def _connect(scheduler: str | None, workers: int):
     # workers start the process each study is measured in, which a daemonic process may not
     dask.config.set({"distributed.worker.daemon": False, "distributed.scheduler.allowed-failures": 2})
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+                           silence_logs=logging.ERROR, preload=["spinebq.batch.study"])  # its dask_setup: Ctrl-C
     return Client(cluster), cluster
 
 

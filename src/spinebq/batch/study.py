@@ -192,7 +192,26 @@ def _crash_reason(exitcode: int | None) -> str:
     return f"the process measuring the study ended with exit code {exitcode} without a result"
 
 
+def dask_setup(worker) -> None:
+    """Dask's preload hook, run in each worker process of the embedded cluster (``preload=[this module]``).
+
+    Ctrl-C reaches every process of the terminal's process group. The process driving the batch acts on it (it
+    cancels the studies, sets them back to pending and closes the cluster); a worker ignores it, and the study
+    it is measuring stops without a word (:func:`_measure_in_child`), so the user sees one line.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_dir: str) -> None:
+    """The study's process: measure, write, move into place, send the outcome; on Ctrl-C stop quietly."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the worker ignores it (dask_setup); this process stops
+    try:
+        _measure_and_send(sender, inputs, options, out_dir)
+    except KeyboardInterrupt:  # the temporary folder is gone; the driver sets the study back to pending and says so
+        pass
+
+
+def _measure_and_send(sender, inputs: StudyInputs, options: BatchOptions, out_dir: str) -> None:
     _die_with_parent()
     cpu_start = time.process_time()
     out = Path(out_dir) / "studies"
@@ -286,17 +305,40 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
 
         images = ct.images
         spine_thumbnail(images.ct, images.result.bodies, folder / "thumbnail.png", levels=_thumbnail_text(ct))
-        write_ct_outputs(folder / "ct", ct, pictures=full)
+        ct = write_ct_outputs(folder / "ct", ct, pictures=full)  # the record now names its pictures (the report's)
+        _write_manifest(folder / "ct", "ct", {"ct": record.inputs.ct.path, "labels": record.inputs.labels},
+                        images.ct.metadata, options)
     if mri is not None:
         from spinebq.report.mri_outputs import write_mri_outputs
 
-        write_mri_outputs(folder / "mri", mri, figures=full)
+        mri = write_mri_outputs(folder / "mri", mri, figures=full)
+        _write_manifest(folder / "mri", "mri", {"image": record.inputs.mri.path,
+                                               "axial": record.inputs.axial and record.inputs.axial.path},
+                        mri.images.image.metadata if mri.images else None, options)
+    record = replace(record, ct=ct, mri=mri)
     if record.assessment is not None:
         write_json(folder / "assessment.json", record.assessment.to_json())
     if full:
         _write_report(folder, record)
     write_json(folder / "study.json", record.inputs.public_json(include_paths=options.include_phi))
     write_json(folder / ROW_NAME, study_row(record))
+
+
+def _write_manifest(folder: Path, command: str, inputs: dict[str, str | None], metadata: dict | None,
+                    options: BatchOptions) -> None:
+    """The manifest ``spinebq ct`` / ``mri`` write, so that ``report`` and ``assess`` read the study's folder.
+
+    Without ``include_phi`` each input is named by its role, not its path (its fingerprint is kept).
+    """
+    from dataclasses import asdict
+
+    from spinebq.io.output import input_entry, patient_entry, write_manifest
+
+    entries = {role: input_entry(path, shown=None if options.include_phi else f"the {role} input of the batch study")
+               for role, path in inputs.items() if path and Path(path).exists()}
+    study = getattr(options.study, command)
+    write_manifest(folder, command=command, inputs=entries, options={"profile": options.profile, **asdict(study)},
+                   patient=patient_entry(metadata))
 
 
 def _thumbnail_text(ct) -> dict[str, str]:

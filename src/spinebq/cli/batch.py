@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     with Ledger(out) as ledger:
         rows = ledger.rows()
         files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
-                             include_phi=args.include_phi, title=f"spinebq batch {out.name}")
+                             include_phi=args.include_phi, title=f"spinebq batch {out.name}", profile=args.profile)
     print(_summary(result, memory_mb))
     others = len({row["key"] for row in rows} - {s.key for s in studies})
     if others:

@@ -300,13 +300,9 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
         if name in theirs:
             raise SpinebqError(f"{out / name}: belongs to the results of spinebq {theirs[name]} in {out}; "
                                f"write to another {option('out')}")
-    entries = [FileEntry(path=name, bytes=(staging / name).stat().st_size, sha256=_sha256(staging / name))
-               for name in written]
-    manifest = Manifest(schema=MANIFEST_SCHEMA, command=command, spinebq_version=__version__,
-                        inputs={role: InputEntry(path=str(p), kind="folder" if p.is_dir() else "file",
-                                                 fingerprint=fingerprint(p))
-                                for role, p in _existing_inputs(inputs).items()},
-                        options=_jsonable_options(options), patient=patient, files=entries)
+    manifest = _manifest(staging, written, command=command,
+                         inputs={role: input_entry(p) for role, p in _existing_inputs(inputs).items()},
+                         options=options, patient=patient)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous(out, command)
     for name in written:
@@ -315,8 +311,56 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
         if target.is_dir() and not target.is_symlink():
             raise SpinebqError(f"{target}: a folder is in the way of a file spinebq {command} writes")
         os.replace(staging / name, target)
-    text = json.dumps(manifest.model_dump(mode="json", by_alias=True), indent=2) + "\n"
-    write_atomic(out / manifest_name(command), text)
+    write_atomic(out / manifest_name(command), _manifest_text(manifest))
+
+
+def input_entry(path: str | Path, *, shown: str | None = None) -> InputEntry:
+    """The manifest entry of one input; ``shown`` stands for its path where the path must not be written."""
+    path = Path(path)
+    return InputEntry(path=shown or str(path), kind="folder" if path.is_dir() else "file", fingerprint=fingerprint(path))
+
+
+def _manifest(folder: Path, names: list[str], *, command: str, inputs: Mapping[str, InputEntry],
+              options: Mapping[str, Any], patient: PatientEntry) -> Manifest:
+    entries = [FileEntry(path=name, bytes=(folder / name).stat().st_size, sha256=_sha256(folder / name)) for name in names]
+    return Manifest(schema=MANIFEST_SCHEMA, command=command, spinebq_version=__version__, inputs=dict(inputs),
+                    options=_jsonable_options(options), patient=patient, files=entries)
+
+
+def _manifest_text(manifest: Manifest) -> str:
+    return json.dumps(manifest.model_dump(mode="json", by_alias=True), indent=2) + "\n"
+
+
+def write_manifest(folder: str | Path, *, command: str, inputs: Mapping[str, InputEntry], options: Mapping[str, Any],
+                   patient: PatientEntry) -> Path:
+    """List every file already in ``folder`` in the manifest of ``command``, as :func:`staged_output` does.
+
+    For writers that stage a whole folder themselves (the batch writes each study into a temporary folder and
+    moves it into place), so that :func:`read_results` reads their folders as it reads a command's ``--out``.
+
+    Parameters
+    ----------
+    folder : path
+        The complete folder of results.
+    command : str
+        ``"ct"`` or ``"mri"``: the command whose outputs the folder holds.
+    inputs : mapping of role to InputEntry
+        :func:`input_entry` of each input, by the command's option name.
+    options : mapping
+        The options of the run (plain values are kept).
+    patient : PatientEntry
+        Pseudonymous patient keys (:func:`patient_entry`).
+
+    Returns
+    -------
+    Path
+        The manifest written.
+    """
+    folder = Path(folder)
+    manifest_file = folder / manifest_name(command)
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p != manifest_file)
+    manifest = _manifest(folder, names, command=command, inputs=inputs, options=options, patient=patient)
+    return write_atomic(manifest_file, _manifest_text(manifest))
 
 
 def _files_of_other_commands(out: Path, command: str) -> dict[str, str]:

@@ -28,6 +28,8 @@ from spinebq.risk.values import normalise_clinical, patient_values
 
 #: The paper's substitute levels when the model's level is not measurable (yang2026: L2/L4 for L3).
 SUBSTITUTES = {"L3": ("L2", "L4")}
+#: The registry's ``level`` of a model evaluated at each of the patient's planned levels.
+PLANNED_LEVELS = "planned levels"
 LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "b_hu", "hu_ratio")
 CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
                    "venous phase, docs/methods.md section 3) and the published CT cutoffs assume unenhanced scans")
@@ -260,7 +262,7 @@ def _base_row(model: dict) -> dict:
 def _levels_for(model: dict, clinical: dict) -> list[tuple[str, list[str]]]:
     """The levels at which a per-level model is evaluated, each with its own caveats."""
     level = model.get("level")
-    if level == "planned levels":
+    if level == PLANNED_LEVELS:
         return [(lv, []) for lv in clinical.get("planned_levels") or []]
     return [(level, [])]
 
