@@ -144,7 +144,24 @@ def test_cohort_report_from_stats_output(tmp_path):
     doc = json.loads((stats / "stats.json").read_text())
     assert f"{doc['roc']['hu_ratio']['auc']:.3f}" in html and "Research use only" in html
     assert "http://" not in html and "https://" not in html and html.count("data:image/png;base64,") >= 4
-    assert (tmp_path / "cohort" / "cohort_report.pdf").read_bytes().count(b"/Type /Page") >= 4
+    # the PDF is that page printed: every ROC row whole, its Youden rule as the terminal states it (the matplotlib
+    # tables cut "lower values go with th" and showed a factor's cut-off as 0.5000)
+    import subprocess
+
+    from spinebq.stats.roc import event_rule
+    from tests.report.browser import need_tool
+
+    pdf = tmp_path / "cohort" / "cohort_report.pdf"
+    lines = [" ".join(line.split()) for line in subprocess.run(
+        [need_tool("pdftotext"), "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.splitlines()]
+    text = " ".join(lines)
+    assert "event if (Youden cutoff)" in text and "research use only" in text.lower()
+    for name, roc in doc["roc"].items():
+        rule = event_rule(roc["direction"], roc["youden"]["threshold"],
+                          doc["factors"][name]["levels"] if name in doc.get("factors", {}) else None)
+        assert any(line.startswith(f"{name} {roc['auc']:.3f}") and rule in line for line in lines), (name, rule)
+    for title in ("ROC (DeLong 95 % CI, Youden cutoff)", "Model performance", "Figures"):
+        assert title in text, title
 
 
 def test_mri_sagittal_overview_comes_first(tmp_path):

@@ -234,3 +234,5 @@ def test_cohort_report_shows_table1(tmp_path, capsys):
     ptl = next(r for r in t1["rows"] if r[0] == "ptl")
     assert ptl[5] == "< 0.001"
     assert "Table 1" in render_cohort_html(rep)
+    roc = next(t for t in rep["tables"] if t["title"].startswith("ROC"))
+    assert roc["rows"][0][:4] == ["lwt", "0.613", "0.524-0.702", "< 111"]  # the terminal's rule, not "111.0000"

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.report.files import write_atomic
     from spinebq.stats._result import format_p
     from spinebq.stats.data import parse_assignments, parse_predictors, read_table
+    from spinebq.stats.roc import event_rule
 
     if args.example:
         from spinebq.stats.examples import EXAMPLES
@@ -147,12 +148,8 @@ def run(args: argparse.Namespace) -> int:
     w("ROC (AUC, DeLong 95 % CI; Youden cut-off -> sensitivity / specificity):\n")
     for k, r in result.roc.items():
         yd = r.youden
-        side = ">" if r.direction == "<" else "<"
         label = "model probability" if k == MODEL else k
-        cut = f"{side} {yd['threshold']:.4g}"
-        if k in result.factors:  # a two-level factor: its 0/1 dummy
-            f = result.factors[k]
-            cut = f"= {f.levels[1] if r.direction == '<' else f.levels[0]!r}"
+        cut = event_rule(r.direction, yd["threshold"], result.factors[k].levels if k in result.factors else None)
         boot = (f"; cluster bootstrap {r.auc_ci_bootstrap[0]:.3f}-{r.auc_ci_bootstrap[1]:.3f}"
                 if args.cluster and r.auc_ci_bootstrap is not None else "")
         w(f"  {label:<20s} {r.auc:.3f} ({r.auc_ci[0]:.3f}-{r.auc_ci[1]:.3f}{boot})  event if {cut}"

@@ -9,6 +9,7 @@ from spinebq.errors import SpinebqError
 from spinebq.constants import RESEARCH_NOTICE
 from spinebq.report.files import write_atomic
 from spinebq.report.html import CSS, _e, data_uri
+from spinebq.stats.roc import event_rule
 
 FIGURE_ORDER = ("roc", "calibration", "decision_curve", "clinical_impact", "nomogram")
 
@@ -66,11 +67,17 @@ def cohort_report(stats_dir: str | Path) -> dict:
     table1 = _table1(stats_dir / "tables" / "baseline.csv")
     if table1 is not None:
         tables.append(table1)
-    roc = [[name, _f(r["auc"]), f"{_f(r['auc_ci'][0])}-{_f(r['auc_ci'][1])}", r.get("direction_meaning", ""),
-            _f((r.get("youden") or {}).get("threshold"), 4), _f((r.get("youden") or {}).get("sensitivity")),
-            _f((r.get("youden") or {}).get("specificity"))] for name, r in (s.get("roc") or {}).items()]
-    tables.append({"title": "ROC (DeLong 95 % CI, Youden cutoff)", "header": ["predictor", "AUC", "95% CI", "direction",
-                   "cutoff", "sensitivity", "specificity"], "rows": roc})
+    factors = s.get("factors") or {}
+    roc = []
+    for name, r in (s.get("roc") or {}).items():
+        best = r.get("youden") or {}
+        rule = "n/a" if best.get("threshold") is None else event_rule(
+            r["direction"], best["threshold"], factors[name]["levels"] if name in factors else None)
+        roc.append([name, _f(r["auc"]), f"{_f(r['auc_ci'][0])}-{_f(r['auc_ci'][1])}",
+                    rule + (" (direction inferred)" if r.get("direction_inferred") else ""),
+                    _f(best.get("sensitivity")), _f(best.get("specificity"))])
+    tables.append({"title": "ROC (DeLong 95 % CI, Youden cutoff)", "header": ["predictor", "AUC", "95% CI",
+                   "event if (Youden cutoff)", "sensitivity", "specificity"], "rows": roc})
     multi = (s.get("logistic") or {}).get("multivariable") or {}
     terms = multi.get("terms") if isinstance(multi.get("terms"), dict) else {k: v for k, v in multi.items() if isinstance(v, dict) and "or" in v}
     if terms:
@@ -120,45 +127,9 @@ def render_cohort_html(report: dict) -> str:
 
 
 def write_cohort_report(stats_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write ``cohort_report.html`` and ``cohort_report.pdf`` into ``out_dir``."""
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
+    """Write ``cohort_report.html`` and ``cohort_report.pdf`` (that page printed) into ``out_dir``."""
+    from spinebq.report.pdf import html_to_pdf
 
-    from spinebq.report.pdf import _page, _table
-
-    report = cohort_report(stats_dir)
+    html = render_cohort_html(cohort_report(stats_dir))
     out = Path(out_dir)
-    html_path = write_atomic(out / "cohort_report.html", render_cohort_html(report))
-    pdf_path = out / "cohort_report.pdf"
-    notice = "Research use only, not a medical device. " + report["notice"]
-    with PdfPages(pdf_path) as pdf:
-        fig = _page(pdf, report["title"], notice)
-        fig.text(0.06, 0.91, "\n".join(report["lines"]), fontsize=8, va="top")
-        y = 0.87
-        for t in report["tables"]:
-            if t.get("own_page"):
-                continue
-            fig.text(0.06, y, t["title"], fontsize=9, weight="bold", va="top")
-            n = len(t["header"])
-            y = _table(fig, y - 0.02, t["header"], t["rows"], [1.0 / n] * n, size=6) - 0.03
-        pdf.savefig(fig)
-        plt.close(fig)
-        for t in report["tables"]:
-            if not t.get("own_page"):
-                continue
-            fig = _page(pdf, report["title"], notice)
-            fig.text(0.06, 0.91, t["title"], fontsize=9, weight="bold", va="top")
-            widths = [0.16, 0.14] + [0.19] * (len(t["header"]) - 5) + [0.16, 0.08, 0.08]
-            _table(fig, 0.89, t["header"], t["rows"], widths, size=6)
-            pdf.savefig(fig)
-            plt.close(fig)
-        for f in report["figures"]:
-            fig = _page(pdf, report["title"], notice)
-            ax = fig.add_axes([0.05, 0.1, 0.9, 0.8])
-            ax.imshow(mpimg.imread(str(f["path"])))
-            ax.set_title(f["title"], fontsize=10)
-            ax.axis("off")
-            pdf.savefig(fig)
-            plt.close(fig)
-    return [html_path, pdf_path]
+    return [write_atomic(out / "cohort_report.html", html), html_to_pdf(html, out / "cohort_report.pdf")]

@@ -31,6 +31,11 @@ th{background:#e8eef8} td.l,th.l{text-align:left} tr.risk td{background:#fde2e2}
 tr.na td{color:#777} .small{font-size:12px;color:#555} figure{display:inline-block;margin:6px;vertical-align:top}
 figure img{max-width:520px;border:1px solid #ccc} figcaption{font-size:12px;color:#444}
 ul.caveats li{margin:3px 0} .glance{display:flex;gap:18px;flex-wrap:wrap} .box{border:1px solid #9ab;padding:8px 12px;border-radius:4px}
+@page{size:A4;margin:12mm 11mm 14mm 11mm;
+  @bottom-left{content:"spinebq cohort report - research use only, not a medical device";font-size:7pt;color:#666}
+  @bottom-right{content:"page " counter(page) " of " counter(pages);font-size:7pt;color:#666}}
+@media print{body{font-size:9pt;margin:0;max-width:none} h2{font-size:12pt;margin-top:14px} table{font-size:8pt}
+  th,td{padding:1px 4px} tr,figure{break-inside:avoid} figure img{max-width:85mm}}
 """
 
 #: Style of the per-patient report, for the screen and for A4 print (the PDF).

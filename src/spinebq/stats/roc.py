@@ -15,6 +15,8 @@ Conventions (docs/methods.md section 7.1):
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -225,6 +227,28 @@ def youden(curve: pd.DataFrame) -> dict:
         "fn": fn,
         "ties": [float(t) for t in np.sort(ties)],
     }
+
+
+def event_rule(direction: str, threshold: float, levels: Sequence[str] | None = None) -> str:
+    """The Youden cut-off as the rule it states: ``"> 111"`` or, for a two-level factor (its 0/1 dummy), ``"= 'Yes'"``.
+
+    Parameters
+    ----------
+    direction : str
+        ``"<"`` (controls below cases: higher values go with the event) or ``">"``.
+    threshold : float
+        The Youden threshold.
+    levels : sequence of str, optional
+        The factor's levels, reference first: the dummy is 1 for the second.
+
+    Examples
+    --------
+    >>> event_rule("<", 111.0), event_rule(">", 27.5), event_rule("<", 0.5, ["No", "Yes"])
+    ('> 111', '< 27.5', "= 'Yes'")
+    """
+    if levels is not None:
+        return f"= {(levels[1] if direction == '<' else levels[0])!r}"
+    return f"{'>' if direction == '<' else '<'} {threshold:.4g}"
 
 
 @dataclass
