@@ -192,6 +192,24 @@ def test_two_patients_in_one_dicom_series_are_named_as_such(tmp_path, capsys):
     assert "PAT-A" not in err and "PAT-B" not in err and "Test^" not in err
 
 
+
+def test_a_series_without_uid_is_listed_so_that_it_can_be_chosen(tmp_path, capsys):
+    """The real DICOM CT (anonymised: blank SeriesInstanceUID) beside the real QRM phantom series, two patients: the
+    listing shows the blank UID as "" with a word (it was an empty place), and --series "" loads that series."""
+    import shutil
+
+    need(TS / "ct_dicom")
+    qrm = need(TS.parent / "qrm_phantom_ct" / "dicom")
+    folder = tmp_path / "two"
+    shutil.copytree(TS / "ct_dicom", folder / "ct")
+    shutil.copytree(qrm, folder / "qrm")
+    err = _refused(["ct", str(folder), "--out", str(tmp_path / "out")], tmp_path / "out", str(folder), capsys)
+    assert 'give one series UID: "" (the series has no SeriesInstanceUID) (patient' in err, err
+    from spinebq.io.volume import load_volume
+
+    assert load_volume(folder, series_uid="", expect_modality="CT").shape[2] == 20
+
+
 JSONS = [
     ("trajectory", "top_string", b'"hello"'), ("trajectory", "nan", b'{"screws": [{"level": "L4", "side": "left", '
                                                                       b'"entry": [NaN, 0, 0], "target": [1, 2, 3]}]}'),

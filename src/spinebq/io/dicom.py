@@ -98,6 +98,11 @@ def _group_series(headers: list[_Header]) -> dict[str, list[_Header]]:
     return dict(groups)
 
 
+def _uid_shown(uid: str) -> str:
+    """A series UID as the user types it after --series; a blank one (anonymised series) as ``""`` with a word."""
+    return uid if uid else '"" (the series has no SeriesInstanceUID)'
+
+
 def _describe(uid: str, group: list[_Header]) -> dict:
     ds = group[0].dataset
     axial = abs(_normal(ds)[2]) > 0.8
@@ -173,7 +178,7 @@ def _refuse_mixed_folder(groups: dict[str, list[_Header]], folder: Path) -> None
     listed = []
     for uid, g in sorted(groups.items(), key=lambda item: (patients.index(who(item[1])[0]), item[0])):
         d = _describe(uid, g)
-        listed.append(f"{uid} (patient {patients.index(who(g)[0]) + 1}, {d['modality'] or '?'}, "
+        listed.append(f"{_uid_shown(uid)} (patient {patients.index(who(g)[0]) + 1}, {d['modality'] or '?'}, "
                       f"'{d['description'] or 'no description'}', {d['slices']} slices)")
     raise OptionError("series_uid", f"{folder} holds {len(patients)} patient(s) and {len(studies)} study(ies) in "
                       f"{len(groups)} image series, and spinebq does not choose between patients or studies; "
@@ -184,16 +189,16 @@ def _choose_series(groups: dict[str, list[_Header]], series_uid: str | None, fol
     if series_uid is not None:
         if series_uid not in groups:
             raise OptionError("series_uid", f"{folder}: no image series with SeriesInstanceUID {series_uid}; "
-                                            f"found {', '.join(groups)}")
+                                            f"found {', '.join(map(_uid_shown, groups))}")
         return series_uid, f"series {series_uid} as requested"
     described = [_describe(uid, g) for uid, g in groups.items()]
     described.sort(key=lambda d: (d["modality"] == "CT", d["axial"], d["slices"]), reverse=True)
     best = described[0]
     if len(described) == 1:
         return best["series_uid"], "the only image series in the folder"
-    others = "; ".join(f"{d['series_uid']} ({d['modality']}, {d['slices']} slices)" for d in described[1:])
+    others = "; ".join(f"{_uid_shown(d['series_uid'])} ({d['modality']}, {d['slices']} slices)" for d in described[1:])
     note = (
-        f"{len(described)} series found; chose {best['series_uid']} ({best['modality']}, "
+        f"{len(described)} series found; chose {_uid_shown(best['series_uid'])} ({best['modality']}, "
         f"{best['slices']} slices, {'axial' if best['axial'] else 'not axial'}); others: {others}. "
         "Give another series UID to choose another."
     )
