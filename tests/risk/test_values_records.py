@@ -62,7 +62,8 @@ def test_values_come_from_the_typed_fields(ct, mri):
     level = values.levels["L3"]
     assert level["st_hu"].value == l3.st_hu and level["b_hu"].value == l3.b_hu
     assert level["hu_ratio"].value == l3.hu_ratio
-    assert trajectory_hu(l3) == (l3.st_hu, [])
+    assert trajectory_hu(l3) == (pytest.approx((l3.trajectories["left"].hu_mean + l3.trajectories["right"].hu_mean) / 2), [])
+    assert level["st_hu_3d"].value == trajectory_hu(l3)[0] != level["st_hu"].value
     regions = l3.to_json()["regions"]  # the document's values: the record reads them by field
     assert region_values(l3, "A") == (regions["A"]["hu_mean"], None)
     assert region_values(l3, "B")[0] == pytest.approx((regions["B"]["left"]["hu_mean"] + regions["B"]["right"]["hu_mean"]) / 2)

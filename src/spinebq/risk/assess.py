@@ -30,7 +30,8 @@ from spinebq.risk.values import normalise_clinical, patient_values
 SUBSTITUTES = {"L3": ("L2", "L4")}
 #: The registry's ``level`` of a model evaluated at each of the patient's planned levels.
 PLANNED_LEVELS = "planned levels"
-LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "b_hu", "hu_ratio")
+LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "st_hu_3d", "b_hu",
+                   "hu_ratio")
 CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
                    "venous phase, docs/methods.md section 3) and the published CT cutoffs assume unenhanced scans")
 

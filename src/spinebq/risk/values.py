@@ -143,15 +143,16 @@ def _uncalibrated(ct: CtRecord) -> bool:
 
 
 def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
-    """Screw-trajectory HU of one vertebra: ``st_hu`` or the mean of the left/right ``trajectories`` cylinders.
+    """HU along the screws of one vertebra (``st_hu_3d``): the mean of its left and right ``trajectories`` cylinders.
+
+    This is the screw-trajectory HU of [sakai2018] (HU along the screw in 3D) and region C's HU of [xu2025]; the
+    ST-HU of [yang2026]'s HU ratio is ``st_hu``, read on axial rectangles, a different number.
 
     Returns
     -------
     (float or None, list of str)
-        The HU and its caveats (one side only); None when neither is measured.
+        The HU and its caveats (one side only); None when no cylinder is measured.
     """
-    if _finite(vertebra.st_hu):
-        return float(vertebra.st_hu), []
     sides = vertebra.trajectories
     values = [sides[s].hu_mean for s in Side.values() if s in sides and _finite(sides[s].hu_mean)]
     if not values:
@@ -188,7 +189,7 @@ def pedicle_hu(vertebra: VertebraRecord) -> tuple[float | None, float | None]:
 
 
 _LEVEL_UNITS = (("body_vbmd_mg_cm3", "mg/cm3"), ("pedicle_vbmd_mg_cm3", "mg/cm3"), ("trajectory_vbmd_mg_cm3", "mg/cm3"),
-                ("st_hu", "HU"), ("b_hu", "HU"), ("hu_ratio", "ratio"))
+                ("st_hu", "HU"), ("st_hu_3d", "HU"), ("b_hu", "HU"), ("hu_ratio", "ratio"))
 
 
 def ct_level_values(ct: CtRecord, level: str) -> dict[str, PredictorValue]:
@@ -217,22 +218,25 @@ def ct_level_values(ct: CtRecord, level: str) -> dict[str, PredictorValue]:
     no_b = next((side.reason for side in sides_b if side.reason), "no pedicle region in measurements.json")
     out["pedicle_vbmd_mg_cm3"] = _value(p_vbmd, "mg/cm3", f"{source}.regions (pedicles)", level=level, caveats=qc,
                                         reason=no_b if p_hu is None else UNCALIBRATED)
-    st, st_caveats = trajectory_hu(vertebra)
-    out["st_hu"] = _value(st, "HU", f"{source}.st_hu / trajectories", level=level, caveats=qc + st_caveats,
-                          reason=NO_TRAJECTORY)
+    st = float(vertebra.st_hu) if _finite(vertebra.st_hu) else None
+    out["st_hu"] = _value(st, "HU", f"{source}.st_hu (axial rectangles along the screws, [yang2026])", level=level,
+                          caveats=qc, reason=NO_TRAJECTORY)
+    cylinders, st_caveats = trajectory_hu(vertebra)
+    out["st_hu_3d"] = _value(cylinders, "HU", f"{source}.trajectories (mean of the left and right screw cylinders)",
+                             level=level, caveats=qc + st_caveats, reason=NO_TRAJECTORY)
     c_hu, c_vbmd = region_values(vertebra, "C")
     if c_vbmd is None:
-        c_vbmd = hu_to_vbmd(c_hu if c_hu is not None else st, calibration)
+        c_vbmd = hu_to_vbmd(c_hu if c_hu is not None else cylinders, calibration)
     out["trajectory_vbmd_mg_cm3"] = _value(c_vbmd, "mg/cm3", f"{source}.regions.C / trajectories + calibration",
                                            level=level, caveats=qc + st_caveats,
-                                           reason=NO_TRAJECTORY if st is None else UNCALIBRATED)
+                                           reason=NO_TRAJECTORY if cylinders is None else UNCALIBRATED)
     b_key = "b_hu" if _finite(vertebra.b_hu) else "hu_2d"
     b_hu = vertebra.b_hu if b_key == "b_hu" else vertebra.hu_2d
     out["b_hu"] = _value(b_hu, "HU", f"{source}.{b_key}", level=level, caveats=qc, reason=vertebra.excluded_reason)
     ratio = vertebra.hu_ratio
     if not _finite(ratio) and st is not None and _finite(b_hu) and b_hu > 0:
         ratio = st / float(b_hu)
-    out["hu_ratio"] = _value(ratio, "ratio", f"{source}.hu_ratio (ST-HU / B-HU)", level=level, caveats=qc + st_caveats,
+    out["hu_ratio"] = _value(ratio, "ratio", f"{source}.hu_ratio (ST-HU / B-HU)", level=level, caveats=qc,
                              reason=NO_TRAJECTORY if st is None else "no three-slice body HU")
     return out
 
