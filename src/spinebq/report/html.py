@@ -169,9 +169,10 @@ def _page_one(report: dict) -> str:
         out.append("</table>")
     else:
         out.append("<p>No published model could be applied to this patient's values.</p>")
+    counts = f"Published models: {p['model_counts']}" if p["model_counts"] else "No assessment"
     out.append(f"<p class='small'>Red: the side of the cutoff that went with the paper's endpoint; green: the other "
-               f"side. Each model on its own, no pooled score. {p['not_applied']} not applicable (reasons and "
-               f"caveats in the detail).</p>")
+               f"side. Each model on its own, no pooled score. <span id='model-counts'>{_e(counts)}</span>; the values "
+               f"without a cutoff, the reasons and the caveats are in the detail.</p>")
     out.append("<h2>Warnings</h2><ul class='lines' id='warnings'>"
                + ("".join(f"<li>{_e(w)}</li>" for w in p["warnings"]) or "<li>none</li>") + "</ul>")
     out.append("</section>")
@@ -232,7 +233,7 @@ def _models_detail(rows: list[dict]) -> str:
         out.append("</table>")
     missing = [r for r in rows if r["status"] == "not_applicable"]
     if missing:
-        out.append("<h3>Not applied to this patient</h3><table class='wide' id='not-applicable'><tr><th>model</th>"
+        out.append("<h3>Not applicable to this patient</h3><table class='wide' id='not-applicable'><tr><th>model</th>"
                    "<th>level</th><th>cutoff</th><th>why not</th></tr>")
         for r in missing:
             out.append(f"<tr class='na' data-model='{_e(r['key'])}' data-status='not_applicable'><td>{_e(r['key'])} "
@@ -306,7 +307,10 @@ def render_patient_html(report: dict) -> str:
     if report.get("mri"):
         body.append("<h2>MRI</h2>" + _mri_detail(report["mri"]))
         body.append(_figures([pic for pic in report["pictures"] if pic["title"].startswith("MRI")]))
-    body.append("<h2>Published models in detail</h2>" + _models_detail(report["assessment"]))
+    counts = report["page_one"]["model_counts"]
+    body.append("<h2>Published models in detail</h2>"
+                + (f"<p class='small' id='model-counts-detail'>{_e(counts)}.</p>" if counts else "")
+                + _models_detail(report["assessment"]))
     body.append("<h2>Methods and caveats</h2><ul class='lines small' id='caveats'>"
                 + "".join(f"<li>{_e(c)}</li>" for c in report["caveats"]) + "</ul>")
     text = "\n".join(body)

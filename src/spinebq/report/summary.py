@@ -264,5 +264,5 @@ def page_one(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment 
             "fractures": fractures(ct, mri),
             "planned": planned_levels(ct, list(clinical.get("planned_levels") or [])),
             "models": model_lines(assessment),
-            "not_applied": sum(r.status == "not_applicable" for r in assessment.models) if assessment is not None else 0,
+            "model_counts": assessment.counts_text() if assessment is not None else None,
             "warnings": warnings(ct, mri)}
