@@ -73,3 +73,43 @@ def test_model_counts_name_all_three_groups_alike(planned_to_s1):
     page = (report_dir / "report.html").read_text()
     listed = re.findall(r"<tr class='[^']*' data-model='[^']+' data-status='([a-z_]+)'", page)
     assert {s: listed.count(s) for s in GROUPS} == counts
+
+
+def test_every_number_of_the_level_blocks_names_its_method(real_report_dir, real_ct_dir):
+    """Each row of a level block carries a method label; Methods and caveats describes each label once, naming the
+    numbers it covers, in the words of measurements.json ``method`` (with its paper key); page one says which ST-HU
+    its screw-corridor table shows."""
+    method = json.loads((real_ct_dir / "measurements.json").read_text())["method"]
+    regional = method["regional"]
+    page = (real_report_dir / "report.html").read_text()
+    blocks = re.findall(r"<div class='level' id='level-[A-Z]\d+'>(.*?)</div></td></tr></table></div>", page, re.S)
+    rows = [re.sub(r"<[^>]+>", "|", html.unescape(row)).split("|")
+            for block in blocks for row in re.findall(r"<tr data-level='[^']+'>(.*?)</tr>", block, re.S)]
+    label_of = {}
+    for row in rows:
+        cells = [c for c in row if c.strip()]
+        number, method_label = cells[0], cells[-1]
+        assert method_label not in ("HU", "mm", "ml", "grade", "mg/cm3"), cells  # a method cell, not the unit
+        label_of.setdefault(number, set()).add(method_label)
+    assert all(len(labels) == 1 for labels in label_of.values()), label_of  # one method per number at every level
+    label_of = {number: labels.pop() for number, labels in label_of.items()}
+    entries = re.findall(r"<li>([^<]*)</li>", page.split("id='caveats'>", 1)[1].split("</ul>", 1)[0])
+    entries = [html.unescape(e) for e in entries]
+    described = {}
+    for number, label in label_of.items():
+        (entry,) = [e for e in entries if e.startswith(f"{label} (") or e.startswith(f"{label}:")]
+        assert number in entry.split(":", 1)[0] or entry.startswith(f"{number}:"), (number, entry)
+        described[number] = entry
+    # the two screw numbers the user test found unexplained have different methods, each the JSON's own words
+    assert label_of["ST-HU"] != label_of["trajectory L"] == label_of["trajectory R"]
+    assert regional["st_hu"] in described["ST-HU"] and "[yang2026]" in described["ST-HU"]
+    assert regional["screw_roi"] in described["trajectory L"]
+    for region, text in regional["regions"].items():
+        shown = [entry for number, entry in described.items() if number.startswith(f"region {region}")]
+        assert shown and all(text in entry for entry in shown) and "[xu2025]" in text
+    assert regional["heights"] in described["height ant."] and regional["hu_ratio"] in described["HU ratio"]
+    assert method["hu_2d"].split(" (")[0] in described["3-slice HU"] and method["headline_key"] in described["vBMD"]
+    assert regional["pedicles"] in described["pedicle isthmus"]
+    # page one: which ST-HU, by the label the level blocks give it, with its paper
+    planned = _section(real_report_dir, "planned-method")
+    assert f"{label_of['ST-HU']} ST-HU of [yang2026]" in planned and label_of["trajectory L"] in planned
