@@ -17,7 +17,7 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.report.files import write_atomic
-from spinebq.report.quantities import METHOD_LABELS
+from spinebq.report.quantities import METHOD_LABELS, PEDICLE_WIDTHS
 from spinebq.report.text import cite_text, human
 from spinebq.risk.references import CITATION, load_references
 from spinebq.risk.registry import value_decimals
@@ -183,13 +183,13 @@ def _page_one(report: dict) -> str:
 def _level_block(block: dict) -> str:
     flags = "; ".join(block["flags"]) or "no QC flag"
     rows = "".join(f"<tr data-level='{_e(block['level'])}'><th>{_e(r['label'])}</th>"
-                   + _td(r, r["key"], block["level"]) + f"<td>{_e(r['unit'])}</td><td class='method'>{_e(r['method'])}</td></tr>"
-                   for r in block["rows"])
+                   + _td(r, r["key"], block["level"])
+                   + f"<td>{_e(r['unit'])}</td><td class='method'>{_e(r['method'])}</td></tr>" for r in block["rows"])
     widths = block["pedicle_widths_mm"]
     if widths:
         rows += (f"<tr data-level='{_e(block['level'])}'><th>pedicle isthmus</th><td class='n'>"
                  + _e(" / ".join(human(widths[s], "", 1, reason="not found") for s in ("left", "right")))
-                 + f"</td><td>mm (L / R)</td><td class='method'>{_e(METHOD_LABELS['pedicles.isthmus_width_mm'])}</td></tr>")
+                 + f"</td><td>mm (L / R)</td><td class='method'>{_e(METHOD_LABELS[PEDICLE_WIDTHS])}</td></tr>")
     pics = "".join(f"<img src='{data_uri(pic['path'])}' alt='{_e(pic['title'])}' title='{_e(pic['title'])}'>"
                    for pic in block["pictures"])
     captions = ", ".join(pic["title"].split(": ", 1)[-1] for pic in block["pictures"])

@@ -20,7 +20,8 @@ from spinebq.records.mri import MriRecord
 from spinebq.records.quantities import Quantity
 from spinebq.constants import RESEARCH_NOTICE
 from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, METHOD_LABELS, MRI_LEVEL_QUANTITIES,
-                                       MRI_SCORES, REPORT_CT_KEYS, level_value, mri_level_value, present, unit_text)
+                                       MRI_SCORES, PEDICLE_WIDTHS, REPORT_CT_KEYS, level_value, mri_level_value,
+                                       present, unit_text)
 from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, page_one
 from spinebq.report.text import cite_text, human
 from spinebq.risk.assess import ct_record, mri_record
@@ -123,14 +124,11 @@ def method_notes(ct: CtRecord, keys: Iterable[str]) -> list[str]:
                                         if v.details.get("body_method")})) or recorded(None),
         "pedicle isthmus": recorded(regional.get("pedicles")),
     }
-    numbers: dict[str, list[str]] = {}
+    numbers: dict[str, dict[str, None]] = {}  # method label -> the numbers' labels, in order
     for key in keys:
-        label = BY_KEY[key].label if key in BY_KEY else "pedicle isthmus width"
-        numbers.setdefault(METHOD_LABELS[key], [])
-        if label not in numbers[METHOD_LABELS[key]]:
-            numbers[METHOD_LABELS[key]].append(label)
-    return [f"{method_label}" + (f" ({', '.join(labels)})" if labels != [method_label] else "") + f": {texts[method_label]}."
-            for method_label, labels in numbers.items()]
+        numbers.setdefault(METHOD_LABELS[key], {})[BY_KEY[key].label if key in BY_KEY else METHOD_LABELS[key]] = None
+    return [label + (f" ({', '.join(names)})" if list(names) != [label] else "") + f": {texts[label]}."
+            for label, names in numbers.items()]
 
 
 def level_pictures(ct_dir: Path | None, names: Iterable[str], level: str) -> list[dict]:
@@ -196,7 +194,7 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
     out = []
     if ct is not None:
         shown = [row["key"] for block in levels for row in block["rows"]]
-        shown += ["pedicles.isthmus_width_mm"] * any(block["pedicle_widths_mm"] for block in levels)
+        shown += [PEDICLE_WIDTHS] * any(block["pedicle_widths_mm"] for block in levels)
         out += method_notes(ct, [key for key in METHOD_LABELS if key in shown])
         cal = ct.calibration
         if cal.get("method", "none") == "none":

@@ -173,8 +173,8 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
                      "hu_ratio": cell("hu_ratio", v.hu_ratio), "b_hu": cell("b_hu", v.b_hu),
                      "pedicles": _pedicle_widths(v)})
     method = (f"ST-HU: the {METHOD_LABELS['st_hu']} ST-HU of [yang2026] (the level blocks' ST-HU, not their screw "
-              f"cylinders; method in Methods and caveats); HU ratio = ST-HU / B-HU, B-HU the {METHOD_LABELS['b_hu']} HU "
-              "[yang2026].")
+              f"cylinders; method in Methods and caveats); HU ratio = ST-HU / B-HU, B-HU the {METHOD_LABELS['b_hu']} "
+              "HU [yang2026].")
     return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"], "method": method}
 
 
