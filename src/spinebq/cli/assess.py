@@ -116,7 +116,7 @@ def format_assessment(result: Assessment) -> str:
     from spinebq.risk.registry import value_decimals
 
     lines = [f"spinebq assess: {result.patient_id} - {result.notice}",
-             "Each published model on its own (no pooled score):"]
+             f"Each published model on its own (no pooled score): {result.counts_text()}"]
     order = {"applied": 0, "no_cutoff": 1, "not_applicable": 2}
     for row in sorted(result.models, key=lambda r: order[r.status]):
         head = f"  {row.key:<15} {row.level or '':<12}"

@@ -67,10 +67,8 @@ def run(args: argparse.Namespace) -> int:
             written.append(write_measurement_sr(ct, args.dicom, out / "measurements_sr.dcm", patient_id=args.id,
                                                 include_phi=args.include_phi))
     written = [Path(args.out) / Path(p).name for p in written]
-    applied = assessment.applied()
-    print(f"spinebq report {args.id}: {len(applied)} published model(s) applied, "
-          f"{sum(r.status == 'not_applicable' for r in assessment.models)} not applicable")
-    for r in applied:
+    print(f"spinebq report {args.id}: published models {assessment.counts_text()}")
+    for r in assessment.applied():
         print(f"  {r.key:<15} {r.value:.3g} vs {r.cutoff_text}: {r.side_text}")
     print("written: " + ", ".join(str(p) for p in written))
     print(RESEARCH_NOTICE)

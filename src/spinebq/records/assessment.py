@@ -13,6 +13,8 @@ from typing import Any
 from spinebq.records.screening import ScreeningReading
 
 SCHEMA = "spinebq.assess/1"
+#: The three groups of model rows (``ModelResult.status``), in the order every count names them, and their words.
+STATUS_WORDS = {"applied": "applied", "no_cutoff": "no published cutoff", "not_applicable": "not applicable"}
 
 
 @dataclass(frozen=True)
@@ -331,3 +333,21 @@ class Assessment:
     def applied(self) -> list[ModelResult]:
         """The rows whose value was placed against a published cutoff."""
         return [row for row in self.models if row.status == "applied"]
+
+    def status_counts(self) -> dict[str, int]:
+        """Rows per status, every status of :data:`STATUS_WORDS` named (0 when it has none), in that order."""
+        return {status: sum(row.status == status for row in self.models) for status in STATUS_WORDS}
+
+    def counts_text(self) -> str:
+        """The rows of every group and the models they come from, the one wording of the commands and the report.
+
+        Returns
+        -------
+        str
+            ``2 applied, 1 no published cutoff, 9 not applicable (12 models)``; a model evaluated at several
+            levels has a row per level, and the parenthesis then gives rows and models: ``(14 rows of 12 models)``.
+        """
+        counts = ", ".join(f"{n} {STATUS_WORDS[s]}" for s, n in self.status_counts().items())
+        models = len({row.key for row in self.models})
+        rows = "" if len(self.models) == models else f"{len(self.models)} rows of "
+        return f"{counts} ({rows}{models} models)"

@@ -51,7 +51,8 @@ LEVEL_QUANTITIES = (
              "empty without calibration"),
     Quantity("genant_grade", "{grade}", "Genant grade", 0,
              "semiquantitative fracture grade 0-3 from body heights (Genant et al., J Bone Miner Res 1993)"),
-    Quantity("st_hu", "[hnsf'U]", "screw-trajectory HU", 1, "mean HU along the virtual screws ([yang2026]; full profile)"),
+    Quantity("st_hu", "[hnsf'U]", "screw-trajectory HU", 1,
+             "mean HU of the left and right 2D rectangles along the virtual screws ([yang2026]; full profile)"),
     Quantity("hu_ratio", "1", "HU ratio", 3, "st_hu / b_hu ([yang2026]; full profile)"),
     Quantity("qc", "", "QC flags", None, "QC flags of the level; a flagged level is left out of the summary"),
 )

@@ -18,7 +18,8 @@ class ScreeningReading:
     level : str
         The vertebra the thresholds were published for (``L1``).
     value_hu : float or None
-        The value compared: ``hu_2d`` of the level (mean of the three axial ellipses), HU; None with ``reason``.
+        The value compared: ``hu_2d`` of the level (mean of the three ellipses, on planes perpendicular to the
+        vertebra's own axis), HU; None with ``reason``.
     mid_slice_hu : float or None
         The mid-body ellipse alone (``hu_2d_slices[1]``), closest to the paper's single axial ROI, HU.
     reading : str or None

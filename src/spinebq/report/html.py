@@ -17,6 +17,7 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.report.files import write_atomic
+from spinebq.report.quantities import METHOD_LABELS, PEDICLE_WIDTHS
 from spinebq.report.text import cite_text, human
 from spinebq.risk.references import CITATION, load_references
 from spinebq.risk.registry import value_decimals
@@ -57,7 +58,7 @@ tr.risk td{background:#fde2e2} tr.norisk td{background:#e3f4e3} tr.na td{color:#
 .small{font-size:11px;color:#555} ul.lines{margin:2px 0;padding-left:18px} ul.lines li{margin:1px 0}
 .scale{display:block} .ok{color:#1b6e1b} .risk{color:#a11}
 table.levelblock{width:100%;border:none;margin:0} table.levelblock>tbody>tr>td{border:none;padding:0 6px 0 0}
-td.nums{width:40%} td.nums th{white-space:nowrap} td.nums td{white-space:nowrap}
+td.nums{width:46%} td.nums th{white-space:nowrap} td.nums td{white-space:nowrap} td.method{color:#555;font-size:90%}
 td.pics img{width:86%;margin:0 0 3px 0;border:1px solid #ccc}
 div.level{break-inside:avoid;page-break-inside:avoid;border-top:1px solid #ccd;padding-top:2px;margin-top:6px}
 figure{display:inline-block;margin:4px;vertical-align:top;width:47%} figure img{width:100%;border:1px solid #ccc}
@@ -160,7 +161,7 @@ def _page_one(report: dict) -> str:
                        + f"<td>{scale_svg(r['st_hu']['scale'])}<span class='small'>{_e(r['st_hu']['side'])}</span></td>"
                        + _td(r["hu_ratio"], "hu_ratio", r["level"]) + _td(r["b_hu"], "b_hu", r["level"])
                        + f"<td>{_e(r['pedicles'])}</td></tr>")
-        out.append("</table><p class='small'>ST-HU: mean HU along the virtual screws; HU ratio = ST-HU / B-HU [yang2026].</p>")
+        out.append(f"</table><p class='small' id='planned-method'>{_e(planned['method'])}</p>")
     out.append("<h2>Published models</h2>")
     if p["models"]:
         out.append("<table class='wide' id='models-summary'><tr><th>predictor</th><th>level</th><th>value</th><th>cutoff</th>"
@@ -174,9 +175,10 @@ def _page_one(report: dict) -> str:
         out.append("</table>")
     else:
         out.append("<p>No published model could be applied to this patient's values.</p>")
+    counts = f"Published models: {p['model_counts']}" if p["model_counts"] else "No assessment"
     out.append(f"<p class='small'>Red: the side of the cutoff that went with the paper's endpoint; green: the other "
-               f"side. Each model on its own, no pooled score. {p['not_applied']} not applicable (reasons and "
-               f"caveats in the detail).</p>")
+               f"side. Each model on its own, no pooled score. <span id='model-counts'>{_e(counts)}</span>; the values "
+               f"without a cutoff, the reasons and the caveats are in the detail.</p>")
     out.append("<h2>Warnings</h2><ul class='lines' id='warnings'>"
                + ("".join(f"<li>{_e(w)}</li>" for w in p["warnings"]) or "<li>none</li>") + "</ul>")
     out.append("</section>")
@@ -186,12 +188,13 @@ def _page_one(report: dict) -> str:
 def _level_block(block: dict) -> str:
     flags = "; ".join(block["flags"]) or "no QC flag"
     rows = "".join(f"<tr data-level='{_e(block['level'])}'><th>{_e(r['label'])}</th>"
-                   + _td(r, r["key"], block["level"]) + f"<td>{_e(r['unit'])}</td></tr>" for r in block["rows"])
+                   + _td(r, r["key"], block["level"])
+                   + f"<td>{_e(r['unit'])}</td><td class='method'>{_e(r['method'])}</td></tr>" for r in block["rows"])
     widths = block["pedicle_widths_mm"]
     if widths:
         rows += (f"<tr data-level='{_e(block['level'])}'><th>pedicle isthmus</th><td class='n'>"
                  + _e(" / ".join(human(widths[s], "", 1, reason="not found") for s in ("left", "right")))
-                 + "</td><td>mm (L / R)</td></tr>")
+                 + f"</td><td>mm (L / R)</td><td class='method'>{_e(METHOD_LABELS[PEDICLE_WIDTHS])}</td></tr>")
     pics = "".join(f"<img src='{data_uri(pic['path'])}' alt='{_e(pic['title'])}' title='{_e(pic['title'])}'>"
                    for pic in block["pictures"])
     captions = ", ".join(pic["title"].split(": ", 1)[-1] for pic in block["pictures"])
@@ -237,7 +240,7 @@ def _models_detail(rows: list[dict]) -> str:
         out.append("</table>")
     missing = [r for r in rows if r["status"] == "not_applicable"]
     if missing:
-        out.append("<h3>Not applied to this patient</h3><table class='wide' id='not-applicable'><tr><th>model</th>"
+        out.append("<h3>Not applicable to this patient</h3><table class='wide' id='not-applicable'><tr><th>model</th>"
                    "<th>level</th><th>cutoff</th><th>why not</th></tr>")
         for r in missing:
             out.append(f"<tr class='na' data-model='{_e(r['key'])}' data-status='not_applicable'><td>{_e(r['key'])} "
@@ -311,7 +314,10 @@ def render_patient_html(report: dict) -> str:
     if report.get("mri"):
         body.append("<h2>MRI</h2>" + _mri_detail(report["mri"]))
         body.append(_figures([pic for pic in report["pictures"] if pic["title"].startswith("MRI")]))
-    body.append("<h2>Published models in detail</h2>" + _models_detail(report["assessment"]))
+    counts = report["page_one"]["model_counts"]
+    body.append("<h2>Published models in detail</h2>"
+                + (f"<p class='small' id='model-counts-detail'>{_e(counts)}.</p>" if counts else "")
+                + _models_detail(report["assessment"]))
     body.append("<h2>Methods and caveats</h2><ul class='lines small' id='caveats'>"
                 + "".join(f"<li>{_e(c)}</li>" for c in report["caveats"]) + "</ul>")
     text = "\n".join(body)

@@ -19,9 +19,10 @@ from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.quantities import Quantity
 from spinebq.constants import RESEARCH_NOTICE
-from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, MRI_LEVEL_QUANTITIES, MRI_SCORES,
-                                       REPORT_CT_KEYS, level_value, mri_level_value, present, unit_text)
-from spinebq.report.summary import page_one
+from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, METHOD_LABELS, MRI_LEVEL_QUANTITIES,
+                                       MRI_SCORES, PEDICLE_WIDTHS, REPORT_CT_KEYS, level_value, mri_level_value,
+                                       present, unit_text)
+from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, page_one
 from spinebq.report.text import cite_text, human
 from spinebq.risk.assess import ct_record, mri_record
 
@@ -66,7 +67,7 @@ def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
             value = level_value(vertebra, key)
             if present(value) is None and key not in ALWAYS_SHOWN:
                 continue
-            rows.append({"key": key, "label": q.label, "unit": unit_text(q),
+            rows.append({"key": key, "label": q.label, "unit": unit_text(q), "method": METHOD_LABELS[key],
                          **_cell(value, q.decimals, _missing_reason(ct, vertebra, key))})
         flags = [f.replace("_", " ") for f in vertebra.qc]
         if vertebra.excluded_reason:
@@ -76,6 +77,58 @@ def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
                        "pedicle_widths_mm": widths if any(w is not None for w in widths.values()) else None,
                        "pictures": level_pictures(ct_dir, ct.outputs, lv)})
     return blocks
+
+
+def method_notes(ct: CtRecord, keys: Iterable[str]) -> list[str]:
+    """One line per method label (:data:`~spinebq.report.quantities.METHOD_LABELS`) of the numbers ``keys`` the
+    level blocks show, naming those numbers and describing the method in the words of measurements.json
+    ``method`` (and of the levels' own records: Genant grading, body source).
+
+    Parameters
+    ----------
+    ct : CtRecord
+    keys : iterable of str
+        Keys of :data:`~spinebq.report.quantities.METHOD_LABELS` shown, in the order the blocks show them.
+
+    Returns
+    -------
+    list of str
+        ``2D rectangles (ST-HU): mean of the left and right 2D rectangle ROIs ... [yang2026] ...``.
+    """
+    method = ct.method
+    regional = method.get("regional") or {}
+
+    def recorded(text) -> str:
+        return text or "not recorded in measurements.json"
+
+    metal = method.get("metal_threshold_hu")
+    genant = {v.regional.genant.get("reference") for v in ct.vertebrae if v.regional is not None} - {None}
+    low, high = ACR_THRESHOLDS_MG_CM3
+    texts = {
+        "3D ROI": f"preset {method.get('preset') or 'not recorded'}, {method.get('statistic') or 'mean'} HU of the 3D "
+                  f"trabecular ROI ({method.get('reference') or 'reference not recorded'})"
+                  + (f"; metal above {metal:g} HU excluded" if metal else ""),
+        "three-slice": recorded(method.get("hu_2d")) + (f"; B-HU: {regional['b_hu']}" if regional.get("b_hu") else ""),
+        "3D ROI, calibrated": f"the level's {method.get('headline_key') or 'hu_3d'} (3D ROI) through the scan's "
+                              "calibration (see Calibration); none without a calibration",
+        "ACR": f"category of the vBMD: < {low:g}, {low:g}-{high:g}, > {high:g} mg/cm3 [{ACR_REFERENCE}]",
+        "2D rectangles": recorded(regional.get("st_hu")),
+        "ST-HU / B-HU": recorded(regional.get("hu_ratio")),
+        "regions A-C": "; ".join(f"{name}: {text}" for name, text in (regional.get("regions") or {}).items())
+                       or recorded(None),
+        "screw cylinder": f"the mean HU in each virtual screw's cylinder (ST-HU 3D, the cylinder of region C; screws: "
+                          f"{regional.get('trajectory') or 'not recorded'}): {recorded(regional.get('screw_roi'))}",
+        "body heights": recorded(regional.get("heights")),
+        "Genant": "; ".join(sorted(genant)) or recorded(None),
+        "body label": "; ".join(sorted({str(v.details.get("body_method")) for v in ct.vertebrae
+                                        if v.details.get("body_method")})) or recorded(None),
+        "pedicle isthmus": recorded(regional.get("pedicles")),
+    }
+    numbers: dict[str, dict[str, None]] = {}  # method label -> the numbers' labels, in order
+    for key in keys:
+        numbers.setdefault(METHOD_LABELS[key], {})[BY_KEY[key].label if key in BY_KEY else METHOD_LABELS[key]] = None
+    return [label + (f" ({', '.join(names)})" if list(names) != [label] else "") + f": {texts[label]}."
+            for label, names in numbers.items()]
 
 
 def level_pictures(ct_dir: Path | None, names: Iterable[str], level: str) -> list[dict]:
@@ -134,16 +187,15 @@ def scan_lines(ct: CtRecord | None, mri: MriRecord | None, *, include_phi: bool)
     return lines
 
 
-def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment | None) -> list[str]:
-    """Method, calibration and contrast caveats, in the words of the input records."""
+def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment | None,
+            levels: Iterable[dict] = ()) -> list[str]:
+    """Method, calibration and contrast caveats, in the words of the input records: first the method of every
+    number the level blocks ``levels`` (:func:`level_blocks`) show (:func:`method_notes`)."""
     out = []
     if ct is not None:
-        method = ct.method
-        out.append(f"CT method: preset {method.get('preset') or 'not recorded'} ({method.get('statistic') or 'mean'} HU of "
-                   f"the 3D trabecular ROI; {method.get('reference') or 'reference not recorded'})"
-                   + (f"; metal above {method['metal_threshold_hu']:g} HU excluded." if method.get("metal_threshold_hu") else "."))
-        if method.get("hu_2d"):
-            out.append(f"Three-slice HU: {method['hu_2d']}.")
+        shown = [row["key"] for block in levels for row in block["rows"]]
+        shown += [PEDICLE_WIDTHS] * any(block["pedicle_widths_mm"] for block in levels)
+        out += method_notes(ct, [key for key in METHOD_LABELS if key in shown])
         cal = ct.calibration
         if cal.get("method", "none") == "none":
             out.append(f"Calibration: none ({cal.get('reason', 'not calibrated')}). HU is not vBMD; no vBMD cutoff or "
@@ -229,17 +281,18 @@ def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | Non
         phi = {PHI_LABELS.get(k, k): v for k, v in patient.items() if v}
     scans = scan_lines(ct, mri, include_phi=include_phi)
     ct_dir = Path(ct_dir) if ct_dir else None
+    levels = level_blocks(ct, ct_dir) if ct is not None else []
     return {
         "patient_id": patient_id,
         "phi": phi,
         "notice": RESEARCH_NOTICE,
         "scans": scans,
         "page_one": page_one(ct, mri, assessment, patient_id=patient_id, include_phi=include_phi, scans=scans),
-        "levels": level_blocks(ct, ct_dir) if ct is not None else [],
+        "levels": levels,
         "screening": [r.to_json() for r in assessment.screening] if assessment is not None else [],
         "mri": mri_tables(mri) if mri is not None else None,
         "assessment": [r.to_json() for r in assessment.models] if assessment is not None else [],
         "pictures": pictures(Path(ct_dir) if ct_dir else None, Path(mri_dir) if mri_dir else None,
                              ct.outputs if ct is not None else (), mri.outputs if mri is not None else ()),
-        "caveats": [cite_text(c) for c in caveats(ct, mri, assessment)],
+        "caveats": [cite_text(c) for c in caveats(ct, mri, assessment, levels)],
     }

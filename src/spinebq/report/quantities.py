@@ -86,13 +86,13 @@ LEVEL_QUANTITIES: tuple[Quantity, ...] = (
     _shared("vbmd_mg_cm3", "vBMD", "Trabecular volumetric bone mineral density"),
     Quantity("acr_category", "", "ACR", None, "ACR category of the trabecular vBMD"),
     Quantity("b_hu", "[hnsf'U]", "B-HU", 1, "Vertebral body HU (B-HU)"),
-    _shared("st_hu", "ST-HU", "Screw trajectory HU (ST-HU)"),
+    _shared("st_hu", "ST-HU", "Screw trajectory HU of the 2D rectangles (ST-HU)"),
     _shared("hu_ratio", "HU ratio", "Screw trajectory to body HU ratio"),
     Quantity("st_hu_3d", "[hnsf'U]", "ST-HU 3D", 1, "Screw trajectory HU of the 3D cylinders"),
     *_regions(),
-    Quantity("trajectories.left.hu_mean", "[hnsf'U]", "trajectory L", 1, "Left virtual screw trajectory mean attenuation"),
+    Quantity("trajectories.left.hu_mean", "[hnsf'U]", "trajectory L", 1, "Left virtual screw cylinder mean attenuation"),
     Quantity("trajectories.right.hu_mean", "[hnsf'U]", "trajectory R", 1,
-             "Right virtual screw trajectory mean attenuation"),
+             "Right virtual screw cylinder mean attenuation"),
     Quantity("heights_mm.anterior", "mm", "height ant.", 1, "Anterior vertebral body height", "height_anterior_mm"),
     Quantity("heights_mm.middle", "mm", "height mid.", 1, "Middle vertebral body height", "height_middle_mm"),
     Quantity("heights_mm.posterior", "mm", "height post.", 1, "Posterior vertebral body height", "height_posterior_mm"),
@@ -109,6 +109,17 @@ BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
 REPORT_CT_KEYS = ("hu_3d", "hu_3d_median", "hu_2d", "vbmd_mg_cm3", "acr_category", "b_hu", "st_hu", "hu_ratio",
                   *(q.key for q in _regions()), "trajectories.left.hu_mean", "trajectories.right.hu_mean",
                   "heights_mm.anterior", "heights_mm.middle", "heights_mm.posterior", "genant_grade", "body_volume_ml")
+#: The key of the level blocks' row of pedicle isthmus widths (read from ``pedicles.<side>.isthmus_width_mm``).
+PEDICLE_WIDTHS = "pedicles.isthmus_width_mm"
+#: The method of every number of the report's level blocks, by quantity key (and :data:`PEDICLE_WIDTHS`): the
+#: short label shown beside the number. The report's Methods and caveats describe each
+#: label once, in the words of measurements.json ``method`` (:func:`spinebq.report.patient.method_notes`).
+METHOD_LABELS = {"hu_3d": "3D ROI", "hu_3d_median": "3D ROI", "hu_2d": "three-slice", "b_hu": "three-slice",
+                 "vbmd_mg_cm3": "3D ROI, calibrated", "acr_category": "ACR", "st_hu": "2D rectangles",
+                 "hu_ratio": "ST-HU / B-HU", **{q.key: "regions A-C" for q in _regions()},
+                 **{f"trajectories.{side}.hu_mean": "screw cylinder" for side in Side.values()},
+                 **{f"heights_mm.{h}": "body heights" for h in ("anterior", "middle", "posterior")},
+                 "genant_grade": "Genant", "body_volume_ml": "body label", PEDICLE_WIDTHS: "pedicle isthmus"}
 #: The columns of measurements.csv after ``level``, in order (a column per quantity, ``csv_column`` its name).
 CSV_CT_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
                "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason", "st_hu", "b_hu", "hu_ratio",

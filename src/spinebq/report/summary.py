@@ -15,7 +15,7 @@ from spinebq.anatomy import ORDER
 from spinebq.records.assessment import Assessment
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
-from spinebq.report.quantities import BY_KEY
+from spinebq.report.quantities import BY_KEY, METHOD_LABELS
 from spinebq.report.text import cite_text, human, levels_text, missing
 from spinebq.risk.registry import get_model, value_decimals
 
@@ -172,7 +172,10 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
                                                           "side": _side_text("Sakai2018_STHU", v.st_hu)},
                      "hu_ratio": cell("hu_ratio", v.hu_ratio), "b_hu": cell("b_hu", v.b_hu),
                      "pedicles": _pedicle_widths(v)})
-    return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"]}
+    method = (f"ST-HU: the {METHOD_LABELS['st_hu']} ST-HU of [yang2026] (the level blocks' ST-HU, not their screw "
+              f"cylinders; method in Methods and caveats); HU ratio = ST-HU / B-HU, B-HU the {METHOD_LABELS['b_hu']} "
+              "HU [yang2026].")
+    return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"], "method": method}
 
 
 def model_lines(assessment: Assessment | None) -> list[dict]:
@@ -264,5 +267,5 @@ def page_one(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment 
             "fractures": fractures(ct, mri),
             "planned": planned_levels(ct, list(clinical.get("planned_levels") or [])),
             "models": model_lines(assessment),
-            "not_applied": sum(r.status == "not_applicable" for r in assessment.models) if assessment is not None else 0,
+            "model_counts": assessment.counts_text() if assessment is not None else None,
             "warnings": warnings(ct, mri)}

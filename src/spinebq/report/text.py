@@ -25,7 +25,7 @@ MENTIONS = {
     r"Wasserth et al\.?,? Radiol AI 2023": "wasserth2023",
     r"Löffler et al\.?,? Front Endocrinol 2021": "loeffler2021",
     r"Sakai(?: et al\.?)? 2018": "sakai2018",
-    r"Genant(?: et al\.?)? 1993": "genant1993",
+    r"Genant(?: et al\.?)?,?(?: J Bone Miner Res)? 1993(?:;8:1137-48)?": "genant1993",
 }
 _MENTION = re.compile("|".join(f"(?P<k{n}>{pattern})" for n, pattern in enumerate(MENTIONS)))
 _PAPER = re.compile(r"\bpapers? (00[0-4])\b")

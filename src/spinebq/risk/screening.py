@@ -3,7 +3,7 @@ thresholds of the registry's ``screening`` entries (Pickhardt et al. 2013: 160 H
 90 % specific for DXA osteoporosis).
 
 The paper measured one hand-placed oval ROI on a single axial L1 slice; spinebq compares ``hu_2d`` at L1 (the mean
-of its three axial ellipses) and gives the mid-body ellipse beside it. The reading is a screening band, not a
+of its three ellipses, on planes perpendicular to L1's own axis) and gives the mid-body ellipse beside it. The reading is a screening band, not a
 diagnosis, and is given with the conditions that change it: tube voltage other than 120 kVp, contrast, a fractured
 or flagged L1.
 """

@@ -316,6 +316,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         "heights": "anterior/middle/posterior body heights along the vertebra's own axis at 85/50/15 % of its depth from "
                    "the back, in sagittal planes across the central half of the body (as TotalSegmentator's spine report), "
                    "each extent where the interpolated mask crosses 0.5, the median over the planes",
+        "pedicles": "each pedicle followed behind the body's posterior wall in the vertebra's own frame; the isthmus is "
+                    "its narrowest section, its width the width of that section",
         "screw_roi": f"points every {ROI_STEP_MM} mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
                      "trilinearly; voxels above the metal threshold never enter",
     })
