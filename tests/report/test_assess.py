@@ -92,8 +92,13 @@ def test_issue4_keys_are_used_and_shown(docs):
     assert l3["hu_ratio"] == pytest.approx(l3["st_hu"] / l3["b_hu"], abs=1e-3)  # ST-HU / B-HU, as paper 001
     sakai = rows(result, "Sakai2018_STHU")
     assert [r.level for r in sakai] == ["L4", "L5"]
-    assert [r.value for r in sakai] == [ct["vertebrae"][lv]["st_hu"] for lv in ("L4", "L5")]
-    assert [r.at_risk_side for r in sakai] == [ct["vertebrae"][lv]["st_hu"] < 153.5 for lv in ("L4", "L5")]
+    # Sakai's HU along the screw in 3D: the two cylinders' mean (st_hu_3d), not the HU ratio's axial rectangles; on the
+    # real CT they sit on either side of 153.5 HU at L4 and L5, so the verdict depended on the wrong one
+    cylinders = [(ct["vertebrae"][lv]["trajectories"]["left"]["hu_mean"]
+                  + ct["vertebrae"][lv]["trajectories"]["right"]["hu_mean"]) / 2 for lv in ("L4", "L5")]
+    assert [r.value for r in sakai] == pytest.approx(cylinders)
+    assert [r.value for r in sakai] == pytest.approx([ct["vertebrae"][lv]["st_hu_3d"] for lv in ("L4", "L5")], abs=1e-3)
+    assert [r.at_risk_side for r in sakai] == [c < 153.5 for c in cylinders]
     html = render_patient_html(patient_report(ct, None, result))
     for key in ("st_hu", "hu_ratio", "trajectories.left.hu_mean", "regions.A.hu_mean", "heights_mm.anterior", "genant_grade"):
         value = l3

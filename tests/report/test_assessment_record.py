@@ -9,7 +9,11 @@ CT's summary ``hu_3d``, 121.1076 -> 119.4546, in ``values`` and in the S003_3DHU
 cited the seed papers by bibliography key, which changed only the VBQ and PBQ ``source`` texts: ``paper 004 Wu 2025``
 -> ``Wu 2025 [wu2025]``, ``paper 001 Yang`` -> ``Yang 2026 [yang2026]``; and once when S1 lost the lumbar pedicle
 model's region B, which changed only the demo's S1 ``pedicle_vbmd_mg_cm3`` (331.3603 -> null) and the reasons of
-missing pedicle values, which now say why: S1's own reason, or "the vertebra is cut by the field of view"), and the record
+missing pedicle values, which now say why: S1's own reason, or "the vertebra is cut by the field of view"; and once when
+Sakai 2018's screw-trajectory HU was read from the screw cylinders (``st_hu_3d``, HU along the screw in 3D as the paper
+measured it) instead of the HU ratio's axial rectangles: each level's values gained ``st_hu_3d``, ``st_hu`` lost its
+fall-back to the cylinders (its ``source`` text names the rectangles), and the Sakai rows' values and sides changed (real
+CT L4 147.8 -> 162.5 HU, L5 150.4 -> 163.3 HU: no longer on the risk side); nothing else), and the record
 survives ``from_json(to_json())`` and pickle, also with a scored and an unscored nomogram row."""
 from __future__ import annotations
 

@@ -147,6 +147,12 @@ class VertebraRecord:
         return None if self.regional is None else self.regional.st_hu
 
     @property
+    def st_hu_3d(self) -> float | None:
+        """HU along the screws: the mean of the left and right screw cylinders; NaN where not measurable, None
+        without the regional stage."""
+        return None if self.regional is None else self.regional.st_hu_3d
+
+    @property
     def b_hu(self) -> float | None:
         return None if self.regional is None else self.regional.b_hu
 

@@ -151,14 +151,16 @@ def _page_one(report: dict) -> str:
     if planned["reason"]:
         out.append(f"<p id='planned-levels'>{_e(planned['reason'])}</p>")
     else:
-        out.append("<table class='wide' id='planned-levels'><tr><th>level</th><th>ST-HU (HU)</th><th>against 153.5 HU "
-                   "[sakai2018]</th><th>HU ratio</th><th>B-HU (HU)</th><th>pedicle isthmus width</th></tr>")
+        out.append("<table class='wide' id='planned-levels'><tr><th>level</th><th>HU along the screws (HU)</th><th>against "
+                   "153.5 HU [sakai2018]</th><th>ST-HU (HU)</th><th>HU ratio</th><th>B-HU (HU)</th><th>pedicle isthmus "
+                   "width</th></tr>")
         for r in planned["rows"]:
             if r["missing"]:
-                out.append(f"<tr data-level='{_e(r['level'])}'><td>{_e(r['level'])}</td><td colspan='5'>{_e(r['missing'])}</td></tr>")
+                out.append(f"<tr data-level='{_e(r['level'])}'><td>{_e(r['level'])}</td><td colspan='6'>{_e(r['missing'])}</td></tr>")
                 continue
-            out.append(f"<tr><td><b>{_e(r['level'])}</b></td>" + _td(r["st_hu"], "st_hu", r["level"])
-                       + f"<td>{scale_svg(r['st_hu']['scale'])}<span class='small'>{_e(r['st_hu']['side'])}</span></td>"
+            out.append(f"<tr><td><b>{_e(r['level'])}</b></td>" + _td(r["st_hu_3d"], "st_hu_3d", r["level"])
+                       + f"<td>{scale_svg(r['st_hu_3d']['scale'])}<span class='small'>{_e(r['st_hu_3d']['side'])}</span></td>"
+                       + _td(r["st_hu"], "st_hu", r["level"])
                        + _td(r["hu_ratio"], "hu_ratio", r["level"]) + _td(r["b_hu"], "b_hu", r["level"])
                        + f"<td>{_e(r['pedicles'])}</td></tr>")
         out.append(f"</table><p class='small' id='planned-method'>{_e(planned['method'])}</p>")

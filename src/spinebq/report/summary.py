@@ -147,7 +147,8 @@ def _pedicle_widths(vertebra) -> str:
 
 
 def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
-    """Screw-corridor numbers at the planned levels: ST-HU (against Sakai 2018), HU ratio, B-HU, isthmus widths."""
+    """Screw-corridor numbers at the planned levels: HU along the screws (against Sakai 2018), ST-HU, HU ratio, B-HU,
+    isthmus widths."""
     if not planned:
         return {"levels": [], "rows": [], "reason": "no planned levels given (--planned-levels, e.g. L4-L5)"}
     if ct is None:
@@ -160,7 +161,7 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
             continue
         no_trajectory = "no screw trajectory measured" if v.st_hu is None else "trajectory not measurable"
         no_b_hu = f"no three-slice HU at {level}"
-        reasons = {"st_hu": no_trajectory, "b_hu": no_b_hu,
+        reasons = {"st_hu": no_trajectory, "st_hu_3d": no_trajectory, "b_hu": no_b_hu,
                    "hu_ratio": no_trajectory if missing(v.st_hu) else no_b_hu}
 
         def cell(key: str, value) -> dict:  # the level blocks' decimals, the unit in the header
@@ -168,13 +169,15 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
                     "text": human(value, "", BY_KEY[key].decimals, reason=reasons[key])}
 
         rows.append({"level": level, "missing": None,
-                     "st_hu": cell("st_hu", v.st_hu) | {"scale": model_scale("Sakai2018_STHU", v.st_hu),
-                                                          "side": _side_text("Sakai2018_STHU", v.st_hu)},
+                     "st_hu_3d": cell("st_hu_3d", v.st_hu_3d) | {"scale": model_scale("Sakai2018_STHU", v.st_hu_3d),
+                                                                "side": _side_text("Sakai2018_STHU", v.st_hu_3d)},
+                     "st_hu": cell("st_hu", v.st_hu),
                      "hu_ratio": cell("hu_ratio", v.hu_ratio), "b_hu": cell("b_hu", v.b_hu),
                      "pedicles": _pedicle_widths(v)})
-    method = (f"ST-HU: the {METHOD_LABELS['st_hu']} ST-HU of [yang2026] (the level blocks' ST-HU, not their screw "
-              f"cylinders; method in Methods and caveats); HU ratio = ST-HU / B-HU, B-HU the {METHOD_LABELS['b_hu']} "
-              "HU [yang2026].")
+    method = ("HU along the screws: the mean of the left and right screw cylinders, placed against the screw-trajectory "
+              f"HU cutoff of [sakai2018] (HU along the screw in 3D); ST-HU: the {METHOD_LABELS['st_hu']} ST-HU of "
+              f"[yang2026]; HU ratio = ST-HU / B-HU, B-HU the {METHOD_LABELS['b_hu']} HU [yang2026] (methods in "
+              "Methods and caveats).")
     return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"], "method": method}
 
 

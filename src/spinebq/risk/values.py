@@ -157,7 +157,8 @@ def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
     values = [sides[s].hu_mean for s in Side.values() if s in sides and _finite(sides[s].hu_mean)]
     if not values:
         return None, []
-    return _mean(values), ([] if len(values) == 2 else ["only one side's trajectory measured"])
+    hu = float(vertebra.st_hu_3d) if _finite(vertebra.st_hu_3d) else _mean(values)  # as measurements.json holds it
+    return hu, ([] if len(values) == 2 else ["only one side's trajectory measured"])
 
 
 def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, float | None]:
