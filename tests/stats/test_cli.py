@@ -236,3 +236,41 @@ def test_cohort_report_shows_table1(tmp_path, capsys):
     assert "Table 1" in render_cohort_html(rep)
     roc = next(t for t in rep["tables"] if t["title"].startswith("ROC"))
     assert roc["rows"][0][:4] == ["lwt", "0.613", "0.524-0.702", "< 111"]  # the terminal's rule, not "111.0000"
+
+
+DATA_DIR = Path(__file__).parent / "data"
+
+
+def test_the_terminal_shows_icc_roc_gaps_and_each_warning_once(tmp_path, capsys):
+    """birthwt with a second reading of lwt (lwt + 20 on every tenth row): the ICC is printed (it was only in
+    stats.json), so is the note that race has no ROC curve; with perfect separation (bwt < 2500 g is the outcome)
+    the warning shows once (the one-predictor model repeated it) and Hosmer-Lemeshow says it was not computed."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["lwt_r2"] = df["lwt"] + np.where(np.arange(len(df)) % 10 == 0, 20, 0)
+    df.to_csv(tmp_path / "bw.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "bw.csv", "--outcome", "low", "--predictors", "lwt:lower,race",
+                        "--model", "lwt,race", "--icc", "lwt,lwt_r2", "--bootstrap", "0", "--no-figures",
+                        "--out", tmp_path / "icc")
+    assert code == 0, se
+    icc = json.loads((tmp_path / "icc" / "stats.json").read_text())["icc"]["lwt+lwt_r2"]
+    line = next(s for s in so.splitlines() if s.startswith("ICC of lwt, lwt_r2"))
+    for form in ("ICC2", "ICC3"):
+        assert f"{form} {icc[form]['icc']:.3f} ({icc[form]['ci'][0]:.3f}-{icc[form]['ci'][1]:.3f})" in line, line
+    assert "'race' is categorical with 3 levels, so it has no ROC curve" in so
+    code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", "--outcome", "low", "--predictors", "bwt:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "sep")
+    assert code == 0, se
+    assert so.count("perfect separation") == 1, so
+    assert "Hosmer-Lemeshow not computed" in so and "nan" not in so.split("Hosmer-Lemeshow")[1].split("\n")[0]
+
+
+def test_a_workbook_whose_table_is_not_on_the_first_sheet_says_so(tmp_path, capsys):
+    """birthwt on the second sheet of an .xlsx, a README sheet first: the refusal names the sheets (it listed the
+    README's columns only)."""
+    with pd.ExcelWriter(tmp_path / "bw.xlsx") as book:
+        pd.DataFrame({"info": ["birthwt, exported from R"]}).to_excel(book, sheet_name="README", index=False)
+        pd.read_csv(DATA_DIR / "birthwt.csv").to_excel(book, sheet_name="data", index=False)
+    code, so, se = _run(capsys, tmp_path / "bw.xlsx", "--outcome", "low", "--predictors", "lwt:lower",
+                        "--out", tmp_path / "o")
+    assert code == 2
+    assert "reads the first of the workbook's sheets ('README', 'data')" in se, se

@@ -3,6 +3,7 @@ decision curves, nomogram, ICC, imputation), written to ``--out`` as stats.json,
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -187,13 +188,19 @@ def run(args: argparse.Namespace) -> int:
             k = result.univariable[var].extra_or.loc[var, "per"] if var in result.univariable else per[var]
             w(f"  {var} per {k:.4g}: {cells[0]} | {cells[1]}\n")
     hl = result.hosmer_lemeshow
-    w(f"Hosmer-Lemeshow chi2 = {hl.chi2:.3f}, df = {hl.df}, p {_p(format_p(hl.p))}; Brier = {result.calibration.brier:.4f}\n")
+    fit = (f"chi2 = {hl.chi2:.3f}, df = {hl.df}, p {_p(format_p(hl.p))}" if math.isfinite(hl.chi2) else
+           "not computed (the risk groups hold no expected count to compare with: see the warnings)")
+    w(f"Hosmer-Lemeshow {fit}; Brier = {result.calibration.brier:.4f}\n")
     if result.validation is not None:
         t = result.validation.table
         w(f"Bootstrap validation (B = {result.validation.B}, seed {args.seed}): AUC apparent "
           f"{t.loc['auc', 'apparent']:.3f}, optimism {t.loc['auc', 'optimism']:.3f}, corrected "
           f"{t.loc['auc', 'corrected']:.3f}; slope corrected {t.loc['slope', 'corrected']:.3f}; "
           f"calibration MAE {result.validation.mae:.3f}\n")
+    for columns, agreement in result.icc.items():
+        w(f"ICC of {columns.replace('+', ', ')} (n = {agreement.n_subjects}, {agreement.n_raters} readings; psych::ICC): "
+          + "; ".join(f"{form} {row['icc']:.3f} ({row['ci_low']:.3f}-{row['ci_high']:.3f}), {row['model']}"
+                      for form, row in agreement.table.loc[["ICC2", "ICC3"]].iterrows()) + "\n")
     runs = result.dca.useful_intervals()
     if runs:
         shown = [f"{a:.2f}-{b:.2f}" if b > a else f"{a:.2f}" for a, b in runs]
@@ -202,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         w(f"warning: {msg}\n")
     for msg in result.notes:
         if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg \
-                or msg.startswith("matched design"):
+                or msg.startswith("matched design") or "has no ROC curve" in msg:
             w(f"note: {_with_flags(args, msg)}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0

@@ -428,8 +428,9 @@ def run_analysis(
             pooled = pool_logistic(sets, outcome, model_terms)
             pooled_auc = pool_auc(sets, outcome, model_terms)
     caught = caught_reading + caught
-    for w in caught:
-        caught_msgs.append(str(w.message))
+    for w in caught:  # once each: a one-predictor model repeats its univariable fit's warnings
+        if str(w.message) not in caught_msgs:
+            caught_msgs.append(str(w.message))
     for w in caught:  # pass them on to the caller, too
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     notes = list(cohort.notes) + skipped_roc

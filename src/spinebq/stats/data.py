@@ -71,6 +71,10 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     df = _apply_na_codes(df, na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
+    if read.func is pd.read_excel:
+        with pd.ExcelFile(path) as book:
+            if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
+                df.attrs["sheets"] = list(book.sheet_names)
     return df
 
 
@@ -394,8 +398,11 @@ def validate_cohort(
     cols = list(dict.fromkeys(columns))
     reference = dict(reference or {})
     if outcome not in df.columns:
+        sheets = df.attrs.get("sheets")
+        where = (f"; spinebq reads the first of the workbook's sheets ({', '.join(repr(s) for s in sheets)}): put the "
+                 "table on the first sheet" if sheets else "")
         raise SpinebqError(f"{source} has no outcome column '{outcome}' (columns are: "
-                           f"{', '.join(map(str, df.columns[:12]))}{', ...' if df.shape[1] > 12 else ''}).")
+                           f"{', '.join(map(str, df.columns[:12]))}{', ...' if df.shape[1] > 12 else ''}){where}.")
     missing_ids = [c for c in ids if c not in df.columns]
     if missing_ids:
         raise SpinebqError(f"{source} has no column {', '.join(repr(m) for m in missing_ids)} (given as the cluster "
