@@ -107,6 +107,9 @@ def _print_regional(record) -> None:
 
     ratio_spec = f".{decimals('hu_ratio')}f"
     print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside the bone in the image)")
+    regional = record.summary.regional
+    file = regional.trajectory_file if regional is not None else None
+    refused = {screw["reason"] for screw in (file or {}).get("not_used", ())}  # said once, below
     unplanned = []  # why a level's side got no plan
     for vertebra in record.vertebrae:
         heights = "n/a/n/a/n/a" if vertebra.heights is None else "/".join(
@@ -119,8 +122,9 @@ def _print_regional(record) -> None:
                 sides.append(f"{side[0].upper()} {tr.diameter_mm:g}x{tr.length_mm:.0f} mm {100 * tr.inside_bone_fraction:.0f}%"
                              + (f" [{', '.join(tr.warnings)}]" if tr.warnings else ""))
             else:
-                sides.append(f"{side[0].upper()} no plan")
-        reasons = {side: tr.reason or "no reason given" for side, tr in vertebra.trajectories.items() if not tr.measured}
+                sides.append(f"{side[0].upper()} {'not used' if tr.reason in refused else 'no plan'}")
+        reasons = {side: tr.reason or "no reason given" for side, tr in vertebra.trajectories.items()
+                   if not tr.measured and tr.reason not in refused}
         if len(reasons) > 1 and len(set(reasons.values())) == 1:  # every side, one reason: said once
             unplanned.append(f"{vertebra.level}: {next(iter(reasons.values()))}")
         else:
@@ -129,10 +133,12 @@ def _print_regional(record) -> None:
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
     if unplanned:
         print("no plan: " + "; ".join(unplanned))
+    if file is not None:
+        print(f"trajectory file {file['file']}: {file['used']} of {file['screws']} screws used"
+              + "".join(f"\n  {screw['reason']}" for screw in file["not_used"]))
     caveats = {v.regional.genant.get("caveat") for v in record.vertebrae if v.regional is not None} - {None}
     for caveat in caveats:
         print(f"Genant grades: {caveat}")
-    regional = record.summary.regional
     implants = regional.implants if regional is not None else None
     if implants:
         rods = "; ".join(f"rod {', '.join(r['screws'])}" + "".join(f", bent {b['angle_deg']:.0f} deg at {b['screw']}"
