@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "without it the built-in segmentation runs first")
     parser.add_argument("--label-scheme", default="auto", choices=SCHEMES, help="id convention of --labels (default: auto)")
     parser.add_argument("--label-map", help="JSON map from label id to vertebra name, e.g. {\"5\": \"L1\"}")
-    parser.add_argument("--bodies", help="TotalSegmentator vertebrae_body map: keeps only the bodies of --labels")
+    parser.add_argument("--bodies", help="TotalSegmentator vertebrae_body map: the bodies of --labels (needs --labels; "
+                        "whole-vertebra labels still give the pedicles and screws)")
     parser.add_argument("--out", default="spinebq_ct", help="output folder (default: ./spinebq_ct)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help=f"3D ROI definition (default: {DEFAULT_PRESET})")
     parser.add_argument("--calibration", help="'phantom' (with --phantom FILE) or a file of scanner equations (JSON/CSV)")
