@@ -167,17 +167,28 @@ def _print_summary(record) -> None:
     method = record.method
     key = method["headline_key"]
     print(f"method: preset {method['preset']} ({method['statistic']} HU; {method['reference']})")
-    print(f"{'level':<6}{key:>14}{'hu_2d':>9}{'vBMD mg/cm3':>13}  qc")
+    s = record.summary
+    contrast = s.regional.contrast if s.regional is not None else {}
+    correction = contrast.get("correction", "none")
+    corrected = correction != "none"  # the raw HU keep their columns; the corrected ones are added and labelled
+    if corrected:
+        print(f"contrast correction {correction} ({contrast.get('correction_note')}): the 'corrected' columns are raw "
+              "HU minus it; the others are raw HU")
+    print(f"{'level':<6}{key:>14}{'hu_2d':>9}" + (f"{key + ' corrected':>24}{'hu_2d corrected':>17}" if corrected else "")
+          + f"{'vBMD mg/cm3':>13}  qc")
     for vertebra in record.vertebrae:
-        print(f"{vertebra.level:<6}{_fmt(vertebra.hu):>14}{_fmt(vertebra.hu_2d):>9}{_fmt(vertebra.vbmd_mg_cm3):>13}  "
-              f"{', '.join(vertebra.qc) or 'ok'}")
+        fixed = (vertebra.regional.hu_contrast_corrected or {}) if vertebra.regional is not None else {}
+        print(f"{vertebra.level:<6}{_fmt(vertebra.hu):>14}{_fmt(vertebra.hu_2d):>9}"
+              + (f"{_fmt(fixed.get(key)):>24}{_fmt(fixed.get('hu_2d')):>17}" if corrected else "")
+              + f"{_fmt(vertebra.vbmd_mg_cm3):>13}  {', '.join(vertebra.qc) or 'ok'}")
     for vertebra in record.vertebrae:
         if "labels_implausible" in vertebra.qc and vertebra.details.get("labels_check"):
             print(f"{vertebra.level}: labels_implausible: {vertebra.details['labels_check']}")
         if vertebra.details.get("hu_2d_reason"):
             print(f"{vertebra.level}: no three-slice HU: {vertebra.details['hu_2d_reason']}")
-    s = record.summary
     line = f"summary {'-'.join(s.levels_used) or 'none'}: {_fmt(s.hu)} HU"
+    if corrected:
+        line += f" raw, {_fmt(s.regional.hu_contrast_corrected)} HU contrast-corrected ({correction})"
     if record.calibrated:
         line += f", {_fmt(s.vbmd_mg_cm3)} mg/cm3, ACR {s.acr_category}"
     if s.levels_skipped:
