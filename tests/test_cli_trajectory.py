@@ -69,3 +69,37 @@ def test_postop_needs_from_screws(ts_dir, tmp_path, capsys):
                  "--out", str(tmp_path), "--postop", str(ts_dir / "ct.nii.gz")])
     assert code == 2
     assert "--postop" in capsys.readouterr().err
+
+
+def test_hand_edited_screws_that_lie_elsewhere_are_not_used_and_said(auto_run, tmp_path, capsys):
+    """A user's edits of the written plan: L4's left screw named L3, L4's two screws with their sides swapped, a screw
+    for T8 (not in the image) and one wholly outside the image. None is measured for the level and side it names
+    (before, L3's st_hu and hu_ratio came from L4's screw, the swapped and T8 screws passed silently and the outside
+    one printed as a 0 % screw); the JSON lists every screw not used with its reason, and so does the screen."""
+    args, out = auto_run
+    planned = {(s["level"], s["side"]): s for s in json.loads((out / "trajectories.json").read_text())["screws"]}
+    l4_left, l4_right = planned[("L4", "left")], planned[("L4", "right")]
+    edited = [dict(l4_left, level="L3"), dict(l4_left, side="right"), dict(l4_right, side="left"),
+              dict(l4_left, level="T8"), dict(planned[("L2", "left")], entry=[500, 500, 500], target=[520, 520, 520]),
+              planned[("L1", "left")]]
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps({"screws": edited}))
+    capsys.readouterr()
+    assert main(args[:-2] + ["--out", str(tmp_path / "out"), "--trajectory", str(path), "--no-pictures"]) == 0
+    screen = capsys.readouterr().out
+    doc = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    vertebrae, account = doc["vertebrae"], doc["summary"]["trajectory_file"]
+    assert (account["file"], account["screws"], account["used"]) == ("edited.json", 6, 1)
+    reasons = {(s["level"], s["side"]): s["reason"] for s in account["not_used"]}
+    assert set(reasons) == {("L3", "left"), ("L4", "right"), ("L4", "left"), ("T8", "left"), ("L2", "left")}
+    assert "L4's label" in reasons[("L3", "left")]
+    assert "patient's left" in reasons[("L4", "right")] and "patient's right" in reasons[("L4", "left")]
+    assert "T8" in reasons[("T8", "left")] and "outside the image" in reasons[("L2", "left")]
+    for (level, side), reason in reasons.items():
+        assert reason in screen, reason
+        if level in vertebrae:  # missing for the level and side it names, with the reason
+            tr = vertebrae[level]["trajectories"][side]
+            assert tr["hu_mean"] is None and tr["reason"] == reason
+    for level in ("L2", "L3", "L4"):
+        assert vertebrae[level]["st_hu"] is None and vertebrae[level]["hu_ratio"] is None, level
+    assert vertebrae["L1"]["trajectories"]["left"]["source"] == "file" and vertebrae["L1"]["st_hu"] is not None

@@ -1,6 +1,7 @@
 """Contrast phase from the header or from the aorta and IVC, and the named corrections with raw HU beside."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -101,3 +102,66 @@ def test_a_bad_phase_or_correction_is_an_option_error_naming_the_option(phantom)
     with pytest.raises(OptionError) as bad_correction:
         measure_regional(phantom.ct, phantom.labels, result, RegionalOptions(trajectory="none", contrast_correction="x"))
     assert bad_correction.value.parameter == "contrast_correction" and "--" not in str(bad_correction.value)
+
+
+@pytest.fixture(scope="module")
+def portal_venous_run(ts_dir, tmp_path_factory):
+    """``spinebq ct`` on the real CT told it is portal venous, with Pickhardt's correction: its folder and screen."""
+    import contextlib
+    import io
+
+    from spinebq.cli import main
+
+    out = tmp_path_factory.mktemp("portal_venous")
+    screen = io.StringIO()
+    with contextlib.redirect_stdout(screen):
+        assert main(["ct", str(ts_dir / "ct.nii.gz"), "--labels", str(ts_dir / "seg_v2" / "total.nii.gz"), "--out",
+                     str(out), "--no-pictures", "--contrast-phase", "portal_venous",
+                     "--contrast-correction", "pickhardt"]) == 0
+    return out, screen.getvalue()
+
+
+def test_a_phase_given_by_the_user_gives_every_ct_model_the_contrast_caveat(portal_venous_run):
+    """The assessment, the screening reading and the report's warnings read one rule (CtRecord.contrast_enhanced):
+    before, the published CT models got no contrast caveat when only the phase (not the header) said contrast."""
+    from spinebq.records.ct import CtRecord
+    from spinebq.report.summary import warnings
+    from spinebq.risk.assess import CONTRAST_CAVEAT, assess_patient, read_document
+    from spinebq.risk.registry import load_models
+
+    out, _ = portal_venous_run
+    document = read_document(out, "measurements.json")
+    record = CtRecord.from_json(document)
+    assert record.contrast_enhanced and not record.acquisition.get("contrast_agent")
+    ct_models = {m["key"] for m in load_models() if m.get("modality") == "CT"}
+    assessment = assess_patient(document)
+    rows = [r for r in assessment.models if r.key in ct_models]
+    assert rows and all(CONTRAST_CAVEAT in r.caveats for r in rows), [(r.key, r.caveats) for r in rows]
+    assert all(any(c.startswith("contrast-enhanced CT") for c in s.caveats) for s in assessment.screening)
+    assert any(w.startswith("Contrast-enhanced CT") for w in warnings(record, None))
+
+
+def test_contrast_corrected_hu_are_shown_beside_the_raw_and_labelled(portal_venous_run):
+    """The screen table, the summary line and measurements.csv show the raw HU in their own columns and the corrected
+    HU beside them, labelled (before, the corrected values were only in the JSON)."""
+    import csv
+
+    out, screen = portal_venous_run
+    document = json.loads((out / "measurements.json").read_text())
+    delta = document["summary"]["contrast"]["correction_delta_hu"]
+    assert delta > 0
+    rows = {row["level"]: row for row in csv.DictReader((out / "measurements.csv").open())}
+    lines = screen.splitlines()
+    header = next(line for line in lines if line.startswith("level") and "corrected" in line)
+    assert header.split()[:3] == ["level", "hu_3d", "hu_2d"]
+    for level in ("L1", "L2", "L3", "L4"):
+        entry, row = document["vertebrae"][level], rows[level]
+        corrected = entry["hu_contrast_corrected"]
+        assert float(row["hu_3d"]) == pytest.approx(entry["hu_3d"])  # raw, as before
+        assert float(row["hu_3d_contrast_corrected"]) == pytest.approx(corrected["hu_3d"]) == pytest.approx(entry["hu_3d"] - delta)
+        assert float(row["hu_2d_contrast_corrected"]) == pytest.approx(corrected["hu_2d"])
+        assert row["contrast_correction"] == "pickhardt"
+        line = next(line for line in lines if line.startswith(f"{level} ") and line.split()[1] == f"{entry['hu_3d']:.1f}")
+        assert line.split()[1:5] == [f"{v:.1f}" for v in (entry["hu_3d"], entry["hu_2d"], corrected["hu_3d"], corrected["hu_2d"])]
+    summary = document["summary"]
+    assert f"{summary['hu']:.1f} HU raw, {summary['hu_contrast_corrected']:.1f} HU contrast-corrected (pickhardt)" in screen

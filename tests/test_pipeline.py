@@ -198,6 +198,31 @@ def test_automatic_mri_numbers_unchanged_by_the_pipeline():
     _same(to_jsonable(_mri_numbers(record.to_json())), RECORDED["mri_case06_auto"])
 
 
+def test_a_bodies_map_gives_the_bodies_while_the_whole_labels_still_give_pedicles_and_screws():
+    """``--labels total.nii.gz --bodies vertebrae_body.nii.gz``: each level's body is the map's body (its volume is
+    the map's voxels of the level), and the whole-vertebra labels still give pedicles, screws, st_hu and hu_ratio at
+    L1-L5 (before, the map cut the labels to the bodies: every level had "no plan: the labels hold
+    only the vertebral bodies"). Without labels the map, which names no level, is refused."""
+    from spinebq.anatomy import VERSE_IDS
+    from spinebq.io.labels import keep_bodies
+    from spinebq.measure.ct.levels import BODY_MAP_METHOD
+
+    options = CtOptions(bodies=str(need(TS / "seg_v2" / "vertebrae_body.nii.gz")))
+    record = analyse_ct(TS / "ct.nii.gz", TS / "seg_v2" / "total.nii.gz", options)
+    ct, labels = record.images.ct, record.images.labels
+    bodies = keep_bodies(labels.array, options.bodies, ct)
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        vertebra = record.level(level)
+        assert vertebra.details["body_method"] == BODY_MAP_METHOD
+        assert vertebra.body_volume_ml == pytest.approx((bodies == VERSE_IDS[level]).sum() * ct.voxel_volume_ml)
+        assert {side: p.found for side, p in vertebra.pedicles.items()} == {"left": True, "right": True}, level
+        assert all(tr.measured for tr in vertebra.trajectories.values()), level
+        assert math.isfinite(vertebra.st_hu) and vertebra.hu_ratio == pytest.approx(vertebra.st_hu / vertebra.b_hu)
+    with pytest.raises(OptionError) as caught:
+        analyse_ct(TS / "ct.nii.gz", None, options)
+    assert caught.value.parameter == "bodies"
+
+
 @pytest.mark.parametrize("changes, parameter", [
     ({"metal_hu": float("nan")}, "metal_hu"),
     ({"screw_diameter_mm": 0.0}, "screw_diameter_mm"),

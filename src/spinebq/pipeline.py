@@ -19,7 +19,7 @@ import numpy as np
 
 from spinebq import __version__
 from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
-from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
+from spinebq.errors import OptionError, SpinebqError, SpinebqWarning, option
 from spinebq.image.labelmap import LabelMap
 from spinebq.image.volume import Volume
 from spinebq.io.volume import load_volume
@@ -54,7 +54,8 @@ class CtOptions:
         SeriesInstanceUID to load from a DICOM folder holding several series.
     label_scheme, label_map, bodies : str, optional
         Id convention of the labels, a JSON map for ``label_scheme="json"``, a TotalSegmentator
-        ``vertebrae_body`` map keeping only the bodies.
+        ``vertebrae_body`` map giving the bodies of the labels (which still give the pedicles and screws; it needs
+        labels).
     calibration : str, optional
         ``"phantom"`` (with ``phantom``) or a file of scanner equations; None keeps values in HU.
     phantom : str, optional
@@ -310,14 +311,19 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
     ------
     SpinebqError
         When an input cannot be used or no vertebra between T11 and S1 is labelled.
+    OptionError
+        When ``options.bodies`` is given without ``labels`` (it has no level names of its own).
     """
     from spinebq.calibrate.core import no_calibration
-    from spinebq.io.labels import load_labels
-    from spinebq.measure.ct.levels import measure_ct
+    from spinebq.io.labels import keep_bodies, load_labels
+    from spinebq.measure.ct.levels import BODY_MAP_METHOD, OWN_BODY_METHOD, measure_ct
     from spinebq.measure.ct.regional import RegionalOptions, measure_regional
     from spinebq.measure.ct.plans import PlanOptions
 
     say = progress or (lambda message: None)
+    if options.bodies is not None and labels is None:
+        raise OptionError("bodies", "a vertebrae_body map has bodies without level names: give it with the labels "
+                                    f"whose levels it splits ({option('labels')}), or leave it out")
     ct = load_ct(ct, options)
     own = None
     if labels is None:
@@ -326,12 +332,15 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
         labels = own.labels
     elif not isinstance(labels, Volume):
         path = labels
-        labels = load_labels(path, ct, scheme=options.label_scheme, mapping=options.label_map, bodies=options.bodies)
+        labels = load_labels(path, ct, scheme=options.label_scheme, mapping=options.label_map)
         if options.bodies is None:
             own = segmentation_beside(path, ct, labels)
             if own is not None:
                 say(f"bodies and level checks from spinebq segment's files beside {path}")
     labels = LabelMap.of(labels)
+    bodies, bodies_method = (None if own is None else own.bodies), OWN_BODY_METHOD
+    if options.bodies is not None:  # the labels keep their pedicles for the screws; the map gives the bodies
+        bodies, bodies_method = keep_bodies(labels.array, options.bodies, ct), BODY_MAP_METHOD
     name_check = None
     if own is None:
         from spinebq.measure.ct.plausibility import check_level_names
@@ -345,7 +354,7 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
     calibration = _calibration(ct, options) if options.calibration else no_calibration()
     result = measure_ct(ct, labels, preset=options.preset, calibration=calibration,
                         summary_levels=options.summary_levels, metal_hu=options.metal_hu, progress=say,
-                        threads=options.threads, bodies=None if own is None else own.bodies,
+                        threads=options.threads, bodies=bodies, bodies_method=bodies_method,
                         level_confidence=None if own is None else own.confidence,
                         unconfirmed_levels=() if own is None else own.unconfirmed, name_check=name_check)
     if not result.vertebrae:

@@ -73,6 +73,19 @@ class ContrastPhase(CodedValue):
         """
         return tuple(p.value for p in cls if p not in (cls.CONTRAST_UNKNOWN_PHASE, cls.UNKNOWN))
 
+    @classmethod
+    def enhanced(cls) -> tuple[str, ...]:
+        """The phases of a contrast-enhanced CT (a named enhanced phase, or contrast of unknown phase).
+
+        >>> ContrastPhase.enhanced()
+        ('arterial', 'portal_venous', 'delayed', 'contrast_unknown_phase')
+
+        Returns
+        -------
+        tuple of str
+        """
+        return tuple(p.value for p in cls if p not in (cls.UNENHANCED, cls.UNKNOWN))
+
 
 class LabelScheme(CodedValue):
     """Id convention of a CT vertebra label map (:func:`spinebq.io.labels.load_labels`)."""

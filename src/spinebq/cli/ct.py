@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "without it the built-in segmentation runs first")
     parser.add_argument("--label-scheme", default="auto", choices=SCHEMES, help="id convention of --labels (default: auto)")
     parser.add_argument("--label-map", help="JSON map from label id to vertebra name, e.g. {\"5\": \"L1\"}")
-    parser.add_argument("--bodies", help="TotalSegmentator vertebrae_body map: keeps only the bodies of --labels")
+    parser.add_argument("--bodies", help="TotalSegmentator vertebrae_body map: the bodies of --labels (needs --labels; "
+                        "whole-vertebra labels still give the pedicles and screws)")
     parser.add_argument("--out", default="spinebq_ct", help="output folder (default: ./spinebq_ct)")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help=f"3D ROI definition (default: {DEFAULT_PRESET})")
     parser.add_argument("--calibration", help="'phantom' (with --phantom FILE) or a file of scanner equations (JSON/CSV)")
@@ -107,6 +108,9 @@ def _print_regional(record) -> None:
 
     ratio_spec = f".{decimals('hu_ratio')}f"
     print(f"{'level':<6}{'st_hu':>8}{'b_hu':>8}{'ratio':>7}{'heights a/m/p mm':>20}  genant  screws (inside the bone in the image)")
+    regional = record.summary.regional
+    file = regional.trajectory_file if regional is not None else None
+    refused = {screw["reason"] for screw in (file or {}).get("not_used", ())}  # said once, below
     unplanned = []  # why a level's side got no plan
     for vertebra in record.vertebrae:
         heights = "n/a/n/a/n/a" if vertebra.heights is None else "/".join(
@@ -119,8 +123,9 @@ def _print_regional(record) -> None:
                 sides.append(f"{side[0].upper()} {tr.diameter_mm:g}x{tr.length_mm:.0f} mm {100 * tr.inside_bone_fraction:.0f}%"
                              + (f" [{', '.join(tr.warnings)}]" if tr.warnings else ""))
             else:
-                sides.append(f"{side[0].upper()} no plan")
-        reasons = {side: tr.reason or "no reason given" for side, tr in vertebra.trajectories.items() if not tr.measured}
+                sides.append(f"{side[0].upper()} {'not used' if tr.reason in refused else 'no plan'}")
+        reasons = {side: tr.reason or "no reason given" for side, tr in vertebra.trajectories.items()
+                   if not tr.measured and tr.reason not in refused}
         if len(reasons) > 1 and len(set(reasons.values())) == 1:  # every side, one reason: said once
             unplanned.append(f"{vertebra.level}: {next(iter(reasons.values()))}")
         else:
@@ -129,10 +134,12 @@ def _print_regional(record) -> None:
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
     if unplanned:
         print("no plan: " + "; ".join(unplanned))
+    if file is not None:
+        print(f"trajectory file {file['file']}: {file['used']} of {file['screws']} screws used"
+              + "".join(f"\n  {screw['reason']}" for screw in file["not_used"]))
     caveats = {v.regional.genant.get("caveat") for v in record.vertebrae if v.regional is not None} - {None}
     for caveat in caveats:
         print(f"Genant grades: {caveat}")
-    regional = record.summary.regional
     implants = regional.implants if regional is not None else None
     if implants:
         rods = "; ".join(f"rod {', '.join(r['screws'])}" + "".join(f", bent {b['angle_deg']:.0f} deg at {b['screw']}"
@@ -160,17 +167,28 @@ def _print_summary(record) -> None:
     method = record.method
     key = method["headline_key"]
     print(f"method: preset {method['preset']} ({method['statistic']} HU; {method['reference']})")
-    print(f"{'level':<6}{key:>14}{'hu_2d':>9}{'vBMD mg/cm3':>13}  qc")
+    s = record.summary
+    contrast = s.regional.contrast if s.regional is not None else {}
+    correction = contrast.get("correction", "none")
+    corrected = correction != "none"  # the raw HU keep their columns; the corrected ones are added and labelled
+    if corrected:
+        print(f"contrast correction {correction} ({contrast.get('correction_note')}): the 'corrected' columns are raw "
+              "HU minus it; the others are raw HU")
+    print(f"{'level':<6}{key:>14}{'hu_2d':>9}" + (f"{key + ' corrected':>24}{'hu_2d corrected':>17}" if corrected else "")
+          + f"{'vBMD mg/cm3':>13}  qc")
     for vertebra in record.vertebrae:
-        print(f"{vertebra.level:<6}{_fmt(vertebra.hu):>14}{_fmt(vertebra.hu_2d):>9}{_fmt(vertebra.vbmd_mg_cm3):>13}  "
-              f"{', '.join(vertebra.qc) or 'ok'}")
+        fixed = (vertebra.regional.hu_contrast_corrected or {}) if vertebra.regional is not None else {}
+        print(f"{vertebra.level:<6}{_fmt(vertebra.hu):>14}{_fmt(vertebra.hu_2d):>9}"
+              + (f"{_fmt(fixed.get(key)):>24}{_fmt(fixed.get('hu_2d')):>17}" if corrected else "")
+              + f"{_fmt(vertebra.vbmd_mg_cm3):>13}  {', '.join(vertebra.qc) or 'ok'}")
     for vertebra in record.vertebrae:
         if "labels_implausible" in vertebra.qc and vertebra.details.get("labels_check"):
             print(f"{vertebra.level}: labels_implausible: {vertebra.details['labels_check']}")
         if vertebra.details.get("hu_2d_reason"):
             print(f"{vertebra.level}: no three-slice HU: {vertebra.details['hu_2d_reason']}")
-    s = record.summary
     line = f"summary {'-'.join(s.levels_used) or 'none'}: {_fmt(s.hu)} HU"
+    if corrected:
+        line += f" raw, {_fmt(s.regional.hu_contrast_corrected)} HU contrast-corrected ({correction})"
     if record.calibrated:
         line += f", {_fmt(s.vbmd_mg_cm3)} mg/cm3, ACR {s.acr_category}"
     if s.levels_skipped:

@@ -102,12 +102,37 @@ def load_labels(
         raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check the label scheme")
     content = LabelContent.BODY if scheme in BODY_SCHEMES else LabelContent.WHOLE
     if bodies is not None:
-        body_mask = on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
-        if not body_mask.any():
-            raise SpinebqError(f"{bodies}: no vertebral body (label 1) in this vertebrae_body map")
-        ids = np.where(body_mask, ids, 0).astype(np.int16)
+        ids = keep_bodies(ids, bodies, reference)
         content = LabelContent.BODY
     return LabelMap(ids, reference.affine.copy(), content=content, scheme=scheme, source=str(path), scheme_note=note)
+
+
+def keep_bodies(ids: np.ndarray, bodies: str | Path, reference: Volume) -> np.ndarray:
+    """The VerSe ``ids`` kept on the bodies of a TotalSegmentator ``vertebrae_body`` map (1 = bodies, 2 = discs).
+
+    Parameters
+    ----------
+    ids : numpy.ndarray
+        VerSe ids of whole vertebrae on ``reference``'s grid.
+    bodies : str or Path
+        The ``vertebrae_body`` map; on another grid covering the same space it is resampled (nearest).
+    reference : Volume
+        The CT the labels belong to.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 ids inside label 1 of the map, 0 elsewhere.
+
+    Raises
+    ------
+    SpinebqError
+        When the map holds no body (label 1), naming the file.
+    """
+    body_mask = on_reference_grid(load_nifti(Path(bodies), dtype=None), reference, Path(bodies)) == 1
+    if not body_mask.any():
+        raise SpinebqError(f"{bodies}: no vertebral body (label 1) in this vertebrae_body map")
+    return np.where(body_mask, ids, 0).astype(np.int16)
 
 
 def present_levels(labels: Volume) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from spinebq.records.regional import Heights, LevelRegional, PedicleRecord, RegionalSummary, RegionsRecord, TrajectoryRecord
 from spinebq.records.roi import RoiStats, number
-from spinebq.vocabulary import Side
+from spinebq.vocabulary import ContrastPhase, Side
 
 SCHEMA = "spinebq.ct/1"
 
@@ -329,6 +329,15 @@ class CtRecord:
     @property
     def calibrated(self) -> bool:
         return self.calibration.get("slope_hu_per_mg_cm3") is not None
+
+    @property
+    def contrast_enhanced(self) -> bool:
+        """Whether the CT is contrast-enhanced: the header names a contrast agent, or its contrast phase (given by the
+        user, read from the header or estimated from the vessels) is an enhanced one (:meth:`ContrastPhase.enhanced`).
+
+        The one rule the assessment's caveats, the screening reading and the report's warnings read.
+        """
+        return bool(self.acquisition.get("contrast_agent")) or self.summary.contrast_phase in ContrastPhase.enhanced()
 
     def without_images(self) -> "CtRecord":
         """The same record without its image arrays (small enough to send between processes)."""

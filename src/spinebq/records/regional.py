@@ -545,6 +545,9 @@ class RegionalSummary:
         The summary HU with the contrast correction subtracted (with a correction only).
     implants : dict or None
         With ``from-screws``: screws, rods, cross-links and other metal found in the image.
+    trajectory_file : dict or None
+        With a trajectory file: its name, how many screws it holds and how many were used, and each screw not used
+        (``not_used``: its number in the file, level, side and the reason).
     """
 
     fractured_levels: tuple[str, ...]
@@ -556,10 +559,11 @@ class RegionalSummary:
     fracture_note: str | None = None
     hu_contrast_corrected: float | None = None
     implants: dict[str, Any] | None = None
+    trajectory_file: dict[str, Any] | None = None
 
     #: The summary's keys of this record, in the order they are written.
     KEYS = ("implants", "fractured_levels", "fractured_levels_count", "fractured_levels_in_summary", "fracture_note",
-            "st_hu", "hu_ratio", "st_hu_levels", "contrast", "hu_contrast_corrected")
+            "st_hu", "hu_ratio", "st_hu_levels", "contrast", "hu_contrast_corrected", "trajectory_file")
 
     @property
     def contrast_phase(self) -> str | None:
@@ -577,6 +581,8 @@ class RegionalSummary:
                          "contrast": dict(self.contrast)})
         if self.hu_contrast_corrected is not None:
             document["hu_contrast_corrected"] = self.hu_contrast_corrected
+        if self.trajectory_file is not None:
+            document["trajectory_file"] = self.trajectory_file
         return document
 
     @classmethod
@@ -591,7 +597,7 @@ class RegionalSummary:
                    st_hu_levels=tuple(document.get("st_hu_levels") or ()), contrast=dict(document["contrast"]),
                    fracture_note=document.get("fracture_note"),
                    hu_contrast_corrected=None if "hu_contrast_corrected" not in document else number(corrected),
-                   implants=document.get("implants"))
+                   implants=document.get("implants"), trajectory_file=document.get("trajectory_file"))
 
 
 @dataclass(frozen=True)

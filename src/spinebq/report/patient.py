@@ -206,9 +206,13 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
                        + (f". {cal['warning']}" if cal.get("warning") else "") + ".")
         acquisition = ct.acquisition
         kvp = acquisition.get("kvp")
-        if acquisition.get("contrast_agent"):
-            out.append("Contrast: " + (acquisition.extra.get("contrast_note") or "the header names a contrast agent") +
-                       ". Raw HU is shown; no correction is applied.")
+        if ct.contrast_enhanced:
+            contrast = ct.summary.regional.contrast if ct.summary.regional is not None else {}
+            correction = contrast.get("correction", "none")
+            out.append("Contrast: " + (acquisition.extra.get("contrast_note") or f"contrast phase {human(contrast.get('phase'))}: "
+                                       "trabecular HU is raised by enhancement") + ". Raw HU is shown; "
+                       + ("no correction is applied." if correction == "none" else
+                          f"the {correction} correction ({-contrast.get('correction_delta_hu', 0.0):+g} HU) is given beside it."))
         if not kvp:
             out.append("Tube voltage is not recorded in the input (e.g. NIfTI): published HU cutoffs assume 120 kVp.")
         elif float(kvp) != 120:

@@ -73,6 +73,18 @@ def _regions() -> tuple[Quantity, ...]:
     return tuple(out)
 
 
+def _contrast_corrected() -> tuple[Quantity, ...]:
+    """The HU with a contrast correction subtracted (``hu_contrast_corrected`` of a level), and the correction's name;
+    empty without a correction. Their columns say which HU is corrected; the raw HU keep their own columns."""
+    out = [Quantity(f"hu_contrast_corrected.{key}", "[hnsf'U]", f"{label} (contrast-corrected)", 1,
+                    f"{meaning} minus the contrast correction", f"{key}_contrast_corrected")
+           for key, label, meaning in (("hu", "HU", "Headline trabecular attenuation"), ("hu_3d", "3D HU", "3D ROI mean"),
+                                       ("hu_2d", "3-slice HU", "Three-slice ROI mean"))]
+    out.append(Quantity("hu_contrast_corrected.correction", "", "contrast correction", None,
+                        "Contrast correction subtracted (empty: none)", "contrast_correction"))
+    return tuple(out)
+
+
 #: Every per-vertebra CT quantity of the report, the SR and measurements.csv.
 LEVEL_QUANTITIES: tuple[Quantity, ...] = (
     Quantity("hu", "[hnsf'U]", "HU", 1, "Headline trabecular attenuation of the preset"),
@@ -102,6 +114,7 @@ LEVEL_QUANTITIES: tuple[Quantity, ...] = (
     _shared("qc", "QC", "QC flags of the level"),
     Quantity("excluded_reason", "", "left out", None, "Why the level is left out of the summary"),
     Quantity("level_confidence", "1", "level confidence", 2, "Confidence of the level's name (0-1)"),
+    *_contrast_corrected(),
 )
 BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
 
@@ -124,7 +137,7 @@ METHOD_LABELS = {"hu_3d": "3D ROI", "hu_3d_median": "3D ROI", "hu_2d": "three-sl
 CSV_CT_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
                "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason", "st_hu", "b_hu", "hu_ratio",
                "st_hu_3d", "genant_grade", "deformity_type", "level_confidence", "heights_mm.anterior",
-               "heights_mm.middle", "heights_mm.posterior")
+               "heights_mm.middle", "heights_mm.posterior", *(q.key for q in _contrast_corrected()))
 #: Columns the report shows even when no level has a value (n/a says it was not measured).
 ALWAYS_SHOWN = ("hu_3d", "hu_2d", "vbmd_mg_cm3")
 #: The SR's numeric measurements per vertebra, in order.
@@ -188,6 +201,11 @@ def _trajectory(side: str) -> Callable[[VertebraRecord], Any]:
     return lambda v: v.trajectories[side].hu_mean if side in v.trajectories else None
 
 
+def _corrected(key: str) -> Callable[[VertebraRecord], Any]:
+    return lambda v: None if v.regional is None or v.regional.hu_contrast_corrected is None else \
+        v.regional.hu_contrast_corrected.get(key)
+
+
 def _region(region: str, side: str) -> Callable[[VertebraRecord], Any]:
     def value(v: VertebraRecord) -> Any:
         found = None if v.regions is None else getattr(v.regions, region).get(side)
@@ -222,6 +240,7 @@ _FIELDS: dict[str, Callable[[VertebraRecord], Any]] = {
     "body_volume_ml": lambda v: v.body_volume_ml,
     **{f"trajectories.{side}.hu_mean": _trajectory(side) for side in Side.values()},
     "regions.A.hu_mean": lambda v: None if v.regions is None else v.regions.A.hu_mean,
+    **{q.key: _corrected(q.key.split(".")[1]) for q in _contrast_corrected()},
     **{f"regions.{region}.{side}.hu_mean": _region(region, side) for region in ("B", "C") for side in Side.values()},
 }
 

@@ -207,7 +207,7 @@ def warnings(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
         elif float(kvp) != 120:
             out.append(f"CT at {kvp:g} kVp: published HU cutoffs assume 120 kVp (HU falls as kVp rises).")
         phase = ct.summary.contrast_phase
-        if ct.acquisition.get("contrast_agent") or phase in ("arterial", "portal_venous", "delayed", "contrast_unknown_phase"):
+        if ct.contrast_enhanced:
             out.append(f"Contrast-enhanced CT ({human(phase or 'phase unknown')}): trabecular HU reads higher than unenhanced.")
         if ct.calibration.get("method", "none") == "none":
             out.append("CT not calibrated: HU only, no vBMD or ACR category; the L1 screening reading stands in.")

@@ -219,7 +219,7 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
                 caveats.append(f"tube voltage not recorded in the CT input; the paper used {wanted} kVp (HU falls as kVp rises)")
             elif float(kvp) not in [float(k) for k in cond["kvp"]]:
                 caveats.append(f"CT at {kvp:g} kVp; the paper used {wanted} kVp (HU and calibrations are kVp-specific)")
-        if ct.acquisition.get("contrast_agent"):
+        if ct.contrast_enhanced:
             caveats.append(CONTRAST_CAVEAT)
         preset = ct.method.get("preset")
         if cond.get("ct_preset") and preset and preset != cond["ct_preset"]:

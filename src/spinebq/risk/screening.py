@@ -14,7 +14,6 @@ import math
 from spinebq.records.ct import CtRecord
 from spinebq.records.screening import ScreeningReading
 from spinebq.risk.registry import load_screening
-from spinebq.vocabulary import ContrastPhase
 
 
 def _finite(value) -> bool:
@@ -50,9 +49,7 @@ def _caveats(entry: dict, ct: CtRecord) -> list[str]:
                        "(HU falls as kVp rises)")
     elif wanted and float(kvp) not in [float(k) for k in entry["kvp"]]:
         caveats.append(f"CT at {kvp:g} kVp; the thresholds were published at {wanted} kVp (HU falls as kVp rises)")
-    enhanced = (ContrastPhase.ARTERIAL.value, ContrastPhase.PORTAL_VENOUS.value, ContrastPhase.DELAYED.value,
-                ContrastPhase.CONTRAST_UNKNOWN_PHASE.value)
-    if ct.acquisition.get("contrast_agent") or ct.summary.contrast_phase in enhanced:
+    if ct.contrast_enhanced:
         caveats.append("contrast-enhanced CT: " + entry["contrast"])
     vertebra = ct.level(entry["level"])
     if vertebra is not None:

@@ -34,6 +34,10 @@ EXCLUDING_FLAGS = ("cut_by_field_of_view", "roi_too_small", "metal_in_body", "de
                    LEVEL_UNCONFIRMED, LABELS_IMPLAUSIBLE)
 #: ``body_method`` of a whole-vertebra label whose posterior elements could not be cut off.
 NO_CANAL_METHOD = "no spinal canal found: whole label used"
+#: ``body_method`` of a level whose body comes from the segmentation that made the labels (``bodies`` of measure_ct).
+OWN_BODY_METHOD = "the segmentation's own body sub-region"
+#: ``body_method`` of a level whose body comes from a TotalSegmentator ``vertebrae_body`` map given with its labels.
+BODY_MAP_METHOD = "the body of TotalSegmentator's vertebrae_body map"
 
 
 @dataclass
@@ -77,6 +81,7 @@ def measure_ct(
     progress: Callable[[str], None] | None = None,
     threads: int | None = None,
     bodies: np.ndarray | None = None,
+    bodies_method: str = OWN_BODY_METHOD,
     level_confidence: dict[str, float] | None = None,
     unconfirmed_levels: tuple[str, ...] = (),
     name_check=None,
@@ -109,6 +114,8 @@ def measure_ct(
         VerSe ids of the vertebral bodies on the CT's grid, from the segmentation that made ``labels`` (the
         built-in segmentation's body sub-region): used as each level's body instead of cutting the label at
         the canal, so one segmentation gives one body definition whichever way it is passed in.
+    bodies_method : str
+        Where ``bodies`` come from (each level's ``body_method``).
     level_confidence : dict, optional
         Level -> confidence of its name from the segmentation (``level_confidence`` of each level; None when the
         labels come from elsewhere).
@@ -130,7 +137,7 @@ def measure_ct(
 
     def level(name: str) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
         return _measure_level(ct, labels, name, boxes[name], preset_def=preset_def, body_content=body_content,
-                              source_axes=source_axes, metal_hu=metal_hu, bodies=bodies)
+                              source_axes=source_axes, metal_hu=metal_hu, bodies=bodies, bodies_method=bodies_method)
 
     vertebrae: dict[str, dict] = {}
     body_masks: dict[str, tuple[tuple[slice, ...], np.ndarray]] = {}
@@ -214,6 +221,7 @@ def _measure_level(
     source_axes: np.ndarray | None,
     metal_hu: float,
     bodies: np.ndarray | None = None,
+    bodies_method: str = "",
 ) -> tuple[dict, tuple[slice, ...], np.ndarray, np.ndarray]:
     """Body, 3D ROI, statistics and QC of one level; returns (entry, box, body mask, ROI mask) in the box."""
     spacing = ct.spacing_mm
@@ -222,7 +230,7 @@ def _measure_level(
     qc: list[str] = []
     own_body = None if bodies is None else bodies[box] == VERSE_IDS[name]
     if own_body is not None and own_body.any():
-        body, body_method = own_body, "the segmentation's own body sub-region"
+        body, body_method = own_body, bodies_method
     elif body_content:
         body, body_method = mask, "label is the body"
     else:

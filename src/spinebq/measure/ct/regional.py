@@ -40,7 +40,7 @@ from spinebq.measure.ct.plans import (
 )
 from spinebq.measure.ct.sampling import sample_values, value_statistics, voxel_count
 from spinebq.measure.ct.trajectory import (
-    SACRAL_BREACH_SOURCE, SHELL_MM, Screw, bone_in_image, measure_screw, read_trajectory_file,
+    SACRAL_BREACH_SOURCE, SHELL_MM, Screw, bone_in_image, file_screw_problem, measure_screw, read_trajectory_file,
 )
 from spinebq.records.regional import (
     Heights, LevelRegional, PedicleRecord, RegionalRecord, RegionalSummary, RegionRecord, RegionsRecord,
@@ -174,7 +174,10 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         heights[name] = body_heights(body, ct.crop(box).affine, frame)
     grades = _heights_and_grades(result, names, order, heights, options, float(max(ct.spacing_mm)))
 
-    screws = _screws_from_file(options, ct) if options.trajectory not in TRAJECTORY_MODES else None
+    screws = trajectory_file = None
+    if options.trajectory not in TRAJECTORY_MODES:
+        screws, trajectory_file = _file_screws(_screws_from_file(options, ct), labels, ct, out.frames,
+                                               Path(options.trajectory).name)
     exclude = None
     if options.trajectory == "from-screws":
         from spinebq.measure.ct.implants.metal import find_metal_segments
@@ -292,7 +295,8 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
                 level_screws[screw.side] = TrajectoryRecord.from_json(measured)
         for side in SIDES:
             if side not in trajectories:
-                trajectories[side] = level_screws.get(side) or TrajectoryRecord.missing(_no_screw_reason(options, name, side))
+                trajectories[side] = level_screws.get(side) or TrajectoryRecord.missing(
+                    _no_screw_reason(options, name, side, trajectory_file))
         regions = RegionsRecord(A=region_a, B=region_b, C={side: trajectories[side].corridor() for side in SIDES})
         levels[name] = LevelRegional(**grades[name], trajectories=trajectories, pedicles=pedicles, regions=regions,
                                      trajectories_cortical=cortical or None,
@@ -321,16 +325,51 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
         "screw_roi": f"points every {ROI_STEP_MM} mm in the cylinder of the screw (and a shell of shell_mm around it), HU interpolated "
                      "trilinearly; voxels above the metal threshold never enter",
     })
-    summary = _summary(result, names, levels, contrast, summary_corrected, implants)
+    summary = _summary(result, names, levels, contrast, summary_corrected, implants, trajectory_file)
     return RegionalRecord(levels=levels, summary=summary, method=method, images=out)
 
 
-def _no_screw_reason(options: RegionalOptions, name: str, side: str) -> str:
+def _no_screw_reason(options: RegionalOptions, name: str, side: str, trajectory_file: dict | None = None) -> str:
     if options.trajectory == "none":
         return "no trajectory requested (trajectory mode none)"
     if options.trajectory == "from-screws":
         return f"no metal screw found in the {side} side of {name}"
-    return f"the trajectory file has no {side} screw for {name}"
+    refused = [s["reason"] for s in (trajectory_file or {}).get("not_used", ()) if (s["level"], s["side"]) == (name, side)]
+    return refused[0] if refused else f"the trajectory file has no {side} screw for {name}"
+
+
+def _file_screws(screws: list[Screw], labels: LabelMap, ct: Volume, frames: dict, file_name: str
+                 ) -> tuple[list[Screw], dict]:
+    """The screws of a trajectory file that stand for the level and side they name, and the file's account.
+
+    A screw is not used when its level is not measured in this image, when
+    :func:`~spinebq.measure.ct.trajectory.file_screw_problem` finds it elsewhere (outside the image, in another
+    vertebra, across the midline), or when an earlier screw of the file already gives its level and side.
+
+    Returns
+    -------
+    (list of Screw, dict)
+        The screws to measure, and ``{"file", "screws", "used", "not_used"}`` (``summary.trajectory_file``): each
+        screw not used with its number in the file, level, side and reason.
+    """
+    used: dict[tuple[str, str], int] = {}
+    not_used = []
+    ids = labels.array.astype(np.float32)  # sampled once per screw
+    for number, screw in enumerate(screws, start=1):
+        key = (screw.level, screw.side)
+        if screw.level not in frames:
+            problem = f"{screw.level} is not among the vertebrae labelled and measured in this image"
+        elif key in used:
+            problem = f"screw {used[key]} of the file already gives the {screw.side} screw of {screw.level}"
+        else:
+            problem = file_screw_problem(screw, ids, ct.affine, frames[screw.level])
+        if problem is None:
+            used[key] = number
+            continue
+        not_used.append({"screw": number, "level": screw.level, "side": screw.side,
+                         "reason": f"screw {number} of {file_name} ({screw.level} {screw.side}) is not used: {problem}"})
+    document = {"file": file_name, "screws": len(screws), "used": len(used), "not_used": not_used}
+    return [screws[n - 1] for n in sorted(used.values())], document
 
 
 def _body_box(bodies: np.ndarray, vid: int) -> tuple[tuple[slice, ...], np.ndarray]:
@@ -426,7 +465,7 @@ def _heights_and_grades(result, names, order, heights, options, coarse_mm: float
 
 
 def _summary(result, names, levels: dict[str, LevelRegional], contrast: dict, corrected: float | None,
-             implants: dict | None) -> RegionalSummary:
+             implants: dict | None, trajectory_file: dict | None = None) -> RegionalSummary:
     levels_used = result.summary.get("levels_used", [])
     fractured = [n for n in names if levels[n].fracture and n != "S1"]
     in_summary = [n for n in levels_used if n in fractured]
@@ -439,7 +478,8 @@ def _summary(result, names, levels: dict[str, LevelRegional], contrast: dict, co
     hu_ratio = float(np.mean([levels[n].hu_ratio for n in used if math.isfinite(levels[n].hu_ratio)])) if used else math.nan
     return RegionalSummary(fractured_levels=tuple(fractured), fractured_levels_in_summary=tuple(in_summary),
                            st_hu=st_hu, hu_ratio=hu_ratio, st_hu_levels=tuple(used), contrast=contrast,
-                           fracture_note=note, hu_contrast_corrected=corrected, implants=implants)
+                           fracture_note=note, hu_contrast_corrected=corrected, implants=implants,
+                           trajectory_file=trajectory_file)
 
 
 def _contrast(ct: Volume, result, names, options) -> tuple[dict, dict[str, dict], float | None]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from spinebq.anatomy import VERSE_NAMES
+from spinebq.anatomy import VERSE_IDS, VERSE_NAMES
 from spinebq.constants import BONE_EDGE_HU, METAL_HU, ROI_STEP_MM
 from spinebq.errors import SpinebqError
 from spinebq.measure.ct.frame import VertebraFrame
@@ -55,6 +55,9 @@ ADJACENT_SOURCE = ("the facet joint with the next vertebra, a facet joint violat
 #: articular processes, the pedicle begins 10-20 mm in); further in, the screw reaches the next vertebra itself, mm [M].
 FACET_ZONE_MM = 15.0
 TRAJECTORY_SCHEMA = "spinebq.trajectories/1"
+#: A screw of a trajectory file with more than this fraction of its cylinder in one other vertebra's label is not
+#: counted for the level it names (:func:`file_screw_problem`): it was given the wrong level.
+OTHER_LEVEL_FRACTION = 0.5
 #: A screw's bone in the image is the bone (HU >= BONE_EDGE_HU, enclosed marrow filled) within this distance of its
 #: vertebra's label, mm: one voxel of a routine CT, so a label drawn a little tight still has its cortex, while a
 #: label drawn over a disc or soft tissue has no bone under it [M].
@@ -295,6 +298,60 @@ def measure_screw(
     if stats["n"] == 0:
         result["reason"] = "no bone left in the cylinder (metal or outside the image)"
     return result
+
+
+def file_screw_problem(screw: Screw, labels: np.ndarray, affine: np.ndarray, frame: VertebraFrame, *,
+                       step_mm: float = ROI_STEP_MM) -> str | None:
+    """Why a screw of a trajectory file cannot stand for the level and side it names, or None when it can.
+
+    A hand-edited file can name the wrong level or side, or hold points of another image or convention. The screw is
+    refused (it is not measured for its level) when its cylinder lies wholly outside the image, when more than
+    :data:`OTHER_LEVEL_FRACTION` of it lies in one other vertebra's label, or when its entry lies on the other side of
+    its vertebra's midline (the sagittal plane of ``frame``) than its ``side``.
+
+    Parameters
+    ----------
+    screw : Screw
+        The screw as read from the file (LPS mm).
+    labels : numpy.ndarray
+        VerSe ids of every vertebra on the grid of ``affine`` (0 elsewhere).
+    affine : numpy.ndarray
+        Voxel -> LPS mm affine of ``labels``.
+    frame : VertebraFrame
+        The axes of the vertebra the screw names (``left`` points to the patient's left).
+    step_mm : float
+        Spacing of the cylinder's sample points, mm.
+
+    Returns
+    -------
+    str or None
+        One clause saying where the screw lies, e.g. ``"99 % of it lies in L4's label (0 % in L3's)"``.
+
+    Examples
+    --------
+    >>> labels = np.zeros((40, 40, 40), np.int16); labels[:20] = VERSE_IDS["L4"]
+    >>> frame = VertebraFrame(np.full(3, 20.0), np.array([0., 0., 1.]), np.array([0., 1., 0.]), np.array([1., 0., 0.]))
+    >>> at_l4 = Screw("L3", "right", np.array([5.0, 30.0, 20.0]), np.array([5.0, 10.0, 20.0]), 6.0, "file")
+    >>> file_screw_problem(at_l4, labels, np.eye(4), frame)
+    "100 % of it lies in L4's label (0 % in L3's)"
+    """
+    points, _, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2, step_mm=step_mm,
+                                   up=frame.superior)
+    ids = sample_values(labels, affine, points, order=0, outside=-1.0).astype(int)
+    if len(ids) == 0 or (ids < 0).all():
+        return "it lies wholly outside the image"
+    named = VERSE_IDS.get(screw.level)
+    found, counts = np.unique(ids[(ids > 0) & (ids != named)], return_counts=True)
+    if len(found) and counts.max() > OTHER_LEVEL_FRACTION * len(ids):
+        other = VERSE_NAMES.get(int(found[counts.argmax()]), str(found[counts.argmax()]))
+        return (f"{100 * counts.max() / len(ids):.0f} % of it lies in {other}'s label "
+                f"({100 * (ids == named).mean():.0f} % in {screw.level}'s)")
+    offset_mm = float((screw.entry_mm - frame.centre_mm) @ frame.left)
+    lies = Side.LEFT if offset_mm > 0 else Side.RIGHT
+    if lies != screw.side:
+        return (f"its entry lies {abs(offset_mm):.0f} mm to the patient's {lies} of {screw.level}'s midline, not on "
+                f"the {screw.side} (check left/right, and the coordinates: LPS, or \"coordinates\": \"RAS\")")
+    return None
 
 
 def _voxel_mm3(affine: np.ndarray) -> float:
