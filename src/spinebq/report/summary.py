@@ -222,9 +222,11 @@ def warnings(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
                 out.append(f"{v.level}: " + ", ".join(flags) + ".")
         out += [cite_text(_LEADING_PATH.sub("", str(w))) for w in ct.acquisition.warnings]
     if mri is not None:
-        for flag in mri.input.get("flags") or []:
+        notes = mri.input.get("flag_notes") or {}
+        for flag in mri.input.get("flags") or []:  # a code, its sentence in flag_notes (older files: "code: sentence")
             name, _, text = flag.partition(": ")
-            out.append(f"MRI {name.replace('_', ' ')}: " + cite_text(text) + ".")
+            text = notes.get(name) or text or name.replace("_", " ")
+            out.append(f"MRI {name.replace('_', ' ')}: " + cite_text(text).rstrip(".") + ".")
     return out
 
 
