@@ -76,7 +76,7 @@ def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -
     centre = spine_centre(lab)
     images, label_planes = preview_planes(hu, centre), preview_planes(lab, centre)
     fig, axes = plt.subplots(1, 2, figsize=(10, 6))
-    # names beside the anterior edge in the sagittal (clear of the posterior elements), right of the label in the coronal
+    # names before the anterior edge in the sagittal (clear of the posterior elements), after the label in the coronal
     views = [(SAGITTAL_CAPTION, sp[1], "right"), (CORONAL_CAPTION, sp[0], "left")]
     cmap = plt.get_cmap("tab10")
     for ax, (title, s_in, align) in zip(axes, views):
