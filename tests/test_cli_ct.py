@@ -26,6 +26,8 @@ def test_demo_run_writes_complete_outputs_and_is_deterministic(demo, capsys):
     printed = capsys.readouterr().out
     assert "research tool" in printed and "measurements.json" in printed
     assert main(args + ["--out", str(demo / "b"), "--no-pictures"]) == 0
+    _results_line_names_the_files(printed, demo / "a")
+    _results_line_names_the_files(capsys.readouterr().out, demo / "b")
     a = json.loads((demo / "a" / "measurements.json").read_text())
     b = json.loads((demo / "b" / "measurements.json").read_text())
     assert a["schema"] == "spinebq.ct/1" and a["calibration"]["method"] == "phantom"
@@ -41,6 +43,18 @@ def test_demo_run_writes_complete_outputs_and_is_deterministic(demo, capsys):
     assert (demo / "a" / "overlay_L1_ellipses.png").exists()
     csv = (demo / "a" / "measurements.csv").read_text().splitlines()
     assert csv[0].startswith("level,hu,hu_3d") and len(csv) == 1 + len(a["vertebrae"])
+
+
+def _results_line_names_the_files(printed: str, out) -> None:
+    """The last ``results:`` line names each data file written (trajectories.json too) and pictures only when
+    there are some."""
+    (line,) = [text for text in printed.splitlines() if text.startswith("results: ")]
+    files = [p.name for p in out.iterdir() if not p.name.startswith("spinebq-manifest")]
+    for name in files:
+        if not name.endswith(".png"):
+            assert f"{out}/{name}" in line, (name, line)
+    pictures = sum(name.endswith(".png") for name in files)
+    assert (f"{pictures} pictures" in line) if pictures else ("PNG" not in line and "picture" not in line), line
 
 
 def test_no_phi_in_outputs_unless_asked(tmp_path, capsys):

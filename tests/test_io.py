@@ -133,3 +133,27 @@ def test_qrm_phantom_other_vendor_loads():
     assert ct.shape == (512, 512, 47)
     assert ct.metadata["manufacturer"] == "TOSHIBA" and ct.metadata["kernel"] == "FC12"
     np.testing.assert_allclose(ct.spacing_mm[2], 3.0)
+
+
+def test_reference_datasets_of_an_anonymised_series(ts_dir, tmp_path):
+    """The real series has blank Study/Series/SOP Instance UIDs in its data sets: the SOP Instance UIDs come from
+    the file meta, one derived Study and Series UID (the same on every call) is filled in; a slice with no SOP
+    Instance UID anywhere is refused, naming the file."""
+    import pydicom
+
+    from spinebq.io.dicom import reference_datasets
+
+    first, note = reference_datasets(ts_dir / "ct_dicom")
+    again, _ = reference_datasets(ts_dir / "ct_dicom")
+    assert note and "StudyInstanceUID" in note and len(note) <= 64
+    assert len({str(ds.SOPInstanceUID) for ds in first}) == len(first) == 20
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        assert len({str(ds.get(keyword)) for ds in first}) == 1 and str(first[0].get(keyword))
+        assert str(again[0].get(keyword)) == str(first[0].get(keyword))
+
+    source = sorted((ts_dir / "ct_dicom").iterdir())[0]
+    ds = pydicom.dcmread(source)
+    ds.file_meta.MediaStorageSOPInstanceUID = ""
+    ds.save_as(tmp_path / "slice.dcm")
+    with pytest.raises(SpinebqError, match="slice.dcm: the slice has no SOP Instance UID"):
+        reference_datasets(tmp_path / "slice.dcm")

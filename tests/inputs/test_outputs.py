@@ -141,6 +141,11 @@ def test_report_refuses_folders_without_manifest_or_with_changed_files(real_ct_d
     (changed / "measurements.json").write_text(json.dumps(doc))
     assert main(["assess", "--ct", str(changed)]) == 2
     assert "changed or missing since spinebq ct wrote it" in capsys.readouterr().err
+    # a folder that does not exist is named as missing (not as its parent, which exists, without a manifest)
+    missing = tmp_path / "demo" / "mri"
+    missing.parent.mkdir()
+    assert main(["report", "--ct", str(real_ct_dir), "--mri", str(missing), "--no-pdf", "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip() == f"spinebq report: error: {missing}: no such folder (give the folder written by spinebq mri)"
 
 
 def test_failed_run_leaves_out_as_it_was(real_ct_dir, tmp_path, capsys):

@@ -44,19 +44,13 @@ def load(path):
 @pytest.fixture(scope="session")
 def demo_report_dir(tmp_path_factory):
     """The demo patient: the synthetic CT with calibration rods (calibrated to vBMD) and the synthetic T1 MRI."""
-    import numpy as np
-
-    from spinebq.io.volume import save_nifti
-    from spinebq.synthetic.mri import make_mri_phantom
-
     root = tmp_path_factory.mktemp("demo")
-    assert main(["phantom", "--out", str(root / "ph"), "--rods"]) == 0
+    # the README's demo commands
+    assert main(["phantom", "--out", str(root / "ph"), "--rods", "--mri"]) == 0
     assert main(["ct", str(root / "ph" / "ct.nii.gz"), "--labels", str(root / "ph" / "labels.nii.gz"), "--calibration",
                  "phantom", "--phantom", str(root / "ph" / "phantom_rods.json"), "--out", str(root / "ct")]) == 0
-    image, labels, _ = make_mri_phantom()
-    save_nifti(image, root / "t1.nii.gz")
-    save_nifti(labels, root / "t1_labels.nii.gz", dtype=np.int16)
-    assert main(["mri", str(root / "t1.nii.gz"), "--labels", str(root / "t1_labels.nii.gz"), "--out", str(root / "mri")]) == 0
+    assert main(["mri", str(root / "ph" / "mr.nii.gz"), "--labels", str(root / "ph" / "mr_labels.nii.gz"),
+                 "--out", str(root / "mri")]) == 0
     assert main(["report", "--ct", str(root / "ct"), "--mri", str(root / "mri"), "--age", "68", "--sex", "F",
                  "--planned-levels", "L4-L5", "--procedure", "fusion", "--id", "demo", "--out", str(root / "report")]) == 0
     return root / "report"

@@ -57,13 +57,15 @@ def test_totalsegmentator_backend_never_downloads(tmp_path, capsys):
         assert code == 0
 
 
-def test_dicom_series_t12_named_and_seg_reloads(tmp_path, capsys):
+def test_dicom_series_t12_named_and_seg_reloads(tmp_path, capsys, caplog):
     folder = need(DATA / "ct_dicom")
     from spinebq.io.labels import load_labels
     from spinebq.io.volume import load_volume
     from spinebq.segment.ct.dicom_seg import read_dicom_seg
 
     assert main(["segment", str(folder), "--out", str(tmp_path)]) == 0
+    assert not [r.getMessage() for r in caplog.records if not r.name.startswith("spinebq")], "a library logged"
+    _check_references(tmp_path / "vertebrae_seg.dcm", folder)
     doc = json.loads((tmp_path / "labels.json").read_text())
     assert "T12" in doc["levels"]
     ct = load_volume(folder)
@@ -79,3 +81,17 @@ def test_dicom_series_t12_named_and_seg_reloads(tmp_path, capsys):
     reloaded = read_dicom_seg(tmp_path / "vertebrae_seg.dcm", ct)
     assert ((reloaded > 0) == (ours > 0)).mean() > 0.999
     assert set(np.unique(reloaded)) == set(np.unique(ours))
+
+
+def _check_references(seg_path, folder):
+    """The SEG of an anonymised series (blank Study/Series/SOP Instance UIDs in the data sets) references every
+    source slice by the SOP Instance UID its file meta keeps, under non-empty study and series UIDs."""
+    import pydicom
+
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in sorted(folder.iterdir())]
+    seg = pydicom.dcmread(seg_path)
+    assert str(seg.StudyInstanceUID)
+    (series,) = seg.ReferencedSeriesSequence
+    assert str(series.SeriesInstanceUID)
+    referenced = [str(item.ReferencedSOPInstanceUID) for item in series.ReferencedInstanceSequence]
+    assert sorted(referenced) == sorted(str(ds.file_meta.MediaStorageSOPInstanceUID) for ds in sources)

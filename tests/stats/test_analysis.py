@@ -3,6 +3,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from spinebq.stats import DirectionWarning, run_analysis
@@ -44,6 +45,8 @@ def test_tables_render(study):
     for name in ("baseline", "roc", "logistic_univariable", "logistic_multivariable", "collinearity", "validation",
                  "decision_curve", "clinical_impact", "nomogram_points", "icc", "correlations"):
         assert name in tabs and not tabs[name].empty, name
+        # every index level has a name: tables.md and the CSVs head each column (no 'level_0', no blank header)
+        assert all(tabs[name].index.names) or isinstance(tabs[name].index, pd.RangeIndex), (name, tabs[name].index.names)
     assert study.calibration.to_latex().startswith(r"\begin{tabular}")
     assert "<table" in study.hosmer_lemeshow.to_html()
     assert study.multivariable.to_markdown().startswith("| term")

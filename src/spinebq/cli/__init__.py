@@ -4,13 +4,15 @@ Each command module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``
 call, write, print); the command line finds them by name, so a new command is one new file. Modules whose name starts
 with ``_`` are helpers, not commands.
 
-Exit codes: 0 success, 1 unexpected internal error, 2 unusable input (one sentence on stderr).
+Exit codes: 0 success, 1 unexpected internal error, 2 unusable input (one sentence on stderr), 141 (128 + SIGPIPE,
+as a Unix tool killed by it) when the reader of the output went away (``spinebq models | head -1``), without a word.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import traceback
@@ -23,6 +25,7 @@ from spinebq.errors import OPTION_IN_MESSAGE, OptionError, SpinebqError
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141
 
 
 #: Loggers of libraries whose raw messages never reach the terminal (shown with --debug).
@@ -88,7 +91,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``spinebq`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    """Run ``spinebq`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    Standard output is flushed here, so a reader that closed it (``| head -1``) ends the run quietly with
+    :data:`EXIT_BROKEN_PIPE` instead of an error at the interpreter's exit.
+    """
+    try:
+        try:
+            return _main(argv)
+        finally:  # also after argparse's --help, which exits
+            sys.stdout.flush()
+    except BrokenPipeError:
+        try:  # the interpreter flushes stdout again at exit: give it somewhere to write
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # a stdout without a file descriptor (an in-process test's capture)
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -121,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"spinebq {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away: not an internal error (see main)
+        raise
     except Exception as exc:  # an internal error: one line, the traceback only with --debug
         if args.debug:
             traceback.print_exc()

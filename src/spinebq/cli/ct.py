@@ -99,8 +99,19 @@ def run(args: argparse.Namespace) -> int:
     _print_summary(record)
     _print_regional(record)
     print(RESEARCH_NOTICE)
-    print(f"results: {args.out}/measurements.json, {args.out}/measurements.csv and overlay PNGs")
+    print(results_line(args.out, record.outputs))
     return 0
+
+
+def results_line(out: str, outputs) -> str:
+    """The files a run wrote: ``measurements.json`` and each of ``outputs`` (``CtRecord.outputs``), the pictures
+    counted by kind (``overlay_*.png``)."""
+    files = [f"{out}/{name}" for name in ("measurements.json", *outputs) if not name.endswith(".png")]
+    kinds = sorted({name.split("_")[0] for name in outputs if name.endswith(".png")})
+    pictures = sum(name.endswith(".png") for name in outputs)
+    if pictures:
+        files.append(f"{pictures} pictures ({', '.join(f'{kind}_*.png' for kind in kinds)})")
+    return "results: " + (f"{', '.join(files[:-1])} and {files[-1]}" if len(files) > 1 else files[0])
 
 
 def _print_regional(record) -> None:

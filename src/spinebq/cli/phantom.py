@@ -5,7 +5,8 @@ import argparse
 
 NAME = "phantom"
 INPUTS = ()
-HELP = "write a synthetic lumbar CT (T12-S1) with label maps and ground truth, for the demo and for tests"
+HELP = ("write a synthetic lumbar CT (T12-S1) with label maps and ground truth (with --mri also a sagittal T1 MR), "
+        "for the demo and for tests")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise", type=number(0, 500), default=12.0, help="noise SD, HU (default: 12)")
     parser.add_argument("--seed", type=number(0, 2**32 - 1, integer=True), default=0, help="noise seed (default: 0)")
     parser.add_argument("--spacing", default="1,1,1.5", help="voxel size L,P,S in mm (default: 1,1,1.5)")
+    parser.add_argument("--mri", action="store_true",
+                        help="also write a synthetic sagittal T1 MR of the same spine: mr.nii.gz, mr_labels.nii.gz, "
+                             "mr_truth.json (for spinebq mri)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,8 +47,16 @@ def run(args: argparse.Namespace) -> int:
         if args.rods:
             write_json(out / "phantom_rods.json", {"material": "hydroxyapatite", "rods_mg_cm3": list(ROD_DENSITIES_MG_CM3)})
         write_json(out / "truth.json", phantom.truth)
+        if args.mri:
+            from spinebq.synthetic.mri import make_mri_phantom
+
+            mr, mr_labels, mr_truth = make_mri_phantom(seed=args.seed)
+            save_nifti(mr, out / "mr.nii.gz")
+            save_nifti(mr_labels, out / "mr_labels.nii.gz", dtype=np.int16)
+            write_json(out / "mr_truth.json", mr_truth)
     out = args.out
     print(f"synthetic CT {phantom.ct!r}")
     print(f"wrote {out}/ct.nii.gz, labels.nii.gz (VerSe ids), subregions.nii.gz, truth.json"
-          + (", phantom_rods.json" if args.rods else ""))
+          + (", phantom_rods.json" if args.rods else "")
+          + (", mr.nii.gz (sagittal T1), mr_labels.nii.gz, mr_truth.json" if args.mri else ""))
     return 0

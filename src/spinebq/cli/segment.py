@@ -50,10 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.report.files import write_json
     from spinebq.segment.ct.preview import write_preview
     from spinebq.io.output import staged
-
-    import logging
-
-    logging.getLogger("highdicom").setLevel(logging.WARNING)
     level_at = parse_level_at(args.level_at)
     ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
     result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)

@@ -433,3 +433,56 @@ def folder_patient(path: str | Path):
         raise SpinebqError(f"{path}: the folder holds the images of {len(keys)} patients; give the folder of one")
     key = keys.pop()
     return PatientEntry(key=key, note=None if key else "the DICOM files carry no PatientID")
+
+
+#: SOP Class UID of CT Image Storage: the class of a CT slice whose header and file meta both lack one.
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tuple[list[pydicom.Dataset], str | None]:
+    """Headers of the image slices of one series, with the UIDs a DICOM SEG or SR must reference.
+
+    Anonymisers may blank the UIDs of the data set. Each slice's SOP Instance UID (0008,0018) and SOP Class UID
+    (0008,0016) then come from its file meta (0002,0003) and (0002,0002) (CT Image Storage when neither has one);
+    a blank Study Instance UID (0020,000D) or Series Instance UID (0020,000E) becomes one UID derived from the
+    slices' SOP Instance UIDs, the same on every run. The files are not changed.
+
+    Parameters
+    ----------
+    path : str or Path
+        A DICOM folder (searched recursively) or one file.
+    series_uid : str, optional
+        The series to keep; without it, the series of the first slice (in file-name order).
+
+    Returns
+    -------
+    datasets : list of pydicom.Dataset
+        The slices' headers (no pixel data), in file-name order; empty when there is no image slice.
+    note : str or None
+        Which UIDs were derived here (at most 64 characters, a Content Description (0070,0081)); None when none.
+    """
+    path = Path(path)
+    headers, _ = _read_headers(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    headers = [h for h in headers if "ImagePositionPatient" in h.dataset]
+    if headers:
+        wanted = series_uid if series_uid is not None else str(headers[0].dataset.get("SeriesInstanceUID", ""))
+        headers = [h for h in headers if str(h.dataset.get("SeriesInstanceUID", "")) == wanted]
+    for h in headers:
+        ds, meta = h.dataset, getattr(h.dataset, "file_meta", pydicom.Dataset())
+        if not str(ds.get("SOPInstanceUID", "")):
+            if not str(meta.get("MediaStorageSOPInstanceUID", "")):
+                raise SpinebqError(f"{h.path}: the slice has no SOP Instance UID, in its data set or its file meta: "
+                                   "a DICOM SEG or SR cannot reference it")
+            ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        if not str(ds.get("SOPClassUID", "")):
+            ds.SOPClassUID = str(meta.get("MediaStorageSOPClassUID", "")) or CT_IMAGE_STORAGE
+    datasets = [h.dataset for h in headers]
+    derived = []
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+        if any(not str(ds.get(keyword, "")) for ds in datasets):
+            uid = pydicom.uid.generate_uid(entropy_srcs=[keyword] + sorted(str(ds.SOPInstanceUID) for ds in datasets))
+            for ds in datasets:
+                if not str(ds.get(keyword, "")):
+                    setattr(ds, keyword, uid)
+            derived.append(keyword)
+    return datasets, f"source had no {', '.join(derived)}: derived" if derived else None

@@ -443,9 +443,9 @@ def read_results(path: str | Path, command: str, document: str) -> Results:
         changed after it was written.
     """
     path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    if not folder.is_dir():
+    if not path.exists():  # not its parent's manifest: a mistyped folder is named as such
         raise SpinebqError(f"{path}: no such folder (give the folder written by spinebq {command})")
+    folder = path if path.is_dir() else path.parent
     manifest = _previous_manifest(folder, command)
     if manifest is None:
         raise SpinebqError(f"{folder}: no {manifest_name(command)} there; give a folder written by spinebq {command} "

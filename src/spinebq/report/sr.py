@@ -55,46 +55,19 @@ def _refuse_another_grid(ct: CtRecord, datasets: list, source: Path) -> None:
             "by: the SR would reference images that were not measured; give the DICOM series the CT was read from")
 
 
-def _evidence(source: Path, series_uid: str | None) -> list:
-    import pydicom
+def _evidence(source: Path, series_uid: str | None) -> tuple[list, str | None]:
+    """The source slices to reference and the note on UIDs derived for them
+    (:func:`spinebq.io.dicom.reference_datasets`), with the type 2 attributes the SR copies from its evidence
+    present, possibly empty."""
+    from spinebq.io.dicom import reference_datasets
 
-    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-    out = []
-    for p in files:
-        try:
-            ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except Exception:
-            continue
-        if "ImagePositionPatient" not in ds:
-            continue
-        # anonymised series may carry blank UIDs in the data set; the file meta keeps the instance's own
-        if not str(ds.get("SOPInstanceUID", "")) and "MediaStorageSOPInstanceUID" in ds.file_meta:
-            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-        if not str(ds.get("SOPClassUID", "")) and "MediaStorageSOPClassUID" in ds.file_meta:
-            ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-        if series_uid and str(ds.get("SeriesInstanceUID", "")) not in ("", series_uid):
-            continue
+    datasets, note = reference_datasets(source, series_uid=series_uid)
+    for ds in datasets:
         for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
                         "ReferringPhysicianName", "StudyID", "AccessionNumber"):
-            if keyword not in ds:  # type 2 attributes the SR copies from its evidence: present, possibly empty
+            if keyword not in ds:
                 setattr(ds, keyword, "")
-        out.append(ds)
-    return out
-
-
-def _fill_missing_uids(datasets: list) -> list[str]:
-    """Blank Study/Series UIDs (anonymisers) get one derived UID per series, so the SR can reference it."""
-    from pydicom.uid import generate_uid
-
-    notes = []
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
-        if any(not str(ds.get(keyword, "")) for ds in datasets):
-            uid = generate_uid(entropy_srcs=[keyword] + sorted(str(ds.SOPInstanceUID) for ds in datasets))
-            for ds in datasets:
-                if not str(ds.get(keyword, "")):
-                    setattr(ds, keyword, uid)
-            notes.append(f"the source images have no {keyword}: a UID derived from their SOP Instance UIDs is used ({uid})")
-    return notes
+    return datasets, note
 
 
 def measurement_groups(ct: CtRecord | Mapping) -> dict:
@@ -139,12 +112,11 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
     ct = ct_record(ct)
     source = Path(source)
     series_uid = ct.acquisition.get("series_uid")
-    datasets = _evidence(source, series_uid)
+    datasets, note = _evidence(source, series_uid)
     if not datasets:
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SR")
     if not series_uid:
         _refuse_another_grid(ct, datasets, source)
-    notes = _fill_missing_uids(datasets)
     if not include_phi:
         for ds in datasets:
             ds.PatientName = f"{patient_id}^"
@@ -182,8 +154,8 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
         evidence=datasets, content=report[0], series_instance_uid=hd.UID(), series_number=902,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="spinebq",
         series_description="spinebq vertebral measurements (research use only)")
-    if notes:
-        sr.ContentDescription = "; ".join(notes)[:64]
+    if note:
+        sr.ContentDescription = note
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sr.save_as(str(path))

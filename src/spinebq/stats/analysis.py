@@ -118,10 +118,11 @@ class StudyResult:
             out["validation"] = self.validation.table
             if self.validation.calibration_curve is not None:
                 out["calibration_curve"] = self.validation.calibration_curve
+        # the key of each result heads its column (pd.concat leaves an unnamed level: 'level_0' in tables.md)
         if self.correlations:
-            out["correlations"] = pd.concat({k: v.summary for k, v in self.correlations.items()})
+            out["correlations"] = pd.concat({k: v.summary for k, v in self.correlations.items()}, names=["pair"])
         if self.icc:
-            out["icc"] = pd.concat({k: v.table for k, v in self.icc.items()})
+            out["icc"] = pd.concat({k: v.table for k, v in self.icc.items()}, names=["measurements"])
         if self.imputation is not None:
             out["logistic_multivariable_pooled"] = self.imputation.table
         if self.pooled_auc is not None:

@@ -12,44 +12,37 @@ import numpy as np
 from spinebq.anatomy import VERSE_NAMES
 from spinebq.errors import SpinebqError
 from spinebq.image.volume import Volume
-
-#: SOP Class UID of CT Image Storage.
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+from spinebq.io.dicom import reference_datasets
 
 
-def _source_datasets(folder: Path, series_uid: str | None):
-    import pydicom
+def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *,
+                    series_uid: str | None = None) -> Path:
+    """Write ``labels`` as a DICOM SEG referencing the slices of ``source``.
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [folder]
-    out = []
-    for p in files:
-        try:
-            ds = pydicom.dcmread(p)
-        except Exception:
-            continue
-        if "ImagePositionPatient" not in ds or "PixelData" not in ds:
-            continue
-        if series_uid and str(ds.SeriesInstanceUID) != series_uid:
-            continue
-        if not str(ds.get("SOPClassUID", "")):
-            # some anonymisers blank it; the series is a CT image series (in memory only, the file is untouched)
-            ds.SOPClassUID = CT_IMAGE_STORAGE
-        out.append(ds)
-    return out
+    Parameters
+    ----------
+    labels : Volume
+        VerSe ids on the grid of the series loaded from ``source``.
+    source : str or Path
+        The DICOM folder (or file) the labels were made on. Blank UIDs of an anonymised series are filled as
+        :func:`spinebq.io.dicom.reference_datasets` says; the SEG's Content Description (0070,0081) notes it.
+    path : str or Path
+        The ``.dcm`` file to write.
+    series_uid : str, optional
+        The source series; by default the one ``labels`` were loaded from.
 
-
-def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *, series_uid: str | None = None,
-                    levels: dict | None = None) -> Path:
-    """Write ``labels`` (VerSe ids on the loaded series' grid) as a DICOM SEG referencing ``source``."""
+    Raises
+    ------
+    SpinebqError
+        When ``source`` holds no image slice to reference, a slice has no SOP Instance UID, or nothing is labelled.
+    """
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
     source = Path(source)
-    datasets = _source_datasets(source, series_uid or labels.metadata.get("series_uid"))
+    datasets, note = reference_datasets(source, series_uid=series_uid or labels.metadata.get("series_uid"))
     if not datasets:
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SEG")
-    uid = series_uid or str(datasets[0].SeriesInstanceUID)
-    datasets = [d for d in datasets if str(d.SeriesInstanceUID) == uid]
     # one frame per source slice, each sampled from the label map at that slice's pixels
     inv = np.linalg.inv(labels.affine)
     ids = [int(i) for i in np.unique(labels.array) if i > 0]
@@ -86,6 +79,7 @@ def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *, ser
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="spinebq",
         manufacturer_model_name="spinebq segment", software_versions="0.1", device_serial_number="none",
         series_description="spinebq vertebrae (research use only)",
+        content_description=note,
     )
     path = Path(path)
     seg.save_as(str(path))
