@@ -274,3 +274,25 @@ def test_a_workbook_whose_table_is_not_on_the_first_sheet_says_so(tmp_path, caps
                         "--out", tmp_path / "o")
     assert code == 2
     assert "reads the first of the workbook's sheets ('README', 'data')" in se, se
+
+
+def test_icc_columns_are_checked_and_an_internal_error_says_where_debug_goes(tmp_path, capsys, monkeypatch):
+    """birthwt: a text column in --icc ended in an internal error (KeyError), a missing one blamed "the
+    predictors or model"; both are --icc refusals in one sentence. The internal-error hint names the place where
+    --debug is accepted (before the command)."""
+    common = ("--outcome", "low", "--predictors", "lwt:lower", "--bootstrap", "0", "--no-figures")
+    code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", *common, "--icc", "lwt,race", "--out", tmp_path / "a")
+    assert code == 2 and se.count("\n") == 1, se
+    assert se == ("spinebq stats: error: --icc: ICC columns must hold numbers (one measurement per reader), but "
+                  "column 'race' in birthwt.csv holds the texts 'black', 'other', 'white'.\n")
+    code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", *common, "--icc", "lwt,nosuch", "--out", tmp_path / "b")
+    assert code == 2 and se.startswith("spinebq stats: error: --icc: birthwt.csv has no column 'nosuch' (columns"), se
+    assert "predictors or model" not in se
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("spinebq.stats.analysis.run_analysis", broken)
+    code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", *common, "--out", tmp_path / "c")
+    assert code == 1
+    assert "internal error: RuntimeError: boom (run again as 'spinebq --debug stats ...' for the traceback" in se, se

@@ -149,7 +149,7 @@ def _main(argv: Sequence[str] | None) -> int:
             traceback.print_exc()
         print(
             f"spinebq {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(run again with --debug for the traceback, and please report it)",
+            f"(run again as 'spinebq --debug {args.command} ...' for the traceback, and please report it)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

@@ -342,13 +342,24 @@ def run_analysis(
     for grp in icc_pairs:
         if len(grp) < 2:
             raise OptionError("icc_pairs", f"group '{','.join(grp)}' needs at least two columns (one per reader).")
-    icc_cols = [c for grp in icc_pairs for c in grp]
+    icc_cols = list(dict.fromkeys(c for grp in icc_pairs for c in grp))
+    missing = [c for c in icc_cols if c not in data.columns]
+    if missing:
+        raise OptionError("icc_pairs", f"{source} has no column {', '.join(repr(m) for m in missing)} (columns are: "
+                                       f"{', '.join(map(str, data.columns[:12]))}{', ...' if data.shape[1] > 12 else ''}).")
     with warnings.catch_warnings(record=True) as caught_reading:
         warnings.simplefilter("always", StatsWarning)
         cohort = validate_cohort(data, outcome, list(preds) + model_vars + list(covariates) + icc_cols,
                                  source=source, min_events=min_events, categorical=categorical, reference=reference,
                                  event=event, ids=[c for c in (cluster, matched) if c], describe_only=covariates,
                                  ordinal=ordinal)
+    for c in icc_cols:  # an ICC compares numbers: a text column became a factor (dummies) or was left out
+        if c in cohort.factors or c in cohort.left_out:
+            held = (f"holds the texts {', '.join(repr(v) for v in cohort.factors[c].levels[:4])}"
+                    f"{', ...' if len(cohort.factors[c].levels) > 4 else ''}" if c in cohort.factors
+                    else f"cannot be used: {cohort.left_out[c]}")
+            raise OptionError("icc_pairs", f"ICC columns must hold numbers (one measurement per reader), but column "
+                                           f"'{c}' in {source} {held}.")
     cluster_ids = cohort.ids[cluster].astype(str).to_numpy() if cluster else None
     named = [c for c in list(preds) + model_vars if c in cohort.left_out]
     if named:
