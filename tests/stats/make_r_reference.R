@@ -378,6 +378,9 @@ emit_names("BW_ALIASED_KG", names(which(is.na(coef(glm(low ~ age + lwt + lwt_kg,
            'names(which(is.na(coef(glm(low ~ age + lwt + lwt_kg, binomial, transform(bc, lwt_kg = lwt * 0.45359237)))))) # the same weight in kg')
 emit_names("BW_ALIASED_CONST", names(which(is.na(coef(glm(low ~ lwt + const, binomial, bk))))),
            'names(which(is.na(coef(glm(low ~ lwt + const, binomial, transform(bc, const = 5)))))) # a constant column')
+bs <- transform(b, smk = factor(ifelse(smoke == "Yes", "current", "never")))
+emit_names("BW_ALIASED_FACTOR", names(which(is.na(coef(glm(low ~ lwt + smoke + smk, binomial, bs))))),
+           'names(which(is.na(coef(glm(low ~ lwt + smoke + smk, binomial, transform(b, smk = factor(ifelse(smoke == "Yes", "current", "never")))))))) # smoke again as a factor smk: current/never')
 mw <- glmx(low ~ age + lwt + race + smoke + ht + ui, bw_ref)
 yw <- as.integer(bw_ref$low == "Yes"); pw <- fitted(mw); th <- (1:99) / 100
 nb <- sapply(th, function(t) mean(pw >= t & yw == 1) - mean(pw >= t & yw == 0) * t / (1 - t))

@@ -406,5 +406,7 @@ BW_NONE_TERMS = ["(Intercept)", "lwt", "smokeNone"]
 BW_ALIASED_KG = ["lwt_kg"]
 # R: names(which(is.na(coef(glm(low ~ lwt + const, binomial, transform(bc, const = 5)))))) # a constant column
 BW_ALIASED_CONST = ["const"]
+# R: names(which(is.na(coef(glm(low ~ lwt + smoke + smk, binomial, transform(b, smk = factor(ifelse(smoke == "Yes", "current", "never")))))))) # smoke again as a factor smk: current/never
+BW_ALIASED_FACTOR = ["smknever"]
 # R: net benefit of fitted(glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b with race relevelled to white)) at (1:99)/100; rle(nb > treat_all & nb > 0): first and last threshold of each run, flattened
 BW_DCA_BETTER_INTERVALS = [0.029999999999999999, 0.68999999999999995, 0.78000000000000003, 0.82999999999999996]

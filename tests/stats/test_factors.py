@@ -246,6 +246,22 @@ def test_collinear_and_repeated_columns_are_refused_naming_them(tmp_path):
         read_table(x)
 
 
+def test_a_collinear_factor_is_refused_naming_its_column_and_level(birthwt):
+    """smoke again as a text column smk (current/never): R drops the dummy smknever (R.BW_ALIASED_FACTOR); the
+    refusal names the spreadsheet column and level the user knows, not the model term."""
+    from spinebq.stats.analysis import run_analysis
+
+    df = birthwt.assign(smk=np.where(birthwt["smoke"] == "Yes", "current", "never"))
+    assert R.BW_ALIASED_FACTOR == ["smknever"]  # the level 'never' of smk
+    with warnings.catch_warnings(), pytest.raises(SpinebqError) as err:
+        warnings.simplefilter("ignore")
+        run_analysis(df, "low", {"lwt": "lower"}, model=["lwt", "smoke", "smk"], bootstrap=0, source="birthwt")
+    assert str(err.value) == (
+        "logistic model low ~ lwt + smoke + smk: 'smk' (level 'never') is a linear combination of 'smoke' (level "
+        "'Yes') and a constant (perfectly collinear) in the 189 complete rows, so its odds ratio cannot be estimated "
+        "(R's glm gives it NA); leave 'smk' or the columns it repeats out.")
+
+
 def test_letter_case_variants_stay_apart_with_a_warning(birthwt):
     from spinebq.stats import StatsWarning
     from spinebq.stats.analysis import run_analysis

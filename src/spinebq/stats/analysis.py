@@ -392,9 +392,10 @@ def run_analysis(
         roc = {k: roc_analysis(y, df[roc_x[k]].to_numpy(float), preds[k], name=k, bootstrap=roc_bootstrap,
                                seed=seed, cluster=cluster_ids)
                for k in roc_x}
-        uni = {k: fit_logistic(df, outcome, cohort.terms(k), per=per, cluster=cluster_ids)
+        dummies = cohort.dummies()
+        uni = {k: fit_logistic(df, outcome, cohort.terms(k), per=per, cluster=cluster_ids, dummies=dummies)
                for k in dict.fromkeys(list(preds) + model_vars)}
-        multi = fit_logistic(df, outcome, model_terms, per=per, cluster=cluster_ids)
+        multi = fit_logistic(df, outcome, model_terms, per=per, cluster=cluster_ids, dummies=dummies)
         vif, cond = collinearity(df, model_terms)
         keep_rows = df[[outcome] + model_terms].notna().all(axis=1).to_numpy()
         cc = df[[outcome] + model_terms][keep_rows]

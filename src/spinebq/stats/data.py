@@ -203,6 +203,10 @@ class Cohort:
         """Design columns of several variables, in order."""
         return [t for c in columns for t in self.terms(c)]
 
+    def dummies(self) -> dict[str, tuple[str, str]]:
+        """``{dummy term: (column, level)}`` of every factor, e.g. ``{"raceother": ("race", "other")}``."""
+        return {t: (f.name, lv) for f in self.factors.values() for t, lv in zip(f.terms, f.levels[1:])}
+
 
 def _label(value) -> str:
     """A level label as R prints it (``1`` not ``1.0``)."""

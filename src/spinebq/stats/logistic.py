@@ -139,21 +139,34 @@ def aliased_terms(X: np.ndarray, names: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def _refuse_aliased(X: np.ndarray, names: Sequence[str], model: str) -> None:
-    """Raise :class:`SpinebqError` naming the first aliased column of the design, if any."""
+def _refuse_aliased(X: np.ndarray, names: Sequence[str], outcome: str,
+                    dummies: Mapping[str, tuple[str, str]]) -> None:
+    """Raise :class:`SpinebqError` naming the first aliased column of the design, if any.
+
+    A factor's dummy is named as the user wrote it, its spreadsheet column and level (``dummies``), not as the
+    model term (``smknever``).
+    """
     aliased = aliased_terms(X, names)
     if not aliased:
         return
+
+    def column(term: str) -> str:
+        return dummies[term][0] if term in dummies else term
+
+    def said(term: str) -> str:
+        return f"'{dummies[term][0]}' (level '{dummies[term][1]}')" if term in dummies else f"'{term}'"
+
     term, combined = next(iter(aliased.items()))
     others = [c for c in combined if c != "(Intercept)"]
     if others:
-        what = (f"is a linear combination of {', '.join(repr(c) for c in others)}"
+        what = (f"is a linear combination of {', '.join(said(c) for c in others)}"
                 f"{' and a constant' if len(others) < len(combined) else ''} (perfectly collinear)")
     else:
         what = f"has the single value {X[0, names.index(term)]:.15g}"
-    raise SpinebqError(f"logistic model {model}: '{term}' {what} in the {X.shape[0]} complete rows, so its odds "
-                       f"ratio cannot be estimated (R's glm gives it NA); leave '{term}' or the columns it repeats "
-                       f"out.")
+    model = f"{outcome} ~ {' + '.join(dict.fromkeys(column(t) for t in names[1:]))}"
+    raise SpinebqError(f"logistic model {model}: {said(term)} {what} in the {X.shape[0]} complete rows, so its odds "
+                       f"ratio cannot be estimated (R's glm gives it NA); leave '{column(term)}' or the columns it "
+                       f"repeats out.")
 
 
 def _detect_separation(lp: np.ndarray, y: np.ndarray, p: np.ndarray) -> bool:
@@ -258,6 +271,7 @@ def fit_logistic(
     per: Mapping[str, float | str] | None = None,
     conf_level: float = 0.95,
     cluster: np.ndarray | None = None,
+    dummies: Mapping[str, tuple[str, str]] | None = None,
 ) -> LogisticResult:
     """Fit ``outcome ~ terms`` by maximum likelihood (statsmodels ``Logit``, Newton's method).
 
@@ -279,6 +293,9 @@ def fit_logistic(
         p-values and intervals then use the cluster-robust (Huber-White sandwich) covariance of
         ``rms::robcov(fit, cluster)``, ``I^-1 (sum over clusters of U_c U_c') I^-1`` without a small-sample
         factor.
+    dummies : mapping, optional
+        ``{term: (column, level)}`` of the factor dummies among ``terms`` (``{"raceother": ("race", "other")}``,
+        :meth:`~spinebq.stats.data.Cohort.dummies`): messages name the column and level, not the term.
 
     Returns
     -------
@@ -304,7 +321,7 @@ def fit_logistic(
     y = complete[outcome].to_numpy(float)
     X = _design(complete, terms)
     names = ["(Intercept)"] + terms
-    _refuse_aliased(X, names, f"{outcome} ~ {' + '.join(terms)}")
+    _refuse_aliased(X, names, outcome, dummies or {})
     notes: list[str] = []
     sep_flag = False
     with warnings.catch_warnings(record=True) as caught:
