@@ -381,6 +381,14 @@ emit_names("BW_ALIASED_CONST", names(which(is.na(coef(glm(low ~ lwt + const, bin
 bs <- transform(b, smk = factor(ifelse(smoke == "Yes", "current", "never")))
 emit_names("BW_ALIASED_FACTOR", names(which(is.na(coef(glm(low ~ lwt + smoke + smk, binomial, bs))))),
            'names(which(is.na(coef(glm(low ~ lwt + smoke + smk, binomial, transform(b, smk = factor(ifelse(smoke == "Yes", "current", "never")))))))) # smoke again as a factor smk: current/never')
+b2 <- transform(b, lwt_r2 = lwt + ifelse(seq_len(nrow(b)) %% 10 == 1, 20, 0))
+ib <- psych::ICC(b2[, c("lwt", "lwt_r2")], lmer = FALSE)$results
+emit_dict("BW_ICC_LWT_R2", list(ICC = ib$ICC, lower = ib[["lower bound"]], upper = ib[["upper bound"]]),
+          'psych::ICC(b2[, c("lwt", "lwt_r2")], lmer=FALSE)$results # b2 <- transform(b, lwt_r2 = lwt + ifelse(seq_len(nrow(b)) %% 10 == 1, 20, 0)): lwt again, 20 lb more on every tenth row')
+tb <- suppressWarnings(roc.test(roc(b$low, fitted(glmx(low ~ lwt + race, b)), levels = c("No", "Yes"), direction = "<", quiet = TRUE),
+                                roc(b$low, b$lwt, levels = c("No", "Yes"), direction = ">", quiet = TRUE), method = "delong", paired = TRUE))
+emit("BW_DELONG_MODEL_VS_LWT", c(tb$estimate, tb$statistic, tb$p.value),
+     'roc.test(roc(b$low, fitted(glm(low ~ lwt + race, binomial, b)), levels=c("No","Yes"), direction="<"), roc(b$low, b$lwt, levels=c("No","Yes"), direction=">"), method="delong", paired=TRUE) # AUC model, AUC lwt, z, p')
 mw <- glmx(low ~ age + lwt + race + smoke + ht + ui, bw_ref)
 yw <- as.integer(bw_ref$low == "Yes"); pw <- fitted(mw); th <- (1:99) / 100
 nb <- sapply(th, function(t) mean(pw >= t & yw == 1) - mean(pw >= t & yw == 0) * t / (1 - t))

@@ -408,5 +408,13 @@ BW_ALIASED_KG = ["lwt_kg"]
 BW_ALIASED_CONST = ["const"]
 # R: names(which(is.na(coef(glm(low ~ lwt + smoke + smk, binomial, transform(b, smk = factor(ifelse(smoke == "Yes", "current", "never")))))))) # smoke again as a factor smk: current/never
 BW_ALIASED_FACTOR = ["smknever"]
+# R: psych::ICC(b2[, c("lwt", "lwt_r2")], lmer=FALSE)$results # b2 <- transform(b, lwt_r2 = lwt + ifelse(seq_len(nrow(b)) %% 10 == 1, 20, 0)): lwt again, 20 lb more on every tenth row
+BW_ICC_LWT_R2 = {
+    "ICC": [0.97907821129249439, 0.97909914506609319, 0.9810623938424049, 0.98942851849506142, 0.98943920773953498, 0.99044068161787457],
+    "lower": [0.97223847447238176, 0.96876421235483678, 0.97485223801935772, 0.98592384953090162, 0.98413431763481618, 0.98726600325001335],
+    "upper": [0.98424799246288164, 0.98554764701091657, 0.9857500382771307, 0.99206147235781417, 0.99272122579841371, 0.99282388948851141],
+}
+# R: roc.test(roc(b$low, fitted(glm(low ~ lwt + race, binomial, b)), levels=c("No","Yes"), direction="<"), roc(b$low, b$lwt, levels=c("No","Yes"), direction=">"), method="delong", paired=TRUE) # AUC model, AUC lwt, z, p
+BW_DELONG_MODEL_VS_LWT = [0.64732724902216432, 0.61310299869621898, 0.96693611866228713, 0.33357596929290201]
 # R: net benefit of fitted(glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b with race relevelled to white)) at (1:99)/100; rle(nb > treat_all & nb > 0): first and last threshold of each run, flattened
 BW_DCA_BETTER_INTERVALS = [0.029999999999999999, 0.68999999999999995, 0.78000000000000003, 0.82999999999999996]

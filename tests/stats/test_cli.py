@@ -296,3 +296,54 @@ def test_icc_columns_are_checked_and_an_internal_error_says_where_debug_goes(tmp
     code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", *common, "--out", tmp_path / "c")
     assert code == 1
     assert "internal error: RuntimeError: boom (run again as 'spinebq --debug stats ...' for the traceback" in se, se
+
+
+def test_cohort_report_has_icc_univariable_and_delong_tables_flags_and_prints_figures_full_width(tmp_path, capsys):
+    """birthwt with a second reading of lwt (as above). The ICC, univariable logistic and DeLong results were in
+    stats.json only; the notes showed "give option `event`" (the terminal says --event); figures printed two to a
+    row (legends ~4 pt); long tables did not repeat their header on the next page."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["lwt_r2"] = df["lwt"] + np.where(np.arange(len(df)) % 10 == 0, 20, 0)
+    df.to_csv(tmp_path / "bw.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "bw.csv", "--outcome", "low", "--predictors", "lwt:lower",
+                        "--model", "lwt,race", "--icc", "lwt,lwt_r2", "--bootstrap", "0", "--no-figures",
+                        "--out", tmp_path / "s")
+    assert code == 0, se
+    assert main(["report", "--stats", str(tmp_path / "s"), "--out", str(tmp_path / "r")]) == 0
+    html = (tmp_path / "r" / "cohort_report.html").read_text()
+    from spinebq.report.cohort import cohort_report, render_cohort_html
+
+    rep = cohort_report(tmp_path / "s")
+    tables = {t["title"]: t["rows"] for t in rep["tables"]}
+    f3 = "{:.3f}".format
+    # R.BW_ICC_LWT_R2: psych::ICC rows ICC1 ... ICC3k
+    icc = tables["Intraclass correlation (psych::ICC, 95% CI)"]
+    assert [r[1] for r in icc] == ["ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k"] and icc[0][0] == "lwt, lwt_r2 (n = 189)"
+    assert [r[3:5] for r in icc] == [[f3(v), f"{f3(lo)}-{f3(hi)}"] for v, lo, hi in
+                                     zip(R.BW_ICC_LWT_R2["ICC"], R.BW_ICC_LWT_R2["lower"], R.BW_ICC_LWT_R2["upper"])]
+    # R.BW_DELONG_MODEL_VS_LWT: pROC::roc.test(model, lwt, method="delong", paired=TRUE): AUCs, z, p
+    auc1, auc2, z, p = R.BW_DELONG_MODEL_VS_LWT
+    (delong,) = tables["Comparison of AUCs (paired DeLong test)"]
+    assert delong[:4] == ["model vs lwt", f3(auc1), f3(auc2), f3(auc1 - auc2)] and delong[5:7] == [f3(z), f3(p)]
+    # R.BW_UNI_RACE: glm(low ~ race, binomial, b)
+    uni = {r[1]: r for r in tables["Univariable logistic regression"]}
+    for i, term in enumerate(R.BW_UNI_RACE_TERMS[1:], 1):
+        ref = R.BW_UNI_RACE
+        assert uni[term] == ["race", term, f3(ref["or"][i]), f"{f3(ref['or_low'][i])}-{f3(ref['or_high'][i])}",
+                             f3(ref["p"][i]), "189 (59)"]
+    assert "give --event to change it" in html and "option `" not in html
+    assert html.count("<thead>") == len(rep["tables"]) and "tr{break-inside:avoid}" in html
+    # printed, each figure takes a row of its own, the text's full width
+    weasyprint = pytest.importorskip("weasyprint")
+    from PIL import Image
+
+    rep["figures"] = []
+    for name in ("roc", "calibration"):
+        Image.new("RGB", (300, 200), "white").save(tmp_path / f"{name}.png")
+        rep["figures"].append({"path": tmp_path / f"{name}.png", "title": name})
+    pages = weasyprint.HTML(string=render_cohort_html(rep)).render().pages
+    images = [(b.position_x, b.position_y, b.width, page._page_box.width) for page in pages
+              for b in page._page_box.descendants() if type(b).__name__.endswith("ReplacedBox")]
+    assert len(images) == 2 and images[0][1] != images[1][1], images
+    for x, y, width, text_width in images:
+        assert width == pytest.approx(text_width), images

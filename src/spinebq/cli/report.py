@@ -33,12 +33,16 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.io.output import staged
 
     if args.stats:
+        from spinebq.cli import _with_flags
+        from spinebq.cli import stats as stats_command
         from spinebq.io.output import read_results
         from spinebq.report.cohort import write_cohort_report
 
         read_results(args.stats, "stats", "stats.json")  # only a folder whose manifest lists it, unchanged
+        # the notes of stats.json name options as `spinebq stats` has them: shown as its flags, as its terminal does
+        stats_flags = argparse.Namespace(_flags=stats_command.FLAGS)
         with staged(args) as out:
-            written = write_cohort_report(args.stats, out)
+            written = write_cohort_report(args.stats, out, flags=lambda note: _with_flags(stats_flags, note))
         print(f"cohort report: {', '.join(str(Path(args.out) / p.relative_to(out)) for p in written)}")
         print(RESEARCH_NOTICE)
         return 0

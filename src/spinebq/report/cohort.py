@@ -1,8 +1,10 @@
-"""Cohort report from the output folder of ``spinebq stats``: tables (ROC, logistic model, calibration,
-validation) and its figures (ROC, calibration, decision curve, clinical impact, nomogram), as HTML and PDF."""
+"""Cohort report from the output folder of ``spinebq stats``: tables (Table 1, ROC, DeLong comparisons, univariable
+and multivariable logistic models, model performance, ICC) and its figures (ROC, calibration, decision curve,
+clinical impact, nomogram), as HTML and PDF."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from spinebq.errors import SpinebqError
@@ -52,8 +54,50 @@ def _table1(path: Path) -> dict | None:
             "header": ["variable", "", *groups, "test", "p", "missing"], "rows": out, "own_page": True}
 
 
-def cohort_report(stats_dir: str | Path) -> dict:
-    """Tables and figures of a ``spinebq stats`` folder as plain data (``title``, ``lines``, ``tables``, ``figures``)."""
+def _ci(ci) -> str:
+    return f"{_f(ci[0])}-{_f(ci[1])}" if ci else ""
+
+
+def _univariable(uni: dict) -> dict | None:
+    """Univariable logistic models (one per predictor; a factor's levels each against its reference)."""
+    rows = [[v.get("variable", term), term, _f(v.get("or")), _ci(v.get("or_ci")), _p(v.get("p")),
+             f"{v.get('n')} ({v.get('n_events')})"] for term, v in uni.items() if isinstance(v, dict)]
+    return {"title": "Univariable logistic regression", "header": ["variable", "term", "OR", "95% CI", "p",
+            "n (events)"], "rows": rows} if rows else None
+
+
+def _delong(tests: dict) -> dict | None:
+    """Paired DeLong tests of the model's AUC against each predictor's."""
+    rows = [[name.replace("_vs_", " vs "), _f(t.get("auc1")), _f(t.get("auc2")), _f(t.get("difference")),
+             _ci(t.get("difference_ci")), _f(t.get("z")), _p(t.get("p")), f"{t.get('n_cases')} / {t.get('n_controls')}"]
+            for name, t in tests.items()]
+    return {"title": "Comparison of AUCs (paired DeLong test)", "header": ["comparison", "AUC 1", "AUC 2",
+            "difference", "95% CI", "z", "p", "events / non-events"], "rows": rows} if rows else None
+
+
+def _icc(iccs: dict) -> dict | None:
+    """ICCs of each group of reader columns, every form of psych::ICC."""
+    rows = []
+    for columns, result in iccs.items():
+        forms = {k: v for k, v in result.items() if isinstance(v, dict)}
+        rows += [[f"{columns.replace('+', ', ')} (n = {result.get('n_subjects')})" if i == 0 else "", form,
+                  r.get("model", ""), _f(r.get("icc")), _ci(r.get("ci")), _f(r.get("F")), _p(r.get("p"))]
+                 for i, (form, r) in enumerate(forms.items())]
+    return {"title": "Intraclass correlation (psych::ICC, 95% CI)", "header": ["columns", "form", "model", "ICC",
+            "95% CI", "F", "p"], "rows": rows} if rows else None
+
+
+def cohort_report(stats_dir: str | Path, *, flags: Callable[[str], str] | None = None) -> dict:
+    """Tables and figures of a ``spinebq stats`` folder as plain data (``title``, ``lines``, ``tables``, ``figures``).
+
+    Parameters
+    ----------
+    stats_dir : path
+        The folder written by ``spinebq stats``.
+    flags : callable, optional
+        Rewrites a note of stats.json for the reader: the command line passes the function that shows each option
+        the note names (``option `event```) as its flag; without it the notes are shown as stats.json has them.
+    """
     stats_dir = Path(stats_dir)
     file = stats_dir / "stats.json"
     if not file.is_file():
@@ -78,7 +122,10 @@ def cohort_report(stats_dir: str | Path) -> dict:
                     _f(best.get("sensitivity")), _f(best.get("specificity"))])
     tables.append({"title": "ROC (DeLong 95 % CI, Youden cutoff)", "header": ["predictor", "AUC", "95% CI",
                    "event if (Youden cutoff)", "sensitivity", "specificity"], "rows": roc})
-    multi = (s.get("logistic") or {}).get("multivariable") or {}
+    logistic = s.get("logistic") or {}
+    tables += [t for t in (_delong(s.get("delong_tests") or {}), _univariable(logistic.get("univariable") or {}))
+               if t is not None]
+    multi = logistic.get("multivariable") or {}
     terms = multi.get("terms") if isinstance(multi.get("terms"), dict) else {k: v for k, v in multi.items() if isinstance(v, dict) and "or" in v}
     if terms:
         tables.append({"title": f"Multivariable logistic model ({', '.join(s.get('model') or [])})",
@@ -94,13 +141,16 @@ def cohort_report(stats_dir: str | Path) -> dict:
             ["Hosmer-Lemeshow", f"chi2 {_f(hl.get('chi2'))}, df {hl.get('df')}, p {_f(hl.get('p'))}"],
             ["bootstrap", f"B = {val.get('B')}, seed {val.get('seed')} ({val.get('method')})"]]
     tables.append({"title": "Model performance", "header": ["measure", "value"], "rows": perf})
+    icc = _icc(s.get("icc") or {})
+    if icc is not None:
+        tables.append(icc)
     figures = []
     fig_dir = stats_dir / "figures"
     for name in FIGURE_ORDER:
         p = fig_dir / f"{name}.png"
         if p.is_file():
             figures.append({"path": p, "title": name.replace("_", " ")})
-    notes = list(s.get("warnings") or []) + list(s.get("notes") or [])
+    notes = [(flags or str)(n) for n in list(s.get("warnings") or []) + list(s.get("notes") or [])]
     return {"title": f"spinebq cohort report: {s.get('outcome')}", "lines": lines, "tables": tables,
             "figures": figures, "notes": notes, "notice": RESEARCH_NOTICE}
 
@@ -113,9 +163,11 @@ def render_cohort_html(report: dict) -> str:
              f"<div class='notice' id='research-notice'>Research use only, not a medical device. {_e(report['notice'])}</div>"]
     parts += [f"<p>{_e(line)}</p>" for line in report["lines"]]
     for t in report["tables"]:
-        parts.append(f"<h2>{_e(t['title'])}</h2><table><tr>" + "".join(f"<th class='l'>{_e(h)}</th>" for h in t["header"]) + "</tr>")
+        # the header row in <thead>: a table that runs onto the next page repeats it there
+        parts.append(f"<h2>{_e(t['title'])}</h2><table><thead><tr>"
+                     + "".join(f"<th class='l'>{_e(h)}</th>" for h in t["header"]) + "</tr></thead><tbody>")
         parts += ["<tr>" + "".join(f"<td class='l'>{_e(c)}</td>" for c in row) + "</tr>" for row in t["rows"]]
-        parts.append("</table>")
+        parts.append("</tbody></table>")
     if report["figures"]:
         parts.append("<h2>Figures</h2>")
         parts += [f"<figure><img src='{data_uri(f['path'])}' alt='{_e(f['title'])}'><figcaption>{_e(f['title'])}</figcaption></figure>"
@@ -126,10 +178,12 @@ def render_cohort_html(report: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_cohort_report(stats_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write ``cohort_report.html`` and ``cohort_report.pdf`` (that page printed) into ``out_dir``."""
+def write_cohort_report(stats_dir: str | Path, out_dir: str | Path, *,
+                        flags: Callable[[str], str] | None = None) -> list[Path]:
+    """Write ``cohort_report.html`` and ``cohort_report.pdf`` (that page printed) into ``out_dir``; ``flags`` as
+    :func:`cohort_report`."""
     from spinebq.report.pdf import html_to_pdf
 
-    html = render_cohort_html(cohort_report(stats_dir))
+    html = render_cohort_html(cohort_report(stats_dir, flags=flags))
     out = Path(out_dir)
     return [write_atomic(out / "cohort_report.html", html), html_to_pdf(html, out / "cohort_report.pdf")]

@@ -35,8 +35,10 @@ ul.caveats li{margin:3px 0} .glance{display:flex;gap:18px;flex-wrap:wrap} .box{b
 @page{size:A4;margin:12mm 11mm 14mm 11mm;
   @bottom-left{content:"spinebq cohort report - research use only, not a medical device";font-size:7pt;color:#666}
   @bottom-right{content:"page " counter(page) " of " counter(pages);font-size:7pt;color:#666}}
+tr{break-inside:avoid} h2{break-after:avoid}
 @media print{body{font-size:9pt;margin:0;max-width:none} h2{font-size:12pt;margin-top:14px} table{font-size:8pt}
-  th,td{padding:1px 4px} tr,figure{break-inside:avoid} figure img{max-width:85mm}}
+  th,td{padding:1px 4px} tr,figure{break-inside:avoid}
+  figure{display:block;margin:6px 0} figure img{width:100%;max-width:none}}
 """
 
 #: Style of the per-patient report, for the screen and for A4 print (the PDF).
