@@ -137,7 +137,8 @@ def method_notes(ct: CtRecord, keys: Iterable[str]) -> list[str]:
         "three-slice": recorded(method.get("hu_2d")) + (f"; B-HU: {regional['b_hu']}" if regional.get("b_hu") else ""),
         "3D ROI + calibration": f"the level's {method.get('headline_key') or 'hu_3d'} (3D ROI) through the scan's "
                                 "calibration (see Calibration)",
-        NOT_CALIBRATED: "the scan has no HU -> vBMD calibration, so no vBMD or ACR category is given (see Calibration)",
+        NOT_CALIBRATED: "the scan has no HU -> vBMD calibration, so no vBMD or ACR category is given (with one, vBMD "
+                        f"is the level's {method.get('headline_key') or 'hu_3d'} through it; see Calibration)",
         "contrast-corrected": f"the level's raw HU minus {contrast_note(ct)} (docs/methods.md section 3); the raw HU "
                               "beside it",
         "ACR": f"category of the vBMD: < {low:g}, {low:g}-{high:g}, > {high:g} mg/cm3 [{ACR_REFERENCE}]",
