@@ -31,6 +31,10 @@ ROI_STEP_MM = 0.5
 #: Grey-level window of the CT figures (bone and soft tissue both readable), HU.
 BONE_WINDOW_HU = (-250.0, 1250.0)
 
+#: The patient identifier of an assessment, a report and its DICOM SR (Patient's Name and Patient ID) when the user
+#: gives none (``--id``): a pseudonym that says it is one.
+DEFAULT_PATIENT_ID = "anonymous"
+
 #: Said by every output and report: spinebq is a research tool.
 RESEARCH_NOTICE = "spinebq is a research tool, not a medical device: results are not for clinical decisions on their own."
 

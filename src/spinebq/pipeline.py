@@ -315,13 +315,17 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
         When ``options.bodies`` is given without ``labels`` (it has no level names of its own).
     """
     from spinebq.calibrate.core import no_calibration
-    from spinebq.io.labels import keep_bodies, load_labels
+    from spinebq.io.labels import keep_bodies, load_labels, named_vertebrae_pp
     from spinebq.measure.ct.levels import BODY_MAP_METHOD, OWN_BODY_METHOD, measure_ct
     from spinebq.measure.ct.regional import RegionalOptions, measure_regional
     from spinebq.measure.ct.plans import PlanOptions
 
     say = progress or (lambda message: None)
     if options.bodies is not None and labels is None:
+        if named_vertebrae_pp(options.bodies):
+            raise OptionError("bodies", f"{Path(options.bodies).name} is TotalSegmentator's vertebrae_pp, a per-level "
+                                        "body map whose ids name the levels: give it as the labels "
+                                        f"({option('labels')}) instead, or with the labels whose levels it splits")
         raise OptionError("bodies", "a vertebrae_body map has bodies without level names: give it with the labels "
                                     f"whose levels it splits ({option('labels')}), or leave it out")
     ct = load_ct(ct, options)

@@ -42,11 +42,36 @@ def load(path):
 
 
 @pytest.fixture(scope="session")
-def demo_report_dir(tmp_path_factory):
+def phantom_files(tmp_path_factory):
+    """``spinebq phantom --rods --mri``: the synthetic CT (a NIfTI without scanner keys), its labels and the MR."""
+    folder = tmp_path_factory.mktemp("phantom") / "ph"
+    assert main(["phantom", "--out", str(folder), "--rods", "--mri"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def phantom_variant_dir(tmp_path_factory, phantom_files):
+    """``spinebq ct`` on the phantom with the options whose traces the assessment and report must carry: portal
+    venous phase with Pickhardt's correction, summary over L3-L5 (not the papers' L1-L4), a scanner equation
+    applied unchecked (the NIfTI names no scanner) and no screw trajectories (trajectory mode none)."""
+    root = tmp_path_factory.mktemp("variant")
+    equation = {"schema": "spinebq.equations/1", "equations": [
+        {"manufacturer": "GE MEDICAL SYSTEMS", "model": "BrightSpeed", "kvp": 120, "kernel": "STANDARD",
+         "slope_hu_per_mg_cm3": 1.2456, "intercept_hu": 64.75, "r2": 1.0, "reference": "hand written"}]}
+    (root / "eq.json").write_text(json.dumps(equation))
+    out = root / "ct"
+    assert main(["ct", str(phantom_files / "ct.nii.gz"), "--labels", str(phantom_files / "labels.nii.gz"),
+                 "--contrast-phase", "portal_venous", "--contrast-correction", "pickhardt", "--levels", "L3-L5",
+                 "--calibration", str(root / "eq.json"), "--trajectory", "none", "--no-pictures", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_report_dir(tmp_path_factory, phantom_files):
     """The demo patient: the synthetic CT with calibration rods (calibrated to vBMD) and the synthetic T1 MRI."""
     root = tmp_path_factory.mktemp("demo")
     # the README's demo commands
-    assert main(["phantom", "--out", str(root / "ph"), "--rods", "--mri"]) == 0
+    (root / "ph").symlink_to(phantom_files, target_is_directory=True)
     assert main(["ct", str(root / "ph" / "ct.nii.gz"), "--labels", str(root / "ph" / "labels.nii.gz"), "--calibration",
                  "phantom", "--phantom", str(root / "ph" / "phantom_rods.json"), "--out", str(root / "ct")]) == 0
     assert main(["mri", str(root / "ph" / "mr.nii.gz"), "--labels", str(root / "ph" / "mr_labels.nii.gz"),

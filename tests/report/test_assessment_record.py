@@ -13,7 +13,10 @@ missing pedicle values, which now say why: S1's own reason, or "the vertebra is 
 Sakai 2018's screw-trajectory HU was read from the screw cylinders (``st_hu_3d``, HU along the screw in 3D as the paper
 measured it) instead of the HU ratio's axial rectangles: each level's values gained ``st_hu_3d``, ``st_hu`` lost its
 fall-back to the cylinders (its ``source`` text names the rectangles), and the Sakai rows' values and sides changed (real
-CT L4 147.8 -> 162.5 HU, L5 150.4 -> 163.3 HU: no longer on the risk side); nothing else), and the record
+CT L4 147.8 -> 162.5 HU, L5 150.4 -> 163.3 HU: no longer on the risk side); nothing else); and once when a missing
+screw's value gave measurements.json's stored per-side reason instead of the generic "no screw trajectory in
+measurements.json": only the real CT's T11 and T12 ``st_hu``, ``st_hu_3d``, ``hu_ratio`` and ``trajectory_vbmd_mg_cm3``
+``reason`` changed, to "the vertebra is cut by the field of view"), and the record
 survives ``from_json(to_json())`` and pickle, also with a scored and an unscored nomogram row."""
 from __future__ import annotations
 

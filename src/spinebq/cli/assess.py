@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+
+from spinebq.constants import DEFAULT_PATIENT_ID
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,7 +20,8 @@ HELP = ("place one patient's measurements against every published model (value, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_patient_arguments(parser)
-    parser.add_argument("--id", default="patient", help="identifier written into the outputs (default: patient)")
+    parser.add_argument("--id", default=DEFAULT_PATIENT_ID, help="identifier written into the outputs (default: "
+                        f"{DEFAULT_PATIENT_ID})")
     parser.add_argument("--out", metavar="DIR", help="write DIR/assessment.json")
     parser.add_argument("--json", action="store_true", help="print the assessment as JSON instead of a table")
 

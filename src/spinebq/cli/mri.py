@@ -82,6 +82,8 @@ def _summary(data: dict, out) -> str:
         reason = data["muscle_method"].get("signal_fat_reason")
         if reason:
             lines.append(f"  Goutallier missing: {reason}")
+    if data["roi_source"].get("note"):  # automatic mode: how the levels were found, and to check them
+        lines.append(f"  note: {data['roi_source']['note']}")
     notes = data["input"].get("flag_notes") or {}
     for flag in data["input"]["flags"]:
         lines.append(f"  note: {flag}: {notes.get(flag, '')}".rstrip(": "))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from spinebq.constants import DEFAULT_PATIENT_ID
+
 from spinebq.cli.assess import add_patient_arguments
 
 NAME = "report"
@@ -16,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dicom", metavar="CT", help="the source DICOM CT folder: also write measurements_sr.dcm "
                         "(DICOM SR, TID 1500) referencing it")
     parser.add_argument("--stats", metavar="DIR", help="folder written by spinebq stats: write a cohort report instead")
-    parser.add_argument("--id", default="patient", help="identifier shown in the report (default: patient)")
+    parser.add_argument("--id", default=DEFAULT_PATIENT_ID, help="pseudonym heading the report and written as the "
+                        f"DICOM SR's Patient's Name and Patient ID (default: {DEFAULT_PATIENT_ID})")
     parser.add_argument("--include-phi", action="store_true", help="show patient name, ID and birth date when the "
                         "inputs carry them (spinebq ct --include-phi) and keep them in the DICOM SR")
     parser.add_argument("--no-pdf", action="store_true", help="write only the HTML")

@@ -268,11 +268,21 @@ def _sacrum_fallback_ids(table: dict[int, str]) -> set[int]:
 GUESSED_NOTE = "the label scheme was chosen from the file name and ids; choose another scheme to override"
 
 
+def named_vertebrae_pp(path: str | Path) -> bool:
+    """Whether the file name says TotalSegmentator ``vertebrae_pp`` (``vertebrae_pp_refined.nii.gz``): a per-level
+    body map whose ids name the levels (VerSe ids), so it can be given as the labels.
+
+    >>> named_vertebrae_pp("seg/vertebrae_pp_refined.nii.gz"), named_vertebrae_pp("vertebrae_body.nii.gz")
+    (True, False)
+    """
+    return "vertebrae_pp" in Path(path).name.lower()
+
+
 def _guess_scheme(path: Path, ids: set[int]) -> tuple[LabelScheme, str]:
     name = path.name.lower()
     if "total_v1" in name or "v1" in path.parent.name.lower() and "total" in name:
         return LabelScheme.TOTAL_V1, f"TotalSegmentator v1 'total' (from the file name {path.name})"
-    if "vertebrae_pp" in name:
+    if named_vertebrae_pp(path):
         return LabelScheme.VERTEBRAE_PP, f"TotalSegmentator vertebrae_pp bodies (from the file name {path.name})"
     if "total" in name:
         return LabelScheme.TOTAL, f"TotalSegmentator v2 'total' (from the file name {path.name})"

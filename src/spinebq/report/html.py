@@ -69,6 +69,7 @@ section.detail{break-before:page;page-break-before:always}
 @media print{body{font-size:8.5pt;margin:0;max-width:none;line-height:1.2} table{font-size:7.5pt} .small,.src{font-size:7pt}
   h1{font-size:13pt} h2{font-size:10.5pt;margin:6px 0 2px} h3{font-size:9.5pt} .notice{font-size:7.5pt;padding:2px 6px}
   th,td{padding:1px 4px}
+  thead{display:table-header-group} tr,tbody.model{break-inside:avoid;page-break-inside:avoid}
 }
 """
 
@@ -139,8 +140,8 @@ def _page_one(report: dict) -> str:
     pairs += ["<th></th><td></td>"] * (len(pairs) % 2)
     out.append("<table class='who' id='who'>" + "".join(f"<tr>{a}{b}</tr>" for a, b in zip(pairs[::2], pairs[1::2]))
                + "</table>")
-    out.append("<h2>Bone quality</h2><table class='wide' id='bone-quality'><tr><th>measure</th><th>value</th>"
-               "<th>against the cutoff</th><th>reading</th><th>source</th></tr>")
+    out.append("<h2>Bone quality</h2><table class='wide' id='bone-quality'><thead><tr><th>measure</th><th>value</th>"
+               "<th>against the cutoff</th><th>reading</th><th>source</th></tr></thead>")
     for row in p["bone"]:
         out.append(f"<tr><td>{_e(row['label'])}</td>" + _td(row, row["key"])
                    + f"<td>{scale_svg(row['scale'])}</td><td>{_e(row['reading'] or '-')}</td>"
@@ -153,9 +154,9 @@ def _page_one(report: dict) -> str:
     if planned["reason"]:
         out.append(f"<p id='planned-levels'>{_e(planned['reason'])}</p>")
     else:
-        out.append("<table class='wide' id='planned-levels'><tr><th>level</th><th>HU along the screws (HU)</th><th>against "
+        out.append("<table class='wide' id='planned-levels'><thead><tr><th>level</th><th>HU along the screws (HU)</th><th>against "
                    "153.5 HU [sakai2018]</th><th>ST-HU (HU)</th><th>HU ratio</th><th>B-HU (HU)</th><th>pedicle isthmus "
-                   "width</th></tr>")
+                   "width</th></tr></thead>")
         for r in planned["rows"]:
             if r["missing"]:
                 out.append(f"<tr data-level='{_e(r['level'])}'><td>{_e(r['level'])}</td><td colspan='6'>{_e(r['missing'])}</td></tr>")
@@ -168,8 +169,8 @@ def _page_one(report: dict) -> str:
         out.append(f"</table><p class='small' id='planned-method'>{_e(planned['method'])}</p>")
     out.append("<h2>Published models</h2>")
     if p["models"]:
-        out.append("<table class='wide' id='models-summary'><tr><th>predictor</th><th>level</th><th>value</th><th>cutoff</th>"
-                   "<th>side</th><th>AUC</th><th>source</th><th>endpoint</th></tr>")
+        out.append("<table class='wide' id='models-summary'><thead><tr><th>predictor</th><th>level</th><th>value</th><th>cutoff</th>"
+                   "<th>side</th><th>AUC</th><th>source</th><th>endpoint</th></tr></thead>")
         for m in p["models"]:
             out.append(f"<tr class='{'risk' if m['risk'] else 'norisk'}' data-model='{_e(m['key'])}'><td>{_e(m['predictor'])}</td>"
                        f"<td>{_e(m['level'])}</td>"
@@ -216,8 +217,8 @@ def _models_detail(rows: list[dict]) -> str:
     shown = sorted([r for r in rows if r["status"] != "not_applicable"], key=lambda r: r["status"] != "applied")
     out = []
     if shown:
-        out.append("<table class='wide' id='assessment'><tr><th>model</th><th>level</th><th>value</th><th>cutoff</th>"
-                   "<th>side</th><th>AUC (95% CI)</th><th>Se / Sp</th></tr>")
+        out.append("<table class='wide' id='assessment'><thead><tr><th>model</th><th>level</th><th>value</th><th>cutoff</th>"
+                   "<th>side</th><th>AUC (95% CI)</th><th>Se / Sp</th></tr></thead>")
         for r in shown:
             cls = ("risk" if r["at_risk_side"] else "norisk") if r["status"] == "applied" else ""
             digits = value_decimals(r["key"], r["unit"])
@@ -232,7 +233,7 @@ def _models_detail(rows: list[dict]) -> str:
             if r.get("corrections"):
                 notes.append("registry correction of the printed paper: " + "; ".join(r["corrections"]))
             level = str(r["level"] or "")
-            out.append(f"<tr class='{cls}' data-model='{_e(r['key'])}' data-status='{_e(r['status'])}'>"
+            out.append(f"<tbody class='model'><tr class='{cls}' data-model='{_e(r['key'])}' data-status='{_e(r['status'])}'>"
                        f"<td>{_e(r['key'])} [{_e(r['paper'])}]<br><span class='small'>{_e(r['predictor'])}</span></td>"
                        f"<td>{_e(level or '-')}</td>"
                        + _td({"value": r["value"], "text": human(r["value"], unit, digits)}, "value", level,
@@ -240,12 +241,12 @@ def _models_detail(rows: list[dict]) -> str:
                        + f"<td class='n'>{_e(r['cutoff_text'])}</td><td>{_e(cite_text(r['side_text'] or '-'))}</td>"
                        f"<td class='n'>{_e(auc)}</td><td class='n'>{_e(sesp)}</td></tr>")
             out.append(f"<tr class='{cls}'><td colspan='7' class='small'>Endpoint: {_e(r['endpoint'])}."
-                       + "".join(f"<br>{_e(cite_text(n))}" for n in notes) + "</td></tr>")
+                       + "".join(f"<br>{_e(cite_text(n))}" for n in notes) + "</td></tr></tbody>")
         out.append("</table>")
     missing = [r for r in rows if r["status"] == "not_applicable"]
     if missing:
-        out.append("<h3>Not applicable to this patient</h3><table class='wide' id='not-applicable'><tr><th>model</th>"
-                   "<th>level</th><th>cutoff</th><th>why not</th></tr>")
+        out.append("<h3>Not applicable to this patient</h3><table class='wide' id='not-applicable'><thead><tr><th>model</th>"
+                   "<th>level</th><th>cutoff</th><th>why not</th></tr></thead>")
         for r in missing:
             out.append(f"<tr class='na' data-model='{_e(r['key'])}' data-status='not_applicable'><td>{_e(r['key'])} "
                        f"[{_e(r['paper'])}]</td><td>{_e(r['level'] or '-')}</td><td>{_e(r['cutoff_text'])}</td>"

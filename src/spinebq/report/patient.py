@@ -18,12 +18,13 @@ from spinebq.records.assessment import Assessment
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.quantities import Quantity
-from spinebq.constants import RESEARCH_NOTICE
+from spinebq.constants import DEFAULT_PATIENT_ID, RESEARCH_NOTICE
 from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, METHOD_LABELS, MRI_LEVEL_QUANTITIES,
-                                       MRI_SCORES, PEDICLE_WIDTHS, REPORT_CT_KEYS, level_value, mri_level_value,
+                                       MRI_SCORES, NOT_CALIBRATED, PEDICLE_WIDTHS, REPORT_CT_KEYS, level_value,
+                                       mri_level_value,
                                        present, unit_text)
-from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, page_one
-from spinebq.report.text import cite_text, human
+from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, contrast_note, page_one
+from spinebq.report.text import cite_text, human, levels_text
 from spinebq.risk.assess import ct_record, mri_record
 
 PHI_LABELS = {"patient_name": "name", "patient_id": "patient ID", "patient_birth_date": "birth date",
@@ -54,6 +55,31 @@ def _missing_reason(ct: CtRecord, vertebra, key: str) -> str | None:
     return vertebra.excluded_reason.replace("_", " ") if vertebra.excluded_reason else None
 
 
+def method_label(ct: CtRecord, key: str) -> str:
+    """The method label shown beside number ``key`` (:data:`~spinebq.report.quantities.METHOD_LABELS`), or
+    :data:`~spinebq.report.quantities.NOT_CALIBRATED` for the vBMD and ACR of a scan without calibration."""
+    if key in ("vbmd_mg_cm3", "acr_category") and ct.calibration.get("method", "none") == "none":
+        return NOT_CALIBRATED
+    return METHOD_LABELS[key]
+
+
+def body_methods(ct: CtRecord) -> str:
+    """How each level's body was cut from its label (``body_method``), each method once with its levels:
+    ``posterior elements cut at the spinal canal (T12, L2-L5; projected: L1); no spinal canal found: whole label
+    used (T11, S1)``. Empty when no level records it."""
+    by_method: dict[str, dict[str, list[str]]] = {}  # method -> qualifier ('' for none) -> levels
+    for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER)):
+        text = v.details.get("body_method")
+        if not text:
+            continue
+        base, qualifier = str(text), ""
+        if base.endswith(")") and " (" in base:
+            base, qualifier = base[:-1].rsplit(" (", 1)
+        by_method.setdefault(base, {}).setdefault(qualifier, []).append(v.level)
+    return "; ".join(f"{base} (" + "; ".join((f"{q}: " if q else "") + levels_text(levels) for q, levels
+                                            in sorted(parts.items())) + ")" for base, parts in by_method.items())
+
+
 def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
     """One block per vertebra, cranial to caudal: its numbers (quantities with a value, and the always-shown ones
     with the reason they are missing), its QC flags and its own pictures (matched by the level in the file name)."""
@@ -67,7 +93,7 @@ def level_blocks(ct: CtRecord, ct_dir: Path | None) -> list[dict]:
             value = level_value(vertebra, key)
             if present(value) is None and key not in ALWAYS_SHOWN:
                 continue
-            rows.append({"key": key, "label": q.label, "unit": unit_text(q), "method": METHOD_LABELS[key],
+            rows.append({"key": key, "label": q.label, "unit": unit_text(q), "method": method_label(ct, key),
                          **_cell(value, q.decimals, _missing_reason(ct, vertebra, key))})
         flags = [f.replace("_", " ") for f in vertebra.qc]
         if vertebra.excluded_reason:
@@ -109,8 +135,12 @@ def method_notes(ct: CtRecord, keys: Iterable[str]) -> list[str]:
                   f"trabecular ROI ({method.get('reference') or 'reference not recorded'})"
                   + (f"; metal above {metal:g} HU excluded" if metal else ""),
         "three-slice": recorded(method.get("hu_2d")) + (f"; B-HU: {regional['b_hu']}" if regional.get("b_hu") else ""),
-        "3D ROI, calibrated": f"the level's {method.get('headline_key') or 'hu_3d'} (3D ROI) through the scan's "
-                              "calibration (see Calibration); none without a calibration",
+        "3D ROI + calibration": f"the level's {method.get('headline_key') or 'hu_3d'} (3D ROI) through the scan's "
+                                "calibration (see Calibration)",
+        NOT_CALIBRATED: "the scan has no HU -> vBMD calibration, so no vBMD or ACR category is given (with one, vBMD "
+                        f"is the level's {method.get('headline_key') or 'hu_3d'} through it; see Calibration)",
+        "contrast-corrected": f"the level's raw HU minus {contrast_note(ct)} (docs/methods.md section 3); the raw HU "
+                              "beside it",
         "ACR": f"category of the vBMD: < {low:g}, {low:g}-{high:g}, > {high:g} mg/cm3 [{ACR_REFERENCE}]",
         "2D rectangles": recorded(regional.get("st_hu")),
         "ST-HU / B-HU": recorded(regional.get("hu_ratio")),
@@ -120,13 +150,13 @@ def method_notes(ct: CtRecord, keys: Iterable[str]) -> list[str]:
                           f"{regional.get('trajectory') or 'not recorded'}): {recorded(regional.get('screw_roi'))}",
         "body heights": recorded(regional.get("heights")),
         "Genant": "; ".join(sorted(genant)) or recorded(None),
-        "body label": "; ".join(sorted({str(v.details.get("body_method")) for v in ct.vertebrae
-                                        if v.details.get("body_method")})) or recorded(None),
+        "body label": body_methods(ct) or recorded(None),
         "pedicle isthmus": recorded(regional.get("pedicles")),
     }
     numbers: dict[str, dict[str, None]] = {}  # method label -> the numbers' labels, in order
     for key in keys:
-        numbers.setdefault(METHOD_LABELS[key], {})[BY_KEY[key].label if key in BY_KEY else METHOD_LABELS[key]] = None
+        label = method_label(ct, key)
+        numbers.setdefault(label, {})[BY_KEY[key].label if key in BY_KEY else label] = None
     return [label + (f" ({', '.join(names)})" if list(names) != [label] else "") + f": {texts[label]}."
             for label, names in numbers.items()]
 
@@ -210,9 +240,11 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
             contrast = ct.summary.regional.contrast if ct.summary.regional is not None else {}
             correction = contrast.get("correction", "none")
             out.append("Contrast: " + (acquisition.extra.get("contrast_note") or f"contrast phase {human(contrast.get('phase'))}: "
-                                       "trabecular HU is raised by enhancement") + ". Raw HU is shown; "
+                                       "trabecular HU is raised by enhancement") + ". Raw HU is shown and placed against "
+                       "the published cutoffs (found on unenhanced scans); "
                        + ("no correction is applied." if correction == "none" else
-                          f"the {correction} correction ({-contrast.get('correction_delta_hu', 0.0):+g} HU) is given beside it."))
+                          f"the {correction} correction ({-contrast.get('correction_delta_hu', 0.0):+g} HU) is given "
+                          "beside it (the contrast-corrected rows of page one and of each level)."))
         if not kvp:
             out.append("Tube voltage is not recorded in the input (e.g. NIfTI): published HU cutoffs assume 120 kVp.")
         elif float(kvp) != 120:
@@ -258,7 +290,8 @@ def pictures(ct_dir: Path | None, mri_dir: Path | None, ct_names: Iterable[str] 
 
 
 def patient_report(ct: CtRecord | Mapping | None, mri: MriRecord | Mapping | None, assessment: Assessment | None, *,
-                   patient_id: str = "patient", ct_dir: str | Path | None = None, mri_dir: str | Path | None = None,
+                   patient_id: str = DEFAULT_PATIENT_ID, ct_dir: str | Path | None = None,
+                   mri_dir: str | Path | None = None,
                    include_phi: bool = False) -> dict:
     """Everything a per-patient report shows, as plain data (see the module docstring).
 

@@ -119,7 +119,8 @@ LEVEL_QUANTITIES: tuple[Quantity, ...] = (
 BY_KEY = {q.key: q for q in LEVEL_QUANTITIES}
 
 #: The report's CT level columns, in order (a column is shown when any level has a value, see ALWAYS_SHOWN).
-REPORT_CT_KEYS = ("hu_3d", "hu_3d_median", "hu_2d", "vbmd_mg_cm3", "acr_category", "b_hu", "st_hu", "hu_ratio",
+REPORT_CT_KEYS = ("hu_3d", "hu_3d_median", "hu_2d", "hu_contrast_corrected.hu_3d", "hu_contrast_corrected.hu_2d",
+                  "vbmd_mg_cm3", "acr_category", "b_hu", "st_hu", "hu_ratio",
                   *(q.key for q in _regions()), "trajectories.left.hu_mean", "trajectories.right.hu_mean",
                   "heights_mm.anterior", "heights_mm.middle", "heights_mm.posterior", "genant_grade", "body_volume_ml")
 #: The key of the level blocks' row of pedicle isthmus widths (read from ``pedicles.<side>.isthmus_width_mm``).
@@ -128,11 +129,14 @@ PEDICLE_WIDTHS = "pedicles.isthmus_width_mm"
 #: short label shown beside the number. The report's Methods and caveats describe each
 #: label once, in the words of measurements.json ``method`` (:func:`spinebq.report.patient.method_notes`).
 METHOD_LABELS = {"hu_3d": "3D ROI", "hu_3d_median": "3D ROI", "hu_2d": "three-slice", "b_hu": "three-slice",
-                 "vbmd_mg_cm3": "3D ROI, calibrated", "acr_category": "ACR", "st_hu": "2D rectangles",
+                 "hu_contrast_corrected.hu_3d": "contrast-corrected", "hu_contrast_corrected.hu_2d": "contrast-corrected",
+                 "vbmd_mg_cm3": "3D ROI + calibration", "acr_category": "ACR", "st_hu": "2D rectangles",
                  "hu_ratio": "ST-HU / B-HU", **{q.key: "regions A-C" for q in _regions()},
                  **{f"trajectories.{side}.hu_mean": "screw cylinder" for side in Side.values()},
                  **{f"heights_mm.{h}": "body heights" for h in ("anterior", "middle", "posterior")},
                  "genant_grade": "Genant", "body_volume_ml": "body label", PEDICLE_WIDTHS: "pedicle isthmus"}
+#: The method label of the vBMD and ACR rows of a scan without calibration (they show only why they are empty).
+NOT_CALIBRATED = "no calibration"
 #: The columns of measurements.csv after ``level``, in order (a column per quantity, ``csv_column`` its name).
 CSV_CT_KEYS = ("hu", "hu_3d", "hu_3d_median", "hu_3d_sd", "hu_3d_voxels", "hu_3d_volume_ml", "hu_2d", "hu_2d_slices",
                "vbmd_mg_cm3", "acr_category", "body_volume_ml", "qc", "excluded_reason", "st_hu", "b_hu", "hu_ratio",

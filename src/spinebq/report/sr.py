@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from spinebq import __version__
+from spinebq.constants import DEFAULT_PATIENT_ID
 from spinebq.errors import SpinebqError
 from spinebq.records.ct import CtRecord
 from spinebq.report.quantities import BY_KEY, SR_CT_KEYS, level_value, unit_meaning
@@ -88,8 +89,8 @@ def measurement_groups(ct: CtRecord | Mapping) -> dict:
     return out
 
 
-def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str | Path, *, patient_id: str = "patient",
-                         include_phi: bool = False) -> Path:
+def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str | Path, *,
+                         patient_id: str = DEFAULT_PATIENT_ID, include_phi: bool = False) -> Path:
     """Write the CT measurements of ``ct`` as a TID 1500 SR referencing ``source``.
 
     Parameters

@@ -18,6 +18,8 @@ from spinebq.records.mri import MriRecord
 from spinebq.report.quantities import BY_KEY, METHOD_LABELS
 from spinebq.report.text import cite_text, human, levels_text, missing
 from spinebq.risk.registry import get_model, value_decimals
+from spinebq.risk.assess import summary_levels_caveat
+from spinebq.risk.values import trajectory_reason
 
 #: Zone names of a scale, in the order low -> high, for a cutoff whose low side went with the endpoint, and
 #: for one whose high side did.
@@ -74,16 +76,44 @@ def _bone_row(label: str, key: str, value, unit: str, decimals: int, *, reason: 
             "reading": reading, "cite": list(cite)}
 
 
+def contrast_note(ct: CtRecord) -> str:
+    """``the pickhardt contrast correction (-11.2 HU)``: the correction ``spinebq ct --contrast-correction`` applied
+    (measurements.json ``summary.contrast``); ``no contrast correction`` without one."""
+    contrast = ct.summary.regional.contrast if ct.summary.regional is not None else {}
+    correction = contrast.get("correction", "none")
+    if correction == "none":
+        return "no contrast correction"
+    return f"the {correction} contrast correction ({-float(contrast.get('correction_delta_hu') or 0.0):+g} HU)"
+
+
+def _corrected_row(ct: CtRecord, levels: str) -> list[dict]:
+    """The summary HU with the contrast correction of ``spinebq ct --contrast-correction`` subtracted, beside the raw
+    HU (which alone is placed against the published cutoffs); empty without a correction."""
+    regional = ct.summary.regional
+    correction = (regional.contrast if regional is not None else {}).get("correction", "none")
+    if correction == "none" or missing(regional.hu_contrast_corrected):
+        return []
+    reading = (f"the raw HU above minus {contrast_note(ct)}; not placed against the cutoffs, which were found on raw "
+               "HU of unenhanced scans")
+    return [_bone_row(f"CT HU, {levels} mean, contrast-corrected ({correction})", "summary.hu_contrast_corrected",
+                      regional.hu_contrast_corrected, "HU", 0, reading=reading)]
+
+
 def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dict]) -> list[dict]:
     """The summary rows: CT HU (3D and three-slice), the L1 screening reading, vBMD, MRI VBQ and PBQ."""
     rows = []
     if ct is not None:
         s = ct.summary
         levels = levels_text(s.levels_used)
-        rows.append(_bone_row(f"CT 3D HU, {levels} mean", "summary.hu", s.hu, "HU", 0, model="S003_3DHU",
-                              reason="no level measurable"))
-        rows.append(_bone_row(f"CT three-slice HU, {levels} mean", "summary.hu_2d", s.hu_2d, "HU", 0, model="S003_HU",
-                              reason="no level measurable"))
+        for label, key, value, model in (("CT 3D HU", "summary.hu", s.hu, "S003_3DHU"),
+                                         ("CT three-slice HU", "summary.hu_2d", s.hu_2d, "S003_HU")):
+            row = _bone_row(f"{label}, {levels} mean", key, value, "HU", 0, model=model, reason="no level measurable")
+            other_levels = summary_levels_caveat(get_model(model), s.levels_used)
+            if other_levels and row["value"] is not None:
+                row["reading"] = "; ".join(filter(None, (row["reading"], other_levels)))
+            rows.append(row)
+            if key == "summary.hu":
+                rows += _corrected_row(ct, levels)
         for r in screening:
             scale = None
             if r["value_hu"] is not None:
@@ -159,10 +189,12 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
         if v is None:
             rows.append({"level": level, "missing": f"{level} is not in the CT results"})
             continue
-        no_trajectory = "no screw trajectory measured" if v.st_hu is None else "trajectory not measurable"
+        no_trajectory = trajectory_reason(v) or ("no screw trajectory measured" if v.st_hu is None
+                                                 else "trajectory not measurable")
         no_b_hu = f"no three-slice HU at {level}"
-        reasons = {"st_hu": no_trajectory, "st_hu_3d": no_trajectory, "b_hu": no_b_hu,
-                   "hu_ratio": no_trajectory if missing(v.st_hu) else no_b_hu}
+        same = "see HU along the screws" if missing(v.st_hu_3d) else no_trajectory  # the reason once per row
+        reasons = {"st_hu": same, "st_hu_3d": no_trajectory, "b_hu": no_b_hu,
+                   "hu_ratio": same if missing(v.st_hu) else no_b_hu}
 
         def cell(key: str, value) -> dict:  # the level blocks' decimals, the unit in the header
             return {"value": None if missing(value) else value,

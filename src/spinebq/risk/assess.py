@@ -21,10 +21,10 @@ from spinebq.errors import SpinebqError
 from spinebq.records.assessment import SCHEMA, Assessment, ModelResult, PatientValues
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
-from spinebq.constants import RESEARCH_NOTICE
+from spinebq.constants import DEFAULT_PATIENT_ID, RESEARCH_NOTICE
 from spinebq.risk.registry import cutoff_text, load_models
 from spinebq.risk.screening import screening_readings
-from spinebq.risk.values import normalise_clinical, patient_values
+from spinebq.risk.values import normalise_clinical, parse_levels, patient_values
 
 #: The paper's substitute levels when the model's level is not measurable (yang2026: L2/L4 for L3).
 SUBSTITUTES = {"L3": ("L2", "L4")}
@@ -34,6 +34,11 @@ LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_m
                    "hu_ratio")
 CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
                    "venous phase, docs/methods.md section 3) and the published CT cutoffs assume unenhanced scans")
+#: The caveat of an HU model on a CT whose HU had a contrast correction (docs/methods.md section 3): which value is
+#: compared, and why.
+CORRECTION_CAVEAT = ("spinebq ct applied the {correction} contrast correction ({delta:+g} HU; measurements.json "
+                     "hu_contrast_corrected), but the value compared here is the raw HU: the published cutoffs were "
+                     "found on raw HU of unenhanced scans")
 
 
 def read_document(path: str | Path, name: str) -> dict:
@@ -205,6 +210,32 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def summary_levels_caveat(model: dict, levels_used) -> str | None:
+    """The caveat of a summary value (``summary_*``) over other levels than the model's (``--levels L3-L5``
+    against a cutoff for the L1-L4 mean); None when the levels are the model's or the model is not a summary's.
+
+    Examples
+    --------
+    >>> model = {"variable": "summary_hu_3d", "level": "L1-L4", "paper": "chang2025"}
+    >>> summary_levels_caveat(model, ["L3", "L4", "L5"])
+    "the mean of L3, L4, L5 is placed against [chang2025]'s cutoff for the mean of L1-L4"
+    >>> summary_levels_caveat(model, ["L1", "L2", "L3", "L4"]) is None
+    True
+    """
+    wanted = model.get("level")
+    if not str(model.get("variable", "")).startswith("summary_") or not wanted:
+        return None
+    try:
+        wanted_levels = parse_levels(wanted)
+    except ValueError:
+        return None
+    used = list(levels_used)
+    if used == wanted_levels:
+        return None
+    return (f"the mean of {', '.join(used) or 'no level'} is placed against [{model.get('paper')}]'s cutoff for the "
+            f"mean of {wanted}")
+
+
 def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
                        clinical: dict) -> tuple[list[str], str | None]:
     """(caveats, reason not applicable or None) from the model's conditions and the patient's data."""
@@ -221,6 +252,15 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
                 caveats.append(f"CT at {kvp:g} kVp; the paper used {wanted} kVp (HU and calibrations are kVp-specific)")
         if ct.contrast_enhanced:
             caveats.append(CONTRAST_CAVEAT)
+        contrast = ct.summary.regional.contrast if ct.summary.regional is not None else {}
+        if model.get("unit") == "HU" and contrast.get("correction", "none") != "none":
+            caveats.append(CORRECTION_CAVEAT.format(correction=contrast["correction"],
+                                                    delta=-float(contrast.get("correction_delta_hu") or 0.0)))
+        if model.get("unit") == "mg/cm3" and ct.calibration.get("warning"):
+            caveats.append(f"calibration: {ct.calibration['warning']}")
+        levels = summary_levels_caveat(model, ct.summary.levels_used)
+        if levels:
+            caveats.append(levels)
         preset = ct.method.get("preset")
         if cond.get("ct_preset") and preset and preset != cond["ct_preset"]:
             caveats.append(f"3D ROI preset {preset}; the paper's ROI corresponds to preset {cond['ct_preset']}")
@@ -410,7 +450,8 @@ def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri
 
 def assess_patient(ct: CtRecord | Mapping | None = None, mri: MriRecord | Mapping | None = None,
                    clinical: Mapping | None = None, *,
-                   nomogram: Mapping | None = None, patient_id: str = "patient", models: list[dict] | None = None) -> Assessment:
+                   nomogram: Mapping | None = None, patient_id: str = DEFAULT_PATIENT_ID,
+                   models: list[dict] | None = None) -> Assessment:
     """Assess one patient against every model of the registry.
 
     Parameters

@@ -161,6 +161,37 @@ def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
     return hu, ([] if len(values) == 2 else ["only one side's trajectory measured"])
 
 
+def trajectory_reason(vertebra: VertebraRecord) -> str | None:
+    """Why the screws of one vertebra were not measured, in the words measurements.json stores per side.
+
+    Both sides' reasons (``trajectories.<side>.reason``: a screw of the trajectory file not used, trajectory mode
+    none, ...) are given once when they are the same, otherwise side by side; None when neither side gives one
+    (or a side was measured).
+
+    Examples
+    --------
+    >>> from spinebq.records.regional import TrajectoryRecord
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class V:
+    ...     trajectories: dict
+    >>> none = TrajectoryRecord(reason="no trajectory requested (trajectory mode none)")
+    >>> trajectory_reason(V({"left": none, "right": none}))
+    'no trajectory requested (trajectory mode none)'
+    >>> trajectory_reason(V({"left": none, "right": TrajectoryRecord(reason="its entry lies outside")}))
+    'left: no trajectory requested (trajectory mode none); right: its entry lies outside'
+    """
+    sides = vertebra.trajectories
+    if any(_finite(sides[s].hu_mean) for s in sides):
+        return None
+    reasons = {s: sides[s].reason for s in Side.values() if s in sides and sides[s].reason}
+    if not reasons:
+        return None
+    if len(set(reasons.values())) == 1:
+        return next(iter(reasons.values()))
+    return "; ".join(f"{side}: {reason}" for side, reason in reasons.items())
+
+
 def region_values(vertebra: VertebraRecord, region: str) -> tuple[float | None, float | None]:
     """(HU, vBMD) of region ``A``, ``B`` or ``C`` of [xu2025], the mean of its sides (B and C are per side).
 
@@ -219,18 +250,19 @@ def ct_level_values(ct: CtRecord, level: str) -> dict[str, PredictorValue]:
     no_b = next((side.reason for side in sides_b if side.reason), "no pedicle region in measurements.json")
     out["pedicle_vbmd_mg_cm3"] = _value(p_vbmd, "mg/cm3", f"{source}.regions (pedicles)", level=level, caveats=qc,
                                         reason=no_b if p_hu is None else UNCALIBRATED)
+    no_trajectory = trajectory_reason(vertebra) or NO_TRAJECTORY
     st = float(vertebra.st_hu) if _finite(vertebra.st_hu) else None
     out["st_hu"] = _value(st, "HU", f"{source}.st_hu (axial rectangles along the screws, [yang2026])", level=level,
-                          caveats=qc, reason=NO_TRAJECTORY)
+                          caveats=qc, reason=no_trajectory)
     cylinders, st_caveats = trajectory_hu(vertebra)
     out["st_hu_3d"] = _value(cylinders, "HU", f"{source}.trajectories (mean of the left and right screw cylinders)",
-                             level=level, caveats=qc + st_caveats, reason=NO_TRAJECTORY)
+                             level=level, caveats=qc + st_caveats, reason=no_trajectory)
     c_hu, c_vbmd = region_values(vertebra, "C")
     if c_vbmd is None:
         c_vbmd = hu_to_vbmd(c_hu if c_hu is not None else cylinders, calibration)
     out["trajectory_vbmd_mg_cm3"] = _value(c_vbmd, "mg/cm3", f"{source}.regions.C / trajectories + calibration",
                                            level=level, caveats=qc + st_caveats,
-                                           reason=NO_TRAJECTORY if cylinders is None else UNCALIBRATED)
+                                           reason=no_trajectory if cylinders is None else UNCALIBRATED)
     b_key = "b_hu" if _finite(vertebra.b_hu) else "hu_2d"
     b_hu = vertebra.b_hu if b_key == "b_hu" else vertebra.hu_2d
     out["b_hu"] = _value(b_hu, "HU", f"{source}.{b_key}", level=level, caveats=qc, reason=vertebra.excluded_reason)
@@ -238,7 +270,7 @@ def ct_level_values(ct: CtRecord, level: str) -> dict[str, PredictorValue]:
     if not _finite(ratio) and st is not None and _finite(b_hu) and b_hu > 0:
         ratio = st / float(b_hu)
     out["hu_ratio"] = _value(ratio, "ratio", f"{source}.hu_ratio (ST-HU / B-HU)", level=level, caveats=qc,
-                             reason=NO_TRAJECTORY if st is None else "no three-slice body HU")
+                             reason=no_trajectory if st is None else "no three-slice body HU")
     return out
 
 
