@@ -241,13 +241,18 @@ def test_cohort_report_shows_table1(tmp_path, capsys):
 DATA_DIR = Path(__file__).parent / "data"
 
 
+def _birthwt_with_a_second_lwt(path: Path) -> None:
+    """birthwt with ``lwt_r2``, a second reading of lwt (lwt + 20 on every tenth row), for the ICC."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["lwt_r2"] = df["lwt"] + np.where(np.arange(len(df)) % 10 == 0, 20, 0)
+    df.to_csv(path, index=False)
+
+
 def test_the_terminal_shows_icc_roc_gaps_and_each_warning_once(tmp_path, capsys):
     """birthwt with a second reading of lwt (lwt + 20 on every tenth row): the ICC is printed (it was only in
     stats.json), so is the note that race has no ROC curve; with perfect separation (bwt < 2500 g is the outcome)
     the warning shows once (the one-predictor model repeated it) and Hosmer-Lemeshow says it was not computed."""
-    df = pd.read_csv(DATA_DIR / "birthwt.csv")
-    df["lwt_r2"] = df["lwt"] + np.where(np.arange(len(df)) % 10 == 0, 20, 0)
-    df.to_csv(tmp_path / "bw.csv", index=False)
+    _birthwt_with_a_second_lwt(tmp_path / "bw.csv")
     code, so, se = _run(capsys, tmp_path / "bw.csv", "--outcome", "low", "--predictors", "lwt:lower,race",
                         "--model", "lwt,race", "--icc", "lwt,lwt_r2", "--bootstrap", "0", "--no-figures",
                         "--out", tmp_path / "icc")
@@ -302,9 +307,7 @@ def test_cohort_report_has_icc_univariable_and_delong_tables_flags_and_prints_fi
     """birthwt with a second reading of lwt (as above). The ICC, univariable logistic and DeLong results were in
     stats.json only; the notes showed "give option `event`" (the terminal says --event); figures printed two to a
     row (legends ~4 pt); long tables did not repeat their header on the next page."""
-    df = pd.read_csv(DATA_DIR / "birthwt.csv")
-    df["lwt_r2"] = df["lwt"] + np.where(np.arange(len(df)) % 10 == 0, 20, 0)
-    df.to_csv(tmp_path / "bw.csv", index=False)
+    _birthwt_with_a_second_lwt(tmp_path / "bw.csv")
     code, so, se = _run(capsys, tmp_path / "bw.csv", "--outcome", "low", "--predictors", "lwt:lower",
                         "--model", "lwt,race", "--icc", "lwt,lwt_r2", "--bootstrap", "0", "--no-figures",
                         "--out", tmp_path / "s")
