@@ -155,8 +155,8 @@ def _page_one(report: dict) -> str:
         out.append(f"<p id='planned-levels'>{_e(planned['reason'])}</p>")
     else:
         out.append("<table class='wide' id='planned-levels'><thead><tr><th>level</th><th>HU along the screws (HU)</th><th>against "
-                   "153.5 HU [sakai2018]</th><th>ST-HU (HU)</th><th>HU ratio</th><th>B-HU (HU)</th><th>pedicle isthmus "
-                   "width</th></tr></thead>")
+                   f"{planned['sakai_cutoff_hu']:g} HU [sakai2018]</th><th>ST-HU (HU)</th><th>HU ratio</th><th>B-HU (HU)</th>"
+                   "<th>pedicle isthmus width</th></tr></thead>")
         for r in planned["rows"]:
             if r["missing"]:
                 out.append(f"<tr data-level='{_e(r['level'])}'><td>{_e(r['level'])}</td><td colspan='6'>{_e(r['missing'])}</td></tr>")

@@ -210,7 +210,8 @@ def planned_levels(ct: CtRecord | None, planned: list[str]) -> dict:
               f"HU cutoff of [sakai2018] (HU along the screw in 3D); ST-HU: the {METHOD_LABELS['st_hu']} ST-HU of "
               f"[yang2026]; HU ratio = ST-HU / B-HU, B-HU the {METHOD_LABELS['b_hu']} HU [yang2026] (methods in "
               "Methods and caveats).")
-    return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"], "method": method}
+    return {"levels": planned, "rows": rows, "reason": None, "cite": ["sakai2018", "yang2026"], "method": method,
+            "sakai_cutoff_hu": get_model("Sakai2018_STHU")["cutoff"]}
 
 
 def model_lines(assessment: Assessment | None) -> list[dict]:
