@@ -23,7 +23,7 @@ from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, METHOD_
                                        MRI_SCORES, NOT_CALIBRATED, PEDICLE_WIDTHS, REPORT_CT_KEYS, level_value,
                                        mri_level_value,
                                        present, unit_text)
-from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, contrast_note, page_one
+from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, contrast_note, cranial_first, page_one
 from spinebq.report.text import cite_text, human, levels_text
 from spinebq.risk.assess import ct_record, mri_record
 
@@ -68,7 +68,7 @@ def body_methods(ct: CtRecord) -> str:
     ``posterior elements cut at the spinal canal (T12, L2-L5; projected: L1); no spinal canal found: whole label
     used (T11, S1)``. Empty when no level records it."""
     by_method: dict[str, dict[str, list[str]]] = {}  # method -> qualifier ('' for none) -> levels
-    for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER)):
+    for v in cranial_first(ct.vertebrae):
         text = v.details.get("body_method")
         if not text:
             continue

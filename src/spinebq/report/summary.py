@@ -139,7 +139,8 @@ def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dic
     return rows
 
 
-def _cranial_first(levels):
+def cranial_first(levels):
+    """Level records (anything with ``level``) ordered cranial to caudal; unknown names last."""
     return sorted(levels, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER))
 
 
@@ -155,7 +156,7 @@ def fractures(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
                                  ("MRI", "mri.json, mid-sagittal heights", mri.levels if mri is not None else None)):
         if levels is None:
             continue
-        graded = [v for v in _cranial_first(levels) if v.genant_grade is not None]
+        graded = [v for v in cranial_first(levels) if v.genant_grade is not None]
         found = [f"{v.level} Genant grade {v.genant_grade}" + (f", {v.deformity_type}" if v.deformity_type else "")
                  + (", in the VBQ median" if name == "MRI" and v.level in fractured_in_vbq else "")
                  for v in graded if v.genant_grade]
@@ -277,7 +278,7 @@ def who(ct: CtRecord | None, mri: MriRecord | None, clinical: Mapping, *, patien
     elif date:
         lines.append(("Scan date", "withheld (pseudonymised report; --include-phi shows it)"))
     if ct is not None:
-        measured = [v.level for v in sorted(ct.vertebrae, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER))]
+        measured = [v.level for v in cranial_first(ct.vertebrae)]
         lines.append(("CT levels", f"{levels_text(measured)} segmented; summary over {levels_text(ct.summary.levels_used)}"))
     if mri is not None:
         lines.append(("MRI levels", levels_text([lv.level for lv in mri.levels])))
