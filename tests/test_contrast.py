@@ -126,7 +126,8 @@ def test_a_phase_given_by_the_user_gives_every_ct_model_the_contrast_caveat(port
     before, the published CT models got no contrast caveat when only the phase (not the header) said contrast."""
     from spinebq.records.ct import CtRecord
     from spinebq.report.summary import warnings
-    from spinebq.risk.assess import CONTRAST_CAVEAT, assess_patient, read_document
+    from spinebq.risk.assess import assess_patient, read_document
+    from spinebq.risk.contrast_caveats import CONTRAST_CAVEAT
     from spinebq.risk.registry import load_models
 
     out, _ = portal_venous_run

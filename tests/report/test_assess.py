@@ -167,6 +167,10 @@ def test_cohort_report_from_stats_output(tmp_path):
         assert any(line.startswith(f"{name} {roc['auc']:.3f}") and rule in line for line in lines), (name, rule)
     for title in ("ROC (DeLong 95 % CI, Youden cutoff)", "Model performance", "Figures"):
         assert title in text, title
+    # --no-pdf writes only the page, as it does for a patient's report
+    assert main(["report", "--stats", str(stats), "--no-pdf", "--out", str(tmp_path / "html_only")]) == 0
+    written = {p.name for p in (tmp_path / "html_only").iterdir()}
+    assert "cohort_report.html" in written and not any(name.endswith(".pdf") for name in written), written
 
 
 def test_mri_sagittal_overview_comes_first(tmp_path):

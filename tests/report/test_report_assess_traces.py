@@ -18,7 +18,8 @@ import pytest
 from spinebq.cli import main
 from spinebq.report.html import REPORT_CSS, render_patient_html
 from spinebq.report.patient import patient_report
-from spinebq.risk.assess import CORRECTION_CAVEAT, assess_patient
+from spinebq.risk.assess import assess_patient
+from spinebq.risk.contrast_caveats import CORRECTION_CAVEAT
 from spinebq.risk.registry import load_models
 from tests.conftest import TS, need
 
@@ -50,6 +51,8 @@ def test_the_contrast_corrected_hu_is_beside_the_raw_one_and_the_assessment_says
     for key in ("S003_3DHU", "S003_HU"):
         (row,) = _rows(assessment, key)
         assert row.value == document["summary"]["hu" if key == "S003_3DHU" else "hu_2d"] and caveat in row.caveats
+    # the screening reading compares L1's raw three-slice HU too, and says so (before, it named no correction)
+    assert assessment.screening and all(caveat in reading.caveats for reading in assessment.screening)
 
 
 def test_a_summary_over_other_levels_than_the_papers_is_said(variant):

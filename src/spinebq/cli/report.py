@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         # the notes of stats.json name options as `spinebq stats` has them: shown as its flags, as its terminal does
         stats_flags = argparse.Namespace(_flags=stats_command.FLAGS)
         with staged(args) as out:
-            written = write_cohort_report(args.stats, out, flags=lambda note: _with_flags(stats_flags, note))
+            written = write_cohort_report(args.stats, out, flags=lambda note: _with_flags(stats_flags, note),
+                                          pdf=not args.no_pdf)
         print(f"cohort report: {', '.join(str(Path(args.out) / p.relative_to(out)) for p in written)}")
         print(RESEARCH_NOTICE)
         return 0

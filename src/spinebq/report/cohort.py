@@ -179,11 +179,14 @@ def render_cohort_html(report: dict) -> str:
 
 
 def write_cohort_report(stats_dir: str | Path, out_dir: str | Path, *,
-                        flags: Callable[[str], str] | None = None) -> list[Path]:
-    """Write ``cohort_report.html`` and ``cohort_report.pdf`` (that page printed) into ``out_dir``; ``flags`` as
-    :func:`cohort_report`."""
-    from spinebq.report.pdf import html_to_pdf
-
+                        flags: Callable[[str], str] | None = None, pdf: bool = True) -> list[Path]:
+    """Write ``cohort_report.html`` and, with ``pdf``, ``cohort_report.pdf`` (that page printed) into ``out_dir``;
+    ``flags`` as :func:`cohort_report`."""
     html = render_cohort_html(cohort_report(stats_dir, flags=flags))
     out = Path(out_dir)
-    return [write_atomic(out / "cohort_report.html", html), html_to_pdf(html, out / "cohort_report.pdf")]
+    written = [write_atomic(out / "cohort_report.html", html)]
+    if pdf:
+        from spinebq.report.pdf import html_to_pdf
+
+        written.append(html_to_pdf(html, out / "cohort_report.pdf"))
+    return written

@@ -23,6 +23,7 @@ from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.constants import DEFAULT_PATIENT_ID, RESEARCH_NOTICE
 from spinebq.risk.registry import cutoff_text, load_models
+from spinebq.risk.contrast_caveats import CONTRAST_CAVEAT, correction_caveat
 from spinebq.risk.screening import screening_readings
 from spinebq.risk.values import normalise_clinical, parse_levels, patient_values
 
@@ -32,13 +33,6 @@ SUBSTITUTES = {"L3": ("L2", "L4")}
 PLANNED_LEVELS = "planned levels"
 LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "st_hu_3d", "b_hu",
                    "hu_ratio")
-CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
-                   "venous phase, docs/methods.md section 3) and the published CT cutoffs assume unenhanced scans")
-#: The caveat of an HU model on a CT whose HU had a contrast correction (docs/methods.md section 3): which value is
-#: compared, and why.
-CORRECTION_CAVEAT = ("spinebq ct applied the {correction} contrast correction ({delta:+g} HU; measurements.json "
-                     "hu_contrast_corrected), but the value compared here is the raw HU: the published cutoffs were "
-                     "found on raw HU of unenhanced scans")
 
 
 def read_document(path: str | Path, name: str) -> dict:
@@ -252,10 +246,9 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
                 caveats.append(f"CT at {kvp:g} kVp; the paper used {wanted} kVp (HU and calibrations are kVp-specific)")
         if ct.contrast_enhanced:
             caveats.append(CONTRAST_CAVEAT)
-        contrast = ct.summary.regional.contrast if ct.summary.regional is not None else {}
-        if model.get("unit") == "HU" and contrast.get("correction", "none") != "none":
-            caveats.append(CORRECTION_CAVEAT.format(correction=contrast["correction"],
-                                                    delta=-float(contrast.get("correction_delta_hu") or 0.0)))
+        correction = correction_caveat(ct) if model.get("unit") == "HU" else None
+        if correction:
+            caveats.append(correction)
         if model.get("unit") == "mg/cm3" and ct.calibration.get("warning"):
             caveats.append(f"calibration: {ct.calibration['warning']}")
         levels = summary_levels_caveat(model, ct.summary.levels_used)

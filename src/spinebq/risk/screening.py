@@ -13,6 +13,7 @@ import math
 
 from spinebq.records.ct import CtRecord
 from spinebq.records.screening import ScreeningReading
+from spinebq.risk.contrast_caveats import correction_caveat
 from spinebq.risk.registry import load_screening
 
 
@@ -51,6 +52,9 @@ def _caveats(entry: dict, ct: CtRecord) -> list[str]:
         caveats.append(f"CT at {kvp:g} kVp; the thresholds were published at {wanted} kVp (HU falls as kVp rises)")
     if ct.contrast_enhanced:
         caveats.append("contrast-enhanced CT: " + entry["contrast"])
+    correction = correction_caveat(ct)
+    if correction:
+        caveats.append(correction)
     vertebra = ct.level(entry["level"])
     if vertebra is not None:
         if vertebra.genant_grade:
