@@ -350,3 +350,26 @@ def test_cohort_report_has_icc_univariable_and_delong_tables_flags_and_prints_fi
     assert len(images) == 2 and images[0][1] != images[1][1], images
     for x, y, width, text_width in images:
         assert width == pytest.approx(text_width), images
+
+
+def test_thousands_separators_are_refused_and_a_semicolon_files_decimal_comma_is_read(tmp_path, capsys):
+    """birthwt's bwt as US Excel exports a number formatted with thousands separators ("2,523", quoted): it was
+    read as the decimal comma, 2.523 (1000 times too small, silently); R reads it as text. It is refused naming
+    both readings. A semicolon-separated file (European Excel) still reads "2,523" as 2.523."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["bwt"] = [f"{v:,}" for v in df["bwt"]]
+    df.to_csv(tmp_path / "us.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "us.csv", "--outcome", "low", "--predictors", "lwt:lower,bwt:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "us")
+    assert code == 2 and not (tmp_path / "us").exists()
+    assert ("column 'bwt' in us.csv writes numbers with a comma such as '2,523': a thousands separator (2523) or a "
+            "decimal comma (2.523)?") in se, se
+    eu = pd.read_csv(DATA_DIR / "birthwt.csv")
+    eu["kg"] = [f"{v / 1000:.3f}".replace(".", ",") for v in eu["bwt"]]
+    eu[["low", "lwt", "kg"]].to_csv(tmp_path / "eu.csv", sep=";", index=False)
+    code, so, se = _run(capsys, tmp_path / "eu.csv", "--outcome", "low", "--predictors", "lwt:lower,kg:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "eu")
+    assert code == 0, se
+    youden = json.loads((tmp_path / "eu" / "stats.json").read_text())["roc"]["kg"]["youden"]
+    assert 2.0 < youden["threshold"] < 3.0, youden  # kilograms, as written
+

@@ -5,6 +5,8 @@ single sentence naming the file, the column and what is wrong.
 """
 from __future__ import annotations
 
+import csv
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,6 +29,13 @@ _FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative"}
 NA_CODES = (".", "NA", "")
 #: a text column with more different values than this, all distinct, is taken for an identifier
 ID_MIN_LEVELS = 20
+#: why a named column that is empty in every row analysed is left out (refused when it is a predictor or model term)
+NO_VALUE_REASON = "it has no value in the rows analysed (every cell is empty or a missing code)"
+#: ``DataFrame.attrs`` key set by :func:`read_table`: the CSV was separated by semicolons or tabs, as European
+#: Excel writes it, so a comma in a number is its decimal comma
+DECIMAL_COMMA = "decimal_comma"
+#: a number written with thousands separators as US Excel exports it (``2,523``, ``-1,234,567``)
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")
 
 
 def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFrame:
@@ -71,11 +80,44 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     df = _apply_na_codes(df, na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
+    if read.func is pd.read_csv:
+        df.attrs[DECIMAL_COMMA] = _delimiter(path) in (";", "\t")
     if read.func is pd.read_excel:
         with pd.ExcelFile(path) as book:
             if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
                 df.attrs["sheets"] = list(book.sheet_names)
     return df
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter of a CSV file as pandas' ``sep=None`` finds it (the sniffer on the first line); ``,`` if none."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    try:
+        return csv.Sniffer().sniff(first).delimiter
+    except csv.Error:
+        return ","
+
+
+def _numbers_of_text(text: pd.Series, name: str, source: str, *, decimal_comma: bool) -> pd.Series:
+    """The numbers of a text column (NaN where a cell is no number), reading a decimal comma (``2,5``).
+
+    In a comma-separated file a number shaped like thousands separators (``2,523``) could be 2523 or 2.523; R
+    reads such a column as text. It is refused rather than read 1000 times too small. In a semicolon- or
+    tab-separated file (``decimal_comma``) the comma is the decimal comma.
+
+    Raises
+    ------
+    SpinebqError
+        When the column holds a thousands-shaped number in a comma-separated file.
+    """
+    thousands = text.str.match(_THOUSANDS).fillna(False).astype(bool)
+    if not decimal_comma and thousands.any():
+        first = str(text[thousands].iloc[0])
+        raise SpinebqError(f"column '{name}' in {source} writes numbers with a comma such as {first!r}: a thousands "
+                           f"separator ({first.replace(',', '')}) or a decimal comma ({first.replace(',', '.')})? "
+                           "Save the column as plain numbers (no thousands separators) and run again.")
+    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
 
 
 def _apply_na_codes(df: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
@@ -468,7 +510,7 @@ def validate_cohort(
             if pd.api.types.is_datetime64_any_dtype(col):
                 left_out[c] = "it holds dates"
                 continue
-            num = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            num = _numbers_of_text(text, c, source, decimal_comma=bool(df.attrs.get(DECIMAL_COMMA)))
             bad = text.notna() & num.isna()
             if not bad.any():
                 out[c] = num.astype(float)
