@@ -373,3 +373,23 @@ def test_thousands_separators_are_refused_and_a_semicolon_files_decimal_comma_is
     youden = json.loads((tmp_path / "eu" / "stats.json").read_text())["roc"]["kg"]["youden"]
     assert 2.0 < youden["threshold"] < 3.0, youden  # kilograms, as written
 
+
+def test_an_empty_column_and_a_one_level_outcome_are_said_not_internal_errors(tmp_path, capsys):
+    """An all-missing column (as SPSS exports an unused variable) ended in an internal error as a model term and
+    gave an ICC with df -1 and a Table 1 row "one level"; an outcome whose rows all hold 'No' was called "all
+    events"."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv").assign(unused=np.nan)
+    df.to_csv(tmp_path / "bw.csv", index=False)
+    common = ("--outcome", "low", "--predictors", "lwt:lower", "--bootstrap", "0", "--no-figures")
+    code, so, se = _run(capsys, tmp_path / "bw.csv", *common, "--model", "lwt,unused", "--out", tmp_path / "m")
+    assert code == 2 and "spinebq stats: error: --model: column 'unused' in bw.csv cannot be analysed: it has no " \
+                          "value in the rows analysed" in se, se
+    code, so, se = _run(capsys, tmp_path / "bw.csv", *common, "--icc", "lwt,unused", "--out", tmp_path / "i")
+    assert code == 2 and "column 'unused' in bw.csv cannot be used: it has no value" in se, se
+    code, so, se = _run(capsys, tmp_path / "bw.csv", *common, "--covariates", "unused", "--out", tmp_path / "c")
+    assert code == 0 and "note: column 'unused' was left out of the analysis: it has no value" in so, se
+    df.head(5).to_csv(tmp_path / "no.csv", index=False)  # the first five rows: all 'No'
+    code, so, se = _run(capsys, tmp_path / "no.csv", *common, "--out", tmp_path / "n")
+    assert code == 2 and "outcome column 'low' in no.csv has only one class: every row with a value holds 'No'." \
+        in se, se
+

@@ -364,7 +364,8 @@ def run_analysis(
     named = [c for c in list(preds) + model_vars if c in cohort.left_out]
     if named:
         c = named[0]
-        raise OptionError("predictors", f"column '{c}' in {source} cannot be analysed: {cohort.left_out[c]}.")
+        raise OptionError("predictors" if c in preds else "model",
+                          f"column '{c}' in {source} cannot be analysed: {cohort.left_out[c]}.")
     per = dict(per or {})
     for k in per:
         if k not in preds and k not in model_vars:

@@ -329,6 +329,9 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
         raise SpinebqError(f"outcome column '{name}' in {source} must be binary (0/1 or two levels such as "
                            f"Yes/No) but holds {len(levels)} different values ({shown}){spelling}.")
     _warn_case_variants(name, source, levels)
+    if len(levels) == 1 and event is None and levels[0] not in ("0", "1"):  # neither event nor non-event is known
+        raise SpinebqError(f"outcome column '{name}' in {source} has only one class: every row with a value holds "
+                           f"'{levels[0]}'.")
     if event is not None:
         ev = _match_level(event, levels)
         if ev is None:
@@ -496,6 +499,9 @@ def validate_cohort(
         if pd.api.types.is_bool_dtype(col):
             col = col.astype(float)
         text = _text_labels(col)
+        if text.isna().all():  # nothing to analyse; never read as a constant or as one level
+            left_out[c] = NO_VALUE_REASON
+            continue
         if c in ordinal:
             order = ordinal[c]
             unknown = sorted(set(text.dropna()) - set(order))
