@@ -393,3 +393,20 @@ def test_an_empty_column_and_a_one_level_outcome_are_said_not_internal_errors(tm
     assert code == 2 and "outcome column 'low' in no.csv has only one class: every row with a value holds 'No'." \
         in se, se
 
+
+def test_perfect_separation_with_the_bootstrap_gives_no_validation_and_no_nomogram(tmp_path, capsys):
+    """birthwt, bwt predicting low (bwt < 2500 g): with --bootstrap the validation ended in an internal error, and
+    the nomogram (figure and stats.json, which `spinebq assess --nomogram` reads) drew the coefficients of a fit
+    whose odds ratios the tables report as NaN. Both are left out with a note; assess refuses that stats.json."""
+    code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", "--outcome", "low", "--predictors", "bwt:lower,lwt:lower",
+                        "--bootstrap", "20", "--jobs", "1", "--out", tmp_path / "sep")
+    assert code == 0, se
+    assert "note: bootstrap validation not computed: the multivariable model has no maximum-likelihood" in so
+    assert "note: no nomogram: the multivariable model has no maximum-likelihood estimate" in so
+    d = json.loads((tmp_path / "sep" / "stats.json").read_text())
+    assert d["nomogram"] is None and d["validation"] == {"B": 0}
+    assert not (tmp_path / "sep" / "figures" / "nomogram.png").exists()
+    assert not (tmp_path / "sep" / "tables" / "nomogram_points.csv").exists()
+    code = main(["assess", "--age", "70", "--nomogram", str(tmp_path / "sep" / "stats.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "this spinebq stats run has no nomogram" in err, err

@@ -190,6 +190,9 @@ def read_nomogram(path: str | Path) -> dict:
     from spinebq.io.schemas import Nomogram, read_json, validated
 
     data = read_json(file, "nomogram coefficient file")
+    if isinstance(data, dict) and "nomogram" in data and data["nomogram"] is None:
+        raise SpinebqError(f"{file}: this spinebq stats run has no nomogram (its multivariable model has perfect "
+                           "separation, so it has no coefficients; see the notes in the file)")
     if isinstance(data, dict) and isinstance(data.get("nomogram"), dict):
         spec = dict(data["nomogram"])
         spec.setdefault("source", f"spinebq stats on {data.get('source', file.name)}")
