@@ -275,12 +275,13 @@ def test_hu_ratio_shows_the_same_digits_in_ct_assess_and_report(phantom_ct_print
 
 def test_page_one_mri_warnings_carry_their_sentences(real_mri_dir):
     """The real T1's header names neither weighting nor field strength: mri.json keeps the codes in ``flags`` and the
-    sentences in ``flag_notes``; page one's warnings give each sentence (they read "MRI weighting not in header: .")."""
+    sentences in ``flag_notes``; page one's warnings give each sentence (they read "MRI weighting not in header: ."),
+    once (they read "MRI field strength unknown: field strength unknown: VBQ at 1.5 T ...")."""
     from spinebq.report.summary import warnings
     from spinebq.risk.assess import mri_record
 
     doc = json.loads((real_mri_dir / "mri.json").read_text())
-    shown = [w for w in warnings(None, mri_record(doc)) if w.startswith("MRI ")]
+    shown = [w for w in warnings(None, mri_record(doc)) if w.startswith("MRI")]
     assert len(shown) == len(doc["input"]["flags"]) >= 1
     for flag, line in zip(doc["input"]["flags"], shown):
         assert ": ." not in line and doc["input"]["flag_notes"][flag].rstrip(".")[:40] in line, line

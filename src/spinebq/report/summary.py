@@ -260,7 +260,7 @@ def warnings(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
         for flag in mri.input.get("flags") or []:  # a code, its sentence in flag_notes (older files: "code: sentence")
             name, _, text = flag.partition(": ")
             text = notes.get(name) or text or name.replace("_", " ")
-            out.append(f"MRI {name.replace('_', ' ')}: " + cite_text(text).rstrip(".") + ".")
+            out.append("MRI: " + cite_text(text).rstrip(".") + ".")  # the sentence names its subject
     return out
 
 
