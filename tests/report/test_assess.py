@@ -285,3 +285,22 @@ def test_page_one_mri_warnings_carry_their_sentences(real_mri_dir):
     assert len(shown) == len(doc["input"]["flags"]) >= 1
     for flag, line in zip(doc["input"]["flags"], shown):
         assert ": ." not in line and doc["input"]["flag_notes"][flag].rstrip(".")[:40] in line, line
+        words = line.lower().split()
+        assert not any(words[i:i + 2] == words[j:j + 2] for i in range(len(words) - 1)
+                       for j in range(i + 2, min(i + 6, len(words) - 1))), f"words said twice: {line}"
+
+
+def test_report_prints_each_model_line_as_assess_does_with_its_level(real_ct_dir, tmp_path, capsys):
+    """The real CT planned at L4-L5: `spinebq report` printed Sakai's cutoff twice as "Sakai2018_STHU 163 vs <
+    153.5 HU" (no level, three significant digits: L4's 162.5 and L5's 163.3 HU looked like one row said twice).
+    Now each applied model's line is `spinebq assess`'s: key, level, value in its quantity's decimals and unit."""
+    argv = ["--ct", str(real_ct_dir), "--planned-levels", "L4-L5", "--age", "71"]
+    assert main(["report", *argv, "--no-pdf", "--out", str(tmp_path / "rep")]) == 0
+    report_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    assert main(["assess", *argv]) == 0
+    assess_lines = capsys.readouterr().out.splitlines()
+    sakai = [line for line in report_lines if "Sakai2018_STHU" in line]
+    assert [line.split()[1] for line in sakai] == ["L4", "L5"], sakai
+    assert len(set(line.split()[2] for line in sakai)) == 2 and all(" HU vs < 153.5 HU" in line for line in sakai)
+    for line in report_lines:
+        assert any(a.startswith(line) for a in assess_lines), line
