@@ -151,6 +151,26 @@ def test_uid_less_export_is_grouped_by_folder_and_still_loads(tmp_path):
     assert volume.shape[2] == 12
 
 
+def test_a_study_exported_twice_is_read_once(tmp_path):
+    """One study (with its UIDs) exported twice into one tree, as a radiologist's PACS folder often holds it: each
+    image came twice, so the series held "two slices at one position", the study was skipped (no usable series)
+    and `spinebq ct` on the tree refused it. Each image (SOPInstanceUID) is now read once, from the first folder."""
+    import shutil
+
+    study = {"PatientName": "Twice^Exported", "PatientID": "PID-TWICE", "AccessionNumber": "ACC2",
+             "StudyDate": "20230101", "StudyInstanceUID": "1.2.826.0.1.3680043.8.498.1"}
+    root = tmp_path / "pacs"
+    write_axial_volume(root / "export1" / "CT", cylinder_ct(32, 32, 12).astype(float), np.diag([1.5, 1.5, 2.0, 1.0]),
+                       study=study, series_uid="1.2.826.0.1.3680043.8.498.2", SeriesDescription="Body",
+                       ConvolutionKernel="B30f", SliceThickness=2.0)
+    shutil.copytree(root / "export1", root / "export2")
+    (found,) = discover([root])
+    assert found.problem is None and found.ct.n_images == 12, found
+    assert Path(found.ct.path) == root / "export1" / "CT"
+    for folder in (found.ct.path, root):  # the batch's series folder, and the whole tree given to spinebq ct
+        assert load_volume(folder, series_uid=found.ct.series_uid, expect_modality="CT").shape[2] == 12
+
+
 def test_two_inputs_holding_parts_of_one_study_give_one_study(dicom_tree, tmp_path):
     root, expected = dicom_tree
     key = next(iter(expected["kern"]["studies"]))

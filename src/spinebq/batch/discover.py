@@ -135,7 +135,7 @@ HEADER_TAGS = [
     "SOPClassUID", "Modality", "PatientID", "AccessionNumber", "StudyDate", "StudyInstanceUID", "SeriesInstanceUID",
     "SeriesNumber", "SeriesDescription", "ProtocolName", "SequenceName", "ImageType", "ConvolutionKernel",
     "SliceThickness", "ImageOrientationPatient", "ImagePositionPatient", "ContrastBolusAgent", "EchoTime",
-    "RepetitionTime", "NumberOfFrames", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated",
+    "RepetitionTime", "NumberOfFrames", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "SOPInstanceUID",
 ]
 
 _LOCALIZER_WORDS = re.compile(r"(LOCALI[SZ]ER|SCOUT|TOPOGRA|SURVIEW|SURVEY|3[- ]?PLANE|TRI[- ]?PILOT|\bLOC\b|\bPILOT\b)")
@@ -256,6 +256,7 @@ class _Header:
     root: Path
     study_uid: str
     series_uid: str
+    sop_uid: str
     patient_id: str
     accession: str
     study_date: str
@@ -389,7 +390,7 @@ def _read_header(path: Path, root: Path) -> _Header | None:
     return _Header(
         path=path, root=root,
         study_uid=_text(ds, "StudyInstanceUID"), series_uid=_text(ds, "SeriesInstanceUID"),
-        patient_id=_text(ds, "PatientID"), accession=_text(ds, "AccessionNumber"), study_date=_text(ds, "StudyDate"),
+        sop_uid=_text(ds, "SOPInstanceUID"), patient_id=_text(ds, "PatientID"), accession=_text(ds, "AccessionNumber"), study_date=_text(ds, "StudyDate"),
         modality=modality, sop_class=sop_class,
         series_number=int(series_number) if series_number is not None else None,
         description=description,
@@ -751,6 +752,28 @@ def _problem(series: list[_Series], roles: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------------------------- inputs
 
 
+def once_each(headers: list[_Header]) -> tuple[list[_Header], int]:
+    """The headers with each image once: a file repeating the SOPInstanceUID of an earlier one (in path order) of
+    its series, as a study exported or copied twice, is dropped; files without a SOPInstanceUID are all kept.
+
+    Returns
+    -------
+    headers : list
+        The headers kept, in path order.
+    n_repeated : int
+        How many files repeated an image.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for h in sorted(headers, key=lambda h: str(h.path)):
+        key = (h.study_uid, h.series_uid, h.sop_uid)
+        if h.sop_uid and key in seen:
+            continue
+        seen.add(key)
+        kept.append(h)
+    return kept, len(headers) - len(kept)
+
+
 def _group_dicom(headers: list[_Header]) -> dict[str, dict[str | None, list[_Header]]]:
     """Group headers by study (StudyInstanceUID, or the folder when missing) and series."""
     studies: dict[str, dict[str | None, list[_Header]]] = defaultdict(lambda: defaultdict(list))
@@ -938,8 +961,12 @@ def _scan_dicom_folder(path: Path, *, threads: int) -> list[_Series]:
     scan = _read_dicom_files([(f, path) for f in files if not _is_nifti(f)], threads=threads, progress=None)
     if scan.n_unreadable:
         logger.info("%s: %d of %d files are not readable DICOM and were ignored", path, scan.n_unreadable, scan.n_files)
+    headers, repeated = once_each(scan.headers)
+    if repeated:
+        logger.info("%s: %d files repeat images found in other files (the same SOPInstanceUID); each image is "
+                    "read once", path, repeated)
     return [_build_series(None if uid.startswith("folder:") else uid, group)
-            for groups in _group_dicom(scan.headers).values() for uid, group in groups.items()]
+            for groups in _group_dicom(headers).values() for uid, group in groups.items()]
 
 
 def discover(inputs: Sequence[str | Path], *, threads: int = 4,
@@ -1002,7 +1029,11 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
         logger.info("%d of %d files are not DICOM image objects or are unreadable; they were ignored",
                     scan.n_unreadable, scan.n_files)
 
-    studies = [_dicom_study(study_id, groups) for study_id, groups in _group_dicom(scan.headers).items()]
+    headers, repeated = once_each(scan.headers)
+    if repeated:
+        logger.info("%d files repeat images found in other files (the same SOPInstanceUID: a study exported or copied "
+                    "twice); each image is read once", repeated)
+    studies = [_dicom_study(study_id, groups) for study_id, groups in _group_dicom(headers).items()]
     studies.extend(_nifti_studies(nifti_files))
     for manifest in manifests:
         studies.extend(_manifest_studies(manifest, threads=threads))
