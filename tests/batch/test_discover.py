@@ -151,6 +151,16 @@ def test_uid_less_export_is_grouped_by_folder_and_still_loads(tmp_path):
     assert volume.shape[2] == 12
 
 
+def test_a_skipped_studys_reason_names_the_series_passed_over(dicom_tree, found):
+    """mr2 (a sagittal T2 and a 3-slice T1): the reason said "each is listed with its reason under passed over", but
+    a skipped study gets no folder, so no file the user opens listed them (only the ledger's SQLite). The reason
+    now carries them."""
+    (study,) = [s for s in found.values() if s.problem and s.problem.startswith("no usable")]
+    assert study.passed_over and "under passed over" not in study.problem
+    for passed in study.passed_over:
+        assert passed.reason.rstrip(".") in study.problem, (passed.reason, study.problem)
+
+
 def test_a_study_exported_twice_is_read_once(tmp_path):
     """One study (with its UIDs) exported twice into one tree, as a radiologist's PACS folder often holds it: each
     image came twice, so the series held "two slices at one position", the study was skipped (no usable series)

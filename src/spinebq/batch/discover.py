@@ -131,6 +131,8 @@ NON_VOLUME_IMAGE_TYPES = frozenset({"SECONDARY", "SCREEN SAVE", "DOSE INFO", "DO
 NOT_DICOM_EXTENSIONS = frozenset({".txt", ".md", ".json", ".csv", ".xml", ".html", ".htm", ".pdf", ".png", ".jpg", ".jpeg",
                                   ".gif", ".zip", ".gz", ".tar", ".py", ".exe", ".ini", ".log", ".nii", ".nrrd", ".mha"})
 #: Header attributes read from each file.
+#: how many series passed over a skipped study's reason names with their reasons
+REASONS_IN_PROBLEM = 3
 HEADER_TAGS = [
     "SOPClassUID", "Modality", "PatientID", "AccessionNumber", "StudyDate", "StudyInstanceUID", "SeriesInstanceUID",
     "SeriesNumber", "SeriesDescription", "ProtocolName", "SequenceName", "ImageType", "ConvolutionKernel",
@@ -705,7 +707,7 @@ def _choose(series: list[_Series], roles: Sequence[str] = ("ct", "mri", "axial")
         reason = ct_reasons.get(id(s)) or mri_reasons.get(id(s)) or axial_reasons.get(id(s)) or _unusable(s, roles)
         passed.append(PassedOver(s.info, _sentence(f"{s.label}: {reason}")))
     found = axial is not None if tuple(roles) == ("axial",) else (ct is not None or mri is not None)
-    problem = None if found else _problem(series, roles)
+    problem = None if found else _problem(series, roles, passed)
     return _Choice(
         ct=ct.info if ct else None, mri=mri.info if mri else None, axial=axial.info if axial else None,
         choice=tuple(w for w in (ct_why, mri_why, axial_why) if w), passed_over=tuple(passed), problem=problem,
@@ -731,8 +733,9 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def _problem(series: list[_Series], roles: Sequence[str]) -> str:
-    """One sentence saying why a study has nothing to measure."""
+def _problem(series: list[_Series], roles: Sequence[str], passed: Sequence[PassedOver] = ()) -> str:
+    """One sentence saying why a study has nothing to measure, with the reasons of the first series passed over (a
+    skipped study has no folder: its reason is all the cohort table and QC page show)."""
     wanted = {"ct": "CT", "mri": "sagittal T1 MR", "axial": "axial T1 MR"}
     needed = " or ".join(wanted[r] for r in roles if r != "axial" or len(roles) == 1)
     damaged = sum(s.n_damaged for s in series)
@@ -746,7 +749,9 @@ def _problem(series: list[_Series], roles: Sequence[str]) -> str:
         return "no readable image series: only dose reports, secondary captures or other non-volume objects"
     if all(_is_localizer(s) for s in images):
         return f"only a localizer ({sum(s.info.n_images for s in images)} images), no {needed} series"
-    return f"no usable {needed} series among {len(series)} series (each is listed with its reason under passed over)"
+    shown = "; ".join(p.reason.rstrip(".") for p in passed[:REASONS_IN_PROBLEM])
+    more = f"; {len(passed) - REASONS_IN_PROBLEM} more in the ledger" if len(passed) > REASONS_IN_PROBLEM else ""
+    return f"no usable {needed} series among {len(series)} series" + (f": {shown}{more}" if shown else "")
 
 
 # ----------------------------------------------------------------------------------------------- inputs
