@@ -410,3 +410,15 @@ def test_perfect_separation_with_the_bootstrap_gives_no_validation_and_no_nomogr
     code = main(["assess", "--age", "70", "--nomogram", str(tmp_path / "sep" / "stats.json")])
     err = capsys.readouterr().err
     assert code == 2 and "this spinebq stats run has no nomogram" in err, err
+
+
+def test_a_redcap_checkbox_outcome_has_checked_as_its_event(tmp_path, capsys):
+    """REDCap's label export writes a checkbox as Checked/Unchecked: R's rule (the second level in sorted order)
+    made 'Unchecked' the event (130 "events" of 189 in birthwt, every AUC below 0.5). 'Unchecked' is a no."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["low___1"] = df["low"].map({"Yes": "Checked", "No": "Unchecked"})
+    df.to_csv(tmp_path / "redcap.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "redcap.csv", "--outcome", "low___1", "--predictors", "lwt:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
+    assert code == 0, se
+    assert "event = 'Checked' (the level that is not 'Unchecked')" in so and "events = 59" in so, so

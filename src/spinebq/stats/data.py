@@ -24,7 +24,7 @@ __all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_coho
 
 MIN_EVENTS = 10
 #: outcome levels that mean "no event": the other level of a two-level outcome is the event
-_FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative"}
+_FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative", "absent", "unchecked"}  # REDCap: Checked/Unchecked
 #: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
 #: a text column with more different values than this, all distinct, is taken for an identifier
