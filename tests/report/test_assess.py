@@ -237,6 +237,22 @@ def test_vbq_caveat_and_page_one_name_the_mri_fractures(fractured_mri_dir, real_
     assert all(f"{lv} Genant grade" in line.split("MRI (")[0] for lv in ct_fractured)
 
 
+def test_a_screw_level_the_mri_grades_fractured_carries_the_caveat(fractured_mri_dir, real_ct_dir):
+    """case10's MRI grades a level deformed; planned at that level, the CT's screw-trajectory HU (Sakai's cutoff) was
+    read without a word of it, though VBQ named it and the screening reading names a CT fracture. Each CT model at
+    a level the MRI grades >= 1 now says so; the other planned level does not."""
+    ct, mri = (load(real_ct_dir / "measurements.json"), load(fractured_mri_dir / "mri.json"))
+    graded = [lv for lv, v in mri["levels"].items() if v.get("genant_grade") and lv in ("L1", "L2", "L3", "L4", "L5")]
+    assert graded, "case10 should grade a lumbar level deformed"
+    level = graded[0]
+    other = next(lv for lv in ("L1", "L2", "L3", "L4", "L5") if lv not in graded)
+    result = assess_patient(ct, mri, {"planned_levels": f"{level},{other}"})
+    sakai = {r.level: r for r in rows(result, "Sakai2018_STHU")}
+    grade = mri["levels"][level]["genant_grade"]
+    assert any(c.startswith(f"the MRI grades {level} Genant {grade}") for c in sakai[level].caveats), sakai[level]
+    assert not any(c.startswith("the MRI grades") for c in sakai[other].caveats), sakai[other]
+
+
 @pytest.fixture(scope="module")
 def phantom_ct_printed(tmp_path_factory):
     """spinebq ct on the calibrated phantom: its folder and the table it printed from the values in memory."""
