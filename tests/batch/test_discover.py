@@ -151,6 +151,29 @@ def test_uid_less_export_is_grouped_by_folder_and_still_loads(tmp_path):
     assert volume.shape[2] == 12
 
 
+def test_a_copied_study_is_said(tmp_path, caplog):
+    """A radiologist's folder holding one CT twice (a NIfTI file and its copy; the real anonymised DICOM series and
+    a copy of its folder, which without UIDs are two studies): each copy was measured as a study of its own and
+    counted twice in the cohort without a word. Discovery now names the studies that hold the same files."""
+    import logging
+    import shutil
+
+    nifti = tmp_path / "in" / "nifti"
+    nifti.mkdir(parents=True)
+    for name in ("case.nii.gz", "case_copy.nii.gz"):
+        shutil.copy(need(TS / "ct.nii.gz"), nifti / name)
+    for name in ("a", "b"):
+        shutil.copytree(need(REAL_CT_DICOM), tmp_path / "in" / "dicom" / name)
+    with caplog.at_level(logging.INFO, logger="spinebq"):
+        studies = discover([tmp_path / "in"])
+    assert len(studies) == 4
+    said = [r.getMessage() for r in caplog.records if "hold the same image files" in r.getMessage()]
+    by_file = {Path(s.ct.path).name: s.key for s in studies}
+    assert f"studies {' and '.join(sorted([by_file['case.nii.gz'], by_file['case_copy.nii.gz']]))} hold" in " ".join(said)
+    dicom = sorted(s.key for s in studies if not s.ct.path.endswith(".nii.gz"))
+    assert f"studies {' and '.join(dicom)} hold" in " ".join(said), said
+
+
 def test_a_skipped_studys_reason_names_the_series_passed_over(dicom_tree, found):
     """mr2 (a sagittal T2 and a 3-slice T1): the reason said "each is listed with its reason under passed over", but
     a skipped study gets no folder, so no file the user opens listed them (only the ledger's SQLite). The reason

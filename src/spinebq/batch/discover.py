@@ -131,6 +131,8 @@ NON_VOLUME_IMAGE_TYPES = frozenset({"SECONDARY", "SCREEN SAVE", "DOSE INFO", "DO
 NOT_DICOM_EXTENSIONS = frozenset({".txt", ".md", ".json", ".csv", ".xml", ".html", ".htm", ".pdf", ".png", ".jpg", ".jpeg",
                                   ".gif", ".zip", ".gz", ".tar", ".py", ".exe", ".ini", ".log", ".nii", ".nrrd", ".mha"})
 #: Header attributes read from each file.
+#: bytes read from each end of a file to tell a copy of a study (:func:`same_images`)
+FINGERPRINT_BYTES = 1 << 20
 #: how many series passed over a skipped study's reason names with their reasons
 REASONS_IN_PROBLEM = 3
 HEADER_TAGS = [
@@ -960,6 +962,44 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     )
 
 
+def _file_fingerprint(path: Path) -> str:
+    """Size and the SHA-256 of the first and last :data:`FINGERPRINT_BYTES` of a file: equal for a copy."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BYTES))
+        handle.seek(max(0, size - FINGERPRINT_BYTES))
+        digest.update(handle.read(FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ()) -> list[list[str]]:
+    """The keys of studies whose CT is the same image file(s), a group per copied study.
+
+    A NIfTI CT is compared by its file; a DICOM CT by the first file (in path order) of its series, so an
+    anonymised export copied twice (no UIDs: each folder a study of its own) is found. Reads at most two
+    :data:`FINGERPRINT_BYTES` pieces of one file per study.
+    """
+    first: dict[tuple[str, str], Path] = {}
+    for h in sorted(headers, key=lambda h: str(h.path)):
+        first.setdefault((str(h.path.parent), h.series_uid), h.path)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for study in studies:
+        if study.ct is None or study.problem:
+            continue
+        path = Path(study.ct.path)
+        if not path.is_file():  # a DICOM folder: the first file of the series under it
+            inside = [p for (folder, uid), p in first.items()
+                      if uid == (study.ct.series_uid or "") and Path(folder).is_relative_to(path)]
+            path = min(inside, key=str) if inside else None
+        if path is not None:
+            try:
+                groups[_file_fingerprint(path)].append(study.key)
+            except OSError:
+                continue
+    return [sorted(keys) for keys in groups.values() if len(keys) > 1]
+
+
 def _scan_dicom_folder(path: Path, *, threads: int) -> list[_Series]:
     """Every series under a DICOM folder (or one DICOM file), whatever its study."""
     files = _walk(path) if path.is_dir() else [path]
@@ -1042,6 +1082,9 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
     studies.extend(_nifti_studies(nifti_files))
     for manifest in manifests:
         studies.extend(_manifest_studies(manifest, threads=threads))
+    for copies in same_images(studies, headers):
+        logger.info("studies %s hold the same image files (one study copied?): each is measured; give it once",
+                    " and ".join(copies))
     keys: dict[str, StudyInputs] = {}
     for study in studies:
         if study.key in keys:
