@@ -422,3 +422,15 @@ def test_a_redcap_checkbox_outcome_has_checked_as_its_event(tmp_path, capsys):
                         "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
     assert code == 0, se
     assert "event = 'Checked' (the level that is not 'Unchecked')" in so and "events = 59" in so, so
+
+
+def test_a_percent_column_is_refused_saying_why(tmp_path, capsys):
+    """A column Excel formatted as percent exports as "26.2%": it was refused as "153 different texts in 189 rows
+    (free text, not categories)", which hides why; the sentence now says they are numbers with a percent sign."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["bwt_share"] = [f"{100 * v / 5000:.1f}%" for v in df["bwt"]]
+    df.to_csv(tmp_path / "pct.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "pct.csv", "--outcome", "low", "--predictors", "lwt:lower,bwt_share",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
+    assert code == 2 and "column 'bwt_share' in pct.csv cannot be analysed: its values are numbers with a percent " \
+                          "sign (such as '50.5%')" in se, se

@@ -34,6 +34,8 @@ NO_VALUE_REASON = "it has no value in the rows analysed (every cell is empty or 
 #: ``DataFrame.attrs`` key set by :func:`read_table`: the CSV was separated by semicolons or tabs, as European
 #: Excel writes it, so a comma in a number is its decimal comma
 DECIMAL_COMMA = "decimal_comma"
+#: a number written with a percent sign, as Excel exports a cell formatted as percent (``26.2%``, ``-3,5 %``)
+_PERCENT = re.compile(r"^[+-]?\d+([.,]\d+)?\s*%$")
 #: a number written with thousands separators as US Excel exports it (``2,523``, ``-1,234,567``)
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")
 
@@ -531,10 +533,15 @@ def validate_cohort(
             if _looks_like_dates(present):
                 left_out[c] = "it holds dates"
                 continue
+            many = present.nunique() > max(ID_MIN_LEVELS, present.size / 2)
+            if many and present.str.match(_PERCENT).all():  # not free text: numbers Excel formatted as percent
+                left_out[c] = (f"its values are numbers with a percent sign (such as {present.iloc[0]!r}), which R "
+                               "reads as text: save the column as plain numbers")
+                continue
             if present.nunique() == present.size and present.size > ID_MIN_LEVELS:
                 left_out[c] = f"it holds a different text in each of its {present.size} rows (an identifier)"
                 continue
-            if present.nunique() > max(ID_MIN_LEVELS, present.size / 2):
+            if many:
                 left_out[c] = (f"it holds {present.nunique()} different texts in {present.size} rows (free text, "
                                f"not categories)")
                 continue
