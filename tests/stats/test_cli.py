@@ -434,3 +434,20 @@ def test_a_percent_column_is_refused_saying_why(tmp_path, capsys):
                         "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
     assert code == 2 and "column 'bwt_share' in pct.csv cannot be analysed: its values are numbers with a percent " \
                           "sign (such as '50.5%')" in se, se
+
+
+def test_the_pooled_model_of_a_clustered_cohort_has_cluster_robust_errors(tmp_path, capsys):
+    """birthwt as two rows per patient (--cluster) with --impute: the complete-case model had cluster-robust
+    standard errors (rms::robcov) but the model pooled over the imputations had the naive ones, without a word.
+    With no value missing every imputation is the data, so the pooled SE must equal the robust SE."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv").assign(patient=lambda d: [f"P{i // 2}" for i in range(len(d))])
+    df.to_csv(tmp_path / "clu.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "clu.csv", "--outcome", "low", "--predictors", "lwt:lower,age:lower",
+                        "--cluster", "patient", "--impute", "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
+    assert code == 0, se
+    d = json.loads((tmp_path / "o" / "stats.json").read_text())
+    multi = pd.read_csv(tmp_path / "o" / "tables" / "logistic_multivariable.csv", index_col=0)
+    pooled = pd.DataFrame(d["imputation"]).T.loc[["lwt", "age"]]
+    np.testing.assert_allclose(pooled["se"].astype(float), multi.loc[["lwt", "age"], "se"], rtol=1e-6)
+    assert any("pooled model's standard errors are cluster-robust" in n for n in d["notes"])
+    assert "pooled AUC's interval (DeLong within each imputation) is too narrow" in so

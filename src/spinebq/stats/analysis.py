@@ -452,7 +452,7 @@ def run_analysis(
         if impute:
             imp_cols = [outcome] + model_terms
             sets = mice_pmm(df[imp_cols], m=5, maxit=10, seed=seed)
-            pooled = pool_logistic(sets, outcome, model_terms)
+            pooled = pool_logistic(sets, outcome, model_terms, cluster=cluster_ids)
             pooled_auc = pool_auc(sets, outcome, model_terms)
     caught = caught_reading + caught
     for w in caught:  # once each: a one-predictor model repeats its univariable fit's warnings
@@ -476,6 +476,9 @@ def run_analysis(
         notes += val.notes
         if cluster:
             notes.append(f"the bootstrap validation resamples whole clusters ('{cluster}'), not rows")
+    if impute and cluster:
+        notes.append(f"the pooled model's standard errors are cluster-robust ('{cluster}'); the pooled AUC's interval "
+                     "(DeLong within each imputation) is too narrow, as the rows are not independent")
     if impute:
         incomplete = [k for k, f in cohort.factors.items() if k in model_vars and len(f.terms) > 1
                       and cohort.labels[k].isna().any()]
