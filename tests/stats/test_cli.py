@@ -451,3 +451,21 @@ def test_the_pooled_model_of_a_clustered_cohort_has_cluster_robust_errors(tmp_pa
     np.testing.assert_allclose(pooled["se"].astype(float), multi.loc[["lwt", "age"], "se"], rtol=1e-6)
     assert any("pooled model's standard errors are cluster-robust" in n for n in d["notes"])
     assert "pooled AUC's interval (DeLong within each imputation) is too narrow" in so
+
+
+def test_the_cohort_report_shows_the_cluster_bootstrap_ci_its_notes_ask_for(tmp_path, capsys):
+    """birthwt as two rows per patient (--cluster): the cohort report's notes said "use the cluster bootstrap CI ...
+    the DeLong CI is too narrow", but its ROC table showed only the DeLong CI. It now has the bootstrap column."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv").assign(patient=lambda d: [f"P{i // 2}" for i in range(len(d))])
+    df.to_csv(tmp_path / "clu.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "clu.csv", "--outcome", "low", "--predictors", "lwt:lower,age:lower",
+                        "--cluster", "patient", "--roc-bootstrap", "200", "--bootstrap", "0", "--no-figures",
+                        "--out", tmp_path / "o")
+    assert code == 0, se
+    assert main(["report", "--stats", str(tmp_path / "o"), "--out", str(tmp_path / "rep"), "--no-pdf"]) == 0
+    page = (tmp_path / "rep" / "cohort_report.html").read_text()
+    roc = json.loads((tmp_path / "o" / "stats.json").read_text())["roc"]
+    assert "cluster bootstrap 95% CI" in page and "use the cluster bootstrap CI" in page
+    for r in roc.values():
+        low, high = r["auc_ci_bootstrap"]
+        assert f"{low:.3f}-{high:.3f}" in page, (low, high)
