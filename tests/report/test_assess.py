@@ -14,7 +14,7 @@ from spinebq.records.assessment import Assessment
 from spinebq.report.html import render_patient_html
 from spinebq.report.patient import patient_report
 from spinebq.risk.assess import assess_patient
-from tests.conftest import DATA, need
+from tests.conftest import DATA, TS, need
 
 
 def load(path):
@@ -320,3 +320,20 @@ def test_report_prints_each_model_line_as_assess_does_with_its_level(real_ct_dir
     assert len(set(line.split()[2] for line in sakai)) == 2 and all(" HU vs < 153.5 HU" in line for line in sakai)
     for line in report_lines:
         assert any(a.startswith(line) for a in assess_lines), line
+
+
+def test_a_ct_with_no_graded_level_does_not_say_grade_0(real_ct_dir, tmp_path, capsys):
+    """The real DICOM series (T11 and T12 both cut by the field of view, no height measured): `spinebq ct` printed
+    "fractured levels (Genant >= 1): none" and page one "none, Genant grade 0 at every graded level (no level)", a
+    grade never given. Both now say no level was graded; the real NIfTI CT says which levels were."""
+    from spinebq.report.summary import NOT_GRADED, fractures
+    from spinebq.risk.assess import ct_record
+
+    out = tmp_path / "ct"
+    assert main(["ct", str(need(TS / "ct_dicom")), "--labels", str(need(TS / "ct_dicom_seg.nii.gz")), "--out", str(out),
+                 "--no-pictures", "--trajectory", "none"]) == 0
+    assert f"fractured levels (Genant >= 1): {NOT_GRADED};" in capsys.readouterr().out
+    (line,) = fractures(ct_record(load(out / "measurements.json")), None)
+    assert line == f"CT (measurements.json): {NOT_GRADED}" and "grade 0" not in line
+    (line,) = fractures(ct_record(load(real_ct_dir / "measurements.json")), None)
+    assert line == "CT (measurements.json): none, Genant grade 0 at every graded level (L1-L5)", line

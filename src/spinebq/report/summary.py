@@ -144,6 +144,10 @@ def cranial_first(levels):
     return sorted(levels, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER))
 
 
+#: the fracture line of a modality none of whose levels has a Genant grade (every body cut or unmeasured)
+NOT_GRADED = "no level graded (no body's heights could be measured)"
+
+
 def fractures(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
     """One line per modality graded: its Genant deformities (grade >= 1) cranial to caudal, or none, and where.
 
@@ -160,8 +164,10 @@ def fractures(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
         found = [f"{v.level} Genant grade {v.genant_grade}" + (f", {v.deformity_type}" if v.deformity_type else "")
                  + (", in the VBQ median" if name == "MRI" and v.level in fractured_in_vbq else "")
                  for v in graded if v.genant_grade]
-        where = levels_text([v.level for v in graded]) if graded else "no level"
-        if found:
+        where = levels_text([v.level for v in graded])
+        if not graded:  # "none ... at every graded level (no level)" said a grade that was never given
+            out.append(f"{name} ({source}): {NOT_GRADED}")
+        elif found:
             out.append(f"{name} ({source}): " + "; ".join(found) + f" (graded {where})")
         else:
             out.append(f"{name} ({source}): none, Genant grade 0 at every graded level ({where})")
