@@ -337,3 +337,18 @@ def test_a_ct_with_no_graded_level_does_not_say_grade_0(real_ct_dir, tmp_path, c
     assert line == f"CT (measurements.json): {NOT_GRADED}" and "grade 0" not in line
     (line,) = fractures(ct_record(load(real_ct_dir / "measurements.json")), None)
     assert line == "CT (measurements.json): none, Genant grade 0 at every graded level (L1-L5)", line
+
+
+def test_a_ct_with_no_summary_level_names_the_levels_asked_for(tmp_path):
+    """The real DICOM series (only T11 and T12, both cut): page one read "summary over none", "CT 3D HU, none mean",
+    "vBMD, none mean", and the screening detail "mid-body ellipse not measured: not measured"."""
+    from spinebq.report.html import render_patient_html
+
+    out = tmp_path / "ct"
+    assert main(["ct", str(need(TS / "ct_dicom")), "--labels", str(need(TS / "ct_dicom_seg.nii.gz")), "--out", str(out),
+                 "--no-pictures", "--trajectory", "none"]) == 0
+    ct = load(out / "measurements.json")
+    page = render_patient_html(patient_report(ct, None, assess_patient(ct, None, {})))
+    assert "none mean" not in page and "summary over none" not in page
+    assert "summary over no level of L1-L4 measurable" in page and "CT 3D HU, L1-L4 mean" in page
+    assert "not measured: not measured" not in page

@@ -264,7 +264,7 @@ def _screening_detail(readings: list[dict]) -> str:
     out = []
     for r in readings:
         value = human(r["value_hu"], "HU", 1, reason=r["reason"])
-        mid = human(r["mid_slice_hu"], "HU", 1, reason="not measured")
+        mid = human(r["mid_slice_hu"], "HU", 1)  # "not measured" when missing (its reason is the value's)
         out.append(f"<p id='screening-{_e(r['key'])}'><b>{_e(r['level'])} opportunistic screening</b> [{_e(r['reference'])}]: "
                    f"three-slice HU {_e(value)} (mid-body ellipse {_e(mid)}); thresholds "
                    f"{_e(' / '.join(f'{t:g}' for t in r['thresholds_hu']))} HU; reading: "

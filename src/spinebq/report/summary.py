@@ -104,7 +104,7 @@ def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dic
     rows = []
     if ct is not None:
         s = ct.summary
-        levels = levels_text(s.levels_used)
+        levels = levels_text(s.levels_used or s.levels_requested)  # no level measurable: the levels asked for
         for label, key, value, model in (("CT 3D HU", "summary.hu", s.hu, "S003_3DHU"),
                                          ("CT three-slice HU", "summary.hu_2d", s.hu_2d, "S003_HU")):
             row = _bone_row(f"{label}, {levels} mean", key, value, "HU", 0, model=model, reason="no level measurable")
@@ -285,7 +285,9 @@ def who(ct: CtRecord | None, mri: MriRecord | None, clinical: Mapping, *, patien
         lines.append(("Scan date", "withheld (pseudonymised report; --include-phi shows it)"))
     if ct is not None:
         measured = [v.level for v in cranial_first(ct.vertebrae)]
-        lines.append(("CT levels", f"{levels_text(measured)} segmented; summary over {levels_text(ct.summary.levels_used)}"))
+        used, requested = ct.summary.levels_used, ct.summary.levels_requested
+        over = levels_text(used) if used else f"no level of {levels_text(requested)} measurable"
+        lines.append(("CT levels", f"{levels_text(measured)} segmented; summary over {over}"))
     if mri is not None:
         lines.append(("MRI levels", levels_text([lv.level for lv in mri.levels])))
     lines.append(("Planned levels", levels_text(clinical.get("planned_levels")) if clinical.get("planned_levels") else "not given"))
