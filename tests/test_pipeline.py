@@ -242,3 +242,21 @@ def test_options_are_frozen_and_picklable():
     assert pickle.loads(pickle.dumps(options)) == options
     with pytest.raises(AttributeError):
         options.metal_hu = 3.0  # type: ignore[misc]
+
+
+def test_the_sagittal_picture_fills_only_the_rois_of_measured_levels(real_ct_record):
+    """The real CT's T12 (cut by the field of view, hu_3d n/a in the table) was drawn with a filled 3D ROI like
+    the measured levels beside its "T12 n/a" label; the picture now fills only the ROIs whose value was reported."""
+    from spinebq.anatomy import VERSE_IDS
+    import numpy as np
+
+    from spinebq.report.ct_outputs import measured_rois
+
+    result = real_ct_record.images.result
+    t12 = real_ct_record.level("T12")
+    assert t12.hu is None or t12.hu != t12.hu  # not reported: cut by the field of view
+    assert (result.trabecular == VERSE_IDS["T12"]).any()
+    shown = measured_rois(result)
+    assert not (shown == VERSE_IDS["T12"]).any()
+    for level in ("L1", "L2", "L3", "L4", "L5"):
+        assert np.array_equal(shown == VERSE_IDS[level], result.trabecular == VERSE_IDS[level]), level

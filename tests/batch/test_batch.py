@@ -249,3 +249,43 @@ def test_no_input_path_reaches_any_file_of_a_manifest_and_nifti_batch(tmp_path):
         content = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in content, (path.relative_to(out), secret)
+
+
+def test_a_reason_names_the_flag_of_spinebq_ct_not_a_library_option(tmp_path):
+    """The real abdominal MR saved as NIfTI among a radiologist's CTs (NIfTI carries no modality): the failed
+    study's reason advised "give option `modality` CT", a library parameter the batch has no flag for; it now names
+    the command that measures the study alone, `spinebq ct --modality CT`, in the ledger, cohort.csv and qc.html."""
+    from tests.conftest import TS, need
+
+    folder = tmp_path / "nifti"
+    folder.mkdir()
+    (folder / "abdomen.nii.gz").symlink_to(need(TS / "mr_small.nii.gz"))
+    out = tmp_path / "out"
+    assert main(["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    (reason,) = pd.read_csv(out / "cohort.csv").reason
+    assert "give spinebq ct --modality CT if it is a CT" in reason and "option `" not in reason, reason
+    assert "option `" not in (out / "qc.html").read_text()
+
+
+def test_a_clinical_file_that_matches_no_study_is_said(tmp_path, capsys):
+    """--clinical keyed by PatientID on a NIfTI folder (which has no PatientID): every clinical cell of the cohort
+    table stayed empty without a word, and `spinebq stats` then found an outcome of missing values only. The batch
+    now says how many studies found their row; a manifest's id matches."""
+    from tests.conftest import TS, need
+
+    folder = tmp_path / "nifti"
+    folder.mkdir()
+    (folder / "abdomen.nii.gz").symlink_to(need(TS / "mr_small.nii.gz"))
+    (tmp_path / "clinical.csv").write_text("PatientID,loosening\nP-1,1\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet",
+                 "--clinical", str(tmp_path / "clinical.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "spinebq batch: warning: clinical: 1 of 1 studies found no row of" in err, err
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"id,ct\nP-1,{folder / 'abdomen.nii.gz'}\n")
+    assert main(["batch", str(manifest), "--out", str(tmp_path / "out2"), "--workers", "1", "--quiet",
+                 "--clinical", str(tmp_path / "clinical.csv")]) == 0
+    captured = capsys.readouterr()
+    assert "clinical: every study (1) found its row" in captured.out and "warning" not in captured.err, captured
+    assert pd.read_csv(tmp_path / "out2" / "cohort.csv").loosening.tolist() == [1]

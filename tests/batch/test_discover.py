@@ -151,6 +151,59 @@ def test_uid_less_export_is_grouped_by_folder_and_still_loads(tmp_path):
     assert volume.shape[2] == 12
 
 
+def test_a_copied_study_is_said(tmp_path, caplog):
+    """A radiologist's folder holding one CT twice (a NIfTI file and its copy; the real anonymised DICOM series and
+    a copy of its folder, which without UIDs are two studies): each copy was measured as a study of its own and
+    counted twice in the cohort without a word. Discovery now names the studies that hold the same files."""
+    import logging
+    import shutil
+
+    nifti = tmp_path / "in" / "nifti"
+    nifti.mkdir(parents=True)
+    for name in ("case.nii.gz", "case_copy.nii.gz"):
+        shutil.copy(need(TS / "ct.nii.gz"), nifti / name)
+    for name in ("a", "b"):
+        shutil.copytree(need(REAL_CT_DICOM), tmp_path / "in" / "dicom" / name)
+    with caplog.at_level(logging.INFO, logger="spinebq"):
+        studies = discover([tmp_path / "in"])
+    assert len(studies) == 4
+    said = [r.getMessage() for r in caplog.records if "hold the same image files" in r.getMessage()]
+    by_file = {Path(s.ct.path).name: s.key for s in studies}
+    assert f"studies {' and '.join(sorted([by_file['case.nii.gz'], by_file['case_copy.nii.gz']]))} hold" in " ".join(said)
+    dicom = sorted(s.key for s in studies if not s.ct.path.endswith(".nii.gz"))
+    assert f"studies {' and '.join(dicom)} hold" in " ".join(said), said
+
+
+def test_a_skipped_studys_reason_names_the_series_passed_over(dicom_tree, found):
+    """mr2 (a sagittal T2 and a 3-slice T1): the reason said "each is listed with its reason under passed over", but
+    a skipped study gets no folder, so no file the user opens listed them (only the ledger's SQLite). The reason
+    now carries them."""
+    (study,) = [s for s in found.values() if s.problem and s.problem.startswith("no usable")]
+    assert study.passed_over and "under passed over" not in study.problem
+    for passed in study.passed_over:
+        assert passed.reason.rstrip(".") in study.problem, (passed.reason, study.problem)
+
+
+def test_a_study_exported_twice_is_read_once(tmp_path):
+    """One study (with its UIDs) exported twice into one tree, as a radiologist's PACS folder often holds it: each
+    image came twice, so the series held "two slices at one position", the study was skipped (no usable series)
+    and `spinebq ct` on the tree refused it. Each image (SOPInstanceUID) is now read once, from the first folder."""
+    import shutil
+
+    study = {"PatientName": "Twice^Exported", "PatientID": "PID-TWICE", "AccessionNumber": "ACC2",
+             "StudyDate": "20230101", "StudyInstanceUID": "1.2.826.0.1.3680043.8.498.1"}
+    root = tmp_path / "pacs"
+    write_axial_volume(root / "export1" / "CT", cylinder_ct(32, 32, 12).astype(float), np.diag([1.5, 1.5, 2.0, 1.0]),
+                       study=study, series_uid="1.2.826.0.1.3680043.8.498.2", SeriesDescription="Body",
+                       ConvolutionKernel="B30f", SliceThickness=2.0)
+    shutil.copytree(root / "export1", root / "export2")
+    (found,) = discover([root])
+    assert found.problem is None and found.ct.n_images == 12, found
+    assert Path(found.ct.path) == root / "export1" / "CT"
+    for folder in (found.ct.path, root):  # the batch's series folder, and the whole tree given to spinebq ct
+        assert load_volume(folder, series_uid=found.ct.series_uid, expect_modality="CT").shape[2] == 12
+
+
 def test_two_inputs_holding_parts_of_one_study_give_one_study(dicom_tree, tmp_path):
     root, expected = dicom_tree
     key = next(iter(expected["kern"]["studies"]))

@@ -44,6 +44,12 @@ window.addEventListener("load", function () {
   out.placeholders = Array.prototype.map.call(document.querySelectorAll(".noimg"), function (d) {
     return [d.closest("tr").dataset.key, d.textContent];
   });
+  out.placeholder_first_line = Array.prototype.map.call(document.querySelectorAll(".noimg"), function (d) {
+    var text = document.createRange();
+    text.selectNodeContents(d);  /* its first line inside the box, and the rest reachable by scrolling */
+    return [d.closest("tr").dataset.key, text.getBoundingClientRect().top >= d.getBoundingClientRect().top - 0.5,
+            d.scrollHeight <= d.clientHeight || getComputedStyle(d).overflowY === "auto"];
+  });
   out.initial = keys();
   var t0 = performance.now();
   head("hu").click();
@@ -378,3 +384,16 @@ def test_screenshot_shows_the_table_and_the_pictures(page, tmp_path):
     assert 0.02 < (grey < 0.5).mean() < 0.6  # text and the dark CT pictures, not a blank page
     yellow = (image[..., 0] > 0.95) & (image[..., 1] > 0.9) & (image[..., 2] < 0.85)
     assert yellow.mean() > 0.005  # the research notice
+
+
+def test_a_long_reason_in_place_of_a_picture_starts_in_view(tmp_path):
+    """The real abdominal MR given as a CT: its placeholder repeats the 200-character reason, which was centred in a
+    box too small for it and cut at both ends ("...does not look like a CT in", its first words hidden, the rest
+    out of reach); the text now starts at the top of the box and scrolls."""
+    need_tool("chromium", "chromium-browser", "google-chrome")
+    reason = ("the CT series: this does not look like a CT in Hounsfield units (no air near -1000 HU and no fat below "
+              "-30 HU); is it an MR image? (give spinebq ct --modality CT if it is a CT)")
+    page = write_qc_page(tmp_path / "qc.html", [QcRow("s1", "failed", reason=reason), QcRow("s2", "done", hu=120.0)],
+                         title="QC")
+    results, _ = probe(page, tmp_path)
+    assert results["placeholder_first_line"] == [["s1", True, True], ["s2", True, True]], results

@@ -150,3 +150,25 @@ def test_header_reading_and_flags(phantom, tmp_path):
     assert info["flag_notes"]["field_strength_other"].startswith("measured at 1.5 T")
     assert info["flag_notes"]["fat_suppressed"] == QcFlag.FAT_SUPPRESSED.sentence
     assert all(QcFlag(code) for code in info["flags"])
+
+
+def test_signals_on_screen_have_the_reports_decimals(tmp_path, capsys):
+    """Real T1 case08: the screen printed mri.json's raw numbers, so one list mixed 79.97, 62.75 and 72.248; each
+    signal now has the decimals of the quantities table, as the report's MRI table shows it."""
+    import re
+
+    from tests.conftest import DATA, need
+
+    t1 = DATA / "lumbar_mri_t1"
+    out = tmp_path / "out"
+    assert main(["mri", str(need(t1 / "case08_t1.nii.gz")), "--labels", str(need(t1 / "case08_bodies_verse.nii.gz")),
+                 "--out", str(out), "--no-figures"]) == 0
+    screen = capsys.readouterr().out
+    data = json.loads((out / "mri.json").read_text())
+    for level, e in data["levels"].items():
+        shown = f"{level}: body SI {e['body_signal']:.1f}, pedicles (left / right) {e['pedicle_signal_left']:.1f} / " \
+                f"{e['pedicle_signal_right']:.1f}"
+        assert shown in screen, (shown, screen)
+    assert f"CSF signal {data['csf']['signal']:.1f} at" in screen
+    signals = re.findall(r"(?:SI|signal|/) (\d+\.\d+)", screen)
+    assert signals and {len(s.split(".")[1]) for s in signals} == {1}, signals

@@ -14,7 +14,7 @@ from spinebq.records.assessment import Assessment
 from spinebq.report.html import render_patient_html
 from spinebq.report.patient import patient_report
 from spinebq.risk.assess import assess_patient
-from tests.conftest import DATA, need
+from tests.conftest import DATA, TS, need
 
 
 def load(path):
@@ -241,6 +241,22 @@ def test_vbq_caveat_and_page_one_name_the_mri_fractures(fractured_mri_dir, real_
     assert all(f"{lv} Genant grade" in line.split("MRI (")[0] for lv in ct_fractured)
 
 
+def test_a_screw_level_the_mri_grades_fractured_carries_the_caveat(fractured_mri_dir, real_ct_dir):
+    """case10's MRI grades a level deformed; planned at that level, the CT's screw-trajectory HU (Sakai's cutoff) was
+    read without a word of it, though VBQ named it and the screening reading names a CT fracture. Each CT model at
+    a level the MRI grades >= 1 now says so; the other planned level does not."""
+    ct, mri = (load(real_ct_dir / "measurements.json"), load(fractured_mri_dir / "mri.json"))
+    graded = [lv for lv, v in mri["levels"].items() if v.get("genant_grade") and lv in ("L1", "L2", "L3", "L4", "L5")]
+    assert graded, "case10 should grade a lumbar level deformed"
+    level = graded[0]
+    other = next(lv for lv in ("L1", "L2", "L3", "L4", "L5") if lv not in graded)
+    result = assess_patient(ct, mri, {"planned_levels": f"{level},{other}"})
+    sakai = {r.level: r for r in rows(result, "Sakai2018_STHU")}
+    grade = mri["levels"][level]["genant_grade"]
+    assert any(c.startswith(f"the MRI grades {level} Genant {grade}") for c in sakai[level].caveats), sakai[level]
+    assert not any(c.startswith("the MRI grades") for c in sakai[other].caveats), sakai[other]
+
+
 @pytest.fixture(scope="module")
 def phantom_ct_printed(tmp_path_factory):
     """spinebq ct on the calibrated phantom: its folder and the table it printed from the values in memory."""
@@ -279,12 +295,64 @@ def test_hu_ratio_shows_the_same_digits_in_ct_assess_and_report(phantom_ct_print
 
 def test_page_one_mri_warnings_carry_their_sentences(real_mri_dir):
     """The real T1's header names neither weighting nor field strength: mri.json keeps the codes in ``flags`` and the
-    sentences in ``flag_notes``; page one's warnings give each sentence (they read "MRI weighting not in header: .")."""
+    sentences in ``flag_notes``; page one's warnings give each sentence (they read "MRI weighting not in header: ."),
+    once (they read "MRI field strength unknown: field strength unknown: VBQ at 1.5 T ...")."""
     from spinebq.report.summary import warnings
     from spinebq.risk.assess import mri_record
 
     doc = json.loads((real_mri_dir / "mri.json").read_text())
-    shown = [w for w in warnings(None, mri_record(doc)) if w.startswith("MRI ")]
+    shown = [w for w in warnings(None, mri_record(doc)) if w.startswith("MRI")]
     assert len(shown) == len(doc["input"]["flags"]) >= 1
     for flag, line in zip(doc["input"]["flags"], shown):
         assert ": ." not in line and doc["input"]["flag_notes"][flag].rstrip(".")[:40] in line, line
+        words = line.lower().split()
+        assert not any(words[i:i + 2] == words[j:j + 2] for i in range(len(words) - 1)
+                       for j in range(i + 2, min(i + 6, len(words) - 1))), f"words said twice: {line}"
+
+
+def test_report_prints_each_model_line_as_assess_does_with_its_level(real_ct_dir, tmp_path, capsys):
+    """The real CT planned at L4-L5: `spinebq report` printed Sakai's cutoff twice as "Sakai2018_STHU 163 vs <
+    153.5 HU" (no level, three significant digits: L4's 162.5 and L5's 163.3 HU looked like one row said twice).
+    Now each applied model's line is `spinebq assess`'s: key, level, value in its quantity's decimals and unit."""
+    argv = ["--ct", str(real_ct_dir), "--planned-levels", "L4-L5", "--age", "71"]
+    assert main(["report", *argv, "--no-pdf", "--out", str(tmp_path / "rep")]) == 0
+    report_lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
+    assert main(["assess", *argv]) == 0
+    assess_lines = capsys.readouterr().out.splitlines()
+    sakai = [line for line in report_lines if "Sakai2018_STHU" in line]
+    assert [line.split()[1] for line in sakai] == ["L4", "L5"], sakai
+    assert len(set(line.split()[2] for line in sakai)) == 2 and all(" HU vs < 153.5 HU" in line for line in sakai)
+    for line in report_lines:
+        assert any(a.startswith(line) for a in assess_lines), line
+
+
+def test_a_ct_with_no_graded_level_does_not_say_grade_0(real_ct_dir, tmp_path, capsys):
+    """The real DICOM series (T11 and T12 both cut by the field of view, no height measured): `spinebq ct` printed
+    "fractured levels (Genant >= 1): none" and page one "none, Genant grade 0 at every graded level (no level)", a
+    grade never given. Both now say no level was graded; the real NIfTI CT says which levels were."""
+    from spinebq.report.summary import NOT_GRADED, fractures
+    from spinebq.risk.assess import ct_record
+
+    out = tmp_path / "ct"
+    assert main(["ct", str(need(TS / "ct_dicom")), "--labels", str(need(TS / "ct_dicom_seg.nii.gz")), "--out", str(out),
+                 "--no-pictures", "--trajectory", "none"]) == 0
+    assert f"fractured levels (Genant >= 1): {NOT_GRADED};" in capsys.readouterr().out
+    (line,) = fractures(ct_record(load(out / "measurements.json")), None)
+    assert line == f"CT (measurements.json): {NOT_GRADED}" and "grade 0" not in line
+    (line,) = fractures(ct_record(load(real_ct_dir / "measurements.json")), None)
+    assert line == "CT (measurements.json): none, Genant grade 0 at every graded level (L1-L5)", line
+
+
+def test_a_ct_with_no_summary_level_names_the_levels_asked_for(tmp_path):
+    """The real DICOM series (only T11 and T12, both cut): page one read "summary over none", "CT 3D HU, none mean",
+    "vBMD, none mean", and the screening detail "mid-body ellipse not measured: not measured"."""
+    from spinebq.report.html import render_patient_html
+
+    out = tmp_path / "ct"
+    assert main(["ct", str(need(TS / "ct_dicom")), "--labels", str(need(TS / "ct_dicom_seg.nii.gz")), "--out", str(out),
+                 "--no-pictures", "--trajectory", "none"]) == 0
+    ct = load(out / "measurements.json")
+    page = render_patient_html(patient_report(ct, None, assess_patient(ct, None, {})))
+    assert "none mean" not in page and "summary over none" not in page
+    assert "summary over no level of L1-L4 measurable" in page and "CT 3D HU, L1-L4 mean" in page
+    assert "not measured: not measured" not in page

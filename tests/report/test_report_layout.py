@@ -226,3 +226,26 @@ def test_a_planned_level_says_why_each_corridor_number_is_missing(real_ct_dir):
     assert s1_row["st_hu"]["value"] is not None
     assert s1_row["b_hu"]["text"] == s1_row["hu_ratio"]["text"] == "not measured: no three-slice HU at S1"
     assert s1_row["pedicles"] == f"not measured: {SACRAL_PEDICLE_REASON}"
+
+
+def _bar_positions(svg: str) -> tuple[float, list[float]]:
+    """The x of the value's marker and of each cutoff tick of a page-one bar, as fractions of its width."""
+    root = ElementTree.fromstring(svg)
+    width = float(root.get("width"))
+    lines = root.findall("{http://www.w3.org/2000/svg}line")
+    ticks = [float(line.get("x1")) / width for line in lines if line.get("stroke") == "#555"]
+    marker = [float(line.get("x1")) / width for line in lines if line.get("stroke") == "#000"]
+    return marker[0], ticks
+
+
+@pytest.mark.parametrize("value,cutoff,near", [(3.24, 3.3, True), (156.0, 153.5, True), (119.2, 56.3, False),
+                                               (-2.6, -1.45, False)])
+def test_a_bar_draws_a_value_beside_its_cutoff_beside_it(value, cutoff, near):
+    """case08's VBQ 3.24 against Wu's 3.3 was drawn as far from its cutoff as 119 HU against 56.3 (the bar was
+    scaled to the two points alone, so the marker and the tick always sat at 19 % and 81 % of its width): a value
+    1.8 % under its cutoff looked comfortably clear of it. Now the bar spans at least half the cutoff's size."""
+    from spinebq.report.html import scale_svg
+
+    x, (tick,) = _bar_positions(scale_svg({"value": value, "thresholds": [cutoff], "zones": ["risk", "ok"]}))
+    assert (abs(x - tick) < 0.1) == near, (x, tick)
+    assert 0 < x < 1 and (x < tick) == (value < cutoff)

@@ -350,3 +350,122 @@ def test_cohort_report_has_icc_univariable_and_delong_tables_flags_and_prints_fi
     assert len(images) == 2 and images[0][1] != images[1][1], images
     for x, y, width, text_width in images:
         assert width == pytest.approx(text_width), images
+
+
+def test_thousands_separators_are_refused_and_a_semicolon_files_decimal_comma_is_read(tmp_path, capsys):
+    """birthwt's bwt as US Excel exports a number formatted with thousands separators ("2,523", quoted): it was
+    read as the decimal comma, 2.523 (1000 times too small, silently); R reads it as text. It is refused naming
+    both readings. A semicolon-separated file (European Excel) still reads "2,523" as 2.523."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["bwt"] = [f"{v:,}" for v in df["bwt"]]
+    df.to_csv(tmp_path / "us.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "us.csv", "--outcome", "low", "--predictors", "lwt:lower,bwt:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "us")
+    assert code == 2 and not (tmp_path / "us").exists()
+    assert ("column 'bwt' in us.csv writes numbers with a comma such as '2,523': a thousands separator (2523) or a "
+            "decimal comma (2.523)?") in se, se
+    eu = pd.read_csv(DATA_DIR / "birthwt.csv")
+    eu["kg"] = [f"{v / 1000:.3f}".replace(".", ",") for v in eu["bwt"]]
+    eu[["low", "lwt", "kg"]].to_csv(tmp_path / "eu.csv", sep=";", index=False)
+    code, so, se = _run(capsys, tmp_path / "eu.csv", "--outcome", "low", "--predictors", "lwt:lower,kg:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "eu")
+    assert code == 0, se
+    youden = json.loads((tmp_path / "eu" / "stats.json").read_text())["roc"]["kg"]["youden"]
+    assert 2.0 < youden["threshold"] < 3.0, youden  # kilograms, as written
+
+
+def test_an_empty_column_and_a_one_level_outcome_are_said_not_internal_errors(tmp_path, capsys):
+    """An all-missing column (as SPSS exports an unused variable) ended in an internal error as a model term and
+    gave an ICC with df -1 and a Table 1 row "one level"; an outcome whose rows all hold 'No' was called "all
+    events"."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv").assign(unused=np.nan)
+    df.to_csv(tmp_path / "bw.csv", index=False)
+    common = ("--outcome", "low", "--predictors", "lwt:lower", "--bootstrap", "0", "--no-figures")
+    code, so, se = _run(capsys, tmp_path / "bw.csv", *common, "--model", "lwt,unused", "--out", tmp_path / "m")
+    assert code == 2 and "spinebq stats: error: --model: column 'unused' in bw.csv cannot be analysed: it has no " \
+                          "value in the rows analysed" in se, se
+    code, so, se = _run(capsys, tmp_path / "bw.csv", *common, "--icc", "lwt,unused", "--out", tmp_path / "i")
+    assert code == 2 and "column 'unused' in bw.csv cannot be used: it has no value" in se, se
+    code, so, se = _run(capsys, tmp_path / "bw.csv", *common, "--covariates", "unused", "--out", tmp_path / "c")
+    assert code == 0 and "note: column 'unused' was left out of the analysis: it has no value" in so, se
+    df.head(5).to_csv(tmp_path / "no.csv", index=False)  # the first five rows: all 'No'
+    code, so, se = _run(capsys, tmp_path / "no.csv", *common, "--out", tmp_path / "n")
+    assert code == 2 and "outcome column 'low' in no.csv has only one class: every row with a value holds 'No'." \
+        in se, se
+
+
+def test_perfect_separation_with_the_bootstrap_gives_no_validation_and_no_nomogram(tmp_path, capsys):
+    """birthwt, bwt predicting low (bwt < 2500 g): with --bootstrap the validation ended in an internal error, and
+    the nomogram (figure and stats.json, which `spinebq assess --nomogram` reads) drew the coefficients of a fit
+    whose odds ratios the tables report as NaN. Both are left out with a note; assess refuses that stats.json."""
+    code, so, se = _run(capsys, DATA_DIR / "birthwt.csv", "--outcome", "low", "--predictors", "bwt:lower,lwt:lower",
+                        "--bootstrap", "20", "--jobs", "1", "--out", tmp_path / "sep")
+    assert code == 0, se
+    assert "note: bootstrap validation not computed: the multivariable model has no maximum-likelihood" in so
+    assert "note: no nomogram: the multivariable model has no maximum-likelihood estimate" in so
+    d = json.loads((tmp_path / "sep" / "stats.json").read_text())
+    assert d["nomogram"] is None and d["validation"] == {"B": 0}
+    assert not (tmp_path / "sep" / "figures" / "nomogram.png").exists()
+    assert not (tmp_path / "sep" / "tables" / "nomogram_points.csv").exists()
+    code = main(["assess", "--age", "70", "--nomogram", str(tmp_path / "sep" / "stats.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and "this spinebq stats run has no nomogram" in err, err
+
+
+def test_a_redcap_checkbox_outcome_has_checked_as_its_event(tmp_path, capsys):
+    """REDCap's label export writes a checkbox as Checked/Unchecked: R's rule (the second level in sorted order)
+    made 'Unchecked' the event (130 "events" of 189 in birthwt, every AUC below 0.5). 'Unchecked' is a no."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["low___1"] = df["low"].map({"Yes": "Checked", "No": "Unchecked"})
+    df.to_csv(tmp_path / "redcap.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "redcap.csv", "--outcome", "low___1", "--predictors", "lwt:lower",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
+    assert code == 0, se
+    assert "event = 'Checked' (the level that is not 'Unchecked')" in so and "events = 59" in so, so
+
+
+def test_a_percent_column_is_refused_saying_why(tmp_path, capsys):
+    """A column Excel formatted as percent exports as "26.2%": it was refused as "153 different texts in 189 rows
+    (free text, not categories)", which hides why; the sentence now says they are numbers with a percent sign."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv")
+    df["bwt_share"] = [f"{100 * v / 5000:.1f}%" for v in df["bwt"]]
+    df.to_csv(tmp_path / "pct.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "pct.csv", "--outcome", "low", "--predictors", "lwt:lower,bwt_share",
+                        "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
+    assert code == 2 and "column 'bwt_share' in pct.csv cannot be analysed: its values are numbers with a percent " \
+                          "sign (such as '50.5%')" in se, se
+
+
+def test_the_pooled_model_of_a_clustered_cohort_has_cluster_robust_errors(tmp_path, capsys):
+    """birthwt as two rows per patient (--cluster) with --impute: the complete-case model had cluster-robust
+    standard errors (rms::robcov) but the model pooled over the imputations had the naive ones, without a word.
+    With no value missing every imputation is the data, so the pooled SE must equal the robust SE."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv").assign(patient=lambda d: [f"P{i // 2}" for i in range(len(d))])
+    df.to_csv(tmp_path / "clu.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "clu.csv", "--outcome", "low", "--predictors", "lwt:lower,age:lower",
+                        "--cluster", "patient", "--impute", "--bootstrap", "0", "--no-figures", "--out", tmp_path / "o")
+    assert code == 0, se
+    d = json.loads((tmp_path / "o" / "stats.json").read_text())
+    multi = pd.read_csv(tmp_path / "o" / "tables" / "logistic_multivariable.csv", index_col=0)
+    pooled = pd.DataFrame(d["imputation"]).T.loc[["lwt", "age"]]
+    np.testing.assert_allclose(pooled["se"].astype(float), multi.loc[["lwt", "age"], "se"], rtol=1e-6)
+    assert any("pooled model's standard errors are cluster-robust" in n for n in d["notes"])
+    assert "pooled AUC's interval (DeLong within each imputation) is too narrow" in so
+
+
+def test_the_cohort_report_shows_the_cluster_bootstrap_ci_its_notes_ask_for(tmp_path, capsys):
+    """birthwt as two rows per patient (--cluster): the cohort report's notes said "use the cluster bootstrap CI ...
+    the DeLong CI is too narrow", but its ROC table showed only the DeLong CI. It now has the bootstrap column."""
+    df = pd.read_csv(DATA_DIR / "birthwt.csv").assign(patient=lambda d: [f"P{i // 2}" for i in range(len(d))])
+    df.to_csv(tmp_path / "clu.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "clu.csv", "--outcome", "low", "--predictors", "lwt:lower,age:lower",
+                        "--cluster", "patient", "--roc-bootstrap", "200", "--bootstrap", "0", "--no-figures",
+                        "--out", tmp_path / "o")
+    assert code == 0, se
+    assert main(["report", "--stats", str(tmp_path / "o"), "--out", str(tmp_path / "rep"), "--no-pdf"]) == 0
+    page = (tmp_path / "rep" / "cohort_report.html").read_text()
+    roc = json.loads((tmp_path / "o" / "stats.json").read_text())["roc"]
+    assert "cluster bootstrap 95% CI" in page and "use the cluster bootstrap CI" in page
+    for r in roc.values():
+        low, high = r["auc_ci_bootstrap"]
+        assert f"{low:.3f}-{high:.3f}" in page, (low, high)

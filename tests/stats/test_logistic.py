@@ -1,5 +1,6 @@
 """Logistic regression against R's glm (epsilon=1e-14, so SEs are at the MLE; docs/methods.md section 7.1)."""
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -81,3 +82,23 @@ def test_newton_matches_statsmodels(model_fit):
     assert ok
     assert_allclose(b, R.MULTI["coef"], rtol=1e-8)
     assert_allclose(np.sqrt(np.diag(cov)), R.MULTI["se"], rtol=1e-6)
+
+
+def test_a_row_far_out_is_no_separation():
+    """birthwt, low ~ lwt with one mother's weight keyed as 2000 lb (a typo an Excel export keeps): her fitted
+    probability is below 1e-8, which was taken for quasi-separation, so every odds ratio was reported NaN; R's glm
+    estimates it (R 4.x: ``d$lwt[which(d$low == 0)[1]] <- 2000; coef(glm(low ~ lwt, binomial, d))`` gives
+    0.9548995130326, -0.0136740632796). Separation is now Konis's linear program."""
+    import statsmodels.api as sm
+
+    df = pd.read_csv(Path(__file__).parent / "data" / "birthwt_coded.csv")
+    df.loc[df.index[df["low"] == 0][0], "lwt"] = 2000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        f = fit_logistic(df, "low", ["lwt"])
+    ref = sm.Logit(df["low"], sm.add_constant(df[["lwt"]])).fit(disp=0)
+    assert ref.mle_retvals["converged"] and ref.predict().min() < 1e-8
+    assert not f.separation and f.converged
+    assert_allclose(f.table["coef"].to_numpy(), ref.params.to_numpy(), rtol=1e-6)
+    assert_allclose(f.table["or"].to_numpy(), np.exp(ref.params.to_numpy()), rtol=1e-6)
+    assert_allclose(f.table["coef"].to_numpy(), [0.9548995130326, -0.0136740632796], rtol=1e-6)  # R's glm

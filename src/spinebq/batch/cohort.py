@@ -41,6 +41,8 @@ class CohortFiles:
     qc_page: Path
     key_map: Path | None
     rows: int
+    #: studies that found their row of the clinical file, of how many (None without one)
+    clinical_matched: tuple[int, int] | None = None
 
 
 def study_row(record) -> dict[str, Any]:
@@ -207,10 +209,19 @@ def check_clinical(clinical: pd.DataFrame, key_column: str, *, source: str = "th
     return clinical
 
 
-def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_column: str) -> pd.DataFrame:
+def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical: pd.DataFrame,
+                  key_column: str) -> tuple[pd.DataFrame, int]:
     """Add the clinical columns whose ``key_column`` value equals a study's PatientID, AccessionNumber or id.
 
     The key column itself is dropped, so no identifier reaches the cohort table.
+
+    Returns
+    -------
+    frame : DataFrame
+        ``frame`` with the clinical columns (empty where a study found no row).
+    matched : int
+        How many studies found their row (a caller says so: a key column matching nothing leaves every clinical
+        cell empty).
     """
     clinical = check_clinical(clinical, key_column)
     lookup = {v: i for i, v in enumerate(clinical[key_column])}
@@ -223,7 +234,7 @@ def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical:
     extra = clinical.drop(columns=[key_column])
     extra = extra.rename(columns={c: f"clinical_{c}" if c in frame.columns else c for c in extra.columns})
     joined = pd.DataFrame([extra.iloc[m].to_dict() if m is not None else {} for m in matches], columns=extra.columns)
-    return pd.concat([frame.reset_index(drop=True), joined], axis=1)
+    return pd.concat([frame.reset_index(drop=True), joined], axis=1), sum(m is not None for m in matches)
 
 
 def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], *,
@@ -236,8 +247,10 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
     out = Path(out_dir)
     rows_by_key = {s.key: read_row(out, s.key) or {} for s in studies}
     frame = cohort_frame(studies, ledger_rows, rows_by_key, profile=profile)
+    matched = None
     if clinical is not None:
-        frame = join_clinical(frame, studies, clinical, clinical_key or "PatientID")
+        frame, n_matched = join_clinical(frame, studies, clinical, clinical_key or "PatientID")
+        matched = (n_matched, len(studies))
     table = by_patient(frame) if by == "patient" else frame
     write_atomic(out / "cohort.csv", table.to_csv(index=False, lineterminator="\n"))
     parquet = out / "cohort.parquet"
@@ -254,7 +267,8 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
     if include_phi:
         ids = [{"study": s.key, "patient": s.patient_key, **dict(s.identifiers)} for s in sorted(studies, key=lambda s: s.key)]
         key_map = write_atomic(out / "key_map.csv", pd.DataFrame(ids).to_csv(index=False, lineterminator="\n"))
-    return CohortFiles(out / "cohort.csv", parquet, out / "cohort_dictionary.csv", qc_page, key_map, len(table))
+    return CohortFiles(out / "cohort.csv", parquet, out / "cohort_dictionary.csv", qc_page, key_map, len(table),
+                       matched)
 
 
 def _write_qc_page(out: Path, frame: pd.DataFrame, *, title: str) -> Path:

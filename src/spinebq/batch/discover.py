@@ -131,11 +131,15 @@ NON_VOLUME_IMAGE_TYPES = frozenset({"SECONDARY", "SCREEN SAVE", "DOSE INFO", "DO
 NOT_DICOM_EXTENSIONS = frozenset({".txt", ".md", ".json", ".csv", ".xml", ".html", ".htm", ".pdf", ".png", ".jpg", ".jpeg",
                                   ".gif", ".zip", ".gz", ".tar", ".py", ".exe", ".ini", ".log", ".nii", ".nrrd", ".mha"})
 #: Header attributes read from each file.
+#: bytes read from each end of a file to tell a copy of a study (:func:`same_images`)
+FINGERPRINT_BYTES = 1 << 20
+#: how many series passed over a skipped study's reason names with their reasons
+REASONS_IN_PROBLEM = 3
 HEADER_TAGS = [
     "SOPClassUID", "Modality", "PatientID", "AccessionNumber", "StudyDate", "StudyInstanceUID", "SeriesInstanceUID",
     "SeriesNumber", "SeriesDescription", "ProtocolName", "SequenceName", "ImageType", "ConvolutionKernel",
     "SliceThickness", "ImageOrientationPatient", "ImagePositionPatient", "ContrastBolusAgent", "EchoTime",
-    "RepetitionTime", "NumberOfFrames", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated",
+    "RepetitionTime", "NumberOfFrames", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "SOPInstanceUID",
 ]
 
 _LOCALIZER_WORDS = re.compile(r"(LOCALI[SZ]ER|SCOUT|TOPOGRA|SURVIEW|SURVEY|3[- ]?PLANE|TRI[- ]?PILOT|\bLOC\b|\bPILOT\b)")
@@ -256,6 +260,7 @@ class _Header:
     root: Path
     study_uid: str
     series_uid: str
+    sop_uid: str
     patient_id: str
     accession: str
     study_date: str
@@ -389,7 +394,7 @@ def _read_header(path: Path, root: Path) -> _Header | None:
     return _Header(
         path=path, root=root,
         study_uid=_text(ds, "StudyInstanceUID"), series_uid=_text(ds, "SeriesInstanceUID"),
-        patient_id=_text(ds, "PatientID"), accession=_text(ds, "AccessionNumber"), study_date=_text(ds, "StudyDate"),
+        sop_uid=_text(ds, "SOPInstanceUID"), patient_id=_text(ds, "PatientID"), accession=_text(ds, "AccessionNumber"), study_date=_text(ds, "StudyDate"),
         modality=modality, sop_class=sop_class,
         series_number=int(series_number) if series_number is not None else None,
         description=description,
@@ -704,7 +709,7 @@ def _choose(series: list[_Series], roles: Sequence[str] = ("ct", "mri", "axial")
         reason = ct_reasons.get(id(s)) or mri_reasons.get(id(s)) or axial_reasons.get(id(s)) or _unusable(s, roles)
         passed.append(PassedOver(s.info, _sentence(f"{s.label}: {reason}")))
     found = axial is not None if tuple(roles) == ("axial",) else (ct is not None or mri is not None)
-    problem = None if found else _problem(series, roles)
+    problem = None if found else _problem(series, roles, passed)
     return _Choice(
         ct=ct.info if ct else None, mri=mri.info if mri else None, axial=axial.info if axial else None,
         choice=tuple(w for w in (ct_why, mri_why, axial_why) if w), passed_over=tuple(passed), problem=problem,
@@ -730,8 +735,9 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def _problem(series: list[_Series], roles: Sequence[str]) -> str:
-    """One sentence saying why a study has nothing to measure."""
+def _problem(series: list[_Series], roles: Sequence[str], passed: Sequence[PassedOver] = ()) -> str:
+    """One sentence saying why a study has nothing to measure, with the reasons of the first series passed over (a
+    skipped study has no folder: its reason is all the cohort table and QC page show)."""
     wanted = {"ct": "CT", "mri": "sagittal T1 MR", "axial": "axial T1 MR"}
     needed = " or ".join(wanted[r] for r in roles if r != "axial" or len(roles) == 1)
     damaged = sum(s.n_damaged for s in series)
@@ -745,10 +751,34 @@ def _problem(series: list[_Series], roles: Sequence[str]) -> str:
         return "no readable image series: only dose reports, secondary captures or other non-volume objects"
     if all(_is_localizer(s) for s in images):
         return f"only a localizer ({sum(s.info.n_images for s in images)} images), no {needed} series"
-    return f"no usable {needed} series among {len(series)} series (each is listed with its reason under passed over)"
+    shown = "; ".join(p.reason.rstrip(".") for p in passed[:REASONS_IN_PROBLEM])
+    more = f"; {len(passed) - REASONS_IN_PROBLEM} more in the ledger" if len(passed) > REASONS_IN_PROBLEM else ""
+    return f"no usable {needed} series among {len(series)} series" + (f": {shown}{more}" if shown else "")
 
 
 # ----------------------------------------------------------------------------------------------- inputs
+
+
+def once_each(headers: list[_Header]) -> tuple[list[_Header], int]:
+    """The headers with each image once: a file repeating the SOPInstanceUID of an earlier one (in path order) of
+    its series, as a study exported or copied twice, is dropped; files without a SOPInstanceUID are all kept.
+
+    Returns
+    -------
+    headers : list
+        The headers kept, in path order.
+    n_repeated : int
+        How many files repeated an image.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    kept = []
+    for h in sorted(headers, key=lambda h: str(h.path)):
+        key = (h.study_uid, h.series_uid, h.sop_uid)
+        if h.sop_uid and key in seen:
+            continue
+        seen.add(key)
+        kept.append(h)
+    return kept, len(headers) - len(kept)
 
 
 def _group_dicom(headers: list[_Header]) -> dict[str, dict[str | None, list[_Header]]]:
@@ -932,14 +962,56 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     )
 
 
+def _file_fingerprint(path: Path) -> str:
+    """Size and the SHA-256 of the first and last :data:`FINGERPRINT_BYTES` of a file: equal for a copy."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(FINGERPRINT_BYTES))
+        handle.seek(max(0, size - FINGERPRINT_BYTES))
+        digest.update(handle.read(FINGERPRINT_BYTES))
+    return digest.hexdigest()
+
+
+def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ()) -> list[list[str]]:
+    """The keys of studies whose CT is the same image file(s), a group per copied study.
+
+    A NIfTI CT is compared by its file; a DICOM CT by the first file (in path order) of its series, so an
+    anonymised export copied twice (no UIDs: each folder a study of its own) is found. Reads at most two
+    :data:`FINGERPRINT_BYTES` pieces of one file per study.
+    """
+    first: dict[tuple[str, str], Path] = {}
+    for h in sorted(headers, key=lambda h: str(h.path)):
+        first.setdefault((str(h.path.parent), h.series_uid), h.path)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for study in studies:
+        if study.ct is None or study.problem:
+            continue
+        path = Path(study.ct.path)
+        if not path.is_file():  # a DICOM folder: the first file of the series under it
+            inside = [p for (folder, uid), p in first.items()
+                      if uid == (study.ct.series_uid or "") and Path(folder).is_relative_to(path)]
+            path = min(inside, key=str) if inside else None
+        if path is not None:
+            try:
+                groups[_file_fingerprint(path)].append(study.key)
+            except OSError:
+                continue
+    return [sorted(keys) for keys in groups.values() if len(keys) > 1]
+
+
 def _scan_dicom_folder(path: Path, *, threads: int) -> list[_Series]:
     """Every series under a DICOM folder (or one DICOM file), whatever its study."""
     files = _walk(path) if path.is_dir() else [path]
     scan = _read_dicom_files([(f, path) for f in files if not _is_nifti(f)], threads=threads, progress=None)
     if scan.n_unreadable:
         logger.info("%s: %d of %d files are not readable DICOM and were ignored", path, scan.n_unreadable, scan.n_files)
+    headers, repeated = once_each(scan.headers)
+    if repeated:
+        logger.info("%s: %d files repeat images found in other files (the same SOPInstanceUID); each image is "
+                    "read once", path, repeated)
     return [_build_series(None if uid.startswith("folder:") else uid, group)
-            for groups in _group_dicom(scan.headers).values() for uid, group in groups.items()]
+            for groups in _group_dicom(headers).values() for uid, group in groups.items()]
 
 
 def discover(inputs: Sequence[str | Path], *, threads: int = 4,
@@ -1002,10 +1074,17 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
         logger.info("%d of %d files are not DICOM image objects or are unreadable; they were ignored",
                     scan.n_unreadable, scan.n_files)
 
-    studies = [_dicom_study(study_id, groups) for study_id, groups in _group_dicom(scan.headers).items()]
+    headers, repeated = once_each(scan.headers)
+    if repeated:
+        logger.info("%d files repeat images found in other files (the same SOPInstanceUID: a study exported or copied "
+                    "twice); each image is read once", repeated)
+    studies = [_dicom_study(study_id, groups) for study_id, groups in _group_dicom(headers).items()]
     studies.extend(_nifti_studies(nifti_files))
     for manifest in manifests:
         studies.extend(_manifest_studies(manifest, threads=threads))
+    for copies in same_images(studies, headers):
+        logger.info("studies %s hold the same image files (one study copied?): each is measured; give it once",
+                    " and ".join(copies))
     keys: dict[str, StudyInputs] = {}
     for study in studies:
         if study.key in keys:

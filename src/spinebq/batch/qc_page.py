@@ -283,8 +283,8 @@ td.pic { width: 100px; padding: 3px; }
 img.thumb { height: THUMBpx; max-width: 220px; object-fit: contain; display: block; cursor: zoom-in; background: #000; }
 img.thumb.big { height: auto; max-width: none; cursor: zoom-out; }
 .noimg { width: 90px; height: THUMBpx; background: #dfe2e7; color: #4d5666; font-size: 11px; display: flex;
-         align-items: center; justify-content: center; text-align: center; padding: 4px; box-sizing: border-box;
-         overflow: hidden; }
+         align-items: safe center; justify-content: center; text-align: center; padding: 4px; box-sizing: border-box;
+         overflow: auto; }
 tr.s-failed td:first-child { box-shadow: inset 4px 0 #d64545; }
 tr.s-skipped td:first-child { box-shadow: inset 4px 0 #9aa3b2; }
 .badge { border-radius: 3px; padding: 1px 6px; font-size: 12px; color: #fff; background: #6b7485; }

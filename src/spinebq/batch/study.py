@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from spinebq.errors import SpinebqError
+from spinebq.errors import OPTION_IN_MESSAGE, SpinebqError
 from spinebq.pipeline import StudyOptions, StudyRecord
 from spinebq.records.study import StudyInputs
 
@@ -230,8 +230,8 @@ def _measure_and_send(sender, inputs: StudyInputs, options: BatchOptions, out_di
         shutil.rmtree(temporary, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     state, reason = result
-    sender.send((state, reason and without_paths(reason, inputs, options.include_phi), time.process_time() - cpu_start,
-                 peak_mb))
+    reason = reason and with_study_flags(without_paths(reason, inputs, options.include_phi))
+    sender.send((state, reason, time.process_time() - cpu_start, peak_mb))
     sender.close()
 
 
@@ -256,6 +256,17 @@ def nothing_measured(record: StudyRecord) -> str | None:
             return None
         reasons.append(f"no vertebra of the MRI could be measured ({record.mri.vbq_reason})")
     return "; ".join(reasons + [r for r in (record.ct_reason, record.mri_reason) if r]) or None
+
+
+def with_study_flags(reason: str) -> str:
+    """``reason`` with each option it names (:func:`spinebq.errors.option`) as the ``spinebq ct`` command line that
+    measures the study alone: the batch has no per-study flags (``give spinebq ct --modality CT if it is a CT``).
+    The library options named in reasons (``modality``, ``labels``) are options of ``spinebq ct``.
+
+    >>> with_study_flags("give option `modality` CT if it is a CT")
+    'give spinebq ct --modality CT if it is a CT'
+    """
+    return OPTION_IN_MESSAGE.sub(lambda match: f"spinebq ct --{match[1].replace('_', '-')}", reason)
 
 
 def without_paths(reason: str, inputs: StudyInputs, include_phi: bool) -> str:

@@ -7,7 +7,7 @@ from spinebq.constants import DEFAULT_PATIENT_ID
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spinebq.records.assessment import Assessment
+    from spinebq.records.assessment import Assessment, ModelResult
     from spinebq.records.ct import CtRecord
     from spinebq.records.mri import MriRecord
     from spinebq.records.screening import ScreeningReading
@@ -116,20 +116,15 @@ def run(args: argparse.Namespace) -> int:
 
 def format_assessment(result: Assessment) -> str:
     """The assessment as text: applied models first, then values without cutoff, then not applicable."""
-    from spinebq.risk.registry import value_decimals
-
     lines = [f"spinebq assess: {result.patient_id} - {result.notice}",
              f"Each published model on its own (no pooled score): {result.counts_text()}"]
     order = {"applied": 0, "no_cutoff": 1, "not_applicable": 2}
     for row in sorted(result.models, key=lambda r: order[r.status]):
-        head = f"  {row.key:<15} {row.level or '':<12}"
         if row.status == "not_applicable":
-            lines.append(f"{head} not applicable: {row.reason}")
+            lines.append(f"{model_head(row)} not applicable: {row.reason}")
             continue
-        unit = "" if row.unit in ("ratio", "probability") else f" {row.unit}"
-        value = f"{row.value:.{value_decimals(row.key, row.unit)}f}{unit}"
         auc = "" if row.auc is None else f"; AUC {row.auc:.3f} in [{row.paper}]"
-        lines.append(f"{head} {value} vs {row.cutoff_text}: {row.side_text}{auc}")
+        lines.append(f"{model_line(row)}{auc}")
         points = row.nomogram.points if row.nomogram is not None else None
         if points:
             pts = ", ".join(f"{k} {v:.0f}" for k, v in points.items())
@@ -138,6 +133,21 @@ def format_assessment(result: Assessment) -> str:
             lines.append(f"{'':<30} caveat: {caveat}")
     lines += format_screening(result.screening)
     return "\n".join(lines)
+
+
+def model_head(row: ModelResult) -> str:
+    """The start of a model's line on screen: its key and level (a per-level model has a row per level)."""
+    return f"  {row.key:<15} {row.level or '':<12}"
+
+
+def model_line(row: ModelResult) -> str:
+    """A model applied or without cutoff as one screen line: key, level, value in its quantity's decimals and unit,
+    the cutoff and the side (``spinebq assess`` and ``spinebq report`` print the same line)."""
+    from spinebq.risk.registry import value_decimals
+
+    unit = "" if row.unit in ("ratio", "probability") else f" {row.unit}"
+    value = f"{row.value:.{value_decimals(row.key, row.unit)}f}{unit}"
+    return f"{model_head(row)} {value} vs {row.cutoff_text}: {row.side_text}"
 
 
 def format_screening(readings: tuple[ScreeningReading, ...]) -> list[str]:

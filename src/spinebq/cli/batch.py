@@ -5,6 +5,7 @@ Research use only, not a medical device.
 from __future__ import annotations
 
 import argparse
+import sys
 
 NAME = "batch"
 HELP = ("measure a cohort: DICOM trees, NIfTI folders or a manifest CSV in, cohort.csv + qc.html out, on Dask "
@@ -78,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
                              include_phi=args.include_phi, title=f"spinebq batch {out.name}", profile=args.profile)
     print(_summary(result, memory_mb))
+    if files.clinical_matched is not None:
+        n, total = files.clinical_matched
+        line = _clinical_line(files.clinical_matched, args.clinical, args.clinical_key)
+        print(line if n == total else f"spinebq batch: warning: {line}", file=sys.stdout if n == total else sys.stderr)
     others = len({row["key"] for row in rows} - {s.key for s in studies})
     if others:
         print(f"note: {out} also holds {others} studies of earlier runs with other inputs; they are kept in the ledger "
@@ -86,6 +91,16 @@ def run(args: argparse.Namespace) -> int:
           f"QC page: {files.qc_page}" + (f"; key map: {files.key_map}" if files.key_map else ""))
     print(RESEARCH_NOTICE)
     return 0
+
+
+def _clinical_line(matched: tuple[int, int], path: str, key: str) -> str:
+    """How many studies found their row of --clinical; a warning when some or all did not."""
+    n, total = matched
+    if n == total:
+        return f"clinical: every study ({total}) found its row of {path} by {key}"
+    return (f"clinical: {total - n} of {total} studies found no row of {path} (their clinical columns are "
+            f"empty): --clinical-key {key} must hold the study's PatientID or AccessionNumber, or the manifest id "
+            "(a NIfTI folder has none of these: give a manifest)")
 
 
 def _summary(result, memory_mb: float) -> str:

@@ -158,7 +158,7 @@ def _print_regional(record) -> None:
         print(f"metal: {len(implants['screws'])} screws, {len(implants['rods'])} rods, {len(implants['cross_links'])} "
               f"cross-links, {len(implants['other_metal'])} other pieces" + (f" ({rods})" if rods else ""))
     contrast = regional.contrast if regional is not None else {}
-    print(f"fractured levels (Genant >= 1): {', '.join(record.summary.fractured_levels or []) or 'none'}; "
+    print(f"fractured levels (Genant >= 1): {_fractured_text(record)}; "
           f"contrast phase: {contrast.get('phase', 'n/a')} ({contrast.get('source', '')}), "
           f"correction {contrast.get('correction', 'none')}")
 
@@ -209,3 +209,14 @@ def _print_summary(record) -> None:
 
 def _fmt(value, spec: str = ".1f") -> str:
     return format(value, spec) if value is not None and math.isfinite(value) else "n/a"
+
+
+def _fractured_text(record) -> str:
+    """The fractured levels, or none with the levels graded, or that no level was graded (page one's words)."""
+    from spinebq.report.summary import NOT_GRADED
+    from spinebq.report.text import levels_text
+
+    graded = [v.level for v in record.vertebrae if v.genant_grade is not None]
+    if record.summary.fractured_levels:
+        return ", ".join(record.summary.fractured_levels)
+    return f"none (graded {levels_text(graded)})" if graded else NOT_GRADED

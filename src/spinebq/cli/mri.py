@@ -48,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _signal(value, key: str) -> str:
+    """A signal intensity (``key`` of the quantities table) in the decimals the report gives it, or not measured."""
+    from spinebq.report.quantities import CSF_SIGNAL, MRI_LEVEL_QUANTITIES
+
+    decimals = next(q.decimals for q in (CSF_SIGNAL, *MRI_LEVEL_QUANTITIES) if q.key == key)
+    return "not measured" if value is None else f"{value:.{decimals}f}"
+
+
 def _summary(data: dict, out) -> str:
     src = data["roi_source"]["method"]
     lines = [f"spinebq mri: {data['input']['source']} (ROIs from {src}) - research use only, not a medical device"]
@@ -64,13 +72,12 @@ def _summary(data: dict, out) -> str:
     pbq = data["pbq"]
     lines.append(f"  PBQ {pbq:.2f} (mean L1-L4 pedicle SI / CSF SI; [yang2026] definition, no published cutoff)"
                  if pbq is not None else f"  PBQ: not measurable ({data['pbq_reason']})")
-    lines.append(f"  CSF signal {data['csf']['signal']} at {data['csf']['level']} ({data['csf']['voxels']} voxels, slice {data['csf']['slice']})")
+    lines.append(f"  CSF signal {_signal(data['csf']['signal'], 'csf.signal')} at {data['csf']['level']} ({data['csf']['voxels']} voxels, slice {data['csf']['slice']})")
     for lv, e in data["levels"].items():
         notes = e.get("qc_notes") or {}
         flags = [f"{q}: {notes[q]}" if q in notes else q for q in e["qc"] if q != "pedicle_estimated_from_body_geometry"]
-        pedicles = " / ".join("not measured" if e[f"pedicle_signal_{side}"] is None else str(e[f"pedicle_signal_{side}"])
-                              for side in ("left", "right"))
-        body = "not measured" if e["body_signal"] is None else e["body_signal"]
+        pedicles = " / ".join(_signal(e[f"pedicle_signal_{side}"], f"pedicle_signal_{side}") for side in ("left", "right"))
+        body = _signal(e["body_signal"], "body_signal")
         lines.append(f"  {lv}: body SI {body}, pedicles (left / right) {pedicles}"
                      + (f"  [{'; '.join(flags)}]" if flags else ""))
     if data.get("vbq_fracture_note"):

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from spinebq.cli.assess import assessment_from_args
+    from spinebq.cli.assess import assessment_from_args, model_line
     from spinebq.errors import SpinebqError
     from spinebq.constants import RESEARCH_NOTICE
     from spinebq.report.files import write_json
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     written = [Path(args.out) / Path(p).name for p in written]
     print(f"spinebq report {args.id}: published models {assessment.counts_text()}")
     for r in assessment.applied():
-        print(f"  {r.key:<15} {r.value:.3g} vs {r.cutoff_text}: {r.side_text}")
+        print(model_line(r))
     print("written: " + ", ".join(str(p) for p in written))
     print(RESEARCH_NOTICE)
     return 0

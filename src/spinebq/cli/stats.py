@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from spinebq.errors import SpinebqError
-    from spinebq.stats.analysis import MODEL, run_analysis
+    from spinebq.stats.analysis import MODEL, NO_NOMOGRAM_SEPARATED, NO_VALIDATION_SEPARATED, run_analysis
     from spinebq.report.files import write_atomic
     from spinebq.stats._result import format_p
     from spinebq.stats.data import parse_assignments, parse_predictors, read_table
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         w(f"warning: {msg}\n")
     for msg in result.notes:
         if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg \
-                or msg.startswith("matched design") or "has no ROC curve" in msg:
+                or msg.startswith("matched design") or "has no ROC curve" in msg or msg in (NO_VALIDATION_SEPARATED, NO_NOMOGRAM_SEPARATED):
             w(f"note: {_with_flags(args, msg)}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0

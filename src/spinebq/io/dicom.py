@@ -91,10 +91,18 @@ def _normal(ds: pydicom.Dataset) -> np.ndarray:
 
 
 def _group_series(headers: list[_Header]) -> dict[str, list[_Header]]:
+    """The volume slices by SeriesInstanceUID, each image once: a file repeating the SOPInstanceUID of an earlier
+    file of its series (a study exported or copied twice into the folder) is left out."""
     groups: dict[str, list[_Header]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
     for h in headers:
         if _is_volume_slice(h.dataset):
-            groups[str(h.dataset.get("SeriesInstanceUID", "unknown"))].append(h)
+            series = str(h.dataset.get("SeriesInstanceUID", "unknown"))
+            instance = str(h.dataset.get("SOPInstanceUID", "") or "")
+            if instance and (series, instance) in seen:
+                continue
+            seen.add((series, instance))
+            groups[series].append(h)
     return dict(groups)
 
 

@@ -113,15 +113,21 @@ def cohort_report(stats_dir: str | Path, *, flags: Callable[[str], str] | None =
         tables.append(table1)
     factors = s.get("factors") or {}
     roc = []
+    # the bootstrap CI when asked for (--roc-bootstrap), or the one the notes say to use (--cluster: whole patients)
+    boot = any(r.get("auc_ci_bootstrap") for r in (s.get("roc") or {}).values())
+    boot_name = "cluster bootstrap 95% CI" if (s.get("settings") or {}).get("cluster") else "bootstrap 95% CI"
     for name, r in (s.get("roc") or {}).items():
         best = r.get("youden") or {}
         rule = "n/a" if best.get("threshold") is None else event_rule(
             r["direction"], best["threshold"], factors[name]["levels"] if name in factors else None)
+        ci_boot = r.get("auc_ci_bootstrap")
         roc.append([name, _f(r["auc"]), f"{_f(r['auc_ci'][0])}-{_f(r['auc_ci'][1])}",
+                    *([f"{_f(ci_boot[0])}-{_f(ci_boot[1])}" if ci_boot else "n/a"] if boot else []),
                     rule + (" (direction inferred)" if r.get("direction_inferred") else ""),
                     _f(best.get("sensitivity")), _f(best.get("specificity"))])
-    tables.append({"title": "ROC (DeLong 95 % CI, Youden cutoff)", "header": ["predictor", "AUC", "95% CI",
-                   "event if (Youden cutoff)", "sensitivity", "specificity"], "rows": roc})
+    tables.append({"title": f"ROC (DeLong 95 % CI{', ' + boot_name if boot else ''}, Youden cutoff)",
+                   "header": ["predictor", "AUC", "95% CI", *([boot_name] if boot else []),
+                              "event if (Youden cutoff)", "sensitivity", "specificity"], "rows": roc})
     logistic = s.get("logistic") or {}
     tables += [t for t in (_delong(s.get("delong_tests") or {}), _univariable(logistic.get("univariable") or {}))
                if t is not None]

@@ -61,6 +61,16 @@ def write_ct_outputs(out_dir: str | Path, record: CtRecord, *, pictures: bool = 
     return record
 
 
+def measured_rois(result: CtResult) -> np.ndarray:
+    """The 3D trabecular ROIs (label ids) of the levels whose headline value was reported; a level without one (cut
+    by the field of view, ROI too small) keeps its outline but no filled ROI, so the picture never shows as measured
+    what the table gives as n/a."""
+    key = result.method["headline_key"]
+    missing = [VERSE_IDS[name] for name, entry in result.vertebrae.items()
+               if entry.get(key) is None or not np.isfinite(entry.get(key))]
+    return np.where(np.isin(result.trabecular, missing), 0, result.trabecular)
+
+
 def sagittal_overview(ct: Volume, result: CtResult, path: Path) -> Path:
     """Mid-sagittal CT with body outlines, 3D ROIs (filled) and level names with their HU."""
     present = result.bodies > 0
@@ -73,7 +83,7 @@ def sagittal_overview(ct: Volume, result: CtResult, path: Path) -> Path:
     extent = (0, ct.shape[1] * sp[1], 0, ct.shape[2] * sp[2])
     fig, ax = plt.subplots(figsize=(6, 8), dpi=110)
     ax.imshow(image, cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], origin="lower", extent=extent)
-    bodies, rois = result.bodies[column].T, result.trabecular[column].T
+    bodies, rois = result.bodies[column].T, measured_rois(result)[column].T
     ax.contour(bodies > 0, levels=[0.5], colors="deepskyblue", linewidths=0.8, origin="lower", extent=extent)
     ax.imshow(np.ma.masked_where(rois == 0, rois), cmap="autumn", alpha=0.45, origin="lower", extent=extent, interpolation="nearest")
     key = result.method["headline_key"]

@@ -75,6 +75,8 @@ section.detail{break-before:page;page-break-before:always}
 
 #: Fill colours of a scale's zones.
 ZONE_COLOURS = {"risk": "#f2b3b3", "mid": "#f5dd9b", "ok": "#b9e0b9"}
+#: a bar spans at least this share of its largest cutoff's magnitude (3.3 -> 1.65, 153.5 HU -> 77 HU)
+SCALE_MIN_SPAN_FRACTION = 0.5
 
 
 def _e(text) -> str:
@@ -107,7 +109,10 @@ def scale_svg(scale: dict | None, width: int = 130, height: int = 14) -> str:
         return ""
     value, thresholds = scale["value"], scale["thresholds"]
     points = [value, *thresholds]
-    span = (max(points) - min(points)) or abs(value) or 1.0
+    # the drawn range is at least a share of the cutoff's size, so a value just beside its cutoff is drawn beside it
+    # (scaled to the two points alone, 3.24 against 3.3 was drawn as far from its cutoff as 119 HU against 56.3)
+    least = SCALE_MIN_SPAN_FRACTION * max(abs(t) for t in thresholds) if thresholds else 0.0
+    span = max(max(points) - min(points), least) or abs(value) or 1.0
     lo, hi = min(points) - 0.3 * span, max(points) + 0.3 * span
 
     def x(v: float) -> float:
@@ -259,7 +264,7 @@ def _screening_detail(readings: list[dict]) -> str:
     out = []
     for r in readings:
         value = human(r["value_hu"], "HU", 1, reason=r["reason"])
-        mid = human(r["mid_slice_hu"], "HU", 1, reason="not measured")
+        mid = human(r["mid_slice_hu"], "HU", 1)  # "not measured" when missing (its reason is the value's)
         out.append(f"<p id='screening-{_e(r['key'])}'><b>{_e(r['level'])} opportunistic screening</b> [{_e(r['reference'])}]: "
                    f"three-slice HU {_e(value)} (mid-body ellipse {_e(mid)}); thresholds "
                    f"{_e(' / '.join(f'{t:g}' for t in r['thresholds_hu']))} HU; reading: "

@@ -104,7 +104,7 @@ def bone_quality(ct: CtRecord | None, mri: MriRecord | None, screening: list[dic
     rows = []
     if ct is not None:
         s = ct.summary
-        levels = levels_text(s.levels_used)
+        levels = levels_text(s.levels_used or s.levels_requested)  # no level measurable: the levels asked for
         for label, key, value, model in (("CT 3D HU", "summary.hu", s.hu, "S003_3DHU"),
                                          ("CT three-slice HU", "summary.hu_2d", s.hu_2d, "S003_HU")):
             row = _bone_row(f"{label}, {levels} mean", key, value, "HU", 0, model=model, reason="no level measurable")
@@ -144,6 +144,10 @@ def cranial_first(levels):
     return sorted(levels, key=lambda v: ORDER.index(v.level) if v.level in ORDER else len(ORDER))
 
 
+#: the fracture line of a modality none of whose levels has a Genant grade (every body cut or unmeasured)
+NOT_GRADED = "no level graded (no body's heights could be measured)"
+
+
 def fractures(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
     """One line per modality graded: its Genant deformities (grade >= 1) cranial to caudal, or none, and where.
 
@@ -160,8 +164,10 @@ def fractures(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
         found = [f"{v.level} Genant grade {v.genant_grade}" + (f", {v.deformity_type}" if v.deformity_type else "")
                  + (", in the VBQ median" if name == "MRI" and v.level in fractured_in_vbq else "")
                  for v in graded if v.genant_grade]
-        where = levels_text([v.level for v in graded]) if graded else "no level"
-        if found:
+        where = levels_text([v.level for v in graded])
+        if not graded:  # "none ... at every graded level (no level)" said a grade that was never given
+            out.append(f"{name} ({source}): {NOT_GRADED}")
+        elif found:
             out.append(f"{name} ({source}): " + "; ".join(found) + f" (graded {where})")
         else:
             out.append(f"{name} ({source}): none, Genant grade 0 at every graded level ({where})")
@@ -260,7 +266,7 @@ def warnings(ct: CtRecord | None, mri: MriRecord | None) -> list[str]:
         for flag in mri.input.get("flags") or []:  # a code, its sentence in flag_notes (older files: "code: sentence")
             name, _, text = flag.partition(": ")
             text = notes.get(name) or text or name.replace("_", " ")
-            out.append(f"MRI {name.replace('_', ' ')}: " + cite_text(text).rstrip(".") + ".")
+            out.append("MRI: " + cite_text(text).rstrip(".") + ".")  # the sentence names its subject
     return out
 
 
@@ -279,7 +285,9 @@ def who(ct: CtRecord | None, mri: MriRecord | None, clinical: Mapping, *, patien
         lines.append(("Scan date", "withheld (pseudonymised report; --include-phi shows it)"))
     if ct is not None:
         measured = [v.level for v in cranial_first(ct.vertebrae)]
-        lines.append(("CT levels", f"{levels_text(measured)} segmented; summary over {levels_text(ct.summary.levels_used)}"))
+        used, requested = ct.summary.levels_used, ct.summary.levels_requested
+        over = levels_text(used) if used else f"no level of {levels_text(requested)} measurable"
+        lines.append(("CT levels", f"{levels_text(measured)} segmented; summary over {over}"))
     if mri is not None:
         lines.append(("MRI levels", levels_text([lv.level for lv in mri.levels])))
     lines.append(("Planned levels", levels_text(clinical.get("planned_levels")) if clinical.get("planned_levels") else "not given"))

@@ -25,7 +25,7 @@ from spinebq.constants import DEFAULT_PATIENT_ID, RESEARCH_NOTICE
 from spinebq.risk.registry import cutoff_text, load_models
 from spinebq.risk.contrast_caveats import CONTRAST_CAVEAT, correction_caveat
 from spinebq.risk.screening import screening_readings
-from spinebq.risk.values import normalise_clinical, parse_levels, patient_values
+from spinebq.risk.values import mri_fracture_caveat, normalise_clinical, parse_levels, patient_values
 
 #: The paper's substitute levels when the model's level is not measurable (yang2026: L2/L4 for L3).
 SUBSTITUTES = {"L3": ("L2", "L4")}
@@ -184,6 +184,9 @@ def read_nomogram(path: str | Path) -> dict:
     from spinebq.io.schemas import Nomogram, read_json, validated
 
     data = read_json(file, "nomogram coefficient file")
+    if isinstance(data, dict) and "nomogram" in data and data["nomogram"] is None:
+        raise SpinebqError(f"{file}: this spinebq stats run has no nomogram (its multivariable model has perfect "
+                           "separation, so it has no coefficients; see the notes in the file)")
     if isinstance(data, dict) and isinstance(data.get("nomogram"), dict):
         spec = dict(data["nomogram"])
         spec.setdefault("source", f"spinebq stats on {data.get('source', file.name)}")
@@ -421,6 +424,9 @@ def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri
         caveats.append(model.get("note") or "secondary source, not checked against a stored full text")
     for row in rows:
         row["caveats"] = caveats + row["caveats"]
+        fracture = mri_fracture_caveat(mri, row["level"]) if model["variable"] in LEVEL_VARIABLES else None
+        if fracture:
+            row["caveats"].append(fracture)
         if reason and row["value"] is not None:
             row["reason"], row["value"] = reason, None
         if row["value"] is None:

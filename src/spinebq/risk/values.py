@@ -315,6 +315,21 @@ def vbq_fracture_caveats(mri: MriRecord) -> list[str]:
             "vbq_fractured_levels): a fractured body reads differently; check them"]
 
 
+def mri_fracture_caveat(mri: MriRecord | None, level: str) -> str | None:
+    """The caveat of a CT value at ``level`` when the MRI of the patient grades that level's body deformed
+    (Genant grade >= 1 on its mid-sagittal heights); None when it does not, or there is no MRI.
+
+    A planned screw's HU or a body's HU at a fractured level reads compressed or healing trabeculae; the CT's own
+    grade may miss what the MRI shows (different heights, a fresh fracture).
+    """
+    graded = next((lv for lv in mri.levels if lv.level == level), None) if mri is not None else None
+    if graded is None or not graded.genant_grade:
+        return None
+    kind = f", {graded.deformity_type}" if graded.deformity_type else ""
+    return (f"the MRI grades {level} Genant {graded.genant_grade}{kind} on its mid-sagittal heights (mri.json): "
+            "compressed or healing trabeculae read denser, so the CT value may overstate bone density")
+
+
 def mri_values(mri: MriRecord) -> dict[str, PredictorValue]:
     """VBQ, PBQ, S1-VBQ and the worst Goutallier grade of an MRI record."""
     out = {}

@@ -37,6 +37,13 @@ __all__ = ["run_analysis", "StudyResult", "SCHEMA"]
 
 SCHEMA = "spinebq.stats/1"
 MODEL = "model"
+#: the note when the multivariable model is perfectly separated: its coefficients are not estimates
+NO_NOMOGRAM_SEPARATED = ("no nomogram: the multivariable model has no maximum-likelihood estimate (separated, see "
+                         "the warning), so it has no coefficients to give points")
+#: the note when ``bootstrap`` was asked for but the model is perfectly separated (R's rms::validate fails there)
+NO_VALIDATION_SEPARATED = ("bootstrap validation not computed: the multivariable model has no maximum-likelihood "
+                           "estimate (separated, see the warning), so there is no fit whose optimism could be "
+                           "estimated")
 
 
 def _with_scaled_or(fit: LogisticResult) -> pd.DataFrame:
@@ -70,7 +77,7 @@ class StudyResult:
     validation: ValidationResult | None
     dca: DecisionCurveResult
     clinical_impact: ClinicalImpactResult
-    nomogram: Nomogram
+    nomogram: Nomogram | None
     correlations: dict[str, CorrelationResult]
     icc: dict[str, IccResult]
     imputation: PooledResult | None
@@ -109,9 +116,10 @@ class StudyResult:
             "hosmer_lemeshow_groups": self.hosmer_lemeshow.groups,
             "decision_curve": self.dca.table,
             "clinical_impact": self.clinical_impact.table,
-            "nomogram_points": self.nomogram.points_table(),
-            "nomogram_risk": self.nomogram.risk_table(),
         }
+        if self.nomogram is not None:
+            out["nomogram_points"] = self.nomogram.points_table()
+            out["nomogram_risk"] = self.nomogram.risk_table()
         if self.multivariable.extra_or is not None:
             out["logistic_multivariable_scaled"] = self.multivariable.extra_or
         if self.validation is not None:
@@ -176,7 +184,7 @@ class StudyResult:
             "validation": v.to_dict() if v is not None else {"B": 0},
             "dca": self.dca.to_dict(),
             "clinical_impact": self.clinical_impact.to_dict(),
-            "nomogram": self.nomogram.to_dict(),
+            "nomogram": self.nomogram.to_dict() if self.nomogram is not None else None,
             "correlations": {k: c.to_dict() for k, c in self.correlations.items()},
             "icc": {k: i.to_dict() for k, i in self.icc.items()},
             "imputation": (self.imputation.to_dict() | {"auc": self.pooled_auc.to_dict()}
@@ -256,7 +264,8 @@ class StudyResult:
             paths.append(F.save_figure(F.calibration_figure(self.validation), d / f"calibration.{fmt}"))
         paths.append(F.save_figure(F.dca_figure(self.dca), d / f"decision_curve.{fmt}"))
         paths.append(F.save_figure(F.clinical_impact_figure(self.clinical_impact), d / f"clinical_impact.{fmt}"))
-        paths.append(F.save_figure(F.nomogram_figure(self.nomogram), d / f"nomogram.{fmt}"))
+        if self.nomogram is not None:
+            paths.append(F.save_figure(F.nomogram_figure(self.nomogram), d / f"nomogram.{fmt}"))
         return paths
 
 
@@ -364,7 +373,8 @@ def run_analysis(
     named = [c for c in list(preds) + model_vars if c in cohort.left_out]
     if named:
         c = named[0]
-        raise OptionError("predictors", f"column '{c}' in {source} cannot be analysed: {cohort.left_out[c]}.")
+        raise OptionError("predictors" if c in preds else "model",
+                          f"column '{c}' in {source} cannot be analysed: {cohort.left_out[c]}.")
     per = dict(per or {})
     for k in per:
         if k not in preds and k not in model_vars:
@@ -378,6 +388,7 @@ def run_analysis(
     table_data = df[[outcome] + [c for c in table_vars if c not in cohort.factors]].join(cohort.labels)
     caught_msgs: list[str] = []
     skipped_roc: list[str] = []
+    validation_skipped = None  # why the bootstrap validation asked for was not run
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatsWarning)
         base = baseline_table(table_data, outcome, table_vars, categorical=list(categorical) + list(cohort.factors))
@@ -416,12 +427,15 @@ def run_analysis(
         cal = calibration_stats(yc, p)
         hl = hosmer_lemeshow(yc, p, g=10)
         val = None
-        if bootstrap and bootstrap > 0:
+        if bootstrap and bootstrap > 0 and multi.separation:
+            validation_skipped = NO_VALIDATION_SEPARATED
+        elif bootstrap and bootstrap > 0:
             X = np.column_stack([np.ones(len(cc))] + [cc[t].to_numpy(float) for t in model_terms])
             val = bootstrap_validation(X, yc, B=int(bootstrap), seed=seed, n_jobs=n_jobs, groups=cc_cluster)
         dca = decision_curve(yc, p)
         cic = clinical_impact(yc, p)
-        nomo = nomogram_from_fit(multi, cc, factors={k: f for k, f in cohort.factors.items() if k in model_vars})
+        nomo = None if multi.separation else nomogram_from_fit(
+            multi, cc, factors={k: f for k, f in cohort.factors.items() if k in model_vars})
         cors = {}
         cont = [k for k in roc_x if k not in cohort.factors and np.unique(df[k].dropna()).size > 2]
         for a, b in itertools.combinations(cont, 2):
@@ -438,7 +452,7 @@ def run_analysis(
         if impute:
             imp_cols = [outcome] + model_terms
             sets = mice_pmm(df[imp_cols], m=5, maxit=10, seed=seed)
-            pooled = pool_logistic(sets, outcome, model_terms)
+            pooled = pool_logistic(sets, outcome, model_terms, cluster=cluster_ids)
             pooled_auc = pool_auc(sets, outcome, model_terms)
     caught = caught_reading + caught
     for w in caught:  # once each: a one-predictor model repeats its univariable fit's warnings
@@ -454,10 +468,17 @@ def run_analysis(
         notes += cond_multi.notes
     for r in roc.values():
         notes += [n for n in r.notes if n not in caught_msgs]
+    if validation_skipped:
+        notes.append(validation_skipped)
+    if nomo is None:
+        notes.append(NO_NOMOGRAM_SEPARATED)
     if val is not None:
         notes += val.notes
         if cluster:
             notes.append(f"the bootstrap validation resamples whole clusters ('{cluster}'), not rows")
+    if impute and cluster:
+        notes.append(f"the pooled model's standard errors are cluster-robust ('{cluster}'); the pooled AUC's interval "
+                     "(DeLong within each imputation) is too narrow, as the rows are not independent")
     if impute:
         incomplete = [k for k, f in cohort.factors.items() if k in model_vars and len(f.terms) > 1
                       and cohort.labels[k].isna().any()]

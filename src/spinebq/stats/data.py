@@ -5,6 +5,8 @@ single sentence naming the file, the column and what is wrong.
 """
 from __future__ import annotations
 
+import csv
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,11 +24,20 @@ __all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_coho
 
 MIN_EVENTS = 10
 #: outcome levels that mean "no event": the other level of a two-level outcome is the event
-_FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative"}
+_FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative", "absent", "unchecked"}  # REDCap: Checked/Unchecked
 #: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
 #: a text column with more different values than this, all distinct, is taken for an identifier
 ID_MIN_LEVELS = 20
+#: why a named column that is empty in every row analysed is left out (refused when it is a predictor or model term)
+NO_VALUE_REASON = "it has no value in the rows analysed (every cell is empty or a missing code)"
+#: ``DataFrame.attrs`` key set by :func:`read_table`: the CSV was separated by semicolons or tabs, as European
+#: Excel writes it, so a comma in a number is its decimal comma
+DECIMAL_COMMA = "decimal_comma"
+#: a number written with a percent sign, as Excel exports a cell formatted as percent (``26.2%``, ``-3,5 %``)
+_PERCENT = re.compile(r"^[+-]?\d+([.,]\d+)?\s*%$")
+#: a number written with thousands separators as US Excel exports it (``2,523``, ``-1,234,567``)
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")
 
 
 def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFrame:
@@ -71,11 +82,44 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     df = _apply_na_codes(df, na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
+    if read.func is pd.read_csv:
+        df.attrs[DECIMAL_COMMA] = _delimiter(path) in (";", "\t")
     if read.func is pd.read_excel:
         with pd.ExcelFile(path) as book:
             if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
                 df.attrs["sheets"] = list(book.sheet_names)
     return df
+
+
+def _delimiter(path: Path) -> str:
+    """The delimiter of a CSV file as pandas' ``sep=None`` finds it (the sniffer on the first line); ``,`` if none."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    try:
+        return csv.Sniffer().sniff(first).delimiter
+    except csv.Error:
+        return ","
+
+
+def _numbers_of_text(text: pd.Series, name: str, source: str, *, decimal_comma: bool) -> pd.Series:
+    """The numbers of a text column (NaN where a cell is no number), reading a decimal comma (``2,5``).
+
+    In a comma-separated file a number shaped like thousands separators (``2,523``) could be 2523 or 2.523; R
+    reads such a column as text. It is refused rather than read 1000 times too small. In a semicolon- or
+    tab-separated file (``decimal_comma``) the comma is the decimal comma.
+
+    Raises
+    ------
+    SpinebqError
+        When the column holds a thousands-shaped number in a comma-separated file.
+    """
+    thousands = text.str.match(_THOUSANDS).fillna(False).astype(bool)
+    if not decimal_comma and thousands.any():
+        first = str(text[thousands].iloc[0])
+        raise SpinebqError(f"column '{name}' in {source} writes numbers with a comma such as {first!r}: a thousands "
+                           f"separator ({first.replace(',', '')}) or a decimal comma ({first.replace(',', '.')})? "
+                           "Save the column as plain numbers (no thousands separators) and run again.")
+    return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
 
 
 def _apply_na_codes(df: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
@@ -287,6 +331,9 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
         raise SpinebqError(f"outcome column '{name}' in {source} must be binary (0/1 or two levels such as "
                            f"Yes/No) but holds {len(levels)} different values ({shown}){spelling}.")
     _warn_case_variants(name, source, levels)
+    if len(levels) == 1 and event is None and levels[0] not in ("0", "1"):  # neither event nor non-event is known
+        raise SpinebqError(f"outcome column '{name}' in {source} has only one class: every row with a value holds "
+                           f"'{levels[0]}'.")
     if event is not None:
         ev = _match_level(event, levels)
         if ev is None:
@@ -454,6 +501,9 @@ def validate_cohort(
         if pd.api.types.is_bool_dtype(col):
             col = col.astype(float)
         text = _text_labels(col)
+        if text.isna().all():  # nothing to analyse; never read as a constant or as one level
+            left_out[c] = NO_VALUE_REASON
+            continue
         if c in ordinal:
             order = ordinal[c]
             unknown = sorted(set(text.dropna()) - set(order))
@@ -468,7 +518,7 @@ def validate_cohort(
             if pd.api.types.is_datetime64_any_dtype(col):
                 left_out[c] = "it holds dates"
                 continue
-            num = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
+            num = _numbers_of_text(text, c, source, decimal_comma=bool(df.attrs.get(DECIMAL_COMMA)))
             bad = text.notna() & num.isna()
             if not bad.any():
                 out[c] = num.astype(float)
@@ -483,10 +533,15 @@ def validate_cohort(
             if _looks_like_dates(present):
                 left_out[c] = "it holds dates"
                 continue
+            many = present.nunique() > max(ID_MIN_LEVELS, present.size / 2)
+            if many and present.str.match(_PERCENT).all():  # not free text: numbers Excel formatted as percent
+                left_out[c] = (f"its values are numbers with a percent sign (such as {present.iloc[0]!r}), which R "
+                               "reads as text: save the column as plain numbers")
+                continue
             if present.nunique() == present.size and present.size > ID_MIN_LEVELS:
                 left_out[c] = f"it holds a different text in each of its {present.size} rows (an identifier)"
                 continue
-            if present.nunique() > max(ID_MIN_LEVELS, present.size / 2):
+            if many:
                 left_out[c] = (f"it holds {present.nunique()} different texts in {present.size} rows (free text, "
                                f"not categories)")
                 continue

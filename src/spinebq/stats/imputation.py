@@ -148,12 +148,14 @@ def rubin_pool(estimates: np.ndarray, variances: np.ndarray, *, dfcom: float, na
     return PooledResult(table=table, m=m, dfcom=float(dfcom))
 
 
-def pool_logistic(datasets: Sequence[pd.DataFrame], outcome: str, terms: Sequence[str]) -> PooledResult:
+def pool_logistic(datasets: Sequence[pd.DataFrame], outcome: str, terms: Sequence[str], *,
+                  cluster: np.ndarray | None = None) -> PooledResult:
     """Fit ``outcome ~ terms`` on each completed data set and pool (``with(imp, glm(...))``, ``pool()``).
 
-    ``dfcom`` is the residual df of the complete-data model, ``n - (number of coefficients)``.
+    ``dfcom`` is the residual df of the complete-data model, ``n - (number of coefficients)``. With ``cluster``
+    (the patient of each row) each fit's variance is cluster-robust (``rms::robcov``), as the complete-case model's.
     """
-    fits = [fit_logistic(d, outcome, terms) for d in datasets]
+    fits = [fit_logistic(d, outcome, terms, cluster=cluster) for d in datasets]
     est = np.vstack([f.table["coef"].to_numpy() for f in fits])
     var = np.vstack([f.table["se"].to_numpy() ** 2 for f in fits])
     dfcom = fits[0].n - len(fits[0].table)

@@ -32,6 +32,8 @@ __all__ = [
 
 _Z975 = float(sps.norm.ppf(0.975))
 SEPARATION_REASON = "perfect separation: the maximum-likelihood estimate does not exist"
+#: the separation program's optimum (per row, on predictors scaled to at most 1) above which the data are separated
+SEPARATION_TOLERANCE = 1e-9
 #: a design column whose part not explained by the columns before it is shorter than this fraction of its length
 #: is aliased: R's glm.fit QR tolerance min(1e-7, epsilon / 1000) with glm.control's default epsilon = 1e-8
 ALIAS_TOL = 1e-11
@@ -169,12 +171,21 @@ def _refuse_aliased(X: np.ndarray, names: Sequence[str], outcome: str,
                        f"repeats out.")
 
 
-def _detect_separation(lp: np.ndarray, y: np.ndarray, p: np.ndarray) -> bool:
-    """Complete separation (linear predictor orders the classes) or quasi-separation (fitted p at 0/1)."""
-    yb = y.astype(bool)
-    complete = lp[yb].min() > lp[~yb].max() or lp[yb].max() < lp[~yb].min()
-    quasi = bool(np.any((p < 1e-8) & ~yb) or np.any((p > 1 - 1e-8) & yb))
-    return bool(complete or quasi)
+def _detect_separation(X: np.ndarray, y: np.ndarray) -> bool:
+    """Complete or quasi-complete separation: the maximum-likelihood estimate does not exist.
+
+    Konis's linear program (2007; R's ``detectseparation``): the data are separated when some direction ``b`` of
+    the design has ``(2y - 1) * (X @ b) >= 0`` on every row and ``> 0`` on one (the log-likelihood then rises
+    forever along ``b``). A fitted probability near 0 or 1 is no sign of it: a row far out on a predictor has one
+    in a fit that converges (R's glm warns and estimates).
+    """
+    from scipy.optimize import linprog
+
+    scale = np.abs(X).max(axis=0)
+    signed = (2 * y - 1)[:, None] * (X / np.where(scale > 0, scale, 1.0))
+    res = linprog(-signed.sum(axis=0), A_ub=-signed, b_ub=np.zeros(len(y)), bounds=[(-1, 1)] * X.shape[1],
+                  method="highs")
+    return bool(res.status == 0 and -res.fun > SEPARATION_TOLERANCE * len(y))
 
 
 @dataclass
@@ -343,7 +354,7 @@ def fit_logistic(
             converged = False
     lp = X @ beta
     p = expit(lp)
-    separation = sep_flag or _detect_separation(lp, y, p)
+    separation = sep_flag or _detect_separation(X, y)
     if not np.all(np.isfinite(cov)):
         converged = False
     if groups is not None and np.all(np.isfinite(cov)):
