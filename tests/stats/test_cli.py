@@ -203,6 +203,17 @@ def test_matched_case_control(tmp_path, capsys):
     np.testing.assert_allclose([c["multivariable"][t]["or"] for t in ("spontaneous", "induced")], R.INF_CLOGIT["or"],
                                rtol=1e-6)
     assert "note: matched design on 'stratum' (83 sets)" in so
+    # imputed: the pooled model is the unconditional one, and the notes say so (before, nothing did)
+    import pandas as pd
+
+    infert = pd.read_csv(DATA / "infert.csv")
+    infert.loc[::10, "induced"] = np.nan  # every tenth row's 'induced' missing
+    infert.to_csv(tmp_path / "infert_missing.csv", index=False)
+    code, so, se = _run(capsys, tmp_path / "infert_missing.csv", "--outcome", "case", "--predictors",
+                        "spontaneous:higher", "--model", "spontaneous,induced", "--matched", "stratum", "--impute",
+                        "--out", tmp_path / "i", "--bootstrap", "0", "--no-figures")
+    assert code == 0, se
+    assert "the model pooled over the imputations is the unconditional one: it ignores the matching on 'stratum'" in so
 
 
 def test_clustered_rows(tmp_path, capsys):

@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         w(f"warning: {msg}\n")
     for msg in result.notes:
         if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg \
-                or msg.startswith("matched design") or "has no ROC curve" in msg or msg in (NO_VALIDATION_SEPARATED, NO_NOMOGRAM_SEPARATED):
+                or msg.startswith("matched design") or "ignores the matching" in msg or "has no ROC curve" in msg or msg in (NO_VALIDATION_SEPARATED, NO_NOMOGRAM_SEPARATED):
             w(f"note: {_with_flags(args, msg)}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0

@@ -478,7 +478,11 @@ def run_analysis(
             notes.append(f"the bootstrap validation resamples whole clusters ('{cluster}'), not rows")
     if impute and cluster:
         notes.append(f"the pooled model's standard errors are cluster-robust ('{cluster}'); the pooled AUC's interval "
-                     "(DeLong within each imputation) is too narrow, as the rows are not independent")
+                     "(DeLong within each imputation) is too narrow, as the rows are not independent; the imputations "
+                     "themselves ignore the clusters")
+    if impute and matched:
+        notes.append(f"the model pooled over the imputations is the unconditional one: it ignores the matching on "
+                     f"'{matched}'; the conditional odds ratios (clogit) are of the complete cases")
     if impute:
         incomplete = [k for k, f in cohort.factors.items() if k in model_vars and len(f.terms) > 1
                       and cohort.labels[k].isna().any()]
