@@ -122,3 +122,17 @@ def test_axial_nifti_of_the_same_exam_is_accepted_by_geometry_and_image(real_nif
     axial = json.loads((out / "mri.json").read_text())["input"]["axial"]
     assert axial["same_exam_check"] == "geometry_and_image" and axial["correlation"] > 0.9
     assert "no UIDs to compare (NIfTI)" in axial["same_exam_note"]
+
+
+def test_the_sagittal_nifti_given_as_axial_is_refused(tmp_path, capsys):
+    """The sagittal T1 itself given to --axial by mistake: its 1 mm voxels are isotropic, so the thickest-axis test
+    let it through and every Goutallier grade was reported as measured on an axial plane; the file stacks its slices
+    left-right (its third axis), so it is refused."""
+    need_t1_data()
+    sagittal = T1_DIR / "case02_t1.nii.gz"
+    code = main(["mri", str(sagittal), "--labels", str(T1_DIR / "case02_bodies_verse.nii.gz"), "--axial", str(sagittal),
+                 "--out", str(tmp_path / "o"), "--no-figures"])
+    assert code == 2
+    err = _one_sentence(capsys)
+    assert "case02_t1.nii.gz" in err and "not an axial series" in err and "sagittal" in err
+    assert not (tmp_path / "o").exists()

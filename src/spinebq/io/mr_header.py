@@ -259,6 +259,29 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     }
 
 
+#: The canonical array axis that runs head to foot, and the plane of slices stacked along each canonical axis.
+HEAD_FOOT_AXIS = 2
+SLICE_PLANES = ("sagittal", "coronal", "axial")
+
+
+def file_slice_axis(volume: Volume) -> int | None:
+    """The canonical axis along which the image file stacks its slices (its third axis), if the loader recorded it.
+
+    Parameters
+    ----------
+    volume : Volume
+        A loaded image; a NIfTI input records its file axes in ``metadata["source_axes"]``.
+
+    Returns
+    -------
+    int or None
+        0 (left-right: sagittal slices), 1 (front-back: coronal) or 2 (head-foot: axial); None without the
+        record (a DICOM series).
+    """
+    axes = volume.metadata.get("source_axes")
+    return int(axes[2][0]) if axes else None
+
+
 def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path) -> dict[str, Any]:
     """Refuse what is not an axial T1-weighted MR series (for the paraspinal muscle fat) and describe it.
 
@@ -293,6 +316,12 @@ def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path)
         raise SpinebqError(
             f"{path}: the image is not an axial series (its thickest voxel axis is not head-to-foot; voxel "
             f"{' x '.join(f'{s:.2g}' for s in spacing)} mm); give the axial T1 series of the same exam"
+        )
+    stacked = file_slice_axis(volume)
+    if stacked is not None and stacked != HEAD_FOOT_AXIS:
+        raise SpinebqError(
+            f"{path}: the image is not an axial series (the file stacks {SLICE_PLANES[stacked]} slices); give the "
+            "axial T1 series of the same exam"
         )
     return {
         "source": str(path),
