@@ -150,3 +150,22 @@ def test_header_reading_and_flags(phantom, tmp_path):
     assert info["flag_notes"]["field_strength_other"].startswith("measured at 1.5 T")
     assert info["flag_notes"]["fat_suppressed"] == QcFlag.FAT_SUPPRESSED.sentence
     assert all(QcFlag(code) for code in info["flags"])
+
+
+@pytest.mark.parametrize("name", ["L7", "L3_pedicle_L", "CSF_L3", "L3 body"])
+def test_points_with_a_name_spinebq_does_not_know_are_refused(phantom, phantom_files, tmp_path, capsys, name):
+    """A misspelt or unknown point name was left out without a word (a pedicle point "L3_pedicle_L" gave no PBQ,
+    "L7" vanished); it is refused naming the point and the names spinebq reads."""
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    l3 = np.argwhere(labels.array == VERSE_IDS["L3"]).mean(axis=0)
+    centre = [float(v) for v in image.index_to_mm(l3)]
+    points = {"L3": centre, "CSF": [float(v) for v in image.index_to_mm([45, 102, l3[2]])], name: centre}
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    code = main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = _error(capsys)
+    assert "p.json" in err and repr(name) in err and "L1_pedicle_left" in err, err
+    assert not (tmp_path / "o").exists()

@@ -29,6 +29,8 @@ logger = logging.getLogger("spinebq")
 RESEARCH_NOTE = "Research use only, not a medical device."
 MEASURED = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 CSF_LEVELS = ("L3", "L2", "L4")
+#: The names a reader's points file may hold: a body centre, the CSF, or a pedicle.
+POINT_NAMES = (*MEASURED, "CSF", *(f"{lv}_pedicle_{side}" for lv in MEASURED for side in ("left", "right")))
 
 VBQ_METHOD = (
     "VBQ (Ehresman 2020; Wu 2025 [wu2025]): median of the L1-L4 trabecular body ROI mean signals on the "
@@ -87,14 +89,18 @@ def load_points(path: str | Path, image: Volume) -> dict[str, np.ndarray]:
     if not isinstance(raw, dict):
         raise SpinebqError(f"{path}: the points file must hold a JSON object of name -> [x, y, z]")
     space = str(raw.pop("space", "mm")).lower()
-    out = {}
+    out, written = {}, {}
     for key, value in raw.items():
         try:
             xyz = np.asarray(value, float).reshape(3)
         except (TypeError, ValueError):
             raise SpinebqError(f"{path}: point {key!r} is not three numbers [x, y, z]") from None
-        out[str(key).upper().replace("PEDICLE", "pedicle").replace("LEFT", "left").replace("RIGHT", "right")] = (
-            xyz if space == "voxel" else image.mm_to_index(xyz))
+        name = str(key).upper().replace("PEDICLE", "pedicle").replace("LEFT", "left").replace("RIGHT", "right")
+        out[name], written[name] = (xyz if space == "voxel" else image.mm_to_index(xyz)), key
+    unknown = [written[name] for name in out if name not in POINT_NAMES]
+    if unknown:
+        raise SpinebqError(f"{path}: point {unknown[0]!r} is not a name spinebq reads (a level {', '.join(MEASURED)}, "
+                           "CSF, or a pedicle such as L1_pedicle_left); a misspelt point would be left out")
     if "CSF" not in out:
         raise SpinebqError(f"{path}: the points file has no \"CSF\" point (the CSF ROI behind L3 is needed for VBQ)")
     if not any(k in out for k in VBQ_LEVELS):
