@@ -117,3 +117,29 @@ def test_rods_the_scan_does_not_show_are_refused_naming_the_scan(tmp_path, capsy
     assert main(["calibrate", str(QRM), "--rods", "0,-2000", "--out", str(out)]) == 2
     assert "--rods" in (err := capsys.readouterr().err) and "rods_mg_cm3[1]" in err, err
     assert not out.exists()
+
+
+def test_inserts_placed_in_a_ct_that_is_not_a_phantom_are_refused(tmp_path, capsys):
+    """A physicist's inserts file given with the wrong scan (the real patient CT): both cylinders fall in air
+    (-997 and -957 HU) and the two-point fit (R^2 1) gave 0.199 HU per mg/cm3, written to the equations file and
+    printed as "(HU - -996.8) / 0.198965"; mineral never reads so little, so the fit is refused naming the file."""
+    spec = tmp_path / "inserts.json"
+    spec.write_text(json.dumps({"material": "hydroxyapatite", "rois": [
+        {"density_mg_cm3": 0, "center_voxel": [100, 100, 20]}, {"density_mg_cm3": 200, "center_voxel": [150, 150, 20]}]}))
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(need(TS / "ct_dicom")), "--phantom", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(spec) in err and "HU per mg/cm3" in err and "-997 HU" in err, err
+    assert not out.exists()
+
+
+def test_a_fit_refused_names_the_inserts_file(tmp_path, capsys):
+    """Densities swapped between the background and the rod: the refusal (non-positive slope) named no file."""
+    swapped = {"material": "hydroxyapatite", "rois": [dict(roi) for roi in QRM_ROIS["rois"]]}
+    swapped["rois"][0]["density_mg_cm3"], swapped["rois"][1]["density_mg_cm3"] = 200, 0
+    spec = tmp_path / "swapped.json"
+    spec.write_text(json.dumps(swapped))
+    assert main(["calibrate", str(need(QRM)), "--phantom", str(spec), "--out", str(tmp_path / "eq.json")]) == 2
+    err = capsys.readouterr().err
+    assert str(spec) in err and "non-positive slope" in err, err
+
