@@ -143,3 +143,13 @@ def test_a_fit_refused_names_the_inserts_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(spec) in err and "non-positive slope" in err, err
 
+
+def test_the_equation_of_a_negative_intercept_reads_plus():
+    """A phantom whose background reads below 0 HU was written "(HU - -10) / 1"."""
+    from spinebq.calibrate.equations import equation_from_phantom
+    from spinebq.calibrate.phantom import fit_phantom
+
+    cal = fit_phantom([-10.0, 190.0], [0.0, 200.0])
+    assert cal.to_dict()["equation"] == "vBMD [mg/cm3] = (HU + 10) / 1"
+    key = {"manufacturer": "X", "model": "Y", "kvp": 120.0, "kernel": "K"}
+    assert equation_from_phantom(cal, key).to_json()["equation"] == "vBMD [mg/cm3] = (HU + 10) / 1"
