@@ -169,3 +169,24 @@ def test_points_with_a_name_spinebq_does_not_know_are_refused(phantom, phantom_f
     err = _error(capsys)
     assert "p.json" in err and repr(name) in err and "L1_pedicle_left" in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_points_name_the_csf_level_it_lies_behind(phantom, phantom_files, tmp_path, capsys):
+    """A reader clicked L1 and L2 and the CSF behind L3: mri.json and the screen said "CSF ... at L2" (the nearest
+    clicked body, a whole level away); the level is read from where the clicked bodies lie."""
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    def centre(lv):
+        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
+
+    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L3")[2]])]
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    code = main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o"),
+                 "--no-figures"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert json.loads((tmp_path / "o" / "mri.json").read_text())["csf"]["level"] == "L3"
+    assert "at L3" in printed and "at L2" not in printed

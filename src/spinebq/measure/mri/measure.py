@@ -425,7 +425,7 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
         roi = R.circle_roi(img.shape, points["CSF"], radius_mm, spacing)
         stats = R.roi_statistics(img, roi, min_voxels=8)
         rois["csf"] = roi
-        level = _nearest_level(points["CSF"], points)
+        level = _point_level(points["CSF"], points)
         _check_csf_darker(stats.signal_mean, body_signals, path, level)
         return {"signal": _num(stats.signal_mean, 3), "level": level, "voxels": stats.voxels,
                 "slice": int(round(points["CSF"][0])), "signal_sd": _num(stats.signal_sd, 3),
@@ -485,14 +485,22 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
     )
 
 
-def _nearest_level(ijk: np.ndarray, points: dict) -> str | None:
-    best, dist = None, float("inf")
-    for lv in VBQ_LEVELS:
-        if lv in points:
-            d = abs(points[lv][2] - ijk[2])
-            if d < dist:
-                best, dist = lv, d
-    return best
+def _point_level(ijk: np.ndarray, points: dict) -> str | None:
+    """The level a point lies at, from the clicked body centres.
+
+    With two or more clicked levels their head-foot positions are fitted against their order (T12 ... S1) and the
+    point takes the level it falls on, so a CSF point behind an unclicked L3 is named L3; with one clicked level,
+    that level.
+    """
+    clicked = [(n, float(points[lv][2])) for n, lv in enumerate(MEASURED) if lv in points]
+    if not clicked:
+        return None
+    if len(clicked) == 1:
+        return MEASURED[clicked[0][0]]
+    order, z = np.array(clicked).T
+    slope, intercept = np.polyfit(z, order, 1)
+    n = int(np.clip(round(float(slope * ijk[2] + intercept)), 0, len(MEASURED) - 1))
+    return MEASURED[n]
 
 
 def _check_csf_darker(signal: float, body_signals: dict, path, level) -> None:
