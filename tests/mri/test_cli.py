@@ -190,3 +190,22 @@ def test_points_name_the_csf_level_it_lies_behind(phantom, phantom_files, tmp_pa
     assert code == 0
     assert json.loads((tmp_path / "o" / "mri.json").read_text())["csf"]["level"] == "L3"
     assert "at L3" in printed and "at L2" not in printed
+
+
+def test_vbq_of_fewer_levels_says_which_on_screen(phantom, phantom_files, tmp_path, capsys):
+    """Points on L1 and L2 only: the screen said "median L1-L4 body SI" for a median of two levels (mri.json said
+    "L3, L4 not measured (median of 2)"); it now names the levels in the median and the reason."""
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    def centre(lv):
+        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
+
+    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L2")[2]])]
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    assert main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o"),
+                 "--no-figures"]) == 0
+    vbq_line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("VBQ"))
+    assert "median L1-L4" not in vbq_line and "median of L1, L2" in vbq_line and "L3, L4 not measured" in vbq_line

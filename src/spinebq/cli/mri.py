@@ -48,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vbq_median(data: dict) -> str:
+    """What the VBQ median was taken of: 'median L1-L4', or 'median of' the levels used."""
+    used = data.get("vbq_levels_used") or []
+    return "median L1-L4" if used == ["L1", "L2", "L3", "L4"] else f"median of {', '.join(used)}"
+
+
 def _summary(data: dict, out) -> str:
     src = data["roi_source"]["method"]
     lines = [f"spinebq mri: {data['input']['source']} (ROIs from {src}) - research use only, not a medical device"]
@@ -58,7 +64,9 @@ def _summary(data: dict, out) -> str:
         cut = next((c for c in data["vbq_cutoffs"] if c["cutoff"] == 3.3), None)
         where = "" if cut is None else (f"; {'at or above' if cut['at_or_above'] else 'below'} 3.3, the implant-failure "
                                         "cutoff of Wu 2025 [wu2025]")
-        lines.append(f"  VBQ {vbq:.2f} (median L1-L4 body SI / CSF SI at {data['csf']['level']}; Ehresman method){where}")
+        left_out = f"; {data['vbq_reason']}" if data.get("vbq_reason") else ""
+        lines.append(f"  VBQ {vbq:.2f} ({_vbq_median(data)} body SI / CSF SI at {data['csf']['level']}{left_out}; "
+                     f"Ehresman method){where}")
     if data["s1_vbq"] is not None:
         lines.append(f"  S1-VBQ {data['s1_vbq']:.2f} (S1 body SI / CSF SI)")
     pbq = data["pbq"]
