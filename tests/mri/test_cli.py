@@ -209,3 +209,11 @@ def test_vbq_of_fewer_levels_says_which_on_screen(phantom, phantom_files, tmp_pa
                  "--no-figures"]) == 0
     vbq_line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("VBQ"))
     assert "median L1-L4" not in vbq_line and "median of L1, L2" in vbq_line and "L3, L4 not measured" in vbq_line
+
+
+def test_automatic_mode_is_named_in_words_on_screen(phantom_files, tmp_path, capsys):
+    """The first line said "(ROIs from automatic)"."""
+    folder, _ = phantom_files
+    assert main(["mri", str(folder / "t1.nii.gz"), "--out", str(tmp_path / "o"), "--no-figures", "--no-muscle"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "ROIs from automatic" not in first and "vertebrae found automatically" in first, first

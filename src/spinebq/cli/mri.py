@@ -48,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The first line's words for each ROI source of ``mri.json`` ``roi_source.method``.
+ROI_SOURCE_WORDS = {"labels": "ROIs from labels", "points": "ROIs from points",
+                    "automatic": "ROIs from the vertebrae found automatically"}
+
+
 def _vbq_median(data: dict) -> str:
     """What the VBQ median was taken of: 'median L1-L4', or 'median of' the levels used."""
     used = data.get("vbq_levels_used") or []
@@ -55,8 +60,8 @@ def _vbq_median(data: dict) -> str:
 
 
 def _summary(data: dict, out) -> str:
-    src = data["roi_source"]["method"]
-    lines = [f"spinebq mri: {data['input']['source']} (ROIs from {src}) - research use only, not a medical device"]
+    src = ROI_SOURCE_WORDS.get(data["roi_source"]["method"], data["roi_source"]["method"])
+    lines = [f"spinebq mri: {data['input']['source']} ({src}) - research use only, not a medical device"]
     vbq = data["vbq"]
     if vbq is None:
         lines.append(f"  VBQ: not measurable ({data['vbq_reason']})")
