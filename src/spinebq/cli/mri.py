@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--labels", metavar="L", help="vertebra label map on the MR (VerSe ids, TotalSegmentator "
                         "vertebrae_mr/total_mr, TotalSpineSeg or SPINEPS); without --labels or --points the "
                         "vertebrae are found automatically")
-    source.add_argument("--points", metavar="P", help='JSON of reader clicks {"L1": [x, y, z], ..., "CSF": [x, y, z]} in LPS mm')
+    source.add_argument("--points", metavar="P", help='JSON of reader clicks {"L1": [x, y, z], ..., "CSF": [x, y, z]} in LPS '
+                        'patient mm (optional "L1_pedicle_left", ...; "space": "voxel" for canonical array indices)')
     parser.add_argument("--label-scheme", default="auto",
                         choices=("auto", "verse", "vertebrae_mr", "totalspineseg", "total_mr"),
                         help="label scheme of --labels (default: decided from the file name and ids)")
