@@ -5,6 +5,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: Decimals of the intercept in an equation's text (the HU of a phantom's insert means carry no more).
+INTERCEPT_DECIMALS = 2
+
+
 def equation_text(slope_hu_per_mg_cm3: float, intercept_hu: float) -> str:
     """The HU -> vBMD equation as printed and stored, the intercept's sign written once.
 
@@ -15,8 +19,9 @@ def equation_text(slope_hu_per_mg_cm3: float, intercept_hu: float) -> str:
     >>> equation_text(1.0, -10.0)
     'vBMD [mg/cm3] = (HU + 10) / 1'
     """
-    sign = "-" if intercept_hu >= 0 else "+"
-    return f"vBMD [mg/cm3] = (HU {sign} {abs(intercept_hu):.4g}) / {slope_hu_per_mg_cm3:.6g}"
+    intercept = round(intercept_hu, INTERCEPT_DECIMALS) + 0.0  # + 0.0: no "-0"
+    sign = "-" if intercept >= 0 else "+"
+    return f"vBMD [mg/cm3] = (HU {sign} {abs(intercept):g}) / {slope_hu_per_mg_cm3:.6g}"
 
 
 @dataclass(frozen=True)
