@@ -153,3 +153,42 @@ def test_the_equation_of_a_negative_intercept_reads_plus():
     assert cal.to_dict()["equation"] == "vBMD [mg/cm3] = (HU + 10) / 1"
     key = {"manufacturer": "X", "model": "Y", "kvp": 120.0, "kernel": "K"}
     assert equation_from_phantom(cal, key).to_json()["equation"] == "vBMD [mg/cm3] = (HU + 10) / 1"
+
+
+def test_a_tube_voltage_the_equations_file_cannot_hold_is_refused(phantom, tmp_path, capsys):
+    """--kvp -5 was written to the equations file, which spinebq ct then refused to read ("kvp: greater than or
+    equal to 40"); the command line now refuses it before anything is written."""
+    from spinebq.io.volume import save_nifti
+
+    save_nifti(phantom.ct, tmp_path / "rods.nii.gz")
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(tmp_path / "rods.nii.gz"), "--rods", "0,50,100,200", "--out", str(out),
+                 "--manufacturer", "X", "--model", "Y", "--kvp", "-5", "--kernel", "B"]) == 2
+    assert "--kvp" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_mr_series_is_not_taken_for_a_phantom_ct(tmp_path, capsys):
+    """An MR DICOM series with inserts given by HU was calibrated and written under its (MR) scanner key."""
+    from spinebq.image.volume import Volume
+    from spinebq.synthetic.mri import write_dicom_series
+
+    mr = Volume(np.full((4, 16, 16), 100.0, np.float32), np.eye(4), {"modality": "MR"})
+    write_dicom_series(mr, tmp_path / "mr")
+    spec = tmp_path / "inserts.json"
+    spec.write_text(json.dumps({"material": "hydroxyapatite", "rois": [{"density_mg_cm3": 0, "hu": 0},
+                                                                       {"density_mg_cm3": 200, "hu": 250}]}))
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(tmp_path / "mr"), "--phantom", str(spec), "--model", "M", "--kvp", "120",
+                 "--kernel", "K", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "MR" in err and "CT" in err, err
+    assert not out.exists()
+
+
+def test_the_equation_text_carries_no_float_noise():
+    """Inserts at 0 and 250 HU were written "(HU - 1.317e-15) / 1.25"."""
+    from spinebq.calibrate.phantom import fit_phantom
+
+    assert fit_phantom([0.0, 250.0], [0.0, 200.0]).to_dict()["equation"] == "vBMD [mg/cm3] = (HU - 0) / 1.25"
+    assert fit_phantom([-996.8276, -757.7], [0.0, 200.0]).to_dict()["equation"].startswith("vBMD [mg/cm3] = (HU + 996.83)")

@@ -20,7 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="equations file to add to (created when absent; default: equations.json)")
     for name in ("manufacturer", "model", "kernel"):
         parser.add_argument(f"--{name}", help=f"the scanner {name} when the scan's header does not give it")
-    parser.add_argument("--kvp", type=float, help="the tube voltage (kV) when the scan's header does not give it")
+    from spinebq.cli._numbers import number
+    from spinebq.constants import KVP_RANGE_KV
+
+    parser.add_argument("--kvp", type=number(*KVP_RANGE_KV),
+                        help="the tube voltage (kV) when the scan's header does not give it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.phantom) == bool(args.rods):
         raise OptionError("--phantom", "give the inserts either as --phantom FILE or as --rods DENSITIES (one of them)")
     ct = load_volume(args.scan)
+    modality = ct.metadata.get("modality")
+    if modality not in (None, "CT"):
+        raise SpinebqError(f"{args.scan}: the image is {modality}; a calibration phantom is measured on a CT scan")
     key = scanner_key(ct.metadata, manufacturer=args.manufacturer, model=args.model, kvp=args.kvp, kernel=args.kernel)
     if args.rods:
         try:
