@@ -265,21 +265,25 @@ SLICE_PLANES = ("sagittal", "coronal", "axial")
 
 
 def file_slice_axis(volume: Volume) -> int | None:
-    """The canonical axis along which the image file stacks its slices (its third axis), if the loader recorded it.
+    """The canonical axis along which the image file or series stacks its slices, if the loader recorded it.
 
     Parameters
     ----------
     volume : Volume
-        A loaded image; a NIfTI input records its file axes in ``metadata["source_axes"]``.
+        A loaded image; a NIfTI input records its file axes in ``metadata["source_axes"]`` (the slices are its
+        third axis), a DICOM series the axis of its slice normal in ``metadata["slice_axis"]``.
 
     Returns
     -------
     int or None
-        0 (left-right: sagittal slices), 1 (front-back: coronal) or 2 (head-foot: axial); None without the
-        record (a DICOM series).
+        0 (left-right: sagittal slices), 1 (front-back: coronal) or 2 (head-foot: axial); None without a record
+        (an image built in memory).
     """
     axes = volume.metadata.get("source_axes")
-    return int(axes[2][0]) if axes else None
+    if axes:
+        return int(axes[2][0])
+    stacked = volume.metadata.get("slice_axis")
+    return int(stacked) if stacked is not None else None
 
 
 def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path) -> dict[str, Any]:
