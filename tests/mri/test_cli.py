@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,37 @@ def test_automatic_mode_is_named_in_words_on_screen(phantom_files, tmp_path, cap
     assert main(["mri", str(folder / "t1.nii.gz"), "--out", str(tmp_path / "o"), "--no-figures", "--no-muscle"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert "ROIs from automatic" not in first and "vertebrae found automatically" in first, first
+
+
+def test_picture_titles_give_scores_with_their_decimals_and_never_none(phantom, phantom_files, tmp_path, monkeypatch):
+    """Points on L1-L2 (no S1, no pedicles): mri_sagittal.png's title read "VBQ 3.1541 (median L1-L4 ...), S1-VBQ
+    None" and mri_pedicles.png's "PBQ None": scores now carry the quantity table's decimals (as the screen and the
+    report), a missing one says so, and the median names its levels."""
+    import matplotlib.figure
+
+    titles = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(fig, path, *args, **kwargs):
+        texts = [fig._suptitle.get_text()] if fig._suptitle else []
+        texts += [ax.get_title() for ax in fig.axes]
+        titles[Path(path).name] = " | ".join(texts)
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    def centre(lv):
+        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
+
+    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L2")[2]])]
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    assert main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")]) == 0
+    vbq = json.loads((tmp_path / "o" / "mri.json").read_text())["vbq"]
+    sagittal = titles["mri_sagittal.png"]
+    assert "None" not in sagittal and f"VBQ {vbq:.2f} (median of L1, L2" in sagittal and "S1-VBQ not measured" in sagittal
+    if "mri_pedicles.png" in titles:
+        assert "None" not in titles["mri_pedicles.png"] and "PBQ not measured" in titles["mri_pedicles.png"]
