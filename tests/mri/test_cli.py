@@ -252,3 +252,22 @@ def test_picture_titles_give_scores_with_their_decimals_and_never_none(phantom, 
     assert "None" not in sagittal and f"VBQ {vbq:.2f} (median of L1, L2" in sagittal and "S1-VBQ not measured" in sagittal
     if "mri_pedicles.png" in titles:
         assert "None" not in titles["mri_pedicles.png"] and "PBQ not measured" in titles["mri_pedicles.png"]
+
+
+def test_every_panel_of_the_levels_picture_names_its_axes(phantom_files, tmp_path, monkeypatch):
+    """mri_levels.png: the axial row had no vertical-axis label (anterior -> posterior, mm)."""
+    import matplotlib.figure
+
+    labels = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(fig, path, *args, **kwargs):
+        labels[Path(path).name] = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_images()]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    folder, _ = phantom_files
+    assert main(["mri", str(folder / "t1.nii.gz"), "--labels", str(folder / "vertebrae.nii.gz"), "--out",
+                 str(tmp_path / "o"), "--no-muscle"]) == 0
+    panels = labels["mri_levels.png"]
+    assert panels and all(x and y for x, y in panels), panels

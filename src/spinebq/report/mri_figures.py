@@ -274,6 +274,7 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
             bottom.set_ylim(min(ys.stop * sy, y * sy + 45), max(ys.start * sy, y * sy - 45))
             bottom.set_title(f"axial at {z * sz:.0f} mm")
             bottom.set_xlabel("sagittal slice (mm)")
+            bottom.set_ylabel("anterior -> posterior (mm)")
         fig.suptitle(f"{title}: body ROIs (level colour) on their own slices, vertebra labels (yellow), "
                      "ROI slice dashed on the axial view. Research use only", fontsize=8)
         fig.tight_layout()
