@@ -192,3 +192,15 @@ def test_the_equation_text_carries_no_float_noise():
 
     assert fit_phantom([0.0, 250.0], [0.0, 200.0]).to_dict()["equation"] == "vBMD [mg/cm3] = (HU - 0) / 1.25"
     assert fit_phantom([-996.8276, -757.7], [0.0, 200.0]).to_dict()["equation"].startswith("vBMD [mg/cm3] = (HU + 996.83)")
+
+
+def test_k2hpo4_rods_on_the_command_line_point_to_the_phantom_file(tmp_path, capsys):
+    """--help offers --material k2hpo4 with --rods, which can never work (the Mindways fit needs each rod's water
+    density and --rods carries densities only): it ended in "needs the water density of every rod" after loading
+    the scan; it is now refused first, saying where the water densities go."""
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(tmp_path / "absent.nii.gz"), "--rods", "0,50,100,200", "--material", "k2hpo4",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--material" in err and "--phantom" in err and "water_density_mg_cm3" in err, err
+    assert not out.exists()

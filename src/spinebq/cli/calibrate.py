@@ -15,7 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rods", metavar="DENSITIES", help="instead of --phantom: the rod densities in mg/cm3, "
                         "comma-separated (e.g. 0,50,100,200); the rods are found in the image")
     parser.add_argument("--material", choices=("hydroxyapatite", "k2hpo4"), default="hydroxyapatite",
-                        help="insert material with --rods (default: hydroxyapatite)")
+                        help="insert material with --rods (default: hydroxyapatite; K2HPO4 rods need their water "
+                        "densities: give them in a --phantom file)")
     parser.add_argument("--out", metavar="FILE", default="equations.json",
                         help="equations file to add to (created when absent; default: equations.json)")
     for name in ("manufacturer", "model", "kernel"):
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.phantom) == bool(args.rods):
         raise OptionError("--phantom", "give the inserts either as --phantom FILE or as --rods DENSITIES (one of them)")
+    if args.rods and args.material == "k2hpo4":
+        raise OptionError("--material", "k2hpo4 needs each rod's water density, which --rods cannot carry: give a "
+                          "--phantom file with rods_mg_cm3 and water_density_mg_cm3")
     ct = load_volume(args.scan)
     modality = ct.metadata.get("modality")
     if modality not in (None, "CT"):
