@@ -241,7 +241,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
     signal_csf = csf["signal"] if csf["signal"] is not None else float("nan")
     vbq, vbq_reason, vbq_used = vbq_score(vbq_inputs, signal_csf)
     s1 = body_signals.get("S1", float("nan"))
-    s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) else float("nan")
+    s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) and signal_csf > 0 else float("nan")
     pbq, pbq_reason, pbq_used = pbq_score(pedicle_signals, signal_csf)
 
     if axial is not None:
