@@ -21,9 +21,9 @@ from spinebq.image.volume import Volume
 
 MATERIALS = ("hydroxyapatite", "k2hpo4")
 MIN_R2 = 0.99
-#: HU per mg/cm3 that mineral inserts can give on CT (a guard, not a published range): hydroxyapatite reads about
-#: 0.8-1.8 HU per mg HA/cm3 from 140 to 80 kVp (the real QRM scan: 1.25 at 120 kVp); a fit outside this range
-#: measured something else (inserts placed in air or soft tissue, a scan that is not the phantom).
+#: HU per mg/cm3 that mineral inserts can give on CT: a wide guard, spinebq's choice [M], not a published range (the
+#: real QRM scan reads 1.25 at 120 kVp; the slope rises as the tube voltage falls); a fit outside it measured
+#: something else (inserts placed in air or soft tissue, a scan that is not the phantom).
 SLOPE_RANGE_HU_PER_MG_CM3 = (0.5, 2.5)
 
 
