@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from spinebq.errors import SpinebqError, SpinebqWarning
+from spinebq.errors import SpinebqError, SpinebqWarning, option
 from spinebq.image.volume import Volume
 from spinebq.vocabulary import QcFlag
 
@@ -142,7 +142,7 @@ def _refuse_label_map(volume: Volume, path: str | Path) -> None:
     if (len(values) <= MAX_LABEL_MAP_VALUES and np.allclose(values, np.round(values))
             and float(np.mean(sample == 0)) >= MIN_LABEL_MAP_ZEROS):
         raise SpinebqError(f"{path}: only {len(values)} distinct whole values: this is a label map, not an MR image "
-                           "(give the MR image first and a label map with --labels)")
+                           f"(give the MR image, and a label map as {option('labels')})")
 
 
 def _refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:
