@@ -53,3 +53,7 @@ MAX_LABEL_IDS = 1000
 #: included): the built-in segmentation grows vertebrae through it, and a screw's "inside bone" is measured against
 #: it (with the marrow the cortex encloses). spinebq's choice [M].
 BONE_EDGE_HU = 100.0
+
+#: Tube voltages (kV) an equations file may hold and ``spinebq calibrate --kvp`` accepts: clinical CT runs at
+#: 70-150 kV; the margins are spinebq's choice [M].
+KVP_RANGE_KV = (40.0, 200.0)

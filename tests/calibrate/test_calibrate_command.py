@@ -117,3 +117,90 @@ def test_rods_the_scan_does_not_show_are_refused_naming_the_scan(tmp_path, capsy
     assert main(["calibrate", str(QRM), "--rods", "0,-2000", "--out", str(out)]) == 2
     assert "--rods" in (err := capsys.readouterr().err) and "rods_mg_cm3[1]" in err, err
     assert not out.exists()
+
+
+def test_inserts_placed_in_a_ct_that_is_not_a_phantom_are_refused(tmp_path, capsys):
+    """A physicist's inserts file given with the wrong scan (the real patient CT): both cylinders fall in air
+    (-997 and -957 HU) and the two-point fit (R^2 1) gave 0.199 HU per mg/cm3, written to the equations file and
+    printed as "(HU - -996.8) / 0.198965"; mineral never reads so little, so the fit is refused naming the file."""
+    spec = tmp_path / "inserts.json"
+    spec.write_text(json.dumps({"material": "hydroxyapatite", "rois": [
+        {"density_mg_cm3": 0, "center_voxel": [100, 100, 20]}, {"density_mg_cm3": 200, "center_voxel": [150, 150, 20]}]}))
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(need(TS / "ct_dicom")), "--phantom", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(spec) in err and "HU per mg/cm3" in err and "-997 HU" in err, err
+    assert not out.exists()
+
+
+def test_a_fit_refused_names_the_inserts_file(tmp_path, capsys):
+    """Densities swapped between the background and the rod: the refusal (non-positive slope) named no file."""
+    swapped = {"material": "hydroxyapatite", "rois": [dict(roi) for roi in QRM_ROIS["rois"]]}
+    swapped["rois"][0]["density_mg_cm3"], swapped["rois"][1]["density_mg_cm3"] = 200, 0
+    spec = tmp_path / "swapped.json"
+    spec.write_text(json.dumps(swapped))
+    assert main(["calibrate", str(need(QRM)), "--phantom", str(spec), "--out", str(tmp_path / "eq.json")]) == 2
+    err = capsys.readouterr().err
+    assert str(spec) in err and "non-positive slope" in err, err
+
+
+def test_the_equation_of_a_negative_intercept_reads_plus():
+    """A phantom whose background reads below 0 HU was written "(HU - -10) / 1"."""
+    from spinebq.calibrate.equations import equation_from_phantom
+    from spinebq.calibrate.phantom import fit_phantom
+
+    cal = fit_phantom([-10.0, 190.0], [0.0, 200.0])
+    assert cal.to_dict()["equation"] == "vBMD [mg/cm3] = (HU + 10) / 1"
+    key = {"manufacturer": "X", "model": "Y", "kvp": 120.0, "kernel": "K"}
+    assert equation_from_phantom(cal, key).to_json()["equation"] == "vBMD [mg/cm3] = (HU + 10) / 1"
+
+
+def test_a_tube_voltage_the_equations_file_cannot_hold_is_refused(phantom, tmp_path, capsys):
+    """--kvp -5 was written to the equations file, which spinebq ct then refused to read ("kvp: greater than or
+    equal to 40"); the command line now refuses it before anything is written."""
+    from spinebq.io.volume import save_nifti
+
+    save_nifti(phantom.ct, tmp_path / "rods.nii.gz")
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(tmp_path / "rods.nii.gz"), "--rods", "0,50,100,200", "--out", str(out),
+                 "--manufacturer", "X", "--model", "Y", "--kvp", "-5", "--kernel", "B"]) == 2
+    assert "--kvp" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_mr_series_is_not_taken_for_a_phantom_ct(tmp_path, capsys):
+    """An MR DICOM series with inserts given by HU was calibrated and written under its (MR) scanner key."""
+    from spinebq.image.volume import Volume
+    from spinebq.synthetic.mri import write_dicom_series
+
+    mr = Volume(np.full((4, 16, 16), 100.0, np.float32), np.eye(4), {"modality": "MR"})
+    write_dicom_series(mr, tmp_path / "mr")
+    spec = tmp_path / "inserts.json"
+    spec.write_text(json.dumps({"material": "hydroxyapatite", "rois": [{"density_mg_cm3": 0, "hu": 0},
+                                                                       {"density_mg_cm3": 200, "hu": 250}]}))
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(tmp_path / "mr"), "--phantom", str(spec), "--model", "M", "--kvp", "120",
+                 "--kernel", "K", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "MR" in err and "CT" in err, err
+    assert not out.exists()
+
+
+def test_the_equation_text_carries_no_float_noise():
+    """Inserts at 0 and 250 HU were written "(HU - 1.317e-15) / 1.25"."""
+    from spinebq.calibrate.phantom import fit_phantom
+
+    assert fit_phantom([0.0, 250.0], [0.0, 200.0]).to_dict()["equation"] == "vBMD [mg/cm3] = (HU - 0) / 1.25"
+    assert fit_phantom([-996.8276, -757.7], [0.0, 200.0]).to_dict()["equation"].startswith("vBMD [mg/cm3] = (HU + 996.83)")
+
+
+def test_k2hpo4_rods_on_the_command_line_point_to_the_phantom_file(tmp_path, capsys):
+    """--help offers --material k2hpo4 with --rods, which can never work (the Mindways fit needs each rod's water
+    density and --rods carries densities only): it ended in "needs the water density of every rod" after loading
+    the scan; it is now refused first, saying where the water densities go."""
+    out = tmp_path / "eq.json"
+    assert main(["calibrate", str(tmp_path / "absent.nii.gz"), "--rods", "0,50,100,200", "--material", "k2hpo4",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--material" in err and "--phantom" in err and "water_density_mg_cm3" in err, err
+    assert not out.exists()

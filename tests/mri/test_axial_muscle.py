@@ -128,7 +128,7 @@ def test_cli_refuses_an_axial_that_is_not_plain_t1(phantom, tmp_path, capsys, de
     save_nifti(image, tmp_path / "t1.nii.gz")
     save_nifti(labels, tmp_path / "vertebrae.nii.gz", dtype=np.int16)
     folder = write_dicom_series(axial_series(image, pixel_mm=1.0, slice_mm=4.0), tmp_path / "ax",
-                                series_description=description, te_ms=te_ms)
+                                series_description=description, te_ms=te_ms, plane="axial")
     code = main(["mri", str(tmp_path / "t1.nii.gz"), "--labels", str(tmp_path / "vertebrae.nii.gz"),
                  "--axial", str(folder), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,123 @@ def test_signals_on_screen_have_the_reports_decimals(tmp_path, capsys):
     assert f"CSF signal {data['csf']['signal']:.1f} at" in screen
     signals = re.findall(r"(?:SI|signal|/) (\d+\.\d+)", screen)
     assert signals and {len(s.split(".")[1]) for s in signals} == {1}, signals
+
+
+@pytest.mark.parametrize("name", ["L7", "L3_pedicle_L", "CSF_L3", "L3 body"])
+def test_points_with_a_name_spinebq_does_not_know_are_refused(phantom, phantom_files, tmp_path, capsys, name):
+    """A misspelt or unknown point name was left out without a word (a pedicle point "L3_pedicle_L" gave no PBQ,
+    "L7" vanished); it is refused naming the point and the names spinebq reads."""
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    l3 = np.argwhere(labels.array == VERSE_IDS["L3"]).mean(axis=0)
+    centre = [float(v) for v in image.index_to_mm(l3)]
+    points = {"L3": centre, "CSF": [float(v) for v in image.index_to_mm([45, 102, l3[2]])], name: centre}
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    code = main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    err = _error(capsys)
+    assert "p.json" in err and repr(name) in err and "L1_pedicle_left" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_points_name_the_csf_level_it_lies_behind(phantom, phantom_files, tmp_path, capsys):
+    """A reader clicked L1 and L2 and the CSF behind L3: mri.json and the screen said "CSF ... at L2" (the nearest
+    clicked body, a whole level away); the level is read from where the clicked bodies lie."""
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    def centre(lv):
+        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
+
+    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L3")[2]])]
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    code = main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o"),
+                 "--no-figures"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert json.loads((tmp_path / "o" / "mri.json").read_text())["csf"]["level"] == "L3"
+    assert "at L3" in printed and "at L2" not in printed
+
+
+def test_vbq_of_fewer_levels_says_which_on_screen(phantom, phantom_files, tmp_path, capsys):
+    """Points on L1 and L2 only: the screen said "median L1-L4 body SI" for a median of two levels (mri.json said
+    "L3, L4 not measured (median of 2)"); it now names the levels in the median and the reason."""
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    def centre(lv):
+        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
+
+    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L2")[2]])]
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    assert main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o"),
+                 "--no-figures"]) == 0
+    vbq_line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("VBQ"))
+    assert "median L1-L4" not in vbq_line and "median of L1, L2" in vbq_line and "L3, L4 not measured" in vbq_line
+
+
+def test_automatic_mode_is_named_in_words_on_screen(phantom_files, tmp_path, capsys):
+    """The first line said "(ROIs from automatic)"."""
+    folder, _ = phantom_files
+    assert main(["mri", str(folder / "t1.nii.gz"), "--out", str(tmp_path / "o"), "--no-figures", "--no-muscle"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "ROIs from automatic" not in first and "vertebrae found automatically" in first, first
+
+
+def test_picture_titles_give_scores_with_their_decimals_and_never_none(phantom, phantom_files, tmp_path, monkeypatch):
+    """Points on L1-L2 (no S1, no pedicles): mri_sagittal.png's title read "VBQ 3.1541 (median L1-L4 ...), S1-VBQ
+    None" and mri_pedicles.png's "PBQ None": scores now carry the quantity table's decimals (as the screen and the
+    report), a missing one says so, and the median names its levels."""
+    import matplotlib.figure
+
+    titles = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(fig, path, *args, **kwargs):
+        texts = [fig._suptitle.get_text()] if fig._suptitle else []
+        texts += [ax.get_title() for ax in fig.axes]
+        titles[Path(path).name] = " | ".join(texts)
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    image, labels, _ = phantom
+    folder, _ = phantom_files
+    from spinebq.anatomy import VERSE_IDS
+
+    def centre(lv):
+        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
+
+    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L2")[2]])]
+    (tmp_path / "p.json").write_text(json.dumps(points))
+    assert main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")]) == 0
+    vbq = json.loads((tmp_path / "o" / "mri.json").read_text())["vbq"]
+    sagittal = titles["mri_sagittal.png"]
+    assert "None" not in sagittal and f"VBQ {vbq:.2f} (median of L1, L2" in sagittal and "S1-VBQ not measured" in sagittal
+    if "mri_pedicles.png" in titles:
+        assert "None" not in titles["mri_pedicles.png"] and "PBQ not measured" in titles["mri_pedicles.png"]
+
+
+def test_every_panel_of_the_levels_picture_names_its_axes(phantom_files, tmp_path, monkeypatch):
+    """mri_levels.png: the axial row had no vertical-axis label (anterior -> posterior, mm)."""
+    import matplotlib.figure
+
+    labels = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(fig, path, *args, **kwargs):
+        labels[Path(path).name] = [(ax.get_xlabel(), ax.get_ylabel()) for ax in fig.axes if ax.get_images()]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    folder, _ = phantom_files
+    assert main(["mri", str(folder / "t1.nii.gz"), "--labels", str(folder / "vertebrae.nii.gz"), "--out",
+                 str(tmp_path / "o"), "--no-muscle"]) == 0
+    panels = labels["mri_levels.png"]
+    assert panels and all(x and y for x, y in panels), panels

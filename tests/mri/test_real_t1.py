@@ -228,3 +228,32 @@ def test_labels_of_another_exam_are_named_as_a_cause(tmp_path, capsys):
     error = capsys.readouterr().err
     assert code == 2
     assert "labels of another exam" in error and "T2-weighted" in error, error
+
+
+def test_the_t1_image_given_as_labels_is_named_as_an_image(tmp_path, capsys):
+    """The 8-bit T1 itself given to --labels (253 distinct values, under the 1000 of the CT check) was read as a label
+    map and refused as "no CSF visible behind L3, L2 or L4", naming the MR; the labels file is now named as an
+    image."""
+    need_t1_data()
+    from spinebq.cli import main
+
+    code = main(["mri", str(T1_DIR / "case02_t1.nii.gz"), "--labels", str(T1_DIR / "case02_t1.nii.gz"),
+                 "--out", str(tmp_path / "out"), "--no-figures"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in error
+    assert "253 distinct values" in error and "image rather than a label map" in error, error
+
+
+@pytest.mark.parametrize("with_labels", [False, True])
+def test_a_label_map_given_as_the_mr_is_named_as_one(tmp_path, capsys, with_labels):
+    """The body masks given as the MR image (an output fed back, or the two arguments swapped): with --labels too
+    it was an internal error (ZeroDivisionError: the CSF read 0), without it 'no spinal canal found'."""
+    need_t1_data()
+    from spinebq.cli import main
+
+    masks = T1_DIR / "case02_bodies_verse.nii.gz"
+    code = main(["mri", str(masks), *(["--labels", str(masks)] if with_labels else []),
+                 "--out", str(tmp_path / "out"), "--no-figures"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in error
+    assert "case02_bodies_verse.nii.gz" in error and "label map" in error, error

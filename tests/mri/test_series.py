@@ -39,7 +39,8 @@ def phantom_dicom(phantom, tmp_path_factory):
 def test_axial_dicom_of_another_exam_is_refused_in_one_sentence(phantom, phantom_dicom, capsys):
     folder, _ = phantom_dicom
     axial = axial_series(phantom[0], pixel_mm=1.0, slice_mm=4.0)
-    write_dicom_series(axial, folder / "ax_other", series_description="T1 TSE AX", StudyInstanceUID="1.2.3.2",
+    write_dicom_series(axial, folder / "ax_other", series_description="T1 TSE AX", plane="axial",
+                       StudyInstanceUID="1.2.3.2",
                        FrameOfReferenceUID="1.2.3.9")
     code = main(["mri", str(folder / "sag"), "--labels", str(folder / "labels.nii.gz"), "--axial",
                  str(folder / "ax_other"), "--out", str(folder / "out_other")])
@@ -51,7 +52,8 @@ def test_axial_dicom_of_another_exam_is_refused_in_one_sentence(phantom, phantom
 def test_axial_dicom_of_the_same_exam_is_accepted_by_its_uids(phantom, phantom_dicom, capsys):
     folder, _ = phantom_dicom
     axial = axial_series(phantom[0], pixel_mm=1.0, slice_mm=4.0)
-    write_dicom_series(axial, folder / "ax_same", series_description="T1 TSE AX", StudyInstanceUID="1.2.3.1",
+    write_dicom_series(axial, folder / "ax_same", series_description="T1 TSE AX", plane="axial",
+                       StudyInstanceUID="1.2.3.1",
                        FrameOfReferenceUID="1.2.3.9")
     out = folder / "out_same"
     code = main(["mri", str(folder / "sag"), "--labels", str(folder / "labels.nii.gz"), "--axial",
@@ -122,3 +124,32 @@ def test_axial_nifti_of_the_same_exam_is_accepted_by_geometry_and_image(real_nif
     axial = json.loads((out / "mri.json").read_text())["input"]["axial"]
     assert axial["same_exam_check"] == "geometry_and_image" and axial["correlation"] > 0.9
     assert "no UIDs to compare (NIfTI)" in axial["same_exam_note"]
+
+
+def test_the_sagittal_nifti_given_as_axial_is_refused(tmp_path, capsys):
+    """The sagittal T1 itself given to --axial by mistake: its 1 mm voxels are isotropic, so the thickest-axis test
+    let it through and every Goutallier grade was reported as measured on an axial plane; the file stacks its slices
+    left-right (its third axis), so it is refused."""
+    need_t1_data()
+    sagittal = T1_DIR / "case02_t1.nii.gz"
+    code = main(["mri", str(sagittal), "--labels", str(T1_DIR / "case02_bodies_verse.nii.gz"), "--axial", str(sagittal),
+                 "--out", str(tmp_path / "o"), "--no-figures"])
+    assert code == 2
+    err = _one_sentence(capsys)
+    assert "case02_t1.nii.gz" in err and "not an axial series" in err and "sagittal" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sagittal_dicom_series_given_as_axial_is_refused(tmp_path, capsys):
+    """The same mistake with a DICOM series: case02 written as 1 mm sagittal DICOM slices and given to --axial."""
+    need_t1_data()
+    from spinebq.io.volume import load_volume
+
+    sagittal = load_volume(T1_DIR / "case02_t1.nii.gz")
+    sagittal.metadata["modality"] = "MR"
+    write_dicom_series(sagittal, tmp_path / "sag_dicom")
+    code = main(["mri", str(T1_DIR / "case02_t1.nii.gz"), "--labels", str(T1_DIR / "case02_bodies_verse.nii.gz"),
+                 "--axial", str(tmp_path / "sag_dicom"), "--out", str(tmp_path / "o"), "--no-figures"])
+    assert code == 2
+    err = _one_sentence(capsys)
+    assert "sag_dicom" in err and "not an axial series" in err and "sagittal" in err

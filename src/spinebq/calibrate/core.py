@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from spinebq.records.calibration import equation_text
+
 #: ACR-SPR-SSR practice parameter for QCT (used by [loeffler2021]): vBMD thresholds in mg/cm3.
 ACR_OSTEOPOROSIS_BELOW = 80.0
 ACR_NORMAL_ABOVE = 120.0
@@ -43,9 +45,7 @@ class Calibration:
             "method": self.method,
             "slope_hu_per_mg_cm3": self.slope_hu_per_mg_cm3,
             "intercept_hu": self.intercept_hu,
-            "equation": (
-                f"vBMD [mg/cm3] = (HU - {self.intercept_hu:.4g}) / {self.slope_hu_per_mg_cm3:.6g}" if self.calibrated else None
-            ),
+            "equation": equation_text(self.slope_hu_per_mg_cm3, self.intercept_hu) if self.calibrated else None,
             **self.details,
         }
 

@@ -21,6 +21,10 @@ from spinebq.image.volume import Volume
 
 MATERIALS = ("hydroxyapatite", "k2hpo4")
 MIN_R2 = 0.99
+#: HU per mg/cm3 that mineral inserts can give on CT: a wide guard, spinebq's choice [M], not a published range (the
+#: real QRM scan reads 1.25 at 120 kVp; the slope rises as the tube voltage falls); a fit outside it measured
+#: something else (inserts placed in air or soft tissue, a scan that is not the phantom).
+SLOPE_RANGE_HU_PER_MG_CM3 = (0.5, 2.5)
 
 
 def fit_phantom(
@@ -82,7 +86,25 @@ def fit_phantom(
         details["warning"] = f"R^2 = {r2:.4f} is below {MIN_R2}: check the insert ROIs"
     if slope <= 0:
         raise SpinebqError(f"the phantom fit gives a non-positive slope ({slope:.4g} HU per mg/cm3): check the insert densities")
+    _check_slope(float(slope), hu_arr, rho)
     return Calibration("phantom", float(slope), float(intercept), details)
+
+
+def _check_slope(slope_hu_per_mg_cm3: float, hu: np.ndarray, density_mg_cm3: np.ndarray) -> None:
+    """Refuse a fit whose slope no mineral insert gives on CT (:data:`SLOPE_RANGE_HU_PER_MG_CM3`).
+
+    Raises
+    ------
+    SpinebqError
+        Naming the slope and what each insert read.
+    """
+    low, high = SLOPE_RANGE_HU_PER_MG_CM3
+    if low <= slope_hu_per_mg_cm3 <= high:
+        return
+    read = ", ".join(f"{h:.0f} HU at {d:g} mg/cm3" for h, d in zip(hu, density_mg_cm3))
+    raise SpinebqError(f"the phantom fit gives {slope_hu_per_mg_cm3:.3g} HU per mg/cm3, outside the {low:g}-{high:g} "
+                       f"that mineral inserts give on CT (the inserts read {read}): check that each insert lies in "
+                       "its rod on this scan")
 
 
 def calibrate_from_file(path: str | Path, ct: Volume) -> Calibration:
@@ -114,7 +136,10 @@ def calibrate_from_file(path: str | Path, ct: Volume) -> Calibration:
         densities.append(float(roi["density_mg_cm3"]))
         hu.append(float(roi["hu"]) if "hu" in roi else roi_mean_hu(ct, roi, path, n))
     water = [r.get("water_density_mg_cm3") for r in rois] if material == "k2hpo4" else None
-    return fit_phantom(hu, densities, material=material, water_density_mg_cm3=water)
+    try:
+        return fit_phantom(hu, densities, material=material, water_density_mg_cm3=water)
+    except SpinebqError as exc:
+        raise SpinebqError(f"{path}: {exc}") from None
 
 
 def calibrate_from_rods(ct: Volume, densities_mg_cm3: list[float], *, material: str = "hydroxyapatite",

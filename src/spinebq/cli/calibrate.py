@@ -15,12 +15,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rods", metavar="DENSITIES", help="instead of --phantom: the rod densities in mg/cm3, "
                         "comma-separated (e.g. 0,50,100,200); the rods are found in the image")
     parser.add_argument("--material", choices=("hydroxyapatite", "k2hpo4"), default="hydroxyapatite",
-                        help="insert material with --rods (default: hydroxyapatite)")
+                        help="insert material with --rods (default: hydroxyapatite; K2HPO4 rods need their water "
+                        "densities: give them in a --phantom file)")
     parser.add_argument("--out", metavar="FILE", default="equations.json",
                         help="equations file to add to (created when absent; default: equations.json)")
     for name in ("manufacturer", "model", "kernel"):
         parser.add_argument(f"--{name}", help=f"the scanner {name} when the scan's header does not give it")
-    parser.add_argument("--kvp", type=float, help="the tube voltage (kV) when the scan's header does not give it")
+    from spinebq.cli._numbers import number
+    from spinebq.constants import KVP_RANGE_KV
+
+    parser.add_argument("--kvp", type=number(*KVP_RANGE_KV),
+                        help="the tube voltage (kV) when the scan's header does not give it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +38,13 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.phantom) == bool(args.rods):
         raise OptionError("--phantom", "give the inserts either as --phantom FILE or as --rods DENSITIES (one of them)")
+    if args.rods and args.material == "k2hpo4":
+        raise OptionError("--material", "k2hpo4 needs each rod's water density, which --rods cannot carry: give a "
+                          "--phantom file with rods_mg_cm3 and water_density_mg_cm3")
     ct = load_volume(args.scan)
+    modality = ct.metadata.get("modality")
+    if modality not in (None, "CT"):
+        raise SpinebqError(f"{args.scan}: the image is {modality}; a calibration phantom is measured on a CT scan")
     key = scanner_key(ct.metadata, manufacturer=args.manufacturer, model=args.model, kvp=args.kvp, kernel=args.kernel)
     if args.rods:
         try:

@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--labels", metavar="L", help="vertebra label map on the MR (VerSe ids, TotalSegmentator "
                         "vertebrae_mr/total_mr, TotalSpineSeg or SPINEPS); without --labels or --points the "
                         "vertebrae are found automatically")
-    source.add_argument("--points", metavar="P", help='JSON of reader clicks {"L1": [x, y, z], ..., "CSF": [x, y, z]} in LPS mm')
+    source.add_argument("--points", metavar="P", help='JSON of reader clicks {"L1": [x, y, z], ..., "CSF": [x, y, z]} in LPS '
+                        'patient mm (optional "L1_pedicle_left", ...; "space": "voxel" for canonical array indices)')
     parser.add_argument("--label-scheme", default="auto",
                         choices=("auto", "verse", "vertebrae_mr", "totalspineseg", "total_mr"),
                         help="label scheme of --labels (default: decided from the file name and ids)")
@@ -56,9 +57,20 @@ def _signal(value, key: str) -> str:
     return "not measured" if value is None else f"{value:.{decimals}f}"
 
 
+#: The first line's words for each ROI source of ``mri.json`` ``roi_source.method``.
+ROI_SOURCE_WORDS = {"labels": "ROIs from labels", "points": "ROIs from points",
+                    "automatic": "ROIs from the vertebrae found automatically"}
+
+
+def _vbq_median(data: dict) -> str:
+    """What the VBQ median was taken of: 'median L1-L4', or 'median of' the levels used."""
+    used = data.get("vbq_levels_used") or []
+    return "median L1-L4" if used == ["L1", "L2", "L3", "L4"] else f"median of {', '.join(used)}"
+
+
 def _summary(data: dict, out) -> str:
-    src = data["roi_source"]["method"]
-    lines = [f"spinebq mri: {data['input']['source']} (ROIs from {src}) - research use only, not a medical device"]
+    src = ROI_SOURCE_WORDS.get(data["roi_source"]["method"], data["roi_source"]["method"])
+    lines = [f"spinebq mri: {data['input']['source']} ({src}) - research use only, not a medical device"]
     vbq = data["vbq"]
     if vbq is None:
         lines.append(f"  VBQ: not measurable ({data['vbq_reason']})")
@@ -66,7 +78,9 @@ def _summary(data: dict, out) -> str:
         cut = next((c for c in data["vbq_cutoffs"] if c["cutoff"] == 3.3), None)
         where = "" if cut is None else (f"; {'at or above' if cut['at_or_above'] else 'below'} 3.3, the implant-failure "
                                         "cutoff of Wu 2025 [wu2025]")
-        lines.append(f"  VBQ {vbq:.2f} (median L1-L4 body SI / CSF SI at {data['csf']['level']}; Ehresman method){where}")
+        left_out = f"; {data['vbq_reason']}" if data.get("vbq_reason") else ""
+        lines.append(f"  VBQ {vbq:.2f} ({_vbq_median(data)} body SI / CSF SI at {data['csf']['level']}{left_out}; "
+                     f"Ehresman method){where}")
     if data["s1_vbq"] is not None:
         lines.append(f"  S1-VBQ {data['s1_vbq']:.2f} (S1 body SI / CSF SI)")
     pbq = data["pbq"]

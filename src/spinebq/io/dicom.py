@@ -280,7 +280,8 @@ def _build_volume(group: list[_Header]) -> Volume:
             warnings.append(f"gantry tilt of {tilt_deg:.1f} degrees: resampled onto an orthogonal grid")
     array, affine = to_canonical(array, affine)
     metadata = _metadata(first, len(group))
-    metadata.update({"gantry_tilt_deg": round(tilt_deg, 2), "slice_spacing_mm": round(spacing_z, 4), "warnings": warnings})
+    metadata.update({"gantry_tilt_deg": round(tilt_deg, 2), "slice_spacing_mm": round(spacing_z, 4), "warnings": warnings,
+                     "slice_axis": int(np.argmax(np.abs(normal)))})  # the canonical (L, P, S) axis the slices stack on
     metadata["slice_gaps_mm"] = [[round(a, 2), round(b, 2)] for a, b in gaps]
     return Volume(array, affine, metadata)
 

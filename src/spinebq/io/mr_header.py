@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from spinebq.errors import SpinebqError, SpinebqWarning
+from spinebq.errors import SpinebqError, SpinebqWarning, option
 from spinebq.image.volume import Volume
 from spinebq.vocabulary import QcFlag
 
@@ -128,6 +128,23 @@ def _refuse_non_mr(volume: Volume, header: dict[str, Any], path: str | Path, *, 
         raise SpinebqError(f"{path}: this looks like a CT in Hounsfield units (values down to {low:.0f}), but {needed} is needed")
 
 
+#: An "MR image" holding this many distinct values or fewer, all whole numbers, with at least MIN_LABEL_MAP_ZEROS of
+#: its voxels 0, is a label map (VerSe or body masks: 2-30 values, 90-96 % background; an MR image, even rescaled to
+#: 8 bits, holds hundreds of values, and a noise-free synthetic one no exact zeros). spinebq's choice [M].
+MAX_LABEL_MAP_VALUES = 32
+MIN_LABEL_MAP_ZEROS = 0.8
+
+
+def _refuse_label_map(volume: Volume, path: str | Path) -> None:
+    """Raise :class:`SpinebqError` for a label map given where an MR image is needed."""
+    sample = volume.array[::7] if volume.array.size > 10_000_000 else volume.array
+    values = np.unique(sample)
+    if (len(values) <= MAX_LABEL_MAP_VALUES and np.allclose(values, np.round(values))
+            and float(np.mean(sample == 0)) >= MIN_LABEL_MAP_ZEROS):
+        raise SpinebqError(f"{path}: only {len(values)} distinct whole values: this is a label map, not an MR image "
+                           f"(give the MR image, and a label map as {option('labels')})")
+
+
 def _refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:
     """Raise :class:`SpinebqError` when the MR header names or times a sequence that is not T1-weighted.
 
@@ -187,6 +204,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     """
     header = dict(header or {})
     _refuse_non_mr(volume, header, path, needed="a sagittal T1-weighted MR image")
+    _refuse_label_map(volume, path)
     shape = volume.shape
     spacing = volume.spacing_mm
     if min(shape) < 2:
@@ -259,6 +277,33 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     }
 
 
+#: The canonical array axis that runs head to foot, and the plane of slices stacked along each canonical axis.
+HEAD_FOOT_AXIS = 2
+SLICE_PLANES = ("sagittal", "coronal", "axial")
+
+
+def file_slice_axis(volume: Volume) -> int | None:
+    """The canonical axis along which the image file or series stacks its slices, if the loader recorded it.
+
+    Parameters
+    ----------
+    volume : Volume
+        A loaded image; a NIfTI input records its file axes in ``metadata["source_axes"]`` (the slices are its
+        third axis), a DICOM series the axis of its slice normal in ``metadata["slice_axis"]``.
+
+    Returns
+    -------
+    int or None
+        0 (left-right: sagittal slices), 1 (front-back: coronal) or 2 (head-foot: axial); None without a record
+        (an image built in memory).
+    """
+    axes = volume.metadata.get("source_axes")
+    if axes:
+        return int(axes[2][0])
+    stacked = volume.metadata.get("slice_axis")
+    return int(stacked) if stacked is not None else None
+
+
 def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path) -> dict[str, Any]:
     """Refuse what is not an axial T1-weighted MR series (for the paraspinal muscle fat) and describe it.
 
@@ -293,6 +338,12 @@ def check_axial(volume: Volume, header: dict[str, Any] | None, path: str | Path)
         raise SpinebqError(
             f"{path}: the image is not an axial series (its thickest voxel axis is not head-to-foot; voxel "
             f"{' x '.join(f'{s:.2g}' for s in spacing)} mm); give the axial T1 series of the same exam"
+        )
+    stacked = file_slice_axis(volume)
+    if stacked is not None and stacked != HEAD_FOOT_AXIS:
+        raise SpinebqError(
+            f"{path}: the image is not an axial series (the file stacks {SLICE_PLANES[stacked]} slices); give the "
+            "axial T1 series of the same exam"
         )
     return {
         "source": str(path),

@@ -34,6 +34,9 @@ VERTEBRAE_MR = {1: "S1", **{2 + i: n for i, n in enumerate(["L5", "L4", "L3", "L
 TOTALSPINESEG = {92: "S1", **{18 + i: n for i, n in enumerate(["L5", "L4", "L3", "L2", "L1"])},
                  **{23 + i: f"T{12 - i}" for i in range(12)}, **{35 + i: f"C{7 - i}" for i in range(7)}}
 TOTAL_MR_SACRUM, TOTAL_MR_VERTEBRAE = 18, 19
+#: More distinct values than this in an MR label file mean an image was given as labels (an 8-bit MR has up to
+#: 256; TotalSpineSeg, the largest MR scheme, uses ids up to about 100). spinebq's choice [M].
+MAX_MR_LABEL_IDS = 128
 #: The scheme names accepted by :func:`load_mr_labels` (the values of :class:`~spinebq.vocabulary.MrLabelScheme`).
 MR_SCHEMES = MrLabelScheme.values()
 
@@ -68,7 +71,11 @@ def load_mr_labels(path: str | Path, reference: Volume, *, scheme: str | MrLabel
         if not np.allclose(raw, np.round(raw)):
             raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
         raw = np.round(raw).astype(np.int32)
-    ids = set(int(i) for i in np.unique(raw)) - {0}
+    values = np.unique(raw)
+    if len(values) > MAX_MR_LABEL_IDS:
+        raise SpinebqError(f"{path}: {len(values)} distinct values; this is an image rather than a label map (an MR "
+                           f"label map holds at most {MAX_MR_LABEL_IDS})")
+    ids = set(int(i) for i in values) - {0}
     note = f"{scheme} as requested"
     if scheme is MrLabelScheme.AUTO:
         scheme, note = guess_mr_scheme(path, ids)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
+from spinebq.constants import KVP_RANGE_KV
 from spinebq.errors import SpinebqError
 
 #: Largest JSON/CSV input read (bytes): every real inserts, equations, trajectory or points file is far smaller.
@@ -184,7 +185,7 @@ class CalibrationEquation(_Open):
     intercept_hu: Annotated[float, Field(allow_inf_nan=False, ge=-1000, le=1000)]
     manufacturer: str | None = None
     model: str | None = None
-    kvp: Annotated[float, Field(allow_inf_nan=False, ge=40, le=200)] | None = None
+    kvp: Annotated[float, Field(allow_inf_nan=False, ge=KVP_RANGE_KV[0], le=KVP_RANGE_KV[1])] | None = None
     kernel: str | None = None
 
     @field_validator("manufacturer", "model", "kvp", "kernel", mode="before")

@@ -5,6 +5,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: Decimals of the intercept in an equation's text (the HU of a phantom's insert means carry no more).
+INTERCEPT_DECIMALS = 2
+
+
+def equation_text(slope_hu_per_mg_cm3: float, intercept_hu: float) -> str:
+    """The HU -> vBMD equation as printed and stored, the intercept's sign written once.
+
+    Examples
+    --------
+    >>> equation_text(1.2456, 64.7528)
+    'vBMD [mg/cm3] = (HU - 64.75) / 1.2456'
+    >>> equation_text(1.0, -10.0)
+    'vBMD [mg/cm3] = (HU + 10) / 1'
+    """
+    intercept = round(intercept_hu, INTERCEPT_DECIMALS) + 0.0  # + 0.0: no "-0"
+    sign = "-" if intercept >= 0 else "+"
+    return f"vBMD [mg/cm3] = (HU {sign} {abs(intercept):g}) / {slope_hu_per_mg_cm3:.6g}"
+
+
 @dataclass(frozen=True)
 class ScannerEquation:
     """HU = slope * vBMD + intercept on one scanner, tube voltage and kernel (measured on a phantom scan).
@@ -48,6 +67,6 @@ class ScannerEquation:
     def to_json(self) -> dict[str, Any]:
         return {"manufacturer": self.manufacturer, "model": self.model, "kvp": self.kvp, "kernel": self.kernel,
                 "slope_hu_per_mg_cm3": self.slope_hu_per_mg_cm3, "intercept_hu": self.intercept_hu, "r2": self.r2,
-                "equation": f"vBMD [mg/cm3] = (HU - {self.intercept_hu:.4g}) / {self.slope_hu_per_mg_cm3:.6g}",
+                "equation": equation_text(self.slope_hu_per_mg_cm3, self.intercept_hu),
                 "material": self.material, "inserts": list(self.inserts), "written": self.written,
                 "reference": self.reference}

@@ -24,6 +24,21 @@ COLOURS = {"T12": "#8c564b", "L1": "#1f77b4", "L2": "#2ca02c", "L3": "#d62728", 
            "L5": "#ff7f0e", "S1": "#e377c2"}
 
 
+def _score(data: dict, key: str) -> str:
+    """A score of ``mri.json`` with the decimals of its quantity (as on the screen and in the report), or
+    'not measured'."""
+    from spinebq.records.quantities import decimals
+
+    value = data.get(key)
+    return "not measured" if value is None else f"{value:.{decimals(key)}f}"
+
+
+def _levels(used: list[str] | None) -> str:
+    """'L1-L4' when a score used all four levels, else 'of' the levels it used."""
+    used = list(used or [])
+    return "L1-L4" if used == ["L1", "L2", "L3", "L4"] else f"of {', '.join(used) or 'no level'}"
+
+
 def _plt():
     import matplotlib
 
@@ -130,10 +145,9 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
                     f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox kept,\n"
                     f"{csf.get('root_voxels_left_out') or 0} root vox left out)", color="cyan", fontsize=8,
                     va="center", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
-    vbq = data.get("vbq")
     ax.set_title(
-        f"{title}\nVBQ {vbq if vbq is not None else 'n/a'} (median L1-L4 / CSF {csf.get('level')}), "
-        f"S1-VBQ {data.get('s1_vbq')}\nsagittal slice {x_show} (CSF); each body ROI drawn from its own slice. "
+        f"{title}\nVBQ {_score(data, 'vbq')} (median {_levels(data.get('vbq_levels_used'))} / CSF {csf.get('level')}), "
+        f"S1-VBQ {_score(data, 's1_vbq')}\nsagittal slice {x_show} (CSF); each body ROI drawn from its own slice. "
         "Research use only", fontsize=8)
     fig.tight_layout()
     path = out_dir / "mri_sagittal.png"
@@ -163,7 +177,8 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
                         f"{lv} {sig:.1f}" if sig is not None else f"{lv} n/a", color=COLOURS.get(lv, "yellow"),
                         fontsize=8, bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
             ax.set_title(f"{side} pedicles (slice {x} shown; each ROI from its own slice)", fontsize=9)
-        fig.suptitle(f"{title} PBQ {data.get('pbq')} (mean L1-L4 pedicles / CSF). Research use only", fontsize=9)
+        fig.suptitle(f"{title} PBQ {_score(data, 'pbq')} (mean {_levels(data.get('pbq_levels_used'))} pedicles / CSF). "
+                     "Research use only", fontsize=9)
         fig.tight_layout()
         path = out_dir / "mri_pedicles.png"
         fig.savefig(path, dpi=100)
@@ -259,6 +274,7 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
             bottom.set_ylim(min(ys.stop * sy, y * sy + 45), max(ys.start * sy, y * sy - 45))
             bottom.set_title(f"axial at {z * sz:.0f} mm")
             bottom.set_xlabel("sagittal slice (mm)")
+            bottom.set_ylabel("anterior -> posterior (mm)")
         fig.suptitle(f"{title}: body ROIs (level colour) on their own slices, vertebra labels (yellow), "
                      "ROI slice dashed on the axial view. Research use only", fontsize=8)
         fig.tight_layout()

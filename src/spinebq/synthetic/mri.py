@@ -278,10 +278,26 @@ def axial_series(image: Volume, *, pixel_mm: float = 0.8, slice_mm: float = 4.0,
     return Volume(values.reshape(shape).astype(np.float32), affine, meta)
 
 
+def _dicom_slice(image: Volume, k: int, plane: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple, float]:
+    """Pixels, ImageOrientationPatient, ImagePositionPatient, PixelSpacing and SliceThickness of slice ``k``."""
+    a = image.affine
+    step = [float(np.linalg.norm(a[:3, i])) for i in range(3)]
+    if plane == "axial":  # rows run posterior (down), columns left
+        pixels = image.array[:, :, k].T
+        orientation = np.concatenate([a[:3, 0] / step[0], a[:3, 1] / step[1]])
+        return pixels, orientation, a[:3, :3] @ np.array([0, 0, k]) + a[:3, 3], (step[1], step[0]), step[2]
+    pixels = image.array[k, :, ::-1].T  # rows run inferior (down), columns posterior
+    orientation = np.concatenate([a[:3, 1] / step[1], -a[:3, 2] / step[2]])
+    position = a[:3, :3] @ np.array([k, 0, image.shape[2] - 1]) + a[:3, 3]
+    return pixels, orientation, position, (step[2], step[1]), step[0]
+
+
 def write_dicom_series(image: Volume, folder: str | Path, *, series_description: str = "T1 TSE SAG",
                        tr_ms: float | None = 550.0, te_ms: float | None = 12.0, field_strength_t: float | None = 1.5,
-                       manufacturer: str = "spinebq phantom", modality: str = "MR", **extra) -> Path:
-    """Write a canonical volume as a sagittal DICOM series (one file per axis-0 slice) with MR headers.
+                       manufacturer: str = "spinebq phantom", modality: str = "MR", plane: str = "sagittal",
+                       **extra) -> Path:
+    """Write a canonical volume as a sagittal DICOM series (one file per axis-0 slice) with MR headers, or with
+    ``plane="axial"`` as axial slices (one file per axis-2 slice, e.g. a stack of :func:`axial_series`).
 
     Used by the tests to exercise header checks (T2, fat suppression, contrast, field strength).
     Pixel values are stored as uint16 after rounding; ``extra`` sets further DICOM keywords.
@@ -295,8 +311,8 @@ def write_dicom_series(image: Volume, folder: str | Path, *, series_description:
     series_uid, study_uid = generate_uid(entropy_srcs=[series_description, "series"]), generate_uid(entropy_srcs=["study"])
     a = image.affine
     n0, n1, n2 = image.shape
-    for k in range(n0):
-        pixels = image.array[k, :, ::-1].T  # rows run inferior (down), columns posterior
+    for k in range(n2 if plane == "axial" else n0):
+        pixels, orientation, position, pixel_spacing, thickness = _dicom_slice(image, k, plane)
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = MRImageStorage
         meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[series_description, str(k)])
@@ -316,12 +332,10 @@ def write_dicom_series(image: Volume, folder: str | Path, *, series_description:
             ds.MagneticFieldStrength = field_strength_t
         for key, value in extra.items():
             setattr(ds, key, value)
-        row_dir = a[:3, 1] / np.linalg.norm(a[:3, 1])  # along a row: posterior
-        col_dir = -a[:3, 2] / np.linalg.norm(a[:3, 2])  # down the rows: inferior
-        ds.ImageOrientationPatient = [float(v) for v in np.concatenate([row_dir, col_dir])]
-        ds.ImagePositionPatient = [float(v) for v in (a[:3, :3] @ np.array([k, 0, n2 - 1]) + a[:3, 3])]
-        ds.PixelSpacing = [float(np.linalg.norm(a[:3, 2])), float(np.linalg.norm(a[:3, 1]))]
-        ds.SliceThickness = float(np.linalg.norm(a[:3, 0]))
+        ds.ImageOrientationPatient = [float(v) for v in orientation]
+        ds.ImagePositionPatient = [float(v) for v in position]
+        ds.PixelSpacing = [float(v) for v in pixel_spacing]
+        ds.SliceThickness = float(thickness)
         ds.Rows, ds.Columns = pixels.shape
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0

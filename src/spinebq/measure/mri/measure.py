@@ -29,6 +29,8 @@ logger = logging.getLogger("spinebq")
 RESEARCH_NOTE = "Research use only, not a medical device."
 MEASURED = ("T12", "L1", "L2", "L3", "L4", "L5", "S1")
 CSF_LEVELS = ("L3", "L2", "L4")
+#: The names a reader's points file may hold: a body centre, the CSF, or a pedicle.
+POINT_NAMES = (*MEASURED, "CSF", *(f"{lv}_pedicle_{side}" for lv in MEASURED for side in ("left", "right")))
 
 VBQ_METHOD = (
     "VBQ (Ehresman 2020; Wu 2025 [wu2025]): median of the L1-L4 trabecular body ROI mean signals on the "
@@ -87,14 +89,18 @@ def load_points(path: str | Path, image: Volume) -> dict[str, np.ndarray]:
     if not isinstance(raw, dict):
         raise SpinebqError(f"{path}: the points file must hold a JSON object of name -> [x, y, z]")
     space = str(raw.pop("space", "mm")).lower()
-    out = {}
+    out, written = {}, {}
     for key, value in raw.items():
         try:
             xyz = np.asarray(value, float).reshape(3)
         except (TypeError, ValueError):
             raise SpinebqError(f"{path}: point {key!r} is not three numbers [x, y, z]") from None
-        out[str(key).upper().replace("PEDICLE", "pedicle").replace("LEFT", "left").replace("RIGHT", "right")] = (
-            xyz if space == "voxel" else image.mm_to_index(xyz))
+        name = str(key).upper().replace("PEDICLE", "pedicle").replace("LEFT", "left").replace("RIGHT", "right")
+        out[name], written[name] = (xyz if space == "voxel" else image.mm_to_index(xyz)), key
+    unknown = [written[name] for name in out if name not in POINT_NAMES]
+    if unknown:
+        raise SpinebqError(f"{path}: point {unknown[0]!r} is not a name spinebq reads (a level {', '.join(MEASURED)}, "
+                           "CSF, or a pedicle such as L1_pedicle_left); a misspelt point would be left out")
     if "CSF" not in out:
         raise SpinebqError(f"{path}: the points file has no \"CSF\" point (the CSF ROI behind L3 is needed for VBQ)")
     if not any(k in out for k in VBQ_LEVELS):
@@ -235,7 +241,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
     signal_csf = csf["signal"] if csf["signal"] is not None else float("nan")
     vbq, vbq_reason, vbq_used = vbq_score(vbq_inputs, signal_csf)
     s1 = body_signals.get("S1", float("nan"))
-    s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) else float("nan")
+    s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) and signal_csf > 0 else float("nan")
     pbq, pbq_reason, pbq_used = pbq_score(pedicle_signals, signal_csf)
 
     if axial is not None:
@@ -419,7 +425,7 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
         roi = R.circle_roi(img.shape, points["CSF"], radius_mm, spacing)
         stats = R.roi_statistics(img, roi, min_voxels=8)
         rois["csf"] = roi
-        level = _nearest_level(points["CSF"], points)
+        level = _point_level(points["CSF"], points)
         _check_csf_darker(stats.signal_mean, body_signals, path, level)
         return {"signal": _num(stats.signal_mean, 3), "level": level, "voxels": stats.voxels,
                 "slice": int(round(points["CSF"][0])), "signal_sd": _num(stats.signal_sd, 3),
@@ -479,14 +485,22 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
     )
 
 
-def _nearest_level(ijk: np.ndarray, points: dict) -> str | None:
-    best, dist = None, float("inf")
-    for lv in VBQ_LEVELS:
-        if lv in points:
-            d = abs(points[lv][2] - ijk[2])
-            if d < dist:
-                best, dist = lv, d
-    return best
+def _point_level(ijk: np.ndarray, points: dict) -> str | None:
+    """The level a point lies at, from the clicked body centres.
+
+    With two or more clicked levels their head-foot positions are fitted against their order (T12 ... S1) and the
+    point takes the level it falls on, so a CSF point behind an unclicked L3 is named L3; with one clicked level,
+    that level.
+    """
+    clicked = [(n, float(points[lv][2])) for n, lv in enumerate(MEASURED) if lv in points]
+    if not clicked:
+        return None
+    if len(clicked) == 1:
+        return MEASURED[clicked[0][0]]
+    order, z = np.array(clicked).T
+    slope, intercept = np.polyfit(z, order, 1)
+    n = int(np.clip(round(float(slope * ijk[2] + intercept)), 0, len(MEASURED) - 1))
+    return MEASURED[n]
 
 
 def _check_csf_darker(signal: float, body_signals: dict, path, level) -> None:
