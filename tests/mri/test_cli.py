@@ -194,19 +194,28 @@ def test_points_with_a_name_spinebq_does_not_know_are_refused(phantom, phantom_f
     assert not (tmp_path / "o").exists()
 
 
-def test_points_name_the_csf_level_it_lies_behind(phantom, phantom_files, tmp_path, capsys):
-    """A reader clicked L1 and L2 and the CSF behind L3: mri.json and the screen said "CSF ... at L2" (the nearest
-    clicked body, a whole level away); the level is read from where the clicked bodies lie."""
-    image, labels, _ = phantom
-    folder, _ = phantom_files
+def _points_on_l1_l2(phantom, tmp_path, *, csf_behind: str) -> Path:
+    """A reader's points file, tmp_path / "p.json": the phantom's L1 and L2 body centres and the CSF behind
+    ``csf_behind``."""
     from spinebq.anatomy import VERSE_IDS
+
+    image, labels, _ = phantom
 
     def centre(lv):
         return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
 
     points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
-    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L3")[2]])]
-    (tmp_path / "p.json").write_text(json.dumps(points))
+    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre(csf_behind)[2]])]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(points))
+    return path
+
+
+def test_points_name_the_csf_level_it_lies_behind(phantom, phantom_files, tmp_path, capsys):
+    """A reader clicked L1 and L2 and the CSF behind L3: mri.json and the screen said "CSF ... at L2" (the nearest
+    clicked body, a whole level away); the level is read from where the clicked bodies lie."""
+    folder, _ = phantom_files
+    _points_on_l1_l2(phantom, tmp_path, csf_behind="L3")
     code = main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o"),
                  "--no-figures"])
     printed = capsys.readouterr().out
@@ -218,16 +227,8 @@ def test_points_name_the_csf_level_it_lies_behind(phantom, phantom_files, tmp_pa
 def test_vbq_of_fewer_levels_says_which_on_screen(phantom, phantom_files, tmp_path, capsys):
     """Points on L1 and L2 only: the screen said "median L1-L4 body SI" for a median of two levels (mri.json said
     "L3, L4 not measured (median of 2)"); it now names the levels in the median and the reason."""
-    image, labels, _ = phantom
     folder, _ = phantom_files
-    from spinebq.anatomy import VERSE_IDS
-
-    def centre(lv):
-        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
-
-    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
-    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L2")[2]])]
-    (tmp_path / "p.json").write_text(json.dumps(points))
+    _points_on_l1_l2(phantom, tmp_path, csf_behind="L2")
     assert main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o"),
                  "--no-figures"]) == 0
     vbq_line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("VBQ"))
@@ -258,16 +259,8 @@ def test_picture_titles_give_scores_with_their_decimals_and_never_none(phantom, 
         return save(fig, path, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
-    image, labels, _ = phantom
     folder, _ = phantom_files
-    from spinebq.anatomy import VERSE_IDS
-
-    def centre(lv):
-        return np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0)
-
-    points = {lv: [float(v) for v in image.index_to_mm(centre(lv))] for lv in ("L1", "L2")}
-    points["CSF"] = [float(v) for v in image.index_to_mm([45, 102, centre("L2")[2]])]
-    (tmp_path / "p.json").write_text(json.dumps(points))
+    _points_on_l1_l2(phantom, tmp_path, csf_behind="L2")
     assert main(["mri", str(folder / "t1.nii.gz"), "--points", str(tmp_path / "p.json"), "--out", str(tmp_path / "o")]) == 0
     vbq = json.loads((tmp_path / "o" / "mri.json").read_text())["vbq"]
     sagittal = titles["mri_sagittal.png"]
