@@ -124,3 +124,14 @@ def test_automatic_mri_prints_its_check_the_levels_note(phantom_files, tmp_path)
         assert main(["mri", str(phantom_files / "mr.nii.gz"), "--no-figures", "--no-muscle", "--out", str(tmp_path / "m")]) == 0
     assert "check the level labels on the picture" in screen.getvalue(), screen.getvalue()
 
+
+
+def test_a_correction_that_changed_no_hu_carries_no_caveat(phantom_variant_dir):
+    """An unenhanced CT run with --contrast-correction pickhardt subtracts 0 HU (the real CT: "the pickhardt contrast
+    correction (-0 HU) ... the value compared here is the raw HU" on every HU model and the screening reading);
+    no caveat names a correction that changed nothing."""
+    document = json.loads((phantom_variant_dir / "measurements.json").read_text())
+    document["summary"]["contrast"]["correction_delta_hu"] = 0.0
+    assessment = assess_patient(document, None, {"planned_levels": "L4-L5"})
+    caveats = [c for r in assessment.models for c in r.caveats] + [c for s in assessment.screening for c in s.caveats]
+    assert caveats and not any("contrast correction" in c for c in caveats), caveats

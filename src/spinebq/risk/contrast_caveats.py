@@ -2,6 +2,8 @@
 :mod:`spinebq.risk.assess` and screening readings of :mod:`spinebq.risk.screening` alike."""
 from __future__ import annotations
 
+import math
+
 from spinebq.records.ct import CtRecord
 
 CONTRAST_CAVEAT = ("contrast-enhanced CT: trabecular HU is raised by enhancement (about +11 to +26 HU in the portal "
@@ -13,9 +15,10 @@ CORRECTION_CAVEAT = ("spinebq ct applied the {correction} contrast correction ({
 
 
 def correction_caveat(ct: CtRecord) -> str | None:
-    """:data:`CORRECTION_CAVEAT` for the correction ``spinebq ct --contrast-correction`` applied, or None without one."""
+    """:data:`CORRECTION_CAVEAT` for the correction ``spinebq ct --contrast-correction`` applied, or None when none
+    changed the HU (no correction asked for, an unenhanced phase's 0 HU, or a phase without a published value)."""
     contrast = ct.summary.regional.contrast if ct.summary.regional is not None else {}
-    if contrast.get("correction", "none") == "none":
+    delta_hu = float(contrast.get("correction_delta_hu") or 0.0)
+    if contrast.get("correction", "none") == "none" or not math.isfinite(delta_hu) or delta_hu == 0.0:
         return None
-    return CORRECTION_CAVEAT.format(correction=contrast["correction"],
-                                    delta=-float(contrast.get("correction_delta_hu") or 0.0))
+    return CORRECTION_CAVEAT.format(correction=contrast["correction"], delta=-delta_hu)
