@@ -135,3 +135,18 @@ def test_a_correction_that_changed_no_hu_carries_no_caveat(phantom_variant_dir):
     assessment = assess_patient(document, None, {"planned_levels": "L4-L5"})
     caveats = [c for r in assessment.models for c in r.caveats] + [c for s in assessment.screening for c in s.caveats]
     assert caveats and not any("contrast correction" in c for c in caveats), caveats
+
+
+@pytest.mark.parametrize("delta_hu, words", [(0.0, "(0 HU: none for an unenhanced CT)"),
+                                             (float("nan"), "(none published for this contrast phase)"),
+                                             (11.2, "(-11.2 HU)")])
+def test_the_report_names_the_correction_without_minus_zero_or_nan(phantom_variant_dir, delta_hu, words):
+    """The report's contrast-corrected rows read "the raw HU minus the pickhardt contrast correction (-0 HU)" for an
+    unenhanced CT (0 HU subtracted) and "(+nan HU)" for a phase without a published value."""
+    from spinebq.records.ct import CtRecord
+    from spinebq.report.summary import contrast_note
+
+    document = json.loads((phantom_variant_dir / "measurements.json").read_text())
+    document["summary"]["contrast"]["correction_delta_hu"] = delta_hu
+    note = contrast_note(CtRecord.from_json(document))
+    assert note == f"the pickhardt contrast correction {words}", note

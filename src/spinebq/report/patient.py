@@ -243,7 +243,7 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
                                        "trabecular HU is raised by enhancement") + ". Raw HU is shown and placed against "
                        "the published cutoffs (found on unenhanced scans); "
                        + ("no correction is applied." if correction == "none" else
-                          f"the {correction} correction ({-contrast.get('correction_delta_hu', 0.0):+g} HU) is given "
+                          f"{contrast_note(ct)} is given "
                           "beside it (the contrast-corrected rows of page one and of each level)."))
         if not kvp:
             out.append("Tube voltage is not recorded in the input (e.g. NIfTI): published HU cutoffs assume 120 kVp.")

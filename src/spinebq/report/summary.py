@@ -8,6 +8,7 @@ interpretation, one line each. Every cutoff names its source by bibliography key
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -83,7 +84,12 @@ def contrast_note(ct: CtRecord) -> str:
     correction = contrast.get("correction", "none")
     if correction == "none":
         return "no contrast correction"
-    return f"the {correction} contrast correction ({-float(contrast.get('correction_delta_hu') or 0.0):+g} HU)"
+    delta_hu = float(contrast.get("correction_delta_hu") or 0.0)
+    if not math.isfinite(delta_hu):
+        return f"the {correction} contrast correction (none published for this contrast phase)"
+    if delta_hu == 0.0:
+        return f"the {correction} contrast correction (0 HU: none for an unenhanced CT)"
+    return f"the {correction} contrast correction ({-delta_hu:+g} HU)"
 
 
 def _corrected_row(ct: CtRecord, levels: str) -> list[dict]:
