@@ -57,3 +57,6 @@ BONE_EDGE_HU = 100.0
 #: Tube voltages (kV) an equations file may hold and ``spinebq calibrate --kvp`` accepts: clinical CT runs at
 #: 70-150 kV; the margins are spinebq's choice [M].
 KVP_RANGE_KV = (40.0, 200.0)
+
+#: ``spinebq batch``: a study running longer than this (s) is stopped; a routine CT takes well under a minute.
+DEFAULT_TIMEOUT_S = 1800.0

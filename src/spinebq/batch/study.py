@@ -18,14 +18,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from spinebq.constants import DEFAULT_TIMEOUT_S
 from spinebq.errors import OPTION_IN_MESSAGE, SpinebqError
 from spinebq.pipeline import StudyOptions, StudyRecord
 from spinebq.records.study import StudyInputs
 
 #: What a profile measures: ``screening`` (body density, fractures, thumbnail) or ``full`` (everything).
 PROFILES = ("screening", "full")
-#: A study running longer than this (s) is stopped: a routine CT takes well under a minute.
-DEFAULT_TIMEOUT_S = 1800.0
 #: The smallest memory limit per study accepted (MB): spinebq's own code takes about this much.
 MIN_MEMORY_MB = 100.0
 #: How often the worker looks at the study's process (s): its result, its memory, the time limit.

@@ -15,8 +15,8 @@ FLAGS = {"timeout_s": "--study-timeout", "memory_limit_mb": "--memory-per-study"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from spinebq.batch.study import DEFAULT_TIMEOUT_S
     from spinebq.cli._numbers import number
+    from spinebq.constants import DEFAULT_TIMEOUT_S
 
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="DICOM tree (any depth, many patients), folder of NIfTI files, or manifest CSV "
