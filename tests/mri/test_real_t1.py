@@ -257,3 +257,22 @@ def test_a_label_map_given_as_the_mr_is_named_as_one(tmp_path, capsys, with_labe
     error = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in error
     assert "case02_bodies_verse.nii.gz" in error and "label map" in error, error
+
+
+def test_a_csf_point_inside_a_body_is_refused(mask_results):
+    """Points mode on the real case08: L1-L4 clicked at their bodies' centres and the CSF point put on L3's centre
+    too was accepted (it read 54 against the bodies' 79, darker than the marrow) and gave VBQ 1.45 against 3.24 with
+    the masks. A CSF point in or before a body is refused; the labels mode's own CSF ROI centre is accepted."""
+    from spinebq.anatomy import VERSE_IDS
+    from spinebq.errors import SpinebqError
+    from spinebq.measure.mri.measure import measure_mri
+
+    image, labels, result = mask_results["08"]
+    points = {lv: np.argwhere(labels.array == VERSE_IDS[lv]).mean(axis=0) for lv in ("L1", "L2", "L3", "L4")}
+    csf = np.argwhere(result.rois["csf"]).mean(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the NIfTI names no weighting
+        with pytest.raises(SpinebqError, match="CSF point lies 0.0 mm behind the L3 body point"):
+            measure_mri(image, points={**points, "CSF": points["L3"]}, measure_muscle=False)
+        clicked = measure_mri(image, points={**points, "CSF": csf}, measure_muscle=False)
+    assert clicked.data["csf"]["level"] == "L3" and clicked.data["vbq"] > 2.5, clicked.data["vbq"]

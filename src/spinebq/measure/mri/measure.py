@@ -41,6 +41,11 @@ PBQ_METHOD = (
     "PBQ (Yang 2026 [yang2026], citing the 2024 PBQ paper): mean of the L1-L4 segmental pedicle signals "
     "(mean of left and right pedicle ROIs about 1 mm inside the cortex, parasagittal slices) / the same CSF signal"
 )
+#: Points mode: the CSF point lies at least this far (mm) behind the clicked body centre nearest it along the spine.
+#: A body's ROI circle (``point_radius_mm``, 6 mm) lies inside the body, so a body point is 6 mm or more in front of
+#: the posterior wall, and the CSF lies behind that wall; a CSF point nearer the body's centre reads marrow. spinebq's
+#: choice [M].
+MIN_CSF_BEHIND_BODY_MM = 8.0
 #: Endplate-band signal differing from the central ROI by more than this fraction flags a Modic-like change.
 MODIC_FRACTION = 0.35
 
@@ -426,6 +431,7 @@ def _measure_csf(img, labels, points, geometry, body_signals, spacing, path, rad
         stats = R.roi_statistics(img, roi, min_voxels=8)
         rois["csf"] = roi
         level = _point_level(points["CSF"], points)
+        _check_csf_behind_bodies(points, spacing, path)
         _check_csf_darker(stats.signal_mean, body_signals, path, level)
         return {"signal": _num(stats.signal_mean, 3), "level": level, "voxels": stats.voxels,
                 "slice": int(round(points["CSF"][0])), "signal_sd": _num(stats.signal_sd, 3),
@@ -501,6 +507,24 @@ def _point_level(ijk: np.ndarray, points: dict) -> str | None:
     slope, intercept = np.polyfit(z, order, 1)
     n = int(np.clip(round(float(slope * ijk[2] + intercept)), 0, len(MEASURED) - 1))
     return MEASURED[n]
+
+
+def _check_csf_behind_bodies(points: dict, spacing, path) -> None:
+    """Refuse a CSF point not at least :data:`MIN_CSF_BEHIND_BODY_MM` behind the clicked body nearest it head to foot
+    (canonical axis 1 runs to the patient's back): inside a body it reads marrow and VBQ comes out too low."""
+    bodies = [points[lv] for lv in MEASURED if lv in points]
+    if not bodies:
+        return
+    csf = points["CSF"]
+    nearest = min(bodies, key=lambda body: abs(float(body[2] - csf[2])))
+    behind_mm = float(csf[1] - nearest[1]) * float(spacing[1])
+    if behind_mm < MIN_CSF_BEHIND_BODY_MM:
+        level = next(lv for lv in MEASURED if lv in points and points[lv] is nearest)
+        raise SpinebqError(
+            f"{path}: the CSF point lies {behind_mm:.1f} mm behind the {level} body point (in front of it when "
+            f"negative), so inside or before the body; place it in the dark CSF of the spinal canal behind the body "
+            f"(at least {MIN_CSF_BEHIND_BODY_MM:g} mm behind the body centre)"
+        )
 
 
 def _check_csf_darker(signal: float, body_signals: dict, path, level) -> None:
