@@ -58,8 +58,7 @@ def test_pictures(mask_results, tmp_path):
     from spinebq.report.mri_figures import save_figures
 
     image, labels, result = mask_results["10"]
-    paths = save_figures(image.array, image.spacing_mm, result.data, result.rois, tmp_path, labels=labels.array,
-                         title="case10")
+    paths = save_figures(image, result.data, result.rois, tmp_path, labels=labels.array, title="case10")
     assert {p.name for p in paths} >= {"mri_sagittal.png", "mri_levels.png", "mri_pedicles.png"}
     # the per-level sheet is one column (sagittal above axial) per level measured
     import matplotlib.image
@@ -276,3 +275,30 @@ def test_a_csf_point_inside_a_body_is_refused(mask_results):
             measure_mri(image, points={**points, "CSF": points["L3"]}, measure_muscle=False)
         clicked = measure_mri(image, points={**points, "CSF": csf}, measure_muscle=False)
     assert clicked.data["csf"]["level"] == "L3" and clicked.data["vbq"] > 2.5, clicked.data["vbq"]
+
+
+def test_pictures_are_drawn_in_the_lps_millimetres_points_take(mask_results, tmp_path, monkeypatch):
+    """The pictures' axes were millimetres from the image's first voxel (case10's L3 body ROI drawn at z 142 mm,
+    where the file and ``--points`` put it at -208 mm): a point read off a picture was not where the reader saw it.
+    Each body's outline on ``mri_sagittal.png`` now lies at its centre's LPS y and z."""
+    import matplotlib.pyplot as plt
+
+    from spinebq.report.mri_figures import save_figures
+
+    image, labels, result = mask_results["10"]
+    close = plt.close
+    close("all")
+    monkeypatch.setattr(plt, "close", lambda fig=None: None)  # keep the figures to read their axes
+    before = set(plt.get_fignums())
+    save_figures(image, result.data, result.rois, tmp_path, labels=labels.array, title="case10")
+    sagittal = plt.figure(min(set(plt.get_fignums()) - before)).axes[0]
+    outlines = [path.vertices.mean(axis=0) for c in sagittal.collections for path in c.get_paths() if len(path.vertices)]
+    for level in ("L1", "L3", "L4"):
+        centre_mm = image.index_to_mm(np.argwhere(result.rois[f"body_{level}"]).mean(axis=0))
+        y_mm, z_mm = centre_mm[1], centre_mm[2]
+        (xmin, xmax), (ymin, ymax) = sorted(sagittal.get_xlim()), sorted(sagittal.get_ylim())
+        assert xmin < y_mm < xmax and ymin < z_mm < ymax, (level, centre_mm, sagittal.get_xlim(), sagittal.get_ylim())
+        nearest = min(outlines, key=lambda v: np.hypot(v[0] - y_mm, v[1] - z_mm))
+        assert np.hypot(nearest[0] - y_mm, nearest[1] - z_mm) < 2.0, (level, nearest, centre_mm)
+    assert "LPS y" in sagittal.get_xlabel() and "LPS z" in sagittal.get_ylabel()
+    close("all")

@@ -12,16 +12,50 @@
   both ROIs outlined and the voxels counted as fat tinted.
 
 Images are shown as radiologists read them: a sagittal with anterior to the left and superior up, an axial
-with anterior up and the patient's right on the left.
+with anterior up and the patient's right on the left. Axes are patient (LPS) millimetres, the coordinates
+``spinebq mri --points`` takes, so a point can be read off a picture (approximately, along the image's own axes, on
+an oblique image, as the axis labels say).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from spinebq.image.volume import Volume
+
 COLOURS = {"T12": "#8c564b", "L1": "#1f77b4", "L2": "#2ca02c", "L3": "#d62728", "L4": "#9467bd",
            "L5": "#ff7f0e", "S1": "#e377c2"}
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Where the canonical image's voxels lie in patient LPS millimetres, axis by axis (axis 0 left, 1 posterior,
+    2 superior): voxel ``i`` of axis ``k`` is centred on ``origin_mm[k] + i * spacing_mm[k]``."""
+
+    origin_mm: tuple[float, float, float]
+    spacing_mm: tuple[float, float, float]
+    oblique: bool
+
+    @classmethod
+    def of(cls, image: Volume) -> "_Grid":
+        rotation = np.asarray(image.affine)[:3, :3]
+        along_axes = np.allclose(rotation, np.diag(np.diag(rotation)), atol=1e-3 * max(image.spacing_mm))
+        return cls(tuple(float(v) for v in image.affine[:3, 3]), tuple(float(v) for v in image.spacing_mm),
+                   not along_axes)
+
+    def centre(self, index, axis: int):
+        """LPS mm of the centre of voxel ``index`` (a number or an array) along ``axis``."""
+        return self.origin_mm[axis] + np.asarray(index, dtype=float) * self.spacing_mm[axis]
+
+    def edge(self, index, axis: int):
+        """LPS mm of the lower edge of voxel ``index`` along ``axis`` (its upper edge is ``edge(index + 1)``)."""
+        return self.centre(np.asarray(index, dtype=float) - 0.5, axis)
+
+    def label(self, axis: int, direction: str) -> str:
+        """An axis label: ``anterior -> posterior, LPS y (mm)``."""
+        return f"{direction}, LPS {'xyz'[axis]} (mm{', approximate: oblique image' if self.oblique else ''})"
 
 
 def _score(data: dict, key: str) -> str:
@@ -64,38 +98,38 @@ def _crop(masks: list[np.ndarray], shape: tuple[int, int], margin: int = 40) -> 
             slice(max(0, zs.min() - margin), min(shape[1], zs.max() + margin)))
 
 
-def _show(ax, image2d, spacing_yz, ys: slice, zs: slice):
+def _show(ax, image2d, grid: _Grid, ys: slice, zs: slice):
+    """A sagittal slice (axes 1 and 2), cropped to ``ys``, ``zs``, in LPS y and z; returns its extent."""
     lo, hi = _window(image2d)
     sub = image2d[ys, zs]
-    extent = (ys.start * spacing_yz[0], ys.stop * spacing_yz[0], zs.start * spacing_yz[1], zs.stop * spacing_yz[1])
+    extent = (grid.edge(ys.start, 1), grid.edge(ys.stop, 1), grid.edge(zs.start, 2), grid.edge(zs.stop, 2))
     ax.imshow(sub.T, cmap="gray", origin="lower", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
-    ax.set_xlabel("anterior -> posterior (mm)")
-    ax.set_ylabel("inferior -> superior (mm)")
+    ax.set_xlabel(grid.label(1, "anterior -> posterior"))
+    ax.set_ylabel(grid.label(2, "inferior -> superior"))
     return extent
 
 
-def _contour(ax, mask2d, spacing_yz, colour, lw=1.2):
+def _contour(ax, mask2d, grid: _Grid, colour, lw=1.2):
+    """The outline of a sagittal mask (axes 1 and 2), keeping the axes' limits."""
     if not mask2d.any():
         return
     ny, nz = mask2d.shape
-    yy = (np.arange(ny) + 0.5) * spacing_yz[0]
-    zz = (np.arange(nz) + 0.5) * spacing_yz[1]
+    yy = grid.centre(np.arange(ny), 1)
+    zz = grid.centre(np.arange(nz), 2)
     limits = ax.get_xlim(), ax.get_ylim()  # keep the picture cropped to the image shown
     ax.contour(yy, zz, mask2d.T.astype(float), levels=[0.5], colors=[colour], linewidths=lw)
     ax.set_xlim(limits[0])
     ax.set_ylim(limits[1])
 
 
-def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict, rois: dict[str, np.ndarray],
-                 out_dir: str | Path, *, labels: np.ndarray | None = None, title: str = "") -> list[Path]:
+def save_figures(volume: Volume, data: dict, rois: dict[str, np.ndarray], out_dir: str | Path, *,
+                 labels: np.ndarray | None = None, title: str = "") -> list[Path]:
     """Write the ROI pictures into ``out_dir``; return their paths.
 
     Parameters
     ----------
-    image : numpy.ndarray
-        The MR array (canonical: axis 0 sagittal slice index).
-    spacing_mm : tuple of float
-        Voxel size.
+    volume : Volume
+        The MR image (canonical: axis 0 sagittal slice index); the pictures' axes are its LPS millimetres.
     data : dict
         The ``spinebq.mri/1`` document (values printed on the pictures).
     rois : dict
@@ -110,7 +144,7 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sp = (spacing_mm[1], spacing_mm[2])
+    image, grid = volume.array, _Grid.of(volume)
     paths = []
     levels = data.get("levels", {})
     csf = data.get("csf", {})
@@ -122,15 +156,15 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
     ys, zs = _crop(list(proj.values()), image.shape[1:])
 
     fig, ax = plt.subplots(figsize=(7.5, 9.5))
-    _show(ax, image[x_show], sp, ys, zs)
+    _show(ax, image[x_show], grid, ys, zs)
     for lv, m2d in proj.items():
         colour = COLOURS.get(lv, "yellow")
-        _contour(ax, m2d, sp, colour)
+        _contour(ax, m2d, grid, colour)
         e = levels[lv]
         yz = np.argwhere(m2d)
         if yz.size:
-            y_text = (yz[:, 0].min() - 2) * sp[0]
-            z_text = yz[:, 1].mean() * sp[1]
+            y_text = grid.edge(yz[:, 0].min() - 2, 1)
+            z_text = grid.centre(yz[:, 1].mean(), 2)
             sig = e.get("body_signal")
             flag = " !" if e.get("qc") and any(not q.startswith("pedicle") for q in e["qc"]) else ""
             ax.text(y_text, z_text, f"{lv} {sig:.1f}{flag}\nslice {e.get('body_slice')}" if sig is not None else f"{lv} n/a",
@@ -138,16 +172,17 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
                     bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
     if "csf" in rois:
         c2d = rois["csf"].any(axis=0)
-        _contour(ax, c2d, sp, "cyan", lw=1.5)
+        _contour(ax, c2d, grid, "cyan", lw=1.5)
         yz = np.argwhere(c2d)
         if yz.size and csf.get("signal") is not None:
-            ax.text((yz[:, 0].max() + 3) * sp[0], yz[:, 1].mean() * sp[1],
+            ax.text(grid.edge(yz[:, 0].max() + 3, 1), grid.centre(yz[:, 1].mean(), 2),
                     f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox kept,\n"
                     f"{csf.get('root_voxels_left_out') or 0} root vox left out)", color="cyan", fontsize=8,
                     va="center", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
     ax.set_title(
         f"{title}\nVBQ {_score(data, 'vbq')} (median {_levels(data.get('vbq_levels_used'))} / CSF {csf.get('level')}), "
-        f"S1-VBQ {_score(data, 's1_vbq')}\nsagittal slice {x_show} (CSF); each body ROI drawn from its own slice. "
+        f"S1-VBQ {_score(data, 's1_vbq')}\nsagittal slice {x_show} (CSF; LPS x {grid.centre(x_show, 0):.1f} mm); "
+        "each body ROI drawn from its own slice. "
         "Research use only", fontsize=8)
     fig.tight_layout()
     path = out_dir / "mri_sagittal.png"
@@ -155,7 +190,7 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
     plt.close(fig)
     paths.append(path)
     if body_masks:
-        paths.append(_levels_figure(plt, image, spacing_mm, data, body_masks, labels, out_dir, title))
+        paths.append(_levels_figure(plt, image, grid, data, body_masks, labels, out_dir, title))
 
     ped = {k: v for k, v in rois.items() if k.startswith("pedicle_")}
     if ped:
@@ -167,16 +202,17 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
                 continue
             ref = masks.get("L3", next(iter(masks.values())))
             x = int(np.round(np.median(np.nonzero(ref)[0])))
-            _show(ax, image[x], sp, ys, zs)
+            _show(ax, image[x], grid, ys, zs)
             for lv, m in masks.items():
                 m2d = m.any(axis=0)
-                _contour(ax, m2d, sp, COLOURS.get(lv, "yellow"), lw=1.5)
+                _contour(ax, m2d, grid, COLOURS.get(lv, "yellow"), lw=1.5)
                 yz = np.argwhere(m2d)
                 sig = levels.get(lv, {}).get(f"pedicle_signal_{side}")
-                ax.text((yz[:, 0].max() + 3) * sp[0], yz[:, 1].mean() * sp[1],
+                ax.text(grid.edge(yz[:, 0].max() + 3, 1), grid.centre(yz[:, 1].mean(), 2),
                         f"{lv} {sig:.1f}" if sig is not None else f"{lv} n/a", color=COLOURS.get(lv, "yellow"),
                         fontsize=8, bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
-            ax.set_title(f"{side} pedicles (slice {x} shown; each ROI from its own slice)", fontsize=9)
+            ax.set_title(f"{side} pedicles on slice {x} (LPS x {grid.centre(x, 0):.1f} mm)\n"
+                         "each ROI drawn from its own slice", fontsize=9)
         fig.suptitle(f"{title} PBQ {_score(data, 'pbq')} (mean {_levels(data.get('pbq_levels_used'))} pedicles / CSF). "
                      "Research use only", fontsize=9)
         fig.tight_layout()
@@ -187,11 +223,11 @@ def save_figures(image: np.ndarray, spacing_mm: tuple[float, float, float], data
 
     mus = {k: v for k, v in rois.items() if k.startswith("muscle_")}
     if mus:
-        paths.append(_muscle_figure(plt, image, sp, data, mus, zs, out_dir, title))
+        paths.append(_muscle_figure(plt, image, grid, data, mus, zs, out_dir, title))
     return paths
 
 
-def _muscle_figure(plt, image: np.ndarray, sp: tuple[float, float], data: dict, mus: dict[str, np.ndarray], zs: slice,
+def _muscle_figure(plt, image: np.ndarray, grid: _Grid, data: dict, mus: dict[str, np.ndarray], zs: slice,
                    out_dir: Path, title: str) -> Path:
     """``mri_muscle.png``: per side, the parasagittal slice through the middle of the muscle ROIs, each ROI outlined
     on that slice, its voxels counted as fat tinted, and the fat reference's voxels (subcutaneous fat) marked."""
@@ -209,19 +245,20 @@ def _muscle_figure(plt, image: np.ndarray, sp: tuple[float, float], data: dict, 
         x = int(np.round(np.median(np.nonzero(allm)[0])))
         yz_all = np.argwhere(allm.any(axis=0))
         ys_m = slice(max(0, yz_all[:, 0].min() - 60), min(image.shape[1], yz_all[:, 0].max() + 40))
-        extent = _show(ax, image[x], sp, ys_m, zs)
+        extent = _show(ax, image[x], grid, ys_m, zs)
         if threshold is not None:
             fat = np.where(allm[x] & (image[x] > threshold), 1.0, np.nan)[ys_m, zs]
             ax.imshow(fat.T, cmap="autumn", alpha=0.6, origin="lower", extent=extent, interpolation="nearest")
         for disc, m in masks.items():
-            _contour(ax, m[x], sp, "yellow", lw=1.0)
+            _contour(ax, m[x], grid, "yellow", lw=1.0)
             yz = np.argwhere(m.any(axis=0))
             e = data.get("muscle", {}).get(disc, {})
             ff, grade = e.get(f"fat_fraction_{side}"), e.get(f"goutallier_{side}")
             text = f"{disc} FF {ff:.2f}, grade {grade}" if ff is not None else f"{disc} FF n/a"
-            ax.text((yz[:, 0].min() - 2) * sp[0], yz[:, 1].mean() * sp[1], text, color="yellow", fontsize=7,
+            ax.text(grid.edge(yz[:, 0].min() - 2, 1), grid.centre(yz[:, 1].mean(), 2), text, color="yellow", fontsize=7,
                     ha="right", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
-        ax.set_title(f"{side} paraspinal ROIs (outlined on slice {x}; tinted: above the fat threshold)", fontsize=9)
+        ax.set_title(f"{side} paraspinal ROIs, outlined on slice {x} (LPS x {grid.centre(x, 0):.1f} mm)\n"
+                     "tinted: above the fat threshold", fontsize=9)
     fat_text = (f"fat reference {method.get('signal_fat'):g} ({method.get('signal_fat_source')}), muscle "
                 f"{method.get('signal_muscle'):g}, threshold {threshold:g}" if threshold is not None
                 else f"no fat reference: {method.get('signal_fat_reason')}")
@@ -234,12 +271,11 @@ def _muscle_figure(plt, image: np.ndarray, sp: tuple[float, float], data: dict, 
     return path
 
 
-def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float], data: dict,
+def _levels_figure(plt, image: np.ndarray, grid: _Grid, data: dict,
                    body_masks: dict[str, np.ndarray], labels: np.ndarray | None, out_dir: Path, title: str) -> Path:
     """``mri_levels.png``: per level, the sagittal slice of its body ROI (top) and the axial reformat through it."""
     from spinebq.anatomy import VERSE_IDS
 
-    sx, sy, sz = spacing_mm
     with plt.rc_context({"font.size": 7}):
         fig, axes = plt.subplots(2, len(body_masks), figsize=(2.6 * len(body_masks), 6.4), squeeze=False)
         for (lv, roi), top, bottom in zip(body_masks.items(), axes[0], axes[1]):
@@ -254,9 +290,9 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
             x = int(data["levels"][lv]["body_slice"])  # the ROI's centre slice, set whenever the ROI exists
             _, y, z = (int(round(float(np.median(i)))) for i in np.nonzero(roi))
             ys, zs = _crop([m[x] for m, _, _ in outlines], image.shape[1:], margin=12)
-            _show(top, image[x], (sy, sz), ys, zs)
+            _show(top, image[x], grid, ys, zs)
             for mask, c, lw in outlines:
-                _contour(top, mask[x], (sy, sz), c, lw=lw)
+                _contour(top, mask[x], grid, c, lw=lw)
             signal = data["levels"][lv].get("body_signal")
             top.set_title(f"{lv} slice {x}: SI {signal:.1f}" if signal is not None else f"{lv} slice {x}: n/a",
                           color=colour)
@@ -264,17 +300,19 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
             axial = image[:, :, z]
             lo, hi = _window(axial)
             bottom.imshow(axial.T, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest",
-                          extent=(0, axial.shape[0] * sx, axial.shape[1] * sy, 0))
-            xx = (np.arange(axial.shape[0]) + 0.5) * sx
-            yy = (np.arange(axial.shape[1]) + 0.5) * sy
+                          extent=(grid.edge(0, 0), grid.edge(axial.shape[0], 0), grid.edge(axial.shape[1], 1),
+                                  grid.edge(0, 1)))
+            xx = grid.centre(np.arange(axial.shape[0]), 0)
+            yy = grid.centre(np.arange(axial.shape[1]), 1)
             for mask, c, lw in outlines:
                 if mask[:, :, z].any():
                     bottom.contour(xx, yy, mask[:, :, z].T.astype(float), levels=[0.5], colors=[c], linewidths=lw)
-            bottom.axvline((x + 0.5) * sx, color=colour, lw=0.6, ls="--")
-            bottom.set_ylim(min(ys.stop * sy, y * sy + 45), max(ys.start * sy, y * sy - 45))
-            bottom.set_title(f"axial at {z * sz:.0f} mm")
-            bottom.set_xlabel("sagittal slice (mm)")
-            bottom.set_ylabel("anterior -> posterior (mm)")
+            bottom.axvline(grid.centre(x, 0), color=colour, lw=0.6, ls="--")
+            bottom.set_ylim(min(grid.edge(ys.stop, 1), grid.centre(y, 1) + 45),
+                            max(grid.edge(ys.start, 1), grid.centre(y, 1) - 45))
+            bottom.set_title(f"axial at LPS z {grid.centre(z, 2):.1f} mm")
+            bottom.set_xlabel(grid.label(0, "patient right -> left"))
+            bottom.set_ylabel(grid.label(1, "anterior -> posterior"))
         fig.suptitle(f"{title}: body ROIs (level colour) on their own slices, vertebra labels (yellow), "
                      "ROI slice dashed on the axial view. Research use only", fontsize=8)
         fig.tight_layout()
@@ -284,16 +322,15 @@ def _levels_figure(plt, image: np.ndarray, spacing_mm: tuple[float, float, float
     return path
 
 
-def save_axial_muscle_figure(axial: np.ndarray, spacing_mm: tuple[float, float, float], data: dict,
-                             axial_rois: dict[str, np.ndarray], out_dir: str | Path, *, title: str = "") -> Path | None:
+def save_axial_muscle_figure(volume: Volume, data: dict, axial_rois: dict[str, np.ndarray], out_dir: str | Path, *,
+                             title: str = "") -> Path | None:
     """``mri_muscle_axial.png``: per disc level measured on the axial series, its middle slice with the ROIs.
 
     Parameters
     ----------
-    axial : numpy.ndarray
-        The axial MR array (canonical: axis 0 to the patient's left, 1 posterior, 2 the slice index).
-    spacing_mm : tuple of float
-        Its voxel size.
+    volume : Volume
+        The axial MR series (canonical: axis 0 to the patient's left, 1 posterior, 2 the slice index); the picture's
+        axes are its LPS millimetres.
     data : dict
         The ``spinebq.mri/1`` document (fat fractions, grades and the fat threshold are printed).
     axial_rois : dict
@@ -313,7 +350,8 @@ def save_axial_muscle_figure(axial: np.ndarray, spacing_mm: tuple[float, float, 
         return None
     plt = _plt()
     threshold = data["muscle_method"]["threshold"]
-    sx, sy = spacing_mm[0], spacing_mm[1]
+    axial, grid = volume.array, _Grid.of(volume)
+    sx, sy = grid.spacing_mm[:2]
     fig, axes = plt.subplots(1, len(discs), figsize=(3.2 * len(discs), 3.8), squeeze=False)
     for ax, disc in zip(axes[0], discs):
         e = data["muscle"][disc]
@@ -326,19 +364,19 @@ def save_axial_muscle_figure(axial: np.ndarray, spacing_mm: tuple[float, float, 
         cy = slice(max(0, ys.min() - int(60 / sy)), min(axial.shape[1], ys.max() + int(20 / sy)))
         image2d = axial[cx, cy, k]
         lo, hi = _window(image2d)
-        extent = (cx.start * sx, cx.stop * sx, cy.stop * sy, cy.start * sy)
+        extent = (grid.edge(cx.start, 0), grid.edge(cx.stop, 0), grid.edge(cy.stop, 1), grid.edge(cy.start, 1))
         ax.imshow(image2d.T, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
         fat = np.where(both & (axial[:, :, k] > threshold), 1.0, np.nan)[cx, cy]
         ax.imshow(fat.T, cmap="autumn", alpha=0.45, extent=extent, interpolation="nearest")
         for m in masks:
-            ax.contour((np.arange(cx.start, cx.stop) + 0.5) * sx, (np.arange(cy.start, cy.stop) + 0.5) * sy,
+            ax.contour(grid.centre(np.arange(cx.start, cx.stop), 0), grid.centre(np.arange(cy.start, cy.stop), 1),
                        m[cx, cy].T.astype(float), levels=[0.5], colors=["yellow"], linewidths=0.8)
         ff = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-        ax.set_title(f"{disc} (slice {k})\nFF R {ff(e['fat_fraction_right'])}  L {ff(e['fat_fraction_left'])}; "
+        ax.set_title(f"{disc} (slice {k}, LPS z {grid.centre(k, 2):.1f} mm)\nFF R {ff(e['fat_fraction_right'])}  L {ff(e['fat_fraction_left'])}; "
                      f"Goutallier {e['goutallier']}", fontsize=8)
-        ax.set_xlabel("patient right -> left (mm)", fontsize=7)
+        ax.set_xlabel(grid.label(0, "patient right -> left"), fontsize=7)
         ax.tick_params(labelsize=6)
-    axes[0][0].set_ylabel("anterior -> posterior (mm)", fontsize=7)
+    axes[0][0].set_ylabel(grid.label(1, "anterior -> posterior"), fontsize=7)
     fig.suptitle(f"{title} multifidus/erector fat fraction on the axial series (tinted: voxels above the fat "
                  f"threshold {threshold:g}). Research use only", fontsize=8)
     fig.tight_layout()

@@ -33,10 +33,10 @@ def write_mri_outputs(out_dir: str | Path, record: MriRecord, *, figures: bool =
 
         document = record.to_json()
         labels_array = None if images.labels is None else images.labels.array
-        written += save_figures(images.image.array, images.image.spacing_mm, document, images.rois, out,
+        written += save_figures(images.image, document, images.rois, out,
                                 labels=labels_array, title=images.title)
         if images.axial is not None and images.axial_rois:
-            written.append(save_axial_muscle_figure(images.axial.array, images.axial.spacing_mm, document,
+            written.append(save_axial_muscle_figure(images.axial, document,
                                                     images.axial_rois, out, title=images.axial_title))
     written.append(write_atomic(out / "mri.csv", _csv_text(record)))
     record = record.with_outputs([p.name for p in written] + ["mri.json"])
