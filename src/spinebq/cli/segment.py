@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinebq.constants import DEFAULT_PATIENT_ID
 from spinebq.errors import SpinebqError
 
 NAME = "segment"
@@ -26,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="builtin image analysis (default) or TotalSegmentator when installed with its weights")
     parser.add_argument("--series", default=None, metavar="UID", help="SeriesInstanceUID when the folder holds several")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.png")
+    parser.add_argument("--id", default=DEFAULT_PATIENT_ID, help="pseudonym written as the DICOM SEG's Patient's Name "
+                        f"and Patient ID (default: {DEFAULT_PATIENT_ID})")
+    parser.add_argument("--include-phi", action="store_true", help="keep the source's patient name, ID and birth date "
+                        "in the DICOM SEG")
 
 
 def parse_level_at(values: list[str]) -> dict:
@@ -65,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
             from spinebq.segment.ct.dicom_seg import write_dicom_seg
 
-            write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
+            write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series,
+                            patient_id=args.id, include_phi=args.include_phi)
             written.append("vertebrae_seg.dcm")
         doc["files"] = written
         write_json(out / "labels.json", doc)
