@@ -95,3 +95,17 @@ def _check_references(seg_path, folder):
     assert str(series.SeriesInstanceUID)
     referenced = [str(item.ReferencedSOPInstanceUID) for item in series.ReferencedInstanceSequence]
     assert sorted(referenced) == sorted(str(ds.file_meta.MediaStorageSOPInstanceUID) for ds in sources)
+
+
+def test_modality_flag_named_by_the_refusal_is_accepted(tmp_path, capsys):
+    """The real CT exported in a soft-tissue window (nothing below -25 HU: no air, no fat) is refused by the value
+    check, whose sentence says to give --modality CT; segment accepts that flag and then segments the CT."""
+    source = nib.load(str(need(DATA / "ct.nii.gz")))
+    windowed = tmp_path / "windowed.nii.gz"
+    nib.save(nib.Nifti1Image(np.maximum(np.asarray(source.dataobj), -25).astype(np.int16), source.affine), windowed)
+    assert main(["segment", str(windowed), "--no-preview", "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "--modality CT" in err and len(err.strip().splitlines()) == 1
+    assert main(["segment", str(windowed), "--modality", "CT", "--no-preview", "--out", str(tmp_path / "seg")]) == 0
+    doc = json.loads((tmp_path / "seg" / "labels.json").read_text())
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(doc["levels"])
