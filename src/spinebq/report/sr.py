@@ -100,6 +100,9 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
     series_uid = ct.acquisition.get("series_uid")
     datasets, note = reference_datasets(source, series_uid=series_uid)
     if not datasets:
+        if series_uid and reference_datasets(source)[0]:
+            raise SpinebqError(f"{source}: holds no slice of the measured series {series_uid}, only of another "
+                               "series; give the DICOM folder the CT was measured from")
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SR")
     if not series_uid:
         _refuse_another_grid(ct, datasets, source)
