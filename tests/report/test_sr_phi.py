@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -145,3 +146,16 @@ def test_sr_round_trip_numbers_equal_the_json(phantom_dicom, tmp_path):
     assert group.finding_sites[0].value.scheme_designator == "SCT"
     ref = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].SeriesInstanceUID
     assert ref == pydicom.dcmread(sorted(folder.iterdir())[0], stop_before_pixels=True).SeriesInstanceUID
+
+
+def test_sr_on_a_folder_of_another_series_says_so(phantom_dicom, tmp_path):
+    """--dicom pointing at the real series while the phantom series was measured: the refusal names the measured
+    series instead of claiming the folder holds no image slices, and no SR is written."""
+    from spinebq.errors import SpinebqError
+    from spinebq.report.sr import write_measurement_sr
+
+    _, doc, _ = phantom_dicom
+    measured = doc["input"]["series_uid"]
+    with pytest.raises(SpinebqError, match=re.escape(f"no slice of the measured series {measured}")):
+        write_measurement_sr(doc, need(TS / "ct_dicom"), tmp_path / "sr.dcm")
+    assert not (tmp_path / "sr.dcm").exists()

@@ -95,3 +95,46 @@ def _check_references(seg_path, folder):
     assert str(series.SeriesInstanceUID)
     referenced = [str(item.ReferencedSOPInstanceUID) for item in series.ReferencedInstanceSequence]
     assert sorted(referenced) == sorted(str(ds.file_meta.MediaStorageSOPInstanceUID) for ds in sources)
+
+
+def test_modality_flag_named_by_the_refusal_is_accepted(tmp_path, capsys):
+    """The real CT exported in a soft-tissue window (nothing below -25 HU: no air, no fat) is refused by the value
+    check, whose sentence says to give --modality CT; segment accepts that flag and then segments the CT."""
+    source = nib.load(str(need(DATA / "ct.nii.gz")))
+    windowed = tmp_path / "windowed.nii.gz"
+    nib.save(nib.Nifti1Image(np.maximum(np.asarray(source.dataobj), -25).astype(np.int16), source.affine), windowed)
+    assert main(["segment", str(windowed), "--no-preview", "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "--modality CT" in err and len(err.strip().splitlines()) == 1
+    assert main(["segment", str(windowed), "--modality", "CT", "--no-preview", "--out", str(tmp_path / "seg")]) == 0
+    doc = json.loads((tmp_path / "seg" / "labels.json").read_text())
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(doc["levels"])
+
+
+def test_out_never_replaces_labels_spinebq_did_not_write(tmp_path, capsys):
+    """A label map in --out that no run wrote (TotalSegmentator's, named vertebrae.nii.gz) and one corrected by
+    hand after a run are refused in one sentence and stay as they were; --overwrite replaces them."""
+    import hashlib
+    import shutil
+
+    ct = str(need(DATA / "ct.nii.gz"))
+    out = tmp_path / "case"
+    out.mkdir()
+    shutil.copy(need(DATA / "seg_v2" / "total.nii.gz"), out / "vertebrae.nii.gz")
+    theirs = hashlib.sha256((out / "vertebrae.nii.gz").read_bytes()).hexdigest()
+    assert main(["segment", ct, "--no-preview", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "vertebrae.nii.gz" in err and "no spinebq run wrote it" in err and len(err.strip().splitlines()) == 1
+    assert hashlib.sha256((out / "vertebrae.nii.gz").read_bytes()).hexdigest() == theirs
+    assert sorted(p.name for p in out.iterdir()) == ["vertebrae.nii.gz"]
+
+    assert main(["segment", ct, "--no-preview", "--out", str(out), "--overwrite"]) == 0
+    labels = nib.load(str(out / "vertebrae.nii.gz"))
+    corrected = np.asarray(labels.dataobj).copy()
+    corrected[corrected == 20] = 21  # a level renamed by hand in a label editor
+    nib.save(nib.Nifti1Image(corrected, labels.affine), str(out / "vertebrae.nii.gz"))
+    edited = hashlib.sha256((out / "vertebrae.nii.gz").read_bytes()).hexdigest()
+    capsys.readouterr()
+    assert main(["segment", ct, "--no-preview", "--out", str(out)]) == 2
+    assert "changed after spinebq wrote it" in capsys.readouterr().err
+    assert hashlib.sha256((out / "vertebrae.nii.gz").read_bytes()).hexdigest() == edited

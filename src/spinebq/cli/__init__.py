@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         inputs = getattr(module, "INPUTS", None)
         if inputs is not None:  # a command that writes a folder through spinebq.io.output.staged
             p.add_argument("--overwrite", action="store_true", help="replace results of another input in --out "
-                           "(this command's previous files there are removed first)")
+                           "(this command's previous files there are removed first), and files of the same names "
+                           "that spinebq did not write or that were changed since")
         p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}), _inputs=tuple(inputs or ()))
     return parser
 

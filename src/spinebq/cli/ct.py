@@ -33,8 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--levels", default="L1,L2,L3,L4", help="levels of the summary, a list or a range such as "
                         "T12-L2 (default: L1,L2,L3,L4)")
     parser.add_argument("--metal-hu", type=number(300, 30000), default=1400.0, help="voxels above this HU are metal (default: 1400)")
-    parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
-                        "say (e.g. a tightly cropped CT that the value check refuses)")
+    add_modality_argument(parser)
     parser.add_argument("--include-phi", action="store_true", help="copy patient name/ID/birth date into the outputs")
     parser.add_argument("--no-pictures", action="store_true", help="skip the overlay PNGs")
     screws = parser.add_argument_group("screw trajectories, regions, heights and contrast")
@@ -56,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="contrast phase (default: from the DICOM header, else estimated from the aorta and IVC)")
     screws.add_argument("--contrast-correction", default="none", choices=("none", "totalsegmentator", "pickhardt"),
                         help="subtract a published enhancement offset from trabecular HU (raw HU always reported too)")
+
+
+def add_modality_argument(parser: argparse.ArgumentParser) -> None:
+    """``--modality CT``: the flag the CT value check's refusal names (:func:`spinebq.io.volume.check_modality`)."""
+    parser.add_argument("--modality", choices=("CT",), help="treat the image as a CT whatever its header or values "
+                        "say (e.g. a tightly cropped CT that the value check refuses)")
 
 
 def options_from_args(args: argparse.Namespace):

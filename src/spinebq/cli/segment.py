@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinebq.constants import DEFAULT_PATIENT_ID
 from spinebq.errors import SpinebqError
 
 NAME = "segment"
@@ -16,6 +17,7 @@ HELP = ("segment and name the vertebrae of a CT (T11-S1) with image analysis onl
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from spinebq.cli.ct import add_modality_argument
     from spinebq.vocabulary import Segmenter
 
     parser.add_argument("ct", help="CT as NIfTI file or DICOM folder")
@@ -26,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="builtin image analysis (default) or TotalSegmentator when installed with its weights")
     parser.add_argument("--series", default=None, metavar="UID", help="SeriesInstanceUID when the folder holds several")
     parser.add_argument("--no-preview", action="store_true", help="do not write preview.png")
+    add_modality_argument(parser)
+    parser.add_argument("--id", default=DEFAULT_PATIENT_ID, help="pseudonym written as the DICOM SEG's Patient's Name "
+                        f"and Patient ID (default: {DEFAULT_PATIENT_ID})")
+    parser.add_argument("--include-phi", action="store_true", help="keep the source's patient name, ID and birth date "
+                        "in the DICOM SEG")
 
 
 def parse_level_at(values: list[str]) -> dict:
@@ -45,13 +52,14 @@ def parse_level_at(values: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from spinebq.image.volume import to_source_orientation
-    from spinebq.io.volume import load_volume, save_nifti
+    from spinebq.io.volume import save_nifti
+    from spinebq.pipeline import CtOptions, load_ct
     from spinebq.segment.ct.core import run_segmenter
     from spinebq.report.files import write_json
     from spinebq.segment.ct.preview import write_preview
     from spinebq.io.output import staged
     level_at = parse_level_at(args.level_at)
-    ct = load_volume(args.ct, series_uid=args.series, expect_modality="CT")
+    ct = load_ct(args.ct, CtOptions(series_uid=args.series, modality=args.modality))
     result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)
     with staged(args, metadata=ct.metadata) as out:
         save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
@@ -65,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
         if Path(args.ct).is_dir() or ct.metadata.get("format") == "DICOM" or ct.metadata.get("series_uid"):
             from spinebq.segment.ct.dicom_seg import write_dicom_seg
 
-            write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series)
+            write_dicom_seg(result.vertebrae, args.ct, out / "vertebrae_seg.dcm", series_uid=args.series,
+                            patient_id=args.id, include_phi=args.include_phi)
             written.append("vertebrae_seg.dcm")
         doc["files"] = written
         write_json(out / "labels.json", doc)

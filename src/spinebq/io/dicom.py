@@ -446,6 +446,9 @@ def folder_patient(path: str | Path):
 
 #: SOP Class UID of CT Image Storage: the class of a CT slice whose header and file meta both lack one.
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+#: Type 2 attributes (present, possibly empty) that highdicom copies from a source image into a SEG or SR.
+COPIED_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+                "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
 def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tuple[list[pydicom.Dataset], str | None]:
@@ -454,7 +457,8 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
     Anonymisers may blank the UIDs of the data set. Each slice's SOP Instance UID (0008,0018) and SOP Class UID
     (0008,0016) then come from its file meta (0002,0003) and (0002,0002) (CT Image Storage when neither has one);
     a blank Study Instance UID (0020,000D) or Series Instance UID (0020,000E) becomes one UID derived from the
-    slices' SOP Instance UIDs, the same on every run. The files are not changed.
+    slices' SOP Instance UIDs, the same on every run. The type 2 attributes a SEG or SR copies from its source
+    (:data:`COPIED_TYPE2`, e.g. Patient's Sex) are added empty where a slice lacks them. The files are not changed.
 
     Parameters
     ----------
@@ -485,6 +489,9 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
             ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
         if not str(ds.get("SOPClassUID", "")):
             ds.SOPClassUID = str(meta.get("MediaStorageSOPClassUID", "")) or CT_IMAGE_STORAGE
+        for keyword in COPIED_TYPE2:
+            if keyword not in ds:
+                setattr(ds, keyword, "")
     datasets = [h.dataset for h in headers]
     derived = []
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
@@ -495,3 +502,30 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
                     setattr(ds, keyword, uid)
             derived.append(keyword)
     return datasets, f"source had no {', '.join(derived)}: derived" if derived else None
+
+
+#: Patient attributes of the source that a SEG or SR would otherwise carry and that are removed without PHI.
+PATIENT_ALIASES = ("OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "PatientAddress")
+
+
+def pseudonymise(datasets: list[pydicom.Dataset], patient_id: str) -> None:
+    """Put ``patient_id`` in place of the patient's name and ID of the source headers a SEG or SR copies.
+
+    The birth date and the accession number become empty and the patient's other names, IDs and address are
+    removed (:data:`PATIENT_ALIASES`). The headers are changed in place (the files are not).
+
+    Parameters
+    ----------
+    datasets : list of pydicom.Dataset
+        Headers returned by :func:`reference_datasets`.
+    patient_id : str
+        The pseudonym written as Patient's Name and Patient ID.
+    """
+    for ds in datasets:
+        ds.PatientName = f"{patient_id}^"
+        ds.PatientID = patient_id
+        ds.PatientBirthDate = ""
+        ds.AccessionNumber = ""
+        for keyword in PATIENT_ALIASES:
+            if keyword in ds:
+                delattr(ds, keyword)

@@ -6,6 +6,8 @@ Every command that writes a folder does so through :func:`staged_output`:
   command succeeded; after a refusal or an error ``--out`` is exactly as before;
 - an ``--out`` that holds the results of this command for another input is refused unless ``overwrite``,
   and a rerun first removes the files its previous run listed (no stale picture survives);
+- a file of the same name that no run of this command wrote, or that changed after it did, is never replaced
+  without ``overwrite``;
 - an ``--out`` that is a file, lies under a file, is read-only, is one of the inputs or lies inside an input
   folder is refused in one sentence before any work starts (:func:`check_output`);
 - the manifest ``spinebq-manifest-<command>.json`` lists the inputs with their fingerprints, the options, a
@@ -269,7 +271,8 @@ def staged_output(out: str | Path, *, command: str, inputs: Mapping[str, str | P
     Raises
     ------
     SpinebqError
-        As :func:`check_output`, or when a file written would replace an input or another command's result.
+        As :func:`check_output`, or when a file written would replace an input, another command's result or,
+        without ``overwrite``, a file this command did not write or that changed since it did.
     """
     out = Path(out)
     check_output(out, command, inputs, overwrite=overwrite)
@@ -300,6 +303,12 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
         if name in theirs:
             raise SpinebqError(f"{out / name}: belongs to the results of spinebq {theirs[name]} in {out}; "
                                f"write to another {option('out')}")
+    if not overwrite:
+        for name in written:
+            reason = _not_ours(out, command, name)
+            if reason:
+                raise SpinebqError(f"{out / name}: {reason}; spinebq {command} would replace it: move it away, give "
+                                   f"{option('overwrite')} to replace it, or choose another {option('out')}")
     manifest = _manifest(staging, written, command=command,
                          inputs={role: input_entry(p) for role, p in _existing_inputs(inputs).items()},
                          options=options, patient=patient)
@@ -373,6 +382,24 @@ def _files_of_other_commands(out: Path, command: str) -> dict[str, str]:
         if isinstance(other, Manifest) and other.command != command:
             owned.update({f.path: other.command for f in other.files})
     return owned
+
+
+def _not_ours(out: Path, command: str, name: str) -> str | None:
+    """Why the file ``name`` in ``out`` is not this command's to replace (None when it is absent or is).
+
+    A file is this command's when its previous manifest in ``out`` lists it with the same SHA-256: a file no
+    manifest lists (the user's own) or one changed since it was written (e.g. labels corrected by hand) is not.
+    """
+    target = out / name
+    if not target.is_file():
+        return None
+    previous = _previous_manifest(out, command)
+    listed = {f.path: f.sha256 for f in previous.files} if isinstance(previous, Manifest) else {}
+    if name not in listed:
+        return "the file is already there and no spinebq run wrote it"
+    if listed[name] != _sha256(target):
+        return "the file was changed after spinebq wrote it"
+    return None
 
 
 def _remove_previous(out: Path, command: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from spinebq import __version__
 from spinebq.constants import DEFAULT_PATIENT_ID
 from spinebq.errors import SpinebqError
+from spinebq.io.dicom import pseudonymise, reference_datasets
 from spinebq.records.ct import CtRecord
 from spinebq.report.quantities import BY_KEY, SR_CT_KEYS, level_value, unit_meaning
 from spinebq.risk.assess import ct_record
@@ -23,7 +24,6 @@ from spinebq.risk.assess import ct_record
 SCHEME = "99SPINEBQ"
 #: The SR's quantities (key: the JSON path in a vertebra and the concept code; method: the concept meaning).
 QUANTITIES = tuple(BY_KEY[key] for key in SR_CT_KEYS)
-PHI_KEYWORDS = ("PatientName", "PatientID", "PatientBirthDate")
 
 
 def vertebra_code(level: str):
@@ -54,21 +54,6 @@ def _refuse_another_grid(ct: CtRecord, datasets: list, source: Path) -> None:
             f"mm, {slices} slices) is not the CT that was measured ({' x '.join(map(str, ct.acquisition.shape))} voxels "
             f"of {' x '.join(f'{v:.3g}' for v in measured_mm)} mm), and the measured NIfTI names no series to check it "
             "by: the SR would reference images that were not measured; give the DICOM series the CT was read from")
-
-
-def _evidence(source: Path, series_uid: str | None) -> tuple[list, str | None]:
-    """The source slices to reference and the note on UIDs derived for them
-    (:func:`spinebq.io.dicom.reference_datasets`), with the type 2 attributes the SR copies from its evidence
-    present, possibly empty."""
-    from spinebq.io.dicom import reference_datasets
-
-    datasets, note = reference_datasets(source, series_uid=series_uid)
-    for ds in datasets:
-        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-                        "ReferringPhysicianName", "StudyID", "AccessionNumber"):
-            if keyword not in ds:
-                setattr(ds, keyword, "")
-    return datasets, note
 
 
 def measurement_groups(ct: CtRecord | Mapping) -> dict:
@@ -113,20 +98,16 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
     ct = ct_record(ct)
     source = Path(source)
     series_uid = ct.acquisition.get("series_uid")
-    datasets, note = _evidence(source, series_uid)
+    datasets, note = reference_datasets(source, series_uid=series_uid)
     if not datasets:
+        if series_uid and reference_datasets(source)[0]:
+            raise SpinebqError(f"{source}: holds no slice of the measured series {series_uid}, only of another "
+                               "series; give the DICOM folder the CT was measured from")
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SR")
     if not series_uid:
         _refuse_another_grid(ct, datasets, source)
     if not include_phi:
-        for ds in datasets:
-            ds.PatientName = f"{patient_id}^"
-            ds.PatientID = patient_id
-            ds.PatientBirthDate = ""
-            ds.AccessionNumber = ""
-            for keyword in ("OtherPatientIDs", "OtherPatientNames", "PatientAddress"):
-                if keyword in ds:
-                    delattr(ds, keyword)
+        pseudonymise(datasets, patient_id)
     algorithm = hd.sr.AlgorithmIdentification(name=f"spinebq ct preset {ct.method.get('preset')}", version=__version__)
     groups = []
     for level, values in measurement_groups(ct).items():

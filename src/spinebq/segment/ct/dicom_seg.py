@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from spinebq.anatomy import VERSE_NAMES
+from spinebq.constants import DEFAULT_PATIENT_ID
 from spinebq.errors import SpinebqError
 from spinebq.image.volume import Volume
-from spinebq.io.dicom import reference_datasets
+from spinebq.io.dicom import pseudonymise, reference_datasets
 
 
-def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *,
-                    series_uid: str | None = None) -> Path:
+def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *, series_uid: str | None = None,
+                    patient_id: str = DEFAULT_PATIENT_ID, include_phi: bool = False) -> Path:
     """Write ``labels`` as a DICOM SEG referencing the slices of ``source``.
 
     Parameters
@@ -30,6 +31,11 @@ def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *,
         The ``.dcm`` file to write.
     series_uid : str, optional
         The source series; by default the one ``labels`` were loaded from.
+    patient_id : str
+        Identifier written as Patient's Name and Patient ID unless ``include_phi``
+        (:func:`spinebq.io.dicom.pseudonymise`).
+    include_phi : bool
+        Keep the source's patient name, ID and birth date.
 
     Raises
     ------
@@ -43,6 +49,8 @@ def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *,
     datasets, note = reference_datasets(source, series_uid=series_uid or labels.metadata.get("series_uid"))
     if not datasets:
         raise SpinebqError(f"{source}: no DICOM image slices to reference in the SEG")
+    if not include_phi:
+        pseudonymise(datasets, patient_id)
     # one frame per source slice, each sampled from the label map at that slice's pixels
     inv = np.linalg.inv(labels.affine)
     ids = [int(i) for i in np.unique(labels.array) if i > 0]
