@@ -57,3 +57,17 @@ def test_models_command_table_and_json(capsys):
     assert main(["models", "--key", "S000_C"]) == 0
     assert json.loads(capsys.readouterr().out)["cutoff"] == 119.5
     assert main(["models", "--key", "nope"]) == 2
+
+
+def test_every_key_the_table_shows_can_be_shown_in_full(capsys):
+    """``spinebq models`` lists the screening key ``pickhardt2013_L1``, and ``--key pickhardt2013_L1`` refused it as
+    "no published model"; every key of the table is now shown in full, with its thresholds and citation."""
+    from spinebq.risk.registry import load_screening
+
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    for entry in load_screening():
+        assert entry["key"] in table
+        assert main(["models", "--key", entry["key"]]) == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["thresholds"] == entry["thresholds"] and shown["citation"] == entry["citation"]

@@ -9,7 +9,7 @@ HELP = "list the published models and cutoffs spinebq assesses against (paper, p
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list of the model entries instead of a table")
-    parser.add_argument("--key", help="show one model in full (all fields, as JSON)")
+    parser.add_argument("--key", help="show one model or screening threshold set in full (all fields, as JSON)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,11 +17,11 @@ def run(args: argparse.Namespace) -> int:
 
     from spinebq.errors import SpinebqError
     from spinebq.constants import RESEARCH_NOTICE
-    from spinebq.risk.registry import get_model, load_models, models_table
+    from spinebq.risk.registry import get_entry, load_models, models_table
 
     if args.key:
         try:
-            print(json.dumps(get_model(args.key), indent=2))
+            print(json.dumps(get_entry(args.key), indent=2))
         except KeyError as exc:
             raise SpinebqError(str(exc.args[0])) from None
         return 0

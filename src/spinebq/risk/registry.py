@@ -70,6 +70,16 @@ def get_model(key: str) -> dict:
     raise KeyError(f"no published model {key!r}; known: {', '.join(m['key'] for m in load_models())}")
 
 
+def get_entry(key: str) -> dict:
+    """Return one registry entry by its key, a model or a screening threshold set (``pickhardt2013_L1``), as
+    ``spinebq models`` lists them; ``KeyError`` naming every known key otherwise."""
+    entries = load_models() + load_screening()
+    for entry in entries:
+        if entry["key"] == key:
+            return entry
+    raise KeyError(f"no published model or screening threshold {key!r}; known: {', '.join(e['key'] for e in entries)}")
+
+
 def value_decimals(key: str, unit: str) -> int:
     """Decimals model ``key``'s value is shown with: those of its variable's quantity
     (:func:`spinebq.records.quantities.decimals`), else 3 for a ratio or probability and 1 otherwise.

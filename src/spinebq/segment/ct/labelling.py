@@ -217,7 +217,8 @@ def name_segments(present: list[int], landmarks: Landmarks, cut: dict[int, str])
     if t12 is not None and names.get(t12) not in ("T12", None):
         flags[t12].append(f"rib-bearing but named {names.get(t12)}")
     if unconfirmed is not None:
-        global_flags.append(f"{unconfirmed}: every level is {LEVEL_UNCONFIRMED} (pin one with a level point)")
+        global_flags.append(f"{unconfirmed}: every level is {LEVEL_UNCONFIRMED} (pin one with a level point: spinebq "
+                            "segment --level-at X,Y,Z=L3, then spinebq ct --labels with its vertebrae.nii.gz)")
         for s in names:
             flags[s].append(LEVEL_UNCONFIRMED)
     for s, reason in cut.items():
