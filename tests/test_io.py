@@ -145,7 +145,7 @@ def test_reference_datasets_of_an_anonymised_series(ts_dir, tmp_path):
 
     first, note = reference_datasets(ts_dir / "ct_dicom")
     again, _ = reference_datasets(ts_dir / "ct_dicom")
-    assert note and "StudyInstanceUID" in note and len(note) <= 64
+    assert note == "source lacked Study, Series UID: derived"
     assert len({str(ds.SOPInstanceUID) for ds in first}) == len(first) == 20
     for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
         assert len({str(ds.get(keyword)) for ds in first}) == 1 and str(first[0].get(keyword))
@@ -157,3 +157,28 @@ def test_reference_datasets_of_an_anonymised_series(ts_dir, tmp_path):
     ds.save_as(tmp_path / "slice.dcm")
     with pytest.raises(SpinebqError, match="slice.dcm: the slice has no SOP Instance UID"):
         reference_datasets(tmp_path / "slice.dcm")
+
+
+def test_a_series_without_a_frame_of_reference_is_segmented_into_a_seg(ts_dir, tmp_path):
+    """The real series with its Frame of Reference UID removed (as tests/dicom_writer.py and some anonymisers write
+    it): ``spinebq segment`` measured it, then ended in an internal error (highdicom's ValueError, exit 1) writing the
+    DICOM SEG. One Frame of Reference UID is derived from the slices, the same on every run, and said in the note."""
+    import pydicom
+
+    from spinebq.cli import main
+    from spinebq.io.dicom import reference_datasets
+
+    series = tmp_path / "series"
+    series.mkdir()
+    for source in sorted((ts_dir / "ct_dicom").iterdir()):
+        ds = pydicom.dcmread(source)
+        del ds.FrameOfReferenceUID
+        ds.save_as(series / source.name)
+    datasets, note = reference_datasets(series)
+    assert note == "source lacked Study, Series, Frame of Reference UID: derived" and len(note) <= 64
+    assert len({str(ds.FrameOfReferenceUID) for ds in datasets}) == 1
+    assert str(reference_datasets(series)[0][0].FrameOfReferenceUID) == str(datasets[0].FrameOfReferenceUID)
+    assert main(["segment", str(series), "--out", str(tmp_path / "seg")]) == 0
+    seg = pydicom.dcmread(tmp_path / "seg" / "vertebrae_seg.dcm")
+    assert str(seg.FrameOfReferenceUID) == str(datasets[0].FrameOfReferenceUID)
+    assert seg.ContentDescription == note

@@ -457,7 +457,7 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
     Anonymisers may blank the UIDs of the data set. Each slice's SOP Instance UID (0008,0018) and SOP Class UID
     (0008,0016) then come from its file meta (0002,0003) and (0002,0002) (CT Image Storage when neither has one);
     a blank Study Instance UID (0020,000D) or Series Instance UID (0020,000E) becomes one UID derived from the
-    slices' SOP Instance UIDs, the same on every run. The type 2 attributes a SEG or SR copies from its source
+    slices' SOP Instance UIDs, the same on every run; so does a blank Frame of Reference UID (0020,0052). The type 2 attributes a SEG or SR copies from its source
     (:data:`COPIED_TYPE2`, e.g. Patient's Sex) are added empty where a slice lacks them. The files are not changed.
 
     Parameters
@@ -494,14 +494,19 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
                 setattr(ds, keyword, "")
     datasets = [h.dataset for h in headers]
     derived = []
-    for keyword in ("StudyInstanceUID", "SeriesInstanceUID"):
+    for keyword, name in DERIVED_UIDS.items():
         if any(not str(ds.get(keyword, "")) for ds in datasets):
             uid = pydicom.uid.generate_uid(entropy_srcs=[keyword] + sorted(str(ds.SOPInstanceUID) for ds in datasets))
             for ds in datasets:
                 if not str(ds.get(keyword, "")):
                     setattr(ds, keyword, uid)
-            derived.append(keyword)
-    return datasets, f"source had no {', '.join(derived)}: derived" if derived else None
+            derived.append(name)
+    return datasets, f"source lacked {', '.join(derived)} UID: derived" if derived else None
+
+
+#: The UIDs :func:`reference_datasets` derives where the source has none, with the names its note gives them (the
+#: note, a Content Description, holds at most 64 characters).
+DERIVED_UIDS = {"StudyInstanceUID": "Study", "SeriesInstanceUID": "Series", "FrameOfReferenceUID": "Frame of Reference"}
 
 
 #: Patient attributes of the source that a SEG or SR would otherwise carry and that are removed without PHI.
