@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
 from spinebq.constants import KVP_RANGE_KV
 from spinebq.errors import SpinebqError
@@ -23,8 +23,19 @@ MAX_INPUT_BYTES = 20 * 2**20
 #: Deepest nesting of lists/objects accepted in a user JSON file.
 MAX_JSON_DEPTH = 32
 
-#: A finite number (no NaN, no infinity).
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _not_a_flag(value: Any) -> Any:
+    """``value`` unless it is a JSON ``true``/``false``, which pydantic would otherwise read as the number 1 or 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a yes/no value, not a number")
+    return value
+
+
+#: A finite number (no NaN, no infinity, no ``true``/``false`` read as 1/0).
+Finite = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False)]
+#: A nomogram's intercept or log-odds per unit: a finite number of sensible size.
+LogOdds = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
 #: A point in millimetres or voxels, three finite numbers of patient size.
 Point3 = tuple[Annotated[float, Field(allow_inf_nan=False, ge=-1e5, le=1e5)],
                Annotated[float, Field(allow_inf_nan=False, ge=-1e5, le=1e5)],
@@ -277,7 +288,7 @@ class ReaderPoints(BaseModel):
 
 def _optional_number(low: float, high: float):
     def check(value: Any) -> Any:
-        value = _blank_to_none(value)
+        value = _not_a_flag(_blank_to_none(value))
         if value is None:
             return None
         try:
@@ -341,11 +352,10 @@ class Clinical(_Strict):
 class Nomogram(_Open):
     """Nomogram coefficients: intercept and log-odds per unit of each variable."""
 
-    intercept: Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
-    coefficients: dict[Annotated[str, Field(min_length=1, max_length=100)],
-                       Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]] = Field(min_length=1, max_length=200)
+    intercept: LogOdds
+    coefficients: dict[Annotated[str, Field(min_length=1, max_length=100)], LogOdds] = Field(min_length=1, max_length=200)
     ranges: dict[str, tuple[Finite, Finite]] | None = None
-    cutoff: Annotated[float, Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
+    cutoff: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
     source: str | None = None
 
     @model_validator(mode="after")
