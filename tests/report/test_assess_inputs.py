@@ -54,3 +54,44 @@ def test_numbers_as_text_are_still_read(real_ct_dir, tmp_path):
     clinical.write_text(json.dumps({"age": "71", "sex": "F", "hip_t_score": -2.5}))
     patient = assess(real_ct_dir, tmp_path, "--clinical", str(clinical))["patient"]
     assert patient["age"] == 71.0 and patient["hip_t_score"] == -2.5
+
+
+WOMEN_ONLY_POSTMENOPAUSAL = ("S003_3DHU", "S003_HU")  # [chang2025]: postmenopausal women only
+
+
+@pytest.mark.parametrize("answer, applied", [("No", False), ("no", False), ("Yes", True), ("y", True)])
+def test_postmenopausal_no_keeps_the_postmenopausal_cohorts_cutoffs_away(answer, applied, real_ct_dir, tmp_path):
+    """[chang2025]'s cohort was postmenopausal women only; a woman whose clinical CSV says postmenopausal "No" was
+    still placed against its 3D-HU and three-slice HU cutoffs (the field was read and ignored). Now those rows
+    are not applicable and say why; "Yes" keeps them applied."""
+    clinical = tmp_path / "clinical.csv"
+    clinical.write_text(f"\ufeffage,sex,postmenopausal,procedure\n48,Female,{answer},vertebral augmentation\n",
+                        encoding="utf-8")
+    result = assess(real_ct_dir, tmp_path, "--clinical", str(clinical))
+    assert result["patient"]["postmenopausal"] is applied
+    rows = {r["key"]: r for r in result["models"] if r["key"] in WOMEN_ONLY_POSTMENOPAUSAL}
+    assert set(rows) == set(WOMEN_ONLY_POSTMENOPAUSAL)
+    for row in rows.values():
+        if applied:
+            assert row["status"] == "applied" and row["value"] is not None
+        else:
+            assert row["status"] == "not_applicable" and row["value"] is None
+            assert "postmenopausal" in row["reason"]
+
+
+@pytest.mark.parametrize("field", ["postmenopausal", "previous_augmentation"])
+def test_a_yes_no_field_that_is_neither_is_refused(field, real_ct_dir, tmp_path, capsys):
+    clinical = tmp_path / "clinical.csv"
+    clinical.write_text(f"age,sex,{field}\n71,F,maybe\n")
+    err = refused(capsys, "assess", "--ct", str(real_ct_dir), "--clinical", str(clinical))
+    assert "clinical.csv" in err and f"field {field}" in err and "yes or no" in err
+
+
+def test_the_report_says_what_the_yes_no_fields_were(real_ct_dir, tmp_path):
+    """The report's Clinical line names the answers that decide whether a model applies."""
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text(json.dumps({"age": 66, "sex": "F", "postmenopausal": False, "previous_augmentation": "yes"}))
+    out = tmp_path / "report"
+    assert main(["report", "--ct", str(real_ct_dir), "--clinical", str(clinical), "--no-pdf", "--out", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "not postmenopausal" in html and "previous vertebral augmentation" in html

@@ -301,6 +301,37 @@ def _optional_number(low: float, high: float):
     return check
 
 
+#: The answers a clinical yes/no field is read from (any case, surrounding spaces ignored).
+YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
+
+
+def yes_no(value: Any) -> bool | None:
+    """A clinical yes/no answer as True/False; None when blank.
+
+    Parameters
+    ----------
+    value : bool, int, str or None
+        JSON ``true``/``false``, ``1``/``0`` or one of the words of :data:`YES_NO` ("Yes", "no", "TRUE").
+
+    Raises
+    ------
+    ValueError
+        For any other value (``"maybe"``, ``2``), so an answer is never guessed.
+
+    Examples
+    --------
+    >>> yes_no("Yes"), yes_no(" no "), yes_no(False), yes_no(""), yes_no(1)
+    (True, False, False, None, True)
+    """
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, bool):
+        return value
+    answer = YES_NO.get(str(value).strip().lower()) if isinstance(value, (str, int, float)) else None
+    if answer is None:
+        raise ValueError(f"must be yes or no ({', '.join(YES_NO)})")
+    return answer
+
+
 #: Fields a clinical file may hold that spinebq does not use: dropped on reading, so no name or date travels on.
 IGNORED_CLINICAL_FIELDS = ("id", "patient_id", "name", "date", "study_date", "birth_date", "notes")
 
@@ -339,6 +370,11 @@ class Clinical(_Strict):
             raise ValueError(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the fields spinebq "
                              f"reads are {', '.join(known)} (and {', '.join(IGNORED_CLINICAL_FIELDS)}, which it ignores)")
         return {k: v for k, v in data.items() if k in known}
+
+    @field_validator("postmenopausal", "previous_augmentation")
+    @classmethod
+    def _yes_no(cls, value: Any) -> bool | None:
+        return yes_no(value)
 
     @field_validator("sex")
     @classmethod

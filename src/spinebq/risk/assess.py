@@ -275,6 +275,8 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
             reason = "the paper's cohort was women only (not applied to a man)"
         elif sex is None:
             caveats.append("sex not given; the paper's cohort was women only")
+    if cond.get("postmenopausal") and clinical.get("postmenopausal") is False and reason is None:
+        reason = "the paper's cohort was postmenopausal women only (not applied: the clinical data say not postmenopausal)"
     if cond.get("age_min") is not None and clinical.get("age") is not None and clinical["age"] < cond["age_min"]:
         caveats.append(f"age {clinical['age']:g} is below the paper's minimum of {cond['age_min']}")
     wanted = cond.get("procedure")

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 
 from spinebq.anatomy import ORDER
+from spinebq.io.schemas import yes_no
 from spinebq.records.assessment import PatientValues, PredictorValue
 from spinebq.records.ct import CtRecord, VertebraRecord
 from spinebq.records.mri import MriRecord
@@ -47,7 +48,8 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
     """Keep the clinical fields spinebq uses, in canonical form.
 
     ``sex`` becomes ``"F"``/``"M"``; ``planned_levels`` a cranial-to-caudal list (from ``"L4,L5"``, ``"L4-L5"``
-    or a list); ``procedure`` one of :data:`PROCEDURES` when the text names one, otherwise the text itself.
+    or a list); ``procedure`` one of :data:`PROCEDURES` when the text names one, otherwise the text itself;
+    ``postmenopausal`` and ``previous_augmentation`` True/False (from "Yes"/"No", ``true``/``false``, 1/0).
     """
     clinical = dict(clinical or {})
     out = {}
@@ -65,6 +67,8 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
             value = next((p for p in PROCEDURES if p in text or (p == "fusion" and ("plif" in text or "tlif" in text))), text)
         elif key in ("age", "bmi_kg_m2", "hip_t_score", "goutallier"):
             value = float(value)
+        elif key in ("postmenopausal", "previous_augmentation"):
+            value = yes_no(value)
         out[key] = value
     return out
 
