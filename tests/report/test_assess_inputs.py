@@ -95,3 +95,54 @@ def test_the_report_says_what_the_yes_no_fields_were(real_ct_dir, tmp_path):
     assert main(["report", "--ct", str(real_ct_dir), "--clinical", str(clinical), "--no-pdf", "--out", str(out)]) == 0
     html = (out / "report.html").read_text()
     assert "not postmenopausal" in html and "previous vertebral augmentation" in html
+
+
+@pytest.mark.parametrize("form", ["L5/S1", "l5-s1", "L5\u2013S1", "L5 S1", "S1-L5", "L5,S1"])
+@pytest.mark.parametrize("given", ["option", "csv"])
+def test_planned_levels_as_surgeons_write_them(form, given, real_ct_dir, tmp_path):
+    """``L5/S1`` (the segment notation), an en dash pasted from a letter or levels separated by a space were refused
+    as "not a vertebra name"; each now plans L5 and S1, and the screw-trajectory cutoff of [sakai2018] is placed at
+    exactly those levels with the st_hu_3d of measurements.json."""
+    if given == "option":
+        options = ["--sex", "F", "--planned-levels", form]
+    else:
+        clinical = tmp_path / "clinical.csv"
+        clinical.write_text(f'field,value\nsex,F\nplanned_levels,"{form}"\n', encoding="utf-8")
+        options = ["--clinical", str(clinical)]
+    result = assess(real_ct_dir, tmp_path, *options)
+    measured = json.loads((real_ct_dir / "measurements.json").read_text())["vertebrae"]
+    assert result["patient"]["planned_levels"] == ["L5", "S1"]
+    sakai = [r for r in result["models"] if r["key"] == "Sakai2018_STHU"]
+    assert [r["level"] for r in sakai] == ["L5", "S1"]
+    assert [r["value"] for r in sakai] == [measured[r["level"]]["st_hu_3d"] for r in sakai]
+
+
+def test_the_short_segment_notation_keeps_its_region():
+    from spinebq.anatomy import parse_levels
+
+    assert parse_levels("L4/5") == parse_levels("L4-5") == ["L4", "L5"]
+    assert parse_levels("T11/12") == ["T11", "T12"]
+
+
+@pytest.mark.parametrize("typed, sex", [("Female", "F"), ("f", "F"), ("MALE", "M"), ("m", "M")])
+def test_sex_as_people_type_it(typed, sex, real_ct_dir, tmp_path):
+    """``--sex Female`` and ``--sex f`` were refused by the option while a clinical file read the same words; the
+    option now reads them too, and a man is kept out of the women-only cutoffs."""
+    result = assess(real_ct_dir, tmp_path, "--sex", typed, "--planned-levels", "L4-L5")
+    assert result["patient"]["sex"] == sex
+    (sakai, *_) = [r for r in result["models"] if r["key"] == "Sakai2018_STHU"]
+    assert (sakai["status"] == "not_applicable") == (sex == "M")
+
+
+@pytest.mark.parametrize("option, value", [("--sex", "x"), ("--planned-levels", "L4-X")])
+def test_an_option_that_cannot_be_read_is_refused_naming_it(option, value, real_ct_dir, capsys):
+    err = refused(capsys, "assess", "--ct", str(real_ct_dir), option, value)
+    assert option in err
+
+
+def test_planned_levels_in_a_file_that_are_no_vertebrae_name_the_file(real_ct_dir, tmp_path, capsys):
+    """The refusal named neither the file nor the field ("'45' is not a vertebra name")."""
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text(json.dumps({"sex": "F", "planned_levels": 45}))
+    err = refused(capsys, "assess", "--ct", str(real_ct_dir), "--clinical", str(clinical))
+    assert "clinical.json" in err and "field planned_levels" in err

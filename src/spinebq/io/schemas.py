@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
+from spinebq.anatomy import parse_levels
 from spinebq.constants import KVP_RANGE_KV
 from spinebq.errors import SpinebqError
 
@@ -301,6 +302,8 @@ def _optional_number(low: float, high: float):
     return check
 
 
+#: The words a clinical ``sex`` is read from (any case), and the sex each names.
+SEXES = {"F": "F", "FEMALE": "F", "WOMAN": "F", "M": "M", "MALE": "M", "MAN": "M"}
 #: The answers a clinical yes/no field is read from (any case, surrounding spaces ignored).
 YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
 
@@ -371,6 +374,14 @@ class Clinical(_Strict):
                              f"reads are {', '.join(known)} (and {', '.join(IGNORED_CLINICAL_FIELDS)}, which it ignores)")
         return {k: v for k, v in data.items() if k in known}
 
+    @field_validator("planned_levels")
+    @classmethod
+    def _levels(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is not None:
+            parse_levels(value)  # a name that is no vertebra is refused here, naming the file and the field
+        return value
+
     @field_validator("postmenopausal", "previous_augmentation")
     @classmethod
     def _yes_no(cls, value: Any) -> bool | None:
@@ -380,7 +391,7 @@ class Clinical(_Strict):
     @classmethod
     def _sex(cls, value: Any) -> Any:
         value = _blank_to_none(value)
-        if value is not None and str(value).strip().upper() not in ("F", "M", "FEMALE", "MALE"):
+        if value is not None and str(value).strip().upper() not in SEXES:
             raise ValueError("sex must be F or M")
         return value
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from spinebq.anatomy import ORDER
-from spinebq.io.schemas import yes_no
+from spinebq.anatomy import parse_levels
+from spinebq.io.schemas import SEXES, yes_no
 from spinebq.records.assessment import PatientValues, PredictorValue
 from spinebq.records.ct import CtRecord, VertebraRecord
 from spinebq.records.mri import MriRecord
@@ -59,7 +59,7 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
             continue
         if key == "sex":
             text = str(value).strip().upper()
-            value = {"FEMALE": "F", "WOMAN": "F", "W": "F", "MALE": "M", "MAN": "M"}.get(text, text[:1])
+            value = SEXES.get(text, text[:1])
         elif key == "planned_levels":
             value = parse_levels(value)
         elif key == "procedure":
@@ -71,55 +71,6 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
             value = yes_no(value)
         out[key] = value
     return out
-
-
-def parse_levels(value) -> list[str]:
-    """``"L4-L5"``, ``"L4,L5"``, ``["L5", "L4"]`` -> ``["L4", "L5"]`` (ranges are expanded).
-
-    Parameters
-    ----------
-    value : str or sequence of str
-        Levels separated by commas or semicolons, ranges with a hyphen, in any case and order.
-
-    Returns
-    -------
-    list of str
-        The distinct levels, cranial to caudal; a range skips the transitional ``T13`` and ``L6``.
-
-    Raises
-    ------
-    ValueError
-        When an item is not a vertebra name.
-
-    Examples
-    --------
-    >>> parse_levels("L4-L5")
-    ['L4', 'L5']
-    >>> parse_levels("l5; T12-L1")
-    ['T12', 'L1', 'L5']
-    >>> parse_levels(["L5", "L4", "L5"])
-    ['L4', 'L5']
-    >>> parse_levels("L4,X1")
-    Traceback (most recent call last):
-    ...
-    ValueError: 'X1' is not a vertebra name (use e.g. L4,L5 or L4-L5)
-    """
-    items = value if isinstance(value, (list, tuple)) else str(value).replace(";", ",").split(",")
-    levels: list[str] = []
-    for item in items:
-        item = str(item).strip().upper()
-        if not item:
-            continue
-        if "-" in item:
-            a, b = (s.strip() for s in item.split("-", 1))
-            if a in ORDER and b in ORDER:
-                i, j = sorted((ORDER.index(a), ORDER.index(b)))
-                levels += [x for x in ORDER[i: j + 1] if x not in ("T13", "L6")]
-                continue
-        if item not in ORDER:
-            raise ValueError(f"{item!r} is not a vertebra name (use e.g. L4,L5 or L4-L5)")
-        levels.append(item)
-    return sorted(set(levels), key=ORDER.index)
 
 
 def hu_to_vbmd(hu, calibration: Mapping | None):
