@@ -146,3 +146,31 @@ def test_planned_levels_in_a_file_that_are_no_vertebrae_name_the_file(real_ct_di
     clinical.write_text(json.dumps({"sex": "F", "planned_levels": 45}))
     err = refused(capsys, "assess", "--ct", str(real_ct_dir), "--clinical", str(clinical))
     assert "clinical.json" in err and "field planned_levels" in err
+
+
+def test_a_lumbar_cutoff_at_a_thoracic_screw_says_so(demo_report_dir, tmp_path):
+    """[sakai2018]'s screw-trajectory cutoff comes from lumbar interbody fusions; planned at T12 (measured on the
+    phantom CT) it was placed with no word that the level lies outside the paper's. The T12 row now says so; the
+    lumbar row does not, and the value is still measurements.json's st_hu_3d."""
+    ct_dir = demo_report_dir.parent / "ct"
+    result = assess(ct_dir, tmp_path, "--sex", "F", "--planned-levels", "T12-L1", "--procedure", "fusion")
+    measured = json.loads((ct_dir / "measurements.json").read_text())["vertebrae"]
+    rows = {r["level"]: r for r in result["models"] if r["key"] == "Sakai2018_STHU"}
+    assert set(rows) == {"T12", "L1"}
+    assert rows["T12"]["status"] == "applied" and rows["T12"]["value"] == measured["T12"]["st_hu_3d"]
+    assert any("T12 lies outside" in c and "[sakai2018]" in c for c in rows["T12"]["caveats"])
+    assert not any("lies outside" in c for c in rows["L1"]["caveats"])
+
+
+@pytest.mark.parametrize("age, model, minimum", [(16, "S001_HU_ratio", 18), (45, "S000_T2", 50), (45, "S000_T2", None)])
+def test_an_age_below_the_papers_cohort_is_a_caveat(age, model, minimum, real_ct_dir, tmp_path):
+    """[yang2026] studied adults (age >= 18) and [xu2025] patients over 50; a 16- or 45-year-old was placed against
+    their cutoffs with no caveat (only [chang2025] carried its minimum age)."""
+    options = ["--age", str(age if minimum else 71), "--sex", "F", "--procedure", "fusion"]
+    clinical = tmp_path / "clinical.json"
+    clinical.write_text(json.dumps({"hip_t_score": -2.0}))
+    result = assess(real_ct_dir, tmp_path, *options, "--clinical", str(clinical))
+    (row,) = [r for r in result["models"] if r["key"] == model]
+    assert row["value"] is not None
+    below = [c for c in row["caveats"] if "below the paper's minimum" in c]
+    assert below == ([f"age {age} is below the paper's minimum of {minimum}"] if minimum else [])
