@@ -36,11 +36,39 @@ def add_patient_arguments(parser: argparse.ArgumentParser) -> None:
                         "or of a header row and one value row (comma, semicolon or tab; decimal comma with semicolons): age, sex, "
                         "bmi_kg_m2, planned_levels, procedure, hip_t_score, goutallier; unknown fields are refused")
     parser.add_argument("--age", type=number(0, 120), help="age in years (overrides --clinical)")
-    parser.add_argument("--sex", choices=("F", "M"), help="sex (overrides --clinical)")
-    parser.add_argument("--planned-levels", metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5 (overrides --clinical)")
+    parser.add_argument("--sex", type=sex, metavar="{F,M}", help="sex: F or M (also female, male, any case; overrides --clinical)")
+    parser.add_argument("--planned-levels", type=levels, metavar="LEVELS", help="planned instrumented levels, e.g. L4-L5, "
+                        "L4,L5, L5/S1 or L4-5 (overrides --clinical)")
     parser.add_argument("--procedure", help="planned procedure, e.g. fusion, 'semi-rigid instrumentation', 'vertebral augmentation'")
     parser.add_argument("--nomogram", metavar="FILE", help="nomogram coefficients: stats.json of spinebq stats or "
                         "{\"intercept\": b0, \"coefficients\": {...}, \"ranges\": {...}, \"cutoff\": p}")
+
+
+def sex(text: str) -> str:
+    """``--sex``: ``F`` or ``M`` from the ways people type it (``f``, ``Female``, ``male``), as a clinical file is read.
+
+    Examples
+    --------
+    >>> sex("Female"), sex("m")
+    ('F', 'M')
+    """
+    from spinebq.io.schemas import SEXES
+
+    try:
+        return SEXES[text.strip().upper()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sex spinebq reads (F or M, female or male)") from None
+
+
+def levels(text: str) -> list[str] | None:
+    """``--planned-levels``: the vertebrae named, cranial to caudal (:func:`spinebq.anatomy.parse_levels`); None
+    for a blank text, which leaves the clinical file's levels as they are."""
+    from spinebq.anatomy import parse_levels
+
+    try:
+        return parse_levels(text) or None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def clinical_from_args(args: argparse.Namespace) -> dict:

@@ -12,9 +12,10 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
+from spinebq.anatomy import parse_levels
 from spinebq.constants import KVP_RANGE_KV
 from spinebq.errors import SpinebqError
 
@@ -23,8 +24,19 @@ MAX_INPUT_BYTES = 20 * 2**20
 #: Deepest nesting of lists/objects accepted in a user JSON file.
 MAX_JSON_DEPTH = 32
 
-#: A finite number (no NaN, no infinity).
-Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _not_a_flag(value: Any) -> Any:
+    """``value`` unless it is a JSON ``true``/``false``, which pydantic would otherwise read as the number 1 or 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a yes/no value, not a number")
+    return value
+
+
+#: A finite number (no NaN, no infinity, no ``true``/``false`` read as 1/0).
+Finite = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False)]
+#: A nomogram's intercept or log-odds per unit: a finite number of sensible size.
+LogOdds = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
 #: A point in millimetres or voxels, three finite numbers of patient size.
 Point3 = tuple[Annotated[float, Field(allow_inf_nan=False, ge=-1e5, le=1e5)],
                Annotated[float, Field(allow_inf_nan=False, ge=-1e5, le=1e5)],
@@ -277,7 +289,7 @@ class ReaderPoints(BaseModel):
 
 def _optional_number(low: float, high: float):
     def check(value: Any) -> Any:
-        value = _blank_to_none(value)
+        value = _not_a_flag(_blank_to_none(value))
         if value is None:
             return None
         try:
@@ -288,6 +300,39 @@ def _optional_number(low: float, high: float):
             raise ValueError(f"must be a number from {low:g} to {high:g}")
         return number
     return check
+
+
+#: The words a clinical ``sex`` is read from (any case), and the sex each names.
+SEXES = {"F": "F", "FEMALE": "F", "WOMAN": "F", "M": "M", "MALE": "M", "MAN": "M"}
+#: The answers a clinical yes/no field is read from (any case, surrounding spaces ignored).
+YES_NO = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
+
+
+def yes_no(value: Any) -> bool | None:
+    """A clinical yes/no answer as True/False; None when blank.
+
+    Parameters
+    ----------
+    value : bool, int, str or None
+        JSON ``true``/``false``, ``1``/``0`` or one of the words of :data:`YES_NO` ("Yes", "no", "TRUE").
+
+    Raises
+    ------
+    ValueError
+        For any other value (``"maybe"``, ``2``), so an answer is never guessed.
+
+    Examples
+    --------
+    >>> yes_no("Yes"), yes_no(" no "), yes_no(False), yes_no(""), yes_no(1)
+    (True, False, False, None, True)
+    """
+    value = _blank_to_none(value)
+    if value is None or isinstance(value, bool):
+        return value
+    answer = YES_NO.get(str(value).strip().lower()) if isinstance(value, (str, int, float)) else None
+    if answer is None:
+        raise ValueError(f"must be yes or no ({', '.join(YES_NO)})")
+    return answer
 
 
 #: Fields a clinical file may hold that spinebq does not use: dropped on reading, so no name or date travels on.
@@ -329,11 +374,24 @@ class Clinical(_Strict):
                              f"reads are {', '.join(known)} (and {', '.join(IGNORED_CLINICAL_FIELDS)}, which it ignores)")
         return {k: v for k, v in data.items() if k in known}
 
+    @field_validator("planned_levels")
+    @classmethod
+    def _levels(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
+        if value is not None:
+            parse_levels(value)  # a name that is no vertebra is refused here, naming the file and the field
+        return value
+
+    @field_validator("postmenopausal", "previous_augmentation")
+    @classmethod
+    def _yes_no(cls, value: Any) -> bool | None:
+        return yes_no(value)
+
     @field_validator("sex")
     @classmethod
     def _sex(cls, value: Any) -> Any:
         value = _blank_to_none(value)
-        if value is not None and str(value).strip().upper() not in ("F", "M", "FEMALE", "MALE"):
+        if value is not None and str(value).strip().upper() not in SEXES:
             raise ValueError("sex must be F or M")
         return value
 
@@ -341,11 +399,10 @@ class Clinical(_Strict):
 class Nomogram(_Open):
     """Nomogram coefficients: intercept and log-odds per unit of each variable."""
 
-    intercept: Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
-    coefficients: dict[Annotated[str, Field(min_length=1, max_length=100)],
-                       Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]] = Field(min_length=1, max_length=200)
+    intercept: LogOdds
+    coefficients: dict[Annotated[str, Field(min_length=1, max_length=100)], LogOdds] = Field(min_length=1, max_length=200)
     ranges: dict[str, tuple[Finite, Finite]] | None = None
-    cutoff: Annotated[float, Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
+    cutoff: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
     source: str | None = None
 
     @model_validator(mode="after")

@@ -306,6 +306,14 @@ def who(ct: CtRecord | None, mri: MriRecord | None, clinical: Mapping, *, patien
         facts.append(f"procedure: {clinical['procedure']}")
     if clinical.get("hip_t_score") is not None:
         facts.append(f"hip T-score {human(clinical['hip_t_score'], decimals=1)}")
+    if clinical.get("bmi_kg_m2") is not None:
+        facts.append(f"BMI {human(clinical['bmi_kg_m2'], decimals=1)} kg/m2")
+    if clinical.get("goutallier") is not None:
+        facts.append(f"Goutallier grade {human(clinical['goutallier'], decimals=0)} (given)")
+    for key, yes, no in (("postmenopausal", "postmenopausal", "not postmenopausal"),
+                         ("previous_augmentation", "previous vertebral augmentation", "no previous vertebral augmentation")):
+        if clinical.get(key) is not None:
+            facts.append(yes if clinical[key] else no)
     lines.append(("Clinical", ", ".join(facts) or "none given"))
     return lines
 

@@ -275,6 +275,8 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
             reason = "the paper's cohort was women only (not applied to a man)"
         elif sex is None:
             caveats.append("sex not given; the paper's cohort was women only")
+    if cond.get("postmenopausal") and clinical.get("postmenopausal") is False and reason is None:
+        reason = "the paper's cohort was postmenopausal women only (not applied: the clinical data say not postmenopausal)"
     if cond.get("age_min") is not None and clinical.get("age") is not None and clinical["age"] < cond["age_min"]:
         caveats.append(f"age {clinical['age']:g} is below the paper's minimum of {cond['age_min']}")
     wanted = cond.get("procedure")
@@ -297,11 +299,16 @@ def _base_row(model: dict) -> dict:
 
 
 def _levels_for(model: dict, clinical: dict) -> list[tuple[str, list[str]]]:
-    """The levels at which a per-level model is evaluated, each with its own caveats."""
+    """The levels at which a per-level model is evaluated, each with its own caveats: a planned level outside the
+    levels of the paper's cohort (``conditions.levels``: a lumbar cutoff at a thoracic screw) says so."""
     level = model.get("level")
-    if level == PLANNED_LEVELS:
-        return [(lv, []) for lv in clinical.get("planned_levels") or []]
-    return [(level, [])]
+    if level != PLANNED_LEVELS:
+        return [(level, [])]
+    cohort = (model.get("conditions") or {}).get("levels")
+    outside = (f"{{level}} lies outside the levels of [{model.get('paper')}]'s cohort ({cohort[0]}-{cohort[-1]}): its "
+               "cutoff may not transfer") if cohort else None
+    return [(lv, [outside.format(level=lv)] if cohort and lv not in cohort else [])
+            for lv in clinical.get("planned_levels") or []]
 
 
 def _assess_level_model(model: dict, values: PatientValues, clinical: dict) -> list[dict]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from spinebq.anatomy import ORDER
+from spinebq.anatomy import parse_levels
+from spinebq.io.schemas import SEXES, yes_no
 from spinebq.records.assessment import PatientValues, PredictorValue
 from spinebq.records.ct import CtRecord, VertebraRecord
 from spinebq.records.mri import MriRecord
@@ -47,7 +48,8 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
     """Keep the clinical fields spinebq uses, in canonical form.
 
     ``sex`` becomes ``"F"``/``"M"``; ``planned_levels`` a cranial-to-caudal list (from ``"L4,L5"``, ``"L4-L5"``
-    or a list); ``procedure`` one of :data:`PROCEDURES` when the text names one, otherwise the text itself.
+    or a list); ``procedure`` one of :data:`PROCEDURES` when the text names one, otherwise the text itself;
+    ``postmenopausal`` and ``previous_augmentation`` True/False (from "Yes"/"No", ``true``/``false``, 1/0).
     """
     clinical = dict(clinical or {})
     out = {}
@@ -57,7 +59,7 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
             continue
         if key == "sex":
             text = str(value).strip().upper()
-            value = {"FEMALE": "F", "WOMAN": "F", "W": "F", "MALE": "M", "MAN": "M"}.get(text, text[:1])
+            value = SEXES.get(text, text[:1])
         elif key == "planned_levels":
             value = parse_levels(value)
         elif key == "procedure":
@@ -65,57 +67,10 @@ def normalise_clinical(clinical: Mapping | None) -> dict:
             value = next((p for p in PROCEDURES if p in text or (p == "fusion" and ("plif" in text or "tlif" in text))), text)
         elif key in ("age", "bmi_kg_m2", "hip_t_score", "goutallier"):
             value = float(value)
+        elif key in ("postmenopausal", "previous_augmentation"):
+            value = yes_no(value)
         out[key] = value
     return out
-
-
-def parse_levels(value) -> list[str]:
-    """``"L4-L5"``, ``"L4,L5"``, ``["L5", "L4"]`` -> ``["L4", "L5"]`` (ranges are expanded).
-
-    Parameters
-    ----------
-    value : str or sequence of str
-        Levels separated by commas or semicolons, ranges with a hyphen, in any case and order.
-
-    Returns
-    -------
-    list of str
-        The distinct levels, cranial to caudal; a range skips the transitional ``T13`` and ``L6``.
-
-    Raises
-    ------
-    ValueError
-        When an item is not a vertebra name.
-
-    Examples
-    --------
-    >>> parse_levels("L4-L5")
-    ['L4', 'L5']
-    >>> parse_levels("l5; T12-L1")
-    ['T12', 'L1', 'L5']
-    >>> parse_levels(["L5", "L4", "L5"])
-    ['L4', 'L5']
-    >>> parse_levels("L4,X1")
-    Traceback (most recent call last):
-    ...
-    ValueError: 'X1' is not a vertebra name (use e.g. L4,L5 or L4-L5)
-    """
-    items = value if isinstance(value, (list, tuple)) else str(value).replace(";", ",").split(",")
-    levels: list[str] = []
-    for item in items:
-        item = str(item).strip().upper()
-        if not item:
-            continue
-        if "-" in item:
-            a, b = (s.strip() for s in item.split("-", 1))
-            if a in ORDER and b in ORDER:
-                i, j = sorted((ORDER.index(a), ORDER.index(b)))
-                levels += [x for x in ORDER[i: j + 1] if x not in ("T13", "L6")]
-                continue
-        if item not in ORDER:
-            raise ValueError(f"{item!r} is not a vertebra name (use e.g. L4,L5 or L4-L5)")
-        levels.append(item)
-    return sorted(set(levels), key=ORDER.index)
 
 
 def hu_to_vbmd(hu, calibration: Mapping | None):
