@@ -274,3 +274,23 @@ def test_assess_refuses_unknown_clinical_fields_and_layouts(name, text, said, tm
                    tmp_path / "out", clinical.name, capsys)
     for words in said:
         assert words in err, (words, err)
+
+
+@pytest.mark.parametrize("schema, document, field", [
+    ("CalibrationEquations", [{"slope_hu_per_mg_cm3": True, "intercept_hu": 64.75}], "slope_hu_per_mg_cm3"),
+    ("CalibrationEquations", [{"slope_hu_per_mg_cm3": 1.2456, "intercept_hu": 64.75, "kvp": True}], "kvp"),
+    ("TrajectoryFile", {"screws": [{"level": "L4", "side": "left", "entry_mm": [0, 0, 0], "target_mm": [0, 40, 0],
+                                    "diameter_mm": True}]}, "diameter_mm"),
+    ("PhantomSpec", {"rois": [{"density_mg_cm3": 100, "hu": True}, {"density_mg_cm3": 200, "hu": 300}]}, "hu"),
+])
+def test_a_json_true_is_no_number_in_any_user_file(schema, document, field, tmp_path):
+    """An equations file with ``"slope_hu_per_mg_cm3": true`` was read as a slope of 1 HU per mg/cm3 (and a kVp of
+    ``true`` as 1 kV); a screw of ``"diameter_mm": true`` as 1 mm; an insert's ``"hu": true`` as 1 HU. Every number
+    field of a user file refuses a yes/no value, as the clinical and nomogram files do."""
+    from spinebq.errors import SpinebqError
+    from spinebq.io import schemas
+
+    path = tmp_path / "file.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(SpinebqError, match=f"{field}.*yes/no value, not a number"):
+        schemas.read_validated(getattr(schemas, schema), path, "file")
