@@ -174,3 +174,14 @@ def test_an_age_below_the_papers_cohort_is_a_caveat(age, model, minimum, real_ct
     assert row["value"] is not None
     below = [c for c in row["caveats"] if "below the paper's minimum" in c]
     assert below == ([f"age {age} is below the paper's minimum of {minimum}"] if minimum else [])
+
+
+@pytest.mark.parametrize("ranges, words", [({"age": [30, 90], "pqb": [1, 6]}, "range of 'pqb', a variable without a coefficient"),
+                                           ({"age": [30, 90]}, "no range for 'pbq'")])
+def test_nomogram_ranges_that_do_not_match_the_coefficients_are_refused(ranges, words, real_ct_dir, tmp_path, capsys):
+    """A range for a misspelt variable (``pqb``) was dropped without a word, and a range missing for one variable
+    dropped every variable's points ("no axis ranges given"); both are refused, naming the variable."""
+    nomogram = tmp_path / "coefficients.json"
+    nomogram.write_text(json.dumps({"intercept": -9.0, "coefficients": {"age": 0.1, "pbq": 1.5}, "ranges": ranges}))
+    err = refused(capsys, "assess", "--ct", str(real_ct_dir), "--age", "71", "--nomogram", str(nomogram))
+    assert "coefficients.json" in err and words in err, err

@@ -406,9 +406,16 @@ class Nomogram(_Open):
 
     @model_validator(mode="after")
     def _ranges(self) -> "Nomogram":
-        for name, (low, high) in (self.ranges or {}).items():
+        ranges = self.ranges or {}
+        for name, (low, high) in ranges.items():
+            if name not in self.coefficients:
+                raise ValueError(f"range of {name!r}, a variable without a coefficient (misspelt?)")
             if not low < high:
                 raise ValueError(f"range of {name!r} must be [low, high] with low < high")
+        missing = [name for name in self.coefficients if name not in ranges]
+        if ranges and missing:
+            raise ValueError(f"no range for {', '.join(map(repr, missing))}: the points need one for every variable "
+                             "(or give no ranges for the probability alone)")
         return self
 
 
