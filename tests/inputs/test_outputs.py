@@ -266,3 +266,23 @@ def test_cropped_ct_modality_override(tmp_path, capsys):
     from spinebq.pipeline import CtOptions, load_ct
 
     assert load_ct(path, CtOptions(modality="CT")).metadata["modality"] == "CT"
+
+
+def test_the_readme_commands_run_twice_and_a_changed_result_is_still_refused(tmp_path, capsys):
+    """The README's first command run a second time stopped at its last step: "demo/report: already holds the results
+    of spinebq report for another input (demo/ct)", because writing the same results again into demo/ct changed
+    the folder's file times. A folder of spinebq results is the same input when its manifests list the same files;
+    results that differ (another summary range) are still another input."""
+    demo = tmp_path / "demo"
+
+    def readme(*extra: str) -> int:
+        assert main(["phantom", "--out", str(demo), "--rods"]) == 0
+        assert main(["ct", str(demo / "ct.nii.gz"), "--labels", str(demo / "labels.nii.gz"), "--no-pictures",
+                     "--trajectory", "none", "--out", str(demo / "ct"), *extra]) == 0
+        return main(["report", "--ct", str(demo / "ct"), "--no-pdf", "--out", str(demo / "report")])
+
+    assert readme() == 0
+    assert readme() == 0
+    capsys.readouterr()
+    assert readme("--levels", "L3-L5", "--overwrite") == 2
+    assert "already holds the results of spinebq report for another input" in capsys.readouterr().err

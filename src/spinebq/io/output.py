@@ -116,14 +116,33 @@ def user_umask() -> int:
 
 
 def fingerprint(path: Path) -> str:
-    """SHA-256 of a file's bytes; for a folder, of the list of its files' relative paths, sizes and times."""
+    """SHA-256 of a file's bytes; for a folder of spinebq results, of the files its manifests list (each name and
+    SHA-256: the same results written again are the same input, as when the README's commands are run twice); for
+    any other folder, of its files' relative paths, sizes and times."""
     digest = hashlib.sha256()
     if path.is_dir():
+        results = _listed_results(path)
+        if results:
+            digest.update(results.encode())
+            return "results:" + digest.hexdigest()
         for p in sorted(q for q in path.rglob("*") if q.is_file()):
             st = p.stat()
             digest.update(f"{p.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return "listing:" + digest.hexdigest()
     return "sha256:" + _sha256(path)
+
+
+def _listed_results(folder: Path) -> str:
+    """Each manifest of ``folder`` as ``command`` and the name and SHA-256 of every file it lists, one per line;
+    empty when the folder holds no readable manifest."""
+    lines = []
+    for path in sorted(folder.glob(manifest_name("*"))):
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            lines += [str(manifest["command"])] + [f"{f['path']}\0{f['sha256']}" for f in manifest["files"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+    return "\n".join(lines)
 
 
 def _sha256(path: Path) -> str:
