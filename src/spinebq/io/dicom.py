@@ -449,6 +449,9 @@ CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 #: Type 2 attributes (present, possibly empty) that highdicom copies from a source image into a SEG or SR.
 COPIED_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
                 "ReferringPhysicianName", "StudyID", "AccessionNumber")
+#: The UIDs :func:`reference_datasets` derives where the source has none, with the names its note gives them (the
+#: note, a Content Description, holds at most 64 characters).
+DERIVED_UIDS = {"StudyInstanceUID": "Study", "SeriesInstanceUID": "Series", "FrameOfReferenceUID": "Frame of Reference"}
 
 
 def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tuple[list[pydicom.Dataset], str | None]:
@@ -457,8 +460,9 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
     Anonymisers may blank the UIDs of the data set. Each slice's SOP Instance UID (0008,0018) and SOP Class UID
     (0008,0016) then come from its file meta (0002,0003) and (0002,0002) (CT Image Storage when neither has one);
     a blank Study Instance UID (0020,000D) or Series Instance UID (0020,000E) becomes one UID derived from the
-    slices' SOP Instance UIDs, the same on every run; so does a blank Frame of Reference UID (0020,0052). The type 2 attributes a SEG or SR copies from its source
-    (:data:`COPIED_TYPE2`, e.g. Patient's Sex) are added empty where a slice lacks them. The files are not changed.
+    slices' SOP Instance UIDs, the same on every run, and so does a blank Frame of Reference UID (0020,0052)
+    (:data:`DERIVED_UIDS`). The type 2 attributes a SEG or SR copies from its source (:data:`COPIED_TYPE2`, e.g.
+    Patient's Sex) are added empty where a slice lacks them. The files are not changed.
 
     Parameters
     ----------
@@ -502,11 +506,6 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
                     setattr(ds, keyword, uid)
             derived.append(name)
     return datasets, f"source lacked {', '.join(derived)} UID: derived" if derived else None
-
-
-#: The UIDs :func:`reference_datasets` derives where the source has none, with the names its note gives them (the
-#: note, a Content Description, holds at most 64 characters).
-DERIVED_UIDS = {"StudyInstanceUID": "Study", "SeriesInstanceUID": "Series", "FrameOfReferenceUID": "Frame of Reference"}
 
 
 #: Patient attributes of the source that a SEG or SR would otherwise carry and that are removed without PHI.
