@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from spinebq.cli import main
-from spinebq.io.output import manifest_name
+from spinebq.io.output import UNRECORDED_PATH, fingerprint, manifest_name
 from tests.conftest import TS, need
 from tests.inputs import malformed as m
 
@@ -38,6 +38,26 @@ def _embedded_pngs(html: str) -> set[str]:
     return set(re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html))
 
 
+def test_manifest_keeps_a_patients_name_in_a_folder_name_out_unless_asked(tmp_path):
+    """A PACS export names its folders after the patient; the manifest of ``spinebq ct`` wrote the input's path and
+    ``--out`` into the output folder. Without ``--include-phi`` neither is written (the input's fingerprint is, so a
+    second patient into the same ``--out`` is still refused, naming the new input); with it both are."""
+    export = tmp_path / "DOE^JANE_19600101"
+    export.mkdir()
+    ct = export / "ct.nii.gz"
+    ct.symlink_to(TS / "ct.nii.gz")
+    out = tmp_path / "DOE^JANE_results"
+    assert main(["ct", str(ct), "--out", str(out), "--trajectory", "none", "--no-pictures"]) == 0
+    text = (out / manifest_name("ct")).read_text()
+    assert "DOE" not in text and UNRECORDED_PATH in text
+    assert json.loads(text)["inputs"]["ct"]["fingerprint"] == fingerprint(ct)
+    assert main(["ct", str(ct), "--out", str(out), "--trajectory", "none", "--no-pictures"]) == 0  # the same input
+    assert main(["ct", str(ct), "--out", str(out), "--trajectory", "none", "--no-pictures", "--include-phi",
+                 "--overwrite"]) == 0
+    manifest = json.loads((out / manifest_name("ct")).read_text())
+    assert manifest["inputs"]["ct"]["path"] == str(ct) and manifest["options"]["out"] == str(out)
+
+
 def test_reused_out_never_mixes_two_inputs(real_ct_dir, tmp_path, capsys):
     """spinebq ct A --out X; spinebq ct B --out X; spinebq report --ct X: the report never shows A's pictures."""
     out = tmp_path / "X"
@@ -59,7 +79,7 @@ def test_reused_out_never_mixes_two_inputs(real_ct_dir, tmp_path, capsys):
                  "--trajectory", "none", "--overwrite"]) == 0
     assert not list(out.glob("*.png"))
     manifest = json.loads((out / manifest_name("ct")).read_text())
-    assert manifest["inputs"]["ct"]["path"] == str(crop_ct)
+    assert manifest["inputs"]["ct"]["fingerprint"] == fingerprint(crop_ct)
     assert {f["path"] for f in manifest["files"]} == {p.name for p in out.iterdir()} - {manifest_name("ct")}
     assert main(["report", "--ct", str(out), "--no-pdf", "--out", str(tmp_path / "report")]) == 0
     html = (tmp_path / "report" / "report.html").read_text()

@@ -286,3 +286,28 @@ def test_every_panel_of_the_levels_picture_names_its_axes(phantom_files, tmp_pat
                  str(tmp_path / "o"), "--no-muscle"]) == 0
     panels = labels["mri_levels.png"]
     assert panels and all(x and y for x, y in panels), panels
+
+
+def test_outputs_name_inputs_by_role_not_by_a_patients_folder(tmp_path, capsys):
+    """A PACS export's folder named after the patient: the real case02 T1 and its masks read from there. mri.json held
+    both paths (``input.source``, ``roi_source.labels`` and the weighting warning) and the manifest too; now each
+    input is named by its role unless ``--include-phi`` is given. The screen, the user's own, still shows the path."""
+    from .conftest import T1_DIR, need_t1_data
+
+    need_t1_data()
+    export = tmp_path / "DOE^JANE_19600101"
+    export.mkdir()
+    for name in ("case02_t1.nii.gz", "case02_bodies_verse.nii.gz"):
+        (export / name).symlink_to(T1_DIR / name)
+    args = ["mri", str(export / "case02_t1.nii.gz"), "--labels", str(export / "case02_bodies_verse.nii.gz"),
+            "--no-figures", "--no-muscle"]
+    assert main(args + ["--out", str(tmp_path / "out")]) == 0
+    assert "DOE^JANE" in capsys.readouterr().out
+    written = {p.name: p.read_text() for p in (tmp_path / "out").iterdir() if p.suffix in (".json", ".csv")}
+    assert {"mri.json", "mri.csv", "spinebq-manifest-mri.json"} <= set(written)
+    assert not [name for name, text in written.items() if "DOE" in text]
+    document = json.loads(written["mri.json"])
+    assert document["input"]["source"] == "the MR image" and document["roi_source"]["labels"] == "the label map"
+    assert main(args + ["--out", str(tmp_path / "phi"), "--include-phi"]) == 0
+    document = json.loads((tmp_path / "phi" / "mri.json").read_text())
+    assert document["input"]["source"] == str(export / "case02_t1.nii.gz")

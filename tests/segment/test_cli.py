@@ -12,8 +12,13 @@ from .conftest import DATA, need
 
 
 def test_segment_command_writes_named_files(tmp_path, capsys):
-    ct = need(DATA / "ct.nii.gz")
+    """The real CT read from a folder named after the patient: labels.json names it "the CT input", not its path."""
+    export = tmp_path / "DOE^JANE_19600101"
+    export.mkdir()
+    ct = export / "ct.nii.gz"
+    ct.symlink_to(need(DATA / "ct.nii.gz"))
     assert main(["segment", str(ct), "--out", str(tmp_path)]) == 0
+    assert not [p.name for p in tmp_path.glob("*.json") if "DOE" in p.read_text()]
     for name in ("vertebrae.nii.gz", "subregions.nii.gz", "labels.json", "preview.png"):
         assert (tmp_path / name).exists(), name
     doc = json.loads((tmp_path / "labels.json").read_text())

@@ -20,6 +20,7 @@ from typing import Any
 
 from spinebq.constants import DEFAULT_TIMEOUT_S
 from spinebq.errors import OPTION_IN_MESSAGE, SpinebqError
+from spinebq.io.output import without_paths
 from spinebq.pipeline import StudyOptions, StudyRecord
 from spinebq.records.study import StudyInputs
 
@@ -229,7 +230,7 @@ def _measure_and_send(sender, inputs: StudyInputs, options: BatchOptions, out_di
         shutil.rmtree(temporary, ignore_errors=True)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     state, reason = result
-    reason = reason and with_study_flags(without_paths(reason, inputs, options.include_phi))
+    reason = reason and with_study_flags(reason if options.include_phi else without_paths(reason, input_names(inputs)))
     sender.send((state, reason, time.process_time() - cpu_start, peak_mb))
     sender.close()
 
@@ -268,26 +269,14 @@ def with_study_flags(reason: str) -> str:
     return OPTION_IN_MESSAGE.sub(lambda match: f"spinebq ct --{match[1].replace('_', '-')}", reason)
 
 
-def without_paths(reason: str, inputs: StudyInputs, include_phi: bool) -> str:
-    """``reason`` with the study's input paths replaced by their role (folder names may name the patient)."""
-    if include_phi:
-        return reason
+def input_names(inputs: StudyInputs) -> dict[str | None, str]:
+    """The study's input paths and the words that stand for them in its outputs (:func:`~spinebq.io.output.without_paths`)."""
+    names: dict[str | None, str] = {inputs.labels: "the label map"}
     for role in ("ct", "mri", "axial"):
         info = getattr(inputs, role)
         if info is not None:
-            reason = reason.replace(str(info.path), f"the {role.upper() if role == 'ct' else role} series")
-    if inputs.labels:
-        reason = reason.replace(str(inputs.labels), "the label map")
-    return reason
-
-
-def _without_paths(document: Any, inputs: StudyInputs) -> Any:
-    """``document`` with every text passed through :func:`without_paths`."""
-    if isinstance(document, dict):
-        return {k: _without_paths(v, inputs) for k, v in document.items()}
-    if isinstance(document, list):
-        return [_without_paths(v, inputs) for v in document]
-    return without_paths(document, inputs, False) if isinstance(document, str) else document
+            names[str(info.path)] = f"the {role.upper() if role == 'ct' else role} series"
+    return names
 
 
 def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
@@ -306,8 +295,9 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
     full = options.profile == "full"
     ct, mri = record.ct, record.mri
     if not options.include_phi:  # input paths may name the patient: the documents name the series' role instead
-        ct = ct and replace(type(ct).from_json(_without_paths(ct.to_json(), record.inputs)), images=ct.images)
-        mri = mri and replace(type(mri).from_json(_without_paths(mri.to_json(), record.inputs)), images=mri.images)
+        names = input_names(record.inputs)
+        ct = ct and replace(type(ct).from_json(without_paths(ct.to_json(), names)), images=ct.images)
+        mri = mri and replace(type(mri).from_json(without_paths(mri.to_json(), names)), images=mri.images)
         record = replace(record, ct=ct, mri=mri)
     if ct is not None:
         from spinebq.report.ct_outputs import write_ct_outputs

@@ -8,6 +8,7 @@ Research use only, not a medical device.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 NAME = "mri"
 FLAGS = {"scheme": "--label-scheme", "series_uid": "--series"}
@@ -34,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", default="spinebq_mri", help="output folder (default: spinebq_mri)")
     parser.add_argument("--no-figures", action="store_true", help="do not draw the ROI pictures")
     parser.add_argument("--no-muscle", action="store_true", help="skip the paraspinal muscle fat estimate")
+    parser.add_argument("--include-phi", action="store_true", help="write the input paths into the outputs (folder "
+                        "and file names may name the patient; by default the outputs name each input by its role)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,9 +46,20 @@ def run(args: argparse.Namespace) -> int:
 
     options = MriOptions(series_uid=args.series, label_scheme=args.label_scheme, muscle=not args.no_muscle)
     record = analyse_mri(args.image, labels=args.labels, points=args.points, axial=args.axial, options=options)
+    if not args.include_phi:
+        from dataclasses import replace
+
+        from spinebq.io.output import without_paths
+
+        names = {}
+        for path, words in ((args.image, "the MR image"), (args.labels, "the label map"),
+                            (args.points, "the points file"), (args.axial, "the axial series")):
+            if path:
+                names.update({path: words, str(Path(path).resolve()): words})
+        record = replace(type(record).from_json(without_paths(record.to_json(), names)), images=record.images)
     with staged(args, metadata=record.images.image.metadata if record.images else None) as out:
         record = write_mri_outputs(out, record, figures=not args.no_figures)
-    print(_summary(record.to_json(), args.out))
+    print(_summary(record.to_json(), args.out, args.image))
     return 0
 
 
@@ -68,9 +82,9 @@ def _vbq_median(data: dict) -> str:
     return "median L1-L4" if used == ["L1", "L2", "L3", "L4"] else f"median of {', '.join(used)}"
 
 
-def _summary(data: dict, out) -> str:
+def _summary(data: dict, out, image: str) -> str:
     src = ROI_SOURCE_WORDS.get(data["roi_source"]["method"], data["roi_source"]["method"])
-    lines = [f"spinebq mri: {data['input']['source']} ({src}) - research use only, not a medical device"]
+    lines = [f"spinebq mri: {image} ({src}) - research use only, not a medical device"]
     vbq = data["vbq"]
     if vbq is None:
         lines.append(f"  VBQ: not measurable ({data['vbq_reason']})")

@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
                             patient_id=args.id, include_phi=args.include_phi)
             written.append("vertebrae_seg.dcm")
         doc["files"] = written
+        if not args.include_phi:
+            from spinebq.io.output import without_paths
+
+            doc = without_paths(doc, {args.ct: "the CT input"})
         write_json(out / "labels.json", doc)
     out = Path(args.out)
     print(f"spinebq segment: {len(result.levels)} levels ({result.info.get('segmenter', 'builtin')}): "

@@ -38,6 +38,8 @@ from spinebq.errors import SpinebqError, option
 MANIFEST_SCHEMA = "spinebq.manifest/1"
 #: Prefix of the temporary folder a command writes into before its files are moved into ``--out``.
 STAGING_PREFIX = ".spinebq-staging-"
+#: What a manifest records for an input's path and ``--out`` without ``--include-phi`` (the fingerprint is kept).
+UNRECORDED_PATH = "not recorded: a folder or file name may name the patient (--include-phi records it where a command has it)"
 
 
 def manifest_name(command: str) -> str:
@@ -204,15 +206,12 @@ def check_output(out: str | Path, command: str, inputs: Mapping[str, str | Path 
     if isinstance(previous, str):
         raise SpinebqError(f"{out / manifest_name(command)}: {previous}; give {option('overwrite')} to replace the results there")
     present = _existing_inputs(inputs)
-    primary = next(iter(present), None)  # the first input given
-    now = present.get(primary) if primary else None
-    before = previous.inputs.get(primary) if primary else None
-    if primary is not None and before is None and previous.inputs:
-        before = next(iter(previous.inputs.values()))
-        raise SpinebqError(f"{out}: already holds the results of spinebq {command} for another input ({before.path}); "
-                           f"give {option('overwrite')} to replace them, or choose another {option('out')}")
-    if now is not None and before is not None and before.fingerprint != fingerprint(now):
-        raise SpinebqError(f"{out}: already holds the results of spinebq {command} for another input ({before.path}); "
+    if not present:
+        return
+    primary, now = next(iter(present.items()))  # the first input given
+    before = previous.inputs.get(primary)
+    if (before is None and previous.inputs) or (before is not None and before.fingerprint != fingerprint(now)):
+        raise SpinebqError(f"{out}: already holds the results of spinebq {command} for another input than {now}; "
                            f"give {option('overwrite')} to replace them, or choose another {option('out')}")
 
 
@@ -328,8 +327,12 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
             if reason:
                 raise SpinebqError(f"{out / name}: {reason}; spinebq {command} would replace it: move it away, give "
                                    f"{option('overwrite')} to replace it, or choose another {option('out')}")
+    present = _existing_inputs(inputs)
+    if not options.get("include_phi"):  # folder and file names often hold the patient's name (PACS exports)
+        options = {key: UNRECORDED_PATH if key in present or key == "out" else value for key, value in options.items()}
     manifest = _manifest(staging, written, command=command,
-                         inputs={role: input_entry(p) for role, p in _existing_inputs(inputs).items()},
+                         inputs={role: input_entry(p, shown=None if options.get("include_phi") else UNRECORDED_PATH)
+                                 for role, p in present.items()},
                          options=options, patient=patient)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous(out, command)
@@ -340,6 +343,24 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
             raise SpinebqError(f"{target}: a folder is in the way of a file spinebq {command} writes")
         os.replace(staging / name, target)
     write_atomic(out / manifest_name(command), _manifest_text(manifest))
+
+
+def without_paths(document: Any, names: Mapping[str | Path | None, str]) -> Any:
+    """``document`` (JSON-like: dicts, lists, texts) with every input path in its texts replaced by its words.
+
+    Folder and file names often hold the patient's name (PACS exports), so outputs name an input by its role unless
+    the user asks for paths (``--include-phi``). ``names`` maps each path (``None`` entries are skipped) to its words,
+    e.g. ``{"/exports/DOE^JANE/t1.nii.gz": "the MR image"}``.
+    """
+    if isinstance(document, dict):
+        return {key: without_paths(value, names) for key, value in document.items()}
+    if isinstance(document, list):
+        return [without_paths(value, names) for value in document]
+    if not isinstance(document, str):
+        return document
+    for path, words in sorted(((str(p), w) for p, w in names.items() if p), key=lambda item: -len(item[0])):
+        document = document.replace(path, words)
+    return document
 
 
 def input_entry(path: str | Path, *, shown: str | None = None) -> InputEntry:
