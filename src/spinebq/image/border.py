@@ -35,7 +35,8 @@ class FillBorder:
         """One sentence naming the faces and the value, or None without fill."""
         if not self.faces:
             return None
-        parts = [f"axis {axis} {side} {n} slice{'s' if n > 1 else ''} at {value:g}" for axis, side, n, value in self.faces]
+        parts = [f"axis {axis} {side} {n} slice{'s' if n > 1 else ''} at {value:g}"
+                 for axis, side, n, value in self.faces]
         return (f"constant fill on the array's faces ({'; '.join(parts)}; {self.voxels} voxels): padding, not anatomy, "
                 "left out")
 
