@@ -1,6 +1,9 @@
 """The MR phantom: VBQ, S1-VBQ and PBQ within 1 % of the truth, Goutallier grades right, QC flags."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 
@@ -122,3 +125,64 @@ def test_vbq_with_roots_or_conus_in_the_sac(roots, signal, left_out):
     csf = d["csf"]
     assert csf["voxels"] + csf["excluded_voxels"] + csf["root_voxels_left_out"] == csf["sac_voxels"]
     assert (csf["root_voxels_left_out"] > 0) == left_out
+
+
+def _measure_muscle(phantom, array):
+    import warnings
+
+    from spinebq.measure.mri.measure import measure_mri
+
+    image, labels, _ = phantom
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return measure_mri(image.with_array(array.astype(np.float32)), labels=labels).data
+
+
+def test_constant_fill_on_the_image_faces_is_not_fat(phantom):
+    """A converter's padding (the real T1 exams carry slices and rows of 255 on their faces): the phantom's first
+    eight sagittal slices, reached by the right erector lines, replaced by a constant brighter than fat. Read as
+    tissue, the fill pulled the fat reference up to its own value and every fat fraction down."""
+    image, _, truth = phantom
+    padded = image.array.copy()
+    padded[:8] = 1.5 * padded.max()
+    d = _measure_muscle(phantom, padded)
+    info = d["muscle_method"]
+    # before: fat reference 1063 (the fill), threshold 594, every fat fraction 0.0 and every grade 0
+    for disc, t in truth["muscle"].items():
+        assert d["muscle"][disc]["goutallier"] == t["goutallier"], disc
+        for side in ("left", "right"):
+            assert d["muscle"][disc][f"fat_fraction_{side}"] == pytest.approx(t[f"fat_fraction_{side}"], abs=0.03)
+    assert info["signal_fat"] == pytest.approx(450.0, rel=0.02) and info["signal_fat_source"] == "subcutaneous"
+    assert info["image_fill_border"].startswith("constant fill on the array's faces (axis 0 first 8 slices at")
+
+
+def test_fat_clipped_at_the_image_maximum_gives_missing_grades_with_the_reason(phantom, tmp_path, capsys):
+    """Every signal above 90 % of the fat signal cut to it (a scale that saturates fat): the fat's true signal, and so
+    the midpoint threshold, is unknown. Fat fractions and grades are missing with the reason and the flag, in the
+    JSON, on the screen and in the report's muscle table, never a number."""
+    from spinebq.cli import main
+    from spinebq.io.volume import save_nifti
+    from spinebq.records.mri import MriRecord
+    from spinebq.report.html import _mri_detail
+    from spinebq.report.patient import mri_tables
+
+    image, labels, _ = phantom
+    clipped = np.minimum(image.array, 0.9 * 450.0)
+    save_nifti(image.with_array(clipped.astype(np.float32)), tmp_path / "t1.nii.gz")
+    save_nifti(labels, tmp_path / "vertebrae.nii.gz", dtype=np.int16)
+    assert main(["mri", str(tmp_path / "t1.nii.gz"), "--labels", str(tmp_path / "vertebrae.nii.gz"),
+                 "--out", str(tmp_path / "out"), "--no-figures"]) == 0
+    screen = capsys.readouterr().out
+    d = json.loads((tmp_path / "out" / "mri.json").read_text())
+    info = d["muscle_method"]
+    assert info["signal_fat"] is None and info["threshold"] is None
+    assert info["signal_fat_reason"].startswith("the fat signal is clipped")
+    assert d["muscle"]
+    for entry in d["muscle"].values():
+        assert entry["goutallier"] is None and entry["fat_fraction_left"] is None and entry["fat_fraction_right"] is None
+        assert entry["goutallier_reason"] == f"no fat reference: {info['signal_fat_reason']}"
+        assert "fat_reference_clipped" in entry["qc"] and "no_fat_reference" not in entry["qc"]
+    assert "Goutallier missing: the fat signal is clipped" in screen
+    tables = mri_tables(MriRecord.from_json(d))
+    assert tables["muscle_missing"] == {f"no fat reference: {info['signal_fat_reason']}": ", ".join(d["muscle"])}
+    assert "the fat signal is clipped" in _mri_detail(tables)

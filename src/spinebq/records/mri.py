@@ -158,6 +158,14 @@ class MriRecord:
     def level(self, name: str) -> MriLevel | None:
         return next((v for v in self.levels if v.level == name), None)
 
+    def muscle_missing(self) -> dict[str, str]:
+        """Why a disc level's Goutallier grade is missing -> the levels (``"L1/L2, L2/L3"``); empty when none is."""
+        out: dict[str, list[str]] = {}
+        for m in self.muscle:
+            if m.goutallier is None:
+                out.setdefault(m.details.get("goutallier_reason") or "not measured", []).append(m.disc)
+        return {reason: ", ".join(discs) for reason, discs in out.items()}
+
     def without_images(self) -> "MriRecord":
         return replace(self, images=None)
 

@@ -296,6 +296,8 @@ def _mri_detail(m: dict) -> str:
                        f"<td class='n'>{_e(ff(mu['fat_fraction_left']))}</td><td class='n'>{_e(ff(mu['fat_fraction_right']))}</td>"
                        f"<td>{_e(mu['plane'])}</td></tr>")
         out.append("</table>")
+        out += [f"<p class='small mri-muscle-missing'>Goutallier not measured at {_e(levels)}: {_e(reason)}</p>"
+                for reason, levels in m.get("muscle_missing", {}).items()]
     return "\n".join(out)
 
 

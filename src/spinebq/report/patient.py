@@ -191,6 +191,7 @@ def mri_tables(mri: MriRecord) -> dict:
                "fat_fraction_left": m.fat_fraction_left, "fat_fraction_right": m.fat_fraction_right}
               for m in mri.muscle]
     return {"scores": scores, "columns": [_column(q) for q in MRI_LEVEL_QUANTITIES], "rows": rows, "muscle": muscle,
+            "muscle_missing": mri.muscle_missing(),
             "muscle_method": (mri.details.get("muscle_method") or {}).get("limitation")}
 
 
@@ -261,6 +262,8 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
         limitation = (mri.details.get("muscle_method") or {}).get("limitation")
         if limitation:
             out.append(f"MRI muscle: {limitation}.")
+        out += [f"MRI muscle, {levels}: fat fraction and Goutallier grade not measured ({reason})."
+                for reason, levels in mri.muscle_missing().items()]
     if assessment is not None:
         out.append("Assessment: " + assessment.no_pooled_score + ". Each cutoff applies to its own paper's "
                    "population, endpoint and method; the caveats of each row say where this patient differs.")

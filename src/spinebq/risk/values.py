@@ -300,7 +300,8 @@ def mri_values(mri: MriRecord) -> dict[str, PredictorValue]:
                                caveats=["Goutallier from a T1 fat fraction on parasagittal slices (sagittal approximation), "
                                         "not read on axial images"]
                                if any(m.plane == "sagittal" for m in mri.muscle if m.disc in (where or "")) else [],
-                               reason="no paraspinal muscle grade in mri.json")
+                               reason="no paraspinal muscle grade in mri.json" + "".join(
+                                   f"; {levels}: {reason}" for reason, levels in mri.muscle_missing().items()))
     return out
 
 

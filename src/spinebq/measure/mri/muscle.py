@@ -18,7 +18,12 @@ Rule (docs/methods.md section 5.3, midpoint threshold on T1), in both planes (ar
   dark (muscle) and a bright (fat) class; SI_fat = median of the bright voxels within
   :data:`SUBCUTANEOUS_MM` of the skin (subcutaneous fat), else of the bright voxels anywhere on the lines
   (intermuscular fat); it counts only with at least :data:`MIN_FAT_VOXELS` voxels and at least
-  :data:`FAT_CONTRAST` x the muscle signal. Without it the fat fractions and grades are missing, with the reason;
+  :data:`FAT_CONTRAST` x the muscle signal, and a median below the image's maximum (a median at the maximum means
+  at least half of the fat is clipped: its true signal, and so the threshold, is unknown). Without it the fat
+  fractions and grades are missing, with the reason and the QC flag ``no_fat_reference`` or
+  ``fat_reference_clipped``;
+* a constant frame on the array's faces (padding, :func:`spinebq.image.border.fill_border`) is outside the image:
+  lines end there, and it counts neither for the air threshold nor for the image's maximum;
 * ROI: on each line from the start to :data:`FASCIA_MM` before the subcutaneous fat (the run of voxels above
   the midpoint that reaches back to the skin), never past the skin; labelled bone is left out. The ROI is this
   set of lines, not a traced muscle outline;
@@ -37,6 +42,7 @@ import numpy as np
 from scipy import ndimage
 
 from spinebq.errors import SpinebqError
+from spinebq.image.border import fill_border
 from spinebq.image.volume import Volume
 from spinebq.vocabulary import QcFlag
 
@@ -95,6 +101,8 @@ class FatReference:
         Fat voxels the median is taken over.
     reason : str or None
         Why no fat reference was found.
+    clipped : bool
+        The fat found has its median at the image's maximum (clipped), so it was not used.
     """
 
     signal_fat: float | None
@@ -102,6 +110,7 @@ class FatReference:
     source: str | None
     voxels: int
     reason: str | None = None
+    clipped: bool = False
 
     @property
     def midpoint(self) -> float | None:
@@ -178,8 +187,11 @@ def trace_lines(image: np.ndarray, xs: list[int], zs: list[int], y0: int, air: f
     return Lines(xx, zz, int(y0), values.astype(np.float32), first - 1)
 
 
-def find_fat_reference(lines: list[Lines], sy: float) -> FatReference:
-    """Muscle and fat signals of the tissue on ``lines`` (see the module's rule)."""
+def find_fat_reference(lines: list[Lines], sy: float, *, image_max: float = np.inf) -> FatReference:
+    """Muscle and fat signals of the tissue on ``lines`` (see the module's rule).
+
+    ``image_max`` is the image's highest signal: fat whose median reaches it is clipped and not used.
+    """
     tissue = [ln.values[i, :ln.skin[i] + 1] for ln in lines for i in range(len(ln.skin)) if ln.skin[i] >= 0]
     if not tissue or sum(t.size for t in tissue) < MIN_FAT_VOXELS:
         return FatReference(None, float("nan"), None, 0, "no tissue behind the spine on the sampled lines")
@@ -193,7 +205,13 @@ def find_fat_reference(lines: list[Lines], sy: float) -> FatReference:
         bright = values[values > split]
         signal = float(np.median(bright)) if bright.size else float("nan")
         if bright.size >= MIN_FAT_VOXELS and signal >= FAT_CONTRAST * signal_muscle:
-            return FatReference(signal, signal_muscle, source, int(bright.size))
+            if signal < image_max:
+                return FatReference(signal, signal_muscle, source, int(bright.size))
+            # the fat is there but its signal is unknown: a dimmer class further on would be partial volume, not fat
+            return FatReference(None, signal_muscle, None, 0,
+                                f"the fat signal is clipped ({source} fat: {bright.size} bright voxels, median at the "
+                                f"image's maximum {image_max:.0f}): at least half of the fat voxels are at the top of the "
+                                "scale, so the true fat signal, and the fat threshold, are unknown", clipped=True)
         found.append(f"{source}: {bright.size} bright voxels" + (f" at {signal:.0f}" if bright.size else ""))
     return FatReference(None, signal_muscle, None, 0,
                         f"no fat found behind the spine ({'; '.join(found)}; fat must be at least "
@@ -265,9 +283,13 @@ def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[
     ``bone(mask)`` returns the voxels of ``mask`` on labelled bone (left out of the ROIs).
     """
     sy, sz = spacing_mm[1], spacing_mm[2]
-    air = air_threshold(image)
+    border = fill_border(image)
+    inside = image[~border.mask]
+    air = air_threshold(inside)
+    if border.faces:  # the fill is outside the image: a line reaching it ends there, as in air
+        image = np.where(border.mask, -np.inf, image).astype(np.float32)
     lines = {key: trace_lines(image, xs, zs, y0, air, sy) for key, (xs, zs, y0) in blocks.items() if xs and zs}
-    reference = find_fat_reference(list(lines.values()), sy)
+    reference = find_fat_reference(list(lines.values()), sy, image_max=float(inside.max()))
     min_length = int(round(5.0 / sy))
     rois: dict[str, np.ndarray] = {}
     values: dict[tuple[str, str], np.ndarray] = {}
@@ -300,9 +322,7 @@ def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[
                     "limitation": LIMITATION if plane == "sagittal" else AXIAL_LIMITATION}, {}
     muscle, info = _grade(values, reference, plane)
     info["air_threshold"] = round(air, 3)
-    if reference.signal_fat is not None and reference.signal_fat >= float(image.max()):
-        info["signal_fat_note"] = ("the fat signal is the image's maximum (clipped): the true fat signal may be higher, "
-                                   "so the threshold is a lower bound and the fat fractions upper bounds")
+    info["image_fill_border"] = border.describe()
     return muscle, info, rois
 
 
@@ -330,7 +350,7 @@ def _grade(values: dict[tuple[str, str], np.ndarray], reference: FatReference, p
         entry["plane"] = plane
         entry["qc"] = [QcFlag.SAGITTAL_APPROXIMATION.value] if plane == "sagittal" else []
         if threshold is None:
-            entry["qc"].append(QcFlag.NO_FAT_REFERENCE.value)
+            entry["qc"].append((QcFlag.FAT_REFERENCE_CLIPPED if reference.clipped else QcFlag.NO_FAT_REFERENCE).value)
     info = {"method": METHOD, "goutallier_source": GOUTALLIER_SOURCE,
             "signal_fat": None if reference.signal_fat is None else round(reference.signal_fat, 3),
             "signal_fat_source": reference.source, "signal_fat_voxels": reference.voxels,
