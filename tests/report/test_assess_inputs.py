@@ -162,18 +162,21 @@ def test_a_lumbar_cutoff_at_a_thoracic_screw_says_so(demo_report_dir, tmp_path):
     assert not any("lies outside" in c for c in rows["L1"]["caveats"])
 
 
-@pytest.mark.parametrize("age, model, minimum", [(16, "S001_HU_ratio", 18), (45, "S000_T2", 50), (45, "S000_T2", None)])
-def test_an_age_below_the_papers_cohort_is_a_caveat(age, model, minimum, real_ct_dir, tmp_path):
-    """[yang2026] studied adults (age >= 18) and [xu2025] patients over 50; a 16- or 45-year-old was placed against
-    their cutoffs with no caveat (only [chang2025] carried its minimum age)."""
-    options = ["--age", str(age if minimum else 71), "--sex", "F", "--procedure", "fusion"]
+@pytest.mark.parametrize("age, model, cohort", [(16, "S001_HU_ratio", "age >= 18"), (18, "S001_HU_ratio", None),
+                                                (45, "S000_T2", "age > 50"), (50, "S000_T2", "age > 50"),
+                                                (51, "S000_T2", None), (71, "S000_T2", None)])
+def test_an_age_outside_the_papers_cohort_is_a_caveat(age, model, cohort, real_ct_dir, tmp_path):
+    """[yang2026] studied adults (age >= 18) and [xu2025] patients "aged over 50 years"; a 16- or 45-year-old was
+    placed against their cutoffs with no caveat (only [chang2025] carried its minimum age). A 50-year-old still passed
+    [xu2025]'s check silently (it read "age < 50"); the bound is now the paper's: over 50."""
     clinical = tmp_path / "clinical.json"
     clinical.write_text(json.dumps({"hip_t_score": -2.0}))
-    result = assess(real_ct_dir, tmp_path, *options, "--clinical", str(clinical))
+    result = assess(real_ct_dir, tmp_path, "--age", str(age), "--sex", "F", "--procedure", "fusion",
+                    "--clinical", str(clinical))
     (row,) = [r for r in result["models"] if r["key"] == model]
     assert row["value"] is not None
-    below = [c for c in row["caveats"] if "below the paper's minimum" in c]
-    assert below == ([f"age {age} is below the paper's minimum of {minimum}"] if minimum else [])
+    outside = [c for c in row["caveats"] if c.startswith("age ")]
+    assert outside == ([f"age {age} lies outside the paper's cohort ({cohort})"] if cohort else [])
 
 
 @pytest.mark.parametrize("ranges, words", [({"age": [30, 90], "pqb": [1, 6]}, "range of 'pqb', a variable without a coefficient"),

@@ -13,6 +13,7 @@ The CT and MRI results are read as typed records (:class:`~spinebq.records.ct.Ct
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from spinebq.risk.values import mri_fracture_caveat, normalise_clinical, parse_l
 SUBSTITUTES = {"L3": ("L2", "L4")}
 #: The registry's ``level`` of a model evaluated at each of the patient's planned levels.
 PLANNED_LEVELS = "planned levels"
+#: The registry's age conditions as the papers word them: ``age_min`` 18 is "age >= 18" ([yang2026]), ``age_over``
+#: 50 is "aged over 50" ([xu2025]: a patient of exactly 50 lies outside its cohort); each with the test an age passes.
+AGE_BOUNDS = {"age_min": (">=", operator.ge), "age_over": (">", operator.gt)}
 LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "st_hu_3d", "b_hu",
                    "hu_ratio")
 
@@ -277,8 +281,9 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
             caveats.append("sex not given; the paper's cohort was women only")
     if cond.get("postmenopausal") and clinical.get("postmenopausal") is False and reason is None:
         reason = "the paper's cohort was postmenopausal women only (not applied: the clinical data say not postmenopausal)"
-    if cond.get("age_min") is not None and clinical.get("age") is not None and clinical["age"] < cond["age_min"]:
-        caveats.append(f"age {clinical['age']:g} is below the paper's minimum of {cond['age_min']}")
+    age = _age_caveat(cond, clinical.get("age"))
+    if age:
+        caveats.append(age)
     wanted = cond.get("procedure")
     if wanted:
         got = clinical.get("procedure")
@@ -287,6 +292,15 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
         elif got != wanted:
             caveats.append(f"procedure '{got}' differs from the paper's ({wanted}): its endpoint may not transfer")
     return caveats, reason
+
+
+def _age_caveat(cond: dict, age: float | None) -> str | None:
+    """The caveat of an age outside the paper's cohort (``conditions`` ``age_min`` or ``age_over``), else None."""
+    for key, (sign, inside) in AGE_BOUNDS.items():
+        bound = cond.get(key)
+        if bound is not None and age is not None and not inside(age, bound):
+            return f"age {age:g} lies outside the paper's cohort (age {sign} {bound})"
+    return None
 
 
 def _base_row(model: dict) -> dict:
