@@ -19,7 +19,8 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.errors import SpinebqError
-from spinebq.records.assessment import SCHEMA, Assessment, ModelResult, PatientValues
+from spinebq.records.assessment import (CT_SUMMARY_VALUE_KEYS, LEVEL_VALUE_KEYS, PREDICTOR_NAMES, SCHEMA, Assessment,
+                                        ModelResult, PatientValues)
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.constants import DEFAULT_PATIENT_ID, RESEARCH_NOTICE
@@ -35,8 +36,6 @@ PLANNED_LEVELS = "planned levels"
 #: The registry's age conditions as the papers word them: ``age_min`` 18 is "age >= 18" ([yang2026]), ``age_over``
 #: 50 is "aged over 50" ([xu2025]: a patient of exactly 50 lies outside its cohort); each with the test an age passes.
 AGE_BOUNDS = {"age_min": (">=", operator.ge), "age_over": (">", operator.gt)}
-LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "st_hu_3d", "b_hu",
-                   "hu_ratio")
 
 
 def read_document(path: str | Path, name: str) -> dict:
@@ -358,6 +357,21 @@ def _assess_level_model(model: dict, values: PatientValues, clinical: dict) -> l
     return out
 
 
+def _absent(name: str, values: PatientValues) -> str:
+    """Why the nomogram variable ``name`` has no value at all: no CT or MRI results given, or L3 and its substitutes
+    not measured (a coefficient file naming a variable spinebq does not know is refused by :func:`read_nomogram`;
+    coefficients handed to :func:`assess_patient` are not checked there)."""
+    if name not in PREDICTOR_NAMES:
+        return "not a variable spinebq knows"
+    if name in LEVEL_VALUE_KEYS and values.levels is not None:
+        return f"L3 is not in measurements.json and no substitute ({', '.join(SUBSTITUTES['L3'])}) has a value"
+    if name in LEVEL_VALUE_KEYS or name in CT_SUMMARY_VALUE_KEYS:
+        return "no CT results given"
+    if name == "goutallier":
+        return "no MRI results given, and no goutallier in the clinical data"
+    return "no MRI results given"
+
+
 def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) -> dict:
     from spinebq.stats.nomogram import Nomogram
 
@@ -370,7 +384,7 @@ def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) 
     patient, missing, sources, caveats = {}, [], {}, []
     for name in coefs:
         value = values.get(name)
-        if name in LEVEL_VARIABLES:
+        if name in LEVEL_VALUE_KEYS:
             value = values.at("L3", name)
             if value is None or value.value is None:
                 for sub in SUBSTITUTES["L3"]:
@@ -380,7 +394,7 @@ def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) 
                         caveats.append(f"{name}: L3 not measurable, {sub} used (the paper's substitute)")
                         break
         if value is None or value.value is None:
-            missing.append(f"{name} ({value.reason if value is not None else 'not a variable spinebq knows'})")
+            missing.append(f"{name} ({value.reason if value is not None else _absent(name, values)})")
             continue
         patient[name] = value.value
         sources[name] = value.source + (f" at {value.level}" if value.level else "")
@@ -427,7 +441,7 @@ def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri
     modality = model.get("modality", "")
     if model["kind"] == "nomogram":
         rows = [_assess_nomogram(model, values, nomogram)]
-    elif model["variable"] in LEVEL_VARIABLES:
+    elif model["variable"] in LEVEL_VALUE_KEYS:
         rows = _assess_level_model(model, values, clinical) if ct is not None else [_base_row(model) | {"reason": "no CT results given"}]
     else:
         row = _base_row(model)
@@ -445,7 +459,7 @@ def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri
         caveats.append(model.get("note") or "secondary source, not checked against a stored full text")
     for row in rows:
         row["caveats"] = caveats + row["caveats"]
-        fracture = mri_fracture_caveat(mri, row["level"]) if model["variable"] in LEVEL_VARIABLES else None
+        fracture = mri_fracture_caveat(mri, row["level"]) if model["variable"] in LEVEL_VALUE_KEYS else None
         if fracture:
             row["caveats"].append(fracture)
         if reason and row["value"] is not None:
