@@ -224,6 +224,27 @@ def test_full_profile_on_a_manifest_joins_ct_mri_and_clinical_columns(tmp_path):
     assert pictures == (tmp_path / "report" / "report.html").read_text().count("<img") > 0
 
 
+def test_a_screening_study_says_in_plain_words_why_it_has_no_screw_trajectory(tmp_path):
+    """The screening profile plans no screws: the study's measurements.json and assessment.json said "no trajectory
+    requested (trajectory mode none)", a library option the user never typed. They now say what is missing and the
+    flags that give it (``spinebq batch --profile full``, ``spinebq ct --trajectory auto``)."""
+    from tests.conftest import TS, need
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"id,ct,labels,age,sex,planned_levels\npatient-7,{need(TS / 'ct.nii.gz')},"
+                        f"{TS / 'seg_v2' / 'total.nii.gz'},71,F,L4-L5\n")
+    out = tmp_path / "out"
+    assert main(["batch", str(manifest), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    (folder,) = (out / "studies").iterdir()
+    trajectories = json.loads((folder / "ct" / "measurements.json").read_text())["vertebrae"]["L4"]["trajectories"]
+    assessment = json.loads((folder / "assessment.json").read_text())
+    reasons = {r["key"]: r["reason"] for r in assessment["models"] if r["key"] in ("S001_HU_ratio", "Sakai2018_STHU")}
+    (reason,) = {trajectories["left"]["reason"], trajectories["right"]["reason"], *reasons.values()}
+    assert reason.startswith("no screw trajectory was asked for"), reason
+    assert "spinebq batch only with --profile full" in reason and "--trajectory auto" in reason, reason
+    assert "trajectory mode" not in (folder / "assessment.json").read_text()
+
+
 def test_no_input_path_reaches_any_file_of_a_manifest_and_nifti_batch(tmp_path):
     """Folder and file names of the inputs (often patients' names) appear in no file the batch writes: a manifest
     row with a missing file, a manifest row with the real CT, and a folder of NIfTI files."""

@@ -162,18 +162,21 @@ def test_a_lumbar_cutoff_at_a_thoracic_screw_says_so(demo_report_dir, tmp_path):
     assert not any("lies outside" in c for c in rows["L1"]["caveats"])
 
 
-@pytest.mark.parametrize("age, model, minimum", [(16, "S001_HU_ratio", 18), (45, "S000_T2", 50), (45, "S000_T2", None)])
-def test_an_age_below_the_papers_cohort_is_a_caveat(age, model, minimum, real_ct_dir, tmp_path):
-    """[yang2026] studied adults (age >= 18) and [xu2025] patients over 50; a 16- or 45-year-old was placed against
-    their cutoffs with no caveat (only [chang2025] carried its minimum age)."""
-    options = ["--age", str(age if minimum else 71), "--sex", "F", "--procedure", "fusion"]
+@pytest.mark.parametrize("age, model, cohort", [(16, "S001_HU_ratio", "age >= 18"), (18, "S001_HU_ratio", None),
+                                                (45, "S000_T2", "age > 50"), (50, "S000_T2", "age > 50"),
+                                                (51, "S000_T2", None), (71, "S000_T2", None)])
+def test_an_age_outside_the_papers_cohort_is_a_caveat(age, model, cohort, real_ct_dir, tmp_path):
+    """[yang2026] studied adults (age >= 18) and [xu2025] patients "aged over 50 years"; a 16- or 45-year-old was
+    placed against their cutoffs with no caveat (only [chang2025] carried its minimum age). A 50-year-old still passed
+    [xu2025]'s check silently (it read "age < 50"); the bound is now the paper's: over 50."""
     clinical = tmp_path / "clinical.json"
     clinical.write_text(json.dumps({"hip_t_score": -2.0}))
-    result = assess(real_ct_dir, tmp_path, *options, "--clinical", str(clinical))
+    result = assess(real_ct_dir, tmp_path, "--age", str(age), "--sex", "F", "--procedure", "fusion",
+                    "--clinical", str(clinical))
     (row,) = [r for r in result["models"] if r["key"] == model]
     assert row["value"] is not None
-    below = [c for c in row["caveats"] if "below the paper's minimum" in c]
-    assert below == ([f"age {age} is below the paper's minimum of {minimum}"] if minimum else [])
+    outside = [c for c in row["caveats"] if c.startswith("age ")]
+    assert outside == ([f"age {age} lies outside the paper's cohort ({cohort})"] if cohort else [])
 
 
 @pytest.mark.parametrize("ranges, words", [({"age": [30, 90], "pqb": [1, 6]}, "range of 'pqb', a variable without a coefficient"),
@@ -185,3 +188,30 @@ def test_nomogram_ranges_that_do_not_match_the_coefficients_are_refused(ranges, 
     nomogram.write_text(json.dumps({"intercept": -9.0, "coefficients": {"age": 0.1, "pbq": 1.5}, "ranges": ranges}))
     err = refused(capsys, "assess", "--ct", str(real_ct_dir), "--age", "71", "--nomogram", str(nomogram))
     assert "coefficients.json" in err and words in err, err
+
+
+@pytest.mark.parametrize("stats", [False, True])
+def test_a_nomogram_variable_spinebq_does_not_know_is_refused(stats, real_ct_dir, tmp_path, capsys):
+    """A coefficient for a variable spinebq does not measure (``pqb``, misspelt) made the nomogram row "not
+    applicable: missing nomogram inputs: pqb (not a variable spinebq knows)"; the file (a user's coefficients or a
+    stats.json of spinebq stats) is refused when read, in one sentence naming the variable and those spinebq knows."""
+    spec = {"intercept": -9.0, "coefficients": {"age": 0.1, "pqb": 1.5}}
+    nomogram = tmp_path / ("stats.json" if stats else "coefficients.json")
+    nomogram.write_text(json.dumps({"nomogram": spec} if stats else spec))
+    err = refused(capsys, "assess", "--ct", str(real_ct_dir), "--age", "71", "--nomogram", str(nomogram))
+    assert nomogram.name in err and "'pqb' (did you mean 'pbq'?) is not among the variables spinebq knows: " in err, err
+    assert "age, bmi_kg_m2" in err and "hu_ratio" in err and "goutallier" in err
+
+
+def test_a_known_nomogram_variable_without_a_value_says_what_is_missing(real_ct_dir, tmp_path):
+    """A variable spinebq knows but cannot read for this patient keeps the row "not applicable" with its reason:
+    ``pbq`` of a CT without MRI results read "not a variable spinebq knows"; it now says the MRI results are missing,
+    while the CT's values still come with their own reason (no ``hip_t_score`` in the clinical data)."""
+    nomogram = tmp_path / "coefficients.json"
+    nomogram.write_text(json.dumps({"intercept": -9.0, "coefficients": {"age": 0.1, "pbq": 1.5, "hu_ratio": -2.0,
+                                                                        "hip_t_score": -0.5}}))
+    result = assess(real_ct_dir, tmp_path, "--age", "71", "--nomogram", str(nomogram))
+    (row,) = [r for r in result["models"] if r["key"] == "S001_nomogram"]
+    assert row["status"] == "not_applicable"
+    assert row["reason"] == ("missing nomogram inputs: pbq (no MRI results given); "
+                             "hip_t_score (hip_t_score not given in the clinical data)")

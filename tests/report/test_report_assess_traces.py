@@ -76,7 +76,7 @@ def test_every_vbmd_model_carries_the_warning_of_an_unchecked_equation(variant):
 
 
 def test_a_missing_screw_gives_its_stored_reason_once(variant):
-    """Trajectory mode none: both sides store "no trajectory requested (trajectory mode none)"; the planned-levels
+    """``--trajectory none``: both sides store the same reason (no screw trajectory was asked for); the planned-levels
     table said "trajectory not measurable" and the assessment a generic reason."""
     document, assessment, report = variant
     stored = document["vertebrae"]["L4"]["trajectories"]["left"]["reason"]

@@ -53,6 +53,22 @@ def test_bibliography_entries_are_well_formed():
         reference("nobody1999")
 
 
+#: A Wolters Kluwer DOI of the journal-code form: ``10.1097/BRS.0000000000004577`` (16 digits after the code).
+WOLTERS_KLUWER_DOI = re.compile(r"10\.1097/[a-z0-9]+\.\d{16}", re.IGNORECASE)
+
+
+def test_the_vbq_paper_has_the_doi_of_its_publisher_not_the_misprinted_one():
+    """[wu2025] (Spine Research, Wolters Kluwer for Higher Education Press) printed its DOI a zero short
+    (``10.1097/br9.000000000000019``), so the bibliography gave "DOI not available"; it now has the DOI of the
+    article's page at its publisher, of the 16-digit form every journal-code DOI of that publisher has, and keeps
+    the printed one in its note."""
+    ref = reference("wu2025")
+    assert ref.doi is not None and WOLTERS_KLUWER_DOI.fullmatch(ref.doi), ref.doi
+    assert "10.1097/br9.000000000000019" in ref.note and ref.citation().endswith(f"doi:{ref.doi}")
+    journal_code = [r.doi for r in load_references().values() if r.doi and re.match(r"10\.1097/[a-z0-9]+\.\d", r.doi, re.I)]
+    assert all(WOLTERS_KLUWER_DOI.fullmatch(doi) for doi in journal_code), journal_code
+
+
 def test_pickhardt_thresholds_are_recorded_as_printed():
     """110 and 160 HU at L1, 120 kVp, each number present in the sentence printed in the paper's abstract."""
     (entry,) = [e for e in load_screening() if e["reference"] == "pickhardt2013"]

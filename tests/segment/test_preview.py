@@ -37,3 +37,29 @@ def test_panels_agree_with_captions(real_ct):
     assert "patient right on the left" in CORONAL_CAPTION
     right, left = (preview_planes(psoas[side], centre)[CORONAL_CAPTION] for side in ("right", "left"))
     assert _mean_column(right) < _mean_column(left)
+
+
+def _tallest_panel(png) -> tuple[int, int]:
+    """(height of the tallest unbroken column of non-white pixels, the PNG's height), pixels: how high its highest
+    image panel is drawn in the picture."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        drawn = (np.asarray(image.convert("L")) < 250).astype(np.int8)
+    edges = np.diff(np.pad(drawn, ((1, 1), (0, 0))), axis=0).T  # per column: +1 where a run starts, -1 after it
+    starts, stops = np.nonzero(edges == 1), np.nonzero(edges == -1)
+    return int((stops[1] - starts[1]).max()), drawn.shape[0]
+
+
+def test_the_preview_of_a_short_series_is_not_a_thin_strip(tmp_path):
+    """The real 20-slice DICOM series (40 mm high, 500 mm field of view) was drawn as two strips 34 pixels high in a
+    picture 540 high; its panels are now cropped around the labels and magnified (at least MIN_PANEL_HEIGHT_PX, 200
+    pixels, here 225). The whole real CT (336 mm high) still fills its picture as before."""
+    from spinebq.cli import main
+
+    assert main(["segment", str(need(DATA / "ct_dicom")), "--out", str(tmp_path / "short")]) == 0
+    panel, picture = _tallest_panel(tmp_path / "short" / "preview.png")
+    assert panel >= 200 and panel >= picture / 3, (panel, picture)
+    assert main(["segment", str(need(DATA / "ct.nii.gz")), "--out", str(tmp_path / "long")]) == 0
+    panel, picture = _tallest_panel(tmp_path / "long" / "preview.png")
+    assert panel >= 0.8 * picture, (panel, picture)

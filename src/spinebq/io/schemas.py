@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 from spinebq.anatomy import parse_levels
 from spinebq.constants import KVP_RANGE_KV
 from spinebq.errors import SpinebqError
+from spinebq.records.assessment import PREDICTOR_NAMES
 
 #: Largest JSON/CSV input read (bytes): every real inserts, equations, trajectory or points file is far smaller.
 MAX_INPUT_BYTES = 20 * 2**20
@@ -403,6 +404,21 @@ class Nomogram(_Open):
     ranges: dict[str, tuple[Finite, Finite]] | None = None
     cutoff: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
     source: str | None = None
+
+    @field_validator("coefficients")
+    @classmethod
+    def _known_variables(cls, coefficients: dict[str, float]) -> dict[str, float]:
+        import difflib
+
+        unknown = []
+        for name in coefficients:
+            if name not in PREDICTOR_NAMES:
+                close = difflib.get_close_matches(name.lower(), PREDICTOR_NAMES, n=1, cutoff=0.6)
+                unknown.append(f"{name[:40]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not among the variables "
+                             f"spinebq knows: {', '.join(PREDICTOR_NAMES)}")
+        return coefficients
 
     @model_validator(mode="after")
     def _ranges(self) -> "Nomogram":

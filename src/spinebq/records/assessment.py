@@ -168,6 +168,15 @@ class ModelResult:
 VALUE_KEYS = ("value", "unit", "source", "level", "caveats", "reason")
 #: Values of the ``values`` section that come from the clinical data, in the order they are written.
 CLINICAL_VALUE_KEYS = ("age", "bmi_kg_m2", "hip_t_score", "sex_female")
+#: The CT summary values (``PatientValues.ct_summary``), over the summary levels.
+CT_SUMMARY_VALUE_KEYS = ("summary_hu_3d", "summary_hu_2d", "summary_vbmd_mg_cm3")
+#: The CT values of one level (``PatientValues.at(level, name)``).
+LEVEL_VALUE_KEYS = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "st_hu_3d", "b_hu",
+                    "hu_ratio")
+#: The MRI scores and the Goutallier grade (``PatientValues.others``; the grade may also come from the clinical data).
+MRI_VALUE_KEYS = ("vbq", "pbq", "s1_vbq", "goutallier")
+#: Every variable spinebq measures or reads for a patient: the names a nomogram's coefficients may use.
+PREDICTOR_NAMES = CLINICAL_VALUE_KEYS + CT_SUMMARY_VALUE_KEYS + LEVEL_VALUE_KEYS + MRI_VALUE_KEYS
 
 
 @dataclass(frozen=True)

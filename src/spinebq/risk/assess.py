@@ -13,12 +13,14 @@ The CT and MRI results are read as typed records (:class:`~spinebq.records.ct.Ct
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from pathlib import Path
 
 from spinebq import __version__
 from spinebq.errors import SpinebqError
-from spinebq.records.assessment import SCHEMA, Assessment, ModelResult, PatientValues
+from spinebq.records.assessment import (CT_SUMMARY_VALUE_KEYS, LEVEL_VALUE_KEYS, PREDICTOR_NAMES, SCHEMA, Assessment,
+                                        ModelResult, PatientValues)
 from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.constants import DEFAULT_PATIENT_ID, RESEARCH_NOTICE
@@ -31,8 +33,9 @@ from spinebq.risk.values import mri_fracture_caveat, normalise_clinical, parse_l
 SUBSTITUTES = {"L3": ("L2", "L4")}
 #: The registry's ``level`` of a model evaluated at each of the patient's planned levels.
 PLANNED_LEVELS = "planned levels"
-LEVEL_VARIABLES = ("body_vbmd_mg_cm3", "pedicle_vbmd_mg_cm3", "trajectory_vbmd_mg_cm3", "st_hu", "st_hu_3d", "b_hu",
-                   "hu_ratio")
+#: The registry's age conditions as the papers word them: ``age_min`` 18 is "age >= 18" ([yang2026]), ``age_over``
+#: 50 is "aged over 50" ([xu2025]: a patient of exactly 50 lies outside its cohort); each with the test an age passes.
+AGE_BOUNDS = {"age_min": (">=", operator.ge), "age_over": (">", operator.gt)}
 
 
 def read_document(path: str | Path, name: str) -> dict:
@@ -277,8 +280,9 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
             caveats.append("sex not given; the paper's cohort was women only")
     if cond.get("postmenopausal") and clinical.get("postmenopausal") is False and reason is None:
         reason = "the paper's cohort was postmenopausal women only (not applied: the clinical data say not postmenopausal)"
-    if cond.get("age_min") is not None and clinical.get("age") is not None and clinical["age"] < cond["age_min"]:
-        caveats.append(f"age {clinical['age']:g} is below the paper's minimum of {cond['age_min']}")
+    age = _age_caveat(cond, clinical.get("age"))
+    if age:
+        caveats.append(age)
     wanted = cond.get("procedure")
     if wanted:
         got = clinical.get("procedure")
@@ -287,6 +291,15 @@ def _condition_caveats(model: dict, ct: CtRecord | None, mri: MriRecord | None,
         elif got != wanted:
             caveats.append(f"procedure '{got}' differs from the paper's ({wanted}): its endpoint may not transfer")
     return caveats, reason
+
+
+def _age_caveat(cond: dict, age: float | None) -> str | None:
+    """The caveat of an age outside the paper's cohort (``conditions`` ``age_min`` or ``age_over``), else None."""
+    for key, (sign, inside) in AGE_BOUNDS.items():
+        bound = cond.get(key)
+        if bound is not None and age is not None and not inside(age, bound):
+            return f"age {age:g} lies outside the paper's cohort (age {sign} {bound})"
+    return None
 
 
 def _base_row(model: dict) -> dict:
@@ -344,6 +357,21 @@ def _assess_level_model(model: dict, values: PatientValues, clinical: dict) -> l
     return out
 
 
+def _absent(name: str, values: PatientValues) -> str:
+    """Why the nomogram variable ``name`` has no value at all: no CT or MRI results given, or L3 and its substitutes
+    not measured (a coefficient file naming a variable spinebq does not know is refused by :func:`read_nomogram`;
+    coefficients handed to :func:`assess_patient` are not checked there)."""
+    if name not in PREDICTOR_NAMES:
+        return "not a variable spinebq knows"
+    if name in LEVEL_VALUE_KEYS and values.levels is not None:
+        return f"L3 is not in measurements.json and no substitute ({', '.join(SUBSTITUTES['L3'])}) has a value"
+    if name in LEVEL_VALUE_KEYS or name in CT_SUMMARY_VALUE_KEYS:
+        return "no CT results given"
+    if name == "goutallier":
+        return "no MRI results given, and no goutallier in the clinical data"
+    return "no MRI results given"
+
+
 def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) -> dict:
     from spinebq.stats.nomogram import Nomogram
 
@@ -356,7 +384,7 @@ def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) 
     patient, missing, sources, caveats = {}, [], {}, []
     for name in coefs:
         value = values.get(name)
-        if name in LEVEL_VARIABLES:
+        if name in LEVEL_VALUE_KEYS:
             value = values.at("L3", name)
             if value is None or value.value is None:
                 for sub in SUBSTITUTES["L3"]:
@@ -366,7 +394,7 @@ def _assess_nomogram(model: dict, values: PatientValues, nomogram: dict | None) 
                         caveats.append(f"{name}: L3 not measurable, {sub} used (the paper's substitute)")
                         break
         if value is None or value.value is None:
-            missing.append(f"{name} ({value.reason if value is not None else 'not a variable spinebq knows'})")
+            missing.append(f"{name} ({value.reason if value is not None else _absent(name, values)})")
             continue
         patient[name] = value.value
         sources[name] = value.source + (f" at {value.level}" if value.level else "")
@@ -413,7 +441,7 @@ def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri
     modality = model.get("modality", "")
     if model["kind"] == "nomogram":
         rows = [_assess_nomogram(model, values, nomogram)]
-    elif model["variable"] in LEVEL_VARIABLES:
+    elif model["variable"] in LEVEL_VALUE_KEYS:
         rows = _assess_level_model(model, values, clinical) if ct is not None else [_base_row(model) | {"reason": "no CT results given"}]
     else:
         row = _base_row(model)
@@ -431,7 +459,7 @@ def assess_model(model: dict, values: PatientValues, *, ct: CtRecord | None, mri
         caveats.append(model.get("note") or "secondary source, not checked against a stored full text")
     for row in rows:
         row["caveats"] = caveats + row["caveats"]
-        fracture = mri_fracture_caveat(mri, row["level"]) if model["variable"] in LEVEL_VARIABLES else None
+        fracture = mri_fracture_caveat(mri, row["level"]) if model["variable"] in LEVEL_VALUE_KEYS else None
         if fracture:
             row["caveats"].append(fracture)
         if reason and row["value"] is not None:

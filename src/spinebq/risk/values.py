@@ -119,8 +119,8 @@ def trajectory_hu(vertebra: VertebraRecord) -> tuple[float | None, list[str]]:
 def trajectory_reason(vertebra: VertebraRecord) -> str | None:
     """Why the screws of one vertebra were not measured, in the words measurements.json stores per side.
 
-    Both sides' reasons (``trajectories.<side>.reason``: a screw of the trajectory file not used, trajectory mode
-    none, ...) are given once when they are the same, otherwise side by side; None when neither side gives one
+    Both sides' reasons (``trajectories.<side>.reason``: a screw of the trajectory file not used, no trajectory
+    asked for, ...) are given once when they are the same, otherwise side by side; None when neither side gives one
     (or a side was measured).
 
     Examples
@@ -130,11 +130,11 @@ def trajectory_reason(vertebra: VertebraRecord) -> str | None:
     >>> @dataclass
     ... class V:
     ...     trajectories: dict
-    >>> none = TrajectoryRecord(reason="no trajectory requested (trajectory mode none)")
+    >>> none = TrajectoryRecord(reason="none asked for")
     >>> trajectory_reason(V({"left": none, "right": none}))
-    'no trajectory requested (trajectory mode none)'
+    'none asked for'
     >>> trajectory_reason(V({"left": none, "right": TrajectoryRecord(reason="its entry lies outside")}))
-    'left: no trajectory requested (trajectory mode none); right: its entry lies outside'
+    'left: none asked for; right: its entry lies outside'
     """
     sides = vertebra.trajectories
     if any(_finite(sides[s].hu_mean) for s in sides):

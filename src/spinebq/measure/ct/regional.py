@@ -60,6 +60,10 @@ AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 #: Why S1 has no pedicle record and no region B: the lumbar pedicle model follows a narrow pedicle behind the body to its
 #: isthmus; the sacral pedicle is short and wide and merges with the ala, and on the real CT the model took 5-6 mm of
 #: bone 43 mm beside the midline for it (benchmarks/ct.md, "S1 plans and per-level plausibility").
+#: Why a level has no screw when none was asked for (``trajectory`` ``"none"``: ``spinebq ct --trajectory none``, or the
+#: screening profile of ``spinebq batch``), with the flags that plan them.
+NO_TRAJECTORY_REQUESTED = ("no screw trajectory was asked for (spinebq ct plans them with --trajectory auto, its "
+                           "default; spinebq batch only with --profile full)")
 SACRAL_PEDICLE_REASON = ("the lumbar pedicle model finds no isthmus in S1's short, wide sacral pedicle (S1 screws are "
                          "planned and checked with S1's own test)")
 
@@ -331,7 +335,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
 
 def _no_screw_reason(options: RegionalOptions, name: str, side: str, trajectory_file: dict | None = None) -> str:
     if options.trajectory == "none":
-        return "no trajectory requested (trajectory mode none)"
+        return NO_TRAJECTORY_REQUESTED
     if options.trajectory == "from-screws":
         return f"no metal screw found in the {side} side of {name}"
     refused = [s["reason"] for s in (trajectory_file or {}).get("not_used", ()) if (s["level"], s["side"]) == (name, side)]

@@ -15,6 +15,21 @@ from spinebq.anatomy import VERSE_NAMES
 
 SAGITTAL_CAPTION = "sagittal (anterior left)"
 CORONAL_CAPTION = "coronal (patient right on the left)"
+#: Widest panel, as a multiple of its height (the series' extent from its first to its last slice): a wider field of
+#: view is cropped around the labels (:func:`panel_window`).
+MAX_PANEL_ASPECT = 2.0
+#: Image kept either side of the labels in a cropped panel, mm.
+LABEL_MARGIN_MM = 15.0
+#: The picture fits this box (width, height), pixels, unless a panel would be lower than :data:`MIN_PANEL_HEIGHT_PX`.
+FIGURE_BOX_PX = (900, 540)
+#: Lowest panel, pixels: a short series is magnified up to it ...
+MIN_PANEL_HEIGHT_PX = 200
+#: ... but never beyond this many pixels per mm.
+MAX_PX_PER_MM = 8.0
+#: Resolution of the PNG; the sizes in pixels below follow from it.
+DPI = 90
+#: Room above each panel for its caption, above the picture for its title, and between panels, pixels.
+TITLE_PX, SUPTITLE_PX, GAP_PX = 24, 30, 12
 
 
 def spine_centre(vertebrae: np.ndarray) -> tuple[int, int]:
@@ -57,12 +72,55 @@ def preview_planes(array: np.ndarray, centre: tuple[int, int]) -> dict[str, np.n
     return {SAGITTAL_CAPTION: array[column, :, :].T, CORONAL_CAPTION: array[:, row, :].T}
 
 
+def panel_window(labels: np.ndarray, height_mm: float, spacing_mm: float) -> tuple[int, int]:
+    """The columns ``[start, stop)`` of a preview panel: all of them, or, when that panel would be wider than
+    :data:`MAX_PANEL_ASPECT` times its height, a window of that width around the labelled columns (never narrower
+    than the labels and :data:`LABEL_MARGIN_MM` either side).
+
+    Parameters
+    ----------
+    labels : (rows, columns) ndarray
+        The panel's labels, as :func:`preview_planes` gives them; 0 is background.
+    height_mm : float
+        The panel's height: the series' extent from its first to its last slice, mm.
+    spacing_mm : float
+        Column spacing, mm.
+
+    Examples
+    --------
+    A 20-slice series (40 mm) of a 500 mm field of view, a vertebra in columns 200-279 (0.977 mm):
+
+    >>> labels = np.zeros((20, 512), dtype=np.uint8)
+    >>> labels[:, 200:280] = 20
+    >>> panel_window(labels, 40.0, 0.977)
+    (184, 295)
+    >>> panel_window(labels, 400.0, 0.977)  # a long series keeps its whole field of view
+    (0, 512)
+    """
+    columns = labels.shape[1]
+    labelled = np.nonzero(labels.any(axis=0))[0]
+    if columns * spacing_mm <= MAX_PANEL_ASPECT * height_mm:
+        return 0, columns
+    if not labelled.size:
+        labelled = np.array([columns // 2])
+    wanted_mm = max(MAX_PANEL_ASPECT * height_mm, (labelled[-1] - labelled[0] + 1) * spacing_mm + 2 * LABEL_MARGIN_MM)
+    width = min(columns, int(np.ceil(wanted_mm / spacing_mm)))
+    start = int(round((labelled[0] + labelled[-1] + 1) / 2 - width / 2))
+    start = min(max(start, 0), columns - width)
+    return start, start + width
+
+
 def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -> Path:
     """Write a two-panel PNG (sagittal, coronal through the spine) with the labels drawn over the CT.
 
     Each level is written with its confidence, the sides where a rib was found (``rib L+R``) and ``unconfirmed``
     where its name is a guess (``levels`` as :attr:`SegmentationResult.levels`). Orientation: see the module
     docstring.
+
+    The panels keep the physical proportions of the image. A series shorter than its field of view is wide
+    (20 slices of 2 mm: 40 mm high, 500 mm wide): its panels are cropped around the labels (:func:`panel_window`),
+    put one above the other when that draws them larger, and magnified so that each is at least
+    :data:`MIN_PANEL_HEIGHT_PX` high (at most :data:`MAX_PX_PER_MM`), not drawn as a thin strip.
     """
     import matplotlib
 
@@ -75,11 +133,31 @@ def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -
     sp = ct.spacing_mm
     centre = spine_centre(lab)
     images, label_planes = preview_planes(hu, centre), preview_planes(lab, centre)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 6))
     # names before the anterior edge in the sagittal (clear of the posterior elements), after the label in the coronal
     views = [(SAGITTAL_CAPTION, sp[1], "right"), (CORONAL_CAPTION, sp[0], "left")]
+    height_mm = hu.shape[2] * sp[2]
+    windows = [panel_window(label_planes[title], height_mm, s_in) for title, s_in, _ in views]
+    widths_mm = [(stop - start) * s_in for (start, stop), (_, s_in, _) in zip(windows, views)]
+    layouts = {False: ((sum(widths_mm), height_mm), (3 * GAP_PX, SUPTITLE_PX + TITLE_PX + GAP_PX)),  # side by side
+               True: ((max(widths_mm), 2 * height_mm), (2 * GAP_PX, SUPTITLE_PX + 2 * TITLE_PX + GAP_PX))}  # stacked
+    scales = {stacked: min((FIGURE_BOX_PX[0] - chrome[0]) / content[0], (FIGURE_BOX_PX[1] - chrome[1]) / content[1])
+              for stacked, (content, chrome) in layouts.items()}
+    stacked = scales[True] > scales[False]  # the layout that draws the panels larger in the box
+    (content_mm, chrome_px), px_per_mm = layouts[stacked], scales[stacked]
+    px_per_mm = min(max(px_per_mm, MIN_PANEL_HEIGHT_PX / height_mm), MAX_PX_PER_MM)
+    size_px = (content_mm[0] * px_per_mm + chrome_px[0], content_mm[1] * px_per_mm + chrome_px[1])
+    fig = plt.figure(figsize=(size_px[0] / DPI, size_px[1] / DPI), dpi=DPI)
+    panel_h = height_mm * px_per_mm
+    left, top = GAP_PX, size_px[1] - SUPTITLE_PX - TITLE_PX
     cmap = plt.get_cmap("tab10")
-    for ax, (title, s_in, align) in zip(axes, views):
+    for (title, s_in, align), (start, stop), width_mm in zip(views, windows, widths_mm):
+        panel_w = width_mm * px_per_mm
+        x0 = (size_px[0] - panel_w) / 2 if stacked else left
+        ax = fig.add_axes((x0 / size_px[0], (top - panel_h) / size_px[1], panel_w / size_px[0], panel_h / size_px[1]))
+        if stacked:
+            top -= panel_h + TITLE_PX + GAP_PX
+        else:
+            left += panel_w + GAP_PX
         img, labels = images[title], label_planes[title]
         ax.imshow(img, cmap="gray", vmin=-200, vmax=1000, origin="lower", aspect=sp[2] / s_in, interpolation="nearest")
         for i, v in enumerate(int(u) for u in np.unique(labels) if u > 0):
@@ -95,10 +173,12 @@ def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -
             text += " unconfirmed" if "level_unconfirmed" in level.get("qc", []) else ""
             x = cols.min() - 2 if align == "right" else cols.max() + 2
             ax.text(x, rows.mean(), text, color=cmap(i % 10), fontsize=8, ha=align, va="center")
+        ax.set_xlim(start - 0.5, stop - 0.5)
+        ax.set_ylim(-0.5, img.shape[0] - 0.5)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.suptitle("spinebq segment (research use only)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    # a name written beside a label may reach past a cropped panel: the picture grows to hold it
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
     plt.close(fig)
     return path
