@@ -180,7 +180,9 @@ def test_the_regional_stage_leaves_the_ct_result_unchanged(phantom):
 @pytest.mark.parametrize("case", CASES)
 def test_analyse_mri_equals_the_cli_document_and_numbers_unchanged(case, tmp_path):
     image, labels = need(MRI / f"{case}_t1.nii.gz"), need(MRI / f"{case}_bodies_verse.nii.gz")
-    assert main(["mri", str(image), "--labels", str(labels), "--out", str(tmp_path), "--no-figures"]) == 0
+    # with --include-phi the CLI writes the input paths as the library records them (without, their roles)
+    assert main(["mri", str(image), "--labels", str(labels), "--out", str(tmp_path), "--no-figures",
+                 "--include-phi"]) == 0
     written = json.loads((tmp_path / "mri.json").read_text())
     record = analyse_mri(image, labels=labels)
     document = to_jsonable(record.to_json())

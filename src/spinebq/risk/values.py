@@ -29,7 +29,7 @@ PROCEDURES = ("fusion", "semi-rigid instrumentation", "vertebral augmentation")
 #: Why a vBMD value is missing on a scan measured in HU only.
 UNCALIBRATED = "the scan is not calibrated to vBMD (a phantom or scanner equation calibration is needed)"
 #: Why a screw-trajectory value is missing.
-NO_TRAJECTORY = "no screw trajectory in measurements.json (spinebq ct with trajectories)"
+NO_TRAJECTORY = "no screw trajectory in measurements.json (spinebq ct plans them with --trajectory auto, its default)"
 #: The regions of [xu2025]: A the vertebral body (given once), B the pedicle and C the screw trajectory (per side).
 REGIONS = ("A", "B", "C")
 
