@@ -174,8 +174,9 @@ class MriImages:
     rois: dict[str, np.ndarray]
     axial: Volume | None = None
     axial_rois: dict[str, np.ndarray] = field(default_factory=dict)
-    title: str = "image"
-    axial_title: str = "axial"
+    #: First line of the pictures' titles: the series' kind, never its file or folder name (which may name the patient).
+    title: str = "sagittal T1"
+    axial_title: str = "axial T1"
 
 
 @dataclass(frozen=True)
@@ -463,8 +464,7 @@ def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None =
     document = dict(result.data)
     document["warnings"] = [str(w.message) for w in caught if issubclass(w.category, SpinebqWarning)]
     record = MriRecord.from_json(document)
-    images = MriImages(image, result.labels, result.rois, axial, result.axial_rois, title=path.name,
-                       axial_title=axial_path.name if axial_path else "axial")
+    images = MriImages(image, result.labels, result.rois, axial, result.axial_rois)
     return replace(record, images=images)
 
 
