@@ -159,3 +159,40 @@ def test_sr_on_a_folder_of_another_series_says_so(phantom_dicom, tmp_path):
     with pytest.raises(SpinebqError, match=re.escape(f"no slice of the measured series {measured}")):
         write_measurement_sr(doc, need(TS / "ct_dicom"), tmp_path / "sr.dcm")
     assert not (tmp_path / "sr.dcm").exists()
+
+
+def test_sr_carries_the_acr_category_when_calibrated(tmp_path):
+    """The phantom with its four hydroxyapatite rods, written as a DICOM series and calibrated: page one and
+    measurements.json give the ACR category of the summary levels' mean vBMD; the SR carried only each level's vBMD.
+    It now carries a summary group (the lumbar spine, the levels used): the mean vBMD and the ACR category as a
+    qualitative evaluation, read back equal to the JSON; uncalibrated, no such group."""
+    import highdicom as hd
+
+    from spinebq.io.volume import load_volume
+    from spinebq.pipeline import CtOptions, analyse_ct
+    from spinebq.report.files import to_jsonable
+    from spinebq.report.sr import read_measurement_sr, write_measurement_sr
+    from tests.dicom_writer import write_ct_series
+
+    assert main(["phantom", "--out", str(tmp_path / "ph"), "--rods"]) == 0
+    phantom = load_volume(tmp_path / "ph" / "ct.nii.gz")
+    folder = tmp_path / "dicom"
+    sp = phantom.spacing_mm
+    write_ct_series(folder, np.clip(np.round(phantom.array), -1024, 3000).astype(np.int16).transpose(1, 0, 2),
+                    spacing_mm=(sp[1], sp[0]), z_positions_mm=list(np.arange(phantom.shape[2]) * sp[2]))
+    ct = load_volume(folder)
+    labels = ct.with_array(load_volume(tmp_path / "ph" / "labels.nii.gz").array.astype(np.int16))
+    options = CtOptions(trajectory="none", calibration="phantom", phantom=str(tmp_path / "ph" / "phantom_rods.json"))
+    doc = json.loads(json.dumps(to_jsonable(analyse_ct(ct, labels, options).to_json())))
+    summary = doc["summary"]
+    assert summary["acr_category"] in ("osteoporosis", "low_bone_mass", "normal")
+    back = read_measurement_sr(write_measurement_sr(doc, folder, tmp_path / "sr.dcm"))
+    assert back["summary"]["acr_category"] == summary["acr_category"]
+    assert back["summary"]["vbmd_mg_cm3"] == pytest.approx(summary["vbmd_mg_cm3"])
+    assert back["summary"]["levels"] == ", ".join(summary["levels_used"])
+    sr = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(tmp_path / "sr.dcm"))
+    group = sr.content.get_image_measurement_groups()[-1]
+    assert "[acr2018qct]" in group.get_qualitative_evaluations()[0].name.meaning
+    assert group.finding_sites[0].value.scheme_designator == "SCT"
+    uncalibrated = json.loads(json.dumps(to_jsonable(analyse_ct(ct, labels, CtOptions(trajectory="none")).to_json())))
+    assert "summary" not in read_measurement_sr(write_measurement_sr(uncalibrated, folder, tmp_path / "plain.dcm"))

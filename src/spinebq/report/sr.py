@@ -22,6 +22,12 @@ from spinebq.report.quantities import BY_KEY, SR_CT_KEYS, level_value, unit_mean
 from spinebq.risk.assess import ct_record
 
 SCHEME = "99SPINEBQ"
+#: Tracking identifier of the summary group: the calibrated vBMD of the summary levels and its ACR category.
+SUMMARY_GROUP = "summary"
+#: Meaning of the ACR category concept (at most 64 characters in DICOM; the thresholds: ``ACR_REFERENCE``) and of
+#: each category (the values of ``acr_category``).
+ACR_CONCEPT_MEANING = "ACR QCT category of the mean trabecular vBMD [acr2018qct]"
+ACR_CATEGORY_MEANINGS = {"osteoporosis": "osteoporosis", "low_bone_mass": "low bone mass", "normal": "normal"}
 #: The SR's quantities (key: the JSON path in a vertebra and the concept code; method: the concept meaning).
 QUANTITIES = tuple(BY_KEY[key] for key in SR_CT_KEYS)
 
@@ -124,6 +130,22 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
             finding_type=codes.SCT.Bone if hasattr(codes.SCT, "Bone") else None,
             finding_sites=[hd.sr.FindingSite(site)] if site is not None else None,
             algorithm_id=algorithm, measurements=measurements))
+    summary = ct.summary
+    if summary is not None and summary.acr_category in ACR_CATEGORY_MEANINGS:
+        # the ACR category belongs to the mean vBMD of the summary levels, not to one vertebra
+        vbmd = BY_KEY["vbmd_mg_cm3"]
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                identifier=f"{SUMMARY_GROUP} {', '.join(summary.levels_used)}", uid=hd.UID()),
+            finding_type=codes.SCT.Bone if hasattr(codes.SCT, "Bone") else None,
+            finding_sites=[hd.sr.FindingSite(codes.SCT.LumbarSpine)], algorithm_id=algorithm,
+            measurements=[hd.sr.Measurement(
+                name=hd.sr.CodedConcept(vbmd.key, SCHEME, vbmd.method),
+                value=float(summary.vbmd_mg_cm3), unit=hd.sr.CodedConcept(vbmd.unit, "UCUM", unit_meaning(vbmd)),
+                algorithm_id=algorithm)],
+            qualitative_evaluations=[hd.sr.QualitativeEvaluation(
+                name=hd.sr.CodedConcept("acr_category", SCHEME, ACR_CONCEPT_MEANING),
+                value=hd.sr.CodedConcept(summary.acr_category, SCHEME, ACR_CATEGORY_MEANINGS[summary.acr_category]))]))
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -145,13 +167,19 @@ def write_measurement_sr(ct: CtRecord | Mapping, source: str | Path, path: str |
 
 
 def read_measurement_sr(path: str | Path) -> dict:
-    """Read an SR written by :func:`write_measurement_sr`: ``{level: {json_path: value}}`` plus nothing else."""
+    """Read an SR written by :func:`write_measurement_sr`: ``{level: {json_path: value}}``, and for a calibrated CT
+    ``{"summary": {"levels": ..., "vbmd_mg_cm3": ..., "acr_category": ...}}``."""
     import highdicom as hd
     import pydicom
 
     sr = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(str(path)))
     out: dict = {}
     for group in sr.content.get_image_measurement_groups():
-        level = str(group.tracking_identifier).replace("vertebra ", "")
-        out[level] = {m.name.value: float(m.value) for m in group.get_measurements()}
+        identifier = str(group.tracking_identifier)
+        values = {m.name.value: float(m.value) for m in group.get_measurements()}
+        values.update({e.name.value: e.value.value for e in group.get_qualitative_evaluations()})
+        if identifier.startswith(SUMMARY_GROUP + " "):
+            out[SUMMARY_GROUP] = {"levels": identifier[len(SUMMARY_GROUP) + 1:], **values}
+        else:
+            out[identifier.replace("vertebra ", "")] = values
     return out
