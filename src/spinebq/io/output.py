@@ -328,11 +328,11 @@ def _commit(staging: Path, out: Path, *, command: str, inputs: Mapping[str, str 
                 raise SpinebqError(f"{out / name}: {reason}; spinebq {command} would replace it: move it away, give "
                                    f"{option('overwrite')} to replace it, or choose another {option('out')}")
     present = _existing_inputs(inputs)
-    if not options.get("include_phi"):  # folder and file names often hold the patient's name (PACS exports)
-        options = {key: UNRECORDED_PATH if key in present or key == "out" else value for key, value in options.items()}
+    shown = None if options.get("include_phi") else UNRECORDED_PATH  # folder and file names may name the patient
+    if shown:
+        options = {key: shown if key in present or key == "out" else value for key, value in options.items()}
     manifest = _manifest(staging, written, command=command,
-                         inputs={role: input_entry(p, shown=None if options.get("include_phi") else UNRECORDED_PATH)
-                                 for role, p in present.items()},
+                         inputs={role: input_entry(p, shown=shown) for role, p in present.items()},
                          options=options, patient=patient)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous(out, command)

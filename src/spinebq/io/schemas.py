@@ -26,7 +26,6 @@ MAX_INPUT_BYTES = 20 * 2**20
 MAX_JSON_DEPTH = 32
 
 
-
 def _not_a_flag(value: Any) -> Any:
     """``value`` unless it is a JSON ``true``/``false``, which pydantic would otherwise read as the number 1 or 0."""
     if isinstance(value, bool):
@@ -34,15 +33,21 @@ def _not_a_flag(value: Any) -> Any:
     return value
 
 
-#: A finite number (no NaN, no infinity, no ``true``/``false`` read as 1/0: no number field of a user file reads them).
-Finite = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False)]
+def number(**limits: float) -> Any:
+    """A finite number field with ``limits`` (``gt``, ``ge``, ``lt``, ``le``): no NaN, no infinity, and no JSON
+    ``true``/``false`` read as 1/0 (no number field of a user file reads them); used as pydantic's ``confloat``."""
+    return Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, **limits)]
+
+
+#: A finite number.
+Finite = number()
 #: A nomogram's intercept or log-odds per unit: a finite number of sensible size.
-LogOdds = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
+LogOdds = number(ge=-1e4, le=1e4)
 #: A point in millimetres or voxels, three finite numbers of patient size.
-_Coordinate = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-1e5, le=1e5)]
+_Coordinate = number(ge=-1e5, le=1e5)
 Point3 = tuple[_Coordinate, _Coordinate, _Coordinate]
-Density = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-200.0, le=3000.0)]
-HU = Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-1100.0, le=4000.0)]
+Density = number(ge=-200.0, le=3000.0)
+HU = number(ge=-1100.0, le=4000.0)
 
 
 def _depth(value: Any, limit: int) -> int:
@@ -155,8 +160,8 @@ class PhantomInsert(_Open):
     hu: HU | None = None
     center_mm: Point3 | None = None
     center_voxel: Point3 | None = None
-    radius_mm: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, le=100)] = 3.0
-    half_height_mm: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, le=200)] = 3.0
+    radius_mm: number(gt=0, le=100) = 3.0
+    half_height_mm: number(gt=0, le=200) = 3.0
     water_density_mg_cm3: Density | None = None
 
     @model_validator(mode="after")
@@ -193,11 +198,11 @@ def _blank_to_none(value: Any) -> Any:
 class CalibrationEquation(_Open):
     """HU = slope * vBMD + intercept for a scanner (blank key fields match every scan)."""
 
-    slope_hu_per_mg_cm3: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, le=20)]
-    intercept_hu: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=-1000, le=1000)]
+    slope_hu_per_mg_cm3: number(gt=0, le=20)
+    intercept_hu: number(ge=-1000, le=1000)
     manufacturer: str | None = None
     model: str | None = None
-    kvp: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, ge=KVP_RANGE_KV[0], le=KVP_RANGE_KV[1])] | None = None
+    kvp: number(ge=KVP_RANGE_KV[0], le=KVP_RANGE_KV[1]) | None = None
     kernel: str | None = None
 
     @field_validator("manufacturer", "model", "kvp", "kernel", mode="before")
@@ -235,8 +240,8 @@ class Screw(_Open):
     target: Point3 | None = None
     entry_mm: Point3 | None = None
     target_mm: Point3 | None = None
-    diameter_mm: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, le=15)] | None = None
-    length_mm: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, le=150)] | None = None
+    diameter_mm: number(gt=0, le=15) | None = None
+    length_mm: number(gt=0, le=150) | None = None
 
     @field_validator("side")
     @classmethod
@@ -402,7 +407,7 @@ class Nomogram(_Open):
     intercept: LogOdds
     coefficients: dict[Annotated[str, Field(min_length=1, max_length=100)], LogOdds] = Field(min_length=1, max_length=200)
     ranges: dict[str, tuple[Finite, Finite]] | None = None
-    cutoff: Annotated[float, BeforeValidator(_not_a_flag), Field(allow_inf_nan=False, gt=0, lt=1)] | None = None
+    cutoff: number(gt=0, lt=1) | None = None
     source: str | None = None
 
     @field_validator("coefficients")

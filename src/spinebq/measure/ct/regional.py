@@ -60,12 +60,12 @@ AUTO_LEVELS = ("T11", "T12", "T13", "L1", "L2", "L3", "L4", "L5", "L6", "S1")
 #: Why S1 has no pedicle record and no region B: the lumbar pedicle model follows a narrow pedicle behind the body to its
 #: isthmus; the sacral pedicle is short and wide and merges with the ala, and on the real CT the model took 5-6 mm of
 #: bone 43 mm beside the midline for it (benchmarks/ct.md, "S1 plans and per-level plausibility").
+SACRAL_PEDICLE_REASON = ("the lumbar pedicle model finds no isthmus in S1's short, wide sacral pedicle (S1 screws are "
+                         "planned and checked with S1's own test)")
 #: Why a level has no screw when none was asked for (``trajectory`` ``"none"``: ``spinebq ct --trajectory none``, or the
 #: screening profile of ``spinebq batch``), with the flags that plan them.
 NO_TRAJECTORY_REQUESTED = ("no screw trajectory was asked for (spinebq ct plans them with --trajectory auto, its "
                            "default; spinebq batch only with --profile full)")
-SACRAL_PEDICLE_REASON = ("the lumbar pedicle model finds no isthmus in S1's short, wide sacral pedicle (S1 screws are "
-                         "planned and checked with S1's own test)")
 
 
 @dataclass
