@@ -25,6 +25,10 @@ class SpinebqError(ValueError):
     """Input spinebq cannot use (bad file, wrong geometry, missing data); the message says why."""
 
 
+class NotAnImageError(SpinebqError):
+    """A file found where an image was looked for holds something else (a label map); the batch skips its study."""
+
+
 class OptionError(SpinebqError):
     """An option value spinebq cannot use.
 

@@ -488,6 +488,10 @@ def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *
 
     if inputs.problem:
         raise SpinebqError(inputs.problem)
+    ct_image = mri_labels = None
+    if inputs.role_from_values and inputs.ct is not None:
+        inputs, ct_image = _role_from_values(inputs)
+        mri_labels = inputs.labels if inputs.ct is None else None  # the label map named after the image goes with it
     ct = mri = None
     ct_reason = mri_reason = None
     if inputs.ct is not None:
@@ -495,14 +499,15 @@ def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *
         if inputs.ct.series_uid:
             ct_options = replace(ct_options, series_uid=inputs.ct.series_uid)
         try:
-            ct = analyse_ct(inputs.ct.path, inputs.labels, ct_options, progress=progress)
+            ct = analyse_ct(inputs.ct.path if ct_image is None else ct_image, inputs.labels, ct_options,
+                            progress=progress)
         except SpinebqError as exc:
             ct_reason = str(exc)
     if inputs.mri is not None:
         mri_options = replace(options.mri, series_uid=inputs.mri.series_uid) if inputs.mri.series_uid else options.mri
         try:
-            mri = analyse_mri(inputs.mri.path, axial=inputs.axial.path if inputs.axial else None, options=mri_options,
-                              progress=progress)
+            mri = analyse_mri(inputs.mri.path, labels=mri_labels, axial=inputs.axial.path if inputs.axial else None,
+                              options=mri_options, progress=progress)
         except SpinebqError as exc:
             mri_reason = str(exc)
     if ct is None and mri is None:
@@ -512,6 +517,31 @@ def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *
     except ValueError as exc:  # a clinical value that cannot be read (e.g. planned levels "L9")
         raise SpinebqError(f"clinical values of the study: {exc}") from None
     return StudyRecord(inputs, ct, mri, assessment, ct_reason, mri_reason)
+
+
+def _role_from_values(inputs: StudyInputs) -> tuple[StudyInputs, Volume | None]:
+    """A NIfTI image found in a folder, read for what it holds: the study, and the loaded CT (None for an MRI).
+
+    Hounsfield units (:func:`~spinebq.io.volume.ct_like_values`): the loaded CT. A label map
+    (:func:`~spinebq.image.labelmap.label_map_reason`): :class:`NotAnImageError`. Anything else is measured as the
+    study's sagittal MRI, whose checks then say whether it is one: the study with the image moved to ``mri``.
+    """
+    from spinebq.errors import NotAnImageError
+    from spinebq.image.labelmap import label_map_reason
+    from spinebq.io.volume import ct_like_values
+
+    image = load_volume(inputs.ct.path)
+    not_ct = ct_like_values(image.array)
+    if not_ct is None:
+        image.metadata["modality"] = "CT"
+        return inputs, image
+    labels = label_map_reason(image.array)
+    if labels:
+        raise NotAnImageError("the NIfTI file is a label map, not an image (whole values in regions of one value, "
+                              "mostly 0); to measure an image with it, name it <image>_seg.nii.gz beside its image, or "
+                              "give it in a manifest's labels column")
+    choice = f"MRI: the NIfTI file's values are no Hounsfield units ({not_ct}), so it is measured as a sagittal T1 MRI."
+    return replace(inputs, ct=None, mri=inputs.ct, choice=(choice,)), None
 
 
 def _calibration(ct: Volume, options: CtOptions):

@@ -273,16 +273,15 @@ def test_no_input_path_reaches_any_file_of_a_manifest_and_nifti_batch(tmp_path):
 
 
 def test_a_reason_names_the_flag_of_spinebq_ct_not_a_library_option(tmp_path):
-    """The real abdominal MR saved as NIfTI among a radiologist's CTs (NIfTI carries no modality): the failed
+    """The real abdominal MR saved as NIfTI and given as a manifest's CT (NIfTI carries no modality): the failed
     study's reason advised "give option `modality` CT", a library parameter the batch has no flag for; it now names
     the command that measures the study alone, `spinebq ct --modality CT`, in the ledger, cohort.csv and qc.html."""
     from tests.conftest import TS, need
 
-    folder = tmp_path / "nifti"
-    folder.mkdir()
-    (folder / "abdomen.nii.gz").symlink_to(need(TS / "mr_small.nii.gz"))
+    (tmp_path / "abdomen.nii.gz").symlink_to(need(TS / "mr_small.nii.gz"))
+    (tmp_path / "manifest.csv").write_text("id,ct\nA,abdomen.nii.gz\n")
     out = tmp_path / "out"
-    assert main(["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert main(["batch", str(tmp_path / "manifest.csv"), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     (reason,) = pd.read_csv(out / "cohort.csv").reason
     assert "give spinebq ct --modality CT if it is a CT" in reason and "option `" not in reason, reason
     assert "option `" not in (out / "qc.html").read_text()
@@ -310,3 +309,34 @@ def test_a_clinical_file_that_matches_no_study_is_said(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "clinical: every study (1) found its row" in captured.out and "warning" not in captured.err, captured
     assert pd.read_csv(tmp_path / "out2" / "cohort.csv").loosening.tolist() == [1]
+
+
+def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
+    """A research group's folder of NIfTI files (NIfTI says nothing of what a file holds): the real CT, a real sagittal
+    T1 MRI, its body masks and TotalSegmentator's label map, under names other than ``<image>_seg``. Every file was a
+    CT study, so the MRI and both label maps failed as "is it an MR image?". Now the CT is measured as a CT, the MRI
+    as the study's MRI (VBQ as ``spinebq mri`` gives it in automatic mode), and each label map is skipped with the
+    reason and listed in the summary."""
+    from spinebq.pipeline import analyse_mri
+    from tests.conftest import DATA, TS, need
+
+    folder = tmp_path / "nifti"
+    folder.mkdir()
+    files = {"ct": TS / "ct.nii.gz", "t1": DATA / "lumbar_mri_t1" / "case02_t1.nii.gz",
+             "bodies": DATA / "lumbar_mri_t1" / "case02_bodies_verse.nii.gz", "total": TS / "seg_v2" / "total.nii.gz"}
+    for name, source in files.items():
+        (folder / f"{name}.nii.gz").symlink_to(need(source))
+    out = tmp_path / "out"
+    assert main(["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    summary = capsys.readouterr().out
+    table = pd.read_csv(out / "cohort.csv")
+    rows = {json.loads((out / "studies" / key / "study.json").read_text())["choice"][0][:3]: row
+            for key, row in zip(table.study, table.itertuples()) if (out / "studies" / key).is_dir()}
+    assert sorted(table.status) == ["done", "done", "skipped", "skipped"], table[["status", "reason"]]
+    assert rows["CT:"].summary_hu == rows["CT:"].summary_hu and rows["CT:"].vbq != rows["CT:"].vbq
+    expected_vbq = analyse_mri(files["t1"]).vbq
+    assert rows["MRI"].vbq == pytest.approx(expected_vbq, abs=1e-4) and rows["MRI"].summary_hu != rows["MRI"].summary_hu
+    skipped = table[table.status == "skipped"].reason
+    assert all(reason.startswith("the NIfTI file is a label map, not an image") for reason in skipped), skipped
+    assert "skipped (2): the NIfTI file is a label map" in summary, summary
+    assert "is it an MR image" not in (out / "cohort.csv").read_text()

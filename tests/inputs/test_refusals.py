@@ -62,6 +62,7 @@ CT_FILES = [
     ("rgb", "data type", lambda ct, t: _nii(ct, t, "rgb", m._put(70, "h", 128))),
     ("huge", "resource guard", lambda ct, t: _nii(ct, t, "huge", m._put(40, "8h", 3, 30000, 30000, 30000, 1, 1, 1, 1))),
     ("mr_as_ct", "CT value check", lambda ct, t: TS / "mr_small.nii.gz"),
+    ("labels_as_ct", "CT value check", lambda ct, t: TS / "seg_v2" / "total.nii.gz"),
 ]
 
 
@@ -99,6 +100,22 @@ def test_messages_say_what_is_wrong(ct_image, tmp_path, capsys):
     assert "qform and the sform" in say["qform_sform"] and "complex" in say["complex"]
     assert "refused before reading" in say["huge"] and "scl_slope" in say["slope_inf"]
     assert "does not look like a CT" in say["mr_as_ct"]
+    # a label map was "an MR image?" too; it is now said to be a label map, and where one goes
+    assert "a label map, not a CT image" in say["labels_as_ct"] and "--labels" in say["labels_as_ct"]
+    assert "label map" not in say["mr_as_ct"]
+
+
+@pytest.mark.parametrize("label_map", ["lumbar_mri_t1/case02_bodies_verse.nii.gz",
+                                       "totalsegmentator_example/seg_v1/vertebrae_T11.nii.gz"])
+def test_a_label_map_given_as_the_mr_image_is_said_to_be_one(label_map, tmp_path, capsys):
+    """The real MR body masks and a 76-voxel TotalSegmentator v1 mask (a sliver of T11) given as the MR image: refused
+    as a label map, naming --labels (the rule now shared with spinebq ct and the batch, image.labelmap.label_map_reason;
+    the sliver is a mask whatever its shape)."""
+    from tests.conftest import DATA
+
+    path = need(DATA / label_map)
+    err = _refused(["mri", str(path), "--out", str(tmp_path / "out")], tmp_path / "out", path.name, capsys)
+    assert "a label map, not an MR image" in err and "--labels" in err, err
 
 
 LABELS = [

@@ -835,7 +835,7 @@ def _nifti_studies(images: list[tuple[Path, Path]]) -> list[StudyInputs]:
             key=key, patient_key=patient_key(relative), ct=series,
             labels=str(labels) if labels is not None else None,
             choice=(f"CT: {_describe_nifti(series)}" + (", with its label map beside it." if labels else "."),),
-            problem=problem and f"the NIfTI file {problem}",
+            problem=problem and f"the NIfTI file {problem}", role_from_values=True,
         ))
     return studies
 

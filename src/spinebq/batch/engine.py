@@ -54,8 +54,8 @@ class BatchResult:
         Studies measured in this run (the others were done before, skipped or unchanged).
     counts : Counter
         The given studies per state in the ledger, after the run.
-    failures : Counter
-        The given studies that failed (in this run or before), per reason.
+    failures, skips : Counter
+        The given studies that failed, or were skipped (in this run or before), per reason.
     seconds : float
         Wall time of the run.
     workers : int
@@ -67,6 +67,7 @@ class BatchResult:
     measured: int
     counts: Counter
     failures: Counter
+    skips: Counter
     seconds: float
     workers: int
     outcomes: tuple[StudyOutcome, ...] = field(default=())
@@ -124,8 +125,10 @@ def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: Batc
                     cluster.close()
         rows = [row for row in ledger.rows() if row["key"] in by_key]
     counts = Counter(row["state"] for row in rows)
-    failures = Counter(row["reason"] for row in rows if row["state"] == State.FAILED.value)
-    return BatchResult(len(outcomes), counts, failures, time.perf_counter() - started, n_workers, tuple(outcomes))
+    failures, skips = (Counter(row["reason"] for row in rows if row["state"] == state.value)
+                       for state in (State.FAILED, State.SKIPPED))
+    return BatchResult(len(outcomes), counts, failures, skips, time.perf_counter() - started, n_workers,
+                       tuple(outcomes))
 
 
 def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger,

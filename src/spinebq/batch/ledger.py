@@ -103,7 +103,8 @@ class Ledger:
 
         A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
         or the options changed, its folder was removed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
-        is recorded ``skipped`` with that reason.
+        is recorded ``skipped`` with that reason; one its worker skipped (a label map found among NIfTI images) runs
+        again, which only reads the file.
         """
         todo = []
         with self._db:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from spinebq.constants import DEFAULT_TIMEOUT_S
-from spinebq.errors import OPTION_IN_MESSAGE, SpinebqError
+from spinebq.errors import OPTION_IN_MESSAGE, NotAnImageError, SpinebqError
 from spinebq.io.output import without_paths
 from spinebq.pipeline import StudyOptions, StudyRecord
 from spinebq.records.study import StudyInputs
@@ -96,9 +96,9 @@ class StudyOutcome:
     ----------
     key : str
     state : str
-        ``done`` or ``failed``.
+        ``done``, ``failed``, or ``skipped`` (its image is a label map).
     reason : str or None
-        Why it failed; for a done study, which modality could not be measured, if any.
+        Why it failed or was skipped; for a done study, which modality could not be measured, if any.
     seconds, cpu_seconds : float
         Wall and CPU time of the study's process.
     peak_memory_mb : float or None
@@ -223,6 +223,9 @@ def _measure_and_send(sender, inputs: StudyInputs, options: BatchOptions, out_di
         nothing = nothing_measured(record)
         reasons = [r for r in (record.ct_reason, record.mri_reason) if r]
         result = ("failed", nothing) if nothing else ("done", "; ".join(reasons) or None)
+    except NotAnImageError as exc:  # a label map found among the images: no study
+        result = ("skipped", str(exc))
+        shutil.rmtree(out / inputs.key, ignore_errors=True)
     except Exception as exc:  # an error of one study never stops the batch
         result = ("failed", _failure_reason(exc))
         shutil.rmtree(out / inputs.key, ignore_errors=True)  # an earlier run's folder is stale now
@@ -275,7 +278,8 @@ def input_names(inputs: StudyInputs) -> dict[str | None, str]:
     for role in ("ct", "mri", "axial"):
         info = getattr(inputs, role)
         if info is not None:
-            names[str(info.path)] = f"the {role.upper() if role == 'ct' else role} series"
+            names[str(info.path)] = ("the NIfTI image" if inputs.role_from_values
+                                     else f"the {role.upper() if role == 'ct' else role} series")
     return names
 
 

@@ -112,8 +112,8 @@ def _summary(result, memory_mb: float) -> str:
     peaks = [o.peak_memory_mb for o in result.outcomes if o.peak_memory_mb]
     if peaks:
         lines.append(f"peak memory per study {max(peaks):.0f} MB (limit {memory_mb:.0f} MB)")
-    for reason, n in result.failures.most_common():
-        lines.append(f"  failed ({n}): {reason}")
+    for state, reasons in (("failed", result.failures), ("skipped", result.skips)):
+        lines.extend(f"  {state} ({n}): {reason}" for reason, n in reasons.most_common())
     return "\n".join(lines)
 
 

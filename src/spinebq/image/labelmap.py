@@ -11,9 +11,51 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 
+from spinebq.constants import MAX_LABEL_IDS
 from spinebq.image.volume import Volume
 from spinebq.vocabulary import CodedValue, LabelContent, LabelScheme, MrLabelScheme
+
+#: An array is a label map, not an image, when it holds at most MAX_LABEL_IDS distinct values, all whole numbers,
+#: at least LABEL_MAP_MIN_ZEROS of its voxels are 0 and (beyond 0 and one other value: a mask, however thin) at least
+#: LABEL_MAP_MIN_CONSTANT of its non-zero voxels equal the next voxel along each axis (regions of one value). On the
+#: shared data: label and mask files 86-99.8 % zeros and 0.83-0.97 constant; CT and MR images 0.5-30 % zeros and
+#: 0.02-0.47 constant (an 8-bit MR holds 230-250 whole values; the phantom's noise-free MR no exact zeros).
+#: spinebq's choice [M].
+LABEL_MAP_MIN_ZEROS = 0.5
+LABEL_MAP_MIN_CONSTANT = 0.7
+
+
+def label_map_reason(array: np.ndarray) -> str | None:
+    """Why ``array`` is a label map rather than an image (a few words), or None when it is not one.
+
+    Examples
+    --------
+    >>> labels = np.zeros((20, 20, 20), dtype=np.uint8)
+    >>> labels[5:15, 5:15, 2:8], labels[5:15, 5:15, 10:16] = 20, 21
+    >>> label_map_reason(labels)
+    '3 distinct whole values in regions of one value, 85 % of it 0'
+    >>> label_map_reason(np.random.default_rng(0).normal(size=(20, 20, 20))) is None
+    True
+    """
+    sample = array[::7] if array.size > 10_000_000 else array
+    zeros = float(np.mean(sample == 0))
+    if zeros < LABEL_MAP_MIN_ZEROS:
+        return None
+    values = np.unique(sample)
+    if len(values) > MAX_LABEL_IDS or not np.allclose(values, np.round(values)):
+        return None
+    non_zero = sample != 0
+    for axis in range(sample.ndim if len(values) > 2 else 0):  # 0 and one value: a mask, however thin
+        ahead, behind = [slice(None)] * sample.ndim, [slice(None)] * sample.ndim
+        ahead[axis], behind[axis] = slice(1, None), slice(None, -1)
+        counted = non_zero[tuple(ahead)]
+        same = sample[tuple(ahead)] == sample[tuple(behind)]
+        if counted.any() and float(np.mean(same[counted])) < LABEL_MAP_MIN_CONSTANT:
+            return None
+    return f"{len(values)} distinct whole values in regions of one value, {100 * zeros:.0f} % of it 0"
+
 
 #: A label scheme: a CT or MR scheme of :mod:`spinebq.vocabulary`, or a free description of another convention.
 Scheme = LabelScheme | MrLabelScheme | str

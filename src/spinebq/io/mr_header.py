@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from spinebq.errors import SpinebqError, SpinebqWarning, option
+from spinebq.image.labelmap import label_map_reason
 from spinebq.image.volume import Volume
 from spinebq.vocabulary import QcFlag
 
@@ -128,21 +129,12 @@ def _refuse_non_mr(volume: Volume, header: dict[str, Any], path: str | Path, *, 
         raise SpinebqError(f"{path}: this looks like a CT in Hounsfield units (values down to {low:.0f}), but {needed} is needed")
 
 
-#: An "MR image" holding this many distinct values or fewer, all whole numbers, with at least MIN_LABEL_MAP_ZEROS of
-#: its voxels 0, is a label map (VerSe or body masks: 2-30 values, 90-96 % background; an MR image, even rescaled to
-#: 8 bits, holds hundreds of values, and a noise-free synthetic one no exact zeros). spinebq's choice [M].
-MAX_LABEL_MAP_VALUES = 32
-MIN_LABEL_MAP_ZEROS = 0.8
-
-
 def _refuse_label_map(volume: Volume, path: str | Path) -> None:
     """Raise :class:`SpinebqError` for a label map given where an MR image is needed."""
-    sample = volume.array[::7] if volume.array.size > 10_000_000 else volume.array
-    values = np.unique(sample)
-    if (len(values) <= MAX_LABEL_MAP_VALUES and np.allclose(values, np.round(values))
-            and float(np.mean(sample == 0)) >= MIN_LABEL_MAP_ZEROS):
-        raise SpinebqError(f"{path}: only {len(values)} distinct whole values: this is a label map, not an MR image "
-                           f"(give the MR image, and a label map as {option('labels')})")
+    reason = label_map_reason(volume.array)
+    if reason:
+        raise SpinebqError(f"{path}: this is a label map, not an MR image ({reason}); give the MR image, and a label "
+                           f"map as {option('labels')}")
 
 
 def _refuse_non_t1(header: dict[str, Any], path: str | Path, *, needed: str) -> None:

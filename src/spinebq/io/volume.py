@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 
 from spinebq.errors import SpinebqError, option
+from spinebq.image.labelmap import label_map_reason
 from spinebq.image.volume import RAS_TO_LPS, Volume
 
 
@@ -79,6 +80,10 @@ def check_modality(volume: Volume, expected: str, path: str | Path) -> None:
         raise SpinebqError(f"{path}: the image is {modality}, but a {expected} is needed here")
     if modality is None and expected == "CT":
         reason = ct_like_values(volume.array)
+        labels = reason and label_map_reason(volume.array)
+        if labels:
+            raise SpinebqError(f"{path}: this is a label map, not a CT image ({labels}); give the CT image, and a "
+                               f"label map as {option('labels')}")
         if reason:
             raise SpinebqError(f"{path}: this does not look like a CT in Hounsfield units ({reason}); is it an MR "
                                f"image? (give {option('modality')} CT if it is a CT)")

@@ -90,6 +90,10 @@ class StudyInputs:
     problem : str or None
         Why this study cannot be measured at all (no CT and no MR, only localizers, unreadable files ...);
         the batch records it as ``skipped`` with this reason.
+    role_from_values : bool
+        The image in ``ct`` is a NIfTI file found in a folder, which says nothing of what it holds: it is measured
+        as the CT when its values are Hounsfield units, as the sagittal MRI otherwise, and a label map is skipped
+        (:func:`spinebq.pipeline.analyse_study`).
     """
 
     key: str
@@ -103,6 +107,7 @@ class StudyInputs:
     choice: tuple[str, ...] = ()
     passed_over: tuple[PassedOver, ...] = field(default=())
     problem: str | None = None
+    role_from_values: bool = False
 
     def public_json(self, *, include_paths: bool = False) -> dict[str, Any]:
         """What was chosen and why, without identifiers (paths and UIDs only with ``include_paths``).
