@@ -5,7 +5,10 @@ single sentence naming the file, the column and what is wrong.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import importlib.util
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -40,6 +43,18 @@ _PERCENT = re.compile(r"^[+-]?\d+([.,]\d+)?\s*%$")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")
 
 
+#: the first bytes of a workbook: an .xlsx is a ZIP archive, an .xls (Excel 97-2003) an OLE2 compound file
+_XLSX_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+#: the code page Excel on Windows writes a "CSV (Comma delimited)" file in; read when a CSV is not UTF-8
+LEGACY_ENCODING = "cp1252"
+#: files of statistics programs that spinebq does not read, by suffix: the program that writes them
+_PROGRAM_FILES = {".sav": "SPSS", ".zsav": "SPSS", ".por": "SPSS", ".dta": "Stata", ".sas7bdat": "SAS",
+                  ".rds": "R", ".rdata": "R", ".rda": "R"}
+#: how many rows below the first one are searched for the column names when the outcome is not among them
+HEADER_SEARCH_ROWS = 20
+
+
 def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFrame:
     """Read a ``.csv`` (comma, semicolon or tab separated) or ``.xlsx``/``.xls`` file into a DataFrame.
 
@@ -47,25 +62,37 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     as in R's ``read.csv``: other words (``None``, ``NULL``, ``n/a``, ``nan``, ``#N/A``) stay texts. Excel error
     cells (``#N/A``, ``#DIV/0!``) hold no value and are missing. ``na_values`` adds codes such as ``-99``
     (matched as text, so ``-99`` also matches ``-99.0`` cells of a numeric column, which are compared as
-    numbers). ``TRUE``/``FALSE`` cells (any letter case, or Excel booleans) are read as booleans.
+    numbers). ``TRUE``/``FALSE`` cells (any letter case, or Excel booleans) are read as booleans. A CSV is read as
+    UTF-8 (with or without the byte-order mark Excel's "CSV UTF-8" writes), as UTF-16 when it starts with its
+    byte-order mark (Excel's "Unicode Text"), else in :data:`LEGACY_ENCODING` (Excel's "CSV" on Windows).
 
     Raises
     ------
     SpinebqError
-        When the file is missing, of another type, unreadable or empty, or when its header names a column twice.
+        When the file is missing, of another type (an SPSS, Stata, SAS or R file is named as such), not what its
+        suffix says, unreadable or empty, or when its header names a column twice.
     """
     path = Path(path)
     if not path.exists():
         raise SpinebqError(f"{path}: no such file.")
     suffix = path.suffix.lower()
     na = dict(keep_default_na=False, na_values=list(NA_CODES) + list(na_values))
+    if suffix in _PROGRAM_FILES:
+        program = _PROGRAM_FILES[suffix]
+        raise SpinebqError(f"{path.name} is a file of {program} ({suffix}), which spinebq does not read: export the "
+                           f"table from {program} as .csv or .xlsx and give that file.")
+    if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"):
+        raise SpinebqError(f"{path.name}: unsupported file type '{suffix}'; give a .csv or .xlsx file.")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise SpinebqError(f"{path.name} is empty.")
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            read = partial(pd.read_csv, path, sep=None, engine="python", encoding_errors="replace")
-        elif suffix in (".xlsx", ".xlsm", ".xls"):
-            read = partial(pd.read_excel, path)
+            text = _csv_text(path.name, raw)
+            read = partial(_read_csv_text, text, sep=None, engine="python")
         else:
-            raise SpinebqError(f"{path.name}: unsupported file type '{suffix}'; give a .csv or .xlsx file.")
+            _check_workbook(path.name, raw, suffix)
+            read = partial(pd.read_excel, path)
         header = read(header=None, nrows=1, dtype=str, keep_default_na=False)
         df = read(**na)
     except SpinebqError:
@@ -82,8 +109,8 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     df = _apply_na_codes(df, na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
-    if read.func is pd.read_csv:
-        df.attrs[DECIMAL_COMMA] = _delimiter(path) in (";", "\t")
+    if read.func is _read_csv_text:
+        df.attrs[DECIMAL_COMMA] = _delimiter(text) in (";", "\t")
     if read.func is pd.read_excel:
         with pd.ExcelFile(path) as book:
             if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
@@ -91,10 +118,51 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     return df
 
 
-def _delimiter(path: Path) -> str:
-    """The delimiter of a CSV file as pandas' ``sep=None`` finds it (the sniffer on the first line); ``,`` if none."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        first = f.readline()
+def _csv_text(name: str, raw: bytes) -> str:
+    """The text of a CSV file's bytes: UTF-8 (a byte-order mark dropped), UTF-16 with its mark, else cp1252.
+
+    Raises
+    ------
+    SpinebqError
+        When the bytes are no text (a NUL byte outside UTF-16: an image, a workbook or another binary file).
+    """
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    if b"\x00" in raw[:4096]:
+        kind = " (an Excel workbook: give it the suffix .xlsx)" if raw.startswith(_XLSX_MAGIC) else ""
+        raise SpinebqError(f"{name} is not a text table: it holds binary data{kind}; give a .csv or .xlsx file.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode(LEGACY_ENCODING, errors="replace")
+
+
+def _read_csv_text(text: str, **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv`` of a text already decoded."""
+    return pd.read_csv(io.StringIO(text), **kwargs)
+
+
+def _check_workbook(name: str, raw: bytes, suffix: str) -> None:
+    """Refuse a file named as a workbook that is none, or an .xls when its reader (xlrd) is not installed.
+
+    Raises
+    ------
+    SpinebqError
+    """
+    if raw.startswith(_XLS_MAGIC):
+        if importlib.util.find_spec("xlrd") is None:
+            raise SpinebqError(f"{name} is in the old Excel format (.xls, Excel 97-2003), which spinebq reads only "
+                               "with the package xlrd installed: save it in Excel as .xlsx (File > Save As).")
+        return
+    if not raw.startswith(_XLSX_MAGIC):
+        fix = ("it holds text: if it is a CSV, rename it to .csv" if b"\x00" not in raw[:4096] else
+               "save the table from Excel as .xlsx")
+        raise SpinebqError(f"{name} is named {suffix} but is not an Excel workbook; {fix}.")
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV text as pandas' ``sep=None`` finds it (the sniffer on the first line); ``,`` if none."""
+    first = text.partition("\n")[0]
     try:
         return csv.Sniffer().sniff(first).delimiter
     except csv.Error:
