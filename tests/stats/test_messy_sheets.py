@@ -3,7 +3,7 @@
 Each file is MASS::birthwt (tests/stats/data/birthwt.csv) written the way an export writes it; read back, it must
 give R's numbers (r_reference.py, the R call beside each) or one sentence naming what is wrong and where.
 """
-import codecs
+import re
 import warnings
 from pathlib import Path
 
@@ -69,4 +69,60 @@ def test_old_excel_format_without_its_reader(tmp_path, monkeypatch):
     with pytest.raises(SpinebqError, match=r"^cohort.xls is in the old Excel format \(.xls, Excel 97-2003\), which "
                                            r"spinebq reads only with the package xlrd installed: save it in Excel as "
                                            r"\.xlsx \(File > Save As\)\.$"):
+        read_table(p)
+
+
+def _workbook(path: Path, df: pd.DataFrame, above: list[list[str]], merge: str | None = None) -> None:
+    """``df`` written below the rows ``above`` (a title, group headers), cells ``merge`` merged, as Excel users do."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in above + [list(df.columns)] + df.astype(object).values.tolist():
+        sheet.append(row)
+    if merge:
+        sheet.merge_cells(merge)
+    book.save(path)
+
+
+@pytest.mark.parametrize("above, merge, row", [
+    ([["Cohort export 2024-05-01 (SPSS)"], []], None, 3),  # a title and an empty row
+    ([["Outcome", "Mother", None, "Clinical"]], "B1:C1", 2),  # group headers over merged cells
+])
+def test_column_names_below_a_title_are_found(birthwt, tmp_path, above, merge, row):
+    # before: "has no outcome column 'low' (columns are: Cohort export 2024-05-01 (SPSS), Unnamed: 1, ...)"
+    p = tmp_path / "cohort.xlsx"
+    _workbook(p, birthwt, above, merge)
+    with pytest.raises(SpinebqError) as err:
+        validate_cohort(read_table(p), "low", BW_MODEL, source=p.name)
+    assert str(err.value) == (f"cohort.xlsx has its column names on row {row}, not on row 1 (the rows above look like "
+                              "a title or a group header over merged cells): delete the rows above the column names "
+                              "and run again.")
+
+
+@pytest.mark.parametrize("lines, message", [
+    # a title line, as typed above the table (before: "could not be read as a table (ParserError: ' ' expected...")
+    (["Cohort export 2024-05-01", ""], "cohort.csv: row 1 has 1 cell but the rows below have 10: if row 1 is a title, delete it"),
+    # a title line as Excel exports it, padded with separators to the table's width (before: "no outcome column")
+    (["Cohort export 2024-05-01" + "," * 9, "," * 9], "cohort.csv has its column names on row 3, not on row 1"),
+])
+def test_csv_title_lines_are_named(tmp_path, lines, message):
+    p = tmp_path / "cohort.csv"
+    p.write_text("\n".join(lines) + "\n" + (DATA / "birthwt.csv").read_text())
+    with pytest.raises(SpinebqError, match="^" + re.escape(message)):
+        validate_cohort(read_table(p), "low", BW_MODEL, source=p.name)
+
+
+def test_rows_wider_than_the_header_are_refused_not_shifted(tmp_path):
+    # a separator at the end of every data row: pandas (and R's read.csv) take the first column for row names and
+    # shift every other column one to the left; before, 'low' silently held the ages
+    text = (DATA / "birthwt.csv").read_text().splitlines()
+    p = tmp_path / "cohort.csv"
+    p.write_text("\n".join([text[0]] + [line + "," for line in text[1:]]) + "\n")
+    with pytest.raises(SpinebqError, match=r"^cohort.csv: row 1 has 10 cells but the rows below have 11: "):
+        read_table(p)
+    # one row with a cell too many names its row
+    p.write_text("\n".join(text[:5] + [text[5] + ",1"] + text[6:]) + "\n")
+    with pytest.raises(SpinebqError, match=r"^cohort.csv: row 6 has 11 cells where the rows above have 10 \(a "
+                                           r"separator too many, or a text with a comma not in quotes\?\)"):
         read_table(p)

@@ -51,6 +51,8 @@ LEGACY_ENCODING = "cp1252"
 #: files of statistics programs that spinebq does not read, by suffix: the program that writes them
 _PROGRAM_FILES = {".sav": "SPSS", ".zsav": "SPSS", ".por": "SPSS", ".dta": "Stata", ".sas7bdat": "SAS",
                   ".rds": "R", ".rdata": "R", ".rda": "R"}
+#: the separators of CSV files read, the first preferred when two split the lines equally well
+DELIMITERS = (",", ";", "\t", "|")
 #: how many rows below the first one are searched for the column names when the outcome is not among them
 HEADER_SEARCH_ROWS = 20
 
@@ -89,7 +91,8 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             text = _csv_text(path.name, raw)
-            read = partial(_read_csv_text, text, sep=None, engine="python")
+            delimiter = _delimiter(text)
+            read = partial(_read_csv_text, text, sep=delimiter, engine="python")
         else:
             _check_workbook(path.name, raw, suffix)
             read = partial(pd.read_excel, path)
@@ -98,7 +101,19 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     except SpinebqError:
         raise
     except Exception as exc:  # pandas raises many types for malformed files
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if ragged:
+            n_header, line, n_row = ragged.groups()
+            raise SpinebqError(f"{path.name}: row {line} has {n_row} cells where the rows above have {n_header} (a "
+                               "separator too many, or a text with a comma not in quotes?): correct that row and run "
+                               "again.") from None
         raise SpinebqError(f"{path.name} could not be read as a table ({type(exc).__name__}: {exc}).") from exc
+    if not df.index.equals(pd.RangeIndex(len(df))):  # pandas took the cells beyond the header's for row names
+        n_names = len(header.columns)
+        raise SpinebqError(f"{path.name}: row 1 has {n_names} cell{'s' * (n_names > 1)} but the rows below have "
+                           f"{n_names + df.index.nlevels}: if row 1 is a title, delete it so that the "
+                           "column names are on row 1; else give every column a name in row 1 (or remove the "
+                           "separator at the end of each row).")
     names = [str(c).strip() for c in header.iloc[0]] if len(header) else []
     twice = [c for c in dict.fromkeys(names) if c and names.count(c) > 1]
     if twice:
@@ -110,7 +125,7 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
     if read.func is _read_csv_text:
-        df.attrs[DECIMAL_COMMA] = _delimiter(text) in (";", "\t")
+        df.attrs[DECIMAL_COMMA] = delimiter in (";", "\t")
     if read.func is pd.read_excel:
         with pd.ExcelFile(path) as book:
             if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
@@ -161,12 +176,19 @@ def _check_workbook(name: str, raw: bytes, suffix: str) -> None:
 
 
 def _delimiter(text: str) -> str:
-    """The delimiter of a CSV text as pandas' ``sep=None`` finds it (the sniffer on the first line); ``,`` if none."""
-    first = text.partition("\n")[0]
-    try:
-        return csv.Sniffer().sniff(first).delimiter
-    except csv.Error:
-        return ","
+    """The delimiter of a CSV text: of :data:`DELIMITERS`, the one that splits most of the first
+    :data:`HEADER_SEARCH_ROWS` lines into the same number (two or more) of cells; ``,`` when none does.
+
+    A title line above the column names (one cell) does not decide it, as it would if the first line alone did.
+    """
+    lines = [line for line in text.splitlines()[:2 * HEADER_SEARCH_ROWS] if line.strip()][:HEADER_SEARCH_ROWS]
+    best, best_lines = ",", 0
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        width = max(set(widths), key=widths.count)
+        if width > 1 and widths.count(width) > best_lines:
+            best, best_lines = delimiter, widths.count(width)
+    return best
 
 
 def _numbers_of_text(text: pd.Series, name: str, source: str, *, decimal_comma: bool) -> pd.Series:
@@ -451,6 +473,16 @@ def _make_factor(name: str, col: pd.Series, labels: pd.Series, reference: str | 
     return fac, pd.Categorical(labels.astype(object).where(labels.notna(), None), categories=levels, ordered=False)
 
 
+def _header_row(df: pd.DataFrame, name: str) -> int | None:
+    """The row of the file (the first is 1) among its first :data:`HEADER_SEARCH_ROWS` rows below the first that
+    holds the column name ``name``, as when a title or merged group headers sit above the column names; None if
+    none does."""
+    for i in range(min(HEADER_SEARCH_ROWS, len(df))):
+        if name in {str(v).strip() for v in df.iloc[i].tolist()}:
+            return i + 2
+    return None
+
+
 def validate_cohort(
     df: pd.DataFrame,
     outcome: str,
@@ -517,6 +549,11 @@ def validate_cohort(
     cols = list(dict.fromkeys(columns))
     reference = dict(reference or {})
     if outcome not in df.columns:
+        row = _header_row(df, outcome)
+        if row is not None:
+            raise SpinebqError(f"{source} has its column names on row {row}, not on row 1 (the rows above look like a "
+                               "title or a group header over merged cells): delete the rows above the column names "
+                               "and run again.")
         sheets = df.attrs.get("sheets")
         where = (f"; spinebq reads the first of the workbook's sheets ({', '.join(repr(s) for s in sheets)}): put the "
                  "table on the first sheet" if sheets else "")
