@@ -126,3 +126,41 @@ def test_rows_wider_than_the_header_are_refused_not_shifted(tmp_path):
     with pytest.raises(SpinebqError, match=r"^cohort.csv: row 6 has 11 cells where the rows above have 10 \(a "
                                            r"separator too many, or a text with a comma not in quotes\?\)"):
         read_table(p)
+
+
+def test_a_999_code_is_named_and_na_reads_it_as_missing(birthwt, tmp_path):
+    from spinebq.stats import StatsWarning
+
+    df = birthwt.copy()
+    df.loc[[9, 20, 30], "age"] = 999  # SPSS's user-missing code, exported as a value
+    p = tmp_path / "cohort.csv"
+    df.to_csv(p, index=False)
+    # before: averaged in without a word (age 999 in three mothers)
+    with pytest.warns(StatsWarning) as seen:
+        validate_cohort(read_table(p), "low", BW_MODEL, source=p.name)
+    assert [str(w.message) for w in seen] == [
+        "column 'age' in cohort.csv holds 999 in 3 rows (11, 22, 32), far outside its other values (14 to 45): it "
+        "was analysed as a number; if 999 is a missing-value code, give option `na` 999"]
+    # R: b$age[c(10, 21, 31)] <- NA; glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b)
+    _, f = _fit(read_table(p, na_values=["999"]), BW_MODEL)
+    _assert_glm(f, R.BW_MULTI_AGE999_NA, R.BW_MULTI_AGE999_NA_TERMS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatsWarning)  # 99 among weights of 80 to 250 lb is a weight
+        validate_cohort(birthwt.assign(lwt=birthwt["lwt"].replace(100, 99)), "low", BW_MODEL)
+
+
+def test_the_terminal_says_rows_without_outcome_and_names_the_na_flag(birthwt, tmp_path, capsys):
+    from spinebq.cli import main
+
+    df = birthwt.copy()
+    df.loc[[4, 8, 15], "low"] = None  # outcome not recorded
+    df.loc[[9, 20, 30], "age"] = 999
+    p = tmp_path / "cohort.csv"
+    df.to_csv(p, index=False)
+    code = main(["stats", str(p), "--outcome", "low", "--predictors", "age:lower,lwt:lower", "--out",
+                 str(tmp_path / "o"), "--bootstrap", "0", "--no-figures"])
+    out = capsys.readouterr().out
+    assert code == 0
+    # before: n = 186 with no word on the three rows left out, and the flag shown as "option `na`"
+    assert "note: 3 rows with a missing outcome were dropped\n" in out
+    assert "if 999 is a missing-value code, give --na 999\n" in out

@@ -30,6 +30,12 @@ MIN_EVENTS = 10
 _FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative", "absent", "unchecked"}  # REDCap: Checked/Unchecked
 #: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
+#: the note of the rows left out for their missing outcome, after their number
+MISSING_OUTCOME_DROPPED = "rows with a missing outcome were dropped"
+#: numbers exports use as missing-value codes (SPSS, SAS and Stata habits): 99, 999, 9999, 99999 and negatives
+CODE_LIKE = frozenset(sign * float(10**digits - 1) for digits in range(2, 6) for sign in (1, -1))
+#: Tukey's far-out fence, in interquartile ranges beyond the quartiles: a code-like number further out is named
+FAR_OUT_IQR = 3.0
 #: a text column with more different values than this, all distinct, is taken for an identifier
 ID_MIN_LEVELS = 20
 #: why a named column that is empty in every row analysed is left out (refused when it is a predictor or model term)
@@ -447,6 +453,29 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
     return coded, ev, note
 
 
+def _warn_code_like(values: pd.Series, name: str, source: str, *, file_rows: np.ndarray) -> None:
+    """Warn (:class:`StatsWarning`) when a numeric column holds a number that exports use as a missing-value code
+    (:data:`CODE_LIKE`: 99, 999, -99, ...) lying beyond Tukey's far-out fences of its other values (more than
+    :data:`FAR_OUT_IQR` interquartile ranges outside the quartiles): analysed as a number, as R does, but named.
+
+    ``file_rows`` are the rows of the file (the header is row 1) of the cells of ``values``.
+    """
+    present = values.dropna()
+    for code in sorted(set(present.tolist()) & CODE_LIKE):
+        rest = present[present != code]
+        if rest.empty:
+            continue
+        q1, q3 = np.percentile(rest, [25, 75])
+        if q1 - FAR_OUT_IQR * (q3 - q1) <= code <= q3 + FAR_OUT_IQR * (q3 - q1):
+            continue
+        rows = file_rows[np.flatnonzero((values == code).to_numpy())]
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if rows.size > 5 else "")
+        warnings.warn(f"column '{name}' in {source} holds {_label(code)} in {rows.size} row{'s' * (rows.size > 1)} "
+                      f"({shown}), far outside its other values ({_label(rest.min())} to {_label(rest.max())}): it "
+                      f"was analysed as a number; if {_label(code)} is a missing-value code, give {option('na')} "
+                      f"{_label(code)}", StatsWarning, stacklevel=3)
+
+
 def _looks_like_dates(text: pd.Series) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -668,6 +697,9 @@ def validate_cohort(
             notes.append(f"level '{lv}' of '{c}' has {what}: its odds ratio cannot be estimated (separation); "
                          f"merge it with another level or leave '{c}' out")
     for c in cols:
+        if c in out.columns and c not in factors:
+            _warn_code_like(out[c], c, source, file_rows=np.flatnonzero(keep) + 2)
+    for c in cols:
         values = out[c].dropna().unique() if c in out.columns and c not in describe_only else ()
         if len(values) == 1:
             raise SpinebqError(f"column '{c}' in {source} has the single value {_label(values[0])} in the rows "
@@ -676,7 +708,7 @@ def validate_cohort(
     for c, why in left_out.items():
         notes.append(f"column '{c}' was left out of the analysis: {why}")
     if n_missing_y:
-        notes.append(f"{n_missing_y} rows with a missing outcome were dropped")
+        notes.append(f"{n_missing_y} {MISSING_OUTCOME_DROPPED}")
     return Cohort(data=out, outcome=outcome, columns=[c for c in cols if c not in left_out], source=source,
                   n_outcome_missing=n_missing_y, notes=notes, labels=labels, ids=rows[list(ids)], factors=factors, left_out=left_out,
                   event=event_label)
