@@ -164,3 +164,17 @@ def test_the_terminal_says_rows_without_outcome_and_names_the_na_flag(birthwt, t
     # before: n = 186 with no word on the three rows left out, and the flag shown as "option `na`"
     assert "note: 3 rows with a missing outcome were dropped\n" in out
     assert "if 999 is a missing-value code, give --na 999\n" in out
+
+
+def test_yes_and_y_in_one_column_are_named(birthwt):
+    from spinebq.stats import StatsWarning
+
+    df = birthwt.copy()
+    df.loc[::5, "smoke"] = df.loc[::5, "smoke"].str[0]  # every fifth row typed 'Y'/'N'
+    # before: four levels (R's factor(): N, No, Y, Yes) without a word
+    with pytest.warns(StatsWarning) as seen:
+        c = validate_cohort(df, "low", BW_MODEL, source="cohort.csv")
+    assert c.factors["smoke"].levels == ("N", "No", "Y", "Yes")
+    assert [str(w.message) for w in seen] == [
+        "column 'smoke' in cohort.csv writes the same answer in several ways ('N', 'No'; 'Y', 'Yes'); they are kept "
+        "as separate levels, as R keeps them: write each answer one way"]

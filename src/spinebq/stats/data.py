@@ -28,6 +28,9 @@ __all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_coho
 MIN_EVENTS = 10
 #: outcome levels that mean "no event": the other level of a two-level outcome is the event
 _FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative", "absent", "unchecked"}  # REDCap: Checked/Unchecked
+#: the spellings of a yes and of a no answer (letter case aside) that one column should not mix
+_YES = frozenset({"y", "yes", "true", "1"})
+_NO = frozenset({"n", "no", "false", "0"})
 #: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
 #: the note of the rows left out for their missing outcome, after their number
@@ -407,13 +410,29 @@ def _case_variants(levels: Sequence[str]) -> str | None:
     return "; ".join(", ".join(repr(v) for v in g) for g in groups.values() if len(g) > 1) or None
 
 
+def _yes_no_variants(levels: Sequence[str]) -> str | None:
+    """The levels that spell one yes or no answer in more than one way (not only letter case), as ``'N', 'No'``."""
+    groups: dict[str, list[str]] = {}
+    for lv in levels:
+        answer = "yes" if lv.casefold() in _YES else "no" if lv.casefold() in _NO else None
+        if answer:
+            groups.setdefault(answer, []).append(lv)
+    spelled = [g for g in groups.values() if len({lv.casefold() for lv in g}) > 1]
+    return "; ".join(", ".join(repr(v) for v in g) for g in spelled) or None
+
+
 def _warn_case_variants(name: str, source: str, levels: Sequence[str]) -> None:
-    """Warn (:class:`StatsWarning`) when levels of ``name`` differ only in letter case; they stay apart, as in R."""
+    """Warn (:class:`StatsWarning`) when levels of ``name`` differ only in letter case, or spell one yes/no answer
+    in several ways (``Y``, ``Yes``); they stay apart, as in R."""
     variants = _case_variants(levels)
     if variants:
         warnings.warn(f"column '{name}' in {source} has levels that differ only in letter case ({variants}); they are "
                       f"kept as separate levels, as R keeps them: correct the spelling if they mean the same",
                       StatsWarning, stacklevel=3)
+    spelled = _yes_no_variants(levels)
+    if spelled:
+        warnings.warn(f"column '{name}' in {source} writes the same answer in several ways ({spelled}); they are kept "
+                      f"as separate levels, as R keeps them: write each answer one way", StatsWarning, stacklevel=3)
 
 
 def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> tuple[pd.Series, str, str | None]:
