@@ -178,3 +178,22 @@ def test_yes_and_y_in_one_column_are_named(birthwt):
     assert [str(w.message) for w in seen] == [
         "column 'smoke' in cohort.csv writes the same answer in several ways ('N', 'No'; 'Y', 'Yes'); they are kept "
         "as separate levels, as R keeps them: write each answer one way"]
+
+
+def test_a_patient_entered_twice_is_named(birthwt):
+    from spinebq.stats import StatsWarning
+
+    df = birthwt.copy()
+    df.insert(0, "patient_id", [f"{i:05d}" for i in range(1, len(df) + 1)])  # leading zeros, as hospitals write them
+    df = pd.concat([df, df.iloc[[0, 7]]], ignore_index=True)  # two patients pasted twice at the bottom
+    # before: n = 191 without a word
+    with pytest.warns(StatsWarning) as seen:
+        c = validate_cohort(df, "low", BW_MODEL, source="cohort.csv")
+    assert len(c.data) == 191  # analysed as given, as R would
+    assert [str(w.message) for w in seen] == [
+        "cohort.csv has 2 rows repeating another in every column, 'patient_id' included (row 191 repeats row 2, row "
+        "192 repeats row 9): each copy counts as another patient; delete the copies"]
+    with warnings.catch_warnings():  # birthwt's own equal rows have no identifier to tell them apart: no warning
+        warnings.simplefilter("error", StatsWarning)
+        assert birthwt.duplicated().any()
+        validate_cohort(birthwt, "low", BW_MODEL)

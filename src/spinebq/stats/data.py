@@ -495,6 +495,24 @@ def _warn_code_like(values: pd.Series, name: str, source: str, *, file_rows: np.
                       f"{_label(code)}", StatsWarning, stacklevel=3)
 
 
+def _warn_repeated_patients(df: pd.DataFrame, source: str) -> None:
+    """Warn (:class:`StatsWarning`) when rows repeat other rows in every column, an identifier column included (a
+    column whose values all differ once the repeats are removed): a patient entered twice counts twice."""
+    repeat = df.duplicated(keep="first").to_numpy()
+    if not repeat.any():
+        return
+    distinct = df[~repeat]
+    ids = [c for c in df.columns if distinct[c].notna().all() and distinct[c].nunique() == len(distinct) > ID_MIN_LEVELS]
+    if not ids:  # without an identifier, equal rows may be different patients with the same values
+        return
+    first = df.groupby(list(df.columns), dropna=False, sort=False).ngroup().to_numpy()
+    pairs = [(int(np.flatnonzero(first == first[i])[0]) + 2, i + 2) for i in np.flatnonzero(repeat)]
+    shown = ", ".join(f"row {copy} repeats row {row}" for row, copy in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
+    warnings.warn(f"{source} has {len(pairs)} row{'s' * (len(pairs) > 1)} repeating another in every column, "
+                  f"'{ids[0]}' included ({shown}): each copy counts as another patient; delete the copies",
+                  StatsWarning, stacklevel=3)
+
+
 def _looks_like_dates(text: pd.Series) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -626,6 +644,8 @@ def validate_cohort(
         if empty.any():
             raise SpinebqError(f"column '{c}' in {source} is empty in row {int(np.flatnonzero(empty.to_numpy())[0]) + 2}"
                                f" (counting the header as row 1); every row needs its cluster or set label.")
+    if not ids:
+        _warn_repeated_patients(df, source)
     y, event_label, event_note = _code_outcome(df[outcome], outcome, source, event)
     n_missing_y = int(y.isna().sum())
     classes = set(y.dropna().unique().tolist())
