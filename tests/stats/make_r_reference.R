@@ -396,3 +396,7 @@ good <- nb > mean(yw) - (1 - mean(yw)) * th / (1 - th) & nb > 0
 runs <- rle(good); last <- cumsum(runs$lengths); first <- last - runs$lengths + 1
 emit("BW_DCA_BETTER_INTERVALS", t(cbind(th[first], th[last])[runs$values, , drop = FALSE]),
      'net benefit of fitted(glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b with race relevelled to white)) at (1:99)/100; rle(nb > treat_all & nb > 0): first and last threshold of each run, flattened')
+# a missing-value code of SPSS: 999 in age of rows 11, 22, 32 of the file (10, 21, 31 of the data), read as missing
+b999 <- b; b999$age[c(10, 21, 31)] <- NA
+glm_all("BW_MULTI_AGE999_NA", low ~ age + lwt + race + smoke + ht + ui, b999,
+        'b$age[c(10, 21, 31)] <- NA; glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b, control=glm.control(epsilon=1e-14)) # the cells that held 999')

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.stats.analysis import MODEL, NO_NOMOGRAM_SEPARATED, NO_VALIDATION_SEPARATED, run_analysis
     from spinebq.report.files import write_atomic
     from spinebq.stats._result import format_p
-    from spinebq.stats.data import parse_assignments, parse_predictors, read_table
+    from spinebq.stats.data import MISSING_OUTCOME_DROPPED, parse_assignments, parse_predictors, read_table
     from spinebq.stats.roc import event_rule
 
     if args.example:
@@ -206,9 +206,9 @@ def run(args: argparse.Namespace) -> int:
         shown = [f"{a:.2f}-{b:.2f}" if b > a else f"{a:.2f}" for a, b in runs]
         w(f"Decision curve: the model beats treat-all and treat-none at thresholds {', '.join(shown)}\n")
     for msg in result.warnings:
-        w(f"warning: {msg}\n")
+        w(f"warning: {_with_flags(args, msg)}\n")
     for msg in result.notes:
-        if msg.startswith("outcome ") or "left out" in msg or "has no events" in msg or "not independent" in msg \
+        if msg.startswith("outcome ") or msg.endswith(MISSING_OUTCOME_DROPPED) or "left out" in msg or "has no events" in msg or "not independent" in msg \
                 or msg.startswith("matched design") or "ignores the matching" in msg or "has no ROC curve" in msg or msg in (NO_VALIDATION_SEPARATED, NO_NOMOGRAM_SEPARATED):
             w(f"note: {_with_flags(args, msg)}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")

@@ -5,7 +5,10 @@ single sentence naming the file, the column and what is wrong.
 """
 from __future__ import annotations
 
+import codecs
 import csv
+import importlib.util
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -25,8 +28,17 @@ __all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_coho
 MIN_EVENTS = 10
 #: outcome levels that mean "no event": the other level of a two-level outcome is the event
 _FALSE = {"0", "0.0", "no", "n", "false", "f", "none", "negative", "absent", "unchecked"}  # REDCap: Checked/Unchecked
+#: the spellings of a yes and of a no answer (letter case aside) that one column should not mix
+_YES = frozenset({"y", "yes", "true", "1"})
+_NO = frozenset({"n", "no", "false", "0"})
 #: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
+#: the note of the rows left out for their missing outcome, after their number
+MISSING_OUTCOME_DROPPED = "rows with a missing outcome were dropped"
+#: numbers exports use as missing-value codes (SPSS, SAS and Stata habits): 99, 999, 9999, 99999 and negatives
+CODE_LIKE = frozenset(sign * float(10**digits - 1) for digits in range(2, 6) for sign in (1, -1))
+#: Tukey's far-out fence, in interquartile ranges beyond the quartiles: a code-like number further out is named
+FAR_OUT_IQR = 3.0
 #: a text column with more different values than this, all distinct, is taken for an identifier
 ID_MIN_LEVELS = 20
 #: why a named column that is empty in every row analysed is left out (refused when it is a predictor or model term)
@@ -40,6 +52,20 @@ _PERCENT = re.compile(r"^[+-]?\d+([.,]\d+)?\s*%$")
 _THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")
 
 
+#: the first bytes of a workbook: an .xlsx is a ZIP archive, an .xls (Excel 97-2003) an OLE2 compound file
+_XLSX_MAGIC = b"PK\x03\x04"
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0"
+#: the code page Excel on Windows writes a "CSV (Comma delimited)" file in; read when a CSV is not UTF-8
+LEGACY_ENCODING = "cp1252"
+#: files of statistics programs that spinebq does not read, by suffix: the program that writes them
+_PROGRAM_FILES = {".sav": "SPSS", ".zsav": "SPSS", ".por": "SPSS", ".dta": "Stata", ".sas7bdat": "SAS",
+                  ".rds": "R", ".rdata": "R", ".rda": "R"}
+#: the separators of CSV files read, the first preferred when two split the lines equally well
+DELIMITERS = (",", ";", "\t", "|")
+#: how many rows below the first one are searched for the column names when the outcome is not among them
+HEADER_SEARCH_ROWS = 20
+
+
 def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFrame:
     """Read a ``.csv`` (comma, semicolon or tab separated) or ``.xlsx``/``.xls`` file into a DataFrame.
 
@@ -47,31 +73,56 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     as in R's ``read.csv``: other words (``None``, ``NULL``, ``n/a``, ``nan``, ``#N/A``) stay texts. Excel error
     cells (``#N/A``, ``#DIV/0!``) hold no value and are missing. ``na_values`` adds codes such as ``-99``
     (matched as text, so ``-99`` also matches ``-99.0`` cells of a numeric column, which are compared as
-    numbers). ``TRUE``/``FALSE`` cells (any letter case, or Excel booleans) are read as booleans.
+    numbers). ``TRUE``/``FALSE`` cells (any letter case, or Excel booleans) are read as booleans. A CSV is read as
+    UTF-8 (with or without the byte-order mark Excel's "CSV UTF-8" writes), as UTF-16 when it starts with its
+    byte-order mark (Excel's "Unicode Text"), else in :data:`LEGACY_ENCODING` (Excel's "CSV" on Windows).
 
     Raises
     ------
     SpinebqError
-        When the file is missing, of another type, unreadable or empty, or when its header names a column twice.
+        When the file is missing, of another type (an SPSS, Stata, SAS or R file is named as such), not what its
+        suffix says, unreadable or empty, or when its header names a column twice.
     """
     path = Path(path)
     if not path.exists():
         raise SpinebqError(f"{path}: no such file.")
     suffix = path.suffix.lower()
     na = dict(keep_default_na=False, na_values=list(NA_CODES) + list(na_values))
+    if suffix in _PROGRAM_FILES:
+        program = _PROGRAM_FILES[suffix]
+        raise SpinebqError(f"{path.name} is a file of {program} ({suffix}), which spinebq does not read: export the "
+                           f"table from {program} as .csv or .xlsx and give that file.")
+    if suffix not in (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"):
+        raise SpinebqError(f"{path.name}: unsupported file type '{suffix}'; give a .csv or .xlsx file.")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise SpinebqError(f"{path.name} is empty.")
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            read = partial(pd.read_csv, path, sep=None, engine="python", encoding_errors="replace")
-        elif suffix in (".xlsx", ".xlsm", ".xls"):
-            read = partial(pd.read_excel, path)
+            text = _csv_text(path.name, raw)
+            delimiter = _delimiter(text)
+            read = partial(_read_csv_text, text, sep=delimiter, engine="python")
         else:
-            raise SpinebqError(f"{path.name}: unsupported file type '{suffix}'; give a .csv or .xlsx file.")
+            _check_workbook(path.name, raw, suffix)
+            read = partial(pd.read_excel, path)
         header = read(header=None, nrows=1, dtype=str, keep_default_na=False)
         df = read(**na)
     except SpinebqError:
         raise
     except Exception as exc:  # pandas raises many types for malformed files
+        ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if ragged:
+            n_header, line, n_row = ragged.groups()
+            raise SpinebqError(f"{path.name}: row {line} has {n_row} cells where the rows above have {n_header} (a "
+                               "separator too many, or a text with a comma not in quotes?): correct that row and run "
+                               "again.") from None
         raise SpinebqError(f"{path.name} could not be read as a table ({type(exc).__name__}: {exc}).") from exc
+    if not df.index.equals(pd.RangeIndex(len(df))):  # pandas took the cells beyond the header's for row names
+        n_names = len(header.columns)
+        raise SpinebqError(f"{path.name}: row 1 has {n_names} cell{'s' * (n_names > 1)} but the rows below have "
+                           f"{n_names + df.index.nlevels}: if row 1 is a title, delete it so that the "
+                           "column names are on row 1; else give every column a name in row 1 (or remove the "
+                           "separator at the end of each row).")
     names = [str(c).strip() for c in header.iloc[0]] if len(header) else []
     twice = [c for c in dict.fromkeys(names) if c and names.count(c) > 1]
     if twice:
@@ -82,8 +133,8 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     df = _apply_na_codes(df, na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
-    if read.func is pd.read_csv:
-        df.attrs[DECIMAL_COMMA] = _delimiter(path) in (";", "\t")
+    if read.func is _read_csv_text:
+        df.attrs[DECIMAL_COMMA] = delimiter in (";", "\t")
     if read.func is pd.read_excel:
         with pd.ExcelFile(path) as book:
             if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
@@ -91,14 +142,62 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     return df
 
 
-def _delimiter(path: Path) -> str:
-    """The delimiter of a CSV file as pandas' ``sep=None`` finds it (the sniffer on the first line); ``,`` if none."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        first = f.readline()
+def _csv_text(name: str, raw: bytes) -> str:
+    """The text of a CSV file's bytes: UTF-8 (a byte-order mark dropped), UTF-16 with its mark, else cp1252.
+
+    Raises
+    ------
+    SpinebqError
+        When the bytes are no text (a NUL byte outside UTF-16: an image, a workbook or another binary file).
+    """
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16")
+    if b"\x00" in raw[:4096]:
+        kind = " (an Excel workbook: give it the suffix .xlsx)" if raw.startswith(_XLSX_MAGIC) else ""
+        raise SpinebqError(f"{name} is not a text table: it holds binary data{kind}; give a .csv or .xlsx file.")
     try:
-        return csv.Sniffer().sniff(first).delimiter
-    except csv.Error:
-        return ","
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode(LEGACY_ENCODING, errors="replace")
+
+
+def _read_csv_text(text: str, **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv`` of a text already decoded."""
+    return pd.read_csv(io.StringIO(text), **kwargs)
+
+
+def _check_workbook(name: str, raw: bytes, suffix: str) -> None:
+    """Refuse a file named as a workbook that is none, or an .xls when its reader (xlrd) is not installed.
+
+    Raises
+    ------
+    SpinebqError
+    """
+    if raw.startswith(_XLS_MAGIC):
+        if importlib.util.find_spec("xlrd") is None:
+            raise SpinebqError(f"{name} is in the old Excel format (.xls, Excel 97-2003), which spinebq reads only "
+                               "with the package xlrd installed: save it in Excel as .xlsx (File > Save As).")
+        return
+    if not raw.startswith(_XLSX_MAGIC):
+        fix = ("it holds text: if it is a CSV, rename it to .csv" if b"\x00" not in raw[:4096] else
+               "save the table from Excel as .xlsx")
+        raise SpinebqError(f"{name} is named {suffix} but is not an Excel workbook; {fix}.")
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV text: of :data:`DELIMITERS`, the one that splits most of the first
+    :data:`HEADER_SEARCH_ROWS` lines into the same number (two or more) of cells; ``,`` when none does.
+
+    A title line above the column names (one cell) does not decide it, as it would if the first line alone did.
+    """
+    lines = [line for line in text.splitlines()[:2 * HEADER_SEARCH_ROWS] if line.strip()][:HEADER_SEARCH_ROWS]
+    best, best_lines = ",", 0
+    for delimiter in DELIMITERS:
+        widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+        width = max(set(widths), key=widths.count)
+        if width > 1 and widths.count(width) > best_lines:
+            best, best_lines = delimiter, widths.count(width)
+    return best
 
 
 def _numbers_of_text(text: pd.Series, name: str, source: str, *, decimal_comma: bool) -> pd.Series:
@@ -311,13 +410,29 @@ def _case_variants(levels: Sequence[str]) -> str | None:
     return "; ".join(", ".join(repr(v) for v in g) for g in groups.values() if len(g) > 1) or None
 
 
+def _yes_no_variants(levels: Sequence[str]) -> str | None:
+    """The levels that spell one yes or no answer in more than one way (not only letter case), as ``'N', 'No'``."""
+    groups: dict[str, list[str]] = {}
+    for lv in levels:
+        answer = "yes" if lv.casefold() in _YES else "no" if lv.casefold() in _NO else None
+        if answer:
+            groups.setdefault(answer, []).append(lv)
+    spelled = [g for g in groups.values() if len({lv.casefold() for lv in g}) > 1]
+    return "; ".join(", ".join(repr(v) for v in g) for g in spelled) or None
+
+
 def _warn_case_variants(name: str, source: str, levels: Sequence[str]) -> None:
-    """Warn (:class:`StatsWarning`) when levels of ``name`` differ only in letter case; they stay apart, as in R."""
+    """Warn (:class:`StatsWarning`) when levels of ``name`` differ only in letter case, or spell one yes/no answer
+    in several ways (``Y``, ``Yes``); they stay apart, as in R."""
     variants = _case_variants(levels)
     if variants:
         warnings.warn(f"column '{name}' in {source} has levels that differ only in letter case ({variants}); they are "
                       f"kept as separate levels, as R keeps them: correct the spelling if they mean the same",
                       StatsWarning, stacklevel=3)
+    spelled = _yes_no_variants(levels)
+    if spelled:
+        warnings.warn(f"column '{name}' in {source} writes the same answer in several ways ({spelled}); they are kept "
+                      f"as separate levels, as R keeps them: write each answer one way", StatsWarning, stacklevel=3)
 
 
 def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> tuple[pd.Series, str, str | None]:
@@ -357,6 +472,47 @@ def _code_outcome(col: pd.Series, name: str, source: str, event: str | None) -> 
     return coded, ev, note
 
 
+def _warn_code_like(values: pd.Series, name: str, source: str, *, file_rows: np.ndarray) -> None:
+    """Warn (:class:`StatsWarning`) when a numeric column holds a number that exports use as a missing-value code
+    (:data:`CODE_LIKE`: 99, 999, -99, ...) lying beyond Tukey's far-out fences of its other values (more than
+    :data:`FAR_OUT_IQR` interquartile ranges outside the quartiles): analysed as a number, as R does, but named.
+
+    ``file_rows`` are the rows of the file (the header is row 1) of the cells of ``values``.
+    """
+    present = values.dropna()
+    for code in sorted(set(present.tolist()) & CODE_LIKE):
+        rest = present[present != code]
+        if rest.empty:
+            continue
+        q1, q3 = np.percentile(rest, [25, 75])
+        if q1 - FAR_OUT_IQR * (q3 - q1) <= code <= q3 + FAR_OUT_IQR * (q3 - q1):
+            continue
+        rows = file_rows[np.flatnonzero((values == code).to_numpy())]
+        shown = ", ".join(map(str, rows[:5])) + (", ..." if rows.size > 5 else "")
+        warnings.warn(f"column '{name}' in {source} holds {_label(code)} in {rows.size} row{'s' * (rows.size > 1)} "
+                      f"({shown}), far outside its other values ({_label(rest.min())} to {_label(rest.max())}): it "
+                      f"was analysed as a number; if {_label(code)} is a missing-value code, give {option('na')} "
+                      f"{_label(code)}", StatsWarning, stacklevel=3)
+
+
+def _warn_repeated_patients(df: pd.DataFrame, source: str) -> None:
+    """Warn (:class:`StatsWarning`) when rows repeat other rows in every column, an identifier column included (a
+    column whose values all differ once the repeats are removed): a patient entered twice counts twice."""
+    repeat = df.duplicated(keep="first").to_numpy()
+    if not repeat.any():
+        return
+    distinct = df[~repeat]
+    ids = [c for c in df.columns if distinct[c].notna().all() and distinct[c].nunique() == len(distinct) > ID_MIN_LEVELS]
+    if not ids:  # without an identifier, equal rows may be different patients with the same values
+        return
+    first = df.groupby(list(df.columns), dropna=False, sort=False).ngroup().to_numpy()
+    pairs = [(int(np.flatnonzero(first == first[i])[0]) + 2, i + 2) for i in np.flatnonzero(repeat)]
+    shown = ", ".join(f"row {copy} repeats row {row}" for row, copy in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
+    warnings.warn(f"{source} has {len(pairs)} row{'s' * (len(pairs) > 1)} repeating another in every column, "
+                  f"'{ids[0]}' included ({shown}): each copy counts as another patient; delete the copies",
+                  StatsWarning, stacklevel=3)
+
+
 def _looks_like_dates(text: pd.Series) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -381,6 +537,16 @@ def _make_factor(name: str, col: pd.Series, labels: pd.Series, reference: str | 
         levels = [ref] + [lv for lv in levels if lv != ref]
     fac = Factor(name=name, levels=tuple(levels), terms=tuple(f"{name}{lv}" for lv in levels[1:]))
     return fac, pd.Categorical(labels.astype(object).where(labels.notna(), None), categories=levels, ordered=False)
+
+
+def _header_row(df: pd.DataFrame, name: str) -> int | None:
+    """The row of the file (the first is 1) among its first :data:`HEADER_SEARCH_ROWS` rows below the first that
+    holds the column name ``name``, as when a title or merged group headers sit above the column names; None if
+    none does."""
+    for i in range(min(HEADER_SEARCH_ROWS, len(df))):
+        if name in {str(v).strip() for v in df.iloc[i].tolist()}:
+            return i + 2
+    return None
 
 
 def validate_cohort(
@@ -449,6 +615,11 @@ def validate_cohort(
     cols = list(dict.fromkeys(columns))
     reference = dict(reference or {})
     if outcome not in df.columns:
+        row = _header_row(df, outcome)
+        if row is not None:
+            raise SpinebqError(f"{source} has its column names on row {row}, not on row 1 (the rows above look like a "
+                               "title or a group header over merged cells): delete the rows above the column names "
+                               "and run again.")
         sheets = df.attrs.get("sheets")
         where = (f"; spinebq reads the first of the workbook's sheets ({', '.join(repr(s) for s in sheets)}): put the "
                  "table on the first sheet" if sheets else "")
@@ -473,6 +644,8 @@ def validate_cohort(
         if empty.any():
             raise SpinebqError(f"column '{c}' in {source} is empty in row {int(np.flatnonzero(empty.to_numpy())[0]) + 2}"
                                f" (counting the header as row 1); every row needs its cluster or set label.")
+    if not ids:
+        _warn_repeated_patients(df, source)
     y, event_label, event_note = _code_outcome(df[outcome], outcome, source, event)
     n_missing_y = int(y.isna().sum())
     classes = set(y.dropna().unique().tolist())
@@ -563,6 +736,9 @@ def validate_cohort(
             notes.append(f"level '{lv}' of '{c}' has {what}: its odds ratio cannot be estimated (separation); "
                          f"merge it with another level or leave '{c}' out")
     for c in cols:
+        if c in out.columns and c not in factors:
+            _warn_code_like(out[c], c, source, file_rows=np.flatnonzero(keep) + 2)
+    for c in cols:
         values = out[c].dropna().unique() if c in out.columns and c not in describe_only else ()
         if len(values) == 1:
             raise SpinebqError(f"column '{c}' in {source} has the single value {_label(values[0])} in the rows "
@@ -571,7 +747,7 @@ def validate_cohort(
     for c, why in left_out.items():
         notes.append(f"column '{c}' was left out of the analysis: {why}")
     if n_missing_y:
-        notes.append(f"{n_missing_y} rows with a missing outcome were dropped")
+        notes.append(f"{n_missing_y} {MISSING_OUTCOME_DROPPED}")
     return Cohort(data=out, outcome=outcome, columns=[c for c in cols if c not in left_out], source=source,
                   n_outcome_missing=n_missing_y, notes=notes, labels=labels, ids=rows[list(ids)], factors=factors, left_out=left_out,
                   event=event_label)
