@@ -126,6 +126,20 @@ def test_clinical_file_is_joined_without_its_key(batch):
             assert math.isnan(table.loc[key, "age"]), key
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252", "utf-16"])
+def test_a_clinical_file_saved_by_excel_keeps_its_key_column_and_leading_zeros(tmp_path, encoding):
+    """Excel saves a CSV with a byte-order mark ("CSV UTF-8"), in cp1252 ("CSV") or UTF-16 ("Unicode Text"): the
+    key column was read as '\ufeffPatientID' (refused: "has no column 'PatientID'") or the file not at all. Read as
+    ``spinebq stats`` reads it, the key keeps its leading zeros and the names their letters."""
+    from spinebq.cli.batch import _read_clinical
+
+    path = tmp_path / "clinical.csv"
+    path.write_bytes("PatientID;Größe;age\n00012;170;71\n00345;165;64\n".encode(encoding))
+    clinical = _read_clinical(str(path), "PatientID")
+    assert list(clinical.columns) == ["PatientID", "Größe", "age"]
+    assert list(clinical.PatientID) == ["00012", "00345"]
+
+
 def test_data_dictionary_names_every_column(batch):
     out, _, _, _, table = batch
     dictionary = pd.read_csv(out / "cohort_dictionary.csv")

@@ -22,7 +22,7 @@ import pandas as pd
 from spinebq.errors import OptionError, SpinebqError, option
 from spinebq.stats._result import StatsWarning
 
-__all__ = ["read_table", "parse_predictors", "parse_assignments", "validate_cohort", "Cohort", "Factor",
+__all__ = ["read_table", "csv_text", "parse_predictors", "parse_assignments", "validate_cohort", "Cohort", "Factor",
            "MIN_EVENTS", "NA_CODES"]
 
 MIN_EVENTS = 10
@@ -99,7 +99,7 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
         raise SpinebqError(f"{path.name} is empty.")
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            text = _csv_text(path.name, raw)
+            text = csv_text(path.name, raw)
             delimiter = _delimiter(text)
             read = partial(_read_csv_text, text, sep=delimiter, engine="python")
         else:
@@ -142,7 +142,7 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     return df
 
 
-def _csv_text(name: str, raw: bytes) -> str:
+def csv_text(name: str, raw: bytes) -> str:
     """The text of a CSV file's bytes: UTF-8 (a byte-order mark dropped), UTF-16 with its mark, else cp1252.
 
     Raises
