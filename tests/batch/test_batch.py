@@ -330,7 +330,7 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     T1 MRI, its body masks and TotalSegmentator's label map, under names other than ``<image>_seg``. Every file was a
     CT study, so the MRI and both label maps failed as "is it an MR image?". Now the CT is measured as a CT, the MRI
     as the study's MRI (VBQ as ``spinebq mri`` gives it in automatic mode), and each label map is skipped with the
-    reason and listed in the summary."""
+    reason and listed in the summary. The MRI study has a QC picture as a CT study has."""
     from spinebq.pipeline import analyse_mri
     from tests.conftest import DATA, TS, need
 
@@ -350,6 +350,8 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     assert rows["CT:"].summary_hu == rows["CT:"].summary_hu and rows["CT:"].vbq != rows["CT:"].vbq
     expected_vbq = analyse_mri(files["t1"]).vbq
     assert rows["MRI"].vbq == pytest.approx(expected_vbq, abs=1e-4) and rows["MRI"].summary_hu != rows["MRI"].summary_hu
+    # the QC page's picture of an MRI-only study: its mid-sagittal slice with the vertebrae found (there was none)
+    assert all((out / "studies" / row.study / "thumbnail.png").is_file() for row in rows.values())
     skipped = table[table.status == "skipped"].reason
     assert all(reason.startswith("the NIfTI file is a label map, not an image") for reason in skipped), skipped
     assert "skipped (2): the NIfTI file is a label map" in summary, summary

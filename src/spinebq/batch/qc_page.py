@@ -197,9 +197,8 @@ def _levels(row: QcRow, field: str) -> str:
 
 
 def _thumbnail(row: QcRow, field: str) -> str:
-    if row.thumbnail is None:
-        why = row.reason if row.reason and row.status != "done" else MISSING_BY_STATUS[row.status]
-        return _placeholder(f"no picture: {why}")
+    if row.thumbnail is None:  # the reason stands in its own column beside it
+        return _placeholder(f"no picture: {MISSING_BY_STATUS[row.status]}")
     try:
         data = Path(row.thumbnail).read_bytes()
     except OSError as error:

@@ -315,6 +315,12 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
     if mri is not None:
         from spinebq.report.mri_outputs import write_mri_outputs
 
+        if ct is None and mri.images is not None and mri.images.labels is not None:  # the CT's picture comes first
+            from spinebq.report.thumbnail import mr_window, spine_thumbnail
+
+            image = mri.images.image
+            spine_thumbnail(image, mri.images.labels.array, folder / "thumbnail.png", window=mr_window(image))
+
         mri = write_mri_outputs(folder / "mri", mri, figures=full)
         _write_manifest(folder / "mri", "mri", {"image": record.inputs.mri.path,
                                                "axial": record.inputs.axial and record.inputs.axial.path},

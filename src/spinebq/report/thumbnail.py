@@ -1,7 +1,8 @@
 """A small mid-sagittal picture of one study for the cohort QC page.
 
 The picture is the project's usual sagittal view (:func:`spinebq.report.ct_outputs.sagittal_overview`):
-anterior to the left, superior up, physical aspect ratio, bone window. Each labelled vertebra is outlined
+anterior to the left, superior up, physical aspect ratio, bone window (an MR study's: its signal's 1st to 99th
+percentile). Each labelled vertebra is outlined
 and named beside its anterior edge, so a reviewer can see at a glance whether the labels sit on the right
 bones. It is small (220 px wide, a palette PNG of about 10-20 kB), so a page of a thousand studies
 stays light.
@@ -45,7 +46,7 @@ NO_VERTEBRA_TEXT = "no vertebra found"
 
 
 def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *,
-                    levels: Mapping[str, str] | None = None) -> Path:
+                    levels: Mapping[str, str] | None = None, window: tuple[float, float] | None = None) -> Path:
     """Write the mid-sagittal QC picture of one study as a small PNG.
 
     Parameters
@@ -60,6 +61,9 @@ def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *,
     levels : Mapping of str to str, optional
         A short text per vertebra name written after the name, e.g. ``{"L1": "142 HU"}`` gives ``L1 142 HU``.
         Names that are not labelled in ``bodies`` are ignored.
+    window : tuple of float, optional
+        Grey-level window (lowest, highest value shown); default the bone window of a CT. An MR image takes
+        :func:`mr_window`.
 
     Returns
     -------
@@ -74,7 +78,7 @@ def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *,
     """
     path = Path(path)
     buffer = io.BytesIO()
-    thumbnail_figure(ct, bodies, levels=levels).savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    thumbnail_figure(ct, bodies, levels=levels, window=window).savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     buffer.seek(0)
     with Image.open(buffer) as image:
         palette = image.convert("RGB").quantize(palette=_palette(), dither=Image.Dither.NONE)
@@ -88,7 +92,8 @@ def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *,
     return path
 
 
-def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str] | None = None) -> Figure:
+def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str] | None = None,
+                     window: tuple[float, float] | None = None) -> Figure:
     """The matplotlib figure of :func:`spine_thumbnail`, not yet saved.
 
     Its one axes holds a text per labelled vertebra (``L1`` or ``L1 142 HU``), in the order of their VerSe ids
@@ -116,7 +121,8 @@ def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
     # rows: inferior -> superior (axis 2); columns: anterior -> posterior (axis 1)
-    ax.imshow(ct.array[column].T, cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], origin="lower", extent=extent,
+    low, high = window or BONE_WINDOW_HU
+    ax.imshow(ct.array[column].T, cmap="gray", vmin=low, vmax=high, origin="lower", extent=extent,
               interpolation="bilinear", aspect="auto")
     outline = [path_effects.withStroke(linewidth=2.0, foreground="black")]
     if not boxes:
@@ -141,6 +147,12 @@ def thumbnail_figure(ct: Volume, bodies: np.ndarray, *, levels: Mapping[str, str
     ax.set_xlim(*x_lim)
     ax.set_ylim(*y_lim)
     return fig
+
+
+def mr_window(image: Volume) -> tuple[float, float]:
+    """The grey-level window of an MR image's thumbnail: its 1st to 99th percentile of signal (MR has no units)."""
+    low, high = np.percentile(image.array, [1.0, 99.0])
+    return float(low), float(max(high, low + 1.0))
 
 
 def _palette() -> Image.Image:
