@@ -31,7 +31,7 @@ from spinebq.records.assessment import Assessment
 from spinebq.records.ct import Acquisition, CtRecord, CtSummary, VertebraRecord
 from spinebq.records.mri import MriRecord
 from spinebq.records.regional import RegionalRecord
-from spinebq.records.study import StudyInputs
+from spinebq.records.study import LABEL_MAP_FOUND, StudyInputs
 from spinebq.constants import RESEARCH_NOTICE
 
 #: The progress callback: called with one short message per step.
@@ -537,9 +537,7 @@ def _role_from_values(inputs: StudyInputs) -> tuple[StudyInputs, Volume | None]:
         return inputs, image
     labels = label_map_reason(image.array)
     if labels:
-        raise NotAnImageError("the NIfTI file is a label map, not an image (whole values in regions of one value, "
-                              "mostly 0); to measure an image with it, name it <image>_seg.nii.gz beside its image, or "
-                              "give it in a manifest's labels column")
+        raise NotAnImageError(LABEL_MAP_FOUND)
     choice = f"MRI: the NIfTI file's values are no Hounsfield units ({not_ct}), so it is measured as a sagittal T1 MRI."
     return replace(inputs, ct=None, mri=inputs.ct, choice=(choice,)), None
 

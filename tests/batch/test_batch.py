@@ -356,3 +356,6 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     assert all(reason.startswith("the NIfTI file is a label map, not an image") for reason in skipped), skipped
     assert "skipped (2): the NIfTI file is a label map" in summary, summary
     assert "is it an MR image" not in (out / "cohort.csv").read_text()
+    # run again: nothing to measure (the label maps are not read again while they are unchanged)
+    assert main(["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert "measured 0 studies" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 
-from spinebq.records.study import SeriesInfo, StudyInputs
+from spinebq.records.study import LABEL_MAP_FOUND, SeriesInfo, StudyInputs
 
 #: File name of the ledger inside the batch folder.
 LEDGER_NAME = "ledger.sqlite"
@@ -103,18 +103,19 @@ class Ledger:
 
         A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
         or the options changed, its folder was removed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
-        is recorded ``skipped`` with that reason; one its worker skipped (a label map found among NIfTI images) runs
-        again, which only reads the file.
+        is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a label map found
+        among NIfTI images).
         """
         todo = []
         with self._db:
             for study in studies:
-                row = self._db.execute("SELECT fingerprint, options_hash, state FROM studies WHERE key = ?",
+                row = self._db.execute("SELECT fingerprint, options_hash, state, reason FROM studies WHERE key = ?",
                                        (study.key,)).fetchone()
                 current = fingerprint(study)
                 state = State.SKIPPED if study.problem else State.PENDING
                 unchanged = row is not None and row[0] == current and row[1] == options
-                kept = {State.SKIPPED.value: bool(study.problem), State.FAILED.value: not retry_failed,
+                skipped_again = bool(study.problem) or (row is not None and row[3] == LABEL_MAP_FOUND)
+                kept = {State.SKIPPED.value: skipped_again, State.FAILED.value: not retry_failed,
                         State.DONE.value: (self.path.parent / "studies" / study.key).is_dir()}
                 if unchanged and kept.get(row[2], False):
                     continue

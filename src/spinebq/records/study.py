@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: Why a study of a NIfTI file found in a folder is skipped when the file holds a label map (measuring finds it out).
+LABEL_MAP_FOUND = ("the NIfTI file is a label map, not an image (whole values in regions of one value, mostly 0); to "
+                   "measure an image with it, name it <image>_seg.nii.gz beside its image, or give it in a manifest's "
+                   "labels column")
+
+
 @dataclass(frozen=True)
 class SeriesInfo:
     """One image series as read from its headers (no pixels).
