@@ -251,10 +251,15 @@ def _own(labels: LabelMap, subregions: np.ndarray, levels: dict) -> OwnSegmentat
     return OwnSegmentation(labels, bodies, confidence, unconfirmed)
 
 
+#: The label files ``spinebq segment`` writes (the NIfTI map, and the DICOM SEG for a DICOM series).
+SEGMENT_LABEL_FILES = ("vertebrae.nii.gz", "vertebrae_seg.dcm")
+
+
 def segmentation_beside(labels_path: str | Path, ct: Volume, labels: LabelMap) -> OwnSegmentation | None:
     """What ``spinebq segment`` wrote beside ``labels_path`` (``subregions.nii.gz``, ``labels.json``), or None.
 
-    Only a file named ``vertebrae.nii.gz`` with a ``subregions.nii.gz`` beside it counts.
+    Only a file named ``vertebrae.nii.gz`` (or ``vertebrae_seg.dcm``, its DICOM SEG) with a ``subregions.nii.gz``
+    beside it counts.
     """
     import json
 
@@ -263,7 +268,7 @@ def segmentation_beside(labels_path: str | Path, ct: Volume, labels: LabelMap) -
 
     path = Path(labels_path)
     sub_path, json_path = path.parent / "subregions.nii.gz", path.parent / "labels.json"
-    if path.is_dir() or path.name != "vertebrae.nii.gz" or not sub_path.is_file():
+    if path.is_dir() or path.name not in SEGMENT_LABEL_FILES or not sub_path.is_file():
         return None
     sub = np.rint(on_reference_grid(load_nifti(sub_path, dtype=None), ct, sub_path)).astype(np.int16)
     levels = {}

@@ -97,6 +97,7 @@ class LabelScheme(CodedValue):
     VERTEBRAE_PP = "vertebrae_pp"
     FOLDER = "folder"
     JSON = "json"
+    DICOM_SEG = "dicom_seg"
 
 
 class MrLabelScheme(CodedValue):

@@ -66,7 +66,7 @@ def test_dicom_series_t12_named_and_seg_reloads(tmp_path, capsys, caplog):
     folder = need(DATA / "ct_dicom")
     from spinebq.io.labels import load_labels
     from spinebq.io.volume import load_volume
-    from spinebq.segment.ct.dicom_seg import read_dicom_seg
+    from spinebq.io.dicom_seg import read_dicom_seg
 
     assert main(["segment", str(folder), "--out", str(tmp_path)]) == 0
     assert not [r.getMessage() for r in caplog.records if not r.name.startswith("spinebq")], "a library logged"
@@ -143,3 +143,32 @@ def test_out_never_replaces_labels_spinebq_did_not_write(tmp_path, capsys):
     assert main(["segment", ct, "--no-preview", "--out", str(out)]) == 2
     assert "changed after spinebq wrote it" in capsys.readouterr().err
     assert hashlib.sha256((out / "vertebrae.nii.gz").read_bytes()).hexdigest() == edited
+
+
+def test_the_dicom_seg_segment_writes_is_read_back_by_spinebq_ct(tmp_path, capsys):
+    """A PACS user feeds ``spinebq segment``'s DICOM SEG back (the real CT written as a DICOM series): `spinebq ct
+    --labels S/vertebrae_seg.dcm` was refused ("sizeof_hdr is 0 ... not NIfTI"). It now reads the SEG, with the
+    sub-regions beside it, and gives every level the numbers of no labels and of ``vertebrae.nii.gz`` fed back.
+    A DICOM file that is no SEG is refused in one sentence."""
+    from spinebq.io.volume import load_volume
+    from tests.dicom_writer import write_ct_series
+
+    ct = load_volume(need(DATA / "ct.nii.gz"))
+    sp = ct.spacing_mm
+    series = tmp_path / "series"
+    write_ct_series(series, np.clip(np.round(ct.array), -1024, 3000).astype(np.int16).transpose(1, 0, 2),
+                    spacing_mm=(sp[1], sp[0]), z_positions_mm=list(np.arange(ct.shape[2]) * sp[2]))
+    assert main(["segment", str(series), "--out", str(tmp_path / "S")]) == 0
+    runs = {}
+    for name, labels in (("none", []), ("nifti", ["--labels", str(tmp_path / "S" / "vertebrae.nii.gz")]),
+                         ("seg", ["--labels", str(tmp_path / "S" / "vertebrae_seg.dcm")])):
+        out = tmp_path / name
+        assert main(["ct", str(series), *labels, "--out", str(out), "--no-pictures", "--trajectory", "none"]) == 0
+        runs[name] = json.loads((out / "measurements.json").read_text())
+    levels = {name: {level: (v["hu_3d"], v["heights_mm"], v["genant_grade"]) for level, v in doc["vertebrae"].items()}
+              for name, doc in runs.items()}
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(levels["seg"])
+    assert levels["seg"] == levels["none"] == levels["nifti"]
+    capsys.readouterr()
+    assert main(["ct", str(series), "--labels", str(next(series.glob("*.dcm"))), "--out", str(tmp_path / "x")]) == 2
+    assert "not a segmentation (DICOM SEG)" in capsys.readouterr().err

@@ -9,6 +9,8 @@ Supported schemes (``scheme=``):
 ``vertebrae_pp``  TotalSegmentator per-vertebra bodies (VerSe ids, posterior elements removed).
 ``folder``        a folder of per-structure masks ``vertebrae_L1.nii.gz`` ... ``sacrum.nii.gz``.
 ``json``          a user map ``{"label id": "L1", ...}`` given with ``mapping=``.
+``dicom_seg``     a DICOM SEG file whose segment labels name the vertebrae (:mod:`spinebq.io.dicom_seg`; what
+                  ``spinebq segment`` writes for a DICOM series).
 
 The returned :class:`~spinebq.image.labelmap.LabelMap` holds int16 VerSe ids and says what it holds: ``scheme``
 (a :class:`~spinebq.vocabulary.LabelScheme`) and ``content`` (:class:`~spinebq.vocabulary.LabelContent`: whole
@@ -27,6 +29,7 @@ from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.constants import MAX_LABEL_IDS
 from spinebq.errors import OptionError, SpinebqError
 from spinebq.image.labelmap import LabelMap
+from spinebq.io.dicom_seg import is_dicom_file, read_dicom_seg
 from spinebq.io.nifti import load_nifti
 from spinebq.image.volume import Volume
 from spinebq.vocabulary import LabelContent, LabelScheme
@@ -54,7 +57,7 @@ def load_labels(
     Parameters
     ----------
     path : str or Path
-        A multilabel NIfTI file, or a folder of per-structure NIfTI masks.
+        A multilabel NIfTI file, a DICOM SEG file, or a folder of per-structure NIfTI masks.
     reference : Volume
         The CT the labels belong to; a label map on another grid covering the same space is
         resampled (nearest neighbour), anything else is refused.
@@ -84,6 +87,12 @@ def load_labels(
     if path.is_dir():
         ids, note = _load_folder(path, reference), "per-structure files"
         scheme = LabelScheme.FOLDER
+    elif is_dicom_file(path):
+        if scheme not in (LabelScheme.AUTO, LabelScheme.DICOM_SEG):
+            raise OptionError("scheme", f"{path} is a DICOM SEG, which names its vertebrae in its segment labels: "
+                                        f"no label scheme ({scheme}) applies to it")
+        ids, note = read_dicom_seg(path, reference), "DICOM SEG segment labels"
+        scheme = LabelScheme.DICOM_SEG
     else:
         raw = on_reference_grid(load_nifti(path, dtype=None), reference, path)
         check_label_values(raw, path)
@@ -155,6 +164,8 @@ def _table(scheme: LabelScheme, mapping, path: Path) -> dict[int, str]:
         return TOTAL_V1
     if scheme is LabelScheme.JSON:
         return _user_mapping(mapping, path)
+    if scheme is LabelScheme.DICOM_SEG:
+        raise SpinebqError(f"{path}: scheme 'dicom_seg' needs a DICOM SEG file")
     raise SpinebqError(f"{path}: scheme {str(scheme)!r} needs a folder of per-structure files")
 
 

@@ -92,28 +92,3 @@ def write_dicom_seg(labels: Volume, source: str | Path, path: str | Path, *, ser
     path = Path(path)
     seg.save_as(str(path))
     return path
-
-
-def read_dicom_seg(path: str | Path, reference: Volume) -> np.ndarray:
-    """Read a SEG written by :func:`write_dicom_seg` back onto ``reference``'s grid as VerSe ids."""
-    import pydicom
-
-    ds = pydicom.dcmread(str(path))
-    names = {int(s.SegmentNumber): str(s.SegmentLabel).replace("vertebra ", "") for s in ds.SegmentSequence}
-    from spinebq.anatomy import VERSE_IDS
-
-    out = np.zeros(reference.shape, np.int16)
-    pixels = ds.pixel_array.reshape(-1, int(ds.Rows), int(ds.Columns))
-    inv = np.linalg.inv(reference.affine)
-    for f, frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
-        seg_no = int(frame.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        ipp = np.array(frame.PlanePositionSequence[0].ImagePositionPatient, float)
-        shared = ds.SharedFunctionalGroupsSequence[0]
-        iop = np.array(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
-        dr, dc = (float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)
-        r, c = np.nonzero(pixels[f])
-        world = ipp[None, :] + c[:, None] * dc * iop[None, :3] + r[:, None] * dr * iop[None, 3:]
-        ijk = np.rint(world @ inv[:3, :3].T + inv[:3, 3]).astype(int)
-        ok = np.all((ijk >= 0) & (ijk < np.array(reference.shape)), axis=1)
-        out[ijk[ok, 0], ijk[ok, 1], ijk[ok, 2]] = VERSE_IDS.get(names[seg_no], 0)
-    return out
