@@ -8,7 +8,8 @@ import pytest
 
 #: Modules whose docstrings hold examples; add a module here when it gains one.
 MODULES = ("spinebq.anatomy", "spinebq.risk.values", "spinebq.report.files", "spinebq.report.quantities",
-           "spinebq.vocabulary", "spinebq.segment.ct.ribs", "spinebq.image.border", "spinebq.segment.ct.preview")
+           "spinebq.vocabulary", "spinebq.segment.ct.ribs", "spinebq.image.border", "spinebq.segment.ct.preview",
+           "spinebq.measure.mri.muscle")
 
 
 @pytest.mark.parametrize("name", MODULES)

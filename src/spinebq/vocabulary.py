@@ -177,6 +177,7 @@ class QcFlag(CodedValue):
     SAGITTAL_APPROXIMATION = "sagittal_approximation"
     NO_FAT_REFERENCE = "no_fat_reference"
     FAT_REFERENCE_CLIPPED = "fat_reference_clipped"
+    GOUTALLIER_NEAR_CUTOFF = "goutallier_near_cutoff"
     # MRI input
     WEIGHTING_NOT_IN_HEADER = "weighting_not_in_header"
     TR_OUTSIDE_RECOMMENDED_RANGE = "tr_outside_recommended_range"
@@ -216,6 +217,8 @@ QC_SENTENCES = {
     QcFlag.NO_FAT_REFERENCE: "no fat was found in the image to compare the muscle with: fat fraction and grade are missing",
     QcFlag.FAT_REFERENCE_CLIPPED: "the fat found is clipped at the image's maximum signal, so its true signal and the fat "
                                   "threshold are unknown: fat fraction and grade are missing",
+    QcFlag.GOUTALLIER_NEAR_CUTOFF: "the fat fraction lies near a Goutallier cutoff, closer than it varies between "
+                                   "two ROIs of the same muscle: another ROI may give the other grade",
     QcFlag.WEIGHTING_NOT_IN_HEADER: "the weighting is not in the header: T1 assumed, checked on the image (CSF darker "
                                     "than marrow)",
     QcFlag.TR_OUTSIDE_RECOMMENDED_RANGE: "repetition time outside the 400-850 ms recommended for marrow signal (docs/methods.md section 5.1)",

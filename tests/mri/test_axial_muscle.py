@@ -42,7 +42,9 @@ def test_axial_fat_fractions_and_grades(phantom, tilt_deg):
     assert info["signal_muscle"] == pytest.approx(1.7 * 120.0, rel=0.02)
     for disc, expected in truth.items():
         entry = muscle[disc]
-        assert entry["plane"] == "axial" and entry["qc"] == []
+        assert entry["plane"] == "axial" and "sagittal_approximation" not in entry["qc"]
+        # the one caveat an axial grade may carry: its worse side lies near a Goutallier cutoff
+        assert entry["qc"] == (["goutallier_near_cutoff"] if entry["near_cutoff"] is not None else [])
         assert len(entry["axial_slices"]) >= 2
         for side in ("left", "right"):
             assert entry[f"voxels_{side}"] > 1500
@@ -110,7 +112,7 @@ def test_cli_axial(phantom, tmp_path, capsys):
                  "--axial", str(tmp_path / "ax.nii.gz"), "--out", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "L4/L5 3 (axial)" in captured.out
+    assert "L4/L5: Goutallier 3, fat fraction (left / right) " in captured.out and "%, axial" in captured.out
     data = json.loads((out / "mri.json").read_text())
     assert data["input"]["axial"]["spacing_mm"] == [0.8, 0.8, 4.0]
     assert {d: e["goutallier"] for d, e in data["muscle"].items()} == {d: t["goutallier"] for d, t in truth["muscle"].items()}

@@ -5,7 +5,9 @@ no reference reading of these 8-bit rescaled images exists.
 """
 from __future__ import annotations
 
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -365,3 +367,120 @@ def test_pictures_are_drawn_in_the_lps_millimetres_points_take(mask_results, tmp
         assert np.hypot(nearest[0] - y_mm, nearest[1] - z_mm) < 2.0, (level, nearest, centre_mm)
     assert "LPS y" in sagittal.get_xlabel() and "LPS z" in sagittal.get_ylabel()
     close("all")
+
+
+@pytest.fixture(scope="module")
+def case10_runs(mask_results, auto_results):
+    """case10's muscle fat with its manual body masks and with the vertebrae found automatically (the muscle
+    measured on the automatic labels of :func:`auto_results`): ``{"manual": ..., "automatic": ...}``, each
+    ``(image, MriMeasurement)``."""
+    from spinebq.measure.mri.measure import measure_mri
+
+    image, _, manual = mask_results["10"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        automatic = measure_mri(image, labels=auto_results["10"][0], path="case10")
+    return {"manual": (image, manual), "automatic": (image, automatic)}
+
+
+def _muscle_picture_texts(image, result, out_dir, monkeypatch) -> list[str]:
+    """Every text drawn on ``mri_muscle.png`` (labels beside the ROIs, then the titles)."""
+    import matplotlib.figure
+
+    from spinebq.report.mri_figures import save_figures
+
+    texts = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(fig, path, *args, **kwargs):
+        drawn = [t.get_text() for ax in fig.axes for t in ax.texts]
+        texts[Path(path).name] = drawn + [ax.get_title() for ax in fig.axes] + ([fig._suptitle.get_text()] if fig._suptitle else [])
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    save_figures(image, result.data, result.rois, out_dir, title="case10")
+    monkeypatch.undo()
+    return texts["mri_muscle.png"]
+
+
+#: A fat fraction as the pictures, the screen and the report show it, with the grade beside it on the pictures.
+SHOWN_FF = re.compile(r"(\d+\.\d+) %")
+
+
+@pytest.mark.parametrize("run", ["manual", "automatic"])
+def test_case10_fat_fraction_is_shown_on_its_side_of_the_goutallier_cutoff(case10_runs, run, tmp_path, monkeypatch):
+    """A user run of case10: manual masks gave L5/S1 left 0.023, right 0.040, grade 0; automatic mode left 0.052,
+    right 0.046, grade 1, and mri_muscle.png showed "FF 0.05, grade 1" beside "FF 0.05, grade 0": two decimals hid
+    on which side of the 5 % cutoff (grade 0/1) each value lies. Every fat fraction shown (picture, screen, report
+    table), read back, now gives the grade spinebq gave it."""
+    from spinebq.cli.mri import _summary
+    from spinebq.measure.mri.muscle import goutallier_grade
+    from spinebq.records.mri import MriRecord
+    from spinebq.report.html import _mri_detail
+    from spinebq.report.patient import mri_tables
+
+    image, result = case10_runs[run]
+    muscle = result.data["muscle"]
+    expected = {f"{disc} {side}": (e[f"fat_fraction_{side}"], e[f"goutallier_{side}"])
+                for disc, e in muscle.items() for side in ("left", "right")}
+    # the picture: per side "L5/S1 FF 5.2 %, grade 1"; the side is the panel's (right panel first)
+    labels = [t for t in _muscle_picture_texts(image, result, tmp_path, monkeypatch) if " FF " in t]
+    assert len(labels) == 10, labels
+    for side, panel in (("right", labels[:5]), ("left", labels[5:])):
+        for text in panel:
+            disc = text.split()[0]
+            ff, grade = expected[f"{disc} {side}"]
+            shown = float(SHOWN_FF.search(text).group(1)) / 100
+            assert f"grade {grade}" in text and goutallier_grade(shown) == grade, (text, ff)
+            assert shown == pytest.approx(ff, abs=0.00051), (text, ff)  # one decimal of a percentage
+    # the screen: "L5/S1: Goutallier 1 (...), fat fraction (left / right) 5.2 % / 4.6 %, sagittal"
+    screen = _summary(result.data, "out", "case10").splitlines()
+    # the report's muscle table: one row per disc level, the fat fractions of the left and right side
+    table = _mri_detail(mri_tables(MriRecord.from_json(result.data)))
+    for disc, e in muscle.items():
+        line = next(line for line in screen if line.startswith(f"  {disc}: Goutallier {e['goutallier']}"))
+        row = re.search(rf"<tr data-level='{re.escape(disc)}'>(.*?)</tr>", table).group(1)
+        for text in (line, row):
+            shown = [float(v) / 100 for v in SHOWN_FF.findall(text)]
+            assert [goutallier_grade(v) for v in shown] == [e["goutallier_left"], e["goutallier_right"]], text
+
+
+def test_case10_grade_near_the_cutoff_carries_the_caveat_and_one_far_from_it_does_not(case10_runs, tmp_path,
+                                                                                        monkeypatch):
+    """case10 L5/S1 reads grade 0 with the manual masks and 1 automatically (fat fractions 2.3-5.2 %, all within
+    3 points of the 5 % cutoff): in both runs the level carries ``goutallier_near_cutoff`` with its note, the
+    picture, the screen and the report say "near the 5 % cutoff". L4/L5 (18-25 %, grade 1 in both runs) lies more
+    than 10 points from every cutoff and carries none of it."""
+    from spinebq.cli.mri import _summary
+    from spinebq.measure.mri.muscle import GOUTALLIER_CUTOFFS, NEAR_CUTOFF_MARGIN
+    from spinebq.records.mri import MriRecord
+    from spinebq.report.html import _mri_detail
+    from spinebq.report.patient import caveats, mri_tables
+
+    grades = {run: r.data["muscle"]["L5/S1"]["goutallier"] for run, (_, r) in case10_runs.items()}
+    assert grades == {"manual": 0, "automatic": 1}  # the two ROIs put L5/S1 on either side of the cutoff
+    for run, (image, result) in case10_runs.items():
+        near, far = result.data["muscle"]["L5/S1"], result.data["muscle"]["L4/L5"]
+        for side in ("left", "right"):
+            assert abs(near[f"fat_fraction_{side}"] - 0.05) < NEAR_CUTOFF_MARGIN and near[f"near_cutoff_{side}"] == 0.05
+            assert min(abs(far[f"fat_fraction_{side}"] - c) for c in GOUTALLIER_CUTOFFS) > NEAR_CUTOFF_MARGIN
+            assert far[f"near_cutoff_{side}"] is None
+        assert near["near_cutoff"] == 0.05 and "goutallier_near_cutoff" in near["qc"]
+        assert "5 % cutoff between Goutallier grades 0 and 1" in near["qc_notes"]["goutallier_near_cutoff"]
+        assert far["near_cutoff"] is None and "goutallier_near_cutoff" not in far["qc"]
+        assert far["qc"] == ["sagittal_approximation"]  # the existing flags keep their place
+        labels = [t for t in _muscle_picture_texts(image, result, tmp_path / run, monkeypatch) if " FF " in t]
+        assert [t for t in labels if t.startswith("L5/S1")] and \
+            all(t.endswith("near the 5 % cutoff") for t in labels if t.startswith("L5/S1")), labels
+        assert not any("near" in t for t in labels if t.startswith("L4/L5")), labels
+        screen = _summary(result.data, "out", "case10")
+        assert f"L5/S1: Goutallier {near['goutallier']} (near the 5 % cutoff), fat fraction" in screen
+        assert f"L4/L5: Goutallier {far['goutallier']}, fat fraction" in screen
+        assert "note: goutallier_near_cutoff: " in screen
+        record = MriRecord.from_json(result.data)
+        table = _mri_detail(mri_tables(record))
+        assert "near the 5 % cutoff" in re.search(r"<tr data-level='L5/S1'>(.*?)</tr>", table).group(1)
+        assert "near" not in re.search(r"<tr data-level='L4/L5'>(.*?)</tr>", table).group(1)
+        notes = [c for c in caveats(None, record, None) if c.startswith("MRI muscle, ")]
+        assert any(c.startswith(f"MRI muscle, L5/S1: Goutallier {near['goutallier']}, fat fraction") for c in notes)
+        assert not any(c.startswith("MRI muscle, L4/L5") for c in notes), notes

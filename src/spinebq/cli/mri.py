@@ -82,6 +82,26 @@ def _vbq_median(data: dict) -> str:
     return "median L1-L4" if used == ["L1", "L2", "L3", "L4"] else f"median of {', '.join(used)}"
 
 
+def _muscle_lines(muscle: dict) -> list[str]:
+    """The summary's muscle lines: per disc level the grade (with the near-cutoff caveat), the fat fraction of each
+    side and the plane; then, when a grade is near a cutoff, what that means."""
+    from spinebq.measure.mri.muscle import NEAR_CUTOFF_MARGIN, fat_fraction_text, near_cutoff_text
+    from spinebq.vocabulary import QcFlag
+
+    lines = ["  Goutallier (worse side) from the T1 fat fraction of multifidus and erector spinae:"]
+    for disc, e in muscle.items():
+        grade = "missing" if e["goutallier"] is None else str(e["goutallier"])
+        if e.get("near_cutoff") is not None:
+            grade += f" ({near_cutoff_text(e['near_cutoff'])})"
+        fractions = " / ".join(fat_fraction_text(e[f"fat_fraction_{side}"]) for side in ("left", "right"))
+        lines.append(f"  {disc}: Goutallier {grade}, fat fraction (left / right) {fractions}, {e['plane']}")
+    near = QcFlag.GOUTALLIER_NEAR_CUTOFF
+    if any(near.value in e["qc"] for e in muscle.values()):
+        lines.append(f"  note: {near.value}: {near.sentence} (closer than {100 * NEAR_CUTOFF_MARGIN:g} percentage "
+                     "points; mri.json muscle qc_notes)")
+    return lines
+
+
 def _summary(data: dict, out, image: str) -> str:
     src = ROI_SOURCE_WORDS.get(data["roi_source"]["method"], data["roi_source"]["method"])
     lines = [f"spinebq mri: {image} ({src}) - research use only, not a medical device"]
@@ -111,9 +131,7 @@ def _summary(data: dict, out, image: str) -> str:
     if data.get("vbq_fracture_note"):
         lines.append(f"  note: {data['vbq_fracture_note']}")
     if data["muscle"]:
-        grades = ", ".join(f"{k} {v['goutallier'] if v['goutallier'] is not None else 'missing'} ({v['plane']})"
-                           for k, v in data["muscle"].items())
-        lines.append(f"  Goutallier (from T1 fat fraction; plane measured on): {grades}")
+        lines += _muscle_lines(data["muscle"])
         reason = data["muscle_method"].get("signal_fat_reason")
         if reason:
             lines.append(f"  Goutallier missing: {reason}")

@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from spinebq import __version__
+from spinebq.measure.mri.muscle import fat_fraction_text, near_cutoff_text
 from spinebq.report.files import write_atomic
 from spinebq.report.quantities import METHOD_LABELS, PEDICLE_WIDTHS
 from spinebq.report.text import cite_text, human
@@ -291,10 +292,12 @@ def _mri_detail(m: dict) -> str:
         out.append("<table id='mri-muscle'><tr><th>disc level</th><th>Goutallier (worse side)</th><th>fat fraction L</th>"
                    "<th>fat fraction R</th><th>measured on</th></tr>")
         for mu in m["muscle"]:
-            ff = lambda v: human(None if v is None else 100 * v, "%", 0)  # noqa: E731
-            out.append(f"<tr><td>{_e(mu['level'])}</td><td class='n'>{_e(human(mu['goutallier'], decimals=0))}</td>"
-                       f"<td class='n'>{_e(ff(mu['fat_fraction_left']))}</td><td class='n'>{_e(ff(mu['fat_fraction_right']))}</td>"
-                       f"<td>{_e(mu['plane'])}</td></tr>")
+            grade = human(mu["goutallier"], decimals=0)
+            if mu["near_cutoff"] is not None:
+                grade += f" ({near_cutoff_text(mu['near_cutoff'])})"
+            out.append(f"<tr data-level='{_e(mu['level'])}'><td>{_e(mu['level'])}</td><td class='n'>{_e(grade)}</td>"
+                       f"<td class='n'>{_e(fat_fraction_text(mu['fat_fraction_left']))}</td>"
+                       f"<td class='n'>{_e(fat_fraction_text(mu['fat_fraction_right']))}</td><td>{_e(mu['plane'])}</td></tr>")
         out.append("</table>")
         out += [f"<p class='small mri-muscle-missing'>Goutallier not measured at {_e(levels)}: {_e(reason)}</p>"
                 for reason, levels in m.get("muscle_missing", {}).items()]

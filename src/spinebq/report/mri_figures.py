@@ -24,7 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from spinebq.image.volume import Volume
+from spinebq.measure.mri.muscle import NEAR_CUTOFF_MARGIN, fat_fraction_text, near_cutoff_text
 
+#: The muscle pictures' note on a grade marked near a cutoff.
+NEAR_CUTOFF_LEGEND = (f"near a cutoff: closer than {100 * NEAR_CUTOFF_MARGIN:g} percentage points to a Goutallier cutoff; "
+                      "another ROI of the same muscle may give the other grade (mri.json qc goutallier_near_cutoff)")
 COLOURS = {"T12": "#8c564b", "L1": "#1f77b4", "L2": "#2ca02c", "L3": "#d62728", "L4": "#9467bd",
            "L5": "#ff7f0e", "S1": "#e377c2"}
 
@@ -65,6 +69,16 @@ def _score(data: dict, key: str) -> str:
 
     value = data.get(key)
     return "not measured" if value is None else f"{value:.{decimals(key)}f}"
+
+
+def _side_text(entry: dict, side: str) -> str:
+    """One side's fat fraction and grade on a muscle picture: ``FF 5.2 %, grade 1``, and on a second line ``near the
+    5 % cutoff`` when it is."""
+    ff, cutoff = entry.get(f"fat_fraction_{side}"), entry.get(f"near_cutoff_{side}")
+    if ff is None:
+        return "FF not measured"
+    return f"FF {fat_fraction_text(ff)}, grade {entry.get(f'goutallier_{side}')}" + (
+        f"\n{near_cutoff_text(cutoff)}" if cutoff is not None else "")
 
 
 def _levels(used: list[str] | None) -> str:
@@ -253,8 +267,7 @@ def _muscle_figure(plt, image: np.ndarray, grid: _Grid, data: dict, mus: dict[st
             _contour(ax, m[x], grid, "yellow", lw=1.0)
             yz = np.argwhere(m.any(axis=0))
             e = data.get("muscle", {}).get(disc, {})
-            ff, grade = e.get(f"fat_fraction_{side}"), e.get(f"goutallier_{side}")
-            text = f"{disc} FF {ff:.2f}, grade {grade}" if ff is not None else f"{disc} FF n/a"
+            text = f"{disc} {_side_text(e, side)}"
             ax.text(grid.edge(yz[:, 0].min() - 2, 1), grid.centre(yz[:, 1].mean(), 2), text, color="yellow", fontsize=7,
                     ha="right", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
         ax.set_title(f"{side} paraspinal ROIs, outlined on slice {x} (LPS x {grid.centre(x, 0):.1f} mm)\n"
@@ -263,7 +276,7 @@ def _muscle_figure(plt, image: np.ndarray, grid: _Grid, data: dict, mus: dict[st
                 f"{method.get('signal_muscle'):g}, threshold {threshold:g}" if threshold is not None
                 else f"no fat reference: {method.get('signal_fat_reason')}")
     fig.suptitle(f"{title} multifidus/erector fat fraction, sagittal approximation (levels measured on an axial "
-                 f"series are in mri_muscle_axial.png)\n{fat_text}. Research use only", fontsize=9)
+                 f"series are in mri_muscle_axial.png)\n{fat_text}. Research use only\n{NEAR_CUTOFF_LEGEND}", fontsize=9)
     fig.tight_layout()
     path = out_dir / "mri_muscle.png"
     fig.savefig(path, dpi=100)
@@ -371,14 +384,14 @@ def save_axial_muscle_figure(volume: Volume, data: dict, axial_rois: dict[str, n
         for m in masks:
             ax.contour(grid.centre(np.arange(cx.start, cx.stop), 0), grid.centre(np.arange(cy.start, cy.stop), 1),
                        m[cx, cy].T.astype(float), levels=[0.5], colors=["yellow"], linewidths=0.8)
-        ff = lambda v: "n/a" if v is None else f"{v:.2f}"  # noqa: E731
-        ax.set_title(f"{disc} (slice {k}, LPS z {grid.centre(k, 2):.1f} mm)\nFF R {ff(e['fat_fraction_right'])}  L {ff(e['fat_fraction_left'])}; "
-                     f"Goutallier {e['goutallier']}", fontsize=8)
+        ax.set_title(f"{disc} (slice {k}, LPS z {grid.centre(k, 2):.1f} mm), Goutallier {e['goutallier']}\n"
+                     + "\n".join(f"{side[0].upper()} {_side_text(e, side)}".replace("\n", ", ")
+                                 for side in ("right", "left")), fontsize=8)
         ax.set_xlabel(grid.label(0, "patient right -> left"), fontsize=7)
         ax.tick_params(labelsize=6)
     axes[0][0].set_ylabel(grid.label(1, "anterior -> posterior"), fontsize=7)
     fig.suptitle(f"{title} multifidus/erector fat fraction on the axial series (tinted: voxels above the fat "
-                 f"threshold {threshold:g}). Research use only", fontsize=8)
+                 f"threshold {threshold:g}).\n{NEAR_CUTOFF_LEGEND}. Research use only", fontsize=8)
     fig.tight_layout()
     path = Path(out_dir) / "mri_muscle_axial.png"
     fig.savefig(path, dpi=100)

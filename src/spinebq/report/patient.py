@@ -26,6 +26,7 @@ from spinebq.report.quantities import (ALWAYS_SHOWN, BY_KEY, CSF_SIGNAL, METHOD_
 from spinebq.report.summary import ACR_REFERENCE, ACR_THRESHOLDS_MG_CM3, contrast_note, cranial_first, page_one
 from spinebq.report.text import cite_text, human, levels_text
 from spinebq.risk.assess import ct_record, mri_record
+from spinebq.vocabulary import QcFlag
 
 PHI_LABELS = {"patient_name": "name", "patient_id": "patient ID", "patient_birth_date": "birth date",
               "patient_sex": "sex", "patient_age": "age", "study_date": "study date", "accession_number": "accession"}
@@ -188,8 +189,8 @@ def mri_tables(mri: MriRecord) -> dict:
                                     for q in MRI_LEVEL_QUANTITIES},
              "qc": list(by_level[lv].qc)} for lv in _cranial_to_caudal(by_level)]
     muscle = [{"level": m.disc, "goutallier": m.goutallier, "plane": m.plane or "sagittal",
-               "fat_fraction_left": m.fat_fraction_left, "fat_fraction_right": m.fat_fraction_right}
-              for m in mri.muscle]
+               "fat_fraction_left": m.fat_fraction_left, "fat_fraction_right": m.fat_fraction_right,
+               "near_cutoff": m.details.get("near_cutoff")} for m in mri.muscle]
     return {"scores": scores, "columns": [_column(q) for q in MRI_LEVEL_QUANTITIES], "rows": rows, "muscle": muscle,
             "muscle_missing": mri.muscle_missing(),
             "muscle_method": (mri.details.get("muscle_method") or {}).get("limitation")}
@@ -264,6 +265,9 @@ def caveats(ct: CtRecord | None, mri: MriRecord | None, assessment: Assessment |
             out.append(f"MRI muscle: {limitation}.")
         out += [f"MRI muscle, {levels}: fat fraction and Goutallier grade not measured ({reason})."
                 for reason, levels in mri.muscle_missing().items()]
+        near = QcFlag.GOUTALLIER_NEAR_CUTOFF.value
+        out += [f"MRI muscle, {m.disc}: Goutallier {m.goutallier}, {m.details['qc_notes'][near]}."
+                for m in mri.muscle if near in m.qc]
     if assessment is not None:
         out.append("Assessment: " + assessment.no_pooled_score + ". Each cutoff applies to its own paper's "
                    "population, endpoint and method; the caveats of each row say where this patient differs.")

@@ -19,7 +19,7 @@ from spinebq.io.schemas import SEXES, yes_no
 from spinebq.records.assessment import PatientValues, PredictorValue
 from spinebq.records.ct import CtRecord, VertebraRecord
 from spinebq.records.mri import MriRecord
-from spinebq.vocabulary import Side
+from spinebq.vocabulary import QcFlag, Side
 
 #: Clinical fields spinebq uses (everything else in a clinical file is ignored, so names or dates never travel on).
 CLINICAL_KEYS = ("age", "sex", "bmi_kg_m2", "planned_levels", "procedure", "hip_t_score", "goutallier",
@@ -296,10 +296,12 @@ def mri_values(mri: MriRecord) -> dict[str, PredictorValue]:
     grades = {m.disc: m.goutallier for m in mri.muscle if m.goutallier is not None}
     worst = max(grades.values()) if grades else None
     where = ", ".join(disc for disc, g in grades.items() if g == worst) if grades else None
-    out["goutallier"] = _value(worst, "grade", "mri.json muscle (worst level and side)", level=where,
-                               caveats=["Goutallier from a T1 fat fraction on parasagittal slices (sagittal approximation), "
-                                        "not read on axial images"]
-                               if any(m.plane == "sagittal" for m in mri.muscle if m.disc in (where or "")) else [],
+    worst_levels = [m for m in mri.muscle if m.disc in (where or "")]
+    caveats = (["Goutallier from a T1 fat fraction on parasagittal slices (sagittal approximation), not read on axial "
+                "images"] if any(m.plane == "sagittal" for m in worst_levels) else [])
+    near = QcFlag.GOUTALLIER_NEAR_CUTOFF.value
+    caveats += [f"{m.disc}: {m.details['qc_notes'][near]}" for m in worst_levels if near in m.qc]
+    out["goutallier"] = _value(worst, "grade", "mri.json muscle (worst level and side)", level=where, caveats=caveats,
                                reason="no paraspinal muscle grade in mri.json" + "".join(
                                    f"; {levels}: {reason}" for reason, levels in mri.muscle_missing().items()))
     return out

@@ -31,8 +31,12 @@ Rule (docs/methods.md section 5.3, midpoint threshold on T1), in both planes (ar
   signal exceeds (SI_muscle + SI_fat) / 2; FF = fat voxels / ROI voxels;
 * Goutallier grade from FF by docs/methods.md section 5.3's default mapping (conventional reading of Goutallier's
   definitions, as [yang2026] uses the grade): < 5 % -> 0, 5-< 33 % -> 1, 33-< 45 % -> 2, 45-55 % -> 3,
-  > 55 % -> 4; the level's grade is the worse side ([yang2026]). A grade read on the sagittal series
-  carries the caveat ``sagittal approximation``; one read on an axial series does not.
+  > 55 % -> 4 (:data:`GOUTALLIER_CUTOFFS`); the level's grade is the worse side ([yang2026]). A grade read on the
+  sagittal series carries the caveat ``sagittal approximation``; one read on an axial series does not;
+* a fat fraction closer than :data:`NEAR_CUTOFF_MARGIN` to a cutoff is named per side (``near_cutoff_left`` /
+  ``near_cutoff_right``: the cutoff), and when it is the worse side's the level carries ``near_cutoff`` and the flag
+  ``goutallier_near_cutoff``: another ROI of the same muscle may give the other grade. Fat fractions are shown to
+  the reader by :func:`fat_fraction_text` (a percentage with the digits that tell the side of every cutoff).
 """
 from __future__ import annotations
 
@@ -79,6 +83,17 @@ SEPTUM_FAT_FRACTION = 0.95
 ISLAND_FRACTION = 0.05
 #: The ROI ends are median-smoothed over this head-to-foot (or slice) length, so a single line cannot stray, mm.
 END_SMOOTH_MM = 7.0
+#: Fat fractions at which the Goutallier grade goes up by one (docs/methods.md section 5.3): grade 0 below 0.05, 1
+#: from 0.05, 2 from 0.33, 3 from 0.45 up to 0.55 itself, 4 above 0.55.
+GOUTALLIER_CUTOFFS = (0.05, 0.33, 0.45, 0.55)
+#: A fat fraction closer than this to a Goutallier cutoff may fall on the other side with another ROI of the same
+#: muscle, so its grade carries a caveat. 0.03, from the measurement's own variability on the four real T1 exams
+#: (benchmarks/mri.md, "Fat fractions near a Goutallier cutoff"): the automatic mode's fat fractions differ from
+#: those of the manual body masks by a median of 0.004, a 90th percentile of 0.023 and at most 0.044 (39 of the 40
+#: side-levels by less than 0.03; case10 L5/S1 left 0.023 with the masks, 0.052 automatic: grade 0 against 1), and
+#: the two sides of one level by a median of 0.014. Measured on the sagittal approximation; an axial series's ROIs
+#: were not compared, and the same margin is used there.
+NEAR_CUTOFF_MARGIN = 0.03
 GOUTALLIER_SOURCE = ("Goutallier grade from the fat fraction by docs/methods.md section 5.3's default mapping (<5 % 0, <33 % 1, "
                      "<45 % 2, <=55 % 3, >55 % 4; a conventional reading of Goutallier's definitions), worse side kept "
                      "as in Yang 2026 [yang2026]")
@@ -120,25 +135,60 @@ class FatReference:
         return None if self.signal_fat is None else 0.5 * (self.signal_fat + self.signal_muscle)
 
 
-def goutallier_grade(fat_fraction: float) -> int | None:
-    """Goutallier grade 0-4 of a fat fraction (docs/methods.md section 5.3 default mapping).
+def goutallier_grade(fat_fraction: float | None) -> int | None:
+    """Goutallier grade 0-4 of a fat fraction (docs/methods.md section 5.3 default mapping, :data:`GOUTALLIER_CUTOFFS`).
 
     Examples
     --------
-    >>> [goutallier_grade(f) for f in (0.02, 0.2, 0.4, 0.5, 0.7)]
-    [0, 1, 2, 3, 4]
+    >>> [goutallier_grade(f) for f in (0.02, 0.05, 0.2, 0.4, 0.5, 0.55, 0.7)]
+    [0, 1, 1, 2, 3, 3, 4]
     """
     if fat_fraction is None or not np.isfinite(fat_fraction):
         return None
-    if fat_fraction < 0.05:
-        return 0
-    if fat_fraction < 0.33:
-        return 1
-    if fat_fraction < 0.45:
-        return 2
-    if fat_fraction <= 0.55:
-        return 3
-    return 4
+    *lower, top = GOUTALLIER_CUTOFFS
+    return 4 if fat_fraction > top else int(sum(fat_fraction >= cutoff for cutoff in lower))
+
+
+def near_cutoff(fat_fraction: float | None) -> float | None:
+    """The Goutallier cutoff closer than :data:`NEAR_CUTOFF_MARGIN` to ``fat_fraction``; None when none is (or the
+    fat fraction is missing).
+
+    Examples
+    --------
+    >>> near_cutoff(0.052), near_cutoff(0.023), near_cutoff(0.2), near_cutoff(0.31), near_cutoff(None)
+    (0.05, 0.05, None, 0.33, None)
+    """
+    if fat_fraction is None or not np.isfinite(fat_fraction):
+        return None
+    return next((c for c in GOUTALLIER_CUTOFFS if abs(fat_fraction - c) < NEAR_CUTOFF_MARGIN), None)
+
+
+def fat_fraction_text(fat_fraction: float | None) -> str:
+    """A fat fraction as the reader sees it: a percentage with one decimal, or more where one decimal would round it
+    onto the other side of a Goutallier cutoff (the grade it is given can then be read off the number).
+
+    Examples
+    --------
+    >>> fat_fraction_text(0.0517), fat_fraction_text(0.0463), fat_fraction_text(0.04996), fat_fraction_text(None)
+    ('5.2 %', '4.6 %', '4.996 %', 'not measured')
+    """
+    if fat_fraction is None or not np.isfinite(fat_fraction):
+        return "not measured"
+    grade = goutallier_grade(fat_fraction)
+    for decimals in range(1, 7):
+        text = f"{100 * fat_fraction:.{decimals}f}"
+        if goutallier_grade(float(text) / 100) == grade:
+            break
+    return f"{text} %"
+
+
+def near_cutoff_text(cutoff: float) -> str:
+    """The short caveat of a grade near ``cutoff``, as the pictures, the screen and the report show it.
+
+    >>> near_cutoff_text(0.05)
+    'near the 5 % cutoff'
+    """
+    return f"near the {100 * cutoff:g} % cutoff"
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -343,16 +393,22 @@ def _grade(values: dict[tuple[str, str], np.ndarray], reference: FatReference, p
         entry[f"fat_fraction_{side}"] = round(ff, 4) if np.isfinite(ff) else None
         entry[f"voxels_{side}"] = int(v.size)
         entry[f"signal_mean_{side}"] = round(float(v.mean()), 3)
-        entry[f"goutallier_{side}"] = goutallier_grade(ff)
+        entry[f"goutallier_{side}"] = goutallier_grade(entry[f"fat_fraction_{side}"])
+        entry[f"near_cutoff_{side}"] = near_cutoff(entry[f"fat_fraction_{side}"])
     for entry in muscle.values():
-        grades = [g for g in (entry.get("goutallier_left"), entry.get("goutallier_right")) if g is not None]
-        entry["goutallier"] = max(grades) if grades else None
-        entry["goutallier_reason"] = (None if grades else f"no fat reference: {reference.reason}"
+        fractions = [f for f in (entry.get("fat_fraction_left"), entry.get("fat_fraction_right")) if f is not None]
+        entry["goutallier"] = goutallier_grade(max(fractions)) if fractions else None
+        entry["goutallier_reason"] = (None if fractions else f"no fat reference: {reference.reason}"
                                       if threshold is None else "no muscle ROI")
+        entry["near_cutoff"] = near_cutoff(max(fractions)) if fractions else None
         entry["plane"] = plane
-        entry["qc"] = [QcFlag.SAGITTAL_APPROXIMATION.value] if plane == "sagittal" else []
+        flags = {QcFlag.SAGITTAL_APPROXIMATION: None} if plane == "sagittal" else {}
         if threshold is None:
-            entry["qc"].append((QcFlag.FAT_REFERENCE_CLIPPED if reference.clipped else QcFlag.NO_FAT_REFERENCE).value)
+            flags[QcFlag.FAT_REFERENCE_CLIPPED if reference.clipped else QcFlag.NO_FAT_REFERENCE] = reference.reason
+        if entry["near_cutoff"] is not None:
+            flags[QcFlag.GOUTALLIER_NEAR_CUTOFF] = _near_cutoff_note(entry)
+        entry["qc"] = [code.value for code in flags]
+        entry["qc_notes"] = {code.value: note or code.sentence for code, note in flags.items()}
     info = {"method": METHOD, "goutallier_source": GOUTALLIER_SOURCE,
             "signal_fat": None if reference.signal_fat is None else round(reference.signal_fat, 3),
             "signal_fat_source": reference.source, "signal_fat_voxels": reference.voxels,
@@ -361,6 +417,17 @@ def _grade(values: dict[tuple[str, str], np.ndarray], reference: FatReference, p
             "threshold": None if threshold is None else round(threshold, 3), "plane": plane,
             "limitation": LIMITATION if plane == "sagittal" else AXIAL_LIMITATION}
     return {k: muscle[k] for k in DISC_NAMES if k in muscle}, info
+
+
+def _near_cutoff_note(entry: dict) -> str:
+    """The ``goutallier_near_cutoff`` note of a level: the side(s) near a cutoff, the cutoff and why it matters."""
+    cutoff = entry["near_cutoff"]
+    sides = [f"{side} {fat_fraction_text(entry[f'fat_fraction_{side}'])}" for side in ("left", "right")
+             if entry.get(f"near_cutoff_{side}") == cutoff]
+    grade = GOUTALLIER_CUTOFFS.index(cutoff)
+    return (f"fat fraction {', '.join(sides)}: closer than {100 * NEAR_CUTOFF_MARGIN:g} percentage points to the "
+            f"{100 * cutoff:g} % cutoff between Goutallier grades {grade} and {grade + 1}; another ROI of the same "
+            "muscle (from automatic instead of manual vertebrae, say) may give the other grade")
 
 
 def _midline_and_discs(geometry: dict, csf_mask: np.ndarray | None) -> tuple[int | None, dict]:
