@@ -127,7 +127,7 @@ def _print_regional(record) -> None:
     regional = record.summary.regional
     file = regional.trajectory_file if regional is not None else None
     refused = {screw["reason"] for screw in (file or {}).get("not_used", ())}  # said once, below
-    unplanned = []  # why a level's side got no plan
+    unplanned: dict[str, list[str]] = {}  # why a level or side got no plan -> the levels and sides
     for vertebra in record.vertebrae:
         heights = "n/a/n/a/n/a" if vertebra.heights is None else "/".join(
             _fmt(h) for h in (vertebra.heights.anterior_mm, vertebra.heights.middle_mm, vertebra.heights.posterior_mm))
@@ -143,13 +143,14 @@ def _print_regional(record) -> None:
         reasons = {side: tr.reason or "no reason given" for side, tr in vertebra.trajectories.items()
                    if not tr.measured and tr.reason not in refused}
         if len(reasons) > 1 and len(set(reasons.values())) == 1:  # every side, one reason: said once
-            unplanned.append(f"{vertebra.level}: {next(iter(reasons.values()))}")
+            unplanned.setdefault(next(iter(reasons.values())), []).append(vertebra.level)
         else:
-            unplanned += [f"{vertebra.level} {side}: {reason}" for side, reason in reasons.items()]
+            for side, reason in reasons.items():
+                unplanned.setdefault(reason, []).append(f"{vertebra.level} {side}")
         print(f"{vertebra.level:<6}{_fmt(vertebra.st_hu):>8}{_fmt(vertebra.b_hu):>8}{_fmt(vertebra.hu_ratio, ratio_spec):>7}"
               f"{heights:>20}  {genant:<7} {'; '.join(sides) or '-'}")
-    if unplanned:
-        print("no plan: " + "; ".join(unplanned))
+    if unplanned:  # one reason said once for every level it holds for (--trajectory none: all of them)
+        print("no plan: " + "; ".join(f"{', '.join(where)}: {reason}" for reason, where in unplanned.items()))
     if file is not None:
         print(f"trajectory file {file['file']}: {file['used']} of {file['screws']} screws used"
               + "".join(f"\n  {screw['reason']}" for screw in file["not_used"]))
