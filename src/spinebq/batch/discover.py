@@ -4,8 +4,8 @@ An input is one of
 
 * a **folder** searched at any depth. Every ``*.nii``/``*.nii.gz`` file in it is one study, its image in ``ct``
   with ``role_from_values`` set (NIfTI carries no acquisition header: measuring reads the values and takes it as a
-  CT, an MRI or a label map to skip, :func:`spinebq.pipeline.analyse_study`); a file named ``<stem>_labels.nii.gz`` or ``<stem>_seg.nii.gz``
-  (also ``.nii``) is the vertebra label map of the image ``<stem>.nii.gz`` in the same folder, never a study of its
+  CT, an MRI or a label map to skip, :func:`spinebq.pipeline.analyse_study`); a file named
+  ``<stem>_labels.nii.gz`` or ``<stem>_seg.nii.gz`` (also ``.nii``) is the vertebra label map of the image ``<stem>.nii.gz`` in the same folder, never a study of its
   own. Every other file is read as DICOM, headers only (``stop_before_pixels``), in a thread pool; files that are
   not DICOM (a README, a DICOMDIR, garbage) are ignored and counted in the log. DICOM files are grouped by
   PatientID (when missing: one patient per study) / StudyInstanceUID / SeriesInstanceUID; files without
