@@ -17,8 +17,9 @@ Steps (all on the canonical array: axis 0 sagittal slice, axis 1 anterior -> pos
    smooth edge lines across the body (a dark patch of marrow covers only part of it), the front wall
    searched up to the first dark line (the cortex), the back wall at the steepest fall of signal; a front
    wall deeper than both neighbours' is sought again within their depth.
-6. *Labelling*: counted upwards from S1, the body below the L5/S1 disc = the disc nearest to the sharpest
-   backward bend of the wall in its lower half (a body is also sought below the lowest disc).
+6. *Labelling*: counted upwards from S1, the body below the L5/S1 disc = the lowest disc at least 6 mm high
+   below which the wall tilts 30 degrees or more from the head-foot axis (the sacral slope; a body is also
+   sought below the lowest disc).
 7. *3D*: each mid-sagittal body is followed slice by slice to the sides, from the midline curve at its own
    height, while its marrow continues, within its own share of the sagittal plane, up to its lateral
    cortex (a dip of the signal across the stack in the centre of the body; else 42 mm from the other
@@ -308,7 +309,8 @@ def _straighten(mid: np.ndarray, canal: np.ndarray, tissue: np.ndarray, spacing_
             "signal_csf": signal_csf}
 
 
-def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray, path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray,
+                          path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """Disc minima of the straightened image, their heights (mm, width at half depth of the dark line in the
     signal profile) and the marrow region between each pair of consecutive discs."""
     band = (depths >= 5) & (depths <= 22)
@@ -478,15 +480,16 @@ def _find_s1(bodies2d: list[dict], angle: np.ndarray, minima: np.ndarray, disc_h
     """Rank (0 = lowest) of the S1 body among the bodies sorted from the bottom up.
 
     The L5/S1 disc is the lowest disc below which the column turns backwards into the sacrum: the posterior
-    wall, smoothed over 5 mm, tilts by ``sacral_tilt_deg`` or more somewhere within ``below_mm`` below the
-    disc (the top of S1 at the sacral slope; the lumbar walls above tilt less, the thoracic ones forward).
-    A dark line thinner than ``min_disc_mm`` (height at half its depth in the signal profile) is not counted:
-    the fused remnant between S1 and S2 and the sacral segments below it. Further down the sacrum the wall may
-    tilt more than at S1 (the canal path runs deeper into the sacrum when the image reaches further down), so
-    the lowest qualifying disc is taken, not the most tilted place. Constants set on the four real T1 exams,
-    as stored, with each padded face replaced and cropped 10 and 30 mm at the bottom (benchmarks/mri.md):
-    L5/S1 tilts 41-56 degrees below it, L4/L5 17-33, the lowest full-height dark lines under S1 at most 24;
-    L5/S1 is 7.3-11.5 mm high, the sacral remnants 3.4-5.1. Without such a disc the lowest body is taken as S1.
+    wall, smoothed over 5 mm, tilts ``sacral_tilt_deg`` or more from the head-foot axis somewhere within
+    ``below_mm`` below the disc (the top of S1 at the sacral slope; the lumbar walls above tilt less, the
+    thoracic ones forward). A dark line thinner than ``min_disc_mm`` (height at half its depth in the signal
+    profile) is not counted: the fused remnant between S1 and S2 and the sacral segments below it. Further
+    down the sacrum the wall may tilt more than at S1 (the canal path runs deeper into the sacrum when the
+    image reaches further down), so the lowest qualifying disc is taken, not the most tilted place.
+    Constants set on the four real T1 exams, as stored, with each padded face replaced and cropped 10 and
+    30 mm at the bottom (benchmarks/mri.md): L5/S1 tilts 41-56 degrees below it, L4/L5 17-33, the lowest
+    full-height dark lines under S1 at most 24; L5/S1 is 7.3-11.5 mm high, the sacral remnants 3.4-5.1.
+    Without such a disc the lowest body is taken as S1.
     """
     ranked = sorted(range(len(bodies2d)), key=lambda i: bodies2d[i]["s"][0])
     tilt = ndimage.gaussian_filter1d(angle, 5.0 / 0.5)
