@@ -17,8 +17,9 @@ Steps (all on the canonical array: axis 0 sagittal slice, axis 1 anterior -> pos
    smooth edge lines across the body (a dark patch of marrow covers only part of it), the front wall
    searched up to the first dark line (the cortex), the back wall at the steepest fall of signal; a front
    wall deeper than both neighbours' is sought again within their depth.
-6. *Labelling*: counted upwards from S1, the body below the L5/S1 disc = the disc nearest to the sharpest
-   backward bend of the wall in its lower half (a body is also sought below the lowest disc).
+6. *Labelling*: counted upwards from S1, the body below the L5/S1 disc = the lowest disc at least 6 mm high
+   below which the wall tilts 30 degrees or more from the head-foot axis (the sacral slope; a body is also
+   sought below the lowest disc).
 7. *3D*: each mid-sagittal body is followed slice by slice to the sides, from the midline curve at its own
    height, while its marrow continues, within its own share of the sagittal plane, up to its lateral
    cortex (a dip of the signal across the stack in the centre of the body; else 42 mm from the other
@@ -180,12 +181,12 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     mid = np.nan_to_num(np.nanmean(_about_midline(smooth3, centre, half), axis=0))
     xc = int(round(float(np.median(centre))))
     st = _straighten(mid, canal, tissue, (sy, sz), path)
-    py, pz, cz, ty, tz = st["py"], st["pz"], st["cz"], st["ty"], st["tz"]
-    minima, bodies2d = _bodies_between_discs(st["straight"], st["depths"], path)
+    py, pz, ty, tz = st["py"], st["pz"], st["ty"], st["tz"]
+    minima, disc_height_mm, bodies2d = _bodies_between_discs(st["straight"], st["depths"], path)
     signal_csf = st["signal_csf"]
     # lumbosacral junction: going down, the column turns backwards at the sacrum (angle of the wall curve)
     angle = np.degrees(np.arctan2(-ty, tz))  # > 0 when the wall runs backwards going up
-    s1_index = _find_s1(bodies2d, angle, cz, minima)
+    s1_index = _find_s1(bodies2d, angle, minima, disc_height_mm)
     names = {}
     for rank, i in enumerate(sorted(range(len(bodies2d)), key=lambda i: bodies2d[i]["s"][0])):
         offset = rank - s1_index
@@ -308,12 +309,14 @@ def _straighten(mid: np.ndarray, canal: np.ndarray, tissue: np.ndarray, spacing_
             "signal_csf": signal_csf}
 
 
-def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray, path) -> tuple[np.ndarray, list[dict]]:
-    """Disc minima of the straightened image and the marrow region between each pair of consecutive discs."""
+def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray,
+                          path) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """Disc minima of the straightened image, their heights (mm, width at half depth of the dark line in the
+    signal profile) and the marrow region between each pair of consecutive discs."""
     band = (depths >= 5) & (depths <= 22)
     profile = ndimage.gaussian_filter1d(straight[:, band].mean(axis=1), 3.0)
     marrow = float(np.median(profile))
-    minima, props = signal.find_peaks(-profile, distance=int(round(18 / 0.5)), prominence=0.12 * marrow)
+    minima, props = signal.find_peaks(-profile, distance=int(round(18 / 0.5)), prominence=0.12 * marrow, width=0)
     if len(minima) < 4:
         raise SpinebqError(f"{path}: fewer than four intervertebral discs were found along the canal; is this a sagittal lumbar T1?")
     bodies2d = []
@@ -334,7 +337,7 @@ def _bodies_between_discs(straight: np.ndarray, depths: np.ndarray, path) -> tup
     _limit_depths(straight, depths, bodies2d)
     if len(bodies2d) < 5:
         raise SpinebqError(f"{path}: fewer than five vertebral bodies were found along the canal; is this a sagittal lumbar T1?")
-    return minima, bodies2d
+    return minima, props["widths"] * 0.5, bodies2d
 
 
 def _limit_depths(straight: np.ndarray, depths: np.ndarray, bodies2d: list[dict], tolerance_mm: float = 4.0) -> None:
@@ -472,24 +475,29 @@ def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int, *, max_d
     return box & ends
 
 
-def _find_s1(bodies2d: list[dict], angle: np.ndarray, cz: np.ndarray, minima: np.ndarray) -> int:
+def _find_s1(bodies2d: list[dict], angle: np.ndarray, minima: np.ndarray, disc_height_mm: np.ndarray, *,
+             sacral_tilt_deg: float = 30.0, below_mm: float = 15.0, min_disc_mm: float = 6.0) -> int:
     """Rank (0 = lowest) of the S1 body among the bodies sorted from the bottom up.
 
-    The posterior wall bends most sharply (largest backward angle) at the lumbosacral junction; the L5/S1
-    disc is the disc minimum nearest to that bend in the lower half of the wall (within 20 mm), and S1 is
-    the body just below it. Tuned on all four real T1 exams (bend 0-9 mm below the disc on each).
-    When no disc lies near the bend, or no body lies below it, the lowest body is taken as S1.
+    The L5/S1 disc is the lowest disc below which the column turns backwards into the sacrum: the posterior
+    wall, smoothed over 5 mm, tilts ``sacral_tilt_deg`` or more from the head-foot axis somewhere within
+    ``below_mm`` below the disc (the top of S1 at the sacral slope; the lumbar walls above tilt less, the
+    thoracic ones forward). A dark line thinner than ``min_disc_mm`` (height at half its depth in the signal
+    profile) is not counted: the fused remnant between S1 and S2 and the sacral segments below it. Further
+    down the sacrum the wall may tilt more than at S1 (the canal path runs deeper into the sacrum when the
+    image reaches further down), so the lowest qualifying disc is taken, not the most tilted place.
+    Constants set on the four real T1 exams, as stored, with each padded face replaced and cropped 10 and
+    30 mm at the bottom (benchmarks/mri.md): L5/S1 tilts 41-56 degrees below it, L4/L5 17-33, the lowest
+    full-height dark lines under S1 at most 24; L5/S1 is 7.3-11.5 mm high, the sacral remnants 3.4-5.1.
+    Without such a disc the lowest body is taken as S1.
     """
     ranked = sorted(range(len(bodies2d)), key=lambda i: bodies2d[i]["s"][0])
-    lower = angle[:max(1, len(angle) // 2)]
-    bend = int(np.argmax(lower))
-    if lower[bend] < 20.0 or not len(minima):
-        return 0
-    near = minima[np.argmin(np.abs(minima - bend))]
-    if abs(near - bend) * 0.5 > 20.0:
-        return 0
+    tilt = ndimage.gaussian_filter1d(angle, 5.0 / 0.5)
+    below = int(round(below_mm / 0.5))
+    disc = next((m for m, h in sorted(zip(minima, disc_height_mm)) if h >= min_disc_mm
+                 and tilt[max(0, m - below):m + 1].max() >= sacral_tilt_deg), None)
     for rank, i in enumerate(ranked):
-        if bodies2d[i]["s"][1] == near:
+        if bodies2d[i]["s"][1] == disc:
             return rank
     return 0
 
