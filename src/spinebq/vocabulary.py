@@ -11,7 +11,7 @@ True
 >>> json.dumps({"phase": ContrastPhase.ARTERIAL})
 '{"phase": "arterial"}'
 >>> LabelScheme.values()
-('auto', 'verse', 'total', 'total_v1', 'vertebrae_pp', 'folder', 'json')
+('auto', 'verse', 'total', 'total_v1', 'vertebrae_pp', 'folder', 'json', 'dicom_seg')
 """
 from __future__ import annotations
 
