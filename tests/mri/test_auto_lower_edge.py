@@ -7,40 +7,16 @@ one too high (L1-L5 Dice 0). Cropping the lower edge (keeping S1) must not move 
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from tests.segment.conftest import dice
 
-from .conftest import CASES, T1_DIR, need_t1_data
+from .conftest import CASES, lower_edge_variants, need_t1_data
 
 LUMBAR = ("L1", "L2", "L3", "L4", "L5")
 #: Dice below this against the manual mask of the same level means the level is misnamed or lost
 #: (named right, L1-L5 reach 0.76-0.91 on every variant: benchmarks/mri.md).
 MIN_DICE = 0.7
-
-
-def _variants(case: str) -> dict:
-    """The exam as stored, with each padded face replaced by its inner neighbour, and cropped 10 and 30 mm at
-    the bottom: name -> (image, manual VerSe label array on the image's grid)."""
-    from spinebq.image.border import fill_border
-    from spinebq.io.mr_labels import load_mr_labels
-    from spinebq.io.volume import load_volume
-
-    image = load_volume(T1_DIR / f"case{case}_t1.nii.gz")
-    manual = load_mr_labels(T1_DIR / f"case{case}_bodies_verse.nii.gz", image).array
-    out = {}
-    for axis, side, depth, _value in fill_border(image.array).faces:
-        array = np.moveaxis(image.array.copy(), axis, 0)
-        if side == "first":
-            array[:depth] = array[depth]
-        else:
-            array[-depth:] = array[-depth - 1]
-        out[f"axis {axis} {side} face replaced"] = (image.with_array(np.moveaxis(array, 0, axis)), manual)
-    for crop_mm in (10.0, 30.0):
-        box = (slice(None), slice(None), slice(int(round(crop_mm / image.spacing_mm[2])), None))  # axis 2 runs up
-        out[f"cropped {crop_mm:g} mm at the bottom"] = (image.crop(box, copy=True), manual[box])
-    return out
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -50,7 +26,7 @@ def test_lumbar_names_hold_without_the_padding_and_with_the_bottom_cropped(case)
     from spinebq.segment.mri import detect_vertebrae
 
     wrong = []
-    for name, (image, manual) in _variants(case).items():
+    for name, (image, manual) in lower_edge_variants(case).items():
         found, _info = detect_vertebrae(image)
         scores = {lv: dice(found.array == VERSE_IDS[lv], manual == VERSE_IDS[lv]) for lv in LUMBAR}
         if min(scores.values()) <= MIN_DICE:
