@@ -182,3 +182,33 @@ def test_a_series_without_a_frame_of_reference_is_segmented_into_a_seg(ts_dir, t
     seg = pydicom.dcmread(tmp_path / "seg" / "vertebrae_seg.dcm")
     assert str(seg.FrameOfReferenceUID) == str(datasets[0].FrameOfReferenceUID)
     assert seg.ContentDescription == note
+
+
+def test_a_zip_of_the_real_dicom_series_is_read_as_the_folder(tmp_path, capsys):
+    """A DICOM series is often exchanged as a zip (TotalSegmentator's -i takes one): `spinebq ct series.zip` said
+    "not a DICOM file". The zip of the real 20-slice series loads as its folder does (same voxels and grid), spinebq
+    segment writes its DICOM SEG referencing the slices, a truncated zip or one without DICOM files is refused in one
+    sentence naming the zip, never the temporary folder it was unpacked into."""
+    import shutil
+
+    from spinebq.cli import main
+    from spinebq.io.dicom import reference_datasets
+
+    folder = need(DATA / "totalsegmentator_example" / "ct_dicom")
+    archive = shutil.make_archive(str(tmp_path / "series"), "zip", root_dir=folder.parent, base_dir=folder.name)
+    zipped, plain = load_volume(archive), load_volume(folder)
+    assert zipped.shape == plain.shape and np.array_equal(zipped.array, plain.array)
+    assert np.allclose(zipped.affine, plain.affine) and zipped.metadata["source"] == archive
+    assert [ds.SOPInstanceUID for ds in reference_datasets(archive)[0]] == \
+        [ds.SOPInstanceUID for ds in reference_datasets(folder)[0]]
+    assert main(["segment", archive, "--out", str(tmp_path / "S")]) == 0
+    assert (tmp_path / "S" / "vertebrae_seg.dcm").is_file()
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(open(archive, "rb").read()[:-100])
+    readme = shutil.make_archive(str(tmp_path / "readme"), "zip", root_dir=folder.parent.parent,
+                                 base_dir="totalsegmentator_example/README.md")
+    for bad, words in ((truncated, "cannot be read"), (readme, "no DICOM file found among 1 files")):
+        capsys.readouterr()
+        assert main(["ct", str(bad), "--out", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert str(bad) in err and words in err and "spinebq-zip-" not in err, err

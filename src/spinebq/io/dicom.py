@@ -9,7 +9,11 @@ tilted stack is resampled onto an orthogonal grid. Values are converted to HU wi
 from __future__ import annotations
 
 import logging
+import tempfile
+import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,47 @@ logger = logging.getLogger("spinebq")
 SPACING_TOLERANCE = 0.05
 #: Angle between the slice-stacking direction and the slice normal above which the stack is tilted.
 TILT_TOLERANCE_DEG = 0.5
+#: A zip archive of DICOM files unpacking to more than this many bytes is refused before it is unpacked (a whole-body
+#: CT of MAX_IMAGE_VOXELS int16 voxels is 3 GB; four times that leaves room for other series). spinebq's choice [M].
+MAX_ZIP_UNPACKED_BYTES = 12 * 2**30
+
+
+def is_zip(path: Path) -> bool:
+    """Whether ``path`` is a zip archive (a DICOM series is often exchanged as one), or is named as one."""
+    return path.is_file() and (path.suffix.lower() == ".zip" or zipfile.is_zipfile(path))
+
+
+@contextmanager
+def unpacked(path: Path) -> Iterator[Path]:
+    """The files of the zip archive ``path`` in a temporary folder, removed on leaving the ``with`` block.
+
+    Member names that would leave the folder (absolute, ``..``) are kept inside it, as :mod:`zipfile` extracts.
+
+    Raises
+    ------
+    SpinebqError
+        When the archive cannot be read, or would unpack to more than :data:`MAX_ZIP_UNPACKED_BYTES`.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(member.file_size for member in archive.infolist())
+            if size > MAX_ZIP_UNPACKED_BYTES:
+                raise SpinebqError(f"{path}: the zip archive would unpack to {size / 2**30:.0f} GB, more than "
+                                   f"{MAX_ZIP_UNPACKED_BYTES / 2**30:.0f} GB; unpack it and give the folder")
+            with tempfile.TemporaryDirectory(prefix="spinebq-zip-") as folder:
+                archive.extractall(folder)
+                yield Path(folder)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise SpinebqError(f"{path}: the zip archive cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+@contextmanager
+def _zip_named(path: Path, folder: Path) -> Iterator[None]:
+    """Messages about files unpacked into ``folder`` name the zip archive ``path`` instead."""
+    try:
+        yield
+    except SpinebqError as exc:
+        raise SpinebqError(str(exc).replace(str(folder), str(path))) from None
 
 
 @dataclass
@@ -129,7 +174,8 @@ def load_dicom(path: str | Path, *, series_uid: str | None = None, modality: str
     Parameters
     ----------
     path : str or Path
-        A folder searched recursively (non-DICOM files are ignored), or one file of the series.
+        A folder searched recursively (non-DICOM files are ignored), a zip archive of such a folder, or one file of
+        the series.
     series_uid : str, optional
         The SeriesInstanceUID to load. Without it the axial series with the most slices is chosen
         (CT preferred) and ``metadata["series_choice"]`` says so.
@@ -137,6 +183,11 @@ def load_dicom(path: str | Path, *, series_uid: str | None = None, modality: str
         Only consider series of this modality.
     """
     path = Path(path)
+    if is_zip(path):
+        with unpacked(path) as folder, _zip_named(path, folder):
+            volume = load_dicom(folder, series_uid=series_uid, modality=modality)
+        volume.metadata["source"] = str(path)
+        return volume
     if path.is_file():
         headers, _ = _read_headers([path])
         if not headers:
@@ -431,6 +482,9 @@ def folder_patient(path: str | Path):
     from spinebq.io.output import PatientEntry, patient_entry
 
     path = Path(path)
+    if is_zip(path):
+        with unpacked(path) as folder, _zip_named(path, folder):
+            return folder_patient(folder)
     paths = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     headers, _ = _read_headers(paths)
     keys = {patient_entry({"phi": {"patient_id": _text(h.dataset, "PatientID"),
@@ -467,7 +521,7 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
     Parameters
     ----------
     path : str or Path
-        A DICOM folder (searched recursively) or one file.
+        A DICOM folder (searched recursively), a zip archive of one, or one file.
     series_uid : str, optional
         The series to keep; without it, the series of the first slice (in file-name order).
 
@@ -479,6 +533,9 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
         Which UIDs were derived here (at most 64 characters, a Content Description (0070,0081)); None when none.
     """
     path = Path(path)
+    if is_zip(path):
+        with unpacked(path) as folder, _zip_named(path, folder):
+            return reference_datasets(folder, series_uid=series_uid)
     headers, _ = _read_headers(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
     headers = [h for h in headers if "ImagePositionPatient" in h.dataset]
     if headers:

@@ -22,6 +22,7 @@ import numpy as np
 from spinebq.errors import SpinebqError, SpinebqWarning, option
 from spinebq.image.labelmap import label_map_reason
 from spinebq.image.volume import Volume
+from spinebq.io.dicom import is_zip, unpacked
 from spinebq.vocabulary import QcFlag
 
 logger = logging.getLogger("spinebq")
@@ -44,7 +45,8 @@ def read_mr_header(path: str | Path, series_uid: str | None = None) -> dict[str,
     Parameters
     ----------
     path : str or Path
-        A DICOM folder or file. NIfTI files carry no acquisition header: ``None`` is returned.
+        A DICOM folder, a zip archive of one, or a file. NIfTI files carry no acquisition header: ``None`` is
+        returned.
     series_uid : str, optional
         SeriesInstanceUID of the series loaded (``Volume.metadata["series_uid"]``): the attributes are read
         from a file of that series, never from another series of the same folder. Without it, the first file.
@@ -64,6 +66,9 @@ def read_mr_header(path: str | Path, series_uid: str | None = None) -> dict[str,
     name = path.name.lower()
     if path.is_file() and (name.endswith(".nii") or name.endswith(".nii.gz")):
         return None
+    if is_zip(path):
+        with unpacked(path) as folder:
+            return read_mr_header(folder, series_uid)
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
         try:
