@@ -344,6 +344,21 @@ def test_unusable_inputs_raise_naming_the_path(tmp_path):
         discover([])
 
 
+def test_a_folder_of_zipped_series_says_to_unpack_them(tmp_path):
+    """`spinebq ct` reads a zip of a DICOM series; the batch does not open zips. A folder holding only the real series
+    as a zip said "no readable DICOM or NIfTI file among its 1 files", leaving the user to guess; it now says a zip
+    is there and that the batch wants it unpacked."""
+    import shutil
+
+    from tests.conftest import DATA, need
+
+    series = need(DATA / "totalsegmentator_example" / "ct_dicom")
+    (tmp_path / "zips").mkdir()
+    shutil.make_archive(str(tmp_path / "zips" / "patient"), "zip", root_dir=series.parent, base_dir=series.name)
+    with pytest.raises(SpinebqError, match="1 zip archive.*unpack them into the folder"):
+        discover([tmp_path / "zips"])
+
+
 def test_same_nifti_path_under_two_inputs_is_refused(nifti_folder, tmp_path):
     other = tmp_path / "copy"
     other.mkdir()

@@ -1068,9 +1068,16 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
 
     scan = _read_dicom_files(dicom_files, threads=threads, progress=progress)
     read_from = Counter(h.root for h in scan.headers)
+    archives = [f for f, _ in dicom_files if f.suffix.lower() == ".zip"]
+    unpack = (f" ({len(archives)} zip archive(s) among them, which the batch does not open: unpack them into the "
+              "folder)") if archives else ""
     for path, (n_files, n_images) in counts.items():
         if n_images == 0 and read_from[path] == 0:
-            raise SpinebqError(f"{path}: no readable DICOM or NIfTI file among its {n_files} files")
+            raise SpinebqError(f"{path}: no readable DICOM or NIfTI file among its {n_files} files{unpack}")
+    if archives:
+        logger.warning("%d zip archive(s) were not opened (%s): the batch reads unpacked DICOM folders; unpack them "
+                       "into the folder", len(archives), ", ".join(f.name for f in archives[:3])
+                       + (", ..." if len(archives) > 3 else ""))
     if scan.n_unreadable:
         logger.info("%d of %d files are not DICOM image objects or are unreadable; they were ignored",
                     scan.n_unreadable, scan.n_files)
