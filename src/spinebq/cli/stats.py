@@ -207,9 +207,11 @@ def run(args: argparse.Namespace) -> int:
         w(f"Decision curve: the model beats treat-all and treat-none at thresholds {', '.join(shown)}\n")
     for msg in result.warnings:
         w(f"warning: {_with_flags(args, msg)}\n")
-    for msg in result.notes:
-        if msg.startswith("outcome ") or msg.endswith(MISSING_OUTCOME_DROPPED) or "left out" in msg or "has no events" in msg or "not independent" in msg \
-                or msg.startswith("matched design") or "ignores the matching" in msg or "has no ROC curve" in msg or msg in (NO_VALIDATION_SEPARATED, NO_NOMOGRAM_SEPARATED):
+    for msg in result.notes:  # the notes the screen repeats; every note is in stats.json
+        if (msg.startswith(("outcome ", "matched design")) or msg.endswith(MISSING_OUTCOME_DROPPED)
+                or any(words in msg for words in ("left out", "has no events", "not independent", "ignores the matching",
+                                                  "has no ROC curve"))
+                or msg in (NO_VALIDATION_SEPARATED, NO_NOMOGRAM_SEPARATED)):
             w(f"note: {_with_flags(args, msg)}\n")
     w(f"Wrote {len(files)} files to {out}/ (stats.json, tables, figures) in {result.seconds:.1f} s.\n")
     return 0
