@@ -51,17 +51,21 @@ def unpacked(path: Path) -> Iterator[Path]:
     SpinebqError
         When the archive cannot be read, or would unpack to more than :data:`MAX_ZIP_UNPACKED_BYTES`.
     """
+    unreadable = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError)
     try:
-        with zipfile.ZipFile(path) as archive:
-            size = sum(member.file_size for member in archive.infolist())
-            if size > MAX_ZIP_UNPACKED_BYTES:
-                raise SpinebqError(f"{path}: the zip archive would unpack to {size / 2**30:.0f} GB, more than "
-                                   f"{MAX_ZIP_UNPACKED_BYTES / 2**30:.0f} GB; unpack it and give the folder")
-            with tempfile.TemporaryDirectory(prefix="spinebq-zip-") as folder:
-                archive.extractall(folder)
-                yield Path(folder)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        archive = zipfile.ZipFile(path)
+    except unreadable as exc:
         raise SpinebqError(f"{path}: the zip archive cannot be read ({type(exc).__name__}: {exc})") from None
+    with archive, tempfile.TemporaryDirectory(prefix="spinebq-zip-") as folder:
+        size = sum(member.file_size for member in archive.infolist())
+        if size > MAX_ZIP_UNPACKED_BYTES:
+            raise SpinebqError(f"{path}: the zip archive would unpack to {size / 2**30:.0f} GB, more than "
+                               f"{MAX_ZIP_UNPACKED_BYTES / 2**30:.0f} GB; unpack it and give the folder")
+        try:
+            archive.extractall(folder)
+        except unreadable as exc:  # a damaged member
+            raise SpinebqError(f"{path}: the zip archive cannot be read ({type(exc).__name__}: {exc})") from None
+        yield Path(folder)
 
 
 @contextmanager
