@@ -344,19 +344,24 @@ def test_unusable_inputs_raise_naming_the_path(tmp_path):
         discover([])
 
 
-def test_a_folder_of_zipped_series_says_to_unpack_them(tmp_path):
-    """`spinebq ct` reads a zip of a DICOM series; the batch does not open zips. A folder holding only the real series
-    as a zip said "no readable DICOM or NIfTI file among its 1 files", leaving the user to guess; it now says a zip
-    is there and that the batch wants it unpacked."""
+def test_a_zipped_series_is_found_as_its_folder_is(tmp_path):
+    """`spinebq ct` reads a zip of a DICOM series; the batch said "no readable DICOM or NIfTI file among its 1 files"
+    for a folder of zipped series. Discovery now reads the headers inside a zip: the real series zipped gives the
+    study and series it gives unzipped, the series loaded from the zip (``SeriesInfo.path``, as the worker loads it)."""
     import shutil
+    from dataclasses import replace
 
-    from tests.conftest import DATA, need
+    from tests.conftest import DATA
 
     series = need(DATA / "totalsegmentator_example" / "ct_dicom")
     (tmp_path / "zips").mkdir()
-    shutil.make_archive(str(tmp_path / "zips" / "patient"), "zip", root_dir=series.parent, base_dir=series.name)
-    with pytest.raises(SpinebqError, match="1 zip archive.*unpack them into the folder"):
-        discover([tmp_path / "zips"])
+    archive = shutil.make_archive(str(tmp_path / "zips" / "patient"), "zip", root_dir=series.parent,
+                                  base_dir=series.name)
+    (zipped,), (plain,) = discover([tmp_path / "zips"]), discover([series])
+    assert zipped.ct.path == archive and zipped.problem is None  # its key: its folder's (the series has no UIDs)
+    assert replace(zipped.ct, path=plain.ct.path) == plain.ct
+    from_zip = load_volume(zipped.ct.path, series_uid=zipped.ct.series_uid)
+    assert np.array_equal(from_zip.array, load_volume(series).array)
 
 
 def test_same_nifti_path_under_two_inputs_is_refused(nifti_folder, tmp_path):

@@ -6,7 +6,8 @@ An input is one of
   with ``role_from_values`` set (NIfTI carries no acquisition header: measuring reads the values and takes it as a
   CT, an MRI or a label map to skip, :func:`spinebq.pipeline.analyse_study`); a file named
   ``<stem>_labels.nii.gz`` or ``<stem>_seg.nii.gz`` (also ``.nii``) is the vertebra label map of the image ``<stem>.nii.gz`` in the same folder, never a study of its
-  own. Every other file is read as DICOM, headers only (``stop_before_pixels``), in a thread pool; files that are
+  own. Every other file is read as DICOM, headers only (``stop_before_pixels``), in a thread pool (the files inside
+  a ``.zip`` archive too: a series lying in one archive is loaded from it); files that are
   not DICOM (a README, a DICOMDIR, garbage) are ignored and counted in the log. DICOM files are grouped by
   PatientID (when missing: one patient per study) / StudyInstanceUID / SeriesInstanceUID; files without
   StudyInstanceUID are grouped by folder (each folder one study), files without SeriesInstanceUID by folder,
@@ -75,6 +76,7 @@ import hashlib
 import logging
 import os
 import re
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -255,7 +257,7 @@ def t1_weighting(words: str, echo_time_ms: float | None, repetition_time_ms: flo
 
 @dataclass(frozen=True, slots=True)
 class _Header:
-    """What discovery needs from one DICOM file."""
+    """What discovery needs from one DICOM file (``archive``: the zip archive it lies in, if any)."""
 
     path: Path
     root: Path
@@ -282,6 +284,7 @@ class _Header:
     frames: int
     is_image: bool
     damage: str | None
+    archive: Path | None = None
 
 
 @dataclass
@@ -363,16 +366,47 @@ def _read_header(path: Path, root: Path) -> _Header | None:
     if path.suffix.lower() in NOT_DICOM_EXTENSIONS and path.name.upper() != "DICOMDIR":
         return None
     try:
-        size_bytes = path.stat().st_size
         with open(path, "rb") as handle:
-            try:
-                ds = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS)
-            except InvalidDicomError:  # no preamble: accept a raw data set only when it names a study
-                handle.seek(0)
-                ds = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
-                if "StudyInstanceUID" not in ds or "Modality" not in ds:
-                    return None
-            end_of_header = handle.tell()
+            return _header_of(handle, path.stat().st_size, path, root)
+    except OSError:
+        return None
+
+
+def _read_archive(archive: Path, root: Path) -> tuple[list[_Header], int]:
+    """The headers of the DICOM files inside a zip archive (a member's path is ``archive / name``, its ``archive``
+    the zip), and how many members are not DICOM image objects or cannot be read."""
+    headers, unreadable = [], 0
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            for member in opened.infolist():
+                if member.is_dir():
+                    continue
+                path = archive / member.filename
+                header = None
+                if path.suffix.lower() not in NOT_DICOM_EXTENSIONS:
+                    with opened.open(member) as handle:
+                        header = _header_of(handle, member.file_size, path, root, archive=archive)
+                if header is None:
+                    unreadable += 1
+                else:
+                    headers.append(header)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
+        return headers, unreadable + 1
+    return headers, unreadable
+
+
+def _header_of(handle, size_bytes: int, path: Path, root: Path, *, archive: Path | None = None) -> _Header | None:
+    """The header of the DICOM file open in ``handle`` (``size_bytes`` long); None when it is not a DICOM image
+    object of a study."""
+    try:
+        try:
+            ds = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS)
+        except InvalidDicomError:  # no preamble: accept a raw data set only when it names a study
+            handle.seek(0)
+            ds = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=HEADER_TAGS, force=True)
+            if "StudyInstanceUID" not in ds or "Modality" not in ds:
+                return None
+        end_of_header = handle.tell()
     except Exception:  # noqa: BLE001 - damaged files raise many types; they are counted, never fatal
         return None
     sop_class = _text(ds, "SOPClassUID")
@@ -393,7 +427,7 @@ def _read_header(path: Path, root: Path) -> _Header | None:
     series_number = _number(ds, "SeriesNumber")
     description = _text(ds, "SeriesDescription")
     return _Header(
-        path=path, root=root,
+        path=path, root=root, archive=archive,
         study_uid=_text(ds, "StudyInstanceUID"), series_uid=_text(ds, "SeriesInstanceUID"),
         sop_uid=_text(ds, "SOPInstanceUID"), patient_id=_text(ds, "PatientID"), accession=_text(ds, "AccessionNumber"), study_date=_text(ds, "StudyDate"),
         modality=modality, sop_class=sop_class,
@@ -437,14 +471,20 @@ def _read_dicom_files(files: list[tuple[Path, Path]], *, threads: int,
     scan = _Scan(n_files=len(files))
     total = len(files) if total is None else total
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for n, header in enumerate(pool.map(lambda pair: _read_header(*pair), files), start=1):
-            if header is None:
-                scan.n_unreadable += 1
-            else:
-                scan.headers.append(header)
+        for n, (headers, unreadable) in enumerate(pool.map(lambda pair: _read_file(*pair), files), start=1):
+            scan.headers.extend(headers)
+            scan.n_unreadable += unreadable
             if progress is not None:
                 progress(done + n, total)
     return scan
+
+
+def _read_file(path: Path, root: Path) -> tuple[list[_Header], int]:
+    """The headers of a DICOM file, or of the DICOM files inside a zip archive, and how many could not be read."""
+    if path.suffix.lower() == ".zip":
+        return _read_archive(path, root)
+    header = _read_header(path, root)
+    return ([], 1) if header is None else ([header], 0)
 
 
 # ----------------------------------------------------------------------------------------------- series
@@ -500,8 +540,9 @@ def _build_series(series_uid: str | None, headers: list[_Header]) -> _Series:
     if thickness is None and n_positions > 1:
         thickness = round(extent_mm / (n_positions - 1), 3)
     damaged = [h for h in headers if h.damage is not None]
-    info = SeriesInfo(
-        path=_common_folder([h.path for h in headers]),
+    archives = {h.archive for h in headers}
+    info = SeriesInfo(  # a series in one zip archive is loaded from the archive
+        path=str(archives.pop()) if len(archives) == 1 and None not in archives else _common_folder([h.path for h in headers]),
         series_uid=series_uid,
         modality=first.modality or None,
         description=first.description,
@@ -1068,16 +1109,9 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
 
     scan = _read_dicom_files(dicom_files, threads=threads, progress=progress)
     read_from = Counter(h.root for h in scan.headers)
-    archives = [f for f, _ in dicom_files if f.suffix.lower() == ".zip"]
-    unpack = (f" ({len(archives)} zip archive(s) among them, which the batch does not open: unpack them into the "
-              "folder)") if archives else ""
     for path, (n_files, n_images) in counts.items():
         if n_images == 0 and read_from[path] == 0:
-            raise SpinebqError(f"{path}: no readable DICOM or NIfTI file among its {n_files} files{unpack}")
-    if archives:
-        logger.warning("%d zip archive(s) were not opened (%s): the batch reads unpacked DICOM folders; unpack them "
-                       "into the folder", len(archives), ", ".join(f.name for f in archives[:3])
-                       + (", ..." if len(archives) > 3 else ""))
+            raise SpinebqError(f"{path}: no readable DICOM or NIfTI file among its {n_files} files")
     if scan.n_unreadable:
         logger.info("%d of %d files are not DICOM image objects or are unreadable; they were ignored",
                     scan.n_unreadable, scan.n_files)
