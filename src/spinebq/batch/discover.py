@@ -4,11 +4,11 @@ An input is one of
 
 * a **folder** searched at any depth. Every ``*.nii``/``*.nii.gz`` file in it is one study, its image in ``ct``
   with ``role_from_values`` set (NIfTI carries no acquisition header: measuring reads the values and takes it as a
-  CT, an MRI or a label map to skip, :func:`spinebq.pipeline.analyse_study`); a file named
-  ``<stem>_labels.nii.gz`` or ``<stem>_seg.nii.gz`` (also ``.nii``) is the vertebra label map of the image ``<stem>.nii.gz`` in the same folder, never a study of its
-  own. Every other file is read as DICOM, headers only (``stop_before_pixels``), in a thread pool (the files inside
-  a ``.zip`` archive too: a series lying in one archive is loaded from it); files that are
-  not DICOM (a README, a DICOMDIR, garbage) are ignored and counted in the log. DICOM files are grouped by
+  CT, an MRI or a label map to skip, :func:`spinebq.pipeline.analyse_study`); a file named ``<stem>_labels.nii.gz``
+  or ``<stem>_seg.nii.gz`` (also ``.nii``) is the vertebra label map of the image ``<stem>.nii.gz`` in the same
+  folder, never a study of its own. Every other file is read as DICOM, headers only (``stop_before_pixels``), in a
+  thread pool (the files inside a ``.zip`` archive too: a series lying in one archive is loaded from it); files that
+  are not DICOM (a README, a DICOMDIR, garbage) are ignored and counted in the log. DICOM files are grouped by
   PatientID (when missing: one patient per study) / StudyInstanceUID / SeriesInstanceUID; files without
   StudyInstanceUID are grouped by folder (each folder one study), files without SeriesInstanceUID by folder,
   modality, SeriesNumber and description (``SeriesInfo.series_uid`` is then None). A file reached twice (a folder
@@ -541,8 +541,9 @@ def _build_series(series_uid: str | None, headers: list[_Header]) -> _Series:
         thickness = round(extent_mm / (n_positions - 1), 3)
     damaged = [h for h in headers if h.damage is not None]
     archives = {h.archive for h in headers}
-    info = SeriesInfo(  # a series in one zip archive is loaded from the archive
-        path=str(archives.pop()) if len(archives) == 1 and None not in archives else _common_folder([h.path for h in headers]),
+    one_archive = len(archives) == 1 and None not in archives  # a series in one zip archive is loaded from it
+    info = SeriesInfo(
+        path=str(archives.pop()) if one_archive else _common_folder([h.path for h in headers]),
         series_uid=series_uid,
         modality=first.modality or None,
         description=first.description,
