@@ -347,7 +347,8 @@ def test_unusable_inputs_raise_naming_the_path(tmp_path):
 def test_a_zipped_series_is_found_as_its_folder_is(tmp_path):
     """`spinebq ct` reads a zip of a DICOM series; the batch said "no readable DICOM or NIfTI file among its 1 files"
     for a folder of zipped series. Discovery now reads the headers inside a zip: the real series zipped gives the
-    study and series it gives unzipped, the series loaded from the zip (``SeriesInfo.path``, as the worker loads it)."""
+    study and series it gives unzipped, the series loaded from the zip (``SeriesInfo.path``, as the worker loads it);
+    so does a manifest row naming the zip."""
     import shutil
     from dataclasses import replace
 
@@ -362,6 +363,9 @@ def test_a_zipped_series_is_found_as_its_folder_is(tmp_path):
     assert replace(zipped.ct, path=plain.ct.path) == plain.ct
     from_zip = load_volume(zipped.ct.path, series_uid=zipped.ct.series_uid)
     assert np.array_equal(from_zip.array, load_volume(series).array)
+    (tmp_path / "manifest.csv").write_text("id,ct\nA,zips/patient.zip\n")  # a manifest row naming the zip
+    (row,) = discover([tmp_path / "manifest.csv"])
+    assert row.ct.path == archive and replace(row.ct, path=plain.ct.path) == plain.ct
 
 
 def test_same_nifti_path_under_two_inputs_is_refused(nifti_folder, tmp_path):
