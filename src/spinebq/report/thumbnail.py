@@ -2,9 +2,8 @@
 
 The picture is the project's usual sagittal view (:func:`spinebq.report.ct_outputs.sagittal_overview`):
 anterior to the left, superior up, physical aspect ratio, bone window (an MR study's: its signal's 1st to 99th
-percentile). Each labelled vertebra is outlined
-and named beside its anterior edge, so a reviewer can see at a glance whether the labels sit on the right
-bones. It is small (220 px wide, a palette PNG of about 10-20 kB), so a page of a thousand studies
+percentile). Each labelled vertebra is outlined and named beside its anterior edge, so a reviewer can see at a
+glance whether the labels sit on the right bones. It is small (220 px wide, a palette PNG of about 10-20 kB), so a page of a thousand studies
 stays light.
 """
 from __future__ import annotations
@@ -78,7 +77,8 @@ def spine_thumbnail(ct: Volume, bodies: np.ndarray, path: str | Path, *,
     """
     path = Path(path)
     buffer = io.BytesIO()
-    thumbnail_figure(ct, bodies, levels=levels, window=window).savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    figure = thumbnail_figure(ct, bodies, levels=levels, window=window)
+    figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     buffer.seek(0)
     with Image.open(buffer) as image:
         palette = image.convert("RGB").quantize(palette=_palette(), dither=Image.Dither.NONE)
