@@ -540,8 +540,7 @@ def _role_from_values(inputs: StudyInputs) -> tuple[StudyInputs, Volume | None]:
     if not_ct is None:
         image.metadata["modality"] = "CT"
         return inputs, image
-    labels = label_map_reason(image.array)
-    if labels:
+    if label_map_reason(image.array):
         raise NotAnImageError(LABEL_MAP_FOUND)
     choice = f"MRI: the NIfTI file's values are no Hounsfield units ({not_ct}), so it is measured as a sagittal T1 MRI."
     return replace(inputs, ct=None, mri=inputs.ct, choice=(choice,)), None
