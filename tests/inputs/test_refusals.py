@@ -311,3 +311,20 @@ def test_a_json_true_is_no_number_in_any_user_file(schema, document, field, tmp_
     path.write_text(json.dumps(document))
     with pytest.raises(SpinebqError, match=f"{field}.*yes/no value, not a number"):
         schemas.read_validated(getattr(schemas, schema), path, "file")
+
+
+def test_a_damaged_dicom_seg_given_as_labels_is_one_sentence(tmp_path, capsys):
+    """The SEG `spinebq segment` writes for the real DICOM series, cut short (in its header, in its pixel data): an
+    internal error ("no attribute 'SegmentSequence'", "bytes of pixel data is less than expected") before; now one
+    sentence naming the file, and no output folder."""
+    from tests.conftest import TS
+
+    series = need(TS / "ct_dicom")
+    assert main(["segment", str(series), "--out", str(tmp_path / "S")]) == 0
+    whole = (tmp_path / "S" / "vertebrae_seg.dcm").read_bytes()
+    for name, length in (("header_cut", 3000), ("pixels_cut", len(whole) // 4)):
+        bad = tmp_path / f"{name}.dcm"
+        bad.write_bytes(whole[:length])
+        err = _refused(["ct", str(series), "--labels", str(bad), "--out", str(tmp_path / "out"), "--no-pictures"],
+                       tmp_path / "out", bad.name, capsys)
+        assert "the DICOM SEG is damaged or incomplete" in err, err

@@ -51,7 +51,8 @@ def read_dicom_seg(path: str | Path, reference: Volume) -> np.ndarray:
     Raises
     ------
     SpinebqError
-        When the file is no DICOM SEG, or none of its segments names a vertebra (the labels found are listed).
+        When the file is no DICOM SEG, is damaged, or none of its segments names a vertebra (the labels found are
+        listed).
     """
     import pydicom
 
@@ -62,6 +63,16 @@ def read_dicom_seg(path: str | Path, reference: Volume) -> np.ndarray:
     if str(ds.get("SOPClassUID", "")) != SEGMENTATION_SOP_CLASS:
         raise SpinebqError(f"{path}: a DICOM file but not a segmentation (DICOM SEG); give the label map as a DICOM "
                            "SEG or a NIfTI file")
+    try:
+        return _vertebrae(ds, path, reference)
+    except SpinebqError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:  # a missing element, short pixels
+        raise SpinebqError(f"{path}: the DICOM SEG is damaged or incomplete ({type(exc).__name__}: {exc})") from None
+
+
+def _vertebrae(ds, path: str | Path, reference: Volume) -> np.ndarray:
+    """The voxels of :func:`read_dicom_seg` from the read SEG ``ds``."""
     labels = {int(s.SegmentNumber): str(s.get("SegmentLabel", "")) for s in ds.SegmentSequence}
     levels = segment_levels(labels)
     if not levels:
