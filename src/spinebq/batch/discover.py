@@ -1133,7 +1133,8 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
         if study.key in keys:
             raise SpinebqError(
                 f"two inputs give the study key {study.key} (the same manifest id, NIfTI path or StudyInstanceUID "
-                "in two inputs); give each study once"
+                "in two inputs); give each study once (a NIfTI file is keyed by its path inside the folder given: "
+                "for two folders each holding a file of that name, give the folder above them)"
             )
         keys[study.key] = study
     return sorted(studies, key=lambda s: s.key)
