@@ -15,7 +15,8 @@ below), so that a dark core open towards the basivertebral foramen still counts 
 disc inside a concave endplate's rim does not. Where a working voxel spans several CT voxels along the
 height axis (thin slices), the interior's outer working voxel gives up, at the ends, what lies on the
 disc's side of the endplate and under the threshold: otherwise the working grid, not the half maximum,
-placed the ends.
+placed the ends; and an end column whose endplate peaks under the threshold (a thin, blurred plate, as at a
+concave endplate's centre) reaches out to the half maximum between that plate and the disc.
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ DISC_SEARCH_MM = 4.5
 DISC_MIN_HU = 20.0
 #: An end's own threshold needs at least this many plates read along its normals (else the shell's threshold holds).
 ENDPLATE_MIN_POINTS = 20
+#: A faint endplate's peak is looked for within this many voxels either side of a column's end (thin slices).
+ENDPLATE_SEARCH_VOXELS = 2
 #: The body's ends in the order :func:`endplate_thresholds_hu` returns them: inferior (-1), superior (+1).
 ENDS = (-1.0, 1.0)
 
@@ -259,8 +262,8 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     body short by part of a voxel at each end (benchmarks/ct.md, "Heights across label sources"). On
     thinner slices the ends keep the shell's threshold: the end threshold there grew the bodies of the
     real CT resampled to 0.7 mm by up to 0.3 ml and raised their hu_3d by up to 1.4 HU, past the 3 mm
-    ones by more than ``tests/test_resampled_ct.py`` allows; on a blurred thin endplate that leaves
-    the 0.7 mm body short (``tests/segment/test_refine.py``).
+    ones by more than ``tests/test_resampled_ct.py`` allows. There a faint endplate, whose peak reads
+    under the shell's threshold, is reached column by column instead (:func:`_faint_plate_ends`).
 
     Parameters
     ----------
@@ -295,7 +298,8 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
     normals = outward_normals(body, spacing_mm)
     threshold = surface_threshold_hu(hu, body, allowed, spacing_mm, normals)
     level_hu = np.full(hu.shape, threshold, dtype=np.float32)
-    if float(spacing_mm[2]) >= ENDPLATE_VOXEL_MM:
+    thick = float(spacing_mm[2]) >= ENDPLATE_VOXEL_MM
+    if thick:
         for sign, end_hu in zip(ENDS, endplate_thresholds_hu(hu, body, spacing_mm, normals)):
             if math.isfinite(end_hu):
                 level_hu[_faces_end(normals[2], sign)] = min(end_hu, threshold)
@@ -305,6 +309,8 @@ def refine_body(hu: np.ndarray, body: np.ndarray, core: np.ndarray, band: np.nda
         beyond = _beyond_endplate(hu, mask, core_rim & (hu < level_hu), normals, spacing_mm)
         if beyond.any():
             mask = fill_enclosed(mask & ~beyond) & (allowed | core)
+    if not thick:
+        mask = mask | (_faint_plate_ends(hu, mask, normals, threshold, spacing_mm) & allowed)
     labelled, n = ndimage.label(mask)
     if n > 1:
         sizes = np.bincount(labelled.ravel())
@@ -332,6 +338,48 @@ def _beyond_endplate(hu: np.ndarray, mask: np.ndarray, candidates: np.ndarray, n
     low[tuple(points[ahead_hu > hu[tuple(points.T)]].T)] = True
     outside = ~mask
     return ndimage.binary_propagation(outside, mask=outside | low) & low
+
+
+def _faint_plate_ends(hu: np.ndarray, mask: np.ndarray, normals: np.ndarray, threshold_hu: float,
+                      spacing_mm) -> np.ndarray:
+    """Voxels beyond a body's end, column by column along the height axis, out to the half maximum between a faint
+    endplate and the disc beyond it.
+
+    On thin slices a concave endplate's centre is a thin plate whose blurred peak reads under the shell's threshold
+    (163 HU against 192 on L2 of the real CT resampled to 0.7 mm): the body then ends at that peak, 2-2.5 mm short of
+    the half maximum between plate and disc that places the edge everywhere else. In each column whose end faces a
+    disc (:func:`_faces_end`) and whose plate (the highest HU within :data:`ENDPLATE_SEARCH_VOXELS` of the end) reads
+    under ``threshold_hu``, the voxels beyond the end are added while they read at least half-way between that plate
+    and the disc (the lowest HU within :data:`DISC_SEARCH_MM` beyond it, read as in :func:`endplate_thresholds_hu`).
+    """
+    dz = float(spacing_mm[2])
+    disc_steps = int(round(DISC_SEARCH_MM / dz))
+    add = np.zeros_like(mask)
+    columns = mask.any(axis=2)
+    if not columns.any():
+        return add
+    n = mask.shape[2]
+    cx, cy = np.nonzero(columns)
+    for sign in ENDS:
+        flat = mask[cx, cy]
+        end = (n - 1 - np.argmax(flat[:, ::-1], axis=1)) if sign > 0 else np.argmax(flat, axis=1)
+        facing = _faces_end(normals[2][cx, cy, end], sign)
+        steps = np.arange(-ENDPLATE_SEARCH_VOXELS, ENDPLATE_SEARCH_VOXELS + disc_steps + 1)
+        z = end[:, None] + int(sign) * steps[None, :]
+        within = np.all((z >= 0) & (z < n), axis=1)
+        profile = hu[cx[:, None], cy[:, None], np.clip(z, 0, n - 1)]
+        peak_at = np.argmax(np.where(np.abs(steps) <= ENDPLATE_SEARCH_VOXELS, profile, -np.inf), axis=1)
+        peak = profile[np.arange(len(cx)), peak_at]
+        past_peak = steps[None, :] - steps[peak_at][:, None]
+        disc = np.where((past_peak >= 0) & (past_peak <= disc_steps), profile, np.inf).min(axis=1)
+        half = 0.5 * (peak + np.minimum(disc, BONE_EDGE_HU))
+        faint = within & facing & (peak < threshold_hu) & (disc >= DISC_MIN_HU)
+        # the run of voxels at or above the half maximum that starts right beyond the end
+        beyond = steps[None, :] > 0
+        run = np.cumprod(~beyond | (profile >= half[:, None]), axis=1).astype(bool) & beyond & faint[:, None]
+        rows, cols = np.nonzero(run)
+        add[cx[rows], cy[rows], z[rows, cols]] = True
+    return add
 
 
 def refine_bodies(ct_hu: np.ndarray, ct_spacing_mm, grid: WorkGrid, bodies: np.ndarray, allowed_of) -> dict:
