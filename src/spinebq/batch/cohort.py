@@ -139,11 +139,17 @@ def screening_meaning(key: str) -> str:
 
 
 def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
-    """The cohort-table row a measured study left in its folder (None when absent)."""
+    """The cohort-table row a measured study left in its folder.
+
+    None when it is absent or is not a JSON object (cut short or edited by hand): the study's folder is then not
+    whole, and :meth:`spinebq.batch.ledger.Ledger.plan` measures the study again.
+    """
     path = Path(out_dir) / "studies" / key / ROW_NAME
-    if not path.is_file():
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return json.loads(path.read_text())
+    return row if isinstance(row, dict) else None
 
 
 def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], rows_by_key: dict[str, dict], *,

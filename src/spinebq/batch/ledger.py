@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from enum import Enum
 from pathlib import Path
 
+from spinebq.batch.cohort import read_row
 from spinebq.records.study import LABEL_MAP_FOUND, SeriesInfo, StudyInputs
 
 #: File name of the ledger inside the batch folder.
@@ -102,9 +103,10 @@ class Ledger:
         """Record ``studies`` and return the keys to measure now, in order.
 
         A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
-        or the options changed, its folder was removed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
-        is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a label map found
-        among NIfTI images).
+        or the options changed, its folder was removed or its row is unreadable (cut or edited by hand:
+        :func:`~spinebq.batch.cohort.read_row`), or it failed and ``retry_failed`` is set. A study whose discovery
+        found a problem is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a
+        label map found among NIfTI images).
         """
         todo = []
         with self._db:
@@ -116,7 +118,7 @@ class Ledger:
                 unchanged = row is not None and row[0] == current and row[1] == options
                 skipped_again = bool(study.problem) or (row is not None and row[3] == LABEL_MAP_FOUND)
                 kept = {State.SKIPPED.value: skipped_again, State.FAILED.value: not retry_failed,
-                        State.DONE.value: (self.path.parent / "studies" / study.key).is_dir()}
+                        State.DONE.value: read_row(self.path.parent, study.key) is not None}
                 if unchanged and kept.get(row[2], False):
                     continue
                 self._db.execute(
