@@ -119,10 +119,13 @@ def _summary(result, memory_mb: float) -> str:
 
 
 def _check_out(out, inputs) -> None:
+    """Refuse, before any header is read, an --out that cannot be written or that holds or lies in an input."""
     from pathlib import Path
 
     from spinebq.errors import SpinebqError
+    from spinebq.io.output import check_writable
 
+    check_writable(out)
     resolved = out.resolve()
     for item in inputs:
         source = Path(item).resolve()
