@@ -526,6 +526,9 @@ def read_results(path: str | Path, command: str, document: str) -> Results:
         raise SpinebqError(f"{path}: no such folder (give the folder written by spinebq {command})")
     folder = path if path.is_dir() else path.parent
     manifest = _previous_manifest(folder, command)
+    if manifest is None and _previous_manifest(folder / command, command) is not None:  # a batch study's folder
+        raise SpinebqError(f"{folder}: the results of spinebq {command} are in its subfolder {command}: give "
+                           f"{folder / command}")
     if manifest is None:
         raise SpinebqError(f"{folder}: no {manifest_name(command)} there; give a folder written by spinebq {command} "
                            f"(results written before manifests existed need spinebq {command} run again)")
