@@ -972,7 +972,8 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
         if text:
             path = Path(text) if Path(text).is_absolute() else manifest.parent / text
             if not path.exists():
-                return StudyInputs(**base, problem=f"the {role} path on row {line} of the manifest does not exist")
+                return StudyInputs(**base, problem=f"the {role} path on row {line} of the manifest does not exist"
+                                   + _from_current_folder(text))
             resolved[role] = path
     roles: dict[str, SeriesInfo | None] = {}
     choice, passed, problems = [], [], []
@@ -1003,6 +1004,14 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
         labels=str(resolved["labels"]) if "labels" in resolved else None,
         choice=tuple(choice), passed_over=tuple(passed), problem=problem,
     )
+
+
+def _from_current_folder(text: str) -> str:
+    """What to add when a manifest's relative path, missing from the manifest's folder, exists from the current one."""
+    if Path(text).is_absolute() or not Path(text).exists():
+        return ""
+    return (" in the manifest's folder, which relative paths are read from (it exists from the current folder): "
+            "write it from the manifest's folder or as an absolute path")
 
 
 def _file_fingerprint(path: Path) -> str:

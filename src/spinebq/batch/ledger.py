@@ -116,7 +116,8 @@ class Ledger:
                 current = fingerprint(study)
                 state = State.SKIPPED if study.problem else State.PENDING
                 unchanged = row is not None and row[0] == current and row[1] == options
-                skipped_again = bool(study.problem) or (row is not None and row[3] == LABEL_MAP_FOUND)
+                # skipped for the same reason: discovery's problem (found anew each run) or the worker's label map
+                skipped_again = row is not None and row[3] == (study.problem or LABEL_MAP_FOUND)
                 kept = {State.SKIPPED.value: skipped_again, State.FAILED.value: not retry_failed,
                         State.DONE.value: read_row(self.path.parent, study.key) is not None}
                 if unchanged and kept.get(row[2], False):
