@@ -1,5 +1,8 @@
-"""Seam sweep 6: manifest rows as people write them: paths relative to where they stand, files fixed between runs."""
+"""Seam sweep 6: manifests as people write them: paths relative to where they stand, files fixed between runs,
+clinical columns named as measured ones."""
 from __future__ import annotations
+
+import pandas as pd
 
 from spinebq.batch.discover import discover
 from spinebq.batch.ledger import Ledger
@@ -41,3 +44,26 @@ def test_a_skipped_rows_reason_follows_its_file(tmp_path):
         assert after[0].problem and after[0].problem != before[0].problem
         assert ledger.plan(after, options="o", version="v") == []
         assert [row["reason"] for row in ledger.rows()] == [after[0].problem]
+
+
+def test_a_manifest_column_named_as_a_measured_one_never_takes_its_place(tmp_path):
+    """A researcher's manifest carrying VBQ and HU measured by hand (``vbq``, ``summary_hu``) and a vital ``status``:
+    a study without an MRI showed the hand-measured VBQ in spinebq's ``vbq`` column, the data dictionary calling it
+    spinebq's VBQ (median L1-L4 body SI / CSF SI), and ``status`` was dropped without a word. The manifest's columns
+    now keep their values under ``clinical_<name>`` in every row, as ``--clinical``'s do."""
+    from spinebq.batch.cohort import cohort_frame
+
+    manifest = tmp_path / "manifest.csv"
+    ct = need(DATA / "totalsegmentator_example" / "ct.nii.gz")
+    manifest.write_text(f"id,ct,mri,summary_hu,vbq,status,age\nC1,{ct},,101,2.9,alive,71\n"
+                        f"C2,,{need(T1)},88,3.1,deceased,64\n")
+    ct_study, mri_study = sorted(discover([manifest]), key=lambda s: dict(s.identifiers)["id"])
+    # what each worker left in row.json (the CT study has no MRI, the MRI study no CT)
+    rows = {ct_study.key: {"summary_hu": 119.45}, mri_study.key: {"vbq": 3.27}}
+    ledger = [{"key": key, "state": "done", "reason": None} for key in rows]
+    table = cohort_frame([ct_study, mri_study], ledger, rows).set_index("study")
+    ct_row, mri_row = table.loc[ct_study.key], table.loc[mri_study.key]
+    assert ct_row.summary_hu == 119.45 and pd.isna(ct_row.vbq) and ct_row.clinical_vbq == "2.9"
+    assert mri_row.vbq == 3.27 and pd.isna(mri_row.summary_hu) and mri_row.clinical_summary_hu == "88"
+    assert (ct_row.status, ct_row.clinical_status, mri_row.clinical_status) == ("done", "alive", "deceased")
+    assert ct_row.age == "71"  # a column no measurement has keeps its name

@@ -1,4 +1,4 @@
-"""Seam sweep 6: a batch folder rerun after its files were cut short or edited by hand, or after the batch was killed."""
+"""Seam sweep 6: a batch folder rerun after its files were cut short or edited by hand; a batch killed outright."""
 from __future__ import annotations
 
 import json
@@ -84,7 +84,8 @@ def test_a_batch_killed_outright_leaves_no_study_running(tmp_path):
     folder.mkdir()
     (folder / "ct.nii.gz").symlink_to(need(TS / "ct.nii.gz"))
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "spinebq.cli", "batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]
+    command = [sys.executable, "-m", "spinebq.cli", "batch", str(folder), "--out", str(out), "--workers", "1",
+               "--quiet"]
     batch = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     driver = psutil.Process(batch.pid)
     deadline = time.time() + 120
