@@ -67,3 +67,18 @@ def test_a_manifest_column_named_as_a_measured_one_never_takes_its_place(tmp_pat
     assert mri_row.vbq == 3.27 and pd.isna(mri_row.summary_hu) and mri_row.clinical_summary_hu == "88"
     assert (ct_row.status, ct_row.clinical_status, mri_row.clinical_status) == ("done", "alive", "deceased")
     assert ct_row.age == "71"  # a column no measurement has keeps its name
+
+
+def test_a_clinical_value_the_assessment_cannot_read_is_said_before_measuring(tmp_path):
+    """``age`` "seventy" or ``planned_levels`` "L9-L10" in a manifest row: the study's images were measured (18 s
+    each here), then the study failed as "clinical values of the study: could not convert string to float:
+    'seventy'" and its measurements were dropped. The row is now skipped at once, naming its row, column and value;
+    columns the assessment does not read (``bmi`` here) stay free text."""
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"id,mri,age,planned_levels,bmi\nD1,{need(T1)},seventy,L4-L5,\nD2,{need(T1)},71,L9-L10,abc\n"
+                        f"D3,{need(T1)},71,L4-L5,abc\n")
+    words, levels, fine = sorted(discover([manifest]), key=lambda s: dict(s.identifiers)["id"])
+    assert words.problem.startswith("row 2 of the manifest: ") and "age: 'seventy' is not a number" in words.problem
+    assert levels.problem.startswith("row 3 of the manifest: ") and "planned_levels" in levels.problem
+    assert "'L9-L10' is not a vertebra name" in levels.problem and str(tmp_path) not in levels.problem + words.problem
+    assert fine.problem is None

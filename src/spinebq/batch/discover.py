@@ -967,6 +967,10 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     paths = {role: value.get(role, "") for role in MANIFEST_ROLES}
     if not paths["ct"] and not paths["mri"]:
         return StudyInputs(**base, problem="the manifest row names neither a ct nor an mri path")
+    try:  # a value the assessment cannot read is said before the images are measured, not after
+        _check_clinical(clinical, line)
+    except SpinebqError as exc:
+        return StudyInputs(**base, problem=str(exc))
     resolved = {}
     for role, text in paths.items():
         if text:
@@ -1004,6 +1008,15 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
         labels=str(resolved["labels"]) if "labels" in resolved else None,
         choice=tuple(choice), passed_over=tuple(passed), problem=problem,
     )
+
+
+def _check_clinical(clinical: list[tuple[str, str]], line: int) -> None:
+    """Refuse a manifest row whose clinical columns that the assessment reads (``age``, ``sex``, ``planned_levels``
+    ...: :class:`spinebq.io.schemas.Clinical`) hold a value it cannot read; the row is named, not the file."""
+    from spinebq.io.schemas import Clinical, validated
+
+    read = {name: text for name, text in clinical if name in Clinical.model_fields}
+    validated(Clinical, read, f"row {line} of the manifest", "the clinical values")
 
 
 def _from_current_folder(text: str) -> str:
