@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 
 from spinebq.batch.cohort import read_row
+from spinebq.errors import SpinebqError, option
 from spinebq.records.study import LABEL_MAP_FOUND, SeriesInfo, StudyInputs
 
 #: File name of the ledger inside the batch folder.
 LEDGER_NAME = "ledger.sqlite"
+#: File a running batch holds locked in its folder; the lock ends with the process, also when it is killed.
+LOCK_NAME = ".spinebq-batch.lock"
 
 
 class State(str, Enum):
@@ -72,6 +77,53 @@ def fingerprint(inputs: StudyInputs) -> str:
 def options_hash(*options: object) -> str:
     """A hash of the options' representation (frozen dataclasses print every field)."""
     return hashlib.sha256(repr(options).encode()).hexdigest()[:16]
+
+
+#: The batch folders this process holds (:func:`batch_lock`).
+_HELD: set[Path] = set()
+
+
+@contextmanager
+def batch_lock(folder: Path) -> Iterator[None]:
+    """Hold the batch folder for one run: a second batch into the same folder is refused while this one runs.
+
+    Two runs into one folder would both measure every study, and each would remove the other's temporary folders
+    (and, through the resulting failure, its finished study folder). The lock is an advisory ``flock`` on
+    :data:`LOCK_NAME`, released by the system when the process ends however it ends, so it never outlives its run.
+    Within one process the lock may be taken again (the command holds it around the engine, which takes it too).
+
+    Raises
+    ------
+    SpinebqError
+        When another process holds the folder, naming that process.
+    """
+    import fcntl
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    held = folder.resolve()
+    if held in _HELD:  # this process holds it already (the command around the engine)
+        yield
+        return
+    with open(folder / LOCK_NAME, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SpinebqError(f"{folder}: another spinebq batch is measuring into this folder ({holder}); wait for it "
+                               f"to end, or give another {option('out')}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}, started "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        _HELD.add(held)
+        try:
+            yield
+        finally:
+            _HELD.discard(held)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Ledger:

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.batch.cohort import write_cohort
     from spinebq.batch.discover import discover
     from spinebq.batch.engine import run_batch
+    from spinebq.batch.ledger import Ledger, batch_lock
     from spinebq.batch.study import BatchOptions, profile_options
     from spinebq.errors import OptionError
     from spinebq.constants import RESEARCH_NOTICE
@@ -67,19 +68,18 @@ def run(args: argparse.Namespace) -> int:
     clinical = _read_clinical(args.clinical, args.clinical_key) if args.clinical else None
     out = Path(args.out)
     _check_out(out, args.inputs)
-    print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
-    with _Bar(args.quiet, "file", "headers") as headers:
-        studies = discover(args.inputs, progress=headers.show)
-    print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
-    with _Bar(args.quiet, "study") as bar:
-        result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
-                           retry_failed=args.retry_failed, progress=_study_progress(bar))
-    from spinebq.batch.ledger import Ledger
-
-    with Ledger(out) as ledger:
-        rows = ledger.rows()
-        files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
-                             include_phi=args.include_phi, title=f"spinebq batch {out.name}", profile=args.profile)
+    with batch_lock(out):  # a second batch into --out is refused before it reads a header
+        print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
+        with _Bar(args.quiet, "file", "headers") as headers:
+            studies = discover(args.inputs, progress=headers.show)
+        print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
+        with _Bar(args.quiet, "study") as bar:
+            result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
+                               retry_failed=args.retry_failed, progress=_study_progress(bar))
+        with Ledger(out) as ledger:
+            rows = ledger.rows()
+            files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
+                                 include_phi=args.include_phi, title=f"spinebq batch {out.name}", profile=args.profile)
     print(_summary(result, memory_mb))
     if files.clinical_matched is not None:
         n, total = files.clinical_matched
