@@ -82,3 +82,23 @@ def test_a_clinical_value_the_assessment_cannot_read_is_said_before_measuring(tm
     assert levels.problem.startswith("row 3 of the manifest: ") and "planned_levels" in levels.problem
     assert "'L9-L10' is not a vertebra name" in levels.problem and str(tmp_path) not in levels.problem + words.problem
     assert fine.problem is None
+
+
+def test_clinical_columns_named_as_an_export_names_them_reach_the_assessment(tmp_path, monkeypatch):
+    """An SPSS/Excel export's ``Age``, ``Sex `` and ``Planned_Levels`` columns: the batch's assessment read only the
+    lower-case names, so every study was assessed as if no age, sex or planned level were given (the age-bound
+    models "not applicable: age not given") while ``spinebq report --clinical`` refuses ``Age`` with "did you mean
+    'age'?". The batch now reads them in any case, and checks them before measuring."""
+    import spinebq.pipeline
+    from spinebq.batch.study import BatchOptions, measure_study
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"id,mri,Age,Sex ,Planned_Levels,failure\nE1,{need(T1)},71,Female,L4-L5,1\n"
+                        f"E2,{need(T1)},seventy,F,L4-L5,0\n")
+    given, words = sorted(discover([manifest]), key=lambda s: dict(s.identifiers)["id"])
+    assert given.problem is None
+    assert "age: 'seventy' is not a number" in words.problem, words.problem
+    handed = {}
+    monkeypatch.setattr(spinebq.pipeline, "analyse_study", lambda inputs, options, clinical: handed.update(clinical))
+    measure_study(given, BatchOptions())  # what the batch hands the pipeline, which assesses with it
+    assert handed == {"age": "71", "sex": "Female", "planned_levels": "L4-L5"}

@@ -1013,10 +1013,9 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
 def _check_clinical(clinical: list[tuple[str, str]], line: int) -> None:
     """Refuse a manifest row whose clinical columns that the assessment reads (``age``, ``sex``, ``planned_levels``
     ...: :class:`spinebq.io.schemas.Clinical`) hold a value it cannot read; the row is named, not the file."""
-    from spinebq.io.schemas import Clinical, validated
+    from spinebq.io.schemas import Clinical, clinical_fields, validated
 
-    read = {name: text for name, text in clinical if name in Clinical.model_fields}
-    validated(Clinical, read, f"row {line} of the manifest", "the clinical values")
+    validated(Clinical, clinical_fields(clinical), f"row {line} of the manifest", "the clinical values")
 
 
 def _from_current_folder(text: str) -> str:

@@ -285,9 +285,11 @@ def input_names(inputs: StudyInputs) -> dict[str | None, str]:
 
 def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
     """The pipeline call of one study under the batch's profile."""
+    from spinebq.io.schemas import clinical_fields
     from spinebq.pipeline import analyse_study
 
-    return analyse_study(inputs, profile_options(options.profile, options.study), clinical=dict(inputs.clinical))
+    return analyse_study(inputs, profile_options(options.profile, options.study),
+                         clinical=clinical_fields(inputs.clinical))
 
 
 def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> None:
