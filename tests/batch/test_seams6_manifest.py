@@ -102,3 +102,18 @@ def test_clinical_columns_named_as_an_export_names_them_reach_the_assessment(tmp
     monkeypatch.setattr(spinebq.pipeline, "analyse_study", lambda inputs, options, clinical: handed.update(clinical))
     measure_study(given, BatchOptions())  # what the batch hands the pipeline, which assesses with it
     assert handed == {"age": "71", "sex": "Female", "planned_levels": "L4-L5"}
+
+
+def test_two_manifest_rows_naming_one_mri_are_said(tmp_path, caplog):
+    """Two manifest rows naming the same T1 (a row copied and its path not changed): both were measured and the
+    second patient given the first one's VBQ without a word; a copied CT was named, an MRI not. Both are now."""
+    import logging
+
+    manifest = tmp_path / "manifest.csv"
+    other = need(DATA / "lumbar_mri_t1" / "case02_t1.nii.gz")
+    manifest.write_text(f"id,mri\nF1,{need(T1)}\nF2,{need(T1)}\nF3,{other}\n")
+    with caplog.at_level(logging.INFO, logger="spinebq"):
+        studies = {dict(s.identifiers)["id"]: s.key for s in discover([manifest])}
+    (note,) = [r.getMessage() for r in caplog.records if "same image files" in r.getMessage()]
+    assert note.startswith(f"studies {' and '.join(sorted([studies['F1'], studies['F2']]))} hold"), note
+    assert studies["F3"] not in note

@@ -1038,29 +1038,31 @@ def _file_fingerprint(path: Path) -> str:
 
 
 def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ()) -> list[list[str]]:
-    """The keys of studies whose CT is the same image file(s), a group per copied study.
+    """The keys of studies whose CT, or whose sagittal MRI, is the same image file(s), a group per copied study.
 
-    A NIfTI CT is compared by its file; a DICOM CT by the first file (in path order) of its series, so an
-    anonymised export copied twice (no UIDs: each folder a study of its own) is found. Reads at most two
-    :data:`FINGERPRINT_BYTES` pieces of one file per study.
+    A NIfTI image is compared by its file; a DICOM series by its first file (in path order), so an anonymised
+    export copied twice (no UIDs: each folder a study of its own) is found, and so are two manifest rows naming one
+    image. Reads at most two :data:`FINGERPRINT_BYTES` pieces of one file per image.
     """
     first: dict[tuple[str, str], Path] = {}
     for h in sorted(headers, key=lambda h: str(h.path)):
         first.setdefault((str(h.path.parent), h.series_uid), h.path)
-    groups: dict[str, list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for study in studies:
-        if study.ct is None or study.problem:
-            continue
-        path = Path(study.ct.path)
-        if not path.is_file():  # a DICOM folder: the first file of the series under it
-            inside = [p for (folder, uid), p in first.items()
-                      if uid == (study.ct.series_uid or "") and Path(folder).is_relative_to(path)]
-            path = min(inside, key=str) if inside else None
-        if path is not None:
-            try:
-                groups[_file_fingerprint(path)].append(study.key)
-            except OSError:
+        for role in ("ct", "mri"):
+            series = getattr(study, role)
+            if series is None or study.problem:
                 continue
+            path = Path(series.path)
+            if not path.is_file():  # a DICOM folder: the first file of the series under it
+                inside = [p for (folder, uid), p in first.items()
+                          if uid == (series.series_uid or "") and Path(folder).is_relative_to(path)]
+                path = min(inside, key=str) if inside else None
+            if path is not None:
+                try:
+                    groups[role, _file_fingerprint(path)].append(study.key)
+                except OSError:
+                    continue
     return [sorted(keys) for keys in groups.values() if len(keys) > 1]
 
 
