@@ -396,7 +396,7 @@ def _exit_with_worker(sender) -> None:
 
     The process's parent is the worker's process server, which lives as long as this process does (each process it
     starts holds the server's lifeline), so the parent's death is no signal. The worker holds the only other end
-    of ``sender``'s pipe: when the worker is gone, the pipe reports an error and a watching thread ends the process.
+    of ``sender``'s pipe: when the worker is gone, the pipe reports an error and a watching thread kills the process.
     """
     import select
     import threading
@@ -405,6 +405,6 @@ def _exit_with_worker(sender) -> None:
         poller = select.poll()
         poller.register(sender.fileno(), select.POLLERR | select.POLLHUP)
         poller.poll()  # returns only when the reading end is closed: the worker is gone or has the result
-        os._exit(1)
+        os.kill(os.getpid(), signal.SIGKILL)  # as the worker stops a study it gives up on
 
     threading.Thread(target=watch, name="spinebq-worker-watch", daemon=True).start()
