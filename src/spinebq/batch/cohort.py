@@ -139,11 +139,17 @@ def screening_meaning(key: str) -> str:
 
 
 def read_row(out_dir: Path, key: str) -> dict[str, Any] | None:
-    """The cohort-table row a measured study left in its folder (None when absent)."""
+    """The cohort-table row a measured study left in its folder.
+
+    None when it is absent or is not a JSON object (cut short or edited by hand): the study's folder is then not
+    whole, and :meth:`spinebq.batch.ledger.Ledger.plan` measures the study again.
+    """
     path = Path(out_dir) / "studies" / key / ROW_NAME
-    if not path.is_file():
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return json.loads(path.read_text())
+    return row if isinstance(row, dict) else None
 
 
 def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], rows_by_key: dict[str, dict], *,
@@ -155,6 +161,7 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
     column the rows or the clinical columns bring.
     """
     state = {r["key"]: r for r in ledger_rows}
+    fixed = cohort_columns(profile)
     records = []
     for study in sorted(studies, key=lambda s: s.key):
         ledger = state.get(study.key, {})
@@ -166,9 +173,12 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
                "slice_thickness_mm": study.ct.slice_thickness_mm if study.ct else None,
                "mri_series": study.mri.description if study.mri else None}
         row.update({k: v for k, v in (measured or {}).items() if k not in ("study", "patient")})
-        row.update({name: value for name, value in study.clinical if name not in row})
         records.append(row)
-    fixed = cohort_columns(profile)
+    # a manifest's clinical column named as a column of spinebq's (a vbq measured by hand, a vital "status") keeps
+    # its value under clinical_<name> in every row, as --clinical's do: never in the measured column's place
+    taken = set(fixed) | {name for row in records for name in row}
+    for row, study in zip(records, sorted(studies, key=lambda s: s.key)):
+        row.update({clinical_column(name, taken): value for name, value in study.clinical})
     frame = pd.DataFrame.from_records(records, columns=None if records else fixed)
     others = [c for c in frame.columns if c not in fixed]
     return _integer_grades(frame.reindex(columns=_ordered_columns(fixed + others)))
@@ -209,6 +219,11 @@ def check_clinical(clinical: pd.DataFrame, key_column: str, *, source: str = "th
     return clinical
 
 
+def clinical_column(name: str, taken: set[str]) -> str:
+    """The cohort column of a clinical column ``name``: ``clinical_<name>`` when ``name`` is ``taken``."""
+    return f"clinical_{name}" if name in taken else name
+
+
 def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical: pd.DataFrame,
                   key_column: str) -> tuple[pd.DataFrame, int]:
     """Add the clinical columns whose ``key_column`` value equals a study's PatientID, AccessionNumber or id.
@@ -232,7 +247,7 @@ def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical:
                       if k in ids and str(ids[k]).strip() in lookup), None)
         matches.append(match)
     extra = clinical.drop(columns=[key_column])
-    extra = extra.rename(columns={c: f"clinical_{c}" if c in frame.columns else c for c in extra.columns})
+    extra = extra.rename(columns={c: clinical_column(c, set(frame.columns)) for c in extra.columns})
     joined = pd.DataFrame([extra.iloc[m].to_dict() if m is not None else {} for m in matches], columns=extra.columns)
     return pd.concat([frame.reset_index(drop=True), joined], axis=1), sum(m is not None for m in matches)
 

@@ -967,12 +967,17 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     paths = {role: value.get(role, "") for role in MANIFEST_ROLES}
     if not paths["ct"] and not paths["mri"]:
         return StudyInputs(**base, problem="the manifest row names neither a ct nor an mri path")
+    try:  # a value the assessment cannot read is said before the images are measured, not after
+        _check_clinical(clinical, line)
+    except SpinebqError as exc:
+        return StudyInputs(**base, problem=str(exc))
     resolved = {}
     for role, text in paths.items():
         if text:
             path = Path(text) if Path(text).is_absolute() else manifest.parent / text
             if not path.exists():
-                return StudyInputs(**base, problem=f"the {role} path on row {line} of the manifest does not exist")
+                return StudyInputs(**base, problem=f"the {role} path on row {line} of the manifest does not exist"
+                                   + _from_current_folder(text))
             resolved[role] = path
     roles: dict[str, SeriesInfo | None] = {}
     choice, passed, problems = [], [], []
@@ -1005,6 +1010,22 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     )
 
 
+def _check_clinical(clinical: list[tuple[str, str]], line: int) -> None:
+    """Refuse a manifest row whose clinical columns that the assessment reads (``age``, ``sex``, ``planned_levels``
+    ...: :class:`spinebq.io.schemas.Clinical`) hold a value it cannot read; the row is named, not the file."""
+    from spinebq.io.schemas import Clinical, clinical_fields, validated
+
+    validated(Clinical, clinical_fields(clinical), f"row {line} of the manifest", "the clinical values")
+
+
+def _from_current_folder(text: str) -> str:
+    """What to add when a manifest's relative path, missing from the manifest's folder, exists from the current one."""
+    if Path(text).is_absolute() or not Path(text).exists():
+        return ""
+    return (" in the manifest's folder, which relative paths are read from (it exists from the current folder): "
+            "write it from the manifest's folder or as an absolute path")
+
+
 def _file_fingerprint(path: Path) -> str:
     """Size and the SHA-256 of the first and last :data:`FINGERPRINT_BYTES` of a file: equal for a copy."""
     size = path.stat().st_size
@@ -1017,29 +1038,31 @@ def _file_fingerprint(path: Path) -> str:
 
 
 def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ()) -> list[list[str]]:
-    """The keys of studies whose CT is the same image file(s), a group per copied study.
+    """The keys of studies whose CT, or whose sagittal MRI, is the same image file(s), a group per copied study.
 
-    A NIfTI CT is compared by its file; a DICOM CT by the first file (in path order) of its series, so an
-    anonymised export copied twice (no UIDs: each folder a study of its own) is found. Reads at most two
-    :data:`FINGERPRINT_BYTES` pieces of one file per study.
+    A NIfTI image is compared by its file; a DICOM series by its first file (in path order), so an anonymised
+    export copied twice (no UIDs: each folder a study of its own) is found, and so are two manifest rows naming one
+    image. Reads at most two :data:`FINGERPRINT_BYTES` pieces of one file per image.
     """
     first: dict[tuple[str, str], Path] = {}
     for h in sorted(headers, key=lambda h: str(h.path)):
         first.setdefault((str(h.path.parent), h.series_uid), h.path)
-    groups: dict[str, list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for study in studies:
-        if study.ct is None or study.problem:
-            continue
-        path = Path(study.ct.path)
-        if not path.is_file():  # a DICOM folder: the first file of the series under it
-            inside = [p for (folder, uid), p in first.items()
-                      if uid == (study.ct.series_uid or "") and Path(folder).is_relative_to(path)]
-            path = min(inside, key=str) if inside else None
-        if path is not None:
-            try:
-                groups[_file_fingerprint(path)].append(study.key)
-            except OSError:
+        for role in ("ct", "mri"):
+            series = getattr(study, role)
+            if series is None or study.problem:
                 continue
+            path = Path(series.path)
+            if not path.is_file():  # a DICOM folder: the first file of the series under it
+                inside = [p for (folder, uid), p in first.items()
+                          if uid == (series.series_uid or "") and Path(folder).is_relative_to(path)]
+                path = min(inside, key=str) if inside else None
+            if path is not None:
+                try:
+                    groups[role, _file_fingerprint(path)].append(study.key)
+                except OSError:
+                    continue
     return [sorted(keys) for keys in groups.values() if len(keys) > 1]
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinebq import __version__
-from spinebq.batch.ledger import Ledger, State, options_hash
+from spinebq.batch.ledger import Ledger, State, batch_lock, options_hash
 from spinebq.batch.study import TEMPORARY_PREFIX, BatchOptions, StudyOutcome, run_study
 from spinebq.errors import SpinebqError
 from spinebq.records.study import StudyInputs
@@ -98,12 +98,24 @@ def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: Batc
     -------
     BatchResult
 
+    Raises
+    ------
+    SpinebqError
+        When another batch is measuring into ``out_dir`` (:func:`~spinebq.batch.ledger.batch_lock`).
+
     Notes
     -----
     On KeyboardInterrupt the studies not finished are set back to ``pending``, the cluster is shut down and the
     interrupt is raised again; the next run measures only what is missing.
     """
     out = Path(out_dir)
+    with batch_lock(out):
+        return _run(studies, out, options, workers, scheduler, retry_failed, progress)
+
+
+def _run(studies: Sequence[StudyInputs], out: Path, options: BatchOptions, workers: int, scheduler: str | None,
+         retry_failed: bool, progress: Callable[[BatchProgress], None] | None) -> BatchResult:
+    """:func:`run_batch` while it holds the folder."""
     (out / "studies").mkdir(parents=True, exist_ok=True)
     _remove_leftovers(out)
     started = time.perf_counter()

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 
+from spinebq.batch.cohort import read_row
+from spinebq.errors import SpinebqError, option
 from spinebq.records.study import LABEL_MAP_FOUND, SeriesInfo, StudyInputs
 
 #: File name of the ledger inside the batch folder.
 LEDGER_NAME = "ledger.sqlite"
+#: File a running batch holds locked in its folder; the lock ends with the process, also when it is killed.
+LOCK_NAME = ".spinebq-batch.lock"
 
 
 class State(str, Enum):
@@ -73,6 +79,53 @@ def options_hash(*options: object) -> str:
     return hashlib.sha256(repr(options).encode()).hexdigest()[:16]
 
 
+#: The batch folders this process holds (:func:`batch_lock`).
+_HELD: set[Path] = set()
+
+
+@contextmanager
+def batch_lock(folder: Path) -> Iterator[None]:
+    """Hold the batch folder for one run: a second batch into the same folder is refused while this one runs.
+
+    Two runs into one folder would both measure every study, and each would remove the other's temporary folders
+    (and, through the resulting failure, its finished study folder). The lock is an advisory ``flock`` on
+    :data:`LOCK_NAME`, released by the system when the process ends however it ends, so it never outlives its run.
+    Within one process the lock may be taken again (the command holds it around the engine, which takes it too).
+
+    Raises
+    ------
+    SpinebqError
+        When another process holds the folder, naming that process.
+    """
+    import fcntl
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    held = folder.resolve()
+    if held in _HELD:  # this process holds it already (the command around the engine)
+        yield
+        return
+    with open(folder / LOCK_NAME, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SpinebqError(f"{folder}: another spinebq batch is measuring into this folder ({holder}); wait for it "
+                               f"to end, or give another {option('out')}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}, started "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        handle.flush()
+        _HELD.add(held)
+        try:
+            yield
+        finally:
+            _HELD.discard(held)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class Ledger:
     """The SQLite ledger of one batch folder.
 
@@ -102,9 +155,10 @@ class Ledger:
         """Record ``studies`` and return the keys to measure now, in order.
 
         A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
-        or the options changed, its folder was removed, or it failed and ``retry_failed`` is set. A study whose discovery found a problem
-        is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a label map found
-        among NIfTI images).
+        or the options changed, its folder was removed or its row is unreadable (cut or edited by hand:
+        :func:`~spinebq.batch.cohort.read_row`), or it failed and ``retry_failed`` is set. A study whose discovery
+        found a problem is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a
+        label map found among NIfTI images).
         """
         todo = []
         with self._db:
@@ -114,9 +168,10 @@ class Ledger:
                 current = fingerprint(study)
                 state = State.SKIPPED if study.problem else State.PENDING
                 unchanged = row is not None and row[0] == current and row[1] == options
-                skipped_again = bool(study.problem) or (row is not None and row[3] == LABEL_MAP_FOUND)
+                # skipped for the same reason: discovery's problem (found anew each run) or the worker's label map
+                skipped_again = row is not None and row[3] == (study.problem or LABEL_MAP_FOUND)
                 kept = {State.SKIPPED.value: skipped_again, State.FAILED.value: not retry_failed,
-                        State.DONE.value: (self.path.parent / "studies" / study.key).is_dir()}
+                        State.DONE.value: read_row(self.path.parent, study.key) is not None}
                 if unchanged and kept.get(row[2], False):
                     continue
                 self._db.execute(

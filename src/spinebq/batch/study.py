@@ -212,7 +212,7 @@ def _measure_in_child(sender, inputs: StudyInputs, options: BatchOptions, out_di
 
 
 def _measure_and_send(sender, inputs: StudyInputs, options: BatchOptions, out_dir: str) -> None:
-    _die_with_parent()
+    _exit_with_worker(sender)
     cpu_start = time.process_time()
     out = Path(out_dir) / "studies"
     temporary = out / f"{TEMPORARY_PREFIX}{inputs.key}-{os.getpid()}"
@@ -285,9 +285,11 @@ def input_names(inputs: StudyInputs) -> dict[str | None, str]:
 
 def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
     """The pipeline call of one study under the batch's profile."""
+    from spinebq.io.schemas import clinical_fields
     from spinebq.pipeline import analyse_study
 
-    return analyse_study(inputs, profile_options(options.profile, options.study), clinical=dict(inputs.clinical))
+    return analyse_study(inputs, profile_options(options.profile, options.study),
+                         clinical=clinical_fields(inputs.clinical))
 
 
 def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> None:
@@ -388,11 +390,21 @@ def _remove_temporary(out_dir: Path, key: str, pid: int | None) -> None:
         shutil.rmtree(out_dir / "studies" / f"{TEMPORARY_PREFIX}{key}-{pid}", ignore_errors=True)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies, so an orphan never writes after its worker died."""
-    try:
-        import ctypes
+def _exit_with_worker(sender) -> None:
+    """End this process at once when the Dask worker waiting for its result is gone (killed, or the batch that
+    started it killed), so that an orphan never goes on measuring and writing into the batch folder.
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    The process's parent is the worker's process server, which lives as long as this process does (each process it
+    starts holds the server's lifeline), so the parent's death is no signal. The worker holds the only other end
+    of ``sender``'s pipe: when the worker is gone, the pipe reports an error and a watching thread kills the process.
+    """
+    import select
+    import threading
+
+    def watch() -> None:
+        poller = select.poll()
+        poller.register(sender.fileno(), select.POLLERR | select.POLLHUP)
+        poller.poll()  # returns only when the reading end is closed: the worker is gone or has the result
+        os.kill(os.getpid(), signal.SIGKILL)  # as the worker stops a study it gives up on
+
+    threading.Thread(target=watch, name="spinebq-worker-watch", daemon=True).start()

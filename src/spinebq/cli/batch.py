@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="DICOM tree (any depth, many patients; zip archives in it are read too), folder of "
                         "NIfTI files (each measured as what its values show: CT, MRI, or a label map skipped), or "
-                        "manifest CSV (columns id, ct, mri, axial, labels + clinical columns)")
+                        "manifest CSV (columns id, ct, mri, axial, labels + clinical columns; relative paths are read from the "
+                        "manifest's folder)")
     parser.add_argument("--out", required=True, metavar="DIR", help="batch folder: cohort.csv, qc.html, studies/<key>/, "
                         "ledger.sqlite; running again resumes")
     parser.add_argument("--profile", default="screening", choices=("screening", "full"),
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.batch.cohort import write_cohort
     from spinebq.batch.discover import discover
     from spinebq.batch.engine import run_batch
+    from spinebq.batch.ledger import Ledger, batch_lock
     from spinebq.batch.study import BatchOptions, profile_options
     from spinebq.errors import OptionError
     from spinebq.constants import RESEARCH_NOTICE
@@ -66,19 +68,18 @@ def run(args: argparse.Namespace) -> int:
     clinical = _read_clinical(args.clinical, args.clinical_key) if args.clinical else None
     out = Path(args.out)
     _check_out(out, args.inputs)
-    print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
-    with _Bar(args.quiet, "file", "headers") as headers:
-        studies = discover(args.inputs, progress=headers.show)
-    print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
-    with _Bar(args.quiet, "study") as bar:
-        result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
-                           retry_failed=args.retry_failed, progress=_study_progress(bar))
-    from spinebq.batch.ledger import Ledger
-
-    with Ledger(out) as ledger:
-        rows = ledger.rows()
-        files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
-                             include_phi=args.include_phi, title=f"spinebq batch {out.name}", profile=args.profile)
+    with batch_lock(out):  # a second batch into --out is refused before it reads a header
+        print(f"spinebq batch: reading headers of {', '.join(args.inputs)} ...", flush=True)
+        with _Bar(args.quiet, "file", "headers") as headers:
+            studies = discover(args.inputs, progress=headers.show)
+        print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
+        with _Bar(args.quiet, "study") as bar:
+            result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
+                               retry_failed=args.retry_failed, progress=_study_progress(bar))
+        with Ledger(out) as ledger:
+            rows = ledger.rows()
+            files = write_cohort(out, studies, rows, by=args.by, clinical=clinical, clinical_key=args.clinical_key,
+                                 include_phi=args.include_phi, title=f"spinebq batch {out.name}", profile=args.profile)
     print(_summary(result, memory_mb))
     if files.clinical_matched is not None:
         n, total = files.clinical_matched
@@ -119,10 +120,13 @@ def _summary(result, memory_mb: float) -> str:
 
 
 def _check_out(out, inputs) -> None:
+    """Refuse, before any header is read, an --out that cannot be written or that holds or lies in an input."""
     from pathlib import Path
 
     from spinebq.errors import SpinebqError
+    from spinebq.io.output import check_writable
 
+    check_writable(out)
     resolved = out.resolve()
     for item in inputs:
         source = Path(item).resolve()

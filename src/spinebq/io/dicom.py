@@ -573,11 +573,32 @@ def reference_datasets(path: str | Path, *, series_uid: str | None = None) -> tu
 PATIENT_ALIASES = ("OtherPatientIDs", "OtherPatientIDsSequence", "OtherPatientNames", "PatientAddress")
 
 
+#: The Specific Character Set (0008,0005) of a SEG or SR whose pseudonym the source's character set cannot write.
+UTF8_CHARACTER_SET = "ISO_IR 192"
+
+
+def _encodable(text: str, ds: pydicom.Dataset) -> bool:
+    """Whether ``text`` can be written in the character set ``ds`` declares (ASCII when it declares none)."""
+    from pydicom.charset import convert_encodings
+
+    if text.isascii():
+        return True
+    declared = ds.get("SpecificCharacterSet") or ""
+    if not declared:
+        return False
+    try:
+        text.encode(convert_encodings(declared)[0])
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def pseudonymise(datasets: list[pydicom.Dataset], patient_id: str) -> None:
     """Put ``patient_id`` in place of the patient's name and ID of the source headers a SEG or SR copies.
 
     The birth date and the accession number become empty and the patient's other names, IDs and address are
-    removed (:data:`PATIENT_ALIASES`). The headers are changed in place (the files are not).
+    removed (:data:`PATIENT_ALIASES`). A pseudonym the source's character set cannot write (``王伟`` in Latin-1)
+    makes the headers UTF-8 (:data:`UTF8_CHARACTER_SET`). The headers are changed in place (the files are not).
 
     Parameters
     ----------
@@ -587,6 +608,8 @@ def pseudonymise(datasets: list[pydicom.Dataset], patient_id: str) -> None:
         The pseudonym written as Patient's Name and Patient ID.
     """
     for ds in datasets:
+        if not _encodable(patient_id, ds):  # else written as "??": another patient's SEG or SR in a PACS
+            ds.SpecificCharacterSet = UTF8_CHARACTER_SET
         ds.PatientName = f"{patient_id}^"
         ds.PatientID = patient_id
         ds.PatientBirthDate = ""

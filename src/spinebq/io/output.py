@@ -159,6 +159,28 @@ def _existing_inputs(inputs: Mapping[str, str | Path | None]) -> dict[str, Path]
     return {role: Path(p) for role, p in inputs.items() if p and Path(p).exists()}
 
 
+def check_writable(out: str | Path) -> None:
+    """Refuse an output folder that is a file, lies under a file or cannot be written by this user.
+
+    Raises
+    ------
+    SpinebqError
+        One sentence naming ``out`` and what is wrong.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SpinebqError(f"{out}: {option('out')} is a file, not a folder; give a folder for the results")
+    existing = out
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise SpinebqError(f"{out}: {option('out')} lies under {existing}, which is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SpinebqError(f"{out}: cannot write there ({existing} is read-only for this user); choose another {option('out')}")
+
+
 def check_output(out: str | Path, command: str, inputs: Mapping[str, str | Path | None], *,
                  overwrite: bool = False) -> None:
     """Refuse an output folder spinebq cannot or must not write, before any work starts.
@@ -180,17 +202,7 @@ def check_output(out: str | Path, command: str, inputs: Mapping[str, str | Path 
         One sentence naming ``out`` and what is wrong.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise SpinebqError(f"{out}: {option('out')} is a file, not a folder; give a folder for the results")
-    existing = out
-    while not existing.exists():
-        if existing.parent == existing:
-            break
-        existing = existing.parent
-    if existing.exists() and not existing.is_dir():
-        raise SpinebqError(f"{out}: {option('out')} lies under {existing}, which is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise SpinebqError(f"{out}: cannot write there ({existing} is read-only for this user); choose another {option('out')}")
+    check_writable(out)
     resolved = out.resolve()
     for role, path in _existing_inputs(inputs).items():
         source = path.resolve()
@@ -514,6 +526,9 @@ def read_results(path: str | Path, command: str, document: str) -> Results:
         raise SpinebqError(f"{path}: no such folder (give the folder written by spinebq {command})")
     folder = path if path.is_dir() else path.parent
     manifest = _previous_manifest(folder, command)
+    if manifest is None and _previous_manifest(folder / command, command) is not None:  # a batch study's folder
+        raise SpinebqError(f"{folder}: the results of spinebq {command} are in its subfolder {command}: give "
+                           f"{folder / command}")
     if manifest is None:
         raise SpinebqError(f"{folder}: no {manifest_name(command)} there; give a folder written by spinebq {command} "
                            f"(results written before manifests existed need spinebq {command} run again)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -399,6 +400,17 @@ class Clinical(_Strict):
         if value is not None and str(value).strip().upper() not in SEXES:
             raise ValueError("sex must be F or M")
         return value
+
+
+def clinical_fields(columns: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The columns of a spreadsheet row that :class:`Clinical` reads, by field name: a column is named in any case,
+    with spaces around (``Age``, ``Sex ``, ``Planned_Levels``), as a researcher's export names it.
+
+    >>> clinical_fields([("Age", "71"), ("Sex ", "F"), ("failure", "1")])
+    {'age': '71', 'sex': 'F'}
+    """
+    known = {name.lower(): name for name in Clinical.model_fields}
+    return {known[name.strip().lower()]: value for name, value in columns if name.strip().lower() in known}
 
 
 class Nomogram(_Open):
