@@ -2,7 +2,8 @@
 
 Each measured study (done, or failed with its folder kept) leaves its row in ``studies/<key>/row.json``
 (:func:`study_row`, written by the worker); :func:`write_cohort` joins those rows with the ledger's states, an
-optional clinical spreadsheet, and writes ``cohort.csv``, ``cohort.parquet``, ``cohort_dictionary.csv`` and
+optional clinical spreadsheet (whose columns the assessment reads :func:`with_clinical` gives each study before it is
+measured), and writes ``cohort.csv``, ``cohort.parquet``, ``cohort_dictionary.csv`` and
 ``qc.html``. No identifier reaches these files; ``key_map.csv`` (study key -> PatientID, AccessionNumber,
 StudyInstanceUID) is written only when asked.
 """
@@ -224,11 +225,98 @@ def clinical_column(name: str, taken: set[str]) -> str:
     return f"clinical_{name}" if name in taken else name
 
 
+def clinical_matches(studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_column: str) -> list[int | None]:
+    """The position of the row of ``clinical`` (checked by :func:`check_clinical`) each study finds, in the order of
+    ``studies``: the row whose ``key_column`` equals the study's PatientID, AccessionNumber or manifest id; None when
+    no row does."""
+    lookup = {v: i for i, v in enumerate(clinical[key_column])}
+    matches = []
+    for study in studies:
+        ids = dict(study.identifiers)
+        matches.append(next((lookup[str(ids[k]).strip()] for k in ("PatientID", "AccessionNumber", "id")
+                             if k in ids and str(ids[k]).strip() in lookup), None))
+    return matches
+
+
+def assessment_columns(clinical: pd.DataFrame, key_column: str) -> list[str]:
+    """The columns of a clinical spreadsheet the assessment reads (``age``, ``Sex`` ...:
+    :func:`spinebq.io.schemas.clinical_fields`), its key column aside."""
+    from spinebq.io.schemas import clinical_fields
+
+    return [c for c in clinical.columns if c != key_column and clinical_fields([(str(c), "")])]
+
+
+def with_clinical(studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_column: str, *,
+                  source: str = "the clinical file") -> list[StudyInputs]:
+    """``studies`` with the assessment's values of their clinical row (:func:`assessment_columns`) added to their
+    ``clinical``, so the per-study assessment reads them as it reads a manifest's clinical columns.
+
+    Each matched row's values are checked as a manifest row's are, before anything is measured. A field the manifest
+    already gives for the study keeps the manifest's value when both say the same (as text, in any case); a blank
+    cell on either side gives nothing. A study's ``clinical`` enters its ledger fingerprint, so a changed value
+    measures the study again. Calling this again on its result changes nothing.
+
+    Parameters
+    ----------
+    studies : sequence of StudyInputs
+    clinical : DataFrame
+        The spreadsheet (its rows numbered from 2, below the header, in messages).
+    key_column : str
+        Its column holding the PatientID, AccessionNumber or manifest id.
+    source : str
+        The spreadsheet's name, for messages.
+
+    Returns
+    -------
+    list of StudyInputs
+        In the order of ``studies``; a study without a row, or whose row gives no such value, unchanged.
+
+    Raises
+    ------
+    SpinebqError
+        Naming the row and column of a value the assessment cannot read (``age`` "seventy", ``planned_levels``
+        "L9-L10"), or of a value that differs from the manifest's for the same study.
+    """
+    from dataclasses import replace
+
+    from spinebq.io.schemas import Clinical, clinical_fields, validated
+
+    clinical = check_clinical(clinical, key_column, source=source)
+    columns = assessment_columns(clinical, key_column)
+    out = []
+    for study, match in zip(studies, clinical_matches(studies, clinical, key_column)):
+        if match is None or not columns:
+            out.append(study)
+            continue
+        where = f"row {match + 2} of {source}"
+        cells = [(str(c), "" if pd.isna(v) else str(v).strip()) for c, v in clinical.iloc[match][columns].items()]
+        validated(Clinical, clinical_fields(cells), where, "the clinical values")
+        pairs = list(study.clinical)
+        given = {field: i for i, (name, _) in enumerate(pairs) for field in clinical_fields([(name, "")])}
+        for name, value in cells:
+            (field,) = clinical_fields([(name, value)])
+            i = given.get(field)
+            if not value or i is not None and value.casefold() == pairs[i][1].strip().casefold():
+                continue
+            if i is not None and pairs[i][1].strip():
+                raise SpinebqError(f"{where}: its {name} {value!r} differs from the manifest's {pairs[i][1]!r} for the "
+                                   "same study; give it in one of them")
+            if i is None:
+                given[field] = len(pairs)
+                pairs.append((name, value))
+            else:  # the manifest's cell is blank
+                pairs[i] = (pairs[i][0], value)
+        out.append(replace(study, clinical=tuple(pairs)))
+    return out
+
+
 def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical: pd.DataFrame,
                   key_column: str) -> tuple[pd.DataFrame, int]:
     """Add the clinical columns whose ``key_column`` value equals a study's PatientID, AccessionNumber or id.
 
-    The key column itself is dropped, so no identifier reaches the cohort table.
+    The key column itself is dropped, so no identifier reaches the cohort table, and so are the columns the
+    assessment reads (:func:`assessment_columns`): :func:`with_clinical` gave them to the studies, whose clinical
+    values :func:`cohort_frame` writes, so each appears once.
 
     Returns
     -------
@@ -239,14 +327,8 @@ def join_clinical(frame: pd.DataFrame, studies: Sequence[StudyInputs], clinical:
         cell empty).
     """
     clinical = check_clinical(clinical, key_column)
-    lookup = {v: i for i, v in enumerate(clinical[key_column])}
-    matches = []
-    for study in sorted(studies, key=lambda s: s.key):
-        ids = dict(study.identifiers)
-        match = next((lookup[str(ids[k]).strip()] for k in ("PatientID", "AccessionNumber", "id")
-                      if k in ids and str(ids[k]).strip() in lookup), None)
-        matches.append(match)
-    extra = clinical.drop(columns=[key_column])
+    matches = clinical_matches(sorted(studies, key=lambda s: s.key), clinical, key_column)
+    extra = clinical.drop(columns=[key_column, *assessment_columns(clinical, key_column)])
     extra = extra.rename(columns={c: clinical_column(c, set(frame.columns)) for c in extra.columns})
     joined = pd.DataFrame([extra.iloc[m].to_dict() if m is not None else {} for m in matches], columns=extra.columns)
     return pd.concat([frame.reset_index(drop=True), joined], axis=1), sum(m is not None for m in matches)
@@ -256,10 +338,13 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
                  by: str = "study", clinical: pd.DataFrame | None = None, clinical_key: str | None = None,
                  include_phi: bool = False, title: str = "spinebq batch", profile: str = "screening") -> CohortFiles:
     """Write the cohort table, its dictionary, the QC page (and the key map with ``include_phi``); ``profile``
-    is the batch's (:func:`cohort_columns`)."""
+    is the batch's (:func:`cohort_columns`). The columns of ``clinical`` the assessment reads are written from the
+    studies' clinical values (:func:`with_clinical`, applied here too: on studies it gave them, a no-op)."""
     from spinebq.report.files import write_atomic
 
     out = Path(out_dir)
+    if clinical is not None:  # the assessment's columns of the spreadsheet, as each study's clinical values
+        studies = with_clinical(studies, clinical, clinical_key or "PatientID")
     rows_by_key = {s.key: read_row(out, s.key) or {} for s in studies}
     frame = cohort_frame(studies, ledger_rows, rows_by_key, profile=profile)
     matched = None

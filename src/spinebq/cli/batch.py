@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-failed", action="store_true", help="measure again the studies that failed before")
     parser.add_argument("--by", default="study", choices=("study", "patient"),
                         help="one row per study (default) or per patient (CT and MRI of a patient joined)")
-    parser.add_argument("--clinical", metavar="FILE", help="clinical spreadsheet (CSV/XLSX) to join to the cohort table")
+    parser.add_argument("--clinical", metavar="FILE", help="clinical spreadsheet (CSV/XLSX) joined to the cohort table; "
+                        "each study's assessment reads its columns that spinebq assess --clinical reads (age, sex, "
+                        "planned_levels ..., any case), checked before anything is measured")
     parser.add_argument("--clinical-key", metavar="COLUMN", default="PatientID",
                         help="column of --clinical holding the PatientID, AccessionNumber or manifest id (default PatientID)")
     parser.add_argument("--include-phi", action="store_true", help="also write key_map.csv (study key -> PatientID, "
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from spinebq.batch.cohort import write_cohort
+    from spinebq.batch.cohort import with_clinical, write_cohort
     from spinebq.batch.discover import discover
     from spinebq.batch.engine import run_batch
     from spinebq.batch.ledger import Ledger, batch_lock
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         with _Bar(args.quiet, "file", "headers") as headers:
             studies = discover(args.inputs, progress=headers.show)
         print(f"found {len(studies)} studies ({sum(s.problem is None for s in studies)} measurable)")
+        if clinical is not None:  # its age, sex, planned levels ... reach each study's assessment, checked first
+            studies = with_clinical(studies, clinical, args.clinical_key, source=args.clinical)
         with _Bar(args.quiet, "study") as bar:
             result = run_batch(studies, out, options, workers=args.workers, scheduler=args.scheduler,
                                retry_failed=args.retry_failed, progress=_study_progress(bar))

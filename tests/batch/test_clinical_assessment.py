@@ -1,0 +1,125 @@
+"""``spinebq batch --clinical``: the spreadsheet's age, sex, planned levels ... reach each study's assessment, as a
+manifest's clinical columns do, checked before anything is measured (the real CT with TotalSegmentator's labels)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from spinebq.batch.discover import discover
+from spinebq.batch.ledger import Ledger, fingerprint
+from spinebq.cli import main
+from spinebq.errors import SpinebqError
+from tests.conftest import TS, need
+
+SPREADSHEET = "id,Age,sex,planned_levels,outcome\nC1,{age},F,{levels},1\n"
+
+
+def _manifest(folder, clinical: str = "") -> str:
+    """A manifest of one study, the real CT with its labels, and ``clinical`` columns (``,age`` and ``,71``)."""
+    names, values = (clinical.split("|") + [""])[:2] if clinical else ("", "")
+    manifest = folder / "manifest.csv"
+    manifest.write_text(f"id,ct,labels{names}\nC1,{need(TS / 'ct.nii.gz')},{TS / 'seg_v2' / 'total.nii.gz'}{values}\n")
+    return str(manifest)
+
+
+def _batch(manifest: str, out, clinical) -> tuple[int, str]:
+    """``spinebq batch`` of ``manifest`` with ``clinical`` keyed by the manifest id: exit code and standard output."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["batch", manifest, "--out", str(out), "--workers", "1", "--quiet", "--clinical", str(clinical),
+                     "--clinical-key", "id"])
+    return code, printed.getvalue()
+
+
+def _assessment(out) -> dict:
+    (path,) = (out / "studies").glob("*/assessment.json")
+    return json.loads(path.read_text())
+
+
+def _levels(assessment: dict, key: str) -> list[str]:
+    return [row["level"] for row in assessment["models"] if row["key"] == key]
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """One study measured with a spreadsheet giving age 71, sex F and planned levels L4-L5, then run again with
+    the planned levels changed to L3-L4: what each run left."""
+    work = tmp_path_factory.mktemp("clinical_batch")
+    manifest, out, clinical = _manifest(work), work / "out", work / "clinical.csv"
+    clinical.write_text(SPREADSHEET.format(age=71, levels="L4-L5"))
+    assert _batch(manifest, out, clinical)[0] == 0
+    first = {"assessment": _assessment(out), "table": pd.read_csv(out / "cohort.csv"),
+             "dictionary": pd.read_csv(out / "cohort_dictionary.csv")}
+    with Ledger(out) as ledger:
+        first["fingerprint"] = ledger.rows()[0]["fingerprint"]
+    clinical.write_text(SPREADSHEET.format(age=71, levels="L3-L4"))
+    code, printed = _batch(manifest, out, clinical)
+    assert code == 0
+    return work, first, {"printed": printed, "assessment": _assessment(out)}
+
+
+def test_the_spreadsheets_age_sex_and_planned_levels_reach_the_assessment(batch):
+    """``--clinical`` with ``Age``, ``sex``, ``planned_levels``: it was joined to cohort.csv only after measuring, so
+    the study was assessed without age, sex or planned levels (no model evaluated at the planned levels, the
+    age- and sex-bound ones "not applicable") while the same columns in a manifest reached it. They now do, and
+    the age appears once in cohort.csv and its dictionary."""
+    _, first, _ = batch
+    assessment, table = first["assessment"], first["table"]
+    assert {k: assessment["patient"].get(k) for k in ("age", "sex", "planned_levels")} == {
+        "age": 71.0, "sex": "F", "planned_levels": ["L4", "L5"]}
+    assert _levels(assessment, "Sakai2018_STHU") == ["L4", "L5"]  # the model of the planned levels, at each
+    row = table.iloc[0]
+    assert row.status == "done", row.reason
+    assert row.model_S003_3DHU in ("risk side", "not risk side")  # women over 50: applied now that age and sex are given
+    assert [c for c in table.columns if c.lower() == "age"] == ["Age"] and row.Age == 71
+    assert row.outcome == 1 and "id" not in table.columns and "clinical_Age" not in table.columns
+    assert list(first["dictionary"].column) == list(table.columns)
+
+
+def test_a_changed_spreadsheet_value_measures_the_study_again(batch):
+    """The spreadsheet's planned levels changed from L4-L5 to L3-L4: the next run measured nothing and kept the
+    old assessment. The study's clinical values enter its ledger fingerprint, so it is measured again; an unchanged
+    spreadsheet leaves the fingerprint as it was (nothing measured again)."""
+    from spinebq.batch.cohort import with_clinical
+
+    work, first, second = batch
+    assert "measured 1 studies" in second["printed"], second["printed"]
+    assert _levels(second["assessment"], "Sakai2018_STHU") == ["L3", "L4"]
+    spreadsheet = pd.read_csv(io.StringIO(SPREADSHEET.format(age=71, levels="L4-L5")), dtype=str)
+    (study,) = with_clinical(discover([work / "manifest.csv"]), spreadsheet, "id")
+    assert fingerprint(study) == first["fingerprint"]
+
+
+@pytest.mark.parametrize(("age", "levels", "said"), [("seventy", "L4-L5", "field age: 'seventy' is not a number"),
+                                                     ("71", "L9-L10", "'L9-L10' is not a vertebra name")])
+def test_a_value_the_assessment_cannot_read_is_refused_before_measuring(tmp_path, capsys, age, levels, said):
+    """``Age`` "seventy" or ``planned_levels`` "L9-L10" in the spreadsheet: the batch measured every study and
+    exited 0, the value never read. It is now refused in one sentence naming the spreadsheet's row and the column,
+    before anything is measured."""
+    clinical = tmp_path / "clinical.csv"
+    clinical.write_text(SPREADSHEET.format(age=age, levels=levels))
+    out = tmp_path / "out"
+    assert main(["batch", _manifest(tmp_path), "--out", str(out), "--workers", "1", "--quiet", "--clinical",
+                 str(clinical), "--clinical-key", "id"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"row 2 of {clinical}: " in err and said in err, err
+    assert not (out / "studies").exists()
+
+
+def test_a_manifest_value_is_kept_and_a_different_one_refused(tmp_path):
+    """A field both the manifest and the spreadsheet give: the same value (in any case) is kept once, a blank
+    manifest cell takes the spreadsheet's value, a different value is refused naming the row and column."""
+    from spinebq.batch.cohort import with_clinical
+
+    (study,) = discover([_manifest(tmp_path, ",age,sex|,71,")])
+    spreadsheet = pd.read_csv(io.StringIO(SPREADSHEET.format(age=71, levels="l4-l5")), dtype=str)
+    (given,) = with_clinical([study], spreadsheet, "id")
+    assert given.clinical == (("age", "71"), ("sex", "F"), ("planned_levels", "l4-l5"))
+    assert with_clinical([given], spreadsheet, "id") == [given]  # once given, giving again changes nothing
+    spreadsheet.loc[0, "Age"] = "70"
+    with pytest.raises(SpinebqError, match="row 2 of the clinical file: its Age '70' differs from the manifest's '71'"):
+        with_clinical([study], spreadsheet, "id")
