@@ -10,10 +10,10 @@ from spinebq.cli import main
 
 
 @pytest.fixture(scope="module")
-def auto_run(ts_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("auto")
+def auto_run(ts_dir, real_ct_run):
+    """The arguments of ``spinebq ct`` on the real CT with TotalSegmentator labels and its folder (the shared run)."""
+    out, _ = real_ct_run
     args = ["ct", str(ts_dir / "ct.nii.gz"), "--labels", str(ts_dir / "seg_v2" / "total.nii.gz"), "--out", str(out)]
-    assert main(args) == 0
     return args, out
 
 

@@ -20,16 +20,16 @@ POSITIONS = ("anterior_mm", "middle_mm", "posterior_mm")
 
 
 @pytest.fixture(scope="session")
-def records(ts_dir, tmp_path_factory):
-    """The CT measured four ways, screws planned automatically."""
+def records(ts_dir, tmp_path_factory, builtin_ct_record, real_ct_record):
+    """The CT measured four ways, screws planned automatically (no labels and TotalSegmentator v2: the shared runs)."""
     ct = str(ts_dir / "ct.nii.gz")
     segmentation = tmp_path_factory.mktemp("segment")
     assert main(["segment", ct, "--out", str(segmentation), "--no-preview"]) == 0
     auto = CtOptions(threads=1)
     return {
-        "none": analyse_ct(ct, None, auto),
+        "none": builtin_ct_record,
         "fed_back": analyse_ct(ct, str(segmentation / "vertebrae.nii.gz"), auto),
-        "ts_v2": analyse_ct(ct, str(ts_dir / "seg_v2" / "total.nii.gz"), auto),
+        "ts_v2": real_ct_record,
         "ts_v1": analyse_ct(ct, str(ts_dir / "seg_v1"), auto),
     }
 

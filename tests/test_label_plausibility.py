@@ -90,11 +90,8 @@ def test_a_misplaced_mask_is_flagged_and_left_out(real, change):
     assert "L3" not in result.summary["levels_used"] and "labels_implausible" in result.summary["levels_skipped"]["L3"]
 
 
-def test_builtin_segmentation_raises_no_flag(ts_dir):
-    from spinebq.pipeline import CtOptions, analyse_ct
-
-    record = analyse_ct(ts_dir / "ct.nii.gz", None, CtOptions(threads=1, trajectory="none"))
-    for v in record.vertebrae:
+def test_builtin_segmentation_raises_no_flag(builtin_ct_record):
+    for v in builtin_ct_record.vertebrae:
         if v.level in LUMBAR:
             assert "labels_implausible" not in v.qc, (v.level, v.details["plausibility"])
             assert v.details["plausibility"]["plausible"]

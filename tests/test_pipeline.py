@@ -52,20 +52,15 @@ def _mri_numbers(document: dict) -> dict:
             "goutallier": {n: v["goutallier"] for n, v in document["muscle"].items()}}
 
 
-@pytest.fixture(scope="module")
-def real_ct_record() -> CtRecord:
-    return analyse_ct(need(TS / "ct.nii.gz"), need(TS / "seg_v2" / "total.nii.gz"), CtOptions(trajectory="auto"))
-
-
-def test_analyse_ct_equals_the_cli_document(real_ct_record, tmp_path, capsys):
+def test_analyse_ct_equals_the_cli_document(real_ct_record, real_ct_run):
     """From Python, analyse_ct on the real CT gives the document `spinebq ct` writes for the same input."""
-    assert main(["ct", str(TS / "ct.nii.gz"), "--labels", str(TS / "seg_v2" / "total.nii.gz"), "--out", str(tmp_path)]) == 0
+    out, printed = real_ct_run
     # the screen names each side left without a plan and says why (T11 and T12 are cut by the field of view)
-    screen = capsys.readouterr().out.splitlines()
+    screen = printed.splitlines()
     assert any(line.startswith("T12 ") and line.endswith("L no plan; R no plan") for line in screen)
     # one reason is said once for the levels it holds for (with --trajectory none it was repeated for every level)
     assert "no plan: T11, T12: the vertebra is cut by the field of view" in screen
-    written = json.loads((tmp_path / "measurements.json").read_text())
+    written = json.loads((out / "measurements.json").read_text())
     ours = to_jsonable(real_ct_record.to_json())
     assert "outputs" not in ours  # nothing written yet
     written.pop("outputs")
@@ -76,8 +71,8 @@ def test_real_ct_numbers_unchanged_by_the_pipeline(real_ct_record):
     _same(to_jsonable(_ct_numbers(real_ct_record.to_json())), RECORDED["ct_real_total"])
 
 
-def test_builtin_segmentation_numbers_unchanged_by_the_pipeline():
-    record = analyse_ct(need(TS / "ct.nii.gz"))
+def test_builtin_segmentation_numbers_unchanged_by_the_pipeline(builtin_ct_record):
+    record = builtin_ct_record
     assert record.acquisition.labels["source"] == "spinebq segment (built-in)"
     _same(to_jsonable(_ct_numbers(record.to_json())), RECORDED["ct_real_builtin"])
 

@@ -7,15 +7,13 @@ import json
 import pytest
 
 from spinebq.cli import main
-from tests.conftest import DATA, TS, need
+from tests.conftest import DATA, need
 
 
 @pytest.fixture(scope="session")
-def real_ct_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ct")
-    code = main(["ct", str(need(TS / "ct.nii.gz")), "--labels", str(need(TS / "seg_v2" / "total.nii.gz")), "--out", str(out)])
-    assert code == 0
-    return out
+def real_ct_dir(real_ct_run):
+    """The folder of ``spinebq ct`` on the real CT with TotalSegmentator labels (tests/conftest.py)."""
+    return real_ct_run[0]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from spinebq.records.ct import CtRecord
 from spinebq.records.mri import MriRecord
 from spinebq.risk.assess import assess_patient, ct_record, mri_record
 from spinebq.risk.values import UNCALIBRATED, ct_level_values, patient_values, region_values, trajectory_hu
-from tests.conftest import DATA, TS, need
+from tests.conftest import DATA, need
 
 CLINICAL = {"age": 71, "sex": "F", "planned_levels": "L3-L5", "procedure": "PLIF"}
 #: Coefficients over clinical, per-level (L3 with its substitutes) and MRI variables, with axis ranges.
@@ -24,10 +24,8 @@ NOMOGRAM = {"intercept": -3.0, "coefficients": {"age": 0.02, "st_hu": -0.01, "hu
 
 
 @pytest.fixture(scope="module")
-def ct():
-    from spinebq.pipeline import analyse_ct
-
-    return analyse_ct(need(TS / "ct.nii.gz"), need(TS / "seg_v2" / "total.nii.gz")).without_images()
+def ct(real_ct_record):
+    return real_ct_record.without_images()
 
 
 @pytest.fixture(scope="module")
