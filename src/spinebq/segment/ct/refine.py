@@ -360,11 +360,11 @@ def _faint_plate_ends(hu: np.ndarray, mask: np.ndarray, normals: np.ndarray, thr
         return add
     n = mask.shape[2]
     cx, cy = np.nonzero(columns)
+    flat = mask[cx, cy]
+    steps = np.arange(-ENDPLATE_SEARCH_VOXELS, ENDPLATE_SEARCH_VOXELS + disc_steps + 1)
     for sign in ENDS:
-        flat = mask[cx, cy]
         end = (n - 1 - np.argmax(flat[:, ::-1], axis=1)) if sign > 0 else np.argmax(flat, axis=1)
         facing = _faces_end(normals[2][cx, cy, end], sign)
-        steps = np.arange(-ENDPLATE_SEARCH_VOXELS, ENDPLATE_SEARCH_VOXELS + disc_steps + 1)
         z = end[:, None] + int(sign) * steps[None, :]
         within = np.all((z >= 0) & (z < n), axis=1)
         profile = hu[cx[:, None], cy[:, None], np.clip(z, 0, n - 1)]
