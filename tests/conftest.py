@@ -12,19 +12,6 @@ DATA = REPO.parent / "shared" / "data"
 TS = DATA / "totalsegmentator_example"
 
 
-#: The test files that take longest (minutes of module fixtures and batch runs, idle, 2 cores: about 170, 150, 110 and
-#: 100 s; benchmarks/status.md, "Suite time"), run first: the two processes (``--dist=loadfile``) take files in
-#: collection order, and collected last, as they were, the slowest ones ran alone at the end.
-SLOWEST_FIRST = ("batch/test_faults.py", "test_resampled_ct.py", "batch/test_batch.py", "mri/test_real_t1.py",
-                 "test_pipeline.py", "inputs/test_outputs.py")
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Put the tests of :data:`SLOWEST_FIRST` first, in that order; every other test keeps its place."""
-    order = {f"tests/{name}": rank for rank, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: order.get(item.nodeid.split("::")[0], len(order)))
-
-
 def need(path: Path) -> Path:
     """Return ``path`` or skip the test, saying which shared data file is missing."""
     if not path.exists():
