@@ -163,8 +163,9 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
     """
     state = {r["key"]: r for r in ledger_rows}
     fixed = cohort_columns(profile)
+    ordered = sorted(studies, key=lambda s: s.key)
     records = []
-    for study in sorted(studies, key=lambda s: s.key):
+    for study in ordered:
         ledger = state.get(study.key, {})
         # a study measured in this state of its inputs: done, or failed with its folder kept for review
         measured = rows_by_key.get(study.key) if ledger.get("state") in ("done", "failed") else None
@@ -178,7 +179,7 @@ def cohort_frame(studies: Sequence[StudyInputs], ledger_rows: Sequence[dict], ro
     # a manifest's clinical column named as a column of spinebq's (a vbq measured by hand, a vital "status") keeps
     # its value under clinical_<name> in every row, as --clinical's do: never in the measured column's place
     taken = set(fixed) | {name for row in records for name in row}
-    for row, study in zip(records, sorted(studies, key=lambda s: s.key)):
+    for row, study in zip(records, ordered):
         row.update({clinical_column(name, taken): value for name, value in study.clinical})
     frame = pd.DataFrame.from_records(records, columns=None if records else fixed)
     others = [c for c in frame.columns if c not in fixed]
