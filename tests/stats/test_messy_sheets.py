@@ -149,6 +149,23 @@ def test_a_999_code_is_named_and_na_reads_it_as_missing(birthwt, tmp_path):
         validate_cohort(birthwt.assign(lwt=birthwt["lwt"].replace(100, 99)), "low", BW_MODEL)
 
 
+def test_na_reads_a_999_code_written_with_a_decimal_comma(birthwt, tmp_path):
+    """European Excel (semicolons, decimal comma) writes SPSS's 999 as '999,0', a number only once the comma is read:
+    before, ``--na 999`` missed it and the three mothers of age 999 were analysed, with a warning to give ``--na 999``."""
+    from spinebq.stats import StatsWarning
+
+    df = birthwt.astype({"age": float, "lwt": float})
+    df.loc[[9, 20, 30], "age"] = 999.0
+    p = tmp_path / "cohort.csv"
+    df.to_csv(p, index=False, sep=";", decimal=",", encoding="utf-8-sig")
+    assert ";999,0;" in p.read_text(encoding="utf-8-sig")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StatsWarning)
+        # R: b$age[c(10, 21, 31)] <- NA; glm(low ~ age + lwt + race + smoke + ht + ui, binomial, b)
+        _, f = _fit(read_table(p, na_values=["999"]), BW_MODEL)
+    _assert_glm(f, R.BW_MULTI_AGE999_NA, R.BW_MULTI_AGE999_NA_TERMS)
+
+
 def test_the_terminal_says_rows_without_outcome_and_names_the_na_flag(birthwt, tmp_path, capsys):
     from spinebq.cli import main
 

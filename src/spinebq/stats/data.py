@@ -46,6 +46,9 @@ NO_VALUE_REASON = "it has no value in the rows analysed (every cell is empty or 
 #: ``DataFrame.attrs`` key set by :func:`read_table`: the CSV was separated by semicolons or tabs, as European
 #: Excel writes it, so a comma in a number is its decimal comma
 DECIMAL_COMMA = "decimal_comma"
+#: ``DataFrame.attrs`` key set by :func:`read_table`: the numeric missing-value codes given (``--na``), blanked again
+#: where a text column becomes numbers (``999,0`` of a semicolon-separated file is a number only then)
+NA_NUMBERS = "na_numbers"
 #: a number written with a percent sign, as Excel exports a cell formatted as percent (``26.2%``, ``-3,5 %``)
 _PERCENT = re.compile(r"^[+-]?\d+([.,]\d+)?\s*%$")
 #: a number written with thousands separators as US Excel exports it (``2,523``, ``-1,234,567``)
@@ -131,6 +134,7 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
                            f"give each column its own name.")
     df.columns = [str(c).strip() for c in df.columns]
     df = _apply_na_codes(df, na_values)
+    df.attrs[NA_NUMBERS] = _numeric_codes(na_values)
     if df.empty:
         raise SpinebqError(f"{path.name} has no data rows.")
     if read.func is _read_csv_text:
@@ -221,14 +225,20 @@ def _numbers_of_text(text: pd.Series, name: str, source: str, *, decimal_comma: 
     return pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce")
 
 
-def _apply_na_codes(df: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
-    """Blank the numeric cells equal to a numeric missing-value code (``-99`` also hits ``-99.0``)."""
+def _numeric_codes(na_values: Sequence[str]) -> tuple[float, ...]:
+    """The missing-value codes that are numbers (``-99`` also stands for ``-99.0``)."""
     codes = []
     for v in na_values:
         try:
-            codes.append(float(v))
+            codes.append(float(str(v).replace(",", ".")))
         except ValueError:
             continue
+    return tuple(codes)
+
+
+def _apply_na_codes(df: pd.DataFrame, na_values: Sequence[str]) -> pd.DataFrame:
+    """Blank the numeric cells equal to a numeric missing-value code (``-99`` also hits ``-99.0``)."""
+    codes = _numeric_codes(na_values)
     if not codes:
         return df
     out = df.copy()
@@ -694,7 +704,7 @@ def validate_cohort(
             num = _numbers_of_text(text, c, source, decimal_comma=bool(df.attrs.get(DECIMAL_COMMA)))
             bad = text.notna() & num.isna()
             if not bad.any():
-                out[c] = num.astype(float)
+                out[c] = num.where(~num.isin(df.attrs.get(NA_NUMBERS, ()))).astype(float)
                 continue
             if bad.sum() < text.notna().sum():  # numbers and some text: most likely a typo or a missing code
                 i = int(np.flatnonzero(bad.to_numpy())[0])
