@@ -179,7 +179,7 @@ def test_the_terminal_says_rows_without_outcome_and_names_the_na_flag(birthwt, t
     out = capsys.readouterr().out
     assert code == 0
     # before: n = 186 with no word on the three rows left out, and the flag shown as "option `na`"
-    assert "note: 3 rows with a missing outcome were dropped\n" in out
+    assert "note: 3 rows dropped (missing outcome)\n" in out
     assert "if 999 is a missing-value code, give --na 999\n" in out
 
 

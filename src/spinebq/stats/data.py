@@ -34,7 +34,7 @@ _NO = frozenset({"n", "no", "false", "0"})
 #: cell texts read as missing in every table (the only ones, as R's ``read.csv`` plus SPSS/SAS's ``.``)
 NA_CODES = (".", "NA", "")
 #: the note of the rows left out for their missing outcome, after their number
-MISSING_OUTCOME_DROPPED = "rows with a missing outcome were dropped"
+MISSING_OUTCOME_DROPPED = "dropped (missing outcome)"
 #: numbers exports use as missing-value codes (SPSS, SAS and Stata habits): 99, 999, 9999, 99999 and negatives
 CODE_LIKE = frozenset(sign * float(10**digits - 1) for digits in range(2, 6) for sign in (1, -1))
 #: Tukey's far-out fence, in interquartile ranges beyond the quartiles: a code-like number further out is named
@@ -757,7 +757,7 @@ def validate_cohort(
     for c, why in left_out.items():
         notes.append(f"column '{c}' was left out of the analysis: {why}")
     if n_missing_y:
-        notes.append(f"{n_missing_y} {MISSING_OUTCOME_DROPPED}")
+        notes.append(f"{n_missing_y} row{'s' * (n_missing_y != 1)} {MISSING_OUTCOME_DROPPED}")
     return Cohort(data=out, outcome=outcome, columns=[c for c in cols if c not in left_out], source=source,
                   n_outcome_missing=n_missing_y, notes=notes, labels=labels, ids=rows[list(ids)], factors=factors, left_out=left_out,
                   event=event_label)
