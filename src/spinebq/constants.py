@@ -60,3 +60,8 @@ KVP_RANGE_KV = (40.0, 200.0)
 
 #: ``spinebq batch``: a study running longer than this (s) is stopped; a routine CT takes well under a minute.
 DEFAULT_TIMEOUT_S = 1800.0
+
+#: Encoding of the CSV tables researchers open in Excel (``cohort.csv``, its dictionary, the key map, ``spinebq
+#: stats``' tables): UTF-8 with a byte-order mark, which Excel on Windows needs to read UTF-8 (without it a clinical
+#: cell such as "é" shows as "Ã©"); pandas, R's readr, and every reader in spinebq drop the mark.
+EXCEL_CSV_ENCODING = "utf-8-sig"

@@ -9,6 +9,7 @@ StudyInstanceUID) is written only when asked.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from spinebq.constants import EXCEL_CSV_ENCODING
 from spinebq.errors import SpinebqError
 from spinebq.records.quantities import LEVEL_QUANTITIES, STUDY_QUANTITIES, data_dictionary
 from spinebq.records.study import StudyInputs
@@ -28,6 +30,8 @@ ROW_NAME = "row.json"
 COHORT_LEVELS = ("T12", "L1", "L2", "L3", "L4", "L5")
 #: Disc levels with a Goutallier column.
 MUSCLE_DISCS = ("L1/L2", "L2/L3", "L3/L4", "L4/L5", "L5/S1")
+#: Name of the index of a clinical spreadsheet read by :func:`read_clinical`: the rows as Excel numbers them.
+ROW_INDEX = "row"
 #: Per-level quantities only the ``full`` profile measures (screw trajectories).
 FULL_PROFILE_LEVEL_KEYS = ("st_hu", "hu_ratio")
 
@@ -209,8 +213,72 @@ def by_patient(frame: pd.DataFrame) -> pd.DataFrame:
     return _integer_grades(out[["patient", "studies"] + [c for c in frame.columns if c not in ("patient", "study")]])
 
 
+def read_clinical(path: str | Path, key_column: str) -> pd.DataFrame:
+    """A clinical spreadsheet (CSV or XLSX) as text cells, indexed by the rows as Excel or a text editor number them.
+
+    A CSV is read as ``spinebq stats`` reads it (Excel's encodings, a byte-order mark dropped; ``,``, ``;``, tab or
+    ``|`` separated). Blank rows are dropped but counted, and rows above the column names (a title) are passed over:
+    the column names are the first of the first :data:`spinebq.stats.data.HEADER_SEARCH_ROWS` non-blank rows that
+    holds ``key_column``, else the first non-blank row. The index is named :data:`ROW_INDEX`. The result is checked
+    by :func:`check_clinical`.
+
+    Raises
+    ------
+    SpinebqError
+        When the file cannot be read as a table, or :func:`check_clinical` refuses it.
+    """
+    from spinebq.stats.data import HEADER_SEARCH_ROWS, _delimiter, csv_records, csv_text
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            cells = pd.read_excel(path, header=None, dtype=str)
+            lines = list(range(1, len(cells) + 1))  # pandas keeps the sheet's blank rows, from row 1
+        else:  # as text: identifiers keep their leading zeros
+            text = csv_text(path.name, path.read_bytes())
+            delimiter = _delimiter(text)
+            records = csv_records(text, delimiter)
+            width = max((len(row) for _, row in records), default=1)  # a title row has fewer cells
+            cells = pd.read_csv(io.StringIO(text), header=None, names=range(width), dtype=str, sep=delimiter,
+                                engine="python", skip_blank_lines=False)
+            lines = [line for line, _ in records]
+    except (OSError, ValueError, ImportError) as exc:
+        raise SpinebqError(f"{path}: cannot be read as a clinical spreadsheet ({exc})") from None
+    if len(lines) != len(cells):  # a record pandas splits otherwise: number the rows one per record
+        lines = list(range(1, len(cells) + 1))
+    text_cells = cells.apply(lambda column: column.str.strip())
+    filled = [i for i in range(len(cells)) if text_cells.iloc[i].fillna("").ne("").any()]
+    if not filled:
+        raise SpinebqError(f"{path}: the clinical spreadsheet is empty")
+    named = [i for i in filled[:HEADER_SEARCH_ROWS] if key_column in set(text_cells.iloc[i].dropna())]
+    header = named[0] if named else filled[0]
+    rows = [i for i in filled if i > header]
+    body = cells.iloc[rows]
+    names = {j: "" if pd.isna(v) else str(v).strip() for j, v in enumerate(cells.iloc[header])}
+    kept = [j for j, name in names.items() if name or body.iloc[:, j].notna().any()]  # not the empty ones at the end
+    clinical = pd.DataFrame(body.iloc[:, kept].to_numpy(), columns=[names[j] or f"Unnamed: {j}" for j in kept],
+                            index=pd.Index([lines[i] for i in rows], name=ROW_INDEX))
+    return check_clinical(clinical, key_column, source=str(path))
+
+
+def spreadsheet_row(clinical: pd.DataFrame, position: int) -> int:
+    """The row of a clinical spreadsheet at ``position``, as Excel or a text editor number it: its index when
+    :func:`read_clinical` read it, else counted from 2 below the header."""
+    return int(clinical.index[position]) if clinical.index.name == ROW_INDEX else position + 2
+
+
 def check_clinical(clinical: pd.DataFrame, key_column: str, *, source: str = "the clinical file") -> pd.DataFrame:
-    """``clinical`` with its key column as stripped text; raises when the column is missing or holds a value twice."""
+    """``clinical`` with its key column as stripped text; raises when the column is missing or holds a value twice,
+    or when two columns have one name in any case (``age`` and ``Age``: which one the assessment reads would be
+    chance)."""
+    names = [str(c).strip() for c in clinical.columns]
+    folded = [n.casefold() for n in names]
+    twice = next((n for n in names if folded.count(n.casefold()) > 1), None)
+    if twice is not None:
+        same = [n for n in names if n.casefold() == twice.casefold()]
+        what = (f"names the column {twice!r} {len(same)} times" if len(set(same)) == 1 else
+                f"has the columns {' and '.join(repr(n) for n in same)}, whose names differ only in letter case")
+        raise SpinebqError(f"{source} {what}: give each column its own name, or delete the copy")
     if key_column not in clinical.columns:
         raise SpinebqError(f"{source} has no column {key_column!r} (columns: {', '.join(map(str, clinical.columns))})")
     clinical = clinical.copy()
@@ -261,7 +329,7 @@ def with_clinical(studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_co
     ----------
     studies : sequence of StudyInputs
     clinical : DataFrame
-        The spreadsheet (its rows numbered from 2, below the header, in messages).
+        The spreadsheet (:func:`read_clinical`; its rows named in messages by :func:`spreadsheet_row`).
     key_column : str
         Its column holding the PatientID, AccessionNumber or manifest id.
     source : str
@@ -289,7 +357,7 @@ def with_clinical(studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_co
         if match is None or not columns:
             out.append(study)
             continue
-        where = f"row {match + 2} of {source}"
+        where = f"row {spreadsheet_row(clinical, match)} of {source}"
         cells = [(str(c), "" if pd.isna(v) else str(v).strip()) for c, v in clinical.iloc[match][columns].items()]
         validated(Clinical, clinical_fields(cells), where, "the clinical values")
         pairs = list(study.clinical)
@@ -353,7 +421,7 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
         frame, n_matched = join_clinical(frame, studies, clinical, clinical_key or "PatientID")
         matched = (n_matched, len(studies))
     table = by_patient(frame) if by == "patient" else frame
-    write_atomic(out / "cohort.csv", table.to_csv(index=False, lineterminator="\n"))
+    write_atomic(out / "cohort.csv", table.to_csv(index=False, lineterminator="\n"), encoding=EXCEL_CSV_ENCODING)
     parquet = out / "cohort.parquet"
     temporary = parquet.with_name(".cohort.parquet.tmp")
     table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(temporary, index=False)
@@ -362,12 +430,14 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
               for c in table.columns if c.startswith("model_")}
     models |= {c: screening_meaning(c.removeprefix("screening_")) for c in table.columns if c.startswith("screening_")}
     dictionary = pd.DataFrame(data_dictionary(list(table.columns), COHORT_LEVELS, models))
-    write_atomic(out / "cohort_dictionary.csv", dictionary.to_csv(index=False, lineterminator="\n"))
+    write_atomic(out / "cohort_dictionary.csv", dictionary.to_csv(index=False, lineterminator="\n"),
+                 encoding=EXCEL_CSV_ENCODING)
     qc_page = _write_qc_page(out, frame, title=title)
     key_map = None
     if include_phi:
         ids = [{"study": s.key, "patient": s.patient_key, **dict(s.identifiers)} for s in sorted(studies, key=lambda s: s.key)]
-        key_map = write_atomic(out / "key_map.csv", pd.DataFrame(ids).to_csv(index=False, lineterminator="\n"))
+        key_map = write_atomic(out / "key_map.csv", pd.DataFrame(ids).to_csv(index=False, lineterminator="\n"),
+                               encoding=EXCEL_CSV_ENCODING)
     return CohortFiles(out / "cohort.csv", parquet, out / "cohort_dictionary.csv", qc_page, key_map, len(table),
                        matched)
 

@@ -914,21 +914,47 @@ def _describe_nifti(series: SeriesInfo) -> str:
     return f"a NIfTI file of {series.n_images} {series.orientation} slices, {series.extent_mm:.0f} mm long"
 
 
-def _manifest_studies(manifest: Path, *, threads: int) -> list[StudyInputs]:
+@dataclass(frozen=True)
+class _Manifest:
+    """What a manifest gives: its studies, the row each came from (as a text editor or Excel numbers it) and the
+    headers of the DICOM files its folders hold (for :func:`same_images`)."""
+
+    studies: list[StudyInputs]
+    #: study key -> (the manifest's file name, its row)
+    rows: dict[str, tuple[str, int]]
+    headers: list[_Header]
+
+
+def manifest_rows(text: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a manifest's text, each with its line number as a text editor or Excel shows it.
+
+    Blank lines (and rows of empty cells) are dropped but still counted, so a message names the row the user
+    sees (:func:`spinebq.stats.data.csv_records`). The delimiter is ``,``, ``;`` or a tab, as the first non-blank
+    line shows.
+
+    >>> manifest_rows("id,ct\\n\\na,x.nii\\n,\\nb,y.nii\\n")
+    [(1, ['id', 'ct']), (3, ['a', 'x.nii']), (5, ['b', 'y.nii'])]
+    """
+    from spinebq.stats.data import csv_records
+
+    first = next((line for line in text.splitlines() if line.strip()), ",")
+    try:
+        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
+    except csv.Error:
+        delimiter = ","
+    return [(line, row) for line, row in csv_records(text, delimiter) if any(cell.strip() for cell in row)]
+
+
+def _manifest_studies(manifest: Path, *, threads: int) -> _Manifest:
     """One study per row of a manifest CSV (see the module doc)."""
     try:
         text = manifest.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpinebqError(f"{manifest}: the manifest cannot be read ({exc})") from None
-    try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0] if text.strip() else ",", delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(csv.reader(text.splitlines(), dialect))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = manifest_rows(text)
     if not rows:
         raise SpinebqError(f"{manifest}: the manifest is empty; it needs a header row with an 'id' column")
-    header = [name.strip() for name in rows[0]]
+    header = [name.strip() for name in rows[0][1]]
     lower = [name.lower() for name in header]
     if "id" not in lower:
         raise SpinebqError(f"{manifest}: the manifest has no 'id' column (columns: {', '.join(header)})")
@@ -940,9 +966,9 @@ def _manifest_studies(manifest: Path, *, threads: int) -> list[StudyInputs]:
     column = {name: lower.index(name) for name in MANIFEST_RESERVED if name in lower}
     clinical = [i for i, name in enumerate(lower) if name not in MANIFEST_RESERVED]
     seen: dict[str, int] = {}
-    scans: dict[Path, list[_Series]] = {}
-    studies = []
-    for line, row in enumerate(rows[1:], start=2):
+    scans: dict[Path, tuple[list[_Series], list[_Header]]] = {}
+    studies, where = [], {}
+    for line, row in rows[1:]:
         row = row + [""] * (len(header) - len(row))
         value = {name: row[i].strip() for name, i in column.items()}
         study_id = value["id"]
@@ -953,11 +979,12 @@ def _manifest_studies(manifest: Path, *, threads: int) -> list[StudyInputs]:
         seen[study_id] = line
         studies.append(_manifest_row(manifest, line, study_id, value, [(header[i], row[i].strip()) for i in clinical],
                                      scans, threads=threads))
-    return studies
+        where[studies[-1].key] = (manifest.name, line)
+    return _Manifest(studies, where, [h for _, headers in scans.values() for h in headers])
 
 
 def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str], clinical: list[tuple[str, str]],
-                  scans: dict[Path, list[_Series]], *, threads: int) -> StudyInputs:
+                  scans: dict[Path, tuple[list[_Series], list[_Header]]], *, threads: int) -> StudyInputs:
     """The study of row ``line`` of a manifest: each role's path resolved, DICOM folders chosen from by the rule.
 
     Sentences name the row, never a path (folder names may name the patient)."""
@@ -994,7 +1021,7 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
             continue
         if path not in scans:
             scans[path] = _scan_dicom_folder(path, threads=threads)
-        picked = _choose(scans[path], roles=(role,))
+        picked = _choose(scans[path][0], roles=(role,))
         roles[role] = getattr(picked, role)
         choice.extend(picked.choice)
         passed.extend(picked.passed_over)
@@ -1038,11 +1065,13 @@ def _file_fingerprint(path: Path) -> str:
 
 
 def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ()) -> list[list[str]]:
-    """The keys of studies whose CT, or whose sagittal MRI, is the same image file(s), a group per copied study.
+    """The keys of studies whose CT, or whose sagittal MRI, is the same images, a group per copied study.
 
-    A NIfTI image is compared by its file; a DICOM series by its first file (in path order), so an anonymised
-    export copied twice (no UIDs: each folder a study of its own) is found, and so are two manifest rows naming one
-    image. Reads at most two :data:`FINGERPRINT_BYTES` pieces of one file per image.
+    A NIfTI image is compared by its file; a DICOM series by its first file (in path order) among ``headers``, so
+    an anonymised export copied twice (no UIDs: each folder a study of its own) is found, and so are two manifest
+    rows naming one image or one DICOM folder twice (a copy of it, or it and its parent folder); a DICOM series
+    also by its SeriesInstanceUID, which names one series wherever its files lie. Reads at most two
+    :data:`FINGERPRINT_BYTES` pieces of one file per image.
     """
     first: dict[tuple[str, str], Path] = {}
     for h in sorted(headers, key=lambda h: str(h.path)):
@@ -1054,6 +1083,8 @@ def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ())
             if series is None or study.problem:
                 continue
             path = Path(series.path)
+            if series.series_uid:
+                groups[role, "uid:" + series.series_uid].append(study.key)
             if not path.is_file():  # a DICOM folder: the first file of the series under it
                 inside = [p for (folder, uid), p in first.items()
                           if uid == (series.series_uid or "") and Path(folder).is_relative_to(path)]
@@ -1063,11 +1094,26 @@ def same_images(studies: Sequence[StudyInputs], headers: Sequence[_Header] = ())
                     groups[role, _file_fingerprint(path)].append(study.key)
                 except OSError:
                     continue
-    return [sorted(keys) for keys in groups.values() if len(keys) > 1]
+    copies = {tuple(sorted(set(keys))) for keys in groups.values()}
+    return sorted(list(keys) for keys in copies if len(keys) > 1)
 
 
-def _scan_dicom_folder(path: Path, *, threads: int) -> list[_Series]:
-    """Every series under a DICOM folder (or one DICOM file), whatever its study."""
+def _manifest_rows_of(keys: Sequence[str], rows: dict[str, tuple[str, int]]) -> str:
+    """How a note names the manifest rows of studies: ``"rows 2 and 5 of manifest.csv; "`` (empty for none)."""
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for key in keys:
+        if key in rows:
+            by_file[rows[key][0]].append(rows[key][1])
+    said = []
+    for name, lines in by_file.items():
+        numbers = [str(n) for n in sorted(lines)]
+        listed = ", ".join(numbers[:-1]) + " and " + numbers[-1] if len(numbers) > 1 else numbers[0]
+        said.append(f"row{'s' * (len(numbers) > 1)} {listed} of {name}; ")
+    return "".join(said)
+
+
+def _scan_dicom_folder(path: Path, *, threads: int) -> tuple[list[_Series], list[_Header]]:
+    """Every series under a DICOM folder (or one DICOM file), whatever its study, and the headers read."""
     files = _walk(path) if path.is_dir() else [path]
     scan = _read_dicom_files([(f, path) for f in files if not _is_nifti(f)], threads=threads, progress=None)
     if scan.n_unreadable:
@@ -1077,7 +1123,7 @@ def _scan_dicom_folder(path: Path, *, threads: int) -> list[_Series]:
         logger.info("%s: %d files repeat images found in other files (the same SOPInstanceUID); each image is "
                     "read once", path, repeated)
     return [_build_series(None if uid.startswith("folder:") else uid, group)
-            for groups in _group_dicom(headers).values() for uid, group in groups.items()]
+            for groups in _group_dicom(headers).values() for uid, group in groups.items()], headers
 
 
 def discover(inputs: Sequence[str | Path], *, threads: int = 4,
@@ -1146,11 +1192,15 @@ def discover(inputs: Sequence[str | Path], *, threads: int = 4,
                     "twice); each image is read once", repeated)
     studies = [_dicom_study(study_id, groups) for study_id, groups in _group_dicom(headers).items()]
     studies.extend(_nifti_studies(nifti_files))
+    rows: dict[str, tuple[str, int]] = {}
     for manifest in manifests:
-        studies.extend(_manifest_studies(manifest, threads=threads))
+        read = _manifest_studies(manifest, threads=threads)
+        studies.extend(read.studies)
+        rows |= read.rows
+        headers += read.headers
     for copies in same_images(studies, headers):
-        logger.info("studies %s hold the same image files (one study copied?): each is measured; give it once",
-                    " and ".join(copies))
+        logger.info("studies %s hold the same image files (%sone study copied?): each is measured; give it once",
+                    " and ".join(copies), _manifest_rows_of(copies, rows))
     keys: dict[str, StudyInputs] = {}
     for study in studies:
         if study.key in keys:

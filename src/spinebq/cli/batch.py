@@ -141,25 +141,10 @@ def _check_out(out, inputs) -> None:
 
 
 def _read_clinical(path: str, key_column: str):
-    """The clinical spreadsheet, checked before any study is measured."""
-    import io
-    from pathlib import Path
+    """The clinical spreadsheet, checked before any study is measured (:func:`spinebq.batch.cohort.read_clinical`)."""
+    from spinebq.batch.cohort import read_clinical
 
-    import pandas as pd
-
-    from spinebq.batch.cohort import check_clinical
-    from spinebq.errors import SpinebqError
-    from spinebq.stats.data import csv_text
-
-    try:
-        if path.lower().endswith((".xlsx", ".xls")):
-            clinical = pd.read_excel(path, dtype=str)
-        else:  # as text: identifiers keep their leading zeros; Excel's encodings read as spinebq stats reads them
-            text = csv_text(path, Path(path).read_bytes())
-            clinical = pd.read_csv(io.StringIO(text), dtype=str, sep=None, engine="python")
-    except (OSError, ValueError, ImportError) as exc:
-        raise SpinebqError(f"{path}: cannot be read as a clinical spreadsheet ({exc})") from None
-    return check_clinical(clinical, key_column, source=path)
+    return read_clinical(path, key_column)
 
 
 class _Bar:

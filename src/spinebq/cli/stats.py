@@ -143,6 +143,8 @@ def run(args: argparse.Namespace) -> int:
     w = sys.stdout.write
     w(f"spinebq stats: {source}: n = {result.n}, events = {result.n_events} "
       f"({100 * result.n_events / result.n:.1f} %). Research use only; not a medical device.\n")
+    if result.rows is not None:
+        w(f"{result.rows.sentence()}\n")
     for k, f in result.factors.items():
         w(f"Categorical {k}: reference {f.reference!r}; other levels {', '.join(repr(v) for v in f.levels[1:])} "
           f"(terms {', '.join(f.terms)})\n")

@@ -475,15 +475,16 @@ def _remove_previous(out: Path, command: str) -> None:
             pass
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
+def write_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
     """Write ``text`` through a temporary file beside ``path`` and rename it, so a crash never leaves half a file;
-    permissions follow the user's umask. The one writer of every output file."""
+    permissions follow the user's umask. The one writer of every output file (``encoding``: UTF-8, or
+    :data:`spinebq.constants.EXCEL_CSV_ENCODING` for a table opened in Excel)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~user_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding=encoding) as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -37,7 +37,7 @@ def _table1(path: Path) -> dict | None:
 
     if not path.is_file():
         return None
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # stats writes it with a byte-order mark
         rows = list(csv.DictReader(fh))
     if not rows:
         return None

@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from spinebq.constants import EXCEL_CSV_ENCODING
 from spinebq.errors import OptionError
 from spinebq.stats._result import StatsWarning, frame_to_markdown, jsonable
 from spinebq.stats.agreement import CorrelationResult, IccResult, correlation, icc
 from spinebq.stats.baseline import BaselineResult, baseline_table
 from spinebq.stats.conditional import ConditionalLogisticResult, fit_conditional_logistic
-from spinebq.stats.data import Factor, validate_cohort
+from spinebq.stats.data import Factor, RowAccount, account_rows, validate_cohort
 from spinebq.stats.decision import ClinicalImpactResult, DecisionCurveResult, clinical_impact, decision_curve
 from spinebq.stats.imputation import PooledAuc, PooledResult, mice_pmm, pool_auc, pool_logistic
 from spinebq.stats.logistic import LogisticResult, collinearity, fit_logistic
@@ -91,6 +92,8 @@ class StudyResult:
     pooled_auc: PooledAuc | None = None
     factors: dict[str, Factor] = field(default_factory=dict)
     event: str = "1"
+    #: how many rows of the table the multivariable model used, and why the others were left out
+    rows: RowAccount | None = None
 
     # ------------------------------------------------------------------ tables
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -157,6 +160,7 @@ class StudyResult:
             "outcome": self.outcome,
             "n": self.n,
             "n_events": self.n_events,
+            "rows": self.rows.to_dict() if self.rows is not None else None,
             "event": self.event,
             "factors": {k: {"levels": list(f.levels), "reference": f.reference, "terms": list(f.terms)}
                         for k, f in self.factors.items()},
@@ -231,11 +235,13 @@ class StudyResult:
         written = []
         tables = self.tables()
         md = [f"# spinebq stats: {self.source}\n", "Research use only; not a medical device.\n"]
+        if self.rows is not None:
+            md.append(f"\n{self.rows.sentence()}.\n")
         for name, t in tables.items():
             if t is None or t.empty:
                 continue
             p = out / "tables" / f"{name}.csv"
-            t.to_csv(p, float_format="%.10g")
+            t.to_csv(p, float_format="%.10g", encoding=EXCEL_CSV_ENCODING)
             written.append(p)
             body = self.baseline.to_markdown() if name == "baseline" else frame_to_markdown(t, decimals=4)
             md.append(f"\n## {name.replace('_', ' ')}\n\n" + body)
@@ -501,4 +507,5 @@ def run_analysis(
         clinical_impact=cic, nomogram=nomo, correlations=cors, icc=iccs, imputation=pooled,
         warnings=caught_msgs, notes=notes, seconds=time.perf_counter() - t0, settings=settings,
         matched_on=matched, conditional_univariable=cond_uni, conditional_multivariable=cond_multi,
-        pooled_auc=pooled_auc, factors=cohort.factors, event=cohort.event)
+        pooled_auc=pooled_auc, factors=cohort.factors, event=cohort.event,
+        rows=account_rows(data, cohort, model_vars))

@@ -11,6 +11,7 @@ import importlib.util
 import io
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -49,6 +50,8 @@ DECIMAL_COMMA = "decimal_comma"
 #: ``DataFrame.attrs`` key set by :func:`read_table`: the numeric missing-value codes given (``--na``), blanked again
 #: where a text column becomes numbers (``999,0`` of a semicolon-separated file is a number only then)
 NA_NUMBERS = "na_numbers"
+#: key of ``DataFrame.attrs`` holding the row of the file of each row read from a CSV (:func:`file_rows`)
+FILE_ROWS = "file_rows"
 #: a number written with a percent sign, as Excel exports a cell formatted as percent (``26.2%``, ``-3,5 %``)
 _PERCENT = re.compile(r"^[+-]?\d+([.,]\d+)?\s*%$")
 #: a number written with thousands separators as US Excel exports it (``2,523``, ``-1,234,567``)
@@ -139,6 +142,7 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
         raise SpinebqError(f"{path.name} has no data rows.")
     if read.func is _read_csv_text:
         df.attrs[DECIMAL_COMMA] = delimiter in (";", "\t")
+        df.attrs[FILE_ROWS] = _csv_file_rows(text, delimiter)
     if read.func is pd.read_excel:
         with pd.ExcelFile(path) as book:
             if len(book.sheet_names) > 1:  # said when a column is not found: the table may be on another sheet
@@ -163,6 +167,35 @@ def csv_text(name: str, raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return raw.decode(LEGACY_ENCODING, errors="replace")
+
+
+def csv_records(text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+    """Each record of a CSV text with the line it starts on, as a text editor or Excel numbers it (the first is 1).
+
+    A blank line is a record of no cells; a quoted cell holding line breaks makes its record span several lines.
+
+    >>> csv_records('id,note\\n\\na,"two\\nlines"\\nb,x\\n', ",")
+    [(1, ['id', 'note']), (2, []), (3, ['a', 'two\\nlines']), (5, ['b', 'x'])]
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records, line = [], 1
+    for row in reader:
+        records.append((line, row))
+        line = reader.line_num + 1
+    return records
+
+
+def file_rows(df: pd.DataFrame) -> np.ndarray:
+    """The row of the file (the header is row 1) of each row of a table read by :func:`read_table`: blank lines of
+    a CSV, which pandas skips, are counted, so a message names the row the user sees; else the position + 2."""
+    rows = df.attrs.get(FILE_ROWS)
+    return np.asarray(rows) if rows is not None and len(rows) == len(df) else np.arange(len(df)) + 2
+
+
+def _csv_file_rows(text: str, delimiter: str) -> tuple[int, ...]:
+    """The lines of the data rows of a CSV text that pandas reads (blank lines, which it skips, left out)."""
+    kept = [line for line, row in csv_records(text, delimiter) if len(row) > 1 or row and row[0].strip()]
+    return tuple(kept[1:])
 
 
 def _read_csv_text(text: str, **kwargs) -> pd.DataFrame:
@@ -341,6 +374,8 @@ class Cohort:
     factors: dict[str, Factor] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
     event: str = "1"
+    #: the position in the table read of each row of ``data`` (the rows with an outcome)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
     @property
     def y(self) -> np.ndarray:
@@ -516,7 +551,8 @@ def _warn_repeated_patients(df: pd.DataFrame, source: str) -> None:
     if not ids:  # without an identifier, equal rows may be different patients with the same values
         return
     first = df.groupby(list(df.columns), dropna=False, sort=False).ngroup().to_numpy()
-    pairs = [(int(np.flatnonzero(first == first[i])[0]) + 2, i + 2) for i in np.flatnonzero(repeat)]
+    rows = file_rows(df)
+    pairs = [(int(rows[np.flatnonzero(first == first[i])[0]]), int(rows[i])) for i in np.flatnonzero(repeat)]
     shown = ", ".join(f"row {copy} repeats row {row}" for row, copy in pairs[:3]) + (", ..." if len(pairs) > 3 else "")
     warnings.warn(f"{source} has {len(pairs)} row{'s' * (len(pairs) > 1)} repeating another in every column, "
                   f"'{ids[0]}' included ({shown}): each copy counts as another patient; delete the copies",
@@ -555,7 +591,7 @@ def _header_row(df: pd.DataFrame, name: str) -> int | None:
     none does."""
     for i in range(min(HEADER_SEARCH_ROWS, len(df))):
         if name in {str(v).strip() for v in df.iloc[i].tolist()}:
-            return i + 2
+            return int(file_rows(df)[i])
     return None
 
 
@@ -652,7 +688,7 @@ def validate_cohort(
     for c in ids:
         empty = df[c].isna() | (df[c].astype("string").str.strip() == "")
         if empty.any():
-            raise SpinebqError(f"column '{c}' in {source} is empty in row {int(np.flatnonzero(empty.to_numpy())[0]) + 2}"
+            raise SpinebqError(f"column '{c}' in {source} is empty in row {file_rows(df)[empty.to_numpy()][0]}"
                                f" (counting the header as row 1); every row needs its cluster or set label.")
     if not ids:
         _warn_repeated_patients(df, source)
@@ -708,7 +744,7 @@ def validate_cohort(
                 continue
             if bad.sum() < text.notna().sum():  # numbers and some text: most likely a typo or a missing code
                 i = int(np.flatnonzero(bad.to_numpy())[0])
-                row = int(np.flatnonzero(keep)[i]) + 2
+                row = int(file_rows(df)[keep][i])
                 raise SpinebqError(f"column '{c}' in {source} has a text value {str(col.iloc[i])!r} in row {row} "
                                    f"(counting the header as row 1) among numbers; it must hold numbers or empty "
                                    f"cells (give {option('na')} for a missing-value code, {option('categorical')} for categories).")
@@ -747,7 +783,7 @@ def validate_cohort(
                          f"merge it with another level or leave '{c}' out")
     for c in cols:
         if c in out.columns and c not in factors:
-            _warn_code_like(out[c], c, source, file_rows=np.flatnonzero(keep) + 2)
+            _warn_code_like(out[c], c, source, file_rows=file_rows(df)[keep])
     for c in cols:
         values = out[c].dropna().unique() if c in out.columns and c not in describe_only else ()
         if len(values) == 1:
@@ -760,4 +796,72 @@ def validate_cohort(
         notes.append(f"{n_missing_y} row{'s' * (n_missing_y != 1)} {MISSING_OUTCOME_DROPPED}")
     return Cohort(data=out, outcome=outcome, columns=[c for c in cols if c not in left_out], source=source,
                   n_outcome_missing=n_missing_y, notes=notes, labels=labels, ids=rows[list(ids)], factors=factors, left_out=left_out,
-                  event=event_label)
+                  event=event_label, rows=np.flatnonzero(keep))
+
+
+@dataclass(frozen=True)
+class RowAccount:
+    """How many rows of the table the multivariable model used (its complete cases), and why the others were left
+    out: each row once, by the first of its batch status (a ``status`` column holding ``spinebq batch``'s states, as
+    ``cohort.csv`` does: ``failed``, ``skipped`` ...), a missing outcome, or the first model column it lacks."""
+
+    n_rows: int
+    n_used: int
+    #: (why, how many rows), in the order above
+    left_out: tuple[tuple[str, int], ...] = ()
+
+    def sentence(self) -> str:
+        """``120 rows: 96 in the model; left out 24: 14 with status failed, 6 with status skipped, 4 without ...``"""
+        if not self.left_out:
+            return f"{self.n_rows} rows: all in the model"
+        return (f"{self.n_rows} rows: {self.n_used} in the model; left out {self.n_rows - self.n_used}: "
+                + ", ".join(f"{n} {why}" for why, n in self.left_out))
+
+    def to_dict(self) -> dict:
+        """The ``rows`` entry of ``stats.json``."""
+        return {"rows": self.n_rows, "in_model": self.n_used, "left_out": dict(self.left_out),
+                "sentence": self.sentence()}
+
+
+#: the column of ``cohort.csv`` holding each study's state in the batch
+BATCH_STATUS_COLUMN = "status"
+
+
+def account_rows(df: pd.DataFrame, cohort: Cohort, columns: Sequence[str]) -> RowAccount:
+    """Say how many rows of ``df`` (as read) the model of ``columns`` used, and why the others were left out.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table as read (:func:`read_table`).
+    cohort : Cohort
+        Its validated form (:func:`validate_cohort`).
+    columns : sequence of str
+        The model's columns.
+
+    Returns
+    -------
+    RowAccount
+    """
+    from spinebq.batch.ledger import State
+
+    states = [s.value for s in State]
+    status = None
+    if BATCH_STATUS_COLUMN in df.columns:
+        text = df[BATCH_STATUS_COLUMN].astype("string").str.strip()
+        if text.notna().all() and set(text) <= set(states):  # the batch's, not a clinical status ("alive")
+            status = text.to_numpy(dtype=object)
+    lacking: list[str | None] = [None] * len(cohort.data)
+    for c in reversed(list(dict.fromkeys(columns))):  # the first column lacking wins
+        for i in np.flatnonzero(cohort.data[cohort.terms(c)].isna().any(axis=1).to_numpy()):
+            lacking[i] = f"without {c}"
+    why: list[str | None] = ["without the outcome"] * len(df)
+    for i, reason in zip(cohort.rows, lacking):
+        why[i] = reason
+    if status is not None:
+        why = [w if w is None or s == State.DONE.value else f"with status {s}" for w, s in zip(why, status)]
+    order = [f"with status {s}" for s in states] + ["without the outcome"] + [f"without {c}" for c in columns]
+    counts = Counter(w for w in why if w is not None)
+    left = tuple((w, counts[w]) for w in dict.fromkeys(order) if counts[w])
+    used = why.count(None)
+    return RowAccount(n_rows=len(df), n_used=used, left_out=left)
