@@ -244,3 +244,17 @@ class LateralProcess(CodedValue):
     TRANSVERSE_PROCESS = "transverse_process"
     AMBIGUOUS = "ambiguous"
     NOT_SEEN = "not_seen"
+
+
+class StudyState(CodedValue):
+    """State of a study in a batch's ledger, and in the ``status`` column of ``cohort.csv``.
+
+    >>> StudyState.values()
+    ('pending', 'running', 'done', 'failed', 'skipped')
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"

@@ -8,7 +8,8 @@ import pytest
 
 from spinebq.batch.cohort import ROW_NAME, write_cohort
 from spinebq.batch.discover import discover
-from spinebq.batch.ledger import Ledger, State
+from spinebq.batch.ledger import Ledger
+from spinebq.vocabulary import StudyState
 from tests.conftest import DATA, need
 
 MRI = "lumbar_mri_t1"
@@ -39,7 +40,7 @@ def test_a_done_study_whose_row_is_damaged_is_measured_again(planned, damage):
     if text is not None:
         (folder / ROW_NAME).write_text(text)
     with Ledger(out) as ledger:
-        ledger.mark(key, State.DONE)
+        ledger.mark(key, StudyState.DONE)
         assert ledger.plan(studies, options="o", version="v") == [key]
         rows = ledger.rows()
     assert [row["state"] for row in rows] == ["pending"]
@@ -53,7 +54,7 @@ def test_a_whole_done_study_is_kept(planned):
     folder.mkdir(parents=True)
     (folder / ROW_NAME).write_text(json.dumps({"study": key, "vbq": 3.27}))
     with Ledger(out) as ledger:
-        ledger.mark(key, State.DONE)
+        ledger.mark(key, StudyState.DONE)
         assert ledger.plan(studies, options="o", version="v") == []
         rows = ledger.rows()
     assert pd.read_csv(write_cohort(out, studies, rows).table).vbq.tolist() == [3.27]

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinebq import __version__
-from spinebq.batch.ledger import Ledger, State, batch_lock, options_hash
+from spinebq.batch.ledger import Ledger, batch_lock, options_hash
 from spinebq.batch.study import TEMPORARY_PREFIX, BatchOptions, StudyOutcome, run_study
 from spinebq.errors import SpinebqError
 from spinebq.records.study import StudyInputs
+from spinebq.vocabulary import StudyState
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def _run(studies: Sequence[StudyInputs], out: Path, options: BatchOptions, worke
         rows = [row for row in ledger.rows() if row["key"] in by_key]
     counts = Counter(row["state"] for row in rows)
     failures, skips = (Counter(row["reason"] for row in rows if row["state"] == state.value)
-                       for state in (State.FAILED, State.SKIPPED))
+                       for state in (StudyState.FAILED, StudyState.SKIPPED))
     return BatchResult(len(outcomes), counts, failures, skips, time.perf_counter() - started, n_workers,
                        tuple(outcomes))
 
@@ -152,14 +153,14 @@ def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOption
         future = client.submit(run_study, study, options, str(out), key=f"spinebq-study-{study.key}-{time.time_ns()}",
                                pure=False)
         futures[future] = study.key
-        ledger.mark(study.key, State.RUNNING)
+        ledger.mark(study.key, StudyState.RUNNING)
     counts: Counter = Counter()
     outcomes = []
     try:
         for future in as_completed(futures):
             key = futures[future]
             outcome = _outcome(future, key)
-            ledger.mark(key, State(outcome.state), reason=outcome.reason, seconds=outcome.seconds,
+            ledger.mark(key, StudyState(outcome.state), reason=outcome.reason, seconds=outcome.seconds,
                         cpu_seconds=outcome.cpu_seconds, peak_memory_mb=outcome.peak_memory_mb, worker=outcome.worker)
             counts[outcome.state] += 1
             outcomes.append(outcome)
@@ -170,7 +171,7 @@ def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOption
         ended = {o.key for o in outcomes}
         for key in futures.values():
             if key not in ended:
-                ledger.mark(key, State.PENDING, reason="interrupted")
+                ledger.mark(key, StudyState.PENDING, reason="interrupted")
         raise
     return outcomes
 
@@ -182,10 +183,10 @@ def _outcome(future, key: str) -> StudyOutcome:
     try:
         return future.result()
     except KilledWorker:
-        return StudyOutcome(key, State.FAILED.value, "the Dask workers measuring this study died each time it was tried "
+        return StudyOutcome(key, StudyState.FAILED.value, "the Dask workers measuring this study died each time it was tried "
                             "(killed, out of memory or crashed)", float("nan"))
     except Exception as exc:  # a task that raised: the engine's own error, reported for this study only
-        return StudyOutcome(key, State.FAILED.value, f"internal error: {type(exc).__name__}: {exc}", float("nan"))
+        return StudyOutcome(key, StudyState.FAILED.value, f"internal error: {type(exc).__name__}: {exc}", float("nan"))
 
 
 def _connect(scheduler: str | None, workers: int):

@@ -13,27 +13,17 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
 
 from spinebq.batch.cohort import read_row
 from spinebq.errors import SpinebqError, option
 from spinebq.records.study import LABEL_MAP_FOUND, SeriesInfo, StudyInputs
+from spinebq.vocabulary import StudyState
 
 #: File name of the ledger inside the batch folder.
 LEDGER_NAME = "ledger.sqlite"
 #: File a running batch holds locked in its folder; the lock ends with the process, also when it is killed.
 LOCK_NAME = ".spinebq-batch.lock"
-
-
-class State(str, Enum):
-    """States of a study in the ledger."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 SCHEMA = """
@@ -166,12 +156,12 @@ class Ledger:
                 row = self._db.execute("SELECT fingerprint, options_hash, state, reason FROM studies WHERE key = ?",
                                        (study.key,)).fetchone()
                 current = fingerprint(study)
-                state = State.SKIPPED if study.problem else State.PENDING
+                state = StudyState.SKIPPED if study.problem else StudyState.PENDING
                 unchanged = row is not None and row[0] == current and row[1] == options
                 # skipped for the same reason: discovery's problem (found anew each run) or the worker's label map
                 skipped_again = row is not None and row[3] == (study.problem or LABEL_MAP_FOUND)
-                kept = {State.SKIPPED.value: skipped_again, State.FAILED.value: not retry_failed,
-                        State.DONE.value: read_row(self.path.parent, study.key) is not None}
+                kept = {StudyState.SKIPPED.value: skipped_again, StudyState.FAILED.value: not retry_failed,
+                        StudyState.DONE.value: read_row(self.path.parent, study.key) is not None}
                 if unchanged and kept.get(row[2], False):
                     continue
                 self._db.execute(
@@ -179,15 +169,15 @@ class Ledger:
                     "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (study.key, study.patient_key, json.dumps(study.public_json()), current, options, version,
                      state.value, study.problem))
-                if state is State.PENDING:
+                if state is StudyState.PENDING:
                     todo.append(study.key)
         return todo
 
-    def mark(self, key: str, state: State, *, reason: str | None = None, seconds: float | None = None,
+    def mark(self, key: str, state: StudyState, *, reason: str | None = None, seconds: float | None = None,
              cpu_seconds: float | None = None, peak_memory_mb: float | None = None, worker: str | None = None) -> None:
         """Set the state of study ``key`` (and its timings once it ended)."""
         now = time.time()
-        if state is State.RUNNING:
+        if state is StudyState.RUNNING:
             self._db.execute("UPDATE studies SET state = ?, started = ?, worker = ?, reason = NULL WHERE key = ?",
                              (state.value, now, worker, key))
         else:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from spinebq.errors import OptionError, SpinebqError, option
 from spinebq.stats._result import StatsWarning
+from spinebq.vocabulary import StudyState
 
 __all__ = ["read_table", "csv_text", "parse_predictors", "parse_assignments", "validate_cohort", "Cohort", "Factor",
            "MIN_EVENTS", "NA_CODES"]
@@ -843,9 +844,7 @@ def account_rows(df: pd.DataFrame, cohort: Cohort, columns: Sequence[str]) -> Ro
     -------
     RowAccount
     """
-    from spinebq.batch.ledger import State
-
-    states = [s.value for s in State]
+    states = StudyState.values()
     status = None
     if BATCH_STATUS_COLUMN in df.columns:
         text = df[BATCH_STATUS_COLUMN].astype("string").str.strip()
@@ -859,7 +858,7 @@ def account_rows(df: pd.DataFrame, cohort: Cohort, columns: Sequence[str]) -> Ro
     for i, reason in zip(cohort.rows, lacking):
         why[i] = reason
     if status is not None:
-        why = [w if w is None or s == State.DONE.value else f"with status {s}" for w, s in zip(why, status)]
+        why = [w if w is None or s == StudyState.DONE.value else f"with status {s}" for w, s in zip(why, status)]
     order = [f"with status {s}" for s in states] + ["without the outcome"] + [f"without {c}" for c in columns]
     counts = Counter(w for w in why if w is not None)
     left = tuple((w, counts[w]) for w in dict.fromkeys(order) if counts[w])
