@@ -163,6 +163,8 @@ class CtImages:
     labels: LabelMap
     result: Any  # spinebq.measure.ct.levels.CtResult: body and ROI label arrays, ellipses, frames
     regional: Any = None  # spinebq.measure.ct.regional.RegionalImages: screws, pedicles and frames
+    #: The built-in segmentation the labels came from (or spinebq segment's files beside them); None for other labels.
+    segmentation: OwnSegmentation | None = None
 
 
 @dataclass
@@ -218,12 +220,19 @@ class OwnSegmentation:
         Level name -> confidence of its name (0-1).
     unconfirmed : tuple of str
         Levels whose name is a guess (``level_unconfirmed``: no sacrum in view).
+    levels : dict
+        Level name -> what the segmentation says of it (``labels.json``'s ``levels``: confidence, QC, volumes).
+    info : dict
+        The segmentation's method, QC flags, landmarks and timings (empty when read back from spinebq segment's
+        files).
     """
 
     labels: LabelMap
     bodies: np.ndarray
     confidence: dict[str, float] = field(default_factory=dict)
     unconfirmed: tuple[str, ...] = ()
+    levels: dict[str, dict] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 def builtin_labels(ct: Volume) -> OwnSegmentation:
@@ -238,17 +247,17 @@ def builtin_labels(ct: Volume) -> OwnSegmentation:
     labels = LabelMap(result.vertebrae.array.astype(np.int16), ct.affine.copy(), content=LabelContent.WHOLE,
                       scheme=LabelScheme.VERSE, source="spinebq segment (built-in)",
                       scheme_note="built-in segmentation: whole vertebrae in VerSe ids, bodies from its sub-region 1")
-    return _own(labels, result.subregions.array, result.levels)
+    return _own(labels, result.subregions.array, result.levels, result.info)
 
 
-def _own(labels: LabelMap, subregions: np.ndarray, levels: dict) -> OwnSegmentation:
+def _own(labels: LabelMap, subregions: np.ndarray, levels: dict, info: dict | None = None) -> OwnSegmentation:
     from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
     from spinebq.segment.ct.subregions import BODY
 
     bodies = np.where(subregions == BODY, labels.array, 0).astype(np.int16)
     confidence = {name: level.get("confidence") for name, level in levels.items() if level.get("confidence") is not None}
     unconfirmed = tuple(name for name, level in levels.items() if LEVEL_UNCONFIRMED in (level.get("qc") or []))
-    return OwnSegmentation(labels, bodies, confidence, unconfirmed)
+    return OwnSegmentation(labels, bodies, confidence, unconfirmed, levels, info or {})
 
 
 #: The label files ``spinebq segment`` writes (the NIfTI map, and the DICOM SEG for a DICOM series).
@@ -386,7 +395,7 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
         acquisition=_acquisition(ct, labels, include_phi=options.include_phi),
         method={**result.method, "regional": regional.method}, calibration=calibration.to_dict(),
         vertebrae=vertebrae, summary=summary, version=__version__, notice=RESEARCH_NOTICE,
-        images=CtImages(ct, labels, result, regional.images))
+        images=CtImages(ct, labels, result, regional.images, own))
 
 
 def combine_ct(result, regional: RegionalRecord | None) -> tuple[tuple[VertebraRecord, ...], CtSummary]:

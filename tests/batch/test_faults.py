@@ -1,103 +1,38 @@
-"""Faults of a batch: a study that hangs, one out of memory, a worker killed, the batch interrupted, a real cluster.
+"""Faults of a batch that end one study: a study that hangs, one out of memory (the others finish).
 
-Each compares the final cohort table with the one of an uninterrupted run on the same studies (the real CT,
-measured with TotalSegmentator's labels, under several names).
+The studies are copies of the real CT, measured with TotalSegmentator's labels, under several names
+(:mod:`tests.batch.faults`); a worker killed, an interrupted batch and a real cluster are in
+``test_faults_recovery.py``.
 """
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
-import subprocess
-import sys
-import threading
+import multiprocessing
 import time
-from pathlib import Path
+from dataclasses import replace
+from types import SimpleNamespace
 
-import pandas as pd
 import pytest
 
-from spinebq.batch.cohort import write_cohort
 from spinebq.batch.discover import discover
+from spinebq.batch import study as batch_study
 from spinebq.batch.engine import run_batch
-from spinebq.batch.ledger import Ledger
-from spinebq.batch.study import BatchOptions, profile_options
-from tests.conftest import TS, need
-
-#: Studies of the fault tests (copies of the real CT under different names).
-N_STUDIES = 4
-OPTIONS = BatchOptions(study=profile_options("screening"))
-
-
-def _cohort(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(N_STUDIES):
-        (folder / f"case{i:02d}.nii.gz").symlink_to(need(TS / "ct.nii.gz"))
-        (folder / f"case{i:02d}_labels.nii.gz").symlink_to(need(TS / "seg_v2" / "total.nii.gz"))
-    return folder
-
-
-def _table(out: Path, studies) -> pd.DataFrame:
-    with Ledger(out) as ledger:
-        rows = ledger.rows()
-    return pd.read_csv(write_cohort(out, studies, rows).table)
-
-
-def _states(out: Path) -> dict[str, str]:
-    """Each study's state in the ledger; empty while the batch has not yet created its table."""
-    with sqlite3.connect(out / "ledger.sqlite") as db:
-        try:
-            return dict(db.execute("SELECT key, state FROM studies").fetchall())
-        except sqlite3.OperationalError:
-            return {}
+from tests.batch.faults import N_STUDIES, OPTIONS, in_background, make_cohort, no_half_written, study_processes
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    """The studies and the cohort table of an uninterrupted run."""
-    folder = _cohort(tmp_path_factory.mktemp("faults") / "input")
-    studies = discover([folder])
-    out = folder.parent / "reference"
-    result = run_batch(studies, out, OPTIONS, workers=2)
-    assert result.counts["done"] == N_STUDIES
-    return folder, studies, _table(out, studies)
+def studies(tmp_path_factory):
+    """The studies of the fault tests."""
+    return discover([make_cohort(tmp_path_factory.mktemp("faults") / "input")])
 
 
-def _no_half_written(out: Path) -> None:
-    assert not list((out / "studies").glob(".tmp-*"))
-    for folder in (out / "studies").iterdir():
-        assert (folder / "row.json").is_file() and (folder / "ct" / "measurements.json").is_file(), folder
-
-
-def _study_processes():
-    """The processes measuring a study: children of a Dask worker's process server (grandchildren of a worker)."""
-    import psutil
-
-    found = []
-    for worker in psutil.Process().children():
-        if "spawn_main" in " ".join(worker.cmdline()):
-            found += [p for p in worker.children(recursive=True) if p.ppid() != worker.pid]
-    return found
-
-
-def _in_background(target) -> tuple[threading.Thread, dict]:
-    outcome: dict = {}
-    runner = threading.Thread(target=lambda: outcome.update(result=target()))
-    runner.start()
-    return runner, outcome
-
-
-def test_a_study_that_hangs_is_stopped_and_the_others_finish(cohort, tmp_path):
-    from dataclasses import replace
-
-    _, studies, _ = cohort
+def test_a_study_that_hangs_is_stopped_and_the_others_finish(studies, tmp_path):
     out = tmp_path / "out"
-    runner, outcome = _in_background(lambda: run_batch(studies, out, replace(OPTIONS, timeout_s=25.0), workers=2))
+    runner, outcome = in_background(lambda: run_batch(studies, out, replace(OPTIONS, timeout_s=25.0), workers=2))
     stopped = None
     deadline = time.time() + 120
     while stopped is None and time.time() < deadline and runner.is_alive():
         time.sleep(0.2)
-        measuring = _study_processes()
+        measuring = study_processes()
         if measuring:
             stopped = measuring[0]
             stopped.suspend()  # SIGSTOP: the study makes no progress any more, as one stuck on a dead share
@@ -106,99 +41,49 @@ def test_a_study_that_hangs_is_stopped_and_the_others_finish(cohort, tmp_path):
     result = outcome["result"]
     assert result.counts == {"done": N_STUDIES - 1, "failed": 1}
     assert result.failures == {"stopped after the time limit of 25 s": 1}
-    _no_half_written(out)
+    no_half_written(out)
 
 
-def test_a_study_out_of_memory_fails_with_that_reason(cohort, tmp_path):
-    from dataclasses import replace
-
-    _, studies, _ = cohort
+def test_a_study_out_of_memory_fails_with_that_reason(studies, tmp_path):
     result = run_batch(studies[:1], tmp_path / "out", replace(OPTIONS, memory_limit_mb=120.0), workers=1)
     assert result.counts == {"failed": 1}
     (reason,) = result.failures
     assert reason.startswith("out of memory: stopped at ") and reason.endswith("above the limit of 120 MB per study")
 
 
-def test_a_worker_killed_mid_run_loses_nothing(cohort, tmp_path):
-    _, studies, reference = cohort
-    out = tmp_path / "out"
-    runner, outcome = _in_background(lambda: run_batch(studies, out, OPTIONS, workers=2))
-    killed = None
-    deadline = time.time() + 120
-    while killed is None and time.time() < deadline and runner.is_alive():
-        time.sleep(0.5)
-        measuring = _study_processes()
-        if measuring:  # kill the Dask worker whose study process is measuring
-            killed = measuring[0].parent().parent().pid
-            os.kill(killed, signal.SIGKILL)
-    runner.join(300)
-    assert killed is not None, "no worker was caught measuring"
-    result = outcome["result"]
-    assert result.counts == {"done": N_STUDIES}, result.failures
-    _no_half_written(out)
-    pd.testing.assert_frame_equal(_table(out, studies), reference)
+#: Seconds a worker's process server takes (on the faked clock) to start the study's process: its imports.
+SERVER_START_S = 100.0
 
 
-def test_an_interrupted_batch_resumes_with_only_what_was_missing(cohort, tmp_path):
-    folder, studies, reference = cohort
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "spinebq.cli", "batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]
-    # a session of its own, so that Ctrl-C can be sent as a terminal sends it: to every process of the group
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        time.sleep(0.5)
-        if (out / "ledger.sqlite").is_file() and "done" in _states(out).values():
-            break
-    os.killpg(first.pid, signal.SIGINT)
-    log = first.communicate(timeout=120)[0]
-    assert first.returncode == 130, log
-    assert "Traceback" not in log and log.rstrip().endswith("spinebq batch: interrupted"), log
-    states = _states(out)
-    finished = sum(state == "done" for state in states.values())
-    assert 1 <= finished < N_STUDIES, states
-    assert set(states.values()) <= {"done", "pending"}, states
-    _no_half_written(out)
-    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert second.returncode == 0, second.stderr
-    assert f"measured {N_STUDIES - finished} studies" in second.stdout
-    pd.testing.assert_frame_equal(pd.read_csv(out / "cohort.csv"), reference)
-    _no_half_written(out)
+def _quick_study(sender, inputs, options, out_dir) -> None:
+    """A study's process that measures for one second, then sends a done outcome."""
+    time.sleep(1.0)
+    sender.send(("done", None, 1.0, 100.0))
+    sender.close()
 
 
-def test_batch_on_a_real_dask_scheduler_with_two_workers(cohort, tmp_path):
-    folder, studies, reference = cohort
-    scheduler_file = tmp_path / "scheduler.json"
-    environment = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    bin_dir = Path(sys.executable).parent
-    processes = [subprocess.Popen([str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)]
-    try:
-        deadline = time.time() + 60
-        while not scheduler_file.is_file() and time.time() < deadline:
-            time.sleep(0.2)
-        for _ in range(2):
-            processes.append(subprocess.Popen([str(bin_dir / "dask"), "worker", "--scheduler-file", str(scheduler_file),
-                                               "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"],
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment))
-        import json
+def test_the_time_limit_counts_from_the_start_of_the_studys_process(studies, tmp_path, monkeypatch):
+    """A worker's process server imports spinebq before the first study's process starts (seconds; more under load).
+    That time was counted in the study's time limit: under load the first study of a worker was stopped after the
+    25 s limit although it measured for less. A process server that takes 100 s to start a one-second study no
+    longer uses up a 50 s limit."""
+    clock = SimpleNamespace(shift_s=0.0)
+    fork = multiprocessing.get_context("fork")  # the child runs this module's _quick_study
 
-        address = json.loads(scheduler_file.read_text())["address"]
-        from distributed import Client
+    def slow_process(*args, **kwargs):
+        process = fork.Process(*args, **kwargs)
+        start = process.start
 
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-        out = tmp_path / "out"
-        run = subprocess.run([sys.executable, "-m", "spinebq.cli", "batch", str(folder), "--out", str(out),
-                              "--scheduler", address, "--quiet"], capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stderr
-        assert "on 2 worker(s)" in run.stdout
-        with Ledger(out) as ledger:
-            assert len({row["worker"] for row in ledger.rows()}) == 2  # both workers measured
-        pd.testing.assert_frame_equal(pd.read_csv(out / "cohort.csv"), reference)
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(30)
+        def start_after_imports() -> None:
+            clock.shift_s += SERVER_START_S
+            start()
+
+        process.start = start_after_imports
+        return process
+
+    monkeypatch.setattr(batch_study, "time", SimpleNamespace(perf_counter=lambda: time.perf_counter() + clock.shift_s))
+    monkeypatch.setattr(batch_study, "_context", lambda: SimpleNamespace(Pipe=fork.Pipe, Process=slow_process))
+    monkeypatch.setattr(batch_study, "_measure_in_child", _quick_study)
+    outcome = batch_study.run_study(studies[0], replace(OPTIONS, timeout_s=50.0), str(tmp_path))
+    assert (outcome.state, outcome.reason) == ("done", None)
+    assert outcome.seconds >= SERVER_START_S  # the study's time as reported still includes the wait

@@ -403,12 +403,23 @@ def _muscle_picture_texts(image, result, out_dir, monkeypatch) -> list[str]:
     return texts["mri_muscle.png"]
 
 
+@pytest.fixture(scope="module")
+def case10_muscle_texts(case10_runs, tmp_path_factory) -> dict[str, list[str]]:
+    """Every text drawn on ``mri_muscle.png`` of each run of :func:`case10_runs` (run -> texts), drawn once for the
+    tests that read them."""
+    texts = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for run, (image, result) in case10_runs.items():
+            texts[run] = _muscle_picture_texts(image, result, tmp_path_factory.mktemp(f"case10_{run}"), monkeypatch)
+    return texts
+
+
 #: A fat fraction as the pictures, the screen and the report show it, with the grade beside it on the pictures.
 SHOWN_FF = re.compile(r"(\d+\.\d+) %")
 
 
 @pytest.mark.parametrize("run", ["manual", "automatic"])
-def test_case10_fat_fraction_is_shown_on_its_side_of_the_goutallier_cutoff(case10_runs, run, tmp_path, monkeypatch):
+def test_case10_fat_fraction_is_shown_on_its_side_of_the_goutallier_cutoff(case10_runs, case10_muscle_texts, run):
     """A user run of case10: manual masks gave L5/S1 left 0.023, right 0.040, grade 0; automatic mode left 0.052,
     right 0.046, grade 1, and mri_muscle.png showed "FF 0.05, grade 1" beside "FF 0.05, grade 0": two decimals hid
     on which side of the 5 % cutoff (grade 0/1) each value lies. Every fat fraction shown (picture, screen, report
@@ -419,12 +430,12 @@ def test_case10_fat_fraction_is_shown_on_its_side_of_the_goutallier_cutoff(case1
     from spinebq.report.html import _mri_detail
     from spinebq.report.patient import mri_tables
 
-    image, result = case10_runs[run]
+    _, result = case10_runs[run]
     muscle = result.data["muscle"]
     expected = {f"{disc} {side}": (e[f"fat_fraction_{side}"], e[f"goutallier_{side}"])
                 for disc, e in muscle.items() for side in ("left", "right")}
     # the picture: per side "L5/S1 FF 5.2 %, grade 1"; the side is the panel's (right panel first)
-    labels = [t for t in _muscle_picture_texts(image, result, tmp_path, monkeypatch) if " FF " in t]
+    labels = [t for t in case10_muscle_texts[run] if " FF " in t]
     assert len(labels) == 10, labels
     for side, panel in (("right", labels[:5]), ("left", labels[5:])):
         for text in panel:
@@ -445,8 +456,8 @@ def test_case10_fat_fraction_is_shown_on_its_side_of_the_goutallier_cutoff(case1
             assert [goutallier_grade(v) for v in shown] == [e["goutallier_left"], e["goutallier_right"]], text
 
 
-def test_case10_grade_near_the_cutoff_carries_the_caveat_and_one_far_from_it_does_not(case10_runs, tmp_path,
-                                                                                        monkeypatch):
+def test_case10_grade_near_the_cutoff_carries_the_caveat_and_one_far_from_it_does_not(case10_runs,
+                                                                                        case10_muscle_texts):
     """case10 L5/S1 reads grade 0 with the manual masks and 1 automatically (fat fractions 2.3-5.2 %, all within
     3 points of the 5 % cutoff): in both runs the level carries ``goutallier_near_cutoff`` with its note, the
     picture, the screen and the report say "near the 5 % cutoff". L4/L5 (18-25 %, grade 1 in both runs) lies more
@@ -459,7 +470,7 @@ def test_case10_grade_near_the_cutoff_carries_the_caveat_and_one_far_from_it_doe
 
     grades = {run: r.data["muscle"]["L5/S1"]["goutallier"] for run, (_, r) in case10_runs.items()}
     assert grades == {"manual": 0, "automatic": 1}  # the two ROIs put L5/S1 on either side of the cutoff
-    for run, (image, result) in case10_runs.items():
+    for run, (_, result) in case10_runs.items():
         near, far = result.data["muscle"]["L5/S1"], result.data["muscle"]["L4/L5"]
         for side in ("left", "right"):
             assert abs(near[f"fat_fraction_{side}"] - 0.05) < NEAR_CUTOFF_MARGIN and near[f"near_cutoff_{side}"] == 0.05
@@ -469,7 +480,7 @@ def test_case10_grade_near_the_cutoff_carries_the_caveat_and_one_far_from_it_doe
         assert "5 % cutoff between Goutallier grades 0 and 1" in near["qc_notes"]["goutallier_near_cutoff"]
         assert far["near_cutoff"] is None and "goutallier_near_cutoff" not in far["qc"]
         assert far["qc"] == ["sagittal_approximation"]  # the existing flags keep their place
-        labels = [t for t in _muscle_picture_texts(image, result, tmp_path / run, monkeypatch) if " FF " in t]
+        labels = [t for t in case10_muscle_texts[run] if " FF " in t]
         assert [t for t in labels if t.startswith("L5/S1")] and \
             all(t.endswith("near the 5 % cutoff") for t in labels if t.startswith("L5/S1")), labels
         assert not any("near" in t for t in labels if t.startswith("L4/L5")), labels

@@ -53,7 +53,8 @@ class BatchOptions:
     study : StudyOptions
         The pipeline options (the profile sets the trajectory mode).
     timeout_s : float
-        A study running longer is stopped and marked failed.
+        A study running longer is stopped and marked failed (counted from the start of the study's process, so the
+        imports of a worker's process server before its first study never count).
     memory_limit_mb : float or None
         Resident memory the process measuring one study may use; beyond it the study is stopped and fails as
         out of memory (None: no limit but the machine's).
@@ -131,9 +132,9 @@ def run_study(inputs: StudyInputs, options: BatchOptions, out_dir: str) -> Study
     context = _context()
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_measure_in_child, args=(sender, inputs, options, out_dir), name=f"spinebq-{inputs.key}")
-    process.start()
+    process.start()  # returns once the worker's process server, started on first use (imports: seconds), has forked it
     sender.close()
-    message, reason = _watch(process, receiver, options, start)
+    message, reason = _watch(process, receiver, options, time.perf_counter())
     if process.is_alive():
         process.kill()
     process.join()
@@ -148,7 +149,10 @@ def run_study(inputs: StudyInputs, options: BatchOptions, out_dir: str) -> Study
 
 
 def _watch(process, receiver, options: BatchOptions, start: float) -> tuple[tuple | None, str | None]:
-    """Wait for the study's result; return (result, None), or (None, why it was stopped or ended without one)."""
+    """Wait for the study's result; return (result, None), or (None, why it was stopped or ended without one).
+
+    ``start`` is the ``time.perf_counter()`` the time limit counts from (the study's process has just started).
+    """
     import psutil
 
     watched = psutil.Process(process.pid)
