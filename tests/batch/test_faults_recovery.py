@@ -73,8 +73,11 @@ def test_an_interrupted_batch_resumes_with_only_what_was_missing(cohort, tmp_pat
     folder, studies, reference = cohort
     out = tmp_path / "out"
     command = [sys.executable, "-m", "spinebq.cli", "batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]
-    # a session of its own, so that Ctrl-C can be sent as a terminal sends it: to every process of the group
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # a session of its own, so that Ctrl-C can be sent as a terminal sends it: to every process of the group; and
+    # Ctrl-C's default action, as a terminal's command has it (pytest started as a background job ignores SIGINT, and
+    # its children would inherit that)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
     while time.time() < deadline:
         time.sleep(0.5)
