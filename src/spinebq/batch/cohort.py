@@ -227,7 +227,7 @@ def read_clinical(path: str | Path, key_column: str) -> pd.DataFrame:
     SpinebqError
         When the file cannot be read as a table, or :func:`check_clinical` refuses it.
     """
-    from spinebq.stats.data import HEADER_SEARCH_ROWS, _delimiter, csv_records, csv_text
+    from spinebq.stats.data import HEADER_SEARCH_ROWS, csv_delimiter, csv_records, csv_text
 
     path = Path(path)
     try:
@@ -236,7 +236,7 @@ def read_clinical(path: str | Path, key_column: str) -> pd.DataFrame:
             lines = list(range(1, len(cells) + 1))  # pandas keeps the sheet's blank rows, from row 1
         else:  # as text: identifiers keep their leading zeros
             text = csv_text(path.name, path.read_bytes())
-            delimiter = _delimiter(text)
+            delimiter = csv_delimiter(text)
             records = csv_records(text, delimiter)
             width = max((len(row) for _, row in records), default=1)  # a title row has fewer cells
             cells = pd.read_csv(io.StringIO(text), header=None, names=range(width), dtype=str, sep=delimiter,

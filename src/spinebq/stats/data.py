@@ -107,7 +107,7 @@ def read_table(path: str | Path, *, na_values: Sequence[str] = ()) -> pd.DataFra
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             text = csv_text(path.name, raw)
-            delimiter = _delimiter(text)
+            delimiter = csv_delimiter(text)
             read = partial(_read_csv_text, text, sep=delimiter, engine="python")
         else:
             _check_workbook(path.name, raw, suffix)
@@ -222,7 +222,7 @@ def _check_workbook(name: str, raw: bytes, suffix: str) -> None:
         raise SpinebqError(f"{name} is named {suffix} but is not an Excel workbook; {fix}.")
 
 
-def _delimiter(text: str) -> str:
+def csv_delimiter(text: str) -> str:
     """The delimiter of a CSV text: of :data:`DELIMITERS`, the one that splits most of the first
     :data:`HEADER_SEARCH_ROWS` lines into the same number (two or more) of cells; ``,`` when none does.
 
