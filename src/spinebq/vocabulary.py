@@ -187,6 +187,7 @@ class QcFlag(CodedValue):
     FIELD_STRENGTH_UNKNOWN = "field_strength_unknown"
     FIELD_STRENGTH_OTHER = "field_strength_other"
     NOT_SAGITTAL = "not_sagittal"
+    LABELS_OFF_THE_IMAGE = "labels_off_the_image"
 
     @property
     def sentence(self) -> str:
@@ -230,6 +231,8 @@ QC_SENTENCES = {
     QcFlag.FIELD_STRENGTH_OTHER: "published VBQ cutoffs come from another field strength; 1.5 T VBQ reads higher than "
                                  "3.0 T in some studies (docs/methods.md section 5.1)",
     QcFlag.NOT_SAGITTAL: "the thickest voxel axis is not left-right; ROIs are placed on reformatted sagittal slices",
+    QcFlag.LABELS_OFF_THE_IMAGE: "the vertebra labels lie off the bodies this image shows (labels of another scan?): "
+                                 "VBQ, S1-VBQ and PBQ are left out",
 }
 
 

@@ -294,6 +294,44 @@ def test_labels_of_another_exam_are_named_as_a_cause(tmp_path, capsys):
     assert "labels of another exam" in error and "T2-weighted" in error, error
 
 
+def test_each_exams_own_labels_fit_its_image(mask_results):
+    """The labels drawn on each exam lie 1-2 mm (median over the levels) from the bodies the built-in detection finds
+    in it, under the 4 mm above which labels are said to lie off the image; VBQ stays measured (test_vbq_with_masks)."""
+    from spinebq.measure.mri.label_fit import MAX_MEDIAN_OFFSET_MM
+
+    for case, (_, _, result) in mask_results.items():
+        fit = result.data["roi_source"]["fit"]
+        assert fit["checked"] and fit["fits"], (case, fit)
+        assert fit["median_offset_mm"] < MAX_MEDIAN_OFFSET_MM / 1.8, (case, fit["median_offset_mm"])
+        assert "labels_off_the_image" not in result.data["input"]["flags"], case
+
+
+@pytest.mark.parametrize("image_case, labels_case", [("06", "08"), ("08", "06")])
+def test_labels_of_another_exam_on_its_grid_are_said_to_lie_off_the_image(image_case, labels_case):
+    """case06 and case08 share a grid (361 x 361 x 57, one affine) and a similar build: each one's labels on the other's
+    image loaded and measured without a word (VBQ 2.26 for case06, whose own labels give 2.23, and a Genant grade 2 at
+    L5 from case08's outline). Their bodies lie a median 5-7 mm off the bodies the image shows: VBQ, S1-VBQ and PBQ
+    are now missing with the reason, and the input carries labels_off_the_image."""
+    need_t1_data()
+    from spinebq.io.volume import load_volume
+    from spinebq.io.mr_labels import load_mr_labels
+    from spinebq.measure.mri.label_fit import MAX_MEDIAN_OFFSET_MM
+    from spinebq.measure.mri.measure import measure_mri
+
+    image = load_volume(T1_DIR / f"case{image_case}_t1.nii.gz")
+    labels = load_mr_labels(T1_DIR / f"case{labels_case}_bodies_verse.nii.gz", image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = measure_mri(image, labels=labels, path=f"case{image_case}", measure_muscle=False).data
+    fit = d["roi_source"]["fit"]
+    assert fit["checked"] and not fit["fits"] and fit["median_offset_mm"] > MAX_MEDIAN_OFFSET_MM * 1.25, fit
+    assert "labels_off_the_image" in d["input"]["flags"]
+    assert "another scan" in d["input"]["flag_notes"]["labels_off_the_image"]
+    for key in ("vbq", "s1_vbq", "pbq"):
+        assert d[key] is None and "labels_off_the_image" in d[f"{key}_reason"], (key, d[key], d[f"{key}_reason"])
+    assert d["vbq_levels_used"] == [] and all(c["at_or_above"] is None for c in d["vbq_cutoffs"]), d["vbq_cutoffs"]
+
+
 def test_the_t1_image_given_as_labels_is_named_as_an_image(tmp_path, capsys):
     """The 8-bit T1 itself given to --labels (253 distinct values, under the 1000 of the CT check) was read as a label
     map and refused as "no CSF visible behind L3, L2 or L4", naming the MR; the labels file is now named as an

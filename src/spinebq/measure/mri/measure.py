@@ -247,7 +247,21 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
     vbq, vbq_reason, vbq_used = vbq_score(vbq_inputs, signal_csf)
     s1 = body_signals.get("S1", float("nan"))
     s1_vbq = round(s1 / signal_csf, 6) if math.isfinite(s1) and math.isfinite(signal_csf) and signal_csf > 0 else float("nan")
+    s1_vbq_reason = None if math.isfinite(s1_vbq) else ("no S1 body" if "S1" not in levels else "S1 or CSF signal not measured")
     pbq, pbq_reason, pbq_used = pbq_score(pedicle_signals, signal_csf)
+    if source["method"] == "labels":
+        from spinebq.measure.mri.label_fit import check_label_fit
+
+        fit = check_label_fit(image, {lv: rois[f"body_{lv}"] for lv in levels}, slab_mm=body_slab_mm,
+                              erosion_mm=body_erosion_mm, path=str(path))
+        source["fit"] = fit.to_dict()
+        if not fit.fits:
+            input_info["flags"].append(QcFlag.LABELS_OFF_THE_IMAGE.value)
+            input_info["flag_notes"][QcFlag.LABELS_OFF_THE_IMAGE.value] = fit.reason
+            vbq = s1_vbq = pbq = float("nan")
+            vbq_reason = s1_vbq_reason = pbq_reason = ("the vertebra labels lie off this image's bodies; see "
+                                                        f"{QcFlag.LABELS_OFF_THE_IMAGE.value}")
+            vbq_used, pbq_used = [], []
 
     if axial is not None:
         from spinebq.measure.mri.muscle import disc_centres_mm
@@ -292,7 +306,7 @@ def measure_mri(image: Volume, *, labels: LabelMap | Volume | None = None, point
         "vbq_cutoffs": [{**c, "note": _field_note(field_strength)} for c in cutoff_assessment("vbq", vbq)],
         "s1_vbq": _num(s1_vbq),
         "s1_vbq_method": S1_VBQ_METHOD,
-        "s1_vbq_reason": None if math.isfinite(s1_vbq) else ("no S1 body" if "S1" not in levels else "S1 or CSF signal not measured"),
+        "s1_vbq_reason": s1_vbq_reason,
         "pbq": _num(pbq),
         "pbq_method": PBQ_METHOD,
         "pbq_reason": pbq_reason,
