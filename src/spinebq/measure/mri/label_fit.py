@@ -6,8 +6,8 @@ The bodies the image itself shows are found by the built-in detection (:func:`sp
 image analysis without trained weights) and each labelled level's body ROI (the trabecular ROI the VBQ reads,
 :func:`spinebq.measure.mri.rois.body_roi_mask`) is compared with the nearest ROI of those bodies, whatever their
 names (the check is of place, not of level names). On the four real T1 exams of ``../shared/data/lumbar_mri_t1`` each
-exam's own labels lie a median 1-2 mm from the bodies found, another exam's 5-27 mm (``benchmarks/mri.md``, "Labels
-of another scan").
+exam's own labels lie a median 1.1-2.1 mm from the bodies found, another exam's on the same grid 5.4-7.1 mm
+(``benchmarks/mri.md``, "Labels of another scan").
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from spinebq.errors import SpinebqError
 from spinebq.image.volume import Volume
 
 #: Labels whose body ROIs lie further than this (median over the levels, mm) from the bodies the image shows do not
-#: fit the image: each exam's own labels lie 1-2 mm from them, another exam's 5 mm or more.
+#: fit the image: each exam's own labels lie 1.1-2.1 mm from them, another exam's 5.4 mm or more.
 MAX_MEDIAN_OFFSET_MM = 4.0
 #: Fewer levels compared than this leave the labels unchecked (one or two bodies give no median to trust).
 MIN_LEVELS = 3
