@@ -193,9 +193,10 @@ def save_figures(volume: Volume, data: dict, rois: dict[str, np.ndarray], out_di
                     f"CSF {csf['signal']:.1f}\n({csf.get('level')}, {csf.get('voxels')} vox kept,\n"
                     f"{csf.get('root_voxels_left_out') or 0} root vox left out)", color="cyan", fontsize=8,
                     va="center", bbox=dict(facecolor="black", alpha=0.5, pad=1, edgecolor="none"))
+    vbq = (f"VBQ {_score(data, 'vbq')} (median {_levels(data.get('vbq_levels_used'))} / CSF {csf.get('level')})"
+           if data.get("vbq") is not None else f"VBQ not measured: {data.get('vbq_reason')}")
     ax.set_title(
-        f"{title}\nVBQ {_score(data, 'vbq')} (median {_levels(data.get('vbq_levels_used'))} / CSF {csf.get('level')}), "
-        f"S1-VBQ {_score(data, 's1_vbq')}\nsagittal slice {x_show} (CSF; LPS x {grid.centre(x_show, 0):.1f} mm); "
+        f"{title}\n{vbq}, S1-VBQ {_score(data, 's1_vbq')}\nsagittal slice {x_show} (CSF; LPS x {grid.centre(x_show, 0):.1f} mm); "
         "each body ROI drawn from its own slice. "
         "Research use only", fontsize=8)
     fig.tight_layout()
