@@ -945,6 +945,18 @@ def manifest_rows(text: str) -> list[tuple[int, list[str]]]:
     return [(line, row) for line, row in csv_records(text, delimiter) if any(cell.strip() for cell in row)]
 
 
+def _names_paths(manifest: Path, cells: Sequence[str]) -> bool:
+    """Whether every filled cell of a manifest column names an existing file or folder (read from the manifest's
+    folder when relative, as the image columns are), and at least one is filled."""
+    filled = [cell.strip() for cell in cells if cell.strip()]
+
+    def exists(cell: str) -> bool:
+        path = Path(cell).expanduser()
+        return (path if path.is_absolute() else manifest.parent / path).exists()
+
+    return bool(filled) and all(exists(cell) for cell in filled)
+
+
 def _manifest_studies(manifest: Path, *, threads: int) -> _Manifest:
     """One study per row of a manifest CSV (see the module doc)."""
     try:
@@ -965,6 +977,13 @@ def _manifest_studies(manifest: Path, *, threads: int) -> _Manifest:
         raise SpinebqError(f"{manifest}: the manifest repeats the column(s) {', '.join(twice)}")
     column = {name: lower.index(name) for name in MANIFEST_RESERVED if name in lower}
     clinical = [i for i, name in enumerate(lower) if name not in MANIFEST_RESERVED]
+    paths = [header[i] for i in clinical if _names_paths(manifest, [row[i] for _, row in rows[1:] if i < len(row)])]
+    if paths:
+        raise SpinebqError(f"{manifest}: the column(s) {', '.join(paths)} hold file or folder paths but are none of the "
+                           f"image columns ({', '.join(MANIFEST_ROLES)}): they would be copied into cohort.csv as "
+                           "clinical values (a folder's name may name the patient). Rename a column to its role "
+                           "('labels' are the CT's vertebra labels; the batch finds the MRI's bodies itself), or "
+                           "remove it")
     seen: dict[str, int] = {}
     scans: dict[Path, tuple[list[_Series], list[_Header]]] = {}
     studies, where = [], {}
