@@ -947,8 +947,9 @@ def manifest_rows(text: str) -> list[tuple[int, list[str]]]:
 
 def _names_paths(manifest: Path, cells: Sequence[str]) -> bool:
     """Whether every filled cell of a manifest column names an existing file or folder (read from the manifest's
-    folder when relative, as the image columns are), and at least one is filled."""
-    filled = [cell.strip() for cell in cells if cell.strip()]
+    folder when relative, as the image columns are), and at least one is filled (``.``, a missing-value code of
+    SPSS and SAS, names no file here)."""
+    filled = [cell.strip() for cell in cells if cell.strip() not in ("", ".", "..")]
 
     def exists(cell: str) -> bool:
         path = Path(cell).expanduser()
