@@ -64,23 +64,22 @@ def check_level_names(ct: Volume, labels: LabelMap) -> NameCheck:
     -------
     NameCheck
     """
-    from spinebq.segment.ct.core import segment_ct
-    from spinebq.segment.ct.labelling import LEVEL_UNCONFIRMED
+    from spinebq.segment.ct.core import count_vertebrae
 
     try:
-        ours = segment_ct(ct)
+        ours = count_vertebrae(ct)
     except SpinebqError as exc:
         return NameCheck(method=f"not checked: the built-in segmentation found no spine ({exc})")
-    # a vertebra cut by the field of view may hold parts of two (the few voxels of a neighbour's label)
-    confirmed = {level["verse_id"] for level in ours.levels.values()
-                 if LEVEL_UNCONFIRMED not in level["qc"] and not any("cut by the field" in q for q in level["qc"])}
+    confirmed = ours.confirmed_ids()
     if not confirmed:
         return NameCheck(method="not checked: the built-in segmentation found neither the sacrum nor a sure last rib "
                                 "to count from")
+    labelled = np.nonzero(labels.array > 0)
+    label_ids, ours_ids = labels.array[labelled], ours.vertebra_at(labelled)
     implausible = {}
-    for vid in (int(v) for v in np.unique(labels.array) if v > 0 and int(v) in VERSE_NAMES):
+    for vid in (int(v) for v in np.unique(label_ids) if int(v) in VERSE_NAMES):
         name = VERSE_NAMES[vid]
-        inside = ours.vertebrae.array[labels.array == vid]
+        inside = ours_ids[label_ids == vid]
         found = inside[inside > 0]
         if found.size < MIN_OVERLAP * inside.size:
             continue
@@ -88,9 +87,9 @@ def check_level_names(ct: Volume, labels: LabelMap) -> NameCheck:
         best = int(ids[np.argmax(counts)])
         if best in confirmed and best != vid and counts.max() >= MIN_OVERLAP * inside.size:
             implausible[name] = (f"labelled {name}, but the vertebra there is {VERSE_NAMES[best]} counted in the "
-                                 f"image ({ours.info.get('method')}; built-in segmentation): the labels may be shifted")
+                                 f"image ({ours.naming.method}; built-in segmentation): the labels may be shifted")
     return NameCheck(implausible, "names compared with the built-in segmentation's vertebrae counted from the sacrum "
-                                  f"or the last rib ({ours.info.get('method')}; a label must lie "
+                                  f"or the last rib ({ours.naming.method}; a label must lie "
                                   f"{100 * MIN_OVERLAP:.0f} % in one of them)")
 
 

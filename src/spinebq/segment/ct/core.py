@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -19,14 +20,14 @@ from spinebq.errors import OptionError, SpinebqError
 from spinebq.image.labelmap import LabelMap
 from spinebq.image.volume import Volume
 from spinebq.segment.ct import labelling
-from spinebq.segment.ct.bone import patient_mask, to_native, to_working_grid
-from spinebq.segment.ct.canal import find_axis
-from spinebq.segment.ct.discs import build_curve, find_discs
+from spinebq.segment.ct.bone import WorkGrid, patient_mask, to_native, to_working_grid
+from spinebq.segment.ct.canal import SpineAxis, find_axis
+from spinebq.segment.ct.discs import DiscPlane, build_curve, find_discs
 from spinebq.segment.ct.refine import refine_bodies
 from spinebq.segment.ct.result import SegmentationResult, result_from_labels
 from spinebq.segment.ct.ribs import lateral_bones
 from spinebq.segment.ct.subregions import ARCH, CANAL, PEDICLE_LEFT, PEDICLE_RIGHT, SUBREGION_NAMES, split_subregions
-from spinebq.segment.ct.vertebrae import fill_marrow, segment_vertebrae, trim_thoracic
+from spinebq.segment.ct.vertebrae import Segments, fill_marrow, segment_vertebrae, trim_thoracic
 from spinebq.vocabulary import LabelContent, LabelScheme, LateralProcess, Segmenter
 
 #: Smallest body volume (ml) of a segment that is reported as a vertebra.
@@ -41,22 +42,73 @@ def _progress(progress: Callable | None, step: str, fraction: float) -> None:
         progress(step, fraction)
 
 
-def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable | None = None) -> SegmentationResult:
-    """Segment and name the vertebrae of a CT with image analysis only (no model, no download).
+@dataclass
+class CountedVertebrae:
+    """The vertebrae found and named on the working grid (:func:`count_vertebrae`), before their surfaces are refined
+    on the CT's grid (:func:`segment_ct`).
+
+    Attributes
+    ----------
+    grid : WorkGrid
+        The working grid and its HU.
+    axis : SpineAxis
+    planes : list of DiscPlane
+    segments : Segments
+        Bodies and whole vertebrae on the working grid, numbered 1..n from the top.
+    present : list of int
+        The segments kept as vertebrae.
+    landmarks : Landmarks
+        Sacrum, ribs and lateral processes the names were counted from.
+    naming : Naming
+        The name, confidence and QC flags of each segment.
+    timings : dict
+        Seconds from the start at the end of each step.
+    """
+
+    grid: WorkGrid
+    axis: SpineAxis
+    planes: list[DiscPlane]
+    segments: Segments
+    present: list[int]
+    landmarks: labelling.Landmarks
+    naming: labelling.Naming
+    timings: dict[str, float]
+
+    def level_ids(self) -> np.ndarray:
+        """Segment number -> VerSe id of its name (0 where unnamed)."""
+        lut = np.zeros(self.segments.n + 1, np.int16)
+        for s, name in self.naming.names.items():
+            lut[s] = VERSE_IDS[name]
+        return lut
+
+    def confirmed_ids(self) -> set[int]:
+        """The VerSe ids of the levels whose names were counted from the sacrum or a sure last rib and whose vertebra
+        lies whole in the field of view (one cut by it may hold a neighbour's few voxels)."""
+        return {VERSE_IDS[name] for s, name in self.naming.names.items()
+                if not any(flag == labelling.LEVEL_UNCONFIRMED or "cut by the field" in flag
+                           for flag in self.naming.flags.get(s, []))}
+
+    def vertebra_at(self, index: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The VerSe id of the named whole vertebra (unrefined, 0 outside) at CT-grid voxels ``index`` (as
+        :func:`numpy.nonzero` gives them): each lies in the working voxel whose block holds it (:func:`to_native`)."""
+        work = tuple(np.asarray(i) // f for i, f in zip(index, self.grid.factors))
+        return self.level_ids()[self.segments.whole[work]]
+
+
+def count_vertebrae(ct: Volume, *, level_at: dict | None = None, progress: Callable | None = None) -> CountedVertebrae:
+    """Find the vertebrae of a CT on the working grid and name them, counting from the sacrum or the last rib.
+
+    The first steps of :func:`segment_ct`; enough to check the names of labels made elsewhere
+    (:func:`spinebq.measure.ct.plausibility.check_level_names`) at a third of its time.
 
     Parameters
     ----------
-    ct : Volume
-        CT in HU, canonical orientation (as :func:`spinebq.io.volume.load_volume` returns it).
-    level_at : dict, optional
-        ``{(x_mm, y_mm, z_mm): "L3"}`` in patient LPS mm: the vertebra at that point is named so and
-        the others follow in order.
-    progress : callable, optional
-        Called as ``progress(step: str, fraction: float)``.
+    ct, level_at, progress
+        As for :func:`segment_ct`.
 
     Returns
     -------
-    SegmentationResult
+    CountedVertebrae
 
     Raises
     ------
@@ -139,14 +191,44 @@ def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable |
             naming = labelling.relabel_at(naming, present, seg_id, name)
             break
     timings["naming_s"] = time.perf_counter() - t0
+    return CountedVertebrae(grid, axis, planes, seg, present, landmarks, naming, timings)
+
+
+def segment_ct(ct: Volume, *, level_at: dict | None = None, progress: Callable | None = None) -> SegmentationResult:
+    """Segment and name the vertebrae of a CT with image analysis only (no model, no download).
+
+    Parameters
+    ----------
+    ct : Volume
+        CT in HU, canonical orientation (as :func:`spinebq.io.volume.load_volume` returns it).
+    level_at : dict, optional
+        ``{(x_mm, y_mm, z_mm): "L3"}`` in patient LPS mm: the vertebra at that point is named so and
+        the others follow in order.
+    progress : callable, optional
+        Called as ``progress(step: str, fraction: float)``.
+
+    Returns
+    -------
+    SegmentationResult
+
+    Raises
+    ------
+    SpinebqError
+        When no spine can be found in the image.
+    OptionError
+        When ``level_at`` names no vertebra, or its point lies in none.
+    """
+    t0 = time.perf_counter()
+    counted = count_vertebrae(ct, level_at=level_at, progress=progress)
+    grid, axis, planes, seg, present = counted.grid, counted.axis, counted.planes, counted.segments, counted.present
+    landmarks, naming, timings = counted.landmarks, counted.naming, counted.timings
+    work, sp = grid.hu, grid.spacing_mm
     _progress(progress, "sub-regions", 0.85)
     thoracic = [s for s, name in naming.names.items() if name.startswith("T")]
     if thoracic:
         trim_thoracic(seg.whole, thoracic, axis, sp)
     sub = split_subregions(work, sp, seg.bodies, seg.whole, axis)
-    lut = np.zeros(seg.n + 1, np.int16)
-    for s, name in naming.names.items():
-        lut[s] = VERSE_IDS[name]
+    lut = counted.level_ids()
     ids_work = lut[seg.whole]
     sub[(ids_work == 0) & (sub != 5)] = 0
     vertebrae_native = to_native(ids_work, grid)
