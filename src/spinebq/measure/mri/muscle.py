@@ -361,10 +361,11 @@ def _measure_blocks(image: np.ndarray, blocks: dict[tuple[str, str], tuple[list[
             lab, _ = ndimage.label(bright)
             touching = np.unique(lab[behind[box] & bright])
             mask[box] &= ~np.isin(lab, touching[touching > 0])
-        lab, n = ndimage.label(mask)
-        if n > 1:  # small islands cut off beyond the removed fat (a skin fold) are not muscle
-            sizes = ndimage.sum(mask, lab, range(1, n + 1))
-            mask = np.isin(lab, 1 + np.nonzero(sizes >= ISLAND_FRACTION * sizes.sum())[0])
+        if mask.any():  # small islands cut off beyond the removed fat (a skin fold) are not muscle
+            box = ndimage.find_objects(mask.astype(np.uint8))[0]
+            lab, n = ndimage.label(mask[box])
+            sizes = np.bincount(lab.ravel())[1:]
+            mask[box] = np.isin(lab, 1 + np.nonzero(sizes >= ISLAND_FRACTION * sizes.sum())[0])
         if mask.sum() < 50:
             continue
         rois[f"muscle_{side}_{disc}"] = mask
