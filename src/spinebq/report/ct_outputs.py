@@ -17,6 +17,7 @@ from spinebq.measure.ct.levels import CtResult  # noqa: E402
 from spinebq.measure.ct.ellipse import sample_plane  # noqa: E402
 from spinebq.records.ct import CtRecord  # noqa: E402
 from spinebq.report.files import write_csv, write_json  # noqa: E402
+from spinebq.report.panels import ELLIPSES, place_panels  # noqa: E402
 from spinebq.report.quantities import BY_KEY, CSV_CT_KEYS, level_value  # noqa: E402
 
 
@@ -122,7 +123,7 @@ def ellipse_panels(ct: Volume, result: CtResult, name: str, path: Path) -> Path:
         ax.set_xlabel("right <- -> left (mm)", fontsize=8)
         ax.set_ylabel("anterior (top) / posterior (bottom), mm", fontsize=7)
     fig.suptitle("three-slice elliptical ROIs in the vertebra's own plane (research use only)", fontsize=9)
-    fig.tight_layout()
+    place_panels(fig, ELLIPSES)
     fig.savefig(path)
     plt.close(fig)
     return path

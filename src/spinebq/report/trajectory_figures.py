@@ -15,6 +15,7 @@ from spinebq.image.volume import Volume  # noqa: E402
 from spinebq.measure.ct.sampling import orthonormal_pair, sample_values  # noqa: E402
 from spinebq.records.ct import VertebraRecord  # noqa: E402
 from spinebq.records.regional import TrajectoryRecord  # noqa: E402
+from spinebq.report.panels import TRAJECTORY, place_panels  # noqa: E402
 
 HALF_MM = 45.0
 STEP_MM = 0.5
@@ -61,6 +62,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
     sides = [s for s in ("left", "right") if s in screws]
     fig, axes = plt.subplots(2, max(1, len(sides)), figsize=(4.2 * max(1, len(sides)), 8.4), dpi=100, squeeze=False)
     extent = (-HALF_MM, HALF_MM, HALF_MM, -HALF_MM)
+    title_lines = TRAJECTORY.title_lines
     for col, side in enumerate(sides):
         screw = screws[side]
         centre = (screw.entry_mm + screw.target_mm) / 2
@@ -87,6 +89,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
                 text += f", 2D rectangle {rect:.0f} HU"
             warned = f"\nwarning: {', '.join(w.replace('_', ' ') for w in info.warnings)}" if info.warnings else ""
             ax.set_title(f"{text}\n{title}{warned}", fontsize=8)
+            title_lines = max(title_lines, 2 + warned.count("\n"))
             # size and angle beside the screw head, as a surgeon reads a plan
             angle = info.medial_angle_deg if row == 0 else info.sagittal_angle_deg
             label = f"{screw.diameter_mm:g} x {screw.length_mm:.0f} mm"
@@ -100,7 +103,7 @@ def trajectory_figure(ct: Volume, level: str, screws: dict, frame, measured: dic
             ax.set_ylabel(ylabel, fontsize=7)
             ax.tick_params(labelsize=6)
     fig.suptitle(f"{level}: screw trajectories (research use only)", fontsize=9)
-    fig.tight_layout()
+    place_panels(fig, TRAJECTORY, title_lines)
     fig.savefig(path)
     plt.close(fig)
     return path
