@@ -1,7 +1,8 @@
 """Wall time of the runs users repeat most: ``spinebq ct`` and ``spinebq mri`` on the real data, and the label-name
 check of a labelled CT run at 3 mm and on 0.7 mm slices.
 
-Each run is a fresh Python process (imports counted apart). To compare two versions, point PYTHONPATH at the other
+Each run is a fresh Python process (imports counted apart), repeated REPEATS times; the median and the range are
+printed (the machine's speed varies from run to run). To compare two versions, point PYTHONPATH at the other
 one's ``src`` (e.g. a ``git worktree`` of an older commit):
 
     python benchmarks/run_times.py
@@ -24,7 +25,7 @@ t0 = time.perf_counter()
 from spinebq.cli import main
 t1 = time.perf_counter()
 code = main(sys.argv[1:])
-print(f"imports {t1 - t0:.1f} s, run {time.perf_counter() - t1:.1f} s (exit {code})", file=sys.stderr)
+print(f"{time.perf_counter() - t1:.2f} {t1 - t0:.2f}", file=sys.stderr)
 """
 
 NAMES = """
@@ -41,14 +42,28 @@ if sys.argv[3] == "0.7":  # the lumbar crop of tests/test_resampled_ct.py
     ct, labels = resample_volume(ct.crop(box), 0.7), resample_labels(LabelMap.of(labels.crop(box), content=labels.content), 0.7)
 t = time.perf_counter()
 check = check_level_names(ct, labels)
-print(f"{ct.shape}: {time.perf_counter() - t:.1f} s, {len(check.implausible)} levels flagged", file=sys.stderr)
+print(f"{time.perf_counter() - t:.2f}", file=sys.stderr)
 """
 
 
+#: Runs per case.
+REPEATS = 3
+
+
 def run(label: str, code: str, *args: str) -> None:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
-    print(f"{label:<52} {last}")
+    """Print the median and range of the seconds ``code`` reports (its last line on stderr), and of its imports."""
+    runs, imports = [], []
+    for _ in range(REPEATS):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"{label:<52} failed: {done.stderr.strip().splitlines()[-1:]}")
+            return
+        figures = [float(v) for v in done.stderr.strip().splitlines()[-1].split()]
+        runs.append(figures[0])
+        imports += figures[1:]
+    runs.sort()
+    text = f"{label:<52} {runs[len(runs) // 2]:5.1f} s ({runs[0]:.1f}-{runs[-1]:.1f})"
+    print(text + (f", imports {sorted(imports)[len(imports) // 2]:.1f} s" if imports else ""))
 
 
 def main() -> None:
