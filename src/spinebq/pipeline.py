@@ -502,7 +502,7 @@ def analyse_study(inputs: StudyInputs, options: StudyOptions = StudyOptions(), *
 
     if inputs.problem:
         raise SpinebqError(inputs.problem)
-    ct_image = mri_labels = None
+    ct_image, mri_labels = None, inputs.mri_labels
     if inputs.role_from_values and inputs.ct is not None:
         inputs, ct_image = _role_from_values(inputs)
         mri_labels = inputs.labels if inputs.ct is None else None  # the label map named after the image goes with it

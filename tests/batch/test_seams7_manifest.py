@@ -46,8 +46,8 @@ def test_manifest_rows_are_numbered_as_the_file_shows_them(tmp_path, caplog):
 
 
 def test_a_column_of_paths_that_is_no_image_role_is_refused(tmp_path):
-    """A manifest column of image paths under a name that is none of the roles ('mri_labels': the batch reads no MRI
-    labels) was taken for a clinical column: the MRI was measured without its labels, silently, and every path was
+    """A manifest column of image paths under a name that is none of the roles ('mri_mask', where the role is
+    'mri_labels') was taken for a clinical column: the MRI was measured without its labels, silently, and every path was
     copied into cohort.csv, where a folder's name may name the patient. It is now refused before any header is
     read, naming the column and the roles; a clinical column of words or numbers is still read."""
     import pytest
@@ -57,9 +57,9 @@ def test_a_column_of_paths_that_is_no_image_role_is_refused(tmp_path):
     t1 = need(TS.parent / "lumbar_mri_t1" / "case06_t1.nii.gz")
     labels = t1.parent / "case06_bodies_verse.nii.gz"
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text(f"id,mri,mri_labels,side\nA1,{t1},{labels},left\nA2,{t1},,right\n")
-    with pytest.raises(SpinebqError, match=r"the column\(s\) mri_labels hold file or folder paths but are none of the "
-                                           r"image columns \(ct, mri, axial, labels\)"):
+    manifest.write_text(f"id,mri,mri_mask,side\nA1,{t1},{labels},left\nA2,{t1},,right\n")
+    with pytest.raises(SpinebqError, match=r"the column\(s\) mri_mask hold file or folder paths but are none of the "
+                                           r"image columns \(ct, mri, axial, labels, mri_labels\)"):
         discover([manifest])
     manifest.write_text(f"id,mri,side\nA1,{t1},left\n")
     (study,) = discover([manifest])

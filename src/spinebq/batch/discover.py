@@ -14,8 +14,8 @@ An input is one of
   modality, SeriesNumber and description (``SeriesInfo.series_uid`` is then None). A file reached twice (a folder
   given twice, or also inside another input) is read once.
 * a **NIfTI file**: one study with a CT.
-* a **manifest** (``*.csv``): columns ``id`` (required, unique), ``ct``, ``mri``, ``axial``, ``labels``, ``patient``
-  (optional) and any clinical columns, kept in their order. Paths are relative to the manifest's folder and may
+* a **manifest** (``*.csv``): columns ``id`` (required, unique), ``ct``, ``mri``, ``axial``, ``labels`` (the CT's),
+  ``mri_labels`` (the MRI's), ``patient`` (optional) and any clinical columns, kept in their order. Paths are relative to the manifest's folder and may
   name a NIfTI file or a DICOM folder; in a DICOM folder holding several series the series is chosen by the rule
   below. A path that does not exist makes that row a study with ``problem`` set.
 
@@ -113,7 +113,7 @@ KEY_HEX_DIGITS = 10
 #: File-name endings of a label map beside its image (``<stem>_labels.nii.gz`` labels ``<stem>.nii.gz``).
 LABEL_SUFFIXES = ("_labels", "_seg")
 #: Manifest columns that are not clinical data.
-MANIFEST_ROLES = ("ct", "mri", "axial", "labels")
+MANIFEST_ROLES = ("ct", "mri", "axial", "labels", "mri_labels")
 MANIFEST_RESERVED = ("id", "patient") + MANIFEST_ROLES
 #: Modalities of objects that are not image volumes (dose reports, presentation states, segmentations ...).
 NON_IMAGE_MODALITIES = frozenset({"SR", "OT", "PR", "KO", "SEG", "REG", "DOC", "PLAN", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"})
@@ -983,7 +983,7 @@ def _manifest_studies(manifest: Path, *, threads: int) -> _Manifest:
         raise SpinebqError(f"{manifest}: the column(s) {', '.join(paths)} hold file or folder paths but are none of the "
                            f"image columns ({', '.join(MANIFEST_ROLES)}): they would be copied into cohort.csv as "
                            "clinical values (a folder's name may name the patient). Rename a column to its role "
-                           "('labels' are the CT's vertebra labels; the batch finds the MRI's bodies itself), or "
+                           "('labels' are the CT's vertebra labels, 'mri_labels' the MRI's), or "
                            "remove it")
     seen: dict[str, int] = {}
     scans: dict[Path, tuple[list[_Series], list[_Header]]] = {}
@@ -1014,6 +1014,8 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     paths = {role: value.get(role, "") for role in MANIFEST_ROLES}
     if not paths["ct"] and not paths["mri"]:
         return StudyInputs(**base, problem="the manifest row names neither a ct nor an mri path")
+    if paths["mri_labels"] and not paths["mri"]:
+        return StudyInputs(**base, problem="the manifest row names mri_labels but no mri path for them to label")
     try:  # a value the assessment cannot read is said before the images are measured, not after
         _check_clinical(clinical, line)
     except SpinebqError as exc:
@@ -1053,6 +1055,7 @@ def _manifest_row(manifest: Path, line: int, study_id: str, value: dict[str, str
     return StudyInputs(
         **base, ct=roles.get("ct"), mri=roles.get("mri"), axial=roles.get("axial") if roles.get("mri") or roles.get("ct") else None,
         labels=str(resolved["labels"]) if "labels" in resolved else None,
+        mri_labels=str(resolved["mri_labels"]) if "mri_labels" in resolved else None,
         choice=tuple(choice), passed_over=tuple(passed), problem=problem,
     )
 

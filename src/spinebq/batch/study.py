@@ -278,7 +278,7 @@ def with_study_flags(reason: str) -> str:
 
 def input_names(inputs: StudyInputs) -> dict[str | None, str]:
     """The study's input paths and the words that stand for them in its outputs (:func:`~spinebq.io.output.without_paths`)."""
-    names: dict[str | None, str] = {inputs.labels: "the label map"}
+    names: dict[str | None, str] = {inputs.labels: "the label map", inputs.mri_labels: "the MRI label map"}
     for role in ("ct", "mri", "axial"):
         info = getattr(inputs, role)
         if info is not None:
@@ -328,7 +328,7 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
             spine_thumbnail(image, mri.images.labels.array, folder / "thumbnail.png", window=mr_window(image))
 
         mri = write_mri_outputs(folder / "mri", mri, figures=full)
-        _write_manifest(folder / "mri", "mri", {"image": record.inputs.mri.path,
+        _write_manifest(folder / "mri", "mri", {"image": record.inputs.mri.path, "labels": record.inputs.mri_labels,
                                                "axial": record.inputs.axial and record.inputs.axial.path},
                         mri.images.image.metadata if mri.images else None, options)
     record = replace(record, ct=ct, mri=mri)

@@ -84,6 +84,9 @@ class StudyInputs:
         An axial T1 MR series of the same exam (muscle fat).
     labels : str or None
         A vertebra label map for the CT (manifest input only).
+    mri_labels : str or None
+        A vertebra label map for the sagittal MRI (manifest input only; without it the MRI's bodies are found
+        automatically).
     clinical : tuple of (str, str) pairs
         Clinical columns of a manifest row, in their order.
     identifiers : tuple of (str, str) pairs
@@ -108,6 +111,7 @@ class StudyInputs:
     mri: SeriesInfo | None = None
     axial: SeriesInfo | None = None
     labels: str | None = None
+    mri_labels: str | None = None
     clinical: tuple[tuple[str, str], ...] = ()
     identifiers: tuple[tuple[str, str], ...] = ()
     choice: tuple[str, ...] = ()
