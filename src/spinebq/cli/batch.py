@@ -21,9 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="DICOM tree (any depth, many patients; zip archives in it are read too), folder of "
                         "NIfTI files (each measured as what its values show: CT, MRI, or a label map skipped), or "
-                        "manifest CSV (columns id, ct, mri, axial, labels (the CT's), mri_labels + clinical columns; relative paths are "
-                        "read from the "
-                        "manifest's folder)")
+                        "manifest CSV (columns id, ct, mri, axial, labels (the CT's), mri_labels + clinical columns; "
+                        "relative paths are read from the manifest's folder)")
     parser.add_argument("--out", required=True, metavar="DIR", help="batch folder: cohort.csv, qc.html, studies/<key>/, "
                         "ledger.sqlite; running again resumes")
     parser.add_argument("--profile", default="screening", choices=("screening", "full"),
