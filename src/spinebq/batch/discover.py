@@ -15,9 +15,9 @@ An input is one of
   given twice, or also inside another input) is read once.
 * a **NIfTI file**: one study with a CT.
 * a **manifest** (``*.csv``): columns ``id`` (required, unique), ``ct``, ``mri``, ``axial``, ``labels`` (the CT's),
-  ``mri_labels`` (the MRI's), ``patient`` (optional) and any clinical columns, kept in their order. Paths are relative to the manifest's folder and may
-  name a NIfTI file or a DICOM folder; in a DICOM folder holding several series the series is chosen by the rule
-  below. A path that does not exist makes that row a study with ``problem`` set.
+  ``mri_labels`` (the MRI's), ``patient`` (optional) and any clinical columns, kept in their order. Paths are
+  relative to the manifest's folder and may name a NIfTI file or a DICOM folder; in a DICOM folder holding several
+  series the series is chosen by the rule below. A path that does not exist makes that row a study with ``problem`` set.
 
 Keys are pseudonymous and stable across runs: ``"s" + sha256(x)[:10]`` for a study, where x is the
 StudyInstanceUID (DICOM), the manifest ``id``, or the file's path relative to the input folder (NIfTI); and
