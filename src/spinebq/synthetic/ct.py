@@ -202,7 +202,13 @@ def _frame(centre: np.ndarray, axis: np.ndarray, x, y, z):
 def _draw_vertebra(name, centre, axis, x, y, z, hu, labels, sub, *, cancellous_alae: bool = False) -> None:
     h, a, b = BODY_HEIGHT_MM[name], BODY_HALF_WIDTH_MM[name], BODY_HALF_DEPTH_MM[name]
     s, p, l = _frame(centre, axis, x, y, z)
-    # a slab of the grid that can hold this vertebra (with the ribs of T12)
+    # the slab of slices that can hold this vertebra: every part below lies within this height along its axis
+    slab = np.flatnonzero((np.abs(s) <= h / 2 + DISC_HEIGHT_MM / 2 + 0.01).any(axis=(0, 1)))
+    if slab.size == 0:
+        return
+    z_slab = slice(int(slab[0]), int(slab[-1]) + 1)
+    s, p = s[..., z_slab], p[..., z_slab]
+    hu, labels, sub = hu[..., z_slab], labels[..., z_slab], sub[..., z_slab]
     body_shape = ((l / a) ** 2 + (p / b) ** 2 <= 1) & (p <= 0.8 * b) & (np.abs(s) <= h / 2)
     inside = ((l / (a - CORTEX_MM)) ** 2 + (p / (b - CORTEX_MM)) ** 2 <= 1) & (p <= 0.8 * b - CORTEX_MM) & (
         np.abs(s) <= h / 2 - CORTEX_MM
@@ -264,11 +270,17 @@ def _draw_screw(g: dict, x, y, z, hu) -> dict:
     ped = _pedicle_axis("L4", g, "left")
     entry, target = np.array(ped["entry_mm"]), np.array(ped["target_mm"])
     direction = (target - entry) / np.linalg.norm(target - entry)
+    length = float(np.linalg.norm(target - entry)) + 5.0
+    # the box of the grid that holds the screw (3 mm radius, from 10 mm behind the entry to its tip)
+    ends = np.array([entry - 10.0 * direction, entry + length * direction])
+    box = tuple(slice(int(k[0]), int(k[-1]) + 1) for k in
+                (np.flatnonzero((c.ravel() >= lo - 4.0) & (c.ravel() <= hi + 4.0))
+                 for c, lo, hi in zip((x, y, z), ends.min(axis=0), ends.max(axis=0))))
+    x, y, z = x[box[0], :, :], y[:, box[1], :], z[:, :, box[2]]
     rel = np.stack(np.broadcast_arrays(x - entry[0], y - entry[1], z - entry[2]))
     t = np.tensordot(direction, rel, axes=1)
     radial = np.sqrt(np.maximum(np.sum(rel**2, axis=0) - t**2, 0))
-    length = float(np.linalg.norm(target - entry)) + 5.0
-    hu[(radial <= 3.0) & (t >= -10) & (t <= length)] = METAL_HU
+    hu[box][(radial <= 3.0) & (t >= -10) & (t <= length)] = METAL_HU
     return {"level": "L4", "side": "left", "entry_mm": ped["entry_mm"], "target_mm": ped["target_mm"], "diameter_mm": 6.0}
 
 
