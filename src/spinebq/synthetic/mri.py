@@ -110,9 +110,6 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     z = (np.arange(shape[2]) + 0.5) * sz
     X, Y, Z = np.meshgrid(x, y, z, indexing="ij", sparse=True)  # open grids: a mask is full only where it must be
 
-    def everywhere(mask: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(mask, shape)
-
     img = np.full(shape, sig["soft"], np.float32)
     lab = np.zeros(shape, np.int16)
     x0, y_body = 45.0, 80.0  # midline, body AP centre
@@ -120,8 +117,8 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     height, disc = 26.0, 9.0
     # background: air behind the back, subcutaneous fat
     skin = 170.0
-    img[everywhere(Y > skin)] = 5.0
-    img[everywhere((Y > 152.0) & (Y <= skin))] = sig["fat"]
+    img[np.broadcast_to(Y > skin, shape)] = 5.0
+    img[np.broadcast_to((Y > 152.0) & (Y <= skin), shape)] = sig["fat"]
 
     # levels from the bottom: S1 body starts at z = 12
     bottoms = {}
@@ -135,9 +132,9 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
     canal_c, canal_ap, canal_lr = y_wall + 2.0 + 7.0, 7.0, 10.0
     r_canal = ((X - x0) / canal_lr) ** 2 + ((Y - canal_c) / canal_ap) ** 2
     # discs everywhere in the column first, bodies overwrite
-    img[everywhere(r_body <= 1.0)] = sig["disc"]
+    img[np.broadcast_to(r_body <= 1.0, shape)] = sig["disc"]
     # PLL / epidural ligament band between body and canal
-    img[everywhere((np.abs(X - x0) < 12) & (Y > y_wall) & (Y <= canal_c))] = sig["ligament"]
+    img[np.broadcast_to((np.abs(X - x0) < 12) & (Y > y_wall) & (Y <= canal_c), shape)] = sig["ligament"]
     for name, zb in bottoms.items():
         vid = VERSE_IDS[name]
         in_z = (Z >= zb) & (Z < zb + height)
@@ -184,7 +181,7 @@ def make_mri_phantom(*, weighting: str = "T1", csf_visible: bool = True, noise_s
                 d = np.sqrt((X - (x0 + dx)) ** 2 + (Y - (canal_c + dy)) ** 2)
                 weight = np.clip((radius + 0.75 - d) / 1.5, 0.0, 1.0)
                 edge = canal & (weight > 0)
-                img[edge] = np.maximum(img[edge], sig["csf"] + everywhere(weight)[edge] * (signal_root - sig["csf"]))
+                img[edge] = np.maximum(img[edge], sig["csf"] + np.broadcast_to(weight, shape)[edge] * (signal_root - sig["csf"]))
     # paraspinal muscles per disc level, with known fat fractions
     muscle_truth = {}
     u = rng.random(shape)

@@ -8,8 +8,8 @@ the summary; each check also lowers the level's confidence.
 
 
 A label map shifted by one level (every vertebra named as its neighbour) has bodies, pedicles and densities
-that all look right; only counting the vertebrae in the image shows it. The built-in segmentation
-(:func:`spinebq.segment.ct.core.segment_ct`) counts them from the sacrum or from the last rib (told from a lumbar
+that all look right; only counting the vertebrae in the image shows it. The built-in segmentation's first steps
+(:func:`spinebq.segment.ct.core.count_vertebrae`) count them from the sacrum or from the last rib (told from a lumbar
 transverse process, :mod:`spinebq.segment.ct.ribs`); where it confirmed its names and each labelled vertebra
 overlaps one of its vertebrae, a different name there flags the level ``labels_implausible`` with the reason, and
 the level is kept out of the summary. Where the built-in segmentation confirms no level (neither the sacrum nor a
