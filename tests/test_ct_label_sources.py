@@ -385,3 +385,29 @@ def test_a_missing_three_slice_hu_says_why(records):
             assert reason and "plane:" in reason, (name, vertebra.level, vertebra.details.get("hu_2d_areas_mm2"))
     assert records["none"].level("S1").details["hu_2d_reason"].startswith("inferior plane: no trabecular bone")
     assert missing >= 1
+
+
+def test_vertebrae_file_without_its_subregions_says_so(phantom, tmp_path):
+    """``spinebq segment``'s vertebrae.nii.gz copied away from its subregions.nii.gz is measured as any other label
+    source (its bodies cut from the labels), which can give other numbers than no labels (the real CT's L1 hu_3d 121.3
+    against 123.4): the run says so first, before it measures."""
+    from spinebq.io.volume import save_nifti
+
+    said = []
+
+    class Stop(Exception):
+        pass
+
+    def listen(message: str) -> None:
+        said.append(message)
+        raise Stop
+
+    labels = save_nifti(phantom.labels, tmp_path / "vertebrae.nii.gz")
+    with pytest.raises(Stop):
+        analyse_ct(phantom.ct, labels, progress=listen)
+    assert said[0].startswith(f"no subregions.nii.gz beside {labels}")
+    save_nifti(phantom.subregions, tmp_path / "subregions.nii.gz")
+    said.clear()
+    with pytest.raises(Stop):
+        analyse_ct(phantom.ct, labels, progress=listen)
+    assert said[0].startswith("bodies and level checks from spinebq segment's files beside")

@@ -356,6 +356,9 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
             own = segmentation_beside(path, ct, labels)
             if own is not None:
                 say(f"bodies and level checks from spinebq segment's files beside {path}")
+            elif Path(path).name in SEGMENT_LABEL_FILES and not (Path(path).parent / "subregions.nii.gz").is_file():
+                say(f"no subregions.nii.gz beside {path}: the bodies are cut from the labels as for any other label "
+                    "source, so the numbers can differ from spinebq segment's own (keep its output folder together)")
     labels = LabelMap.of(labels)
     bodies, bodies_method = (None if own is None else own.bodies), OWN_BODY_METHOD
     if options.bodies is not None:  # the labels keep their pedicles for the screws; the map gives the bodies
