@@ -83,3 +83,28 @@ def test_a_clinical_column_given_twice_in_any_case_is_refused(tmp_path, header, 
     frame = pd.DataFrame([["é1", "70", "71"]], columns=names)
     with pytest.raises(SpinebqError, match=twice):  # the library's callers, who pass a frame, too
         with_clinical(_studies(tmp_path), frame, "PatientID")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", ";;\n"])
+def test_an_empty_clinical_csv_is_said_to_be_empty(tmp_path, text):
+    """An empty file read as a clinical spreadsheet was refused with Python's words ("max() arg is an empty
+    sequence"), from the delimiter search."""
+    path = tmp_path / "clinical.csv"
+    path.write_text(text)
+    with pytest.raises(SpinebqError, match="the clinical spreadsheet is empty"):
+        read_clinical(path, "id")
+
+
+def test_a_manifest_is_read_as_a_clinical_spreadsheet_is(tmp_path):
+    """A manifest saved by Excel in its legacy encoding (cp1252), ``;``-separated, its paths holding commas, with a
+    title row above the column names: every row becomes its study, as ``--clinical`` reads such a file. Before, the
+    first line alone chose the delimiter (the title's comma) and a cp1252 byte refused the file."""
+    ct = need(TS / "ct.nii.gz")
+    folder = tmp_path / "Müller, J"
+    folder.mkdir()
+    (folder / "ct.nii.gz").symlink_to(ct)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_bytes("Lumbar cohort, 2026\n\nid;ct;age\nA;Müller, J/ct.nii.gz;71\n".encode("cp1252"))
+    studies = discover([manifest])
+    assert [(dict(s.identifiers).get("id"), s.problem) for s in studies] == [("A", None)], studies
+    assert studies[0].ct.path == str(folder / "ct.nii.gz") and dict(studies[0].clinical) == {"age": "71"}

@@ -15,7 +15,8 @@ An input is one of
   given twice, or also inside another input) is read once.
 * a **NIfTI file**: one study with a CT.
 * a **manifest** (``*.csv``): columns ``id`` (required, unique), ``ct``, ``mri``, ``axial``, ``labels`` (the CT's),
-  ``mri_labels`` (the MRI's), ``patient`` (optional) and any clinical columns, kept in their order. Paths are
+  ``mri_labels`` (the MRI's), ``patient`` (optional) and any clinical columns, kept in their order; read as a
+  clinical spreadsheet is (Excel's encodings and delimiters, a title row above the column names passed over). Paths are
   relative to the manifest's folder and may name a NIfTI file or a DICOM folder; in a DICOM folder holding several
   series the series is chosen by the rule below. A path that does not exist makes that row a study with ``problem`` set.
 
@@ -71,7 +72,6 @@ Canon / Toshiba           FC01-FC29                      FC30-FC49              
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import logging
 import os
@@ -929,20 +929,15 @@ def manifest_rows(text: str) -> list[tuple[int, list[str]]]:
     """The non-blank rows of a manifest's text, each with its line number as a text editor or Excel shows it.
 
     Blank lines (and rows of empty cells) are dropped but still counted, so a message names the row the user
-    sees (:func:`spinebq.stats.data.csv_records`). The delimiter is ``,``, ``;`` or a tab, as the first non-blank
-    line shows.
+    sees (:func:`spinebq.stats.data.csv_records`). The delimiter is found as in a clinical spreadsheet
+    (:func:`spinebq.stats.data.csv_delimiter`).
 
     >>> manifest_rows("id,ct\\n\\na,x.nii\\n,\\nb,y.nii\\n")
     [(1, ['id', 'ct']), (3, ['a', 'x.nii']), (5, ['b', 'y.nii'])]
     """
-    from spinebq.stats.data import csv_records
+    from spinebq.stats.data import csv_delimiter, csv_records
 
-    first = next((line for line in text.splitlines() if line.strip()), ",")
-    try:
-        delimiter = csv.Sniffer().sniff(first, delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    return [(line, row) for line, row in csv_records(text, delimiter) if any(cell.strip() for cell in row)]
+    return [(line, row) for line, row in csv_records(text, csv_delimiter(text)) if any(cell.strip() for cell in row)]
 
 
 def _names_paths(manifest: Path, cells: Sequence[str]) -> bool:
@@ -960,13 +955,18 @@ def _names_paths(manifest: Path, cells: Sequence[str]) -> bool:
 
 def _manifest_studies(manifest: Path, *, threads: int) -> _Manifest:
     """One study per row of a manifest CSV (see the module doc)."""
+    from spinebq.stats.data import HEADER_SEARCH_ROWS, csv_text
+
     try:
-        text = manifest.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = csv_text(manifest.name, manifest.read_bytes())
+    except OSError as exc:
         raise SpinebqError(f"{manifest}: the manifest cannot be read ({exc})") from None
     rows = manifest_rows(text)
     if not rows:
         raise SpinebqError(f"{manifest}: the manifest is empty; it needs a header row with an 'id' column")
+    # rows above the column names (a title) are passed over, as in a clinical spreadsheet
+    named = [n for n, (_, row) in enumerate(rows[:HEADER_SEARCH_ROWS]) if "id" in (cell.strip().lower() for cell in row)]
+    rows = rows[named[0]:] if named else rows
     header = [name.strip() for name in rows[0][1]]
     lower = [name.lower() for name in header]
     if "id" not in lower:

@@ -224,17 +224,19 @@ def _check_workbook(name: str, raw: bytes, suffix: str) -> None:
 
 def csv_delimiter(text: str) -> str:
     """The delimiter of a CSV text: of :data:`DELIMITERS`, the one that splits most of the first
-    :data:`HEADER_SEARCH_ROWS` lines into the same number (two or more) of cells; ``,`` when none does.
+    :data:`HEADER_SEARCH_ROWS` lines into the same number (two or more) of cells, the most cells on a tie; ``,`` when
+    none does.
 
-    A title line above the column names (one cell) does not decide it, as it would if the first line alone did.
+    A title line above the column names (one cell) does not decide it, as it would if the first line alone did; nor
+    does a comma inside the cells of a ``;``-separated file.
     """
     lines = [line for line in text.splitlines()[:2 * HEADER_SEARCH_ROWS] if line.strip()][:HEADER_SEARCH_ROWS]
-    best, best_lines = ",", 0
-    for delimiter in DELIMITERS:
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS if lines else ():
         widths = [len(row) for row in csv.reader(lines, delimiter=delimiter)]
-        width = max(set(widths), key=widths.count)
-        if width > 1 and widths.count(width) > best_lines:
-            best, best_lines = delimiter, widths.count(width)
+        width = max(set(widths), key=lambda w: (widths.count(w), w))
+        if width > 1 and (widths.count(width), width) > best_score:
+            best, best_score = delimiter, (widths.count(width), width)
     return best
 
 
