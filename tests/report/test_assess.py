@@ -187,18 +187,20 @@ CLINICAL_LAYOUTS = {  # the same patient as European Excel, as a wide table, and
     "semicolon_decimal_comma.csv": "\ufefffield;value\nage;71\nsex;F\nhip_t_score;-2,5\nplanned_levels;L4,L5\n",
     "wide.csv": "age,sex,hip_t_score,planned_levels\n71,F,-2.5,L4-L5\n",
     "wide_semicolon.csv": "age;sex;hip_t_score\n71;F;-2,5\n",
+    # saved by Excel in its legacy encoding (cp1252) with a comment line: was refused as not UTF-8
+    "wide_semicolon_cp1252.csv": "# Müller, exportiert\nage;sex;hip_t_score\n71;F;-2,5\n",
     "clinical.json": json.dumps({"age": 71, "sex": "F", "hip_t_score": -2.5, "planned_levels": "L4-L5", "name": "X Y"}),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CLINICAL_LAYOUTS))
 def test_clinical_csv_layouts_are_read_like_field_value_rows(name, real_ct_dir, tmp_path):
-    """A semicolon CSV with decimal commas (European Excel) and the wide layout give the assessment of the plain
-    field,value CSV; an ignored field (a name) never reaches it."""
+    """A semicolon CSV with decimal commas (European Excel, also in its legacy encoding) and the wide layout give the
+    assessment of the plain field,value CSV; an ignored field (a name) never reaches it."""
     plain = tmp_path / "plain.csv"
     plain.write_text("field,value\nage,71\nsex,F\nhip_t_score,-2.5\nplanned_levels,\"L4,L5\"\n")
     given = tmp_path / name
-    given.write_text(CLINICAL_LAYOUTS[name], encoding="utf-8")
+    given.write_text(CLINICAL_LAYOUTS[name], encoding="cp1252" if "cp1252" in name else "utf-8")
     for clinical, out in ((plain, "a"), (given, "b")):
         assert main(["assess", "--ct", str(real_ct_dir), "--clinical", str(clinical), "--out", str(tmp_path / out)]) == 0
     expected, got = (load(tmp_path / out / "assessment.json") for out in ("a", "b"))

@@ -141,14 +141,16 @@ def _clinical_csv(path: Path) -> dict:
     import csv
     import re
 
+    from spinebq.stats.data import csv_delimiter, csv_text
+
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpinebqError(f"{path}: clinical data CSV cannot be read as UTF-8 text ({exc})") from None
+        text = csv_text(path.name, path.read_bytes())
+    except OSError as exc:
+        raise SpinebqError(f"{path}: clinical data CSV cannot be read ({exc})") from None
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if not lines:
         raise SpinebqError(f"{path}: clinical data CSV holds no rows")
-    delimiter = next((d for d in (";", "\t") if d in lines[0]), ",")
+    delimiter = csv_delimiter("\n".join(lines))
     rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
     if delimiter != ",":
         rows = [[re.sub(r"^([+-]?\d+),(\d+)$", r"\1.\2", cell) for cell in row] for row in rows]
