@@ -46,20 +46,26 @@ def _levels(assessment: dict, key: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """One study measured with a spreadsheet giving age 71, sex F and planned levels L4-L5, then run again with
-    the planned levels changed to L3-L4: what each run left."""
+    """One study measured with a spreadsheet giving age 71, sex F and planned levels L4-L5, run again with the
+    planned levels changed to L3-L4, and a third time with L4-L5 again: what each run left."""
     work = tmp_path_factory.mktemp("clinical_batch")
     manifest, out, clinical = _manifest(work), work / "out", work / "clinical.csv"
     clinical.write_text(SPREADSHEET.format(age=71, levels="L4-L5"))
     assert _batch(manifest, out, clinical)[0] == 0
+    (measurements,) = (out / "studies").glob("*/ct/measurements.json")
     first = {"assessment": _assessment(out), "table": pd.read_csv(out / "cohort.csv"),
-             "dictionary": pd.read_csv(out / "cohort_dictionary.csv")}
+             "dictionary": pd.read_csv(out / "cohort_dictionary.csv"), "measurements": measurements.read_bytes()}
     with Ledger(out) as ledger:
         first["fingerprint"] = ledger.rows()[0]["fingerprint"]
-    clinical.write_text(SPREADSHEET.format(age=71, levels="L3-L4"))
-    code, printed = _batch(manifest, out, clinical)
-    assert code == 0
-    return work, first, {"printed": printed, "assessment": _assessment(out)}
+    runs = [first]
+    for levels in ("L3-L4", "L4-L5"):
+        clinical.write_text(SPREADSHEET.format(age=71, levels=levels))
+        code, printed = _batch(manifest, out, clinical)
+        assert code == 0
+        (measurements,) = (out / "studies").glob("*/ct/measurements.json")
+        runs.append({"printed": printed, "assessment": _assessment(out), "table": pd.read_csv(out / "cohort.csv"),
+                     "measurements": measurements.read_bytes()})
+    return work, *runs
 
 
 def test_the_spreadsheets_age_sex_and_planned_levels_reach_the_assessment(batch):
@@ -67,7 +73,7 @@ def test_the_spreadsheets_age_sex_and_planned_levels_reach_the_assessment(batch)
     the study was assessed without age, sex or planned levels (no model evaluated at the planned levels, the
     age- and sex-bound ones "not applicable") while the same columns in a manifest reached it. They now do, and
     the age appears once in cohort.csv and its dictionary."""
-    _, first, _ = batch
+    first = batch[1]
     assessment, table = first["assessment"], first["table"]
     assert {k: assessment["patient"].get(k) for k in ("age", "sex", "planned_levels")} == {
         "age": 71.0, "sex": "F", "planned_levels": ["L4", "L5"]}
@@ -80,16 +86,22 @@ def test_the_spreadsheets_age_sex_and_planned_levels_reach_the_assessment(batch)
     assert list(first["dictionary"].column) == list(table.columns)
 
 
-def test_a_changed_spreadsheet_value_measures_the_study_again(batch):
-    """The spreadsheet's planned levels changed from L4-L5 to L3-L4: the next run measured nothing and kept the
-    old assessment. The study's clinical values enter its ledger fingerprint, so it is measured again; an unchanged
-    spreadsheet leaves the fingerprint as it was (nothing measured again)."""
+def test_a_changed_spreadsheet_value_assesses_the_study_again_without_measuring_it(batch):
+    """The spreadsheet's planned levels changed from L4-L5 to L3-L4: the next run once kept the old assessment, then
+    measured the whole study again for it (a radiologist adding an age column to 1000 done CTs waited for all of
+    them to be measured again). The study is now assessed again from its documents, its measurements kept byte for
+    byte; set back to L4-L5, the assessment and the cohort row are the ones of the first, measured, run."""
     from spinebq.batch.cohort import with_clinical
 
-    work, first, second = batch
-    assert "measured 1 studies" in second["printed"], second["printed"]
+    work, first, second, third = batch
+    for run in (second, third):
+        assert "measured 0 studies; assessed 1 done studies again" in run["printed"], run["printed"]
+        assert run["measurements"] == first["measurements"]
     assert _levels(second["assessment"], "Sakai2018_STHU") == ["L3", "L4"]
-    spreadsheet = pd.read_csv(io.StringIO(SPREADSHEET.format(age=71, levels="L4-L5")), dtype=str)
+    assert third["assessment"] == first["assessment"]
+    pd.testing.assert_frame_equal(third["table"], first["table"])
+    # the clinical values are hashed apart from the images: the fingerprint stays
+    spreadsheet = pd.read_csv(io.StringIO(SPREADSHEET.format(age=71, levels="L3-L4")), dtype=str)
     (study,) = with_clinical(discover([work / "manifest.csv"]), spreadsheet, "id")
     assert fingerprint(study) == first["fingerprint"]
 

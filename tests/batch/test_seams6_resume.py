@@ -24,7 +24,7 @@ def planned(tmp_path):
     studies = discover([folder])
     out = tmp_path / "out"
     with Ledger(out) as ledger:
-        assert ledger.plan(studies, options="o", version="v") == [studies[0].key]
+        assert ledger.plan(studies, options="o", version="v").measure == [studies[0].key]
     return studies, out
 
 @pytest.mark.parametrize("damage", ["cut", "hand-edited list", "removed"])
@@ -41,7 +41,7 @@ def test_a_done_study_whose_row_is_damaged_is_measured_again(planned, damage):
         (folder / ROW_NAME).write_text(text)
     with Ledger(out) as ledger:
         ledger.mark(key, StudyState.DONE)
-        assert ledger.plan(studies, options="o", version="v") == [key]
+        assert ledger.plan(studies, options="o", version="v").measure == [key]
         rows = ledger.rows()
     assert [row["state"] for row in rows] == ["pending"]
     table = pd.read_csv(write_cohort(out, studies, rows).table)  # was JSONDecodeError
@@ -55,7 +55,7 @@ def test_a_whole_done_study_is_kept(planned):
     (folder / ROW_NAME).write_text(json.dumps({"study": key, "vbq": 3.27}))
     with Ledger(out) as ledger:
         ledger.mark(key, StudyState.DONE)
-        assert ledger.plan(studies, options="o", version="v") == []
+        assert ledger.plan(studies, options="o", version="v").measure == []
         rows = ledger.rows()
     assert pd.read_csv(write_cohort(out, studies, rows).table).vbq.tolist() == [3.27]
 

@@ -322,8 +322,9 @@ def with_clinical(studies: Sequence[StudyInputs], clinical: pd.DataFrame, key_co
 
     Each matched row's values are checked as a manifest row's are, before anything is measured. A field the manifest
     already gives for the study keeps the manifest's value when both say the same (as text, in any case); a blank
-    cell on either side gives nothing. A study's ``clinical`` enters its ledger fingerprint, so a changed value
-    measures the study again. Calling this again on its result changes nothing.
+    cell on either side gives nothing. A study's ``clinical`` is recorded in its ledger row, so a changed value
+    assesses the done study again (:meth:`spinebq.batch.ledger.Ledger.plan`). Calling this again on its result
+    changes nothing.
 
     Parameters
     ----------

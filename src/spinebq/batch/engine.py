@@ -4,11 +4,14 @@ By default an embedded ``dask.distributed`` LocalCluster runs the studies (worke
 with a scheduler address the work goes to an existing Dask cluster (Slurm through dask-jobqueue, Kubernetes,
 or ``dask scheduler`` / ``dask worker`` started by hand). Workers read the inputs and write each study's folder
 themselves (the batch folder must be on a file system they share); only the study's inputs record goes out and
-a small :class:`~spinebq.batch.study.StudyOutcome` comes back. The ledger is written here only.
+a small :class:`~spinebq.batch.study.StudyOutcome` comes back. The ledger is written here only. A done study
+whose only change is its clinical values (a ``--clinical`` spreadsheet given or edited) is assessed again here,
+from the documents in its folder, without measuring it again.
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from spinebq import __version__
 from spinebq.batch.ledger import Ledger, batch_lock, options_hash
-from spinebq.batch.study import TEMPORARY_PREFIX, BatchOptions, StudyOutcome, run_study
+from spinebq.batch.study import (
+    REASSESSED, TEMPORARY_PREFIX, BatchOptions, StudyOutcome, reassess_study, run_study, write_reassessed)
 from spinebq.errors import SpinebqError
 from spinebq.records.study import StudyInputs
 from spinebq.vocabulary import StudyState
@@ -30,11 +34,12 @@ class BatchProgress:
     Attributes
     ----------
     total : int
-        Studies to measure in this run.
+        Studies to measure or assess again in this run.
     finished : int
-        Of these, how many ended (done or failed).
+        Of these, how many ended.
     counts : Counter
-        Studies of this run per state (``done``, ``failed``).
+        Studies of this run per state (``done``, ``failed``, ``skipped``; ``re-assessed``: done studies whose clinical
+        values changed, assessed again without measuring).
     last : StudyOutcome or None
         The study that just ended.
     """
@@ -63,6 +68,8 @@ class BatchResult:
         Number of Dask workers that measured.
     outcomes : tuple of StudyOutcome
         This run's outcomes, in the order they ended.
+    reassessed : int
+        Done studies assessed again in this run because their clinical values changed (not measured again).
     """
 
     measured: int
@@ -72,6 +79,7 @@ class BatchResult:
     seconds: float
     workers: int
     outcomes: tuple[StudyOutcome, ...] = field(default=())
+    reassessed: int = 0
 
 
 def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: BatchOptions = BatchOptions(), *,
@@ -125,13 +133,15 @@ def _run(studies: Sequence[StudyInputs], out: Path, options: BatchOptions, worke
     with Ledger(out) as ledger:
         # what changes a study's files: not its time or memory limit
         measured_with = options_hash(options.profile, options.study, options.include_phi)
-        todo = ledger.plan(studies, options=measured_with, version=__version__, retry_failed=retry_failed)
+        plan = ledger.plan(studies, options=measured_with, version=__version__, retry_failed=retry_failed)
+        tally = _Tally(len(plan.measure) + len(plan.reassess), progress)
+        reassessed = _reassess([by_key[k] for k in plan.reassess], out, options, ledger, tally)
         n_workers = 0
-        if todo:
+        if plan.measure:
             client, cluster = _connect(scheduler, workers)
             try:
                 n_workers = len(client.scheduler_info()["workers"])
-                outcomes = _measure(client, [by_key[k] for k in todo], out, options, ledger, progress)
+                outcomes = _measure(client, [by_key[k] for k in plan.measure], out, options, ledger, tally)
             finally:
                 client.close()
                 if cluster is not None:
@@ -141,11 +151,50 @@ def _run(studies: Sequence[StudyInputs], out: Path, options: BatchOptions, worke
     failures, skips = (Counter(row["reason"] for row in rows if row["state"] == state.value)
                        for state in (StudyState.FAILED, StudyState.SKIPPED))
     return BatchResult(len(outcomes), counts, failures, skips, time.perf_counter() - started, n_workers,
-                       tuple(outcomes))
+                       tuple(outcomes), reassessed)
+
+
+class _Tally:
+    """The run's studies that ended, per state, told to ``progress`` after each."""
+
+    def __init__(self, total: int, progress: Callable[[BatchProgress], None] | None) -> None:
+        self.total, self.progress = total, progress
+        self.finished, self.counts = 0, Counter()
+
+    def ended(self, outcome: StudyOutcome, state: str | None = None) -> None:
+        self.finished += 1
+        self.counts[state or outcome.state] += 1
+        if self.progress is not None:
+            self.progress(BatchProgress(self.total, self.finished, self.counts.copy(), outcome))
+
+
+def _reassess(studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger, tally: _Tally) -> int:
+    """Assess again, in this process, the done studies whose clinical values changed; their measurements are kept.
+
+    A study whose assessment cannot be made (a clinical value it cannot read) fails with the reason and loses its
+    folder, as when it is measured with that value; an interrupted one stays done with its earlier assessment (its
+    folder is replaced whole or not at all), to be assessed again by the next run. Returns how many were assessed.
+    """
+    done = 0
+    for study in studies:
+        start = time.perf_counter()
+        try:
+            write_reassessed(out, reassess_study(out / "studies" / study.key, study), options)
+        except SpinebqError as exc:
+            shutil.rmtree(out / "studies" / study.key, ignore_errors=True)
+            outcome = StudyOutcome(study.key, StudyState.FAILED.value, str(exc), time.perf_counter() - start)
+            ledger.mark(study.key, StudyState.FAILED, reason=outcome.reason, seconds=outcome.seconds)
+            tally.ended(outcome)
+            continue
+        ledger.reassessed(study)
+        done += 1
+        tally.ended(StudyOutcome(study.key, StudyState.DONE.value, REASSESSED, time.perf_counter() - start),
+                    state="re-assessed")
+    return done
 
 
 def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger,
-             progress: Callable[[BatchProgress], None] | None) -> list[StudyOutcome]:
+             tally: _Tally) -> list[StudyOutcome]:
     from distributed import as_completed
 
     futures = {}
@@ -154,7 +203,6 @@ def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOption
                                pure=False)
         futures[future] = study.key
         ledger.mark(study.key, StudyState.RUNNING)
-    counts: Counter = Counter()
     outcomes = []
     try:
         for future in as_completed(futures):
@@ -162,10 +210,8 @@ def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOption
             outcome = _outcome(future, key)
             ledger.mark(key, StudyState(outcome.state), reason=outcome.reason, seconds=outcome.seconds,
                         cpu_seconds=outcome.cpu_seconds, peak_memory_mb=outcome.peak_memory_mb, worker=outcome.worker)
-            counts[outcome.state] += 1
             outcomes.append(outcome)
-            if progress is not None:
-                progress(BatchProgress(len(studies), len(outcomes), counts.copy(), outcome))
+            tally.ended(outcome)
     except BaseException:
         client.cancel(list(futures))
         ended = {o.key for o in outcomes}

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spinebq.batch.cohort import read_row
@@ -41,16 +42,37 @@ CREATE TABLE IF NOT EXISTS studies (
     seconds REAL,
     cpu_seconds REAL,
     peak_memory_mb REAL,
-    worker TEXT
+    worker TEXT,
+    clinical TEXT
 )
 """
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a run does with the studies it is given (:meth:`Ledger.plan`).
+
+    Attributes
+    ----------
+    measure : list of str
+        Keys of the studies to measure, in order.
+    reassess : list of str
+        Keys of the done studies whose images and options are unchanged but whose clinical values changed: their
+        measurements are kept and only their assessment is made again (:func:`spinebq.batch.study.reassess_study`).
+    """
+
+    measure: list[str] = field(default_factory=list)
+    reassess: list[str] = field(default_factory=list)
+
+
 def fingerprint(inputs: StudyInputs) -> str:
-    """A hash of every input file's name, size and modification time (changes when an input changes)."""
+    """A hash of every input image and label file's name, size and modification time (changes when one changes).
+
+    The clinical values are hashed apart (:func:`clinical_hash`): they change the assessment, not the measurements.
+    """
     digest = hashlib.sha256()
     paths = [s.path for s in (inputs.ct, inputs.mri, inputs.axial) if isinstance(s, SeriesInfo)]
-    paths += [inputs.labels] if inputs.labels else []
+    paths += [labels for labels in (inputs.labels, inputs.mri_labels) if labels]
     for root in paths:
         root_path = Path(root)
         files = [root_path] if root_path.is_file() else sorted(p for p in root_path.rglob("*") if p.is_file())
@@ -60,8 +82,13 @@ def fingerprint(inputs: StudyInputs) -> str:
             except OSError:
                 continue
             digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    digest.update(repr((inputs.ct, inputs.mri, inputs.axial, inputs.labels, inputs.clinical)).encode())
+    digest.update(repr((inputs.ct, inputs.mri, inputs.axial, inputs.labels, inputs.mri_labels)).encode())
     return digest.hexdigest()[:16]
+
+
+def clinical_hash(inputs: StudyInputs) -> str:
+    """A hash of the study's clinical values (age, sex, planned levels ...: what its assessment reads)."""
+    return hashlib.sha256(repr(inputs.clinical).encode()).hexdigest()[:16]
 
 
 def options_hash(*options: object) -> str:
@@ -131,6 +158,8 @@ class Ledger:
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(SCHEMA)
+        if "clinical" not in {row[1] for row in self._db.execute("PRAGMA table_info(studies)")}:  # a ledger of 0.x
+            self._db.execute("ALTER TABLE studies ADD COLUMN clinical TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -141,21 +170,22 @@ class Ledger:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def plan(self, studies: Iterable[StudyInputs], *, options: str, version: str, retry_failed: bool = False) -> list[str]:
-        """Record ``studies`` and return the keys to measure now, in order.
+    def plan(self, studies: Iterable[StudyInputs], *, options: str, version: str, retry_failed: bool = False) -> Plan:
+        """Record ``studies`` and return what to do with them now.
 
-        A study runs when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its inputs
-        or the options changed, its folder was removed or its row is unreadable (cut or edited by hand:
-        :func:`~spinebq.batch.cohort.read_row`), or it failed and ``retry_failed`` is set. A study whose discovery
-        found a problem is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a
-        label map found among NIfTI images).
+        A study is measured when it is new, was interrupted (``running`` or ``pending`` from an earlier run), its
+        images or the options changed, its folder was removed or its row is unreadable (cut or edited by hand:
+        :func:`~spinebq.batch.cohort.read_row`), or it failed and ``retry_failed`` is set. A done study whose only
+        change is its clinical values is assessed again, its measurements kept. A study whose discovery found a
+        problem is recorded ``skipped`` with that reason, as is, while unchanged, one its worker skipped (a label map
+        found among NIfTI images).
         """
-        todo = []
+        plan = Plan()
         with self._db:
             for study in studies:
-                row = self._db.execute("SELECT fingerprint, options_hash, state, reason FROM studies WHERE key = ?",
-                                       (study.key,)).fetchone()
-                current = fingerprint(study)
+                row = self._db.execute("SELECT fingerprint, options_hash, state, reason, clinical FROM studies "
+                                       "WHERE key = ?", (study.key,)).fetchone()
+                current, clinical = fingerprint(study), clinical_hash(study)
                 state = StudyState.SKIPPED if study.problem else StudyState.PENDING
                 unchanged = row is not None and row[0] == current and row[1] == options
                 # skipped for the same reason: discovery's problem (found anew each run) or the worker's label map
@@ -163,15 +193,21 @@ class Ledger:
                 kept = {StudyState.SKIPPED.value: skipped_again, StudyState.FAILED.value: not retry_failed,
                         StudyState.DONE.value: read_row(self.path.parent, study.key) is not None}
                 if unchanged and kept.get(row[2], False):
+                    if row[2] == StudyState.DONE.value and row[4] != clinical:
+                        plan.reassess.append(study.key)
                     continue
                 self._db.execute(
                     "INSERT OR REPLACE INTO studies (key, patient, inputs, fingerprint, options_hash, version, state, "
-                    "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "reason, clinical) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (study.key, study.patient_key, json.dumps(study.public_json()), current, options, version,
-                     state.value, study.problem))
+                     state.value, study.problem, clinical))
                 if state is StudyState.PENDING:
-                    todo.append(study.key)
-        return todo
+                    plan.measure.append(study.key)
+        return plan
+
+    def reassessed(self, study: StudyInputs) -> None:
+        """Record that ``study``'s assessment now reads its current clinical values."""
+        self._db.execute("UPDATE studies SET clinical = ? WHERE key = ?", (clinical_hash(study), study.key))
 
     def mark(self, key: str, state: StudyState, *, reason: str | None = None, seconds: float | None = None,
              cpu_seconds: float | None = None, peak_memory_mb: float | None = None, worker: str | None = None) -> None:

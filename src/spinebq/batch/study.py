@@ -35,6 +35,8 @@ WATCH_INTERVAL_S = 0.25
 DASK_ENVIRONMENT = ("MALLOC_TRIM_THRESHOLD_",)
 #: Prefix of the temporary folders a study is written into before it is moved into place.
 TEMPORARY_PREFIX = ".tmp-"
+#: What a study assessed again with changed clinical values says in the run's progress.
+REASSESSED = "assessed again with its changed clinical values; its measurements kept from the earlier run"
 #: Modules the child-process server imports once, so that each study starts at once.
 PRELOAD = ["spinebq.batch.study", "spinebq.segment.ct.core", "spinebq.measure.ct.regional", "spinebq.measure.mri.measure",
            "spinebq.risk.assess", "spinebq.report.ct_outputs", "spinebq.report.mri_outputs", "spinebq.report.thumbnail"]
@@ -298,9 +300,6 @@ def measure_study(inputs: StudyInputs, options: BatchOptions) -> StudyRecord:
 
 def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> None:
     """Write everything of one study into ``folder``: CT and MRI outputs, thumbnail, assessment, row, study.json."""
-    from spinebq.batch.cohort import ROW_NAME, study_row
-    from spinebq.report.files import write_json
-
     folder.mkdir(parents=True, exist_ok=True)
     full = options.profile == "full"
     ct, mri = record.ct, record.mri
@@ -331,13 +330,57 @@ def write_study(folder: Path, record: StudyRecord, options: BatchOptions) -> Non
         _write_manifest(folder / "mri", "mri", {"image": record.inputs.mri.path, "labels": record.inputs.mri_labels,
                                                "axial": record.inputs.axial and record.inputs.axial.path},
                         mri.images.image.metadata if mri.images else None, options)
-    record = replace(record, ct=ct, mri=mri)
+    _write_assessment(folder, replace(record, ct=ct, mri=mri), options)
+
+
+def _write_assessment(folder: Path, record: StudyRecord, options: BatchOptions) -> None:
+    """What of a study depends on its clinical values: assessment, report (full profile), study.json and row."""
+    from spinebq.batch.cohort import ROW_NAME, study_row
+    from spinebq.report.files import write_json
+
     if record.assessment is not None:
         write_json(folder / "assessment.json", record.assessment.to_json())
-    if full:
+    if options.profile == "full":
         _write_report(folder, record)
     write_json(folder / "study.json", record.inputs.public_json(include_paths=options.include_phi))
     write_json(folder / ROW_NAME, study_row(record))
+
+
+def reassess_study(folder: Path, inputs: StudyInputs) -> StudyRecord:
+    """The study measured into ``folder`` by an earlier run, assessed with ``inputs``' clinical values.
+
+    Its CT and MRI documents are read back, not measured again: the assessment of a record and of its document are
+    the same (``tests/risk/test_values_records.py``).
+
+    Raises
+    ------
+    SpinebqError
+        When a document cannot be read, or a clinical value cannot (e.g. planned levels "L9").
+    """
+    from spinebq.io.schemas import clinical_fields
+    from spinebq.risk.assess import assess_patient, ct_record, mri_record, read_document
+
+    ct_file, mri_file = folder / "ct" / "measurements.json", folder / "mri" / "mri.json"
+    ct = ct_record(read_document(ct_file, ct_file.name), where=str(ct_file)) if ct_file.is_file() else None
+    mri = mri_record(read_document(mri_file, mri_file.name), where=str(mri_file)) if mri_file.is_file() else None
+    try:
+        assessment = assess_patient(ct, mri, clinical_fields(inputs.clinical), patient_id=inputs.key)
+    except ValueError as exc:  # as analyse_study says it
+        raise SpinebqError(f"clinical values of the study: {exc}") from None
+    return StudyRecord(inputs, ct, mri, assessment)
+
+
+def write_reassessed(out_dir: Path, record: StudyRecord, options: BatchOptions) -> None:
+    """Replace the study's folder in ``out_dir/studies/`` by a copy holding ``record``'s assessment, its
+    measurements as they were (the folder is whole before and after, as a measured study's is)."""
+    out = out_dir / "studies"
+    temporary = out / f"{TEMPORARY_PREFIX}{record.inputs.key}-{os.getpid()}"
+    try:
+        shutil.copytree(out / record.inputs.key, temporary)
+        _write_assessment(temporary, record, options)
+        _move_into_place(temporary, out / record.inputs.key)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _write_manifest(folder: Path, command: str, inputs: dict[str, str | None], metadata: dict | None,

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one row per study (default) or per patient (CT and MRI of a patient joined)")
     parser.add_argument("--clinical", metavar="FILE", help="clinical spreadsheet (CSV/XLSX) joined to the cohort table; "
                         "each study's assessment reads its columns that spinebq assess --clinical reads (age, sex, "
-                        "planned_levels ..., any case), checked before anything is measured")
+                        "planned_levels ..., any case), checked before anything is measured; given or changed "
+                        "after a run, the done studies are assessed again without measuring them again")
     parser.add_argument("--clinical-key", metavar="COLUMN", default="PatientID",
                         help="column of --clinical holding the PatientID, AccessionNumber or manifest id (default PatientID)")
     parser.add_argument("--include-phi", action="store_true", help="also write key_map.csv (study key -> PatientID, "
@@ -112,8 +113,11 @@ def _clinical_line(matched: tuple[int, int], path: str, key: str) -> str:
 def _summary(result, memory_mb: float) -> str:
     counts = result.counts
     work = (f"in {result.seconds:.0f} s on {result.workers} worker(s) ({3600 * result.measured / result.seconds:.0f} "
-            "studies per hour)") if result.measured else "(everything was done before and is unchanged)"
-    lines = [f"measured {result.measured} studies {work}"
+            "studies per hour)") if result.measured else ("" if result.reassessed else
+                                                          "(everything was done before and is unchanged)")
+    again = (f"; assessed {result.reassessed} done studies again with their changed clinical values (measurements "
+             "kept)") if result.reassessed else ""
+    lines = [f"measured {result.measured} studies {work}".rstrip() + again
              + f"; ledger: {', '.join(f'{counts[s]} {s}' for s in ('done', 'failed', 'skipped', 'pending') if counts[s])}"]
     peaks = [o.peak_memory_mb for o in result.outcomes if o.peak_memory_mb]
     if peaks:
