@@ -112,3 +112,27 @@ def test_a_batch_killed_outright_leaves_no_study_running(tmp_path):
     assert not alive, [p.pid for p in alive]
     time.sleep(1.0)
     assert not [p for p in (out / "studies").iterdir() if not p.name.startswith(".tmp-")]
+
+
+def test_a_done_study_whose_mri_labels_changed_is_measured_again(planned, tmp_path):
+    """The MRI's labels (manifest column ``mri_labels``) were left out of the ledger's fingerprint: a study given
+    other labels, or the same file redrawn, kept its measurement made with the old ones."""
+    import dataclasses
+    import os
+
+    studies, out = planned
+    key = studies[0].key
+    (out / "studies" / key).mkdir(parents=True)
+    (out / "studies" / key / ROW_NAME).write_text(json.dumps({"study": key, "vbq": 3.27}))
+    labels = tmp_path / "case08_labels.nii.gz"
+    labels.symlink_to(need(DATA / MRI / "case08_bodies_verse.nii.gz"))
+    with_labels = [dataclasses.replace(studies[0], mri_labels=str(labels))]
+    with Ledger(out) as ledger:
+        assert ledger.plan(with_labels, options="o", version="v").measure == [key]  # labels given
+        ledger.mark(key, StudyState.DONE)
+        assert ledger.plan(with_labels, options="o", version="v").measure == []
+        copy = tmp_path / "redrawn.nii.gz"
+        copy.write_bytes(labels.read_bytes() + b"\0")  # the same labels redrawn: another size and time
+        labels.unlink()
+        os.replace(copy, labels)
+        assert ledger.plan(with_labels, options="o", version="v").measure == [key]
