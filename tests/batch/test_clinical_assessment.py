@@ -135,3 +135,26 @@ def test_a_manifest_value_is_kept_and_a_different_one_refused(tmp_path):
     spreadsheet.loc[0, "Age"] = "70"
     with pytest.raises(SpinebqError, match="row 2 of the clinical file: its Age '70' differs from the manifest's '71'"):
         with_clinical([study], spreadsheet, "id")
+
+
+def test_a_study_whose_documents_are_not_whole_is_not_assessed_from_them(batch, tmp_path):
+    """A done study whose ``ct/measurements.json`` was removed or cut short is not assessed again from what is left
+    (it would lose its CT models silently): re-assessment refuses it, and the batch measures the study instead."""
+    import shutil
+
+    from spinebq.batch.cohort import with_clinical
+    from spinebq.batch.study import reassess_study
+
+    work = batch[0]
+    out = tmp_path / "out"
+    shutil.copytree(work / "out", out)
+    spreadsheet = pd.read_csv(io.StringIO(SPREADSHEET.format(age=71, levels="L3-L4")), dtype=str)
+    (study,) = with_clinical(discover([work / "manifest.csv"]), spreadsheet, "id")
+    assert _levels(reassess_study(out, study).assessment.to_json(), "Sakai2018_STHU") == ["L3", "L4"]
+    (measurements,) = out.glob("studies/*/ct/measurements.json")
+    measurements.write_text(measurements.read_text()[:100])
+    with pytest.raises(SpinebqError, match="measurements.json"):
+        reassess_study(out, study)
+    measurements.unlink()
+    with pytest.raises(SpinebqError, match="missing, though the study's row holds what it measured"):
+        reassess_study(out, study)

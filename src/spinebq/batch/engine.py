@@ -11,7 +11,6 @@ from the documents in its folder, without measuring it again.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -85,7 +84,8 @@ class BatchResult:
 def run_batch(studies: Sequence[StudyInputs], out_dir: str | Path, options: BatchOptions = BatchOptions(), *,
               workers: int = 2, scheduler: str | None = None, retry_failed: bool = False,
               progress: Callable[[BatchProgress], None] | None = None) -> BatchResult:
-    """Measure every study that is not done yet and record each outcome in the ledger.
+    """Measure every study that is not done yet, assess again the done ones whose clinical values changed, and
+    record each outcome in the ledger.
 
     Parameters
     ----------
@@ -135,13 +135,14 @@ def _run(studies: Sequence[StudyInputs], out: Path, options: BatchOptions, worke
         measured_with = options_hash(options.profile, options.study, options.include_phi)
         plan = ledger.plan(studies, options=measured_with, version=__version__, retry_failed=retry_failed)
         tally = _Tally(len(plan.measure) + len(plan.reassess), progress)
-        reassessed = _reassess([by_key[k] for k in plan.reassess], out, options, ledger, tally)
+        reassessed, not_whole = _reassess([by_key[k] for k in plan.reassess], out, options, ledger, tally)
+        measure = [by_key[k] for k in plan.measure] + not_whole
         n_workers = 0
-        if plan.measure:
+        if measure:
             client, cluster = _connect(scheduler, workers)
             try:
                 n_workers = len(client.scheduler_info()["workers"])
-                outcomes = _measure(client, [by_key[k] for k in plan.measure], out, options, ledger, tally)
+                outcomes = _measure(client, measure, out, options, ledger, tally)
             finally:
                 client.close()
                 if cluster is not None:
@@ -168,29 +169,29 @@ class _Tally:
             self.progress(BatchProgress(self.total, self.finished, self.counts.copy(), outcome))
 
 
-def _reassess(studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger, tally: _Tally) -> int:
+def _reassess(studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger,
+              tally: _Tally) -> tuple[int, list[StudyInputs]]:
     """Assess again, in this process, the done studies whose clinical values changed; their measurements are kept.
 
-    A study whose assessment cannot be made (a clinical value it cannot read) fails with the reason and loses its
-    folder, as when it is measured with that value; an interrupted one stays done with its earlier assessment (its
-    folder is replaced whole or not at all), to be assessed again by the next run. Returns how many were assessed.
+    An interrupted study stays done with its earlier assessment (its folder is replaced whole or not at all), to be
+    assessed again by the next run. Returns how many were assessed, and the studies that could not be (a document
+    missing or unreadable, a clinical value the assessment cannot read), set back to pending to be measured.
     """
-    done = 0
+    done, not_whole = 0, []
     for study in studies:
         start = time.perf_counter()
         try:
-            write_reassessed(out, reassess_study(out / "studies" / study.key, study), options)
-        except SpinebqError as exc:
-            shutil.rmtree(out / "studies" / study.key, ignore_errors=True)
-            outcome = StudyOutcome(study.key, StudyState.FAILED.value, str(exc), time.perf_counter() - start)
-            ledger.mark(study.key, StudyState.FAILED, reason=outcome.reason, seconds=outcome.seconds)
-            tally.ended(outcome)
+            write_reassessed(out, reassess_study(out, study), options)
+        except SpinebqError:
+            ledger.mark(study.key, StudyState.PENDING)
+            ledger.record_clinical(study)
+            not_whole.append(study)
             continue
-        ledger.reassessed(study)
+        ledger.record_clinical(study)  # only now: an interrupted study is assessed again by the next run
         done += 1
         tally.ended(StudyOutcome(study.key, StudyState.DONE.value, REASSESSED, time.perf_counter() - start),
                     state="re-assessed")
-    return done
+    return done, not_whole
 
 
 def _measure(client, studies: list[StudyInputs], out: Path, options: BatchOptions, ledger: Ledger,

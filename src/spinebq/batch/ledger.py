@@ -205,8 +205,8 @@ class Ledger:
                     plan.measure.append(study.key)
         return plan
 
-    def reassessed(self, study: StudyInputs) -> None:
-        """Record that ``study``'s assessment now reads its current clinical values."""
+    def record_clinical(self, study: StudyInputs) -> None:
+        """Record ``study``'s current clinical values (its assessment reads them, or its measurement will)."""
         self._db.execute("UPDATE studies SET clinical = ? WHERE key = ?", (clinical_hash(study), study.key))
 
     def mark(self, key: str, state: StudyState, *, reason: str | None = None, seconds: float | None = None,

@@ -346,8 +346,8 @@ def _write_assessment(folder: Path, record: StudyRecord, options: BatchOptions) 
     write_json(folder / ROW_NAME, study_row(record))
 
 
-def reassess_study(folder: Path, inputs: StudyInputs) -> StudyRecord:
-    """The study measured into ``folder`` by an earlier run, assessed with ``inputs``' clinical values.
+def reassess_study(out_dir: Path, inputs: StudyInputs) -> StudyRecord:
+    """The study an earlier run measured into ``out_dir/studies/<key>/``, assessed with ``inputs``' clinical values.
 
     Its CT and MRI documents are read back, not measured again: the assessment of a record and of its document are
     the same (``tests/risk/test_values_records.py``).
@@ -355,14 +355,25 @@ def reassess_study(folder: Path, inputs: StudyInputs) -> StudyRecord:
     Raises
     ------
     SpinebqError
-        When a document cannot be read, or a clinical value cannot (e.g. planned levels "L9").
+        When a document its row says was written is missing or cannot be read (the folder is not whole: measure the
+        study again), or a clinical value cannot be read (e.g. planned levels "L9").
     """
+    from spinebq.batch.cohort import read_row
     from spinebq.io.schemas import clinical_fields
     from spinebq.risk.assess import assess_patient, ct_record, mri_record, read_document
 
-    ct_file, mri_file = folder / "ct" / "measurements.json", folder / "mri" / "mri.json"
-    ct = ct_record(read_document(ct_file, ct_file.name), where=str(ct_file)) if ct_file.is_file() else None
-    mri = mri_record(read_document(mri_file, mri_file.name), where=str(mri_file)) if mri_file.is_file() else None
+    folder, row = out_dir / "studies" / inputs.key, read_row(out_dir, inputs.key) or {}
+    records = []
+    # a measured modality leaves its columns in the row (study_row): its document must be there too
+    for document, column, to_record in ((folder / "ct" / "measurements.json", "contrast_phase", ct_record),
+                                        (folder / "mri" / "mri.json", "vbq", mri_record)):
+        if column not in row:
+            records.append(None)
+        elif not document.is_file():
+            raise SpinebqError(f"{document}: missing, though the study's row holds what it measured")
+        else:
+            records.append(to_record(read_document(document, document.name), where=str(document)))
+    ct, mri = records
     try:
         assessment = assess_patient(ct, mri, clinical_fields(inputs.clinical), patient_id=inputs.key)
     except ValueError as exc:  # as analyse_study says it
