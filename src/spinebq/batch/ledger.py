@@ -158,7 +158,7 @@ class Ledger:
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(SCHEMA)
-        if "clinical" not in {row[1] for row in self._db.execute("PRAGMA table_info(studies)")}:  # a ledger of 0.x
+        if "clinical" not in {row[1] for row in self._db.execute("PRAGMA table_info(studies)")}:  # written before the column
             self._db.execute("ALTER TABLE studies ADD COLUMN clinical TEXT")
 
     def close(self) -> None:
