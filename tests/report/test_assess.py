@@ -186,8 +186,7 @@ def test_mri_sagittal_overview_comes_first(tmp_path):
 CLINICAL_LAYOUTS = {  # the same patient as European Excel, as a wide table, and as a wide table with semicolons
     "semicolon_decimal_comma.csv": "\ufefffield;value\nage;71\nsex;F\nhip_t_score;-2,5\nplanned_levels;L4,L5\n",
     "wide.csv": "age,sex,hip_t_score,planned_levels\n71,F,-2.5,L4-L5\n",
-    "wide_semicolon.csv": "age;sex;hip_t_score\n71;F;-2,5\n",
-    # saved by Excel in its legacy encoding (cp1252) with a comment line: was refused as not UTF-8
+    # saved by Excel in its legacy encoding (cp1252), with a comment line: was refused as not UTF-8
     "wide_semicolon_cp1252.csv": "# Müller, exportiert\nage;sex;hip_t_score\n71;F;-2,5\n",
     "clinical.json": json.dumps({"age": 71, "sex": "F", "hip_t_score": -2.5, "planned_levels": "L4-L5", "name": "X Y"}),
 }
