@@ -262,6 +262,8 @@ def _own(labels: LabelMap, subregions: np.ndarray, levels: dict, info: dict | No
 
 #: The label files ``spinebq segment`` writes (the NIfTI map, and the DICOM SEG for a DICOM series).
 SEGMENT_LABEL_FILES = ("vertebrae.nii.gz", "vertebrae_seg.dcm")
+#: The sub-region map ``spinebq segment`` writes beside its labels (body, pedicles, posterior elements).
+SUBREGIONS_FILE = "subregions.nii.gz"
 
 
 def segmentation_beside(labels_path: str | Path, ct: Volume, labels: LabelMap) -> OwnSegmentation | None:
@@ -276,7 +278,7 @@ def segmentation_beside(labels_path: str | Path, ct: Volume, labels: LabelMap) -
     from spinebq.io.nifti import load_nifti
 
     path = Path(labels_path)
-    sub_path, json_path = path.parent / "subregions.nii.gz", path.parent / "labels.json"
+    sub_path, json_path = path.parent / SUBREGIONS_FILE, path.parent / "labels.json"
     if path.is_dir() or path.name not in SEGMENT_LABEL_FILES or not sub_path.is_file():
         return None
     sub = np.rint(on_reference_grid(load_nifti(sub_path, dtype=None), ct, sub_path)).astype(np.int16)
@@ -356,8 +358,8 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
             own = segmentation_beside(path, ct, labels)
             if own is not None:
                 say(f"bodies and level checks from spinebq segment's files beside {path}")
-            elif Path(path).name in SEGMENT_LABEL_FILES and not (Path(path).parent / "subregions.nii.gz").is_file():
-                say(f"no subregions.nii.gz beside {path}: the bodies are cut from the labels as for any other label "
+            elif Path(path).name in SEGMENT_LABEL_FILES and not (Path(path).parent / SUBREGIONS_FILE).is_file():
+                say(f"no {SUBREGIONS_FILE} beside {path}: the bodies are cut from the labels as for any other label "
                     "source, so the numbers can differ from spinebq segment's own (keep its output folder together)")
     labels = LabelMap.of(labels)
     bodies, bodies_method = (None if own is None else own.bodies), OWN_BODY_METHOD

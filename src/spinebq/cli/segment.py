@@ -53,7 +53,7 @@ def parse_level_at(values: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from spinebq.image.volume import to_source_orientation
     from spinebq.io.volume import save_nifti
-    from spinebq.pipeline import CtOptions, load_ct
+    from spinebq.pipeline import SUBREGIONS_FILE, CtOptions, load_ct
     from spinebq.segment.ct.core import run_segmenter
     from spinebq.report.files import write_json
     from spinebq.segment.ct.preview import write_preview
@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     result = run_segmenter(ct, segmenter=args.segmenter, level_at=level_at)
     with staged(args, metadata=ct.metadata) as out:
         save_nifti(to_source_orientation(result.vertebrae, ct), out / "vertebrae.nii.gz", dtype=np.int16)
-        save_nifti(to_source_orientation(result.subregions, ct), out / "subregions.nii.gz", dtype=np.uint8)
+        save_nifti(to_source_orientation(result.subregions, ct), out / SUBREGIONS_FILE, dtype=np.uint8)
         doc = result.to_json()
         doc["input"] = {"path": str(args.ct), "shape": list(ct.shape), "spacing_mm": [round(s, 4) for s in ct.spacing_mm]}
-        written = ["vertebrae.nii.gz", "subregions.nii.gz", "labels.json"]
+        written = ["vertebrae.nii.gz", SUBREGIONS_FILE, "labels.json"]
         if not args.no_preview:
             write_preview(ct, result.vertebrae, out / "preview.png", result.levels)
             written.append("preview.png")
