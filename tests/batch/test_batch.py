@@ -331,6 +331,7 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     CT study, so the MRI and both label maps failed as "is it an MR image?". Now the CT is measured as a CT, the MRI
     as the study's MRI (VBQ as ``spinebq mri`` gives it in automatic mode), and each label map is skipped with the
     reason and listed in the summary. The MRI study has a QC picture as a CT study has."""
+    from spinebq.batch.qc_page import COLUMNS
     from spinebq.pipeline import analyse_mri
     from tests.conftest import DATA, TS, need
 
@@ -352,6 +353,16 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     assert rows["MRI"].vbq == pytest.approx(expected_vbq, abs=1e-4) and rows["MRI"].summary_hu != rows["MRI"].summary_hu
     # the QC page's picture of an MRI-only study: its mid-sagittal slice with the vertebrae found (there was none)
     assert all((out / "studies" / row.study / "thumbnail.png").is_file() for row in rows.values())
+    # fractures: "none" found on the CT, not assessed (empty) without one; the QC page said "none" for the MRI
+    assert rows["CT:"].fractured_levels == "none" and rows["MRI"].fractured_levels != rows["MRI"].fractured_levels
+    # and its VBQ and PBQ on the QC page, its key a link to its measurements (the page had the CT's columns only)
+    page = (out / "qc.html").read_text()
+    mri_row = page[page.index(f'data-key="{rows["MRI"].study}"'):]
+    mri_row = mri_row[:mri_row.index("</tr>")]
+    assert f'data-v="{rows["MRI"].vbq!r}">{rows["MRI"].vbq:.2f}</td>' in mri_row, mri_row[-800:]
+    assert f'href="studies/{rows["MRI"].study}/mri/mri.json"' in mri_row
+    cells = dict(zip((column[1] for column in COLUMNS), mri_row.split("<td")[1:]))
+    assert cells["fractured_levels"].startswith(' class="na"') and "none" not in cells["fractured_levels"]
     skipped = table[table.status == "skipped"].reason
     assert all(reason.startswith("the NIfTI file is a label map, not an image") for reason in skipped), skipped
     assert "skipped (2): the NIfTI file is a label map" in summary, summary

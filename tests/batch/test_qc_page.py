@@ -276,9 +276,9 @@ def test_page_is_self_contained_escaped_and_formatted(page, rows):
     assert ">0.625<" in re.search(r'data-key="case-5".*?</tr>', text, re.S).group(0)
     # missing values: a dash with the reason in its title
     row3 = re.search(r'data-key="case-3".*?</tr>', text, re.S).group(0)
-    assert row3.count('title="not measured: segmentation found no lumbar vertebra &lt;script&gt;') == 10
+    assert row3.count('title="not measured: segmentation found no lumbar vertebra &lt;script&gt;') == 12
     row5 = re.search(r'data-key="case-5".*?</tr>', text, re.S).group(0)
-    assert row5.count('title="not measured: no value for this study">\u2014<') == 4  # HU (NaN), vBMD, ACR, phase
+    assert row5.count('title="not measured: no value for this study">\u2014<') == 6  # HU (NaN), vBMD, ACR, phase, VBQ, PBQ
 
 
 def test_status_counts_and_placeholders(page):

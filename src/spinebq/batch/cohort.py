@@ -70,7 +70,7 @@ def study_row(record) -> dict[str, Any]:
         summary = ct.summary
         row.update(summary_levels="-".join(summary.levels_used), summary_hu=summary.hu, summary_hu_2d=summary.hu_2d,
                    summary_vbmd_mg_cm3=summary.vbmd_mg_cm3, acr_category=summary.acr_category,
-                   fractured_levels=None if summary.fractured_levels is None else ";".join(summary.fractured_levels))
+                   fractured_levels=_level_list(summary.fractured_levels))
     mri = record.mri
     if mri is not None:
         row.update(vbq=mri.vbq, s1_vbq=mri.s1_vbq, pbq=mri.pbq)
@@ -82,6 +82,22 @@ def study_row(record) -> dict[str, Any]:
     for reading in assessment.screening if assessment is not None else ():
         row[f"screening_{reading.key}"] = reading.reading or f"not read: {reading.reason}"
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+#: The cohort's entry for a list of levels that was assessed and holds none (an empty cell means not assessed).
+NO_LEVELS = "none"
+
+
+def _level_list(levels: tuple[str, ...] | None) -> str | None:
+    """Levels as the cohort writes them: ``"L1;L3"``, :data:`NO_LEVELS` when none, ``None`` when not assessed."""
+    return None if levels is None else ";".join(levels) or NO_LEVELS
+
+
+def _read_level_list(value: str | None) -> tuple[str, ...] | None:
+    """The levels of a cohort entry written by :func:`_level_list`."""
+    if value is None:
+        return None
+    return tuple(level for level in str(value).split(";") if level and level != NO_LEVELS)
 
 
 def model_column(key: str, level: str | None) -> str:
@@ -452,18 +468,24 @@ def _write_qc_page(out: Path, frame: pd.DataFrame, *, title: str) -> Path:
         key = value["study"]
         folder = out / "studies" / key
         flags = tuple(f"{level}: {flag}" for level in COHORT_LEVELS for flag in str(value.get(f"{level}_qc") or "").split(";") if flag)
-        report = folder / "report.html"
         rows.append(QcRow(key=key, status=value["status"], reason=value.get("reason"),
                           thumbnail=folder / "thumbnail.png" if (folder / "thumbnail.png").is_file() else None,
                           series_description=value.get("ct_series"), kvp=value.get("kvp"), kernel=value.get("kernel"),
                           contrast_phase=value.get("contrast_phase"), slice_thickness_mm=value.get("slice_thickness_mm"),
                           hu=value.get("summary_hu"), vbmd_mg_cm3=value.get("summary_vbmd_mg_cm3"),
-                          acr_category=value.get("acr_category"),
-                          fractured_levels=tuple(f for f in str(value.get("fractured_levels") or "").split(";") if f),
+                          acr_category=value.get("acr_category"), vbq=value.get("vbq"), pbq=value.get("pbq"),
+                          fractured_levels=_read_level_list(value.get("fractured_levels")),
                           qc_flags=flags,
-                          report_href=f"studies/{key}/report.html" if report.is_file() else
-                          (f"studies/{key}/ct/measurements.json" if (folder / "ct" / "measurements.json").is_file() else None)))
+                          report_href=_study_link(folder)))
     return write_qc_page(out / "qc.html", rows, title=title)
+
+
+def _study_link(folder: Path) -> str | None:
+    """The study's page the QC row links to, relative to the cohort folder: its report, else its measurements."""
+    for name in ("report.html", "ct/measurements.json", "mri/mri.json"):
+        if (folder / name).is_file():
+            return f"studies/{folder.name}/{name}"
+    return None
 
 
 def _ordered_columns(columns: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from spinebq.constants import RESEARCH_NOTICE
+from spinebq.records.quantities import STUDY_QUANTITIES
 from spinebq.report.files import write_atomic
 
 #: Every status a study can have in the batch ledger, in the order the page counts them.
@@ -63,12 +64,14 @@ class QcRow:
         Summary volumetric BMD of L1-L4, mg/cm3.
     acr_category : str or None
         ``normal``, ``low_bone_mass`` or ``osteoporosis``.
-    fractured_levels : tuple of str
-        Levels with a vertebral fracture (empty: none found, or not measured when the study is not done).
+    fractured_levels : tuple of str or None
+        Levels with a vertebral fracture (empty: none found; None: not assessed, e.g. an MRI-only study).
     qc_flags : tuple of str
         QC flags as ``"L1: flag"`` strings.
     report_href : str or None
         Link to the study's report, relative to the page (``studies/<key>/report.html``).
+    vbq, pbq : float or None
+        The MRI's vertebral and pedicle bone quality scores (the cohort table's ``vbq`` and ``pbq``).
     """
 
     key: str
@@ -83,9 +86,11 @@ class QcRow:
     hu: float | None = None
     vbmd_mg_cm3: float | None = None
     acr_category: str | None = None
-    fractured_levels: tuple[str, ...] = ()
+    fractured_levels: tuple[str, ...] | None = ()
     qc_flags: tuple[str, ...] = ()
     report_href: str | None = None
+    vbq: float | None = None
+    pbq: float | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -190,7 +195,7 @@ def _acr(row: QcRow, field: str) -> str:
 
 def _levels(row: QcRow, field: str) -> str:
     values = getattr(row, field)
-    if row.status != "done" and not values:
+    if values is None or (row.status != "done" and not values):
         return _missing(row)
     shown = "<br>".join(_e(v) for v in values) if values else '<span class="none">none</span>'
     return f'<td class="list" data-v="{len(values)}">{shown}</td>'
@@ -243,6 +248,8 @@ COLUMNS: tuple[tuple[str, str, str | None, Callable[[QcRow, str], str], str], ..
     ("L1\u2013L4 (HU)", "hu", "num", _number(1), "summary trabecular attenuation of L1-L4, HU"),
     ("L1\u2013L4 vBMD (mg/cm\u00b3)", "vbmd_mg_cm3", "num", _number(1), "summary volumetric BMD of L1-L4, mg/cm3"),
     ("ACR category", "acr_category", "num", _acr, "ACR category of the vBMD; sorts by severity"),
+    *((quantity.label, quantity.key, "num", _number(quantity.decimals), quantity.method)
+      for quantity in STUDY_QUANTITIES if quantity.key in ("vbq", "pbq")),
     ("Fractures", "fractured_levels", "num", _levels, "levels with a vertebral fracture; sorts by count"),
     ("QC flags", "qc_flags", "num", _levels, "quality flags per level; sorts by count"),
 )
