@@ -116,7 +116,12 @@ def test_bad_inputs_end_in_one_sentence(demo, ts_dir, tmp_path, capsys):
     # a label map with no lumbar vertebra (only C3)
     only_c3 = np.where(np.asanyarray(lab.dataobj) == 20, 3, 0).astype(np.int16)
     nib.save(nib.Nifti1Image(only_c3, lab.affine), str(tmp_path / "c3.nii.gz"))
-    _fails(["ct", ct, "--labels", str(tmp_path / "c3.nii.gz"), "--label-scheme", "verse", "--out", str(out)], capsys, "no vertebra between T11 and S1")
+    _fails(["ct", ct, "--labels", str(tmp_path / "c3.nii.gz"), "--label-scheme", "verse", "--out", str(out)], capsys,
+           "no vertebra between T11 and S1", "its ids read as 3 = C3")
+    # TotalSegmentator's vertebrae_body task on the real CT (1 every body, 2 every disc): said what it is (was only "no
+    # vertebra between T11 and S1 is labelled")
+    _fails(["ct", str(ts_dir / "ct.nii.gz"), "--labels", str(ts_dir / "seg_v2" / "vertebrae_body.nii.gz"), "--out", str(out)],
+           capsys, "its ids read as 1 = C1, 2 = C2", "vertebrae_body task) names no level")
     # the json label scheme without its map: the library names the parameter, the command line the flag
     _fails(["ct", ct, "--labels", str(demo / "labels.nii.gz"), "--label-scheme", "json", "--out", str(out)], capsys,
            "error: --label-map: ", "json label scheme needs a JSON map")

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from spinebq import __version__
-from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS
+from spinebq.anatomy import SUMMARY_LEVELS, VERSE_IDS, VERSE_NAMES
 from spinebq.errors import OptionError, SpinebqError, SpinebqWarning, option
 from spinebq.image.labelmap import LabelMap
 from spinebq.image.volume import Volume
@@ -382,8 +382,7 @@ def analyse_ct(ct: Volume | str | Path, labels: Volume | str | Path | None = Non
                         level_confidence=None if own is None else own.confidence,
                         unconfirmed_levels=() if own is None else own.unconfirmed, name_check=name_check)
     if not result.vertebrae:
-        source = labels.source or "the labels"
-        raise SpinebqError(f"{source}: no vertebra between T11 and S1 is labelled; nothing to measure")
+        raise SpinebqError(_nothing_labelled(labels))
     postop = None
     if options.postop:
         postop = load_volume(options.postop, expect_modality="CT")
@@ -430,6 +429,20 @@ def combine_ct(result, regional: RegionalRecord | None) -> tuple[tuple[VertebraR
     if regional is not None:
         summary = replace(summary, regional=regional.summary)
     return tuple(vertebrae), summary
+
+
+def _nothing_labelled(labels: LabelMap) -> str:
+    """Why a label map gave no vertebra to measure: the names its ids were read as, and what to give instead."""
+    ids = [int(i) for i in np.unique(labels.array) if i > 0]
+    read = ", ".join(f"{i} = {VERSE_NAMES.get(i, 'no vertebra')}" for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
+    message = (f"{labels.source or 'the labels'}: no vertebra between T11 and S1 is labelled; nothing to measure "
+               f"(its ids read as {read}; {labels.scheme_note})" if ids else
+               f"{labels.source or 'the labels'}: the label map is empty; nothing to measure")
+    if 0 < len(ids) <= 2:
+        message += (". A mask holding every vertebral body under one id (TotalSegmentator's vertebrae_body task) "
+                    "names no level: give a map with one id per vertebra (TotalSegmentator's total task), or no "
+                    "--labels to let spinebq find and name the vertebrae")
+    return message
 
 
 def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None = None, points: str | Path | None = None,
