@@ -163,3 +163,24 @@ def test_summary_levels_take_a_range_as_report_does(demo, tmp_path, capsys):
     capsys.readouterr()
     assert main(args + ["--levels", "L1,X9", "--out", str(tmp_path / "bad")]) == 2
     assert "--levels" in (err := capsys.readouterr().err) and "'X9'" in err, err
+
+
+def test_the_overview_of_a_short_series_is_cropped_about_the_spine(ts_dir, tmp_path):
+    """The real 20-slice DICOM series (40 mm tall, 500 mm across, T11 and T12): the sagittal overview was a 4.5 x 0.4
+    inch strip (47 of 880 pixel rows) in the middle of a blank 6 x 8 inch page. Now it is cropped from
+    OVERVIEW_FRONT_MM in front of the bodies to OVERVIEW_BACK_MM behind them, its axes in LPS mm, and the figure takes
+    the image's proportions: a wide picture whose CT fills at least a quarter of its height."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from spinebq.io.labels import load_labels
+    from spinebq.io.volume import load_volume
+    from spinebq.measure.ct.levels import measure_ct
+    from spinebq.report.ct_outputs import sagittal_overview
+
+    dicom = load_volume(ts_dir / "ct_dicom", expect_modality="CT")
+    result = measure_ct(dicom, load_labels(ts_dir / "ct_dicom_seg.nii.gz", dicom))
+    picture = plt.imread(sagittal_overview(dicom, result, tmp_path / "overview.png"))
+    height, width = picture.shape[:2]
+    image_rows = np.flatnonzero((picture[..., :3].mean(axis=-1) < 0.9).mean(axis=1) > 0.5)
+    assert width > 1.5 * height and image_rows.size >= max(100, height / 4), (width, height, image_rows.size)

@@ -115,7 +115,7 @@ def results_line(out: str, outputs) -> str:
     kinds = sorted({name.split("_")[0] for name in outputs if name.endswith(".png")})
     pictures = sum(name.endswith(".png") for name in outputs)
     if pictures:
-        files.append(f"{pictures} pictures ({', '.join(f'{kind}_*.png' for kind in kinds)})")
+        files.append(f"{pictures} picture{'s' if pictures != 1 else ''} ({', '.join(f'{kind}_*.png' for kind in kinds)})")
     return "results: " + (f"{', '.join(files[:-1])} and {files[-1]}" if len(files) > 1 else files[0])
 
 

@@ -17,6 +17,7 @@ from spinebq.measure.ct.levels import CtResult  # noqa: E402
 from spinebq.measure.ct.ellipse import sample_plane  # noqa: E402
 from spinebq.records.ct import CtRecord  # noqa: E402
 from spinebq.report.files import write_csv, write_json  # noqa: E402
+from spinebq.report.grid import ImageGrid  # noqa: E402
 from spinebq.report.panels import ELLIPSES, place_panels  # noqa: E402
 from spinebq.report.quantities import BY_KEY, CSV_CT_KEYS, level_value  # noqa: E402
 
@@ -72,33 +73,54 @@ def measured_rois(result: CtResult) -> np.ndarray:
     return np.where(np.isin(result.trabecular, missing), 0, result.trabecular)
 
 
+#: The sagittal overview shows the spine from this far in front of the bodies to this far behind them, mm: the
+#: posterior elements reach 60-70 mm behind a lumbar body's posterior wall.
+OVERVIEW_FRONT_MM = 30.0
+OVERVIEW_BACK_MM = 80.0
+#: The overview's image area is at most this wide and tall, inches (it keeps the image's proportions within).
+OVERVIEW_MAX_IN = (4.8, 7.8)
+#: Room around the image for the title and the axes' labels, inches; the figure is at least as tall as its
+#: vertical axis label is long.
+OVERVIEW_MARGIN_IN = 1.2
+OVERVIEW_MIN_HEIGHT_IN = 3.2
+
+
 def sagittal_overview(ct: Volume, result: CtResult, path: Path) -> Path:
-    """Mid-sagittal CT with body outlines, 3D ROIs (filled) and level names with their HU."""
+    """Mid-sagittal CT with body outlines, 3D ROIs (filled) and level names with their HU, in the patient's LPS mm.
+
+    The picture is cropped from :data:`OVERVIEW_FRONT_MM` in front of the bodies to :data:`OVERVIEW_BACK_MM` behind
+    them and sized to keep the image's proportions: a short series (20 slices) is a wide picture, not a strip in an
+    empty page.
+    """
     present = result.bodies > 0
-    if present.any():
-        column = int(np.round(np.median(np.nonzero(present)[0])))
-    else:
-        column = ct.shape[0] // 2
-    image = ct.array[column].T  # rows: superior-inferior (axis 2), columns: anterior-posterior (axis 1)
-    sp = ct.spacing_mm
-    extent = (0, ct.shape[1] * sp[1], 0, ct.shape[2] * sp[2])
-    fig, ax = plt.subplots(figsize=(6, 8), dpi=110)
+    column = int(np.round(np.median(np.nonzero(present)[0]))) if present.any() else ct.shape[0] // 2
+    grid = ImageGrid.of(ct)
+    ys = np.nonzero(present.any(axis=(0, 2)))[0] if present.any() else np.array([0, ct.shape[1] - 1])
+    step = grid.spacing_mm[1]
+    ys = slice(max(0, ys.min() - int(OVERVIEW_FRONT_MM / step)), min(ct.shape[1], ys.max() + 1 + int(OVERVIEW_BACK_MM / step)))
+    extent = (grid.edge(ys.start, 1), grid.edge(ys.stop, 1), grid.edge(0, 2), grid.edge(ct.shape[2], 2))
+    width_mm, height_mm = extent[1] - extent[0], extent[3] - extent[2]
+    scale = min(OVERVIEW_MAX_IN[0] / width_mm, OVERVIEW_MAX_IN[1] / height_mm)
+    fig, ax = plt.subplots(figsize=(width_mm * scale + OVERVIEW_MARGIN_IN,
+                                    max(OVERVIEW_MIN_HEIGHT_IN, height_mm * scale + OVERVIEW_MARGIN_IN)), dpi=110)
+    image = ct.array[column, ys].T  # rows: inferior -> superior (axis 2), columns: anterior -> posterior (axis 1)
     ax.imshow(image, cmap="gray", vmin=BONE_WINDOW_HU[0], vmax=BONE_WINDOW_HU[1], origin="lower", extent=extent)
-    bodies, rois = result.bodies[column].T, measured_rois(result)[column].T
+    bodies, rois = result.bodies[column, ys].T, measured_rois(result)[column, ys].T
     ax.contour(bodies > 0, levels=[0.5], colors="deepskyblue", linewidths=0.8, origin="lower", extent=extent)
-    ax.imshow(np.ma.masked_where(rois == 0, rois), cmap="autumn", alpha=0.45, origin="lower", extent=extent, interpolation="nearest")
+    ax.imshow(np.ma.masked_where(rois == 0, rois), cmap="autumn", alpha=0.45, origin="lower", extent=extent,
+              interpolation="nearest")
     key = result.method["headline_key"]
     for name, entry in result.vertebrae.items():
         rows = np.nonzero(result.bodies[column] == VERSE_IDS[name])
         if rows[0].size == 0:
             continue
-        y_mm, z_mm = rows[0].min() * sp[1], rows[1].mean() * sp[2]
         value = entry.get(key)
         text = f"{name} {value:.0f} HU" if value is not None and np.isfinite(value) else f"{name} n/a"
-        ax.text(y_mm - 4, z_mm, text, color="yellow", fontsize=8, ha="right", va="center")
+        ax.text(grid.edge(rows[0].min(), 1) - 4, grid.centre(rows[1].mean(), 2), text, color="yellow", fontsize=8,
+                ha="right", va="center")
     ax.set_title(f"spinebq {result.method['preset']}: {key} per level (research use only)", fontsize=9)
-    ax.set_xlabel("anterior -> posterior (mm)")
-    ax.set_ylabel("inferior -> superior (mm)")
+    ax.set_xlabel(grid.label(1, "anterior -> posterior"))
+    ax.set_ylabel(grid.label(2, "inferior -> superior"))
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

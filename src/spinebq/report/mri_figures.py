@@ -18,12 +18,12 @@ an oblique image, as the axis labels say).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spinebq.image.volume import Volume
+from spinebq.report.grid import ImageGrid
 from spinebq.measure.mri.muscle import NEAR_CUTOFF_MARGIN, fat_fraction_text, near_cutoff_text
 
 #: The muscle pictures' note on a grade marked near a cutoff.
@@ -31,35 +31,6 @@ NEAR_CUTOFF_LEGEND = (f"near a cutoff: closer than {100 * NEAR_CUTOFF_MARGIN:g} 
                       "another ROI of the same muscle may give the other grade (mri.json qc goutallier_near_cutoff)")
 COLOURS = {"T12": "#8c564b", "L1": "#1f77b4", "L2": "#2ca02c", "L3": "#d62728", "L4": "#9467bd",
            "L5": "#ff7f0e", "S1": "#e377c2"}
-
-
-@dataclass(frozen=True)
-class _Grid:
-    """Where the canonical image's voxels lie in patient LPS millimetres, axis by axis (axis 0 left, 1 posterior,
-    2 superior): voxel ``i`` of axis ``k`` is centred on ``origin_mm[k] + i * spacing_mm[k]``."""
-
-    origin_mm: tuple[float, float, float]
-    spacing_mm: tuple[float, float, float]
-    oblique: bool
-
-    @classmethod
-    def of(cls, image: Volume) -> "_Grid":
-        rotation = np.asarray(image.affine)[:3, :3]
-        along_axes = np.allclose(rotation, np.diag(np.diag(rotation)), atol=1e-3 * max(image.spacing_mm))
-        return cls(tuple(float(v) for v in image.affine[:3, 3]), tuple(float(v) for v in image.spacing_mm),
-                   not along_axes)
-
-    def centre(self, index, axis: int):
-        """LPS mm of the centre of voxel ``index`` (a number or an array) along ``axis``."""
-        return self.origin_mm[axis] + np.asarray(index, dtype=float) * self.spacing_mm[axis]
-
-    def edge(self, index, axis: int):
-        """LPS mm of the lower edge of voxel ``index`` along ``axis`` (its upper edge is ``edge(index + 1)``)."""
-        return self.centre(np.asarray(index, dtype=float) - 0.5, axis)
-
-    def label(self, axis: int, direction: str) -> str:
-        """An axis label: ``anterior -> posterior, LPS y (mm)``."""
-        return f"{direction}, LPS {'xyz'[axis]} (mm{', approximate: oblique image' if self.oblique else ''})"
 
 
 def _score(data: dict, key: str) -> str:
@@ -112,7 +83,7 @@ def _crop(masks: list[np.ndarray], shape: tuple[int, int], margin: int = 40) -> 
             slice(max(0, zs.min() - margin), min(shape[1], zs.max() + margin)))
 
 
-def _show(ax, image2d, grid: _Grid, ys: slice, zs: slice):
+def _show(ax, image2d, grid: ImageGrid, ys: slice, zs: slice):
     """A sagittal slice (axes 1 and 2), cropped to ``ys``, ``zs``, in LPS y and z; returns its extent."""
     lo, hi = _window(image2d)
     sub = image2d[ys, zs]
@@ -123,7 +94,7 @@ def _show(ax, image2d, grid: _Grid, ys: slice, zs: slice):
     return extent
 
 
-def _contour(ax, mask2d, grid: _Grid, colour, lw=1.2):
+def _contour(ax, mask2d, grid: ImageGrid, colour, lw=1.2):
     """The outline of a sagittal mask (axes 1 and 2), keeping the axes' limits."""
     if not mask2d.any():
         return
@@ -158,7 +129,7 @@ def save_figures(volume: Volume, data: dict, rois: dict[str, np.ndarray], out_di
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    image, grid = volume.array, _Grid.of(volume)
+    image, grid = volume.array, ImageGrid.of(volume)
     paths = []
     levels = data.get("levels", {})
     csf = data.get("csf", {})
@@ -242,7 +213,7 @@ def save_figures(volume: Volume, data: dict, rois: dict[str, np.ndarray], out_di
     return paths
 
 
-def _muscle_figure(plt, image: np.ndarray, grid: _Grid, data: dict, mus: dict[str, np.ndarray], zs: slice,
+def _muscle_figure(plt, image: np.ndarray, grid: ImageGrid, data: dict, mus: dict[str, np.ndarray], zs: slice,
                    out_dir: Path, title: str) -> Path:
     """``mri_muscle.png``: per side, the parasagittal slice through the middle of the muscle ROIs, each ROI outlined
     on that slice, its voxels counted as fat tinted, and the fat reference's voxels (subcutaneous fat) marked."""
@@ -285,7 +256,7 @@ def _muscle_figure(plt, image: np.ndarray, grid: _Grid, data: dict, mus: dict[st
     return path
 
 
-def _levels_figure(plt, image: np.ndarray, grid: _Grid, data: dict,
+def _levels_figure(plt, image: np.ndarray, grid: ImageGrid, data: dict,
                    body_masks: dict[str, np.ndarray], labels: np.ndarray | None, out_dir: Path, title: str) -> Path:
     """``mri_levels.png``: per level, the sagittal slice of its body ROI (top) and the axial reformat through it."""
     from spinebq.anatomy import VERSE_IDS
@@ -364,7 +335,7 @@ def save_axial_muscle_figure(volume: Volume, data: dict, axial_rois: dict[str, n
         return None
     plt = _plt()
     threshold = data["muscle_method"]["threshold"]
-    axial, grid = volume.array, _Grid.of(volume)
+    axial, grid = volume.array, ImageGrid.of(volume)
     sx, sy = grid.spacing_mm[:2]
     fig, axes = plt.subplots(1, len(discs), figsize=(3.2 * len(discs), 3.8), squeeze=False)
     for ax, disc in zip(axes[0], discs):
