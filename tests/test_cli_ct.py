@@ -125,6 +125,14 @@ def test_bad_inputs_end_in_one_sentence(demo, ts_dir, tmp_path, capsys):
     # the json label scheme without its map: the library names the parameter, the command line the flag
     _fails(["ct", ct, "--labels", str(demo / "labels.nii.gz"), "--label-scheme", "json", "--out", str(out)], capsys,
            "error: --label-map: ", "json label scheme needs a JSON map")
+    # the real CT converted without its rescale intercept (HU + 1024, as uint16): was "is it an MR image? (give
+    # --modality CT if it is a CT)", and with --modality CT it was measured: L1 hu_3d 1133.7
+    real = nib.load(str(ts_dir / "ct.nii.gz"))
+    shifted = np.clip(np.asanyarray(real.dataobj).astype(np.int32) + 1024, 0, None).astype(np.uint16)
+    nib.save(nib.Nifti1Image(shifted, real.affine), str(tmp_path / "shifted.nii.gz"))
+    for extra in ([], ["--modality", "CT"]):
+        _fails(["ct", str(tmp_path / "shifted.nii.gz"), "--out", str(out), *extra], capsys, "shifted.nii.gz",
+               "Hounsfield units plus 1024", "rescale intercept was lost")
     # an MR passed as CT
     _fails(["ct", str(ts_dir / "mr_small.nii.gz"), "--out", str(out)], capsys, "mr_small.nii.gz", "MR image")
     # an unreadable path

@@ -296,8 +296,12 @@ def load_ct(ct: Volume | str | Path, options: CtOptions = CtOptions()) -> Volume
     """The CT of ``ct`` (a Volume is returned as it is)."""
     if isinstance(ct, Volume):
         return ct
-    if options.modality == "CT":  # the user says it is a CT: no check of header or values
+    if options.modality == "CT":  # the user says it is a CT: no check of header or values but the intercept
+        from spinebq.io.volume import intercept_lost, lost_intercept_message
+
         volume = load_volume(ct, series_uid=options.series_uid)
+        if intercept_lost(volume.array):
+            raise SpinebqError(lost_intercept_message(ct))
         volume.metadata["modality"] = "CT"
         return volume
     return load_volume(ct, series_uid=options.series_uid, expect_modality="CT")
@@ -560,13 +564,15 @@ def _role_from_values(inputs: StudyInputs) -> tuple[StudyInputs, Volume | None]:
     """
     from spinebq.errors import NotAnImageError
     from spinebq.image.labelmap import label_map_reason
-    from spinebq.io.volume import ct_like_values
+    from spinebq.io.volume import ct_like_values, intercept_lost, lost_intercept_message
 
     image = load_volume(inputs.ct.path)
     not_ct = ct_like_values(image.array)
     if not_ct is None:
         image.metadata["modality"] = "CT"
         return inputs, image
+    if intercept_lost(image.array):
+        raise SpinebqError(lost_intercept_message(Path(inputs.ct.path).name))
     if label_map_reason(image.array):
         raise NotAnImageError(LABEL_MAP_FOUND)
     choice = f"MRI: the NIfTI file's values are no Hounsfield units ({not_ct}), so it is measured as a sagittal T1 MRI."

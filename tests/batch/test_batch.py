@@ -370,3 +370,23 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     # run again: nothing to measure (the label maps are not read again while they are unchanged)
     assert main(["batch", str(folder), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     assert "measured 0 studies" in capsys.readouterr().out
+
+
+def test_a_ct_without_its_rescale_intercept_fails_with_the_reason(tmp_path, capsys):
+    """A NIfTI folder holding the real CT converted without its rescale intercept (HU + 1024, uint16): its values are
+    no Hounsfield units, so it was measured as an MRI and failed on the MRI's checks. It fails saying what happened."""
+    import nibabel as nib
+    import numpy as np
+
+    from tests.conftest import TS, need
+
+    real = nib.load(str(need(TS / "ct.nii.gz")))
+    folder = tmp_path / "nifti"
+    folder.mkdir()
+    shifted = np.clip(np.asanyarray(real.dataobj).astype(np.int32) + 1024, 0, None).astype(np.uint16)
+    nib.save(nib.Nifti1Image(shifted, real.affine), str(folder / "ct.nii.gz"))
+    assert main(["batch", str(folder), "--out", str(tmp_path / "out"), "--workers", "1", "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "cohort.csv")
+    assert table.status.tolist() == ["failed"]
+    assert "Hounsfield units plus 1024" in table.reason[0] and "rescale intercept" in table.reason[0], table.reason[0]
+    assert "measured 1 study " in capsys.readouterr().out

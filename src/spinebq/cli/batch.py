@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if others:
         print(f"note: {out} also holds {others} studies of earlier runs with other inputs; they are kept in the ledger "
               "and studies/ but left out of this cohort table")
-    print(f"cohort table: {files.table} ({files.rows} rows; dictionary {files.dictionary.name}, {files.parquet.name}); "
+    print(f"cohort table: {files.table} ({files.rows} row{'s' if files.rows != 1 else ''}; dictionary {files.dictionary.name}, {files.parquet.name}); "
           f"QC page: {files.qc_page}" + (f"; key map: {files.key_map}" if files.key_map else ""))
     print(RESEARCH_NOTICE)
     return 0
@@ -117,7 +117,7 @@ def _summary(result, memory_mb: float) -> str:
                                                           "(everything was done before and is unchanged)")
     again = (f"; assessed {result.reassessed} done studies again with their changed clinical values (measurements "
              "kept)") if result.reassessed else ""
-    lines = [f"measured {result.measured} studies {work}".rstrip() + again
+    lines = [f"measured {result.measured} stud{'y' if result.measured == 1 else 'ies'} {work}".rstrip() + again
              + f"; ledger: {', '.join(f'{counts[s]} {s}' for s in ('done', 'failed', 'skipped', 'pending') if counts[s])}"]
     peaks = [o.peak_memory_mb for o in result.outcomes if o.peak_memory_mb]
     if peaks:

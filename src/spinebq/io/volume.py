@@ -84,10 +84,45 @@ def check_modality(volume: Volume, expected: str, path: str | Path) -> None:
         if labels:
             raise SpinebqError(f"{path}: this is a label map, not a CT image ({labels}); give the CT image, and a "
                                f"label map as {option('labels')}")
+        if reason and intercept_lost(volume.array):
+            raise SpinebqError(lost_intercept_message(path))
         if reason:
             raise SpinebqError(f"{path}: this does not look like a CT in Hounsfield units ({reason}); is it an MR "
                                f"image? (give {option('modality')} CT if it is a CT)")
         volume.metadata["modality"] = "CT"
+
+
+#: What a CT converted without its DICOM rescale intercept (-1024) holds: Hounsfield units plus this.
+LOST_INTERCEPT_HU = 1024.0
+#: Fat and soft tissue span -150..150 HU: the middle of a CT's non-air voxels lies there.
+TISSUE_HU = (-150.0, 150.0)
+
+
+def intercept_lost(array: np.ndarray) -> bool:
+    """True when the values look like Hounsfield units plus :data:`LOST_INTERCEPT_HU` (a CT converted without its
+    rescale intercept): none below -100 (air near 0, not -1000), at least 30 % of the voxels above 500 (the body) and
+    their median within :data:`TISSUE_HU` once :data:`LOST_INTERCEPT_HU` is taken off.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> body = np.concatenate([rng.normal(-1000, 20, 5000), rng.normal(40, 20, 8000), rng.normal(400, 80, 2000)])
+    >>> intercept_lost(body), intercept_lost(body + LOST_INTERCEPT_HU)
+    (False, True)
+    """
+    sample = np.asarray(array).ravel(order="K")
+    sample = sample[:: max(1, sample.size // 2_000_000)].astype(np.float32)
+    body = sample[sample > 500]
+    if np.percentile(sample, 1) < -100 or body.size < 0.3 * sample.size:
+        return False
+    return bool(TISSUE_HU[0] <= np.median(body) - LOST_INTERCEPT_HU <= TISSUE_HU[1])
+
+
+def lost_intercept_message(path: str | Path) -> str:
+    """The refusal of a CT whose values are Hounsfield units plus :data:`LOST_INTERCEPT_HU`."""
+    return (f"{path}: the values look like Hounsfield units plus {LOST_INTERCEPT_HU:.0f} (air near 0, soft tissue near "
+            f"{LOST_INTERCEPT_HU:.0f}): the DICOM rescale intercept was lost when the image was converted; convert "
+            "the series again keeping it (dcm2niix does), or give the DICOM folder")
 
 
 #: Share of voxels that must be fat (-200 to -30 HU) and bone (above 150 HU) for a CT without air.
