@@ -94,7 +94,8 @@ def test_an_interrupted_batch_resumes_with_only_what_was_missing(cohort, tmp_pat
     no_half_written(out)
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
-    assert f"measured {N_STUDIES - finished} studies" in second.stdout
+    left = N_STUDIES - finished
+    assert f"measured {left} stud{'y' if left == 1 else 'ies'} " in second.stdout
     pd.testing.assert_frame_equal(pd.read_csv(out / "cohort.csv"), reference)
     no_half_written(out)
 
