@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -361,6 +362,9 @@ def test_a_nifti_folder_measures_each_file_as_what_it_holds(tmp_path, capsys):
     mri_row = mri_row[:mri_row.index("</tr>")]
     assert f'data-v="{rows["MRI"].vbq!r}">{rows["MRI"].vbq:.2f}</td>' in mri_row, mri_row[-800:]
     assert f'href="studies/{rows["MRI"].study}/mri/mri.json"' in mri_row
+    # the studies that were measured come before the skipped label maps (the page listed them by key)
+    statuses = re.findall(r'<tr class="s-\w+" data-key="[^"]+" data-status="(\w+)"', page)
+    assert statuses == ["done", "done", "skipped", "skipped"], statuses
     cells = dict(zip((column[1] for column in COLUMNS), mri_row.split("<td")[1:]))
     assert cells["fractured_levels"].startswith(' class="na"') and "none" not in cells["fractured_levels"]
     skipped = table[table.status == "skipped"].reason

@@ -460,7 +460,7 @@ def write_cohort(out_dir: str | Path, studies: Sequence[StudyInputs], ledger_row
 
 
 def _write_qc_page(out: Path, frame: pd.DataFrame, *, title: str) -> Path:
-    from spinebq.batch.qc_page import QcRow, write_qc_page
+    from spinebq.batch.qc_page import REVIEW_ORDER, QcRow, write_qc_page
 
     rows = []
     for record in frame.to_dict("records"):
@@ -477,6 +477,7 @@ def _write_qc_page(out: Path, frame: pd.DataFrame, *, title: str) -> Path:
                           fractured_levels=_read_level_list(value.get("fractured_levels")),
                           qc_flags=flags,
                           report_href=_study_link(folder)))
+    rows.sort(key=lambda row: (REVIEW_ORDER.index(row.status), row.key))
     return write_qc_page(out / "qc.html", rows, title=title)
 
 

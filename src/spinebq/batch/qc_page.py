@@ -23,6 +23,9 @@ from spinebq.report.files import write_atomic
 
 #: Every status a study can have in the batch ledger, in the order the page counts them.
 STATUSES = ("done", "failed", "skipped", "pending", "running")
+#: The order a cohort's QC page lists its studies in: those that need a look first (failed), then the results, then
+#: what was not measured (skipped files); by study key within a status.
+REVIEW_ORDER = ("failed", "done", "running", "pending", "skipped")
 #: What a missing value means when the row gives no reason, by status.
 MISSING_BY_STATUS = {"done": "no value for this study", "failed": "the study failed",
                      "skipped": "the study was skipped", "pending": "the study has not run yet",
