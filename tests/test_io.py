@@ -60,6 +60,29 @@ def test_nifti_any_orientation_gives_the_same_canonical_array(ts_dir, tmp_path):
         np.testing.assert_allclose(volume.affine, reference.affine, atol=1e-4)
 
 
+def test_a_nifti_without_orientation_is_read_with_a_warning(ts_dir, tmp_path, capsys):
+    """The real CT and MRI saved with qform and sform codes 0 (as ANALYZE-era tools write them): nibabel reads such a
+    file in radiological order, so the real CT (stored RAS) came out mirrored left to right, its pedicles and screws
+    named on the wrong side, without a word. The loaded volume carries a warning, `spinebq ct` prints it, and the
+    MRI, whose head-to-foot axis is then unknown, is refused saying why."""
+    from spinebq.cli import main
+    from spinebq.io.nifti import NO_ORIENTATION
+    from tests.conftest import DATA, need
+
+    for source, name in ((ts_dir / "ct.nii.gz", "ct.nii.gz"), (need(DATA / "lumbar_mri_t1" / "case02_t1.nii.gz"), "t1.nii.gz")):
+        image = nib.load(str(source))
+        bare = nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine)
+        bare.set_qform(None, code=0)
+        bare.set_sform(None, code=0)
+        nib.save(bare, str(tmp_path / name))
+    ct = load_volume(tmp_path / "ct.nii.gz")
+    assert ct.metadata["warnings"] == [f"ct.nii.gz: {NO_ORIENTATION}"]
+    np.testing.assert_array_equal(ct.array, load_volume(ts_dir / "ct.nii.gz").array[::-1])  # mirrored, as warned
+    assert "warnings" not in load_volume(ts_dir / "ct.nii.gz").metadata
+    assert main(["mri", str(tmp_path / "t1.nii.gz"), "--out", str(tmp_path / "mri")]) == 2
+    assert "the NIfTI header holds no orientation" in capsys.readouterr().err
+
+
 def test_a_float_ct_saved_as_int16_is_rounded_not_truncated(ts_dir, tmp_path):
     """The real CT moved by 0.6 HU (as a resampled CT holds fractions) and saved as int16 reads back rounded to the
     nearest HU on both sides of zero (a cast truncated every value towards zero); values beyond int16 are clipped."""

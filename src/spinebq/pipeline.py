@@ -498,7 +498,8 @@ def analyse_mri(mr: Volume | str | Path, *, labels: Volume | str | Path | None =
                              else None,
                              axial_path=axial_path or "axial")
     document = dict(result.data)
-    document["warnings"] = [str(w.message) for w in caught if issubclass(w.category, SpinebqWarning)]
+    document["warnings"] = [*image.metadata.get("warnings", ()),
+                            *(str(w.message) for w in caught if issubclass(w.category, SpinebqWarning))]
     record = MriRecord.from_json(document)
     images = MriImages(image, result.labels, result.rois, axial, result.axial_rois)
     return replace(record, images=images)

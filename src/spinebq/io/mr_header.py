@@ -39,6 +39,16 @@ _FATSAT_WORDS = re.compile(r"(fat ?sat|\bfs\b|_fs|fs_|spir|spair|chess|\bfatsat|
 _CONTRAST_WORDS = re.compile(r"(\+c\b|\bpost\b|gd|gad|contrast|\bce\b|kontrast)", re.IGNORECASE)
 
 
+def _orientation_hint(volume: Volume) -> str:
+    """Why a NIfTI image without orientation can look too small: its axes are not known to be the patient's."""
+    from spinebq.io.nifti import NO_ORIENTATION
+
+    if any(str(w).endswith(NO_ORIENTATION) for w in volume.metadata.get("warnings", ())):
+        return ("; the NIfTI header holds no orientation (qform and sform codes 0), so which axis runs head to foot "
+                "is not known: give the file with its orientation")
+    return ""
+
+
 def read_mr_header(path: str | Path, series_uid: str | None = None) -> dict[str, Any] | None:
     """Read the MR acquisition attributes of the series loaded from ``path``.
 
@@ -210,7 +220,7 @@ def check_sequence(volume: Volume, header: dict[str, Any] | None, path: str | Pa
     if extent_mm[2] < 100 or extent_mm[1] < 60:
         raise SpinebqError(
             f"{path}: the image covers only {extent_mm[1]:.0f} mm front-to-back and {extent_mm[2]:.0f} mm head-to-foot, "
-            "too little for a lumbar spine (L1 to S1 needs about 180 mm)"
+            "too little for a lumbar spine (L1 to S1 needs about 180 mm)" + _orientation_hint(volume)
         )
     flags: dict[QcFlag, str] = {}
     words = _words(header)

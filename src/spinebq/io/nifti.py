@@ -17,6 +17,10 @@ from spinebq.constants import MAX_IMAGE_EXTENT_MM, MAX_IMAGE_VOXELS, VOXEL_SIZE_
 from spinebq.errors import SpinebqError
 from spinebq.image.volume import CANONICAL_ORNT, RAS_TO_LPS, Volume, to_canonical
 
+#: What a NIfTI file without orientation (qform and sform codes 0, as ANALYZE-era tools write) leaves unknown.
+NO_ORIENTATION = ("the NIfTI header holds no orientation (qform and sform codes 0), so the patient's left and right "
+                  "cannot be told: it is read in radiological order, as nibabel reads such files, and the sides of "
+                  "pedicles, screws and muscles may be swapped; check them on the pictures")
 #: Largest distance (mm) between where the qform and the sform put a corner voxel before they disagree.
 QFORM_SFORM_TOLERANCE_MM = 1.0
 
@@ -192,4 +196,6 @@ def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
     zooms = [float(z) for z in image.header.get_zooms()[:3]]
     metadata = {"source": str(path), "format": "NIfTI", "slice_thickness_mm": None, "voxel_size_mm": zooms,
                 "source_axes": source_axes.astype(int).tolist()}
+    if int(image.header["qform_code"]) == 0 and int(image.header["sform_code"]) == 0:
+        metadata["warnings"] = [f"{path.name}: {NO_ORIENTATION}"]
     return Volume(array, affine, metadata)
