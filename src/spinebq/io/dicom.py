@@ -195,7 +195,8 @@ def load_dicom(path: str | Path, *, series_uid: str | None = None, modality: str
     if path.is_file():
         headers, _ = _read_headers([path])
         if not headers:
-            raise SpinebqError(f"{path}: not a DICOM file (and not a .nii/.nii.gz image)")
+            raise SpinebqError(f"{path}: not a DICOM file (and not a .nii/.nii.gz image); give the image itself, "
+                                   "a DICOM folder or file or a .nii/.nii.gz file")
         series_uid = series_uid or str(headers[0].dataset.get("SeriesInstanceUID", ""))
         folder = path.parent
     else:

@@ -185,8 +185,9 @@ def load_nifti(path: str | Path, *, dtype: type | None = np.float32) -> Volume:
     data = data.reshape(data.shape[:3]) if data.ndim > 3 else data
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
-        raise SpinebqError(f"{path}: {bad} voxels are NaN or infinite (after the header's scaling); the image "
-                           "cannot be measured")
+        raise SpinebqError(f"{path}: {bad} voxels are NaN or infinite (after the header's scaling), so the image "
+                           "cannot be measured; give the series as acquired, or save it again with those voxels set "
+                           "to a number (0 where there is no signal)")
     affine_lps = RAS_TO_LPS @ image.affine
     try:
         array, affine = to_canonical(data, affine_lps)

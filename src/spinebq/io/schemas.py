@@ -125,6 +125,11 @@ def validated(model: type[BaseModel], data: Any, path: str | Path, what: str) ->
     what : str
         What the file is ("trajectory file"), for the message.
     """
+    written = data.get("schema") if isinstance(data, dict) else None
+    if isinstance(written, str) and written.startswith("spinebq.") and model.model_config.get("extra") == "forbid":
+        # a result of spinebq given back as a user file that takes no "schema" key (mri.json as --points)
+        raise SpinebqError(f"{path}: this is a result file written by spinebq (schema {written!r}), not a {what}; "
+                           f"give the {what} instead")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -187,6 +187,13 @@ def detect_vertebrae(image: Volume, *, path="image", slab_mm: float = 5.0) -> tu
     # lumbosacral junction: going down, the column turns backwards at the sacrum (angle of the wall curve)
     angle = np.degrees(np.arctan2(-ty, tz))  # > 0 when the wall runs backwards going up
     s1_index = _find_s1(bodies2d, angle, minima, disc_height_mm)
+    if s1_index is None:
+        if _sacrum_above(angle, minima, disc_height_mm):
+            raise SpinebqError(
+                f"{path}: the image is upside down in patient coordinates (the sacrum lies at its head end); "
+                "correct the file's orientation (its affine or direction cosines) and run it again"
+            )
+        s1_index = 0
     names = {}
     for rank, i in enumerate(sorted(range(len(bodies2d)), key=lambda i: bodies2d[i]["s"][0])):
         offset = rank - s1_index
@@ -475,9 +482,37 @@ def _body_box(straight: np.ndarray, depths: np.ndarray, a: int, b: int, *, max_d
     return box & ends
 
 
+#: Tilt of the posterior wall from the head-foot axis at the sacral slope, degrees (see ``_find_s1``).
+SACRAL_TILT_DEG = 30.0
+#: How far from a disc the sacral slope is looked for, mm.
+SACRAL_SLOPE_REACH_MM = 15.0
+#: Least height of a disc's dark line (at half its depth in the signal profile), mm.
+MIN_DISC_MM = 6.0
+
+
+def _tilt_deg(angle: np.ndarray) -> np.ndarray:
+    """Tilt of the posterior wall (degrees, on 0.5 mm steps of arc length), smoothed over 5 mm."""
+    return ndimage.gaussian_filter1d(angle, 5.0 / 0.5)
+
+
+def _sacrum_above(angle: np.ndarray, minima: np.ndarray, disc_height_mm: np.ndarray) -> bool:
+    """Whether the sacral slope lies above a disc instead of below it: an image upside down.
+
+    Upside down, the wall going up from a disc into the sacrum tilts as far the other way as it tilts below
+    the L5/S1 disc the right way up. Measured on the four real T1 exams (``benchmarks/status.md``, seam sweep
+    9): above a disc of at least ``MIN_DISC_MM`` the wall tilts at most -26 degrees the right way up (the
+    thoracic kyphosis) and -41 to -56 degrees upside down. Asked only when no disc has the slope below it.
+    """
+    tilt = _tilt_deg(angle)
+    reach = int(round(SACRAL_SLOPE_REACH_MM / 0.5))
+    return any(h >= MIN_DISC_MM and tilt[m:m + reach + 1].min() <= -SACRAL_TILT_DEG
+               for m, h in zip(minima, disc_height_mm))
+
+
 def _find_s1(bodies2d: list[dict], angle: np.ndarray, minima: np.ndarray, disc_height_mm: np.ndarray, *,
-             sacral_tilt_deg: float = 30.0, below_mm: float = 15.0, min_disc_mm: float = 6.0) -> int:
-    """Rank (0 = lowest) of the S1 body among the bodies sorted from the bottom up.
+             sacral_tilt_deg: float = SACRAL_TILT_DEG, below_mm: float = SACRAL_SLOPE_REACH_MM,
+             min_disc_mm: float = MIN_DISC_MM) -> int | None:
+    """Rank (0 = lowest) of the S1 body among the bodies sorted from the bottom up (None: no disc found).
 
     The L5/S1 disc is the lowest disc below which the column turns backwards into the sacrum: the posterior
     wall, smoothed over 5 mm, tilts ``sacral_tilt_deg`` or more from the head-foot axis somewhere within
@@ -489,17 +524,17 @@ def _find_s1(bodies2d: list[dict], angle: np.ndarray, minima: np.ndarray, disc_h
     Constants set on the four real T1 exams, as stored, with each padded face replaced and cropped 10 and
     30 mm at the bottom (benchmarks/mri.md): L5/S1 tilts 41-56 degrees below it, L4/L5 17-33, the lowest
     full-height dark lines under S1 at most 24; L5/S1 is 7.3-11.5 mm high, the sacral remnants 3.4-5.1.
-    Without such a disc the lowest body is taken as S1.
+    Without such a disc None is returned (the caller takes the lowest body as S1).
     """
     ranked = sorted(range(len(bodies2d)), key=lambda i: bodies2d[i]["s"][0])
-    tilt = ndimage.gaussian_filter1d(angle, 5.0 / 0.5)
+    tilt = _tilt_deg(angle)
     below = int(round(below_mm / 0.5))
     disc = next((m for m, h in sorted(zip(minima, disc_height_mm)) if h >= min_disc_mm
                  and tilt[max(0, m - below):m + 1].max() >= sacral_tilt_deg), None)
     for rank, i in enumerate(ranked):
         if bodies2d[i]["s"][1] == disc:
             return rank
-    return 0
+    return None
 
 
 def _wall_positions(mask: np.ndarray, fallback: dict | None = None) -> dict:
