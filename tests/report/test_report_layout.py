@@ -154,6 +154,15 @@ def test_pdf_words_do_not_overlap_and_stay_on_the_page(case):
     print(f"{name}: {len(words)} words on {len(by_page)} pages, none overlapping")
 
 
+def test_levels_and_cutoffs_are_printed_on_one_line(case):
+    """The models' tables wrapped their narrow columns inside a level range and a unit ("L1-L2-" over "L3-L4",
+    "< 90.05 mg/" over "cm3"), which then read as two values."""
+    name, report_dir, _ = case
+    words = [w["text"] for w in _pdf_words(report_dir / "report.pdf")]
+    cut = [w for w in words if re.fullmatch(r"(L\d-){2,}|mg/|cm3", w)]  # (prose may wrap after "L1-")
+    assert not cut, (name, cut)
+
+
 def test_every_table_header_is_printed_whole(case):
     """A header cut inside a word ('AU' / 'C') or squeezed ('3D HU (HU)3-slice') would not read back whole."""
     name, report_dir, dom = case

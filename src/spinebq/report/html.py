@@ -56,7 +56,7 @@ th,td{border:1px solid #bbb;padding:2px 5px;text-align:left;vertical-align:top;o
 th{background:#e8eef8;font-weight:bold;white-space:nowrap} td.n{text-align:right;white-space:nowrap}
 table.who th{background:#f3f5f9;white-space:nowrap} table.who{width:100%}
 table.wide{width:100%} #bone-quality td:first-child{width:21%} #bone-quality td:nth-child(4){width:40%}
-#models-summary td:nth-child(2){white-space:nowrap} .src{font-size:11px;color:#555;white-space:nowrap}
+#models-summary td:nth-child(2),#assessment td:nth-child(2),#not-applicable td:nth-child(n+2):nth-child(-n+3){white-space:nowrap} .src{font-size:11px;color:#555;white-space:nowrap}
 tr.risk td{background:#fde2e2} tr.norisk td{background:#e3f4e3} tr.na td{color:#666}
 .small{font-size:11px;color:#555} ul.lines{margin:2px 0;padding-left:18px} ul.lines li{margin:1px 0}
 .scale{display:block} .ok{color:#1b6e1b} .risk{color:#a11}
