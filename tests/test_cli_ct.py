@@ -133,6 +133,10 @@ def test_bad_inputs_end_in_one_sentence(demo, ts_dir, tmp_path, capsys):
     for extra in ([], ["--modality", "CT"]):
         _fails(["ct", str(tmp_path / "shifted.nii.gz"), "--out", str(out), *extra], capsys, "shifted.nii.gz",
                "Hounsfield units plus 1024", "rescale intercept was lost")
+    # a misspelt option: named by the command with the nearest option (was "spinebq: error: unrecognized arguments:
+    # --lables ct.nii.gz (see spinebq --help)", the value taken for the image)
+    _fails(["ct", ct, "--lables", str(demo / "labels.nii.gz"), "--out", str(out)], capsys,
+           "spinebq ct: error: unrecognized arguments: --lables (did you mean --labels?)", "see spinebq ct --help")
     # an MR passed as CT
     _fails(["ct", str(ts_dir / "mr_small.nii.gz"), "--out", str(out)], capsys, "mr_small.nii.gz", "MR image")
     # an unreadable path

@@ -10,6 +10,7 @@ as a Unix tool killed by it) when the reader of the output went away (``spinebq 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -87,8 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--overwrite", action="store_true", help="replace results of another input in --out "
                            "(this command's previous files there are removed first), and files of the same names "
                            "that spinebq did not write or that were changed since")
-        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}), _inputs=tuple(inputs or ()))
+        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", {}), _inputs=tuple(inputs or ()), _parser=p)
     return parser
+
+
+def _unrecognized(command_parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """The command's refusal of arguments it does not take, with the nearest option for a misspelt one."""
+    options = [name for action in command_parser._actions for name in action.option_strings]
+    words = []
+    for word in extra:
+        near = difflib.get_close_matches(word.split("=")[0], options, n=1) if word.startswith("-") else []
+        words.append(f"{word} (did you mean {near[0]}?)" if near else word)
+    return (f"{command_parser.prog}: error: unrecognized argument{'s' if len(extra) > 1 else ''}: {', '.join(words)} "
+            f"(see {command_parser.prog} --help)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,7 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            raise UsageError(_unrecognized(getattr(args, "_parser", parser), extra))
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_INPUT
