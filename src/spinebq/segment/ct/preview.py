@@ -1,4 +1,4 @@
-"""PNG preview of a segmentation: mid-sagittal and mid-coronal CT with labelled outlines and names.
+"""PNG preview of a segmentation: mid-sagittal CT and a coronal through the bodies, with labelled outlines and names.
 
 The panels are shown as radiologists read them, as every other spinebq picture: the sagittal with anterior to the
 left, the coronal with the patient's right on the viewer's left, superior up in both. On the LPS array (axis 0 runs
@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from spinebq.anatomy import VERSE_NAMES
 
 SAGITTAL_CAPTION = "sagittal (anterior left)"
-CORONAL_CAPTION = "coronal (patient right on the left)"
+CORONAL_CAPTION = "coronal through the bodies (patient right on the left)"
 #: Widest panel, as a multiple of its height (the series' extent from its first to its last slice): a wider field of
 #: view is cropped around the labels (:func:`panel_window`).
 MAX_PANEL_ASPECT = 2.0
@@ -32,44 +33,67 @@ DPI = 90
 TITLE_PX, SUPTITLE_PX, GAP_PX = 24, 30, 12
 
 
-def spine_centre(vertebrae: np.ndarray) -> tuple[int, int]:
-    """Median left-right (axis 0) and anterior-posterior (axis 1) index of the labelled voxels.
+#: The coronal panel follows the bodies down the spine's curve: at each slice it passes this far into the labelled
+#: depth from the front (the bodies lie in front of the posterior elements) ...
+BODY_DEPTH_QUANTILE = 0.25
+#: ... smoothed over this height, mm (a plane through the middle of the spine cuts the lower lumbar bodies' backs).
+BODY_CURVE_SMOOTH_MM = 20.0
+
+
+def spine_centre(vertebrae: np.ndarray, slice_mm: float) -> tuple[int, np.ndarray]:
+    """The sagittal column and, per axial slice, the coronal row through the vertebral bodies.
 
     Parameters
     ----------
     vertebrae : (X, Y, Z) ndarray
         Label array on the LPS grid; 0 is background.
+    slice_mm : float
+        Spacing of the axial slices (axis 2), mm.
 
     Returns
     -------
-    tuple of int
-        The sagittal column and the coronal row through the spine; the middle of the array when nothing is
+    tuple
+        The median left-right (axis 0) index of the labelled voxels, and an int array of length Z: the coronal row
+        (axis 1) at each slice, :data:`BODY_DEPTH_QUANTILE` into the labelled depth, smoothed over
+        :data:`BODY_CURVE_SMOOTH_MM` and carried to the slices without labels. The middle of the array when nothing is
         labelled.
     """
+    nx, ny, nz = vertebrae.shape
     idx = np.argwhere(vertebrae > 0)
     if not len(idx):
-        return vertebrae.shape[0] // 2, vertebrae.shape[1] // 2
-    return int(np.median(idx[:, 0])), int(np.median(idx[:, 1]))
+        return nx // 2, np.full(nz, ny // 2)
+    rows = np.full(nz, np.nan)
+    order = np.argsort(idx[:, 2], kind="stable")
+    slices, starts = np.unique(idx[order, 2], return_index=True)
+    for z, depths in zip(slices, np.split(idx[order, 1], starts[1:])):
+        rows[z] = np.quantile(depths, BODY_DEPTH_QUANTILE)
+    known = np.flatnonzero(np.isfinite(rows))
+    rows = np.interp(np.arange(nz), known, rows[known])  # carried flat beyond the first and last labelled slice
+    size = max(1, int(round(BODY_CURVE_SMOOTH_MM / slice_mm)) | 1)
+    rows = ndimage.median_filter(rows, size=size, mode="nearest")
+    return int(np.median(idx[:, 0])), np.clip(np.rint(rows).astype(int), 0, ny - 1)
 
 
-def preview_planes(array: np.ndarray, centre: tuple[int, int]) -> dict[str, np.ndarray]:
+def preview_planes(array: np.ndarray, centre: tuple[int, np.ndarray]) -> dict[str, np.ndarray]:
     """The two planes of the preview, as drawn with ``origin="lower"``, keyed by their caption.
 
     Parameters
     ----------
     array : (X, Y, Z) ndarray
         CT or labels on the LPS grid.
-    centre : tuple of int
-        Sagittal column (axis 0) and coronal row (axis 1), as :func:`spine_centre` gives.
+    centre : tuple
+        Sagittal column (axis 0) and the coronal row (axis 1) of each slice, as :func:`spine_centre` gives.
 
     Returns
     -------
     dict
         :data:`SAGITTAL_CAPTION`: rows inferior -> superior, columns anterior -> posterior;
-        :data:`CORONAL_CAPTION`: rows inferior -> superior, columns patient right -> left.
+        :data:`CORONAL_CAPTION`: rows inferior -> superior, columns patient right -> left, each row read at its
+        slice's coronal row (the panel follows the bodies' curve).
     """
-    column, row = centre
-    return {SAGITTAL_CAPTION: array[column, :, :].T, CORONAL_CAPTION: array[:, row, :].T}
+    column, rows = centre
+    coronal = array[:, rows, np.arange(array.shape[2])]  # (X, Z): slice z read at row rows[z]
+    return {SAGITTAL_CAPTION: array[column, :, :].T, CORONAL_CAPTION: coronal.T}
 
 
 def panel_window(labels: np.ndarray, height_mm: float, spacing_mm: float) -> tuple[int, int]:
@@ -131,7 +155,7 @@ def write_preview(ct, vertebrae, path: str | Path, levels: dict | None = None) -
     hu = ct.array
     lab = vertebrae.array
     sp = ct.spacing_mm
-    centre = spine_centre(lab)
+    centre = spine_centre(lab, sp[2])
     images, label_planes = preview_planes(hu, centre), preview_planes(lab, centre)
     # names before the anterior edge in the sagittal (clear of the posterior elements), after the label in the coronal
     views = [(SAGITTAL_CAPTION, sp[1], "right"), (CORONAL_CAPTION, sp[0], "left")]
