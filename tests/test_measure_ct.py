@@ -130,3 +130,15 @@ def test_calibration_gives_vbmd_and_acr_on_the_summary(phantom):
     assert summary["acr_category"] == "low_bone_mass"
     uncalibrated = measure_ct(phantom.ct, phantom.labels)
     assert uncalibrated.summary["acr_category"] is None and math.isnan(uncalibrated.summary["vbmd_mg_cm3"])
+
+
+def test_one_totalsegmentator_v1_file_measures_its_vertebra(ts_dir, real_ct):
+    """TotalSegmentator v1's per-structure file for L1 alone (a 0/1 mask named vertebrae_L1.nii.gz, as a radiologist
+    screening L1 would give it): read as VerSe id 1, C1, and refused as "no vertebra between T11 and S1". Its
+    vertebra is named by its file name, and L1 reads as in the whole folder."""
+    one = load_labels(ts_dir / "seg_v1" / "vertebrae_L1.nii.gz", real_ct)
+    folder = load_labels(ts_dir / "seg_v1", real_ct)
+    np.testing.assert_array_equal(one.array, np.where(folder.array == 20, 20, 0))
+    result = measure_ct(real_ct, one)
+    assert list(result.vertebrae) == ["L1"]
+    assert result.vertebrae["L1"]["hu_3d"] == pytest.approx(measure_ct(real_ct, folder).vertebrae["L1"]["hu_3d"], abs=0.5)

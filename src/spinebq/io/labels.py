@@ -84,8 +84,12 @@ def load_labels(
     scheme = LabelScheme(scheme)
     if mapping is not None:
         scheme = LabelScheme.JSON
+    structure = _STRUCTURE.match(path.name) if scheme is LabelScheme.AUTO and path.is_file() else None
     if path.is_dir():
-        ids, note = _load_folder(path, reference), "per-structure files"
+        ids, note = _load_structures(sorted(path.iterdir()), reference, path), "per-structure files"
+        scheme = LabelScheme.FOLDER
+    elif structure and not is_dicom_file(path) and _is_mask(path):
+        ids, note = _load_structures([path], reference, path), "one per-structure file, the vertebra named by its file name"
         scheme = LabelScheme.FOLDER
     elif is_dicom_file(path):
         if scheme not in (LabelScheme.AUTO, LabelScheme.DICOM_SEG):
@@ -305,10 +309,16 @@ def _guess_scheme(path: Path, ids: set[int]) -> tuple[LabelScheme, str]:
 _STRUCTURE = re.compile(r"^vertebrae_([CTLS]\d+)\.nii(\.gz)?$|^(sacrum)\.nii(\.gz)?$", re.IGNORECASE)
 
 
-def _load_folder(folder: Path, reference: Volume) -> np.ndarray:
+def _is_mask(path: Path) -> bool:
+    """Whether a NIfTI file holds one structure (values 0 and 1 only), as TotalSegmentator's per-structure files do."""
+    return set(np.unique(load_nifti(path, dtype=None).array).tolist()) <= {0, 1}
+
+
+def _load_structures(files: list[Path], reference: Volume, where: Path) -> np.ndarray:
+    """VerSe ids from TotalSegmentator's per-structure files (``vertebrae_L1.nii.gz``, ``sacrum.nii.gz``), each vertebra
+    named by its file name; ``where`` (the folder or the one file) names the input in messages."""
     out = np.zeros(reference.shape, dtype=np.int16)
     found = []
-    files = sorted(folder.iterdir())
     names = {m.group(1).upper() if m.group(1) else "SACRUM": f for f in files if (m := _STRUCTURE.match(f.name))}
     for name, file in names.items():
         level = "S1" if name == "SACRUM" else name
@@ -320,7 +330,7 @@ def _load_folder(folder: Path, reference: Volume) -> np.ndarray:
         out[mask & (out == 0)] = VERSE_IDS[level]
         found.append(level)
     if not found:
-        raise SpinebqError(f"{folder}: no per-structure vertebra files (vertebrae_L1.nii.gz ...) in this folder")
+        raise SpinebqError(f"{where}: no per-structure vertebra files (vertebrae_L1.nii.gz ...) in this folder")
     return out
 
 
