@@ -142,3 +142,20 @@ def test_one_totalsegmentator_v1_file_measures_its_vertebra(ts_dir, real_ct):
     result = measure_ct(real_ct, one)
     assert list(result.vertebrae) == ["L1"]
     assert result.vertebrae["L1"]["hu_3d"] == pytest.approx(measure_ct(real_ct, folder).vertebrae["L1"]["hu_3d"], abs=0.5)
+
+
+def test_a_scheme_that_names_few_of_the_ids_says_so(ts_dir, real_ct):
+    """TotalSegmentator v2's total map read with --label-scheme verse: its ids 27 and 29-33 name no VerSe vertebra and
+    were left out without a word (L1-L3 and L5 gone, L4 read as T13). The ids left out are named, with the scheme
+    the file looks like; read as the file says (auto), nothing is said."""
+    import warnings
+
+    from spinebq.errors import SpinebqWarning
+
+    path = ts_dir / "seg_v2" / "total.nii.gz"
+    with pytest.warns(SpinebqWarning, match=r"ids 27, 29, 30, 31, 32, 33 name no vertebra in the verse scheme") as caught:
+        labels = load_labels(path, real_ct, scheme="verse")
+    assert "TotalSegmentator v2 'total'" in str(caught[0].message) and "left out" in labels.scheme_note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpinebqWarning)
+        load_labels(path, real_ct)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from scipy import ndimage
 
 from spinebq.anatomy import VERSE_IDS, VERSE_NAMES, sort_levels
 from spinebq.constants import MAX_LABEL_IDS
-from spinebq.errors import OptionError, SpinebqError
+from spinebq.errors import OptionError, SpinebqError, SpinebqWarning
 from spinebq.image.labelmap import LabelMap
 from spinebq.io.dicom_seg import is_dicom_file, read_dicom_seg
 from spinebq.io.nifti import load_nifti
@@ -105,11 +106,17 @@ def load_labels(
                 raise SpinebqError(f"{path}: label values are not whole numbers; is this an image rather than a label map?")
             raw = np.round(raw).astype(np.int32)
         boxes = _boxes_by_id(raw)
+        guessed, guessed_note = _guess_scheme(path, set(boxes))
         if scheme is LabelScheme.AUTO:
-            scheme, note = _guess_scheme(path, set(boxes))
+            scheme, note = guessed, guessed_note
         else:
             note = f"{scheme} as requested"
         table = _table(scheme, mapping, path)
+        unnamed = sorted(set(boxes) - set(table))
+        if unnamed and guessed is not scheme and scheme is not LabelScheme.JSON:
+            note += (f"; ids {', '.join(map(str, unnamed))} name no vertebra in the {scheme} scheme and are left out "
+                     f"(the file looks like {guessed_note.split(' (')[0]}: --label-scheme auto reads it so)")
+            warnings.warn(f"{path}: {note}", SpinebqWarning, stacklevel=2)
         ids = _translate(raw, boxes, table)
     if not np.any(ids):
         raise SpinebqError(f"{path}: no vertebra label found (scheme {scheme}); check the label scheme")
