@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from spinebq.batch.study import BatchOptions, profile_options
     from spinebq.errors import OptionError
     from spinebq.constants import RESEARCH_NOTICE
+    from spinebq.report.text import counted
 
     if args.workers < 1:
         raise OptionError("workers", f"{args.workers}: at least one worker is needed")
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     if others:
         print(f"note: {out} also holds {others} studies of earlier runs with other inputs; they are kept in the ledger "
               "and studies/ but left out of this cohort table")
-    print(f"cohort table: {files.table} ({files.rows} row{'s' if files.rows != 1 else ''}; dictionary {files.dictionary.name}, {files.parquet.name}); "
+    print(f"cohort table: {files.table} ({counted(files.rows, 'row')}; dictionary {files.dictionary.name}, {files.parquet.name}); "
           f"QC page: {files.qc_page}" + (f"; key map: {files.key_map}" if files.key_map else ""))
     print(RESEARCH_NOTICE)
     return 0
@@ -111,13 +112,15 @@ def _clinical_line(matched: tuple[int, int], path: str, key: str) -> str:
 
 
 def _summary(result, memory_mb: float) -> str:
+    from spinebq.report.text import counted
+
     counts = result.counts
     work = (f"in {result.seconds:.0f} s on {result.workers} worker(s) ({3600 * result.measured / result.seconds:.0f} "
             "studies per hour)") if result.measured else ("" if result.reassessed else
                                                           "(everything was done before and is unchanged)")
     again = (f"; assessed {result.reassessed} done studies again with their changed clinical values (measurements "
              "kept)") if result.reassessed else ""
-    lines = [f"measured {result.measured} stud{'y' if result.measured == 1 else 'ies'} {work}".rstrip() + again
+    lines = [f"measured {counted(result.measured, 'study', 'studies')} {work}".rstrip() + again
              + f"; ledger: {', '.join(f'{counts[s]} {s}' for s in ('done', 'failed', 'skipped', 'pending') if counts[s])}"]
     peaks = [o.peak_memory_mb for o in result.outcomes if o.peak_memory_mb]
     if peaks:

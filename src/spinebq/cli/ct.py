@@ -111,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
 def results_line(out: str, outputs) -> str:
     """The files a run wrote: ``measurements.json`` and each of ``outputs`` (``CtRecord.outputs``), the pictures
     counted by kind (``overlay_*.png``)."""
+    from spinebq.report.text import counted
+
     files = [f"{out}/{name}" for name in ("measurements.json", *outputs) if not name.endswith(".png")]
     kinds = sorted({name.split("_")[0] for name in outputs if name.endswith(".png")})
     pictures = sum(name.endswith(".png") for name in outputs)
     if pictures:
-        files.append(f"{pictures} picture{'s' if pictures != 1 else ''} ({', '.join(f'{kind}_*.png' for kind in kinds)})")
+        files.append(f"{counted(pictures, 'picture')} ({', '.join(f'{kind}_*.png' for kind in kinds)})")
     return "results: " + (f"{', '.join(files[:-1])} and {files[-1]}" if len(files) > 1 else files[0])
 
 

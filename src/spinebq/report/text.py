@@ -37,6 +37,15 @@ def missing(value) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and its noun, singular for one.
+
+    >>> counted(1, "study", "studies"), counted(27, "row")
+    ('1 study', '27 rows')
+    """
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def human(value, unit: str = "", decimals: int | None = 1, *, reason: str | None = None) -> str:
     """The text of one value.
 
