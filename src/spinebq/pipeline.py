@@ -437,15 +437,14 @@ def combine_ct(result, regional: RegionalRecord | None) -> tuple[tuple[VertebraR
 
 def _nothing_labelled(labels: LabelMap) -> str:
     """Why a label map gave no vertebra to measure: the names its ids were read as, and what to give instead."""
-    ids = [int(i) for i in np.unique(labels.array) if i > 0]
+    ids = [int(i) for i in np.unique(labels.array) if i > 0]  # load_labels refuses a map without any
     read = ", ".join(f"{i} = {VERSE_NAMES.get(i, 'no vertebra')}" for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
     message = (f"{labels.source or 'the labels'}: no vertebra between T11 and S1 is labelled; nothing to measure "
-               f"(its ids read as {read}; {labels.scheme_note})" if ids else
-               f"{labels.source or 'the labels'}: the label map is empty; nothing to measure")
-    if 0 < len(ids) <= 2:
+               f"(its ids read as {read}; {labels.scheme_note})")
+    if len(ids) <= 2:
         message += (". A mask holding every vertebral body under one id (TotalSegmentator's vertebrae_body task) "
                     "names no level: give a map with one id per vertebra (TotalSegmentator's total task), or no "
-                    "--labels to let spinebq find and name the vertebrae")
+                    f"{option('labels')} to let spinebq find and name the vertebrae")
     return message
 
 
