@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import reconstruction
 
 from spinebq.measure.ct.frame import VertebraFrame
-from spinebq.measure.ct.sampling import sample_mask, sample_values
+from spinebq.measure.ct.sampling import sample_mask
 from spinebq.vocabulary import Side
 
 #: Sampling step of the frame grid, mm.
@@ -61,23 +60,6 @@ MAX_ISTHMUS_HEIGHT_MM = 25.0
 #: Body voxels further than this behind the posterior wall count as pedicle root when the pedicle is followed, mm: label
 #: sources end the body at different depths behind its wall (a cut at the canal, a sub-region reaching into the roots).
 BODY_BEHIND_WALL_MM = 2.0
-#: The pedicle's core: the darker marrow its cortex rings in a cross-section, this many HU below the lowest rim that
-#: encloses it (a grey-level hole of the section).
-CORE_DEPTH_HU = 40.0
-#: Smallest cross-section of a pedicle's core, mm^2.
-MIN_CORE_AREA_MM2 = 6.0
-#: The core is looked for from this far in front of the posterior wall to this far behind it, mm (the pedicle's root;
-#: further back lie the fat pockets between the articular processes and the laminae).
-CORE_FRONT_MM = 10.0
-CORE_BEHIND_MM = 6.0
-#: The frame is turned towards the plane midway between the pedicles' cores by at most this much, degrees.
-MAX_TURN_DEG = 20.0
-#: A core's centre lies at most this far outside the label's section, mm (the label may leave the marrow out).
-CORE_OFF_LABEL_MM = 3.0
-#: A core centre at most this far from the tracked isthmus centre replaces it, mm.
-CORE_SEARCH_MM = 9.0
-#: Cores of neighbouring cross-sections whose centres are at most this far apart across the section are one, mm.
-CORE_STEP_MM = 3.0
 #: Both sides, as strings (the values of :class:`~spinebq.vocabulary.Side`).
 SIDES = Side.values()
 
@@ -106,8 +88,6 @@ class Pedicle:
         Positions of the body's posterior wall and of the isthmus along the frame's posterior axis.
     cancellous_points_mm : numpy.ndarray
         Grid points of region B: the pedicle around its isthmus, cortex excluded.
-    centre_in_core : bool
-        The isthmus centre is the pedicle's core, the darker marrow its cortex rings, as the CT shows it.
     """
 
     side: str
@@ -122,7 +102,6 @@ class Pedicle:
     wall_p_mm: float = math.nan
     isthmus_p_mm: float = math.nan
     cancellous_points_mm: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    centre_in_core: bool = False
 
     def to_dict(self) -> dict:
         """Plain numbers for measurements.json."""
@@ -203,7 +182,7 @@ class VertebraPedicles:
 
 def find_pedicles(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame,
                   *, superior: np.ndarray | None = None, grid_mm: float = GRID_MM,
-                  bone_mask: np.ndarray | None = None, ct: tuple[np.ndarray, np.ndarray] | None = None) -> VertebraPedicles:
+                  bone_mask: np.ndarray | None = None) -> VertebraPedicles:
     """Find the left and right pedicle of one vertebra.
 
     Parameters
@@ -223,67 +202,30 @@ def find_pedicles(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndar
         The vertebra's bone as the image shows it, on the grid of ``affine``
         (:func:`spinebq.measure.ct.trajectory.bone_in_image`): the clearance map that screw directions are chosen in
         is measured in it, so plans do not depend on how generously the labels draw the pedicle. Default: the label.
-    ct : (array, affine), optional
-        The CT in HU: each isthmus centre is moved to the pedicle's core, the darker marrow its cortex rings
-        (:data:`CORE_DEPTH_HU`), where one lies within :data:`CORE_SEARCH_MM` of it; when both pedicles' cores are
-        found, the frame is turned (at most :data:`MAX_TURN_DEG`) so that its midsagittal plane lies midway between
-        them and the pedicles are followed again. Label sources that draw the pedicle differently (one leaving its
-        marrow out, one taking in the transverse process's root) then find the same centre.
     """
     frame = own_frame(whole_mask, body_mask, affine, frame, superior=superior)
-    found = _search(whole_mask, body_mask, affine, frame, grid_mm, bone_mask, ct)
-    if not all(ped.centre_in_core for ped in found.pedicles.values()):
-        return found
-    # both isthmus centres are the pedicles' cores: the vertebra's midsagittal plane lies midway between them
-    across = found.pedicles[Side.LEFT].isthmus_mm - found.pedicles[Side.RIGHT].isthmus_mm
-    across = across - (across @ frame.superior) * frame.superior
-    across /= np.linalg.norm(across)
-    posterior = np.cross(frame.superior, across)
-    if posterior @ frame.posterior < math.cos(math.radians(MAX_TURN_DEG)):
-        return found
-    turned = _search(whole_mask, body_mask, affine, VertebraFrame(frame.centre_mm, frame.superior, posterior, across),
-                     grid_mm, bone_mask, ct)
-    return turned if all(ped.centre_in_core for ped in turned.pedicles.values()) else found
-
-
-def _search(whole_mask: np.ndarray, body_mask: np.ndarray, affine: np.ndarray, frame: VertebraFrame, grid_mm: float,
-            bone_mask: np.ndarray | None, ct: tuple[np.ndarray, np.ndarray] | None) -> VertebraPedicles:
-    """Both pedicles followed in ``frame``; see :func:`find_pedicles`."""
     wall = posterior_wall_p_mm(body_mask, affine, frame)
     if not math.isfinite(wall):
         return VertebraPedicles({side: Pedicle(side, False, "no vertebral body") for side in SIDES}, frame)
-    grid, points, whole, inside = _clearance_grid(whole_mask, bone_mask, affine, frame, wall, grid_mm)
-    s, p, l = grid.s, grid.p, grid.l
-    body = sample_mask(body_mask, affine, points)
-    behind = p >= wall - 2.0
-    bone = (whole & ~(body & (p < wall + BODY_BEHIND_WALL_MM)[None, :, None]))[:, behind, :]
-    # a pedicle is a tall column in each cross-section; a transverse process or lamina is a flat bar
-    column = np.ones((max(1, int(round(PEDICLE_MIN_HEIGHT_MM / grid_mm))), 1, 1), bool)
-    opened = ndimage.binary_opening(bone, structure=column)
-    cores = None
-    if ct is not None:
-        near = (p >= wall - CORE_FRONT_MM) & (p <= wall + CORE_BEHIND_MM)
-        hu = sample_values(ct[0], ct[1], points[:, near, :]).reshape(len(s), int(near.sum()), len(l))
-        cores = _cores(hu, whole[:, near, :], inside[:, near, :], s, p[near], l, wall, grid_mm)
-    pedicles = {side: _follow_pedicle(side, opened, whole[:, behind, :], s, p[behind], l, wall, grid, grid_mm, cores)
-                for side in SIDES}
-    return VertebraPedicles(pedicles, frame, grid)
-
-
-def _clearance_grid(whole_mask: np.ndarray, bone_mask: np.ndarray | None, affine: np.ndarray, frame: VertebraFrame,
-                    wall: float, grid_mm: float):
-    """The frame grid with its clearance map; its points (LPS), the label and the image's bone on it."""
     s = np.arange(-25.0, 25.0 + grid_mm / 2, grid_mm)
     p = np.arange(-45.0, wall + SEARCH_DEPTH_MM + grid_mm / 2, grid_mm)
     l = np.arange(-45.0, 45.0 + grid_mm / 2, grid_mm)
     ss, pp, ll = np.meshgrid(s, p, l, indexing="ij")
     points = frame.to_mm(ss, pp, ll)
     whole = sample_mask(whole_mask, affine, points)
+    body = sample_mask(body_mask, affine, points)
+    behind = p >= wall - 2.0
+    bone = (whole & ~(body & (p < wall + BODY_BEHIND_WALL_MM)[None, :, None]))[:, behind, :]
+    # a pedicle is a tall column in each cross-section; a transverse process or lamina is a flat bar
+    column = np.ones((max(1, int(round(PEDICLE_MIN_HEIGHT_MM / grid_mm))), 1, 1), bool)
+    opened = ndimage.binary_opening(bone, structure=column)
     inside = whole if bone_mask is None else sample_mask(bone_mask, affine, points)
     clearance = ndimage.distance_transform_edt(np.pad(inside, 1), sampling=grid_mm)[1:-1, 1:-1, 1:-1]
     # the cortex blurs over half a voxel of a coarse CT: peel at least that much for region B
     peel = max(PEDICLE_CORTEX_MM, 0.5 * float(np.linalg.norm(affine[:3, :3], axis=0).max()))
-    return _Grid(s, p, l, clearance, frame, peel), points, whole, inside
+    grid = _Grid(s, p, l, clearance, frame, peel)
+    pedicles = {side: _follow_pedicle(side, opened, whole[:, behind, :], s, p[behind], l, wall, grid, grid_mm) for side in SIDES}
+    return VertebraPedicles(pedicles, frame, grid)
 
 
 @dataclass
@@ -348,67 +290,7 @@ def _row_width(section: np.ndarray, row: int, col: int, grid_mm: float) -> float
     return (hi - lo + 1) * grid_mm
 
 
-@dataclass
-class _Core:
-    """A pedicle's core in one cross-section: the darker marrow its cortex rings."""
-
-    centre: np.ndarray  # (s, p, l) mm in the vertebra's frame
-    width_mm: float  # the image's bone across the core; NaN in front of the posterior wall or off a pedicle's column
-    chain: int  # cores of neighbouring sections, one above the other, share a chain: the core running along a pedicle
-
-
-def _cores(hu: np.ndarray, bone: np.ndarray, image_bone: np.ndarray, s, p, l, wall: float, grid_mm: float) -> list[_Core]:
-    """The darker cores that cortex rings in each cross-section (s, l) of the bone, chained along ``p``.
-
-    A core is a grey-level hole of the section's HU (a pocket at least :data:`CORE_DEPTH_HU` below the lowest rim
-    enclosing it: the rim need not be bright all round, as on a 3 mm CT it is not) inside the bone's outline.
-    """
-    low, high = -200.0, 1000.0
-    cores: list[_Core] = []
-    by_section: list[list[_Core]] = []
-    for j in range(hu.shape[1]):
-        section = np.clip(np.nan_to_num(hu[:, j, :], nan=low), low, high)
-        seed = section.copy()
-        seed[1:-1, 1:-1] = high
-        depth = reconstruction(seed, section, method="erosion") - section
-        pad = 4
-        outline = ndimage.binary_fill_holes(ndimage.binary_closing(np.pad(bone[:, j, :], pad), iterations=3))[pad:-pad, pad:-pad]
-        labelled, n = ndimage.label((depth >= CORE_DEPTH_HU) & outline)
-        filled = ndimage.binary_fill_holes(image_bone[:, j, :] | bone[:, j, :])
-        off_label = ndimage.distance_transform_edt(~bone[:, j, :], sampling=grid_mm)
-        here: list[_Core] = []
-        for i in range(1, n + 1):
-            rows, cols = np.nonzero(labelled == i)
-            if rows.size * grid_mm**2 < MIN_CORE_AREA_MM2:
-                continue
-            sc, lc = s[rows].mean(), l[cols].mean()
-            if off_label[int(np.argmin(np.abs(s - sc))), int(np.argmin(np.abs(l - lc)))] > CORE_OFF_LABEL_MM:
-                continue  # the marrow of another vertebra's pedicle, beside a label moved off its own
-            width = math.nan
-            if p[j] >= wall:
-                width = _row_width(filled, int(np.argmin(np.abs(s - sc))), int(np.argmin(np.abs(l - lc))), grid_mm)
-            before = [c for previous in by_section[-2:] for c in previous]
-            steps = [math.hypot(c.centre[0] - sc, c.centre[2] - lc) for c in before]
-            chain = before[int(np.argmin(steps))].chain if steps and min(steps) <= CORE_STEP_MM else len(cores)
-            here.append(_Core(np.array([sc, p[j], lc]), width, chain))
-            cores.append(here[-1])
-        by_section.append(here)
-    return cores
-
-
-def _nearest_core(cores: list[_Core], sign: float, centre: np.ndarray) -> _Core | None:
-    """The core of the longest chain passing within :data:`CORE_SEARCH_MM` of ``centre`` (s, p, l), nearest to it."""
-    mine = [c for c in cores if sign * c.centre[2] >= MIN_OFFSET_MM]
-    near = [c for c in mine if np.linalg.norm(c.centre - centre) <= CORE_SEARCH_MM]
-    if not near:
-        return None
-    span = {chain: np.ptp([c.centre[1] for c in mine if c.chain == chain]) for chain in {c.chain for c in near}}
-    longest = max(span.values())
-    return min((c for c in near if span[c.chain] == longest), key=lambda c: float(np.linalg.norm(c.centre - centre)))
-
-
-def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall: float, grid: _Grid, grid_mm: float,
-                    cores: list | None = None) -> Pedicle:
+def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall: float, grid: _Grid, grid_mm: float) -> Pedicle:
     frame = grid.frame
     sign = 1.0 if side == Side.LEFT else -1.0
     min_cells = MIN_PEDICLE_AREA_MM2 / grid_mm**2
@@ -460,13 +342,6 @@ def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall:
     k = int(within[np.argmin(smooth[within])])
     p_isthmus = float(p[idx[k]])
     s_isthmus, l_isthmus = float(s_c[k]), float(l_c[k])
-    in_core = False
-    core = _nearest_core(cores or [], sign, np.array([s_isthmus, p_isthmus, l_isthmus]))
-    if core is not None:
-        s_isthmus, p_isthmus, l_isthmus = (float(v) for v in core.centre)
-        in_core = True
-        if math.isfinite(core.width_mm):
-            widths[k] = core.width_mm
     medial, sagittal = best_medial_angle(grid, sign, s_isthmus, p_isthmus, l_isthmus), 0.0
     direction = axis_direction(frame, sign, medial, sagittal)
     centre = frame.to_mm(s_isthmus, p_isthmus, l_isthmus)
@@ -474,7 +349,7 @@ def _follow_pedicle(side: str, bone: np.ndarray, raw: np.ndarray, s, p, l, wall:
 
     cancellous = _cancellous_core([b for _, b in track], p[idx], p_isthmus, s, l, frame, grid_mm, grid.peel_mm)
     return Pedicle(side, True, None, centre, width, float(heights[k]), direction, medial, sagittal, wall,
-                   p_isthmus, cancellous, in_core)
+                   p_isthmus, cancellous)
 
 
 def axis_direction(frame: VertebraFrame, sign: float, medial_deg: float, sagittal_deg: float) -> np.ndarray:

@@ -57,10 +57,6 @@ STANDARD_LENGTHS_MM = (25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 55.0, 60.0)
 #: :func:`~spinebq.measure.ct.trajectory.measure_screw`; a narrower standard screw is taken when the sized one does
 #: not, no plan when none does [M].
 PLAN_CLEARANCE_MM = 0.25
-#: A plan keeps at least this share of its cylinder in the bone the image shows (what ``measure_screw`` reports as
-#: ``inside_bone_fraction``): the breach test reads the pedicle and the body apart and not the entry, which a label
-#: drawn off its vertebra puts in soft tissue.
-PLAN_MIN_INSIDE_BONE = 0.9
 #: A shortened traditional screw still reaches this far into the vertebral body past its posterior wall, mm [M].
 BODY_PURCHASE_MM = 10.0
 #: Step of the medial angles tried when the best one leaves no standard screw in bone, degrees.
@@ -276,8 +272,7 @@ def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, af
                               diameter, screw.source, list(screw.notes))
             if breaches(candidate, whole_mask, body_mask, affine, up, extra_radius_mm=PLAN_CLEARANCE_MM) or (
                     neighbours is not None and touches_adjacent_vertebra(candidate, neighbours, affine, up,
-                                                                          extra_radius_mm=PLAN_CLEARANCE_MM)) or (
-                    _inside_fraction(candidate, whole_mask, affine, up) < PLAN_MIN_INSIDE_BONE):
+                                                                          extra_radius_mm=PLAN_CLEARANCE_MM)):
                 continue
             changes = [f"diameter {screw.diameter_mm:g} -> {diameter:g} mm"] if diameter < screw.diameter_mm else []
             changes += [f"length {screw.length_mm:g} -> {length:g} mm"] if length < screw.length_mm - 1e-6 else []
@@ -287,12 +282,6 @@ def _fit_in_bone(screw: Screw, whole_mask: np.ndarray, body_mask: np.ndarray, af
     return (f"no standard screw ({_size_range(STANDARD_DIAMETERS_MM[0], screw.diameter_mm)} mm, "
             f"{_size_range(STANDARD_LENGTHS_MM[0], screw.length_mm)} mm) keeps {PLAN_CLEARANCE_MM:g} mm of bone around it "
             "in this pedicle" + (" clear of the next vertebra" if neighbours is not None else "") + ": no plan")
-
-
-def _inside_fraction(screw: Screw, mask: np.ndarray, affine: np.ndarray, up: np.ndarray) -> float:
-    """The share of the screw's cylinder in ``mask``, sampled as ``measure_screw`` samples it."""
-    points, _, _ = cylinder_points(screw.entry_mm, screw.target_mm, screw.diameter_mm / 2, step_mm=ROI_STEP_MM, up=up)
-    return float(sample_mask(mask, affine, points).mean()) if len(points) else 0.0
 
 
 def _size_range(smallest: float, largest: float) -> str:

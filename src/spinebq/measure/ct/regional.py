@@ -231,8 +231,7 @@ def measure_regional(ct: Volume, labels: LabelMap | Volume, result, options: Reg
             pedicles = {side: PedicleRecord(False, SACRAL_PEDICLE_REASON) for side in SIDES}
             region_b = {side: RegionRecord.missing(SACRAL_PEDICLE_REASON) for side in SIDES}
         elif whole_content and not invalid:
-            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone,
-                                  ct=(ct.array, ct.affine))
+            found = find_pedicles(whole, body, affine, result.frames[name], superior=frame.superior, bone_mask=bone)
             out.pedicles[name] = found
             pedicles = {side: PedicleRecord.from_json(ped.to_dict()) for side, ped in found.pedicles.items()}
             for side, ped in found.pedicles.items():
